@@ -1,0 +1,139 @@
+// The coordinator's durable state behind one interface (brief §2, "store").
+//
+// Records are the API's own protobuf messages; a backend stores each one whole
+// (serialized) beside the columns it needs to query on. Every mutating call is
+// durable when it returns OK (SQLite: WAL with synchronous=FULL). Calls made
+// inside Transaction() join that transaction and become durable together.
+//
+// Thread safety: a Store may be called from many threads at once.
+#ifndef RATCHET_COORDINATOR_STORE_STORE_H_
+#define RATCHET_COORDINATOR_STORE_STORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ratchet/v1/ratchet.pb.h"
+
+namespace ratchet::store {
+
+namespace v1 = ::ratchet::v1;
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Runs `body` in one transaction: everything it writes through this store
+  // commits together when it returns OK and is rolled back otherwise (the
+  // body's status is returned). Nested calls join the outer transaction.
+  // Other threads' calls wait until the transaction ends.
+  virtual absl::Status Transaction(const std::function<absl::Status()>& body) = 0;
+
+  // ---- Campaigns. Create* ignore the id in the message and return the new one.
+  virtual absl::StatusOr<int64_t> CreateCampaign(const v1::Campaign& campaign) = 0;
+  virtual absl::Status UpdateCampaign(const v1::Campaign& campaign) = 0;  // NotFound
+  virtual absl::StatusOr<v1::Campaign> GetCampaign(int64_t id) = 0;       // NotFound
+  virtual absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns() = 0;  // by id
+
+  // ---- Research threads.
+  virtual absl::StatusOr<int64_t> CreateThread(const v1::ResearchThread& thread) = 0;
+  virtual absl::Status UpdateThread(const v1::ResearchThread& thread) = 0;
+  virtual absl::StatusOr<std::vector<v1::ResearchThread>> ListThreads(
+      int64_t campaign_id) = 0;  // by index
+
+  // ---- Candidates. (campaign_id, content_hash) is unique: CreateCandidate
+  // returns AlreadyExists for a duplicate.
+  virtual absl::StatusOr<int64_t> CreateCandidate(const v1::Candidate& candidate) = 0;
+  virtual absl::Status UpdateCandidate(const v1::Candidate& candidate) = 0;
+  virtual absl::StatusOr<v1::Candidate> GetCandidate(int64_t id) = 0;
+  virtual absl::StatusOr<std::optional<v1::Candidate>> FindCandidateByHash(
+      int64_t campaign_id, const std::string& content_hash) = 0;
+  virtual absl::StatusOr<std::vector<v1::Candidate>> ListCandidates(
+      int64_t campaign_id) = 0;  // by id
+
+  // ---- Jobs. Stored without `problem`, `solution`, `harness`, `device`
+  // (the coordinator fills those in from the campaign and candidate).
+  virtual absl::StatusOr<int64_t> CreateJob(const v1::Job& job) = 0;
+  virtual absl::Status UpdateJob(const v1::Job& job) = 0;
+  virtual absl::StatusOr<v1::Job> GetJob(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Job>> ListJobs(int64_t campaign_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Job>> ListJobsForVerification(
+      int64_t verification_id) = 0;
+
+  // Atomically leases one QUEUED job of a RUNNING campaign to `worker_id`:
+  // state LEASED, worker_id set, lease deadline now_ms + lease_ms, attempts+1.
+  // Replays go before evaluations, then oldest first. A job whose
+  // avoid_worker_id equals worker_id is skipped unless allow_avoided.
+  // Returns nullopt when there is none.
+  virtual absl::StatusOr<std::optional<v1::Job>> AcquireJob(
+      const std::string& worker_id, int64_t now_ms, int64_t lease_ms,
+      bool allow_avoided) = 0;
+
+  // Moves the deadline of each listed job still LEASED to `worker_id` to
+  // `deadline_ms`. Ids that are not (any more) leased to it are appended to
+  // `lost`.
+  virtual absl::Status RenewLeases(const std::string& worker_id,
+                                   const std::vector<int64_t>& job_ids,
+                                   int64_t deadline_ms,
+                                   std::vector<int64_t>* lost) = 0;
+
+  // Every LEASED job whose deadline is before now_ms goes back to QUEUED
+  // (worker cleared) or, if it already had max_attempts attempts, to FAILED.
+  // Returns the jobs it changed, in their new state.
+  virtual absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms,
+                                                            int max_attempts) = 0;
+
+  // Atomically records the evaluation of a job LEASED to `worker_id` and marks
+  // the job DONE; returns the evaluation's id. The evaluation is stored
+  // unprocessed. FailedPrecondition when the job is not leased to that worker
+  // (lease lapsed, job requeued or failed); AlreadyExists when it is already
+  // DONE (a duplicate report: nothing changes).
+  virtual absl::StatusOr<int64_t> CompleteJob(int64_t job_id, const std::string& worker_id,
+                                              const v1::Evaluation& evaluation) = 0;
+
+  // Every QUEUED or LEASED job of the campaign becomes FAILED.
+  virtual absl::Status FailOpenJobs(int64_t campaign_id) = 0;
+
+  // ---- Evaluations.
+  virtual absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluations(
+      int64_t campaign_id) = 0;  // by id
+  virtual absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluationsForCandidate(
+      int64_t candidate_id) = 0;
+  virtual absl::StatusOr<std::optional<v1::Evaluation>> GetEvaluationForJob(
+      int64_t job_id) = 0;
+  // Evaluations the coordinator has not yet applied to its research state.
+  virtual absl::StatusOr<std::vector<v1::Evaluation>> ListUnprocessedEvaluations() = 0;
+  virtual absl::Status MarkEvaluationProcessed(int64_t evaluation_id) = 0;
+
+  // ---- Verifications.
+  virtual absl::StatusOr<int64_t> CreateVerification(const v1::Verification& v) = 0;
+  virtual absl::Status UpdateVerification(const v1::Verification& v) = 0;
+  virtual absl::StatusOr<v1::Verification> GetVerification(int64_t id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Verification>> ListVerifications(
+      int64_t campaign_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Verification>> ListVerificationsForCandidate(
+      int64_t candidate_id) = 0;
+  // Atomically hands one PENDING verification of a RUNNING campaign whose
+  // verifier lease is unset or lapsed (before now_ms) to `verifier_id`, with
+  // deadline now_ms + lease_ms. Oldest first. nullopt when there is none.
+  virtual absl::StatusOr<std::optional<v1::Verification>> AcquireVerification(
+      const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) = 0;
+
+  // ---- Workers.
+  virtual absl::Status UpsertWorker(const v1::WorkerInfo& worker) = 0;
+  virtual absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers() = 0;
+};
+
+// Opens (creating if needed) an SQLite store at `path` and migrates its schema
+// to the current version. ":memory:" gives a private in-memory store.
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+}  // namespace ratchet::store
+
+#endif  // RATCHET_COORDINATOR_STORE_STORE_H_
