@@ -1,0 +1,161 @@
+#include "worker/result.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+
+namespace ratchet::worker {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kMaxMessage = 16 * 1024;
+
+const std::pair<const char*, v1::Outcome> kOutcomes[] = {
+    {"ok", v1::OUTCOME_OK},
+    {"compile_error", v1::OUTCOME_COMPILE_ERROR},
+    {"wrong_answer", v1::OUTCOME_WRONG_ANSWER},
+    {"timeout", v1::OUTCOME_TIMEOUT},
+    {"crash", v1::OUTCOME_CRASH},
+    {"out_of_bounds", v1::OUTCOME_OUT_OF_BOUNDS},
+    {"harness_error", v1::OUTCOME_HARNESS_ERROR},
+};
+
+std::string Clip(std::string s) {
+  if (s.size() > kMaxMessage) {
+    s.resize(kMaxMessage);
+    s += "\n[truncated]";
+  }
+  return s;
+}
+
+std::string WithTail(std::string message, const std::string& tail) {
+  if (!tail.empty()) absl::StrAppend(&message, "\nlast output:\n", tail);
+  return Clip(std::move(message));
+}
+
+// Typed field access that reports the field by name instead of throwing an
+// opaque type_error.
+template <typename T>
+absl::Status Get(const json& obj, const char* key, T* out, bool required) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) {
+    if (required) return absl::InvalidArgumentError(absl::StrCat("missing \"", key, "\""));
+    return absl::OkStatus();
+  }
+  try {
+    *out = it->get<T>();
+  } catch (const json::exception&) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", key, "\" has the wrong type (", it->type_name(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+v1::Outcome OutcomeFromString(const std::string& s) {
+  for (const auto& [name, outcome] : kOutcomes)
+    if (s == name) return outcome;
+  return v1::OUTCOME_UNSPECIFIED;
+}
+
+std::string OutcomeLabel(v1::Outcome outcome) {
+  for (const auto& [name, o] : kOutcomes)
+    if (o == outcome) return name;
+  return "unspecified";
+}
+
+absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return absl::InvalidArgumentError("result is not valid JSON");
+  if (!doc.is_object()) return absl::InvalidArgumentError("result is not a JSON object");
+
+  v1::Evaluation eval;
+  std::string outcome;
+  if (auto s = Get(doc, "outcome", &outcome, true); !s.ok()) return s;
+  eval.set_outcome(OutcomeFromString(outcome));
+  if (eval.outcome() == v1::OUTCOME_UNSPECIFIED)
+    return absl::InvalidArgumentError(absl::StrCat("unknown outcome \"", outcome, "\""));
+  std::string message;
+  if (auto s = Get(doc, "message", &message, false); !s.ok()) return s;
+  eval.set_message(Clip(message));
+  double score = 0;
+  if (auto s = Get(doc, "score", &score, false); !s.ok()) return s;
+  eval.set_score(eval.outcome() == v1::OUTCOME_OK ? score : 0.0);
+
+  auto it = doc.find("workloads");
+  if (it != doc.end() && !it->is_null()) {
+    if (!it->is_array()) return absl::InvalidArgumentError("\"workloads\" is not an array");
+    for (const json& w : *it) {
+      if (!w.is_object())
+        return absl::InvalidArgumentError("a \"workloads\" entry is not an object");
+      v1::WorkloadResult* r = eval.add_workloads();
+      int index = r->index();
+      std::string axes;
+      bool correct = false;
+      double matched = 0, max_err = 0, tk = 0, spread = 0, tb = 0, tsol = 0, ws = 0;
+      absl::Status s;
+      if (s = Get(w, "index", &index, true); !s.ok()) return s;
+      if (s = Get(w, "axes", &axes, false); !s.ok()) return s;
+      if (s = Get(w, "correct", &correct, false); !s.ok()) return s;
+      if (s = Get(w, "matched_fraction", &matched, false); !s.ok()) return s;
+      if (s = Get(w, "max_abs_error", &max_err, false); !s.ok()) return s;
+      if (s = Get(w, "t_k_ns", &tk, false); !s.ok()) return s;
+      if (s = Get(w, "t_k_spread", &spread, false); !s.ok()) return s;
+      if (s = Get(w, "t_b_ns", &tb, false); !s.ok()) return s;
+      if (s = Get(w, "t_sol_ns", &tsol, false); !s.ok()) return s;
+      if (s = Get(w, "score", &ws, false); !s.ok()) return s;
+      r->set_index(index);
+      r->set_axes(axes);
+      r->set_correct(correct);
+      r->set_matched_fraction(matched);
+      r->set_max_abs_error(max_err);
+      r->set_t_k_ns(tk);
+      r->set_t_k_spread(spread);
+      r->set_t_b_ns(tb);
+      r->set_t_sol_ns(tsol);
+      r->set_score(ws);
+    }
+  }
+  return eval;
+}
+
+v1::Evaluation EvaluationFromRun(const RunResult& run,
+                                 const std::optional<std::string>& result_json,
+                                 double timeout_seconds, const std::string& tail) {
+  v1::Evaluation eval;
+  if (run.timed_out) {
+    eval.set_outcome(v1::OUTCOME_TIMEOUT);
+    eval.set_message(WithTail(
+        absl::StrFormat("ran past the wall-clock limit of %gs and was killed", timeout_seconds),
+        tail));
+  } else if (run.signal != 0) {
+    // A result file written before the process died is not trusted.
+    eval.set_outcome(v1::OUTCOME_CRASH);
+    eval.set_message(WithTail(absl::StrCat("killed by ", SignalName(run.signal),
+                                           " (signal ", run.signal, ")"),
+                              tail));
+  } else if (result_json.has_value() && !result_json->empty()) {
+    auto parsed = ParseHarnessResult(*result_json);
+    if (parsed.ok()) {
+      eval = *std::move(parsed);
+    } else {
+      eval.set_outcome(v1::OUTCOME_HARNESS_ERROR);
+      eval.set_message(WithTail(absl::StrCat("unreadable harness result: ",
+                                             parsed.status().message()),
+                                tail));
+    }
+  } else {
+    eval.set_outcome(v1::OUTCOME_CRASH);
+    eval.set_message(WithTail(
+        absl::StrCat("exited with status ", run.exit_code, " without a result"), tail));
+  }
+  if (eval.outcome() != v1::OUTCOME_OK) eval.set_score(0);
+  eval.set_wall_seconds(run.wall_seconds);
+  return eval;
+}
+
+}  // namespace ratchet::worker

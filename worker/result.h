@@ -1,0 +1,37 @@
+// Turning what the harness left behind (its result JSON, or how its process
+// ended) into an Evaluation. Pure functions, so that the mapping is tested
+// without processes.
+#ifndef RATCHET_WORKER_RESULT_H_
+#define RATCHET_WORKER_RESULT_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ratchet/v1/ratchet.pb.h"
+#include "worker/sandbox.h"
+
+namespace ratchet::worker {
+
+// "ok" -> OUTCOME_OK, ...; unknown strings -> OUTCOME_UNSPECIFIED.
+v1::Outcome OutcomeFromString(const std::string& s);
+// OUTCOME_OK -> "ok", ...; the label used in metrics and logs.
+std::string OutcomeLabel(v1::Outcome outcome);
+
+// Parses the harness's --out file (docs/harness.md) into outcome, message,
+// score and workloads. Fails (InvalidArgument) on malformed JSON, a missing or
+// unknown outcome, or fields of the wrong type.
+absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& json);
+
+// The whole mapping for one finished run: `result_json` is the result file's
+// content, or nullopt when there was none. `tail` is the last lines the
+// harness printed, appended to crash and timeout messages. Fills outcome,
+// message, score, workloads and wall_seconds (the sandbox's measurement, which
+// the candidate cannot influence).
+v1::Evaluation EvaluationFromRun(const RunResult& run,
+                                 const std::optional<std::string>& result_json,
+                                 double timeout_seconds, const std::string& tail);
+
+}  // namespace ratchet::worker
+
+#endif  // RATCHET_WORKER_RESULT_H_

@@ -1,0 +1,372 @@
+#include "worker/sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace ratchet::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool IsExecutable(const std::string& path) {
+  return !path.empty() && access(path.c_str(), X_OK) == 0;
+}
+
+std::string SelfDir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  buf[n] = '\0';
+  return fs::path(buf).parent_path().string();
+}
+
+// Where a kernel refuses a limit above the hard maximum, keep the hard one.
+void SetLimit(int resource, rlim_t soft, rlim_t hard) {
+  struct rlimit rl;
+  if (getrlimit(resource, &rl) == 0 && rl.rlim_max != RLIM_INFINITY) {
+    if (hard > rl.rlim_max) hard = rl.rlim_max;
+    if (soft > hard) soft = hard;
+  }
+  rl.rlim_cur = soft;
+  rl.rlim_max = hard;
+  setrlimit(resource, &rl);
+}
+
+// Closes every descriptor above stderr in the child: gRPC's sockets and other
+// jobs' pipes must not leak into a candidate.
+void CloseFrom(int lowfd) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, lowfd, ~0U, 0) == 0) return;
+#endif
+  for (int fd = lowfd; fd < 65536; ++fd) close(fd);
+}
+
+// Everything the child needs, prepared before fork: after fork in a
+// multithreaded process only async-signal-safe calls are allowed.
+struct ChildPlan {
+  std::vector<std::string> args;
+  std::vector<std::string> envs;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::string chdir_to;
+  rlim_t cpu = 0;
+  rlim_t data = 0;
+  int out_fd = -1;     // write end of the output pipe, or -1 to inherit
+  int status_fd = -1;  // CLOEXEC pipe; the child writes errno if exec fails
+};
+
+[[noreturn]] void ChildMain(const ChildPlan& plan) {
+  // Own session and so own process group: the parent kills the group.
+  setsid();
+  // If the worker dies (even kill -9), the child dies with it.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGXCPU,
+                  SIGXFSZ, SIGUSR1, SIGUSR2, SIGALRM})
+    sigaction(sig, &dfl, nullptr);
+
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0) dup2(devnull, 0);
+  if (plan.out_fd >= 0) {
+    dup2(plan.out_fd, 1);
+    dup2(plan.out_fd, 2);
+  }
+  int status_fd = plan.status_fd;
+  if (status_fd < 3) status_fd = dup(status_fd);
+  // Keep the status pipe (CLOEXEC) above 2; close the rest.
+  if (status_fd != 3) {
+    dup3(status_fd, 3, O_CLOEXEC);
+    status_fd = 3;
+  }
+  CloseFrom(4);
+
+  if (plan.cpu > 0) SetLimit(RLIMIT_CPU, plan.cpu, plan.cpu + 1);
+  // RLIMIT_DATA, not RLIMIT_AS: CUDA reserves terabytes of address space
+  // that RLIMIT_AS would refuse, while DATA counts only memory actually mapped
+  // writable.
+  if (plan.data > 0) SetLimit(RLIMIT_DATA, plan.data, plan.data);
+  SetLimit(RLIMIT_NOFILE, 4096, 4096);
+  SetLimit(RLIMIT_CORE, 0, 0);
+  // One file may not fill the disk.
+  SetLimit(RLIMIT_FSIZE, rlim_t{16} << 30, rlim_t{16} << 30);
+
+  if (!plan.chdir_to.empty() && chdir(plan.chdir_to.c_str()) != 0) {
+    int err = errno;
+    (void)!write(status_fd, &err, sizeof(err));
+    _exit(127);
+  }
+  execve(plan.argv[0], plan.argv.data(), plan.envp.data());
+  int err = errno;
+  (void)!write(status_fd, &err, sizeof(err));
+  _exit(127);
+}
+
+std::string FindTrue() {
+  for (const char* p : {"/bin/true", "/usr/bin/true"})
+    if (IsExecutable(p)) return p;
+  return "/bin/true";
+}
+
+}  // namespace
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  if (abbrev != nullptr) return absl::StrCat("SIG", abbrev);
+  return absl::StrCat("signal ", sig);
+}
+
+std::string FindBwrap() {
+  std::string beside = SelfDir() + "/bwrap";
+  if (IsExecutable(beside)) return beside;
+  const char* path = getenv("PATH");
+  for (absl::string_view dir :
+       absl::StrSplit(path ? path : "/usr/bin:/bin", ':', absl::SkipEmpty())) {
+    std::string candidate = absl::StrCat(dir, "/bwrap");
+    if (IsExecutable(candidate)) return candidate;
+  }
+  return "";
+}
+
+absl::StatusOr<Sandbox> Sandbox::Create(const std::string& choice,
+                                        std::string* warning) {
+  if (choice == "none") return Sandbox(Mode::kRlimits, "");
+  if (choice != "auto" && choice != "bwrap")
+    return absl::InvalidArgumentError(
+        absl::StrCat("--sandbox must be auto, bwrap or none, not '", choice, "'"));
+
+  std::string why;
+  std::string bwrap = FindBwrap();
+  if (bwrap.empty()) {
+    why = "bwrap not found beside the executable or on PATH";
+  } else {
+    // Probe with the exact flags a job gets, on a throwaway scratch folder.
+    char tmpl[] = "/tmp/ratchet-bwrap-probe-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      why = absl::StrCat("cannot make a probe folder: ", strerror(errno));
+    } else {
+      Sandbox candidate(Mode::kBwrap, bwrap);
+      SandboxSpec spec;
+      spec.argv = {FindTrue()};
+      spec.scratch_dir = tmpl;
+      spec.wall_seconds = 20;
+      std::vector<std::string> output;
+      RunHooks hooks;
+      hooks.output_line = [&output](const std::string& line) {
+        if (output.size() < 5) output.push_back(line);
+      };
+      auto result = candidate.Run(spec, hooks);
+      rmdir(tmpl);
+      if (!result.ok()) {
+        why = std::string(result.status().message());
+      } else if (result->exit_code != 0) {
+        why = absl::StrCat(bwrap, " probe failed (exit ", result->exit_code,
+                           result->signal ? ", " + SignalName(result->signal) : "",
+                           "): ", absl::StrJoin(output, " | "));
+      } else {
+        return candidate;
+      }
+    }
+  }
+  if (choice == "bwrap")
+    return absl::FailedPreconditionError(
+        absl::StrCat("--sandbox=bwrap, but bwrap cannot run: ", why));
+  if (warning != nullptr) *warning = why;
+  return Sandbox(Mode::kRlimits, "");
+}
+
+std::vector<std::string> Sandbox::CommandLine(const SandboxSpec& spec) const {
+  if (mode_ != Mode::kBwrap) return spec.argv;
+  std::vector<std::string> cmd = {
+      bwrap_,
+      // Read-only system; fresh /dev, /proc and a private /tmp.
+      "--ro-bind", "/", "/",
+      "--dev", "/dev",
+      "--tmpfs", "/dev/shm",
+      "--proc", "/proc",
+      "--tmpfs", "/tmp",
+  };
+  // The GPUs (and their control nodes) stay reachable; a fresh /dev lacks them.
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/dev", ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("nvidia", 0) == 0) {
+      cmd.insert(cmd.end(), {"--dev-bind", entry.path().string(), entry.path().string()});
+    }
+  }
+  cmd.insert(cmd.end(), {
+      // The scratch folder is the one writable place.
+      "--bind", spec.scratch_dir, spec.scratch_dir,
+      "--chdir", spec.scratch_dir,
+      "--unshare-net", "--unshare-pid", "--unshare-ipc",
+      "--die-with-parent", "--new-session",
+  });
+  // Real root keeps every capability inside bwrap unless told otherwise, and
+  // CAP_SYS_ADMIN could remount / read-write.
+  if (geteuid() == 0) cmd.insert(cmd.end(), {"--cap-drop", "ALL"});
+  cmd.push_back("--");
+  cmd.insert(cmd.end(), spec.argv.begin(), spec.argv.end());
+  return cmd;
+}
+
+absl::StatusOr<RunResult> Sandbox::Run(const SandboxSpec& spec,
+                                       const RunHooks& hooks) const {
+  if (spec.argv.empty()) return absl::InvalidArgumentError("empty argv");
+  if (spec.scratch_dir.empty() || !fs::is_directory(spec.scratch_dir))
+    return absl::InvalidArgumentError(
+        absl::StrCat("scratch folder '", spec.scratch_dir, "' does not exist"));
+
+  ChildPlan plan;
+  plan.args = CommandLine(spec);
+  plan.envs = spec.env;
+  for (auto& a : plan.args) plan.argv.push_back(a.data());
+  plan.argv.push_back(nullptr);
+  for (auto& e : plan.envs) plan.envp.push_back(e.data());
+  plan.envp.push_back(nullptr);
+  plan.chdir_to = spec.scratch_dir;
+  if (spec.cpu_seconds > 0) plan.cpu = static_cast<rlim_t>(std::ceil(spec.cpu_seconds));
+  if (spec.memory_bytes > 0) plan.data = static_cast<rlim_t>(spec.memory_bytes);
+
+  int out_pipe[2] = {-1, -1};
+  if (hooks.output_line && pipe2(out_pipe, O_CLOEXEC) != 0)
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  int status_pipe[2];
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    if (out_pipe[0] >= 0) close(out_pipe[0]), close(out_pipe[1]);
+    return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  }
+  plan.out_fd = out_pipe[1];
+  plan.status_fd = status_pipe[1];
+
+  auto start = std::chrono::steady_clock::now();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int err = errno;
+    if (out_pipe[0] >= 0) close(out_pipe[0]), close(out_pipe[1]);
+    close(status_pipe[0]);
+    close(status_pipe[1]);
+    return absl::ResourceExhaustedError(absl::StrCat("fork: ", strerror(err)));
+  }
+  if (pid == 0) ChildMain(plan);
+
+  close(status_pipe[1]);
+  if (out_pipe[1] >= 0) close(out_pipe[1]);
+  int exec_errno = 0;
+  ssize_t got;
+  do {
+    got = read(status_pipe[0], &exec_errno, sizeof(exec_errno));
+  } while (got < 0 && errno == EINTR);
+  close(status_pipe[0]);
+  if (got == sizeof(exec_errno)) {
+    if (out_pipe[0] >= 0) close(out_pipe[0]);
+    waitpid(pid, nullptr, 0);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start ", plan.args[0], ": ", strerror(exec_errno)));
+  }
+
+  RunResult result;
+  int out_fd = out_pipe[0];
+  std::string pending;
+  auto flush_lines = [&](bool all) {
+    size_t pos;
+    while ((pos = pending.find('\n')) != std::string::npos) {
+      hooks.output_line(pending.substr(0, pos));
+      pending.erase(0, pos + 1);
+    }
+    // A runaway line without newlines must not grow without bound.
+    if (pending.size() > 8192 || (all && !pending.empty())) {
+      hooks.output_line(pending);
+      pending.clear();
+    }
+  };
+  auto read_output = [&](int timeout_ms) {
+    if (out_fd < 0) {
+      if (timeout_ms > 0) poll(nullptr, 0, timeout_ms);
+      return;
+    }
+    struct pollfd pfd = {out_fd, POLLIN, 0};
+    if (poll(&pfd, 1, timeout_ms) <= 0) return;
+    char buf[8192];
+    ssize_t n = read(out_fd, buf, sizeof(buf));
+    if (n > 0) {
+      pending.append(buf, n);
+      flush_lines(false);
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+      close(out_fd);  // EOF: every writer has gone
+      out_fd = -1;
+    }
+  };
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+        .count();
+  };
+
+  bool killed = false;
+  for (;;) {
+    read_output(20);
+    // WNOWAIT leaves the child a zombie, so its pid (= the group id) cannot
+    // be reused before the group is killed below.
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    if (waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == pid)
+      break;
+    if (killed) continue;
+    if (hooks.cancel != nullptr && hooks.cancel->load()) {
+      result.cancelled = true;
+      killpg(pid, SIGKILL);
+      killed = true;
+    } else if (spec.wall_seconds > 0 && elapsed() > spec.wall_seconds) {
+      result.timed_out = true;
+      killpg(pid, SIGKILL);
+      killed = true;
+    }
+  }
+  result.wall_seconds = elapsed();
+  // Whatever the child left behind in its group goes too.
+  killpg(pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    result.signal = WTERMSIG(status);
+  } else if (WIFEXITED(status)) {
+    result.exit_code = WEXITSTATUS(status);
+    // bwrap reports a command killed by signal N as exit 128+N.
+    if (mode_ == Mode::kBwrap && result.exit_code > 128 && result.exit_code < 128 + 65) {
+      result.signal = result.exit_code - 128;
+    }
+  }
+  // Drain what is left; an escaped writer must not keep us here.
+  auto drain_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (out_fd >= 0 && std::chrono::steady_clock::now() < drain_until) read_output(10);
+  if (out_fd >= 0) close(out_fd);
+  if (hooks.output_line) flush_lines(true);
+  return result;
+}
+
+}  // namespace ratchet::worker

@@ -1,0 +1,546 @@
+#include "worker/worker.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "services/common/clock.h"
+#include "worker/result.h"
+
+extern char** environ;
+
+namespace ratchet::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::mutex log_mu;
+
+std::chrono::system_clock::time_point Deadline(double seconds) {
+  return std::chrono::system_clock::now() +
+         std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// Codes that mean "the coordinator does not know this worker": register again.
+bool IsUnknownWorker(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::NOT_FOUND ||
+         s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+         s.error_code() == grpc::StatusCode::UNAUTHENTICATED;
+}
+
+bool IsTransient(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         s.error_code() == grpc::StatusCode::CANCELLED ||
+         s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+         s.error_code() == grpc::StatusCode::ABORTED;
+}
+
+std::string Describe(const grpc::Status& s) {
+  return absl::StrCat("code ", s.error_code(), ": ", s.error_message());
+}
+
+// A relative path that stays inside its folder: no absolute paths, no "..".
+bool SafeRelativePath(const std::string& p) {
+  if (p.empty() || p[0] == '/') return false;
+  for (absl::string_view part : absl::StrSplit(p, '/'))
+    if (part == ".." || part == "." || part.empty()) return false;
+  return true;
+}
+
+absl::Status WriteFile(const fs::path& path, const std::string& content) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path.string()));
+  return absl::OkStatus();
+}
+
+// Reads up to `limit` bytes; nullopt when the file is absent.
+std::optional<std::string> ReadSmallFile(const fs::path& path, size_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string out;
+  out.resize(limit);
+  in.read(out.data(), static_cast<std::streamsize>(limit));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+std::string FormatKnob(const std::string& name, const std::string& value) {
+  return absl::StrCat(name, "=", value);
+}
+
+}  // namespace
+
+void Log(const std::string& line) {
+  auto now = std::chrono::system_clock::now();
+  time_t t = std::chrono::system_clock::to_time_t(now);
+  int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                now.time_since_epoch())
+                                .count() %
+                            1000);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char stamp[32];
+  strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+  std::lock_guard<std::mutex> lock(log_mu);
+  fprintf(stderr, "%s.%03d worker: %s\n", stamp, ms, line.c_str());
+}
+
+Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
+               std::shared_ptr<prometheus::Registry> registry)
+    : options_(std::move(options)),
+      sandbox_(std::move(sandbox)),
+      hardware_(std::move(hardware)),
+      registry_(std::move(registry)) {
+  grpc::ChannelArguments args;
+  // Come back quickly after a coordinator restart.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  stub_ = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
+      options_.coordinator, grpc::InsecureChannelCredentials(), args));
+  if (registry_) {
+    jobs_total_ = &prometheus::BuildCounter()
+                       .Name("ratchet_worker_jobs_total")
+                       .Help("Jobs finished by this worker, by outcome")
+                       .Register(*registry_);
+    jobs_running_ = &prometheus::BuildGauge()
+                         .Name("ratchet_worker_jobs_running")
+                         .Help("Jobs running now")
+                         .Register(*registry_)
+                         .Add({});
+    job_seconds_ = &prometheus::BuildHistogram()
+                        .Name("ratchet_worker_job_seconds")
+                        .Help("Wall-clock seconds per job, harness start to exit")
+                        .Register(*registry_)
+                        .Add({}, prometheus::Histogram::BucketBoundaries{
+                                     1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800});
+  }
+}
+
+Worker::~Worker() { Stop(); }
+
+std::string Worker::worker_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return worker_id_;
+}
+
+void Worker::Stop() {
+  if (stopping_.exchange(true)) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [id, entry] : jobs_) entry->cancel = true;
+  for (grpc::ClientContext* ctx : polls_) ctx->TryCancel();
+  cv_.notify_all();
+}
+
+bool Worker::SleepFor(double seconds) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000)),
+               [this] { return stopping_.load(); });
+  return !stopping_;
+}
+
+bool Worker::WaitRegistered(std::string* worker_id) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return stopping_ || registered_; });
+  if (stopping_) return false;
+  *worker_id = worker_id_;
+  return true;
+}
+
+void Worker::NeedRegister() {
+  std::lock_guard<std::mutex> lock(mu_);
+  registered_ = false;
+  need_register_ = true;
+  cv_.notify_all();
+}
+
+void Worker::Run() {
+  std::vector<std::thread> threads;
+  threads.emplace_back([this] { ControlLoop(); });
+  for (int i = 0; i < std::max(1, options_.slots); ++i)
+    threads.emplace_back([this, i] { SlotLoop(i); });
+  for (auto& t : threads) t.join();
+}
+
+bool Worker::RegisterOnce() {
+  v1::RegisterWorkerRequest req;
+  req.set_name(options_.name);
+  *req.mutable_hardware() = hardware_;
+  req.set_sandbox(sandbox_.name());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    req.set_worker_id(worker_id_);  // empty the first time
+  }
+  v1::RegisterWorkerResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(10));
+  grpc::Status s = stub_->RegisterWorker(&ctx, req, &resp);
+  if (!s.ok()) {
+    Log(absl::StrCat("register with ", options_.coordinator, " failed (", Describe(s),
+                     "); retrying"));
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  bool again = !worker_id_.empty();
+  worker_id_ = resp.worker_id();
+  if (resp.heartbeat_seconds() > 0) heartbeat_seconds_ = resp.heartbeat_seconds();
+  registered_ = true;
+  need_register_ = false;
+  cv_.notify_all();
+  Log(absl::StrCat(again ? "re-registered" : "registered", " as ", worker_id_, " with ",
+                   options_.coordinator, " (sandbox ", sandbox_.name(), ", heartbeat ",
+                   heartbeat_seconds_, "s, lease ", resp.lease_seconds(), "s)"));
+  return true;
+}
+
+void Worker::HeartbeatOnce() {
+  v1::HeartbeatRequest req;
+  double period;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    req.set_worker_id(worker_id_);
+    // Jobs whose report is still pending keep their lease too.
+    for (const auto& [id, entry] : jobs_) req.add_job_ids(id);
+    period = heartbeat_seconds_;
+  }
+  v1::HeartbeatResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(Deadline(std::max(2.0, period)));
+  grpc::Status s = stub_->Heartbeat(&ctx, req, &resp);
+  if (!s.ok()) {
+    if (IsUnknownWorker(s)) {
+      Log(absl::StrCat("heartbeat: coordinator does not know us (", Describe(s), ")"));
+      NeedRegister();
+    } else {
+      Log(absl::StrCat("heartbeat failed (", Describe(s), ")"));
+    }
+    return;
+  }
+  if (resp.reregister()) {
+    Log("coordinator asked us to register again");
+    NeedRegister();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int64_t id : resp.cancelled_job_ids()) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) continue;
+    if (it->second->running) Log(absl::StrCat("job ", id, " cancelled by the coordinator"));
+    it->second->cancel = true;
+  }
+}
+
+void Worker::ControlLoop() {
+  double backoff = 0.5;
+  while (!stopping_) {
+    bool need;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      need = need_register_;
+    }
+    if (need) {
+      if (!RegisterOnce()) {
+        SleepFor(backoff);
+        backoff = std::min(backoff * 2, 10.0);
+        continue;
+      }
+      backoff = 0.5;
+    }
+    HeartbeatOnce();
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(heartbeat_seconds_ * 1000)),
+                 [this] { return stopping_ || need_register_; });
+  }
+}
+
+void Worker::SlotLoop(int slot) {
+  double backoff = 0.5;
+  while (!stopping_) {
+    std::string id;
+    if (!WaitRegistered(&id)) return;
+    v1::AcquireJobRequest req;
+    req.set_worker_id(id);
+    req.set_wait_ms(options_.wait_ms);
+    v1::AcquireJobResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(options_.wait_ms / 1000.0 + 10));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      polls_.insert(&ctx);
+    }
+    grpc::Status s = stub_->AcquireJob(&ctx, req, &resp);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      polls_.erase(&ctx);
+    }
+    if (stopping_) return;
+    if (!s.ok()) {
+      if (IsUnknownWorker(s)) {
+        Log(absl::StrCat("acquire: coordinator does not know us (", Describe(s), ")"));
+        NeedRegister();
+      } else if (!IsTransient(s)) {
+        Log(absl::StrCat("acquire failed (", Describe(s), ")"));
+      }
+      SleepFor(backoff);
+      backoff = std::min(backoff * 2, 5.0);
+      continue;
+    }
+    backoff = 0.5;
+    if (!resp.has_job()) continue;
+    ExecuteAndReport(resp.job());
+  }
+}
+
+void Worker::ExecuteAndReport(const v1::Job& job) {
+  auto entry = std::make_shared<JobEntry>();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_[job.id()] = entry;
+    if (stopping_) entry->cancel = true;
+  }
+  if (jobs_running_) jobs_running_->Increment();
+  bool cancelled = false;
+  v1::Evaluation eval = RunJob(job, &entry->cancel, &cancelled);
+  if (jobs_running_) jobs_running_->Decrement();
+  if (cancelled) {
+    Log(absl::StrFormat("job %d killed after %.1fs (%s); not reported", job.id(),
+                        eval.wall_seconds(), stopping_ ? "shutting down" : "cancelled"));
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.erase(job.id());
+    return;
+  }
+  RecordFinish(eval);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    entry->running = false;
+  }
+  Report(job, std::move(eval));
+  std::lock_guard<std::mutex> lock(mu_);
+  jobs_.erase(job.id());
+}
+
+void Worker::RecordFinish(const v1::Evaluation& eval) {
+  std::string label = OutcomeLabel(eval.outcome());
+  std::string first_line = eval.message().substr(0, eval.message().find('\n'));
+  if (first_line.size() > 200) first_line = first_line.substr(0, 200) + "...";
+  Log(absl::StrFormat("job %d finish: %s score %.4f in %.1fs%s", eval.job_id(), label,
+                      eval.score(), eval.wall_seconds(),
+                      first_line.empty() ? "" : absl::StrCat(" (", first_line, ")")));
+  if (jobs_total_) jobs_total_->Add({{"outcome", label}}).Increment();
+  if (job_seconds_) job_seconds_->Observe(eval.wall_seconds());
+}
+
+void Worker::Report(const v1::Job& job, v1::Evaluation eval) {
+  double backoff = 0.5;
+  int reregistrations = 0;
+  bool last_try = false;
+  for (;;) {
+    std::string id;
+    if (!stopping_) {
+      if (!WaitRegistered(&id)) continue;  // stopping now: one last try below
+    } else {
+      std::lock_guard<std::mutex> lock(mu_);
+      id = worker_id_;
+      last_try = true;
+    }
+    v1::CompleteJobRequest req;
+    req.set_worker_id(id);
+    req.set_job_id(job.id());
+    eval.set_worker_id(id);
+    *req.mutable_evaluation() = eval;
+    v1::CompleteJobResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(Deadline(15));
+    grpc::Status s = stub_->CompleteJob(&ctx, req, &resp);
+    if (s.ok()) {
+      if (!resp.accepted())
+        Log(absl::StrCat("job ", job.id(), " report dropped: coordinator did not accept it (",
+                         resp.message(), ")"));
+      return;
+    }
+    if (last_try) {
+      Log(absl::StrCat("job ", job.id(), " report lost at shutdown (", Describe(s), ")"));
+      return;
+    }
+    if (IsUnknownWorker(s) && reregistrations < 3) {
+      ++reregistrations;
+      Log(absl::StrCat("job ", job.id(), " report: coordinator does not know us (",
+                       Describe(s), "); registering again"));
+      NeedRegister();
+      continue;
+    }
+    if (!IsTransient(s)) {
+      Log(absl::StrCat("job ", job.id(), " report rejected (", Describe(s), "); dropped"));
+      return;
+    }
+    Log(absl::StrFormat("job %d report failed (%s); retrying in %.1fs", job.id(),
+                        Describe(s), backoff));
+    SleepFor(backoff);
+    backoff = std::min(backoff * 2, 5.0);
+  }
+}
+
+v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cancel,
+                              bool* cancelled) {
+  *cancelled = false;
+  const double timeout = job.harness().timeout_seconds() > 0
+                             ? job.harness().timeout_seconds()
+                             : options_.default_timeout_seconds;
+  v1::Evaluation eval;
+  auto finish = [&](v1::Evaluation e) {
+    e.set_job_id(job.id());
+    e.set_campaign_id(job.campaign_id());
+    e.set_candidate_id(job.candidate_id());
+    e.set_kind(job.kind());
+    e.set_worker_id(worker_id());
+    e.set_created_unix_ms(NowUnixMs());
+    e.set_sandbox(sandbox_.name());
+    return e;
+  };
+  auto harness_error = [&](const std::string& msg) {
+    v1::Evaluation e;
+    e.set_outcome(v1::OUTCOME_HARNESS_ERROR);
+    e.set_message(msg);
+    return finish(e);
+  };
+
+  Log(absl::StrFormat("job %d start: campaign %d candidate %d %s seed %d timeout %gs",
+                      job.id(), job.campaign_id(), job.candidate_id(),
+                      v1::JobKind_Name(job.kind()), job.seed(), timeout));
+
+  // A fresh private folder per job.
+  std::error_code ec;
+  fs::create_directories(options_.scratch_root, ec);
+  std::string tmpl = absl::StrCat(options_.scratch_root, "/job-", job.id(), "-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return harness_error(absl::StrCat("cannot make a scratch folder under ",
+                                      options_.scratch_root, ": ", strerror(errno)));
+  const fs::path scratch = tmpl;
+  struct Cleanup {
+    fs::path dir;
+    bool keep;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!keep) fs::remove_all(dir, ec);
+    }
+  } cleanup{scratch, options_.keep_scratch};
+
+  const fs::path problem = scratch / "problem", solution = scratch / "solution",
+                 work = scratch / "work", tmp = scratch / "tmp", home = scratch / "home",
+                 out = scratch / "result.json";
+  for (const auto& dir : {problem, solution, work, tmp, home}) fs::create_directories(dir, ec);
+  absl::Status st = WriteFile(problem / "definition.json", job.problem().definition_json());
+  if (st.ok()) st = WriteFile(problem / "workload.jsonl", job.problem().workload_jsonl());
+  if (!st.ok()) return harness_error(std::string(st.message()));
+  // Sorted, so that the written tree and the command line are reproducible.
+  std::map<std::string, std::string> files(job.solution().files().begin(),
+                                           job.solution().files().end());
+  for (const auto& [path, content] : files) {
+    if (!SafeRelativePath(path)) {
+      v1::Evaluation e;
+      e.set_outcome(v1::OUTCOME_COMPILE_ERROR);
+      e.set_message(absl::StrCat("solution file path '", path,
+                                 "' is not a plain relative path"));
+      return finish(e);
+    }
+    st = WriteFile(solution / path, content);
+    if (!st.ok()) return harness_error(std::string(st.message()));
+  }
+
+  SandboxSpec spec;
+  spec.argv = {options_.harness_path,
+               "--problem", problem.string(),
+               "--solution", solution.string(),
+               "--out", out.string(),
+               "--scratch", work.string(),
+               "--seed", absl::StrCat(job.seed())};
+  const auto& h = job.harness();
+  if (h.warmups() > 0) spec.argv.insert(spec.argv.end(), {"--warmups", absl::StrCat(h.warmups())});
+  if (h.repetitions() > 0)
+    spec.argv.insert(spec.argv.end(), {"--repetitions", absl::StrCat(h.repetitions())});
+  if (h.correctness_rounds() > 0)
+    spec.argv.insert(spec.argv.end(), {"--rounds", absl::StrCat(h.correctness_rounds())});
+  if (hardware_.peak_gbps() > 0 && hardware_.peak_gflops() > 0) {
+    spec.argv.insert(spec.argv.end(), {"--peak-gbps", absl::StrCat(hardware_.peak_gbps()),
+                                       "--peak-gflops", absl::StrCat(hardware_.peak_gflops())});
+  }
+  std::map<std::string, std::string> knobs(job.solution().knobs().begin(),
+                                           job.solution().knobs().end());
+  for (const auto& [name, value] : knobs)
+    spec.argv.insert(spec.argv.end(), {"--knob", FormatKnob(name, value)});
+  if (!options_.python.empty())
+    spec.argv.insert(spec.argv.end(), {"--python", options_.python});
+  spec.scratch_dir = scratch.string();
+  spec.wall_seconds = timeout;
+  spec.cpu_seconds = options_.cpu_seconds > 0
+                         ? options_.cpu_seconds
+                         : timeout * std::max(1, hardware_.cpu_cores()) + 10;
+  spec.memory_bytes = options_.memory_bytes;
+  // The worker's environment, but caches and temporaries inside the scratch
+  // folder: the rest of the filesystem is read-only in the sandbox.
+  for (char** e = environ; *e != nullptr; ++e) {
+    absl::string_view kv = *e;
+    if (absl::StartsWith(kv, "TMPDIR=") || absl::StartsWith(kv, "HOME=") ||
+        absl::StartsWith(kv, "XDG_CACHE_HOME="))
+      continue;
+    spec.env.emplace_back(kv);
+  }
+  spec.env.push_back("TMPDIR=" + tmp.string());
+  spec.env.push_back("HOME=" + home.string());
+  spec.env.push_back("XDG_CACHE_HOME=" + (home / ".cache").string());
+  spec.env.push_back(absl::StrCat("RATCHET_JOB_ID=", job.id()));
+
+  std::deque<std::string> tail;
+  RunHooks hooks;
+  hooks.cancel = cancel;
+  const int64_t job_id = job.id();
+  hooks.output_line = [&tail, job_id](const std::string& line) {
+    Log(absl::StrCat("[job ", job_id, "] ", line));
+    tail.push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
+    if (tail.size() > 20) tail.pop_front();
+  };
+  auto run = sandbox_.Run(spec, hooks);
+  if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));
+  if (run->cancelled) {
+    *cancelled = true;
+    v1::Evaluation e;
+    e.set_outcome(v1::OUTCOME_CRASH);
+    e.set_message("cancelled");
+    e.set_wall_seconds(run->wall_seconds);
+    return finish(e);
+  }
+  std::optional<std::string> result;
+  if (!run->timed_out && run->signal == 0) result = ReadSmallFile(out, 64 << 20);
+  std::string tail_text;
+  for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
+  return finish(EvaluationFromRun(*run, result, timeout, tail_text));
+}
+
+}  // namespace ratchet::worker

@@ -1,0 +1,110 @@
+// The worker: registers its hardware with the coordinator, heartbeats, leases
+// jobs, runs each in the sandbox through the harness and reports the
+// evaluation. Work is pulled; the worker reconnects and re-registers by itself
+// whenever the coordinator goes away and comes back.
+#ifndef RATCHET_WORKER_WORKER_H_
+#define RATCHET_WORKER_WORKER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "worker/sandbox.h"
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace ratchet::worker {
+
+struct WorkerOptions {
+  std::string coordinator;         // HOST:PORT
+  std::string name;                // shown in ListWorkers
+  std::string scratch_root;        // job folders are made under this
+  std::string harness_path;        // the ratchet-harness executable
+  std::string python;              // --python for the harness; "" = its default
+  int slots = 1;                   // jobs at a time
+  int wait_ms = 2000;              // AcquireJob long-poll
+  double default_timeout_seconds = 120;
+  double cpu_seconds = 0;          // RLIMIT_CPU; 0 = timeout x cores
+  int64_t memory_bytes = int64_t{8} << 30;  // RLIMIT_DATA per process
+  bool keep_scratch = false;       // leave job folders behind (debugging)
+};
+
+class Worker {
+ public:
+  // `registry` may be null (no metrics).
+  Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
+         std::shared_ptr<prometheus::Registry> registry);
+  ~Worker();
+
+  // Runs the register/heartbeat thread and `slots` job threads until Stop().
+  void Run();
+  // Kills running jobs and makes Run() return. Callable from any thread.
+  void Stop();
+
+  // Runs one job to an evaluation (ids, outcome, workloads, sandbox filled);
+  // never throws, never fails: every failure is an outcome. `cancel` may be
+  // null. Sets *cancelled when the job was killed through `cancel`.
+  v1::Evaluation RunJob(const v1::Job& job, const std::atomic<bool>* cancel,
+                        bool* cancelled);
+
+  std::string worker_id() const;
+
+ private:
+  struct JobEntry {
+    std::atomic<bool> cancel{false};
+    bool running = true;  // false while only its report is pending
+  };
+
+  void ControlLoop();
+  void SlotLoop(int slot);
+  bool RegisterOnce();
+  void HeartbeatOnce();
+  void ExecuteAndReport(const v1::Job& job);
+  void Report(const v1::Job& job, v1::Evaluation eval);
+  // Sleeps up to `seconds` or until Stop(); false once stopping.
+  bool SleepFor(double seconds);
+  // Blocks until registered; false once stopping.
+  bool WaitRegistered(std::string* worker_id);
+  void NeedRegister();
+  void RecordFinish(const v1::Evaluation& eval);
+
+  const WorkerOptions options_;
+  const Sandbox sandbox_;
+  const v1::Hardware hardware_;
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+
+  std::atomic<bool> stopping_{false};
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string worker_id_;            // GUARDED_BY(mu_)
+  bool registered_ = false;          // GUARDED_BY(mu_)
+  bool need_register_ = true;        // GUARDED_BY(mu_)
+  double heartbeat_seconds_ = 5;     // GUARDED_BY(mu_)
+  std::map<int64_t, std::shared_ptr<JobEntry>> jobs_;  // GUARDED_BY(mu_)
+  std::set<grpc::ClientContext*> polls_;               // GUARDED_BY(mu_)
+
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>* jobs_total_ = nullptr;
+  prometheus::Gauge* jobs_running_ = nullptr;
+  prometheus::Histogram* job_seconds_ = nullptr;
+};
+
+// Writes one line to stderr with a timestamp; thread-safe.
+void Log(const std::string& line);
+
+}  // namespace ratchet::worker
+
+#endif  // RATCHET_WORKER_WORKER_H_

@@ -1,0 +1,167 @@
+#include "worker/worker_main.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/common/flags.h"
+#include "services/common/metrics.h"
+#include "worker/hardware.h"
+#include "worker/sandbox.h"
+#include "worker/worker.h"
+
+namespace ratchet::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kUsage[] =
+    "usage: ratchet worker --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n"
+    "         [--scratch=DIR] [--sandbox=auto|bwrap|none] [--slots=N] [--python=PATH]\n"
+    "         [--harness=PATH] [--memory-gb=G] [--cpu-seconds=S] [--wait-ms=MS]\n"
+    "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n";
+
+int Fail(const std::string& message) {
+  fprintf(stderr, "ratchet worker: %s\n%s", message.c_str(), kUsage);
+  return 2;
+}
+
+std::string SelfDir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  buf[n] = '\0';
+  return fs::path(buf).parent_path().string();
+}
+
+std::string Hostname() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "worker";
+  return buf;
+}
+
+}  // namespace
+
+int WorkerMain(int argc, char** argv) {
+  auto flags = Flags::Parse(argc - 1, argv + 1, {"keep-scratch", "help"});
+  if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    fputs(kUsage, stdout);
+    return 0;
+  }
+  auto unknown = flags->Unknown({"coordinator", "name", "metrics", "scratch", "sandbox",
+                                 "slots", "python", "harness", "memory-gb", "cpu-seconds",
+                                 "wait-ms", "peak-gbps", "peak-gflops", "keep-scratch",
+                                 "help"});
+  if (!unknown.empty()) return Fail(absl::StrCat("unknown flag --", unknown.front()));
+  if (!flags->positional().empty())
+    return Fail(absl::StrCat("unexpected argument '", flags->positional().front(), "'"));
+
+  WorkerOptions options;
+  options.coordinator = flags->Get("coordinator");
+  if (options.coordinator.empty()) return Fail("--coordinator=HOST:PORT is required");
+  options.name = flags->Get("name", Hostname());
+  options.python = flags->Get("python");
+  options.keep_scratch = flags->Has("keep-scratch");
+  auto slots = flags->GetInt("slots", 1);
+  auto wait_ms = flags->GetInt("wait-ms", 2000);
+  auto memory_gb = flags->GetDouble("memory-gb", 8);
+  auto cpu_seconds = flags->GetDouble("cpu-seconds", 0);
+  auto peak_gbps = flags->GetDouble("peak-gbps", 0);
+  auto peak_gflops = flags->GetDouble("peak-gflops", 0);
+  for (const auto* s : {&slots.status(), &wait_ms.status(), &memory_gb.status(),
+                        &cpu_seconds.status(), &peak_gbps.status(), &peak_gflops.status()})
+    if (!s->ok()) return Fail(std::string(s->message()));
+  if (*slots < 1 || *slots > 256) return Fail("--slots must be between 1 and 256");
+  if (*wait_ms < 0 || *wait_ms > 60000) return Fail("--wait-ms must be between 0 and 60000");
+  if (*memory_gb < 0) return Fail("--memory-gb must not be negative");
+  options.slots = static_cast<int>(*slots);
+  options.wait_ms = static_cast<int>(*wait_ms);
+  options.memory_bytes = static_cast<int64_t>(*memory_gb * (int64_t{1} << 30));
+  options.cpu_seconds = *cpu_seconds;
+
+  options.harness_path = flags->Get("harness", SelfDir() + "/ratchet-harness");
+  if (access(options.harness_path.c_str(), X_OK) != 0)
+    return Fail(absl::StrCat("harness '", options.harness_path,
+                             "' is not an executable (build ratchet-harness or pass --harness)"));
+
+  // Signals are taken by one thread with sigwait; block them before any
+  // thread starts so that every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string warning;
+  auto sandbox = Sandbox::Create(flags->Get("sandbox", "auto"), &warning);
+  if (!sandbox.ok()) return Fail(std::string(sandbox.status().message()));
+  if (!warning.empty()) {
+    Log("WARNING ************************************************************");
+    Log("WARNING bubblewrap is unavailable: " + warning);
+    Log("WARNING jobs run with rlimits and a process group ONLY: candidate code");
+    Log("WARNING can reach the network and write anywhere this user can.");
+    Log("WARNING ************************************************************");
+  } else if (sandbox->mode() == Sandbox::Mode::kRlimits) {
+    Log("WARNING --sandbox=none: jobs run with rlimits and a process group only");
+  } else {
+    Log("sandbox: bwrap (" + sandbox->bwrap_path() + ")");
+  }
+
+  // A private folder under the scratch root, removed at exit.
+  const char* tmpdir = getenv("TMPDIR");
+  std::string root = flags->Get("scratch", std::string(tmpdir && *tmpdir ? tmpdir : "/tmp"));
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  std::string tmpl = root + "/ratchet-worker-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return Fail(absl::StrCat("cannot make a scratch folder under ", root, ": ",
+                             strerror(errno)));
+  options.scratch_root = tmpl;
+
+  v1::Hardware hw = DescribeHardware();
+  if (*peak_gbps > 0 && *peak_gflops > 0) {
+    hw.set_peak_gbps(*peak_gbps);
+    hw.set_peak_gflops(*peak_gflops);
+  } else {
+    Log("measuring CPU peaks...");
+    MeasurePeaks(&hw);
+  }
+  Log("hardware: " + HardwareSummary(hw));
+
+  std::shared_ptr<prometheus::Registry> registry;
+  std::unique_ptr<MetricsServer> metrics;
+  if (flags->Has("metrics")) {
+    registry = std::make_shared<prometheus::Registry>();
+    auto server = MetricsServer::Start(flags->Get("metrics"), registry);
+    if (!server.ok()) return Fail(std::string(server.status().message()));
+    metrics = *std::move(server);
+    Log(absl::StrCat("metrics on port ", metrics->port()));
+  }
+
+  Worker worker(options, *std::move(sandbox), hw, registry);
+  std::thread waiter([&worker, stop_signals] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    Log(absl::StrCat("got ", SignalName(sig), "; killing running jobs and stopping"));
+    worker.Stop();
+  });
+  Log(absl::StrCat("worker ", options.name, " starting: coordinator ", options.coordinator,
+                   ", ", options.slots, " slot(s), harness ", options.harness_path));
+  worker.Run();
+  waiter.join();
+  fs::remove_all(options.scratch_root, ec);
+  Log("stopped");
+  return 0;
+}
+
+}  // namespace ratchet::worker
