@@ -1,0 +1,1001 @@
+#include "coordinator/coordinator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "coordinator/proposers/knob_space.h"
+#include "coordinator/proposers/proposer.h"
+#include "services/common/clock.h"
+
+namespace ratchet::coordinator {
+namespace {
+
+constexpr size_t kMaxEvents = 10'000;
+constexpr int kMaxProposalRetries = 30;  // duplicates before a thread gives up a turn
+
+std::string ShortScore(double s) { return absl::StrFormat("%.4f", s); }
+
+bool IsOpen(const v1::Job& job) {
+  return job.state() == v1::JOB_QUEUED || job.state() == v1::JOB_LEASED;
+}
+
+std::string JobKindName(v1::JobKind kind) {
+  return kind == v1::JOB_REPLAY ? "replay" : "evaluate";
+}
+
+}  // namespace
+
+std::string OutcomeName(v1::Outcome outcome) {
+  switch (outcome) {
+    case v1::OUTCOME_OK: return "ok";
+    case v1::OUTCOME_COMPILE_ERROR: return "compile_error";
+    case v1::OUTCOME_WRONG_ANSWER: return "wrong_answer";
+    case v1::OUTCOME_TIMEOUT: return "timeout";
+    case v1::OUTCOME_CRASH: return "crash";
+    case v1::OUTCOME_OUT_OF_BOUNDS: return "out_of_bounds";
+    case v1::OUTCOME_HARNESS_ERROR: return "harness_error";
+    default: return "unknown";
+  }
+}
+
+std::string CampaignStateName(v1::CampaignState state) {
+  switch (state) {
+    case v1::CAMPAIGN_RUNNING: return "running";
+    case v1::CAMPAIGN_FINISHED: return "finished";
+    case v1::CAMPAIGN_FAILED: return "failed";
+    case v1::CAMPAIGN_CANCELLED: return "cancelled";
+    default: return "unknown";
+  }
+}
+
+Coordinator::Coordinator(store::Store* store, CoordinatorOptions options,
+                         std::shared_ptr<prometheus::Registry> registry)
+    : store_(store),
+      options_(options),
+      seed_rng_(std::random_device{}()),
+      registry_(std::move(registry)) {
+  jobs_gauge_ = &prometheus::BuildGauge()
+                     .Name("ratchet_jobs")
+                     .Help("Jobs by state and kind")
+                     .Register(*registry_);
+  evaluations_counter_ = &prometheus::BuildCounter()
+                              .Name("ratchet_evaluations_total")
+                              .Help("Evaluations reported by workers, by outcome and kind")
+                              .Register(*registry_);
+  verdicts_counter_ = &prometheus::BuildCounter()
+                           .Name("ratchet_verdicts_total")
+                           .Help("Verifier verdicts by outcome and reason")
+                           .Register(*registry_);
+  best_score_gauge_ = &prometheus::BuildGauge()
+                           .Name("ratchet_campaign_best_score")
+                           .Help("Best verified score per campaign")
+                           .Register(*registry_);
+  workers_connected_ = &prometheus::BuildGauge()
+                            .Name("ratchet_workers_connected")
+                            .Help("Workers that heartbeated within a lease period")
+                            .Register(*registry_)
+                            .Add({});
+  lease_expiries_ = &prometheus::BuildCounter()
+                         .Name("ratchet_lease_expiries_total")
+                         .Help("Job leases that lapsed without a report")
+                         .Register(*registry_)
+                         .Add({});
+}
+
+Coordinator::~Coordinator() { Stop(); }
+
+void Coordinator::Start() {
+  loop_ = std::thread([this] { Loop(); });
+}
+
+void Coordinator::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+void Coordinator::Wake() { wake_.notify_all(); }
+
+uint64_t Coordinator::FreshSeed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seed_rng_() >> 1;  // positive when read back as a signed integer
+}
+
+void Coordinator::Emit(int64_t campaign_id, const std::string& text) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    events_.push_back({next_event_seq_++, campaign_id, NowUnixMs(), text});
+    if (events_.size() > kMaxEvents) events_.pop_front();
+  }
+  std::fprintf(stderr, "[campaign %lld] %s\n", static_cast<long long>(campaign_id),
+               text.c_str());
+  wake_.notify_all();
+}
+
+std::vector<CampaignEventRecord> Coordinator::WaitForEvents(int64_t campaign_id,
+                                                            int64_t* cursor, int wait_ms) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto collect = [&] {
+    std::vector<CampaignEventRecord> out;
+    for (const auto& e : events_)
+      if (e.seq > *cursor && e.campaign_id == campaign_id) out.push_back(e);
+    return out;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  std::vector<CampaignEventRecord> out = collect();
+  while (out.empty() && !stopping_) {
+    if (wake_.wait_until(lock, deadline) == std::cv_status::timeout) break;
+    out = collect();
+  }
+  // Skip past events of other campaigns too, so the scan stays short.
+  if (!events_.empty()) *cursor = std::max(*cursor, events_.back().seq);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Research loop.
+
+void Coordinator::Loop() {
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (stopping_) return;
+      wake_.wait_for(lock, std::chrono::milliseconds(options_.tick_ms));
+      if (stopping_) return;
+    }
+    absl::Status status = Tick();
+    if (!status.ok())
+      std::fprintf(stderr, "coordinator: research loop: %s\n", status.ToString().c_str());
+  }
+}
+
+absl::Status Coordinator::Tick() {
+  std::lock_guard<std::mutex> research(research_mu_);
+  if (auto s = ExpireLeases(); !s.ok()) return s;
+  auto unprocessed = store_->ListUnprocessedEvaluations();
+  if (!unprocessed.ok()) return unprocessed.status();
+  for (const auto& evaluation : *unprocessed)
+    if (auto s = ProcessEvaluation(evaluation); !s.ok()) return s;
+  auto campaigns = store_->ListCampaigns();
+  if (!campaigns.ok()) return campaigns.status();
+  for (const auto& campaign : *campaigns) {
+    if (campaign.state() != v1::CAMPAIGN_RUNNING) continue;
+    if (auto s = AdvanceCampaign(campaign.id()); !s.ok()) return s;
+  }
+  UpdateGauges();
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::ExpireLeases() {
+  auto changed = store_->ExpireLeases(NowUnixMs(), options_.max_attempts);
+  if (!changed.ok()) return changed.status();
+  for (const auto& job : *changed) {
+    lease_expiries_->Increment();
+    if (job.state() == v1::JOB_QUEUED) {
+      Emit(job.campaign_id(), absl::StrCat("job ", job.id(), " (", JobKindName(job.kind()),
+                                           " of #", job.candidate_id(),
+                                           ") lease lapsed; requeued"));
+      continue;
+    }
+    // Attempt cap reached: the job failed; an evaluation counts as spent.
+    Emit(job.campaign_id(), absl::StrCat("job ", job.id(), " failed after ", job.attempts(),
+                                         " lapsed leases"));
+    if (job.kind() != v1::JOB_EVALUATE) continue;
+    absl::Status s = store_->Transaction([&]() -> absl::Status {
+      auto campaign = store_->GetCampaign(job.campaign_id());
+      if (!campaign.ok()) return campaign.status();
+      auto candidate = store_->GetCandidate(job.candidate_id());
+      if (!candidate.ok()) return candidate.status();
+      candidate->set_status("failed");
+      candidate->set_score(-1);
+      if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+      campaign->set_evaluations(campaign->evaluations() + 1);
+      (*campaign->mutable_outcomes())["lease_lapsed"] += 1;
+      if (campaign->baseline_candidate_id() == candidate->id()) {
+        campaign->set_state(v1::CAMPAIGN_FAILED);
+        campaign->set_message("the baseline's job failed: its leases lapsed repeatedly");
+        campaign->set_finished_unix_ms(NowUnixMs());
+      }
+      return store_->UpdateCampaign(*campaign);
+    });
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
+  std::string event;
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    auto campaign = store_->GetCampaign(evaluation.campaign_id());
+    if (!campaign.ok()) return campaign.status();
+    auto candidate = store_->GetCandidate(evaluation.candidate_id());
+    if (!candidate.ok()) return candidate.status();
+    const std::string outcome = OutcomeName(evaluation.outcome());
+    const bool ok = evaluation.outcome() == v1::OUTCOME_OK;
+    if (evaluation.kind() == v1::JOB_REPLAY) {
+      event = absl::StrCat("replay of #", candidate->id(), " on ", evaluation.worker_id(),
+                           ": ", outcome, ok ? " " + ShortScore(evaluation.score()) : "");
+      return store_->MarkEvaluationProcessed(evaluation.id());
+    }
+    campaign->set_evaluations(campaign->evaluations() + 1);
+    (*campaign->mutable_outcomes())[outcome] += 1;
+    candidate->set_score(ok ? evaluation.score() : -1);
+    candidate->set_status(ok ? "evaluated" : "failed");
+    auto threads = store_->ListThreads(campaign->id());
+    if (!threads.ok()) return threads.status();
+
+    if (candidate->id() == campaign->baseline_candidate_id()) {
+      if (!ok) {
+        campaign->set_state(v1::CAMPAIGN_FAILED);
+        campaign->set_message(absl::StrCat("the baseline did not evaluate: ", outcome, ": ",
+                                           evaluation.message().substr(0, 2000)));
+        campaign->set_finished_unix_ms(NowUnixMs());
+        event = campaign->message();
+      } else {
+        candidate->set_status("baseline");
+        campaign->set_baseline_score(evaluation.score());
+        campaign->set_best_candidate_id(candidate->id());
+        campaign->set_best_score(evaluation.score());
+        campaign->set_best_verified(false);
+        for (auto& thread : *threads) {
+          thread.set_incumbent_candidate_id(candidate->id());
+          thread.set_incumbent_score(evaluation.score());
+          if (auto s = store_->UpdateThread(thread); !s.ok()) return s;
+        }
+        event = absl::StrCat("baseline #", candidate->id(), " evaluated on ",
+                             evaluation.worker_id(), ": SOL score ",
+                             ShortScore(evaluation.score()));
+      }
+    } else {
+      v1::ResearchThread* thread = nullptr;
+      for (auto& t : *threads)
+        if (t.id() == candidate->thread_id()) thread = &t;
+      if (thread == nullptr)
+        return absl::InternalError(absl::StrCat("candidate ", candidate->id(),
+                                                " names a missing thread"));
+      thread->set_evaluations(thread->evaluations() + 1);
+      event = absl::StrCat("t", thread->index(), " #", candidate->id(), " [",
+                           candidate->description(), "]: ", outcome);
+      if (ok) {
+        double gain = thread->incumbent_score() > 0
+                          ? evaluation.score() / thread->incumbent_score() - 1.0
+                          : 1.0;
+        absl::StrAppend(&event, " ", ShortScore(evaluation.score()),
+                        absl::StrFormat(" (%+.1f%% vs incumbent)", 100.0 * gain));
+        if (gain > campaign->spec().verification().min_gain()) {
+          v1::Verification v;
+          v.set_campaign_id(campaign->id());
+          v.set_candidate_id(candidate->id());
+          v.set_incumbent_candidate_id(thread->incumbent_candidate_id());
+          v.set_thread_id(thread->id());
+          v.set_claimed_score(evaluation.score());
+          v.set_incumbent_score(thread->incumbent_score());
+          v.set_claim_worker_id(evaluation.worker_id());
+          v.set_outcome(v1::VERDICT_PENDING);
+          v.set_created_unix_ms(NowUnixMs());
+          *v.mutable_policy() = campaign->spec().verification();
+          auto vid = store_->CreateVerification(v);
+          if (!vid.ok()) return vid.status();
+          candidate->set_status("verifying");
+          absl::StrAppend(&event, " -> verifying (claim ", *vid, ")");
+        }
+      } else if (!evaluation.message().empty()) {
+        std::string first_line = evaluation.message().substr(0, evaluation.message().find('\n'));
+        absl::StrAppend(&event, ": ", first_line.substr(0, 160));
+      }
+      if (auto s = store_->UpdateThread(*thread); !s.ok()) return s;
+    }
+    if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+    if (auto s = store_->UpdateCampaign(*campaign); !s.ok()) return s;
+    return store_->MarkEvaluationProcessed(evaluation.id());
+  });
+  if (!s.ok()) return s;
+  if (!event.empty()) Emit(evaluation.campaign_id(), event);
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
+  auto campaign = store_->GetCampaign(campaign_id);
+  if (!campaign.ok()) return campaign.status();
+  if (campaign->state() != v1::CAMPAIGN_RUNNING) return absl::OkStatus();
+  if (campaign->baseline_score() < 0) return absl::OkStatus();  // baseline still running
+
+  auto jobs = store_->ListJobs(campaign_id);
+  if (!jobs.ok()) return jobs.status();
+  auto verifications = store_->ListVerifications(campaign_id);
+  if (!verifications.ok()) return verifications.status();
+  int open_evaluations = 0;
+  std::map<int64_t, int> open_by_candidate;
+  for (const auto& job : *jobs)
+    if (IsOpen(job) && job.kind() == v1::JOB_EVALUATE) {
+      ++open_evaluations;
+      ++open_by_candidate[job.candidate_id()];
+    }
+  int pending_verifications = 0;
+  for (const auto& v : *verifications)
+    if (v.outcome() == v1::VERDICT_PENDING) ++pending_verifications;
+
+  const auto& spec = campaign->spec();
+  const int64_t now = NowUnixMs();
+  const double elapsed_s = (now - campaign->created_unix_ms()) / 1000.0;
+  const bool wall_spent = spec.budget().max_wall_seconds() > 0 &&
+                          elapsed_s >= spec.budget().max_wall_seconds();
+  bool evaluations_spent =
+      campaign->evaluations() + open_evaluations >= spec.budget().max_evaluations();
+
+  if (!wall_spent && !evaluations_spent) {
+    auto threads = store_->ListThreads(campaign_id);
+    if (!threads.ok()) return threads.status();
+    auto history = store_->ListCandidates(campaign_id);
+    if (!history.ok()) return history.status();
+    std::map<int64_t, int> open_by_thread;
+    for (const auto& c : *history)
+      if (open_by_candidate.count(c.id())) open_by_thread[c.thread_id()] += 1;
+    const int per_thread = std::max(1, spec.in_flight_per_thread());
+    // Round-robin over threads so that every thread gets its turn at the budget.
+    bool progress = true;
+    while (progress && !evaluations_spent) {
+      progress = false;
+      for (auto& thread : *threads) {
+        if (campaign->evaluations() + open_evaluations >= spec.budget().max_evaluations()) {
+          evaluations_spent = true;
+          break;
+        }
+        if (open_by_thread[thread.id()] >= per_thread) continue;
+        bool proposed = false;
+        if (auto s = ProposeForThread(*campaign, thread, *history, &proposed); !s.ok())
+          return s;
+        if (proposed) {
+          ++open_evaluations;
+          ++open_by_thread[thread.id()];
+          progress = true;
+          auto refreshed = store_->ListCandidates(campaign_id);
+          if (!refreshed.ok()) return refreshed.status();
+          *history = std::move(*refreshed);
+        }
+      }
+    }
+    if (!evaluations_spent) return absl::OkStatus();
+  }
+
+  // Past the wall budget by a grace period: stop waiting for stragglers.
+  const bool overdue = wall_spent && elapsed_s >= spec.budget().max_wall_seconds() * 1.25 + 30;
+  if (overdue && (open_evaluations > 0 || pending_verifications > 0)) {
+    absl::Status s = store_->Transaction([&]() -> absl::Status {
+      if (auto s = store_->FailOpenJobs(campaign_id); !s.ok()) return s;
+      for (auto v : *verifications) {
+        if (v.outcome() != v1::VERDICT_PENDING) continue;
+        v.set_outcome(v1::VERDICT_REJECTED);
+        v.set_reason("budget-ended");
+        v.set_detail("the campaign's wall-clock budget ended before replays finished");
+        v.set_decided_unix_ms(NowUnixMs());
+        if (auto s = store_->UpdateVerification(v); !s.ok()) return s;
+        auto candidate = store_->GetCandidate(v.candidate_id());
+        if (!candidate.ok()) return candidate.status();
+        candidate->set_status("rejected");
+        if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    Emit(campaign_id, "wall-clock budget overrun: open jobs and claims abandoned");
+    open_evaluations = 0;
+    pending_verifications = 0;
+  }
+  if (open_evaluations > 0 || pending_verifications > 0) return absl::OkStatus();
+
+  // Budget spent and the work drained: the campaign is done.
+  campaign->set_state(v1::CAMPAIGN_FINISHED);
+  campaign->set_finished_unix_ms(now);
+  campaign->set_message(wall_spent ? "wall-clock budget reached"
+                                   : absl::StrCat("evaluation budget reached (",
+                                                  campaign->evaluations(), ")"));
+  // Replays that no longer matter (none should be open) are failed too.
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    if (auto s = store_->FailOpenJobs(campaign_id); !s.ok()) return s;
+    return store_->UpdateCampaign(*campaign);
+  });
+  if (!s.ok()) return s;
+  Emit(campaign_id, absl::StrCat("campaign finished: ", campaign->message(), "; best ",
+                                 ShortScore(campaign->best_score()), " (#",
+                                 campaign->best_candidate_id(),
+                                 campaign->best_verified() ? ", verified" : ", baseline",
+                                 ") vs baseline ", ShortScore(campaign->baseline_score())));
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::ProposeForThread(v1::Campaign& campaign, v1::ResearchThread& thread,
+                                           const std::vector<v1::Candidate>& history,
+                                           bool* proposed) {
+  *proposed = false;
+  auto parent = store_->GetCandidate(thread.incumbent_candidate_id());
+  if (!parent.ok()) return parent.status();
+  auto space = proposers::ParseKnobSpace(parent->solution());
+  if (!space.ok()) return space.status();
+  auto proposer = proposers::MakeProposer(campaign.spec().proposer());
+  if (!proposer.ok()) return proposer.status();
+  // Seeded from the campaign, the thread and how far it has got, so that a
+  // campaign's sequence of proposals is reproducible.
+  std::mt19937_64 rng(campaign.spec().seed() * 1000003ULL + thread.index() * 7919ULL +
+                      history.size());
+  for (int attempt = 0; attempt < kMaxProposalRetries; ++attempt) {
+    proposers::ProposalContext context;
+    context.parent = &*parent;
+    context.space = &*space;
+    context.history = &history;
+    context.thread_index = thread.index();
+    context.rng = &rng;
+    auto proposal = (*proposer)->Propose(context);
+    if (!proposal.ok()) return proposal.status();
+    if (auto s = proposers::NormalizeKnobs(*space, &proposal->solution); !s.ok()) return s;
+    std::string hash = proposers::ContentHash(proposal->solution);
+    auto existing = store_->FindCandidateByHash(campaign.id(), hash);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) continue;  // never evaluate the same candidate twice
+
+    v1::Candidate candidate;
+    candidate.set_campaign_id(campaign.id());
+    candidate.set_thread_id(thread.id());
+    candidate.set_parent_id(parent->id());
+    *candidate.mutable_solution() = proposal->solution;
+    candidate.set_description(proposal->description);
+    candidate.set_content_hash(hash);
+    candidate.set_status("proposed");
+    candidate.set_score(-1);
+    candidate.set_created_unix_ms(NowUnixMs());
+    absl::Status s = store_->Transaction([&]() -> absl::Status {
+      auto id = store_->CreateCandidate(candidate);
+      if (!id.ok()) return id.status();
+      auto job = EnqueueJob(campaign, *id, v1::JOB_EVALUATE, 0, "");
+      return job.status();
+    });
+    if (!s.ok()) return s;
+    *proposed = true;
+    Wake();
+    return absl::OkStatus();
+  }
+  return absl::OkStatus();  // the neighbourhood is exhausted for now
+}
+
+absl::StatusOr<int64_t> Coordinator::EnqueueJob(const v1::Campaign& campaign,
+                                                int64_t candidate_id, v1::JobKind kind,
+                                                int64_t verification_id,
+                                                const std::string& avoid_worker_id) {
+  v1::Job job;
+  job.set_campaign_id(campaign.id());
+  job.set_candidate_id(candidate_id);
+  job.set_kind(kind);
+  job.set_verification_id(verification_id);
+  job.set_seed(FreshSeed());
+  job.set_state(v1::JOB_QUEUED);
+  job.set_avoid_worker_id(avoid_worker_id);
+  job.set_created_unix_ms(NowUnixMs());
+  return store_->CreateJob(job);
+}
+
+// ---------------------------------------------------------------------------
+// Clients.
+
+absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec& input) {
+  v1::CampaignSpec spec = input;
+  if (spec.task().empty()) spec.set_task("kernel");
+  if (spec.task() != "kernel")
+    return absl::InvalidArgumentError(
+        absl::StrCat("task '", spec.task(), "' is not supported (known: kernel)"));
+  if (spec.problem().definition_json().empty())
+    return absl::InvalidArgumentError("spec.problem has no definition.json");
+  if (spec.problem().workload_jsonl().empty())
+    return absl::InvalidArgumentError("spec.problem has no workload.jsonl");
+  if (spec.threads() <= 0) spec.set_threads(1);
+  if (spec.threads() > 64)
+    return absl::InvalidArgumentError("spec.threads must be at most 64");
+  if (spec.in_flight_per_thread() <= 0) spec.set_in_flight_per_thread(1);
+  if (spec.budget().max_evaluations() <= 0) spec.mutable_budget()->set_max_evaluations(20);
+  if (spec.verification().replays() <= 0) spec.mutable_verification()->set_replays(3);
+  if (spec.harness().timeout_seconds() <= 0) spec.mutable_harness()->set_timeout_seconds(120);
+  if (spec.device().empty()) spec.set_device("cpu");
+  if (auto p = proposers::MakeProposer(spec.proposer()); !p.ok()) return p.status();
+  if (spec.proposer().empty()) spec.set_proposer("evolve");
+
+  v1::Solution baseline = spec.baseline();
+  auto space = proposers::ParseKnobSpace(baseline);
+  if (!space.ok())
+    return absl::InvalidArgumentError(absl::StrCat("baseline: ", space.status().message()));
+  if (auto s = proposers::NormalizeKnobs(*space, &baseline); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("baseline: ", s.message()));
+
+  std::lock_guard<std::mutex> research(research_mu_);
+  v1::Campaign campaign;
+  *campaign.mutable_spec() = spec;
+  campaign.set_state(v1::CAMPAIGN_RUNNING);
+  campaign.set_created_unix_ms(NowUnixMs());
+  campaign.set_baseline_score(-1);
+  campaign.set_best_score(-1);
+  int64_t campaign_id = 0;
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    auto id = store_->CreateCampaign(campaign);
+    if (!id.ok()) return id.status();
+    campaign_id = *id;
+    campaign.set_id(campaign_id);
+    for (int i = 0; i < spec.threads(); ++i) {
+      v1::ResearchThread thread;
+      thread.set_campaign_id(campaign_id);
+      thread.set_index(i);
+      if (auto t = store_->CreateThread(thread); !t.ok()) return t.status();
+    }
+    v1::Candidate candidate;
+    candidate.set_campaign_id(campaign_id);
+    *candidate.mutable_solution() = baseline;
+    candidate.set_description("baseline");
+    candidate.set_content_hash(proposers::ContentHash(baseline));
+    candidate.set_status("proposed");
+    candidate.set_score(-1);
+    candidate.set_created_unix_ms(NowUnixMs());
+    auto cid = store_->CreateCandidate(candidate);
+    if (!cid.ok()) return cid.status();
+    campaign.set_baseline_candidate_id(*cid);
+    if (auto s = store_->UpdateCampaign(campaign); !s.ok()) return s;
+    return EnqueueJob(campaign, *cid, v1::JOB_EVALUATE, 0, "").status();
+  });
+  if (!s.ok()) return s;
+  Emit(campaign_id, absl::StrCat("campaign ", campaign_id, " '", spec.name(), "' submitted: ",
+                                 spec.problem().name(), ", ", spec.threads(), " threads, ",
+                                 spec.proposer(), ", budget ",
+                                 spec.budget().max_evaluations(), " evaluations"));
+  Wake();
+  return GetCampaign(campaign_id);
+}
+
+absl::Status Coordinator::Decorate(v1::Campaign* campaign) {
+  auto threads = store_->ListThreads(campaign->id());
+  if (!threads.ok()) return threads.status();
+  campaign->clear_threads();
+  for (const auto& t : *threads) *campaign->add_threads() = t;
+  auto jobs = store_->ListJobs(campaign->id());
+  if (!jobs.ok()) return jobs.status();
+  int queued = 0, running = 0;
+  for (const auto& j : *jobs) {
+    if (j.state() == v1::JOB_QUEUED) ++queued;
+    if (j.state() == v1::JOB_LEASED) ++running;
+  }
+  campaign->set_jobs_queued(queued);
+  campaign->set_jobs_running(running);
+  auto verifications = store_->ListVerifications(campaign->id());
+  if (!verifications.ok()) return verifications.status();
+  std::map<std::pair<std::string, std::string>, int> counts;
+  for (const auto& v : *verifications) {
+    if (v.outcome() == v1::VERDICT_ACCEPTED) counts[{"accepted", ""}]++;
+    if (v.outcome() == v1::VERDICT_REJECTED) counts[{"rejected", v.reason()}]++;
+    if (v.outcome() == v1::VERDICT_PENDING) counts[{"pending", ""}]++;
+  }
+  campaign->clear_verdicts();
+  for (const auto& [key, n] : counts) {
+    auto* vc = campaign->add_verdicts();
+    vc->set_outcome(key.first);
+    vc->set_reason(key.second);
+    vc->set_count(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Campaign> Coordinator::GetCampaign(int64_t id) {
+  auto campaign = store_->GetCampaign(id);
+  if (!campaign.ok()) return campaign.status();
+  if (auto s = Decorate(&*campaign); !s.ok()) return s;
+  return campaign;
+}
+
+absl::StatusOr<std::vector<v1::Campaign>> Coordinator::ListCampaigns() {
+  auto campaigns = store_->ListCampaigns();
+  if (!campaigns.ok()) return campaigns.status();
+  for (auto& c : *campaigns)
+    if (auto s = Decorate(&c); !s.ok()) return s;
+  return campaigns;
+}
+
+absl::StatusOr<v1::Leaderboard> Coordinator::GetLeaderboard(int64_t campaign_id, int limit) {
+  if (auto c = store_->GetCampaign(campaign_id); !c.ok()) return c.status();
+  auto candidates = store_->ListCandidates(campaign_id);
+  if (!candidates.ok()) return candidates.status();
+  std::vector<v1::Candidate> ranked;
+  for (const auto& c : *candidates)
+    if (c.score() >= 0) ranked.push_back(c);
+  // Verified first (accepted and the baseline), then by score.
+  auto verified = [](const v1::Candidate& c) {
+    return c.status() == "accepted" || c.status() == "baseline";
+  };
+  std::stable_sort(ranked.begin(), ranked.end(), [&](const auto& a, const auto& b) {
+    if (verified(a) != verified(b)) return verified(a);
+    return a.score() > b.score();
+  });
+  v1::Leaderboard board;
+  board.set_campaign_id(campaign_id);
+  for (const auto& c : ranked) {
+    if (limit > 0 && board.entries_size() >= limit) break;
+    auto* e = board.add_entries();
+    *e->mutable_candidate() = c;
+    e->mutable_candidate()->mutable_solution()->clear_files();  // keep it small
+    e->set_score(c.score());
+    e->set_verified(c.status() == "accepted");
+  }
+  return board;
+}
+
+absl::StatusOr<v1::CandidateDetail> Coordinator::GetCandidate(int64_t candidate_id) {
+  auto candidate = store_->GetCandidate(candidate_id);
+  if (!candidate.ok()) return candidate.status();
+  v1::CandidateDetail detail;
+  *detail.mutable_candidate() = *candidate;
+  auto evaluations = store_->ListEvaluationsForCandidate(candidate_id);
+  if (!evaluations.ok()) return evaluations.status();
+  for (const auto& e : *evaluations) *detail.add_evaluations() = e;
+  auto verifications = store_->ListVerificationsForCandidate(candidate_id);
+  if (!verifications.ok()) return verifications.status();
+  for (const auto& v : *verifications) *detail.add_verifications() = v;
+  return detail;
+}
+
+absl::StatusOr<v1::Campaign> Coordinator::CancelCampaign(int64_t campaign_id) {
+  {
+    std::lock_guard<std::mutex> research(research_mu_);
+    absl::Status s = store_->Transaction([&]() -> absl::Status {
+      auto campaign = store_->GetCampaign(campaign_id);
+      if (!campaign.ok()) return campaign.status();
+      if (campaign->state() != v1::CAMPAIGN_RUNNING)
+        return absl::FailedPreconditionError(absl::StrCat(
+            "campaign ", campaign_id, " is already ", CampaignStateName(campaign->state())));
+      campaign->set_state(v1::CAMPAIGN_CANCELLED);
+      campaign->set_message("cancelled by a client");
+      campaign->set_finished_unix_ms(NowUnixMs());
+      if (auto s = store_->FailOpenJobs(campaign_id); !s.ok()) return s;
+      return store_->UpdateCampaign(*campaign);
+    });
+    if (!s.ok()) return s;
+  }
+  Emit(campaign_id, "campaign cancelled");
+  return GetCampaign(campaign_id);
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> Coordinator::ListWorkers() {
+  auto workers = store_->ListWorkers();
+  if (!workers.ok()) return workers.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = NowUnixMs();
+  for (auto& w : *workers) {
+    auto it = last_heartbeat_ms_.find(w.id());
+    if (it != last_heartbeat_ms_.end()) w.set_last_heartbeat_unix_ms(it->second);
+    w.set_connected(now - w.last_heartbeat_unix_ms() < options_.lease_ms);
+  }
+  return workers;
+}
+
+// ---------------------------------------------------------------------------
+// Workers.
+
+absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
+    const v1::RegisterWorkerRequest& request) {
+  v1::WorkerInfo info;
+  std::string id = request.worker_id();
+  if (!id.empty()) {
+    auto existing = store_->GetWorker(id);
+    if (!existing.ok()) return existing.status();
+    if (existing->has_value()) info = **existing;
+  }
+  if (id.empty()) {
+    std::string base = request.name().empty() ? "worker" : request.name();
+    id = absl::StrFormat("%s-%06x", base, FreshSeed() & 0xffffff);
+  }
+  info.set_id(id);
+  info.set_name(request.name());
+  *info.mutable_hardware() = request.hardware();
+  info.set_sandbox(request.sandbox());
+  if (info.registered_unix_ms() == 0) info.set_registered_unix_ms(NowUnixMs());
+  info.set_last_heartbeat_unix_ms(NowUnixMs());
+  if (auto s = store_->UpsertWorker(info); !s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_heartbeat_ms_[id] = NowUnixMs();
+  }
+  std::fprintf(stderr, "coordinator: worker %s registered (%s, %d cores, %.1f GB/s, %.1f GFLOP/s, sandbox %s)\n",
+               id.c_str(), request.hardware().cpu_model().c_str(),
+               request.hardware().cpu_cores(), request.hardware().peak_gbps(),
+               request.hardware().peak_gflops(), request.sandbox().c_str());
+  v1::RegisterWorkerResponse response;
+  response.set_worker_id(id);
+  response.set_lease_seconds(options_.lease_ms / 1000);
+  response.set_heartbeat_seconds(std::max<int64_t>(1, options_.heartbeat_ms / 1000));
+  return response;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
+    const v1::HeartbeatRequest& request) {
+  v1::HeartbeatResponse response;
+  auto worker = store_->GetWorker(request.worker_id());
+  if (!worker.ok()) return worker.status();
+  if (!worker->has_value()) {
+    response.set_reregister(true);
+    return response;
+  }
+  const int64_t now = NowUnixMs();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_heartbeat_ms_[request.worker_id()] = now;
+  }
+  std::vector<int64_t> ids(request.job_ids().begin(), request.job_ids().end());
+  std::vector<int64_t> lost;
+  if (auto s = store_->RenewLeases(request.worker_id(), ids, now + options_.lease_ms, &lost);
+      !s.ok())
+    return s;
+  for (int64_t id : lost) response.add_cancelled_job_ids(id);
+  v1::WorkerInfo info = **worker;
+  info.set_last_heartbeat_unix_ms(now);
+  info.clear_job_ids();
+  for (int64_t id : ids)
+    if (std::find(lost.begin(), lost.end(), id) == lost.end()) info.add_job_ids(id);
+  if (auto s = store_->UpsertWorker(info); !s.ok()) return s;
+  return response;
+}
+
+bool Coordinator::OtherWorkerConnected(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = NowUnixMs();
+  for (const auto& [id, at] : last_heartbeat_ms_)
+    if (id != worker_id && now - at < 3 * options_.heartbeat_ms + 1000) return true;
+  return false;
+}
+
+absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string& worker_id,
+                                                               int wait_ms) {
+  auto worker = store_->GetWorker(worker_id);
+  if (!worker.ok()) return worker.status();
+  if (!worker->has_value())
+    return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, "; register first"));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_heartbeat_ms_[worker_id] = NowUnixMs();
+  }
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(std::clamp(wait_ms, 0, 30'000));
+  while (true) {
+    // A replay avoids the worker that produced the claim, unless no other is there.
+    bool allow_avoided = !OtherWorkerConnected(worker_id);
+    auto job = store_->AcquireJob(worker_id, NowUnixMs(), options_.lease_ms, allow_avoided);
+    if (!job.ok()) return job.status();
+    if (job->has_value()) {
+      v1::Job full = **job;
+      auto campaign = store_->GetCampaign(full.campaign_id());
+      if (!campaign.ok()) return campaign.status();
+      auto candidate = store_->GetCandidate(full.candidate_id());
+      if (!candidate.ok()) return candidate.status();
+      *full.mutable_problem() = campaign->spec().problem();
+      *full.mutable_solution() = candidate->solution();
+      *full.mutable_harness() = campaign->spec().harness();
+      full.set_device(campaign->spec().device());
+      return std::optional<v1::Job>(std::move(full));
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_ || std::chrono::steady_clock::now() >= deadline) break;
+    wake_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                  std::chrono::milliseconds(500)));
+  }
+  return std::optional<v1::Job>();
+}
+
+absl::StatusOr<v1::CompleteJobResponse> Coordinator::CompleteJob(
+    const v1::CompleteJobRequest& request) {
+  v1::CompleteJobResponse response;
+  auto job = store_->GetJob(request.job_id());
+  if (!job.ok()) return job.status();
+  v1::Evaluation evaluation = request.evaluation();
+  evaluation.set_job_id(job->id());
+  evaluation.set_campaign_id(job->campaign_id());
+  evaluation.set_candidate_id(job->candidate_id());
+  evaluation.set_worker_id(request.worker_id());
+  evaluation.set_kind(job->kind());
+  evaluation.set_created_unix_ms(NowUnixMs());
+  if (evaluation.outcome() != v1::OUTCOME_OK) evaluation.set_score(0);
+  auto id = store_->CompleteJob(job->id(), request.worker_id(), evaluation);
+  if (absl::IsAlreadyExists(id.status())) {
+    response.set_accepted(true);  // a retried report: applied once already
+    response.set_message("already recorded");
+    return response;
+  }
+  if (absl::IsFailedPrecondition(id.status())) {
+    response.set_accepted(false);
+    response.set_message(std::string(id.status().message()));
+    return response;
+  }
+  if (!id.ok()) return id.status();
+  evaluations_counter_
+      ->Add({{"outcome", OutcomeName(evaluation.outcome())},
+             {"kind", JobKindName(job->kind())}})
+      .Increment();
+  response.set_accepted(true);
+  Wake();
+  return response;
+}
+
+// ---------------------------------------------------------------------------
+// Verifiers.
+
+absl::StatusOr<std::optional<v1::Verification>> Coordinator::AcquireVerification(
+    const std::string& verifier_id, int wait_ms) {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(std::clamp(wait_ms, 0, 30'000));
+  while (true) {
+    auto v = store_->AcquireVerification(verifier_id, NowUnixMs(),
+                                         options_.verification_lease_ms);
+    if (!v.ok() || v->has_value()) return v;
+    std::unique_lock<std::mutex> lock(mu_);
+    if (stopping_ || std::chrono::steady_clock::now() >= deadline) break;
+    wake_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                  std::chrono::milliseconds(500)));
+  }
+  return std::optional<v1::Verification>();
+}
+
+absl::StatusOr<std::vector<int64_t>> Coordinator::RequestReplays(
+    int64_t verification_id, const std::string& verifier_id, int replays) {
+  std::lock_guard<std::mutex> research(research_mu_);
+  auto v = store_->GetVerification(verification_id);
+  if (!v.ok()) return v.status();
+  if (v->outcome() != v1::VERDICT_PENDING)
+    return absl::FailedPreconditionError(
+        absl::StrCat("verification ", verification_id, " is already decided"));
+  if (replays < 1 || replays > 20)
+    return absl::InvalidArgumentError("replays must be between 1 and 20");
+  auto existing = store_->ListJobsForVerification(verification_id);
+  if (!existing.ok()) return existing.status();
+  std::vector<int64_t> ids;
+  if (!existing->empty()) {  // asked before (e.g. by a verifier that restarted)
+    for (const auto& j : *existing) ids.push_back(j.id());
+    return ids;
+  }
+  auto campaign = store_->GetCampaign(v->campaign_id());
+  if (!campaign.ok()) return campaign.status();
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    // Interleaved, so that candidate and incumbent see the same conditions.
+    for (int i = 0; i < replays; ++i) {
+      for (int64_t cid : {v->candidate_id(), v->incumbent_candidate_id()}) {
+        auto id = EnqueueJob(*campaign, cid, v1::JOB_REPLAY, verification_id,
+                             v->claim_worker_id());
+        if (!id.ok()) return id.status();
+        ids.push_back(*id);
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  Emit(v->campaign_id(), absl::StrCat("claim ", verification_id, ": ", verifier_id,
+                                      " replays #", v->candidate_id(), " and incumbent #",
+                                      v->incumbent_candidate_id(), " ", replays,
+                                      "x each on fresh inputs"));
+  Wake();
+  return ids;
+}
+
+absl::StatusOr<v1::GetReplaysResponse> Coordinator::GetReplays(int64_t verification_id) {
+  v1::GetReplaysResponse response;
+  auto jobs = store_->ListJobsForVerification(verification_id);
+  if (!jobs.ok()) return jobs.status();
+  for (const auto& job : *jobs) {
+    *response.add_jobs() = job;
+    auto e = store_->GetEvaluationForJob(job.id());
+    if (!e.ok()) return e.status();
+    if (e->has_value()) *response.add_evaluations() = **e;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
+    const v1::ReportVerdictRequest& request) {
+  v1::ReportVerdictResponse response;
+  const v1::Verification& verdict = request.verification();
+  if (verdict.outcome() != v1::VERDICT_ACCEPTED && verdict.outcome() != v1::VERDICT_REJECTED)
+    return absl::InvalidArgumentError("a verdict must be accepted or rejected");
+  std::lock_guard<std::mutex> research(research_mu_);
+  std::string event;
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    auto stored = store_->GetVerification(verdict.id());
+    if (!stored.ok()) return stored.status();
+    if (stored->outcome() != v1::VERDICT_PENDING) {
+      response.set_accepted(false);
+      response.set_message("already decided");
+      return absl::OkStatus();
+    }
+    v1::Verification v = *stored;
+    v.set_outcome(verdict.outcome());
+    v.set_reason(verdict.reason());
+    v.set_detail(verdict.detail());
+    *v.mutable_candidate_scores() = verdict.candidate_scores();
+    *v.mutable_incumbent_scores() = verdict.incumbent_scores();
+    v.set_verifier_id(request.verifier_id());
+    v.set_decided_unix_ms(NowUnixMs());
+    if (auto s = store_->UpdateVerification(v); !s.ok()) return s;
+
+    auto candidate = store_->GetCandidate(v.candidate_id());
+    if (!candidate.ok()) return candidate.status();
+    auto campaign = store_->GetCampaign(v.campaign_id());
+    if (!campaign.ok()) return campaign.status();
+    const bool accepted = v.outcome() == v1::VERDICT_ACCEPTED;
+    candidate->set_status(accepted ? "accepted" : "rejected");
+    if (accepted) {
+      // The verified score is the replays' median, never the claim.
+      std::vector<double> scores(v.candidate_scores().begin(), v.candidate_scores().end());
+      std::sort(scores.begin(), scores.end());
+      double verified = scores.empty() ? candidate->score() : scores[scores.size() / 2];
+      candidate->set_score(verified);
+      auto threads = store_->ListThreads(v.campaign_id());
+      if (!threads.ok()) return threads.status();
+      for (auto& thread : *threads) {
+        if (thread.id() != v.thread_id()) continue;
+        thread.set_accepted(thread.accepted() + 1);
+        if (verified > thread.incumbent_score() ||
+            thread.incumbent_candidate_id() == v.incumbent_candidate_id()) {
+          thread.set_incumbent_candidate_id(candidate->id());
+          thread.set_incumbent_score(verified);
+        }
+        if (auto s = store_->UpdateThread(thread); !s.ok()) return s;
+      }
+      if (!campaign->best_verified() || verified > campaign->best_score()) {
+        campaign->set_best_candidate_id(candidate->id());
+        campaign->set_best_score(verified);
+        campaign->set_best_verified(true);
+        if (auto s = store_->UpdateCampaign(*campaign); !s.ok()) return s;
+      }
+      event = absl::StrCat("verdict on #", candidate->id(), " [", candidate->description(),
+                           "]: ACCEPTED, verified score ", ShortScore(verified), " (",
+                           v.detail(), ")");
+    } else {
+      event = absl::StrCat("verdict on #", candidate->id(), " [", candidate->description(),
+                           "]: rejected (", v.reason(), "): ", v.detail());
+    }
+    if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+    verdicts_counter_
+        ->Add({{"outcome", accepted ? "accepted" : "rejected"}, {"reason", v.reason()}})
+        .Increment();
+    response.set_accepted(true);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!event.empty()) Emit(verdict.campaign_id(), event);
+  Wake();
+  return response;
+}
+
+void Coordinator::UpdateGauges() {
+  auto campaigns = store_->ListCampaigns();
+  if (!campaigns.ok()) return;
+  std::map<std::pair<std::string, std::string>, int> by_state;
+  for (const char* st : {"queued", "leased", "done", "failed"})
+    for (const char* k : {"evaluate", "replay"}) by_state[{st, k}] = 0;
+  for (const auto& c : *campaigns) {
+    best_score_gauge_->Add({{"campaign", std::to_string(c.id())}, {"name", c.spec().name()}})
+        .Set(c.best_score());
+    auto jobs = store_->ListJobs(c.id());
+    if (!jobs.ok()) continue;
+    for (const auto& j : *jobs) {
+      const char* st = j.state() == v1::JOB_QUEUED   ? "queued"
+                       : j.state() == v1::JOB_LEASED ? "leased"
+                       : j.state() == v1::JOB_DONE   ? "done"
+                                                     : "failed";
+      by_state[{st, JobKindName(j.kind())}]++;
+    }
+  }
+  for (const auto& [key, n] : by_state)
+    jobs_gauge_->Add({{"state", key.first}, {"kind", key.second}}).Set(n);
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = NowUnixMs();
+  int connected = 0;
+  for (const auto& [id, at] : last_heartbeat_ms_)
+    if (now - at < options_.lease_ms) ++connected;
+  workers_connected_->Set(connected);
+}
+
+}  // namespace ratchet::coordinator

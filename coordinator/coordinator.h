@@ -1,0 +1,149 @@
+// The coordinator owns campaigns and runs the research loop for each of them
+// (brief §2). All durable state lives in the Store; this class keeps only what
+// can be rebuilt after a restart (connected workers, recent events for
+// watchers).
+//
+// The research loop, per running campaign:
+//   baseline job → evaluated → every thread's incumbent = baseline
+//   each thread keeps `in_flight_per_thread` candidates proposed and queued
+//   an evaluation that beats its thread's incumbent by the campaign's
+//   min_gain becomes a Verification; a verifier replays it and reports a
+//   verdict; only an accepted verdict moves the incumbent.
+//   when the budget is spent and the work drained, the campaign finishes.
+#ifndef RATCHET_COORDINATOR_COORDINATOR_H_
+#define RATCHET_COORDINATOR_COORDINATOR_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "coordinator/store/store.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
+#include "ratchet/v1/ratchet.pb.h"
+
+namespace ratchet::coordinator {
+
+namespace v1 = ::ratchet::v1;
+
+struct CoordinatorOptions {
+  int64_t lease_ms = 30'000;               // a job lease without renewal
+  int64_t heartbeat_ms = 3'000;            // what workers are told to use
+  int max_attempts = 3;                    // leases per job before it fails
+  int64_t verification_lease_ms = 600'000; // a verifier's hold on a claim
+  int64_t tick_ms = 200;                   // research loop period
+};
+
+struct CampaignEventRecord {
+  int64_t seq = 0;
+  int64_t campaign_id = 0;
+  int64_t unix_ms = 0;
+  std::string text;
+};
+
+class Coordinator {
+ public:
+  Coordinator(store::Store* store, CoordinatorOptions options,
+              std::shared_ptr<prometheus::Registry> registry);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Starts the research loop; resumes every running campaign from the store.
+  void Start();
+  void Stop();
+
+  // ---- Clients.
+  absl::StatusOr<v1::Campaign> SubmitCampaign(const v1::CampaignSpec& spec);
+  absl::StatusOr<v1::Campaign> GetCampaign(int64_t id);
+  absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns();
+  absl::StatusOr<v1::Leaderboard> GetLeaderboard(int64_t campaign_id, int limit);
+  absl::StatusOr<v1::CandidateDetail> GetCandidate(int64_t candidate_id);
+  absl::StatusOr<v1::Campaign> CancelCampaign(int64_t campaign_id);
+  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
+  // Events of the campaign after `*cursor` (a sequence number), waiting up to
+  // wait_ms for one; advances the cursor.
+  std::vector<CampaignEventRecord> WaitForEvents(int64_t campaign_id, int64_t* cursor,
+                                                 int wait_ms);
+
+  // ---- Workers.
+  absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
+      const v1::RegisterWorkerRequest& request);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  absl::StatusOr<std::optional<v1::Job>> AcquireJob(const std::string& worker_id,
+                                                    int wait_ms);
+  absl::StatusOr<v1::CompleteJobResponse> CompleteJob(const v1::CompleteJobRequest& request);
+
+  // ---- Verifiers.
+  absl::StatusOr<std::optional<v1::Verification>> AcquireVerification(
+      const std::string& verifier_id, int wait_ms);
+  absl::StatusOr<std::vector<int64_t>> RequestReplays(int64_t verification_id,
+                                                      const std::string& verifier_id,
+                                                      int replays);
+  absl::StatusOr<v1::GetReplaysResponse> GetReplays(int64_t verification_id);
+  absl::StatusOr<v1::ReportVerdictResponse> ReportVerdict(
+      const v1::ReportVerdictRequest& request);
+
+ private:
+  void Loop();
+  absl::Status Tick();
+  absl::Status ExpireLeases();
+  absl::Status ProcessEvaluation(const v1::Evaluation& evaluation);
+  absl::Status AdvanceCampaign(int64_t campaign_id);
+  absl::Status ProposeForThread(v1::Campaign& campaign, v1::ResearchThread& thread,
+                                const std::vector<v1::Candidate>& history,
+                                bool* proposed);
+  absl::StatusOr<int64_t> EnqueueJob(const v1::Campaign& campaign, int64_t candidate_id,
+                                     v1::JobKind kind, int64_t verification_id,
+                                     const std::string& avoid_worker_id);
+  // Fills in the derived fields (threads, job counts, verdict counts).
+  absl::Status Decorate(v1::Campaign* campaign);
+  void Emit(int64_t campaign_id, const std::string& text);
+  void Wake();
+  bool OtherWorkerConnected(const std::string& worker_id);
+  void UpdateGauges();
+  uint64_t FreshSeed();
+
+  store::Store* const store_;
+  const CoordinatorOptions options_;
+
+  // Serialises every change to research state (campaigns, threads,
+  // candidates, verdicts) so the loop and RPC handlers never interleave.
+  std::mutex research_mu_;
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::map<std::string, int64_t> last_heartbeat_ms_;
+  std::deque<CampaignEventRecord> events_;
+  int64_t next_event_seq_ = 1;
+  std::mt19937_64 seed_rng_;
+  std::thread loop_;
+
+  // Metrics.
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>* jobs_gauge_;
+  prometheus::Family<prometheus::Counter>* evaluations_counter_;
+  prometheus::Family<prometheus::Counter>* verdicts_counter_;
+  prometheus::Family<prometheus::Gauge>* best_score_gauge_;
+  prometheus::Gauge* workers_connected_;
+  prometheus::Counter* lease_expiries_;
+};
+
+// "ok", "compile_error", ... as used in reports and metrics.
+std::string OutcomeName(v1::Outcome outcome);
+std::string CampaignStateName(v1::CampaignState state);
+
+}  // namespace ratchet::coordinator
+
+#endif  // RATCHET_COORDINATOR_COORDINATOR_H_

@@ -1,0 +1,118 @@
+#include "coordinator/coordinator_main.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "coordinator/coordinator.h"
+#include "coordinator/services.h"
+#include "coordinator/store/store.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "services/common/flags.h"
+#include "services/common/metrics.h"
+
+namespace ratchet::coordinator {
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: ratchet coordinator [--listen=127.0.0.1:50051] [--db=ratchet.db]\n"
+    "                           [--port-file=FILE] [--metrics=127.0.0.1:9090]\n"
+    "                           [--lease-seconds=30] [--heartbeat-seconds=3]\n";
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "ratchet coordinator: %s\n", message.c_str());
+  return 1;
+}
+
+}  // namespace
+
+int CoordinatorMain(int argc, char** argv) {
+  auto flags = Flags::Parse(argc - 1, argv + 1, {"help"});
+  if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  auto unknown = flags->Unknown(
+      {"listen", "db", "port-file", "metrics", "lease-seconds", "heartbeat-seconds"});
+  if (!unknown.empty() || !flags->positional().empty()) {
+    std::fprintf(stderr, "ratchet coordinator: unknown argument %s\n%s",
+                 unknown.empty() ? flags->positional()[0].c_str()
+                                 : ("--" + unknown[0]).c_str(),
+                 kUsage);
+    return 2;
+  }
+  const std::string listen = flags->Get("listen", "127.0.0.1:50051");
+  const std::string db = flags->Get("db", "ratchet.db");
+  CoordinatorOptions options;
+  auto lease = flags->GetInt("lease-seconds", 30);
+  auto heartbeat = flags->GetInt("heartbeat-seconds", 3);
+  if (!lease.ok()) return Fail(std::string(lease.status().message()));
+  if (!heartbeat.ok()) return Fail(std::string(heartbeat.status().message()));
+  if (*lease < 2 || *heartbeat < 1 || *heartbeat * 2 > *lease)
+    return Fail("need --lease-seconds >= 2 and --heartbeat-seconds at most half of it");
+  options.lease_ms = *lease * 1000;
+  options.heartbeat_ms = *heartbeat * 1000;
+
+  // Signals are taken by a dedicated thread (sigwait), so block them first in
+  // every thread this process starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto store = store::OpenSqliteStore(db);
+  if (!store.ok()) return Fail("cannot open store " + db + ": " + store.status().ToString());
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<MetricsServer> metrics;
+  if (flags->Has("metrics")) {
+    auto m = MetricsServer::Start(flags->Get("metrics"), registry);
+    if (!m.ok()) return Fail(std::string(m.status().message()));
+    metrics = std::move(*m);
+    std::fprintf(stderr, "coordinator: metrics on port %d\n", metrics->port());
+  }
+
+  Coordinator coordinator(store->get(), options, registry);
+  CoordinatorServiceImpl client_service(&coordinator);
+  WorkerServiceImpl worker_service(&coordinator);
+  VerifierServiceImpl verifier_service(&coordinator);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&client_service);
+  builder.RegisterService(&worker_service);
+  builder.RegisterService(&verifier_service);
+  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxSendMessageSize(64 << 20);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) return Fail("cannot listen on " + listen);
+  coordinator.Start();
+  std::fprintf(stderr, "coordinator: serving on port %d, store %s\n", port, db.c_str());
+
+  if (flags->Has("port-file")) {
+    // Write then rename, so a reader never sees a half-written port.
+    const std::string path = flags->Get("port-file");
+    {
+      std::ofstream out(path + ".tmp");
+      out << port << "\n";
+    }
+    if (std::rename((path + ".tmp").c_str(), path.c_str()) != 0)
+      return Fail("cannot write port file " + path);
+  }
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::fprintf(stderr, "coordinator: signal %d, shutting down\n", signal_number);
+  coordinator.Stop();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  return 0;
+}
+
+}  // namespace ratchet::coordinator

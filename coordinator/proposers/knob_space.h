@@ -1,0 +1,42 @@
+// The knobs a solution declares in its solution.json (docs/solutions.md), and
+// the candidate identity derived from files plus knob choices.
+#ifndef RATCHET_COORDINATOR_PROPOSERS_KNOB_SPACE_H_
+#define RATCHET_COORDINATOR_PROPOSERS_KNOB_SPACE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ratchet/v1/ratchet.pb.h"
+
+namespace ratchet::proposers {
+
+struct Knob {
+  std::string name;
+  std::vector<std::string> choices;  // as passed to the compiler, verbatim
+  std::string default_value;
+};
+
+struct KnobSpace {
+  std::vector<Knob> knobs;  // in declaration order
+  const Knob* Find(const std::string& name) const;
+};
+
+// Reads the "knobs" object of `solution.files["solution.json"]`. A solution
+// without knobs has an empty space; a malformed declaration is an error.
+absl::StatusOr<KnobSpace> ParseKnobSpace(const v1::Solution& solution);
+
+// Every declared knob gets an explicit value (its default where unset), so that
+// "unset" and "set to the default" are the same candidate. Fails on a value
+// that is not one of the knob's choices or an undeclared knob.
+absl::Status NormalizeKnobs(const KnobSpace& space, v1::Solution* solution);
+
+// A stable content hash (hex) over file paths, contents and knob choices.
+std::string ContentHash(const v1::Solution& solution);
+
+// "BLOCK 32→64, UNROLL 1→4"; "no change" when equal.
+std::string DescribeKnobChange(const v1::Solution& from, const v1::Solution& to);
+
+}  // namespace ratchet::proposers
+
+#endif  // RATCHET_COORDINATOR_PROPOSERS_KNOB_SPACE_H_

@@ -1,0 +1,105 @@
+#include "services/verifier/verdict.h"
+
+#include "gtest/gtest.h"
+
+namespace ratchet::verifier {
+namespace {
+
+constexpr int64_t kCandidate = 7, kIncumbent = 3;
+
+v1::Verification Claim(double min_gain = 0.0) {
+  v1::Verification v;
+  v.set_id(1);
+  v.set_candidate_id(kCandidate);
+  v.set_incumbent_candidate_id(kIncumbent);
+  v.set_claimed_score(0.9);
+  v.mutable_policy()->set_min_gain(min_gain);
+  return v;
+}
+
+// One replay job per score, done with outcome OK unless given another.
+void AddReplay(v1::GetReplaysResponse* r, int64_t candidate, double score,
+               v1::Outcome outcome = v1::OUTCOME_OK) {
+  auto* job = r->add_jobs();
+  job->set_id(r->jobs_size());
+  job->set_candidate_id(candidate);
+  job->set_state(v1::JOB_DONE);
+  auto* e = r->add_evaluations();
+  e->set_job_id(job->id());
+  e->set_candidate_id(candidate);
+  e->set_outcome(outcome);
+  e->set_score(outcome == v1::OUTCOME_OK ? score : 0);
+}
+
+TEST(Verdict, AcceptsAnImprovementBeyondTheSpread) {
+  v1::GetReplaysResponse r;
+  for (double s : {0.61, 0.63, 0.62}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.50, 0.52, 0.51}) AddReplay(&r, kIncumbent, s);
+  ASSERT_TRUE(ReplaysFinished(r));
+  v1::Verification v = Decide(Claim(0.02), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
+  EXPECT_EQ(v.candidate_scores_size(), 3);
+  EXPECT_NE(v.detail().find("median 0.6200"), std::string::npos) << v.detail();
+}
+
+TEST(Verdict, RejectsOverlappingScoresAsNoise) {
+  v1::GetReplaysResponse r;
+  for (double s : {0.55, 0.70, 0.49}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.50, 0.52, 0.56}) AddReplay(&r, kIncumbent, s);
+  v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(v.reason(), "noise");
+}
+
+TEST(Verdict, RejectsASmallGainBelowTheMinimum) {
+  v1::GetReplaysResponse r;
+  for (double s : {0.511, 0.512, 0.513}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.500, 0.501, 0.502}) AddReplay(&r, kIncumbent, s);
+  v1::Verification v = Decide(Claim(0.05), r);
+  EXPECT_EQ(v.reason(), "below-min-gain");
+}
+
+TEST(Verdict, RejectsAWrongAnswerOnReplay) {
+  v1::GetReplaysResponse r;
+  AddReplay(&r, kCandidate, 0.9);
+  AddReplay(&r, kCandidate, 0, v1::OUTCOME_WRONG_ANSWER);
+  AddReplay(&r, kIncumbent, 0.5);
+  v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(v.reason(), "wrong-on-replay");
+}
+
+TEST(Verdict, RejectsACrashOrLostReplay) {
+  v1::GetReplaysResponse r;
+  AddReplay(&r, kCandidate, 0, v1::OUTCOME_CRASH);
+  AddReplay(&r, kIncumbent, 0.5);
+  EXPECT_EQ(Decide(Claim(), r).reason(), "failed-on-replay");
+
+  v1::GetReplaysResponse lost;
+  auto* job = lost.add_jobs();
+  job->set_id(1);
+  job->set_candidate_id(kCandidate);
+  job->set_state(v1::JOB_FAILED);
+  AddReplay(&lost, kIncumbent, 0.5);
+  EXPECT_EQ(Decide(Claim(), lost).reason(), "failed-on-replay");
+}
+
+TEST(Verdict, IncumbentFailureIsNotAWinForTheCandidate) {
+  v1::GetReplaysResponse r;
+  AddReplay(&r, kCandidate, 0.9);
+  AddReplay(&r, kIncumbent, 0, v1::OUTCOME_TIMEOUT);
+  v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(v.reason(), "incumbent-failed");
+}
+
+TEST(Verdict, NotFinishedWhileAJobIsOpen) {
+  v1::GetReplaysResponse r;
+  AddReplay(&r, kCandidate, 0.9);
+  r.add_jobs()->set_state(v1::JOB_LEASED);
+  EXPECT_FALSE(ReplaysFinished(r));
+  EXPECT_FALSE(ReplaysFinished(v1::GetReplaysResponse()));
+}
+
+}  // namespace
+}  // namespace ratchet::verifier

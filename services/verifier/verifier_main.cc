@@ -1,0 +1,172 @@
+#include "services/verifier/verifier_main.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "grpcpp/grpcpp.h"
+#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "services/common/flags.h"
+#include "services/common/metrics.h"
+#include "services/verifier/verdict.h"
+
+namespace ratchet::verifier {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void OnSignal(int) { g_stop = true; }
+
+constexpr char kUsage[] =
+    "usage: ratchet verifier --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n";
+
+void Sleep(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+std::unique_ptr<grpc::ClientContext> Context(int seconds) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  return ctx;
+}
+
+class Verifier {
+ public:
+  Verifier(std::shared_ptr<grpc::Channel> channel, std::string id,
+           std::shared_ptr<prometheus::Registry> registry)
+      : stub_(v1::VerifierService::NewStub(channel)), id_(std::move(id)) {
+    verdicts_ = &prometheus::BuildCounter()
+                     .Name("ratchet_verifier_verdicts_total")
+                     .Help("Verdicts reported by this verifier, by outcome and reason")
+                     .Register(*registry);
+  }
+
+  void Run() {
+    int backoff_ms = 200;
+    while (!g_stop) {
+      v1::AcquireVerificationRequest req;
+      req.set_verifier_id(id_);
+      req.set_wait_ms(2000);
+      v1::AcquireVerificationResponse resp;
+      grpc::Status s = stub_->AcquireVerification(Context(10).get(), req, &resp);
+      if (!s.ok()) {
+        std::fprintf(stderr, "verifier: coordinator unavailable (%s); retrying\n",
+                     s.error_message().c_str());
+        Sleep(backoff_ms);
+        backoff_ms = std::min(backoff_ms * 2, 5000);
+        continue;
+      }
+      backoff_ms = 200;
+      if (resp.has_verification()) Verify(resp.verification());
+    }
+  }
+
+ private:
+  void Verify(const v1::Verification& claim) {
+    std::fprintf(stderr, "verifier: claim %lld: #%lld %.4f vs incumbent #%lld %.4f\n",
+                 (long long)claim.id(), (long long)claim.candidate_id(), claim.claimed_score(),
+                 (long long)claim.incumbent_candidate_id(), claim.incumbent_score());
+    v1::RequestReplaysRequest rr;
+    rr.set_verification_id(claim.id());
+    rr.set_verifier_id(id_);
+    rr.set_replays(std::max(1, claim.policy().replays()));
+    v1::RequestReplaysResponse rresp;
+    if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
+
+    v1::GetReplaysResponse replays;
+    while (!g_stop) {
+      v1::GetReplaysRequest gr;
+      gr.set_verification_id(claim.id());
+      replays.Clear();
+      if (!Retry([&] { return stub_->GetReplays(Context(10).get(), gr, &replays); })) return;
+      if (ReplaysFinished(replays)) break;
+      Sleep(500);
+    }
+    if (g_stop) return;  // the lease lapses and another verifier takes the claim
+
+    v1::Verification verdict = Decide(claim, replays);
+    v1::ReportVerdictRequest report;
+    report.set_verifier_id(id_);
+    *report.mutable_verification() = verdict;
+    v1::ReportVerdictResponse ack;
+    if (!Retry([&] { return stub_->ReportVerdict(Context(10).get(), report, &ack); })) return;
+    const bool accepted = verdict.outcome() == v1::VERDICT_ACCEPTED;
+    verdicts_->Add({{"outcome", accepted ? "accepted" : "rejected"}, {"reason", verdict.reason()}})
+        .Increment();
+    std::fprintf(stderr, "verifier: claim %lld %s%s: %s\n", (long long)claim.id(),
+                 accepted ? "ACCEPTED" : "rejected",
+                 accepted ? "" : (" (" + verdict.reason() + ")").c_str(),
+                 verdict.detail().c_str());
+  }
+
+  // Retries while the coordinator is unreachable; false on any other error.
+  template <typename Call>
+  bool Retry(Call call) {
+    int backoff_ms = 200;
+    while (!g_stop) {
+      grpc::Status s = call();
+      if (s.ok()) return true;
+      if (s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+          s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        std::fprintf(stderr, "verifier: %s\n", s.error_message().c_str());
+        return false;
+      }
+      Sleep(backoff_ms);
+      backoff_ms = std::min(backoff_ms * 2, 5000);
+    }
+    return false;
+  }
+
+  std::unique_ptr<v1::VerifierService::Stub> stub_;
+  std::string id_;
+  prometheus::Family<prometheus::Counter>* verdicts_;
+};
+
+}  // namespace
+
+int VerifierMain(int argc, char** argv) {
+  auto flags = Flags::Parse(argc - 1, argv + 1, {"help"});
+  if (!flags.ok()) {
+    std::fprintf(stderr, "ratchet verifier: %s\n%s", flags.status().message().data(), kUsage);
+    return 2;
+  }
+  if (flags->Has("help")) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  auto unknown = flags->Unknown({"coordinator", "name", "metrics"});
+  if (!unknown.empty() || !flags->positional().empty()) {
+    std::fprintf(stderr, "ratchet verifier: unexpected argument\n%s", kUsage);
+    return 2;
+  }
+  const std::string address = flags->Get("coordinator", "127.0.0.1:50051");
+  std::string name = flags->Get("name", "verifier");
+  std::string id = absl::StrFormat("%s-%06x", name, std::random_device{}() & 0xffffff);
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<MetricsServer> metrics;
+  if (flags->Has("metrics")) {
+    auto m = MetricsServer::Start(flags->Get("metrics"), registry);
+    if (!m.ok()) {
+      std::fprintf(stderr, "ratchet verifier: %s\n", m.status().message().data());
+      return 1;
+    }
+    metrics = std::move(*m);
+  }
+  std::fprintf(stderr, "verifier %s: using coordinator %s\n", id.c_str(), address.c_str());
+  Verifier verifier(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), id,
+                    registry);
+  verifier.Run();
+  std::fprintf(stderr, "verifier %s: stopped\n", id.c_str());
+  return 0;
+}
+
+}  // namespace ratchet::verifier
