@@ -1,0 +1,984 @@
+// The SQLite backend of the store (embedded default, single host).
+//
+// One connection, guarded by one recursive mutex: simple, and SQLite serialises
+// writers anyway. Every record is a row with the columns we query on plus the
+// serialized proto in `data`. The id column is authoritative: the blob is
+// written with its id cleared and the id is set from the row when read back.
+//
+// Durability: WAL with synchronous=FULL, so a COMMIT has reached the disk when
+// it returns. Each mutating call runs in its own transaction (or joins the
+// caller's Transaction()), so it is durable when it returns OK.
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "coordinator/store/store.h"
+
+namespace ratchet::store {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Schema. kMigrations[i] takes the schema from version i to version i + 1;
+// adding version 2 means appending one entry. Each step runs in one
+// transaction together with the version bump, so a crash mid-migration leaves
+// the previous version intact.
+
+constexpr const char* kMigrations[] = {
+    // Version 1.
+    R"sql(
+CREATE TABLE campaigns (
+  id    INTEGER PRIMARY KEY AUTOINCREMENT,
+  state INTEGER NOT NULL,
+  data  BLOB NOT NULL
+);
+CREATE TABLE threads (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  campaign_id INTEGER NOT NULL,
+  idx         INTEGER NOT NULL,
+  data        BLOB NOT NULL
+);
+CREATE INDEX threads_by_campaign ON threads (campaign_id, idx);
+CREATE TABLE candidates (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  campaign_id  INTEGER NOT NULL,
+  content_hash TEXT,  -- NULL when the candidate has no hash: not a dedup key
+  data         BLOB NOT NULL,
+  UNIQUE (campaign_id, content_hash)
+);
+CREATE TABLE jobs (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  campaign_id     INTEGER NOT NULL,
+  candidate_id    INTEGER NOT NULL,
+  kind            INTEGER NOT NULL,
+  state           INTEGER NOT NULL,
+  verification_id INTEGER NOT NULL,
+  worker_id       TEXT NOT NULL,
+  lease_deadline  INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL,
+  avoid_worker_id TEXT NOT NULL,
+  data            BLOB NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs (state, kind, id);
+CREATE INDEX jobs_by_campaign ON jobs (campaign_id, id);
+CREATE INDEX jobs_by_verification ON jobs (verification_id, id);
+CREATE TABLE evaluations (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id       INTEGER NOT NULL UNIQUE,
+  campaign_id  INTEGER NOT NULL,
+  candidate_id INTEGER NOT NULL,
+  processed    INTEGER NOT NULL,
+  data         BLOB NOT NULL
+);
+CREATE INDEX evaluations_by_campaign ON evaluations (campaign_id, id);
+CREATE INDEX evaluations_by_candidate ON evaluations (candidate_id, id);
+CREATE INDEX evaluations_unprocessed ON evaluations (processed, id);
+CREATE TABLE verifications (
+  id             INTEGER PRIMARY KEY AUTOINCREMENT,
+  campaign_id    INTEGER NOT NULL,
+  candidate_id   INTEGER NOT NULL,
+  outcome        INTEGER NOT NULL,
+  verifier_id    TEXT NOT NULL,
+  lease_deadline INTEGER NOT NULL,
+  data           BLOB NOT NULL
+);
+CREATE INDEX verifications_by_campaign ON verifications (campaign_id, id);
+CREATE INDEX verifications_by_candidate ON verifications (candidate_id, id);
+CREATE INDEX verifications_by_outcome ON verifications (outcome, id);
+CREATE TABLE workers (
+  id   TEXT PRIMARY KEY,
+  data BLOB NOT NULL
+);
+)sql",
+};
+constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+absl::Status SqlError(sqlite3* db, int rc, absl::string_view what) {
+  std::string msg = absl::StrCat("sqlite store: ", what, ": ",
+                                 db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc),
+                                 " (code ", rc, ")");
+  switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return absl::AlreadyExistsError(msg);
+      }
+      return absl::FailedPreconditionError(msg);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(msg);
+    case SQLITE_FULL:
+      return absl::ResourceExhaustedError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+// A recursive mutex that the thread-safety analysis understands, so that the
+// transaction can be re-entered by the thread that holds it.
+class ABSL_LOCKABLE RecursiveMutex {
+ public:
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
+  void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+
+ private:
+  std::recursive_mutex mu_;
+};
+
+class ABSL_SCOPED_LOCKABLE Lock {
+ public:
+  explicit Lock(RecursiveMutex* mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_->Lock(); }
+  ~Lock() ABSL_UNLOCK_FUNCTION() { mu_->Unlock(); }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+
+ private:
+  RecursiveMutex* const mu_;
+};
+
+// A prepared statement borrowed from the connection's cache; reset (and its
+// bindings cleared) when it goes out of scope so that it can be reused.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Stmt() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  // Binds parameters 1..n in order.
+  template <typename... Args>
+  absl::Status Bind(const Args&... args) {
+    int index = 0;
+    absl::Status status;
+    (BindOne(++index, args, &status), ...);
+    (void)index;
+    return status;
+  }
+
+  // Steps once: true when a row is ready, false when done.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqlError(db_, rc, absl::StrCat("executing \"", sqlite3_sql(stmt_), "\""));
+  }
+
+  // Runs a statement that returns no rows.
+  absl::Status Exec() {
+    absl::StatusOr<bool> row = Step();
+    if (!row.ok()) return row.status();
+    return absl::OkStatus();
+  }
+
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    return p == nullptr ? std::string()
+                        : std::string(reinterpret_cast<const char*>(p),
+                                      sqlite3_column_bytes(stmt_, col));
+  }
+  // Parses the blob in column `col` into `msg`.
+  absl::Status Proto(int col, google::protobuf::Message* msg) {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    if (!msg->ParseFromArray(p, n)) {
+      return absl::DataLossError(absl::StrCat("sqlite store: corrupt ",
+                                              msg->GetTypeName(), " record"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  void Check(int rc, int index, absl::Status* status) {
+    if (rc != SQLITE_OK && status->ok()) {
+      *status = SqlError(db_, rc, absl::StrCat("binding parameter ", index));
+    }
+  }
+  void BindOne(int i, int64_t v, absl::Status* s) { Check(sqlite3_bind_int64(stmt_, i, v), i, s); }
+  void BindOne(int i, int v, absl::Status* s) { Check(sqlite3_bind_int64(stmt_, i, v), i, s); }
+  void BindOne(int i, bool v, absl::Status* s) { Check(sqlite3_bind_int(stmt_, i, v ? 1 : 0), i, s); }
+  void BindOne(int i, const std::string& v, absl::Status* s) {
+    Check(sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT),
+          i, s);
+  }
+  void BindOne(int i, std::nullptr_t, absl::Status* s) { Check(sqlite3_bind_null(stmt_, i), i, s); }
+  void BindOne(int i, const google::protobuf::Message& m, absl::Status* s) {
+    std::string bytes;
+    if (!m.SerializeToString(&bytes)) {
+      if (s->ok()) *s = absl::InternalError(absl::StrCat("serializing ", m.GetTypeName()));
+      return;
+    }
+    Check(sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()),
+                            SQLITE_TRANSIENT),
+          i, s);
+  }
+
+  sqlite3* const db_;
+  sqlite3_stmt* const stmt_;
+};
+
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    absl::Status _st = (expr);                 \
+    if (!_st.ok()) return _st;                 \
+  } while (0)
+
+#define ASSIGN_OR_RETURN_IMPL(var, tmp, expr) \
+  auto tmp = (expr);                          \
+  if (!tmp.ok()) return tmp.status();         \
+  var = std::move(*tmp)
+#define STORE_CONCAT_INNER(a, b) a##b
+#define STORE_CONCAT(a, b) STORE_CONCAT_INNER(a, b)
+#define ASSIGN_OR_RETURN(var, expr) \
+  ASSIGN_OR_RETURN_IMPL(var, STORE_CONCAT(_sor_, __LINE__), expr)
+
+// What is stored of a job: the coordinator fills the rest in when it hands
+// the job out.
+v1::Job StoredJob(const v1::Job& job) {
+  v1::Job j = job;
+  j.clear_id();
+  j.clear_problem();
+  j.clear_solution();
+  j.clear_harness();
+  j.clear_device();
+  return j;
+}
+
+class SqliteStore : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override {
+    Lock l(&mu_);
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    cache_.clear();
+    sqlite3_close(db_);
+  }
+
+  absl::Status Init(const std::string& path);
+
+  absl::Status Transaction(const std::function<absl::Status()>& body) override;
+
+  absl::StatusOr<int64_t> CreateCampaign(const v1::Campaign& campaign) override;
+  absl::Status UpdateCampaign(const v1::Campaign& campaign) override;
+  absl::StatusOr<v1::Campaign> GetCampaign(int64_t id) override;
+  absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns() override;
+
+  absl::StatusOr<int64_t> CreateThread(const v1::ResearchThread& thread) override;
+  absl::Status UpdateThread(const v1::ResearchThread& thread) override;
+  absl::StatusOr<std::vector<v1::ResearchThread>> ListThreads(int64_t campaign_id) override;
+
+  absl::StatusOr<int64_t> CreateCandidate(const v1::Candidate& candidate) override;
+  absl::Status UpdateCandidate(const v1::Candidate& candidate) override;
+  absl::StatusOr<v1::Candidate> GetCandidate(int64_t id) override;
+  absl::StatusOr<std::optional<v1::Candidate>> FindCandidateByHash(
+      int64_t campaign_id, const std::string& content_hash) override;
+  absl::StatusOr<std::vector<v1::Candidate>> ListCandidates(int64_t campaign_id) override;
+
+  absl::StatusOr<int64_t> CreateJob(const v1::Job& job) override;
+  absl::Status UpdateJob(const v1::Job& job) override;
+  absl::StatusOr<v1::Job> GetJob(int64_t id) override;
+  absl::StatusOr<std::vector<v1::Job>> ListJobs(int64_t campaign_id) override;
+  absl::StatusOr<std::vector<v1::Job>> ListJobsForVerification(int64_t verification_id) override;
+  absl::StatusOr<std::optional<v1::Job>> AcquireJob(const std::string& worker_id, int64_t now_ms,
+                                                    int64_t lease_ms, bool allow_avoided) override;
+  absl::Status RenewLeases(const std::string& worker_id, const std::vector<int64_t>& job_ids,
+                           int64_t deadline_ms, std::vector<int64_t>* lost) override;
+  absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms, int max_attempts) override;
+  absl::StatusOr<int64_t> CompleteJob(int64_t job_id, const std::string& worker_id,
+                                      const v1::Evaluation& evaluation) override;
+  absl::Status FailOpenJobs(int64_t campaign_id) override;
+
+  absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluations(int64_t campaign_id) override;
+  absl::StatusOr<std::vector<v1::Evaluation>> ListEvaluationsForCandidate(
+      int64_t candidate_id) override;
+  absl::StatusOr<std::optional<v1::Evaluation>> GetEvaluationForJob(int64_t job_id) override;
+  absl::StatusOr<std::vector<v1::Evaluation>> ListUnprocessedEvaluations() override;
+  absl::Status MarkEvaluationProcessed(int64_t evaluation_id) override;
+
+  absl::StatusOr<int64_t> CreateVerification(const v1::Verification& v) override;
+  absl::Status UpdateVerification(const v1::Verification& v) override;
+  absl::StatusOr<v1::Verification> GetVerification(int64_t id) override;
+  absl::StatusOr<std::vector<v1::Verification>> ListVerifications(int64_t campaign_id) override;
+  absl::StatusOr<std::vector<v1::Verification>> ListVerificationsForCandidate(
+      int64_t candidate_id) override;
+  absl::StatusOr<std::optional<v1::Verification>> AcquireVerification(
+      const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) override;
+
+  absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
+  absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
+  absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers() override;
+
+ private:
+  // Runs `body` atomically: in a new transaction, or in a savepoint when this
+  // thread is already inside one (so a failing inner body undoes only its own
+  // writes; the outer transaction decides whether anything commits).
+  absl::Status Atomically(const std::function<absl::Status()>& body) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Runs SQL without parameters or results (schema, pragmas, BEGIN/COMMIT).
+  absl::Status ExecRaw(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // A cached prepared statement for `sql`. A caller must not hold two Stmts
+  // for the same SQL at once.
+  absl::StatusOr<std::unique_ptr<Stmt>> Prepare(const char* sql)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Runs `sql` with `args`; NotFound (naming `what`) when it changed no row.
+  template <typename... Args>
+  absl::Status ExecChanging(absl::string_view what, const char* sql, const Args&... args)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Runs an INSERT and returns the new row's id.
+  template <typename... Args>
+  absl::StatusOr<int64_t> Insert(const char* sql, const Args&... args)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Reads rows of (id, data) into messages of type T, setting each id from the
+  // row. For T = WorkerInfo the id column is text.
+  template <typename T, typename... Args>
+  absl::StatusOr<std::vector<T>> Query(const char* sql, const Args&... args)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  template <typename T, typename... Args>
+  absl::StatusOr<std::optional<T>> QueryOne(const char* sql, const Args&... args)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::StatusOr<std::optional<v1::Job>> LoadJob(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteJob(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteVerification(const v1::Verification& v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  RecursiveMutex mu_;
+  sqlite3* const db_ ABSL_PT_GUARDED_BY(mu_);
+  // Nesting depth of Atomically() on the thread that holds mu_.
+  int depth_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_ ABSL_GUARDED_BY(mu_);
+};
+
+// ---------------------------------------------------------------------------
+// Plumbing.
+
+absl::Status SqliteStore::ExecRaw(const std::string& sql) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    std::string msg = err != nullptr ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    absl::Status s = SqlError(nullptr, rc, absl::StrCat("executing \"", sql.substr(0, 60), "\""));
+    return absl::Status(s.code(), absl::StrCat(s.message(), ": ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Stmt>> SqliteStore::Prepare(const char* sql) {
+  auto it = cache_.find(sql);
+  if (it == cache_.end()) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      return SqlError(db_, rc, absl::StrCat("preparing \"", sql, "\""));
+    }
+    it = cache_.emplace(sql, stmt).first;
+  }
+  return std::make_unique<Stmt>(db_, it->second);
+}
+
+template <typename... Args>
+absl::Status SqliteStore::ExecChanging(absl::string_view what, const char* sql,
+                                       const Args&... args) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare(sql));
+  RETURN_IF_ERROR(stmt->Bind(args...));
+  RETURN_IF_ERROR(stmt->Exec());
+  if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat(what, " not found"));
+  return absl::OkStatus();
+}
+
+template <typename... Args>
+absl::StatusOr<int64_t> SqliteStore::Insert(const char* sql, const Args&... args) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare(sql));
+  RETURN_IF_ERROR(stmt->Bind(args...));
+  RETURN_IF_ERROR(stmt->Exec());
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+template <typename T>
+void SetId(Stmt& stmt, T* msg) {
+  msg->set_id(stmt.Int(0));
+}
+template <>
+void SetId(Stmt& stmt, v1::WorkerInfo* msg) {
+  msg->set_id(stmt.Text(0));
+}
+
+template <typename T, typename... Args>
+absl::StatusOr<std::vector<T>> SqliteStore::Query(const char* sql, const Args&... args) {
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare(sql));
+  RETURN_IF_ERROR(stmt->Bind(args...));
+  std::vector<T> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    T msg;
+    RETURN_IF_ERROR(stmt->Proto(1, &msg));
+    SetId(*stmt, &msg);
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+template <typename T, typename... Args>
+absl::StatusOr<std::optional<T>> SqliteStore::QueryOne(const char* sql, const Args&... args) {
+  ASSIGN_OR_RETURN(std::vector<T> rows, Query<T>(sql, args...));
+  if (rows.empty()) return std::optional<T>();
+  return std::optional<T>(std::move(rows.front()));
+}
+
+absl::Status SqliteStore::Atomically(const std::function<absl::Status()>& body) {
+  Lock l(&mu_);
+  const bool outer = depth_ == 0;
+  const std::string savepoint = absl::StrCat("sp", depth_);
+  RETURN_IF_ERROR(ExecRaw(outer ? "BEGIN IMMEDIATE" : absl::StrCat("SAVEPOINT ", savepoint)));
+  ++depth_;
+  absl::Status status = body();
+  --depth_;
+  if (outer) {
+    if (status.ok()) {
+      status = ExecRaw("COMMIT");
+      if (status.ok()) return status;
+    }
+    // Some errors (e.g. SQLITE_FULL) roll back by themselves; only roll back
+    // what is still open.
+    if (!sqlite3_get_autocommit(db_)) ExecRaw("ROLLBACK").IgnoreError();
+    return status;
+  }
+  if (!status.ok() && !sqlite3_get_autocommit(db_)) {
+    ExecRaw(absl::StrCat("ROLLBACK TO ", savepoint)).IgnoreError();
+  }
+  if (!sqlite3_get_autocommit(db_)) {
+    absl::Status released = ExecRaw(absl::StrCat("RELEASE ", savepoint));
+    if (status.ok()) status = released;
+  }
+  return status;
+}
+
+absl::Status SqliteStore::Transaction(const std::function<absl::Status()>& body) {
+  return Atomically(body);
+}
+
+absl::Status SqliteStore::Init(const std::string& path) {
+  Lock l(&mu_);
+  const bool in_memory = path.empty() || path == ":memory:";
+  RETURN_IF_ERROR(ExecRaw("PRAGMA busy_timeout = 10000"));
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare("PRAGMA journal_mode = WAL"));
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    std::string mode = row ? stmt->Text(0) : "";
+    if (mode != "wal" && !(in_memory && mode == "memory")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite store: ", path, ": cannot enable WAL journaling (journal_mode is '", mode,
+          "'); is the file on a filesystem without shared memory support?"));
+    }
+  }
+  RETURN_IF_ERROR(ExecRaw("PRAGMA synchronous = FULL"));
+  RETURN_IF_ERROR(ExecRaw("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
+
+  // Migrate one step at a time, each step atomic with its version bump.
+  while (true) {
+    int version = 0;
+    bool has_row = false;
+    {
+      ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare("SELECT MAX(version), COUNT(*) FROM schema_version"));
+      ASSIGN_OR_RETURN(bool row, stmt->Step());
+      if (row) {
+        version = static_cast<int>(stmt->Int(0));
+        has_row = stmt->Int(1) > 0;
+      }
+    }
+    if (version > kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "sqlite store: ", path, " has schema version ", version,
+          ", newer than the version this build knows (", kSchemaVersion, ")"));
+    }
+    if (version == kSchemaVersion) break;
+    absl::Status status = Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+      RETURN_IF_ERROR(ExecRaw(kMigrations[version]));
+      if (has_row) return ExecRaw(absl::StrCat("UPDATE schema_version SET version = ", version + 1));
+      return ExecRaw(absl::StrCat("INSERT INTO schema_version (version) VALUES (", version + 1, ")"));
+    });
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("migrating ", path, " to schema version ",
+                                                      version + 1, ": ", status.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
+// Campaigns.
+
+absl::StatusOr<int64_t> SqliteStore::CreateCampaign(const v1::Campaign& campaign) {
+  int64_t id = 0;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    v1::Campaign c = campaign;
+    c.clear_id();
+    ASSIGN_OR_RETURN(id, Insert("INSERT INTO campaigns (state, data) VALUES (?, ?)",
+                                static_cast<int>(c.state()), c));
+    return absl::OkStatus();
+  }));
+  return id;
+}
+
+absl::Status SqliteStore::UpdateCampaign(const v1::Campaign& campaign) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    v1::Campaign c = campaign;
+    c.clear_id();
+    return ExecChanging(absl::StrCat("campaign ", campaign.id()),
+                        "UPDATE campaigns SET state = ?, data = ? WHERE id = ?",
+                        static_cast<int>(c.state()), c, campaign.id());
+  });
+}
+
+absl::StatusOr<v1::Campaign> SqliteStore::GetCampaign(int64_t id) {
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(std::optional<v1::Campaign> c,
+                   QueryOne<v1::Campaign>("SELECT id, data FROM campaigns WHERE id = ?", id));
+  if (!c) return absl::NotFoundError(absl::StrCat("campaign ", id, " not found"));
+  return *std::move(c);
+}
+
+absl::StatusOr<std::vector<v1::Campaign>> SqliteStore::ListCampaigns() {
+  Lock l(&mu_);
+  return Query<v1::Campaign>("SELECT id, data FROM campaigns ORDER BY id");
+}
+
+// ---------------------------------------------------------------------------
+// Research threads.
+
+absl::StatusOr<int64_t> SqliteStore::CreateThread(const v1::ResearchThread& thread) {
+  int64_t id = 0;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    v1::ResearchThread t = thread;
+    t.clear_id();
+    ASSIGN_OR_RETURN(id, Insert("INSERT INTO threads (campaign_id, idx, data) VALUES (?, ?, ?)",
+                                t.campaign_id(), t.index(), t));
+    return absl::OkStatus();
+  }));
+  return id;
+}
+
+absl::Status SqliteStore::UpdateThread(const v1::ResearchThread& thread) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    v1::ResearchThread t = thread;
+    t.clear_id();
+    return ExecChanging(absl::StrCat("research thread ", thread.id()),
+                        "UPDATE threads SET campaign_id = ?, idx = ?, data = ? WHERE id = ?",
+                        t.campaign_id(), t.index(), t, thread.id());
+  });
+}
+
+absl::StatusOr<std::vector<v1::ResearchThread>> SqliteStore::ListThreads(int64_t campaign_id) {
+  Lock l(&mu_);
+  return Query<v1::ResearchThread>(
+      "SELECT id, data FROM threads WHERE campaign_id = ? ORDER BY idx, id", campaign_id);
+}
+
+// ---------------------------------------------------------------------------
+// Candidates.
+
+// An empty content hash is stored as NULL, which SQLite never treats as a
+// duplicate: only real hashes are dedup keys.
+absl::StatusOr<int64_t> SqliteStore::CreateCandidate(const v1::Candidate& candidate) {
+  int64_t id = 0;
+  absl::Status status = Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    v1::Candidate c = candidate;
+    c.clear_id();
+    const char* sql = "INSERT INTO candidates (campaign_id, content_hash, data) VALUES (?, ?, ?)";
+    absl::StatusOr<int64_t> inserted =
+        c.content_hash().empty() ? Insert(sql, c.campaign_id(), nullptr, c)
+                                 : Insert(sql, c.campaign_id(), c.content_hash(), c);
+    if (!inserted.ok()) return inserted.status();
+    id = *inserted;
+    return absl::OkStatus();
+  });
+  if (absl::IsAlreadyExists(status)) {
+    return absl::AlreadyExistsError(absl::StrCat("campaign ", candidate.campaign_id(),
+                                                 " already has a candidate with content hash ",
+                                                 candidate.content_hash()));
+  }
+  if (!status.ok()) return status;
+  return id;
+}
+
+absl::Status SqliteStore::UpdateCandidate(const v1::Candidate& candidate) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    v1::Candidate c = candidate;
+    c.clear_id();
+    const char* sql =
+        "UPDATE candidates SET campaign_id = ?, content_hash = ?, data = ? WHERE id = ?";
+    std::string what = absl::StrCat("candidate ", candidate.id());
+    return c.content_hash().empty()
+               ? ExecChanging(what, sql, c.campaign_id(), nullptr, c, candidate.id())
+               : ExecChanging(what, sql, c.campaign_id(), c.content_hash(), c, candidate.id());
+  });
+}
+
+absl::StatusOr<v1::Candidate> SqliteStore::GetCandidate(int64_t id) {
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(std::optional<v1::Candidate> c,
+                   QueryOne<v1::Candidate>("SELECT id, data FROM candidates WHERE id = ?", id));
+  if (!c) return absl::NotFoundError(absl::StrCat("candidate ", id, " not found"));
+  return *std::move(c);
+}
+
+absl::StatusOr<std::optional<v1::Candidate>> SqliteStore::FindCandidateByHash(
+    int64_t campaign_id, const std::string& content_hash) {
+  Lock l(&mu_);
+  return QueryOne<v1::Candidate>(
+      "SELECT id, data FROM candidates WHERE campaign_id = ? AND content_hash = ?", campaign_id,
+      content_hash);
+}
+
+absl::StatusOr<std::vector<v1::Candidate>> SqliteStore::ListCandidates(int64_t campaign_id) {
+  Lock l(&mu_);
+  return Query<v1::Candidate>("SELECT id, data FROM candidates WHERE campaign_id = ? ORDER BY id",
+                              campaign_id);
+}
+
+// ---------------------------------------------------------------------------
+// Jobs.
+
+absl::StatusOr<int64_t> SqliteStore::CreateJob(const v1::Job& job) {
+  int64_t id = 0;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    v1::Job j = StoredJob(job);
+    ASSIGN_OR_RETURN(
+        id, Insert("INSERT INTO jobs (campaign_id, candidate_id, kind, state, verification_id, "
+                   "worker_id, lease_deadline, attempts, avoid_worker_id, data) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   j.campaign_id(), j.candidate_id(), static_cast<int>(j.kind()),
+                   static_cast<int>(j.state()), j.verification_id(), j.worker_id(),
+                   j.lease_deadline_unix_ms(), j.attempts(), j.avoid_worker_id(), j));
+    return absl::OkStatus();
+  }));
+  return id;
+}
+
+absl::Status SqliteStore::WriteJob(const v1::Job& job) {
+  v1::Job j = StoredJob(job);
+  return ExecChanging(absl::StrCat("job ", job.id()),
+                      "UPDATE jobs SET campaign_id = ?, candidate_id = ?, kind = ?, state = ?, "
+                      "verification_id = ?, worker_id = ?, lease_deadline = ?, attempts = ?, "
+                      "avoid_worker_id = ?, data = ? WHERE id = ?",
+                      j.campaign_id(), j.candidate_id(), static_cast<int>(j.kind()),
+                      static_cast<int>(j.state()), j.verification_id(), j.worker_id(),
+                      j.lease_deadline_unix_ms(), j.attempts(), j.avoid_worker_id(), j, job.id());
+}
+
+absl::StatusOr<std::optional<v1::Job>> SqliteStore::LoadJob(int64_t id) {
+  return QueryOne<v1::Job>("SELECT id, data FROM jobs WHERE id = ?", id);
+}
+
+absl::Status SqliteStore::UpdateJob(const v1::Job& job) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return WriteJob(job); });
+}
+
+absl::StatusOr<v1::Job> SqliteStore::GetJob(int64_t id) {
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(std::optional<v1::Job> j, LoadJob(id));
+  if (!j) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+  return *std::move(j);
+}
+
+absl::StatusOr<std::vector<v1::Job>> SqliteStore::ListJobs(int64_t campaign_id) {
+  Lock l(&mu_);
+  return Query<v1::Job>("SELECT id, data FROM jobs WHERE campaign_id = ? ORDER BY id",
+                        campaign_id);
+}
+
+absl::StatusOr<std::vector<v1::Job>> SqliteStore::ListJobsForVerification(
+    int64_t verification_id) {
+  Lock l(&mu_);
+  return Query<v1::Job>("SELECT id, data FROM jobs WHERE verification_id = ? ORDER BY id",
+                        verification_id);
+}
+
+absl::StatusOr<std::optional<v1::Job>> SqliteStore::AcquireJob(const std::string& worker_id,
+                                                               int64_t now_ms, int64_t lease_ms,
+                                                               bool allow_avoided) {
+  std::optional<v1::Job> job;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(
+        job, QueryOne<v1::Job>(
+                 "SELECT j.id, j.data FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
+                 "WHERE j.state = ? AND c.state = ? "
+                 "AND (? OR j.avoid_worker_id = '' OR j.avoid_worker_id <> ?) "
+                 "ORDER BY (j.kind = ?) DESC, j.id LIMIT 1",
+                 static_cast<int>(v1::JOB_QUEUED), static_cast<int>(v1::CAMPAIGN_RUNNING),
+                 allow_avoided, worker_id, static_cast<int>(v1::JOB_REPLAY)));
+    if (!job) return absl::OkStatus();
+    job->set_state(v1::JOB_LEASED);
+    job->set_worker_id(worker_id);
+    job->set_lease_deadline_unix_ms(now_ms + lease_ms);
+    job->set_attempts(job->attempts() + 1);
+    return WriteJob(*job);
+  }));
+  return job;
+}
+
+absl::Status SqliteStore::RenewLeases(const std::string& worker_id,
+                                      const std::vector<int64_t>& job_ids, int64_t deadline_ms,
+                                      std::vector<int64_t>* lost) {
+  std::vector<int64_t> lost_here;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    lost_here.clear();
+    for (int64_t id : job_ids) {
+      ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(id));
+      if (!job || job->state() != v1::JOB_LEASED || job->worker_id() != worker_id) {
+        lost_here.push_back(id);
+        continue;
+      }
+      job->set_lease_deadline_unix_ms(deadline_ms);
+      RETURN_IF_ERROR(WriteJob(*job));
+    }
+    return absl::OkStatus();
+  }));
+  // Only report losses once the renewals are committed.
+  if (lost != nullptr) lost->insert(lost->end(), lost_here.begin(), lost_here.end());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Job>> SqliteStore::ExpireLeases(int64_t now_ms,
+                                                               int max_attempts) {
+  std::vector<v1::Job> changed;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(changed, Query<v1::Job>("SELECT id, data FROM jobs "
+                                             "WHERE state = ? AND lease_deadline < ? ORDER BY id",
+                                             static_cast<int>(v1::JOB_LEASED), now_ms));
+    for (v1::Job& job : changed) {
+      job.set_state(job.attempts() >= max_attempts ? v1::JOB_FAILED : v1::JOB_QUEUED);
+      job.clear_worker_id();
+      job.clear_lease_deadline_unix_ms();
+      RETURN_IF_ERROR(WriteJob(job));
+    }
+    return absl::OkStatus();
+  }));
+  return changed;
+}
+
+absl::StatusOr<int64_t> SqliteStore::CompleteJob(int64_t job_id, const std::string& worker_id,
+                                                 const v1::Evaluation& evaluation) {
+  int64_t id = 0;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id));
+    if (!job) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+    if (job->state() == v1::JOB_DONE) {
+      return absl::AlreadyExistsError(absl::StrCat("job ", job_id, " is already done"));
+    }
+    if (job->state() != v1::JOB_LEASED || job->worker_id() != worker_id) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", job_id, " is not leased to worker '", worker_id, "' (state ",
+          v1::JobState_Name(job->state()), ", holder '", job->worker_id(), "')"));
+    }
+    v1::Evaluation e = evaluation;
+    e.clear_id();
+    e.set_job_id(job_id);
+    // Fields the caller left unset are taken from the job they describe.
+    if (e.campaign_id() == 0) e.set_campaign_id(job->campaign_id());
+    if (e.candidate_id() == 0) e.set_candidate_id(job->candidate_id());
+    if (e.worker_id().empty()) e.set_worker_id(worker_id);
+    if (e.kind() == v1::JOB_KIND_UNSPECIFIED) e.set_kind(job->kind());
+    ASSIGN_OR_RETURN(id, Insert("INSERT INTO evaluations "
+                                "(job_id, campaign_id, candidate_id, processed, data) "
+                                "VALUES (?, ?, ?, 0, ?)",
+                                job_id, e.campaign_id(), e.candidate_id(), e));
+    job->set_state(v1::JOB_DONE);
+    job->clear_lease_deadline_unix_ms();
+    return WriteJob(*job);
+  }));
+  return id;
+}
+
+absl::Status SqliteStore::FailOpenJobs(int64_t campaign_id) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<v1::Job> open,
+                     Query<v1::Job>("SELECT id, data FROM jobs "
+                                    "WHERE campaign_id = ? AND state IN (?, ?) ORDER BY id",
+                                    campaign_id, static_cast<int>(v1::JOB_QUEUED),
+                                    static_cast<int>(v1::JOB_LEASED)));
+    for (v1::Job& job : open) {
+      job.set_state(v1::JOB_FAILED);
+      job.clear_lease_deadline_unix_ms();
+      RETURN_IF_ERROR(WriteJob(job));
+    }
+    return absl::OkStatus();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Evaluations.
+
+absl::StatusOr<std::vector<v1::Evaluation>> SqliteStore::ListEvaluations(int64_t campaign_id) {
+  Lock l(&mu_);
+  return Query<v1::Evaluation>(
+      "SELECT id, data FROM evaluations WHERE campaign_id = ? ORDER BY id", campaign_id);
+}
+
+absl::StatusOr<std::vector<v1::Evaluation>> SqliteStore::ListEvaluationsForCandidate(
+    int64_t candidate_id) {
+  Lock l(&mu_);
+  return Query<v1::Evaluation>(
+      "SELECT id, data FROM evaluations WHERE candidate_id = ? ORDER BY id", candidate_id);
+}
+
+absl::StatusOr<std::optional<v1::Evaluation>> SqliteStore::GetEvaluationForJob(int64_t job_id) {
+  Lock l(&mu_);
+  return QueryOne<v1::Evaluation>("SELECT id, data FROM evaluations WHERE job_id = ?", job_id);
+}
+
+absl::StatusOr<std::vector<v1::Evaluation>> SqliteStore::ListUnprocessedEvaluations() {
+  Lock l(&mu_);
+  return Query<v1::Evaluation>(
+      "SELECT id, data FROM evaluations WHERE processed = 0 ORDER BY id");
+}
+
+absl::Status SqliteStore::MarkEvaluationProcessed(int64_t evaluation_id) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return ExecChanging(absl::StrCat("evaluation ", evaluation_id),
+                        "UPDATE evaluations SET processed = 1 WHERE id = ?", evaluation_id);
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Verifications.
+
+absl::StatusOr<int64_t> SqliteStore::CreateVerification(const v1::Verification& v) {
+  int64_t id = 0;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    v1::Verification s = v;
+    s.clear_id();
+    ASSIGN_OR_RETURN(id, Insert("INSERT INTO verifications (campaign_id, candidate_id, outcome, "
+                                "verifier_id, lease_deadline, data) VALUES (?, ?, ?, ?, ?, ?)",
+                                s.campaign_id(), s.candidate_id(), static_cast<int>(s.outcome()),
+                                s.verifier_id(), s.lease_deadline_unix_ms(), s));
+    return absl::OkStatus();
+  }));
+  return id;
+}
+
+absl::Status SqliteStore::WriteVerification(const v1::Verification& v) {
+  v1::Verification s = v;
+  s.clear_id();
+  return ExecChanging(absl::StrCat("verification ", v.id()),
+                      "UPDATE verifications SET campaign_id = ?, candidate_id = ?, outcome = ?, "
+                      "verifier_id = ?, lease_deadline = ?, data = ? WHERE id = ?",
+                      s.campaign_id(), s.candidate_id(), static_cast<int>(s.outcome()),
+                      s.verifier_id(), s.lease_deadline_unix_ms(), s, v.id());
+}
+
+absl::Status SqliteStore::UpdateVerification(const v1::Verification& v) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return WriteVerification(v); });
+}
+
+absl::StatusOr<v1::Verification> SqliteStore::GetVerification(int64_t id) {
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(
+      std::optional<v1::Verification> v,
+      QueryOne<v1::Verification>("SELECT id, data FROM verifications WHERE id = ?", id));
+  if (!v) return absl::NotFoundError(absl::StrCat("verification ", id, " not found"));
+  return *std::move(v);
+}
+
+absl::StatusOr<std::vector<v1::Verification>> SqliteStore::ListVerifications(
+    int64_t campaign_id) {
+  Lock l(&mu_);
+  return Query<v1::Verification>(
+      "SELECT id, data FROM verifications WHERE campaign_id = ? ORDER BY id", campaign_id);
+}
+
+absl::StatusOr<std::vector<v1::Verification>> SqliteStore::ListVerificationsForCandidate(
+    int64_t candidate_id) {
+  Lock l(&mu_);
+  return Query<v1::Verification>(
+      "SELECT id, data FROM verifications WHERE candidate_id = ? ORDER BY id", candidate_id);
+}
+
+absl::StatusOr<std::optional<v1::Verification>> SqliteStore::AcquireVerification(
+    const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) {
+  std::optional<v1::Verification> v;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(
+        v, QueryOne<v1::Verification>(
+               "SELECT v.id, v.data FROM verifications v JOIN campaigns c "
+               "ON c.id = v.campaign_id WHERE v.outcome = ? AND c.state = ? "
+               "AND (v.lease_deadline = 0 OR v.lease_deadline < ?) ORDER BY v.id LIMIT 1",
+               static_cast<int>(v1::VERDICT_PENDING), static_cast<int>(v1::CAMPAIGN_RUNNING),
+               now_ms));
+    if (!v) return absl::OkStatus();
+    v->set_verifier_id(verifier_id);
+    v->set_lease_deadline_unix_ms(now_ms + lease_ms);
+    return WriteVerification(*v);
+  }));
+  return v;
+}
+
+// ---------------------------------------------------------------------------
+// Workers.
+
+absl::Status SqliteStore::UpsertWorker(const v1::WorkerInfo& worker) {
+  if (worker.id().empty()) return absl::InvalidArgumentError("worker has no id");
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    v1::WorkerInfo w = worker;
+    w.clear_id();
+    ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                     Prepare("INSERT INTO workers (id, data) VALUES (?, ?) "
+                             "ON CONFLICT (id) DO UPDATE SET data = excluded.data"));
+    RETURN_IF_ERROR(stmt->Bind(worker.id(), w));
+    return stmt->Exec();
+  });
+}
+
+absl::StatusOr<std::optional<v1::WorkerInfo>> SqliteStore::GetWorker(const std::string& id) {
+  Lock l(&mu_);
+  return QueryOne<v1::WorkerInfo>("SELECT id, data FROM workers WHERE id = ?", id);
+}
+
+absl::StatusOr<std::vector<v1::WorkerInfo>> SqliteStore::ListWorkers() {
+  Lock l(&mu_);
+  return Query<v1::WorkerInfo>("SELECT id, data FROM workers ORDER BY id");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  // FULLMUTEX is cheap insurance; we serialise access ourselves as well.
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    absl::Status s = SqlError(db, rc, absl::StrCat("opening ", path));
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  auto store = std::make_unique<SqliteStore>(db);
+  RETURN_IF_ERROR(store->Init(path));
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace ratchet::store

@@ -1,0 +1,1202 @@
+// Conformance suite for Store backends, plus SQLite-specific tests.
+//
+// The suite is written against the Store interface only and is parameterised
+// over a Backend (how to open a store at a location), so another backend
+// (PostgreSQL) runs the same tests by adding one INSTANTIATE_TEST_SUITE_P.
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "coordinator/store/store.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+
+namespace ratchet::store {
+namespace {
+
+using ::google::protobuf::util::MessageDifferencer;
+
+#define ASSERT_OK(expr)                                  \
+  do {                                                   \
+    const absl::Status _s = (expr);                      \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s;         \
+  } while (0)
+#define EXPECT_OK(expr)                                  \
+  do {                                                   \
+    const absl::Status _s = (expr);                      \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s;         \
+  } while (0)
+#define TEST_CONCAT_INNER(a, b) a##b
+#define TEST_CONCAT(a, b) TEST_CONCAT_INNER(a, b)
+#define ASSERT_OK_AND_ASSIGN_IMPL(lhs, tmp, expr)            \
+  auto tmp = (expr);                                         \
+  ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status();    \
+  lhs = std::move(*tmp)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(lhs, TEST_CONCAT(_t_, __LINE__), expr)
+
+// A fresh directory, removed with everything in it at destruction.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ratchet_store_XXXXXX").string();
+    char* p = mkdtemp(tmpl.data());
+    if (p == nullptr) {
+      ADD_FAILURE() << "mkdtemp failed";
+      return;
+    }
+    path_ = p;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// How the suite gets a store.
+struct Backend {
+  std::string name;
+  // Opens the store kept at `location` (a file path in a fresh directory).
+  std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& location)> open;
+  // Whether opening `location` again finds what was written before.
+  bool persistent;
+};
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    location_ = dir_.path() + "/store.db";
+    Open();
+  }
+
+  void Open() {
+    absl::StatusOr<std::unique_ptr<Store>> s = GetParam().open(location_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = std::move(*s);
+  }
+
+  // Destroys the store and opens it again at the same location.
+  void Reopen() {
+    store_.reset();
+    Open();
+  }
+
+  int64_t NewCampaign(v1::CampaignState state = v1::CAMPAIGN_RUNNING,
+                      const std::string& name = "c") {
+    v1::Campaign c;
+    c.set_id(999);  // ignored
+    c.mutable_spec()->set_name(name);
+    c.set_state(state);
+    absl::StatusOr<int64_t> id = store_->CreateCampaign(c);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.value_or(0);
+  }
+
+  int64_t NewCandidate(int64_t campaign_id, const std::string& hash) {
+    v1::Candidate c;
+    c.set_campaign_id(campaign_id);
+    c.set_content_hash(hash);
+    (*c.mutable_solution()->mutable_files())["kernel.cu"] = "// " + hash;
+    absl::StatusOr<int64_t> id = store_->CreateCandidate(c);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.value_or(0);
+  }
+
+  int64_t NewJob(int64_t campaign_id, int64_t candidate_id,
+                 v1::JobKind kind = v1::JOB_EVALUATE, const std::string& avoid = "",
+                 int64_t verification_id = 0) {
+    v1::Job j;
+    j.set_campaign_id(campaign_id);
+    j.set_candidate_id(candidate_id);
+    j.set_kind(kind);
+    j.set_state(v1::JOB_QUEUED);
+    j.set_avoid_worker_id(avoid);
+    j.set_verification_id(verification_id);
+    j.set_seed(42);
+    absl::StatusOr<int64_t> id = store_->CreateJob(j);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return id.value_or(0);
+  }
+
+  // Acquires a job for `worker` and returns its id, or 0 when there is none.
+  int64_t Acquire(const std::string& worker, int64_t now_ms = 1000, int64_t lease_ms = 100,
+                  bool allow_avoided = false) {
+    absl::StatusOr<std::optional<v1::Job>> j =
+        store_->AcquireJob(worker, now_ms, lease_ms, allow_avoided);
+    EXPECT_TRUE(j.ok()) << j.status();
+    if (!j.ok() || !j->has_value()) return 0;
+    return (*j)->id();
+  }
+
+  v1::Evaluation Eval(double score) {
+    v1::Evaluation e;
+    e.set_outcome(v1::OUTCOME_OK);
+    e.set_score(score);
+    e.add_workloads()->set_axes("M=256");
+    return e;
+  }
+
+  TempDir dir_;
+  std::string location_;
+  std::unique_ptr<Store> store_;
+};
+
+// ---------------------------------------------------------------------------
+// Campaigns.
+
+TEST_P(StoreTest, CampaignIdsAreAssignedAndRoundTrip) {
+  v1::Campaign c;
+  c.set_id(77);
+  c.mutable_spec()->set_name("gemm");
+  c.mutable_spec()->mutable_problem()->set_definition_json("{}");
+  c.set_state(v1::CAMPAIGN_RUNNING);
+  c.set_baseline_score(-1);
+  (*c.mutable_outcomes())["ok"] = 3;
+  ASSERT_OK_AND_ASSIGN(int64_t a, store_->CreateCampaign(c));
+  ASSERT_OK_AND_ASSIGN(int64_t b, store_->CreateCampaign(c));
+  EXPECT_GT(a, 0);
+  EXPECT_GT(b, a);
+
+  ASSERT_OK_AND_ASSIGN(v1::Campaign got, store_->GetCampaign(a));
+  EXPECT_EQ(got.id(), a);
+  c.set_id(a);
+  EXPECT_TRUE(MessageDifferencer::Equals(got, c)) << got.DebugString();
+}
+
+TEST_P(StoreTest, CampaignUpdateListAndNotFound) {
+  int64_t a = NewCampaign(v1::CAMPAIGN_RUNNING, "a");
+  int64_t b = NewCampaign(v1::CAMPAIGN_RUNNING, "b");
+
+  ASSERT_OK_AND_ASSIGN(v1::Campaign c, store_->GetCampaign(a));
+  c.set_state(v1::CAMPAIGN_FINISHED);
+  c.set_message("budget reached");
+  ASSERT_OK(store_->UpdateCampaign(c));
+  ASSERT_OK_AND_ASSIGN(v1::Campaign got, store_->GetCampaign(a));
+  EXPECT_EQ(got.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(got.message(), "budget reached");
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> all, store_->ListCampaigns());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id(), a);
+  EXPECT_EQ(all[1].id(), b);
+  EXPECT_EQ(all[1].spec().name(), "b");
+
+  EXPECT_EQ(store_->GetCampaign(b + 100).status().code(), absl::StatusCode::kNotFound);
+  c.set_id(b + 100);
+  EXPECT_EQ(store_->UpdateCampaign(c).code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(all, store_->ListCampaigns());
+  EXPECT_EQ(all.size(), 2u);  // the failed update created nothing
+}
+
+// ---------------------------------------------------------------------------
+// Research threads.
+
+TEST_P(StoreTest, ThreadsListByIndexAndUpdate) {
+  int64_t c = NewCampaign();
+  int64_t other = NewCampaign();
+  std::vector<int64_t> ids;
+  for (int index : {2, 0, 1}) {
+    v1::ResearchThread t;
+    t.set_campaign_id(c);
+    t.set_index(index);
+    ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateThread(t));
+    ids.push_back(id);
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::ResearchThread> threads, store_->ListThreads(c));
+  ASSERT_EQ(threads.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(threads[i].index(), i);
+  EXPECT_EQ(threads[0].id(), ids[1]);
+  EXPECT_EQ(threads[2].id(), ids[0]);
+
+  v1::ResearchThread t = threads[0];
+  t.set_incumbent_candidate_id(5);
+  t.set_incumbent_score(0.7);
+  t.set_evaluations(3);
+  ASSERT_OK(store_->UpdateThread(t));
+  ASSERT_OK_AND_ASSIGN(threads, store_->ListThreads(c));
+  EXPECT_TRUE(MessageDifferencer::Equals(threads[0], t)) << threads[0].DebugString();
+
+  ASSERT_OK_AND_ASSIGN(threads, store_->ListThreads(other));
+  EXPECT_TRUE(threads.empty());
+
+  t.set_id(ids[0] + 100);
+  EXPECT_EQ(store_->UpdateThread(t).code(), absl::StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------
+// Candidates.
+
+TEST_P(StoreTest, CandidateRoundTripAndNotFound) {
+  int64_t c = NewCampaign();
+  v1::Candidate cand;
+  cand.set_id(5);  // ignored
+  cand.set_campaign_id(c);
+  cand.set_thread_id(3);
+  cand.set_parent_id(1);
+  (*cand.mutable_solution()->mutable_files())["k.cu"] = std::string("a\0b", 3);
+  (*cand.mutable_solution()->mutable_knobs())["tile"] = "64";
+  cand.set_description("bigger tiles");
+  cand.set_content_hash("h1");
+  cand.set_status("proposed");
+  cand.set_score(-1);
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateCandidate(cand));
+  ASSERT_OK_AND_ASSIGN(v1::Candidate got, store_->GetCandidate(id));
+  cand.set_id(id);
+  EXPECT_TRUE(MessageDifferencer::Equals(got, cand)) << got.DebugString();
+
+  got.set_status("evaluated");
+  got.set_score(0.8);
+  ASSERT_OK(store_->UpdateCandidate(got));
+  ASSERT_OK_AND_ASSIGN(v1::Candidate again, store_->GetCandidate(id));
+  EXPECT_EQ(again.status(), "evaluated");
+  EXPECT_DOUBLE_EQ(again.score(), 0.8);
+
+  EXPECT_EQ(store_->GetCandidate(id + 100).status().code(), absl::StatusCode::kNotFound);
+  got.set_id(id + 100);
+  EXPECT_EQ(store_->UpdateCandidate(got).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreTest, CandidateHashIsUniquePerCampaign) {
+  int64_t c = NewCampaign();
+  int64_t d = NewCampaign();
+  int64_t first = NewCandidate(c, "same");
+
+  v1::Candidate dup;
+  dup.set_campaign_id(c);
+  dup.set_content_hash("same");
+  dup.set_description("a different description");
+  absl::StatusOr<int64_t> r = store_->CreateCandidate(dup);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kAlreadyExists) << r.status();
+
+  // The same hash in another campaign is a different candidate.
+  int64_t elsewhere = NewCandidate(d, "same");
+  EXPECT_NE(elsewhere, first);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Candidate> list, store_->ListCandidates(c));
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].id(), first);
+  EXPECT_EQ(list[0].description(), "");
+}
+
+TEST_P(StoreTest, FindCandidateByHashAndList) {
+  int64_t c = NewCampaign();
+  int64_t d = NewCampaign();
+  int64_t a = NewCandidate(c, "ha");
+  int64_t b = NewCandidate(c, "hb");
+  NewCandidate(d, "hc");
+
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Candidate> found, store_->FindCandidateByHash(c, "hb"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id(), b);
+  EXPECT_EQ(found->content_hash(), "hb");
+
+  ASSERT_OK_AND_ASSIGN(found, store_->FindCandidateByHash(c, "hc"));  // other campaign
+  EXPECT_FALSE(found.has_value());
+  ASSERT_OK_AND_ASSIGN(found, store_->FindCandidateByHash(c, "nope"));
+  EXPECT_FALSE(found.has_value());
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Candidate> list, store_->ListCandidates(c));
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id(), a);
+  EXPECT_EQ(list[1].id(), b);
+}
+
+// ---------------------------------------------------------------------------
+// Jobs.
+
+TEST_P(StoreTest, JobIsStoredWithoutPayload) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  v1::Job j;
+  j.set_id(1234);
+  j.set_campaign_id(c);
+  j.set_candidate_id(cand);
+  j.set_kind(v1::JOB_EVALUATE);
+  j.set_state(v1::JOB_QUEUED);
+  j.set_seed(99);
+  j.set_created_unix_ms(5);
+  j.mutable_problem()->set_name("gemm");
+  (*j.mutable_solution()->mutable_files())["k.cu"] = "x";
+  j.mutable_harness()->set_warmups(10);
+  j.set_device("cuda:0");
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob(j));
+  ASSERT_OK_AND_ASSIGN(v1::Job got, store_->GetJob(id));
+  EXPECT_EQ(got.id(), id);
+  EXPECT_FALSE(got.has_problem());
+  EXPECT_FALSE(got.has_solution());
+  EXPECT_FALSE(got.has_harness());
+  EXPECT_EQ(got.device(), "");
+  EXPECT_EQ(got.seed(), 99u);
+  EXPECT_EQ(got.created_unix_ms(), 5);
+  EXPECT_EQ(got.state(), v1::JOB_QUEUED);
+
+  // Updates strip the payload too.
+  got.mutable_problem()->set_name("gemm");
+  got.set_seed(100);
+  ASSERT_OK(store_->UpdateJob(got));
+  ASSERT_OK_AND_ASSIGN(v1::Job again, store_->GetJob(id));
+  EXPECT_FALSE(again.has_problem());
+  EXPECT_EQ(again.seed(), 100u);
+}
+
+TEST_P(StoreTest, JobListsAndNotFound) {
+  int64_t c = NewCampaign();
+  int64_t d = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t a = NewJob(c, cand);
+  int64_t r1 = NewJob(c, cand, v1::JOB_REPLAY, "", 7);
+  NewJob(d, cand);
+  int64_t r2 = NewJob(c, cand, v1::JOB_REPLAY, "", 7);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Job> jobs, store_->ListJobs(c));
+  ASSERT_EQ(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].id(), a);
+  EXPECT_EQ(jobs[1].id(), r1);
+  EXPECT_EQ(jobs[2].id(), r2);
+
+  ASSERT_OK_AND_ASSIGN(jobs, store_->ListJobsForVerification(7));
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[0].id(), r1);
+  EXPECT_EQ(jobs[1].id(), r2);
+  ASSERT_OK_AND_ASSIGN(jobs, store_->ListJobsForVerification(8));
+  EXPECT_TRUE(jobs.empty());
+
+  EXPECT_EQ(store_->GetJob(r2 + 100).status().code(), absl::StatusCode::kNotFound);
+  v1::Job ghost;
+  ghost.set_id(r2 + 100);
+  EXPECT_EQ(store_->UpdateJob(ghost).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreTest, AcquireLeasesAndCountsAttempts) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Job> job, store_->AcquireJob("w1", 1000, 250, false));
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->id(), id);
+  EXPECT_EQ(job->state(), v1::JOB_LEASED);
+  EXPECT_EQ(job->worker_id(), "w1");
+  EXPECT_EQ(job->lease_deadline_unix_ms(), 1250);
+  EXPECT_EQ(job->attempts(), 1);
+
+  ASSERT_OK_AND_ASSIGN(v1::Job stored, store_->GetJob(id));
+  EXPECT_TRUE(MessageDifferencer::Equals(stored, *job)) << stored.DebugString();
+
+  // Nothing else is queued.
+  ASSERT_OK_AND_ASSIGN(job, store_->AcquireJob("w2", 1000, 250, true));
+  EXPECT_FALSE(job.has_value());
+}
+
+TEST_P(StoreTest, AcquireTakesReplaysFirstThenOldest) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t e1 = NewJob(c, cand, v1::JOB_EVALUATE);
+  int64_t e2 = NewJob(c, cand, v1::JOB_EVALUATE);
+  int64_t r1 = NewJob(c, cand, v1::JOB_REPLAY);
+  int64_t e3 = NewJob(c, cand, v1::JOB_EVALUATE);
+  int64_t r2 = NewJob(c, cand, v1::JOB_REPLAY);
+
+  std::vector<int64_t> order;
+  for (int i = 0; i < 6; ++i) order.push_back(Acquire("w"));
+  EXPECT_EQ(order, (std::vector<int64_t>{r1, r2, e1, e2, e3, 0}));
+}
+
+TEST_P(StoreTest, AcquireOnlyFromRunningCampaigns) {
+  int64_t finished = NewCampaign(v1::CAMPAIGN_FINISHED);
+  int64_t cancelled = NewCampaign(v1::CAMPAIGN_CANCELLED);
+  int64_t running = NewCampaign(v1::CAMPAIGN_RUNNING);
+  int64_t cand = NewCandidate(running, "h");
+  NewJob(finished, cand, v1::JOB_REPLAY);
+  NewJob(cancelled, cand);
+  int64_t want = NewJob(running, cand);
+
+  EXPECT_EQ(Acquire("w"), want);
+  EXPECT_EQ(Acquire("w"), 0);
+
+  // A campaign that starts running (state updated) makes its jobs available.
+  ASSERT_OK_AND_ASSIGN(v1::Campaign c, store_->GetCampaign(cancelled));
+  c.set_state(v1::CAMPAIGN_RUNNING);
+  ASSERT_OK(store_->UpdateCampaign(c));
+  EXPECT_NE(Acquire("w"), 0);
+  // And one that stops running withholds them again.
+  NewJob(running, cand);
+  ASSERT_OK_AND_ASSIGN(c, store_->GetCampaign(running));
+  c.set_state(v1::CAMPAIGN_FINISHED);
+  ASSERT_OK(store_->UpdateCampaign(c));
+  EXPECT_EQ(Acquire("w"), 0);
+}
+
+TEST_P(StoreTest, AcquireSkipsAvoidedWorkerUnlessAllowed) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t avoid_a = NewJob(c, cand, v1::JOB_REPLAY, "a");
+  int64_t plain = NewJob(c, cand, v1::JOB_EVALUATE);
+
+  // "a" skips the replay it should avoid and gets the evaluation instead.
+  EXPECT_EQ(Acquire("a"), plain);
+  EXPECT_EQ(Acquire("a"), 0);
+  // Allowed, it takes the replay after all (no other worker exists).
+  EXPECT_EQ(Acquire("a", 1000, 100, /*allow_avoided=*/true), avoid_a);
+
+  int64_t avoid_b = NewJob(c, cand, v1::JOB_REPLAY, "b");
+  EXPECT_EQ(Acquire("b"), 0);
+  EXPECT_EQ(Acquire("c"), avoid_b);
+}
+
+TEST_P(StoreTest, RenewLeasesMovesDeadlinesAndReportsLost) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t mine = NewJob(c, cand);
+  int64_t theirs = NewJob(c, cand);
+  int64_t queued = NewJob(c, cand);
+  ASSERT_EQ(Acquire("me", 1000, 100), mine);
+  ASSERT_EQ(Acquire("them", 1000, 100), theirs);
+
+  std::vector<int64_t> lost = {-1};  // appended to, not replaced
+  ASSERT_OK(store_->RenewLeases("me", {mine, theirs, queued, 9999}, 5000, &lost));
+  EXPECT_EQ(lost, (std::vector<int64_t>{-1, theirs, queued, 9999}));
+
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(mine));
+  EXPECT_EQ(j.lease_deadline_unix_ms(), 5000);
+  EXPECT_EQ(j.state(), v1::JOB_LEASED);
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(theirs));
+  EXPECT_EQ(j.lease_deadline_unix_ms(), 1100);
+  EXPECT_EQ(j.worker_id(), "them");
+
+  // The renewed lease survives an expiry sweep that takes the other one.
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Job> expired, store_->ExpireLeases(2000, 3));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].id(), theirs);
+
+  // After expiry, "them" has lost its lease.
+  lost.clear();
+  ASSERT_OK(store_->RenewLeases("them", {theirs}, 6000, &lost));
+  EXPECT_EQ(lost, (std::vector<int64_t>{theirs}));
+}
+
+TEST_P(StoreTest, ExpireLeasesRequeuesThenFailsAtAttemptCap) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+  int64_t later = NewJob(c, cand);
+
+  ASSERT_EQ(Acquire("w1", 1000, 100), id);
+  ASSERT_EQ(Acquire("w2", 1000, 500), later);
+
+  // Deadline not yet passed: nothing changes.
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Job> changed, store_->ExpireLeases(1100, 2));
+  EXPECT_TRUE(changed.empty());
+
+  ASSERT_OK_AND_ASSIGN(changed, store_->ExpireLeases(1101, 2));
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].id(), id);
+  EXPECT_EQ(changed[0].state(), v1::JOB_QUEUED);
+  EXPECT_EQ(changed[0].worker_id(), "");
+  EXPECT_EQ(changed[0].attempts(), 1);
+  ASSERT_OK_AND_ASSIGN(v1::Job stored, store_->GetJob(id));
+  EXPECT_EQ(stored.state(), v1::JOB_QUEUED);
+  EXPECT_EQ(stored.worker_id(), "");
+
+  // Second attempt, lapses again: the cap (2) is reached, so FAILED.
+  ASSERT_EQ(Acquire("w3", 2000, 100), id);
+  ASSERT_OK_AND_ASSIGN(stored, store_->GetJob(id));
+  EXPECT_EQ(stored.attempts(), 2);
+  ASSERT_OK_AND_ASSIGN(changed, store_->ExpireLeases(3000, 2));
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed[0].id(), id);
+  EXPECT_EQ(changed[0].state(), v1::JOB_FAILED);
+  EXPECT_EQ(changed[1].id(), later);
+  EXPECT_EQ(changed[1].state(), v1::JOB_QUEUED);  // only one attempt so far
+  ASSERT_OK_AND_ASSIGN(stored, store_->GetJob(id));
+  EXPECT_EQ(stored.state(), v1::JOB_FAILED);
+
+  // A failed job is never handed out again.
+  EXPECT_EQ(Acquire("w4", 4000, 100), later);
+  EXPECT_EQ(Acquire("w4", 4000, 100), 0);
+}
+
+// ---------------------------------------------------------------------------
+// Completing jobs.
+
+TEST_P(StoreTest, CompleteByLeaseHolderStoresEvaluation) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+  ASSERT_EQ(Acquire("w"), id);
+
+  v1::Evaluation e = Eval(0.75);
+  e.set_id(555);  // ignored
+  e.set_campaign_id(c);
+  e.set_candidate_id(cand);
+  e.set_worker_id("w");
+  e.set_kind(v1::JOB_EVALUATE);
+  ASSERT_OK_AND_ASSIGN(int64_t eid, store_->CompleteJob(id, "w", e));
+  EXPECT_GT(eid, 0);
+
+  ASSERT_OK_AND_ASSIGN(v1::Job job, store_->GetJob(id));
+  EXPECT_EQ(job.state(), v1::JOB_DONE);
+
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Evaluation> got, store_->GetEvaluationForJob(id));
+  ASSERT_TRUE(got.has_value());
+  e.set_id(eid);
+  e.set_job_id(id);
+  EXPECT_TRUE(MessageDifferencer::Equals(*got, e)) << got->DebugString();
+}
+
+TEST_P(StoreTest, CompleteTwiceIsAlreadyExistsAndChangesNothing) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+  ASSERT_EQ(Acquire("w"), id);
+  v1::Evaluation e = Eval(0.5);
+  e.set_campaign_id(c);
+  e.set_candidate_id(cand);
+  ASSERT_OK_AND_ASSIGN(int64_t eid, store_->CompleteJob(id, "w", e));
+
+  absl::StatusOr<int64_t> again = store_->CompleteJob(id, "w", Eval(0.9));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists) << again.status();
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Evaluation> evals, store_->ListEvaluations(c));
+  ASSERT_EQ(evals.size(), 1u);
+  EXPECT_EQ(evals[0].id(), eid);
+  EXPECT_DOUBLE_EQ(evals[0].score(), 0.5);
+  ASSERT_OK_AND_ASSIGN(v1::Job job, store_->GetJob(id));
+  EXPECT_EQ(job.state(), v1::JOB_DONE);
+}
+
+TEST_P(StoreTest, CompleteByOtherWorkerIsFailedPrecondition) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+  ASSERT_EQ(Acquire("owner"), id);
+
+  absl::StatusOr<int64_t> r = store_->CompleteJob(id, "intruder", Eval(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+
+  ASSERT_OK_AND_ASSIGN(v1::Job job, store_->GetJob(id));
+  EXPECT_EQ(job.state(), v1::JOB_LEASED);
+  EXPECT_EQ(job.worker_id(), "owner");
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Evaluation> got, store_->GetEvaluationForJob(id));
+  EXPECT_FALSE(got.has_value());
+}
+
+TEST_P(StoreTest, CompleteAfterLeaseExpiryIsFailedPrecondition) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+  ASSERT_EQ(Acquire("slow", 1000, 100), id);
+  ASSERT_OK(store_->ExpireLeases(5000, 3).status());
+
+  absl::StatusOr<int64_t> r = store_->CompleteJob(id, "slow", Eval(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+
+  // Requeued and leased to someone else: still not the slow worker's.
+  ASSERT_EQ(Acquire("fast", 5000, 100), id);
+  r = store_->CompleteJob(id, "slow", Eval(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+  ASSERT_OK(store_->CompleteJob(id, "fast", Eval(1)).status());
+
+  // A job that was never leased cannot be completed either.
+  int64_t queued = NewJob(c, cand);
+  r = store_->CompleteJob(queued, "slow", Eval(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+
+  // Nor a failed one.
+  int64_t failing = NewJob(c, cand);
+  ASSERT_EQ(Acquire("w", 6000, 100), queued);
+  ASSERT_EQ(Acquire("w", 6000, 100), failing);
+  ASSERT_OK(store_->ExpireLeases(7000, 1).status());
+  r = store_->CompleteJob(failing, "w", Eval(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Evaluation> evals, store_->ListEvaluations(c));
+  EXPECT_EQ(evals.size(), 1u);
+}
+
+TEST_P(StoreTest, CompleteUnknownJobFails) {
+  absl::StatusOr<int64_t> r = store_->CompleteJob(12345, "w", Eval(1));
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().code(), absl::StatusCode::kAlreadyExists);
+}
+
+TEST_P(StoreTest, FailOpenJobsFailsQueuedAndLeasedOnly) {
+  int64_t c = NewCampaign();
+  int64_t d = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t done = NewJob(c, cand);
+  int64_t leased = NewJob(c, cand);
+  int64_t queued = NewJob(c, cand);
+  int64_t other = NewJob(d, cand);
+  ASSERT_EQ(Acquire("w"), done);
+  ASSERT_OK(store_->CompleteJob(done, "w", Eval(1)).status());
+  ASSERT_EQ(Acquire("w"), leased);
+
+  ASSERT_OK(store_->FailOpenJobs(c));
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(done));
+  EXPECT_EQ(j.state(), v1::JOB_DONE);
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(leased));
+  EXPECT_EQ(j.state(), v1::JOB_FAILED);
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(queued));
+  EXPECT_EQ(j.state(), v1::JOB_FAILED);
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(other));
+  EXPECT_EQ(j.state(), v1::JOB_QUEUED);
+
+  // The worker that held the leased job can no longer complete it.
+  absl::StatusOr<int64_t> r = store_->CompleteJob(leased, "w", Eval(1));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition) << r.status();
+}
+
+// ---------------------------------------------------------------------------
+// Evaluations.
+
+TEST_P(StoreTest, EvaluationListsAndProcessing) {
+  int64_t c = NewCampaign();
+  int64_t d = NewCampaign();
+  int64_t a = NewCandidate(c, "a");
+  int64_t b = NewCandidate(c, "b");
+  int64_t x = NewCandidate(d, "x");
+  std::vector<int64_t> evals;
+  for (auto [campaign, cand] : std::vector<std::pair<int64_t, int64_t>>{{c, a}, {c, b}, {d, x},
+                                                                         {c, a}}) {
+    int64_t job = NewJob(campaign, cand);
+    ASSERT_EQ(Acquire("w"), job);
+    v1::Evaluation e = Eval(0.1);
+    e.set_campaign_id(campaign);
+    e.set_candidate_id(cand);
+    ASSERT_OK_AND_ASSIGN(int64_t id, store_->CompleteJob(job, "w", e));
+    evals.push_back(id);
+  }
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Evaluation> list, store_->ListEvaluations(c));
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].id(), evals[0]);
+  EXPECT_EQ(list[1].id(), evals[1]);
+  EXPECT_EQ(list[2].id(), evals[3]);
+
+  ASSERT_OK_AND_ASSIGN(list, store_->ListEvaluationsForCandidate(a));
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id(), evals[0]);
+  EXPECT_EQ(list[1].id(), evals[3]);
+
+  ASSERT_OK_AND_ASSIGN(list, store_->ListUnprocessedEvaluations());
+  ASSERT_EQ(list.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(list[i].id(), evals[i]);
+
+  ASSERT_OK(store_->MarkEvaluationProcessed(evals[1]));
+  ASSERT_OK(store_->MarkEvaluationProcessed(evals[2]));
+  ASSERT_OK(store_->MarkEvaluationProcessed(evals[2]));  // idempotent
+  ASSERT_OK_AND_ASSIGN(list, store_->ListUnprocessedEvaluations());
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id(), evals[0]);
+  EXPECT_EQ(list[1].id(), evals[3]);
+
+  // Processed evaluations are still listed everywhere else.
+  ASSERT_OK_AND_ASSIGN(list, store_->ListEvaluations(d));
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].id(), evals[2]);
+
+  EXPECT_EQ(store_->MarkEvaluationProcessed(evals[3] + 100).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreTest, NoEvaluationForUnfinishedJob) {
+  int64_t c = NewCampaign();
+  int64_t job = NewJob(c, NewCandidate(c, "h"));
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Evaluation> e, store_->GetEvaluationForJob(job));
+  EXPECT_FALSE(e.has_value());
+  ASSERT_OK_AND_ASSIGN(e, store_->GetEvaluationForJob(job + 100));
+  EXPECT_FALSE(e.has_value());
+}
+
+// ---------------------------------------------------------------------------
+// Verifications.
+
+v1::Verification Pending(int64_t campaign, int64_t candidate) {
+  v1::Verification v;
+  v.set_campaign_id(campaign);
+  v.set_candidate_id(candidate);
+  v.set_outcome(v1::VERDICT_PENDING);
+  v.set_claimed_score(0.9);
+  v.mutable_policy()->set_replays(3);
+  return v;
+}
+
+TEST_P(StoreTest, VerificationRoundTripListsAndNotFound) {
+  int64_t c = NewCampaign();
+  int64_t d = NewCampaign();
+  int64_t a = NewCandidate(c, "a");
+  int64_t b = NewCandidate(c, "b");
+  v1::Verification v = Pending(c, a);
+  v.set_id(99);  // ignored
+  v.add_candidate_scores(0.5);
+  ASSERT_OK_AND_ASSIGN(int64_t v1id, store_->CreateVerification(v));
+  ASSERT_OK_AND_ASSIGN(int64_t v2id, store_->CreateVerification(Pending(c, b)));
+  ASSERT_OK_AND_ASSIGN(int64_t v3id, store_->CreateVerification(Pending(d, a)));
+
+  ASSERT_OK_AND_ASSIGN(v1::Verification got, store_->GetVerification(v1id));
+  v.set_id(v1id);
+  EXPECT_TRUE(MessageDifferencer::Equals(got, v)) << got.DebugString();
+
+  got.set_outcome(v1::VERDICT_REJECTED);
+  got.set_reason("noise");
+  got.set_decided_unix_ms(77);
+  ASSERT_OK(store_->UpdateVerification(got));
+  ASSERT_OK_AND_ASSIGN(v1::Verification again, store_->GetVerification(v1id));
+  EXPECT_TRUE(MessageDifferencer::Equals(again, got)) << again.DebugString();
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Verification> list, store_->ListVerifications(c));
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id(), v1id);
+  EXPECT_EQ(list[1].id(), v2id);
+  ASSERT_OK_AND_ASSIGN(list, store_->ListVerificationsForCandidate(a));
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id(), v1id);
+  EXPECT_EQ(list[1].id(), v3id);
+
+  EXPECT_EQ(store_->GetVerification(v3id + 100).status().code(), absl::StatusCode::kNotFound);
+  got.set_id(v3id + 100);
+  EXPECT_EQ(store_->UpdateVerification(got).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreTest, AcquireVerificationLeasesAndLapses) {
+  int64_t stopped = NewCampaign(v1::CAMPAIGN_CANCELLED);
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "a");
+  ASSERT_OK(store_->CreateVerification(Pending(stopped, cand)).status());
+  v1::Verification decided = Pending(c, cand);
+  decided.set_outcome(v1::VERDICT_ACCEPTED);
+  ASSERT_OK(store_->CreateVerification(decided).status());
+  ASSERT_OK_AND_ASSIGN(int64_t first, store_->CreateVerification(Pending(c, cand)));
+  ASSERT_OK_AND_ASSIGN(int64_t second, store_->CreateVerification(Pending(c, cand)));
+
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Verification> v,
+                       store_->AcquireVerification("v1", 1000, 500));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->id(), first);
+  EXPECT_EQ(v->verifier_id(), "v1");
+  EXPECT_EQ(v->lease_deadline_unix_ms(), 1500);
+  ASSERT_OK_AND_ASSIGN(v1::Verification stored, store_->GetVerification(first));
+  EXPECT_EQ(stored.verifier_id(), "v1");
+  EXPECT_EQ(stored.lease_deadline_unix_ms(), 1500);
+
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v2", 1000, 500));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->id(), second);
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v3", 1400, 500));
+  EXPECT_FALSE(v.has_value());  // both leased, none lapsed
+
+  // The first lease lapses: another verifier gets it, with a new deadline.
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v3", 1501, 500));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->id(), first);
+  EXPECT_EQ(v->verifier_id(), "v3");
+  EXPECT_EQ(v->lease_deadline_unix_ms(), 2001);
+
+  // Decided verifications are not handed out even when their lease lapsed.
+  ASSERT_OK_AND_ASSIGN(stored, store_->GetVerification(second));
+  stored.set_outcome(v1::VERDICT_ACCEPTED);
+  ASSERT_OK(store_->UpdateVerification(stored));
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v4", 1600, 500));
+  EXPECT_FALSE(v.has_value());
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v4", 9000, 500));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->id(), first);
+}
+
+// ---------------------------------------------------------------------------
+// Workers.
+
+TEST_P(StoreTest, WorkersUpsertGetList) {
+  v1::WorkerInfo w;
+  w.set_id("w-b");
+  w.set_name("node7");
+  w.mutable_hardware()->add_gpus("H100");
+  w.set_connected(true);
+  ASSERT_OK(store_->UpsertWorker(w));
+  v1::WorkerInfo other;
+  other.set_id("w-a");
+  other.set_name("node1");
+  ASSERT_OK(store_->UpsertWorker(other));
+
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::WorkerInfo> got, store_->GetWorker("w-b"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(MessageDifferencer::Equals(*got, w)) << got->DebugString();
+
+  w.set_connected(false);
+  w.set_jobs_done(4);
+  ASSERT_OK(store_->UpsertWorker(w));
+  ASSERT_OK_AND_ASSIGN(got, store_->GetWorker("w-b"));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_FALSE(got->connected());
+  EXPECT_EQ(got->jobs_done(), 4);
+
+  ASSERT_OK_AND_ASSIGN(got, store_->GetWorker("nobody"));
+  EXPECT_FALSE(got.has_value());
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::WorkerInfo> all, store_->ListWorkers());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].id(), "w-a");
+  EXPECT_EQ(all[1].id(), "w-b");
+}
+
+// ---------------------------------------------------------------------------
+// Transactions.
+
+TEST_P(StoreTest, TransactionCommits) {
+  int64_t c = 0;
+  ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+    absl::StatusOr<int64_t> id = store_->CreateCampaign(v1::Campaign());
+    if (!id.ok()) return id.status();
+    c = *id;
+    // Reads inside the transaction see its own writes.
+    absl::StatusOr<v1::Campaign> got = store_->GetCampaign(c);
+    if (!got.ok()) return got.status();
+    return store_->CreateCandidate(v1::Candidate()).status();
+  }));
+  EXPECT_OK(store_->GetCampaign(c).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Candidate> cands, store_->ListCandidates(0));
+  EXPECT_EQ(cands.size(), 1u);
+}
+
+TEST_P(StoreTest, TransactionRollsBackOnError) {
+  int64_t kept = NewCampaign();
+  int64_t c = 0;
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    absl::StatusOr<int64_t> id = store_->CreateCampaign(v1::Campaign());
+    if (!id.ok()) return id.status();
+    c = *id;
+    v1::Campaign changed;
+    changed.set_id(kept);
+    changed.set_message("changed");
+    if (absl::Status u = store_->UpdateCampaign(changed); !u.ok()) return u;
+    return absl::AbortedError("body gave up");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(s.message(), "body gave up");
+  ASSERT_NE(c, 0);
+  EXPECT_EQ(store_->GetCampaign(c).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(v1::Campaign k, store_->GetCampaign(kept));
+  EXPECT_EQ(k.message(), "");
+
+  // The store works normally afterwards.
+  EXPECT_NE(NewCampaign(), 0);
+}
+
+TEST_P(StoreTest, TransactionRollsBackFailedStoreCall) {
+  int64_t c = NewCampaign();
+  NewCandidate(c, "dup");
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    if (absl::Status st = store_->CreateCampaign(v1::Campaign()).status(); !st.ok()) return st;
+    v1::Candidate dup;
+    dup.set_campaign_id(c);
+    dup.set_content_hash("dup");
+    return store_->CreateCandidate(dup).status();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists) << s;
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> all, store_->ListCampaigns());
+  EXPECT_EQ(all.size(), 1u);
+}
+
+TEST_P(StoreTest, NestedTransactionsJoinTheOuterOne) {
+  // Commit: both levels' writes are there.
+  ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+    if (absl::Status s = store_->CreateCampaign(v1::Campaign()).status(); !s.ok()) return s;
+    return store_->Transaction(
+        [&]() -> absl::Status { return store_->CreateCampaign(v1::Campaign()).status(); });
+  }));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> all, store_->ListCampaigns());
+  EXPECT_EQ(all.size(), 2u);
+
+  // The outer body fails after the inner one succeeded: nothing is kept.
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    absl::Status inner = store_->Transaction(
+        [&]() -> absl::Status { return store_->CreateCampaign(v1::Campaign()).status(); });
+    if (!inner.ok()) return inner;
+    return absl::CancelledError("outer fails");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+  ASSERT_OK_AND_ASSIGN(all, store_->ListCampaigns());
+  EXPECT_EQ(all.size(), 2u);
+
+  // The inner body fails and the outer passes the failure on: nothing is kept.
+  s = store_->Transaction([&]() -> absl::Status {
+    if (absl::Status st = store_->CreateCampaign(v1::Campaign()).status(); !st.ok()) return st;
+    return store_->Transaction([&]() -> absl::Status {
+      if (absl::Status st = store_->CreateCampaign(v1::Campaign()).status(); !st.ok()) return st;
+      return absl::InternalError("inner fails");
+    });
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  ASSERT_OK_AND_ASSIGN(all, store_->ListCampaigns());
+  EXPECT_EQ(all.size(), 2u);
+}
+
+TEST_P(StoreTest, OtherThreadsWaitForTheTransaction) {
+  absl::Notification inside;
+  std::atomic<bool> body_done{false};
+  size_t seen = 99;
+  bool saw_body_done = false;
+  std::thread other([&] {
+    inside.WaitForNotification();
+    absl::StatusOr<std::vector<v1::Campaign>> all = store_->ListCampaigns();
+    saw_body_done = body_done.load();
+    if (all.ok()) seen = all->size();
+  });
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    if (absl::Status st = store_->CreateCampaign(v1::Campaign()).status(); !st.ok()) return st;
+    inside.Notify();
+    // Give the other thread every chance to run into the transaction.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    body_done = true;
+    return absl::AbortedError("roll back");
+  });
+  other.join();
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted);
+  // The other thread waited for the rollback, so it saw neither the
+  // uncommitted campaign nor a half-finished transaction.
+  EXPECT_TRUE(saw_body_done);
+  EXPECT_EQ(seen, 0u);
+}
+
+// ---------------------------------------------------------------------------
+// Concurrency.
+
+TEST_P(StoreTest, ConcurrentAcquireNeverHandsOneJobToTwoWorkers) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  constexpr int kJobs = 200;
+  constexpr int kWorkers = 8;
+  for (int i = 0; i < kJobs; ++i) NewJob(c, cand, i % 5 == 0 ? v1::JOB_REPLAY : v1::JOB_EVALUATE);
+
+  absl::Mutex mu;
+  std::vector<std::pair<int64_t, std::string>> taken;  // guarded by mu
+  std::atomic<int> errors{0};
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      const std::string id = absl::StrCat("worker-", w);
+      while (true) {
+        absl::StatusOr<std::optional<v1::Job>> job = store_->AcquireJob(id, 1000, 60000, false);
+        if (!job.ok()) {
+          ++errors;
+          return;
+        }
+        if (!job->has_value()) return;
+        absl::MutexLock l(&mu);
+        taken.emplace_back((*job)->id(), id);
+      }
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+
+  ASSERT_EQ(taken.size(), static_cast<size_t>(kJobs));
+  std::set<int64_t> unique;
+  for (const auto& [job, worker] : taken) unique.insert(job);
+  EXPECT_EQ(unique.size(), static_cast<size_t>(kJobs));
+
+  // Each job's stored holder is the worker that got it, with one attempt.
+  for (const auto& [job, worker] : taken) {
+    ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(job));
+    EXPECT_EQ(j.worker_id(), worker);
+    EXPECT_EQ(j.attempts(), 1);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Durability.
+
+TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
+  if (!GetParam().persistent) GTEST_SKIP() << "backend is not persistent";
+  int64_t c = NewCampaign(v1::CAMPAIGN_RUNNING, "durable");
+  int64_t cand = NewCandidate(c, "h");
+  int64_t done = NewJob(c, cand);
+  int64_t leased = NewJob(c, cand);
+  ASSERT_EQ(Acquire("w", 1000, 500), done);
+  ASSERT_OK_AND_ASSIGN(int64_t eval, store_->CompleteJob(done, "w", Eval(0.6)));
+  ASSERT_EQ(Acquire("w", 1000, 500), leased);
+  ASSERT_OK_AND_ASSIGN(int64_t ver, store_->CreateVerification(Pending(c, cand)));
+  v1::WorkerInfo w;
+  w.set_id("w");
+  ASSERT_OK(store_->UpsertWorker(w));
+  ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+    v1::ResearchThread t;
+    t.set_campaign_id(c);
+    return store_->CreateThread(t).status();
+  }));
+
+  Reopen();
+
+  ASSERT_OK_AND_ASSIGN(v1::Campaign got, store_->GetCampaign(c));
+  EXPECT_EQ(got.spec().name(), "durable");
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Candidate> found, store_->FindCandidateByHash(c, "h"));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id(), cand);
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(done));
+  EXPECT_EQ(j.state(), v1::JOB_DONE);
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(leased));
+  EXPECT_EQ(j.state(), v1::JOB_LEASED);
+  EXPECT_EQ(j.lease_deadline_unix_ms(), 1500);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Evaluation> unprocessed,
+                       store_->ListUnprocessedEvaluations());
+  ASSERT_EQ(unprocessed.size(), 1u);
+  EXPECT_EQ(unprocessed[0].id(), eval);
+  EXPECT_OK(store_->GetVerification(ver).status());
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::WorkerInfo> worker, store_->GetWorker("w"));
+  EXPECT_TRUE(worker.has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::ResearchThread> threads, store_->ListThreads(c));
+  EXPECT_EQ(threads.size(), 1u);
+
+  // Leases still work after the restart, and ids continue past the old ones.
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Job> expired, store_->ExpireLeases(2000, 5));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].id(), leased);
+  EXPECT_GT(NewCampaign(), c);
+  EXPECT_GT(NewJob(c, cand), leased);
+}
+
+// ---------------------------------------------------------------------------
+// Backends.
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, StoreTest,
+    ::testing::Values(
+        Backend{"SqliteFile", [](const std::string& path) { return OpenSqliteStore(path); },
+                true},
+        Backend{"SqliteMemory", [](const std::string&) { return OpenSqliteStore(":memory:"); },
+                false}),
+    [](const ::testing::TestParamInfo<Backend>& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------
+// SQLite specifics: schema versioning, journal mode, several connections.
+
+// Runs one query on a raw connection to `path` and returns the first column
+// of the first row as text.
+std::string RawQuery(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out = "<error>";
+  if (sqlite3_open(path.c_str(), &db) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* t = sqlite3_column_text(stmt, 0);
+        out = t ? reinterpret_cast<const char*>(t) : "<null>";
+      } else if (rc == SQLITE_DONE) {
+        out = "<none>";
+      }
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.db";
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+    ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
+  }
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+    ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> all, store->ListCampaigns());
+    EXPECT_EQ(all.size(), 1u);
+  }
+  // Reopening migrates nothing twice.
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
+}
+
+TEST(SqliteStoreTest, UsesWalJournal) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.db";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+  EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), "wal");
+}
+
+TEST(SqliteStoreTest, RefusesASchemaNewerThanItKnows) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.db";
+  { ASSERT_OK(OpenSqliteStore(path).status()); }
+  RawQuery(path, "UPDATE schema_version SET version = 99");
+  ASSERT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "99");
+  absl::StatusOr<std::unique_ptr<Store>> s = OpenSqliteStore(path);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition) << s.status();
+  EXPECT_NE(s.status().message().find("99"), std::string::npos) << s.status();
+}
+
+TEST(SqliteStoreTest, OpenFailureSaysWhy) {
+  absl::StatusOr<std::unique_ptr<Store>> s = OpenSqliteStore("/nonexistent-dir/x/y.db");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("/nonexistent-dir/x/y.db"), std::string::npos)
+      << s.status();
+}
+
+TEST(SqliteStoreTest, TwoConnectionsNeverHandOutOneJobTwice) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.db";
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> a, OpenSqliteStore(path));
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> b, OpenSqliteStore(path));
+  v1::Campaign c;
+  c.set_state(v1::CAMPAIGN_RUNNING);
+  ASSERT_OK_AND_ASSIGN(int64_t cid, a->CreateCampaign(c));
+  constexpr int kJobs = 60;
+  for (int i = 0; i < kJobs; ++i) {
+    v1::Job j;
+    j.set_campaign_id(cid);
+    j.set_state(v1::JOB_QUEUED);
+    j.set_kind(v1::JOB_EVALUATE);
+    ASSERT_OK(a->CreateJob(j).status());
+  }
+  std::vector<int64_t> got_a, got_b;
+  std::atomic<int> errors{0};
+  auto drain = [&](Store* s, const std::string& worker, std::vector<int64_t>* out) {
+    while (true) {
+      absl::StatusOr<std::optional<v1::Job>> j = s->AcquireJob(worker, 0, 1000, false);
+      if (!j.ok()) {
+        ++errors;
+        ADD_FAILURE() << j.status();
+        return;
+      }
+      if (!j->has_value()) return;
+      out->push_back((*j)->id());
+    }
+  };
+  std::thread ta(drain, a.get(), "a", &got_a);
+  std::thread tb(drain, b.get(), "b", &got_b);
+  ta.join();
+  tb.join();
+  EXPECT_EQ(errors.load(), 0);
+  std::set<int64_t> all(got_a.begin(), got_a.end());
+  all.insert(got_b.begin(), got_b.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kJobs));
+  EXPECT_EQ(got_a.size() + got_b.size(), static_cast<size_t>(kJobs));
+}
+
+}  // namespace
+}  // namespace ratchet::store
