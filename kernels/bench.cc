@@ -1,0 +1,89 @@
+#include "kernels/bench.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/harness/result_table.h"
+#include "kernels/harness/subprocess.h"
+
+namespace ratchet::kernels {
+namespace {
+
+int BenchUsage(const std::string& why) {
+  std::fprintf(stderr,
+               "ratchet bench: %s\n"
+               "usage: ratchet bench <problem-dir> <solution-dir> [--json] [--seed N]\n"
+               "         [--knob K=V]... [--warmups N] [--repetitions N] [--rounds N]\n"
+               "         [--python PATH] [--peak-gbps X --peak-gflops Y] [--scratch DIR]\n",
+               why.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int BenchMain(int argc, char** argv) {
+  std::vector<std::string> positional;
+  std::vector<std::string> pass;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+    } else if (a == "-h" || a == "--help") {
+      return BenchUsage("help");
+    } else if (a == "--seed" || a == "--knob" || a == "--warmups" || a == "--repetitions" ||
+               a == "--rounds" || a == "--python" || a == "--peak-gbps" ||
+               a == "--peak-gflops" || a == "--scratch") {
+      if (i + 1 >= argc) return BenchUsage(absl::StrCat(a, " needs a value"));
+      if (a == "--knob" && std::string(argv[i + 1]).find('=') == std::string::npos) {
+        return BenchUsage("--knob needs NAME=VALUE");
+      }
+      pass.push_back(a);
+      pass.push_back(argv[++i]);
+    } else if (!a.empty() && a[0] == '-') {
+      return BenchUsage(absl::StrCat("unknown option ", a));
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.size() != 2) {
+    return BenchUsage("expected <problem-dir> and <solution-dir>");
+  }
+  for (const std::string& dir : positional) {
+    if (access(dir.c_str(), R_OK | X_OK) != 0) {
+      return BenchUsage(absl::StrCat("cannot read folder ", dir));
+    }
+  }
+  const std::string harness = SelfExeDir() + "/ratchet-harness";
+  if (access(harness.c_str(), X_OK) != 0) {
+    std::fprintf(stderr, "ratchet bench: %s not found\n", harness.c_str());
+    return 1;
+  }
+  char tmpl[] = "/tmp/ratchet-bench-XXXXXX.json";
+  const int fd = mkstemps(tmpl, 5);
+  if (fd < 0) {
+    std::fprintf(stderr, "ratchet bench: cannot create a temporary file\n");
+    return 1;
+  }
+  close(fd);
+  std::vector<std::string> cmd = {harness, "--problem", positional[0], "--solution",
+                                  positional[1], "--out", tmpl};
+  cmd.insert(cmd.end(), pass.begin(), pass.end());
+  auto rc = RunProcess(cmd, "");
+  const std::string text = ReadFileOrEmpty(tmpl);
+  std::remove(tmpl);
+  if (!rc.ok() || text.empty()) {
+    std::fprintf(stderr, "ratchet bench: the harness produced no result (%s)\n",
+                 rc.ok() ? absl::StrCat("exit ", *rc).c_str() : std::string(rc.status().message()).c_str());
+    return (rc.ok() && *rc == 2) ? 2 : 1;
+  }
+  std::fputs(json ? text.c_str() : FormatResultTable(text).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace ratchet::kernels

@@ -1,0 +1,932 @@
+// ratchet-harness: compiles a candidate, checks it against the PyTorch
+// reference and times it. Contract: docs/harness.md.
+#include <dlfcn.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/correctness/compare.h"
+#include "kernels/harness/guarded_buffer.h"
+#include "kernels/harness/result_table.h"
+#include "kernels/harness/subprocess.h"
+#include "kernels/include/ratchet/kernel_abi.h"
+#include "kernels/problem/problem.h"
+#include "kernels/sol/cpu_peaks.h"
+#include "kernels/sol/sol.h"
+
+namespace ratchet::kernels {
+namespace {
+
+using Json = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+constexpr size_t kMaxMessage = 16 * 1024;
+
+struct Options {
+  std::string problem, solution, out, python, scratch;
+  std::vector<std::pair<std::string, std::string>> knobs;
+  uint64_t seed = 1;
+  int warmups = 3, repetitions = 20, rounds = 3;
+  double peak_gbps = 0, peak_gflops = 0;
+  bool print = false;
+};
+
+int Usage(const std::string& why) {
+  std::fprintf(stderr,
+               "ratchet-harness: %s\n"
+               "usage: ratchet-harness --problem DIR --solution DIR --out FILE\n"
+               "         [--knob NAME=VALUE]... [--seed N] [--warmups N] [--repetitions N]\n"
+               "         [--rounds N] [--peak-gbps X --peak-gflops Y] [--python PATH]\n"
+               "         [--scratch DIR] [--print]\n",
+               why.c_str());
+  return 2;
+}
+
+// Returns 0 on success, else the exit status for a bad command line.
+int ParseArgs(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i], v;
+    if (a == "--print") {
+      o->print = true;
+      continue;
+    }
+    if (a == "-h" || a == "--help") return Usage("help");
+    const size_t eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      v = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else {
+      if (i + 1 >= argc) return Usage(absl::StrCat(a, " needs a value"));
+      v = argv[++i];
+    }
+    auto as_int = [&](int* dst) {
+      return absl::SimpleAtoi(v, dst) && *dst >= 0;
+    };
+    if (a == "--problem") o->problem = v;
+    else if (a == "--solution") o->solution = v;
+    else if (a == "--out") o->out = v;
+    else if (a == "--python") o->python = v;
+    else if (a == "--scratch") o->scratch = v;
+    else if (a == "--seed") {
+      if (!absl::SimpleAtoi(v, &o->seed)) return Usage("--seed needs a non-negative integer");
+    } else if (a == "--warmups") {
+      if (!as_int(&o->warmups)) return Usage("--warmups needs a non-negative integer");
+    } else if (a == "--repetitions") {
+      if (!as_int(&o->repetitions) || o->repetitions < 1) return Usage("--repetitions needs an integer >= 1");
+    } else if (a == "--rounds") {
+      if (!as_int(&o->rounds) || o->rounds < 1) return Usage("--rounds needs an integer >= 1");
+    } else if (a == "--peak-gbps") {
+      if (!absl::SimpleAtod(v, &o->peak_gbps) || o->peak_gbps <= 0) return Usage("--peak-gbps needs a positive number");
+    } else if (a == "--peak-gflops") {
+      if (!absl::SimpleAtod(v, &o->peak_gflops) || o->peak_gflops <= 0) return Usage("--peak-gflops needs a positive number");
+    } else if (a == "--knob") {
+      const size_t k = v.find('=');
+      if (k == std::string::npos || k == 0) return Usage("--knob needs NAME=VALUE");
+      o->knobs.emplace_back(v.substr(0, k), v.substr(k + 1));
+    } else {
+      return Usage(absl::StrCat("unknown argument ", a));
+    }
+  }
+  if (o->problem.empty() || o->solution.empty() || o->out.empty()) {
+    return Usage("--problem, --solution and --out are required");
+  }
+  if ((o->peak_gbps > 0) != (o->peak_gflops > 0)) {
+    return Usage("--peak-gbps and --peak-gflops go together");
+  }
+  return 0;
+}
+
+// ---------------------------------------------------------------------------
+// Result written from a signal handler: everything is prepared beforehand and
+// the handler only concatenates fixed strings and calls write(2).
+
+char g_out_path[4096];
+char g_context[512];      // JSON-escaped "workload 1 (M=4) round 2".
+char g_tail[1024];        // ,"score":0,...} after the message.
+volatile sig_atomic_t g_in_candidate = 0;
+volatile sig_atomic_t g_done = 0;
+
+struct GuardRange {
+  uintptr_t lo, hi;
+  char name[96];
+};
+GuardRange g_guards[512];
+volatile int g_num_guards = 0;
+
+size_t SafeLen(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') ++n;
+  return n;
+}
+void SafeAppend(char* buf, size_t cap, size_t* len, const char* s) {
+  for (size_t i = 0; s[i] != '\0' && *len + 1 < cap; ++i) buf[(*len)++] = s[i];
+  buf[*len] = '\0';
+}
+void SafeAppendHex(char* buf, size_t cap, size_t* len, uintptr_t v) {
+  char tmp[2 + 16 + 1] = "0x";
+  const char* digits = "0123456789abcdef";
+  int n = 0;
+  char rev[16];
+  do {
+    rev[n++] = digits[v & 15];
+    v >>= 4;
+  } while (v != 0 && n < 16);
+  for (int i = 0; i < n; ++i) tmp[2 + i] = rev[n - 1 - i];
+  tmp[2 + n] = '\0';
+  SafeAppend(buf, cap, len, tmp);
+}
+
+void WriteEmergencyResult(const char* outcome, const char* detail) {
+  static char buf[8192];
+  size_t len = 0;
+  buf[0] = '\0';
+  SafeAppend(buf, sizeof(buf), &len, "{\"outcome\":\"");
+  SafeAppend(buf, sizeof(buf), &len, outcome);
+  SafeAppend(buf, sizeof(buf), &len, "\",\"message\":\"");
+  SafeAppend(buf, sizeof(buf), &len, g_context);
+  SafeAppend(buf, sizeof(buf), &len, ": ");
+  SafeAppend(buf, sizeof(buf), &len, detail);
+  SafeAppend(buf, sizeof(buf), &len, "\"");
+  SafeAppend(buf, sizeof(buf), &len, g_tail);
+  SafeAppend(buf, sizeof(buf), &len, "\n");
+  const int fd = open(g_out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd >= 0) {
+    size_t off = 0;
+    while (off < len) {
+      const ssize_t n = write(fd, buf + off, len - off);
+      if (n <= 0) break;
+      off += static_cast<size_t>(n);
+    }
+    close(fd);
+  }
+  const char* pre = "ratchet-harness: candidate ";
+  (void)!write(2, pre, SafeLen(pre));
+  (void)!write(2, outcome, SafeLen(outcome));
+  (void)!write(2, ": ", 2);
+  (void)!write(2, detail, SafeLen(detail));
+  (void)!write(2, "\n", 1);
+}
+
+const char* SignalName(int sig) {
+  switch (sig) {
+    case SIGSEGV: return "SIGSEGV";
+    case SIGBUS: return "SIGBUS";
+    case SIGFPE: return "SIGFPE";
+    case SIGILL: return "SIGILL";
+    case SIGABRT: return "SIGABRT";
+    case SIGTRAP: return "SIGTRAP";
+    case SIGSYS: return "SIGSYS";
+  }
+  return "signal";
+}
+
+void OnFatalSignal(int sig, siginfo_t* info, void*) {
+  static char detail[1024];
+  size_t len = 0;
+  detail[0] = '\0';
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
+  const char* outcome = "crash";
+  if (sig == SIGSEGV || sig == SIGBUS) {
+    for (int i = 0; i < g_num_guards; ++i) {
+      if (addr >= g_guards[i].lo && addr < g_guards[i].hi) {
+        outcome = "out_of_bounds";
+        SafeAppend(detail, sizeof(detail), &len, "access outside the bounds of ");
+        SafeAppend(detail, sizeof(detail), &len, g_guards[i].name);
+        SafeAppend(detail, sizeof(detail), &len, " (fault at ");
+        SafeAppendHex(detail, sizeof(detail), &len, addr);
+        SafeAppend(detail, sizeof(detail), &len, ", in a guard page)");
+        break;
+      }
+    }
+  }
+  if (len == 0) {
+    SafeAppend(detail, sizeof(detail), &len, "killed by ");
+    SafeAppend(detail, sizeof(detail), &len, SignalName(sig));
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL) {
+      SafeAppend(detail, sizeof(detail), &len, " (fault address ");
+      SafeAppendHex(detail, sizeof(detail), &len, addr);
+      SafeAppend(detail, sizeof(detail), &len, ")");
+    }
+    if (!g_in_candidate) {
+      SafeAppend(detail, sizeof(detail), &len, " outside a ratchet_run call");
+    }
+  }
+  WriteEmergencyResult(outcome, detail);
+  _exit(0);
+}
+
+void OnExit() {
+  // A candidate that calls exit() must not leave the job without a result.
+  if (g_in_candidate && !g_done) {
+    WriteEmergencyResult("crash", "called exit() inside ratchet_run");
+  }
+}
+
+void InstallSignalHandlers() {
+  static std::vector<char> alt(1 << 16);
+  stack_t ss{};
+  ss.ss_sp = alt.data();
+  ss.ss_size = alt.size();
+  sigaltstack(&ss, nullptr);  // Stack overflows still reach the handler.
+  struct sigaction sa {};
+  sa.sa_sigaction = OnFatalSignal;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS}) {
+    sigaction(sig, &sa, nullptr);
+  }
+  std::atexit(OnExit);
+}
+
+std::string JsonEscapeForMessage(const std::string& s) {
+  std::string d = Json(s).dump();
+  return d.substr(1, d.size() - 2);
+}
+
+void SetContext(const std::string& ctx) {
+  const std::string e = JsonEscapeForMessage(ctx);
+  std::snprintf(g_context, sizeof(g_context), "%s", e.c_str());
+}
+
+void RegisterGuards(const std::vector<std::unique_ptr<GuardedBuffer>>& bufs,
+                    const std::vector<std::string>& names) {
+  int n = 0;
+  g_num_guards = 0;
+  for (size_t i = 0; i < bufs.size() && n + 2 <= 512; ++i) {
+    const GuardedBuffer& b = *bufs[i];
+    for (uintptr_t lo : {b.front_guard(), b.back_guard()}) {
+      g_guards[n].lo = lo;
+      g_guards[n].hi = lo + b.page();
+      std::snprintf(g_guards[n].name, sizeof(g_guards[n].name), "%s", names[i].c_str());
+      ++n;
+    }
+  }
+  g_num_guards = n;
+}
+
+// ---------------------------------------------------------------------------
+
+struct WorkloadResult {
+  int index = 0;
+  std::string axes;
+  bool correct = false;
+  double matched_fraction = 0, max_abs_error = 0;
+  double t_k = 0, t_k_spread = 0, t_b = 0, t_sol = 0, score = 0;
+};
+
+struct Result {
+  std::string outcome = "harness_error";
+  std::string message;
+  double score = 0;
+  std::vector<WorkloadResult> workloads;
+  CpuPeaks peaks{0, 0};
+  double compile_seconds = 0;
+  double wall_seconds = 0;
+};
+
+Json ToJson(const Result& r) {
+  Json j;
+  j["outcome"] = r.outcome;
+  std::string msg = r.message;
+  if (msg.size() > kMaxMessage) msg = Tail(msg, kMaxMessage);
+  j["message"] = msg;
+  j["score"] = r.score;
+  Json ws = Json::array();
+  for (const WorkloadResult& w : r.workloads) {
+    Json x;
+    x["index"] = w.index;
+    x["axes"] = w.axes;
+    x["correct"] = w.correct;
+    x["matched_fraction"] = w.matched_fraction;
+    x["max_abs_error"] = w.max_abs_error;
+    x["t_k_ns"] = w.t_k;
+    x["t_k_spread"] = w.t_k_spread;
+    x["t_b_ns"] = w.t_b;
+    x["t_sol_ns"] = w.t_sol;
+    x["score"] = w.score;
+    ws.push_back(x);
+  }
+  j["workloads"] = ws;
+  j["peaks"] = {{"gbps", r.peaks.gbps}, {"gflops", r.peaks.gflops}};
+  j["compile_seconds"] = r.compile_seconds;
+  j["wall_seconds"] = r.wall_seconds;
+  return j;
+}
+
+// Prepares the tail of an emergency result (after the message).
+void PrepareEmergencyTail(const Result& r, Clock::time_point start) {
+  Result copy = r;
+  copy.workloads.clear();
+  copy.score = 0;
+  copy.wall_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  std::string full = ToJson(copy).dump();
+  // Everything after "message":"" is the tail.
+  const std::string marker = "\"message\":\"\"";
+  const size_t at = full.find(marker);
+  std::string tail = full.substr(at + marker.size());
+  std::snprintf(g_tail, sizeof(g_tail), "%s", tail.c_str());
+}
+
+bool WriteResult(const std::string& path, const Result& r, bool print) {
+  const std::string text = ToJson(r).dump(2) + "\n";
+  g_done = 1;
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return false;
+    f << text;
+    if (!f) return false;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return false;
+  if (print) std::fputs(FormatResultTable(text).c_str(), stdout);
+  return true;
+}
+
+void Stage(const std::string& s) { std::fprintf(stderr, "stage: %s\n", s.c_str()); }
+
+// ---------------------------------------------------------------------------
+// Solution and compilation.
+
+struct Solution {
+  std::string name;
+  std::vector<std::string> sources;  // Absolute paths.
+  std::vector<std::pair<std::string, std::string>> knobs;  // NAME -> value text.
+};
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<Solution> LoadSolution(const std::string& dir,
+                                      const std::vector<std::pair<std::string, std::string>>& overrides) {
+  const std::string path = dir + "/solution.json";
+  const std::string text = ReadFileOrEmpty(path);
+  if (text.empty()) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON: ", e.what()));
+  }
+  auto err = [&](const std::string& field, const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": field '", field, "': ", what));
+  };
+  if (!j.is_object()) return err("", "top level must be an object");
+  Solution s;
+  s.name = j.value("name", "");
+  const std::string lang = j.value("language", "cpp");
+  if (lang != "cpp" && lang != "c++" && lang != "c") {
+    return err("language", absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c)"));
+  }
+  auto src = j.find("sources");
+  if (src == j.end() || !src->is_array() || src->empty()) {
+    return err("sources", "a non-empty list of source files is required");
+  }
+  for (size_t i = 0; i < src->size(); ++i) {
+    const std::string f = absl::StrCat("sources[", i, "]");
+    if (!(*src)[i].is_string()) return err(f, "expected a file name");
+    const std::string rel = (*src)[i].get<std::string>();
+    if (rel.empty() || rel[0] == '/' || rel.find("..") != std::string::npos) {
+      return err(f, "must be a path inside the solution folder");
+    }
+    const std::string abs = dir + "/" + rel;
+    struct stat st;
+    if (stat(abs.c_str(), &st) != 0) return err(f, absl::StrCat("no such file ", abs));
+    // Headers are included, not compiled.
+    if (rel.size() > 2 && (rel.substr(rel.size() - 2) == ".h" || rel.substr(rel.size() - 4) == ".hpp")) continue;
+    s.sources.push_back(abs);
+  }
+  std::map<std::string, std::string> values;
+  std::vector<std::string> order;
+  if (auto k = j.find("knobs"); k != j.end() && !k->is_null()) {
+    if (!k->is_object()) return err("knobs", "expected an object of name -> {choices, default}");
+    for (auto it = k->begin(); it != k->end(); ++it) {
+      const std::string f = "knobs." + it.key();
+      if (!IsIdentifier(it.key())) return err(f, "knob names must be C identifiers");
+      const Json& kv = it.value();
+      if (!kv.is_object() || !kv.contains("default")) return err(f + ".default", "missing");
+      const Json& d = kv["default"];
+      values[it.key()] = d.is_string() ? d.get<std::string>() : d.dump();
+      order.push_back(it.key());
+    }
+  }
+  for (const auto& [name, value] : overrides) {
+    if (values.count(name) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--knob ", name, "=", value, ": solution.json declares no knob \"", name, "\""));
+    }
+    values[name] = value;
+  }
+  for (const auto& name : order) s.knobs.emplace_back(name, values[name]);
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+
+struct Tensor {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;
+  size_t bytes = 0;
+};
+
+std::vector<Tensor> MakeTensors(const std::vector<TensorSpec>& specs, const Workload& w) {
+  std::vector<Tensor> out;
+  for (const TensorSpec& s : specs) {
+    Tensor t;
+    t.name = s.name;
+    t.dtype = s.dtype;
+    t.shape = ResolveShape(s, w);
+    t.strides.assign(t.shape.size(), 1);
+    for (size_t d = t.shape.size(); d-- > 1;) t.strides[d - 1] = t.strides[d] * t.shape[d];
+    t.bytes = static_cast<size_t>(NumElements(t.shape)) * DTypeSize(s.dtype);
+    out.push_back(t);
+  }
+  return out;
+}
+
+std::vector<ratchet_tensor> AbiTensors(const std::vector<Tensor>& ts,
+                                       const std::vector<void*>& data) {
+  std::vector<ratchet_tensor> out;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    ratchet_tensor r;
+    r.data = data[i];
+    r.dtype = static_cast<ratchet_dtype>(ts[i].dtype);
+    r.ndim = static_cast<int32_t>(ts[i].shape.size());
+    r.shape = ts[i].shape.data();
+    r.strides = ts[i].strides.data();
+    out.push_back(r);
+  }
+  return out;
+}
+
+size_t FlushBytes() {
+  if (const char* env = std::getenv("RATCHET_FLUSH_MIB")) {
+    size_t mib = 0;
+    if (absl::SimpleAtoi(env, &mib)) return mib << 20;
+  }
+  // 2x the LLC, capped at 1 GiB for machines that report a huge shared cache.
+  return std::min<size_t>(2 * static_cast<size_t>(LastLevelCacheBytes()), size_t{1} << 30);
+}
+
+class Harness {
+ public:
+  explicit Harness(Options o) : o_(std::move(o)), start_(Clock::now()) {}
+  int Run();
+
+ private:
+  // Each returns false when the run ended (result_ already filled).
+  bool Compile(const Solution& s);
+  bool RunOracle();
+  bool CheckCorrectness();
+  void Time();
+  bool Finish();
+  void Fail(const std::string& outcome, const std::string& message) {
+    result_.outcome = outcome;
+    result_.message = message;
+  }
+
+  Options o_;
+  Clock::time_point start_;
+  Problem problem_;
+  Result result_;
+  std::string scratch_;
+  bool own_scratch_ = false;
+  ratchet_run_fn run_ = nullptr;
+  Json manifest_;
+};
+
+bool Harness::Compile(const Solution& s) {
+  Stage("compile");
+  const auto t0 = Clock::now();
+  const std::string exe_dir = SelfExeDir();
+  std::string abi = ReadFileOrEmpty(exe_dir + "/ratchet/kernel_abi.h");
+  if (abi.empty()) abi = ReadFileOrEmpty(exe_dir + "/kernel_abi.h");
+  if (abi.empty()) {
+    Fail("harness_error", absl::StrCat("kernel_abi.h not found beside ", exe_dir));
+    return false;
+  }
+  mkdir((scratch_ + "/include").c_str(), 0755);
+  mkdir((scratch_ + "/include/ratchet").c_str(), 0755);
+  std::ofstream(scratch_ + "/include/ratchet/kernel_abi.h") << abi;
+  const std::string so = scratch_ + "/candidate.so";
+  std::vector<std::string> cmd = {"g++", "-std=c++17", "-O3", "-march=native", "-shared",
+                                  "-fPIC", "-fopenmp", "-pthread",
+                                  "-I" + scratch_ + "/include",
+                                  "-I" + scratch_ + "/include/ratchet", "-I" + o_.solution};
+  for (const auto& [k, v] : s.knobs) cmd.push_back(absl::StrCat("-D", k, "=", v));
+  for (const auto& f : s.sources) cmd.push_back(f);
+  cmd.push_back("-o");
+  cmd.push_back(so);
+  const std::string log = scratch_ + "/compile.log";
+  auto rc = RunProcess(cmd, log);
+  result_.compile_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!rc.ok()) {
+    Fail("harness_error", std::string(rc.status().message()));
+    return false;
+  }
+  if (*rc != 0) {
+    Fail("compile_error", Tail(absl::StrCat(absl::StrJoin(cmd, " "), "\n", ReadFileOrEmpty(log)),
+                               kMaxMessage));
+    return false;
+  }
+  void* h = dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (h == nullptr) {
+    Fail("compile_error", absl::StrCat("cannot load the compiled library: ", dlerror()));
+    return false;
+  }
+  run_ = reinterpret_cast<ratchet_run_fn>(dlsym(h, "ratchet_run"));
+  if (run_ == nullptr) {
+    Fail("compile_error",
+         "the library exports no ratchet_run (declare it extern \"C\"; include "
+         "\"ratchet/kernel_abi.h\")");
+    return false;
+  }
+  return true;
+}
+
+bool Harness::RunOracle() {
+  Stage("oracle");
+  const Definition& def = problem_.definition;
+  Json req;
+  req["reference"] = def.reference;
+  req["entrypoint"] = def.custom_inputs_entrypoint;
+  req["seed"] = o_.seed;
+  req["rounds"] = o_.rounds;
+  req["warmups"] = o_.warmups;
+  req["repetitions"] = o_.repetitions;
+  req["flush_bytes"] = FlushBytes();
+  req["out_dir"] = scratch_;
+  req["threads"] = UsableCpus();
+  for (const char* which : {"input_specs", "output_specs"}) {
+    Json specs = Json::array();
+    for (const TensorSpec& t : std::string(which) == "input_specs" ? def.inputs : def.outputs) {
+      specs.push_back({{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"scalar", t.scalar}});
+    }
+    req[which] = specs;
+  }
+  Json ws = Json::array();
+  for (const Workload& w : problem_.workloads) {
+    Json x;
+    x["index"] = w.index;
+    Json axes = Json::object();
+    for (const auto& [k, v] : w.axes) axes[k] = v;
+    x["axes"] = axes;
+    Json ins = Json::array();
+    for (size_t i = 0; i < def.inputs.size(); ++i) {
+      const InputSource& s = w.inputs[i];
+      static const char* kKinds[] = {"random", "scalar", "custom", "safetensors"};
+      ins.push_back({{"kind", kKinds[static_cast<int>(s.kind)]},
+                     {"value", s.value},
+                     {"path", s.path},
+                     {"tensor_key", s.tensor_key},
+                     {"shape", ResolveShape(def.inputs[i], w)}});
+    }
+    x["inputs"] = ins;
+    Json outs = Json::array();
+    for (const TensorSpec& t : def.outputs) outs.push_back(ResolveShape(t, w));
+    x["output_shapes"] = outs;
+    ws.push_back(x);
+  }
+  req["workloads"] = ws;
+  const std::string req_path = scratch_ + "/oracle_request.json";
+  std::ofstream(req_path) << req.dump();
+
+  const std::string exe_dir = SelfExeDir();
+  const std::string script = exe_dir + "/oracle.py";
+  if (ReadFileOrEmpty(script).empty()) {
+    Fail("harness_error", absl::StrCat("oracle.py not found beside ", exe_dir));
+    return false;
+  }
+  // Explicit choices are used as given; the defaults are tried in order.
+  std::vector<std::string> pythons;
+  bool explicit_choice = true;
+  if (!o_.python.empty()) {
+    pythons.push_back(o_.python);
+  } else if (const char* env = std::getenv("RATCHET_PYTHON"); env != nullptr && *env) {
+    pythons.push_back(env);
+  } else {
+    explicit_choice = false;
+    pythons = {"/usr/bin/python3", "python3"};
+  }
+  const std::string log = scratch_ + "/oracle.log";
+  std::string tried;
+  for (const std::string& py : pythons) {
+    std::remove(log.c_str());
+    auto rc = RunProcess({py, script, req_path}, log);
+    if (!rc.ok() || *rc == 3) {
+      absl::StrAppend(&tried, "\n  ", py, ": ",
+                      rc.ok() ? "cannot import torch" : std::string(rc.status().message()));
+      continue;
+    }
+    const std::string manifest_text = ReadFileOrEmpty(scratch_ + "/oracle_manifest.json");
+    try {
+      manifest_ = Json::parse(manifest_text);
+    } catch (const std::exception&) {
+      Fail("harness_error", absl::StrCat("oracle (", py, ") exited with ", *rc,
+                                         " and no manifest:\n", Tail(ReadFileOrEmpty(log), 8000)));
+      return false;
+    }
+    if (manifest_.contains("error")) {
+      Fail("harness_error", absl::StrCat("reference oracle: ", manifest_["error"].get<std::string>()));
+      return false;
+    }
+    if (*rc != 0) {
+      Fail("harness_error", absl::StrCat("oracle exited with ", *rc, ":\n",
+                                         Tail(ReadFileOrEmpty(log), 8000)));
+      return false;
+    }
+    return true;
+  }
+  Fail("harness_error", absl::StrCat("no python that can import torch",
+                                     explicit_choice ? " (as configured)" : "",
+                                     "; tried:", tried,
+                                     "\nset --python or $RATCHET_PYTHON"));
+  return false;
+}
+
+// Loads an oracle file into `dst`, checking its size.
+absl::Status LoadInto(const std::string& path, void* dst, size_t bytes) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return absl::InternalError(absl::StrCat("oracle file missing: ", path));
+  f.seekg(0, std::ios::end);
+  const size_t got = static_cast<size_t>(f.tellg());
+  if (got != bytes) {
+    return absl::InternalError(absl::StrCat("oracle file ", path, " has ", got,
+                                            " bytes, expected ", bytes));
+  }
+  f.seekg(0);
+  f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
+  return absl::OkStatus();
+}
+
+bool Harness::CheckCorrectness() {
+  Stage("correctness");
+  const Definition& def = problem_.definition;
+  bool all_ok = true;
+  std::string first_failure;
+  for (const Workload& w : problem_.workloads) {
+    WorkloadResult wr;
+    wr.index = w.index;
+    wr.axes = w.axes_label;
+    wr.correct = true;
+    wr.matched_fraction = 1;
+    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+    const Json& rounds = manifest_["workloads"][static_cast<size_t>(w.index)]["rounds"];
+    for (int r = 0; r < o_.rounds && wr.correct; ++r) {
+      const std::string ctx = absl::StrCat("workload ", w.index, " (", w.axes_label, ") round ", r);
+      std::vector<std::unique_ptr<GuardedBuffer>> bufs;
+      std::vector<std::string> names;
+      std::vector<std::string> pristine;
+      std::vector<void*> in_ptrs, out_ptrs;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        bufs.push_back(std::make_unique<GuardedBuffer>(ins[i].bytes));
+        names.push_back(absl::StrCat("input '", ins[i].name, "'"));
+        auto st = LoadInto(scratch_ + "/" + rounds[static_cast<size_t>(r)]["inputs"][i].get<std::string>(),
+                           bufs.back()->data(), ins[i].bytes);
+        if (!st.ok()) {
+          Fail("harness_error", std::string(st.message()));
+          return false;
+        }
+        pristine.emplace_back(static_cast<const char*>(bufs.back()->data()), ins[i].bytes);
+        in_ptrs.push_back(bufs.back()->data());
+      }
+      std::vector<std::string> refs;
+      for (size_t j = 0; j < outs.size(); ++j) {
+        bufs.push_back(std::make_unique<GuardedBuffer>(outs[j].bytes));
+        names.push_back(absl::StrCat("output '", outs[j].name, "'"));
+        Poison(bufs.back()->data(), outs[j].dtype, outs[j].bytes / DTypeSize(outs[j].dtype));
+        out_ptrs.push_back(bufs.back()->data());
+        std::string ref(outs[j].bytes, '\0');
+        auto st = LoadInto(scratch_ + "/" + rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>(),
+                           ref.data(), outs[j].bytes);
+        if (!st.ok()) {
+          Fail("harness_error", std::string(st.message()));
+          return false;
+        }
+        refs.push_back(std::move(ref));
+      }
+      std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
+      std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
+      RegisterGuards(bufs, names);
+      SetContext(ctx);
+      PrepareEmergencyTail(result_, start_);
+      g_in_candidate = 1;
+      const int rc = run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
+                          static_cast<int32_t>(ao.size()));
+      g_in_candidate = 0;
+      for (size_t b = 0; b < bufs.size(); ++b) {
+        if (!bufs[b]->CanariesIntact()) {
+          Fail("out_of_bounds", absl::StrCat(ctx, ": wrote before the start of ", names[b],
+                                             " (canary bytes changed)"));
+          return false;
+        }
+      }
+      if (rc != 0) {
+        Fail("crash", absl::StrCat(ctx, ": ratchet_run returned ", rc));
+        return false;
+      }
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (std::memcmp(pristine[i].data(), bufs[i]->data(), ins[i].bytes) != 0) {
+          wr.correct = false;
+          if (first_failure.empty()) {
+            first_failure = absl::StrCat(ctx, ": the candidate modified its inputs (input '",
+                                         ins[i].name, "')");
+          }
+        }
+      }
+      for (size_t j = 0; j < outs.size() && wr.correct; ++j) {
+        Tolerance tol;
+        tol.atol = w.atol;
+        tol.rtol = w.rtol;
+        const CompareResult c =
+            CompareOutputs(bufs[ins.size() + j]->data(), outs[j].dtype, refs[j].data(),
+                           outs[j].dtype, NumElements(outs[j].shape), outs[j].shape, tol);
+        wr.matched_fraction = std::min(wr.matched_fraction, c.matched_fraction);
+        wr.max_abs_error = std::max(wr.max_abs_error, c.max_abs_error);
+        if (!c.ok) {
+          wr.correct = false;
+          if (first_failure.empty()) {
+            first_failure = absl::StrCat(ctx, ", output '", outs[j].name, "': ", c.message);
+          }
+        }
+      }
+    }
+    const Json& mw = manifest_["workloads"][static_cast<size_t>(w.index)];
+    wr.t_b = mw.value("t_b_ns", 0.0);
+    auto flops = WorkloadFlops(def, w);
+    auto bytes = WorkloadBytes(def, w);
+    if (!flops.ok() || !bytes.ok()) {
+      Fail("harness_error", std::string((!flops.ok() ? flops.status() : bytes.status()).message()));
+      return false;
+    }
+    wr.t_sol = SolTimeNs(*flops, *bytes, result_.peaks.gflops, result_.peaks.gbps);
+    all_ok = all_ok && wr.correct;
+    result_.workloads.push_back(wr);
+  }
+  if (!all_ok) {
+    Fail("wrong_answer", first_failure);
+    return false;
+  }
+  return true;
+}
+
+void Harness::Time() {
+  const Definition& def = problem_.definition;
+  const size_t n = problem_.workloads.size();
+  std::vector<char> flush(FlushBytes());
+  for (const Workload& w : problem_.workloads) {
+    Stage(absl::StrCat("timing workload ", w.index + 1, "/", n));
+    WorkloadResult& wr = result_.workloads[static_cast<size_t>(w.index)];
+    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+    const Json& round0 = manifest_["workloads"][static_cast<size_t>(w.index)]["rounds"][0];
+    const int total = o_.warmups + o_.repetitions;
+    // Each input lives in an arena big enough to put the copy at a new
+    // 64-byte-aligned offset every repetition.
+    std::vector<std::string> src;
+    std::vector<std::unique_ptr<char, decltype(&std::free)>> arenas;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      std::string data(ins[i].bytes, '\0');
+      (void)LoadInto(scratch_ + "/" + round0["inputs"][i].get<std::string>(), data.data(),
+                     ins[i].bytes);
+      src.push_back(std::move(data));
+      const size_t arena = (ins[i].bytes + 64 * static_cast<size_t>(total + 1) + 63) / 64 * 64;
+      arenas.emplace_back(static_cast<char*>(std::aligned_alloc(64, arena)), &std::free);
+    }
+    std::vector<std::unique_ptr<GuardedBuffer>> out_bufs;
+    std::vector<void*> out_ptrs;
+    std::vector<std::unique_ptr<GuardedBuffer>> all;
+    std::vector<std::string> names;
+    for (const Tensor& t : outs) {
+      all.push_back(std::make_unique<GuardedBuffer>(t.bytes));
+      names.push_back(absl::StrCat("output '", t.name, "'"));
+      out_ptrs.push_back(all.back()->data());
+    }
+    RegisterGuards(all, names);
+    std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
+    std::vector<double> samples;
+    for (int rep = 0; rep < total; ++rep) {
+      std::memset(flush.data(), rep & 0xff, flush.size());
+      std::vector<void*> in_ptrs;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        char* dst = arenas[i].get() + 64 * static_cast<size_t>(rep + 1);
+        std::memcpy(dst, src[i].data(), ins[i].bytes);
+        in_ptrs.push_back(dst);
+      }
+      std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
+      SetContext(absl::StrCat("workload ", w.index, " (", w.axes_label, ") timing rep ", rep));
+      g_in_candidate = 1;
+      const auto t0 = Clock::now();
+      const int rc = run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
+                          static_cast<int32_t>(ao.size()));
+      const auto t1 = Clock::now();
+      g_in_candidate = 0;
+      if (rc != 0) {
+        Fail("crash", absl::StrCat("workload ", w.index, " timing rep ", rep,
+                                   ": ratchet_run returned ", rc));
+        return;
+      }
+      if (rep >= o_.warmups) samples.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+    }
+    std::sort(samples.begin(), samples.end());
+    const size_t m = samples.size();
+    const double med = m % 2 ? samples[m / 2] : 0.5 * (samples[m / 2 - 1] + samples[m / 2]);
+    const double p10 = samples[static_cast<size_t>(0.1 * static_cast<double>(m - 1))];
+    const double p90 = samples[static_cast<size_t>(std::lround(0.9 * static_cast<double>(m - 1)))];
+    wr.t_k = med;
+    wr.t_k_spread = med > 0 ? (p90 - p10) / med : 0;
+    wr.score = SolScore(wr.t_k, wr.t_b, wr.t_sol);
+  }
+  double sum = 0;
+  for (const WorkloadResult& w : result_.workloads) sum += w.score;
+  result_.score = result_.workloads.empty() ? 0 : sum / static_cast<double>(result_.workloads.size());
+  result_.outcome = "ok";
+  result_.message = "";
+}
+
+int Harness::Run() {
+  std::snprintf(g_out_path, sizeof(g_out_path), "%s", o_.out.c_str());
+  auto finish = [&]() {
+    result_.wall_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+    if (result_.outcome != "ok") result_.score = 0;
+    if (!WriteResult(o_.out, result_, o_.print)) {
+      std::fprintf(stderr, "ratchet-harness: cannot write %s\n", o_.out.c_str());
+      return 2;
+    }
+    if (own_scratch_ && std::getenv("RATCHET_KEEP_SCRATCH") == nullptr) {
+      RunProcess({"rm", "-rf", scratch_}, "").IgnoreError();
+    }
+    return 0;
+  };
+  auto problem = LoadProblem(o_.problem);
+  if (!problem.ok()) {
+    Fail("harness_error", std::string(problem.status().message()));
+    return finish();
+  }
+  problem_ = std::move(*problem);
+  auto solution = LoadSolution(o_.solution, o_.knobs);
+  if (!solution.ok()) {
+    Fail("harness_error", std::string(solution.status().message()));
+    return finish();
+  }
+  if (o_.scratch.empty()) {
+    char tmpl[] = "/tmp/ratchet-harness-XXXXXX";
+    const char* d = mkdtemp(tmpl);
+    if (d == nullptr) {
+      Fail("harness_error", "cannot create a scratch folder in /tmp");
+      return finish();
+    }
+    scratch_ = d;
+    own_scratch_ = true;
+  } else {
+    scratch_ = o_.scratch;
+    RunProcess({"mkdir", "-p", scratch_}, "").IgnoreError();
+  }
+  if (!Compile(*solution)) return finish();
+  if (o_.peak_gbps > 0) {
+    result_.peaks = {o_.peak_gbps, o_.peak_gflops};
+  } else {
+    result_.peaks = MeasureCpuPeaks();
+  }
+  if (!RunOracle()) return finish();
+  InstallSignalHandlers();
+  if (!CheckCorrectness()) return finish();
+  Time();
+  return finish();
+}
+
+}  // namespace
+}  // namespace ratchet::kernels
+
+int main(int argc, char** argv) {
+  ratchet::kernels::Options o;
+  if (int rc = ratchet::kernels::ParseArgs(argc, argv, &o); rc != 0) return rc;
+  ratchet::kernels::Harness h(std::move(o));
+  return h.Run();
+}

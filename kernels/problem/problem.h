@@ -1,0 +1,111 @@
+// The problem format: SOL-ExecBench's definition.json and workload.jsonl.
+//
+// A Problem is parsed once; each Workload binds the var axes and says how
+// every input is produced. Errors name the file, the line (workload.jsonl)
+// and the field, e.g.
+//   "workload.jsonl:3: field 'inputs.A.type': unknown input type \"rand\"".
+#ifndef RATCHET_KERNELS_PROBLEM_PROBLEM_H_
+#define RATCHET_KERNELS_PROBLEM_PROBLEM_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "kernels/problem/dtype.h"
+
+namespace ratchet::kernels {
+
+struct Axis {
+  enum class Kind { kConst, kVar, kExpr };
+  std::string name;
+  Kind kind = Kind::kVar;
+  int64_t value = 0;        // kConst.
+  std::string expression;   // kExpr.
+};
+
+// One dimension of a shape: an axis name or a literal size.
+struct Dim {
+  std::string axis;  // Empty when literal.
+  int64_t literal = 0;
+};
+
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::kFloat32;
+  bool scalar = false;     // "shape": null; a Python scalar for the reference.
+  std::vector<Dim> shape;  // Empty and !scalar: a 0-d tensor.
+};
+
+struct Definition {
+  std::string name;
+  std::string op_type;
+  std::string description;
+  std::vector<Axis> axes;  // Definition order.
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+  std::string reference;
+  std::string custom_inputs_entrypoint;  // Empty when absent.
+  std::vector<std::string> constraints;
+  // ratchet extension: {"ratchet": {"flops": "...", "bytes": "..."}}.
+  std::string flops_expr;
+  std::string bytes_expr;
+  // Definition-wide tolerance defaults (optional; workloads override).
+  std::optional<double> atol, rtol;
+
+  const Axis* FindAxis(absl::string_view name) const;
+};
+
+struct InputSource {
+  enum class Kind { kRandom, kScalar, kCustom, kSafetensors };
+  Kind kind = Kind::kRandom;
+  double value = 0;            // kScalar (bool/int/float all as double).
+  bool value_is_bool = false;
+  std::string path;            // kSafetensors, resolved against the problem dir.
+  std::string tensor_key;      // kSafetensors.
+};
+
+struct Workload {
+  int index = 0;         // 0-based position among workloads.
+  int line = 0;          // 1-based line in workload.jsonl.
+  std::string uuid;
+  std::map<std::string, int64_t> axes;       // Every axis, resolved.
+  std::vector<InputSource> inputs;           // Definition input order.
+  double atol = 1e-2;
+  double rtol = 1e-2;
+
+  // "M=256,N=1024": the var axes as bound on this line, in definition order.
+  std::string axes_label;
+};
+
+struct Problem {
+  std::string dir;
+  Definition definition;
+  std::vector<Workload> workloads;
+};
+
+absl::StatusOr<Definition> ParseDefinition(absl::string_view json_text,
+                                           absl::string_view file_label);
+// `problem_dir` resolves relative safetensors paths.
+absl::StatusOr<std::vector<Workload>> ParseWorkloads(
+    const Definition& def, absl::string_view jsonl_text,
+    absl::string_view file_label, absl::string_view problem_dir);
+// Reads DIR/definition.json and DIR/workload.jsonl.
+absl::StatusOr<Problem> LoadProblem(const std::string& dir);
+
+// Concrete shape of `spec` under the workload's axes (empty for scalars and
+// 0-d tensors).
+std::vector<int64_t> ResolveShape(const TensorSpec& spec, const Workload& w);
+int64_t NumElements(const std::vector<int64_t>& shape);
+
+// Flops and bytes of one call under `w`. Bytes default to every input read
+// once plus every output written once; flops default to 0.
+absl::StatusOr<double> WorkloadFlops(const Definition& def, const Workload& w);
+absl::StatusOr<double> WorkloadBytes(const Definition& def, const Workload& w);
+
+}  // namespace ratchet::kernels
+
+#endif  // RATCHET_KERNELS_PROBLEM_PROBLEM_H_
