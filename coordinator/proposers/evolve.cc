@@ -58,10 +58,13 @@ class EvolveProposer : public Proposer {
     // still moves.
     auto stats = LearnFromHistory(*ctx.history);
     double parent_score = std::max(ctx.parent->score(), 1e-6);
-    int mutations = coin(*ctx.rng) < 0.3 ? 2 : 1;
-    for (int m = 0; m < mutations; ++m) {
-      const Knob& knob = space.knobs[WeightedPick(
-          std::vector<double>(space.knobs.size(), 1.0), ctx.rng)];
+    // Distinct knobs, so a second mutation cannot undo the first.
+    std::vector<size_t> order(space.knobs.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), *ctx.rng);
+    size_t mutations = std::min<size_t>(order.size(), coin(*ctx.rng) < 0.3 ? 2 : 1);
+    for (size_t m = 0; m < mutations; ++m) {
+      const Knob& knob = space.knobs[order[m]];
       const std::string current = out.solution.knobs().at(knob.name);
       std::vector<const std::string*> options;
       std::vector<double> weights;
