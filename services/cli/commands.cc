@@ -1,0 +1,661 @@
+#include "services/cli/commands.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/util/json_util.h"
+#include "services/cli/spec.h"
+#include "services/cli/summary.h"
+#include "services/common/clock.h"
+
+namespace ratchet::cli {
+namespace {
+
+namespace v1 = ratchet::v1;
+
+const std::vector<std::string> kSwitches = {"json", "files", "help"};
+
+std::string CodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::OK: return "OK";
+    case grpc::CANCELLED: return "CANCELLED";
+    case grpc::UNKNOWN: return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND: return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::ABORTED: return "ABORTED";
+    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::INTERNAL: return "INTERNAL";
+    case grpc::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::DATA_LOSS: return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return absl::StrCat("code ", static_cast<int>(code));
+  }
+}
+
+void SetDeadline(grpc::ClientContext* ctx, int seconds = kRpcDeadlineSeconds) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+}
+
+std::string Score(double s) { return s < 0 ? "-" : absl::StrFormat("%.4f", s); }
+
+std::string Ago(int64_t then_ms, int64_t now_ms) {
+  if (then_ms <= 0) return "-";
+  double s = (now_ms - then_ms) / 1000.0;
+  if (s < 0) s = 0;
+  if (s < 120) return absl::StrFormat("%.0fs ago", s);
+  if (s < 7200) return absl::StrFormat("%.0fm ago", s / 60);
+  if (s < 172800) return absl::StrFormat("%.1fh ago", s / 3600);
+  return absl::StrFormat("%.1fd ago", s / 86400);
+}
+
+std::string LocalTime(int64_t unix_ms) {
+  if (unix_ms <= 0) return "-";
+  std::time_t t = unix_ms / 1000;
+  std::tm tm;
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+std::string ClockTime(int64_t unix_ms) {
+  std::time_t t = unix_ms / 1000;
+  std::tm tm;
+  localtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+  return buf;
+}
+
+std::string Nanos(double ns) {
+  if (ns <= 0) return "-";
+  if (ns < 1e3) return absl::StrFormat("%.0fns", ns);
+  if (ns < 1e6) return absl::StrFormat("%.2fus", ns / 1e3);
+  if (ns < 1e9) return absl::StrFormat("%.2fms", ns / 1e6);
+  return absl::StrFormat("%.2fs", ns / 1e9);
+}
+
+std::string JobKindName(v1::JobKind k) {
+  switch (k) {
+    case v1::JOB_EVALUATE: return "evaluate";
+    case v1::JOB_REPLAY: return "replay";
+    default: return "-";
+  }
+}
+
+std::string VerdictName(v1::VerdictOutcome o) {
+  switch (o) {
+    case v1::VERDICT_PENDING: return "pending";
+    case v1::VERDICT_ACCEPTED: return "accepted";
+    case v1::VERDICT_REJECTED: return "rejected";
+    default: return "unspecified";
+  }
+}
+
+std::string Truncate(const std::string& s, size_t n) {
+  std::string one_line = s.substr(0, s.find('\n'));
+  if (one_line.size() <= n && one_line.size() == s.size()) return one_line;
+  if (one_line.size() > n) one_line = one_line.substr(0, n - 3);
+  return one_line + "...";
+}
+
+std::string Indent(absl::string_view text, const std::string& prefix) {
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) absl::StrAppend(&out, prefix, line, "\n");
+  return out;
+}
+
+std::string Scores(const google::protobuf::RepeatedField<double>& scores) {
+  std::vector<std::string> parts;
+  for (double s : scores) parts.push_back(absl::StrFormat("%.4f", s));
+  return parts.empty() ? "-" : absl::StrJoin(parts, " ");
+}
+
+bool Terminal(v1::CampaignState s) {
+  return s == v1::CAMPAIGN_FINISHED || s == v1::CAMPAIGN_FAILED || s == v1::CAMPAIGN_CANCELLED;
+}
+
+// Shared state of one command invocation.
+struct Call {
+  const Flags& flags;
+  std::ostream& out;
+  std::ostream& err;
+  std::string address;
+  bool json;
+  std::unique_ptr<v1::CoordinatorService::Stub> stub;
+
+  int Fail(const grpc::Status& s) {
+    err << "ratchet: " << RpcErrorLine(address, s) << "\n";
+    return kExitFailure;
+  }
+  int UsageError(const std::string& what) {
+    err << "ratchet: " << what << "\n\n" << Usage();
+    return kExitUsage;
+  }
+  // The single positional id argument of most commands.
+  bool Id(const std::string& what, int64_t* id, int* rc) {
+    const auto& pos = flags.positional();
+    if (pos.size() != 1) {
+      *rc = UsageError(absl::StrCat("expected one ", what, " id"));
+      return false;
+    }
+    if (!absl::SimpleAtoi(pos[0], id) || *id <= 0) {
+      *rc = UsageError(absl::StrCat("'", pos[0], "' is not a ", what, " id"));
+      return false;
+    }
+    return true;
+  }
+};
+
+int Submit(Call& c) {
+  if (c.flags.positional().size() != 1) return c.UsageError("submit needs one spec.yaml");
+  absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(c.flags.positional()[0]);
+  if (!spec.ok()) {
+    c.err << "ratchet: " << spec.status().message() << "\n";
+    return kExitFailure;
+  }
+  v1::SubmitCampaignRequest req;
+  *req.mutable_spec() = *std::move(spec);
+  v1::Campaign campaign;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx, 60);
+  grpc::Status s = c.stub->SubmitCampaign(&ctx, req, &campaign);
+  if (!s.ok()) return c.Fail(s);
+  if (c.json) {
+    c.out << ToJson(campaign) << "\n";
+  } else {
+    c.out << campaign.id() << "\n";  // just the id, for $(ratchet submit ...)
+  }
+  return kExitOk;
+}
+
+int Status(Call& c) {
+  const int64_t now = NowUnixMs();
+  if (c.flags.positional().empty()) {
+    v1::ListCampaignsResponse resp;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx);
+    grpc::Status s = c.stub->ListCampaigns(&ctx, v1::ListCampaignsRequest(), &resp);
+    if (!s.ok()) return c.Fail(s);
+    if (c.json) {
+      c.out << ToJson(resp) << "\n";
+    } else {
+      c.out << FormatCampaignTable({resp.campaigns().begin(), resp.campaigns().end()}, now);
+    }
+    return kExitOk;
+  }
+  int64_t id;
+  int rc;
+  if (!c.Id("campaign", &id, &rc)) return rc;
+  v1::GetCampaignRequest req;
+  req.set_campaign_id(id);
+  v1::Campaign campaign;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  grpc::Status s = c.stub->GetCampaign(&ctx, req, &campaign);
+  if (!s.ok()) return c.Fail(s);
+  c.out << (c.json ? ToJson(campaign) + "\n" : FormatCampaign(campaign, now));
+  return kExitOk;
+}
+
+int Watch(Call& c) {
+  int64_t id;
+  int rc;
+  if (!c.Id("campaign", &id, &rc)) return rc;
+  const int64_t start = NowUnixMs();
+  v1::Campaign last;
+  // The stream ends when the campaign does; if it ends early (coordinator
+  // restarted), watch again rather than report a half-finished campaign.
+  for (int attempt = 0;; ++attempt) {
+    grpc::ClientContext ctx;
+    v1::WatchCampaignRequest req;
+    req.set_campaign_id(id);
+    std::unique_ptr<grpc::ClientReader<v1::CampaignEvent>> reader =
+        c.stub->WatchCampaign(&ctx, req);
+    v1::CampaignEvent event;
+    while (reader->Read(&event)) {
+      last = event.campaign();
+      if (c.json) {
+        c.out << ToJson(event) << "\n";
+      } else {
+        int64_t when = event.unix_ms() > 0 ? event.unix_ms() : NowUnixMs();
+        if (!event.text().empty()) c.out << ClockTime(when) << "  " << event.text() << "\n";
+        c.out << "          " << StatusLine(last, (NowUnixMs() - start) / 1000.0) << "\n";
+      }
+      c.out.flush();
+    }
+    grpc::Status s = reader->Finish();
+    if (!s.ok()) return c.Fail(s);
+    if (Terminal(last.state()) || attempt >= 5) break;
+    v1::GetCampaignRequest get;
+    get.set_campaign_id(id);
+    grpc::ClientContext gctx;
+    SetDeadline(&gctx);
+    s = c.stub->GetCampaign(&gctx, get, &last);
+    if (!s.ok()) return c.Fail(s);
+    if (Terminal(last.state())) break;
+  }
+  if (!c.json) {
+    c.out << "campaign " << id << " " << CampaignStateName(last.state());
+    if (!last.message().empty()) c.out << ": " << last.message();
+    c.out << "\n";
+  }
+  return last.state() == v1::CAMPAIGN_FINISHED ? kExitOk : kExitFailure;
+}
+
+int LeaderboardCmd(Call& c) {
+  int64_t id;
+  int rc;
+  if (!c.Id("campaign", &id, &rc)) return rc;
+  absl::StatusOr<long long> limit = c.flags.GetInt("limit", 20);
+  if (!limit.ok()) return c.UsageError(std::string(limit.status().message()));
+  v1::GetLeaderboardRequest req;
+  req.set_campaign_id(id);
+  req.set_limit(static_cast<int32_t>(*limit));
+  v1::Leaderboard board;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  grpc::Status s = c.stub->GetLeaderboard(&ctx, req, &board);
+  if (!s.ok()) return c.Fail(s);
+  c.out << (c.json ? ToJson(board) + "\n" : FormatLeaderboard(board));
+  return kExitOk;
+}
+
+int Show(Call& c) {
+  int64_t id;
+  int rc;
+  if (!c.Id("candidate", &id, &rc)) return rc;
+  v1::GetCandidateRequest req;
+  req.set_candidate_id(id);
+  v1::CandidateDetail detail;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  grpc::Status s = c.stub->GetCandidate(&ctx, req, &detail);
+  if (!s.ok()) return c.Fail(s);
+  c.out << (c.json ? ToJson(detail) + "\n" : FormatCandidate(detail, c.flags.Has("files")));
+  return kExitOk;
+}
+
+int Workers(Call& c) {
+  if (!c.flags.positional().empty()) return c.UsageError("workers takes no arguments");
+  v1::ListWorkersResponse resp;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  grpc::Status s = c.stub->ListWorkers(&ctx, v1::ListWorkersRequest(), &resp);
+  if (!s.ok()) return c.Fail(s);
+  c.out << (c.json ? ToJson(resp) + "\n" : FormatWorkers(resp));
+  return kExitOk;
+}
+
+int Cancel(Call& c) {
+  int64_t id;
+  int rc;
+  if (!c.Id("campaign", &id, &rc)) return rc;
+  v1::CancelCampaignRequest req;
+  req.set_campaign_id(id);
+  v1::Campaign campaign;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  grpc::Status s = c.stub->CancelCampaign(&ctx, req, &campaign);
+  if (!s.ok()) return c.Fail(s);
+  if (c.json) {
+    c.out << ToJson(campaign) << "\n";
+  } else {
+    c.out << "campaign " << campaign.id() << ": " << CampaignStateName(campaign.state()) << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+std::string CoordinatorAddress(const Flags& flags) {
+  if (flags.Has("coordinator")) return flags.Get("coordinator");
+  const char* env = std::getenv("RATCHET_COORDINATOR");
+  if (env != nullptr && *env != '\0') return env;
+  return "127.0.0.1:50051";
+}
+
+std::unique_ptr<v1::CoordinatorService::Stub> MakeStub(const std::string& address) {
+  grpc::ChannelArguments args;
+  // Specs carry whole problems and solutions; do not cap replies at 4 MiB.
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  return v1::CoordinatorService::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+std::string RpcErrorLine(const std::string& address, const grpc::Status& status) {
+  if (status.error_code() == grpc::UNAVAILABLE) {
+    return absl::StrCat("cannot reach coordinator at ", address, ": ", status.error_message());
+  }
+  if (status.error_code() == grpc::DEADLINE_EXCEEDED) {
+    return absl::StrCat("coordinator at ", address, " did not answer in time: ",
+                        status.error_message());
+  }
+  return absl::StrCat("coordinator at ", address, ": ", CodeName(status.error_code()), ": ",
+                      status.error_message());
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
+  if (!status.ok()) return absl::StrCat("{\"error\": \"", status.ToString(), "\"}");
+  return out;
+}
+
+bool IsClientCommand(const std::string& name) {
+  static const char* kCommands[] = {"submit", "status", "watch", "leaderboard",
+                                    "show",   "workers", "cancel"};
+  return std::find(std::begin(kCommands), std::end(kCommands), name) != std::end(kCommands);
+}
+
+int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  const std::string cmd = argc > 0 ? argv[0] : "";
+  absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, kSwitches);
+  if (!flags.ok()) {
+    err << "ratchet " << cmd << ": " << flags.status().message() << "\n\n" << Usage();
+    return kExitUsage;
+  }
+  if (flags->Has("help")) {
+    out << Usage();
+    return kExitOk;
+  }
+  std::vector<std::string> known = {"coordinator", "json", "help"};
+  if (cmd == "leaderboard") known.push_back("limit");
+  if (cmd == "show") known.push_back("files");
+  std::vector<std::string> unknown = flags->Unknown(known);
+  if (!unknown.empty()) {
+    err << "ratchet " << cmd << ": unknown flag --" << unknown[0] << "\n\n" << Usage();
+    return kExitUsage;
+  }
+  Call c{*flags, out, err, CoordinatorAddress(*flags), flags->Has("json"), nullptr};
+  c.stub = MakeStub(c.address);
+  if (cmd == "submit") return Submit(c);
+  if (cmd == "status") return Status(c);
+  if (cmd == "watch") return Watch(c);
+  if (cmd == "leaderboard") return LeaderboardCmd(c);
+  if (cmd == "show") return Show(c);
+  if (cmd == "workers") return Workers(c);
+  if (cmd == "cancel") return Cancel(c);
+  return c.UsageError(absl::StrCat("unknown command '", cmd, "'"));
+}
+
+std::string Usage() {
+  return R"(usage: ratchet <command> [flags]
+
+Run everything on this machine:
+  local <spec.yaml> [--workers=2] [--data-dir=DIR] [--json]
+                          coordinator (SQLite), a verifier and N workers as child
+                          processes; submits the spec, shows progress, prints a
+                          summary; exit 0 if the campaign finished
+
+Talk to a coordinator (--coordinator=HOST:PORT, default $RATCHET_COORDINATOR
+or 127.0.0.1:50051; --json prints the reply as JSON):
+  submit <spec.yaml>      submit a campaign; prints its id
+  status [campaign-id]    one campaign in detail, or a table of all
+  watch <campaign-id>     stream progress until the campaign ends
+  leaderboard <campaign-id> [--limit=20]
+  show <candidate-id> [--files]
+                          a candidate: what changed, knobs, files, evaluations,
+                          verdicts with reasons and evidence
+  workers                 registered workers and their hardware
+  cancel <campaign-id>    cancel a running campaign
+
+Services:
+  coordinator --listen=HOST:PORT --db=PATH [--port-file=FILE] [--metrics=ADDR]
+  verifier    --coordinator=ADDR [--name=NAME] [--metrics=ADDR]
+  worker      --coordinator=ADDR [--name=NAME] [--scratch=DIR] [--metrics=ADDR]
+  bench       the kernel harness benchmark (see ratchet bench --help)
+
+Exit codes: 0 ok, 1 failed (unreachable coordinator, campaign not finished),
+2 usage error.
+)";
+}
+
+std::string FormatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string s;
+    for (size_t i = 0; i < cells.size() && i < width.size(); ++i) {
+      s += cells[i];
+      if (i + 1 < cells.size()) s += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    return s + "\n";
+  };
+  std::string out = line(header);
+  for (const auto& row : rows) out += line(row);
+  return out;
+}
+
+std::string StatusLine(const v1::Campaign& c, double elapsed_seconds) {
+  std::string budget = c.spec().budget().max_evaluations() > 0
+                           ? absl::StrCat("/", c.spec().budget().max_evaluations())
+                           : "";
+  std::string best = "-";
+  if (c.best_candidate_id() != 0) {
+    best = absl::StrCat(Score(c.best_score()), " #", c.best_candidate_id(),
+                        c.best_verified() ? " verified" : " unverified");
+  }
+  return absl::StrFormat("[%6.1fs] %s  evals %d%s  queued %d running %d  baseline %s  best %s",
+                         elapsed_seconds, CampaignStateName(c.state()), c.evaluations(), budget,
+                         c.jobs_queued(), c.jobs_running(),
+                         c.baseline_candidate_id() != 0 ? Score(c.baseline_score()) : "-",
+                         best);
+}
+
+std::string FormatCampaign(const v1::Campaign& c, int64_t now_ms) {
+  const v1::CampaignSpec& spec = c.spec();
+  std::string out;
+  absl::StrAppend(&out, "campaign ", c.id(), "  ", spec.name(), "\n");
+  absl::StrAppend(&out, "  state        ", CampaignStateName(c.state()),
+                  c.message().empty() ? "" : " - " + c.message(), "\n");
+  absl::StrAppend(&out, "  task         ", spec.task(), " on ", spec.problem().name(), " (",
+                  spec.device(), "), proposer ", spec.proposer(), ", ", spec.threads(),
+                  " threads, seed ", spec.seed(), "\n");
+  int64_t end = c.finished_unix_ms() > 0 ? c.finished_unix_ms() : now_ms;
+  absl::StrAppend(&out, "  created      ", LocalTime(c.created_unix_ms()),
+                  absl::StrFormat(" (%.0fs %s)", (end - c.created_unix_ms()) / 1000.0,
+                                  c.finished_unix_ms() > 0 ? "total" : "so far"),
+                  "\n");
+  absl::StrAppend(&out, "  evaluations  ", c.evaluations(), " of ",
+                  spec.budget().max_evaluations(),
+                  spec.budget().max_wall_seconds() > 0
+                      ? absl::StrFormat(" (wall budget %.0fs)", spec.budget().max_wall_seconds())
+                      : "",
+                  "; jobs queued ", c.jobs_queued(), ", running ", c.jobs_running(), "\n");
+  absl::StrAppend(&out, "  baseline     ",
+                  c.baseline_candidate_id() != 0
+                      ? absl::StrCat(Score(c.baseline_score()), " (candidate ",
+                                     c.baseline_candidate_id(), ")")
+                      : "-",
+                  "\n");
+  absl::StrAppend(&out, "  best         ",
+                  c.best_candidate_id() != 0
+                      ? absl::StrCat(Score(c.best_score()), " (candidate ", c.best_candidate_id(),
+                                     c.best_verified() ? ", verified)" : ", unverified)")
+                      : "-",
+                  "\n");
+  std::vector<std::string> outcomes;
+  std::map<std::string, int> sorted;
+  for (const auto& [k, n] : c.outcomes()) sorted[OutcomeName(k)] += n;
+  for (const auto& [k, n] : sorted) outcomes.push_back(absl::StrCat(k, " ", n));
+  absl::StrAppend(&out, "  outcomes     ", outcomes.empty() ? "-" : absl::StrJoin(outcomes, ", "),
+                  "\n");
+  std::vector<std::string> verdicts;
+  for (const auto& v : c.verdicts()) {
+    verdicts.push_back(absl::StrCat(v.outcome(), v.reason().empty() ? "" : "/" + v.reason(), " ",
+                                    v.count()));
+  }
+  absl::StrAppend(&out, "  verdicts     ", verdicts.empty() ? "-" : absl::StrJoin(verdicts, ", "),
+                  "\n");
+  if (c.threads_size() > 0) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& t : c.threads()) {
+      rows.push_back({absl::StrCat(t.index()), absl::StrCat(t.incumbent_candidate_id()),
+                      Score(t.incumbent_score()), absl::StrCat(t.evaluations()),
+                      absl::StrCat(t.accepted())});
+    }
+    absl::StrAppend(&out, "\n",
+                    FormatTable({"THREAD", "INCUMBENT", "SCORE", "EVALS", "ACCEPTED"}, rows));
+  }
+  return out;
+}
+
+std::string FormatCampaignTable(const std::vector<v1::Campaign>& campaigns, int64_t now_ms) {
+  if (campaigns.empty()) return "no campaigns\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : campaigns) {
+    rows.push_back({absl::StrCat(c.id()), c.spec().name(), CampaignStateName(c.state()),
+                    absl::StrCat(c.evaluations(), "/", c.spec().budget().max_evaluations()),
+                    c.baseline_candidate_id() != 0 ? Score(c.baseline_score()) : "-",
+                    c.best_candidate_id() != 0 ? Score(c.best_score()) : "-",
+                    c.best_candidate_id() == 0 ? "-" : c.best_verified() ? "yes" : "no",
+                    absl::StrCat(c.jobs_queued(), "/", c.jobs_running()),
+                    Ago(c.created_unix_ms(), now_ms)});
+  }
+  return FormatTable({"ID", "NAME", "STATE", "EVALS", "BASELINE", "BEST", "VERIFIED",
+                      "QUEUED/RUNNING", "CREATED"},
+                     rows);
+}
+
+std::string FormatLeaderboard(const v1::Leaderboard& board) {
+  if (board.entries_size() == 0) {
+    return absl::StrCat("campaign ", board.campaign_id(), ": no scored candidates yet\n");
+  }
+  std::vector<std::vector<std::string>> rows;
+  int rank = 0;
+  for (const auto& e : board.entries()) {
+    const auto& cand = e.candidate();
+    rows.push_back({absl::StrCat(++rank), absl::StrCat(cand.id()), Score(e.score()),
+                    e.verified() ? "yes" : "no", cand.status(),
+                    cand.thread_id() == 0 ? "-" : absl::StrCat(cand.thread_id()),
+                    cand.parent_id() == 0 ? "-" : absl::StrCat(cand.parent_id()),
+                    Truncate(cand.thread_id() == 0 && cand.parent_id() == 0 &&
+                                     cand.description().empty()
+                                 ? "baseline"
+                                 : cand.description(),
+                             60)});
+  }
+  return FormatTable(
+      {"RANK", "CANDIDATE", "SCORE", "VERIFIED", "STATUS", "THREAD", "PARENT", "WHAT CHANGED"},
+      rows);
+}
+
+std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files) {
+  const v1::Candidate& c = d.candidate();
+  std::string out;
+  absl::StrAppend(&out, "candidate ", c.id(), "  (campaign ", c.campaign_id(), ", ",
+                  c.thread_id() == 0 ? "baseline" : absl::StrCat("thread ", c.thread_id()),
+                  c.parent_id() == 0 ? "" : absl::StrCat(", parent ", c.parent_id()), ")\n");
+  absl::StrAppend(&out, "  status       ", c.status(), ", score ", Score(c.score()), "\n");
+  absl::StrAppend(&out, "  created      ", LocalTime(c.created_unix_ms()), "\n");
+  absl::StrAppend(&out, "  hash         ", c.content_hash().empty() ? "-" : c.content_hash(),
+                  "\n");
+  absl::StrAppend(&out, "  what changed ", c.description().empty() ? "-" : c.description(), "\n");
+
+  std::map<std::string, std::string> knobs(c.solution().knobs().begin(),
+                                           c.solution().knobs().end());
+  std::vector<std::string> kv;
+  for (const auto& [k, v] : knobs) kv.push_back(k + "=" + v);
+  absl::StrAppend(&out, "  knobs        ", kv.empty() ? "defaults" : absl::StrJoin(kv, " "), "\n");
+
+  std::map<std::string, std::string> files(c.solution().files().begin(),
+                                           c.solution().files().end());
+  absl::StrAppend(&out, "  files        ", files.size(), "\n");
+  for (const auto& [path, content] : files) {
+    size_t lines = std::count(content.begin(), content.end(), '\n');
+    absl::StrAppend(&out, "    ", path, "  (", content.size(), " bytes, ", lines, " lines)\n");
+  }
+  if (with_files) {
+    for (const auto& [path, content] : files) {
+      absl::StrAppend(&out, "\n--- ", path, "\n", content);
+      if (!content.empty() && content.back() != '\n') out += "\n";
+    }
+  }
+
+  absl::StrAppend(&out, "\nevaluations   ", d.evaluations_size(), "\n");
+  for (const auto& e : d.evaluations()) {
+    absl::StrAppend(&out, "  #", e.id(), " ", JobKindName(e.kind()), " (job ", e.job_id(),
+                    ") on ", e.worker_id().empty() ? "-" : e.worker_id(), ": ",
+                    OutcomeName(v1::Outcome_Name(e.outcome())), ", score ", Score(e.score()),
+                    absl::StrFormat(", %.1fs", e.wall_seconds()),
+                    e.sandbox().empty() ? "" : ", sandbox " + e.sandbox(), "\n");
+    if (!e.message().empty()) absl::StrAppend(&out, Indent(e.message(), "      | "));
+    if (e.workloads_size() > 0) {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& w : e.workloads()) {
+        rows.push_back({absl::StrCat(w.index()), w.axes(), w.correct() ? "yes" : "NO",
+                        absl::StrFormat("%.4f", w.matched_fraction()),
+                        absl::StrFormat("%.3g", w.max_abs_error()), Nanos(w.t_k_ns()),
+                        absl::StrFormat("%.1f%%", 100 * w.t_k_spread()), Nanos(w.t_b_ns()),
+                        Nanos(w.t_sol_ns()), Score(w.score())});
+      }
+      absl::StrAppend(&out, Indent(FormatTable({"WL", "AXES", "CORRECT", "MATCHED", "MAX_ERR",
+                                                "T_K", "SPREAD", "T_B", "T_SOL", "SCORE"},
+                                               rows),
+                                   "      "));
+    }
+  }
+
+  absl::StrAppend(&out, "\nverifications ", d.verifications_size(), "\n");
+  for (const auto& v : d.verifications()) {
+    absl::StrAppend(&out, "  #", v.id(), " ", VerdictName(v.outcome()),
+                    v.reason().empty() ? "" : " (" + v.reason() + ")", ": claimed ",
+                    Score(v.claimed_score()), " vs incumbent ", v.incumbent_candidate_id(), " at ",
+                    Score(v.incumbent_score()), "\n");
+    absl::StrAppend(&out, "      replays  candidate ", Scores(v.candidate_scores()),
+                    "; incumbent ", Scores(v.incumbent_scores()), "\n");
+    absl::StrAppend(&out, "      policy   ", v.policy().replays(), " replays, min gain ",
+                    absl::StrFormat("%.1f%%", 100 * v.policy().min_gain()), "; claim from ",
+                    v.claim_worker_id().empty() ? "-" : v.claim_worker_id(), ", verifier ",
+                    v.verifier_id().empty() ? "-" : v.verifier_id(), "\n");
+    if (!v.detail().empty()) absl::StrAppend(&out, Indent(v.detail(), "      | "));
+  }
+  return out;
+}
+
+std::string FormatWorkers(const v1::ListWorkersResponse& resp) {
+  if (resp.workers_size() == 0) return "no workers registered\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& w : resp.workers()) {
+    const auto& hw = w.hardware();
+    std::string cpu = hw.cpu_model().empty() ? "-" : Truncate(hw.cpu_model(), 40);
+    if (hw.gpus_size() > 0) {
+      cpu += absl::StrCat(" + ", hw.gpus_size(), "x ", hw.gpus(0));
+    }
+    rows.push_back({w.id(), w.name(), cpu, absl::StrCat(hw.cpu_cores()),
+                    absl::StrFormat("%.1f", hw.peak_gbps()),
+                    absl::StrFormat("%.1f", hw.peak_gflops()),
+                    w.sandbox().empty() ? "-" : w.sandbox(), w.connected() ? "yes" : "no",
+                    absl::StrCat(w.job_ids_size(), " running, ", w.jobs_done(), " done")});
+  }
+  return FormatTable(
+      {"ID", "NAME", "CPU", "CORES", "PEAK_GB/S", "PEAK_GFLOP/S", "SANDBOX", "CONNECTED", "JOBS"},
+      rows);
+}
+
+}  // namespace ratchet::cli

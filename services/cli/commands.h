@@ -1,0 +1,64 @@
+// The CLI's client commands: thin gRPC calls to CoordinatorService plus the
+// tables that present their answers. Formatting is split from the calls so it
+// can be tested without a server.
+#ifndef RATCHET_SERVICES_CLI_COMMANDS_H_
+#define RATCHET_SERVICES_CLI_COMMANDS_H_
+
+#include <cstdint>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "grpcpp/grpcpp.h"
+#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "ratchet/v1/ratchet.pb.h"
+#include "services/common/flags.h"
+
+namespace ratchet::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+// Deadline for unary calls, so a hung coordinator cannot hang the CLI.
+inline constexpr int kRpcDeadlineSeconds = 15;
+
+// --coordinator, else $RATCHET_COORDINATOR, else 127.0.0.1:50051.
+std::string CoordinatorAddress(const Flags& flags);
+
+std::unique_ptr<ratchet::v1::CoordinatorService::Stub> MakeStub(const std::string& address);
+
+// One line for a failed call: "cannot reach coordinator at ADDR: ..." when it
+// is unreachable, else "coordinator at ADDR: NOT_FOUND: ...".
+std::string RpcErrorLine(const std::string& address, const grpc::Status& status);
+
+// The proto as JSON with proto field names, every field printed.
+std::string ToJson(const google::protobuf::Message& message);
+
+// Runs `submit`, `status`, `watch`, `leaderboard`, `show`, `workers` or
+// `cancel`; argv[0] is the command name. Returns the process exit code.
+bool IsClientCommand(const std::string& name);
+int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err);
+
+// Usage text for every command (the whole binary's help).
+std::string Usage();
+
+// Presentation. `now_ms` makes relative times testable.
+std::string FormatCampaign(const ratchet::v1::Campaign& campaign, int64_t now_ms);
+std::string FormatCampaignTable(const std::vector<ratchet::v1::Campaign>& campaigns,
+                                int64_t now_ms);
+std::string FormatLeaderboard(const ratchet::v1::Leaderboard& leaderboard);
+std::string FormatCandidate(const ratchet::v1::CandidateDetail& detail, bool with_files);
+std::string FormatWorkers(const ratchet::v1::ListWorkersResponse& workers);
+// One compact progress line: elapsed, evaluations/budget, queue, scores.
+std::string StatusLine(const ratchet::v1::Campaign& campaign, double elapsed_seconds);
+
+// Left-aligned columns separated by two spaces; rows may be shorter than the
+// header.
+std::string FormatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace ratchet::cli
+
+#endif  // RATCHET_SERVICES_CLI_COMMANDS_H_

@@ -1,0 +1,261 @@
+// Client commands against a fake CoordinatorService over real loopback gRPC.
+#include "services/cli/commands.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace ratchet::cli {
+namespace {
+
+namespace v1 = ratchet::v1;
+
+v1::Campaign SampleCampaign(v1::CampaignState state) {
+  v1::Campaign c;
+  c.set_id(7);
+  c.mutable_spec()->set_name("demo");
+  c.mutable_spec()->mutable_budget()->set_max_evaluations(30);
+  c.set_state(state);
+  c.set_baseline_candidate_id(1);
+  c.set_baseline_score(0.5);
+  c.set_best_candidate_id(4);
+  c.set_best_score(0.625);
+  c.set_best_verified(true);
+  c.set_evaluations(12);
+  c.set_jobs_queued(3);
+  c.set_jobs_running(2);
+  return c;
+}
+
+class FakeCoordinator final : public v1::CoordinatorService::Service {
+ public:
+  grpc::Status SubmitCampaign(grpc::ServerContext*, const v1::SubmitCampaignRequest* req,
+                              v1::Campaign* out) override {
+    submitted = req->spec();
+    *out = SampleCampaign(v1::CAMPAIGN_RUNNING);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetCampaign(grpc::ServerContext*, const v1::GetCampaignRequest* req,
+                           v1::Campaign* out) override {
+    if (req->campaign_id() != 7) return grpc::Status(grpc::NOT_FOUND, "no campaign 99");
+    *out = SampleCampaign(v1::CAMPAIGN_FINISHED);
+    return grpc::Status::OK;
+  }
+  grpc::Status ListCampaigns(grpc::ServerContext*, const v1::ListCampaignsRequest*,
+                             v1::ListCampaignsResponse* out) override {
+    *out->add_campaigns() = SampleCampaign(v1::CAMPAIGN_RUNNING);
+    return grpc::Status::OK;
+  }
+  grpc::Status WatchCampaign(grpc::ServerContext*, const v1::WatchCampaignRequest*,
+                             grpc::ServerWriter<v1::CampaignEvent>* writer) override {
+    v1::CampaignEvent e;
+    e.set_text("candidate 4 accepted");
+    *e.mutable_campaign() = SampleCampaign(v1::CAMPAIGN_RUNNING);
+    writer->Write(e);
+    e.set_text("campaign finished");
+    *e.mutable_campaign() = SampleCampaign(watch_final);
+    writer->Write(e);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetCandidate(grpc::ServerContext*, const v1::GetCandidateRequest* req,
+                            v1::CandidateDetail* out) override {
+    auto* c = out->mutable_candidate();
+    c->set_id(req->candidate_id());
+    c->set_thread_id(2);
+    c->set_parent_id(1);
+    c->set_description("BLOCK 32->64");
+    c->set_status("accepted");
+    c->set_score(0.625);
+    (*c->mutable_solution()->mutable_knobs())["BLOCK"] = "64";
+    (*c->mutable_solution()->mutable_files())["kernel.cc"] = "int x;\nint y;\n";
+    auto* e = out->add_evaluations();
+    e->set_id(11);
+    e->set_outcome(v1::OUTCOME_OK);
+    e->set_kind(v1::JOB_EVALUATE);
+    e->set_score(0.625);
+    auto* w = e->add_workloads();
+    w->set_axes("M=256");
+    w->set_correct(true);
+    w->set_t_k_ns(1500);
+    w->set_score(0.625);
+    auto* v = out->add_verifications();
+    v->set_id(5);
+    v->set_outcome(v1::VERDICT_REJECTED);
+    v->set_reason("noise");
+    v->set_detail("gain 0.4% below min 2%");
+    v->add_candidate_scores(0.61);
+    return grpc::Status::OK;
+  }
+  grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
+                           v1::ListWorkersResponse* out) override {
+    auto* w = out->add_workers();
+    w->set_id("w-1");
+    w->set_name("local-worker-1");
+    w->mutable_hardware()->set_cpu_model("AMD EPYC");
+    w->mutable_hardware()->set_cpu_cores(16);
+    w->mutable_hardware()->set_peak_gbps(42.5);
+    w->mutable_hardware()->set_peak_gflops(310);
+    w->set_sandbox("bwrap");
+    w->set_connected(true);
+    w->add_job_ids(3);
+    w->set_jobs_done(9);
+    return grpc::Status::OK;
+  }
+
+  v1::CampaignSpec submitted;
+  v1::CampaignState watch_final = v1::CAMPAIGN_FINISHED;
+};
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&fake_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    address_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  int Run(std::vector<std::string> args, bool with_address = true) {
+    if (with_address) args.push_back("--coordinator=" + address_);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    out_.str("");
+    err_.str("");
+    return RunClientCommand(static_cast<int>(argv.size()), argv.data(), out_, err_);
+  }
+
+  FakeCoordinator fake_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::ostringstream out_, err_;
+};
+
+TEST_F(CommandsTest, UnreachableCoordinatorIsOneClearLine) {
+  // A port that nothing listens on any more.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  const int port = ntohs(addr.sin_port);
+  const std::string dead = "127.0.0.1:" + std::to_string(port);
+  EXPECT_EQ(Run({"workers", "--coordinator=" + dead}, false), kExitFailure);
+  std::string e = err_.str();
+  EXPECT_EQ(e.rfind("ratchet: cannot reach coordinator at " + dead + ": ", 0), 0u) << e;
+  EXPECT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+}
+
+TEST_F(CommandsTest, NotFoundNamesTheCode) {
+  EXPECT_EQ(Run({"status", "99"}), kExitFailure);
+  EXPECT_NE(err_.str().find("NOT_FOUND: no campaign 99"), std::string::npos) << err_.str();
+}
+
+TEST_F(CommandsTest, UsageErrors) {
+  EXPECT_EQ(Run({"watch"}), kExitUsage);
+  EXPECT_NE(err_.str().find("expected one campaign id"), std::string::npos);
+  EXPECT_NE(err_.str().find("usage: ratchet"), std::string::npos);
+  EXPECT_EQ(Run({"show", "abc"}), kExitUsage);
+  EXPECT_EQ(Run({"status", "--bogus=1"}), kExitUsage);
+  EXPECT_NE(err_.str().find("unknown flag --bogus"), std::string::npos);
+  EXPECT_EQ(Run({"submit"}), kExitUsage);
+}
+
+TEST_F(CommandsTest, SubmitReportsSpecErrors) {
+  EXPECT_EQ(Run({"submit", "/nonexistent/spec.yaml"}), kExitFailure);
+  EXPECT_NE(err_.str().find("/nonexistent/spec.yaml: no such spec file"), std::string::npos);
+}
+
+TEST_F(CommandsTest, StatusOneAndAll) {
+  ASSERT_EQ(Run({"status", "7"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("campaign 7  demo"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("0.6250 (candidate 4, verified)"), std::string::npos) << out_.str();
+  ASSERT_EQ(Run({"status"}), kExitOk);
+  EXPECT_NE(out_.str().find("ID  NAME"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("12/30"), std::string::npos) << out_.str();
+}
+
+TEST_F(CommandsTest, JsonIsTheProto) {
+  ASSERT_EQ(Run({"status", "7", "--json"}), kExitOk);
+  nlohmann::json j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["id"], "7");  // int64 is a string in proto JSON
+  EXPECT_EQ(j["state"], "CAMPAIGN_FINISHED");
+  EXPECT_EQ(j["best_verified"], true);
+}
+
+TEST_F(CommandsTest, WatchStreamsUntilTheEnd) {
+  EXPECT_EQ(Run({"watch", "7"}), kExitOk) << err_.str();
+  EXPECT_NE(out_.str().find("candidate 4 accepted"), std::string::npos) << out_.str();
+  EXPECT_NE(out_.str().find("campaign 7 finished"), std::string::npos) << out_.str();
+  fake_.watch_final = v1::CAMPAIGN_CANCELLED;
+  EXPECT_EQ(Run({"watch", "7"}), kExitFailure);
+  EXPECT_EQ(Run({"watch", "7", "--json"}), kExitFailure);
+  const std::string lines = out_.str();
+  EXPECT_EQ(std::count(lines.begin(), lines.end(), '\n'), 2) << lines;  // JSON lines
+}
+
+TEST_F(CommandsTest, ShowHasEverything) {
+  ASSERT_EQ(Run({"show", "4", "--files"}), kExitOk) << err_.str();
+  const std::string o = out_.str();
+  for (const char* want : {"candidate 4", "what changed BLOCK 32->64", "knobs        BLOCK=64",
+                           "kernel.cc  (14 bytes, 2 lines)", "--- kernel.cc\nint x;",
+                           "#11 evaluate", "ok, score 0.6250", "M=256", "1.50us",
+                           "#5 rejected (noise)", "| gain 0.4% below min 2%", "0.6100"}) {
+    EXPECT_NE(o.find(want), std::string::npos) << "missing '" << want << "' in\n" << o;
+  }
+}
+
+TEST_F(CommandsTest, WorkersTable) {
+  ASSERT_EQ(Run({"workers"}), kExitOk);
+  const std::string o = out_.str();
+  for (const char* want : {"local-worker-1", "AMD EPYC", "16", "42.5", "310.0", "bwrap", "yes",
+                           "1 running, 9 done"}) {
+    EXPECT_NE(o.find(want), std::string::npos) << "missing '" << want << "' in\n" << o;
+  }
+}
+
+TEST(FormatTest, TableAlignsColumns) {
+  EXPECT_EQ(FormatTable({"A", "BBB"}, {{"xx", "y"}, {"z", "w"}}),
+            "A   BBB\n"
+            "xx  y\n"
+            "z   w\n");
+}
+
+TEST(FormatTest, StatusLine) {
+  std::string s = StatusLine(SampleCampaign(v1::CAMPAIGN_RUNNING), 12.34);
+  EXPECT_EQ(s,
+            "[  12.3s] running  evals 12/30  queued 3 running 2  baseline 0.5000  "
+            "best 0.6250 #4 verified");
+}
+
+TEST(FormatTest, CoordinatorAddressPrecedence) {
+  std::vector<std::string> args = {"--coordinator=h:1"};
+  std::vector<char*> argv = {args[0].data()};
+  auto flags = Flags::Parse(1, argv.data());
+  ASSERT_TRUE(flags.ok());
+  EXPECT_EQ(CoordinatorAddress(*flags), "h:1");
+  auto none = Flags::Parse(0, nullptr);
+  ::setenv("RATCHET_COORDINATOR", "env:2", 1);
+  EXPECT_EQ(CoordinatorAddress(*none), "env:2");
+  ::unsetenv("RATCHET_COORDINATOR");
+  EXPECT_EQ(CoordinatorAddress(*none), "127.0.0.1:50051");
+}
+
+}  // namespace
+}  // namespace ratchet::cli

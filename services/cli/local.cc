@@ -1,0 +1,485 @@
+#include "services/cli/local.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "services/cli/commands.h"
+#include "services/cli/spec.h"
+#include "services/cli/summary.h"
+#include "services/common/clock.h"
+#include "services/common/flags.h"
+
+namespace ratchet::cli {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = ratchet::v1;
+
+constexpr int kPortFileTimeoutSeconds = 60;
+constexpr int kStopGraceSeconds = 5;
+constexpr int kTailLines = 20;
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void OnStopSignal(int sig) { g_stop_signal = sig; }
+
+struct Child {
+  std::string name;
+  pid_t pid = -1;
+  std::string log;
+  bool exited = false;
+  int status = 0;
+  bool reported = false;
+};
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return absl::StrCat("killed by signal ", WTERMSIG(status));
+  return "stopped";
+}
+
+std::string SelfExe() {
+  std::error_code ec;
+  fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? "/proc/self/exe" : p.string();
+}
+
+// Starts `exe args...` with stdout and stderr appended to `log`. The child
+// gets its own process group (so Ctrl-C reaches only us, and we stop it
+// cleanly) and dies with us if we are killed outright.
+absl::StatusOr<Child> Spawn(const std::string& name, const std::string& exe,
+                            const std::vector<std::string>& args, const std::string& log) {
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot open log ", log, ": ", strerror(errno)));
+  }
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>("ratchet"));
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fd);
+    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);  // parent already gone
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execv(exe.c_str(), argv.data());
+    const char msg[] = "ratchet local: exec failed\n";
+    (void)!::write(2, msg, sizeof(msg) - 1);
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);  // also here, so it holds before we might signal it
+  ::close(fd);
+  Child c;
+  c.name = name;
+  c.pid = pid;
+  c.log = log;
+  return c;
+}
+
+// Non-blocking reap; true if it has exited (now or before).
+bool Reap(Child& c) {
+  if (c.exited) return true;
+  int status;
+  pid_t r = ::waitpid(c.pid, &status, WNOHANG);
+  if (r == c.pid) {
+    c.exited = true;
+    c.status = status;
+  }
+  return c.exited;
+}
+
+// SIGTERM to each child's process group (its sandboxes and harness runs
+// too), SIGKILL to whatever is left after the grace period.
+void StopChildren(std::vector<Child*> children) {
+  for (Child* c : children)
+    if (!Reap(*c)) ::kill(-c->pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kStopGraceSeconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool all = true;
+    for (Child* c : children) all = Reap(*c) && all;
+    if (all) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (Child* c : children) {
+    if (!Reap(*c)) {
+      ::kill(-c->pid, SIGKILL);
+      ::waitpid(c->pid, &c->status, 0);
+      c->exited = true;
+    }
+  }
+}
+
+std::string Timestamp() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm;
+  localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y%m%d-%H%M%S", &tm);
+  return buf;
+}
+
+std::string ClockNow() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm;
+  localtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+  return buf;
+}
+
+bool Terminal(v1::CampaignState s) {
+  return s == v1::CAMPAIGN_FINISHED || s == v1::CAMPAIGN_FAILED || s == v1::CAMPAIGN_CANCELLED;
+}
+
+// Progress output, shared by the watch thread and the main loop.
+class Progress {
+ public:
+  explicit Progress(std::ostream& out) : out_(out) {}
+  void Line(const std::string& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    out_ << s << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::mutex mu_;
+  std::ostream& out_;
+};
+
+class LocalRun {
+ public:
+  LocalRun(std::ostream& progress, bool json) : progress_(progress), json_(json) {}
+  int Run(const std::string& spec_path, int workers, const std::string& data_dir_flag);
+
+ private:
+  int Fail(const std::string& what) {
+    progress_.Line("ratchet local: " + what);
+    return kExitFailure;
+  }
+  void ReportDeath(Child& c) {
+    if (c.reported) return;
+    c.reported = true;
+    std::string tail = TailFile(c.log, kTailLines);
+    progress_.Line(absl::StrCat("ratchet local: ", c.name, " (pid ", c.pid, ") ",
+                                DescribeExit(c.status), "; last lines of ", c.log, ":\n",
+                                tail.empty() ? "  (empty log)\n" : tail));
+  }
+  absl::StatusOr<int> WaitForPort(Child& coordinator, const std::string& port_file);
+  void StopAll();
+
+  Progress progress_;
+  bool json_;
+  Child coordinator_;
+  std::vector<Child> services_;  // verifier and workers
+};
+
+absl::StatusOr<int> LocalRun::WaitForPort(Child& coordinator, const std::string& port_file) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kPortFileTimeoutSeconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (g_stop_signal) return absl::CancelledError("interrupted");
+    std::ifstream in(port_file);
+    std::string text;
+    if (in && std::getline(in, text)) {
+      int port;
+      if (absl::SimpleAtoi(absl::StripAsciiWhitespace(text), &port) && port > 0) return port;
+    }
+    if (Reap(coordinator)) {
+      return absl::UnavailableError(absl::StrCat(
+          "the coordinator ", DescribeExit(coordinator.status), " before serving; last lines of ",
+          coordinator.log, ":\n", TailFile(coordinator.log, kTailLines)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return absl::DeadlineExceededError(absl::StrCat(
+      "the coordinator did not write ", port_file, " within ", kPortFileTimeoutSeconds,
+      "s; last lines of ", coordinator.log, ":\n", TailFile(coordinator.log, kTailLines)));
+}
+
+void LocalRun::StopAll() {
+  std::vector<Child*> first;
+  for (Child& c : services_) first.push_back(&c);
+  StopChildren(first);  // workers and verifier before the coordinator they talk to
+  if (coordinator_.pid > 0) StopChildren({&coordinator_});
+}
+
+int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag) {
+  absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(spec_path);
+  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+
+  fs::path data_dir = data_dir_flag;
+  if (data_dir.empty()) {
+    data_dir = fs::path(".ratchet") / ("local-" + Timestamp());
+    for (int n = 2; fs::exists(data_dir); ++n)
+      data_dir = fs::path(".ratchet") / absl::StrCat("local-", Timestamp(), "-", n);
+  }
+  std::error_code ec;
+  fs::create_directories(data_dir, ec);
+  if (ec) return Fail(absl::StrCat("cannot create ", data_dir.string(), ": ", ec.message()));
+  const std::string dir = data_dir.string();
+  const std::string port_file = (data_dir / "coordinator.port").string();
+  fs::remove(port_file, ec);
+  progress_.Line(absl::StrCat("ratchet local: data and logs in ", dir, "/"));
+
+  // Signals only set a flag; the loops below notice it and stop the children.
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  const std::string exe = SelfExe();
+  absl::StatusOr<Child> coordinator =
+      Spawn("coordinator", exe,
+            {"coordinator", "--listen=127.0.0.1:0", "--db=" + (data_dir / "ratchet.db").string(),
+             "--port-file=" + port_file, "--metrics=127.0.0.1:0"},
+            (data_dir / "coordinator.log").string());
+  if (!coordinator.ok()) return Fail(std::string(coordinator.status().message()));
+  coordinator_ = *coordinator;
+
+  absl::StatusOr<int> port = WaitForPort(coordinator_, port_file);
+  if (!port.ok()) {
+    StopAll();
+    return Fail(std::string(port.status().message()));
+  }
+  const std::string address = absl::StrCat("127.0.0.1:", *port);
+  progress_.Line(absl::StrCat("ratchet local: coordinator at ", address));
+
+  std::vector<std::pair<std::string, std::vector<std::string>>> launches;
+  launches.push_back({"verifier",
+                      {"verifier", "--coordinator=" + address, "--name=local-verifier",
+                       "--metrics=127.0.0.1:0"}});
+  for (int i = 1; i <= workers; ++i) {
+    fs::path scratch = data_dir / absl::StrCat("worker-", i, "-scratch");
+    fs::create_directories(scratch, ec);
+    launches.push_back({absl::StrCat("worker-", i),
+                        {"worker", "--coordinator=" + address,
+                         absl::StrCat("--name=local-worker-", i), "--scratch=" + scratch.string(),
+                         "--metrics=127.0.0.1:0"}});
+  }
+  for (const auto& [name, args] : launches) {
+    absl::StatusOr<Child> c = Spawn(name, exe, args, (data_dir / (name + ".log")).string());
+    if (!c.ok()) {
+      StopAll();
+      return Fail(std::string(c.status().message()));
+    }
+    services_.push_back(*c);
+  }
+  progress_.Line(absl::StrCat("ratchet local: started a verifier and ", workers, " worker",
+                              workers == 1 ? "" : "s"));
+
+  auto stub = MakeStub(address);
+  v1::Campaign campaign;
+  {
+    v1::SubmitCampaignRequest req;
+    *req.mutable_spec() = *spec;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::Status s = stub->SubmitCampaign(&ctx, req, &campaign);
+    if (!s.ok()) {
+      StopAll();
+      return Fail(RpcErrorLine(address, s));
+    }
+  }
+  const int64_t id = campaign.id();
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  progress_.Line(absl::StrCat("ratchet local: submitted campaign ", id, " (", spec->name(), ")"));
+
+  // Event lines come from the stream; the status line from polling, so it
+  // keeps moving (elapsed time) even when nothing happens.
+  grpc::ClientContext watch_ctx;
+  std::thread watcher([&] {
+    v1::WatchCampaignRequest req;
+    req.set_campaign_id(id);
+    auto reader = stub->WatchCampaign(&watch_ctx, req);
+    v1::CampaignEvent event;
+    while (reader->Read(&event)) {
+      if (!event.text().empty()) progress_.Line(ClockNow() + "  " + event.text());
+    }
+    reader->Finish();
+  });
+
+  std::string last_line;
+  auto last_print = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  int rpc_failures = 0;
+  std::string failure;
+  while (true) {
+    if (g_stop_signal) {
+      failure = absl::StrCat("interrupted by signal ", static_cast<int>(g_stop_signal),
+                             "; stopping the services");
+      break;
+    }
+    if (Reap(coordinator_)) {
+      ReportDeath(coordinator_);
+      failure = "the coordinator died";
+      break;
+    }
+    int workers_alive = 0;
+    for (Child& c : services_) {
+      if (Reap(c)) {
+        ReportDeath(c);
+      } else if (c.name != "verifier") {
+        ++workers_alive;
+      }
+    }
+    if (workers_alive == 0) {
+      failure = "every worker died";
+      break;
+    }
+    v1::GetCampaignRequest req;
+    req.set_campaign_id(id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::Campaign now;
+    grpc::Status s = stub->GetCampaign(&ctx, req, &now);
+    if (s.ok()) {
+      rpc_failures = 0;
+      campaign = now;
+      std::string line = StatusLine(campaign, elapsed());
+      // Print on change (ignoring the clock), or every 15 s as a heartbeat.
+      std::string key = line.substr(line.find(']'));
+      auto since = std::chrono::steady_clock::now() - last_print;
+      if (key != last_line || since > std::chrono::seconds(15)) {
+        progress_.Line("          " + line);
+        last_line = key;
+        last_print = std::chrono::steady_clock::now();
+      }
+      if (Terminal(campaign.state())) break;
+    } else if (++rpc_failures >= 20) {
+      failure = RpcErrorLine(address, s);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  watch_ctx.TryCancel();
+  watcher.join();
+  const double wall = elapsed();
+  if (!failure.empty()) progress_.Line("ratchet local: " + failure);
+
+  // Final figures, while the coordinator is still up.
+  SummaryInput in;
+  in.campaign = campaign;
+  in.wall_seconds = wall;
+  in.logs = dir;
+  if (!Reap(coordinator_)) {
+    auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+    {
+      v1::GetCampaignRequest req;
+      req.set_campaign_id(id);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline);
+      if (!stub->GetCampaign(&ctx, req, &in.campaign).ok()) in.campaign = campaign;
+    }
+    {
+      v1::GetLeaderboardRequest req;
+      req.set_campaign_id(id);
+      req.set_limit(10);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline);
+      stub->GetLeaderboard(&ctx, req, &in.leaderboard);
+    }
+    if (in.campaign.best_candidate_id() != 0) {
+      v1::GetCandidateRequest req;
+      req.set_candidate_id(in.campaign.best_candidate_id());
+      grpc::ClientContext ctx;
+      ctx.set_deadline(deadline);
+      if (!stub->GetCandidate(&ctx, req, &in.best).ok()) in.best.Clear();
+    }
+  }
+  StopAll();
+  progress_.Line("ratchet local: services stopped");
+  if (json_) {
+    std::cout << SummaryJson(in) << std::endl;
+  } else {
+    std::cout << "\n" << SummaryText(in);
+    std::cout.flush();
+  }
+  return failure.empty() && in.campaign.state() == v1::CAMPAIGN_FINISHED ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+std::string TailFile(const std::string& path, int lines) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  // Only the end matters; logs can be large.
+  in.seekg(0, std::ios::end);
+  std::streamoff size = in.tellg();
+  std::streamoff from = size > 64 * 1024 ? size - 64 * 1024 : 0;
+  in.seekg(from);
+  std::deque<std::string> tail;
+  std::string line;
+  bool first = from > 0;  // a partial first line
+  while (std::getline(in, line)) {
+    if (first) {
+      first = false;
+      continue;
+    }
+    tail.push_back(line);
+    if (static_cast<int>(tail.size()) > lines) tail.pop_front();
+  }
+  std::string out;
+  for (const auto& l : tail) absl::StrAppend(&out, "  | ", l, "\n");
+  return out;
+}
+
+int LocalMain(int argc, char** argv) {
+  absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "help"});
+  if (!flags.ok()) {
+    std::cerr << "ratchet local: " << flags.status().message() << "\n\n" << Usage();
+    return kExitUsage;
+  }
+  if (flags->Has("help")) {
+    std::cout << Usage();
+    return kExitOk;
+  }
+  std::vector<std::string> unknown = flags->Unknown({"json", "workers", "data-dir", "help"});
+  if (!unknown.empty()) {
+    std::cerr << "ratchet local: unknown flag --" << unknown[0] << "\n\n" << Usage();
+    return kExitUsage;
+  }
+  if (flags->positional().size() != 1) {
+    std::cerr << "ratchet local: expected one spec.yaml\n\n" << Usage();
+    return kExitUsage;
+  }
+  absl::StatusOr<long long> workers = flags->GetInt("workers", 2);
+  if (!workers.ok() || *workers < 1 || *workers > 64) {
+    std::cerr << "ratchet local: --workers wants a number from 1 to 64\n";
+    return kExitUsage;
+  }
+  const bool json = flags->Has("json");
+  LocalRun run(json ? std::cerr : std::cout, json);
+  return run.Run(flags->positional()[0], static_cast<int>(*workers), flags->Get("data-dir"));
+}
+
+}  // namespace ratchet::cli

@@ -1,0 +1,37 @@
+// The single `ratchet` binary: services (coordinator, verifier, worker), the
+// kernel bench, the one-machine `local` mode and the client commands. Every
+// handler gets argc/argv starting at the subcommand name.
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "coordinator/coordinator_main.h"
+#include "kernels/bench.h"
+#include "services/cli/commands.h"
+#include "services/cli/local.h"
+#include "services/verifier/verifier_main.h"
+#include "worker/worker_main.h"
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << ratchet::cli::Usage();
+    return ratchet::cli::kExitUsage;
+  }
+  const std::string cmd = argv[1];
+  int sub_argc = argc - 1;
+  char** sub_argv = argv + 1;
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::cout << ratchet::cli::Usage();
+    return ratchet::cli::kExitOk;
+  }
+  if (cmd == "coordinator") return ratchet::coordinator::CoordinatorMain(sub_argc, sub_argv);
+  if (cmd == "verifier") return ratchet::verifier::VerifierMain(sub_argc, sub_argv);
+  if (cmd == "worker") return ratchet::worker::WorkerMain(sub_argc, sub_argv);
+  if (cmd == "bench") return ratchet::kernels::BenchMain(sub_argc, sub_argv);
+  if (cmd == "local") return ratchet::cli::LocalMain(sub_argc, sub_argv);
+  if (ratchet::cli::IsClientCommand(cmd)) {
+    return ratchet::cli::RunClientCommand(sub_argc, sub_argv, std::cout, std::cerr);
+  }
+  std::cerr << "ratchet: unknown command '" << cmd << "'\n\n" << ratchet::cli::Usage();
+  return ratchet::cli::kExitUsage;
+}

@@ -1,0 +1,401 @@
+#include "services/cli/spec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "yaml-cpp/yaml.h"
+
+namespace ratchet::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using ratchet::v1::CampaignSpec;
+
+const std::vector<std::string> kTopKeys = {
+    "name",     "task",   "problem", "baseline",     "threads", "proposer",
+    "seed",     "budget", "verification", "harness", "device",  "in_flight_per_thread"};
+const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_seconds"};
+const std::vector<std::string> kVerificationKeys = {"replays", "min_gain"};
+const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions",
+                                               "correctness_rounds", "timeout_seconds"};
+const std::vector<std::string> kTasks = {"kernel"};
+const std::vector<std::string> kProposers = {"evolve", "random"};
+const std::vector<std::string> kDevices = {"cpu", "cuda"};
+
+absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read file"));
+  std::ostringstream out;
+  out << in.rdbuf();
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path.string(), ": read error"));
+  return out.str();
+}
+
+// Protobuf `string` fields must hold UTF-8; a binary file would make the
+// whole request unparseable at the coordinator, so reject it here by name.
+bool IsUtf8Text(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = s[i];
+    if (c == 0) return false;
+    int extra;
+    if (c < 0x80) extra = 0;
+    else if ((c >> 5) == 0x6) extra = 1;
+    else if ((c >> 4) == 0xE) extra = 2;
+    else if ((c >> 3) == 0x1E) extra = 3;
+    else return false;
+    if (i + extra >= s.size() && extra > 0) return false;
+    for (int k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Reads keys of one YAML map, remembering where each came from so errors can
+// point at "file:line: key".
+class SpecReader {
+ public:
+  explicit SpecReader(std::string file) : file_(std::move(file)) {}
+
+  std::string Where(const YAML::Node& node, const std::string& key) const {
+    int line = node.Mark().line;
+    if (line >= 0) return absl::StrCat(file_, ":", line + 1, ": ", key);
+    return absl::StrCat(file_, ": ", key);
+  }
+
+  absl::Status Error(const YAML::Node& node, const std::string& key,
+                     const std::string& what) const {
+    return absl::InvalidArgumentError(absl::StrCat(Where(node, key), ": ", what));
+  }
+
+  // Every key of `map` must be in `known`.
+  absl::Status CheckKeys(const YAML::Node& map, const std::string& prefix,
+                         const std::vector<std::string>& known) const {
+    for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) return Error(kv.first, prefix + "?", "keys must be plain names");
+      std::string key = kv.first.Scalar();
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        return Error(kv.first, prefix + key,
+                     absl::StrCat("unknown key (known: ", absl::StrJoin(known, ", "), ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status GetString(const YAML::Node& map, const std::string& prefix,
+                         const std::string& key, std::string* out) const {
+    YAML::Node node = map[key];
+    if (!node.IsDefined()) return absl::OkStatus();
+    if (!node.IsScalar()) return Error(node, prefix + key, "expected a string, got " + Kind(node));
+    *out = node.Scalar();
+    return absl::OkStatus();
+  }
+
+  absl::Status GetInt(const YAML::Node& map, const std::string& prefix, const std::string& key,
+                      long long min, long long* out) const {
+    YAML::Node node = map[key];
+    if (!node.IsDefined()) return absl::OkStatus();
+    long long v;
+    if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
+      return Error(node, prefix + key, "expected an integer, got " + Kind(node));
+    }
+    if (v < min) {
+      return Error(node, prefix + key, absl::StrCat("must be at least ", min, ", got ", v));
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+
+  absl::Status GetDouble(const YAML::Node& map, const std::string& prefix, const std::string& key,
+                         double min, bool min_exclusive, double* out) const {
+    YAML::Node node = map[key];
+    if (!node.IsDefined()) return absl::OkStatus();
+    double v;
+    if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &v) || !std::isfinite(v)) {
+      return Error(node, prefix + key, "expected a number, got " + Kind(node));
+    }
+    if (min_exclusive ? v <= min : v < min) {
+      return Error(node, prefix + key,
+                   absl::StrCat("must be ", min_exclusive ? "greater than " : "at least ", min,
+                                ", got ", node.Scalar()));
+    }
+    *out = v;
+    return absl::OkStatus();
+  }
+
+  // A nested map such as `budget:`; absent is fine (all defaults).
+  absl::StatusOr<YAML::Node> GetMap(const YAML::Node& map, const std::string& key,
+                                    const std::vector<std::string>& known) const {
+    YAML::Node node = map[key];
+    if (!node.IsDefined()) return YAML::Node(YAML::NodeType::Map);
+    if (!node.IsMap()) {
+      return Error(node, key,
+                   absl::StrCat("expected a map with keys ", absl::StrJoin(known, ", "), ", got ",
+                                Kind(node)));
+    }
+    absl::Status s = CheckKeys(node, key + ".", known);
+    if (!s.ok()) return s;
+    return node;
+  }
+
+  static std::string Kind(const YAML::Node& node) {
+    switch (node.Type()) {
+      case YAML::NodeType::Null: return "nothing";
+      case YAML::NodeType::Sequence: return "a list";
+      case YAML::NodeType::Map: return "a map";
+      case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+      default: return "nothing";
+    }
+  }
+
+ private:
+  std::string file_;
+};
+
+absl::Status ReadProblem(const fs::path& dir, const std::string& where,
+                         ratchet::v1::Problem* problem) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat(where, ": problem folder ", dir.string(),
+                                            " does not exist"));
+  }
+  if (!fs::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": problem ", dir.string(), " is not a folder"));
+  }
+  fs::path def_path = dir / "definition.json";
+  if (!fs::is_regular_file(def_path, ec)) {
+    return absl::NotFoundError(absl::StrCat(where, ": problem folder ", dir.string(),
+                                            " has no definition.json"));
+  }
+  fs::path wl_path = dir / "workload.jsonl";
+  if (!fs::is_regular_file(wl_path, ec)) {
+    return absl::NotFoundError(absl::StrCat(where, ": problem folder ", dir.string(),
+                                            " has no workload.jsonl"));
+  }
+  absl::StatusOr<std::string> def = ReadFile(def_path);
+  if (!def.ok()) return def.status();
+  absl::StatusOr<std::string> wl = ReadFile(wl_path);
+  if (!wl.ok()) return wl.status();
+
+  nlohmann::json json = nlohmann::json::parse(*def, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat(def_path.string(), ": not valid JSON"));
+  }
+  if (!json.is_object() || !json.contains("name") || !json["name"].is_string() ||
+      json["name"].get<std::string>().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(def_path.string(), ": needs a non-empty string \"name\""));
+  }
+  // Each workload line must at least be a JSON object; the harness checks
+  // the rest, but a broken line is easiest to fix when named here.
+  int line_no = 0, workloads = 0;
+  for (absl::string_view line : absl::StrSplit(*wl, '\n')) {
+    ++line_no;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    nlohmann::json w = nlohmann::json::parse(line, nullptr, false);
+    if (w.is_discarded() || !w.is_object()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(wl_path.string(), ":", line_no, ": not a JSON object"));
+    }
+    ++workloads;
+  }
+  if (workloads == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(wl_path.string(), ": has no workloads"));
+  }
+  problem->set_name(json["name"].get<std::string>());
+  problem->set_definition_json(*std::move(def));
+  problem->set_workload_jsonl(*std::move(wl));
+  return absl::OkStatus();
+}
+
+absl::Status ReadSolution(const fs::path& dir, const std::string& where,
+                          ratchet::v1::Solution* solution) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    return absl::NotFoundError(absl::StrCat(where, ": baseline folder ", dir.string(),
+                                            " does not exist"));
+  }
+  if (!fs::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": baseline ", dir.string(), " is not a folder"));
+  }
+  fs::path sol_path = dir / "solution.json";
+  if (!fs::is_regular_file(sol_path, ec)) {
+    return absl::NotFoundError(absl::StrCat(where, ": baseline folder ", dir.string(),
+                                            " has no solution.json"));
+  }
+  // Sorted so that the files (and the content hash) do not depend on
+  // directory order.
+  std::vector<fs::path> paths;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    // Hidden entries (.git, editor swap files) are not part of a solution.
+    if (!name.empty() && name[0] == '.') {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file()) paths.push_back(it->path());
+  }
+  if (ec) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": cannot list ", dir.string(), ": ", ec.message()));
+  }
+  std::sort(paths.begin(), paths.end());
+  for (const fs::path& p : paths) {
+    absl::StatusOr<std::string> content = ReadFile(p);
+    if (!content.ok()) return content.status();
+    if (!IsUtf8Text(*content)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          p.string(), ": not a UTF-8 text file; solutions carry source text only"));
+    }
+    (*solution->mutable_files())[fs::relative(p, dir).generic_string()] = *std::move(content);
+  }
+  nlohmann::json json =
+      nlohmann::json::parse(solution->files().at("solution.json"), nullptr, false);
+  if (json.is_discarded() || !json.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(sol_path.string(), ": not a valid JSON object"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(yaml_path, ec)) {
+    return absl::NotFoundError(absl::StrCat(yaml_path, ": no such spec file"));
+  }
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(yaml_path);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(yaml_path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
+  }
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        yaml_path, ": expected a map of settings (name, task, problem, baseline, ...)"));
+  }
+  SpecReader r(yaml_path);
+  absl::Status s = r.CheckKeys(root, "", kTopKeys);
+  if (!s.ok()) return s;
+
+  CampaignSpec spec;
+  std::string name = fs::path(yaml_path).stem().string();
+  std::string task = kDefaultTask, proposer = kDefaultProposer, device = kDefaultDevice;
+  std::string problem, baseline;
+  long long threads = kDefaultThreads, seed = kDefaultSeed,
+            in_flight = kDefaultInFlightPerThread;
+  long long max_evaluations = kDefaultMaxEvaluations, replays = kDefaultReplays,
+            warmups = kDefaultWarmups, repetitions = kDefaultRepetitions,
+            correctness_rounds = kDefaultCorrectnessRounds;
+  double max_wall = kDefaultMaxWallSeconds, min_gain = kDefaultMinGain,
+         timeout = kDefaultTimeoutSeconds;
+
+  auto one_of = [&](const std::string& key, const std::string& value,
+                    const std::vector<std::string>& allowed) -> absl::Status {
+    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end())
+      return absl::OkStatus();
+    return r.Error(root[key], key,
+                   absl::StrCat("unknown ", key, " '", value, "' (known: ",
+                                absl::StrJoin(allowed, ", "), ")"));
+  };
+
+  absl::StatusOr<YAML::Node> budget = r.GetMap(root, "budget", kBudgetKeys);
+  if (!budget.ok()) return budget.status();
+  absl::StatusOr<YAML::Node> verification = r.GetMap(root, "verification", kVerificationKeys);
+  if (!verification.ok()) return verification.status();
+  absl::StatusOr<YAML::Node> harness = r.GetMap(root, "harness", kHarnessKeys);
+  if (!harness.ok()) return harness.status();
+
+  for (absl::Status st : {
+           r.GetString(root, "", "name", &name),
+           r.GetString(root, "", "task", &task),
+           r.GetString(root, "", "problem", &problem),
+           r.GetString(root, "", "baseline", &baseline),
+           r.GetInt(root, "", "threads", 1, &threads),
+           r.GetString(root, "", "proposer", &proposer),
+           r.GetInt(root, "", "seed", 0, &seed),
+           r.GetString(root, "", "device", &device),
+           r.GetInt(root, "", "in_flight_per_thread", 1, &in_flight),
+           r.GetInt(*budget, "budget.", "max_evaluations", 1, &max_evaluations),
+           r.GetDouble(*budget, "budget.", "max_wall_seconds", 0, false, &max_wall),
+           r.GetInt(*verification, "verification.", "replays", 1, &replays),
+           r.GetDouble(*verification, "verification.", "min_gain", 0, false, &min_gain),
+           r.GetInt(*harness, "harness.", "warmups", 0, &warmups),
+           r.GetInt(*harness, "harness.", "repetitions", 1, &repetitions),
+           r.GetInt(*harness, "harness.", "correctness_rounds", 1, &correctness_rounds),
+           r.GetDouble(*harness, "harness.", "timeout_seconds", 0, true, &timeout),
+       }) {
+    if (!st.ok()) return st;
+  }
+  for (absl::Status st : {one_of("task", task, kTasks), one_of("proposer", proposer, kProposers),
+                          one_of("device", device, kDevices)}) {
+    if (!st.ok()) return st;
+  }
+  if (name.empty()) return r.Error(root["name"], "name", "must not be empty");
+  if (problem.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(yaml_path, ": problem: missing (a folder with definition.json and "
+                                "workload.jsonl)"));
+  }
+  if (baseline.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        yaml_path, ": baseline: missing (a solution folder with solution.json)"));
+  }
+  constexpr long long kIntMax = 2147483647;
+  for (auto [key, v] : {std::pair<const char*, long long>{"threads", threads},
+                        {"in_flight_per_thread", in_flight},
+                        {"budget.max_evaluations", max_evaluations},
+                        {"verification.replays", replays},
+                        {"harness.warmups", warmups},
+                        {"harness.repetitions", repetitions},
+                        {"harness.correctness_rounds", correctness_rounds}}) {
+    if (v > kIntMax) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(yaml_path, ": ", key, ": ", v, " is too large"));
+    }
+  }
+
+  const fs::path base_dir = fs::path(yaml_path).parent_path();
+  s = ReadProblem(base_dir / problem, r.Where(root["problem"], "problem"),
+                  spec.mutable_problem());
+  if (!s.ok()) return s;
+  s = ReadSolution(base_dir / baseline, r.Where(root["baseline"], "baseline"),
+                   spec.mutable_baseline());
+  if (!s.ok()) return s;
+
+  spec.set_name(name);
+  spec.set_task(task);
+  spec.set_threads(static_cast<int32_t>(threads));
+  spec.set_proposer(proposer);
+  spec.set_seed(static_cast<uint64_t>(seed));
+  spec.mutable_budget()->set_max_evaluations(static_cast<int32_t>(max_evaluations));
+  spec.mutable_budget()->set_max_wall_seconds(max_wall);
+  spec.mutable_verification()->set_replays(static_cast<int32_t>(replays));
+  spec.mutable_verification()->set_min_gain(min_gain);
+  spec.mutable_harness()->set_warmups(static_cast<int32_t>(warmups));
+  spec.mutable_harness()->set_repetitions(static_cast<int32_t>(repetitions));
+  spec.mutable_harness()->set_correctness_rounds(static_cast<int32_t>(correctness_rounds));
+  spec.mutable_harness()->set_timeout_seconds(timeout);
+  spec.set_device(device);
+  spec.set_in_flight_per_thread(static_cast<int32_t>(in_flight));
+  return spec;
+}
+
+}  // namespace ratchet::cli

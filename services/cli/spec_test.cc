@@ -1,0 +1,302 @@
+#include "services/cli/spec.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace ratchet::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kDefinition[] = R"({"name": "matmul_cpu", "op_type": "gemm",
+  "axes": {"M": {"type": "var"}}, "inputs": {}, "outputs": {}, "reference": "def run(): pass"})";
+constexpr char kWorkloads[] = "{\"axes\": {\"M\": 64}}\n{\"axes\": {\"M\": 128}}\n";
+constexpr char kSolution[] = R"({"name": "base", "definition": "matmul_cpu",
+  "language": "cpp", "sources": ["kernel.cc"], "knobs": {}})";
+
+constexpr char kFullSpec[] = R"(name: demo-matmul
+task: kernel
+problem: cpu/matmul
+baseline: cpu/matmul/baseline
+threads: 3
+proposer: random
+seed: 7
+budget: {max_evaluations: 30, max_wall_seconds: 480}
+verification: {replays: 4, min_gain: 0.02}
+harness: {warmups: 2, repetitions: 15, correctness_rounds: 2, timeout_seconds: 90}
+device: cpu
+in_flight_per_thread: 5
+)";
+
+constexpr char kMinimalSpec[] = "problem: cpu/matmul\nbaseline: cpu/matmul/baseline\n";
+
+class SpecTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("cli_spec_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    Write("cpu/matmul/definition.json", kDefinition);
+    Write("cpu/matmul/workload.jsonl", kWorkloads);
+    Write("cpu/matmul/baseline/solution.json", kSolution);
+    Write("cpu/matmul/baseline/kernel.cc", "extern \"C\" int ratchet_run() { return 0; }\n");
+    Write("cpu/matmul/baseline/include/util.h", "#pragma once\n");
+    Write("cpu/matmul/baseline/.hidden/junk", "skip me");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void Write(const std::string& rel, const std::string& content) {
+    fs::path p = dir_ / rel;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << content;
+  }
+  std::string Spec(const std::string& yaml) {
+    Write("spec.yaml", yaml);
+    return (dir_ / "spec.yaml").string();
+  }
+  // The error message for a spec that must fail.
+  std::string Error(const std::string& yaml) {
+    auto spec = LoadCampaignSpec(Spec(yaml));
+    EXPECT_FALSE(spec.ok()) << "accepted:\n" << yaml;
+    return spec.ok() ? "" : std::string(spec.status().message());
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(SpecTest, LoadsEveryField) {
+  auto spec = LoadCampaignSpec(Spec(kFullSpec));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "demo-matmul");
+  EXPECT_EQ(spec->task(), "kernel");
+  EXPECT_EQ(spec->threads(), 3);
+  EXPECT_EQ(spec->proposer(), "random");
+  EXPECT_EQ(spec->seed(), 7u);
+  EXPECT_EQ(spec->budget().max_evaluations(), 30);
+  EXPECT_DOUBLE_EQ(spec->budget().max_wall_seconds(), 480);
+  EXPECT_EQ(spec->verification().replays(), 4);
+  EXPECT_DOUBLE_EQ(spec->verification().min_gain(), 0.02);
+  EXPECT_EQ(spec->harness().warmups(), 2);
+  EXPECT_EQ(spec->harness().repetitions(), 15);
+  EXPECT_EQ(spec->harness().correctness_rounds(), 2);
+  EXPECT_DOUBLE_EQ(spec->harness().timeout_seconds(), 90);
+  EXPECT_EQ(spec->device(), "cpu");
+  EXPECT_EQ(spec->in_flight_per_thread(), 5);
+
+  EXPECT_EQ(spec->problem().name(), "matmul_cpu");
+  EXPECT_EQ(spec->problem().definition_json(), kDefinition);
+  EXPECT_EQ(spec->problem().workload_jsonl(), kWorkloads);
+
+  const auto& files = spec->baseline().files();
+  EXPECT_EQ(files.size(), 3u);  // hidden folder skipped
+  EXPECT_EQ(files.at("solution.json"), kSolution);
+  EXPECT_EQ(files.at("include/util.h"), "#pragma once\n");
+  EXPECT_TRUE(files.count("kernel.cc"));
+  EXPECT_TRUE(spec->baseline().knobs().empty());
+}
+
+TEST_F(SpecTest, FillsDefaults) {
+  auto spec = LoadCampaignSpec(Spec(kMinimalSpec));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "spec");  // the file's stem
+  EXPECT_EQ(spec->task(), kDefaultTask);
+  EXPECT_EQ(spec->threads(), kDefaultThreads);
+  EXPECT_EQ(spec->proposer(), kDefaultProposer);
+  EXPECT_EQ(spec->seed(), kDefaultSeed);
+  EXPECT_EQ(spec->budget().max_evaluations(), kDefaultMaxEvaluations);
+  EXPECT_EQ(spec->verification().replays(), kDefaultReplays);
+  EXPECT_EQ(spec->harness().repetitions(), kDefaultRepetitions);
+  EXPECT_EQ(spec->harness().warmups(), kDefaultWarmups);
+  EXPECT_EQ(spec->device(), kDefaultDevice);
+  EXPECT_EQ(spec->in_flight_per_thread(), kDefaultInFlightPerThread);
+}
+
+TEST_F(SpecTest, PathsAreRelativeToTheYamlFile) {
+  Write("specs/nested.yaml", "problem: ../cpu/matmul\nbaseline: ../cpu/matmul/baseline\n");
+  auto spec = LoadCampaignSpec((dir_ / "specs/nested.yaml").string());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->problem().name(), "matmul_cpu");
+}
+
+TEST_F(SpecTest, MissingSpecFile) {
+  auto spec = LoadCampaignSpec((dir_ / "nope.yaml").string());
+  ASSERT_FALSE(spec.ok());
+  EXPECT_NE(spec.status().message().find("nope.yaml"), std::string::npos);
+  EXPECT_NE(spec.status().message().find("no such spec file"), std::string::npos);
+}
+
+TEST_F(SpecTest, InvalidYaml) {
+  std::string e = Error("problem: [unclosed\n");
+  EXPECT_NE(e.find("spec.yaml"), std::string::npos) << e;
+  EXPECT_NE(e.find("not valid YAML"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, NotAMap) {
+  EXPECT_NE(Error("- a\n- b\n").find("expected a map"), std::string::npos);
+}
+
+TEST_F(SpecTest, UnknownTopLevelKey) {
+  std::string e = Error(std::string(kMinimalSpec) + "thread: 2\n");
+  EXPECT_NE(e.find("spec.yaml:3: thread: unknown key"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, UnknownNestedKey) {
+  std::string e = Error(std::string(kMinimalSpec) + "budget: {max_evals: 3}\n");
+  EXPECT_NE(e.find("budget.max_evals: unknown key"), std::string::npos) << e;
+  EXPECT_NE(e.find("max_evaluations"), std::string::npos) << e;  // lists the known ones
+}
+
+TEST_F(SpecTest, WrongTypeInteger) {
+  std::string e = Error(std::string(kMinimalSpec) + "threads: two\n");
+  EXPECT_NE(e.find("spec.yaml:3: threads: expected an integer, got 'two'"), std::string::npos)
+      << e;
+}
+
+TEST_F(SpecTest, WrongTypeNumber) {
+  std::string e = Error(std::string(kMinimalSpec) + "verification: {min_gain: lots}\n");
+  EXPECT_NE(e.find("verification.min_gain: expected a number"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, WrongTypeString) {
+  std::string e = Error(std::string(kMinimalSpec) + "name: [a, b]\n");
+  EXPECT_NE(e.find("name: expected a string, got a list"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, SectionNotAMap) {
+  std::string e = Error(std::string(kMinimalSpec) + "harness: 5\n");
+  EXPECT_NE(e.find("harness: expected a map"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, EmptyValue) {
+  std::string e = Error(std::string(kMinimalSpec) + "seed:\n");
+  EXPECT_NE(e.find("seed: expected an integer, got nothing"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, UnknownTask) {
+  std::string e = Error(std::string(kMinimalSpec) + "task: speedrun\n");
+  EXPECT_NE(e.find("unknown task 'speedrun'"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, UnknownProposer) {
+  std::string e = Error(std::string(kMinimalSpec) + "proposer: genius\n");
+  EXPECT_NE(e.find("unknown proposer 'genius' (known: evolve, random)"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, UnknownDevice) {
+  std::string e = Error(std::string(kMinimalSpec) + "device: tpu\n");
+  EXPECT_NE(e.find("unknown device 'tpu'"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, ThreadsBelowOne) {
+  std::string e = Error(std::string(kMinimalSpec) + "threads: 0\n");
+  EXPECT_NE(e.find("threads: must be at least 1, got 0"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, NegativeSeed) {
+  EXPECT_NE(Error(std::string(kMinimalSpec) + "seed: -1\n").find("seed: must be at least 0"),
+            std::string::npos);
+}
+
+TEST_F(SpecTest, NonPositiveTimeout) {
+  std::string e = Error(std::string(kMinimalSpec) + "harness: {timeout_seconds: 0}\n");
+  EXPECT_NE(e.find("harness.timeout_seconds: must be greater than 0"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, ZeroBudget) {
+  std::string e = Error(std::string(kMinimalSpec) + "budget: {max_evaluations: 0}\n");
+  EXPECT_NE(e.find("budget.max_evaluations: must be at least 1"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, TooLargeInteger) {
+  std::string e = Error(std::string(kMinimalSpec) + "threads: 99999999999\n");
+  EXPECT_NE(e.find("threads: 99999999999 is too large"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, MissingProblemKey) {
+  std::string e = Error("baseline: cpu/matmul/baseline\n");
+  EXPECT_NE(e.find("problem: missing"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, MissingBaselineKey) {
+  std::string e = Error("problem: cpu/matmul\n");
+  EXPECT_NE(e.find("baseline: missing"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, ProblemFolderMissing) {
+  std::string e = Error("problem: cpu/nothing\nbaseline: cpu/matmul/baseline\n");
+  EXPECT_NE(e.find("spec.yaml:1: problem: problem folder"), std::string::npos) << e;
+  EXPECT_NE(e.find("cpu/nothing does not exist"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, ProblemWithoutDefinition) {
+  Write("cpu/empty/workload.jsonl", kWorkloads);
+  std::string e = Error("problem: cpu/empty\nbaseline: cpu/matmul/baseline\n");
+  EXPECT_NE(e.find("has no definition.json"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, ProblemWithoutWorkloads) {
+  Write("cpu/nowl/definition.json", kDefinition);
+  std::string e = Error("problem: cpu/nowl\nbaseline: cpu/matmul/baseline\n");
+  EXPECT_NE(e.find("has no workload.jsonl"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, DefinitionNotJson) {
+  Write("cpu/matmul/definition.json", "{ nope");
+  std::string e = Error(kMinimalSpec);
+  EXPECT_NE(e.find("definition.json: not valid JSON"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, DefinitionWithoutName) {
+  Write("cpu/matmul/definition.json", R"({"op_type": "gemm"})");
+  std::string e = Error(kMinimalSpec);
+  EXPECT_NE(e.find("definition.json: needs a non-empty string \"name\""), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, BrokenWorkloadLine) {
+  Write("cpu/matmul/workload.jsonl", "{\"axes\": {}}\n\n[1, 2\n");
+  std::string e = Error(kMinimalSpec);
+  EXPECT_NE(e.find("workload.jsonl:3: not a JSON object"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, EmptyWorkloads) {
+  Write("cpu/matmul/workload.jsonl", "\n");
+  EXPECT_NE(Error(kMinimalSpec).find("has no workloads"), std::string::npos);
+}
+
+TEST_F(SpecTest, BaselineFolderMissing) {
+  std::string e = Error("problem: cpu/matmul\nbaseline: cpu/matmul/gone\n");
+  EXPECT_NE(e.find("spec.yaml:2: baseline: baseline folder"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, BaselineIsAFile) {
+  std::string e = Error("problem: cpu/matmul\nbaseline: cpu/matmul/definition.json\n");
+  EXPECT_NE(e.find("is not a folder"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, BaselineWithoutSolutionJson) {
+  Write("cpu/other/kernel.cc", "int x;\n");
+  std::string e = Error("problem: cpu/matmul\nbaseline: cpu/other\n");
+  EXPECT_NE(e.find("has no solution.json"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, BaselineWithBinaryFile) {
+  Write("cpu/matmul/baseline/blob.bin", std::string("\x7f" "ELF\0\0\xff", 7));
+  std::string e = Error(kMinimalSpec);
+  EXPECT_NE(e.find("blob.bin: not a UTF-8 text file"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, AcceptsUtf8Text) {
+  Write("cpu/matmul/baseline/NOTES.md", "µs — naïve\n");
+  auto spec = LoadCampaignSpec(Spec(kMinimalSpec));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->baseline().files().at("NOTES.md"), "µs — naïve\n");
+}
+
+}  // namespace
+}  // namespace ratchet::cli

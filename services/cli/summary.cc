@@ -1,0 +1,218 @@
+#include "services/cli/summary.h"
+
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+
+namespace ratchet::cli {
+namespace {
+
+using ratchet::v1::Campaign;
+
+std::string Lower(std::string s) {
+  absl::AsciiStrToLower(&s);
+  return s;
+}
+
+// The baseline's knobs: its candidate's (the coordinator may fill in the
+// defaults) if the leaderboard has it, else what the spec submitted.
+std::map<std::string, std::string> BaselineKnobs(const SummaryInput& in) {
+  for (const auto& e : in.leaderboard.entries()) {
+    if (e.candidate().id() == in.campaign.baseline_candidate_id()) {
+      return {e.candidate().solution().knobs().begin(), e.candidate().solution().knobs().end()};
+    }
+  }
+  const auto& k = in.campaign.spec().baseline().knobs();
+  return {k.begin(), k.end()};
+}
+
+bool HasBest(const SummaryInput& in) { return in.campaign.best_candidate_id() != 0; }
+bool HasBaselineScore(const Campaign& c) {
+  return c.baseline_candidate_id() != 0 && c.baseline_score() >= 0;
+}
+
+double WallSeconds(const SummaryInput& in) {
+  if (in.wall_seconds > 0) return in.wall_seconds;
+  const Campaign& c = in.campaign;
+  if (c.created_unix_ms() > 0 && c.finished_unix_ms() >= c.created_unix_ms())
+    return (c.finished_unix_ms() - c.created_unix_ms()) / 1000.0;
+  return 0;
+}
+
+struct VerdictTally {
+  int accepted = 0;
+  int rejected = 0;
+  std::map<std::string, int> rejected_by_reason;
+  int pending = 0;
+};
+
+VerdictTally TallyVerdicts(const Campaign& c) {
+  VerdictTally t;
+  for (const auto& v : c.verdicts()) {
+    std::string outcome = Lower(v.outcome());
+    if (absl::StrContains(outcome, "accept")) {
+      t.accepted += v.count();
+    } else if (absl::StrContains(outcome, "reject")) {
+      t.rejected += v.count();
+      t.rejected_by_reason[v.reason().empty() ? "unspecified" : v.reason()] += v.count();
+    } else {
+      t.pending += v.count();
+    }
+  }
+  return t;
+}
+
+std::map<std::string, int> Outcomes(const Campaign& c) {
+  std::map<std::string, int> out;
+  for (const auto& [k, n] : c.outcomes()) out[OutcomeName(k)] += n;
+  return out;
+}
+
+}  // namespace
+
+std::string OutcomeName(const std::string& raw) {
+  std::string s = Lower(raw);
+  if (absl::StartsWith(s, "outcome_")) s = s.substr(8);
+  return s;
+}
+
+std::string CampaignStateName(ratchet::v1::CampaignState state) {
+  switch (state) {
+    case ratchet::v1::CAMPAIGN_RUNNING: return "running";
+    case ratchet::v1::CAMPAIGN_FINISHED: return "finished";
+    case ratchet::v1::CAMPAIGN_FAILED: return "failed";
+    case ratchet::v1::CAMPAIGN_CANCELLED: return "cancelled";
+    default: return "unknown";
+  }
+}
+
+std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in) {
+  std::map<std::string, std::string> changed;
+  if (!HasBest(in) || in.best.candidate().id() != in.campaign.best_candidate_id()) return changed;
+  const std::map<std::string, std::string> base = BaselineKnobs(in);
+  for (const auto& [name, value] : in.best.candidate().solution().knobs()) {
+    auto it = base.find(name);
+    if (it == base.end()) {
+      changed[name] = "default -> " + value;
+    } else if (it->second != value) {
+      changed[name] = it->second + " -> " + value;
+    }
+  }
+  return changed;
+}
+
+std::string SummaryText(const SummaryInput& in) {
+  const Campaign& c = in.campaign;
+  std::string out;
+  absl::StrAppend(&out, "campaign ", c.id(), " (", c.spec().name(), "): ",
+                  CampaignStateName(c.state()));
+  if (!c.message().empty()) absl::StrAppend(&out, " - ", c.message());
+  absl::StrAppend(&out, "\n");
+
+  if (HasBaselineScore(c)) {
+    absl::StrAppend(&out, absl::StrFormat("  baseline     SOL %.4f  (candidate %d)\n",
+                                          c.baseline_score(), c.baseline_candidate_id()));
+  } else {
+    absl::StrAppend(&out, "  baseline     not evaluated\n");
+  }
+  if (!HasBest(in)) {
+    absl::StrAppend(&out, "  best         none\n");
+  } else if (c.best_candidate_id() == c.baseline_candidate_id()) {
+    absl::StrAppend(&out, absl::StrFormat(
+                              "  best         SOL %.4f  (the baseline; no verified improvement)\n",
+                              c.best_score()));
+  } else {
+    std::string gain;
+    if (HasBaselineScore(c) && c.baseline_score() > 0) {
+      gain = absl::StrFormat(", %+.1f%% vs baseline",
+                             100.0 * (c.best_score() / c.baseline_score() - 1.0));
+    }
+    absl::StrAppend(&out, absl::StrFormat("  best         SOL %.4f  (candidate %d, %s%s)\n",
+                                          c.best_score(), c.best_candidate_id(),
+                                          c.best_verified() ? "verified" : "NOT verified", gain));
+    if (in.best.candidate().id() == c.best_candidate_id()) {
+      const auto& cand = in.best.candidate();
+      if (!cand.description().empty())
+        absl::StrAppend(&out, "  what changed ", cand.description(), "\n");
+      std::vector<std::string> parts;
+      for (const auto& [name, change] : ChangedKnobs(in)) parts.push_back(name + ": " + change);
+      absl::StrAppend(&out, "  knobs        ",
+                      parts.empty() ? "same as baseline" : absl::StrJoin(parts, ", "), "\n");
+    }
+  }
+
+  std::vector<std::string> outcome_parts;
+  for (const auto& [k, n] : Outcomes(c)) outcome_parts.push_back(absl::StrCat(k, " ", n));
+  absl::StrAppend(&out, "  evaluations  ", c.evaluations());
+  if (c.spec().budget().max_evaluations() > 0)
+    absl::StrAppend(&out, " of ", c.spec().budget().max_evaluations());
+  if (!outcome_parts.empty())
+    absl::StrAppend(&out, " (", absl::StrJoin(outcome_parts, ", "), ")");
+  absl::StrAppend(&out, "\n");
+
+  VerdictTally t = TallyVerdicts(c);
+  absl::StrAppend(&out, "  verdicts     accepted ", t.accepted, ", rejected ", t.rejected);
+  if (!t.rejected_by_reason.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& [reason, n] : t.rejected_by_reason)
+      parts.push_back(absl::StrCat(reason, " ", n));
+    absl::StrAppend(&out, " (", absl::StrJoin(parts, ", "), ")");
+  }
+  if (t.pending > 0) absl::StrAppend(&out, ", pending ", t.pending);
+  absl::StrAppend(&out, "\n");
+  absl::StrAppend(&out, absl::StrFormat("  wall time    %.1f s\n", WallSeconds(in)));
+  if (!in.logs.empty()) absl::StrAppend(&out, "  logs         ", in.logs, "\n");
+  return out;
+}
+
+std::string SummaryJson(const SummaryInput& in) {
+  using nlohmann::json;
+  const Campaign& c = in.campaign;
+  json j;
+  j["campaign"] = c.id();
+  j["name"] = c.spec().name();
+  j["state"] = CampaignStateName(c.state());
+  j["message"] = c.message();
+  j["baseline"] = {{"score", HasBaselineScore(c) ? json(c.baseline_score()) : json(nullptr)},
+                   {"candidate", c.baseline_candidate_id()}};
+  if (HasBest(in)) {
+    json best = {{"score", c.best_score()},
+                 {"candidate", c.best_candidate_id()},
+                 {"verified", c.best_verified()},
+                 {"is_baseline", c.best_candidate_id() == c.baseline_candidate_id()}};
+    const bool have_detail = in.best.candidate().id() == c.best_candidate_id();
+    best["description"] = have_detail ? in.best.candidate().description() : "";
+    json knobs = json::object();
+    if (have_detail)
+      for (const auto& [k, v] : in.best.candidate().solution().knobs()) knobs[k] = v;
+    best["knobs"] = knobs;
+    json changed = json::object();
+    for (const auto& [k, v] : ChangedKnobs(in)) changed[k] = v;
+    best["changed_knobs"] = changed;
+    best["gain"] = HasBaselineScore(c) && c.baseline_score() > 0
+                       ? json(c.best_score() / c.baseline_score() - 1.0)
+                       : json(nullptr);
+    j["best"] = best;
+  } else {
+    j["best"] = nullptr;
+  }
+  j["evaluations"] = c.evaluations();
+  json outcomes = json::object();
+  for (const auto& [k, n] : Outcomes(c)) outcomes[k] = n;
+  j["outcomes"] = outcomes;
+  VerdictTally t = TallyVerdicts(c);
+  json rejected = json::object();
+  for (const auto& [reason, n] : t.rejected_by_reason) rejected[reason] = n;
+  j["verdicts"] = {{"accepted", t.accepted}, {"rejected", rejected}};
+  if (t.pending > 0) j["verdicts"]["pending"] = t.pending;
+  j["wall_seconds"] = WallSeconds(in);
+  j["logs"] = in.logs;
+  return j.dump();
+}
+
+}  // namespace ratchet::cli

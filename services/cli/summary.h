@@ -1,0 +1,45 @@
+// The end-of-campaign summary that `ratchet local` prints (and any client can
+// reuse): baseline vs best verified score, what changed, evaluation outcomes,
+// verdicts and wall time. Pure functions of the protos so they can be tested.
+#ifndef RATCHET_SERVICES_CLI_SUMMARY_H_
+#define RATCHET_SERVICES_CLI_SUMMARY_H_
+
+#include <map>
+#include <string>
+
+#include "ratchet/v1/ratchet.pb.h"
+
+namespace ratchet::cli {
+
+struct SummaryInput {
+  ratchet::v1::Campaign campaign;
+  ratchet::v1::Leaderboard leaderboard;
+  // GetCandidate of campaign.best_candidate_id; empty if there is none.
+  ratchet::v1::CandidateDetail best;
+  // Wall time to report; if <= 0, taken from the campaign's timestamps.
+  double wall_seconds = 0;
+  std::string logs;  // where the local services logged; "" to omit
+};
+
+// "OUTCOME_WRONG_ANSWER" or "wrong_answer" -> "wrong_answer".
+std::string OutcomeName(const std::string& raw);
+// "CAMPAIGN_FINISHED" -> "finished".
+std::string CampaignStateName(ratchet::v1::CampaignState state);
+
+// The knobs of the best candidate that differ from the baseline's, as
+// "NAME: old -> new" (old is "default" when the baseline leaves it unset).
+std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in);
+
+// Human-readable, several lines, ending with a newline.
+std::string SummaryText(const SummaryInput& in);
+
+// Exactly one JSON object (no trailing newline):
+// {"campaign", "name", "state", "message", "baseline": {"score", "candidate"},
+//  "best": {"score", "candidate", "verified", "description", "knobs",
+//  "changed_knobs", "gain"} or null, "evaluations", "outcomes": {kind: n},
+//  "verdicts": {"accepted": n, "rejected": {reason: n}}, "wall_seconds", "logs"}.
+std::string SummaryJson(const SummaryInput& in);
+
+}  // namespace ratchet::cli
+
+#endif  // RATCHET_SERVICES_CLI_SUMMARY_H_

@@ -1,0 +1,153 @@
+#include "services/cli/summary.h"
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace ratchet::cli {
+namespace {
+
+namespace v1 = ratchet::v1;
+
+// A finished campaign: baseline 0.5 (candidate 1), best 0.6 verified
+// (candidate 9, BLOCK 32 -> 64 and UNROLL set), some failures and verdicts.
+SummaryInput Finished() {
+  SummaryInput in;
+  v1::Campaign& c = in.campaign;
+  c.set_id(3);
+  c.mutable_spec()->set_name("demo");
+  c.mutable_spec()->mutable_budget()->set_max_evaluations(30);
+  c.set_state(v1::CAMPAIGN_FINISHED);
+  c.set_message("budget reached");
+  c.set_created_unix_ms(1'000'000);
+  c.set_finished_unix_ms(1'090'500);
+  c.set_baseline_candidate_id(1);
+  c.set_baseline_score(0.5);
+  c.set_best_candidate_id(9);
+  c.set_best_score(0.6);
+  c.set_best_verified(true);
+  c.set_evaluations(30);
+  (*c.mutable_outcomes())["OUTCOME_OK"] = 25;
+  (*c.mutable_outcomes())["OUTCOME_COMPILE_ERROR"] = 2;
+  (*c.mutable_outcomes())["wrong_answer"] = 3;
+  auto add_verdict = [&](const std::string& outcome, const std::string& reason, int n) {
+    auto* v = c.add_verdicts();
+    v->set_outcome(outcome);
+    v->set_reason(reason);
+    v->set_count(n);
+  };
+  add_verdict("accepted", "", 2);
+  add_verdict("rejected", "noise", 4);
+  add_verdict("rejected", "wrong-on-replay", 1);
+
+  auto* base = in.leaderboard.add_entries();
+  base->mutable_candidate()->set_id(1);
+  (*base->mutable_candidate()->mutable_solution()->mutable_knobs())["BLOCK"] = "32";
+  base->set_score(0.5);
+
+  v1::Candidate& best = *in.best.mutable_candidate();
+  best.set_id(9);
+  best.set_description("BLOCK 32->64, UNROLL 1->4");
+  (*best.mutable_solution()->mutable_knobs())["BLOCK"] = "64";
+  (*best.mutable_solution()->mutable_knobs())["UNROLL"] = "4";
+  in.logs = ".ratchet/local-x";
+  return in;
+}
+
+TEST(SummaryTest, NamesAreNormalised) {
+  EXPECT_EQ(OutcomeName("OUTCOME_WRONG_ANSWER"), "wrong_answer");
+  EXPECT_EQ(OutcomeName("timeout"), "timeout");
+  EXPECT_EQ(CampaignStateName(v1::CAMPAIGN_CANCELLED), "cancelled");
+}
+
+TEST(SummaryTest, ChangedKnobsAgainstBaseline) {
+  auto changed = ChangedKnobs(Finished());
+  ASSERT_EQ(changed.size(), 2u);
+  EXPECT_EQ(changed["BLOCK"], "32 -> 64");
+  EXPECT_EQ(changed["UNROLL"], "default -> 4");
+}
+
+TEST(SummaryTest, ChangedKnobsFallBackToSpecBaseline) {
+  SummaryInput in = Finished();
+  in.leaderboard.Clear();  // no baseline entry: use the submitted knobs
+  (*in.campaign.mutable_spec()->mutable_baseline()->mutable_knobs())["UNROLL"] = "4";
+  auto changed = ChangedKnobs(in);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed["BLOCK"], "default -> 64");
+}
+
+TEST(SummaryTest, JsonHasTheDocumentedShape) {
+  nlohmann::json j = nlohmann::json::parse(SummaryJson(Finished()));
+  EXPECT_EQ(j["campaign"], 3);
+  EXPECT_EQ(j["state"], "finished");
+  EXPECT_DOUBLE_EQ(j["baseline"]["score"].get<double>(), 0.5);
+  EXPECT_EQ(j["baseline"]["candidate"], 1);
+  EXPECT_DOUBLE_EQ(j["best"]["score"].get<double>(), 0.6);
+  EXPECT_EQ(j["best"]["candidate"], 9);
+  EXPECT_EQ(j["best"]["verified"], true);
+  EXPECT_EQ(j["best"]["description"], "BLOCK 32->64, UNROLL 1->4");
+  EXPECT_EQ(j["best"]["knobs"]["BLOCK"], "64");
+  EXPECT_EQ(j["best"]["changed_knobs"]["BLOCK"], "32 -> 64");
+  EXPECT_NEAR(j["best"]["gain"].get<double>(), 0.2, 1e-12);
+  EXPECT_EQ(j["evaluations"], 30);
+  EXPECT_EQ(j["outcomes"]["ok"], 25);
+  EXPECT_EQ(j["outcomes"]["compile_error"], 2);
+  EXPECT_EQ(j["outcomes"]["wrong_answer"], 3);
+  EXPECT_EQ(j["verdicts"]["accepted"], 2);
+  EXPECT_EQ(j["verdicts"]["rejected"]["noise"], 4);
+  EXPECT_EQ(j["verdicts"]["rejected"]["wrong-on-replay"], 1);
+  EXPECT_NEAR(j["wall_seconds"].get<double>(), 90.5, 1e-9);  // from the timestamps
+  EXPECT_EQ(j["logs"], ".ratchet/local-x");
+}
+
+TEST(SummaryTest, JsonBeforeAnythingWasEvaluated) {
+  SummaryInput in;
+  in.campaign.set_id(4);
+  in.campaign.set_state(v1::CAMPAIGN_FAILED);
+  in.campaign.set_baseline_score(-1);
+  in.wall_seconds = 2.5;
+  nlohmann::json j = nlohmann::json::parse(SummaryJson(in));
+  EXPECT_EQ(j["state"], "failed");
+  EXPECT_TRUE(j["baseline"]["score"].is_null());
+  EXPECT_TRUE(j["best"].is_null());
+  EXPECT_TRUE(j["outcomes"].is_object());
+  EXPECT_EQ(j["verdicts"]["accepted"], 0);
+  EXPECT_TRUE(j["verdicts"]["rejected"].is_object());
+  EXPECT_DOUBLE_EQ(j["wall_seconds"].get<double>(), 2.5);
+}
+
+TEST(SummaryTest, TextTellsTheStory) {
+  std::string t = SummaryText(Finished());
+  EXPECT_NE(t.find("campaign 3 (demo): finished - budget reached"), std::string::npos) << t;
+  EXPECT_NE(t.find("baseline     SOL 0.5000  (candidate 1)"), std::string::npos) << t;
+  EXPECT_NE(t.find("SOL 0.6000  (candidate 9, verified, +20.0% vs baseline)"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("what changed BLOCK 32->64, UNROLL 1->4"), std::string::npos) << t;
+  EXPECT_NE(t.find("knobs        BLOCK: 32 -> 64, UNROLL: default -> 4"), std::string::npos) << t;
+  EXPECT_NE(t.find("evaluations  30 of 30 (compile_error 2, ok 25, wrong_answer 3)"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("accepted 2, rejected 5 (noise 4, wrong-on-replay 1)"), std::string::npos)
+      << t;
+  EXPECT_NE(t.find("wall time    90.5 s"), std::string::npos) << t;
+  EXPECT_NE(t.find("logs         .ratchet/local-x"), std::string::npos) << t;
+}
+
+TEST(SummaryTest, TextWhenBaselineStaysBest) {
+  SummaryInput in = Finished();
+  in.campaign.set_best_candidate_id(1);
+  in.campaign.set_best_score(0.5);
+  std::string t = SummaryText(in);
+  EXPECT_NE(t.find("the baseline; no verified improvement"), std::string::npos) << t;
+  nlohmann::json j = nlohmann::json::parse(SummaryJson(in));
+  EXPECT_EQ(j["best"]["is_baseline"], true);
+  EXPECT_TRUE(j["best"]["changed_knobs"].empty());  // detail is of another candidate
+}
+
+TEST(SummaryTest, UnverifiedBestIsFlagged) {
+  SummaryInput in = Finished();
+  in.campaign.set_best_verified(false);
+  EXPECT_NE(SummaryText(in).find("NOT verified"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ratchet::cli
