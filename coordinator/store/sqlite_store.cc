@@ -329,8 +329,9 @@ class SqliteStore : public Store {
  private:
   // Runs `body` atomically: in a new transaction, or in a savepoint when this
   // thread is already inside one (so a failing inner body undoes only its own
-  // writes; the outer transaction decides whether anything commits).
-  absl::Status Atomically(const std::function<absl::Status()>& body) ABSL_LOCKS_EXCLUDED(mu_);
+  // writes; the outer transaction decides whether anything commits). mu_ is
+  // recursive, so this may be called with it held.
+  absl::Status Atomically(const std::function<absl::Status()>& body);
 
   // Runs SQL without parameters or results (schema, pragmas, BEGIN/COMMIT).
   absl::Status ExecRaw(const std::string& sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -743,6 +744,7 @@ absl::StatusOr<std::optional<v1::Job>> SqliteStore::AcquireJob(const std::string
 absl::Status SqliteStore::RenewLeases(const std::string& worker_id,
                                       const std::vector<int64_t>& job_ids, int64_t deadline_ms,
                                       std::vector<int64_t>* lost) {
+  if (job_ids.empty()) return absl::OkStatus();
   std::vector<int64_t> lost_here;
   RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
     lost_here.clear();

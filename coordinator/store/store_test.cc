@@ -4,8 +4,11 @@
 // over a Backend (how to open a store at a location), so another backend
 // (PostgreSQL) runs the same tests by adding one INSTANTIATE_TEST_SUITE_P.
 
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -13,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <set>
 #include <string>
 #include <thread>
@@ -81,6 +85,9 @@ struct Backend {
   // Whether opening `location` again finds what was written before.
   bool persistent;
 };
+
+// Keeps gtest from printing a Backend as raw bytes.
+void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -918,6 +925,36 @@ TEST_P(StoreTest, TransactionRollsBackFailedStoreCall) {
   EXPECT_EQ(all.size(), 1u);
 }
 
+// A body may handle a failed call (here: a duplicate candidate) and go on; what
+// it wrote before and after still commits. (PostgreSQL needs a savepoint per
+// call for this, as a failed statement aborts the whole transaction there.)
+TEST_P(StoreTest, TransactionBodyMayRecoverFromAFailedCall) {
+  int64_t c = NewCampaign();
+  int64_t existing = NewCandidate(c, "dup");
+  int64_t created = 0;
+  ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+    v1::Candidate dup;
+    dup.set_campaign_id(c);
+    dup.set_content_hash("dup");
+    absl::StatusOr<int64_t> r = store_->CreateCandidate(dup);
+    if (!absl::IsAlreadyExists(r.status())) return absl::InternalError("expected a duplicate");
+    absl::StatusOr<int64_t> job = store_->CreateJob([&] {
+      v1::Job j;
+      j.set_campaign_id(c);
+      j.set_candidate_id(existing);
+      j.set_state(v1::JOB_QUEUED);
+      return j;
+    }());
+    if (!job.ok()) return job.status();
+    created = *job;
+    return absl::OkStatus();
+  }));
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(created));
+  EXPECT_EQ(j.candidate_id(), existing);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Candidate> list, store_->ListCandidates(c));
+  EXPECT_EQ(list.size(), 1u);
+}
+
 TEST_P(StoreTest, NestedTransactionsJoinTheOuterOne) {
   // Commit: both levels' writes are there.
   ASSERT_OK(store_->Transaction([&]() -> absl::Status {
@@ -1074,6 +1111,51 @@ TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   EXPECT_EQ(expired[0].id(), leased);
   EXPECT_GT(NewCampaign(), c);
   EXPECT_GT(NewJob(c, cand), leased);
+}
+
+TEST_P(StoreTest, AcknowledgedWritesSurviveKill9) {
+  if (!GetParam().persistent) GTEST_SKIP() << "backend is not persistent";
+  store_.reset();
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child writes, reports the ids it was given, and waits to be killed:
+    // nothing is flushed or closed on the way out.
+    close(ready[0]);
+    absl::StatusOr<std::unique_ptr<Store>> s = GetParam().open(location_);
+    if (!s.ok()) _exit(2);
+    v1::Campaign c;
+    c.set_state(v1::CAMPAIGN_RUNNING);
+    absl::StatusOr<int64_t> cid = (*s)->CreateCampaign(c);
+    if (!cid.ok()) _exit(3);
+    v1::Job j;
+    j.set_campaign_id(*cid);
+    j.set_state(v1::JOB_QUEUED);
+    if (!(*s)->CreateJob(j).ok()) _exit(4);
+    absl::StatusOr<std::optional<v1::Job>> leased = (*s)->AcquireJob("w", 10, 10, false);
+    if (!leased.ok() || !leased->has_value()) _exit(5);
+    int64_t ids[2] = {*cid, (*leased)->id()};
+    if (write(ready[1], ids, sizeof(ids)) != sizeof(ids)) _exit(6);
+    while (true) pause();
+  }
+  close(ready[1]);
+  int64_t ids[2] = {0, 0};
+  ssize_t n = read(ready[0], ids, sizeof(ids));
+  close(ready[0]);
+  kill(child, SIGKILL);
+  int wstatus = 0;
+  waitpid(child, &wstatus, 0);
+  ASSERT_EQ(n, static_cast<ssize_t>(sizeof(ids))) << "child exited with " << wstatus;
+
+  Open();
+  ASSERT_OK_AND_ASSIGN(v1::Campaign c, store_->GetCampaign(ids[0]));
+  EXPECT_EQ(c.state(), v1::CAMPAIGN_RUNNING);
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(ids[1]));
+  EXPECT_EQ(j.state(), v1::JOB_LEASED);
+  EXPECT_EQ(j.worker_id(), "w");
+  EXPECT_EQ(j.attempts(), 1);
 }
 
 // ---------------------------------------------------------------------------
