@@ -329,7 +329,9 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
   bool evaluations_spent =
       campaign->evaluations() + open_evaluations >= spec.budget().max_evaluations();
 
+  bool exhausted = false;
   if (!wall_spent && !evaluations_spent) {
+    bool any_proposed = false;
     auto threads = store_->ListThreads(campaign_id);
     if (!threads.ok()) return threads.status();
     auto history = store_->ListCandidates(campaign_id);
@@ -352,6 +354,7 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
         if (auto s = ProposeForThread(*campaign, thread, *history, &proposed); !s.ok())
           return s;
         if (proposed) {
+          any_proposed = true;
           ++open_evaluations;
           ++open_by_thread[thread.id()];
           progress = true;
@@ -361,7 +364,13 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
         }
       }
     }
-    if (!evaluations_spent) return absl::OkStatus();
+    if (!evaluations_spent) {
+      // Every thread's neighbourhood is exhausted and nothing is in flight:
+      // no proposal can ever be made again, so the campaign ends here.
+      if (any_proposed || open_evaluations > 0 || pending_verifications > 0)
+        return absl::OkStatus();
+      exhausted = true;
+    }
   }
 
   // Past the wall budget by a grace period: stop waiting for stragglers.
@@ -393,9 +402,10 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
   // Budget spent and the work drained: the campaign is done.
   campaign->set_state(v1::CAMPAIGN_FINISHED);
   campaign->set_finished_unix_ms(now);
-  campaign->set_message(wall_spent ? "wall-clock budget reached"
-                                   : absl::StrCat("evaluation budget reached (",
-                                                  campaign->evaluations(), ")"));
+  campaign->set_message(exhausted    ? "search space exhausted: every reachable candidate was tried"
+                        : wall_spent ? "wall-clock budget reached"
+                                     : absl::StrCat("evaluation budget reached (",
+                                                    campaign->evaluations(), ")"));
   // Replays that no longer matter (none should be open) are failed too.
   absl::Status s = store_->Transaction([&]() -> absl::Status {
     if (auto s = store_->FailOpenJobs(campaign_id); !s.ok()) return s;

@@ -1,0 +1,294 @@
+// End to end: coordinator, verifier and two workers as separate processes of
+// the real `ratchet` binary, over loopback gRPC, running real campaigns whose
+// candidates are compiled, sandboxed and timed by the real harness.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "coordinator/store/store.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "tests/support/process.h"
+
+namespace ratchet {
+namespace {
+
+using testing::CommandResult;
+using testing::Process;
+using testing::RunCommand;
+
+const std::string kRatchet = RATCHET_BIN;
+const std::string kSource = RATCHET_SOURCE_DIR;
+
+bool PythonWithTorch() {
+  return RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code == 0;
+}
+
+// A whole cluster on loopback: one coordinator, one verifier, two workers.
+class Cluster {
+ public:
+  explicit Cluster(const std::string& dir) : dir_(dir) {}
+
+  void Start() {
+    const std::string port_file = dir_ + "/port";
+    coordinator_ = std::make_unique<Process>(
+        std::vector<std::string>{kRatchet, "coordinator", "--listen=127.0.0.1:0",
+                                 "--port-file=" + port_file, "--db=" + db_path(),
+                                 "--lease-seconds=10", "--heartbeat-seconds=1"},
+        dir_ + "/coordinator.log");
+    ASSERT_TRUE(testing::WaitForFile(port_file, 20'000))
+        << testing::ReadFile(dir_ + "/coordinator.log");
+    address_ = absl::StrCat("127.0.0.1:",
+                            absl::StripAsciiWhitespace(testing::ReadFile(port_file)));
+    verifier_ = std::make_unique<Process>(
+        std::vector<std::string>{kRatchet, "verifier", "--coordinator=" + address_},
+        dir_ + "/verifier.log");
+    for (int i = 1; i <= 2; ++i) {
+      std::string name = absl::StrCat("w", i);
+      std::string scratch = dir_ + "/scratch-" + name;
+      mkdir(scratch.c_str(), 0755);
+      workers_.push_back(std::make_unique<Process>(
+          std::vector<std::string>{kRatchet, "worker", "--coordinator=" + address_,
+                                   "--name=" + name, "--scratch=" + scratch},
+          dir_ + "/" + name + ".log"));
+    }
+    auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    stub_ = v1::CoordinatorService::NewStub(channel);
+    // Both workers registered (they calibrate first).
+    for (int i = 0; i < 600; ++i) {
+      if (ConnectedWorkers() == 2) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    FAIL() << "workers did not register: " << testing::ReadFile(dir_ + "/w1.log");
+  }
+
+  int ConnectedWorkers() {
+    grpc::ClientContext ctx;
+    v1::ListWorkersResponse resp;
+    if (!stub_->ListWorkers(&ctx, v1::ListWorkersRequest(), &resp).ok()) return -1;
+    int n = 0;
+    for (const auto& w : resp.workers()) n += w.connected();
+    return n;
+  }
+
+  // Submits through the CLI, as a user would; returns the campaign id.
+  int64_t Submit(const std::string& spec_path) {
+    CommandResult r = RunCommand({kRatchet, "submit", spec_path, "--coordinator=" + address_});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    int64_t id = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(r.out), &id)) << r.out;
+    return id;
+  }
+
+  v1::Campaign WaitUntilDone(int64_t id, int timeout_s) {
+    v1::Campaign campaign;
+    for (int i = 0; i < timeout_s * 5; ++i) {
+      grpc::ClientContext ctx;
+      v1::GetCampaignRequest req;
+      req.set_campaign_id(id);
+      EXPECT_TRUE(stub_->GetCampaign(&ctx, req, &campaign).ok());
+      if (campaign.state() != v1::CAMPAIGN_RUNNING) return campaign;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ADD_FAILURE() << "campaign " << id << " did not finish in " << timeout_s << " s";
+    return campaign;
+  }
+
+  bool AllRunning() {
+    bool ok = coordinator_->Running() && verifier_->Running();
+    for (auto& w : workers_) ok = ok && w->Running();
+    return ok;
+  }
+
+  // Stops everything with SIGTERM, as an operator would.
+  void Stop() {
+    for (auto& w : workers_) w->Stop(SIGTERM);
+    if (verifier_) verifier_->Stop(SIGTERM);
+    if (coordinator_) coordinator_->Stop(SIGTERM);
+  }
+
+  std::string db_path() const { return dir_ + "/ratchet.db"; }
+  const std::string& address() const { return address_; }
+  v1::CoordinatorService::Stub* stub() { return stub_.get(); }
+  std::string Logs() {
+    std::string out;
+    for (const char* f : {"coordinator.log", "verifier.log", "w1.log", "w2.log"})
+      absl::StrAppend(&out, "---- ", f, "\n", testing::ReadFile(dir_ + "/" + f));
+    return out;
+  }
+
+ private:
+  std::string dir_;
+  std::string address_;
+  std::unique_ptr<Process> coordinator_, verifier_;
+  std::vector<std::unique_ptr<Process>> workers_;
+  std::unique_ptr<v1::CoordinatorService::Stub> stub_;
+};
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+class EndToEnd : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!PythonWithTorch()) GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
+    dir_ = testing::MakeTempDir("ratchet-e2e");
+    ASSERT_FALSE(dir_.empty());
+    cluster_ = std::make_unique<Cluster>(dir_);
+    cluster_->Start();
+  }
+  void TearDown() override {
+    if (cluster_) cluster_->Stop();
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+  }
+  std::string dir_;
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(EndToEnd, TinyCampaignRunsToCompletionAndIsStored) {
+  const std::string spec = dir_ + "/tiny.yaml";
+  WriteFile(spec, absl::StrCat(R"(name: tiny-rmsnorm
+task: kernel
+problem: )", kSource, R"(/tasks/cpu/rmsnorm
+baseline: )", kSource, R"(/tasks/cpu/rmsnorm/baseline
+threads: 2
+proposer: evolve
+seed: 3
+budget: {max_evaluations: 7, max_wall_seconds: 400}
+verification: {replays: 2, min_gain: 0.0}
+harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60}
+)"));
+  int64_t id = cluster_->Submit(spec);
+  ASSERT_GT(id, 0);
+  v1::Campaign campaign = cluster_->WaitUntilDone(id, 420);
+  EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED) << campaign.message();
+  EXPECT_EQ(campaign.evaluations(), 7);
+  EXPECT_GT(campaign.baseline_score(), 0.0);
+  EXPECT_GE(campaign.best_score(), campaign.baseline_score() * 0.999);
+  EXPECT_EQ(campaign.jobs_queued() + campaign.jobs_running(), 0);
+  EXPECT_TRUE(cluster_->AllRunning());
+
+  // The same result must be in the store once the coordinator has stopped.
+  cluster_->Stop();
+  auto store = store::OpenSqliteStore(cluster_->db_path());
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto stored = (*store)->GetCampaign(id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(stored->best_candidate_id(), campaign.best_candidate_id());
+  auto evaluations = (*store)->ListEvaluations(id);
+  ASSERT_TRUE(evaluations.ok());
+  int research = 0;
+  std::map<int64_t, int> per_job;
+  for (const auto& e : *evaluations) {
+    research += e.kind() == v1::JOB_EVALUATE;
+    per_job[e.job_id()]++;
+  }
+  EXPECT_EQ(research, 7);
+  for (const auto& [job, n] : per_job) EXPECT_EQ(n, 1) << "job " << job << " reported twice";
+  auto unprocessed = (*store)->ListUnprocessedEvaluations();
+  ASSERT_TRUE(unprocessed.ok());
+  EXPECT_TRUE(unprocessed->empty());
+  auto jobs = (*store)->ListJobs(id);
+  ASSERT_TRUE(jobs.ok());
+  for (const auto& j : *jobs)
+    EXPECT_TRUE(j.state() == v1::JOB_DONE || j.state() == v1::JOB_FAILED) << j.id();
+  // Every verdict is decided and, if accepted, backed by replays on fresh seeds.
+  auto verifications = (*store)->ListVerifications(id);
+  ASSERT_TRUE(verifications.ok());
+  for (const auto& v : *verifications) {
+    EXPECT_NE(v.outcome(), v1::VERDICT_PENDING);
+    if (v.outcome() == v1::VERDICT_ACCEPTED) EXPECT_EQ(v.candidate_scores_size(), 2);
+  }
+  if (stored->best_verified()) {
+    auto best = (*store)->GetCandidate(stored->best_candidate_id());
+    ASSERT_TRUE(best.ok());
+    EXPECT_EQ(best->status(), "accepted");
+  }
+}
+
+TEST_F(EndToEnd, BadCandidatesEndAsTheirOwnOutcomesAndTheCampaignGoesOn) {
+  const std::string spec = dir_ + "/mixed.yaml";
+  WriteFile(spec, absl::StrCat(R"(name: misbehaving
+task: kernel
+problem: )", kSource, R"(/tests/data/vadd
+baseline: )", kSource, R"(/tests/data/vadd/mixed
+threads: 1
+in_flight_per_thread: 2
+proposer: evolve
+seed: 1
+budget: {max_evaluations: 20, max_wall_seconds: 400}
+verification: {replays: 1, min_gain: 0.0}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12}
+)"));
+  int64_t id = cluster_->Submit(spec);
+  ASSERT_GT(id, 0);
+  v1::Campaign campaign = cluster_->WaitUntilDone(id, 420);
+  // Six variants in all: the baseline and five misbehaviours, each tried once.
+  EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED) << campaign.message();
+  EXPECT_NE(campaign.message().find("exhausted"), std::string::npos) << campaign.message();
+  EXPECT_EQ(campaign.evaluations(), 6);
+  std::map<std::string, int> outcomes(campaign.outcomes().begin(), campaign.outcomes().end());
+  EXPECT_EQ(outcomes["ok"], 1);
+  EXPECT_EQ(outcomes["compile_error"], 1);
+  EXPECT_EQ(outcomes["crash"], 1);
+  EXPECT_EQ(outcomes["timeout"], 1);
+  EXPECT_EQ(outcomes["out_of_bounds"], 1);
+  EXPECT_EQ(outcomes["wrong_answer"], 1);
+  EXPECT_TRUE(cluster_->AllRunning()) << "a bad candidate took a service down";
+
+  // Each failure carries a specific message for its candidate.
+  auto store_check = [&](const std::string& outcome, const std::string& needle) {
+    auto s = store::OpenSqliteStore(cluster_->db_path());
+    ASSERT_TRUE(s.ok());
+    auto evaluations = (*s)->ListEvaluations(id);
+    ASSERT_TRUE(evaluations.ok());
+    bool found = false;
+    for (const auto& e : *evaluations) {
+      std::string name = v1::Outcome_Name(e.outcome());
+      if (absl::AsciiStrToLower(name).find(outcome) == std::string::npos) continue;
+      found = true;
+      EXPECT_NE(absl::AsciiStrToLower(e.message()).find(needle), std::string::npos)
+          << outcome << ": " << e.message();
+    }
+    EXPECT_TRUE(found) << outcome;
+  };
+  store_check("compile_error", "error");
+  store_check("crash", "sigsegv");
+  store_check("timeout", "");
+  store_check("out_of_bounds", "");
+
+  // The services still serve a new campaign after all that.
+  EXPECT_EQ(cluster_->ConnectedWorkers(), 2);
+}
+
+TEST_F(EndToEnd, SpecNamingAMissingProblemIsRefusedClearly) {
+  const std::string spec = dir_ + "/missing.yaml";
+  WriteFile(spec, R"(name: nothing-here
+task: kernel
+problem: no/such/problem
+baseline: no/such/problem/baseline
+)");
+  CommandResult r =
+      RunCommand({kRatchet, "submit", spec, "--coordinator=" + cluster_->address()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("no/such/problem"), std::string::npos) << r.err;
+  EXPECT_TRUE(cluster_->AllRunning());
+  EXPECT_EQ(cluster_->ConnectedWorkers(), 2);
+}
+
+}  // namespace
+}  // namespace ratchet
