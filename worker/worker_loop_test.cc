@@ -1,0 +1,255 @@
+// The worker's loop against a fake coordinator over real gRPC on loopback,
+// with a shell script standing in for the harness.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "worker/worker.h"
+
+namespace ratchet::worker {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeCoordinator final : public v1::WorkerService::Service {
+ public:
+  grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* req,
+                              v1::RegisterWorkerResponse* resp) override {
+    std::lock_guard<std::mutex> lock(mu);
+    registrations.push_back(*req);
+    resp->set_worker_id(req->worker_id().empty() ? "w-1" : req->worker_id());
+    resp->set_heartbeat_seconds(1);
+    resp->set_lease_seconds(10);
+    return grpc::Status::OK;
+  }
+  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* req,
+                         v1::HeartbeatResponse* resp) override {
+    std::lock_guard<std::mutex> lock(mu);
+    heartbeats.push_back(*req);
+    for (int64_t id : cancel) resp->add_cancelled_job_ids(id);
+    resp->set_reregister(reregister_once);
+    reregister_once = false;
+    return grpc::Status::OK;
+  }
+  grpc::Status AcquireJob(grpc::ServerContext*, const v1::AcquireJobRequest* req,
+                          v1::AcquireJobResponse* resp) override {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!queue.empty()) {
+        *resp->mutable_job() = queue.front();
+        queue.pop_front();
+        return grpc::Status::OK;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(req->wait_ms(), 200)));
+    return grpc::Status::OK;
+  }
+  grpc::Status CompleteJob(grpc::ServerContext*, const v1::CompleteJobRequest* req,
+                           v1::CompleteJobResponse* resp) override {
+    std::lock_guard<std::mutex> lock(mu);
+    ++complete_calls;
+    if (fail_completes > 0) {
+      --fail_completes;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "brief outage");
+    }
+    completions.push_back(*req);
+    resp->set_accepted(true);
+    return grpc::Status::OK;
+  }
+
+  std::mutex mu;
+  std::deque<v1::Job> queue;
+  std::vector<v1::RegisterWorkerRequest> registrations;
+  std::vector<v1::HeartbeatRequest> heartbeats;
+  std::vector<v1::CompleteJobRequest> completions;
+  std::vector<int64_t> cancel;
+  bool reregister_once = false;
+  int fail_completes = 0;
+  int complete_calls = 0;
+};
+
+// A port nothing listens on yet, so that the worker can start before the server.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+v1::Job MakeJob(int64_t id, const std::string& mode, double timeout = 30) {
+  v1::Job job;
+  job.set_id(id);
+  job.set_campaign_id(7);
+  job.set_candidate_id(100 + id);
+  job.set_kind(v1::JOB_EVALUATE);
+  job.set_seed(1234);
+  job.mutable_problem()->set_definition_json("{\"name\": \"vadd\"}");
+  job.mutable_problem()->set_workload_jsonl("{}\n");
+  (*job.mutable_solution()->mutable_files())["mode"] = mode;
+  (*job.mutable_solution()->mutable_files())["src/kernel.cc"] = "// kernel";
+  (*job.mutable_solution()->mutable_knobs())["BLOCK"] = "64";
+  job.mutable_harness()->set_warmups(2);
+  job.mutable_harness()->set_timeout_seconds(timeout);
+  return job;
+}
+
+class WorkerLoopTest : public ::testing::Test {
+ protected:
+  void StartServer(int port) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort(absl::StrCat("127.0.0.1:", port), grpc::InsecureServerCredentials());
+    b.RegisterService(&fake_);
+    server_ = b.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void StartWorker(int port) {
+    WorkerOptions o;
+    o.coordinator = absl::StrCat("127.0.0.1:", port);
+    o.name = "test-worker";
+    char tmpl[] = "/tmp/ratchet-worker-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    scratch_ = tmpl;
+    o.scratch_root = scratch_;
+    o.harness_path = std::string(RATCHET_WORKER_TESTDATA) + "/fake_harness.sh";
+    o.wait_ms = 200;
+    auto sandbox = Sandbox::Create("auto");
+    ASSERT_TRUE(sandbox.ok());
+    v1::Hardware hw;
+    hw.set_cpu_cores(2);
+    hw.set_peak_gbps(10);
+    hw.set_peak_gflops(50);
+    worker_ = std::make_unique<Worker>(o, *std::move(sandbox), hw, nullptr);
+    thread_ = std::thread([this] { worker_->Run(); });
+  }
+  void TearDown() override {
+    if (worker_) worker_->Stop();
+    if (thread_.joinable()) thread_.join();
+    if (server_) server_->Shutdown();
+    std::error_code ec;
+    if (!scratch_.empty()) std::filesystem::remove_all(scratch_, ec);
+  }
+  // Waits up to `limit` for `pred` (under the fake's lock).
+  template <typename Pred>
+  bool WaitFor(Pred pred, std::chrono::milliseconds limit = 10s) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      {
+        std::lock_guard<std::mutex> lock(fake_.mu);
+        if (pred()) return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  FakeCoordinator fake_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<Worker> worker_;
+  std::thread thread_;
+  std::string scratch_;
+};
+
+TEST_F(WorkerLoopTest, RunsAJobAndReportsIt) {
+  int port = FreePort();
+  StartServer(port);
+  fake_.queue.push_back(MakeJob(1, "ok"));
+  StartWorker(port);
+  ASSERT_TRUE(WaitFor([&] { return !fake_.completions.empty(); }));
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  ASSERT_EQ(fake_.registrations.size(), 1u);
+  EXPECT_EQ(fake_.registrations[0].name(), "test-worker");
+  EXPECT_FALSE(fake_.registrations[0].sandbox().empty());
+  const auto& c = fake_.completions[0];
+  EXPECT_EQ(c.worker_id(), "w-1");
+  EXPECT_EQ(c.job_id(), 1);
+  const auto& e = c.evaluation();
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_OK) << e.message();
+  EXPECT_DOUBLE_EQ(e.score(), 0.75);
+  EXPECT_EQ(e.job_id(), 1);
+  EXPECT_EQ(e.campaign_id(), 7);
+  EXPECT_EQ(e.candidate_id(), 101);
+  EXPECT_EQ(e.sandbox(), fake_.registrations[0].sandbox());
+  EXPECT_GT(e.wall_seconds(), 0);
+  // The command line the harness got.
+  for (const char* want : {"--seed 1234", "--warmups 2", "--knob BLOCK=64", "--peak-gbps 10",
+                           "--peak-gflops 50", "--problem ", "--solution ", "--out "})
+    EXPECT_NE(e.message().find(want), std::string::npos) << want << " in " << e.message();
+}
+
+TEST_F(WorkerLoopTest, ComesUpBeforeTheCoordinatorAndOutcomesMap) {
+  int port = FreePort();
+  StartWorker(port);  // nothing listens yet
+  std::this_thread::sleep_for(1500ms);
+  fake_.queue.push_back(MakeJob(2, "segv"));
+  fake_.queue.push_back(MakeJob(3, "exit"));
+  fake_.queue.push_back(MakeJob(4, "sleep", /*timeout=*/1));
+  StartServer(port);
+  ASSERT_TRUE(WaitFor([&] { return fake_.completions.size() == 3; }, 20s));
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  std::map<int64_t, v1::Evaluation> by_job;
+  for (const auto& c : fake_.completions) by_job[c.job_id()] = c.evaluation();
+  EXPECT_EQ(by_job[2].outcome(), v1::OUTCOME_CRASH);
+  EXPECT_NE(by_job[2].message().find("SIGSEGV"), std::string::npos) << by_job[2].message();
+  EXPECT_NE(by_job[2].message().find("stage: fake segv"), std::string::npos);
+  EXPECT_EQ(by_job[3].outcome(), v1::OUTCOME_CRASH);
+  EXPECT_NE(by_job[3].message().find("exited with status 3 without a result"),
+            std::string::npos);
+  EXPECT_EQ(by_job[4].outcome(), v1::OUTCOME_TIMEOUT);
+  EXPECT_LT(by_job[4].wall_seconds(), 5);
+}
+
+TEST_F(WorkerLoopTest, CancelledJobIsKilledAndNotReported) {
+  int port = FreePort();
+  StartServer(port);
+  fake_.queue.push_back(MakeJob(5, "sleep"));
+  fake_.queue.push_back(MakeJob(6, "ok"));
+  StartWorker(port);
+  // The running job shows up in heartbeats (its lease is renewed).
+  ASSERT_TRUE(WaitFor([&] {
+    return !fake_.heartbeats.empty() && fake_.heartbeats.back().job_ids_size() == 1 &&
+           fake_.heartbeats.back().job_ids(0) == 5;
+  }));
+  { std::lock_guard<std::mutex> lock(fake_.mu); fake_.cancel = {5}; }
+  // Job 6 can only run once job 5 is gone (one slot).
+  ASSERT_TRUE(WaitFor([&] { return !fake_.completions.empty(); }, 10s));
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  ASSERT_EQ(fake_.completions.size(), 1u);
+  EXPECT_EQ(fake_.completions[0].job_id(), 6);
+}
+
+TEST_F(WorkerLoopTest, ReportSurvivesAnOutageAndReregisterKeepsTheId) {
+  int port = FreePort();
+  StartServer(port);
+  fake_.fail_completes = 2;
+  fake_.queue.push_back(MakeJob(8, "ok"));
+  StartWorker(port);
+  ASSERT_TRUE(WaitFor([&] { return !fake_.completions.empty(); }, 15s));
+  {
+    std::lock_guard<std::mutex> lock(fake_.mu);
+    EXPECT_EQ(fake_.complete_calls, 3);
+    EXPECT_EQ(fake_.completions[0].job_id(), 8);
+    fake_.reregister_once = true;
+  }
+  ASSERT_TRUE(WaitFor([&] { return fake_.registrations.size() == 2; }, 5s));
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  EXPECT_EQ(fake_.registrations[1].worker_id(), "w-1");
+}
+
+}  // namespace
+}  // namespace ratchet::worker
