@@ -5,8 +5,8 @@ Reads a request JSON (written by ratchet-harness), and for every workload and
 round generates inputs from the seed, runs the definition's PyTorch reference
 `run(...)`, writes inputs and reference outputs as raw little-endian files,
 and times the reference (T_b) the way the harness times a candidate: warm-ups,
-then repetitions each preceded by writing a buffer of 2x the last-level cache
-and cloning the inputs to fresh addresses; median and (p90-p10)/median.
+then repetitions each preceded by cloning the inputs to fresh addresses and
+then writing a buffer of 2x the last-level cache; median and (p90-p10)/median.
 
 Usage: oracle.py REQUEST.json
 Exit status: 0 manifest written; 3 torch cannot be imported (the harness then
@@ -190,9 +190,9 @@ def time_reference(req, run, args):
     total = int(req["warmups"]) + int(req["repetitions"])
     with torch.no_grad():
         for rep in range(total):
-            flush.fill_(rep & 0xFF)
             fresh = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
             keep[rep % 2] = fresh
+            flush.fill_(rep & 0xFF)  # After the clone: inputs start cold, as in the harness.
             t0 = time.perf_counter_ns()
             run(*fresh)
             t1 = time.perf_counter_ns()

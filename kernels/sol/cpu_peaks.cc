@@ -2,6 +2,7 @@
 #include "kernels/sol/cpu_peaks.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,6 +49,7 @@ long LastLevelCacheBytes() {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr size_t kHuge = size_t{2} << 20;
 
 template <typename Fn>
 void RunOnAll(int threads, Fn fn) {
@@ -58,18 +60,24 @@ void RunOnAll(int threads, Fn fn) {
 }
 
 double MeasureBandwidth(int threads) {
-  // Larger than the LLC so that the copy streams from memory; capped so the
-  // calibration stays fast on machines that report huge shared caches.
-  size_t bytes = static_cast<size_t>(std::max<long>(2 * LastLevelCacheBytes(), 64L << 20));
-  bytes = std::min<size_t>(bytes, 512u << 20);
+  // Source plus destination exceed the LLC so that the copy streams from
+  // memory; capped because first-touching pages is slow (worse in VMs) and
+  // calibration must stay well under 2 s even where a huge shared LLC is
+  // reported.
+  size_t bytes = static_cast<size_t>(LastLevelCacheBytes());
+  bytes = std::clamp<size_t>(bytes, size_t{32} << 20, size_t{192} << 20);
+  bytes = (bytes + kHuge - 1) / kHuge * kHuge;
   const size_t n = bytes / sizeof(double);
-  double* a = static_cast<double*>(std::aligned_alloc(64, n * sizeof(double)));
-  double* b = static_cast<double*>(std::aligned_alloc(64, n * sizeof(double)));
+  double* a = static_cast<double*>(std::aligned_alloc(kHuge, bytes));
+  double* b = static_cast<double*>(std::aligned_alloc(kHuge, bytes));
   if (a == nullptr || b == nullptr) {
     std::free(a);
     std::free(b);
     return 0;
   }
+  // Huge pages make the first touch several times cheaper.
+  madvise(a, bytes, MADV_HUGEPAGE);
+  madvise(b, bytes, MADV_HUGEPAGE);
   auto chunk = [&](int t) {
     const size_t lo = n * t / threads, hi = n * (t + 1) / threads;
     return std::make_pair(lo, hi);

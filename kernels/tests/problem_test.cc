@@ -1,2 +1,266 @@
+#include "kernels/problem/problem.h"
+
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
-TEST(Placeholder, Builds) {}
+
+#include <string>
+
+#include "kernels/problem/expr.h"
+
+namespace ratchet::kernels {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kDef[] = R"({
+  "name": "rmsnorm_test",
+  "op_type": "norm",
+  "axes": {
+    "batch": {"type": "var"},
+    "hidden": {"type": "const", "value": 64},
+    "heads": {"type": "const", "value": 4},
+    "head_dim": {"type": "expr", "expression": "hidden // heads"},
+    "twice": {"type": "expr", "expression": "2 * head_dim"}
+  },
+  "constraints": ["hidden % heads == 0"],
+  "inputs": {
+    "x": {"shape": ["batch", "hidden"], "dtype": "bfloat16"},
+    "w": {"shape": ["hidden"], "dtype": "float32"},
+    "eps": {"shape": null, "dtype": "float32"},
+    "idx": {"shape": [3, "twice"], "dtype": "int64"}
+  },
+  "outputs": {"y": {"shape": ["batch", "heads", "head_dim"], "dtype": "float16"}},
+  "reference": "import torch\ndef run(x, w, eps, idx):\n    return x\n",
+  "ratchet": {"flops": "3 * batch * hidden"}
+})";
+
+Definition MustDef(const std::string& text = kDef) {
+  auto d = ParseDefinition(text, "definition.json");
+  EXPECT_TRUE(d.ok()) << d.status();
+  return d.ok() ? *d : Definition{};
+}
+
+TEST(DefinitionTest, ParsesAxesTensorsAndExtension) {
+  Definition d = MustDef();
+  EXPECT_EQ(d.name, "rmsnorm_test");
+  ASSERT_EQ(d.axes.size(), 5u);
+  EXPECT_EQ(d.axes[3].kind, Axis::Kind::kExpr);
+  // Definition order, not alphabetical.
+  ASSERT_EQ(d.inputs.size(), 4u);
+  EXPECT_EQ(d.inputs[0].name, "x");
+  EXPECT_EQ(d.inputs[0].dtype, DType::kBFloat16);
+  EXPECT_TRUE(d.inputs[2].scalar);
+  EXPECT_EQ(d.inputs[3].shape[0].literal, 3);
+  EXPECT_EQ(d.flops_expr, "3 * batch * hidden");
+}
+
+TEST(WorkloadTest, ResolvesExprAxesShapesAndBytes) {
+  Definition d = MustDef();
+  auto w = ParseWorkloads(
+      d,
+      "{\"uuid\":\"a\",\"axes\":{\"batch\":8},\"inputs\":{\"x\":{\"type\":\"random\"},"
+      "\"w\":{\"type\":\"random\"},\"eps\":{\"type\":\"scalar\",\"value\":1e-6},"
+      "\"idx\":{\"type\":\"random\"}},\"tolerance\":{\"atol\":0.5}}\n\n",
+      "workload.jsonl", "/p");
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_EQ(w->size(), 1u);
+  const Workload& wl = (*w)[0];
+  EXPECT_EQ(wl.axes.at("head_dim"), 16);
+  EXPECT_EQ(wl.axes.at("twice"), 32);
+  EXPECT_EQ(wl.axes_label, "batch=8");
+  EXPECT_DOUBLE_EQ(wl.atol, 0.5);
+  EXPECT_DOUBLE_EQ(wl.rtol, 1e-2);
+  EXPECT_EQ(wl.inputs[2].kind, InputSource::Kind::kScalar);
+  EXPECT_DOUBLE_EQ(wl.inputs[2].value, 1e-6);
+  EXPECT_EQ(ResolveShape(d.outputs[0], wl), (std::vector<int64_t>{8, 4, 16}));
+  EXPECT_EQ(ResolveShape(d.inputs[3], wl), (std::vector<int64_t>{3, 32}));
+  EXPECT_TRUE(ResolveShape(d.inputs[2], wl).empty());
+  // x bf16 8*64*2 + w 64*4 + eps 4 + idx 96*8 + y fp16 8*64*2.
+  EXPECT_DOUBLE_EQ(*WorkloadBytes(d, wl), 1024 + 256 + 4 + 768 + 1024);
+  EXPECT_DOUBLE_EQ(*WorkloadFlops(d, wl), 3 * 8 * 64);
+}
+
+TEST(WorkloadTest, AcceptsTraceWrapperAndSafetensors) {
+  Definition d = MustDef();
+  auto w = ParseWorkloads(
+      d,
+      "{\"definition\":\"rmsnorm_test\",\"workload\":{\"uuid\":\"u\",\"axes\":{\"batch\":2},"
+      "\"inputs\":{\"x\":{\"type\":\"safetensors\",\"path\":\"data/x.safetensors\","
+      "\"tensor_key\":\"x\"},\"w\":{\"type\":\"random\"},\"eps\":{\"type\":\"scalar\","
+      "\"value\":true},\"idx\":{\"type\":\"random\"}}},\"solution\":null}",
+      "workload.jsonl", "/prob");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ((*w)[0].inputs[0].path, "/prob/data/x.safetensors");
+  EXPECT_EQ((*w)[0].inputs[0].tensor_key, "x");
+  EXPECT_TRUE((*w)[0].inputs[2].value_is_bool);
+}
+
+// Each malformed definition must name the file and the field at fault.
+struct BadDef {
+  std::string from, to, expect;
+};
+
+class MalformedDefinitionTest : public ::testing::TestWithParam<BadDef> {};
+
+TEST_P(MalformedDefinitionTest, NamesFileAndField) {
+  std::string text = kDef;
+  const size_t at = text.find(GetParam().from);
+  ASSERT_NE(at, std::string::npos) << GetParam().from;
+  text.replace(at, GetParam().from.size(), GetParam().to);
+  auto d = ParseDefinition(text, "p/definition.json");
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("p/definition.json"));
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr(GetParam().expect));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, MalformedDefinitionTest,
+    ::testing::Values(
+        BadDef{"\"name\": \"rmsnorm_test\",", "", "field 'name': missing"},
+        BadDef{"{\"type\": \"var\"}", "{\"type\": \"variable\"}", "field 'axes.batch.type'"},
+        BadDef{"\"value\": 64", "\"value\": \"64\"", "field 'axes.hidden.value'"},
+        BadDef{"hidden // heads", "hidden // nope", "field 'axes.head_dim.expression'"},
+        BadDef{"hidden // heads", "hidden // (heads", "field 'axes.head_dim.expression'"},
+        BadDef{"\"dtype\": \"bfloat16\"", "\"dtype\": \"bf16\"", "field 'inputs.x.dtype'"},
+        BadDef{"\"dtype\": \"bfloat16\"", "\"dtype\": \"float8_e4m3fn\"",
+               "not supported by the CPU harness"},
+        BadDef{"[\"batch\", \"hidden\"]", "[\"batch\", \"hiden\"]", "field 'inputs.x.shape[1]'"},
+        BadDef{"[\"batch\", \"hidden\"]", "\"batch\"", "field 'inputs.x.shape'"},
+        BadDef{"\"shape\": null, ", "", "field 'inputs.eps.shape': missing"},
+        BadDef{"def run(", "def other(", "field 'reference'"},
+        BadDef{"\"3 * batch * hidden\"", "\"3 * batch * M\"", "field 'ratchet.flops'"},
+        BadDef{"\"op_type\": \"norm\",", "\"op_type\": \"norm\",,", "definition.json:3: invalid JSON"},
+        BadDef{"\"constraints\": [\"hidden % heads == 0\"]", "\"constraints\": [\"hidden %\"]",
+               "field 'constraints[0]'"}));
+
+struct BadLine {
+  std::string line, expect;
+};
+
+class MalformedWorkloadTest : public ::testing::TestWithParam<BadLine> {};
+
+constexpr char kGood[] =
+    "{\"uuid\":\"a\",\"axes\":{\"batch\":8},\"inputs\":{\"x\":{\"type\":\"random\"},"
+    "\"w\":{\"type\":\"random\"},\"eps\":{\"type\":\"scalar\",\"value\":1e-6},"
+    "\"idx\":{\"type\":\"random\"}}}";
+
+TEST_P(MalformedWorkloadTest, NamesFileLineAndField) {
+  Definition d = MustDef();
+  // Two good lines and a blank one first: the bad one is line 4.
+  const std::string text = std::string(kGood) + "\n\n" + kGood + "\n" + GetParam().line + "\n";
+  auto w = ParseWorkloads(d, text, "p/workload.jsonl", "p");
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("p/workload.jsonl:4:"));
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr(GetParam().expect));
+}
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  s.replace(s.find(from), from.size(), to);
+  return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, MalformedWorkloadTest,
+    ::testing::Values(
+        BadLine{"{\"uuid\": ", "invalid JSON"},
+        BadLine{"[1, 2]", "must be a JSON object"},
+        BadLine{Replace(kGood, "{\"batch\":8}", "{}"), "field 'axes.batch': var axis not bound"},
+        BadLine{Replace(kGood, "\"batch\":8", "\"batch\":-1"), "field 'axes.batch'"},
+        BadLine{Replace(kGood, "\"batch\":8", "\"batch\":8,\"rows\":2"), "field 'axes.rows'"},
+        BadLine{Replace(kGood, "\"batch\":8", "\"batch\":8,\"hidden\":32"),
+                "field 'axes.hidden': const axis is 64"},
+        BadLine{Replace(kGood, "\"x\":{\"type\":\"random\"}", "\"x\":{\"type\":\"rand\"}"),
+                "field 'inputs.x.type': unknown input type"},
+        BadLine{Replace(kGood, "\"x\":{\"type\":\"random\"},", ""),
+                "field 'inputs.x': missing descriptor"},
+        BadLine{Replace(kGood, "\"type\":\"scalar\",\"value\":1e-6", "\"type\":\"scalar\""),
+                "field 'inputs.eps.value'"},
+        BadLine{Replace(kGood, "\"x\":{\"type\":\"random\"}", "\"x\":{\"type\":\"custom\"}"),
+                "field 'inputs.x.type': \"custom\" needs custom_inputs_entrypoint"},
+        BadLine{Replace(kGood, "\"x\":{\"type\":\"random\"}",
+                        "\"x\":{\"type\":\"safetensors\",\"path\":\"a\"}"),
+                "field 'inputs.x.tensor_key'"},
+        BadLine{Replace(kGood, "}}}", "}},\"tolerance\":{\"atol\":-1}}"),
+                "field 'tolerance.atol'"},
+        BadLine{Replace(kGood, "\"w\":{", "\"zz\":{\"type\":\"random\"},\"w\":{"),
+                "field 'inputs.zz': no such input"}));
+
+TEST(WorkloadTest, ConstraintViolationNamesLine) {
+  std::string def = kDef;
+  def.replace(def.find("\"value\": 4}"), 11, "\"value\": 5}");
+  // hidden // heads is still an integer, but the constraint fails.
+  auto d = ParseDefinition(def, "definition.json");
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto w = ParseWorkloads(*d, kGood, "workload.jsonl", "p");
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("workload.jsonl:1:"));
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("hidden % heads == 0"));
+}
+
+TEST(WorkloadTest, NonIntegerExprAxisFails) {
+  std::string def = kDef;
+  def.replace(def.find("hidden // heads"), 15, "hidden / 3");
+  auto d = ParseDefinition(def, "definition.json");
+  ASSERT_TRUE(d.ok()) << d.status();
+  def.clear();
+  auto w = ParseWorkloads(*d, kGood, "workload.jsonl", "p");
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()),
+              HasSubstr("field 'axes.head_dim.expression': evaluates to 21.3"));
+}
+
+TEST(WorkloadTest, ExprAxisCycleFails) {
+  std::string def = kDef;
+  def.replace(def.find("hidden // heads"), 15, "twice // 2");
+  auto d = ParseDefinition(def, "definition.json");
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto w = ParseWorkloads(*d, kGood, "workload.jsonl", "p");
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("cycle"));
+}
+
+TEST(WorkloadTest, EmptyFileFails) {
+  Definition d = MustDef();
+  auto w = ParseWorkloads(d, "\n  \n", "workload.jsonl", "p");
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("workload.jsonl: no workloads"));
+}
+
+double Eval(const std::string& e) {
+  auto v = EvalExpr(e, [](absl::string_view n) -> std::optional<double> {
+    if (n == "M") return 10;
+    if (n == "N") return 3;
+    return std::nullopt;
+  });
+  EXPECT_TRUE(v.ok()) << e << ": " << v.status();
+  return v.ok() ? *v : -12345;
+}
+
+TEST(ExprTest, PythonSemantics) {
+  EXPECT_EQ(Eval("M // N"), 3);
+  EXPECT_DOUBLE_EQ(Eval("M / 4"), 2.5);
+  EXPECT_EQ(Eval("-M // N"), -4);  // Floors, like Python.
+  EXPECT_EQ(Eval("-7 % 3"), 2);    // Sign of the divisor.
+  EXPECT_EQ(Eval("2 ** 3 ** 2"), 512);  // Right-associative.
+  EXPECT_EQ(Eval("-2 ** 2"), -4);
+  EXPECT_EQ(Eval("2 ** -1"), 0.5);
+  EXPECT_EQ(Eval("(M + N) * 2 - +1"), 25);
+  EXPECT_EQ(Eval("2*M*N*M"), 600);
+  EXPECT_EQ(Eval("M == 10 and N < 4"), 1);
+  EXPECT_EQ(Eval("M != 10 or N >= 4"), 0);
+}
+
+TEST(ExprTest, Errors) {
+  auto lookup = [](absl::string_view) -> std::optional<double> { return std::nullopt; };
+  EXPECT_THAT(std::string(EvalExpr("M + 1", lookup).status().message()), HasSubstr("unknown name 'M'"));
+  EXPECT_THAT(std::string(EvalExpr("1 // 0", lookup).status().message()), HasSubstr("division by zero"));
+  EXPECT_FALSE(EvalExpr("1 +", lookup).ok());
+  EXPECT_FALSE(EvalExpr("(1", lookup).ok());
+  EXPECT_FALSE(EvalExpr("1 $ 2", lookup).ok());
+  auto ids = ExprIdentifiers("a * (b + a) // c_1");
+  ASSERT_TRUE(ids.ok());
+  EXPECT_EQ(*ids, (std::vector<std::string>{"a", "b", "c_1"}));
+}
+
+}  // namespace
+}  // namespace ratchet::kernels
