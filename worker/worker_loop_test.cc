@@ -4,6 +4,8 @@
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -16,6 +18,7 @@
 #include "gtest/gtest.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "worker/worker.h"
+#include "worker/worker_main.h"
 
 namespace ratchet::worker {
 namespace {
@@ -251,5 +254,56 @@ TEST_F(WorkerLoopTest, ReportSurvivesAnOutageAndReregisterKeepsTheId) {
   EXPECT_EQ(fake_.registrations[1].worker_id(), "w-1");
 }
 
+// The real entry point in a real process: it comes up, runs a job, and on
+// SIGTERM kills the job, removes its scratch folder and exits 0.
+TEST_F(WorkerLoopTest, WorkerMainStopsCleanlyOnSigterm) {
+  int port = FreePort();
+  StartServer(port);
+  fake_.queue.push_back(MakeJob(9, "sleep"));
+  char tmpl[] = "/tmp/ratchet-worker-main-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  scratch_ = tmpl;
+  std::vector<std::string> args = {
+      "/proc/self/exe", "--worker-main", "worker",
+      absl::StrCat("--coordinator=127.0.0.1:", port), "--name=main-test",
+      "--scratch=" + scratch_,
+      std::string("--harness=") + RATCHET_WORKER_TESTDATA + "/fake_harness.sh",
+      "--peak-gbps=1", "--peak-gflops=1", "--wait-ms=200", "--metrics=127.0.0.1:0"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  bool running = WaitFor([&] {
+    return !fake_.heartbeats.empty() && fake_.heartbeats.back().job_ids_size() == 1;
+  });
+  kill(pid, SIGTERM);
+  int status = 0;
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(running) << "the job never showed up in a heartbeat";
+  ASSERT_TRUE(WIFEXITED(status)) << "status " << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_LT(took, 5);
+  EXPECT_TRUE(std::filesystem::is_empty(scratch_)) << "scratch left behind";
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  EXPECT_TRUE(fake_.completions.empty());
+  ASSERT_EQ(fake_.registrations.size(), 1u);
+  EXPECT_EQ(fake_.registrations[0].name(), "main-test");
+}
+
 }  // namespace
 }  // namespace ratchet::worker
+
+// `--worker-main ARGS...` runs WorkerMain in this process, for the test above.
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--worker-main")
+    return ratchet::worker::WorkerMain(argc - 2, argv + 2);
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
