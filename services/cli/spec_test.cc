@@ -298,5 +298,14 @@ TEST_F(SpecTest, AcceptsUtf8Text) {
   EXPECT_EQ(spec->baseline().files().at("NOTES.md"), "µs — naïve\n");
 }
 
+// The demo campaign that ships with the repository must load as written.
+TEST(ShippedSpecTest, DemoCampaignLoads) {
+  auto spec = LoadCampaignSpec(std::string(RATCHET_SOURCE_DIR) + "/tasks/demo.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "demo-matmul");
+  EXPECT_FALSE(spec->problem().name().empty());
+  EXPECT_TRUE(spec->baseline().files().count("solution.json"));
+}
+
 }  // namespace
 }  // namespace ratchet::cli
