@@ -130,6 +130,9 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
                        .Name("ratchet_worker_jobs_total")
                        .Help("Jobs finished by this worker, by outcome")
                        .Register(*registry_);
+    // Every outcome exists from the start, so that rate() sees the first job.
+    for (int o = v1::OUTCOME_OK; o <= v1::OUTCOME_HARNESS_ERROR; ++o)
+      jobs_total_->Add({{"outcome", OutcomeLabel(static_cast<v1::Outcome>(o))}});
     jobs_running_ = &prometheus::BuildGauge()
                          .Name("ratchet_worker_jobs_running")
                          .Help("Jobs running now")

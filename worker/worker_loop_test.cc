@@ -11,12 +11,15 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
+#include "worker/result.h"
 #include "worker/worker.h"
 #include "worker/worker_main.h"
 
@@ -296,6 +299,79 @@ TEST_F(WorkerLoopTest, WorkerMainStopsCleanlyOnSigterm) {
   ASSERT_EQ(fake_.registrations.size(), 1u);
   EXPECT_EQ(fake_.registrations[0].name(), "main-test");
 }
+
+// The worker with the real harness (when it is built beside this test) on the
+// shared vadd problem and the bad-candidate corpus: every outcome arrives
+// through the sandbox intact.
+class RealHarnessTest : public ::testing::TestWithParam<std::pair<std::string, v1::Outcome>> {};
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST_P(RealHarnessTest, OutcomeSurvivesTheSandbox) {
+  namespace fs = std::filesystem;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  self[n] = 0;
+  fs::path harness = fs::path(self).parent_path() / "ratchet-harness";
+  fs::path data = fs::path(RATCHET_WORKER_TESTDATA) / "../../tests/data";
+  if (!fs::exists(harness)) GTEST_SKIP() << "ratchet-harness is not built beside this test";
+  const auto& [name, want] = GetParam();
+  fs::path dir = name == "good" ? data / "vadd/good" : data / "bad_candidates" / name;
+  if (!fs::exists(dir)) GTEST_SKIP() << dir << " is missing";
+
+  v1::Job job;
+  job.set_id(42);
+  job.set_seed(7);
+  job.mutable_problem()->set_definition_json(ReadAll(data / "vadd/definition.json"));
+  job.mutable_problem()->set_workload_jsonl(ReadAll(data / "vadd/workload.jsonl"));
+  for (const auto& e : fs::directory_iterator(dir))
+    (*job.mutable_solution()->mutable_files())[e.path().filename().string()] = ReadAll(e.path());
+  job.mutable_harness()->set_warmups(1);
+  job.mutable_harness()->set_repetitions(3);
+  job.mutable_harness()->set_correctness_rounds(2);
+  job.mutable_harness()->set_timeout_seconds(name == "hang" ? 15 : 120);
+
+  WorkerOptions o;
+  o.coordinator = "127.0.0.1:1";  // RunJob does not talk to it
+  char tmpl[] = "/tmp/ratchet-worker-real-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  o.scratch_root = tmpl;
+  o.harness_path = harness.string();
+  auto sandbox = Sandbox::Create("auto");
+  ASSERT_TRUE(sandbox.ok());
+  v1::Hardware hw;
+  hw.set_cpu_cores(2);
+  hw.set_peak_gbps(10);
+  hw.set_peak_gflops(50);
+  Worker worker(o, *std::move(sandbox), hw, nullptr);
+  bool cancelled = false;
+  v1::Evaluation e = worker.RunJob(job, nullptr, &cancelled);
+  EXPECT_FALSE(cancelled);
+  EXPECT_EQ(e.outcome(), want) << OutcomeLabel(e.outcome()) << ": " << e.message();
+  if (want == v1::OUTCOME_OK) {
+    EXPECT_GT(e.score(), 0);
+    EXPECT_EQ(e.workloads_size(), 2);
+  }
+  EXPECT_TRUE(fs::is_empty(o.scratch_root)) << "job folder left behind";
+  fs::remove_all(o.scratch_root);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Corpus, RealHarnessTest,
+    ::testing::Values(std::make_pair(std::string("good"), v1::OUTCOME_OK),
+                      std::make_pair(std::string("compile_error"), v1::OUTCOME_COMPILE_ERROR),
+                      std::make_pair(std::string("crash"), v1::OUTCOME_CRASH),
+                      std::make_pair(std::string("exit"), v1::OUTCOME_CRASH),
+                      std::make_pair(std::string("hang"), v1::OUTCOME_TIMEOUT),
+                      std::make_pair(std::string("out_of_bounds"), v1::OUTCOME_OUT_OF_BOUNDS),
+                      std::make_pair(std::string("wrong"), v1::OUTCOME_WRONG_ANSWER)),
+    [](const auto& info) { return info.param.first; });
 
 }  // namespace
 }  // namespace ratchet::worker
