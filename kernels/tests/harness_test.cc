@@ -108,6 +108,13 @@ TEST_F(HarnessTest, CorrectSolutionScores) {
   EXPECT_THAT(r.stderr_text, HasSubstr("stage: timing workload 2/2"));
 }
 
+TEST_F(HarnessTest, CustomEntrypointBf16AndScalars) {
+  HarnessRun r = RunHarness("rmsnorm_custom", "rmsnorm_bf16");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  EXPECT_EQ(r.result["workloads"][1]["axes"], "batch=17");
+}
+
 TEST_F(HarnessTest, WrongAnswer) {
   HarnessRun r = RunHarness("vector_add", "wrong");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
