@@ -528,8 +528,8 @@ bool Harness::Compile(const Solution& s) {
   Stage("compile");
   const auto t0 = Clock::now();
   const std::string exe_dir = SelfExeDir();
-  std::string abi = ReadFileOrEmpty(exe_dir + "/ratchet/kernel_abi.h");
-  if (abi.empty()) abi = ReadFileOrEmpty(exe_dir + "/kernel_abi.h");
+  // Beside the executable, not in a ratchet/ folder: bin/ratchet is the CLI.
+  std::string abi = ReadFileOrEmpty(exe_dir + "/kernel_abi.h");
   if (abi.empty()) {
     Fail("harness_error", absl::StrCat("kernel_abi.h not found beside ", exe_dir));
     return false;
