@@ -490,11 +490,11 @@ size_t FlushBytes() {
     size_t mib = 0;
     if (absl::SimpleAtoi(env, &mib)) return mib << 20;
   }
-  // 2x the LLC, capped at 256 MiB: VMs and multi-die parts report the whole
+  // 2x the LLC, capped at 64 MiB: VMs and multi-die parts report the whole
   // package's L3 (300 MiB on the build machines), but one core only ever
-  // sees its own die's slice (<= 128 MiB on current parts), and every extra
-  // byte costs time on each repetition.
-  return std::min<size_t>(2 * static_cast<size_t>(LastLevelCacheBytes()), size_t{256} << 20);
+  // sees its own slice (measured under 64 MiB here), and every extra byte
+  // costs time on each repetition.
+  return std::min<size_t>(2 * static_cast<size_t>(LastLevelCacheBytes()), size_t{64} << 20);
 }
 
 class Harness {
