@@ -456,7 +456,9 @@ std::string StatusLine(const v1::Campaign& c, double elapsed_seconds) {
                            ? absl::StrCat("/", c.spec().budget().max_evaluations())
                            : "";
   std::string best = "-";
-  if (c.best_candidate_id() != 0) {
+  if (c.best_candidate_id() != 0 && c.best_candidate_id() == c.baseline_candidate_id()) {
+    best = "= baseline";
+  } else if (c.best_candidate_id() != 0) {
     best = absl::StrCat(Score(c.best_score()), " #", c.best_candidate_id(),
                         c.best_verified() ? " verified" : " unverified");
   }

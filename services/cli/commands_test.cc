@@ -244,6 +244,12 @@ TEST(FormatTest, StatusLine) {
             "best 0.6250 #4 verified");
 }
 
+TEST(FormatTest, StatusLineWhenBaselineIsBest) {
+  v1::Campaign c = SampleCampaign(v1::CAMPAIGN_RUNNING);
+  c.set_best_candidate_id(1);
+  EXPECT_NE(StatusLine(c, 1).find("best = baseline"), std::string::npos);
+}
+
 TEST(FormatTest, CoordinatorAddressPrecedence) {
   std::vector<std::string> args = {"--coordinator=h:1"};
   std::vector<char*> argv = {args[0].data()};

@@ -366,10 +366,10 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
       rpc_failures = 0;
       campaign = now;
       std::string line = StatusLine(campaign, elapsed());
-      // Print on change (ignoring the clock), or every 15 s as a heartbeat.
+      // Print on change (ignoring the clock), or every 30 s as a heartbeat.
       std::string key = line.substr(line.find(']'));
       auto since = std::chrono::steady_clock::now() - last_print;
-      if (key != last_line || since > std::chrono::seconds(15)) {
+      if (key != last_line || since > std::chrono::seconds(30)) {
         progress_.Line("          " + line);
         last_line = key;
         last_print = std::chrono::steady_clock::now();
