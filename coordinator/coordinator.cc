@@ -519,6 +519,7 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
     return absl::InvalidArgumentError(absl::StrCat("baseline: ", space.status().message()));
   if (auto s = proposers::NormalizeKnobs(*space, &baseline); !s.ok())
     return absl::InvalidArgumentError(absl::StrCat("baseline: ", s.message()));
+  *spec.mutable_baseline() = baseline;  // knobs explicit, as every candidate's
 
   std::lock_guard<std::mutex> research(research_mu_);
   v1::Campaign campaign;
@@ -873,8 +874,11 @@ absl::StatusOr<std::vector<int64_t>> Coordinator::RequestReplays(
     // Interleaved, so that candidate and incumbent see the same conditions.
     for (int i = 0; i < replays; ++i) {
       for (int64_t cid : {v->candidate_id(), v->incumbent_candidate_id()}) {
+        // The claim is replayed away from the worker that made it; the
+        // incumbent, which claims nothing, may run anywhere.
+        const bool is_claim = cid == v->candidate_id();
         auto id = EnqueueJob(*campaign, cid, v1::JOB_REPLAY, verification_id,
-                             v->claim_worker_id());
+                             is_claim ? v->claim_worker_id() : "");
         if (!id.ok()) return id.status();
         ids.push_back(*id);
       }

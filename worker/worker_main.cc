@@ -124,6 +124,8 @@ int WorkerMain(int argc, char** argv) {
   std::string root = flags->Get("scratch", std::string(tmpdir && *tmpdir ? tmpdir : "/tmp"));
   std::error_code ec;
   fs::create_directories(root, ec);
+  // Absolute, because the sandbox binds it by path from another directory.
+  root = fs::absolute(root, ec).lexically_normal().string();
   std::string tmpl = root + "/ratchet-worker-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr)
     return Fail(absl::StrCat("cannot make a scratch folder under ", root, ": ",

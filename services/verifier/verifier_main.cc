@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "grpcpp/grpcpp.h"
@@ -23,7 +24,8 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop = true; }
 
 constexpr char kUsage[] =
-    "usage: ratchet verifier --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n";
+    "usage: ratchet verifier --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n"
+    "                        [--concurrency=4]   claims verified at once\n";
 
 void Sleep(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
@@ -137,7 +139,7 @@ int VerifierMain(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  auto unknown = flags->Unknown({"coordinator", "name", "metrics"});
+  auto unknown = flags->Unknown({"coordinator", "name", "metrics", "concurrency"});
   if (!unknown.empty() || !flags->positional().empty()) {
     std::fprintf(stderr, "ratchet verifier: unexpected argument\n%s", kUsage);
     return 2;
@@ -162,9 +164,18 @@ int VerifierMain(int argc, char** argv) {
     metrics = std::move(*m);
   }
   std::fprintf(stderr, "verifier %s: using coordinator %s\n", id.c_str(), address.c_str());
+  auto concurrency = flags->GetInt("concurrency", 4);
+  if (!concurrency.ok() || *concurrency < 1 || *concurrency > 64) {
+    std::fprintf(stderr, "ratchet verifier: --concurrency must be 1..64\n");
+    return 2;
+  }
+  // Claims wait on replays most of the time, so several are verified at once;
+  // each loop holds one claim. The stub is safe to share between threads.
   Verifier verifier(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), id,
                     registry);
-  verifier.Run();
+  std::vector<std::thread> loops;
+  for (int i = 0; i < *concurrency; ++i) loops.emplace_back([&verifier] { verifier.Run(); });
+  for (auto& t : loops) t.join();
   std::fprintf(stderr, "verifier %s: stopped\n", id.c_str());
   return 0;
 }

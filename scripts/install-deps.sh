@@ -1,0 +1,13 @@
+#!/bin/sh
+# Installs what ratchet needs to build, test and run on Debian 12.
+set -eu
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends \
+  build-essential cmake ninja-build pkg-config ca-certificates \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+  libabsl-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
+  prometheus-cpp-dev libgtest-dev libgmock-dev libcurl4-openssl-dev \
+  bubblewrap python3 python3-torch
