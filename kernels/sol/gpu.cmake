@@ -1,0 +1,31 @@
+# Speed-of-light parts for GPUs, include()d from kernels/CMakeLists.txt after
+# ratchet_kernels is defined:
+#   - the datasheet peak table (plain C++, always built, tested in CI);
+#   - ratchet-gpu-probe, the calibration helper the worker runs at start
+#     (CUDA runtime + cuBLAS), built only when the CUDA toolkit is found, so
+#     that neither `ratchet` nor a CUDA-less build machine needs CUDA.
+target_sources(ratchet_kernels PRIVATE ${CMAKE_CURRENT_LIST_DIR}/gpu_peaks.cc)
+
+add_executable(kernels_gpu_peaks_test ${CMAKE_CURRENT_LIST_DIR}/gpu_peaks_test.cc)
+target_link_libraries(kernels_gpu_peaks_test PRIVATE ratchet_kernels GTest::gtest_main)
+gtest_discover_tests(kernels_gpu_peaks_test TEST_PREFIX "kernels." DISCOVERY_TIMEOUT 30)
+
+if(NOT DEFINED CUDAToolkit_FOUND)
+  find_package(CUDAToolkit QUIET)
+endif()
+if(CUDAToolkit_FOUND)
+  add_library(ratchet_gpu_calibration STATIC ${CMAKE_CURRENT_LIST_DIR}/gpu_calibration.cc)
+  target_include_directories(ratchet_gpu_calibration PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../..)
+  target_link_libraries(ratchet_gpu_calibration
+    PUBLIC CUDA::cudart CUDA::cublas
+    PRIVATE ratchet_kernels nlohmann_json::nlohmann_json)
+  add_executable(ratchet-gpu-probe ${CMAKE_CURRENT_LIST_DIR}/gpu_probe_main.cc)
+  target_link_libraries(ratchet-gpu-probe PRIVATE ratchet_gpu_calibration)
+  # The GPU machines keep CUDA where the build machines do; the rpath finds
+  # libcublas there without LD_LIBRARY_PATH.
+  set_target_properties(ratchet-gpu-probe PROPERTIES
+    BUILD_RPATH "${CUDAToolkit_LIBRARY_DIR}" INSTALL_RPATH "${CUDAToolkit_LIBRARY_DIR}")
+else()
+  message(STATUS "CUDA toolkit not found: ratchet-gpu-probe is not built; "
+                 "workers on this build run CPU-only")
+endif()
