@@ -46,14 +46,16 @@ class Cluster {
     coordinator_ = std::make_unique<Process>(
         std::vector<std::string>{kRatchet, "coordinator", "--listen=127.0.0.1:0",
                                  "--port-file=" + port_file, "--db=" + db_path(),
-                                 "--lease-seconds=10", "--heartbeat-seconds=1"},
+                                 "--lease-seconds=10", "--heartbeat-seconds=1",
+                                 "--metrics=127.0.0.1:0"},
         dir_ + "/coordinator.log");
     ASSERT_TRUE(testing::WaitForFile(port_file, 20'000))
         << testing::ReadFile(dir_ + "/coordinator.log");
     address_ = absl::StrCat("127.0.0.1:",
                             absl::StripAsciiWhitespace(testing::ReadFile(port_file)));
     verifier_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "verifier", "--coordinator=" + address_},
+        std::vector<std::string>{kRatchet, "verifier", "--coordinator=" + address_,
+                                 "--metrics=127.0.0.1:0"},
         dir_ + "/verifier.log");
     for (int i = 1; i <= 2; ++i) {
       std::string name = absl::StrCat("w", i);
@@ -61,7 +63,8 @@ class Cluster {
       mkdir(scratch.c_str(), 0755);
       workers_.push_back(std::make_unique<Process>(
           std::vector<std::string>{kRatchet, "worker", "--coordinator=" + address_,
-                                   "--name=" + name, "--scratch=" + scratch},
+                                   "--name=" + name, "--scratch=" + scratch,
+                                   "--metrics=127.0.0.1:0"},
           dir_ + "/" + name + ".log"));
     }
     auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
@@ -120,6 +123,11 @@ class Cluster {
   }
 
   std::string db_path() const { return dir_ + "/ratchet.db"; }
+  // The /metrics page of a service by its log name ("coordinator", "w1", ...).
+  std::string Metrics(const std::string& service) {
+    int port = testing::MetricsPortFromLog(dir_ + "/" + service + ".log");
+    return port > 0 ? testing::HttpGet(port, "/metrics") : "";
+  }
   const std::string& address() const { return address_; }
   v1::CoordinatorService::Stub* stub() { return stub_.get(); }
   std::string Logs() {
@@ -180,6 +188,20 @@ harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60
   EXPECT_GE(campaign.best_score(), campaign.baseline_score() * 0.999);
   EXPECT_EQ(campaign.jobs_queued() + campaign.jobs_running(), 0);
   EXPECT_TRUE(cluster_->AllRunning());
+
+  // Prometheus metrics of every service reflect the campaign.
+  const std::string metrics = cluster_->Metrics("coordinator");
+  for (const char* needle :
+       {"ratchet_jobs{", "ratchet_evaluations_total{kind=\"evaluate\",outcome=\"ok\"} ",
+        "ratchet_campaign_best_score{", "ratchet_workers_connected 2"})
+    EXPECT_NE(metrics.find(needle), std::string::npos) << needle << " not in:\n" << metrics;
+  EXPECT_NE(metrics.find("ratchet_verdicts_total") == std::string::npos &&
+                campaign.verdicts_size() > 0,
+            true);
+  EXPECT_NE(cluster_->Metrics("w1").find("ratchet_worker_jobs_total{outcome=\"ok\"}"),
+            std::string::npos);
+  EXPECT_NE(cluster_->Metrics("verifier").find("# TYPE ratchet_verifier_verdicts_total"),
+            std::string::npos);
 
   // The same result must be in the store once the coordinator has stopped.
   cluster_->Stop();

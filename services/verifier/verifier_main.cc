@@ -162,6 +162,7 @@ int VerifierMain(int argc, char** argv) {
       return 1;
     }
     metrics = std::move(*m);
+    std::fprintf(stderr, "verifier: metrics on port %d\n", metrics->port());
   }
   std::fprintf(stderr, "verifier %s: using coordinator %s\n", id.c_str(), address.c_str());
   auto concurrency = flags->GetInt("concurrency", 4);

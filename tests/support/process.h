@@ -45,6 +45,12 @@ std::string MakeTempDir(const std::string& prefix);
 // Waits until `path` exists and is non-empty; false after timeout_ms.
 bool WaitForFile(const std::string& path, int timeout_ms);
 
+// GET http://127.0.0.1:port/path; the body, or "" on any failure.
+std::string HttpGet(int port, const std::string& path);
+
+// The N in the last "metrics on port N" line of a service's log; 0 if none.
+int MetricsPortFromLog(const std::string& log_path);
+
 }  // namespace ratchet::testing
 
 #endif  // RATCHET_TESTS_SUPPORT_PROCESS_H_

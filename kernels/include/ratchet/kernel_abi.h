@@ -31,6 +31,9 @@ typedef enum {
   RATCHET_INT64 = 6,
   RATCHET_BOOL = 7,
   RATCHET_UINT8 = 8,
+  RATCHET_FLOAT8_E4M3 = 9,   // float8_e4m3fn
+  RATCHET_FLOAT8_E5M2 = 10,
+  RATCHET_INT16 = 11,
 } ratchet_dtype;
 
 typedef struct {
@@ -47,6 +50,17 @@ typedef int (*ratchet_run_fn)(const ratchet_tensor* inputs, int32_t num_inputs,
 
 int ratchet_run(const ratchet_tensor* inputs, int32_t num_inputs,
                 ratchet_tensor* outputs, int32_t num_outputs);
+
+// CUDA solutions export this instead: every `data` is a device pointer (scalars
+// too), and all work must be enqueued on `stream` (a cudaStream_t) or be
+// finished when the call returns. The harness synchronises the whole device
+// before it stops the clock, so work hidden on other streams is still timed.
+typedef int (*ratchet_run_cuda_fn)(const ratchet_tensor* inputs, int32_t num_inputs,
+                                   ratchet_tensor* outputs, int32_t num_outputs,
+                                   void* stream);
+
+int ratchet_run_cuda(const ratchet_tensor* inputs, int32_t num_inputs,
+                     ratchet_tensor* outputs, int32_t num_outputs, void* stream);
 
 #ifdef __cplusplus
 }  // extern "C"
