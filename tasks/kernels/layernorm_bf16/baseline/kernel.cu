@@ -1,0 +1,189 @@
+// Baseline solution for tasks/kernels/layernorm_bf16 (layernorm_bf16):
+//   mean = mean(x), var = mean((x - mean)^2)
+//   output = (x - mean) * rsqrt(var + eps) * weight + bias
+// per row, bfloat16 in and out, statistics in float32, eps a float32 scalar on the device.
+//
+// Knobs (compile-time macros, every combination is correct for any T, H):
+//   VARIANT  0: one thread block per row; 1: one warp per row (BLOCK/32 rows per block)
+//   BLOCK    threads per block (power of two, 32..1024)
+//   VEC      bf16 elements per load/store (1, 2, 4, 8); falls back to 1 at run time
+//            when H or a pointer is not aligned for it
+//   STATS    0: two passes over the row (mean, then centred variance: as the reference)
+//            1: one pass accumulating sum and sum of squares (var = E[x^2] - mean^2)
+#include <ratchet/kernel_abi.h>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifndef VARIANT
+#define VARIANT 0
+#endif
+#ifndef BLOCK
+#define BLOCK 256
+#endif
+#ifndef VEC
+#define VEC 1
+#endif
+#ifndef STATS
+#define STATS 0
+#endif
+
+#if VARIANT != 0 && VARIANT != 1
+#error "VARIANT must be 0 (block per row) or 1 (warp per row)"
+#endif
+#if BLOCK < 32 || BLOCK > 1024 || (BLOCK & (BLOCK - 1)) != 0
+#error "BLOCK must be a power of two in 32..1024"
+#endif
+#if VEC != 1 && VEC != 2 && VEC != 4 && VEC != 8
+#error "VEC must be 1, 2, 4 or 8"
+#endif
+#if STATS != 0 && STATS != 1
+#error "STATS must be 0 (two-pass) or 1 (one-pass)"
+#endif
+
+typedef __nv_bfloat16 bf16;
+
+template <int V>
+struct alignas(2 * V) Pack {
+  bf16 h[V];
+};
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Sum over the lanes that share a row: the block (VARIANT 0) or the warp.
+__device__ __forceinline__ float row_reduce(float v, float* sm) {
+  v = warp_sum(v);
+#if VARIANT == 0
+  if ((threadIdx.x & 31) == 0) sm[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float r = 0.f;
+  for (int i = 0; i < BLOCK / 32; ++i) r += sm[i];  // same order in every thread
+  __syncthreads();  // sm is reused by the next call
+  return r;
+#else
+  (void)sm;
+  return v;
+#endif
+}
+
+template <int V>
+__global__ void layernorm_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                                 const bf16* __restrict__ b, const float* __restrict__ eps_p,
+                                 bf16* __restrict__ y, int64_t T, int H) {
+  __shared__ float sm[32];
+#if VARIANT == 0
+  const int64_t row = blockIdx.x;
+  const int lane = threadIdx.x, lanes = BLOCK;
+#else
+  const int64_t row = int64_t(blockIdx.x) * (BLOCK / 32) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31, lanes = 32;
+#endif
+  if (row >= T) return;  // VARIANT 0: whole block; 1: whole warp
+  const bf16* xr = x + row * H;
+  bf16* yr = y + row * H;
+
+  float mean, var;
+#if STATS == 0
+  float s = 0.f;
+  for (int i = lane * V; i < H; i += lanes * V) {
+    Pack<V> p = *reinterpret_cast<const Pack<V>*>(xr + i);
+#pragma unroll
+    for (int j = 0; j < V; ++j) s += __bfloat162float(p.h[j]);
+  }
+  mean = row_reduce(s, sm) / H;
+  float ss = 0.f;
+  for (int i = lane * V; i < H; i += lanes * V) {
+    Pack<V> p = *reinterpret_cast<const Pack<V>*>(xr + i);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      float d = __bfloat162float(p.h[j]) - mean;
+      ss += d * d;
+    }
+  }
+  var = row_reduce(ss, sm) / H;
+#else
+  float s = 0.f, ss = 0.f;
+  for (int i = lane * V; i < H; i += lanes * V) {
+    Pack<V> p = *reinterpret_cast<const Pack<V>*>(xr + i);
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      float f = __bfloat162float(p.h[j]);
+      s += f;
+      ss += f * f;
+    }
+  }
+  mean = row_reduce(s, sm) / H;
+  var = fmaxf(row_reduce(ss, sm) / H - mean * mean, 0.f);
+#endif
+  const float rstd = rsqrtf(var + *eps_p);
+  for (int i = lane * V; i < H; i += lanes * V) {
+    Pack<V> p = *reinterpret_cast<const Pack<V>*>(xr + i);
+    Pack<V> wp = *reinterpret_cast<const Pack<V>*>(w + i);
+    Pack<V> bp = *reinterpret_cast<const Pack<V>*>(b + i);
+    Pack<V> o;
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      float f = (__bfloat162float(p.h[j]) - mean) * rstd;
+      o.h[j] = __float2bfloat16(f * __bfloat162float(wp.h[j]) + __bfloat162float(bp.h[j]));
+    }
+    *reinterpret_cast<Pack<V>*>(yr + i) = o;
+  }
+}
+
+template <int V>
+static void launch(const bf16* x, const bf16* w, const bf16* b, const float* eps, bf16* y,
+                   int64_t T, int H, cudaStream_t stream) {
+#if VARIANT == 0
+  const int64_t grid = T;
+#else
+  const int64_t grid = (T + BLOCK / 32 - 1) / (BLOCK / 32);
+#endif
+  layernorm_kernel<V><<<(unsigned)grid, BLOCK, 0, stream>>>(x, w, b, eps, y, T, H);
+}
+
+static bool aligned(const void* p, int bytes) {
+  return (reinterpret_cast<uintptr_t>(p) % bytes) == 0;
+}
+
+extern "C" int ratchet_run_cuda(const ratchet_tensor* inputs, int32_t num_inputs,
+                                ratchet_tensor* outputs, int32_t num_outputs, void* stream) {
+  if (num_inputs != 4 || num_outputs != 1) return 1;
+  const ratchet_tensor& X = inputs[0];
+  const ratchet_tensor& W = inputs[1];
+  const ratchet_tensor& B = inputs[2];
+  const ratchet_tensor& E = inputs[3];
+  ratchet_tensor& Y = outputs[0];
+  if (X.dtype != RATCHET_BFLOAT16 || W.dtype != RATCHET_BFLOAT16 ||
+      B.dtype != RATCHET_BFLOAT16 || E.dtype != RATCHET_FLOAT32 || Y.dtype != RATCHET_BFLOAT16)
+    return 2;
+  if (X.ndim != 2 || W.ndim != 1 || B.ndim != 1 || Y.ndim != 2) return 3;
+  const int64_t T = X.shape[0], H = X.shape[1];
+  if (W.shape[0] != H || B.shape[0] != H || Y.shape[0] != T || Y.shape[1] != H || H <= 0 ||
+      H > INT32_MAX || T > INT32_MAX)
+    return 3;
+  if (T == 0) return 0;
+
+  const bf16* x = static_cast<const bf16*>(X.data);
+  const bf16* w = static_cast<const bf16*>(W.data);
+  const bf16* b = static_cast<const bf16*>(B.data);
+  const float* eps = static_cast<const float*>(E.data);
+  bf16* y = static_cast<bf16*>(Y.data);
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  const bool vec_ok = H % VEC == 0 && aligned(x, 2 * VEC) && aligned(w, 2 * VEC) &&
+                      aligned(b, 2 * VEC) && aligned(y, 2 * VEC);
+  if (vec_ok)
+    launch<VEC>(x, w, b, eps, y, T, (int)H, s);
+  else
+    launch<1>(x, w, b, eps, y, T, (int)H, s);
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) {
+    fprintf(stderr, "layernorm_bf16: launch failed: %s\n", cudaGetErrorString(err));
+    return 100;
+  }
+  return 0;
+}
