@@ -29,3 +29,11 @@ else()
   message(STATUS "CUDA toolkit not found: ratchet-gpu-probe is not built; "
                  "workers on this build run CPU-only")
 endif()
+
+# The oracle's request/manifest protocol on the CPU, with the first python
+# that imports torch ($RATCHET_PYTHON, /usr/bin/python3, python3); skipped
+# (exit 77) where none does.
+add_test(NAME kernels.oracle_protocol
+  COMMAND sh -c "for py in \"$RATCHET_PYTHON\" /usr/bin/python3 python3; do [ -n \"$py\" ] && \"$py\" -c 'import torch' 2>/dev/null && exec \"$py\" \"$0\"; done; echo 'no python imports torch'; exit 77"
+          ${CMAKE_CURRENT_LIST_DIR}/../oracle/oracle_test.py)
+set_tests_properties(kernels.oracle_protocol PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)

@@ -642,7 +642,17 @@ std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files) {
 
 std::string FormatWorkers(const v1::ListWorkersResponse& resp) {
   if (resp.workers_size() == 0) return "no workers registered\n";
-  std::vector<std::vector<std::string>> rows;
+  std::vector<std::vector<std::string>> rows, gpu_rows;
+  auto rate = [](double measured, double table) {
+    // Measured next to the datasheet: "4012 / 4800 (84%)".
+    if (measured <= 0 && table <= 0) return std::string("-");
+    std::string m = measured > 0 ? absl::StrFormat("%.0f", measured) : "-";
+    std::string t = table > 0 ? absl::StrFormat("%.0f", table) : "?";
+    std::string pct = measured > 0 && table > 0
+                          ? absl::StrFormat(" (%.0f%%)", 100 * measured / table)
+                          : "";
+    return absl::StrCat(m, " / ", t, pct);
+  };
   for (const auto& w : resp.workers()) {
     const auto& hw = w.hardware();
     std::string cpu = hw.cpu_model().empty() ? "-" : Truncate(hw.cpu_model(), 40);
@@ -654,10 +664,31 @@ std::string FormatWorkers(const v1::ListWorkersResponse& resp) {
                     absl::StrFormat("%.1f", hw.peak_gflops()),
                     w.sandbox().empty() ? "-" : w.sandbox(), w.connected() ? "yes" : "no",
                     absl::StrCat(w.job_ids_size(), " running, ", w.jobs_done(), " done")});
+    for (const auto& g : hw.gpu_info()) {
+      gpu_rows.push_back({w.id(), absl::StrCat(g.index()), Truncate(g.model(), 28),
+                          g.sku().empty() ? "unknown" : g.sku(),
+                          g.compute_capability().empty() ? "-" : g.compute_capability(),
+                          absl::StrCat(g.sm_count()),
+                          absl::StrFormat("%.0f", g.memory_bytes() / double(1 << 30)),
+                          rate(g.measured_copy_gbps(), g.table_dram_gbps()),
+                          rate(g.measured_gemm_bf16_tflops(), g.table_bf16_tflops())});
+    }
+    // GPUs the driver lists but no probe described (no ratchet-gpu-probe).
+    for (int i = hw.gpu_info_size(); i < hw.gpus_size(); ++i) {
+      gpu_rows.push_back({w.id(), absl::StrCat(i), Truncate(hw.gpus(i), 28), "-", "-", "-", "-",
+                          "not calibrated", "not calibrated"});
+    }
   }
-  return FormatTable(
+  std::string out = FormatTable(
       {"ID", "NAME", "CPU", "CORES", "PEAK_GB/S", "PEAK_GFLOP/S", "SANDBOX", "CONNECTED", "JOBS"},
       rows);
+  if (!gpu_rows.empty()) {
+    absl::StrAppend(&out, "\nGPUs (measured at worker start / datasheet peak)\n",
+                    FormatTable({"WORKER", "GPU", "MODEL", "SKU", "CC", "SMS", "GIB",
+                                 "COPY_GB/S", "GEMM_BF16_TFLOP/S"},
+                                gpu_rows));
+  }
+  return out;
 }
 
 }  // namespace ratchet::cli

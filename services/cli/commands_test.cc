@@ -109,6 +109,24 @@ class FakeCoordinator final : public v1::CoordinatorService::Service {
     w->set_connected(true);
     w->add_job_ids(3);
     w->set_jobs_done(9);
+    auto* g = out->add_workers();
+    g->set_id("w-2");
+    g->set_name("gpu-node");
+    auto* hw = g->mutable_hardware();
+    hw->set_cpu_model("Intel Xeon");
+    hw->add_gpus("NVIDIA H200");
+    hw->add_gpus("NVIDIA H200");  // listed by the driver, not probed
+    auto* gi = hw->add_gpu_info();
+    gi->set_index(0);
+    gi->set_model("NVIDIA H200");
+    gi->set_sku("H200");
+    gi->set_compute_capability("9.0");
+    gi->set_sm_count(132);
+    gi->set_memory_bytes(int64_t{140} << 30);
+    gi->set_table_dram_gbps(4800);
+    gi->set_table_bf16_tflops(989.4);
+    gi->set_measured_copy_gbps(4012.4);
+    gi->set_measured_gemm_bf16_tflops(731.2);
     return grpc::Status::OK;
   }
 
@@ -225,9 +243,18 @@ TEST_F(CommandsTest, WorkersTable) {
   ASSERT_EQ(Run({"workers"}), kExitOk);
   const std::string o = out_.str();
   for (const char* want : {"local-worker-1", "AMD EPYC", "16", "42.5", "310.0", "bwrap", "yes",
-                           "1 running, 9 done"}) {
+                           "1 running, 9 done", "Intel Xeon + 2x NVIDIA H200"}) {
     EXPECT_NE(o.find(want), std::string::npos) << "missing '" << want << "' in\n" << o;
   }
+  // Per GPU: model, SKU, measured copy and GEMM next to the table's values.
+  for (const char* want : {"GPUs (measured", "H200", "9.0", "132", "140",
+                           "4012 / 4800 (84%)", "731 / 989 (74%)", "not calibrated"}) {
+    EXPECT_NE(o.find(want), std::string::npos) << "missing '" << want << "' in\n" << o;
+  }
+  // A CPU-only cluster has no GPU section.
+  v1::ListWorkersResponse cpu_only;
+  cpu_only.add_workers()->set_id("w-9");
+  EXPECT_EQ(FormatWorkers(cpu_only).find("GPUs"), std::string::npos);
 }
 
 TEST(FormatTest, TableAlignsColumns) {
