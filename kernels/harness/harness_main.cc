@@ -28,8 +28,11 @@
 #include "absl/strings/str_join.h"
 #include "kernels/correctness/compare.h"
 #include "kernels/harness/guarded_buffer.h"
+#include "kernels/harness/oracle_client.h"
 #include "kernels/harness/result_table.h"
+#include "kernels/harness/solution.h"
 #include "kernels/harness/subprocess.h"
+#include "kernels/harness/tensors.h"
 #include "kernels/include/ratchet/kernel_abi.h"
 #include "kernels/problem/problem.h"
 #include "kernels/sol/cpu_peaks.h"
@@ -365,125 +368,7 @@ bool WriteResult(const std::string& path, const Result& r, bool print) {
 void Stage(const std::string& s) { std::fprintf(stderr, "stage: %s\n", s.c_str()); }
 
 // ---------------------------------------------------------------------------
-// Solution and compilation.
-
-struct Solution {
-  std::string name;
-  std::vector<std::string> sources;  // Absolute paths.
-  std::vector<std::pair<std::string, std::string>> knobs;  // NAME -> value text.
-};
-
-bool IsIdentifier(const std::string& s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  for (char c : s) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
-  }
-  return true;
-}
-
-absl::StatusOr<Solution> LoadSolution(const std::string& dir,
-                                      const std::vector<std::pair<std::string, std::string>>& overrides) {
-  const std::string path = dir + "/solution.json";
-  const std::string text = ReadFileOrEmpty(path);
-  if (text.empty()) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  Json j;
-  try {
-    j = Json::parse(text);
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON: ", e.what()));
-  }
-  auto err = [&](const std::string& field, const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": field '", field, "': ", what));
-  };
-  if (!j.is_object()) return err("", "top level must be an object");
-  Solution s;
-  s.name = j.value("name", "");
-  const std::string lang = j.value("language", "cpp");
-  if (lang != "cpp" && lang != "c++" && lang != "c") {
-    return err("language", absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c)"));
-  }
-  auto src = j.find("sources");
-  if (src == j.end() || !src->is_array() || src->empty()) {
-    return err("sources", "a non-empty list of source files is required");
-  }
-  for (size_t i = 0; i < src->size(); ++i) {
-    const std::string f = absl::StrCat("sources[", i, "]");
-    if (!(*src)[i].is_string()) return err(f, "expected a file name");
-    const std::string rel = (*src)[i].get<std::string>();
-    if (rel.empty() || rel[0] == '/' || rel.find("..") != std::string::npos) {
-      return err(f, "must be a path inside the solution folder");
-    }
-    const std::string abs = dir + "/" + rel;
-    struct stat st;
-    if (stat(abs.c_str(), &st) != 0) return err(f, absl::StrCat("no such file ", abs));
-    // Headers are included, not compiled.
-    if (rel.size() > 2 && (rel.substr(rel.size() - 2) == ".h" || rel.substr(rel.size() - 4) == ".hpp")) continue;
-    s.sources.push_back(abs);
-  }
-  std::map<std::string, std::string> values;
-  std::vector<std::string> order;
-  if (auto k = j.find("knobs"); k != j.end() && !k->is_null()) {
-    if (!k->is_object()) return err("knobs", "expected an object of name -> {choices, default}");
-    for (auto it = k->begin(); it != k->end(); ++it) {
-      const std::string f = "knobs." + it.key();
-      if (!IsIdentifier(it.key())) return err(f, "knob names must be C identifiers");
-      const Json& kv = it.value();
-      if (!kv.is_object() || !kv.contains("default")) return err(f + ".default", "missing");
-      const Json& d = kv["default"];
-      values[it.key()] = d.is_string() ? d.get<std::string>() : d.dump();
-      order.push_back(it.key());
-    }
-  }
-  for (const auto& [name, value] : overrides) {
-    if (values.count(name) == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--knob ", name, "=", value, ": solution.json declares no knob \"", name, "\""));
-    }
-    values[name] = value;
-  }
-  for (const auto& name : order) s.knobs.emplace_back(name, values[name]);
-  return s;
-}
-
-// ---------------------------------------------------------------------------
-
-struct Tensor {
-  std::string name;
-  DType dtype;
-  std::vector<int64_t> shape;
-  std::vector<int64_t> strides;
-  size_t bytes = 0;
-};
-
-std::vector<Tensor> MakeTensors(const std::vector<TensorSpec>& specs, const Workload& w) {
-  std::vector<Tensor> out;
-  for (const TensorSpec& s : specs) {
-    Tensor t;
-    t.name = s.name;
-    t.dtype = s.dtype;
-    t.shape = ResolveShape(s, w);
-    t.strides.assign(t.shape.size(), 1);
-    for (size_t d = t.shape.size(); d-- > 1;) t.strides[d - 1] = t.strides[d] * t.shape[d];
-    t.bytes = static_cast<size_t>(NumElements(t.shape)) * DTypeSize(s.dtype);
-    out.push_back(t);
-  }
-  return out;
-}
-
-std::vector<ratchet_tensor> AbiTensors(const std::vector<Tensor>& ts,
-                                       const std::vector<void*>& data) {
-  std::vector<ratchet_tensor> out;
-  for (size_t i = 0; i < ts.size(); ++i) {
-    ratchet_tensor r;
-    r.data = data[i];
-    r.dtype = static_cast<ratchet_dtype>(ts[i].dtype);
-    r.ndim = static_cast<int32_t>(ts[i].shape.size());
-    r.shape = ts[i].shape.data();
-    r.strides = ts[i].strides.data();
-    out.push_back(r);
-  }
-  return out;
-}
+// Compilation.
 
 size_t FlushBytes() {
   if (const char* env = std::getenv("RATCHET_FLUSH_MIB")) {
@@ -575,117 +460,22 @@ bool Harness::Compile(const Solution& s) {
 
 bool Harness::RunOracle() {
   Stage("oracle");
-  const Definition& def = problem_.definition;
-  Json req;
-  req["reference"] = def.reference;
-  req["entrypoint"] = def.custom_inputs_entrypoint;
-  req["seed"] = o_.seed;
-  req["rounds"] = o_.rounds;
-  req["warmups"] = o_.warmups;
-  req["repetitions"] = o_.repetitions;
-  req["flush_bytes"] = FlushBytes();
-  req["out_dir"] = scratch_;
-  req["threads"] = UsableCpus();
-  for (const char* which : {"input_specs", "output_specs"}) {
-    Json specs = Json::array();
-    for (const TensorSpec& t : std::string(which) == "input_specs" ? def.inputs : def.outputs) {
-      specs.push_back({{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"scalar", t.scalar}});
-    }
-    req[which] = specs;
-  }
-  Json ws = Json::array();
-  for (const Workload& w : problem_.workloads) {
-    Json x;
-    x["index"] = w.index;
-    Json axes = Json::object();
-    for (const auto& [k, v] : w.axes) axes[k] = v;
-    x["axes"] = axes;
-    Json ins = Json::array();
-    for (size_t i = 0; i < def.inputs.size(); ++i) {
-      const InputSource& s = w.inputs[i];
-      static const char* kKinds[] = {"random", "scalar", "custom", "safetensors"};
-      ins.push_back({{"kind", kKinds[static_cast<int>(s.kind)]},
-                     {"value", s.value},
-                     {"path", s.path},
-                     {"tensor_key", s.tensor_key},
-                     {"shape", ResolveShape(def.inputs[i], w)}});
-    }
-    x["inputs"] = ins;
-    Json outs = Json::array();
-    for (const TensorSpec& t : def.outputs) outs.push_back(ResolveShape(t, w));
-    x["output_shapes"] = outs;
-    ws.push_back(x);
-  }
-  req["workloads"] = ws;
-  const std::string req_path = scratch_ + "/oracle_request.json";
-  std::ofstream(req_path) << req.dump();
-
-  const std::string exe_dir = SelfExeDir();
-  const std::string script = exe_dir + "/oracle.py";
-  if (ReadFileOrEmpty(script).empty()) {
-    Fail("harness_error", absl::StrCat("oracle.py not found beside ", exe_dir));
+  OracleOptions oo;
+  oo.seed = o_.seed;
+  oo.rounds = o_.rounds;
+  oo.warmups = o_.warmups;
+  oo.repetitions = o_.repetitions;
+  oo.flush_bytes = FlushBytes();
+  oo.threads = UsableCpus();
+  oo.scratch = scratch_;
+  oo.python = o_.python;
+  auto text = kernels::RunOracle(problem_, oo);
+  if (!text.ok()) {
+    Fail("harness_error", std::string(text.status().message()));
     return false;
   }
-  // Explicit choices are used as given; the defaults are tried in order.
-  std::vector<std::string> pythons;
-  bool explicit_choice = true;
-  if (!o_.python.empty()) {
-    pythons.push_back(o_.python);
-  } else if (const char* env = std::getenv("RATCHET_PYTHON"); env != nullptr && *env) {
-    pythons.push_back(env);
-  } else {
-    explicit_choice = false;
-    pythons = {"/usr/bin/python3", "python3"};
-  }
-  const std::string log = scratch_ + "/oracle.log";
-  std::string tried;
-  for (const std::string& py : pythons) {
-    std::remove(log.c_str());
-    auto rc = RunProcess({py, script, req_path}, log);
-    if (!rc.ok() || *rc == 3) {
-      absl::StrAppend(&tried, "\n  ", py, ": ",
-                      rc.ok() ? "cannot import torch" : std::string(rc.status().message()));
-      continue;
-    }
-    const std::string manifest_text = ReadFileOrEmpty(scratch_ + "/oracle_manifest.json");
-    try {
-      manifest_ = Json::parse(manifest_text);
-    } catch (const std::exception&) {
-      Fail("harness_error", absl::StrCat("oracle (", py, ") exited with ", *rc,
-                                         " and no manifest:\n", Tail(ReadFileOrEmpty(log), 8000)));
-      return false;
-    }
-    if (manifest_.contains("error")) {
-      Fail("harness_error", absl::StrCat("reference oracle: ", manifest_["error"].get<std::string>()));
-      return false;
-    }
-    if (*rc != 0) {
-      Fail("harness_error", absl::StrCat("oracle exited with ", *rc, ":\n",
-                                         Tail(ReadFileOrEmpty(log), 8000)));
-      return false;
-    }
-    return true;
-  }
-  Fail("harness_error", absl::StrCat("no python that can import torch",
-                                     explicit_choice ? " (as configured)" : "",
-                                     "; tried:", tried,
-                                     "\nset --python or $RATCHET_PYTHON"));
-  return false;
-}
-
-// Loads an oracle file into `dst`, checking its size.
-absl::Status LoadInto(const std::string& path, void* dst, size_t bytes) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return absl::InternalError(absl::StrCat("oracle file missing: ", path));
-  f.seekg(0, std::ios::end);
-  const size_t got = static_cast<size_t>(f.tellg());
-  if (got != bytes) {
-    return absl::InternalError(absl::StrCat("oracle file ", path, " has ", got,
-                                            " bytes, expected ", bytes));
-  }
-  f.seekg(0);
-  f.read(static_cast<char*>(dst), static_cast<std::streamsize>(bytes));
-  return absl::OkStatus();
+  manifest_ = Json::parse(*text);
+  return true;
 }
 
 bool Harness::CheckCorrectness() {

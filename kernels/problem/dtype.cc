@@ -20,17 +20,19 @@ absl::StatusOr<DType> ParseDType(absl::string_view name) {
   if (name == "int32") return DType::kInt32;
   if (name == "int64") return DType::kInt64;
   if (name == "bool") return DType::kBool;
-  if (name == "int16" || absl::StartsWith(name, "float8") ||
-      absl::StartsWith(name, "float4")) {
+  if (name == "int16") return DType::kInt16;
+  if (name == "float8_e4m3fn") return DType::kFloat8E4M3;
+  if (name == "float8_e5m2") return DType::kFloat8E5M2;
+  if (absl::StartsWith(name, "float8") || absl::StartsWith(name, "float4")) {
     return absl::UnimplementedError(
         absl::StrCat("dtype \"", name,
                      "\" is part of the SOL-ExecBench format but not supported "
-                     "by the CPU harness"));
+                     "by the harness (float8_e4m3fn and float8_e5m2 are)"));
   }
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown dtype \"", name,
-      "\" (expected one of float32, float16, bfloat16, float64, int8, uint8, "
-      "int32, int64, bool)"));
+      "\" (expected one of float32, float16, bfloat16, float64, float8_e4m3fn, "
+      "float8_e5m2, int8, uint8, int16, int32, int64, bool)"));
 }
 
 const char* DTypeName(DType dtype) {
@@ -44,6 +46,9 @@ const char* DTypeName(DType dtype) {
     case DType::kInt64: return "int64";
     case DType::kBool: return "bool";
     case DType::kUInt8: return "uint8";
+    case DType::kFloat8E4M3: return "float8_e4m3fn";
+    case DType::kFloat8E5M2: return "float8_e5m2";
+    case DType::kInt16: return "int16";
   }
   return "?";
 }
@@ -55,17 +60,21 @@ size_t DTypeSize(DType dtype) {
     case DType::kFloat32:
     case DType::kInt32: return 4;
     case DType::kFloat16:
-    case DType::kBFloat16: return 2;
+    case DType::kBFloat16:
+    case DType::kInt16: return 2;
     case DType::kInt8:
     case DType::kUInt8:
-    case DType::kBool: return 1;
+    case DType::kBool:
+    case DType::kFloat8E4M3:
+    case DType::kFloat8E5M2: return 1;
   }
   return 1;
 }
 
 bool IsFloating(DType dtype) {
   return dtype == DType::kFloat32 || dtype == DType::kFloat16 ||
-         dtype == DType::kBFloat16 || dtype == DType::kFloat64;
+         dtype == DType::kBFloat16 || dtype == DType::kFloat64 ||
+         dtype == DType::kFloat8E4M3 || dtype == DType::kFloat8E5M2;
 }
 
 namespace {
@@ -130,6 +139,93 @@ uint16_t FloatToBFloat16(float f) {
   return static_cast<uint16_t>(u >> 16);
 }
 
+namespace {
+
+// Encodes |a| (finite, > 0) with `mbits` mantissa bits and exponent bias
+// `bias`, round to nearest even; the result may spill into the all-ones
+// exponent, which the callers map to Inf or NaN.
+uint32_t EncodeSmallFloat(double a, int mbits, int bias) {
+  const int emin = 1 - bias;
+  if (a < std::ldexp(1.0, emin)) {
+    // Subnormal: a count of 2^(emin - mbits) steps; rounding up to 2^mbits
+    // lands exactly on the smallest normal's code.
+    return static_cast<uint32_t>(std::nearbyint(std::ldexp(a, mbits - emin)));
+  }
+  int x = 0;
+  const double m = std::frexp(a, &x);  // a = m * 2^x, m in [0.5, 1).
+  int e = x - 1;
+  double q = std::nearbyint((2 * m - 1) * std::ldexp(1.0, mbits));
+  if (q >= std::ldexp(1.0, mbits)) {
+    q = 0;
+    ++e;
+  }
+  const int biased = e + bias;
+  if (biased > (1 << 10)) return 0xffffffffu;  // Far out of range.
+  return (static_cast<uint32_t>(biased) << mbits) | static_cast<uint32_t>(q);
+}
+
+}  // namespace
+
+float Fp8E4M3ToFloat(uint8_t v) {
+  const float sign = (v & 0x80) ? -1.0f : 1.0f;
+  const int exp = (v >> 3) & 0xf;
+  const int mant = v & 7;
+  if (exp == 15 && mant == 7) return std::numeric_limits<float>::quiet_NaN();
+  if (exp == 0) return sign * std::ldexp(static_cast<float>(mant), -9);
+  return sign * std::ldexp(1.0f + static_cast<float>(mant) / 8.0f, exp - 7);
+}
+
+uint8_t FloatToFp8E4M3(float f) {
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  if (std::isnan(f)) return sign | 0x7f;
+  const double a = std::fabs(static_cast<double>(f));
+  if (a == 0) return sign;
+  const uint32_t code = std::isinf(f) ? 0xffffffffu : EncodeSmallFloat(a, 3, 7);
+  if (code >= 0x7f) return sign | 0x7f;  // No Inf in e4m3fn: NaN.
+  return sign | static_cast<uint8_t>(code);
+}
+
+float Fp8E5M2ToFloat(uint8_t v) {
+  const float sign = (v & 0x80) ? -1.0f : 1.0f;
+  const int exp = (v >> 2) & 0x1f;
+  const int mant = v & 3;
+  if (exp == 31) {
+    return mant == 0 ? sign * std::numeric_limits<float>::infinity()
+                     : std::numeric_limits<float>::quiet_NaN();
+  }
+  if (exp == 0) return sign * std::ldexp(static_cast<float>(mant), -16);
+  return sign * std::ldexp(1.0f + static_cast<float>(mant) / 4.0f, exp - 15);
+}
+
+uint8_t FloatToFp8E5M2(float f) {
+  const uint8_t sign = std::signbit(f) ? 0x80 : 0;
+  if (std::isnan(f)) return sign | 0x7f;
+  const double a = std::fabs(static_cast<double>(f));
+  if (a == 0) return sign;
+  const uint32_t code = std::isinf(f) ? 0xffffffffu : EncodeSmallFloat(a, 2, 15);
+  if (code >= 0x7c) return sign | 0x7c;  // Overflow: Inf.
+  return sign | static_cast<uint8_t>(code);
+}
+
+DefaultTolerance DefaultToleranceFor(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat64: return {1e-6, 1e-6};
+    case DType::kFloat32: return {1e-4, 1e-4};
+    case DType::kFloat16:
+    case DType::kBFloat16: return {1e-2, 1e-2};
+    // One unit in the last place at 1.0 (3 and 2 mantissa bits).
+    case DType::kFloat8E4M3: return {1.25e-1, 1.25e-1};
+    case DType::kFloat8E5M2: return {2.5e-1, 2.5e-1};
+    case DType::kInt8:
+    case DType::kUInt8:
+    case DType::kInt16:
+    case DType::kInt32:
+    case DType::kInt64:
+    case DType::kBool: return {0, 0};
+  }
+  return {1e-2, 1e-2};
+}
+
 double LoadAsDouble(const void* data, DType dtype, size_t i) {
   switch (dtype) {
     case DType::kFloat32: return static_cast<const float*>(data)[i];
@@ -141,6 +237,9 @@ double LoadAsDouble(const void* data, DType dtype, size_t i) {
     case DType::kInt32: return static_cast<const int32_t*>(data)[i];
     case DType::kInt64: return static_cast<double>(static_cast<const int64_t*>(data)[i]);
     case DType::kBool: return static_cast<const uint8_t*>(data)[i];
+    case DType::kInt16: return static_cast<const int16_t*>(data)[i];
+    case DType::kFloat8E4M3: return Fp8E4M3ToFloat(static_cast<const uint8_t*>(data)[i]);
+    case DType::kFloat8E5M2: return Fp8E5M2ToFloat(static_cast<const uint8_t*>(data)[i]);
   }
   return 0;
 }
@@ -172,6 +271,13 @@ void StoreFromDouble(void* data, DType dtype, size_t i, double v) {
     case DType::kInt32: static_cast<int32_t*>(data)[i] = Saturate<int32_t>(v); break;
     case DType::kInt64: static_cast<int64_t*>(data)[i] = Saturate<int64_t>(v); break;
     case DType::kBool: static_cast<uint8_t*>(data)[i] = v != 0 ? 1 : 0; break;
+    case DType::kInt16: static_cast<int16_t*>(data)[i] = Saturate<int16_t>(v); break;
+    case DType::kFloat8E4M3:
+      static_cast<uint8_t*>(data)[i] = FloatToFp8E4M3(static_cast<float>(v));
+      break;
+    case DType::kFloat8E5M2:
+      static_cast<uint8_t*>(data)[i] = FloatToFp8E5M2(static_cast<float>(v));
+      break;
   }
 }
 

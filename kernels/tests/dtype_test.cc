@@ -15,7 +15,8 @@ TEST(DTypeTest, ParseNamesAndSizes) {
   EXPECT_EQ(DTypeSize(*ParseDType("bool")), 1u);
   EXPECT_EQ(DTypeSize(*ParseDType("float16")), 2u);
   EXPECT_STREQ(DTypeName(DType::kUInt8), "uint8");
-  EXPECT_EQ(ParseDType("float8_e4m3fn").status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(ParseDType("float8_e4m3fnuz").status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(*ParseDType("float8_e4m3fn"), DType::kFloat8E4M3);
   EXPECT_EQ(ParseDType("f32").status().code(), absl::StatusCode::kInvalidArgument);
   // The enum values are the ABI's.
   EXPECT_EQ(static_cast<int>(DType::kUInt8), RATCHET_UINT8);

@@ -1,0 +1,125 @@
+#include "kernels/harness/oracle_client.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "kernels/harness/subprocess.h"
+
+namespace ratchet::kernels {
+
+using Json = nlohmann::ordered_json;
+
+absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOptions& o) {
+  const Definition& def = problem.definition;
+  Json req;
+  req["reference"] = def.reference;
+  req["entrypoint"] = def.custom_inputs_entrypoint;
+  req["seed"] = o.seed;
+  req["rounds"] = o.rounds;
+  req["warmups"] = o.warmups;
+  req["repetitions"] = o.repetitions;
+  req["flush_bytes"] = o.flush_bytes;
+  req["out_dir"] = o.scratch;
+  req["threads"] = o.threads;
+  if (!o.device.empty()) {
+    req["device"] = o.device;
+    req["device_index"] = o.device_index;
+    req["op_type"] = def.op_type;
+  }
+  if (!o.perturb_of.empty()) {
+    Json extra = Json::array();
+    for (int r : o.perturb_of) extra.push_back({{"perturb_of", r}});
+    req["extra_rounds"] = extra;
+  }
+  for (const char* which : {"input_specs", "output_specs"}) {
+    Json specs = Json::array();
+    for (const TensorSpec& t : std::string(which) == "input_specs" ? def.inputs : def.outputs) {
+      specs.push_back({{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"scalar", t.scalar}});
+    }
+    req[which] = specs;
+  }
+  Json ws = Json::array();
+  for (const Workload& w : problem.workloads) {
+    Json x;
+    x["index"] = w.index;
+    Json axes = Json::object();
+    for (const auto& [k, v] : w.axes) axes[k] = v;
+    x["axes"] = axes;
+    Json ins = Json::array();
+    for (size_t i = 0; i < def.inputs.size(); ++i) {
+      const InputSource& s = w.inputs[i];
+      static const char* kKinds[] = {"random", "scalar", "custom", "safetensors"};
+      ins.push_back({{"kind", kKinds[static_cast<int>(s.kind)]},
+                     {"value", s.value},
+                     {"path", s.path},
+                     {"tensor_key", s.tensor_key},
+                     {"shape", ResolveShape(def.inputs[i], w)}});
+    }
+    x["inputs"] = ins;
+    Json outs = Json::array();
+    for (const TensorSpec& t : def.outputs) outs.push_back(ResolveShape(t, w));
+    x["output_shapes"] = outs;
+    ws.push_back(x);
+  }
+  req["workloads"] = ws;
+  const std::string req_path = o.scratch + "/oracle_request.json";
+  std::ofstream(req_path) << req.dump();
+
+  const std::string exe_dir = SelfExeDir();
+  const std::string script = exe_dir + "/oracle.py";
+  if (ReadFileOrEmpty(script).empty()) {
+    return absl::NotFoundError(absl::StrCat("oracle.py not found beside ", exe_dir));
+  }
+  // Explicit choices are used as given; the defaults are tried in order.
+  std::vector<std::string> pythons;
+  bool explicit_choice = true;
+  if (!o.python.empty()) {
+    pythons.push_back(o.python);
+  } else if (const char* env = std::getenv("RATCHET_PYTHON"); env != nullptr && *env) {
+    pythons.push_back(env);
+  } else {
+    explicit_choice = false;
+    pythons = {"/usr/bin/python3", "python3"};
+  }
+  const std::string log = o.scratch + "/oracle.log";
+  const std::string manifest_path = o.scratch + "/oracle_manifest.json";
+  std::string tried;
+  for (const std::string& py : pythons) {
+    std::remove(log.c_str());
+    std::remove(manifest_path.c_str());
+    auto rc = RunProcess({py, script, req_path}, log);
+    if (!rc.ok() || *rc == 3) {
+      absl::StrAppend(&tried, "\n  ", py, ": ",
+                      rc.ok() ? "cannot import torch" : std::string(rc.status().message()));
+      continue;
+    }
+    const std::string manifest_text = ReadFileOrEmpty(manifest_path);
+    Json manifest;
+    try {
+      manifest = Json::parse(manifest_text);
+    } catch (const std::exception&) {
+      return absl::InternalError(absl::StrCat("oracle (", py, ") exited with ", *rc,
+                                              " and no manifest:\n",
+                                              Tail(ReadFileOrEmpty(log), 8000)));
+    }
+    if (manifest.contains("error")) {
+      return absl::InternalError(
+          absl::StrCat("reference oracle: ", manifest["error"].get<std::string>()));
+    }
+    if (*rc != 0) {
+      return absl::InternalError(absl::StrCat("oracle exited with ", *rc, ":\n",
+                                              Tail(ReadFileOrEmpty(log), 8000)));
+    }
+    return manifest_text;
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no python that can import torch", explicit_choice ? " (as configured)" : "",
+      "; tried:", tried, "\nset --python or $RATCHET_PYTHON"));
+}
+
+}  // namespace ratchet::kernels

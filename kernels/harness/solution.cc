@@ -1,0 +1,118 @@
+#include "kernels/harness/solution.h"
+
+#include <sys/stat.h>
+
+#include <cctype>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "kernels/harness/subprocess.h"
+
+namespace ratchet::kernels {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+bool IsIdentifier(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) return false;
+  }
+  return true;
+}
+
+bool IsHeader(const std::string& f) {
+  return absl::EndsWith(f, ".h") || absl::EndsWith(f, ".hpp") || absl::EndsWith(f, ".cuh");
+}
+
+}  // namespace
+
+absl::StatusOr<Solution> LoadSolution(
+    const std::string& dir, const std::vector<std::pair<std::string, std::string>>& overrides,
+    SolutionBackend backend) {
+  const std::string path = dir + "/solution.json";
+  const std::string text = ReadFileOrEmpty(path);
+  if (text.empty()) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON: ", e.what()));
+  }
+  auto err = [&](const std::string& field, const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": field '", field, "': ", what));
+  };
+  if (!j.is_object()) return err("", "top level must be an object");
+  Solution s;
+  s.name = j.value("name", "");
+  const std::string lang = j.value("language", backend == SolutionBackend::kCuda ? "cuda" : "cpp");
+  if (backend == SolutionBackend::kCpu) {
+    if (lang != "cpp" && lang != "c++" && lang != "c") {
+      return err("language", absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c)"));
+    }
+  } else if (lang != "cuda") {
+    return err("language", absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda)"));
+  }
+  s.language = lang;
+  auto src = j.find("sources");
+  if (src == j.end() || !src->is_array() || src->empty()) {
+    return err("sources", "a non-empty list of source files is required");
+  }
+  for (size_t i = 0; i < src->size(); ++i) {
+    const std::string f = absl::StrCat("sources[", i, "]");
+    if (!(*src)[i].is_string()) return err(f, "expected a file name");
+    const std::string rel = (*src)[i].get<std::string>();
+    if (rel.empty() || rel[0] == '/' || rel.find("..") != std::string::npos) {
+      return err(f, "must be a path inside the solution folder");
+    }
+    const std::string abs = dir + "/" + rel;
+    struct stat st;
+    if (stat(abs.c_str(), &st) != 0) return err(f, absl::StrCat("no such file ", abs));
+    if (IsHeader(rel)) continue;  // Included, not compiled.
+    s.sources.push_back(abs);
+  }
+  if (auto libs = j.find("libraries"); libs != j.end() && !libs->is_null()) {
+    if (!libs->is_array()) return err("libraries", "expected a list such as [\"cublas\", \"cublasLt\"]");
+    for (size_t i = 0; i < libs->size(); ++i) {
+      const std::string f = absl::StrCat("libraries[", i, "]");
+      if (!(*libs)[i].is_string()) return err(f, "expected a library name");
+      const std::string lib = (*libs)[i].get<std::string>();
+      if (backend != SolutionBackend::kCuda) {
+        return err(f, "libraries are supported by the CUDA harness only");
+      }
+      if (lib != "cublas" && lib != "cublasLt") {
+        return err(f, absl::StrCat("unknown library \"", lib, "\" (cublas, cublasLt)"));
+      }
+      s.libraries.push_back(lib);
+    }
+  }
+  std::map<std::string, std::string> values;
+  std::vector<std::string> order;
+  if (auto k = j.find("knobs"); k != j.end() && !k->is_null()) {
+    if (!k->is_object()) return err("knobs", "expected an object of name -> {choices, default}");
+    for (auto it = k->begin(); it != k->end(); ++it) {
+      const std::string f = "knobs." + it.key();
+      if (!IsIdentifier(it.key())) return err(f, "knob names must be C identifiers");
+      const Json& kv = it.value();
+      if (!kv.is_object() || !kv.contains("default")) return err(f + ".default", "missing");
+      const Json& d = kv["default"];
+      values[it.key()] = d.is_string() ? d.get<std::string>() : d.dump();
+      order.push_back(it.key());
+    }
+  }
+  for (const auto& [name, value] : overrides) {
+    if (values.count(name) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--knob ", name, "=", value, ": solution.json declares no knob \"", name, "\""));
+    }
+    values[name] = value;
+  }
+  for (const auto& name : order) s.knobs.emplace_back(name, values[name]);
+  return s;
+}
+
+}  // namespace ratchet::kernels
