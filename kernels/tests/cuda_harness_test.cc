@@ -1,1 +1,171 @@
+// Runs the real ratchet-harness-cuda on kernels/testdata/cuda: every planted
+// misbehaving candidate must be caught by its guard, honest ones must pass.
+// Compile-only cases need nvcc but no GPU and run everywhere the CUDA
+// harness is built; the rest skip without a GPU.
+#include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+using Json = nlohmann::json;
+
+const char* kHarness = RATCHET_HARNESS_CUDA_BIN;
+const std::string kData = std::string(RATCHET_TESTDATA) + "/cuda";
+
+bool HaveGpu(std::string* why) {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    *why = std::string("no GPU: cudaGetDeviceCount: ") + cudaGetErrorString(e);
+    return false;
+  }
+  if (n == 0) {
+    *why = "no GPU: cudaGetDeviceCount returned 0";
+    return false;
+  }
+  return true;
+}
+
+bool HaveNvcc() {
+  if (const char* e = std::getenv("RATCHET_NVCC"); e != nullptr && *e) return true;
+  return access("/usr/local/cuda/bin/nvcc", X_OK) == 0;
+}
+
+std::string TempPath(const std::string& tag) {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp != nullptr ? tmp : "/tmp") + "/ratchet_cuda_test_" + tag + "_" +
+         std::to_string(getpid()) + ".json";
+}
+
+// Runs the harness on solutions/<name>; returns the parsed result.
+Json RunHarness(const std::string& name, const std::string& extra) {
+  const std::string out = TempPath(name);
+  std::remove(out.c_str());
+  const std::string cmd = std::string(kHarness) + " --problem " + kData + "/axpy --solution " + kData +
+                          "/solutions/" + name + " --out " + out + " " + extra + " 2>/dev/null";
+  const int rc = std::system(cmd.c_str());
+  EXPECT_EQ(rc, 0) << cmd;
+  std::ifstream f(out);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::remove(out.c_str());
+  try {
+    return Json::parse(ss.str());
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "no result JSON from " << cmd << ": " << e.what();
+    return Json::object();
+  }
+}
+
+bool HasFlag(const Json& r, const std::string& flag) {
+  if (!r.contains("flags")) return false;
+  for (const auto& f : r["flags"]) {
+    if (f == flag) return true;
+  }
+  return false;
+}
+
+TEST(CudaHarnessCompileTest, CompileErrorCarriesNvccOutput) {
+  if (!HaveNvcc()) GTEST_SKIP() << "no nvcc";
+  const Json r = RunHarness("compile_error", "--compile-only --arch sm_90");
+  EXPECT_EQ(r.value("outcome", ""), "compile_error");
+  EXPECT_NE(r.value("message", "").find("this_is_not_declared"), std::string::npos) << r.dump(2);
+}
+
+TEST(CudaHarnessCompileTest, MissingEntryPointIsCompileError) {
+  if (!HaveNvcc()) GTEST_SKIP() << "no nvcc";
+  const Json r = RunHarness("no_export", "--compile-only --arch sm_90");
+  EXPECT_EQ(r.value("outcome", ""), "compile_error");
+  EXPECT_NE(r.value("message", "").find("ratchet_run_cuda"), std::string::npos) << r.dump(2);
+}
+
+TEST(CudaHarnessCompileTest, HonestCandidatesCompileForEveryArch) {
+  if (!HaveNvcc()) GTEST_SKIP() << "no nvcc";
+  for (const char* arch : {"sm_90", "sm_90a", "sm_100"}) {
+    const Json r = RunHarness("correct", std::string("--compile-only --arch ") + arch);
+    EXPECT_EQ(r.value("outcome", ""), "ok") << arch << ": " << r.dump(2);
+  }
+  const Json r = RunHarness("correct_cublas", "--compile-only --arch sm_90");
+  EXPECT_EQ(r.value("outcome", ""), "ok") << r.dump(2);
+}
+
+TEST(CudaHarnessCompileTest, KnobOverrideReachesTheSource) {
+  if (!HaveNvcc()) GTEST_SKIP() << "no nvcc";
+  const Json r = RunHarness("correct", "--compile-only --arch sm_90 --knob BLOCK=NOT_A_NUMBER");
+  EXPECT_EQ(r.value("outcome", ""), "compile_error") << r.dump(2);
+}
+
+struct GuardCase {
+  const char* solution;
+  const char* outcome;
+  const char* message_has;  // "" when any message will do.
+  const char* flag;         // Required flag, or "".
+  const char* extra;        // Extra harness arguments.
+};
+
+class CudaHarnessGuardTest : public testing::TestWithParam<GuardCase> {};
+
+TEST_P(CudaHarnessGuardTest, GuardCatchesIt) {
+  std::string why;
+  if (!HaveGpu(&why)) GTEST_SKIP() << why;
+  const GuardCase& c = GetParam();
+  const Json r = RunHarness(c.solution, std::string("--warmups 2 --repetitions 10 --rounds 2 ") + c.extra);
+  EXPECT_EQ(r.value("outcome", ""), c.outcome) << r.dump(2);
+  if (*c.message_has) {
+    EXPECT_NE(r.value("message", "").find(c.message_has), std::string::npos) << r.dump(2);
+  }
+  if (*c.flag) {
+    EXPECT_TRUE(HasFlag(r, c.flag)) << "expected flag " << c.flag << ": " << r.dump(2);
+  }
+  if (std::string(c.outcome) == "ok") {
+    ASSERT_TRUE(r.contains("workloads"));
+    for (const auto& w : r["workloads"]) {
+      EXPECT_GT(w.value("t_k_ns", 0.0), 0.0);
+      EXPECT_GT(w.value("t_k_events_ns", 0.0), 0.0);
+      EXPECT_EQ(w.value("repetitions", 0), 10);
+    }
+  }
+  if (std::string(c.solution).rfind("correct", 0) == 0) {
+    // Honest candidates raise no integrity flag.
+    for (const char* f : {"timing-disagreement", "nondeterministic", "below-sol", "no-gpu-activity"}) {
+      EXPECT_FALSE(HasFlag(r, f)) << c.solution << " flagged " << f << ": " << r.dump(2);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Candidates, CudaHarnessGuardTest,
+    testing::Values(
+        GuardCase{"correct", "ok", "", "", ""},
+        GuardCase{"correct_cublas", "ok", "", "", ""},
+        GuardCase{"correct_two_streams", "ok", "", "", ""},
+        GuardCase{"correct", "ok", "", "below-sol", "--peak-gbps 0.001 --peak-tflops 0.001"},
+        GuardCase{"lazy", "wrong_answer", "NaN", "", ""},
+        GuardCase{"cache_pointer", "wrong_answer", "round 1", "", ""},
+        GuardCase{"cache_content", "wrong_answer", "A'", "", ""},
+        GuardCase{"other_stream", "ok", "", "timing-disagreement", ""},
+        GuardCase{"background_thread", "wrong_answer", "spawned-threads", "", ""},
+        GuardCase{"modifies_input", "wrong_answer", "modified its inputs", "", ""},
+        GuardCase{"nondeterministic", "ok", "", "nondeterministic", ""},
+        GuardCase{"out_of_bounds", "out_of_bounds", "output 'c'", "", ""},
+        GuardCase{"illegal_address", "crash", "cudaErrorIllegalAddress", "", ""},
+        GuardCase{"nonzero_return", "crash", "returned 7", "", ""},
+        GuardCase{"host_segfault", "crash", "SIGSEGV", "", ""},
+        GuardCase{"stops_when_timed", "wrong_answer", "wrong while timed", "", ""}),
+    [](const testing::TestParamInfo<GuardCase>& info) {
+      std::string n = info.param.solution;
+      if (*info.param.extra) n += "_with_peaks";
+      return n;
+    });
+
+}  // namespace
