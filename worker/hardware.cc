@@ -1,7 +1,15 @@
 #include "worker/hardware.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -11,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
 
 #if __has_include("kernels/sol/cpu_peaks.h")
 #include "kernels/sol/cpu_peaks.h"
@@ -31,6 +40,78 @@ std::string ProcField(const std::string& path, const std::string& key) {
       return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
   }
   return "";
+}
+
+// Runs argv (no shell) and collects its stdout, up to 1 MiB; kills it after
+// `timeout_seconds`. Returns false with *why when it did not exit 0.
+bool RunForOutput(const std::vector<std::string>& argv, double timeout_seconds,
+                  std::string* out, std::string* why) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) {
+    *why = absl::StrCat("pipe: ", strerror(errno));
+    return false;
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    *why = absl::StrCat("fork: ", strerror(errno));
+    close(fds[0]);
+    close(fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    setpgid(0, 0);
+    // The worker blocks SIGTERM/SIGINT for its sigwait thread; the child must
+    // not inherit that, or it could not be stopped.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(timeout_seconds * 1000));
+  bool timed_out = false;
+  char buf[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    deadline - std::chrono::steady_clock::now())
+                    .count();
+    if (left <= 0) {
+      timed_out = true;
+      break;
+    }
+    struct pollfd p = {fds[0], POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(std::min<int64_t>(left, 1000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    ssize_t n = read(fds[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (out->size() < (1u << 20)) out->append(buf, static_cast<size_t>(n));
+  }
+  close(fds[0]);
+  if (timed_out) kill(-pid, SIGKILL);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (timed_out) {
+    *why = absl::StrFormat("no answer within %gs (killed)", timeout_seconds);
+    return false;
+  }
+  if (WIFSIGNALED(status)) {
+    *why = absl::StrCat("killed by signal ", WTERMSIG(status));
+    return false;
+  }
+  if (WEXITSTATUS(status) != 0) {
+    *why = absl::StrCat("exited with status ", WEXITSTATUS(status));
+    return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -66,6 +147,82 @@ void MeasurePeaks(v1::Hardware* hw) {
 #else
   (void)hw;
 #endif
+}
+
+absl::Status ParseGpuProbe(const std::string& text, v1::Hardware* hw, std::string* note) {
+  using json = nlohmann::json;
+  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object())
+    return absl::InvalidArgumentError("GPU probe output is not a JSON object");
+  try {
+    *note = doc.value("note", std::string());
+    const json& gpus = doc.at("gpus");
+    if (!gpus.is_array()) return absl::InvalidArgumentError("\"gpus\" is not an array");
+    std::vector<v1::GpuInfo> infos;
+    for (const json& g : gpus) {
+      v1::GpuInfo info;
+      info.set_index(g.at("index").get<int>());
+      info.set_model(g.at("model").get<std::string>());
+      info.set_sku(g.value("sku", std::string()));
+      info.set_compute_capability(g.value("compute_capability", std::string()));
+      info.set_sm_count(g.value("sm_count", 0));
+      info.set_memory_bytes(g.value("memory_bytes", int64_t{0}));
+      info.set_l2_bytes(g.value("l2_bytes", int64_t{0}));
+      info.set_table_dram_gbps(g.value("table_dram_gbps", 0.0));
+      info.set_table_bf16_tflops(g.value("table_bf16_tflops", 0.0));
+      info.set_measured_copy_gbps(g.value("measured_copy_gbps", 0.0));
+      info.set_measured_gemm_bf16_tflops(g.value("measured_gemm_bf16_tflops", 0.0));
+      info.set_driver_version(g.value("driver_version", std::string()));
+      info.set_cuda_version(g.value("cuda_version", std::string()));
+      std::string error = g.value("error", std::string());
+      if (!error.empty()) absl::StrAppend(note, note->empty() ? "" : "; ", "GPU ", info.index(),
+                                          ": ", error);
+      infos.push_back(std::move(info));
+    }
+    if (infos.empty()) return absl::OkStatus();
+    hw->clear_gpus();
+    hw->clear_gpu_info();
+    for (auto& info : infos) {
+      hw->add_gpus(info.model());
+      *hw->add_gpu_info() = std::move(info);
+    }
+  } catch (const json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("GPU probe output: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+std::string ProbeGpus(const std::string& probe_path, bool measure, double timeout_seconds,
+                      v1::Hardware* hw) {
+  const std::string listed =
+      hw->gpus_size() > 0 ? absl::StrCat(" (the driver lists ", hw->gpus_size(), " GPU(s))") : "";
+  if (probe_path.empty() || access(probe_path.c_str(), X_OK) != 0) {
+    return absl::StrCat("CPU-only worker: no GPU probe at '", probe_path,
+                        "' (build ratchet-gpu-probe with the CUDA toolkit)", listed);
+  }
+  std::vector<std::string> argv = {probe_path};
+  if (!measure) argv.push_back("--no-measure");
+  std::string out, why;
+  if (!RunForOutput(argv, timeout_seconds, &out, &why))
+    return absl::StrCat("CPU-only worker: GPU probe ", probe_path, " failed: ", why, listed);
+  std::string note;
+  absl::Status st = ParseGpuProbe(out, hw, &note);
+  if (!st.ok()) return absl::StrCat("CPU-only worker: ", st.message(), listed);
+  if (hw->gpu_info_size() == 0)
+    return absl::StrCat("CPU-only worker: ", note.empty() ? "no GPU" : note, listed);
+  return absl::StrCat(hw->gpu_info_size(), " GPU(s), calibrated by ", probe_path,
+                      note.empty() ? "" : absl::StrCat(" (", note, ")"));
+}
+
+std::string GpuSummary(const v1::GpuInfo& g) {
+  return absl::StrFormat(
+      "GPU %d %s (%s, sm %s, %d SMs, %.1f GiB, L2 %.0f MiB, driver %s, CUDA %s): "
+      "copy %.0f GB/s (table %.0f), GEMM bf16 %.0f TFLOP/s (table %.0f)",
+      g.index(), g.model(), g.sku().empty() ? "not in the peak table" : g.sku(),
+      g.compute_capability(), g.sm_count(), g.memory_bytes() / double(1 << 30),
+      g.l2_bytes() / double(1 << 20), g.driver_version(), g.cuda_version(),
+      g.measured_copy_gbps(), g.table_dram_gbps(), g.measured_gemm_bf16_tflops(),
+      g.table_bf16_tflops());
 }
 
 std::string HardwareSummary(const v1::Hardware& hw) {

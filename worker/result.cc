@@ -118,6 +118,29 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
       r->set_t_b_ns(tb);
       r->set_t_sol_ns(tsol);
       r->set_score(ws);
+      // GPU backend extras, all optional.
+      double tk_events = 0, tb_eager = 0, tb_compile = 0, t_ref = 0;
+      int repetitions = 0;
+      if (s = Get(w, "t_k_events_ns", &tk_events, false); !s.ok()) return s;
+      if (s = Get(w, "t_b_eager_ns", &tb_eager, false); !s.ok()) return s;
+      if (s = Get(w, "t_b_compile_ns", &tb_compile, false); !s.ok()) return s;
+      if (s = Get(w, "t_ref_kernel_ns", &t_ref, false); !s.ok()) return s;
+      if (s = Get(w, "repetitions", &repetitions, false); !s.ok()) return s;
+      r->set_t_k_events_ns(tk_events);
+      r->set_t_b_eager_ns(tb_eager);
+      r->set_t_b_compile_ns(tb_compile);
+      r->set_t_ref_kernel_ns(t_ref);
+      r->set_repetitions(repetitions);
+      auto flags = w.find("flags");
+      if (flags != w.end() && !flags->is_null()) {
+        if (!flags->is_array())
+          return absl::InvalidArgumentError("\"flags\" is not an array of strings");
+        for (const json& f : *flags) {
+          if (!f.is_string())
+            return absl::InvalidArgumentError("\"flags\" is not an array of strings");
+          r->add_flags(f.get<std::string>());
+        }
+      }
     }
   }
   return eval;

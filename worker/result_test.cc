@@ -3,7 +3,14 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+
 #include "gtest/gtest.h"
+#include "worker/hardware.h"
+#include "worker/worker.h"
 
 namespace ratchet::worker {
 namespace {
@@ -137,6 +144,168 @@ TEST(ResultTest, LongMessagesAreClipped) {
   auto eval = ParseHarnessResult("{\"outcome\": \"compile_error\", \"message\": \"" + big + "\"}");
   ASSERT_TRUE(eval.ok());
   EXPECT_LT(eval->message().size(), 17 * 1024u);
+}
+
+TEST(ResultTest, GpuExtrasMapToTheProto) {
+  auto eval = ParseHarnessResult(ReadTestdata("ok_cuda.json"));
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  ASSERT_EQ(eval->workloads_size(), 1);
+  const auto& w = eval->workloads(0);
+  EXPECT_DOUBLE_EQ(w.t_k_ns(), 215000);
+  EXPECT_DOUBLE_EQ(w.t_k_events_ns(), 219500);
+  EXPECT_DOUBLE_EQ(w.t_b_ns(), 240000);
+  EXPECT_DOUBLE_EQ(w.t_b_eager_ns(), 251000);
+  EXPECT_DOUBLE_EQ(w.t_b_compile_ns(), 240000);
+  EXPECT_DOUBLE_EQ(w.t_ref_kernel_ns(), 238000);
+  EXPECT_EQ(w.repetitions(), 50);
+  ASSERT_EQ(w.flags_size(), 2);
+  EXPECT_EQ(w.flags(0), "timing-disagreement");
+  EXPECT_EQ(w.flags(1), "compile-fallback");
+
+  // Absent on the CPU harness: zeros and no flags.
+  auto cpu = ParseHarnessResult(ReadTestdata("ok.json"));
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_EQ(cpu->workloads(0).t_b_eager_ns(), 0);
+  EXPECT_EQ(cpu->workloads(0).flags_size(), 0);
+  EXPECT_EQ(cpu->workloads(0).repetitions(), 0);
+}
+
+TEST(ResultTest, GpuExtrasOfTheWrongTypeAreRejectedByName) {
+  auto bad_flags = ParseHarnessResult(
+      R"({"outcome": "ok", "workloads": [{"index": 0, "flags": "below-sol"}]})");
+  ASSERT_FALSE(bad_flags.ok());
+  EXPECT_NE(bad_flags.status().message().find("flags"), std::string::npos);
+  auto bad_flag = ParseHarnessResult(
+      R"({"outcome": "ok", "workloads": [{"index": 0, "flags": ["ok", 3]}]})");
+  EXPECT_FALSE(bad_flag.ok());
+  auto bad_time = ParseHarnessResult(
+      R"({"outcome": "ok", "workloads": [{"index": 0, "t_b_compile_ns": "slow"}]})");
+  ASSERT_FALSE(bad_time.ok());
+  EXPECT_NE(bad_time.status().message().find("t_b_compile_ns"), std::string::npos);
+}
+
+// The GPU probe's output (kernels/sol/gpu_probe_main.cc) and the worker's
+// reading of it.
+TEST(GpuProbeParseTest, FillsGpusAndCalibration) {
+  v1::Hardware hw;
+  hw.add_gpus("from /proc");  // replaced by the probe's view
+  std::string note;
+  ASSERT_TRUE(ParseGpuProbe(ReadTestdata("gpu_probe_h200.json"), &hw, &note).ok());
+  EXPECT_EQ(note, "");
+  ASSERT_EQ(hw.gpus_size(), 2);
+  EXPECT_EQ(hw.gpus(0), "NVIDIA H200");
+  ASSERT_EQ(hw.gpu_info_size(), 2);
+  const auto& g = hw.gpu_info(0);
+  EXPECT_EQ(g.sku(), "H200");
+  EXPECT_EQ(g.compute_capability(), "9.0");
+  EXPECT_EQ(g.sm_count(), 132);
+  EXPECT_EQ(g.l2_bytes(), 52428800);
+  EXPECT_DOUBLE_EQ(g.table_dram_gbps(), 4800);
+  EXPECT_DOUBLE_EQ(g.measured_copy_gbps(), 4012.5);
+  EXPECT_DOUBLE_EQ(g.measured_gemm_bf16_tflops(), 731.2);
+  const std::string line = GpuSummary(g);
+  for (const char* want : {"NVIDIA H200", "H200", "4012 GB/s", "table 4800", "731 TFLOP/s"})
+    EXPECT_NE(line.find(want), std::string::npos) << want << " in " << line;
+  EXPECT_NE(GpuSummary(hw.gpu_info(1)).find("not in the peak table"), std::string::npos);
+}
+
+TEST(GpuProbeParseTest, NoGpuKeepsHardwareAndSaysWhy) {
+  v1::Hardware hw;
+  std::string note;
+  ASSERT_TRUE(ParseGpuProbe(R"({"gpus": [], "note": "no GPU visible"})", &hw, &note).ok());
+  EXPECT_EQ(hw.gpu_info_size(), 0);
+  EXPECT_EQ(note, "no GPU visible");
+  EXPECT_FALSE(ParseGpuProbe("not json", &hw, &note).ok());
+  EXPECT_FALSE(ParseGpuProbe(R"({"gpus": [{"model": "x"}]})", &hw, &note).ok());  // no index
+  EXPECT_FALSE(ParseGpuProbe(R"({"gpus": 3})", &hw, &note).ok());
+}
+
+TEST(GpuProbeParseTest, AbsentOrFailingProbeMeansCpuOnly) {
+  v1::Hardware hw;
+  std::string line = ProbeGpus("/nonexistent/ratchet-gpu-probe", true, 5, &hw);
+  EXPECT_NE(line.find("CPU-only worker"), std::string::npos) << line;
+  EXPECT_EQ(hw.gpu_info_size(), 0);
+  line = ProbeGpus("/bin/false", true, 5, &hw);
+  EXPECT_NE(line.find("exited with status 1"), std::string::npos) << line;
+  // A probe that prints the H200 file: a script standing in for the binary.
+  const std::string script = ::testing::TempDir() + "/fake-gpu-probe.sh";
+  {
+    std::ofstream out(script);
+    out << "#!/bin/sh\ncat '" << RATCHET_WORKER_TESTDATA << "/gpu_probe_h200.json'\n";
+  }
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  line = ProbeGpus(script, true, 5, &hw);
+  EXPECT_NE(line.find("2 GPU(s)"), std::string::npos) << line;
+  EXPECT_EQ(hw.gpu_info_size(), 2);
+}
+
+// Routing of "cuda" jobs in the worker.
+class CudaRoutingTest : public ::testing::Test {
+ protected:
+  Worker MakeWorker(const v1::Hardware& hw) {
+    WorkerOptions o;
+    o.coordinator = "127.0.0.1:1";  // never contacted
+    o.scratch_root = ::testing::TempDir() + "/cuda-routing";
+    o.harness_path = "/bin/true";
+    o.cuda_harness_path = "/bin/true";
+    o.tb_cache_dir = ::testing::TempDir() + "/tb-cache";
+    std::string warning;
+    auto sandbox = Sandbox::Create("none", &warning);
+    EXPECT_TRUE(sandbox.ok());
+    return Worker(o, *std::move(sandbox), hw, nullptr);
+  }
+  static v1::Job CudaJob() {
+    v1::Job job;
+    job.set_id(7);
+    job.set_device("cuda");
+    job.set_seed(3);
+    job.mutable_problem()->set_definition_json("{}");
+    job.mutable_problem()->set_workload_jsonl("");
+    return job;
+  }
+  static std::string After(const std::vector<std::string>& argv, const std::string& flag) {
+    auto it = std::find(argv.begin(), argv.end(), flag);
+    return it == argv.end() || it + 1 == argv.end() ? "<absent>" : *(it + 1);
+  }
+};
+
+TEST_F(CudaRoutingTest, CpuOnlyWorkerRefusesCudaJobs) {
+  Worker worker = MakeWorker(v1::Hardware());
+  bool cancelled = false;
+  v1::Evaluation eval = worker.RunJob(CudaJob(), nullptr, &cancelled, 0);
+  EXPECT_EQ(eval.outcome(), v1::OUTCOME_HARNESS_ERROR);
+  EXPECT_NE(eval.message().find("this worker has no GPU"), std::string::npos) << eval.message();
+  EXPECT_EQ(eval.job_id(), 7);
+}
+
+TEST_F(CudaRoutingTest, ArgvPicksTheCudaHarnessGpuAndPeaks) {
+  v1::Hardware hw;
+  std::string note;
+  ASSERT_TRUE(ParseGpuProbe(ReadTestdata("gpu_probe_h200.json"), &hw, &note).ok());
+  hw.set_peak_gbps(10);
+  hw.set_peak_gflops(100);
+  Worker worker = MakeWorker(hw);
+  v1::Job job = CudaJob();
+  // Slot 0: GPU 0, an H200 the table knows: no peaks passed.
+  auto argv = worker.HarnessArgv(job, "/s", 0);
+  EXPECT_EQ(argv[0], "/bin/true");
+  EXPECT_EQ(After(argv, "--device-index"), "0");
+  EXPECT_EQ(After(argv, "--peak-gbps"), "<absent>");
+  EXPECT_EQ(After(argv, "--peak-gflops"), "<absent>");
+  EXPECT_EQ(After(argv, "--cache-dir"), "/s/tb-cache");
+  // Slot 1: GPU 1, unknown to the table: its calibration is the peak.
+  argv = worker.HarnessArgv(job, "/s", 1);
+  EXPECT_EQ(After(argv, "--device-index"), "1");
+  EXPECT_EQ(After(argv, "--peak-gbps"), "2500");
+  EXPECT_EQ(After(argv, "--peak-tflops"), "600");
+  // Slot 2 wraps to GPU 0.
+  EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 2), "--device-index"), "0");
+  // A CPU job keeps the CPU harness flags.
+  job.set_device("cpu");
+  argv = worker.HarnessArgv(job, "/s", 1);
+  EXPECT_EQ(After(argv, "--device-index"), "<absent>");
+  EXPECT_EQ(After(argv, "--peak-gflops"), "100");
+  EXPECT_EQ(After(argv, "--cache-dir"), "<absent>");
 }
 
 }  // namespace

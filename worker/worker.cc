@@ -25,6 +25,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
 #include "services/common/clock.h"
 #include "worker/result.h"
 
@@ -92,6 +93,64 @@ std::optional<std::string> ReadSmallFile(const fs::path& path, size_t limit) {
 
 std::string FormatKnob(const std::string& name, const std::string& value) {
   return absl::StrCat(name, "=", value);
+}
+
+// FNV-1a: a stable name for a problem's folder in the T_b cache. The oracle
+// keys each entry on a hash of the definition too, so a collision here costs
+// nothing but a miss.
+std::string ProblemKey(const std::string& definition) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : definition) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return absl::StrFormat("%016x", h);
+}
+
+constexpr size_t kMaxCacheEntry = 64 << 10;
+
+// A cache entry the oracle could have written: a small plain "*.json" file.
+bool CacheEntryName(const fs::directory_entry& e) {
+  std::error_code ec;
+  if (!e.is_regular_file(ec) || e.is_symlink(ec)) return false;
+  std::string name = e.path().filename().string();
+  if (!absl::EndsWith(name, ".json") || name.size() > 200) return false;
+  for (char c : name)
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'))
+      return false;
+  return e.file_size(ec) <= kMaxCacheEntry && !ec;
+}
+
+// Copies entries from `from` to `to`; with `only_new`, never replaces one
+// that `to` has (the first measurement stands: a later job, whose candidate
+// shares the sandbox with the oracle, cannot rewrite a cached T_b). Entries
+// that are not JSON objects are skipped. Returns how many were copied.
+int CopyCacheEntries(const fs::path& from, const fs::path& to, bool only_new) {
+  std::error_code ec;
+  if (!fs::is_directory(from, ec)) return 0;
+  fs::create_directories(to, ec);
+  int copied = 0;
+  for (const auto& e : fs::directory_iterator(from, ec)) {
+    if (!CacheEntryName(e)) continue;
+    const fs::path dst = to / e.path().filename();
+    if (only_new && fs::exists(dst, ec)) continue;
+    auto text = ReadSmallFile(e.path(), kMaxCacheEntry);
+    if (!text) continue;
+    auto doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_object()) continue;
+    // Write then rename, so that a concurrent job never reads half a file.
+    const fs::path tmp = to / absl::StrCat(".", e.path().filename().string(), ".", getpid(),
+                                           ".", std::hash<std::thread::id>()(
+                                                    std::this_thread::get_id()));
+    if (!WriteFile(tmp, *text).ok()) continue;
+    fs::rename(tmp, dst, ec);
+    if (ec) {
+      fs::remove(tmp, ec);
+      continue;
+    }
+    ++copied;
+  }
+  return copied;
 }
 
 }  // namespace
@@ -317,11 +376,11 @@ void Worker::SlotLoop(int slot) {
     }
     backoff = 0.5;
     if (!resp.has_job()) continue;
-    ExecuteAndReport(resp.job());
+    ExecuteAndReport(resp.job(), slot);
   }
 }
 
-void Worker::ExecuteAndReport(const v1::Job& job) {
+void Worker::ExecuteAndReport(const v1::Job& job, int slot) {
   auto entry = std::make_shared<JobEntry>();
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -330,7 +389,7 @@ void Worker::ExecuteAndReport(const v1::Job& job) {
   }
   if (jobs_running_) jobs_running_->Increment();
   bool cancelled = false;
-  v1::Evaluation eval = RunJob(job, &entry->cancel, &cancelled);
+  v1::Evaluation eval = RunJob(job, &entry->cancel, &cancelled, slot);
   if (jobs_running_) jobs_running_->Decrement();
   if (cancelled) {
     Log(absl::StrFormat("job %d killed after %.1fs (%s); not reported", job.id(),
@@ -410,8 +469,51 @@ void Worker::Report(const v1::Job& job, v1::Evaluation eval) {
   }
 }
 
+std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::string& job_dir,
+                                             int slot) const {
+  const fs::path dir = job_dir;
+  const bool cuda = job.device() == "cuda";
+  std::vector<std::string> argv = {cuda ? options_.cuda_harness_path : options_.harness_path,
+                                   "--problem", (dir / "problem").string(),
+                                   "--solution", (dir / "solution").string(),
+                                   "--out", (dir / "result.json").string(),
+                                   "--scratch", (dir / "work").string(),
+                                   "--seed", absl::StrCat(job.seed())};
+  const auto& h = job.harness();
+  if (h.warmups() > 0) argv.insert(argv.end(), {"--warmups", absl::StrCat(h.warmups())});
+  if (h.repetitions() > 0)
+    argv.insert(argv.end(), {"--repetitions", absl::StrCat(h.repetitions())});
+  if (h.correctness_rounds() > 0)
+    argv.insert(argv.end(), {"--rounds", absl::StrCat(h.correctness_rounds())});
+  if (cuda) {
+    const int gpus = std::max(1, hardware_.gpus_size());
+    const int gpu = slot % gpus;
+    argv.insert(argv.end(), {"--device-index", absl::StrCat(gpu)});
+    // A GPU the peak table does not know: the calibration is the best peak
+    // there is. Known SKUs use the table inside the harness.
+    if (gpu < hardware_.gpu_info_size()) {
+      const v1::GpuInfo& g = hardware_.gpu_info(gpu);
+      if (g.sku().empty() && g.measured_copy_gbps() > 0 && g.measured_gemm_bf16_tflops() > 0) {
+        argv.insert(argv.end(), {"--peak-gbps", absl::StrCat(g.measured_copy_gbps()),
+                                 "--peak-tflops", absl::StrCat(g.measured_gemm_bf16_tflops())});
+      }
+    }
+    if (!options_.tb_cache_dir.empty())
+      argv.insert(argv.end(), {"--cache-dir", (dir / "tb-cache").string()});
+  } else if (hardware_.peak_gbps() > 0 && hardware_.peak_gflops() > 0) {
+    argv.insert(argv.end(), {"--peak-gbps", absl::StrCat(hardware_.peak_gbps()),
+                             "--peak-gflops", absl::StrCat(hardware_.peak_gflops())});
+  }
+  std::map<std::string, std::string> knobs(job.solution().knobs().begin(),
+                                           job.solution().knobs().end());
+  for (const auto& [name, value] : knobs)
+    argv.insert(argv.end(), {"--knob", FormatKnob(name, value)});
+  if (!options_.python.empty()) argv.insert(argv.end(), {"--python", options_.python});
+  return argv;
+}
+
 v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cancel,
-                              bool* cancelled) {
+                              bool* cancelled, int slot) {
   *cancelled = false;
   const double timeout = job.harness().timeout_seconds() > 0
                              ? job.harness().timeout_seconds()
@@ -477,29 +579,31 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     if (!st.ok()) return harness_error(std::string(st.message()));
   }
 
-  SandboxSpec spec;
-  spec.argv = {options_.harness_path,
-               "--problem", problem.string(),
-               "--solution", solution.string(),
-               "--out", out.string(),
-               "--scratch", work.string(),
-               "--seed", absl::StrCat(job.seed())};
-  const auto& h = job.harness();
-  if (h.warmups() > 0) spec.argv.insert(spec.argv.end(), {"--warmups", absl::StrCat(h.warmups())});
-  if (h.repetitions() > 0)
-    spec.argv.insert(spec.argv.end(), {"--repetitions", absl::StrCat(h.repetitions())});
-  if (h.correctness_rounds() > 0)
-    spec.argv.insert(spec.argv.end(), {"--rounds", absl::StrCat(h.correctness_rounds())});
-  if (hardware_.peak_gbps() > 0 && hardware_.peak_gflops() > 0) {
-    spec.argv.insert(spec.argv.end(), {"--peak-gbps", absl::StrCat(hardware_.peak_gbps()),
-                                       "--peak-gflops", absl::StrCat(hardware_.peak_gflops())});
+  const bool cuda = job.device() == "cuda";
+  if (cuda) {
+    if (hardware_.gpus_size() == 0)
+      return harness_error("this worker has no GPU; a \"cuda\" job needs a GPU worker");
+    if (access(options_.cuda_harness_path.c_str(), X_OK) != 0)
+      return harness_error(absl::StrCat("this worker has no CUDA harness: '",
+                                        options_.cuda_harness_path,
+                                        "' is not an executable (build ratchet-harness-cuda "
+                                        "with the CUDA toolkit or pass --cuda-harness)"));
+  } else if (!job.device().empty() && job.device() != "cpu") {
+    return harness_error(absl::StrCat("unknown device \"", job.device(),
+                                      "\" (this worker runs \"cpu\" and \"cuda\")"));
   }
-  std::map<std::string, std::string> knobs(job.solution().knobs().begin(),
-                                           job.solution().knobs().end());
-  for (const auto& [name, value] : knobs)
-    spec.argv.insert(spec.argv.end(), {"--knob", FormatKnob(name, value)});
-  if (!options_.python.empty())
-    spec.argv.insert(spec.argv.end(), {"--python", options_.python});
+  // The T_b cache: this problem's entries go in, new ones come back out after
+  // the run (evaluations only; a verifier's replay reads but never writes).
+  const fs::path job_cache = scratch / "tb-cache";
+  fs::path shared_cache;
+  if (cuda && !options_.tb_cache_dir.empty()) {
+    shared_cache = fs::path(options_.tb_cache_dir) / ProblemKey(job.problem().definition_json());
+    CopyCacheEntries(shared_cache, job_cache, /*only_new=*/false);
+    fs::create_directories(job_cache, ec);
+  }
+
+  SandboxSpec spec;
+  spec.argv = HarnessArgv(job, scratch.string(), slot);
   spec.scratch_dir = scratch.string();
   spec.wall_seconds = timeout;
   spec.cpu_seconds = options_.cpu_seconds > 0
@@ -538,6 +642,11 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     e.set_message("cancelled");
     e.set_wall_seconds(run->wall_seconds);
     return finish(e);
+  }
+  if (!shared_cache.empty() && job.kind() != v1::JOB_REPLAY) {
+    int added = CopyCacheEntries(job_cache, shared_cache, /*only_new=*/true);
+    if (added > 0) Log(absl::StrCat("job ", job.id(), ": ", added, " new T_b cache entr",
+                                    added == 1 ? "y" : "ies", " kept"));
   }
   std::optional<std::string> result;
   if (!run->timed_out && run->signal == 0) result = ReadSmallFile(out, 64 << 20);

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -33,6 +34,8 @@ struct WorkerOptions {
   std::string name;                // shown in ListWorkers
   std::string scratch_root;        // job folders are made under this
   std::string harness_path;        // the ratchet-harness executable
+  std::string cuda_harness_path;   // ratchet-harness-cuda, for jobs with device "cuda"
+  std::string tb_cache_dir;        // persistent T_b cache; "" = none
   std::string python;              // --python for the harness; "" = its default
   int slots = 1;                   // jobs at a time
   int wait_ms = 2000;              // AcquireJob long-poll
@@ -56,9 +59,16 @@ class Worker {
 
   // Runs one job to an evaluation (ids, outcome, workloads, sandbox filled);
   // never throws, never fails: every failure is an outcome. `cancel` may be
-  // null. Sets *cancelled when the job was killed through `cancel`.
+  // null. Sets *cancelled when the job was killed through `cancel`. A job
+  // whose device is "cuda" runs ratchet-harness-cuda on GPU `slot` modulo the
+  // GPU count (slot i -> GPU i), and is refused on a worker without GPUs.
   v1::Evaluation RunJob(const v1::Job& job, const std::atomic<bool>* cancel,
-                        bool* cancelled);
+                        bool* cancelled, int slot = 0);
+
+  // The harness command line for `job` (without the sandbox), for tests.
+  // `job_dir` is the job's scratch folder (problem/, solution/, work/...).
+  std::vector<std::string> HarnessArgv(const v1::Job& job, const std::string& job_dir,
+                                       int slot) const;
 
   std::string worker_id() const;
 
@@ -72,7 +82,7 @@ class Worker {
   void SlotLoop(int slot);
   bool RegisterOnce();
   void HeartbeatOnce();
-  void ExecuteAndReport(const v1::Job& job);
+  void ExecuteAndReport(const v1::Job& job, int slot);
   void Report(const v1::Job& job, v1::Evaluation eval);
   // Sleeps up to `seconds` or until Stop(); false once stopping.
   bool SleepFor(double seconds);

@@ -29,7 +29,9 @@ constexpr char kUsage[] =
     "usage: ratchet worker --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n"
     "         [--scratch=DIR] [--sandbox=auto|bwrap|none] [--slots=N] [--python=PATH]\n"
     "         [--harness=PATH] [--memory-gb=G] [--cpu-seconds=S] [--wait-ms=MS]\n"
-    "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n";
+    "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n"
+    "         [--gpu-probe=PATH] [--no-gpu] [--no-gpu-calibration]\n"
+    "         [--cuda-harness=PATH] [--tb-cache=DIR]\n";
 
 int Fail(const std::string& message) {
   fprintf(stderr, "ratchet worker: %s\n%s", message.c_str(), kUsage);
@@ -53,7 +55,8 @@ std::string Hostname() {
 }  // namespace
 
 int WorkerMain(int argc, char** argv) {
-  auto flags = Flags::Parse(argc - 1, argv + 1, {"keep-scratch", "help"});
+  auto flags = Flags::Parse(argc - 1, argv + 1,
+                            {"keep-scratch", "help", "no-gpu", "no-gpu-calibration"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
     fputs(kUsage, stdout);
@@ -62,7 +65,8 @@ int WorkerMain(int argc, char** argv) {
   auto unknown = flags->Unknown({"coordinator", "name", "metrics", "scratch", "sandbox",
                                  "slots", "python", "harness", "memory-gb", "cpu-seconds",
                                  "wait-ms", "peak-gbps", "peak-gflops", "keep-scratch",
-                                 "help"});
+                                 "help", "gpu-probe", "no-gpu", "no-gpu-calibration",
+                                 "cuda-harness", "tb-cache"});
   if (!unknown.empty()) return Fail(absl::StrCat("unknown flag --", unknown.front()));
   if (!flags->positional().empty())
     return Fail(absl::StrCat("unexpected argument '", flags->positional().front(), "'"));
@@ -94,6 +98,20 @@ int WorkerMain(int argc, char** argv) {
   if (access(options.harness_path.c_str(), X_OK) != 0)
     return Fail(absl::StrCat("harness '", options.harness_path,
                              "' is not an executable (build ratchet-harness or pass --harness)"));
+
+  // CUDA jobs run ratchet-harness-cuda; its absence only matters once a CUDA
+  // job arrives (RunJob then reports it), so a CPU build still starts.
+  options.cuda_harness_path = flags->Get("cuda-harness", SelfDir() + "/ratchet-harness-cuda");
+  // T_b of PyTorch references, kept across jobs and restarts (the oracle's
+  // cache; worker.cc copies it in and out of each job's sandbox).
+  {
+    const char* xdg = getenv("XDG_CACHE_HOME");
+    const char* home = getenv("HOME");
+    std::string base = xdg && *xdg ? std::string(xdg)
+                       : home && *home ? std::string(home) + "/.cache"
+                                       : std::string("/tmp");
+    options.tb_cache_dir = flags->Get("tb-cache", base + "/ratchet/tb-cache");
+  }
 
   // Signals are taken by one thread with sigwait; block them before any
   // thread starts so that every thread inherits the mask.
@@ -139,6 +157,17 @@ int WorkerMain(int argc, char** argv) {
   } else {
     Log("measuring CPU peaks...");
     MeasurePeaks(&hw);
+  }
+  if (flags->Has("no-gpu")) {
+    hw.clear_gpus();
+    hw.clear_gpu_info();
+    Log("CPU-only worker: --no-gpu");
+  } else {
+    const bool measure = !flags->Has("no-gpu-calibration");
+    if (measure) Log("probing and calibrating GPUs...");
+    Log(ProbeGpus(flags->Get("gpu-probe", SelfDir() + "/ratchet-gpu-probe"), measure,
+                  /*timeout_seconds=*/180, &hw));
+    for (const auto& gpu : hw.gpu_info()) Log(GpuSummary(gpu));
   }
   Log("hardware: " + HardwareSummary(hw));
 
