@@ -18,7 +18,7 @@ if(CUDAToolkit_FOUND)
   target_include_directories(ratchet_gpu_calibration PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../..)
   target_link_libraries(ratchet_gpu_calibration
     PUBLIC CUDA::cudart CUDA::cublas
-    PRIVATE ratchet_kernels nlohmann_json::nlohmann_json)
+    PRIVATE ratchet_kernels)
   add_executable(ratchet-gpu-probe ${CMAKE_CURRENT_LIST_DIR}/gpu_probe_main.cc)
   target_link_libraries(ratchet-gpu-probe PRIVATE ratchet_gpu_calibration)
   # The GPU machines keep CUDA where the build machines do; the rpath finds

@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <sstream>
 #include <stdexcept>
 
 #include "kernels/sol/gpu_peaks.h"
-#include "nlohmann/json.hpp"
 
 namespace ratchet::kernels {
 namespace {
@@ -176,27 +176,46 @@ std::vector<GpuCalibration> DescribeAndCalibrateGpus(const CalibrationOptions& o
   return out;
 }
 
+// Hand-written JSON, so that the probe builds with nothing but the CUDA
+// toolkit (gpu_check.sh builds it on GPU machines that lack other packages).
 std::string CalibrationJson(const std::vector<GpuCalibration>& gpus, const std::string& note) {
-  nlohmann::json doc;
-  doc["gpus"] = nlohmann::json::array();
-  for (const GpuCalibration& g : gpus) {
-    doc["gpus"].push_back({{"index", g.index},
-                           {"model", g.model},
-                           {"sku", g.sku},
-                           {"compute_capability", g.compute_capability},
-                           {"sm_count", g.sm_count},
-                           {"memory_bytes", g.memory_bytes},
-                           {"l2_bytes", g.l2_bytes},
-                           {"table_dram_gbps", g.table_dram_gbps},
-                           {"table_bf16_tflops", g.table_bf16_tflops},
-                           {"measured_copy_gbps", g.measured_copy_gbps},
-                           {"measured_gemm_bf16_tflops", g.measured_gemm_bf16_tflops},
-                           {"driver_version", g.driver_version},
-                           {"cuda_version", g.cuda_version},
-                           {"error", g.error}});
+  auto str = [](const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out + "\"";
+  };
+  auto num = [](double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.6g", v);
+    return std::string(buf);
+  };
+  std::ostringstream o;
+  o << "{\"gpus\": [";
+  for (size_t i = 0; i < gpus.size(); ++i) {
+    const GpuCalibration& g = gpus[i];
+    o << (i ? ", " : "") << "{\"index\": " << g.index << ", \"model\": " << str(g.model)
+      << ", \"sku\": " << str(g.sku) << ", \"compute_capability\": " << str(g.compute_capability)
+      << ", \"sm_count\": " << g.sm_count << ", \"memory_bytes\": " << g.memory_bytes
+      << ", \"l2_bytes\": " << g.l2_bytes << ", \"table_dram_gbps\": " << num(g.table_dram_gbps)
+      << ", \"table_bf16_tflops\": " << num(g.table_bf16_tflops)
+      << ", \"measured_copy_gbps\": " << num(g.measured_copy_gbps)
+      << ", \"measured_gemm_bf16_tflops\": " << num(g.measured_gemm_bf16_tflops)
+      << ", \"driver_version\": " << str(g.driver_version)
+      << ", \"cuda_version\": " << str(g.cuda_version) << ", \"error\": " << str(g.error) << "}";
   }
-  doc["note"] = note;
-  return doc.dump();
+  o << "], \"note\": " << str(note) << "}";
+  return o.str();
 }
 
 }  // namespace ratchet::kernels
