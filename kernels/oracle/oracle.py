@@ -21,7 +21,8 @@ Measured T_b are cached as JSON files in "cache_dir" (when given), keyed on
 the definition, the workload, the GPU model, torch and CUDA versions.
 
 Optional request fields (CPU and GPU):
-  "round_specs": [{}, {}, {"perturb_of": 0}, ...]  one entry per round. A round
+  "round_specs": [{}, {}, {"perturb_of": 0}, ...]  one entry per round, and/or
+  "extra_rounds": [{"perturb_of": 0}]  rounds appended after "rounds". A round
       with "perturb_of": r gets round r's inputs with exactly one element
       changed (the A/B/A' guard against output caching: a candidate that
       returns round r's outputs for this round fails correctness). The
@@ -577,6 +578,10 @@ def main():
         round_specs = req.get("round_specs") or [{} for _ in range(rounds)]
         if len(round_specs) != rounds:
             raise OracleError("round_specs has %d entries, rounds is %d" % (len(round_specs), rounds))
+        # "extra_rounds" (what ratchet-harness-cuda sends) are appended after
+        # the ordinary rounds: round `rounds + k` is extra_rounds[k].
+        round_specs = list(round_specs) + list(req.get("extra_rounds") or [])
+        rounds = len(round_specs)
         for r, spec in enumerate(round_specs):
             p = spec.get("perturb_of")
             if p is not None and not (0 <= int(p) < rounds and int(p) != r

@@ -130,6 +130,14 @@ class OracleProtocolTest(unittest.TestCase):
             c0 = floats(os.path.join(self.dir, w["rounds"][0]["outputs"][0]))
             self.assertNotEqual(c0, c2)
 
+    def test_extra_rounds_are_appended(self):
+        rc, m, err = run_oracle(request(self.dir, rounds=2, extra_rounds=[{"perturb_of": 1}]))
+        self.assertEqual(rc, 0, err)
+        w = m["workloads"][0]
+        self.assertEqual(len(w["rounds"]), 3)
+        self.assertEqual(w["rounds"][2]["perturb_of"], 1)
+        self.assertNotIn("perturb_of", w["rounds"][1])
+
     def test_perturb_of_integer_only_inputs_swaps(self):
         req = request(self.dir, reference="import torch\ndef run(a, b, idx):\n"
                       "    return a.float() + 0, idx * 2\n", round_specs=[{}, {"perturb_of": 0}, {}])
