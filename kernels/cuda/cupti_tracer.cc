@@ -39,25 +39,25 @@ void CUPTIAPI BufferCompleted(CUcontext ctx, uint32_t stream_id, uint8_t* buffer
       case CUPTI_ACTIVITY_KIND_KERNEL:
       case CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL: {
         const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(record);
-        g_pending->records.push_back({k->start, k->end});
+        g_pending->records.push_back({ActivityRecord::Kind::kKernel, k->start, k->end, 0});
         ++g_pending->kernels;
         break;
       }
       case CUPTI_ACTIVITY_KIND_MEMCPY: {
         const auto* m = reinterpret_cast<const CUpti_ActivityMemcpy6*>(record);
-        g_pending->records.push_back({m->start, m->end});
+        g_pending->records.push_back({ActivityRecord::Kind::kMemcpy, m->start, m->end, m->bytes});
         ++g_pending->memcpys;
         break;
       }
       case CUPTI_ACTIVITY_KIND_MEMCPY2: {
         const auto* m = reinterpret_cast<const CUpti_ActivityMemcpyPtoP4*>(record);
-        g_pending->records.push_back({m->start, m->end});
+        g_pending->records.push_back({ActivityRecord::Kind::kMemcpy, m->start, m->end, m->bytes});
         ++g_pending->memcpys;
         break;
       }
       case CUPTI_ACTIVITY_KIND_MEMSET: {
         const auto* m = reinterpret_cast<const CUpti_ActivityMemset4*>(record);
-        g_pending->records.push_back({m->start, m->end});
+        g_pending->records.push_back({ActivityRecord::Kind::kMemset, m->start, m->end, m->bytes});
         ++g_pending->memsets;
         break;
       }
@@ -102,6 +102,12 @@ absl::StatusOr<ActivityBatch> CuptiTracer::Collect() {
     g_pending = nullptr;
   }
   return out;
+}
+
+uint64_t CuptiTracer::Now() {
+  uint64_t t = 0;
+  cuptiGetTimestamp(&t);
+  return t;
 }
 
 }  // namespace ratchet::kernels

@@ -903,13 +903,16 @@ bool Harness::Time() {
     std::vector<void*> out_ptrs;
     for (const auto& b : out_bufs) out_ptrs.push_back(b->data());
     std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
-    std::vector<double> cupti_ns, event_ns;
+    std::vector<double> event_ns;
+    std::vector<TimeWindow> windows;
     double measured = 0;
-    int kernels_per_call = 0;
-    bool no_activity = false;
+    if (auto c = CuptiTracer::Collect(); !c.ok()) {  // Drop what came before.
+      FailCuda(c.status(), wctx);
+      return false;
+    }
     for (size_t rep = 0;; ++rep) {
       const bool warm = rep < static_cast<size_t>(o_.warmups);
-      if (!warm && !NeedMoreRepetitions(cupti_ns.size(), static_cast<size_t>(o_.repetitions),
+      if (!warm && !NeedMoreRepetitions(event_ns.size(), static_cast<size_t>(o_.repetitions),
                                         measured, o_.min_time_ms, kMaxRepetitions)) {
         break;
       }
@@ -918,23 +921,28 @@ bool Harness::Time() {
       std::vector<void*> in_ptrs;
       for (const auto& b : set) in_ptrs.push_back(b->data());
       std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
-      // Outside the measured window: poison outputs, flush L2, drain.
       absl::Status s;
       for (const auto& b : out_bufs) {
         if (s.ok()) s = CudaStatus(cudaMemsetAsync(b->data(), 0xff, b->size(), stream_), "cudaMemsetAsync(poison)");
       }
-      if (s.ok()) s = CudaStatus(cudaMemsetAsync(flush, static_cast<int>(rep & 0xff), flush_bytes, stream_),
-                                 "cudaMemsetAsync(L2 flush)");
       if (s.ok()) s = CudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
-      if (s.ok()) s = CuptiTracer::Collect().status();  // Discards the flush's records.
       if (!s.ok()) {
         FailCuda(s, ctx);
         return false;
       }
       SetContext(ctx);
       const auto before = Threads();
-      if (auto e = CudaStatus(cudaEventRecord(ev_start, stream_), "cudaEventRecord"); !e.ok()) {
-        FailCuda(e, ctx);
+      TimeWindow win;
+      win.begin = CuptiTracer::Now();
+      // The L2 flush goes right before the start event, without a sync: the
+      // GPU is busy with it while the host launches the candidate's work, so
+      // the events see GPU time rather than launch latency. Its CUPTI record
+      // is dropped by size below.
+      s = CudaStatus(cudaMemsetAsync(flush, static_cast<int>(rep & 0xff), flush_bytes, stream_),
+                     "cudaMemsetAsync(L2 flush)");
+      if (s.ok()) s = CudaStatus(cudaEventRecord(ev_start, stream_), "cudaEventRecord");
+      if (!s.ok()) {
+        FailCuda(s, ctx);
         return false;
       }
       g_in_candidate = 1;
@@ -945,6 +953,7 @@ bool Harness::Time() {
       const cudaError_t rec = cudaEventRecord(ev_stop, stream_);
       // Device-wide: work the candidate left on other streams finishes here.
       const cudaError_t sync = cudaDeviceSynchronize();
+      win.end = CuptiTracer::Now();
       for (cudaError_t e : {launch, rec, sync}) {
         if (e != cudaSuccess) {
           Fail("crash", absl::StrCat(ctx, ": CUDA error ", cudaGetErrorName(e), ": ", cudaGetErrorString(e)));
@@ -960,12 +969,6 @@ bool Harness::Time() {
         FailCuda(e, ctx);
         return false;
       }
-      auto batch = CuptiTracer::Collect();
-      if (!batch.ok()) {
-        FailCuda(batch.status(), ctx);
-        return false;
-      }
-      if (batch->dropped > 0) AddFlag(&wr.flags, "cupti-dropped-records");
       const auto after = Threads();
       for (const auto& [tid, name] : after) {
         if (before.count(tid) == 0) {
@@ -975,14 +978,35 @@ bool Harness::Time() {
         }
       }
       const double ev = 1e6 * static_cast<double>(ms);
-      std::optional<double> span = SpanNs(batch->records);
-      if (!span.has_value()) no_activity = true;
       if (!warm) {
-        cupti_ns.push_back(span.value_or(ev));
+        windows.push_back(win);
         event_ns.push_back(ev);
-        measured += span.value_or(ev);
-        kernels_per_call = std::max(kernels_per_call, batch->kernels);
+        measured += ev;
       }
+    }
+    // One forced CUPTI flush per workload, then each record to its repetition.
+    auto batch = CuptiTracer::Collect();
+    if (!batch.ok()) {
+      FailCuda(batch.status(), wctx);
+      return false;
+    }
+    if (batch->dropped > 0) AddFlag(&wr.flags, "cupti-dropped-records");
+    std::vector<ActivityInterval> all, kernels;
+    for (const ActivityRecord& r : batch->records) {
+      if (r.kind == ActivityRecord::Kind::kMemset && r.bytes == flush_bytes) continue;
+      all.push_back({r.start, r.end});
+      if (r.kind == ActivityRecord::Kind::kKernel) kernels.push_back({r.start, r.end});
+    }
+    const auto per_rep = SplitByWindow(all, windows);
+    const auto kernels_per_rep = SplitByWindow(kernels, windows);
+    std::vector<double> cupti_ns;
+    int kernels_per_call = 0;
+    bool no_activity = false;
+    for (size_t i = 0; i < windows.size(); ++i) {
+      const std::optional<double> span = SpanNs(per_rep[i]);
+      if (!span.has_value()) no_activity = true;
+      cupti_ns.push_back(span.value_or(event_ns[i]));
+      kernels_per_call = std::max(kernels_per_call, static_cast<int>(kernels_per_rep[i].size()));
     }
     // The last repetition's outputs must still be right: a candidate that
     // stops working once it is being timed is caught here.

@@ -33,6 +33,20 @@ std::optional<double> SpanNs(const std::vector<ActivityInterval>& records) {
   return static_cast<double>(hi - lo);
 }
 
+std::vector<std::vector<ActivityInterval>> SplitByWindow(
+    const std::vector<ActivityInterval>& records, const std::vector<TimeWindow>& windows) {
+  std::vector<std::vector<ActivityInterval>> out(windows.size());
+  for (const ActivityInterval& r : records) {
+    // The last window that begins at or before the record's start.
+    auto it = std::upper_bound(windows.begin(), windows.end(), r.start,
+                               [](uint64_t t, const TimeWindow& w) { return t < w.begin; });
+    if (it == windows.begin()) continue;
+    --it;
+    if (r.start <= it->end) out[static_cast<size_t>(it - windows.begin())].push_back(r);
+  }
+  return out;
+}
+
 bool TimingsDisagree(double cupti_ns, double events_ns, double rel, double abs_ns) {
   return std::fabs(cupti_ns - events_ns) > rel * std::max(cupti_ns, events_ns) + abs_ns;
 }

@@ -39,6 +39,21 @@ struct ActivityInterval {
 // (incomplete) are ignored; nullopt when none is left.
 std::optional<double> SpanNs(const std::vector<ActivityInterval>& records);
 
+// One repetition's window in CUPTI's clock: from just before the harness
+// enqueues the L2 flush to just after the device-wide synchronisation.
+struct TimeWindow {
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+// Assigns each record to the window holding its start (windows ascending,
+// disjoint). Records that start outside every window are dropped: they are
+// the harness's own work between repetitions. Lets the harness flush CUPTI
+// once per workload instead of once per repetition (a forced flush makes the
+// next launch pay for new CUPTI buffers, hundreds of microseconds).
+std::vector<std::vector<ActivityInterval>> SplitByWindow(
+    const std::vector<ActivityInterval>& records, const std::vector<TimeWindow>& windows);
+
 // True when the CUPTI span and the event time differ by more than
 // `rel` of the larger plus `abs_ns`: the cross-check of docs/harness.md.
 bool TimingsDisagree(double cupti_ns, double events_ns, double rel = 0.10,

@@ -49,6 +49,26 @@ TEST(TimingStatsTest, SpanCoversAllStreamsAndIgnoresIncomplete) {
   EXPECT_DOUBLE_EQ(*SpanNs({{10, 10}}), 0);
 }
 
+TEST(TimingStatsTest, SplitByWindowAssignsByStart) {
+  const std::vector<TimeWindow> w = {{100, 200}, {300, 400}, {500, 600}};
+  const std::vector<ActivityInterval> r = {
+      {50, 90},    // Before every window: the harness's own work.
+      {110, 150},  // Window 0.
+      {190, 210},  // Starts in window 0 (ends a little after its end).
+      {250, 260},  // Between windows: dropped.
+      {300, 320},  // Window 1, on its begin.
+      {600, 610},  // Window 2, on its end.
+      {700, 710},  // After every window.
+  };
+  const auto split = SplitByWindow(r, w);
+  ASSERT_EQ(split.size(), 3u);
+  EXPECT_EQ(split[0].size(), 2u);
+  EXPECT_EQ(split[1].size(), 1u);
+  EXPECT_EQ(split[2].size(), 1u);
+  EXPECT_DOUBLE_EQ(*SpanNs(split[0]), 100);
+  EXPECT_TRUE(SplitByWindow(r, {}).empty());
+}
+
 TEST(TimingStatsTest, DisagreementNeedsRelativeAndAbsoluteMargin) {
   EXPECT_FALSE(TimingsDisagree(100000, 109000));  // 9% of 109 us.
   EXPECT_TRUE(TimingsDisagree(100000, 115000));   // 13%, 15 us.
