@@ -56,8 +56,10 @@ std::vector<std::vector<ActivityInterval>> SplitByWindow(
 
 // True when the CUPTI span and the event time differ by more than
 // `rel` of the larger plus `abs_ns`: the cross-check of docs/harness.md.
+// Measured on an H200, events read a steady ~2.6 us above the CUPTI span
+// (their own overhead), hence the 5 us floor.
 bool TimingsDisagree(double cupti_ns, double events_ns, double rel = 0.10,
-                     double abs_ns = 2000.0);
+                     double abs_ns = 5000.0);
 
 // Whether the timing loop needs another repetition: fewer than
 // `min_repetitions` done, or less than `min_time_ms` of measured time so far;

@@ -71,9 +71,9 @@ TEST(TimingStatsTest, SplitByWindowAssignsByStart) {
 
 TEST(TimingStatsTest, DisagreementNeedsRelativeAndAbsoluteMargin) {
   EXPECT_FALSE(TimingsDisagree(100000, 109000));  // 9% of 109 us.
-  EXPECT_TRUE(TimingsDisagree(100000, 115000));   // 13%, 15 us.
-  EXPECT_FALSE(TimingsDisagree(3000, 4500));      // Tiny: within 2 us.
-  EXPECT_TRUE(TimingsDisagree(3000, 6000));
+  EXPECT_TRUE(TimingsDisagree(100000, 120000));   // 17%, 20 us.
+  EXPECT_FALSE(TimingsDisagree(1500, 4100));      // Tiny: events' own ~2.6 us.
+  EXPECT_TRUE(TimingsDisagree(3000, 9000));
   EXPECT_TRUE(TimingsDisagree(1000000, 10000));   // Hidden work: events far shorter.
 }
 
