@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -112,6 +113,9 @@ struct GuardCase {
   const char* flag;         // Required flag, or "".
   const char* extra;        // Extra harness arguments.
 };
+
+// Keeps ctest's names readable.
+void PrintTo(const GuardCase& c, std::ostream* os) { *os << c.solution << " " << c.extra; }
 
 class CudaHarnessGuardTest : public testing::TestWithParam<GuardCase> {};
 
