@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cuda/abba.h"
 #include "kernels/problem/dtype.h"
 
 namespace ratchet::kernels {
@@ -155,6 +156,25 @@ TEST(ToleranceTest, DefaultsPerDType) {
   EXPECT_DOUBLE_EQ(DefaultToleranceFor(DType::kBool).rtol, 0);
   // Tighter types never get looser tolerances than wider-error ones.
   EXPECT_LT(DefaultToleranceFor(DType::kFloat32).rtol, DefaultToleranceFor(DType::kBFloat16).rtol);
+}
+
+TEST(AbbaTest, CachedAnswerOnTheChangedElementIsCaught) {
+  const std::vector<float> ref_a = {1, 2, 3, 4}, ref_p = {1, 2, 9, 4};
+  // Honest: follows A'.
+  AbbaVerdict v = CheckAbba(ref_p.data(), ref_a.data(), ref_p.data(), DType::kFloat32, 4, 1e-4, 1e-4);
+  EXPECT_EQ(v.differing, 1);
+  EXPECT_FALSE(v.cached);
+  // Cached: A's answer, which the 99% rule alone would let through for a
+  // large output.
+  v = CheckAbba(ref_a.data(), ref_a.data(), ref_p.data(), DType::kFloat32, 4, 1e-4, 1e-4);
+  EXPECT_TRUE(v.cached);
+  EXPECT_NE(v.message.find("element 2"), std::string::npos) << v.message;
+  // Wrong in some other way: not the caching signature (the normal compare
+  // judges it).
+  const std::vector<float> other = {1, 2, 5, 4};
+  EXPECT_FALSE(CheckAbba(other.data(), ref_a.data(), ref_p.data(), DType::kFloat32, 4, 1e-4, 1e-4).cached);
+  // References that do not differ (the changed input did not matter): no verdict.
+  EXPECT_FALSE(CheckAbba(ref_a.data(), ref_a.data(), ref_a.data(), DType::kFloat32, 4, 1e-4, 1e-4).cached);
 }
 
 }  // namespace
