@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "kernels/harness/result_table.h"
 #include "kernels/harness/subprocess.h"
 
@@ -59,7 +60,12 @@ int BenchMain(int argc, char** argv) {
       return BenchUsage(absl::StrCat("cannot read folder ", dir));
     }
   }
-  const std::string harness = SelfExeDir() + "/ratchet-harness";
+  // CUDA solutions go to the CUDA harness; everything else to the CPU one.
+  nlohmann::json manifest = nlohmann::json::parse(
+      ReadFileOrEmpty(positional[1] + "/solution.json"), nullptr, /*allow_exceptions=*/false);
+  const bool cuda = manifest.is_object() && manifest.value("language", "") == "cuda";
+  const std::string harness =
+      SelfExeDir() + (cuda ? "/ratchet-harness-cuda" : "/ratchet-harness");
   if (access(harness.c_str(), X_OK) != 0) {
     std::fprintf(stderr, "ratchet bench: %s not found\n", harness.c_str());
     return 1;

@@ -391,6 +391,14 @@ def check_workload(defn, ns, w, kernel, args, rounds, time_it):
             with torch.no_grad():
                 row["ref_us"] = 1e3 * time_cuda(lambda: ref_fn(*fresh), args.warmups, args.reps)
             row["base_us"] = 1e3 * time_cuda(call, args.warmups, args.reps)
+            # An independent measurement for the harness-agreement benchmark:
+            # Triton's do_bench (its own L2 clearing, events, median).
+            try:
+                import triton.testing
+                row["base_us_do_bench"] = 1e3 * triton.testing.do_bench(
+                    call, warmup=25, rep=100, return_mode="median")
+            except Exception as e:  # noqa: BLE001 - Triton is optional here
+                row["do_bench_error"] = one_line(e)
         del ref_args, kern_in, ref_out, outs, before
     row["correct"] = True
     row["msg"] = worst
@@ -516,6 +524,7 @@ def main():
     ap.add_argument("--sweep", action="store_true",
                     help="check every knob choice (one at a time) for correctness instead")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--json", default="", help="also write the rows to this file")
     args = ap.parse_args()
 
     if not torch.cuda.is_available():
@@ -553,6 +562,9 @@ def main():
         run_problem(folder, args, overrides, arch, rows)
         if len(rows) > n and rows[-1]["workload"] == "-":
             print_row(rows[-1], flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"gpu": props.name, "rows": rows}, f, indent=1, default=str)
     print("\n==== summary (%s, %.0f s) ====" % (props.name, time.time() - t0))
     print(HEADER)
     for r in rows:
