@@ -31,6 +31,13 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
     req["device_index"] = o.device_index;
     req["op_type"] = def.op_type;
   }
+  // Operator settings for T_b, from the environment so that they reach the
+  // oracle through `ratchet bench` and the worker alike.
+  if (const char* dir = std::getenv("RATCHET_TB_CACHE"); dir && *dir) req["cache_dir"] = dir;
+  if (const char* c = std::getenv("RATCHET_TB_COMPILE"); c && std::string(c) == "0")
+    req["compile"] = false;
+  if (const char* t = std::getenv("RATCHET_TB_COMPILE_TIMEOUT_S"); t && *t)
+    req["compile_timeout_s"] = std::atof(t);
   if (!o.perturb_of.empty()) {
     Json extra = Json::array();
     for (int r : o.perturb_of) extra.push_back({{"perturb_of", r}});

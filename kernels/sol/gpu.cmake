@@ -4,7 +4,7 @@
 #   - ratchet-gpu-probe, the calibration helper the worker runs at start
 #     (CUDA runtime + cuBLAS), built only when the CUDA toolkit is found, so
 #     that neither `ratchet` nor a CUDA-less build machine needs CUDA.
-target_sources(ratchet_kernels PRIVATE ${CMAKE_CURRENT_LIST_DIR}/gpu_peaks.cc)
+# gpu_peaks.cc is part of ratchet_kernels (kernels/CMakeLists.txt).
 
 add_executable(kernels_gpu_peaks_test ${CMAKE_CURRENT_LIST_DIR}/gpu_peaks_test.cc)
 target_link_libraries(kernels_gpu_peaks_test PRIVATE ratchet_kernels GTest::gtest_main)
