@@ -360,6 +360,35 @@ def graph_kernel_time(run, args, reps, flush, notes):
     replayed (no Python or launch overhead), median over `reps`. Falls back
     to the first-to-last kernel span of one profiled call."""
     static = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+    # A reference that syncs with the host cannot be captured, and a capture
+    # that fails midway leaves the CUDA RNG in capture mode, breaking every
+    # later input generation: detect the sync first, in eager mode.
+    if host_syncs(run, static):
+        notes.append("the reference synchronises with the host; kernel span from torch.profiler")
+    else:
+        t = captured_time(run, static, reps, flush, notes)
+        if t is not None:
+            return t
+    return profiled_span(run, args, flush, notes)
+
+
+def host_syncs(run, args):
+    """True when one eager call of `run` makes PyTorch synchronise with the host."""
+    previous = torch.cuda.get_sync_debug_mode()
+    try:
+        torch.cuda.set_sync_debug_mode("error")
+        with torch.no_grad():
+            run(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args])
+        return False
+    except RuntimeError:
+        return True
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+        torch.cuda.synchronize()
+
+
+def captured_time(run, static, reps, flush, notes):
+    """Median replay time (ns) of one call captured in a CUDA graph, or None."""
     try:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
@@ -385,10 +414,15 @@ def graph_kernel_time(run, args, reps, flush, notes):
                 samples.append(start.elapsed_time(end) * 1e6)
         del graph
         return summarize(samples)[0]
-    except Exception as e:  # noqa: BLE001 - not capturable (host syncs, CPU ops...)
+    except Exception as e:  # noqa: BLE001 - not capturable (CPU ops, ...)
         torch.cuda.synchronize()
         notes.append("CUDA graph capture failed (%s: %s); kernel span from torch.profiler"
                      % (type(e).__name__, str(e).splitlines()[0][:200] if str(e) else ""))
+        return None
+
+
+def profiled_span(run, args, flush, notes):
+    """First-to-last kernel span (ns) of a profiled call, median of five."""
     try:
         from torch.profiler import ProfilerActivity, profile
         spans = []
