@@ -40,6 +40,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
   std::vector<double> cand, inc;
   std::string cand_problem, inc_problem;
   bool cand_wrong = false;
+  std::string timing_flag;
   for (const auto& job : replays.jobs()) {
     const bool is_candidate = job.candidate_id() == claim.candidate_id();
     auto it = by_job.find(job.id());
@@ -54,6 +55,15 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
       if (is_candidate && e.outcome() == v1::OUTCOME_WRONG_ANSWER) cand_wrong = true;
     } else {
       (is_candidate ? cand : inc).push_back(it->second->score());
+      // The harness's own evidence against a timing: faster than physics
+      // allows, or CUPTI and events disagreeing (work hidden from one clock).
+      for (const auto& w : it->second->workloads())
+        for (const auto& flag : w.flags())
+          if (is_candidate && (flag == "below-sol" || flag == "timing-disagreement") &&
+              timing_flag.empty())
+            timing_flag = absl::StrCat(flag, ": replay job ", job.id(), " workload ", w.index(),
+                                       " (", w.axes(), ") T_k ", w.t_k_ns(), " ns, events ",
+                                       w.t_k_events_ns(), " ns, T_sol ", w.t_sol_ns(), " ns");
       continue;
     }
     std::string& slot = is_candidate ? cand_problem : inc_problem;
@@ -70,6 +80,8 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
   };
   if (cand_wrong) return reject("wrong-on-replay", cand_problem);
   if (!cand_problem.empty()) return reject("failed-on-replay", cand_problem);
+  if (!timing_flag.empty())
+    return reject(timing_flag.substr(0, timing_flag.find(':')), timing_flag);
   if (!inc_problem.empty() || inc.empty() || cand.empty())
     return reject("incumbent-failed",
                   inc_problem.empty() ? "no replay scores to compare" : inc_problem);

@@ -21,7 +21,8 @@ bool ReplaysFinished(const v1::GetReplaysResponse& replays);
 
 // Fills outcome, reason, detail, candidate_scores and incumbent_scores of a
 // copy of `claim`. Reasons: "wrong-on-replay", "failed-on-replay",
-// "incumbent-failed", "noise", "below-min-gain".
+// "below-sol" and "timing-disagreement" (flags the harness raised on a
+// candidate replay), "incumbent-failed", "noise", "below-min-gain".
 v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
 
 }  // namespace ratchet::verifier

@@ -93,6 +93,27 @@ TEST(Verdict, IncumbentFailureIsNotAWinForTheCandidate) {
   EXPECT_EQ(v.reason(), "incumbent-failed");
 }
 
+TEST(Verdict, RejectsATimeBelowTheSpeedOfLightAndDisagreeingClocks) {
+  for (const char* flag : {"below-sol", "timing-disagreement"}) {
+    v1::GetReplaysResponse r;
+    for (double s : {0.95, 0.96}) AddReplay(&r, kCandidate, s);
+    for (double s : {0.50, 0.51}) AddReplay(&r, kIncumbent, s);
+    auto* w = r.mutable_evaluations(1)->add_workloads();
+    w->set_index(2);
+    w->add_flags(flag);
+    v1::Verification v = Decide(Claim(), r);
+    EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED) << flag;
+    EXPECT_EQ(v.reason(), flag);
+    EXPECT_NE(v.detail().find("workload 2"), std::string::npos) << v.detail();
+  }
+  // The same flag on the incumbent does not count against the candidate.
+  v1::GetReplaysResponse r;
+  for (double s : {0.95, 0.96}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.50, 0.51}) AddReplay(&r, kIncumbent, s);
+  r.mutable_evaluations(2)->add_workloads()->add_flags("below-sol");
+  EXPECT_EQ(Decide(Claim(), r).outcome(), v1::VERDICT_ACCEPTED);
+}
+
 TEST(Verdict, NotFinishedWhileAJobIsOpen) {
   v1::GetReplaysResponse r;
   AddReplay(&r, kCandidate, 0.9);
