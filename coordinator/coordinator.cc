@@ -508,6 +508,10 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
   if (spec.in_flight_per_thread() <= 0) spec.set_in_flight_per_thread(1);
   if (spec.budget().max_evaluations() <= 0) spec.mutable_budget()->set_max_evaluations(20);
   if (spec.verification().replays() <= 0) spec.mutable_verification()->set_replays(3);
+  if (spec.verification().significance() <= 0)
+    spec.mutable_verification()->set_significance(0.05);
+  if (spec.verification().significance() >= 0.5)
+    return absl::InvalidArgumentError("verification.significance must be below 0.5");
   if (spec.harness().timeout_seconds() <= 0) spec.mutable_harness()->set_timeout_seconds(120);
   if (spec.device().empty()) spec.set_device("cpu");
   if (auto p = proposers::MakeProposer(spec.proposer()); !p.ok()) return p.status();

@@ -25,7 +25,7 @@ const std::vector<std::string> kTopKeys = {
     "name",     "task",   "problem", "baseline",     "threads", "proposer",
     "seed",     "budget", "verification", "harness", "device",  "in_flight_per_thread"};
 const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_seconds"};
-const std::vector<std::string> kVerificationKeys = {"replays", "min_gain"};
+const std::vector<std::string> kVerificationKeys = {"replays", "min_gain", "significance"};
 const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions",
                                                "correctness_rounds", "timeout_seconds"};
 const std::vector<std::string> kTasks = {"kernel"};
@@ -305,6 +305,7 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
             warmups = kDefaultWarmups, repetitions = kDefaultRepetitions,
             correctness_rounds = kDefaultCorrectnessRounds;
   double max_wall = kDefaultMaxWallSeconds, min_gain = kDefaultMinGain,
+         significance = kDefaultSignificance,
          timeout = kDefaultTimeoutSeconds;
 
   auto one_of = [&](const std::string& key, const std::string& value,
@@ -337,6 +338,7 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
            r.GetDouble(*budget, "budget.", "max_wall_seconds", 0, false, &max_wall),
            r.GetInt(*verification, "verification.", "replays", 1, &replays),
            r.GetDouble(*verification, "verification.", "min_gain", 0, false, &min_gain),
+           r.GetDouble(*verification, "verification.", "significance", 0, true, &significance),
            r.GetInt(*harness, "harness.", "warmups", 0, &warmups),
            r.GetInt(*harness, "harness.", "repetitions", 1, &repetitions),
            r.GetInt(*harness, "harness.", "correctness_rounds", 1, &correctness_rounds),
@@ -389,6 +391,7 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   spec.mutable_budget()->set_max_wall_seconds(max_wall);
   spec.mutable_verification()->set_replays(static_cast<int32_t>(replays));
   spec.mutable_verification()->set_min_gain(min_gain);
+  spec.mutable_verification()->set_significance(significance);
   spec.mutable_harness()->set_warmups(static_cast<int32_t>(warmups));
   spec.mutable_harness()->set_repetitions(static_cast<int32_t>(repetitions));
   spec.mutable_harness()->set_correctness_rounds(static_cast<int32_t>(correctness_rounds));

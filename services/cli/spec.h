@@ -35,6 +35,7 @@ inline constexpr int kDefaultMaxEvaluations = 50;
 inline constexpr double kDefaultMaxWallSeconds = 0;  // unlimited
 inline constexpr int kDefaultReplays = 3;
 inline constexpr double kDefaultMinGain = 0.01;
+inline constexpr double kDefaultSignificance = 0.05;
 inline constexpr int kDefaultWarmups = 10;  // SOL-ExecBench's timing settings
 inline constexpr int kDefaultRepetitions = 50;
 inline constexpr int kDefaultCorrectnessRounds = 10;

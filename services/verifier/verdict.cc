@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "services/verifier/welch.h"
 
 namespace ratchet::verifier {
 namespace {
@@ -86,16 +87,29 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
     return reject("incumbent-failed",
                   inc_problem.empty() ? "no replay scores to compare" : inc_problem);
 
-  const double worst_cand = *std::min_element(cand.begin(), cand.end());
-  const double best_inc = *std::max_element(inc.begin(), inc.end());
   const double med_cand = Median(cand), med_inc = Median(inc);
   const double gain = med_inc > 0 ? med_cand / med_inc - 1.0 : 1.0;
-  const std::string evidence = absl::StrFormat(
+  const double alpha = claim.policy().significance() > 0 ? claim.policy().significance() : 0.05;
+  std::string evidence = absl::StrFormat(
       "replays: candidate [%s] median %.4f, incumbent [%s] median %.4f, gain %+.1f%%; "
       "claimed %.4f",
       Scores(cand), med_cand, Scores(inc), med_inc, 100 * gain, claim.claimed_score());
-  if (worst_cand <= best_inc)
-    return reject("noise", absl::StrCat("improvement within the spread of replays: ", evidence));
+  bool significant;
+  if (cand.size() >= 2 && inc.size() >= 2) {
+    const WelchResult w = WelchGreater(cand, inc);
+    significant = w.p < alpha;
+    absl::StrAppend(&evidence, absl::StrFormat("; Welch t=%.2f df=%.1f p=%.2g (needs < %g), "
+                                               "effect size d=%.2f",
+                                               w.t, w.df, w.p, alpha, w.effect));
+  } else {
+    // One replay a side has no variance to test: fall back to demanding that
+    // the worst candidate replay beats the best incumbent one.
+    significant = *std::min_element(cand.begin(), cand.end()) >
+                  *std::max_element(inc.begin(), inc.end());
+    absl::StrAppend(&evidence, "; too few replays for a t-test, spread rule used");
+  }
+  if (!significant)
+    return reject("noise", absl::StrCat("improvement not beyond the noise: ", evidence));
   if (gain < claim.policy().min_gain())
     return reject("below-min-gain",
                   absl::StrFormat("gain %.1f%% below the campaign's minimum %.1f%%; %s",

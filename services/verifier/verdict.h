@@ -2,9 +2,10 @@
 //
 // A claim is accepted only if, on fresh inputs on (where possible) another
 // worker, the candidate is correct in every replay and its replay scores beat
-// the incumbent's beyond their spread: the worst candidate replay must score
-// above the best incumbent replay, and the median gain must reach the
-// campaign's minimum. Never a single lucky run, never the claim's own figure.
+// the incumbent's beyond their noise: a one-sided Welch test at the campaign's
+// significance level (with one replay a side, the worst candidate replay must
+// beat the best incumbent one), and the median gain must reach the campaign's
+// minimum. Never a single lucky run, never the claim's own figure.
 #ifndef RATCHET_SERVICES_VERIFIER_VERDICT_H_
 #define RATCHET_SERVICES_VERIFIER_VERDICT_H_
 

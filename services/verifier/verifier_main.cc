@@ -10,11 +10,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "grpcpp/grpcpp.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "services/common/flags.h"
 #include "services/common/metrics.h"
+#include "services/verifier/screening.h"
 #include "services/verifier/verdict.h"
 
 namespace ratchet::verifier {
@@ -39,7 +41,9 @@ class Verifier {
  public:
   Verifier(std::shared_ptr<grpc::Channel> channel, std::string id,
            std::shared_ptr<prometheus::Registry> registry)
-      : stub_(v1::VerifierService::NewStub(channel)), id_(std::move(id)) {
+      : stub_(v1::VerifierService::NewStub(channel)),
+        candidates_(v1::CoordinatorService::NewStub(channel)),
+        id_(std::move(id)) {
     verdicts_ = &prometheus::BuildCounter()
                      .Name("ratchet_verifier_verdicts_total")
                      .Help("Verdicts reported by this verifier, by outcome and reason")
@@ -71,10 +75,16 @@ class Verifier {
     std::fprintf(stderr, "verifier: claim %lld: #%lld %.4f vs incumbent #%lld %.4f\n",
                  (long long)claim.id(), (long long)claim.candidate_id(), claim.claimed_score(),
                  (long long)claim.incumbent_candidate_id(), claim.incumbent_score());
+    // Suspicious constructs that the candidate's source adds to its
+    // incumbent's double the replays (more evidence) and are shown in the
+    // verdict, whatever it is.
+    const std::string screening = NewScreeningFlags(claim);
+    int replay_count = std::max(1, claim.policy().replays());
+    if (!screening.empty()) replay_count = std::min(20, 2 * replay_count);
     v1::RequestReplaysRequest rr;
     rr.set_verification_id(claim.id());
     rr.set_verifier_id(id_);
-    rr.set_replays(std::max(1, claim.policy().replays()));
+    rr.set_replays(replay_count);
     v1::RequestReplaysResponse rresp;
     if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
 
@@ -90,6 +100,9 @@ class Verifier {
     if (g_stop) return;  // the lease lapses and another verifier takes the claim
 
     v1::Verification verdict = Decide(claim, replays);
+    if (!screening.empty())
+      verdict.set_detail(absl::StrCat(verdict.detail(), "; screening flagged (replays doubled): ",
+                                      screening));
     v1::ReportVerdictRequest report;
     report.set_verifier_id(id_);
     *report.mutable_verification() = verdict;
@@ -102,6 +115,27 @@ class Verifier {
                  accepted ? "ACCEPTED" : "rejected",
                  accepted ? "" : (" (" + verdict.reason() + ")").c_str(),
                  verdict.detail().c_str());
+  }
+
+  std::vector<ScreeningFlag> Screen(int64_t candidate_id) {
+    v1::GetCandidateRequest req;
+    req.set_candidate_id(candidate_id);
+    v1::CandidateDetail detail;
+    if (!Retry([&] { return candidates_->GetCandidate(Context(10).get(), req, &detail); }))
+      return {};
+    const auto& files = detail.candidate().solution().files();
+    return ScreenSource({files.begin(), files.end()});
+  }
+
+  std::string NewScreeningFlags(const v1::Verification& claim) {
+    std::vector<ScreeningFlag> before = Screen(claim.incumbent_candidate_id());
+    std::vector<ScreeningFlag> added;
+    for (const ScreeningFlag& f : Screen(claim.candidate_id())) {
+      bool known = false;
+      for (const ScreeningFlag& b : before) known |= b.construct == f.construct;
+      if (!known) added.push_back(f);
+    }
+    return DescribeFlags(added);
   }
 
   // Retries while the coordinator is unreachable; false on any other error.
@@ -123,6 +157,7 @@ class Verifier {
   }
 
   std::unique_ptr<v1::VerifierService::Stub> stub_;
+  std::unique_ptr<v1::CoordinatorService::Stub> candidates_;
   std::string id_;
   prometheus::Family<prometheus::Counter>* verdicts_;
 };
