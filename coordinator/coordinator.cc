@@ -947,7 +947,10 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
       // The verified score is the replays' median, never the claim.
       std::vector<double> scores(v.candidate_scores().begin(), v.candidate_scores().end());
       std::sort(scores.begin(), scores.end());
-      double verified = scores.empty() ? candidate->score() : scores[scores.size() / 2];
+      const size_t n = scores.size();
+      double verified = n == 0       ? candidate->score()
+                        : n % 2 == 1 ? scores[n / 2]
+                                     : 0.5 * (scores[n / 2 - 1] + scores[n / 2]);
       candidate->set_score(verified);
       auto threads = store_->ListThreads(v.campaign_id());
       if (!threads.ok()) return threads.status();
