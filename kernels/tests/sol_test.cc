@@ -23,7 +23,10 @@ TEST(SolTest, ScoreFormula) {
   EXPECT_DOUBLE_EQ(SolScore(100, 200, 100), 1.0);                            // At SOL.
   EXPECT_DOUBLE_EQ(SolScore(300, 200, 100), 1.0 / 3);                        // Slower.
   EXPECT_DOUBLE_EQ(SolScore(150, 200, 100), 2.0 / 3);
-  EXPECT_GT(SolScore(50, 200, 100), 1.0);  // Below SOL: not clamped (a hack signal).
+  // Below SOL (impossible; flagged elsewhere) the score stays 1, never above
+  // and never negative, however far below.
+  EXPECT_EQ(SolScore(50, 200, 100), 1.0);
+  EXPECT_EQ(SolScore(10, 150, 100), 1.0);
 }
 
 TEST(SolTest, BaselineAtOrBelowSol) {
