@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <ostream>
 #include <string>
 
 #include "kernels/problem/expr.h"
@@ -100,6 +102,20 @@ struct BadDef {
   std::string from, to, expect;
 };
 
+// Test names and ctest's listing show the expected error, letters, digits and
+// underscores only (CMake lists choke on quotes and semicolons).
+std::string Readable(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const bool word = std::isalnum(static_cast<unsigned char>(c));
+    if (word) out += c;
+    else if (!out.empty() && out.back() != '_') out += '_';
+    if (out.size() >= 48) break;
+  }
+  return out;
+}
+void PrintTo(const BadDef& b, std::ostream* os) { *os << Readable(b.expect); }
+
 class MalformedDefinitionTest : public ::testing::TestWithParam<BadDef> {};
 
 TEST_P(MalformedDefinitionTest, NamesFileAndField) {
@@ -136,6 +152,7 @@ INSTANTIATE_TEST_SUITE_P(
 struct BadLine {
   std::string line, expect;
 };
+void PrintTo(const BadLine& b, std::ostream* os) { *os << Readable(b.expect); }
 
 class MalformedWorkloadTest : public ::testing::TestWithParam<BadLine> {};
 
