@@ -312,5 +312,13 @@ baseline: no/such/problem/baseline
   EXPECT_EQ(cluster_->ConnectedWorkers(), 2);
 }
 
+TEST(Verifier, RefusesABadConcurrencyClearly) {
+  for (const char* bad : {"--concurrency=0", "--concurrency=65", "--concurrency=many"}) {
+    CommandResult r = RunCommand({kRatchet, "verifier", "--coordinator=127.0.0.1:1", bad}, 10'000);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--concurrency must be 1..64"), std::string::npos) << bad << ": " << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace ratchet

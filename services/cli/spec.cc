@@ -351,6 +351,10 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
     if (!st.ok()) return st;
   }
   if (name.empty()) return r.Error(root["name"], "name", "must not be empty");
+  // A one-sided test at 0.5 or above accepts a coin flip.
+  if (significance >= 0.5)
+    return r.Error((*verification)["significance"], "verification.significance",
+                   absl::StrCat("must be below 0.5, got ", significance));
   if (problem.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ": problem: missing (a folder with definition.json and "

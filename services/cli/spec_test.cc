@@ -163,6 +163,15 @@ TEST_F(SpecTest, WrongTypeNumber) {
   EXPECT_NE(e.find("verification.min_gain: expected a number"), std::string::npos) << e;
 }
 
+TEST_F(SpecTest, SignificanceOutOfRange) {
+  std::string e = Error(std::string(kMinimalSpec) + "verification: {significance: 0}\n");
+  EXPECT_NE(e.find("verification.significance: must be greater than 0"), std::string::npos)
+      << e;
+  e = Error(std::string(kMinimalSpec) + "verification: {significance: 0.5}\n");
+  EXPECT_NE(e.find("verification.significance: must be below 0.5, got 0.5"), std::string::npos)
+      << e;
+}
+
 TEST_F(SpecTest, WrongTypeString) {
   std::string e = Error(std::string(kMinimalSpec) + "name: [a, b]\n");
   EXPECT_NE(e.find("name: expected a string, got a list"), std::string::npos) << e;

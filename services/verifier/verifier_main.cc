@@ -179,6 +179,11 @@ int VerifierMain(int argc, char** argv) {
     std::fprintf(stderr, "ratchet verifier: unexpected argument\n%s", kUsage);
     return 2;
   }
+  auto concurrency = flags->GetInt("concurrency", 4);
+  if (!concurrency.ok() || *concurrency < 1 || *concurrency > 64) {
+    std::fprintf(stderr, "ratchet verifier: --concurrency must be 1..64\n");
+    return 2;
+  }
   const std::string address = flags->Get("coordinator", "127.0.0.1:50051");
   std::string name = flags->Get("name", "verifier");
   std::string id = absl::StrFormat("%s-%06x", name, std::random_device{}() & 0xffffff);
@@ -200,11 +205,6 @@ int VerifierMain(int argc, char** argv) {
     std::fprintf(stderr, "verifier: metrics on port %d\n", metrics->port());
   }
   std::fprintf(stderr, "verifier %s: using coordinator %s\n", id.c_str(), address.c_str());
-  auto concurrency = flags->GetInt("concurrency", 4);
-  if (!concurrency.ok() || *concurrency < 1 || *concurrency > 64) {
-    std::fprintf(stderr, "ratchet verifier: --concurrency must be 1..64\n");
-    return 2;
-  }
   // Claims wait on replays most of the time, so several are verified at once;
   // each loop holds one claim. The stub is safe to share between threads.
   Verifier verifier(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), id,
