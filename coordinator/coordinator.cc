@@ -9,6 +9,7 @@
 #include "coordinator/proposers/knob_space.h"
 #include "coordinator/proposers/proposer.h"
 #include "services/common/clock.h"
+#include "services/common/names.h"
 
 namespace ratchet::coordinator {
 namespace {
@@ -27,29 +28,6 @@ std::string JobKindName(v1::JobKind kind) {
 }
 
 }  // namespace
-
-std::string OutcomeName(v1::Outcome outcome) {
-  switch (outcome) {
-    case v1::OUTCOME_OK: return "ok";
-    case v1::OUTCOME_COMPILE_ERROR: return "compile_error";
-    case v1::OUTCOME_WRONG_ANSWER: return "wrong_answer";
-    case v1::OUTCOME_TIMEOUT: return "timeout";
-    case v1::OUTCOME_CRASH: return "crash";
-    case v1::OUTCOME_OUT_OF_BOUNDS: return "out_of_bounds";
-    case v1::OUTCOME_HARNESS_ERROR: return "harness_error";
-    default: return "unknown";
-  }
-}
-
-std::string CampaignStateName(v1::CampaignState state) {
-  switch (state) {
-    case v1::CAMPAIGN_RUNNING: return "running";
-    case v1::CAMPAIGN_FINISHED: return "finished";
-    case v1::CAMPAIGN_FAILED: return "failed";
-    case v1::CAMPAIGN_CANCELLED: return "cancelled";
-    default: return "unknown";
-  }
-}
 
 Coordinator::Coordinator(store::Store* store, CoordinatorOptions options,
                          std::shared_ptr<prometheus::Registry> registry)
@@ -168,7 +146,12 @@ absl::Status Coordinator::Tick() {
     if (campaign.state() != v1::CAMPAIGN_RUNNING) continue;
     if (auto s = AdvanceCampaign(campaign.id()); !s.ok()) return s;
   }
-  UpdateGauges();
+  // Gauges rescan every job; once a second is fresh enough for a scrape.
+  const int64_t now = NowUnixMs();
+  if (now - gauges_updated_ms_ >= 1000) {
+    gauges_updated_ms_ = now;
+    UpdateGauges();
+  }
   return absl::OkStatus();
 }
 

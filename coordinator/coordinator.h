@@ -129,6 +129,7 @@ class Coordinator {
   int64_t next_event_seq_ = 1;
   std::mt19937_64 seed_rng_;
   std::thread loop_;
+  int64_t gauges_updated_ms_ = 0;  // touched by the loop thread only
 
   // Metrics.
   std::shared_ptr<prometheus::Registry> registry_;
@@ -139,10 +140,6 @@ class Coordinator {
   prometheus::Gauge* workers_connected_;
   prometheus::Counter* lease_expiries_;
 };
-
-// "ok", "compile_error", ... as used in reports and metrics.
-std::string OutcomeName(v1::Outcome outcome);
-std::string CampaignStateName(v1::CampaignState state);
 
 }  // namespace ratchet::coordinator
 

@@ -13,16 +13,6 @@ using json = nlohmann::json;
 
 constexpr size_t kMaxMessage = 16 * 1024;
 
-const std::pair<const char*, v1::Outcome> kOutcomes[] = {
-    {"ok", v1::OUTCOME_OK},
-    {"compile_error", v1::OUTCOME_COMPILE_ERROR},
-    {"wrong_answer", v1::OUTCOME_WRONG_ANSWER},
-    {"timeout", v1::OUTCOME_TIMEOUT},
-    {"crash", v1::OUTCOME_CRASH},
-    {"out_of_bounds", v1::OUTCOME_OUT_OF_BOUNDS},
-    {"harness_error", v1::OUTCOME_HARNESS_ERROR},
-};
-
 std::string Clip(std::string s) {
   if (s.size() > kMaxMessage) {
     s.resize(kMaxMessage);
@@ -55,18 +45,6 @@ absl::Status Get(const json& obj, const char* key, T* out, bool required) {
 }
 
 }  // namespace
-
-v1::Outcome OutcomeFromString(const std::string& s) {
-  for (const auto& [name, outcome] : kOutcomes)
-    if (s == name) return outcome;
-  return v1::OUTCOME_UNSPECIFIED;
-}
-
-std::string OutcomeLabel(v1::Outcome outcome) {
-  for (const auto& [name, o] : kOutcomes)
-    if (o == outcome) return name;
-  return "unspecified";
-}
 
 absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -9,14 +9,15 @@
 
 #include "absl/status/statusor.h"
 #include "ratchet/v1/ratchet.pb.h"
+#include "services/common/names.h"
 #include "worker/sandbox.h"
 
 namespace ratchet::worker {
 
-// "ok" -> OUTCOME_OK, ...; unknown strings -> OUTCOME_UNSPECIFIED.
-v1::Outcome OutcomeFromString(const std::string& s);
-// OUTCOME_OK -> "ok", ...; the label used in metrics and logs.
-std::string OutcomeLabel(v1::Outcome outcome);
+// The harness's outcome strings (services/common/names.h): "ok" -> OUTCOME_OK,
+// unknown strings -> OUTCOME_UNSPECIFIED; and back, for metrics and logs.
+inline v1::Outcome OutcomeFromString(const std::string& s) { return OutcomeFromName(s); }
+inline std::string OutcomeLabel(v1::Outcome outcome) { return OutcomeName(outcome); }
 
 // Parses the harness's --out file (docs/harness.md) into outcome, message,
 // score and workloads. Fails (InvalidArgument) on malformed JSON, a missing or

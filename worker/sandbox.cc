@@ -210,12 +210,11 @@ std::vector<std::string> Sandbox::CommandLine(const SandboxSpec& spec) const {
       "--proc", "/proc",
       "--tmpfs", "/tmp",
   };
-  // The private /tmp would hide a program installed under /tmp (a build or a
-  // checkout there): its folder comes back, read-only.
+  // The program's own folder stays visible, read-only, whatever the mounts
+  // above hid (a build under /tmp, say).
   if (!spec.argv.empty()) {
     std::string dir = fs::path(spec.argv[0]).parent_path().string();
-    if (dir == "/tmp" || dir.rfind("/tmp/", 0) == 0)
-      cmd.insert(cmd.end(), {"--ro-bind", dir, dir});
+    if (fs::path(dir).is_absolute()) cmd.insert(cmd.end(), {"--ro-bind", dir, dir});
   }
   // The GPUs (and their control nodes) stay reachable; a fresh /dev lacks them.
   std::error_code ec;

@@ -81,16 +81,6 @@ std::string OutcomeName(const std::string& raw) {
   return s;
 }
 
-std::string CampaignStateName(ratchet::v1::CampaignState state) {
-  switch (state) {
-    case ratchet::v1::CAMPAIGN_RUNNING: return "running";
-    case ratchet::v1::CAMPAIGN_FINISHED: return "finished";
-    case ratchet::v1::CAMPAIGN_FAILED: return "failed";
-    case ratchet::v1::CAMPAIGN_CANCELLED: return "cancelled";
-    default: return "unknown";
-  }
-}
-
 std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in) {
   std::map<std::string, std::string> changed;
   if (!HasBest(in) || in.best.candidate().id() != in.campaign.best_candidate_id()) return changed;

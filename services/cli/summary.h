@@ -8,6 +8,7 @@
 #include <string>
 
 #include "ratchet/v1/ratchet.pb.h"
+#include "services/common/names.h"
 
 namespace ratchet::cli {
 
@@ -23,8 +24,8 @@ struct SummaryInput {
 
 // "OUTCOME_WRONG_ANSWER" or "wrong_answer" -> "wrong_answer".
 std::string OutcomeName(const std::string& raw);
-// "CAMPAIGN_FINISHED" -> "finished".
-std::string CampaignStateName(ratchet::v1::CampaignState state);
+// CAMPAIGN_FINISHED -> "finished" (services/common/names.h).
+using ::ratchet::CampaignStateName;
 
 // The knobs of the best candidate that differ from the baseline's, as
 // "NAME: old -> new" (old is "default" when the baseline leaves it unset).
