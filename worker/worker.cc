@@ -485,6 +485,9 @@ std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::stri
     argv.insert(argv.end(), {"--repetitions", absl::StrCat(h.repetitions())});
   if (h.correctness_rounds() > 0)
     argv.insert(argv.end(), {"--rounds", absl::StrCat(h.correctness_rounds())});
+  // A verifier's replay with the adversarial tier: the CPU harness's --verify
+  // checks (the CUDA harness runs its A/B/A' and timed-output checks always).
+  if (job.kind() == v1::JOB_REPLAY && job.adversarial() && !cuda) argv.push_back("--verify");
   if (cuda) {
     const int gpus = std::max(1, hardware_.gpus_size());
     const int gpu = slot % gpus;
@@ -652,7 +655,93 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   if (!run->timed_out && run->signal == 0) result = ReadSmallFile(out, 64 << 20);
   std::string tail_text;
   for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
-  return finish(EvaluationFromRun(*run, result, timeout, tail_text));
+  eval = EvaluationFromRun(*run, result, timeout, tail_text);
+  if (job.kind() == v1::JOB_REPLAY && job.independent_timing() &&
+      eval.outcome() == v1::OUTCOME_OK) {
+    // A second, fresh harness process that only calls the candidate back to
+    // back; this process's clock times it from the marks it prints, so no
+    // timer inside the harness (which the candidate could tamper with) counts.
+    SandboxSpec again = spec;
+    again.argv = IndependentTimingArgv(spec.argv, (scratch / "result-b2b.json").string());
+    std::map<int, std::vector<std::pair<int64_t, double>>> marks;  // workload -> (calls, s)
+    RunHooks b2b_hooks;
+    b2b_hooks.cancel = cancel;
+    b2b_hooks.output_line = [&marks, &tail](const std::string& line) {
+      const double now = std::chrono::duration<double>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
+      int w = 0;
+      long long calls = 0;
+      if (std::sscanf(line.c_str(), "ratchet-mark %d %lld", &w, &calls) == 2) {
+        marks[w].push_back({calls, now});
+      } else {
+        tail.push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
+        if (tail.size() > 20) tail.pop_front();
+      }
+    };
+    auto b2b = sandbox_.Run(again, b2b_hooks);
+    if (b2b.ok() && b2b->cancelled) {
+      *cancelled = true;
+      eval.set_wall_seconds(eval.wall_seconds() + b2b->wall_seconds);
+      return finish(eval);
+    }
+    std::optional<std::string> b2b_result;
+    if (b2b.ok() && !b2b->timed_out && b2b->signal == 0)
+      b2b_result = ReadSmallFile(scratch / "result-b2b.json", 1 << 20);
+    const bool b2b_ok = b2b_result && absl::StrContains(*b2b_result, "\"outcome\": \"ok\"");
+    for (auto& w : *eval.mutable_workloads()) {
+      auto it = marks.find(w.index());
+      const IndependentTime t =
+          it == marks.end() ? IndependentTime{} : PerCallFromMarks(it->second);
+      if (!b2b_ok || t.calls == 0) {
+        w.add_flags("independent-timing-failed");
+        continue;
+      }
+      w.set_t_k_independent_ns(t.ns_per_call);
+      w.set_independent_calls(static_cast<int32_t>(t.calls));
+    }
+    if (!b2b_ok)
+      absl::StrAppend(eval.mutable_message(), eval.message().empty() ? "" : "\n",
+                      "independent timing run failed",
+                      b2b.ok() ? absl::StrCat(b2b->timed_out ? " (timed out)" : "",
+                                              b2b->signal ? absl::StrCat(" (signal ",
+                                                                         b2b->signal, ")")
+                                                          : "")
+                               : absl::StrCat(": ", b2b.status().message()));
+    if (b2b.ok()) eval.set_wall_seconds(eval.wall_seconds() + b2b->wall_seconds);
+  }
+  return finish(eval);
+}
+
+std::vector<std::string> IndependentTimingArgv(const std::vector<std::string>& argv,
+                                               const std::string& out) {
+  std::vector<std::string> b2b;
+  for (size_t i = 0; i < argv.size(); ++i) {
+    if (argv[i] == "--verify" || argv[i] == "--print") continue;
+    b2b.push_back(argv[i]);
+    if (argv[i] == "--out" && i + 1 < argv.size()) {
+      b2b.push_back(out);
+      ++i;
+    }
+  }
+  b2b.insert(b2b.end(), {"--back-to-back", "0.25", "--reuse-oracle"});
+  return b2b;
+}
+
+IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& marks) {
+  // The last mark against the one at half its calls: the first half holds
+  // start-up (first-touch, thread pools) and the pipe's constant latency
+  // cancels out.
+  IndependentTime t;
+  if (marks.size() < 2) return t;
+  const auto& last = marks.back();
+  const std::pair<int64_t, double>* half = &marks.front();
+  for (const auto& m : marks)
+    if (m.first <= last.first / 2) half = &m;
+  if (last.first <= half->first || last.second <= half->second) return t;
+  t.calls = last.first - half->first;
+  t.ns_per_call = 1e9 * (last.second - half->second) / static_cast<double>(t.calls);
+  return t;
 }
 
 }  // namespace ratchet::worker

@@ -112,6 +112,20 @@ class Worker {
   prometheus::Histogram* job_seconds_ = nullptr;
 };
 
+// The independent-timing run of a replay: the harness command line without
+// --verify, writing to `out`, with --back-to-back and --reuse-oracle.
+std::vector<std::string> IndependentTimingArgv(const std::vector<std::string>& argv,
+                                               const std::string& out);
+
+// Per-call time from the marks ("ratchet-mark W CALLS") of one workload, each
+// with the second this process received it: the calls between the mark at
+// half the last count and the last mark, over their time. calls 0: no figure.
+struct IndependentTime {
+  int64_t calls = 0;
+  double ns_per_call = 0;
+};
+IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& marks);
+
 // Writes one line to stderr with a timestamp; thread-safe.
 void Log(const std::string& line);
 

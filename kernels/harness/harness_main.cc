@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +55,12 @@ struct Options {
   int warmups = 3, repetitions = 20, rounds = 3;
   double peak_gbps = 0, peak_gflops = 0;
   bool print = false;
+  // Verification (docs/verifier.md): adversarial checks in the timed loop.
+  bool verify = false;
+  // Independent timing: only back-to-back calls, with marks on stdout that
+  // the parent timestamps; > 0 is the budget per workload in seconds.
+  double back_to_back = 0;
+  bool reuse_oracle = false;  // read SCRATCH/oracle_manifest.json instead
 };
 
 int Usage(const std::string& why) {
@@ -60,7 +69,8 @@ int Usage(const std::string& why) {
                "usage: ratchet-harness --problem DIR --solution DIR --out FILE\n"
                "         [--knob NAME=VALUE]... [--seed N] [--warmups N] [--repetitions N]\n"
                "         [--rounds N] [--peak-gbps X --peak-gflops Y] [--python PATH]\n"
-               "         [--scratch DIR] [--print]\n",
+               "         [--scratch DIR] [--print]\n"
+               "         [--verify] [--back-to-back SECONDS [--reuse-oracle]]\n",
                why.c_str());
   return 2;
 }
@@ -71,6 +81,14 @@ int ParseArgs(int argc, char** argv, Options* o) {
     std::string a = argv[i], v;
     if (a == "--print") {
       o->print = true;
+      continue;
+    }
+    if (a == "--verify") {
+      o->verify = true;
+      continue;
+    }
+    if (a == "--reuse-oracle") {
+      o->reuse_oracle = true;
       continue;
     }
     if (a == "-h" || a == "--help") return Usage("help");
@@ -102,6 +120,9 @@ int ParseArgs(int argc, char** argv, Options* o) {
       if (!absl::SimpleAtod(v, &o->peak_gbps) || o->peak_gbps <= 0) return Usage("--peak-gbps needs a positive number");
     } else if (a == "--peak-gflops") {
       if (!absl::SimpleAtod(v, &o->peak_gflops) || o->peak_gflops <= 0) return Usage("--peak-gflops needs a positive number");
+    } else if (a == "--back-to-back") {
+      if (!absl::SimpleAtod(v, &o->back_to_back) || o->back_to_back <= 0 || o->back_to_back > 60)
+        return Usage("--back-to-back needs seconds in (0, 60]");
     } else if (a == "--knob") {
       const size_t k = v.find('=');
       if (k == std::string::npos || k == 0) return Usage("--knob needs NAME=VALUE");
@@ -295,6 +316,8 @@ struct WorkloadResult {
   bool correct = false;
   double matched_fraction = 0, max_abs_error = 0;
   double t_k = 0, t_k_spread = 0, t_b = 0, t_sol = 0, score = 0;
+  std::vector<std::string> flags;  // --verify: the check that caught it
+  int64_t calls = 0;               // --back-to-back: calls made
 };
 
 struct Result {
@@ -327,6 +350,8 @@ Json ToJson(const Result& r) {
     x["t_b_ns"] = w.t_b;
     x["t_sol_ns"] = w.t_sol;
     x["score"] = w.score;
+    if (!w.flags.empty()) x["flags"] = w.flags;
+    if (w.calls > 0) x["calls"] = w.calls;
     ws.push_back(x);
   }
   j["workloads"] = ws;
@@ -393,6 +418,22 @@ class Harness {
   bool RunOracle();
   bool CheckCorrectness();
   void Time();
+  // --verify: the timed loop with A/B/A' inputs, poisoned outputs and every
+  // call checked (docs/verifier.md, "Adversarial checks").
+  void VerifyTime();
+  // --back-to-back: calls only, marks on stdout for the parent's clock.
+  void BackToBack();
+  // --verify: keeps every reference output in memory and leaves a decoy (the
+  // reference with its low bits changed) in its file, so that a candidate
+  // that reads the oracle's files gives itself away.
+  absl::Status PreloadAndPlantDecoys();
+  // A scratch file's bytes: from memory when preloaded, else from disk.
+  absl::Status Load(const std::string& relative, void* dst, size_t bytes);
+  // --verify: names the hack behind an output that failed its check
+  // (a workload flag), with the evidence in `why`.
+  std::string ClassifyMismatch(const Workload& w, size_t out_index, void* out,
+                               const std::string& expected_file, const std::string& other_file,
+                               const std::string& when, std::string* why);
   bool Finish();
   void Fail(const std::string& outcome, const std::string& message) {
     result_.outcome = outcome;
@@ -407,7 +448,135 @@ class Harness {
   bool own_scratch_ = false;
   ratchet_run_fn run_ = nullptr;
   Json manifest_;
+  std::map<std::string, std::string> preloaded_;  // relative path -> true bytes
+  std::map<std::string, std::string> decoys_;     // relative path -> decoy bytes
 };
+
+int CountThreads() {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
+}
+
+absl::Status Harness::Load(const std::string& relative, void* dst, size_t bytes) {
+  auto it = preloaded_.find(relative);
+  if (it == preloaded_.end()) return LoadInto(scratch_ + "/" + relative, dst, bytes);
+  if (it->second.size() != bytes)
+    return absl::InternalError(absl::StrCat(relative, ": ", it->second.size(),
+                                            " bytes, expected ", bytes));
+  std::memcpy(dst, it->second.data(), bytes);
+  return absl::OkStatus();
+}
+
+absl::Status Harness::PreloadAndPlantDecoys() {
+  for (const Json& w : manifest_["workloads"]) {
+    for (const Json& round : w["rounds"]) {
+      for (const Json& f : round["outputs"]) {
+        const std::string rel = f.get<std::string>();
+        std::string bytes = ReadFileOrEmpty(scratch_ + "/" + rel);
+        if (bytes.empty()) return absl::InternalError(absl::StrCat("cannot read ", rel));
+        // The lowest byte of every element changes: within any tolerance, so
+        // that a copy of it passes correctness, and recognisable bit for bit.
+        std::string decoy = bytes;
+        const size_t elem = bytes.size() % 4 == 0 ? 4 : 1;
+        for (size_t i = 0; i < decoy.size(); i += elem) decoy[i] ^= 0x05;
+        std::ofstream(scratch_ + "/" + rel, std::ios::binary | std::ios::trunc) << decoy;
+        preloaded_[rel] = std::move(bytes);
+        decoys_[rel] = std::move(decoy);
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string Harness::ClassifyMismatch(const Workload& w, size_t out_index, void* out,
+                                      const std::string& expected_file,
+                                      const std::string& other_file, const std::string& when,
+                                      std::string* why) {
+  const Definition& def = problem_.definition;
+  const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+  const Tensor& t = outs[out_index];
+  const int64_t count = NumElements(t.shape);
+  const size_t esize = DTypeSize(t.dtype);
+  Tolerance tol;
+  tol.atol = w.atol;
+  tol.rtol = w.rtol;
+  const std::string at_return(static_cast<const char*>(out), t.bytes);
+  // Work still going on after the call returned shows as a later change.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  if (std::memcmp(at_return.data(), out, t.bytes) != 0) {
+    *why = absl::StrCat(when, ": the output changed after ratchet_run returned (work left "
+                              "running on another thread)");
+    return "work-after-return";
+  }
+  std::string poison(t.bytes, '\0');
+  Poison(poison.data(), t.dtype, static_cast<size_t>(count));
+  int64_t poisoned = 0;
+  for (int64_t i = 0; i < count; ++i)
+    poisoned += std::memcmp(poison.data() + i * esize, at_return.data() + i * esize, esize) == 0;
+  if (poisoned == count) {
+    *why = absl::StrCat(when, ": no element written; the output is still the poison the "
+                              "harness put there (no work done; relies on stale output)");
+    return "stale-output";
+  }
+  if (auto d = decoys_.find(expected_file); d != decoys_.end()) {
+    int64_t same = 0;
+    for (int64_t i = 0; i < count; ++i)
+      same += std::memcmp(d->second.data() + i * esize, at_return.data() + i * esize, esize) == 0;
+    if (same * 10 >= count * 9) {
+      *why = absl::StrCat(when, ": ", same, " of ", count,
+                          " elements equal, bit for bit, the decoy the harness left in the "
+                          "oracle's reference file (the candidate read the reference)");
+      return "read-reference";
+    }
+  }
+  std::string expected(t.bytes, '\0');
+  (void)Load(expected_file, expected.data(), t.bytes);
+  if (!other_file.empty()) {
+    std::string other(t.bytes, '\0');
+    (void)Load(other_file, other.data(), t.bytes);
+    // The decisive elements: where the two references differ. An answer that
+    // holds the other inputs' values at all of them is a cached one.
+    int64_t differ = 0, cached = 0;
+    for (int64_t i = 0; i < count; ++i) {
+      const double e = LoadAsDouble(expected.data(), t.dtype, i);
+      const double o = LoadAsDouble(other.data(), t.dtype, i);
+      const double got = LoadAsDouble(at_return.data(), t.dtype, i);
+      if (std::fabs(e - o) <= tol.atol + tol.rtol * std::fabs(e)) continue;
+      ++differ;
+      cached += std::fabs(got - o) <= tol.atol + tol.rtol * std::fabs(o);
+    }
+    if (differ > 0 && cached == differ) {
+      *why = absl::StrCat(when, ": at all ", differ, " elements where this round's reference "
+                          "differs from an earlier round's, the output holds the earlier "
+                          "answer (output cached across calls)");
+      return "cached-answer";
+    }
+  }
+  const CompareResult c = CompareOutputs(at_return.data(), t.dtype, expected.data(), t.dtype,
+                                         count, t.shape, tol);
+  double scale = 0, worst = 0;
+  bool finite = true;
+  for (int64_t i = 0; i < count; ++i) {
+    const double e = LoadAsDouble(expected.data(), t.dtype, i);
+    const double got = LoadAsDouble(at_return.data(), t.dtype, i);
+    finite = finite && std::isfinite(got);
+    scale = std::max(scale, std::fabs(e));
+    worst = std::max(worst, std::fabs(got - e));
+  }
+  if (finite && scale > 0 && worst <= 0.05 * scale) {
+    *why = absl::StrCat(when, ": close to the reference but beyond the tolerance (max error ",
+                        worst, " of ", scale, ", ", c.num_mismatched,
+                        " elements out of tolerance): a lower precision than the "
+                        "correctness rounds saw; ", c.message);
+    return "precision-downgrade";
+  }
+  *why = absl::StrCat(when, ": wrong, although the correctness rounds passed: ", c.message);
+  return "wrong-while-timed";
+}
 
 bool Harness::Compile(const Solution& s) {
   Stage("compile");
@@ -463,6 +632,11 @@ bool Harness::RunOracle() {
   OracleOptions oo;
   oo.seed = o_.seed;
   oo.rounds = o_.rounds;
+  if (o_.verify) {
+    // B is round 1 and A' (round 0 with one element changed) comes after.
+    oo.rounds = std::max(2, o_.rounds);
+    oo.perturb_of = {0};
+  }
   oo.warmups = o_.warmups;
   oo.repetitions = o_.repetitions;
   oo.flush_bytes = FlushBytes();
@@ -501,7 +675,7 @@ bool Harness::CheckCorrectness() {
       for (size_t i = 0; i < ins.size(); ++i) {
         bufs.push_back(std::make_unique<GuardedBuffer>(ins[i].bytes));
         names.push_back(absl::StrCat("input '", ins[i].name, "'"));
-        auto st = LoadInto(scratch_ + "/" + rounds[static_cast<size_t>(r)]["inputs"][i].get<std::string>(),
+        auto st = Load(rounds[static_cast<size_t>(r)]["inputs"][i].get<std::string>(),
                            bufs.back()->data(), ins[i].bytes);
         if (!st.ok()) {
           Fail("harness_error", std::string(st.message()));
@@ -517,7 +691,7 @@ bool Harness::CheckCorrectness() {
         Poison(bufs.back()->data(), outs[j].dtype, outs[j].bytes / DTypeSize(outs[j].dtype));
         out_ptrs.push_back(bufs.back()->data());
         std::string ref(outs[j].bytes, '\0');
-        auto st = LoadInto(scratch_ + "/" + rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>(),
+        auto st = Load(rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>(),
                            ref.data(), outs[j].bytes);
         if (!st.ok()) {
           Fail("harness_error", std::string(st.message()));
@@ -548,6 +722,7 @@ bool Harness::CheckCorrectness() {
       for (size_t i = 0; i < ins.size(); ++i) {
         if (std::memcmp(pristine[i].data(), bufs[i]->data(), ins[i].bytes) != 0) {
           wr.correct = false;
+          if (wr.flags.empty()) wr.flags.push_back("modified-inputs");
           if (first_failure.empty()) {
             first_failure = absl::StrCat(ctx, ": the candidate modified its inputs (input '",
                                          ins[i].name, "')");
@@ -565,6 +740,19 @@ bool Harness::CheckCorrectness() {
         wr.max_abs_error = std::max(wr.max_abs_error, c.max_abs_error);
         if (!c.ok) {
           wr.correct = false;
+          std::string why;
+          const std::string flag =
+              o_.verify ? ClassifyMismatch(w, j, bufs[ins.size() + j]->data(),
+                                           rounds[static_cast<size_t>(r)]["outputs"][j]
+                                               .get<std::string>(),
+                                           "", ctx, &why)
+                        : "";
+          // In the correctness rounds only a copied reference or late work
+          // is a hack; anything else is an honest wrong answer.
+          if (flag == "read-reference" || flag == "work-after-return") {
+            wr.flags.push_back(flag);
+            if (first_failure.empty()) first_failure = absl::StrCat(flag, ": ", why);
+          }
           if (first_failure.empty()) {
             first_failure = absl::StrCat(ctx, ", output '", outs[j].name, "': ", c.message);
           }
@@ -612,7 +800,7 @@ void Harness::Time() {
     std::vector<std::unique_ptr<char, decltype(&std::free)>> arenas;
     for (size_t i = 0; i < ins.size(); ++i) {
       std::string data(ins[i].bytes, '\0');
-      (void)LoadInto(scratch_ + "/" + round0["inputs"][i].get<std::string>(), data.data(),
+      (void)Load(round0["inputs"][i].get<std::string>(), data.data(),
                      ins[i].bytes);
       src.push_back(std::move(data));
       const size_t arena = (ins[i].bytes + 64 * static_cast<size_t>(total + 1) + 63) / 64 * 64;
@@ -670,6 +858,187 @@ void Harness::Time() {
   result_.message = "";
 }
 
+void Harness::VerifyTime() {
+  const Definition& def = problem_.definition;
+  const size_t n = problem_.workloads.size();
+  const size_t flush_bytes = FlushBytes();
+  std::string flush(flush_bytes, '\0');
+  const int extra_round = std::max(2, o_.rounds);  // A' (perturbed round 0)
+  for (const Workload& w : problem_.workloads) {
+    Stage(absl::StrCat("verify timing workload ", w.index + 1, "/", n));
+    WorkloadResult& wr = result_.workloads[static_cast<size_t>(w.index)];
+    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+    const Json& rounds = manifest_["workloads"][static_cast<size_t>(w.index)]["rounds"];
+    // A (round 0) and A' (one element changed) at addresses X, B (round 1)
+    // at Y: a cache keyed on pointers or on sampled contents answers A' with
+    // A's outputs. The same output buffers throughout, as in plain timing.
+    const int plan[3] = {0, 1, extra_round};
+    std::vector<std::vector<std::string>> data(3);  // [slot][input] pristine bytes
+    for (int k = 0; k < 3; ++k) {
+      for (size_t i = 0; i < ins.size(); ++i) {
+        std::string d(ins[i].bytes, '\0');
+        auto st = Load(rounds[static_cast<size_t>(plan[k])]["inputs"][i].get<std::string>(),
+                       d.data(), ins[i].bytes);
+        if (!st.ok()) return Fail("harness_error", std::string(st.message()));
+        data[static_cast<size_t>(k)].push_back(std::move(d));
+      }
+    }
+    std::vector<std::unique_ptr<GuardedBuffer>> x, y, out;
+    std::vector<std::string> names;
+    for (const Tensor& t : ins) {
+      x.push_back(std::make_unique<GuardedBuffer>(t.bytes));
+      y.push_back(std::make_unique<GuardedBuffer>(t.bytes));
+    }
+    std::vector<void*> out_ptrs;
+    for (const Tensor& t : outs) {
+      out.push_back(std::make_unique<GuardedBuffer>(t.bytes));
+      names.push_back(absl::StrCat("output '", t.name, "'"));
+      out_ptrs.push_back(out.back()->data());
+    }
+    RegisterGuards(out, names);
+    std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
+    std::vector<double> samples;
+    const int total = o_.warmups + o_.repetitions;
+    for (int rep = 0; rep < total; ++rep) {
+      const int k = rep % 3;
+      auto& at = k == 1 ? y : x;
+      std::vector<void*> in_ptrs;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        std::memcpy(at[i]->data(), data[static_cast<size_t>(k)][i].data(), ins[i].bytes);
+        in_ptrs.push_back(at[i]->data());
+      }
+      for (size_t j = 0; j < outs.size(); ++j)
+        Poison(out_ptrs[j], outs[j].dtype, static_cast<size_t>(NumElements(outs[j].shape)));
+      std::memset(flush.data(), rep & 0xff, flush_bytes);
+      std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
+      const std::string ctx = absl::StrCat("workload ", w.index, " (", w.axes_label,
+                                           ") verify rep ", rep, " (",
+                                           k == 0 ? "A" : k == 1 ? "B" : "A'", ")");
+      SetContext(ctx);
+      const int threads_before = CountThreads();
+      g_in_candidate = 1;
+      const auto t0 = Clock::now();
+      const int rc = run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
+                          static_cast<int32_t>(ao.size()));
+      const auto t1 = Clock::now();
+      g_in_candidate = 0;
+      const int threads_after = CountThreads();
+      if (rc != 0) return Fail("crash", absl::StrCat(ctx, ": ratchet_run returned ", rc));
+      for (size_t b = 0; b < out.size(); ++b) {
+        if (!out[b]->CanariesIntact())
+          return Fail("out_of_bounds", absl::StrCat(ctx, ": wrote before the start of ",
+                                                    names[b], " (canary bytes changed)"));
+      }
+      auto caught = [&](const std::string& flag, const std::string& why) {
+        wr.correct = false;
+        wr.flags.push_back(flag);
+        Fail("wrong_answer", absl::StrCat(flag, ": ", why));
+      };
+      for (size_t j = 0; j < outs.size(); ++j) {
+        const std::string& expected =
+            rounds[static_cast<size_t>(plan[k])]["outputs"][j].get<std::string>();
+        std::string ref(outs[j].bytes, '\0');
+        (void)Load(expected, ref.data(), outs[j].bytes);
+        Tolerance tol;
+        tol.atol = w.atol;
+        tol.rtol = w.rtol;
+        const CompareResult c = CompareOutputs(out_ptrs[j], outs[j].dtype, ref.data(),
+                                               outs[j].dtype, NumElements(outs[j].shape),
+                                               outs[j].shape, tol);
+        if (c.ok) continue;
+        const std::string other =
+            k == 2 ? rounds[0]["outputs"][j].get<std::string>()
+                   : rounds[static_cast<size_t>(plan[k == 0 ? 1 : 0])]["outputs"][j]
+                         .get<std::string>();
+        std::string why;
+        std::string flag = ClassifyMismatch(w, j, out_ptrs[j], expected, other, ctx, &why);
+        if (threads_after > threads_before)
+          absl::StrAppend(&why, " (", threads_after - threads_before,
+                          " more threads alive after the call than before)");
+        return caught(flag, why);
+      }
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (std::memcmp(at[i]->data(), data[static_cast<size_t>(k)][i].data(), ins[i].bytes) != 0)
+          return caught("modified-inputs", absl::StrCat(ctx, ": input '", ins[i].name,
+                                                        "' changed during the call"));
+      }
+      if (rep >= o_.warmups)
+        samples.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+    }
+    std::sort(samples.begin(), samples.end());
+    const size_t m = samples.size();
+    const double med = m % 2 ? samples[m / 2] : 0.5 * (samples[m / 2 - 1] + samples[m / 2]);
+    const double p10 = samples[static_cast<size_t>(0.1 * static_cast<double>(m - 1))];
+    const double p90 = samples[static_cast<size_t>(std::lround(0.9 * static_cast<double>(m - 1)))];
+    wr.t_k = med;
+    wr.t_k_spread = med > 0 ? (p90 - p10) / med : 0;
+    wr.score = SolScore(wr.t_k, wr.t_b, wr.t_sol);
+  }
+  double sum = 0;
+  for (const WorkloadResult& w : result_.workloads) sum += w.score;
+  result_.score = result_.workloads.empty() ? 0 : sum / static_cast<double>(result_.workloads.size());
+  result_.outcome = "ok";
+  result_.message = "";
+}
+
+void Harness::BackToBack() {
+  const Definition& def = problem_.definition;
+  for (const Workload& w : problem_.workloads) {
+    WorkloadResult wr;
+    wr.index = w.index;
+    wr.axes = w.axes_label;
+    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+    const Json& round0 = manifest_["workloads"][static_cast<size_t>(w.index)]["rounds"][0];
+    std::vector<std::unique_ptr<GuardedBuffer>> bufs;
+    std::vector<void*> in_ptrs, out_ptrs;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      bufs.push_back(std::make_unique<GuardedBuffer>(ins[i].bytes));
+      auto st = Load(round0["inputs"][i].get<std::string>(), bufs.back()->data(), ins[i].bytes);
+      if (!st.ok()) return Fail("harness_error", std::string(st.message()));
+      in_ptrs.push_back(bufs.back()->data());
+    }
+    for (const Tensor& t : outs) {
+      bufs.push_back(std::make_unique<GuardedBuffer>(t.bytes));
+      out_ptrs.push_back(bufs.back()->data());
+    }
+    std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
+    std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
+    SetContext(absl::StrCat("workload ", w.index, " (", w.axes_label, ") back-to-back"));
+    // The parent's clock reads the marks; this process's clock only decides
+    // when to stop, so a tampered timer can stretch the run, never the figure.
+    auto mark = [&](int64_t calls) {
+      std::fprintf(stdout, "ratchet-mark %d %lld\n", w.index, static_cast<long long>(calls));
+      std::fflush(stdout);
+    };
+    mark(0);
+    const auto start = Clock::now();
+    int64_t calls = 0;
+    for (int64_t batch = 1; calls < (int64_t{1} << 22); batch *= 2) {
+      g_in_candidate = 1;
+      for (int64_t i = 0; i < batch; ++i) {
+        if (run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
+                 static_cast<int32_t>(ao.size())) != 0) {
+          g_in_candidate = 0;
+          return Fail("crash", absl::StrCat("workload ", w.index, " back-to-back call ",
+                                            calls + i, ": ratchet_run returned non-zero"));
+        }
+      }
+      g_in_candidate = 0;
+      calls += batch;
+      mark(calls);
+      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      if (calls >= 8 && elapsed >= o_.back_to_back) break;
+    }
+    wr.calls = calls;
+    wr.correct = true;
+    result_.workloads.push_back(wr);
+  }
+  result_.outcome = "ok";
+  result_.message = "";
+}
+
 int Harness::Run() {
   std::snprintf(g_out_path, sizeof(g_out_path), "%s", o_.out.c_str());
   auto finish = [&]() {
@@ -714,10 +1083,33 @@ int Harness::Run() {
   } else {
     result_.peaks = MeasureCpuPeaks();
   }
-  if (!RunOracle()) return finish();
+  if (o_.reuse_oracle) {
+    const std::string text = ReadFileOrEmpty(scratch_ + "/oracle_manifest.json");
+    manifest_ = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (manifest_.is_discarded() || !manifest_.contains("workloads")) {
+      Fail("harness_error", "--reuse-oracle: no readable oracle_manifest.json in the scratch");
+      return finish();
+    }
+  } else if (!RunOracle()) {
+    return finish();
+  }
   InstallSignalHandlers();
+  if (o_.back_to_back > 0) {
+    BackToBack();
+    return finish();
+  }
+  if (o_.verify) {
+    if (auto st = PreloadAndPlantDecoys(); !st.ok()) {
+      Fail("harness_error", std::string(st.message()));
+      return finish();
+    }
+  }
   if (!CheckCorrectness()) return finish();
-  Time();
+  if (o_.verify) {
+    VerifyTime();
+  } else {
+    Time();
+  }
   return finish();
 }
 

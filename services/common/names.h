@@ -15,6 +15,13 @@ std::string OutcomeName(v1::Outcome outcome);
 v1::Outcome OutcomeFromName(const std::string& name);
 // "running", "finished", "failed", "cancelled"; "unknown" otherwise.
 std::string CampaignStateName(v1::CampaignState state);
+// "pending", "accepted", "rejected", "rejected-hack", "rejected-noise",
+// "rejected-wrong", "rejected-flaky"; "unspecified" otherwise.
+std::string VerdictName(v1::VerdictOutcome outcome);
+// The inverse, exact match; VERDICT_UNSPECIFIED for an unknown name.
+v1::VerdictOutcome VerdictFromName(const std::string& name);
+// True for VERDICT_REJECTED and each of its classes.
+bool IsRejected(v1::VerdictOutcome outcome);
 
 }  // namespace ratchet
 

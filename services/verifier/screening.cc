@@ -22,7 +22,18 @@ constexpr Pattern kPatterns[] = {
     {"processes", "execv"},        {"processes", "execl"},     {"processes", "posix_spawn"},
     {"streams", "cudaStreamCreate"}, {"streams", "cudaStreamCreateWithFlags"},
     {"streams", "cudaStreamCreateWithPriority"}, {"streams", "cudaLaunchHostFunc"},
-    {"dynamic-loading", "dlopen"}, {"dynamic-loading", "dlsym"},
+    {"dynamic-loading", "dlopen"}, {"dynamic-loading", "dlsym"}, {"dynamic-loading", "dlvsym"},
+    {"dynamic-loading", "dl_iterate_phdr"}, {"dynamic-loading", "link_map"},
+    {"dynamic-loading", "_r_debug"}, {"dynamic-loading", "cuGetProcAddress"},
+    {"memory-protection", "pkey_mprotect"}, {"memory-protection", "mremap"},
+    {"processes", "syscall("}, {"processes", "ptrace"},
+    {"environment-or-files", "fread"}, {"environment-or-files", "read("},
+    {"environment-or-files", "secure_getenv"}, {"environment-or-files", "environ"},
+    {"environment-or-files", "/dev/"}, {"environment-or-files", "readlink"},
+    {"clocks", "clock("}, {"clocks", "time("}, {"clocks", "timespec_get"},
+    {"clocks", "__rdtscp"}, {"clocks", "steady_clock"}, {"clocks", "high_resolution_clock"},
+    {"clocks", "cudaEventSynchronize"},
+    {"assembly", "asm"}, {"assembly", "__asm__"}, {"assembly", "asm("},
     {"memory-protection", "mprotect"}, {"memory-protection", "mmap"},
     {"environment-or-files", "getenv"}, {"environment-or-files", "fopen"},
     {"environment-or-files", "ifstream"}, {"environment-or-files", "ofstream"},
@@ -72,6 +83,17 @@ std::vector<ScreeningFlag> ScreenSource(const std::map<std::string, std::string>
     }
   }
   return flags;
+}
+
+std::vector<ScreeningFlag> AddedFlags(const std::map<std::string, std::string>& candidate,
+                                      const std::map<std::string, std::string>& incumbent) {
+  std::vector<ScreeningFlag> before = ScreenSource(incumbent), added;
+  for (const ScreeningFlag& f : ScreenSource(candidate)) {
+    bool known = false;
+    for (const ScreeningFlag& b : before) known |= b.construct == f.construct;
+    if (!known) added.push_back(f);
+  }
+  return added;
 }
 
 std::string DescribeFlags(const std::vector<ScreeningFlag>& flags) {

@@ -22,6 +22,11 @@ struct ScreeningFlag {
 // Scans every file (path -> content), skipping // comments. In file and line order.
 std::vector<ScreeningFlag> ScreenSource(const std::map<std::string, std::string>& files);
 
+// The flags of `candidate` whose construct the incumbent's source does not
+// have: what the candidate adds is what raises scrutiny.
+std::vector<ScreeningFlag> AddedFlags(const std::map<std::string, std::string>& candidate,
+                                      const std::map<std::string, std::string>& incumbent);
+
 // "threads: pthread_create (kernel.cc:12); clocks: std::chrono (kernel.cc:30)".
 std::string DescribeFlags(const std::vector<ScreeningFlag>& flags);
 

@@ -1,11 +1,15 @@
 #include "services/verifier/verdict.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "services/common/noise_floor.h"
 #include "services/verifier/welch.h"
 
 namespace ratchet::verifier {
@@ -24,7 +28,30 @@ std::string Scores(const std::vector<double>& v) {
   });
 }
 
+std::string FirstLine(const std::string& s, size_t limit = 240) {
+  return s.substr(0, s.find('\n')).substr(0, limit);
+}
+
+// The CUDA harness names some checks in its messages rather than in flags.
+std::string HackInMessage(const std::string& message) {
+  if (absl::StrContains(message, "spawned-threads")) return "spawned-threads";
+  if (absl::StrContains(message, "A's answer")) return "cached-answer";
+  if (absl::StrContains(message, "wrong while timed")) return "wrong-while-timed";
+  if (absl::StrContains(message, "modified its inputs")) return "modified-inputs";
+  return "";
+}
+
+struct Problem {
+  v1::VerdictOutcome outcome = v1::VERDICT_UNSPECIFIED;
+  std::string reason, detail;
+};
+
 }  // namespace
+
+bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier) {
+  if (tier == "guards" || tier == "replay" || policy.tiers().empty()) return true;
+  return std::find(policy.tiers().begin(), policy.tiers().end(), tier) != policy.tiers().end();
+}
 
 bool ReplaysFinished(const v1::GetReplaysResponse& replays) {
   if (replays.jobs_size() == 0) return false;
@@ -33,71 +60,185 @@ bool ReplaysFinished(const v1::GetReplaysResponse& replays) {
   return true;
 }
 
+int ReplayCount(const v1::VerificationPolicy& policy, bool screening_flagged) {
+  const int cap = policy.max_replays() > 0 ? policy.max_replays() : kDefaultMaxReplays;
+  int n = std::max(1, policy.replays());
+  if (screening_flagged) n *= 2;
+  return std::max(1, std::min(n, std::max(cap, std::max(1, policy.replays()))));
+}
+
+bool IsHackFlag(const std::string& flag) {
+  static const std::set<std::string> kHacks = {
+      "stale-output",        "cached-answer",     "read-reference",
+      "work-after-return",   "modified-inputs",   "precision-downgrade",
+      "wrong-while-timed",   "spawned-threads",   "below-sol",
+      "timing-disagreement"};
+  return kHacks.count(flag) > 0;
+}
+
 v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysResponse& replays) {
   v1::Verification v = claim;
+  v1::VerdictEvidence* ev = v.mutable_evidence();
+  const v1::VerificationPolicy& policy = claim.policy();
+  const double tolerance =
+      policy.timing_tolerance() > 0 ? policy.timing_tolerance() : kDefaultTimingTolerance;
+  const double sigmas = policy.noise_sigmas() > 0 ? policy.noise_sigmas() : kDefaultNoiseSigmas;
+  const double alpha = policy.significance() > 0 ? policy.significance() : kDefaultSignificance;
+  ev->clear_tiers();
+  for (const char* tier : kTiers)
+    if (TierEnabled(policy, tier)) ev->add_tiers(tier);
+
   std::map<int64_t, const v1::Evaluation*> by_job;
   for (const auto& e : replays.evaluations()) by_job[e.job_id()] = &e;
 
   std::vector<double> cand, inc;
-  std::string cand_problem, inc_problem;
-  bool cand_wrong = false;
-  std::string timing_flag;
+  Problem hack, wrong, flaky, inc_problem;
+  std::set<std::string> hardware;  // of the candidate's replays
+  auto note = [](Problem* p, v1::VerdictOutcome o, const std::string& reason,
+                 const std::string& detail) {
+    if (p->outcome != v1::VERDICT_UNSPECIFIED) return;
+    *p = {o, reason, detail};
+  };
   for (const auto& job : replays.jobs()) {
     const bool is_candidate = job.candidate_id() == claim.candidate_id();
     auto it = by_job.find(job.id());
-    std::string problem;
     if (it == by_job.end()) {
-      problem = absl::StrCat("replay job ", job.id(), " never completed");
-    } else if (it->second->outcome() != v1::OUTCOME_OK) {
-      const auto& e = *it->second;
-      problem = absl::StrCat("replay job ", job.id(), " on ", e.worker_id(), ": outcome ",
-                             v1::Outcome_Name(e.outcome()), ": ",
-                             e.message().substr(0, e.message().find('\n')).substr(0, 200));
-      if (is_candidate && e.outcome() == v1::OUTCOME_WRONG_ANSWER) cand_wrong = true;
-    } else {
-      (is_candidate ? cand : inc).push_back(it->second->score());
-      // The harness's own evidence against a timing: faster than physics
-      // allows, or CUPTI and events disagreeing (work hidden from one clock).
-      for (const auto& w : it->second->workloads())
-        for (const auto& flag : w.flags())
-          if (is_candidate && (flag == "below-sol" || flag == "timing-disagreement") &&
-              timing_flag.empty())
-            timing_flag = absl::StrCat(flag, ": replay job ", job.id(), " workload ", w.index(),
-                                       " (", w.axes(), ") T_k ", w.t_k_ns(), " ns, events ",
-                                       w.t_k_events_ns(), " ns, T_sol ", w.t_sol_ns(), " ns");
+      const std::string why = absl::StrCat("replay job ", job.id(), " never completed");
+      note(is_candidate ? &flaky : &inc_problem, v1::VERDICT_REJECTED_FLAKY,
+           is_candidate ? "failed-on-replay" : "incumbent-failed", why);
       continue;
     }
-    std::string& slot = is_candidate ? cand_problem : inc_problem;
-    if (slot.empty()) slot = problem;
+    const v1::Evaluation& e = *it->second;
+    const std::string where = absl::StrCat("replay job ", job.id(), " on ", e.worker_id());
+    if (!is_candidate) {
+      if (e.outcome() == v1::OUTCOME_OK) {
+        inc.push_back(e.score());
+      } else {
+        note(&inc_problem, v1::VERDICT_REJECTED_FLAKY, "incumbent-failed",
+             absl::StrCat(where, ": outcome ", v1::Outcome_Name(e.outcome()), ": ",
+                          FirstLine(e.message())));
+      }
+      continue;
+    }
+    if (auto hw = replays.worker_hardware().find(e.worker_id());
+        hw != replays.worker_hardware().end())
+      hardware.insert(hw->second);
+    if (std::find(ev->replay_workers().begin(), ev->replay_workers().end(), e.worker_id()) ==
+        ev->replay_workers().end())
+      ev->add_replay_workers(e.worker_id());
+    // The harness's own evidence first: a check that names a hack.
+    for (const auto& w : e.workloads()) {
+      for (const auto& flag : w.flags()) {
+        if (!IsHackFlag(flag)) continue;
+        note(&hack, v1::VERDICT_REJECTED_HACK, flag,
+             absl::StrCat(where, " workload ", w.index(), " (", w.axes(), "): ", flag,
+                          e.outcome() == v1::OUTCOME_OK
+                              ? absl::StrCat(": T_k ", w.t_k_ns(), " ns, events ",
+                                             w.t_k_events_ns(), " ns, T_sol ", w.t_sol_ns(),
+                                             " ns")
+                              : absl::StrCat(": ", FirstLine(e.message(), 600))));
+      }
+    }
+    if (e.outcome() != v1::OUTCOME_OK) {
+      const std::string what = absl::StrCat(where, ": outcome ", v1::Outcome_Name(e.outcome()),
+                                            ": ", FirstLine(e.message(), 600));
+      if (e.outcome() == v1::OUTCOME_WRONG_ANSWER) {
+        if (std::string h = HackInMessage(e.message()); !h.empty())
+          note(&hack, v1::VERDICT_REJECTED_HACK, h, what);
+        note(&wrong, v1::VERDICT_REJECTED_WRONG, "wrong-on-replay", what);
+      } else if (e.outcome() == v1::OUTCOME_OUT_OF_BOUNDS) {
+        note(&wrong, v1::VERDICT_REJECTED_WRONG, "out-of-bounds-on-replay", what);
+      } else {
+        note(&flaky, v1::VERDICT_REJECTED_FLAKY, "failed-on-replay", what);
+      }
+      continue;
+    }
+    cand.push_back(e.score());
+    // Independent timing: the worker's clock around back-to-back calls in a
+    // fresh process against the harness's in-process median. Back-to-back
+    // calls run warm, so an honest in-process figure is rarely the smaller.
+    for (const auto& w : e.workloads()) {
+      for (const auto& flag : w.flags())
+        if (flag == "independent-timing-failed")
+          note(&flaky, v1::VERDICT_REJECTED_FLAKY, flag,
+               absl::StrCat(where, " workload ", w.index(), ": the back-to-back run failed: ",
+                            FirstLine(e.message())));
+      if (w.t_k_independent_ns() <= 0 || w.t_k_ns() <= 0) continue;
+      auto* t = ev->add_timings();
+      t->set_job_id(job.id());
+      t->set_workload(w.index());
+      t->set_axes(w.axes());
+      t->set_t_k_ns(w.t_k_ns());
+      t->set_t_outside_ns(w.t_k_independent_ns());
+      t->set_calls(w.independent_calls());
+      if (w.t_k_independent_ns() > w.t_k_ns() * (1 + tolerance))
+        note(&hack, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
+             absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call, the "
+                             "worker's clock %.0f ns over %d back-to-back calls (x%.2f, "
+                             "tolerance x%.2f): the in-process timer was not to be trusted",
+                             where, w.index(), w.axes(), w.t_k_ns(), w.t_k_independent_ns(),
+                             w.independent_calls(), w.t_k_independent_ns() / w.t_k_ns(),
+                             1 + tolerance));
+    }
   }
   for (double s : cand) v.add_candidate_scores(s);
   for (double s : inc) v.add_incumbent_scores(s);
 
-  auto reject = [&](const std::string& reason, const std::string& detail) {
-    v.set_outcome(v1::VERDICT_REJECTED);
-    v.set_reason(reason);
-    v.set_detail(detail);
+  auto reject = [&](const Problem& p) {
+    v.set_outcome(p.outcome);
+    v.set_reason(p.reason);
+    v.set_detail(p.detail);
+    ev->set_failed_check(p.reason);
+    ev->set_check_detail(p.detail);
     return v;
   };
-  if (cand_wrong) return reject("wrong-on-replay", cand_problem);
-  if (!cand_problem.empty()) return reject("failed-on-replay", cand_problem);
-  if (!timing_flag.empty())
-    return reject(timing_flag.substr(0, timing_flag.find(':')), timing_flag);
-  if (!inc_problem.empty() || inc.empty() || cand.empty())
-    return reject("incumbent-failed",
-                  inc_problem.empty() ? "no replay scores to compare" : inc_problem);
+  // Hack evidence outweighs everything: one caught replay is enough.
+  if (hack.outcome != v1::VERDICT_UNSPECIFIED) return reject(hack);
+  if (wrong.outcome != v1::VERDICT_UNSPECIFIED) return reject(wrong);
+  if (flaky.outcome != v1::VERDICT_UNSPECIFIED) return reject(flaky);
+  if (inc_problem.outcome != v1::VERDICT_UNSPECIFIED) return reject(inc_problem);
+  if (inc.empty() || cand.empty())
+    return reject({v1::VERDICT_REJECTED_FLAKY, "incumbent-failed", "no replay scores to compare"});
 
   const double med_cand = Median(cand), med_inc = Median(inc);
   const double gain = med_inc > 0 ? med_cand / med_inc - 1.0 : 1.0;
-  const double alpha = claim.policy().significance() > 0 ? claim.policy().significance() : 0.05;
+  ev->set_candidate_median(med_cand);
+  ev->set_incumbent_median(med_inc);
+  ev->set_relative_gain(gain);
+  ev->set_p_value(1);
+
+  // The noise floor: the stored one for this problem's score on the hardware
+  // the candidate ran on, pooled with this verification's incumbent replays.
+  v1::NoiseFloor floor;
+  std::vector<std::string> keys;
+  for (const auto& f : replays.noise_floors()) {
+    if (f.workload() != "score" || (!hardware.empty() && !hardware.count(f.hardware()))) continue;
+    // Several machines: the noisiest counts.
+    if (f.relative_sd() >= floor.relative_sd()) floor = f;
+  }
+  if (!floor.hardware().empty()) keys.push_back(absl::StrCat(floor.problem(), " | ", floor.hardware()));
+  AddNoiseGroup(inc, 0, &floor);
+  ev->set_noise_floor(floor.relative_sd());
+  ev->set_noise_floor_df(floor.degrees_of_freedom());
+  ev->set_noise_floor_key(keys.empty() ? "this verification's incumbent replays"
+                                       : keys.front());
+  const double required = std::max(policy.min_gain(), sigmas * floor.relative_sd());
+  ev->set_required_gain(required);
+
   std::string evidence = absl::StrFormat(
       "replays: candidate [%s] median %.4f, incumbent [%s] median %.4f, gain %+.1f%%; "
-      "claimed %.4f",
-      Scores(cand), med_cand, Scores(inc), med_inc, 100 * gain, claim.claimed_score());
+      "claimed %.4f; noise floor %.2f%% (%.0f df, %s), required gain %.1f%%",
+      Scores(cand), med_cand, Scores(inc), med_inc, 100 * gain, claim.claimed_score(),
+      100 * floor.relative_sd(), floor.degrees_of_freedom(), ev->noise_floor_key(),
+      100 * required);
   bool significant;
   if (cand.size() >= 2 && inc.size() >= 2) {
     const WelchResult w = WelchGreater(cand, inc);
     significant = w.p < alpha;
+    ev->set_welch_t(w.t);
+    ev->set_welch_df(w.df);
+    ev->set_p_value(w.p);
+    ev->set_effect_size(w.effect);
     absl::StrAppend(&evidence, absl::StrFormat("; Welch t=%.2f df=%.1f p=%.2g (needs < %g), "
                                                "effect size d=%.2f",
                                                w.t, w.df, w.p, alpha, w.effect));
@@ -108,15 +249,29 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
                   *std::max_element(inc.begin(), inc.end());
     absl::StrAppend(&evidence, "; too few replays for a t-test, spread rule used");
   }
+  if (!ev->timings().empty()) {
+    double worst = 0;
+    for (const auto& t : ev->timings()) worst = std::max(worst, t.t_outside_ns() / t.t_k_ns());
+    absl::StrAppend(&evidence, absl::StrFormat("; independent timing within tolerance "
+                                               "(worst outside/in-process x%.2f)",
+                                               worst));
+  }
   if (!significant)
-    return reject("noise", absl::StrCat("improvement not beyond the noise: ", evidence));
-  if (gain < claim.policy().min_gain())
-    return reject("below-min-gain",
-                  absl::StrFormat("gain %.1f%% below the campaign's minimum %.1f%%; %s",
-                                  100 * gain, 100 * claim.policy().min_gain(), evidence));
+    return reject({v1::VERDICT_REJECTED_NOISE, "noise",
+                   absl::StrCat("improvement not beyond the noise: ", evidence)});
+  if (gain < policy.min_gain())
+    return reject({v1::VERDICT_REJECTED_NOISE, "below-min-gain",
+                   absl::StrFormat("gain %.1f%% below the campaign's minimum %.1f%%; %s",
+                                   100 * gain, 100 * policy.min_gain(), evidence)});
+  if (gain < required)
+    return reject({v1::VERDICT_REJECTED_NOISE, "below-noise-floor",
+                   absl::StrFormat("gain %.1f%% within %g noise floors (%.2f%% each); %s",
+                                   100 * gain, sigmas, 100 * floor.relative_sd(), evidence)});
   v.set_outcome(v1::VERDICT_ACCEPTED);
   v.clear_reason();
   v.set_detail(evidence);
+  ev->clear_failed_check();
+  ev->clear_check_detail();
   return v;
 }
 

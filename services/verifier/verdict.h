@@ -1,14 +1,16 @@
 // The verifier's judgement of a claimed improvement from its replays.
 //
 // A claim is accepted only if, on fresh inputs on (where possible) another
-// worker, the candidate is correct in every replay and its replay scores beat
-// the incumbent's beyond their noise: a one-sided Welch test at the campaign's
-// significance level (with one replay a side, the worst candidate replay must
-// beat the best incumbent one), and the median gain must reach the campaign's
-// minimum. Never a single lucky run, never the claim's own figure.
+// worker, the candidate passes every replay's checks and its replay scores
+// beat the incumbent's beyond their noise: a one-sided Welch test at the
+// campaign's significance level (with one replay a side, the worst candidate
+// replay must beat the best incumbent one), and the median gain must reach
+// both the campaign's minimum and its noise floor. Never a single lucky run,
+// never the claim's own figure. docs/verifier.md has the whole policy.
 #ifndef RATCHET_SERVICES_VERIFIER_VERDICT_H_
 #define RATCHET_SERVICES_VERIFIER_VERDICT_H_
 
+#include <string>
 #include <vector>
 
 #include "ratchet/v1/ratchet.pb.h"
@@ -17,13 +19,39 @@ namespace ratchet::verifier {
 
 namespace v1 = ::ratchet::v1;
 
+// Defaults for policy fields left at 0.
+inline constexpr double kDefaultSignificance = 0.05;
+inline constexpr double kDefaultTimingTolerance = 0.5;
+inline constexpr double kDefaultNoiseSigmas = 2.0;
+inline constexpr int kDefaultMaxReplays = 20;
+
+// The tiers, in the order they escalate.
+inline constexpr const char* kTiers[] = {"guards", "replay", "adversarial",
+                                         "independent-timing"};
+bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier);
+
 // True once every replay job is DONE or FAILED.
 bool ReplaysFinished(const v1::GetReplaysResponse& replays);
 
-// Fills outcome, reason, detail, candidate_scores and incumbent_scores of a
-// copy of `claim`. Reasons: "wrong-on-replay", "failed-on-replay",
-// "below-sol" and "timing-disagreement" (flags the harness raised on a
-// candidate replay), "incumbent-failed", "noise", "below-min-gain".
+// Replays per side: the policy's count, doubled (up to max_replays) when
+// screening flagged constructs the candidate adds.
+int ReplayCount(const v1::VerificationPolicy& policy, bool screening_flagged);
+
+// Workload flags and harness messages that are evidence of a hack.
+bool IsHackFlag(const std::string& flag);
+
+// Fills outcome, reason, detail, candidate_scores, incumbent_scores and
+// evidence of a copy of `claim` (whose evidence may already hold the
+// screening flags and replays_requested). Reasons by outcome:
+//   rejected-hack   the harness's check ("stale-output", "cached-answer",
+//                   "read-reference", "work-after-return", "modified-inputs",
+//                   "precision-downgrade", "wrong-while-timed",
+//                   "spawned-threads", "below-sol"), or "timing-disagreement"
+//                   (the harness's clocks, or in-process vs independent)
+//   rejected-wrong  "wrong-on-replay", "out-of-bounds-on-replay"
+//   rejected-flaky  "failed-on-replay", "independent-timing-failed",
+//                   "incumbent-failed"
+//   rejected-noise  "noise", "below-min-gain", "below-noise-floor"
 v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
 
 }  // namespace ratchet::verifier

@@ -47,8 +47,10 @@ TEST(Verdict, RejectsOverlappingScoresAsNoise) {
   for (double s : {0.55, 0.70, 0.49}) AddReplay(&r, kCandidate, s);
   for (double s : {0.50, 0.52, 0.56}) AddReplay(&r, kIncumbent, s);
   v1::Verification v = Decide(Claim(), r);
-  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_NOISE);
   EXPECT_EQ(v.reason(), "noise");
+  EXPECT_GT(v.evidence().p_value(), 0.05);
+  EXPECT_GT(v.evidence().noise_floor(), 0.0);
 }
 
 TEST(Verdict, RejectsASmallGainBelowTheMinimum) {
@@ -65,8 +67,9 @@ TEST(Verdict, RejectsAWrongAnswerOnReplay) {
   AddReplay(&r, kCandidate, 0, v1::OUTCOME_WRONG_ANSWER);
   AddReplay(&r, kIncumbent, 0.5);
   v1::Verification v = Decide(Claim(), r);
-  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_WRONG);
   EXPECT_EQ(v.reason(), "wrong-on-replay");
+  EXPECT_EQ(v.evidence().failed_check(), "wrong-on-replay");
 }
 
 TEST(Verdict, RejectsACrashOrLostReplay) {
@@ -74,6 +77,7 @@ TEST(Verdict, RejectsACrashOrLostReplay) {
   AddReplay(&r, kCandidate, 0, v1::OUTCOME_CRASH);
   AddReplay(&r, kIncumbent, 0.5);
   EXPECT_EQ(Decide(Claim(), r).reason(), "failed-on-replay");
+  EXPECT_EQ(Decide(Claim(), r).outcome(), v1::VERDICT_REJECTED_FLAKY);
 
   v1::GetReplaysResponse lost;
   auto* job = lost.add_jobs();
@@ -89,7 +93,7 @@ TEST(Verdict, IncumbentFailureIsNotAWinForTheCandidate) {
   AddReplay(&r, kCandidate, 0.9);
   AddReplay(&r, kIncumbent, 0, v1::OUTCOME_TIMEOUT);
   v1::Verification v = Decide(Claim(), r);
-  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_FLAKY);
   EXPECT_EQ(v.reason(), "incumbent-failed");
 }
 
@@ -102,7 +106,7 @@ TEST(Verdict, RejectsATimeBelowTheSpeedOfLightAndDisagreeingClocks) {
     w->set_index(2);
     w->add_flags(flag);
     v1::Verification v = Decide(Claim(), r);
-    EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED) << flag;
+    EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK) << flag;
     EXPECT_EQ(v.reason(), flag);
     EXPECT_NE(v.detail().find("workload 2"), std::string::npos) << v.detail();
   }
@@ -112,6 +116,79 @@ TEST(Verdict, RejectsATimeBelowTheSpeedOfLightAndDisagreeingClocks) {
   for (double s : {0.50, 0.51}) AddReplay(&r, kIncumbent, s);
   r.mutable_evaluations(2)->add_workloads()->add_flags("below-sol");
   EXPECT_EQ(Decide(Claim(), r).outcome(), v1::VERDICT_ACCEPTED);
+}
+
+TEST(Verdict, HackFlagsOnAWrongReplayAreRejectedAsHacks) {
+  v1::GetReplaysResponse r;
+  AddReplay(&r, kCandidate, 0.9);
+  AddReplay(&r, kCandidate, 0, v1::OUTCOME_WRONG_ANSWER);
+  for (double s : {0.50, 0.51}) AddReplay(&r, kIncumbent, s);
+  auto* w = r.mutable_evaluations(1)->add_workloads();
+  w->add_flags("cached-answer");
+  r.mutable_evaluations(1)->set_message("cached-answer: workload 0 verify rep 2 (A')");
+  v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK);
+  EXPECT_EQ(v.reason(), "cached-answer");
+  // The CUDA harness names spawned threads in its message.
+  r.mutable_evaluations(1)->clear_workloads();
+  r.mutable_evaluations(1)->set_message("workload 0 round 1: spawned-threads: 1 thread");
+  EXPECT_EQ(Decide(Claim(), r).reason(), "spawned-threads");
+}
+
+TEST(Verdict, InProcessTimingFasterThanTheWorkersClockIsAHack) {
+  v1::GetReplaysResponse r;
+  for (double s : {0.95, 0.96}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.50, 0.51}) AddReplay(&r, kIncumbent, s);
+  auto* w = r.mutable_evaluations(0)->add_workloads();
+  w->set_t_k_ns(1000);
+  w->set_t_k_independent_ns(1400);  // within x1.5
+  w->set_independent_calls(512);
+  v1::Verification ok = Decide(Claim(), r);
+  EXPECT_EQ(ok.outcome(), v1::VERDICT_ACCEPTED) << ok.detail();
+  ASSERT_EQ(ok.evidence().timings_size(), 1);
+  EXPECT_EQ(ok.evidence().timings(0).t_outside_ns(), 1400);
+  w->set_t_k_independent_ns(8000);
+  v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK);
+  EXPECT_EQ(v.reason(), "timing-disagreement");
+  EXPECT_NE(v.detail().find("8000 ns"), std::string::npos) << v.detail();
+  // A tolerance of 9 lets it through.
+  v1::Verification lax = Claim();
+  lax.mutable_policy()->set_timing_tolerance(9);
+  EXPECT_EQ(Decide(lax, r).outcome(), v1::VERDICT_ACCEPTED);
+}
+
+TEST(Verdict, AGainWithinTheNoiseFloorIsNoise) {
+  v1::GetReplaysResponse r;
+  for (double s : {0.530, 0.531, 0.532}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.500, 0.501, 0.502}) AddReplay(&r, kIncumbent, s);
+  EXPECT_EQ(Decide(Claim(), r).outcome(), v1::VERDICT_ACCEPTED);
+  // The same replays on a machine known to swing by 5%.
+  auto* f = r.add_noise_floors();
+  f->set_problem("p");
+  f->set_workload("score");
+  f->set_hardware("cpu-x");
+  f->set_sum_squares(0.05 * 0.05 * 40);
+  f->set_degrees_of_freedom(40);
+  f->set_relative_sd(0.05);
+  v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_NOISE);
+  EXPECT_EQ(v.reason(), "below-noise-floor");
+  EXPECT_NEAR(v.evidence().noise_floor(), 0.05, 0.005);
+  EXPECT_NEAR(v.evidence().required_gain(), 0.10, 0.01);
+}
+
+TEST(Verdict, ReplayCountDoublesOnScreeningUpToTheCap) {
+  v1::VerificationPolicy p;
+  p.set_replays(3);
+  EXPECT_EQ(ReplayCount(p, false), 3);
+  EXPECT_EQ(ReplayCount(p, true), 6);
+  p.set_max_replays(4);
+  EXPECT_EQ(ReplayCount(p, true), 4);
+  EXPECT_TRUE(TierEnabled(p, "adversarial"));
+  p.add_tiers("independent-timing");
+  EXPECT_FALSE(TierEnabled(p, "adversarial"));
+  EXPECT_TRUE(TierEnabled(p, "replay"));
 }
 
 TEST(Verdict, NotFinishedWhileAJobIsOpen) {

@@ -16,6 +16,7 @@
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "services/common/flags.h"
 #include "services/common/metrics.h"
+#include "services/common/names.h"
 #include "services/verifier/screening.h"
 #include "services/verifier/verdict.h"
 
@@ -78,9 +79,9 @@ class Verifier {
     // Suspicious constructs that the candidate's source adds to its
     // incumbent's double the replays (more evidence) and are shown in the
     // verdict, whatever it is.
-    const std::string screening = NewScreeningFlags(claim);
-    int replay_count = std::max(1, claim.policy().replays());
-    if (!screening.empty()) replay_count = std::min(20, 2 * replay_count);
+    const std::vector<ScreeningFlag> added = NewScreeningFlags(claim);
+    const std::string screening = DescribeFlags(added);
+    const int replay_count = ReplayCount(claim.policy(), !added.empty());
     v1::RequestReplaysRequest rr;
     rr.set_verification_id(claim.id());
     rr.set_verifier_id(id_);
@@ -99,43 +100,42 @@ class Verifier {
     }
     if (g_stop) return;  // the lease lapses and another verifier takes the claim
 
-    v1::Verification verdict = Decide(claim, replays);
+    v1::Verification with_screening = claim;
+    for (const ScreeningFlag& f : added)
+      with_screening.mutable_evidence()->add_screening_flags(
+          absl::StrCat(f.category, ": ", f.construct, " (", f.file, ":", f.line, ")"));
+    with_screening.mutable_evidence()->set_replays_requested(replay_count);
+    v1::Verification verdict = Decide(with_screening, replays);
     if (!screening.empty())
-      verdict.set_detail(absl::StrCat(verdict.detail(), "; screening flagged (replays doubled): ",
-                                      screening));
+      verdict.set_detail(absl::StrCat(verdict.detail(), "; screening flagged (replays raised to ",
+                                      replay_count, "): ", screening));
     v1::ReportVerdictRequest report;
     report.set_verifier_id(id_);
     *report.mutable_verification() = verdict;
     v1::ReportVerdictResponse ack;
     if (!Retry([&] { return stub_->ReportVerdict(Context(10).get(), report, &ack); })) return;
     const bool accepted = verdict.outcome() == v1::VERDICT_ACCEPTED;
-    verdicts_->Add({{"outcome", accepted ? "accepted" : "rejected"}, {"reason", verdict.reason()}})
+    verdicts_->Add({{"outcome", VerdictName(verdict.outcome())}, {"reason", verdict.reason()}})
         .Increment();
     std::fprintf(stderr, "verifier: claim %lld %s%s: %s\n", (long long)claim.id(),
-                 accepted ? "ACCEPTED" : "rejected",
+                 accepted ? "ACCEPTED" : VerdictName(verdict.outcome()).c_str(),
                  accepted ? "" : (" (" + verdict.reason() + ")").c_str(),
                  verdict.detail().c_str());
   }
 
-  std::vector<ScreeningFlag> Screen(int64_t candidate_id) {
+  std::map<std::string, std::string> Files(int64_t candidate_id) {
     v1::GetCandidateRequest req;
     req.set_candidate_id(candidate_id);
     v1::CandidateDetail detail;
     if (!Retry([&] { return candidates_->GetCandidate(Context(10).get(), req, &detail); }))
       return {};
     const auto& files = detail.candidate().solution().files();
-    return ScreenSource({files.begin(), files.end()});
+    return {files.begin(), files.end()};
   }
 
-  std::string NewScreeningFlags(const v1::Verification& claim) {
-    std::vector<ScreeningFlag> before = Screen(claim.incumbent_candidate_id());
-    std::vector<ScreeningFlag> added;
-    for (const ScreeningFlag& f : Screen(claim.candidate_id())) {
-      bool known = false;
-      for (const ScreeningFlag& b : before) known |= b.construct == f.construct;
-      if (!known) added.push_back(f);
-    }
-    return DescribeFlags(added);
+  // Suspicious constructs that the candidate's source adds to its incumbent's.
+  std::vector<ScreeningFlag> NewScreeningFlags(const v1::Verification& claim) {
+    return AddedFlags(Files(claim.candidate_id()), Files(claim.incumbent_candidate_id()));
   }
 
   // Retries while the coordinator is unreachable; false on any other error.
