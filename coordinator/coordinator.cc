@@ -10,6 +10,7 @@
 #include "coordinator/proposers/proposer.h"
 #include "services/common/clock.h"
 #include "services/common/names.h"
+#include "services/common/noise_floor.h"
 
 namespace ratchet::coordinator {
 namespace {
@@ -25,6 +26,32 @@ bool IsOpen(const v1::Job& job) {
 
 std::string JobKindName(v1::JobKind kind) {
   return kind == v1::JOB_REPLAY ? "replay" : "evaluate";
+}
+
+// Fills the defaults of a campaign's verification policy and refuses what
+// makes no sense (docs/verifier.md, "Policy").
+absl::Status NormalizeVerificationPolicy(v1::VerificationPolicy* p) {
+  const std::vector<std::string> known = {"guards", "replay", "adversarial",
+                                          "independent-timing"};
+  for (const auto& t : p->tiers())
+    if (std::find(known.begin(), known.end(), t) == known.end())
+      return absl::InvalidArgumentError(absl::StrCat(
+          "verification.tiers: unknown tier '", t,
+          "' (known: guards, replay, adversarial, independent-timing)"));
+  if (p->tiers().empty())
+    for (const auto& t : known) p->add_tiers(t);
+  for (const char* always : {"guards", "replay"})
+    if (std::find(p->tiers().begin(), p->tiers().end(), always) == p->tiers().end())
+      p->add_tiers(always);
+  if (p->timing_tolerance() < 0 || p->noise_sigmas() < 0 || p->max_replays() < 0)
+    return absl::InvalidArgumentError(
+        "verification.timing_tolerance, noise_sigmas and max_replays must not be negative");
+  if (p->timing_tolerance() == 0) p->set_timing_tolerance(0.5);
+  if (p->noise_sigmas() == 0) p->set_noise_sigmas(2.0);
+  if (p->max_replays() == 0) p->set_max_replays(20);
+  if (p->max_replays() > 20 || p->replays() > 20)
+    return absl::InvalidArgumentError("verification: at most 20 replays a side");
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -495,6 +522,7 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
     spec.mutable_verification()->set_significance(0.05);
   if (spec.verification().significance() >= 0.5)
     return absl::InvalidArgumentError("verification.significance must be below 0.5");
+  if (auto s = NormalizeVerificationPolicy(spec.mutable_verification()); !s.ok()) return s;
   if (spec.harness().timeout_seconds() <= 0) spec.mutable_harness()->set_timeout_seconds(120);
   if (spec.device().empty()) spec.set_device("cpu");
   if (auto p = proposers::MakeProposer(spec.proposer()); !p.ok()) return p.status();
@@ -569,7 +597,7 @@ absl::Status Coordinator::Decorate(v1::Campaign* campaign) {
   std::map<std::pair<std::string, std::string>, int> counts;
   for (const auto& v : *verifications) {
     if (v.outcome() == v1::VERDICT_ACCEPTED) counts[{"accepted", ""}]++;
-    if (v.outcome() == v1::VERDICT_REJECTED) counts[{"rejected", v.reason()}]++;
+    if (IsRejected(v.outcome())) counts[{VerdictName(v.outcome()), v.reason()}]++;
     if (v.outcome() == v1::VERDICT_PENDING) counts[{"pending", ""}]++;
   }
   campaign->clear_verdicts();
@@ -775,6 +803,14 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
       *full.mutable_solution() = candidate->solution();
       *full.mutable_harness() = campaign->spec().harness();
       full.set_device(campaign->spec().device());
+      if (full.kind() == v1::JOB_REPLAY) {
+        const auto& tiers = campaign->spec().verification().tiers();
+        auto has = [&](const char* t) {
+          return tiers.empty() || std::find(tiers.begin(), tiers.end(), t) != tiers.end();
+        };
+        full.set_adversarial(has("adversarial"));
+        full.set_independent_timing(has("independent-timing"));
+      }
       return std::optional<v1::Job>(std::move(full));
     }
     std::unique_lock<std::mutex> lock(mu_);
@@ -891,15 +927,72 @@ absl::StatusOr<v1::GetReplaysResponse> Coordinator::GetReplays(int64_t verificat
     if (!e.ok()) return e.status();
     if (e->has_value()) *response.add_evaluations() = **e;
   }
+  // What the verifier needs to judge noise: each replay worker's hardware
+  // and the stored floors of this problem.
+  auto v = store_->GetVerification(verification_id);
+  if (!v.ok()) return v.status();
+  auto campaign = store_->GetCampaign(v->campaign_id());
+  if (!campaign.ok()) return campaign.status();
+  for (const auto& e : response.evaluations()) {
+    if (response.worker_hardware().count(e.worker_id())) continue;
+    auto worker = store_->GetWorker(e.worker_id());
+    if (!worker.ok()) return worker.status();
+    if (worker->has_value())
+      (*response.mutable_worker_hardware())[e.worker_id()] =
+          HardwareKey((*worker)->hardware(), campaign->spec().device() == "cuda");
+  }
+  auto floors = store_->ListNoiseFloors(campaign->spec().problem().name());
+  if (absl::IsUnimplemented(floors.status())) return response;
+  if (!floors.ok()) return floors.status();
+  for (const auto& f : *floors) *response.add_noise_floors() = f;
   return response;
+}
+
+absl::Status Coordinator::UpdateNoiseFloors(const v1::Verification& v,
+                                            const v1::Campaign& campaign) {
+  // The incumbent's replays are repeated runs of one unchanged solution:
+  // their spread, per workload and hardware, is the noise floor's evidence.
+  auto jobs = store_->ListJobsForVerification(v.id());
+  if (!jobs.ok()) return jobs.status();
+  std::map<std::pair<std::string, std::string>, std::vector<double>> groups;
+  for (const auto& job : *jobs) {
+    if (job.candidate_id() != v.incumbent_candidate_id()) continue;
+    auto e = store_->GetEvaluationForJob(job.id());
+    if (!e.ok()) return e.status();
+    if (!e->has_value() || (*e)->outcome() != v1::OUTCOME_OK) continue;
+    auto worker = store_->GetWorker((*e)->worker_id());
+    if (!worker.ok()) return worker.status();
+    const std::string hw = worker->has_value()
+                               ? HardwareKey((*worker)->hardware(),
+                                             campaign.spec().device() == "cuda")
+                               : "unknown";
+    groups[{"score", hw}].push_back((*e)->score());
+    for (const auto& w : (*e)->workloads())
+      if (w.t_k_ns() > 0) groups[{w.axes(), hw}].push_back(w.t_k_ns());
+  }
+  auto floors = store_->ListNoiseFloors(campaign.spec().problem().name());
+  if (absl::IsUnimplemented(floors.status())) return absl::OkStatus();
+  if (!floors.ok()) return floors.status();
+  for (const auto& [key, values] : groups) {
+    if (values.size() < 2) continue;
+    v1::NoiseFloor floor;
+    floor.set_problem(campaign.spec().problem().name());
+    floor.set_workload(key.first);
+    floor.set_hardware(key.second);
+    for (const auto& f : *floors)
+      if (f.workload() == key.first && f.hardware() == key.second) floor = f;
+    AddNoiseGroup(values, NowUnixMs(), &floor);
+    if (auto s = store_->UpsertNoiseFloor(floor); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
     const v1::ReportVerdictRequest& request) {
   v1::ReportVerdictResponse response;
   const v1::Verification& verdict = request.verification();
-  if (verdict.outcome() != v1::VERDICT_ACCEPTED && verdict.outcome() != v1::VERDICT_REJECTED)
-    return absl::InvalidArgumentError("a verdict must be accepted or rejected");
+  if (verdict.outcome() != v1::VERDICT_ACCEPTED && !IsRejected(verdict.outcome()))
+    return absl::InvalidArgumentError("a verdict must be accepted or one of the rejections");
   std::lock_guard<std::mutex> research(research_mu_);
   std::string event;
   absl::Status s = store_->Transaction([&]() -> absl::Status {
@@ -916,6 +1009,7 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
     v.set_detail(verdict.detail());
     *v.mutable_candidate_scores() = verdict.candidate_scores();
     *v.mutable_incumbent_scores() = verdict.incumbent_scores();
+    *v.mutable_evidence() = verdict.evidence();
     v.set_verifier_id(request.verifier_id());
     v.set_decided_unix_ms(NowUnixMs());
     if (auto s = store_->UpdateVerification(v); !s.ok()) return s;
@@ -924,6 +1018,7 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
     if (!candidate.ok()) return candidate.status();
     auto campaign = store_->GetCampaign(v.campaign_id());
     if (!campaign.ok()) return campaign.status();
+    if (auto s = UpdateNoiseFloors(v, *campaign); !s.ok()) return s;
     const bool accepted = v.outcome() == v1::VERDICT_ACCEPTED;
     candidate->set_status(accepted ? "accepted" : "rejected");
     if (accepted) {
@@ -958,11 +1053,11 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
                            v.detail(), ")");
     } else {
       event = absl::StrCat("verdict on #", candidate->id(), " [", candidate->description(),
-                           "]: rejected (", v.reason(), "): ", v.detail());
+                           "]: ", VerdictName(v.outcome()), " (", v.reason(), "): ", v.detail());
     }
     if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
     verdicts_counter_
-        ->Add({{"outcome", accepted ? "accepted" : "rejected"}, {"reason", v.reason()}})
+        ->Add({{"outcome", VerdictName(v.outcome())}, {"reason", v.reason()}})
         .Increment();
     response.set_accepted(true);
     return absl::OkStatus();

@@ -100,6 +100,8 @@ class Coordinator {
   absl::Status ExpireLeases();
   absl::Status ProcessEvaluation(const v1::Evaluation& evaluation);
   absl::Status AdvanceCampaign(int64_t campaign_id);
+  // Adds a decided verification's incumbent replays to the noise floors.
+  absl::Status UpdateNoiseFloors(const v1::Verification& v, const v1::Campaign& campaign);
   absl::Status ProposeForThread(v1::Campaign& campaign, v1::ResearchThread& thread,
                                 const std::vector<v1::Candidate>& history,
                                 bool* proposed);

@@ -103,6 +103,16 @@ CREATE TABLE workers (
   data BLOB NOT NULL
 );
 )sql",
+    // Version 2: noise floors.
+    R"sql(
+CREATE TABLE noise_floors (
+  problem  TEXT NOT NULL,
+  workload TEXT NOT NULL,
+  hardware TEXT NOT NULL,
+  data     BLOB NOT NULL,
+  PRIMARY KEY (problem, workload, hardware)
+);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -321,6 +331,8 @@ class SqliteStore : public Store {
       int64_t candidate_id) override;
   absl::StatusOr<std::optional<v1::Verification>> AcquireVerification(
       const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) override;
+  absl::Status UpsertNoiseFloor(const v1::NoiseFloor& floor) override;
+  absl::StatusOr<std::vector<v1::NoiseFloor>> ListNoiseFloors(const std::string& problem) override;
 
   absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
   absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
@@ -936,6 +948,38 @@ absl::StatusOr<std::optional<v1::Verification>> SqliteStore::AcquireVerification
     return WriteVerification(*v);
   }));
   return v;
+}
+
+// ---------------------------------------------------------------------------
+// Noise floors.
+
+absl::Status SqliteStore::UpsertNoiseFloor(const v1::NoiseFloor& floor) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                     Prepare("INSERT INTO noise_floors (problem, workload, hardware, data) "
+                             "VALUES (?, ?, ?, ?) ON CONFLICT (problem, workload, hardware) "
+                             "DO UPDATE SET data = excluded.data"));
+    RETURN_IF_ERROR(stmt->Bind(floor.problem(), floor.workload(), floor.hardware(), floor));
+    return stmt->Exec();
+  });
+}
+
+absl::StatusOr<std::vector<v1::NoiseFloor>> SqliteStore::ListNoiseFloors(
+    const std::string& problem) {
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                   Prepare("SELECT data FROM noise_floors WHERE problem = ? "
+                           "ORDER BY workload, hardware"));
+  RETURN_IF_ERROR(stmt->Bind(problem));
+  std::vector<v1::NoiseFloor> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    v1::NoiseFloor f;
+    RETURN_IF_ERROR(stmt->Proto(0, &f));
+    out.push_back(std::move(f));
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

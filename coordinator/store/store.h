@@ -124,6 +124,18 @@ class Store {
   virtual absl::StatusOr<std::optional<v1::Verification>> AcquireVerification(
       const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) = 0;
 
+  // ---- Noise floors, one per (problem, workload, hardware) (noise_floor.h).
+  // Upsert replaces the record with the same key. A backend without them
+  // answers Unimplemented and the coordinator judges without stored floors.
+  virtual absl::Status UpsertNoiseFloor(const v1::NoiseFloor& floor) {
+    return absl::UnimplementedError("this store keeps no noise floors");
+  }
+  // Every floor of `problem`, by workload then hardware.
+  virtual absl::StatusOr<std::vector<v1::NoiseFloor>> ListNoiseFloors(
+      const std::string& problem) {
+    return absl::UnimplementedError("this store keeps no noise floors");
+  }
+
   // ---- Workers.
   virtual absl::Status UpsertWorker(const v1::WorkerInfo& worker) = 0;
   virtual absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) = 0;

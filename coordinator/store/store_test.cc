@@ -1064,6 +1064,33 @@ TEST_P(StoreTest, ConcurrentAcquireNeverHandsOneJobToTwoWorkers) {
 // ---------------------------------------------------------------------------
 // Durability.
 
+TEST_P(StoreTest, NoiseFloorsAreKeyedByProblemWorkloadAndHardware) {
+  auto floor = [](const std::string& problem, const std::string& workload,
+                  const std::string& hardware, double sd) {
+    v1::NoiseFloor f;
+    f.set_problem(problem);
+    f.set_workload(workload);
+    f.set_hardware(hardware);
+    f.set_relative_sd(sd);
+    f.set_degrees_of_freedom(4);
+    return f;
+  };
+  ASSERT_OK(store_->UpsertNoiseFloor(floor("gemm", "score", "cpu-b", 0.02)));
+  ASSERT_OK(store_->UpsertNoiseFloor(floor("gemm", "score", "cpu-a", 0.03)));
+  ASSERT_OK(store_->UpsertNoiseFloor(floor("gemm", "M=64", "cpu-a", 0.04)));
+  ASSERT_OK(store_->UpsertNoiseFloor(floor("vadd", "score", "cpu-a", 0.05)));
+  // The same key again replaces the record.
+  ASSERT_OK(store_->UpsertNoiseFloor(floor("gemm", "score", "cpu-a", 0.01)));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::NoiseFloor> gemm, store_->ListNoiseFloors("gemm"));
+  ASSERT_EQ(gemm.size(), 3u);
+  EXPECT_EQ(gemm[0].workload(), "M=64");
+  EXPECT_EQ(gemm[1].hardware(), "cpu-a");
+  EXPECT_DOUBLE_EQ(gemm[1].relative_sd(), 0.01);
+  EXPECT_EQ(gemm[2].hardware(), "cpu-b");
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::NoiseFloor> none, store_->ListNoiseFloors("nothing"));
+  EXPECT_TRUE(none.empty());
+}
+
 TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   if (!GetParam().persistent) GTEST_SKIP() << "backend is not persistent";
   int64_t c = NewCampaign(v1::CAMPAIGN_RUNNING, "durable");
@@ -1202,7 +1229,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
     ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
   }
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "2");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
@@ -1210,7 +1237,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     EXPECT_EQ(all.size(), 1u);
   }
   // Reopening migrates nothing twice.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "1");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "2");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 
