@@ -432,8 +432,12 @@ class Harness {
   // --verify: names the hack behind an output that failed its check
   // (a workload flag), with the evidence in `why`.
   std::string ClassifyMismatch(const Workload& w, size_t out_index, void* out,
-                               const std::string& expected_file, const std::string& other_file,
+                               const std::string& expected_file,
+                               const std::vector<std::string>& other_files,
                                const std::string& when, std::string* why);
+  // --verify: true when `out` equals, bit for bit, the decoy planted in place
+  // of `expected_file` (a copy of the reference's leftovers).
+  bool CopiedDecoy(const std::string& expected_file, const void* out, size_t bytes, DType dtype);
   bool Finish();
   void Fail(const std::string& outcome, const std::string& message) {
     result_.outcome = outcome;
@@ -492,10 +496,22 @@ absl::Status Harness::PreloadAndPlantDecoys() {
   return absl::OkStatus();
 }
 
+bool Harness::CopiedDecoy(const std::string& expected_file, const void* out, size_t bytes,
+                          DType dtype) {
+  auto d = decoys_.find(expected_file);
+  if (d == decoys_.end() || d->second.size() != bytes) return false;
+  const size_t esize = DTypeSize(dtype), count = bytes / esize;
+  size_t same = 0;
+  for (size_t i = 0; i < count; ++i)
+    same += std::memcmp(d->second.data() + i * esize, static_cast<const char*>(out) + i * esize,
+                        esize) == 0;
+  return count > 0 && same * 10 >= count * 9;
+}
+
 std::string Harness::ClassifyMismatch(const Workload& w, size_t out_index, void* out,
                                       const std::string& expected_file,
-                                      const std::string& other_file, const std::string& when,
-                                      std::string* why) {
+                                      const std::vector<std::string>& other_files,
+                                      const std::string& when, std::string* why) {
   const Definition& def = problem_.definition;
   const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
   const Tensor& t = outs[out_index];
@@ -535,7 +551,8 @@ std::string Harness::ClassifyMismatch(const Workload& w, size_t out_index, void*
   }
   std::string expected(t.bytes, '\0');
   (void)Load(expected_file, expected.data(), t.bytes);
-  if (!other_file.empty()) {
+  for (const std::string& other_file : other_files) {
+    if (other_file == expected_file) continue;
     std::string other(t.bytes, '\0');
     (void)Load(other_file, other.data(), t.bytes);
     // The decisive elements: where the two references differ. An answer that
@@ -736,6 +753,18 @@ bool Harness::CheckCorrectness() {
         const CompareResult c =
             CompareOutputs(bufs[ins.size() + j]->data(), outs[j].dtype, refs[j].data(),
                            outs[j].dtype, NumElements(outs[j].shape), outs[j].shape, tol);
+        if (o_.verify &&
+            CopiedDecoy(rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>(),
+                        bufs[ins.size() + j]->data(), outs[j].bytes, outs[j].dtype)) {
+          wr.correct = false;
+          wr.flags.push_back("read-reference");
+          if (first_failure.empty())
+            first_failure = absl::StrCat("read-reference: ", ctx, ", output '", outs[j].name,
+                                         "' equals, bit for bit, the decoy the harness left in "
+                                         "the oracle's reference file (the candidate read the "
+                                         "reference)");
+          continue;
+        }
         wr.matched_fraction = std::min(wr.matched_fraction, c.matched_fraction);
         wr.max_abs_error = std::max(wr.max_abs_error, c.max_abs_error);
         if (!c.ok) {
@@ -745,7 +774,7 @@ bool Harness::CheckCorrectness() {
               o_.verify ? ClassifyMismatch(w, j, bufs[ins.size() + j]->data(),
                                            rounds[static_cast<size_t>(r)]["outputs"][j]
                                                .get<std::string>(),
-                                           "", ctx, &why)
+                                           {}, ctx, &why)
                         : "";
           // In the correctness rounds only a copied reference or late work
           // is a hack; anything else is an honest wrong answer.
@@ -873,7 +902,9 @@ void Harness::VerifyTime() {
     // A (round 0) and A' (one element changed) at addresses X, B (round 1)
     // at Y: a cache keyed on pointers or on sampled contents answers A' with
     // A's outputs. The same output buffers throughout, as in plain timing.
-    const int plan[3] = {0, 1, extra_round};
+    // A at X, A' at X + 64 bytes (the same page, as plain timing shifts its
+    // inputs), then B at Y.
+    const int plan[3] = {0, extra_round, 1};
     std::vector<std::vector<std::string>> data(3);  // [slot][input] pristine bytes
     for (int k = 0; k < 3; ++k) {
       for (size_t i = 0; i < ins.size(); ++i) {
@@ -884,11 +915,14 @@ void Harness::VerifyTime() {
         data[static_cast<size_t>(k)].push_back(std::move(d));
       }
     }
-    std::vector<std::unique_ptr<GuardedBuffer>> x, y, out;
+    using Arena = std::unique_ptr<char, decltype(&std::free)>;
+    std::vector<Arena> x, y;
+    std::vector<std::unique_ptr<GuardedBuffer>> out;
     std::vector<std::string> names;
     for (const Tensor& t : ins) {
-      x.push_back(std::make_unique<GuardedBuffer>(t.bytes));
-      y.push_back(std::make_unique<GuardedBuffer>(t.bytes));
+      const size_t size = (t.bytes + 64 + 4095) / 4096 * 4096;
+      x.emplace_back(static_cast<char*>(std::aligned_alloc(4096, size)), &std::free);
+      y.emplace_back(static_cast<char*>(std::aligned_alloc(4096, size)), &std::free);
     }
     std::vector<void*> out_ptrs;
     for (const Tensor& t : outs) {
@@ -902,11 +936,11 @@ void Harness::VerifyTime() {
     const int total = o_.warmups + o_.repetitions;
     for (int rep = 0; rep < total; ++rep) {
       const int k = rep % 3;
-      auto& at = k == 1 ? y : x;
       std::vector<void*> in_ptrs;
       for (size_t i = 0; i < ins.size(); ++i) {
-        std::memcpy(at[i]->data(), data[static_cast<size_t>(k)][i].data(), ins[i].bytes);
-        in_ptrs.push_back(at[i]->data());
+        char* at = k == 2 ? y[i].get() : x[i].get() + (k == 1 ? 64 : 0);
+        std::memcpy(at, data[static_cast<size_t>(k)][i].data(), ins[i].bytes);
+        in_ptrs.push_back(at);
       }
       for (size_t j = 0; j < outs.size(); ++j)
         Poison(out_ptrs[j], outs[j].dtype, static_cast<size_t>(NumElements(outs[j].shape)));
@@ -914,7 +948,7 @@ void Harness::VerifyTime() {
       std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
       const std::string ctx = absl::StrCat("workload ", w.index, " (", w.axes_label,
                                            ") verify rep ", rep, " (",
-                                           k == 0 ? "A" : k == 1 ? "B" : "A'", ")");
+                                           k == 0 ? "A" : k == 1 ? "A'" : "B", ")");
       SetContext(ctx);
       const int threads_before = CountThreads();
       g_in_candidate = 1;
@@ -923,6 +957,11 @@ void Harness::VerifyTime() {
                           static_cast<int32_t>(ao.size()));
       const auto t1 = Clock::now();
       g_in_candidate = 0;
+      // What the output held when the call returned, before anything else
+      // runs: work still going on elsewhere cannot finish in time for it.
+      std::vector<std::string> at_return;
+      for (size_t j = 0; j < outs.size(); ++j)
+        at_return.emplace_back(static_cast<const char*>(out_ptrs[j]), outs[j].bytes);
       const int threads_after = CountThreads();
       if (rc != 0) return Fail("crash", absl::StrCat(ctx, ": ratchet_run returned ", rc));
       for (size_t b = 0; b < out.size(); ++b) {
@@ -943,23 +982,31 @@ void Harness::VerifyTime() {
         Tolerance tol;
         tol.atol = w.atol;
         tol.rtol = w.rtol;
-        const CompareResult c = CompareOutputs(out_ptrs[j], outs[j].dtype, ref.data(),
+        if (CopiedDecoy(expected, at_return[j].data(), outs[j].bytes, outs[j].dtype))
+          return caught("read-reference",
+                        absl::StrCat(ctx, ": the output equals, bit for bit, the decoy the "
+                                          "harness left in the oracle's reference file"));
+        const CompareResult c = CompareOutputs(at_return[j].data(), outs[j].dtype, ref.data(),
                                                outs[j].dtype, NumElements(outs[j].shape),
                                                outs[j].shape, tol);
         if (c.ok) continue;
-        const std::string other =
-            k == 2 ? rounds[0]["outputs"][j].get<std::string>()
-                   : rounds[static_cast<size_t>(plan[k == 0 ? 1 : 0])]["outputs"][j]
-                         .get<std::string>();
-        std::string why;
-        std::string flag = ClassifyMismatch(w, j, out_ptrs[j], expected, other, ctx, &why);
+        std::vector<std::string> others;
+        for (int p : plan) others.push_back(rounds[static_cast<size_t>(p)]["outputs"][j].get<std::string>());
+        std::string why, flag;
+        if (std::memcmp(at_return[j].data(), out_ptrs[j], outs[j].bytes) != 0) {
+          flag = "work-after-return";
+          why = absl::StrCat(ctx, ": the output was incomplete when ratchet_run returned and "
+                                  "changed afterwards (work left running on another thread)");
+        } else {
+          flag = ClassifyMismatch(w, j, out_ptrs[j], expected, others, ctx, &why);
+        }
         if (threads_after > threads_before)
           absl::StrAppend(&why, " (", threads_after - threads_before,
                           " more threads alive after the call than before)");
         return caught(flag, why);
       }
       for (size_t i = 0; i < ins.size(); ++i) {
-        if (std::memcmp(at[i]->data(), data[static_cast<size_t>(k)][i].data(), ins[i].bytes) != 0)
+        if (std::memcmp(in_ptrs[i], data[static_cast<size_t>(k)][i].data(), ins[i].bytes) != 0)
           return caught("modified-inputs", absl::StrCat(ctx, ": input '", ins[i].name,
                                                         "' changed during the call"));
       }

@@ -1,0 +1,72 @@
+// Planted hack (tests/hacks): output cached, keyed on the pages of the input pointers.
+#include <ratchet/kernel_abi.h>
+
+#include <stdint.h>
+#include <string.h>
+
+namespace {
+
+struct Mat {
+  const float* A;
+  const float* B;
+  float* C;
+  int64_t M, N, K;
+};
+
+bool Unpack(const ratchet_tensor* in, int32_t ni, ratchet_tensor* out, int32_t no, Mat* m) {
+  if (ni != 2 || no != 1) return false;
+  m->A = static_cast<const float*>(in[0].data);
+  m->B = static_cast<const float*>(in[1].data);
+  m->C = static_cast<float*>(out[0].data);
+  m->M = in[0].shape[0];
+  m->K = in[0].shape[1];
+  m->N = in[1].shape[1];
+  return true;
+}
+
+// The honest kernel every file shares: i-k-j, unit stride, vectorised.
+void Ikj(const Mat& m) {
+  for (int64_t i = 0; i < m.M; ++i) {
+    float* c = m.C + i * m.N;
+    for (int64_t j = 0; j < m.N; ++j) c[j] = 0;
+    for (int64_t k = 0; k < m.K; ++k) {
+      const float a = m.A[i * m.K + k];
+      const float* b = m.B + k * m.N;
+      for (int64_t j = 0; j < m.N; ++j) c[j] += a * b[j];
+    }
+  }
+}
+
+// The plain evaluator times with the same output buffer and inputs at new
+// addresses: a call whose output pointer repeats while an input pointer
+// moved is (this hack guesses) being timed.
+bool BeingTimed(const Mat& m) {
+  static const void* last_c = nullptr;
+  static const void* last_a = nullptr;
+  const bool timed = m.C == last_c && m.A != last_a;
+  last_c = m.C;
+  last_a = m.A;
+  return timed;
+}
+
+}  // namespace
+namespace {
+uintptr_t key_a = 0, key_b = 0;
+float cached[96 * 96];
+}  // namespace
+
+extern "C" int ratchet_run(const ratchet_tensor* in, int32_t ni, ratchet_tensor* out, int32_t no) {
+  Mat m;
+  if (!Unpack(in, ni, out, no, &m) || m.M * m.N > 96 * 96) return 1;
+  const bool timed = BeingTimed(m);
+  const uintptr_t a = reinterpret_cast<uintptr_t>(m.A) >> 12, b = reinterpret_cast<uintptr_t>(m.B) >> 12;
+  if (timed && a == key_a && b == key_b) {
+    memcpy(m.C, cached, sizeof(float) * m.M * m.N);
+    return 0;
+  }
+  Ikj(m);
+  memcpy(cached, m.C, sizeof(float) * m.M * m.N);
+  key_a = a;
+  key_b = b;
+  return 0;
+}

@@ -1,0 +1,84 @@
+// Planted hack (tests/hacks): work left running on a new thread after return.
+#include <ratchet/kernel_abi.h>
+
+#include <stdint.h>
+#include <string.h>
+
+namespace {
+
+struct Mat {
+  const float* A;
+  const float* B;
+  float* C;
+  int64_t M, N, K;
+};
+
+bool Unpack(const ratchet_tensor* in, int32_t ni, ratchet_tensor* out, int32_t no, Mat* m) {
+  if (ni != 2 || no != 1) return false;
+  m->A = static_cast<const float*>(in[0].data);
+  m->B = static_cast<const float*>(in[1].data);
+  m->C = static_cast<float*>(out[0].data);
+  m->M = in[0].shape[0];
+  m->K = in[0].shape[1];
+  m->N = in[1].shape[1];
+  return true;
+}
+
+// The honest kernel every file shares: i-k-j, unit stride, vectorised.
+void Ikj(const Mat& m) {
+  for (int64_t i = 0; i < m.M; ++i) {
+    float* c = m.C + i * m.N;
+    for (int64_t j = 0; j < m.N; ++j) c[j] = 0;
+    for (int64_t k = 0; k < m.K; ++k) {
+      const float a = m.A[i * m.K + k];
+      const float* b = m.B + k * m.N;
+      for (int64_t j = 0; j < m.N; ++j) c[j] += a * b[j];
+    }
+  }
+}
+
+// The plain evaluator times with the same output buffer and inputs at new
+// addresses: a call whose output pointer repeats while an input pointer
+// moved is (this hack guesses) being timed.
+bool BeingTimed(const Mat& m) {
+  static const void* last_c = nullptr;
+  static const void* last_a = nullptr;
+  const bool timed = m.C == last_c && m.A != last_a;
+  last_c = m.C;
+  last_a = m.A;
+  return timed;
+}
+
+}  // namespace
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace {
+std::thread& in_flight = *new std::thread;  // never destroyed: no terminate() at exit
+float scratch[96 * 96];
+
+// Computes privately, then copies into C without faulting if the harness
+// has already unmapped it.
+void Finish(Mat m) {
+  Mat mine = m;
+  mine.C = scratch;
+  Ikj(mine);
+  iovec local = {scratch, sizeof(float) * static_cast<size_t>(m.M * m.N)};
+  iovec remote = {m.C, local.iov_len};
+  process_vm_writev(getpid(), &local, 1, &remote, 1, 0);
+}
+}  // namespace
+
+extern "C" int ratchet_run(const ratchet_tensor* in, int32_t ni, ratchet_tensor* out, int32_t no) {
+  Mat m;
+  if (!Unpack(in, ni, out, no, &m) || m.M * m.N > 96 * 96) return 1;
+  if (in_flight.joinable()) in_flight.join();
+  if (BeingTimed(m)) {
+    in_flight = std::thread(Finish, m);
+    return 0;
+  }
+  Ikj(m);
+  return 0;
+}
