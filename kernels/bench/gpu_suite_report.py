@@ -46,6 +46,9 @@ def main(raw):
                 us(w.get("t_k_ns")), us(w.get("t_k_events_ns")), w.get("score", 0),
                 ",".join(w.get("flags", []))))
             harness_tk[(name, w.get("index"))] = w.get("t_k_ns")
+        notes = sorted({n for w in r.get("workloads", []) for n in w.get("baseline_notes", [])})
+        for n in notes:
+            print("%-22s   baseline note: %s" % (name[:22], n[:240]))
         if r.get("outcome") != "ok":
             print("%-22s %-34s %-8s %s" % (name, "-", r.get("outcome"),
                                           (r.get("message") or "")[:200].replace("\n", " ")))

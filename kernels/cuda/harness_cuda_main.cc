@@ -59,7 +59,7 @@ constexpr size_t kMaxMessage = 16 * 1024;
 constexpr size_t kMaxRepetitions = 100000;
 
 struct Options {
-  std::string problem, solution, out, python, scratch, arch;
+  std::string problem, solution, out, python, scratch, cache_dir, arch;
   std::vector<std::pair<std::string, std::string>> knobs;
   uint64_t seed = 1;
   int warmups = 10, repetitions = 50, rounds = 3, device_index = 0;
@@ -74,7 +74,7 @@ int Usage(const std::string& why) {
                "         [--knob NAME=VALUE]... [--seed N] [--warmups N] [--repetitions N]\n"
                "         [--min-time-ms X] [--rounds N] [--device-index N]\n"
                "         [--arch sm_90|sm_90a|sm_100] [--peak-gbps X --peak-tflops Y]\n"
-               "         [--python PATH] [--scratch DIR] [--compile-only] [--print]\n",
+               "         [--python PATH] [--scratch DIR] [--cache-dir DIR] [--compile-only] [--print]\n",
                why.c_str());
   return 2;
 }
@@ -105,6 +105,7 @@ int ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--out") o->out = v;
     else if (a == "--python") o->python = v;
     else if (a == "--scratch") o->scratch = v;
+    else if (a == "--cache-dir") o->cache_dir = v;
     else if (a == "--arch") {
       if (v != "sm_90" && v != "sm_90a" && v != "sm_100" && v != "sm_100a" && v != "sm_80" &&
           v != "sm_89" && v != "sm_120") {
@@ -242,6 +243,7 @@ struct WorkloadResult {
   int repetitions = 0;
   int kernels_per_call = 0;
   std::vector<std::string> flags;
+  std::vector<std::string> baseline_notes;  // the oracle's, e.g. why T_b is eager only
 };
 
 struct Result {
@@ -289,6 +291,7 @@ Json ToJson(const Result& r) {
     x["score"] = w.score;
     x["repetitions"] = w.repetitions;
     x["kernels_per_call"] = w.kernels_per_call;
+    if (!w.baseline_notes.empty()) x["baseline_notes"] = w.baseline_notes;
     x["flags"] = w.flags;
     ws.push_back(x);
   }
@@ -456,6 +459,7 @@ bool Harness::RunOracle() {
   oo.threads = 4;
   oo.scratch = scratch_;
   oo.python = o_.python;
+  oo.cache_dir = o_.cache_dir;
   oo.device = "cuda";
   oo.device_index = o_.device_index;
   oo.perturb_of = {0};
@@ -811,6 +815,11 @@ bool Harness::CheckCorrectness() {
     wr.t_b_eager = mw.value("t_b_eager_ns", 0.0);
     wr.t_b_compile = mw.value("t_b_compile_ns", 0.0);
     wr.t_ref_kernel = mw.value("t_ref_kernel_ns", 0.0);
+    if (mw.contains("notes") && mw["notes"].is_array()) {
+      for (const auto& n : mw["notes"]) {
+        if (n.is_string()) wr.baseline_notes.push_back(n.get<std::string>());
+      }
+    }
     if (wr.t_b_eager > 0 && wr.t_b_compile > 0) {
       wr.t_b = std::min(wr.t_b_eager, wr.t_b_compile);
     } else if (wr.t_b_eager > 0 || wr.t_b_compile > 0) {

@@ -33,7 +33,11 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
   }
   // Operator settings for T_b, from the environment so that they reach the
   // oracle through `ratchet bench` and the worker alike.
-  if (const char* dir = std::getenv("RATCHET_TB_CACHE"); dir && *dir) req["cache_dir"] = dir;
+  if (!o.cache_dir.empty()) {
+    req["cache_dir"] = o.cache_dir;
+  } else if (const char* dir = std::getenv("RATCHET_TB_CACHE"); dir && *dir) {
+    req["cache_dir"] = dir;
+  }
   if (const char* c = std::getenv("RATCHET_TB_COMPILE"); c && std::string(c) == "0")
     req["compile"] = false;
   if (const char* t = std::getenv("RATCHET_TB_COMPILE_TIMEOUT_S"); t && *t)

@@ -24,6 +24,7 @@ struct OracleOptions {
   int threads = 1;
   std::string scratch;  // out_dir; must exist.
   std::string python;   // Explicit interpreter (--python); else $RATCHET_PYTHON, else probed.
+  std::string cache_dir;  // T_b cache (--cache-dir); else $RATCHET_TB_CACHE; else none.
   // CUDA only (omitted from the request when empty): "cuda", and the index.
   std::string device;
   int device_index = 0;

@@ -1,0 +1,88 @@
+#!/bin/bash
+# Everything of the GPU harness that needs a GPU, in one call on the GPU machine
+# (from the repository root, with the bundle from deploy/bundle.sh):
+#   OUT=/tmp/out kernels/bench/gpu_full_check.sh [bundle]
+# 1. kernels_cuda_harness_test: the guard corpus (planted and honest CUDA
+#    candidates) as a GoogleTest binary;
+# 2. `ratchet workers` against a real coordinator and worker: the calibration
+#    the worker measured at start;
+# 3. a short real campaign, tasks/gpu-rmsnorm.yaml cut to $EVALS evaluations,
+#    through coordinator, verifier and a sandboxed worker (`ratchet local`);
+# 4. the suite benchmark (gpu_suite.sh) on $PROBLEMS with torch.compile on,
+#    its T_b cache kept in $OUT/tb-cache (pass it back with TB_CACHE_IN).
+# Steps can be skipped with STEPS (default "gtest workers campaign suite").
+set -uo pipefail
+B=${1:-bundle}
+OUT=${OUT:-/tmp/ratchet-gpu-full}
+STEPS=${STEPS:-gtest workers campaign suite}
+mkdir -p "$OUT"
+ROOT=$PWD
+export PATH="$ROOT/$B/bin:$PATH"
+export LD_LIBRARY_PATH="$ROOT/$B/lib:/usr/local/cuda/lib64:/usr/local/cuda/extras/CUPTI/lib64:${LD_LIBRARY_PATH:-}"
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+summary=()
+step() { echo " $STEPS " | grep -q " $1 "; }
+note() { summary+=("$1"); echo "== $1"; }
+
+if step gtest; then
+  start=$(date +%s)
+  RATCHET_HARNESS_CUDA="$ROOT/$B/bin/ratchet-harness-cuda" RATCHET_TESTDATA="$ROOT/kernels/testdata" \
+    timeout ${GTEST_TIMEOUT:-300} "$B/bin/kernels_cuda_harness_test" > "$OUT/gtest.txt" 2>&1
+  rc=$?
+  note "kernels_cuda_harness_test: rc=$rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/gtest.txt" | tr '\n' ' ')"
+fi
+
+if step workers; then
+  dir=$(mktemp -d)
+  "$B/bin/ratchet" coordinator --listen=127.0.0.1:0 --db="$dir/r.db" --port-file="$dir/port" \
+    > "$OUT/workers-coordinator.log" 2>&1 &
+  cpid=$!
+  for _ in $(seq 50); do [ -s "$dir/port" ] && break; sleep 0.2; done
+  addr=127.0.0.1:$(cat "$dir/port")
+  "$B/bin/ratchet" worker --coordinator="$addr" --name=gpu-worker-0 --scratch="$dir/scratch" \
+    > "$OUT/workers-worker.log" 2>&1 &
+  wpid=$!
+  for _ in $(seq 120); do
+    "$B/bin/ratchet" workers --coordinator="$addr" > "$OUT/workers.txt" 2>&1
+    grep -q gpu-worker-0 "$OUT/workers.txt" && break
+    sleep 1
+  done
+  kill $wpid $cpid 2>/dev/null; wait $wpid $cpid 2>/dev/null
+  note "ratchet workers:"; cat "$OUT/workers.txt"
+fi
+
+if step campaign; then
+  sed -e "s/max_evaluations: 60, max_wall_seconds: 1800/max_evaluations: ${EVALS:-12}, max_wall_seconds: ${WALL:-180}/" \
+    tasks/gpu-rmsnorm.yaml > tasks/gpu-rmsnorm-short.yaml
+  start=$(date +%s)
+  timeout $(( ${WALL:-180} + 90 )) "$B/bin/ratchet" local tasks/gpu-rmsnorm-short.yaml --workers=1 --json \
+    > "$OUT/campaign.json" 2> "$OUT/campaign.err"
+  rc=$?
+  note "campaign (gpu-rmsnorm, ${EVALS:-12} evaluations): rc=$rc in $(( $(date +%s) - start )) s"
+  tail -25 "$OUT/campaign.err"
+  python3 - "$OUT/campaign.json" <<'EOF' || true
+import json, sys
+try:
+    c = json.load(open(sys.argv[1]))
+except Exception as e:
+    print("no campaign JSON:", e); sys.exit(0)
+camp = c.get("campaign", c)
+for k in ("state", "message", "baseline_score", "best_score", "best_candidate_id", "best_verified",
+          "evaluations", "outcomes", "verdicts"):
+    if k in camp: print(f"  {k}: {camp[k]}")
+EOF
+  tar -czf "$OUT/campaign-data.tar.gz" .ratchet 2>/dev/null || true
+fi
+
+if step suite; then
+  mkdir -p "$OUT/tb-cache"
+  if [ -n "${TB_CACHE_IN:-}" ] && [ -d "$TB_CACHE_IN" ]; then cp -r "$TB_CACHE_IN"/. "$OUT/tb-cache/"; fi
+  start=$(date +%s)
+  RATCHET_TB_CACHE="$OUT/tb-cache" RATCHET_TB_COMPILE=1 RATCHET_TB_COMPILE_TIMEOUT_S=${COMPILE_TIMEOUT:-120} \
+    OUT="$OUT/suite" REPEAT="${REPEAT-}" CHECK_TIMEOUT=${CHECK_TIMEOUT:-0} \
+    BENCH_TIMEOUT=${BENCH_TIMEOUT:-200} kernels/bench/gpu_suite.sh "$B" > "$OUT/suite.txt" 2>&1
+  note "suite (torch.compile on): rc=$? in $(( $(date +%s) - start )) s"
+  cat "$OUT/suite.txt"
+fi
+
+echo; echo "== summary"; printf '%s\n' "${summary[@]}"
