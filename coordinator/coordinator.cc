@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "coordinator/proposers/knob_space.h"
+#include "coordinator/proposers/llm/llm_proposer.h"
 #include "coordinator/proposers/proposer.h"
 #include "services/common/clock.h"
 #include "services/common/names.h"
@@ -88,6 +89,19 @@ Coordinator::Coordinator(store::Store* store, CoordinatorOptions options,
                          .Help("Job leases that lapsed without a report")
                          .Register(*registry_)
                          .Add({});
+  llm_tokens_counter_ = &prometheus::BuildCounter()
+                             .Name("ratchet_llm_tokens_total")
+                             .Help("Tokens the llm proposer used, by campaign and kind")
+                             .Register(*registry_);
+  llm_cost_counter_ = &prometheus::BuildCounter()
+                           .Name("ratchet_llm_cost_usd_total")
+                           .Help("What the llm proposer's requests cost, by campaign")
+                           .Register(*registry_);
+  llm_answers_counter_ = &prometheus::BuildCounter()
+                              .Name("ratchet_llm_answers_total")
+                              .Help("llm proposals by result (candidate, malformed, "
+                                    "duplicate, failed)")
+                              .Register(*registry_);
 }
 
 Coordinator::~Coordinator() { Stop(); }
@@ -170,7 +184,10 @@ absl::Status Coordinator::Tick() {
   auto campaigns = store_->ListCampaigns();
   if (!campaigns.ok()) return campaigns.status();
   for (const auto& campaign : *campaigns) {
-    if (campaign.state() != v1::CAMPAIGN_RUNNING) continue;
+    if (campaign.state() != v1::CAMPAIGN_RUNNING) {
+      proposal_pool_.Forget(campaign.id());  // answers no longer wanted
+      continue;
+    }
     if (auto s = AdvanceCampaign(campaign.id()); !s.ok()) return s;
   }
   // Gauges rescan every job; once a second is fresh enough for a scrape.
@@ -336,12 +353,26 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
   const double elapsed_s = (now - campaign->created_unix_ms()) / 1000.0;
   const bool wall_spent = spec.budget().max_wall_seconds() > 0 &&
                           elapsed_s >= spec.budget().max_wall_seconds();
-  bool evaluations_spent =
-      campaign->evaluations() + open_evaluations >= spec.budget().max_evaluations();
+  // Slow (llm) proposals answer on later ticks: what has arrived becomes
+  // candidates now, and the requests still out count against the budget.
+  const bool slow_proposer = spec.proposer() == "llm";
+  std::string proposing_ended;  // why no more proposals will be made, if so
+  bool proposing_failed = false;
+  int open_proposals = 0;
+  if (slow_proposer) {
+    if (auto s = CollectProposals(*campaign, &open_evaluations, &proposing_ended,
+                                  &proposing_failed);
+        !s.ok())
+      return s;
+    if (wall_spent) proposal_pool_.Forget(campaign_id);
+    open_proposals = proposal_pool_.InFlight(campaign_id);
+  }
+  bool evaluations_spent = campaign->evaluations() + open_evaluations + open_proposals >=
+                           spec.budget().max_evaluations();
 
   bool exhausted = false;
-  if (!wall_spent && !evaluations_spent) {
-    bool any_proposed = false;
+  if (!wall_spent && !evaluations_spent && proposing_ended.empty()) {
+    bool any_proposed = open_proposals > 0;
     auto threads = store_->ListThreads(campaign_id);
     if (!threads.ok()) return threads.status();
     auto history = store_->ListCandidates(campaign_id);
@@ -355,9 +386,21 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
     while (progress && !evaluations_spent) {
       progress = false;
       for (auto& thread : *threads) {
-        if (campaign->evaluations() + open_evaluations >= spec.budget().max_evaluations()) {
+        if (campaign->evaluations() + open_evaluations + open_proposals >=
+            spec.budget().max_evaluations()) {
           evaluations_spent = true;
           break;
+        }
+        if (slow_proposer) {
+          if (open_by_thread[thread.id()] + proposal_pool_.InFlight(campaign_id, thread.id()) >=
+                  per_thread ||
+              open_proposals >= std::max(1, spec.llm().max_concurrency()))
+            continue;
+          if (auto s = StartProposal(*campaign, thread, *history); !s.ok()) return s;
+          any_proposed = true;
+          ++open_proposals;
+          progress = true;
+          continue;
         }
         if (open_by_thread[thread.id()] >= per_thread) continue;
         bool proposed = false;
@@ -407,12 +450,14 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
     open_evaluations = 0;
     pending_verifications = 0;
   }
-  if (open_evaluations > 0 || pending_verifications > 0) return absl::OkStatus();
+  if (open_evaluations > 0 || pending_verifications > 0 || open_proposals > 0)
+    return absl::OkStatus();
 
   // Budget spent and the work drained: the campaign is done.
-  campaign->set_state(v1::CAMPAIGN_FINISHED);
+  campaign->set_state(proposing_failed ? v1::CAMPAIGN_FAILED : v1::CAMPAIGN_FINISHED);
   campaign->set_finished_unix_ms(now);
-  campaign->set_message(exhausted    ? "search space exhausted: every reachable candidate was tried"
+  campaign->set_message(!proposing_ended.empty() ? proposing_ended
+                        : exhausted ? "search space exhausted: every reachable candidate was tried"
                         : wall_spent ? "wall-clock budget reached"
                                      : absl::StrCat("evaluation budget reached (",
                                                     campaign->evaluations(), ")"));
@@ -438,7 +483,7 @@ absl::Status Coordinator::ProposeForThread(v1::Campaign& campaign, v1::ResearchT
   if (!parent.ok()) return parent.status();
   auto space = proposers::ParseKnobSpace(parent->solution());
   if (!space.ok()) return space.status();
-  auto proposer = proposers::MakeProposer(campaign.spec().proposer());
+  auto proposer = proposers::MakeProposer(campaign.spec());
   if (!proposer.ok()) return proposer.status();
   // Seeded from the campaign, the thread and how far it has got, so that a
   // campaign's sequence of proposals is reproducible.
@@ -452,35 +497,199 @@ absl::Status Coordinator::ProposeForThread(v1::Campaign& campaign, v1::ResearchT
     context.thread_index = thread.index();
     context.rng = &rng;
     auto proposal = (*proposer)->Propose(context);
+    // Nothing new left (grid, replay): the thread has no turn to take.
+    if (absl::IsOutOfRange(proposal.status())) return absl::OkStatus();
     if (!proposal.ok()) return proposal.status();
-    if (auto s = proposers::NormalizeKnobs(*space, &proposal->solution); !s.ok()) return s;
-    std::string hash = proposers::ContentHash(proposal->solution);
-    auto existing = store_->FindCandidateByHash(campaign.id(), hash);
-    if (!existing.ok()) return existing.status();
-    if (existing->has_value()) continue;  // never evaluate the same candidate twice
-
-    v1::Candidate candidate;
-    candidate.set_campaign_id(campaign.id());
-    candidate.set_thread_id(thread.id());
-    candidate.set_parent_id(parent->id());
-    *candidate.mutable_solution() = proposal->solution;
-    candidate.set_description(proposal->description);
-    candidate.set_content_hash(hash);
-    candidate.set_status("proposed");
-    candidate.set_score(-1);
-    candidate.set_created_unix_ms(NowUnixMs());
-    absl::Status s = store_->Transaction([&]() -> absl::Status {
-      auto id = store_->CreateCandidate(candidate);
-      if (!id.ok()) return id.status();
-      auto job = EnqueueJob(campaign, *id, v1::JOB_EVALUATE, 0, "");
-      return job.status();
-    });
-    if (!s.ok()) return s;
+    auto id = AddCandidate(campaign, thread.id(), parent->id(), *std::move(proposal));
+    if (!id.ok()) return id.status();
+    if (*id == 0) continue;  // never evaluate the same candidate twice
     *proposed = true;
-    Wake();
     return absl::OkStatus();
   }
   return absl::OkStatus();  // the neighbourhood is exhausted for now
+}
+
+absl::StatusOr<int64_t> Coordinator::AddCandidate(const v1::Campaign& campaign,
+                                                  int64_t thread_id, int64_t parent_id,
+                                                  proposers::Proposal proposal) {
+  auto space = proposers::ParseKnobSpace(proposal.solution);
+  if (!space.ok()) return space.status();
+  if (auto s = proposers::NormalizeKnobs(*space, &proposal.solution); !s.ok()) return s;
+  std::string hash = proposers::ContentHash(proposal.solution);
+  auto existing = store_->FindCandidateByHash(campaign.id(), hash);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) return 0;
+
+  v1::Candidate candidate;
+  candidate.set_campaign_id(campaign.id());
+  candidate.set_thread_id(thread_id);
+  candidate.set_parent_id(parent_id);
+  *candidate.mutable_solution() = std::move(proposal.solution);
+  candidate.set_description(proposal.description);
+  candidate.set_content_hash(hash);
+  candidate.set_status("proposed");
+  candidate.set_score(-1);
+  candidate.set_created_unix_ms(NowUnixMs());
+  int64_t candidate_id = 0;
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    auto id = store_->CreateCandidate(candidate);
+    if (!id.ok()) return id.status();
+    candidate_id = *id;
+    return EnqueueJob(campaign, *id, v1::JOB_EVALUATE, 0, "").status();
+  });
+  if (!s.ok()) return s;
+  Wake();
+  return candidate_id;
+}
+
+absl::Status Coordinator::StartProposal(const v1::Campaign& campaign,
+                                        const v1::ResearchThread& thread,
+                                        const std::vector<v1::Candidate>& history) {
+  auto proposer = proposal_pool_.ProposerFor(campaign);
+  if (!proposer.ok()) return proposer.status();
+  auto parent = store_->GetCandidate(thread.incumbent_candidate_id());
+  if (!parent.ok()) return parent.status();
+  auto space = proposers::ParseKnobSpace(parent->solution());
+  if (!space.ok()) return space.status();
+
+  ProposalPool::Request request;
+  request.campaign_id = campaign.id();
+  request.thread_id = thread.id();
+  request.thread_index = thread.index();
+  // Reproducible from the campaign's seed as far as the model's server is;
+  // requests of one thread started together still differ.
+  request.seed = campaign.spec().seed() * 1000003ULL + thread.index() * 7919ULL +
+                 history.size() * 131ULL + proposal_pool_.InFlight(campaign.id(), thread.id());
+  request.parent = *parent;
+  request.space = *space;
+  request.history = history;
+  request.problem = campaign.spec().problem();
+  request.device = campaign.spec().device();
+
+  // The thread's latest attempts, with the outcome and error text of their
+  // evaluation, so the model can fix what broke.
+  constexpr size_t kAttempts = 6;
+  std::map<int64_t, const v1::Candidate*> by_id;
+  std::vector<const v1::Candidate*> mine;
+  for (const auto& c : history) {
+    by_id[c.id()] = &c;
+    if (c.thread_id() == thread.id()) mine.push_back(&c);
+  }
+  request.thread_proposals = static_cast<int>(mine.size());
+  for (size_t i = mine.size() > kAttempts ? mine.size() - kAttempts : 0; i < mine.size(); ++i) {
+    proposers::Attempt attempt;
+    attempt.candidate = *mine[i];
+    attempt.candidate.clear_solution();  // the prompt shows the parent's files, not these
+    auto parent_it = by_id.find(mine[i]->parent_id());
+    if (parent_it != by_id.end()) attempt.parent_score = parent_it->second->score();
+    auto evaluations = store_->ListEvaluationsForCandidate(mine[i]->id());
+    if (!evaluations.ok()) return evaluations.status();
+    for (const auto& e : *evaluations) {
+      if (e.kind() != v1::JOB_EVALUATE) continue;
+      attempt.outcome = OutcomeName(e.outcome());
+      attempt.message = e.message();
+      break;
+    }
+    request.attempts.push_back(std::move(attempt));
+  }
+  // Other threads' incumbents, best first: inspiration, and merge partners.
+  auto threads = store_->ListThreads(campaign.id());
+  if (!threads.ok()) return threads.status();
+  for (const auto& t : *threads) {
+    if (t.id() == thread.id() || t.incumbent_candidate_id() == parent->id()) continue;
+    auto it = by_id.find(t.incumbent_candidate_id());
+    if (it != by_id.end() && it->second->score() >= 0) request.inspirations.push_back(*it->second);
+  }
+  std::sort(request.inspirations.begin(), request.inspirations.end(),
+            [](const auto& a, const auto& b) { return a.score() > b.score(); });
+  proposal_pool_.Start(std::move(request));
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::CollectProposals(v1::Campaign& campaign, int* open_evaluations,
+                                           std::string* ended, bool* failed) {
+  const int64_t id = campaign.id();
+  const v1::LlmSettings& settings = campaign.spec().llm();
+  const std::string campaign_label = std::to_string(id);
+  std::vector<ProposalPool::Finished> finished = proposal_pool_.TakeFinished(id);
+  for (auto& f : finished) {
+    const std::string who = absl::StrCat("thread ", f.thread_index, ": llm ");
+    if (!f.result.ok()) {
+      if (absl::IsCancelled(f.result.status())) continue;
+      // The proposer could not run at all (not an endpoint failure).
+      campaign.set_llm_failed_requests(campaign.llm_failed_requests() + 1);
+      proposal_pool_.RecordRequest(id, /*failed=*/true);
+      Emit(id, absl::StrCat(who, "proposal failed: ", f.result.status().message()));
+      continue;
+    }
+    proposers::Proposal& p = *f.result;
+    campaign.set_llm_prompt_tokens(campaign.llm_prompt_tokens() + p.usage.prompt_tokens);
+    campaign.set_llm_completion_tokens(campaign.llm_completion_tokens() +
+                                       p.usage.completion_tokens);
+    campaign.set_llm_cost_usd(campaign.llm_cost_usd() + p.usage.cost_usd);
+    campaign.set_llm_requests(campaign.llm_requests() + p.usage.requests);
+    campaign.set_llm_retries(campaign.llm_retries() + p.usage.retries);
+    campaign.set_llm_failed_requests(campaign.llm_failed_requests() + p.usage.failed_requests);
+    llm_tokens_counter_->Add({{"campaign", campaign_label}, {"kind", "prompt"}})
+        .Increment(static_cast<double>(p.usage.prompt_tokens));
+    llm_tokens_counter_->Add({{"campaign", campaign_label}, {"kind", "completion"}})
+        .Increment(static_cast<double>(p.usage.completion_tokens));
+    llm_cost_counter_->Add({{"campaign", campaign_label}}).Increment(p.usage.cost_usd);
+    proposal_pool_.RecordRequest(id, p.usage.failed_requests > 0);
+    const std::string retried =
+        p.usage.retries > 0 ? absl::StrCat(" after ", p.usage.retries, " retries") : "";
+    if (!p.answer.ok()) {
+      const bool malformed = absl::IsInvalidArgument(p.answer);
+      if (malformed) {
+        campaign.set_llm_malformed(campaign.llm_malformed() + 1);
+        proposal_pool_.SetAnswerProblem(id, f.thread_id, std::string(p.answer.message()));
+      }
+      llm_answers_counter_->Add({{"result", malformed ? "malformed" : "failed"}}).Increment();
+      Emit(id, absl::StrCat(who, malformed ? "answer rejected" : "request failed", retried,
+                            " (", p.usage.model, "): ", p.answer.message().substr(0, 300)));
+      continue;
+    }
+    proposal_pool_.SetAnswerProblem(id, f.thread_id, "");
+    const std::string description = p.description;
+    auto candidate_id = AddCandidate(campaign, f.thread_id, f.parent_id, std::move(p));
+    if (!candidate_id.ok()) return candidate_id.status();
+    if (*candidate_id == 0) {
+      campaign.set_llm_duplicates(campaign.llm_duplicates() + 1);
+      proposal_pool_.SetAnswerProblem(
+          id, f.thread_id, "It gave a candidate that was already evaluated; try something new.");
+      llm_answers_counter_->Add({{"result", "duplicate"}}).Increment();
+      Emit(id, absl::StrCat(who, "answer duplicates an earlier candidate", retried, ": ",
+                            description));
+      continue;
+    }
+    ++*open_evaluations;
+    llm_answers_counter_->Add({{"result", "candidate"}}).Increment();
+    Emit(id, absl::StrCat(who, "proposed #", *candidate_id, retried,
+                          absl::StrFormat(" in %.1fs: ", f.seconds), description));
+  }
+  if (!finished.empty())
+    if (auto s = store_->UpdateCampaign(campaign); !s.ok()) return s;
+
+  // Spend and endpoint health decide whether more requests may go out.
+  if (settings.max_cost_usd() > 0 && campaign.llm_cost_usd() >= settings.max_cost_usd()) {
+    *ended = absl::StrFormat("LLM cost cap reached ($%.4f of $%.4f)", campaign.llm_cost_usd(),
+                             settings.max_cost_usd());
+    return absl::OkStatus();
+  }
+  const int max_failures = std::max(5, 2 * std::max(1, settings.max_concurrency()));
+  const int failures_in_a_row = proposal_pool_.FailuresInARow(id);
+  if (failures_in_a_row >= max_failures) {
+    *ended = absl::StrCat("the LLM endpoint failed ", failures_in_a_row,
+                          " requests in a row (see the campaign's events)");
+    *failed = true;
+    return absl::OkStatus();
+  }
+  auto proposer = proposal_pool_.ProposerFor(campaign);
+  if (!proposer.ok()) {
+    *ended = absl::StrCat("the llm proposer cannot run: ", proposer.status().message());
+    *failed = true;
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Coordinator::EnqueueJob(const v1::Campaign& campaign,
@@ -525,8 +734,9 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
   if (auto s = NormalizeVerificationPolicy(spec.mutable_verification()); !s.ok()) return s;
   if (spec.harness().timeout_seconds() <= 0) spec.mutable_harness()->set_timeout_seconds(120);
   if (spec.device().empty()) spec.set_device("cpu");
-  if (auto p = proposers::MakeProposer(spec.proposer()); !p.ok()) return p.status();
   if (spec.proposer().empty()) spec.set_proposer("evolve");
+  if (spec.proposer() == "llm") *spec.mutable_llm() = llm::WithDefaults(spec.llm());
+  if (auto p = proposers::MakeProposer(spec); !p.ok()) return p.status();
 
   v1::Solution baseline = spec.baseline();
   auto space = proposers::ParseKnobSpace(baseline);

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "coordinator/proposal_pool.h"
 #include "coordinator/store/store.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -105,6 +106,17 @@ class Coordinator {
   absl::Status ProposeForThread(v1::Campaign& campaign, v1::ResearchThread& thread,
                                 const std::vector<v1::Candidate>& history,
                                 bool* proposed);
+  // Slow (llm) proposals: starts one for the thread in the proposal pool.
+  absl::Status StartProposal(const v1::Campaign& campaign, const v1::ResearchThread& thread,
+                             const std::vector<v1::Candidate>& history);
+  // Turns the pool's finished answers into candidates and accounts for their
+  // cost. Sets *ended (and *failed) when no more proposals may be made.
+  absl::Status CollectProposals(v1::Campaign& campaign, int* open_evaluations,
+                                std::string* ended, bool* failed);
+  // Stores a proposed candidate and queues its evaluation; 0 if an identical
+  // candidate exists already (never evaluated twice).
+  absl::StatusOr<int64_t> AddCandidate(const v1::Campaign& campaign, int64_t thread_id,
+                                       int64_t parent_id, proposers::Proposal proposal);
   absl::StatusOr<int64_t> EnqueueJob(const v1::Campaign& campaign, int64_t candidate_id,
                                      v1::JobKind kind, int64_t verification_id,
                                      const std::string& avoid_worker_id);
@@ -141,6 +153,12 @@ class Coordinator {
   prometheus::Family<prometheus::Gauge>* best_score_gauge_;
   prometheus::Gauge* workers_connected_;
   prometheus::Counter* lease_expiries_;
+  prometheus::Family<prometheus::Counter>* llm_tokens_counter_;
+  prometheus::Family<prometheus::Counter>* llm_cost_counter_;
+  prometheus::Family<prometheus::Counter>* llm_answers_counter_;
+
+  // Declared last: destroyed first, so its threads stop before the rest.
+  ProposalPool proposal_pool_;
 };
 
 }  // namespace ratchet::coordinator

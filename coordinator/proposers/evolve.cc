@@ -9,7 +9,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/proposers/proposer.h"
+#include "coordinator/proposers/builtin.h"
 
 namespace ratchet::proposers {
 namespace {
@@ -115,11 +115,7 @@ class RandomProposer : public Proposer {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const std::string& name) {
-  if (name == "evolve" || name.empty()) return std::make_unique<EvolveProposer>();
-  if (name == "random") return std::make_unique<RandomProposer>();
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown proposer '", name, "' (known: evolve, random)"));
-}
+std::unique_ptr<Proposer> NewEvolveProposer() { return std::make_unique<EvolveProposer>(); }
+std::unique_ptr<Proposer> NewRandomProposer() { return std::make_unique<RandomProposer>(); }
 
 }  // namespace ratchet::proposers

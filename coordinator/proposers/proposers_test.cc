@@ -1,3 +1,4 @@
+#include <map>
 #include <random>
 
 #include "coordinator/proposers/knob_space.h"
@@ -119,6 +120,95 @@ TEST(Evolve, ExperienceFavoursValuesThatScoredWell) {
   }
   // Uniform would give 1/7 of the proposals; experience should at least double it.
   EXPECT_GT(picked_good, 2 * n / 7);
+}
+
+// Runs `proposer` until it reports OutOfRange, adding each proposal to the
+// history as the coordinator would; returns the knob settings in order.
+std::vector<std::string> Exhaust(Proposer& proposer, v1::Candidate parent,
+                                 const KnobSpace& space) {
+  std::vector<v1::Candidate> history = {parent};
+  std::vector<std::string> order;
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 100; ++i) {
+    ProposalContext ctx{&parent, &space, &history, 0, &rng};
+    auto p = proposer.Propose(ctx);
+    if (absl::IsOutOfRange(p.status())) return order;
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (!p.ok()) return order;
+    EXPECT_TRUE(NormalizeKnobs(space, &p->solution).ok());
+    order.push_back(p->solution.knobs().at("BLOCK") + p->solution.knobs().at("VARIANT"));
+    v1::Candidate c;
+    *c.mutable_solution() = p->solution;
+    history.push_back(c);
+  }
+  ADD_FAILURE() << "never exhausted";
+  return order;
+}
+
+v1::Candidate BaselineCandidate() {
+  v1::Candidate parent;
+  *parent.mutable_solution() = MakeSolution(kKnobs);
+  auto space = ParseKnobSpace(parent.solution());
+  EXPECT_TRUE(NormalizeKnobs(*space, parent.mutable_solution()).ok());
+  return parent;
+}
+
+TEST(Grid, EnumeratesEveryPointOnceInAFixedOrder) {
+  auto grid = MakeProposer("grid");
+  ASSERT_TRUE(grid.ok());
+  v1::Candidate parent = BaselineCandidate();  // BLOCK=32, VARIANT=a: tried already
+  auto space = ParseKnobSpace(parent.solution());
+  // First declared knob fastest; the baseline's point is skipped.
+  EXPECT_EQ(Exhaust(**grid, parent, *space),
+            (std::vector<std::string>{"16a", "64a", "16b", "32b", "64b"}));
+}
+
+TEST(Grid, NoKnobsIsExhaustedAtOnce) {
+  auto grid = MakeProposer("grid");
+  v1::Candidate parent;
+  (*parent.mutable_solution()->mutable_files())["solution.json"] = R"({"name":"x"})";
+  auto space = ParseKnobSpace(parent.solution());
+  ASSERT_TRUE(space.ok());
+  std::vector<v1::Candidate> history;
+  std::mt19937_64 rng(1);
+  ProposalContext ctx{&parent, &*space, &history, 0, &rng};
+  EXPECT_TRUE(absl::IsOutOfRange((*grid)->Propose(ctx).status()));
+}
+
+v1::CampaignSpec ReplaySpec(const std::vector<std::map<std::string, std::string>>& list) {
+  v1::CampaignSpec spec;
+  spec.set_proposer("replay");
+  *spec.mutable_baseline() = MakeSolution(kKnobs);
+  for (const auto& knobs : list) {
+    auto* setting = spec.add_replay();
+    for (const auto& [k, v] : knobs) (*setting->mutable_knobs())[k] = v;
+  }
+  return spec;
+}
+
+TEST(Replay, ProposesTheListInOrderSkippingWhatWasTried) {
+  // The second entry is the baseline itself (defaults filled in): skipped.
+  auto replay = MakeProposer(ReplaySpec({{{"BLOCK", "64"}},
+                                         {{"VARIANT", "a"}},
+                                         {{"BLOCK", "16"}, {"VARIANT", "b"}},
+                                         {{"BLOCK", "64"}, {"VARIANT", "a"}}}));
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  v1::Candidate parent = BaselineCandidate();
+  auto space = ParseKnobSpace(parent.solution());
+  // The fourth repeats the first once defaults are explicit: proposed once.
+  EXPECT_EQ(Exhaust(**replay, parent, *space), (std::vector<std::string>{"64a", "16b"}));
+}
+
+TEST(Replay, BadSettingsAreRejectedUpFront) {
+  auto bad_value = MakeProposer(ReplaySpec({{{"BLOCK", "48"}}}));
+  ASSERT_FALSE(bad_value.ok());
+  EXPECT_NE(bad_value.status().message().find("replay[0]: knob BLOCK=48 is not one of its choices"),
+            std::string::npos)
+      << bad_value.status();
+  auto undeclared = MakeProposer(ReplaySpec({{{"NOPE", "1"}}}));
+  ASSERT_FALSE(undeclared.ok());
+  EXPECT_FALSE(MakeProposer(ReplaySpec({})).ok());
+  EXPECT_FALSE(MakeProposer("replay").ok());  // needs its list from a spec
 }
 
 TEST(Proposer, UnknownNameIsAnError) {

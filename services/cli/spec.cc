@@ -4,10 +4,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -23,13 +26,19 @@ using ratchet::v1::CampaignSpec;
 
 const std::vector<std::string> kTopKeys = {
     "name",     "task",   "problem", "baseline",     "threads", "proposer",
-    "seed",     "budget", "verification", "harness", "device",  "in_flight_per_thread"};
+    "seed",     "budget", "verification", "harness", "device",  "in_flight_per_thread",
+    "llm",      "replay"};
 const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_seconds"};
 const std::vector<std::string> kVerificationKeys = {"replays", "min_gain", "significance"};
 const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions",
                                                "correctness_rounds", "timeout_seconds"};
 const std::vector<std::string> kTasks = {"kernel"};
-const std::vector<std::string> kProposers = {"evolve", "random"};
+const std::vector<std::string> kProposers = {"evolve", "random", "grid", "replay", "llm"};
+const std::vector<std::string> kLlmKeys = {
+    "base_url",        "api_key_env", "models",          "temperature",  "max_tokens",
+    "timeout_seconds", "max_retries", "max_concurrency", "max_cost_usd", "merge_every"};
+const std::vector<std::string> kLlmModelKeys = {"name", "weight", "prompt_price_per_1k",
+                                                "completion_price_per_1k"};
 const std::vector<std::string> kDevices = {"cpu", "cuda"};
 
 absl::StatusOr<std::string> ReadFile(const fs::path& path) {
@@ -273,6 +282,150 @@ absl::Status ReadSolution(const fs::path& dir, const std::string& where,
   return absl::OkStatus();
 }
 
+// `llm:` — how the llm proposer reaches its model (docs/llm.md).
+absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::LlmSettings* out) {
+  absl::StatusOr<YAML::Node> llm = r.GetMap(root, "llm", kLlmKeys);
+  if (!llm.ok()) return llm.status();
+  const YAML::Node& n = *llm;
+  std::string base_url, api_key_env;
+  long long max_tokens = kDefaultLlmMaxTokens, max_retries = kDefaultLlmMaxRetries,
+            max_concurrency = kDefaultLlmMaxConcurrency, merge_every = 0;
+  double temperature = kDefaultLlmTemperature, timeout = kDefaultLlmTimeoutSeconds,
+         max_cost = 0;
+  for (absl::Status st : {
+           r.GetString(n, "llm.", "base_url", &base_url),
+           r.GetString(n, "llm.", "api_key_env", &api_key_env),
+           r.GetDouble(n, "llm.", "temperature", 0, false, &temperature),
+           r.GetInt(n, "llm.", "max_tokens", 1, &max_tokens),
+           r.GetDouble(n, "llm.", "timeout_seconds", 0, true, &timeout),
+           r.GetInt(n, "llm.", "max_retries", 0, &max_retries),
+           r.GetInt(n, "llm.", "max_concurrency", 1, &max_concurrency),
+           r.GetDouble(n, "llm.", "max_cost_usd", 0, false, &max_cost),
+           r.GetInt(n, "llm.", "merge_every", 0, &merge_every),
+       }) {
+    if (!st.ok()) return st;
+  }
+  if (base_url.empty())
+    return r.Error(n, "llm.base_url",
+                   "missing (the server's address, e.g. http://127.0.0.1:8000 for vLLM)");
+  if (!absl::StartsWith(base_url, "http://") && !absl::StartsWith(base_url, "https://"))
+    return r.Error(n["base_url"], "llm.base_url",
+                   absl::StrCat("must start with http:// or https://, got '", base_url, "'"));
+  if (temperature > 2)
+    return r.Error(n["temperature"], "llm.temperature",
+                   absl::StrCat("must be at most 2, got ", temperature));
+  for (auto [key, v, max] : {std::tuple<const char*, long long, long long>{
+                                 "max_tokens", max_tokens, 1'000'000},
+                             {"max_retries", max_retries, 20},
+                             {"max_concurrency", max_concurrency, 256},
+                             {"merge_every", merge_every, 1'000'000}}) {
+    if (v > max)
+      return r.Error(n[key], absl::StrCat("llm.", key),
+                     absl::StrCat("must be at most ", max, ", got ", v));
+  }
+  YAML::Node models = n["models"];
+  if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
+    return r.Error(models.IsDefined() ? models : n, "llm.models",
+                   "expected a non-empty list of models, e.g. [{name: qwen2.5-coder-32b}]");
+  for (size_t i = 0; i < models.size(); ++i) {
+    const YAML::Node m = models[i];
+    const std::string prefix = absl::StrCat("llm.models[", i, "].");
+    ratchet::v1::LlmModel* model = out->add_models();
+    if (m.IsScalar()) {  // a bare name: weight 1, free
+      model->set_name(m.Scalar());
+      model->set_weight(1);
+      continue;
+    }
+    if (!m.IsMap())
+      return r.Error(m, prefix.substr(0, prefix.size() - 1),
+                     "expected a model name or a map with keys " +
+                         absl::StrJoin(kLlmModelKeys, ", "));
+    if (absl::Status s = r.CheckKeys(m, prefix, kLlmModelKeys); !s.ok()) return s;
+    std::string name;
+    double weight = 1, prompt_price = 0, completion_price = 0;
+    for (absl::Status st : {
+             r.GetString(m, prefix, "name", &name),
+             r.GetDouble(m, prefix, "weight", 0, true, &weight),
+             r.GetDouble(m, prefix, "prompt_price_per_1k", 0, false, &prompt_price),
+             r.GetDouble(m, prefix, "completion_price_per_1k", 0, false, &completion_price),
+         }) {
+      if (!st.ok()) return st;
+    }
+    if (name.empty()) return r.Error(m, prefix + "name", "missing (the model's name on the server)");
+    model->set_name(name);
+    model->set_weight(weight);
+    model->set_prompt_price_per_1k(prompt_price);
+    model->set_completion_price_per_1k(completion_price);
+  }
+  out->set_base_url(base_url);
+  out->set_api_key_env(api_key_env);
+  out->set_temperature(temperature);
+  out->set_max_tokens(static_cast<int32_t>(max_tokens));
+  out->set_timeout_seconds(timeout);
+  out->set_max_retries(static_cast<int32_t>(max_retries));
+  out->set_max_concurrency(static_cast<int32_t>(max_concurrency));
+  out->set_max_cost_usd(max_cost);
+  out->set_merge_every(static_cast<int32_t>(merge_every));
+  return absl::OkStatus();
+}
+
+// The baseline's knobs as solution.json declares them: name -> choices, with
+// values spelled as the coordinator spells them (knob_space.cc).
+std::map<std::string, std::vector<std::string>> DeclaredKnobs(
+    const ratchet::v1::Solution& baseline) {
+  std::map<std::string, std::vector<std::string>> out;
+  auto it = baseline.files().find("solution.json");
+  if (it == baseline.files().end()) return out;
+  nlohmann::json doc = nlohmann::json::parse(it->second, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("knobs") ||
+      !doc["knobs"].is_object())
+    return out;
+  for (auto& [name, decl] : doc["knobs"].items()) {
+    std::vector<std::string>& choices = out[name];
+    if (!decl.is_object() || !decl.contains("choices") || !decl["choices"].is_array()) continue;
+    for (const auto& c : decl["choices"]) {
+      if (c.is_string()) choices.push_back(c.get<std::string>());
+      else if (c.is_number_integer()) choices.push_back(std::to_string(c.get<long long>()));
+      else if (c.is_boolean()) choices.push_back(c.get<bool>() ? "1" : "0");
+      else choices.push_back(c.dump());
+    }
+  }
+  return out;
+}
+
+// `replay:` — the knob settings the replay proposer tries, in order.
+absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
+                        ratchet::v1::CampaignSpec* spec) {
+  YAML::Node list = root["replay"];
+  if (!list.IsSequence() || list.size() == 0)
+    return r.Error(list, "replay",
+                   "expected a non-empty list of knob settings, e.g. [{VEC: 8, UNROLL: 4}]");
+  const auto declared = DeclaredKnobs(spec->baseline());
+  for (size_t i = 0; i < list.size(); ++i) {
+    const YAML::Node entry = list[i];
+    const std::string where = absl::StrCat("replay[", i, "]");
+    if (!entry.IsMap())
+      return r.Error(entry, where, "expected a map of knob: value, got " + SpecReader::Kind(entry));
+    ratchet::v1::KnobSetting* setting = spec->add_replay();
+    for (const auto& kv : entry) {
+      const std::string name = kv.first.Scalar();
+      if (!kv.second.IsScalar())
+        return r.Error(kv.second, where + "." + name, "expected a value, got " +
+                                                          SpecReader::Kind(kv.second));
+      const std::string value = kv.second.Scalar();
+      auto knob = declared.find(name);
+      if (knob == declared.end())
+        return r.Error(kv.first, where + "." + name, "the baseline declares no such knob");
+      if (std::find(knob->second.begin(), knob->second.end(), value) == knob->second.end())
+        return r.Error(kv.second, where + "." + name,
+                       absl::StrCat(value, " is not one of its choices (",
+                                    absl::StrJoin(knob->second, ", "), ")"));
+      (*setting->mutable_knobs())[name] = value;
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
@@ -402,6 +555,25 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   spec.mutable_harness()->set_timeout_seconds(timeout);
   spec.set_device(device);
   spec.set_in_flight_per_thread(static_cast<int32_t>(in_flight));
+
+  // Proposer settings: required by their proposer, refused by the others so
+  // that a typo in `proposer:` cannot silently ignore them.
+  if (proposer == "llm" && !root["llm"].IsDefined())
+    return r.Error(root["proposer"], "llm",
+                   "missing: proposer llm needs an llm: section (base_url, models, ...)");
+  if (root["llm"].IsDefined() && proposer != "llm")
+    return r.Error(root["llm"], "llm", "only used with proposer: llm");
+  if (proposer == "llm") {
+    if (absl::Status st = ReadLlm(r, root, spec.mutable_llm()); !st.ok()) return st;
+  }
+  if (proposer == "replay" && !root["replay"].IsDefined())
+    return r.Error(root["proposer"], "replay",
+                   "missing: proposer replay needs a replay: list of knob settings");
+  if (root["replay"].IsDefined() && proposer != "replay")
+    return r.Error(root["replay"], "replay", "only used with proposer: replay");
+  if (proposer == "replay") {
+    if (absl::Status st = ReadReplay(r, root, &spec); !st.ok()) return st;
+  }
   return spec;
 }
 

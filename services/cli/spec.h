@@ -7,13 +7,26 @@
 //   problem: cpu/matmul            # folder with definition.json, workload.jsonl
 //   baseline: cpu/matmul/baseline  # solution folder (solution.json + sources)
 //   threads: 2
-//   proposer: evolve               # evolve | random
+//   proposer: evolve               # evolve | random | grid | replay | llm
 //   seed: 7
 //   budget: {max_evaluations: 30, max_wall_seconds: 480}
 //   verification: {replays: 3, min_gain: 0.02}
 //   harness: {warmups: 2, repetitions: 15, correctness_rounds: 2, timeout_seconds: 90}
 //   device: cpu
 //   in_flight_per_thread: 2
+//   llm:                           # proposer llm only (docs/llm.md)
+//     base_url: http://127.0.0.1:8000
+//     api_key_env: OPENAI_API_KEY  # the coordinator's environment variable
+//     models: [{name: qwen2.5-coder-32b, weight: 1, prompt_price_per_1k: 0,
+//               completion_price_per_1k: 0}]
+//     temperature: 0.7
+//     max_tokens: 4096
+//     timeout_seconds: 120
+//     max_retries: 4
+//     max_concurrency: 4
+//     max_cost_usd: 5              # 0 = no cap
+//     merge_every: 0               # every Nth proposal of a thread merges; 0 = never
+//   replay: [{VEC: 8}, {VEC: 16, UNROLL: 4}]   # proposer replay only
 //
 // Paths are relative to the YAML file. Omitted fields get the defaults below.
 #ifndef RATCHET_SERVICES_CLI_SPEC_H_
@@ -42,6 +55,12 @@ inline constexpr int kDefaultCorrectnessRounds = 10;
 inline constexpr double kDefaultTimeoutSeconds = 120;
 inline constexpr const char* kDefaultDevice = "cpu";
 inline constexpr int kDefaultInFlightPerThread = 2;
+// The llm: section (docs/llm.md).
+inline constexpr double kDefaultLlmTemperature = 0.7;
+inline constexpr int kDefaultLlmMaxTokens = 4096;
+inline constexpr double kDefaultLlmTimeoutSeconds = 120;
+inline constexpr int kDefaultLlmMaxRetries = 4;
+inline constexpr int kDefaultLlmMaxConcurrency = 4;
 
 // Reads `yaml_path`, the problem folder and the baseline folder. Errors are
 // InvalidArgument (or NotFound for missing files) and name the file, the key

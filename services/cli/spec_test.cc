@@ -194,7 +194,9 @@ TEST_F(SpecTest, UnknownTask) {
 
 TEST_F(SpecTest, UnknownProposer) {
   std::string e = Error(std::string(kMinimalSpec) + "proposer: genius\n");
-  EXPECT_NE(e.find("unknown proposer 'genius' (known: evolve, random)"), std::string::npos) << e;
+  EXPECT_NE(e.find("unknown proposer 'genius' (known: evolve, random, grid, replay, llm)"),
+            std::string::npos)
+      << e;
 }
 
 TEST_F(SpecTest, UnknownDevice) {
@@ -308,6 +310,120 @@ TEST_F(SpecTest, AcceptsUtf8Text) {
 }
 
 // The demo campaign that ships with the repository must load as written.
+constexpr char kLlmSpec[] = R"(problem: cpu/matmul
+baseline: cpu/matmul/baseline
+proposer: llm
+llm:
+  base_url: http://127.0.0.1:8000
+  api_key_env: TEST_KEY
+  models:
+    - {name: big, weight: 1, prompt_price_per_1k: 0.003, completion_price_per_1k: 0.015}
+    - small
+  temperature: 0.2
+  max_tokens: 2000
+  timeout_seconds: 30
+  max_retries: 2
+  max_concurrency: 3
+  max_cost_usd: 1.5
+  merge_every: 4
+)";
+
+TEST_F(SpecTest, LoadsLlmSettings) {
+  auto spec = LoadCampaignSpec(Spec(kLlmSpec));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->proposer(), "llm");
+  const auto& llm = spec->llm();
+  EXPECT_EQ(llm.base_url(), "http://127.0.0.1:8000");
+  EXPECT_EQ(llm.api_key_env(), "TEST_KEY");
+  ASSERT_EQ(llm.models_size(), 2);
+  EXPECT_EQ(llm.models(0).name(), "big");
+  EXPECT_DOUBLE_EQ(llm.models(0).prompt_price_per_1k(), 0.003);
+  EXPECT_DOUBLE_EQ(llm.models(0).completion_price_per_1k(), 0.015);
+  EXPECT_EQ(llm.models(1).name(), "small");  // a bare name: weight 1, free
+  EXPECT_DOUBLE_EQ(llm.models(1).weight(), 1.0);
+  EXPECT_DOUBLE_EQ(llm.temperature(), 0.2);
+  EXPECT_EQ(llm.max_tokens(), 2000);
+  EXPECT_DOUBLE_EQ(llm.timeout_seconds(), 30);
+  EXPECT_EQ(llm.max_retries(), 2);
+  EXPECT_EQ(llm.max_concurrency(), 3);
+  EXPECT_DOUBLE_EQ(llm.max_cost_usd(), 1.5);
+  EXPECT_EQ(llm.merge_every(), 4);
+}
+
+TEST_F(SpecTest, LlmDefaults) {
+  auto spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
+                                    "proposer: llm\nllm: {base_url: 'https://api.example.com', "
+                                    "models: [m]}\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->llm().temperature(), kDefaultLlmTemperature);
+  EXPECT_EQ(spec->llm().max_tokens(), kDefaultLlmMaxTokens);
+  EXPECT_EQ(spec->llm().max_retries(), kDefaultLlmMaxRetries);
+  EXPECT_EQ(spec->llm().max_concurrency(), kDefaultLlmMaxConcurrency);
+  EXPECT_DOUBLE_EQ(spec->llm().max_cost_usd(), 0);  // no cap
+  EXPECT_TRUE(spec->llm().api_key_env().empty());
+}
+
+TEST_F(SpecTest, LlmBadValues) {
+  const std::string base = std::string(kMinimalSpec) + "proposer: llm\n";
+  struct Case {
+    std::string llm;
+    std::string expected;
+  } cases[] = {
+      {"", "proposer llm needs an llm: section"},
+      {"llm: {models: [m]}\n", "llm.base_url: missing"},
+      {"llm: {base_url: 127.0.0.1:8000, models: [m]}\n", "must start with http:// or https://"},
+      {"llm: {base_url: 'http://h'}\n", "llm.models: expected a non-empty list"},
+      {"llm: {base_url: 'http://h', models: []}\n", "llm.models: expected a non-empty list"},
+      {"llm: {base_url: 'http://h', models: [{weight: 2}]}\n", "llm.models[0].name: missing"},
+      {"llm: {base_url: 'http://h', models: [{name: m, weight: 0}]}\n",
+       "llm.models[0].weight: must be greater than 0"},
+      {"llm: {base_url: 'http://h', models: [{name: m, prompt_price_per_1k: -1}]}\n",
+       "llm.models[0].prompt_price_per_1k: must be at least 0"},
+      {"llm: {base_url: 'http://h', models: [{name: m, price: 1}]}\n",
+       "llm.models[0].price: unknown key"},
+      {"llm: {base_url: 'http://h', models: [m], temperature: 3}\n",
+       "llm.temperature: must be at most 2"},
+      {"llm: {base_url: 'http://h', models: [m], timeout_seconds: 0}\n",
+       "llm.timeout_seconds: must be greater than 0"},
+      {"llm: {base_url: 'http://h', models: [m], max_retries: 50}\n",
+       "llm.max_retries: must be at most 20"},
+      {"llm: {base_url: 'http://h', models: [m], max_concurrency: 0}\n",
+       "llm.max_concurrency: must be at least 1"},
+      {"llm: {base_url: 'http://h', models: [m], max_cost_usd: -2}\n",
+       "llm.max_cost_usd: must be at least 0"},
+      {"llm: {base_url: 'http://h', models: [m], key: x}\n", "llm.key: unknown key"},
+  };
+  for (const auto& c : cases) {
+    std::string e = Error(base + c.llm);
+    EXPECT_NE(e.find(c.expected), std::string::npos) << c.llm << " gave: " << e;
+  }
+  std::string e = Error(std::string(kMinimalSpec) + "llm: {base_url: 'http://h', models: [m]}\n");
+  EXPECT_NE(e.find("only used with proposer: llm"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, ReplayList) {
+  Write("cpu/matmul/baseline/solution.json",
+        R"({"name": "base", "knobs": {"VEC": {"choices": [1, 4, 8]}, "MODE": {"choices": ["a", "b"]}}})");
+  auto spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
+                                    "proposer: replay\nreplay: [{VEC: 8}, {VEC: 4, MODE: b}]\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->replay_size(), 2);
+  EXPECT_EQ(spec->replay(0).knobs().at("VEC"), "8");
+  EXPECT_EQ(spec->replay(1).knobs().at("MODE"), "b");
+
+  std::string e = Error(std::string(kMinimalSpec) + "proposer: replay\nreplay: [{VEC: 2}]\n");
+  EXPECT_NE(e.find("replay[0].VEC: 2 is not one of its choices (1, 4, 8)"), std::string::npos)
+      << e;
+  e = Error(std::string(kMinimalSpec) + "proposer: replay\nreplay: [{NOPE: 1}]\n");
+  EXPECT_NE(e.find("replay[0].NOPE: the baseline declares no such knob"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "proposer: replay\n");
+  EXPECT_NE(e.find("needs a replay: list"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "proposer: replay\nreplay: []\n");
+  EXPECT_NE(e.find("non-empty list"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "replay: [{VEC: 8}]\n");
+  EXPECT_NE(e.find("only used with proposer: replay"), std::string::npos) << e;
+}
+
 TEST(ShippedSpecTest, DemoCampaignLoads) {
   auto spec = LoadCampaignSpec(std::string(RATCHET_SOURCE_DIR) + "/tasks/demo.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();

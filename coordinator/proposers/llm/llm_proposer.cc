@@ -1,0 +1,168 @@
+#include "coordinator/proposers/llm/llm_proposer.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/proposers/llm/edit_format.h"
+
+namespace ratchet::llm {
+namespace {
+
+constexpr size_t kMaxIdeaChars = 200;
+constexpr double kCharsPerToken = 4.0;  // rough, for servers that report no usage
+
+int64_t EstimateTokens(size_t chars) {
+  return static_cast<int64_t>(static_cast<double>(chars) / kCharsPerToken) + 1;
+}
+
+// The other thread's incumbent to merge with: the best one that differs.
+const v1::Candidate* MergePartner(const proposers::ProposalContext& ctx) {
+  if (ctx.inspirations == nullptr) return nullptr;
+  const std::string mine = proposers::ContentHash(ctx.parent->solution());
+  const v1::Candidate* best = nullptr;
+  for (const auto& c : *ctx.inspirations) {
+    if (c.score() < 0 || proposers::ContentHash(c.solution()) == mine) continue;
+    if (best == nullptr || c.score() > best->score()) best = &c;
+  }
+  return best;
+}
+
+}  // namespace
+
+absl::Status ValidateLlmSettings(const v1::LlmSettings& s) {
+  auto bad = [](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("llm.", what));
+  };
+  if (s.base_url().empty())
+    return bad("base_url: missing (e.g. http://127.0.0.1:8000 for a local vLLM)");
+  if (s.base_url().rfind("http://", 0) != 0 && s.base_url().rfind("https://", 0) != 0)
+    return bad(absl::StrCat("base_url: must start with http:// or https://, got '",
+                            s.base_url(), "'"));
+  if (s.models().empty()) return bad("models: at least one model is needed");
+  for (int i = 0; i < s.models_size(); ++i) {
+    const v1::LlmModel& m = s.models(i);
+    const std::string where = absl::StrCat("models[", i, "]");
+    if (m.name().empty()) return bad(where + ".name: missing");
+    if (m.weight() < 0) return bad(absl::StrCat(where, ".weight: must not be negative"));
+    if (m.prompt_price_per_1k() < 0 || m.completion_price_per_1k() < 0)
+      return bad(where + ": prices must not be negative");
+  }
+  if (s.temperature() < 0 || s.temperature() > 2)
+    return bad(absl::StrCat("temperature: must be in [0, 2], got ", s.temperature()));
+  if (s.max_tokens() < 0) return bad("max_tokens: must not be negative");
+  if (s.timeout_seconds() < 0) return bad("timeout_seconds: must not be negative");
+  if (s.max_retries() < 0 || s.max_retries() > 20)
+    return bad(absl::StrCat("max_retries: must be in [0, 20], got ", s.max_retries()));
+  if (s.max_concurrency() < 0 || s.max_concurrency() > 256)
+    return bad(absl::StrCat("max_concurrency: must be in [0, 256], got ", s.max_concurrency()));
+  if (s.max_cost_usd() < 0) return bad("max_cost_usd: must not be negative (0 = no cap)");
+  if (s.merge_every() < 0) return bad("merge_every: must not be negative (0 = never)");
+  return absl::OkStatus();
+}
+
+v1::LlmSettings WithDefaults(v1::LlmSettings s) {
+  if (s.max_tokens() == 0) s.set_max_tokens(kDefaultMaxTokens);
+  if (s.timeout_seconds() == 0) s.set_timeout_seconds(kDefaultTimeoutSeconds);
+  if (s.max_concurrency() == 0) s.set_max_concurrency(kDefaultMaxConcurrency);
+  for (auto& m : *s.mutable_models())
+    if (m.weight() == 0) m.set_weight(1);
+  return s;
+}
+
+double CostUsd(const v1::LlmModel& model, int64_t prompt_tokens, int64_t completion_tokens) {
+  return prompt_tokens / 1000.0 * model.prompt_price_per_1k() +
+         completion_tokens / 1000.0 * model.completion_price_per_1k();
+}
+
+absl::StatusOr<std::unique_ptr<LlmProposer>> LlmProposer::Create(
+    const v1::LlmSettings& input) {
+  if (absl::Status s = ValidateLlmSettings(input); !s.ok()) return s;
+  v1::LlmSettings settings = WithDefaults(input);
+  ChatClientOptions options;
+  options.base_url = settings.base_url();
+  options.timeout_seconds = settings.timeout_seconds();
+  options.max_retries = settings.max_retries();
+  if (!settings.api_key_env().empty()) {
+    const char* key = std::getenv(settings.api_key_env().c_str());
+    if (key == nullptr || *key == '\0')
+      return absl::FailedPreconditionError(
+          absl::StrCat("llm.api_key_env: the environment variable ", settings.api_key_env(),
+                       " is not set where the coordinator runs"));
+    options.api_key = key;
+  }
+  auto limit = std::make_shared<ConcurrencyLimit>(settings.max_concurrency());
+  auto client = std::make_unique<ChatClient>(std::move(options), std::move(limit));
+  return std::unique_ptr<LlmProposer>(new LlmProposer(std::move(settings), std::move(client)));
+}
+
+LlmProposer::LlmProposer(v1::LlmSettings settings, std::unique_ptr<ChatClient> client)
+    : settings_(std::move(settings)), client_(std::move(client)) {}
+
+absl::StatusOr<proposers::Proposal> LlmProposer::Propose(
+    const proposers::ProposalContext& ctx) {
+  std::vector<double> weights;
+  for (const auto& m : settings_.models()) weights.push_back(m.weight());
+  std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
+  const v1::LlmModel& model = settings_.models(static_cast<int>(pick(*ctx.rng)));
+
+  const v1::Candidate* partner = nullptr;
+  if (settings_.merge_every() > 0 && (ctx.thread_proposals + 1) % settings_.merge_every() == 0)
+    partner = MergePartner(ctx);
+
+  ChatRequest request;
+  request.model = model.name();
+  request.temperature = settings_.temperature();
+  request.max_tokens = settings_.max_tokens();
+  request.messages = partner != nullptr ? BuildMergePrompt(ctx, *partner, limits_)
+                                        : BuildProposalPrompt(ctx, limits_);
+
+  proposers::Proposal out;
+  out.usage.model = model.name();
+  out.merged_with = partner != nullptr ? partner->id() : 0;
+  CallStats stats;
+  absl::StatusOr<ChatResponse> response = client_->Complete(request, ctx.cancelled, &stats);
+  out.usage.retries = static_cast<int>(stats.retry_reasons.size());
+  if (!response.ok()) {
+    if (absl::IsCancelled(response.status())) return response.status();
+    out.usage.failed_requests = 1;
+    out.answer = response.status();
+    return out;
+  }
+  out.usage.requests = 1;
+  out.usage.prompt_tokens = response->prompt_tokens;
+  out.usage.completion_tokens = response->completion_tokens;
+  if (!response->usage_reported) {
+    size_t prompt_chars = 0;
+    for (const auto& m : request.messages) prompt_chars += m.content.size();
+    out.usage.prompt_tokens = EstimateTokens(prompt_chars);
+    out.usage.completion_tokens = EstimateTokens(response->content.size());
+    out.usage.estimated = true;
+  }
+  out.usage.cost_usd = CostUsd(model, out.usage.prompt_tokens, out.usage.completion_tokens);
+
+  const std::string cut_off =
+      response->finish_reason == "length" ? " (the answer was cut off at max_tokens)" : "";
+  absl::StatusOr<ParsedAnswer> parsed = ParseAnswer(response->content);
+  if (!parsed.ok()) {
+    out.answer = absl::InvalidArgumentError(
+        absl::StrCat("malformed answer: ", parsed.status().message(), cut_off));
+    return out;
+  }
+  absl::StatusOr<v1::Solution> solution = ApplyAnswer(*parsed, ctx.parent->solution(), *ctx.space);
+  if (!solution.ok()) {
+    out.answer = absl::InvalidArgumentError(
+        absl::StrCat("answer does not apply: ", solution.status().message(), cut_off));
+    return out;
+  }
+  out.solution = *std::move(solution);
+  std::string idea = parsed->idea.substr(0, kMaxIdeaChars);
+  if (idea.empty()) idea = "(no IDEA line)";
+  const std::string change = proposers::DescribeKnobChange(ctx.parent->solution(), out.solution);
+  out.description = partner != nullptr
+                        ? absl::StrCat("merge with #", partner->id(), " [", model.name(),
+                                       "]: ", idea, " (", change, ")")
+                        : absl::StrCat("[", model.name(), "] ", idea, " (", change, ")");
+  return out;
+}
+
+}  // namespace ratchet::llm

@@ -1,0 +1,55 @@
+// `llm`: asks an OpenAI-compatible model to improve the thread's incumbent
+// (docs/llm.md). Each proposal is one chat completion: the model is drawn by
+// weight with the campaign's seeded generator, the prompt is built from the
+// problem, the parent, the thread's recent attempts, the campaign's lessons
+// and other threads' incumbents (or, every `merge_every` proposals of a
+// thread, asks to merge the parent with another thread's incumbent), and the
+// answer is parsed strictly (edit_format.h). What each call cost is reported
+// in Proposal::usage for the campaign's accounting and cap.
+#ifndef RATCHET_COORDINATOR_PROPOSERS_LLM_LLM_PROPOSER_H_
+#define RATCHET_COORDINATOR_PROPOSERS_LLM_LLM_PROPOSER_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "coordinator/proposers/llm/chat_client.h"
+#include "coordinator/proposers/llm/prompt.h"
+#include "coordinator/proposers/proposer.h"
+
+namespace ratchet::llm {
+
+// Defaults for unset (zero) settings.
+inline constexpr int kDefaultMaxTokens = 4096;
+inline constexpr double kDefaultTimeoutSeconds = 120;
+inline constexpr int kDefaultMaxConcurrency = 4;
+
+// Checks the settings; InvalidArgument naming the bad field.
+absl::Status ValidateLlmSettings(const v1::LlmSettings& settings);
+
+// The settings with defaults filled in for unset fields.
+v1::LlmSettings WithDefaults(v1::LlmSettings settings);
+
+double CostUsd(const v1::LlmModel& model, int64_t prompt_tokens, int64_t completion_tokens);
+
+class LlmProposer : public proposers::Proposer {
+ public:
+  // Reads the API key from the environment variable the settings name;
+  // FailedPrecondition if it is named but not set.
+  static absl::StatusOr<std::unique_ptr<LlmProposer>> Create(const v1::LlmSettings& settings);
+
+  absl::StatusOr<proposers::Proposal> Propose(const proposers::ProposalContext& context) override;
+  bool slow() const override { return true; }
+
+  const v1::LlmSettings& settings() const { return settings_; }
+
+ private:
+  LlmProposer(v1::LlmSettings settings, std::unique_ptr<ChatClient> client);
+
+  const v1::LlmSettings settings_;
+  std::unique_ptr<ChatClient> client_;
+  PromptLimits limits_;
+};
+
+}  // namespace ratchet::llm
+
+#endif  // RATCHET_COORDINATOR_PROPOSERS_LLM_LLM_PROPOSER_H_

@@ -1,0 +1,245 @@
+#include "coordinator/proposers/llm/prompt.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "coordinator/proposers/llm/edit_format.h"
+
+namespace ratchet::llm {
+namespace {
+
+using proposers::ProposalContext;
+
+std::string Clip(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  return absl::StrCat(s.substr(0, max), "\n[... ", s.size() - max, " more characters cut]");
+}
+
+std::string Score(double s) { return s < 0 ? "none" : absl::StrFormat("%.4f", s); }
+
+std::string FenceLanguage(const std::string& path) {
+  if (absl::EndsWith(path, ".cu") || absl::EndsWith(path, ".cuh")) return "cuda";
+  if (absl::EndsWith(path, ".json")) return "json";
+  if (absl::EndsWith(path, ".py")) return "python";
+  return "cpp";
+}
+
+std::string SystemMessage(const std::string& device) {
+  std::string abi =
+      device == "cuda"
+          ? "The solution is CUDA compiled into a shared library that exports\n"
+            "  extern \"C\" int ratchet_run_cuda(const ratchet_tensor* inputs, int32_t n_in,\n"
+            "                                  ratchet_tensor* outputs, int32_t n_out, void* stream);\n"
+            "Every `data` pointer is device memory (scalars too). Enqueue all work on `stream`\n"
+            "(a cudaStream_t) or finish it before returning.\n"
+          : "The solution is C++17 compiled (g++ -O3 -march=native) into a shared library that\n"
+            "exports\n"
+            "  extern \"C\" int ratchet_run(const ratchet_tensor* inputs, int32_t n_in,\n"
+            "                             ratchet_tensor* outputs, int32_t n_out);\n";
+  return absl::StrCat(
+      "You are an expert performance engineer. You improve one kernel at a time: each answer\n"
+      "is one focused change to the current solution, which a harness then compiles, checks\n"
+      "against a PyTorch reference on fresh random inputs, and times. The score is the\n"
+      "speed-of-light score in [0, 1] (1 = as fast as the hardware allows); only correct,\n"
+      "faster solutions count, and every claimed gain is replayed on another machine.\n\n",
+      abi,
+      "`ratchet_tensor` (from <ratchet/kernel_abi.h>) is {void* data; ratchet_dtype dtype;\n"
+      "int32_t ndim; const int64_t* shape; const int64_t* strides;}, row-major contiguous.\n"
+      "Inputs and outputs come in definition.json order; write every output element and\n"
+      "return 0 (non-zero is reported as a failure). Never modify inputs, keep state between\n"
+      "calls, cache results, start work that outlives the call, or read the clock: those are\n"
+      "detected and the answer is rejected. Knobs reach the code as macros (-DNAME=value).\n\n",
+      EditFormatGuide());
+}
+
+void AppendProblem(const ProposalContext& ctx, const PromptLimits& limits, std::string* out) {
+  if (ctx.problem == nullptr) return;
+  absl::StrAppend(out, "## Problem: ", ctx.problem->name(), "\n\n",
+                  "definition.json (inputs, outputs and the PyTorch reference the output must "
+                  "match):\n```json\n",
+                  Clip(ctx.problem->definition_json(), limits.max_file_chars), "\n```\n\n");
+  std::vector<std::string> lines = absl::StrSplit(ctx.problem->workload_jsonl(), '\n',
+                                                  absl::SkipWhitespace());
+  const size_t shown = std::min(lines.size(), limits.max_workload_lines);
+  absl::StrAppend(out, "Workloads it is timed on (", lines.size(), " in all):\n```\n");
+  for (size_t i = 0; i < shown; ++i) absl::StrAppend(out, lines[i], "\n");
+  if (shown < lines.size()) absl::StrAppend(out, "[... ", lines.size() - shown, " more]\n");
+  absl::StrAppend(out, "```\n\n");
+}
+
+void AppendKnobs(const ProposalContext& ctx, const v1::Solution& solution, std::string* out) {
+  if (ctx.space == nullptr || ctx.space->knobs.empty()) {
+    absl::StrAppend(out, "Knobs: none declared.\n\n");
+    return;
+  }
+  absl::StrAppend(out, "Knobs (current value; choices):\n");
+  for (const auto& knob : ctx.space->knobs) {
+    auto it = solution.knobs().find(knob.name);
+    absl::StrAppend(out, "- ", knob.name, " = ",
+                    it == solution.knobs().end() ? knob.default_value : it->second, "; ",
+                    absl::StrJoin(knob.choices, ", "), "\n");
+  }
+  absl::StrAppend(out, "\n");
+}
+
+void AppendFiles(const v1::Solution& solution, const PromptLimits& limits, std::string* out) {
+  std::map<std::string, std::string> files(solution.files().begin(), solution.files().end());
+  for (const auto& [path, content] : files) {
+    absl::StrAppend(out, "File `", path, "`", path == "solution.json" ? " (read-only)" : "",
+                    ":\n```", FenceLanguage(path), "\n", Clip(content, limits.max_file_chars));
+    if (!content.empty() && content.back() != '\n') absl::StrAppend(out, "\n");
+    absl::StrAppend(out, "```\n\n");
+  }
+}
+
+void AppendAttempts(const ProposalContext& ctx, const PromptLimits& limits, std::string* out) {
+  if (ctx.recent_attempts == nullptr || ctx.recent_attempts->empty()) return;
+  const auto& attempts = *ctx.recent_attempts;
+  const size_t from = attempts.size() > limits.max_attempts ? attempts.size() - limits.max_attempts
+                                                            : 0;
+  absl::StrAppend(out, "## Recent attempts in this research thread (oldest first)\n\n");
+  for (size_t i = from; i < attempts.size(); ++i) {
+    const auto& a = attempts[i];
+    absl::StrAppend(out, "- #", a.candidate.id(), " ", a.candidate.description(), " -> ");
+    if (a.outcome.empty()) {
+      absl::StrAppend(out, "not evaluated yet\n");
+      continue;
+    }
+    absl::StrAppend(out, a.outcome);
+    if (a.outcome == "ok") {
+      absl::StrAppend(out, ", score ", Score(a.candidate.score()));
+      if (a.parent_score > 0 && a.candidate.score() >= 0)
+        absl::StrAppend(out, absl::StrFormat(" (%+.1f%% vs its parent)",
+                                             100.0 * (a.candidate.score() / a.parent_score - 1)));
+      if (!a.candidate.status().empty() && a.candidate.status() != "evaluated")
+        absl::StrAppend(out, ", ", a.candidate.status());
+    }
+    absl::StrAppend(out, "\n");
+    if (!a.message.empty() && a.outcome != "ok")
+      absl::StrAppend(out, "```\n", Clip(a.message, limits.max_error_chars), "\n```\n");
+  }
+  absl::StrAppend(out, "\n");
+}
+
+void AppendLessons(const ProposalContext& ctx, const PromptLimits& limits, std::string* out) {
+  if (ctx.history == nullptr) return;
+  std::vector<std::string> lessons = Lessons(*ctx.history, limits.max_lessons);
+  if (lessons.empty()) return;
+  absl::StrAppend(out, "## Lessons from the whole campaign (newest first)\n\n");
+  for (const auto& l : lessons) absl::StrAppend(out, "- ", l, "\n");
+  absl::StrAppend(out, "\n");
+}
+
+void AppendInspirations(const ProposalContext& ctx, const PromptLimits& limits,
+                        std::string* out) {
+  if (ctx.inspirations == nullptr || ctx.inspirations->empty()) return;
+  absl::StrAppend(out, "## Other research threads' best solutions (for inspiration)\n\n");
+  size_t shown = 0;
+  for (const auto& c : *ctx.inspirations) {
+    if (shown++ >= limits.max_inspirations) break;
+    absl::StrAppend(out, "### #", c.id(), ", score ", Score(c.score()), ": ", c.description(),
+                    "\n");
+    std::vector<std::string> knobs;
+    std::map<std::string, std::string> sorted(c.solution().knobs().begin(),
+                                              c.solution().knobs().end());
+    for (const auto& [k, v] : sorted) knobs.push_back(absl::StrCat(k, "=", v));
+    absl::StrAppend(out, "Knobs: ", knobs.empty() ? "none" : absl::StrJoin(knobs, " "), "\n");
+    for (const auto& [path, content] : c.solution().files()) {
+      auto mine = ctx.parent->solution().files().find(path);
+      if (mine != ctx.parent->solution().files().end() && mine->second == content) continue;
+      absl::StrAppend(out, "Its `", path, "` (differs from yours):\n```", FenceLanguage(path),
+                      "\n", Clip(content, limits.max_file_chars / 2), "\n```\n");
+    }
+    absl::StrAppend(out, "\n");
+  }
+}
+
+void AppendPreviousProblem(const ProposalContext& ctx, std::string* out) {
+  if (ctx.previous_answer_problem.empty()) return;
+  absl::StrAppend(out, "## Your previous answer in this thread was discarded\n\n",
+                  ctx.previous_answer_problem,
+                  "\nFollow the answer format exactly this time.\n\n");
+}
+
+}  // namespace
+
+std::vector<std::string> Lessons(const std::vector<v1::Candidate>& history, size_t max) {
+  std::map<int64_t, const v1::Candidate*> by_id;
+  for (const auto& c : history) by_id[c.id()] = &c;
+  std::vector<const v1::Candidate*> order;
+  for (const auto& c : history)
+    if (c.parent_id() != 0 && by_id.count(c.parent_id()) && c.status() != "proposed")
+      order.push_back(&c);
+  std::sort(order.begin(), order.end(),
+            [](const auto* a, const auto* b) { return a->id() > b->id(); });
+  std::vector<std::string> out;
+  for (const v1::Candidate* c : order) {
+    if (out.size() >= max) break;
+    const v1::Candidate* parent = by_id[c->parent_id()];
+    std::string what = c->description().empty() ? "(no description)" : c->description();
+    if (c->status() == "failed" || c->score() < 0) {
+      out.push_back(absl::StrCat("failed (did not compile, wrong answer or crash): ", what));
+    } else if (parent->score() > 0) {
+      out.push_back(absl::StrFormat("%+.1f%% vs parent: %s (%s)",
+                                    100.0 * (c->score() / parent->score() - 1.0), what,
+                                    c->status()));
+    }
+  }
+  return out;
+}
+
+std::vector<ChatMessage> BuildProposalPrompt(const ProposalContext& ctx,
+                                             const PromptLimits& limits) {
+  const std::string device = ctx.device != nullptr ? *ctx.device : "cpu";
+  std::string user;
+  AppendProblem(ctx, limits, &user);
+  absl::StrAppend(&user, "## Current solution (#", ctx.parent->id(), ", score ",
+                  Score(ctx.parent->score()), ")\n\n");
+  AppendFiles(ctx.parent->solution(), limits, &user);
+  AppendKnobs(ctx, ctx.parent->solution(), &user);
+  AppendAttempts(ctx, limits, &user);
+  AppendLessons(ctx, limits, &user);
+  AppendInspirations(ctx, limits, &user);
+  AppendPreviousProblem(ctx, &user);
+  absl::StrAppend(&user,
+                  "## Your task\n\n"
+                  "Propose ONE change to the current solution that makes it faster on these "
+                  "workloads while every output stays within the reference's tolerance. Learn "
+                  "from the attempts and lessons above: do not repeat what failed or did not "
+                  "help; fix a compile error or wrong answer if the last attempt had one. "
+                  "Answer in the format described in the system message.\n");
+  return {{"system", SystemMessage(device)}, {"user", user}};
+}
+
+std::vector<ChatMessage> BuildMergePrompt(const ProposalContext& ctx, const v1::Candidate& other,
+                                          const PromptLimits& limits) {
+  const std::string device = ctx.device != nullptr ? *ctx.device : "cpu";
+  std::string user;
+  AppendProblem(ctx, limits, &user);
+  absl::StrAppend(&user,
+                  "Two research threads improved the same starting point in different ways. "
+                  "Combine both improvements into one solution that is faster than either.\n\n",
+                  "## Solution A (#", ctx.parent->id(), ", score ", Score(ctx.parent->score()),
+                  "): ", ctx.parent->description(), "\n\n");
+  AppendFiles(ctx.parent->solution(), limits, &user);
+  AppendKnobs(ctx, ctx.parent->solution(), &user);
+  absl::StrAppend(&user, "## Solution B (#", other.id(), ", score ", Score(other.score()),
+                  "): ", other.description(), "\n\n");
+  AppendFiles(other.solution(), limits, &user);
+  AppendKnobs(ctx, other.solution(), &user);
+  AppendLessons(ctx, limits, &user);
+  AppendPreviousProblem(ctx, &user);
+  absl::StrAppend(&user,
+                  "## Your task\n\n"
+                  "Write the merged solution as edits to solution A's files (SEARCH/REPLACE or "
+                  "FILE blocks) plus a KNOBS block for the knob values it should use. Keep what "
+                  "makes each of them fast; where they conflict, keep the faster idea.\n");
+  return {{"system", SystemMessage(device)}, {"user", user}};
+}
+
+}  // namespace ratchet::llm
