@@ -20,7 +20,10 @@ namespace {
 constexpr char kUsage[] =
     "usage: ratchet coordinator [--listen=127.0.0.1:50051] [--db=ratchet.db]\n"
     "                           [--port-file=FILE] [--metrics=127.0.0.1:9090]\n"
-    "                           [--lease-seconds=30] [--heartbeat-seconds=3]\n";
+    "                           [--lease-seconds=30] [--heartbeat-seconds=3]\n"
+    "  --db: an SQLite file (PATH or sqlite:PATH) or a PostgreSQL URL\n"
+    "        (postgresql://[user[:password]@][host][:port]/database[?param=value...],\n"
+    "        e.g. postgresql:///ratchet?host=/run/postgresql); see docs/cluster.md\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "ratchet coordinator: %s\n", message.c_str());
@@ -65,8 +68,9 @@ int CoordinatorMain(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  auto store = store::OpenSqliteStore(db);
-  if (!store.ok()) return Fail("cannot open store " + db + ": " + store.status().ToString());
+  const std::string db_shown = store::RedactStoreUrl(db);
+  auto store = store::OpenStore(db);
+  if (!store.ok()) return Fail("cannot open store " + db_shown + ": " + store.status().ToString());
 
   auto registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<MetricsServer> metrics;
@@ -94,7 +98,7 @@ int CoordinatorMain(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return Fail("cannot listen on " + listen);
   coordinator.Start();
-  std::fprintf(stderr, "coordinator: serving on port %d, store %s\n", port, db.c_str());
+  std::fprintf(stderr, "coordinator: serving on port %d, store %s\n", port, db_shown.c_str());
 
   if (flags->Has("port-file")) {
     // Write then rename, so a reader never sees a half-written port.

@@ -146,6 +146,36 @@ class Store {
 // to the current version. ":memory:" gives a private in-memory store.
 absl::StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
 
+struct PostgresOptions {
+  // At most this many connections (opened as concurrent calls need them).
+  int connections = 8;
+  // How long one call keeps reconnecting to a lost server before it gives up
+  // with Unavailable (opening waits as long for the server to come up).
+  int reconnect_timeout_ms = 30'000;
+};
+
+// Opens a PostgreSQL store at a libpq connection URL or keyword/value string
+// (e.g. "postgresql://user@host:5432/ratchet",
+// "postgresql:///ratchet?host=/run/postgresql") and migrates its schema to the
+// current version. The database must exist.
+//
+// Calls that lose the connection reconnect with backoff and run again when
+// nothing of them can have committed; inside Transaction() a lost connection
+// (or a deadlock) fails the transaction with Unavailable, to be retried by
+// the caller. Any database error inside Transaction() fails the whole
+// transaction (PostgreSQL aborts it); errors a call finds itself (NotFound,
+// AlreadyExists, FailedPrecondition) leave it usable, as with SQLite.
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url,
+                                                         const PostgresOptions& options = {});
+
+// Opens the store `url` names: "postgresql://..." or "postgres://..." opens
+// PostgreSQL (as OpenPostgresStore), "sqlite:PATH" or a plain PATH opens
+// SQLite. InvalidArgument for any other "scheme://".
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+// `url` with any password replaced by "***", for logs and messages.
+std::string RedactStoreUrl(const std::string& url);
+
 }  // namespace ratchet::store
 
 #endif  // RATCHET_COORDINATOR_STORE_STORE_H_

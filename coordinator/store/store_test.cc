@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -30,6 +31,7 @@
 #include "coordinator/store/store.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "tests/support/postgres_server.h"
 
 namespace ratchet::store {
 namespace {
@@ -84,6 +86,8 @@ struct Backend {
   std::function<absl::StatusOr<std::unique_ptr<Store>>(const std::string& location)> open;
   // Whether opening `location` again finds what was written before.
   bool persistent;
+  // Why the backend cannot run here ("" when it can): the test is skipped.
+  std::function<std::string()> unavailable = [] { return std::string(); };
 };
 
 // Keeps gtest from printing a Backend as raw bytes.
@@ -92,6 +96,7 @@ void PrintTo(const Backend& backend, std::ostream* os) { *os << backend.name; }
 class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
+    if (std::string why = GetParam().unavailable(); !why.empty()) GTEST_SKIP() << why;
     location_ = dir_.path() + "/store.db";
     Open();
   }
@@ -1195,6 +1200,70 @@ INSTANTIATE_TEST_SUITE_P(
                 true},
         Backend{"SqliteMemory", [](const std::string&) { return OpenSqliteStore(":memory:"); },
                 false}),
+    [](const ::testing::TestParamInfo<Backend>& info) { return info.param.name; });
+
+// PostgreSQL: one real server per test process, started on first use, and a
+// fresh database per store location (so per test; reopening a location, also
+// from a forked child, finds the same database).
+using ::ratchet::testing::PostgresServer;
+
+struct SharedPostgres {
+  absl::Mutex mu;
+  std::unique_ptr<PostgresServer> server;
+  std::string error;
+  std::map<std::string, std::string> databases;  // location -> database
+};
+
+SharedPostgres& Shared() {
+  static auto* shared = new SharedPostgres();
+  // Stopped and removed at exit (not in a forked child, which is killed).
+  static struct Cleanup {
+    ~Cleanup() { shared->server.reset(); }
+  } cleanup;
+  return *shared;
+}
+
+std::string PostgresUnavailable() {
+  std::string why;
+  if (!PostgresServer::Available(&why)) return why;
+  SharedPostgres& pg = Shared();
+  absl::MutexLock l(&pg.mu);
+  if (pg.server == nullptr && pg.error.empty()) {
+    absl::StatusOr<std::unique_ptr<PostgresServer>> server =
+        PostgresServer::Start();
+    if (server.ok()) {
+      pg.server = std::move(*server);
+    } else {
+      pg.error = server.status().ToString();
+    }
+  }
+  // Installed but failing to start is a failure, not a reason to skip.
+  EXPECT_EQ(pg.error, "") << "starting PostgreSQL";
+  return pg.error.empty() ? "" : "PostgreSQL did not start";
+}
+
+absl::StatusOr<std::unique_ptr<Store>> OpenPostgresAt(const std::string& location) {
+  SharedPostgres& pg = Shared();
+  std::string url;
+  {
+    absl::MutexLock l(&pg.mu);
+    if (pg.server == nullptr) return absl::FailedPreconditionError("no PostgreSQL server");
+    auto it = pg.databases.find(location);
+    if (it == pg.databases.end()) {
+      std::string name = absl::StrCat("t_", pg.databases.size() + 1);
+      if (absl::Status s = pg.server->CreateDatabase(name); !s.ok()) return s;
+      it = pg.databases.emplace(location, name).first;
+    }
+    url = pg.server->Url(it->second);
+  }
+  PostgresOptions options;
+  options.reconnect_timeout_ms = 5000;
+  return OpenPostgresStore(url, options);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Postgres, StoreTest,
+    ::testing::Values(Backend{"Postgres", OpenPostgresAt, true, PostgresUnavailable}),
     [](const ::testing::TestParamInfo<Backend>& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------

@@ -405,7 +405,8 @@ or 127.0.0.1:50051; --json prints the reply as JSON):
   cancel <campaign-id>    cancel a running campaign
 
 Services:
-  coordinator --listen=HOST:PORT --db=PATH [--port-file=FILE] [--metrics=ADDR]
+  coordinator --listen=HOST:PORT --db=PATH|postgresql://... [--port-file=FILE]
+              [--metrics=ADDR]
   verifier    --coordinator=ADDR [--name=NAME] [--metrics=ADDR]
   worker      --coordinator=ADDR [--name=NAME] [--scratch=DIR] [--metrics=ADDR]
   bench       the kernel harness benchmark (see ratchet bench --help)
