@@ -33,12 +33,12 @@ std::string JoinLines(const std::vector<absl::string_view>& lines) {
   return out;
 }
 
-int CountOccurrences(const std::string& haystack, const std::string& needle) {
-  int n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + 1))
-    ++n;
-  return n;
+// Where `needle` (whole lines) occurs in `haystack` starting at a line start.
+std::vector<size_t> LineAlignedMatches(const std::string& haystack, const std::string& needle) {
+  std::vector<size_t> at;
+  for (size_t p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1))
+    if (p == 0 || haystack[p - 1] == '\n') at.push_back(p);
+  return at;
 }
 
 }  // namespace
@@ -174,14 +174,15 @@ absl::StatusOr<v1::Solution> ApplyAnswer(const ParsedAnswer& answer, const v1::S
     std::string& content = it->second;
     // Blocks are whole lines, so the file is compared with a final newline.
     if (!content.empty() && content.back() != '\n') content += '\n';
-    const int found = CountOccurrences(content, edit.search);
+    const std::vector<size_t> matches = LineAlignedMatches(content, edit.search);
+    const int found = static_cast<int>(matches.size());
     if (found != 1)
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": the SEARCH text ",
           found == 0 ? "is not in " : absl::StrCat("occurs ", found, " times in "), edit.path,
           found == 0 ? " (it must match the current file exactly, whitespace included)"
                      : " (include more lines so that it matches exactly once)"));
-    content.replace(content.find(edit.search), edit.search.size(), edit.content);
+    content.replace(matches[0], edit.search.size(), edit.content);
   }
   for (const auto& [name, value] : answer.knobs) {
     const proposers::Knob* knob = space.Find(name);

@@ -1,0 +1,485 @@
+// The chat client and the llm proposer against a real HTTP server on
+// loopback (tests/support/scripted_openai_server.h) that replays a script.
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "coordinator/proposers/llm/chat_client.h"
+#include "coordinator/proposers/llm/llm_proposer.h"
+#include "coordinator/proposers/llm/prompt.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/scripted_openai_server.h"
+
+namespace ratchet::llm {
+namespace {
+
+using testing::ScriptedOpenAiServer;
+using testing::ScriptedResponse;
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+ChatClientOptions FastOptions(const ScriptedOpenAiServer& server) {
+  ChatClientOptions o;
+  o.base_url = server.base_url();
+  o.timeout_seconds = 5;
+  o.max_retries = 3;
+  o.initial_backoff_seconds = 0.05;
+  o.max_backoff_seconds = 0.2;
+  return o;
+}
+
+ChatRequest Hello() {
+  ChatRequest r;
+  r.model = "m1";
+  r.temperature = 0.25;
+  r.max_tokens = 123;
+  r.messages = {{"system", "be brief"}, {"user", "hello"}};
+  return r;
+}
+
+TEST(ChatClient, SendsAnOpenAiRequestAndParsesTheAnswer) {
+  ScriptedOpenAiServer server({ScriptedResponse::Answer("hi there", 11, 3)});
+  ASSERT_TRUE(server.Start());
+  ChatClientOptions options = FastOptions(server);
+  options.api_key = "sk-test";
+  options.base_url = server.base_url() + "/v1/";  // a trailing /v1 is accepted too
+  ChatClient client(options, nullptr);
+  CallStats stats;
+  auto r = client.Complete(Hello(), nullptr, &stats);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->content, "hi there");
+  EXPECT_EQ(r->prompt_tokens, 11);
+  EXPECT_EQ(r->completion_tokens, 3);
+  EXPECT_TRUE(r->usage_reported);
+  EXPECT_EQ(r->finish_reason, "stop");
+  EXPECT_EQ(stats.attempts, 1);
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].method, "POST");
+  EXPECT_EQ(requests[0].path, "/v1/chat/completions");
+  EXPECT_EQ(requests[0].headers["authorization"], "Bearer sk-test");
+  auto body = nlohmann::json::parse(requests[0].body);
+  EXPECT_EQ(body["model"], "m1");
+  EXPECT_DOUBLE_EQ(body["temperature"].get<double>(), 0.25);
+  EXPECT_EQ(body["max_tokens"], 123);
+  ASSERT_EQ(body["messages"].size(), 2u);
+  EXPECT_EQ(body["messages"][1]["role"], "user");
+  EXPECT_EQ(body["messages"][1]["content"], "hello");
+}
+
+TEST(ChatClient, HonoursRetryAfterOn429) {
+  ScriptedOpenAiServer server({ScriptedResponse::Error(429, "slow down", 1),
+                               ScriptedResponse::Answer("ok")});
+  ASSERT_TRUE(server.Start());
+  ChatClient client(FastOptions(server), nullptr);
+  CallStats stats;
+  auto start = std::chrono::steady_clock::now();
+  auto r = client.Complete(Hello(), nullptr, &stats);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->content, "ok");
+  EXPECT_EQ(stats.attempts, 2);
+  ASSERT_EQ(stats.retry_reasons.size(), 1u);
+  EXPECT_EQ(stats.retry_reasons[0], "HTTP 429, Retry-After 1s");
+  // The backoff alone is at most 0.2 s here; the server asked for 1 s.
+  EXPECT_GE(SecondsSince(start), 0.95);
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_GE(requests[1].unix_ms - requests[0].unix_ms, 950);
+}
+
+TEST(ChatClient, RetriesServerErrorsAndTimeouts) {
+  ScriptedOpenAiServer server({ScriptedResponse::Error(500, "boom"),
+                               ScriptedResponse::Error(503, "overloaded"),
+                               ScriptedResponse::Hang(3000), ScriptedResponse::Answer("done")});
+  ASSERT_TRUE(server.Start());
+  ChatClientOptions options = FastOptions(server);
+  options.timeout_seconds = 0.5;
+  ChatClient client(options, nullptr);
+  CallStats stats;
+  auto start = std::chrono::steady_clock::now();
+  auto r = client.Complete(Hello(), nullptr, &stats);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->content, "done");
+  EXPECT_EQ(stats.attempts, 4);
+  EXPECT_EQ(stats.retry_reasons,
+            (std::vector<std::string>{"HTTP 500", "HTTP 503", "timeout"}));
+  EXPECT_LT(SecondsSince(start), 2.5);  // the hang was cut at the timeout
+}
+
+TEST(ChatClient, GivesUpAfterMaxRetriesWithStatusAndBody) {
+  ScriptedOpenAiServer server({}, [](const testing::RecordedRequest&) {
+    return ScriptedResponse::Error(502, "upstream is down");
+  });
+  ASSERT_TRUE(server.Start());
+  ChatClientOptions options = FastOptions(server);
+  options.max_retries = 2;
+  ChatClient client(options, nullptr);
+  CallStats stats;
+  auto r = client.Complete(Hello(), nullptr, &stats);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("HTTP 502 from " + server.base_url()), std::string::npos)
+      << r.status();
+  EXPECT_NE(r.status().message().find("upstream is down"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("after 3 attempts"), std::string::npos) << r.status();
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(ChatClient, ClientErrorsAreNotRetried) {
+  ScriptedOpenAiServer server({ScriptedResponse::Error(401, "bad key")});
+  ASSERT_TRUE(server.Start());
+  ChatClient client(FastOptions(server), nullptr);
+  auto r = client.Complete(Hello());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsPermissionDenied(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("HTTP 401"), std::string::npos);
+  EXPECT_NE(r.status().message().find("bad key"), std::string::npos);
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(ChatClient, TooLongRetryAfterIsAnError) {
+  ScriptedOpenAiServer server({ScriptedResponse::Error(429, "come back tomorrow", 86400)});
+  ASSERT_TRUE(server.Start());
+  ChatClient client(FastOptions(server), nullptr);
+  auto r = client.Complete(Hello());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(r.status())) << r.status();
+  EXPECT_NE(r.status().message().find("Retry-After 86400 s is too long"), std::string::npos);
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(ChatClient, ConnectionRefusedIsRetriedThenUnavailable) {
+  int port;
+  {
+    ScriptedOpenAiServer gone({});
+    ASSERT_TRUE(gone.Start());
+    port = gone.port();
+  }  // nothing listens there now
+  ChatClientOptions options;
+  options.base_url = "http://127.0.0.1:" + std::to_string(port);
+  options.max_retries = 1;
+  options.initial_backoff_seconds = 0.01;
+  ChatClient client(options, nullptr);
+  CallStats stats;
+  auto r = client.Complete(Hello(), nullptr, &stats);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_EQ(stats.attempts, 2);
+}
+
+TEST(ChatClient, A200ThatIsNoCompletionIsDataLoss) {
+  ScriptedResponse not_json;
+  not_json.body = "<html>proxy login</html>";
+  ScriptedResponse no_content;
+  no_content.body = R"({"choices":[{"message":{"role":"assistant","content":null}}]})";
+  ScriptedOpenAiServer server({not_json, no_content});
+  ASSERT_TRUE(server.Start());
+  ChatClient client(FastOptions(server), nullptr);
+  auto a = client.Complete(Hello());
+  EXPECT_TRUE(absl::IsDataLoss(a.status())) << a.status();
+  auto b = client.Complete(Hello());
+  EXPECT_TRUE(absl::IsDataLoss(b.status())) << b.status();
+  EXPECT_NE(b.status().message().find("content is not a string"), std::string::npos);
+}
+
+TEST(ChatClient, ConcurrencyLimitIsSharedAcrossClients) {
+  ScriptedOpenAiServer server({}, [](const testing::RecordedRequest&) {
+    ScriptedResponse r = ScriptedResponse::Answer("x");
+    r.hang_ms = 300;
+    return r;
+  });
+  ASSERT_TRUE(server.Start());
+  auto limit = std::make_shared<ConcurrencyLimit>(2);
+  ChatClient a(FastOptions(server), limit), b(FastOptions(server), limit);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] { EXPECT_TRUE((i % 2 ? a : b).Complete(Hello()).ok()); });
+  for (auto& t : threads) t.join();
+  // Four 300 ms requests, two at a time.
+  EXPECT_GE(SecondsSince(start), 0.58);
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 4u);
+  std::vector<int64_t> at;
+  for (const auto& r : requests) at.push_back(r.unix_ms);
+  std::sort(at.begin(), at.end());
+  EXPECT_GE(at[2] - at[0], 250);  // the third waited for a slot
+}
+
+TEST(ChatClient, CancellationStopsAHangingRequest) {
+  ScriptedOpenAiServer server({ScriptedResponse::Hang(5000)});
+  ASSERT_TRUE(server.Start());
+  ChatClient client(FastOptions(server), nullptr);
+  std::atomic<bool> cancelled{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancelled = true;
+  });
+  auto start = std::chrono::steady_clock::now();
+  auto r = client.Complete(Hello(), &cancelled);
+  canceller.join();
+  EXPECT_TRUE(absl::IsCancelled(r.status())) << r.status();
+  EXPECT_LT(SecondsSince(start), 2.0);
+}
+
+// ---------------------------------------------------------------------------
+// The proposer.
+
+constexpr char kKernel[] =
+    "#include <ratchet/kernel_abi.h>\n"
+    "extern \"C\" int ratchet_run(const ratchet_tensor* in, int32_t n_in,\n"
+    "                             ratchet_tensor* out, int32_t n_out) {\n"
+    "  for (int64_t i = 0; i < in[0].shape[0]; ++i) sum(i);\n"
+    "  return 0;\n"
+    "}\n";
+
+struct Fixture {
+  Fixture() {
+    (*parent.mutable_solution()->mutable_files())["solution.json"] =
+        R"({"name":"p","knobs":{"VEC":{"choices":[1,8]}}})";
+    (*parent.mutable_solution()->mutable_files())["kernel.cc"] = kKernel;
+    (*parent.mutable_solution()->mutable_knobs())["VEC"] = "1";
+    parent.set_id(7);
+    parent.set_thread_id(1);
+    parent.set_score(0.25);
+    parent.set_description("baseline");
+    space = *proposers::ParseKnobSpace(parent.solution());
+    problem.set_name("vadd_f32");
+    problem.set_definition_json(R"({"name": "vadd_f32", "reference": "def run(a, b): return a + b"})");
+    problem.set_workload_jsonl("{\"axes\": {\"n\": 1000}}\n");
+    proposers::Attempt failed;
+    failed.candidate.set_id(8);
+    failed.candidate.set_description("[m] unrolled (source changed)");
+    failed.candidate.set_status("failed");
+    failed.candidate.set_score(-1);
+    failed.outcome = "compile_error";
+    failed.message = "kernel.cc:4:40: error: 'sum' was not declared in this scope";
+    attempts.push_back(failed);
+    v1::Candidate other = parent;
+    other.set_id(9);
+    other.set_thread_id(2);
+    other.set_score(0.5);
+    other.set_description("[m] blocked loop (VEC 1→8)");
+    (*other.mutable_solution()->mutable_knobs())["VEC"] = "8";
+    inspirations.push_back(other);
+    history = {parent, other};
+    v1::Candidate child = other;
+    child.set_id(10);
+    child.set_parent_id(7);
+    child.set_status("evaluated");
+    history.push_back(child);
+  }
+  proposers::ProposalContext Context() {
+    proposers::ProposalContext ctx;
+    ctx.parent = &parent;
+    ctx.space = &space;
+    ctx.history = &history;
+    ctx.rng = &rng;
+    ctx.problem = &problem;
+    ctx.device = &device;
+    ctx.recent_attempts = &attempts;
+    ctx.inspirations = &inspirations;
+    return ctx;
+  }
+  v1::Candidate parent;
+  proposers::KnobSpace space;
+  v1::Problem problem;
+  std::string device = "cpu";
+  std::vector<proposers::Attempt> attempts;
+  std::vector<v1::Candidate> inspirations;
+  std::vector<v1::Candidate> history;
+  std::mt19937_64 rng{5};
+};
+
+v1::LlmSettings Settings(const ScriptedOpenAiServer& server) {
+  v1::LlmSettings s;
+  s.set_base_url(server.base_url());
+  auto* m = s.add_models();
+  m->set_name("m");
+  m->set_weight(1);
+  m->set_prompt_price_per_1k(0.5);
+  m->set_completion_price_per_1k(2.0);
+  s.set_max_retries(1);
+  s.set_timeout_seconds(5);
+  return s;
+}
+
+const char kGoodAnswer[] =
+    "IDEA: declare the helper and vectorise\n"
+    "<<<<<<< SEARCH kernel.cc\n"
+    "  for (int64_t i = 0; i < in[0].shape[0]; ++i) sum(i);\n"
+    "=======\n"
+    "  for (int64_t i = 0; i < in[0].shape[0]; ++i) (void)i;\n"
+    ">>>>>>> REPLACE\n"
+    "<<<<<<< KNOBS\nVEC=8\n>>>>>>> END\n";
+
+TEST(LlmProposer, GoodAnswerBecomesACandidateWithItsCost) {
+  ScriptedOpenAiServer server({ScriptedResponse::Answer(kGoodAnswer, 2000, 500)});
+  ASSERT_TRUE(server.Start());
+  auto proposer = LlmProposer::Create(Settings(server));
+  ASSERT_TRUE(proposer.ok()) << proposer.status();
+  EXPECT_TRUE((*proposer)->slow());
+  Fixture f;
+  auto p = (*proposer)->Propose(f.Context());
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(p->answer.ok()) << p->answer;
+  EXPECT_NE(p->solution.files().at("kernel.cc").find("(void)i;"), std::string::npos);
+  EXPECT_EQ(p->solution.knobs().at("VEC"), "8");
+  EXPECT_EQ(p->description,
+            "[m] declare the helper and vectorise (VEC 1\u21928, source changed)");
+  EXPECT_EQ(p->usage.model, "m");
+  EXPECT_EQ(p->usage.prompt_tokens, 2000);
+  EXPECT_EQ(p->usage.completion_tokens, 500);
+  EXPECT_DOUBLE_EQ(p->usage.cost_usd, 2.0 * 0.5 + 0.5 * 2.0);
+  EXPECT_EQ(p->usage.requests, 1);
+  EXPECT_EQ(p->merged_with, 0);
+
+  // The prompt carries the problem, the parent, the failed attempt's
+  // compiler error, lessons and the other thread's incumbent.
+  auto body = nlohmann::json::parse(server.requests().at(0).body);
+  const std::string system = body["messages"][0]["content"];
+  const std::string user = body["messages"][1]["content"];
+  EXPECT_NE(system.find("<<<<<<< SEARCH"), std::string::npos);
+  EXPECT_NE(system.find("ratchet_run"), std::string::npos);
+  for (const char* needle :
+       {"## Problem: vadd_f32", "def run(a, b): return a + b", "{\"axes\": {\"n\": 1000}}",
+        "## Current solution (#7, score 0.2500)", "for (int64_t i = 0;", "- VEC = 1; 1, 8",
+        "#8 [m] unrolled (source changed) -> compile_error",
+        "error: 'sum' was not declared in this scope", "## Lessons",
+        "+100.0% vs parent: [m] blocked loop (VEC 1\u21928) (evaluated)",
+        "### #9, score 0.5000", "Knobs: VEC=8"})
+    EXPECT_NE(user.find(needle), std::string::npos) << needle << " not in:\n" << user;
+}
+
+TEST(LlmProposer, MalformedAnswerIsReportedWithItsCost) {
+  ScriptedOpenAiServer server({ScriptedResponse::Answer(
+      "<<<<<<< SEARCH kernel.cc\nnot in the file\n=======\nx\n>>>>>>> REPLACE\n", 100, 10,
+      "length")});
+  ASSERT_TRUE(server.Start());
+  auto proposer = LlmProposer::Create(Settings(server));
+  ASSERT_TRUE(proposer.ok());
+  Fixture f;
+  auto p = (*proposer)->Propose(f.Context());
+  ASSERT_TRUE(p.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(p->answer)) << p->answer;
+  EXPECT_NE(p->answer.message().find("SEARCH text is not in kernel.cc"), std::string::npos);
+  EXPECT_NE(p->answer.message().find("cut off at max_tokens"), std::string::npos);
+  EXPECT_EQ(p->usage.requests, 1);
+  EXPECT_EQ(p->usage.prompt_tokens, 100);
+}
+
+TEST(LlmProposer, EndpointFailureIsReportedNotFatal) {
+  ScriptedOpenAiServer server({ScriptedResponse::Error(500, "a"), ScriptedResponse::Error(500, "b")});
+  ASSERT_TRUE(server.Start());
+  auto proposer = LlmProposer::Create(Settings(server));  // max_retries 1
+  ASSERT_TRUE(proposer.ok());
+  Fixture f;
+  auto p = (*proposer)->Propose(f.Context());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(absl::IsUnavailable(p->answer)) << p->answer;
+  EXPECT_EQ(p->usage.failed_requests, 1);
+  EXPECT_EQ(p->usage.retries, 1);
+  EXPECT_EQ(p->usage.requests, 0);
+  EXPECT_EQ(p->usage.cost_usd, 0);
+}
+
+TEST(LlmProposer, UsageIsEstimatedWhenTheServerReportsNone) {
+  ScriptedResponse answer;
+  answer.body = nlohmann::json({{"choices", {{{"message", {{"content", kGoodAnswer}}}}}}}).dump();
+  ScriptedOpenAiServer server({answer});
+  ASSERT_TRUE(server.Start());
+  auto proposer = LlmProposer::Create(Settings(server));
+  Fixture f;
+  auto p = (*proposer)->Propose(f.Context());
+  ASSERT_TRUE(p.ok() && p->answer.ok());
+  EXPECT_TRUE(p->usage.estimated);
+  EXPECT_GT(p->usage.prompt_tokens, 100);
+  EXPECT_GT(p->usage.cost_usd, 0);
+}
+
+TEST(LlmProposer, MergeOnScheduleAsksToCombineTwoIncumbents) {
+  ScriptedOpenAiServer server({ScriptedResponse::Answer(kGoodAnswer)});
+  ASSERT_TRUE(server.Start());
+  v1::LlmSettings settings = Settings(server);
+  settings.set_merge_every(3);
+  auto proposer = LlmProposer::Create(settings);
+  Fixture f;
+  proposers::ProposalContext ctx = f.Context();
+  ctx.thread_proposals = 2;  // the third proposal of the thread merges
+  auto p = (*proposer)->Propose(ctx);
+  ASSERT_TRUE(p.ok() && p->answer.ok()) << p->answer;
+  EXPECT_EQ(p->merged_with, 9);
+  EXPECT_TRUE(absl::StartsWith(p->description, "merge with #9 [m]: ")) << p->description;
+  auto body = nlohmann::json::parse(server.requests().at(0).body);
+  const std::string user = body["messages"][1]["content"];
+  EXPECT_NE(user.find("## Solution A (#7"), std::string::npos) << user;
+  EXPECT_NE(user.find("## Solution B (#9"), std::string::npos) << user;
+}
+
+TEST(LlmProposer, ModelsAreDrawnByWeight) {
+  ScriptedOpenAiServer server({}, [](const testing::RecordedRequest&) {
+    return ScriptedResponse::Answer(kGoodAnswer);
+  });
+  ASSERT_TRUE(server.Start());
+  v1::LlmSettings settings = Settings(server);
+  settings.mutable_models(0)->set_weight(3);
+  auto* small = settings.add_models();
+  small->set_name("small");
+  small->set_weight(1);
+  auto proposer = LlmProposer::Create(settings);
+  Fixture f;
+  std::map<std::string, int> used;
+  for (int i = 0; i < 60; ++i) {
+    auto p = (*proposer)->Propose(f.Context());
+    ASSERT_TRUE(p.ok());
+    used[p->usage.model]++;
+  }
+  int sent_small = 0;
+  for (const auto& r : server.requests())
+    sent_small += nlohmann::json::parse(r.body)["model"] == "small";
+  EXPECT_EQ(sent_small, used["small"]);
+  EXPECT_GT(used["m"], 2 * used["small"]);
+  EXPECT_GT(used["small"], 3);
+}
+
+TEST(LlmProposer, ApiKeyComesFromTheNamedVariable) {
+  ScriptedOpenAiServer server({ScriptedResponse::Answer(kGoodAnswer)});
+  ASSERT_TRUE(server.Start());
+  v1::LlmSettings settings = Settings(server);
+  settings.set_api_key_env("RATCHET_LLM_TEST_KEY_UNSET");
+  ::unsetenv("RATCHET_LLM_TEST_KEY_UNSET");
+  auto missing = LlmProposer::Create(settings);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(missing.status()));
+  EXPECT_NE(missing.status().message().find("RATCHET_LLM_TEST_KEY_UNSET is not set"),
+            std::string::npos);
+  ::setenv("RATCHET_LLM_TEST_KEY", "sk-abc", 1);
+  settings.set_api_key_env("RATCHET_LLM_TEST_KEY");
+  auto proposer = LlmProposer::Create(settings);
+  ASSERT_TRUE(proposer.ok());
+  Fixture f;
+  ASSERT_TRUE((*proposer)->Propose(f.Context()).ok());
+  EXPECT_EQ(server.requests().at(0).headers["authorization"], "Bearer sk-abc");
+}
+
+TEST(LlmProposer, BadSettingsAreRejected) {
+  v1::LlmSettings s;
+  EXPECT_FALSE(ValidateLlmSettings(s).ok());  // no base_url
+  s.set_base_url("ftp://x");
+  s.add_models()->set_name("m");
+  EXPECT_NE(ValidateLlmSettings(s).message().find("http:// or https://"), std::string::npos);
+  s.set_base_url("http://x");
+  EXPECT_TRUE(ValidateLlmSettings(s).ok());
+  s.set_temperature(5);
+  EXPECT_FALSE(ValidateLlmSettings(s).ok());
+  s.set_temperature(0.5);
+  s.set_max_cost_usd(-1);
+  EXPECT_FALSE(ValidateLlmSettings(s).ok());
+}
+
+}  // namespace
+}  // namespace ratchet::llm
