@@ -60,21 +60,22 @@ if step campaign; then
   rc=$?
   note "campaign (gpu-rmsnorm, ${EVALS:-12} evaluations): rc=$rc in $(( $(date +%s) - start )) s"
   tail -25 "$OUT/campaign.err"
-  python3 - "$OUT/campaign.json" <<'EOF' || true
-import json, sys
-try:
-    c = json.load(open(sys.argv[1]))
-except Exception as e:
-    print("no campaign JSON:", e); sys.exit(0)
-camp = c.get("campaign", c)
-for k in ("state", "message", "baseline_score", "best_score", "best_candidate_id", "best_verified",
-          "evaluations", "outcomes", "verdicts"):
-    if k in camp: print(f"  {k}: {camp[k]}")
-EOF
+  python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), indent=1)[:3000])' \
+    "$OUT/campaign.json" 2>&1 || true
   tar -czf "$OUT/campaign-data.tar.gz" .ratchet 2>/dev/null || true
 fi
 
 if step suite; then
+  # torch.compile on its own first: when T_b comes back eager-only, this says why.
+  timeout 180 python3 -c '
+import time, torch
+t = time.time()
+f = torch.compile(lambda x, w: torch.nn.functional.rms_norm(x, (x.shape[-1],), w))
+x = torch.randn(64, 4096, device="cuda", dtype=torch.bfloat16); w = torch.ones(4096, device="cuda", dtype=torch.bfloat16)
+f(x, w); torch.cuda.synchronize()
+print("torch.compile smoke: ok in %.1f s (torch %s)" % (time.time() - t, torch.__version__))
+' > "$OUT/compile-smoke.txt" 2>&1
+  note "$(tail -3 "$OUT/compile-smoke.txt" | tr '\n' ' ')"
   mkdir -p "$OUT/tb-cache"
   if [ -n "${TB_CACHE_IN:-}" ] && [ -d "$TB_CACHE_IN" ]; then cp -r "$TB_CACHE_IN"/. "$OUT/tb-cache/"; fi
   start=$(date +%s)
@@ -85,4 +86,7 @@ if step suite; then
   cat "$OUT/suite.txt"
 fi
 
+# The device returns few files: everything in one archive, the summary last.
+tar -czf "$OUT.tar.gz" -C "$(dirname "$OUT")" "$(basename "$OUT")" && rm -rf "$OUT" && mkdir -p "$OUT" \
+  && mv "$OUT.tar.gz" "$OUT/all.tar.gz"
 echo; echo "== summary"; printf '%s\n' "${summary[@]}"

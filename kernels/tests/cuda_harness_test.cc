@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstdio>
 #include <fstream>
+#include <map>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -121,6 +123,39 @@ TEST(CudaHarnessCompileTest, AcceptsTheWorkersArguments) {
                                        "--warmups 1 --repetitions 50 --rounds 2 --cache-dir " +
                                            cache + " --scratch " + ::testing::TempDir());
   EXPECT_EQ(r.value("outcome", ""), "ok") << r.dump(2);
+}
+
+// Verification's second timing method: a fresh harness process reusing the
+// first run's oracle manifest calls the candidate back to back and prints
+// marks (workload, calls so far) for the parent's clock.
+TEST(CudaHarnessBackToBackTest, PrintsMarksForTheParentsClock) {
+  std::string why;
+  if (!HaveGpu(&why)) GTEST_SKIP() << why;
+  const std::string scratch = ::testing::TempDir() + "/ratchet_b2b_" + std::to_string(getpid());
+  const Json first = RunHarness("correct", "--warmups 2 --repetitions 10 --rounds 1 --scratch " + scratch);
+  ASSERT_EQ(first.value("outcome", ""), "ok") << first.dump(2);
+  const std::string out = TempPath("b2b");
+  const std::string cmd = kHarness + " --problem " + kData + "/axpy --solution " + kData +
+                          "/solutions/correct --out " + out + " --scratch " + scratch +
+                          " --back-to-back 0.2 --reuse-oracle 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::map<int, long long> last_mark;
+  char line[256];
+  while (std::fgets(line, sizeof(line), p) != nullptr) {
+    int w = 0;
+    long long calls = 0;
+    if (std::sscanf(line, "ratchet-mark %d %lld", &w, &calls) == 2) last_mark[w] = calls;
+  }
+  ASSERT_EQ(pclose(p), 0) << cmd;
+  std::ifstream f(out);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const Json r = Json::parse(ss.str(), nullptr, false);
+  ASSERT_FALSE(r.is_discarded()) << ss.str();
+  EXPECT_EQ(r.value("outcome", ""), "ok") << r.dump(2);
+  ASSERT_EQ(last_mark.size(), first["workloads"].size());
+  for (const auto& [w, calls] : last_mark) EXPECT_GE(calls, 8) << "workload " << w;
 }
 
 struct GuardCase {
