@@ -188,11 +188,13 @@ absl::StatusOr<std::string> BuildConninfo(const std::string& url, std::string* d
     parts.push_back(absl::StrCat(o->keyword, "=", quote(o->val)));
   }
   PQconninfoFree(options);
-  // Bounded connects, and dead peers noticed within about a minute on TCP.
+  // Bounded connects, and a dead peer noticed within about a minute on TCP,
+  // whether the connection is idle (keepalives) or has data in flight
+  // (tcp_user_timeout).
   const std::pair<const char*, const char*> defaults[] = {
       {"connect_timeout", "10"},  {"application_name", "ratchet"},
       {"keepalives_idle", "30"},  {"keepalives_interval", "10"},
-      {"keepalives_count", "3"},
+      {"keepalives_count", "3"},  {"tcp_user_timeout", "60000"},
   };
   for (const auto& [key, value] : defaults) {
     if (given.count(key) == 0) parts.push_back(absl::StrCat(key, "=", quote(value)));

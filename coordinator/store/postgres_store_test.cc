@@ -545,6 +545,30 @@ TEST_F(PostgresStoreTest, OpenStoreDispatchesOnTheUrl) {
   EXPECT_NE(bad.status().message().find("mysql://"), std::string::npos) << bad.status();
 }
 
+TEST_F(PostgresStoreTest, WorksOverLoopbackTcp) {
+  PostgresServer::Options options;
+  options.tcp = true;
+  absl::StatusOr<std::unique_ptr<PostgresServer>> server = PostgresServer::Start(options);
+  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_OK((*server)->CreateDatabase("ratchet"));
+  const std::string url = (*server)->TcpUrl("ratchet");
+  ASSERT_TRUE(absl::StartsWith(url, "postgresql://postgres@127.0.0.1:")) << url;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(url));
+  int64_t campaign = Seed(store.get(), 3);
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Job> job, store->AcquireJob("w", 1, 1000, false));
+  ASSERT_TRUE(job.has_value());
+  ASSERT_OK(store->CompleteJob(job->id(), "w", Eval(1)).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Evaluation> evals, store->ListEvaluations(campaign));
+  EXPECT_EQ(evals.size(), 1u);
+  // The session is a TCP one.
+  ASSERT_OK_AND_ASSIGN(
+      std::string tcp_sessions,
+      (*server)->Query("postgres",
+                       "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = 'ratchet' "
+                       "AND client_addr IS NOT NULL AND application_name = 'ratchet'"));
+  EXPECT_NE(tcp_sessions, "0");
+}
+
 TEST_F(PostgresStoreTest, BadUrlAndUnreachableServerSayWhy) {
   absl::StatusOr<std::unique_ptr<Store>> bad = OpenStore("postgresql:///x?nonsense=1");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();

@@ -212,8 +212,14 @@ PostgresServer::~PostgresServer() {
     pid_ = -1;
   }
   if (!dir_.empty()) {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
+    // Backends orphaned by a Kill(SIGKILL) may still be deleting their files
+    // for a moment, which makes remove_all stop early; try again.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      std::error_code ec;
+      fs::remove_all(dir_, ec);
+      if (!fs::exists(dir_, ec)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
 }
 
