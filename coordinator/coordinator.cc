@@ -360,8 +360,8 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
   bool proposing_failed = false;
   int open_proposals = 0;
   if (slow_proposer) {
-    if (auto s = CollectProposals(*campaign, &open_evaluations, &proposing_ended,
-                                  &proposing_failed);
+    if (auto s = CollectProposals(*campaign, &open_evaluations, &open_by_candidate,
+                                  &proposing_ended, &proposing_failed);
         !s.ok())
       return s;
     if (wall_spent) proposal_pool_.Forget(campaign_id);
@@ -607,6 +607,7 @@ absl::Status Coordinator::StartProposal(const v1::Campaign& campaign,
 }
 
 absl::Status Coordinator::CollectProposals(v1::Campaign& campaign, int* open_evaluations,
+                                           std::map<int64_t, int>* open_by_candidate,
                                            std::string* ended, bool* failed) {
   const int64_t id = campaign.id();
   const v1::LlmSettings& settings = campaign.spec().llm();
@@ -663,6 +664,7 @@ absl::Status Coordinator::CollectProposals(v1::Campaign& campaign, int* open_eva
       continue;
     }
     ++*open_evaluations;
+    (*open_by_candidate)[*candidate_id] += 1;
     llm_answers_counter_->Add({{"result", "candidate"}}).Increment();
     Emit(id, absl::StrCat(who, "proposed #", *candidate_id, retried,
                           absl::StrFormat(" in %.1fs: ", f.seconds), description));

@@ -112,6 +112,7 @@ class Coordinator {
   // Turns the pool's finished answers into candidates and accounts for their
   // cost. Sets *ended (and *failed) when no more proposals may be made.
   absl::Status CollectProposals(v1::Campaign& campaign, int* open_evaluations,
+                                std::map<int64_t, int>* open_by_candidate,
                                 std::string* ended, bool* failed);
   // Stores a proposed candidate and queues its evaluation; 0 if an identical
   // candidate exists already (never evaluated twice).

@@ -447,11 +447,14 @@ std::string StatusLine(const v1::Campaign& c, double elapsed_seconds) {
     best = absl::StrCat(Score(c.best_score()), " #", c.best_candidate_id(),
                         c.best_verified() ? " verified" : " unverified");
   }
-  return absl::StrFormat("[%6.1fs] %s  evals %d%s  queued %d running %d  baseline %s  best %s",
-                         elapsed_seconds, CampaignStateName(c.state()), c.evaluations(), budget,
-                         c.jobs_queued(), c.jobs_running(),
-                         c.baseline_candidate_id() != 0 ? Score(c.baseline_score()) : "-",
-                         best);
+  std::string line = absl::StrFormat(
+      "[%6.1fs] %s  evals %d%s  queued %d running %d  baseline %s  best %s", elapsed_seconds,
+      CampaignStateName(c.state()), c.evaluations(), budget, c.jobs_queued(), c.jobs_running(),
+      c.baseline_candidate_id() != 0 ? Score(c.baseline_score()) : "-", best);
+  if (c.spec().proposer() == "llm")
+    absl::StrAppend(&line, absl::StrFormat("  llm $%.4f, %d malformed", c.llm_cost_usd(),
+                                           c.llm_malformed()));
+  return line;
 }
 
 std::string FormatCampaign(const v1::Campaign& c, int64_t now_ms) {
@@ -499,6 +502,7 @@ std::string FormatCampaign(const v1::Campaign& c, int64_t now_ms) {
   }
   absl::StrAppend(&out, "  verdicts     ", verdicts.empty() ? "-" : absl::StrJoin(verdicts, ", "),
                   "\n");
+  if (std::string llm = LlmLine(c); !llm.empty()) absl::StrAppend(&out, "  llm          ", llm, "\n");
   if (c.threads_size() > 0) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& t : c.threads()) {

@@ -96,6 +96,18 @@ std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in) {
   return changed;
 }
 
+std::string LlmLine(const Campaign& c) {
+  if (c.spec().proposer() != "llm") return "";
+  std::string cap = c.spec().llm().max_cost_usd() > 0
+                        ? absl::StrFormat(" of $%.2f", c.spec().llm().max_cost_usd())
+                        : "";
+  return absl::StrFormat(
+      "%d requests (%d retried, %d failed), %d malformed, %d duplicate; %d+%d tokens, $%.4f%s",
+      c.llm_requests(), c.llm_retries(), c.llm_failed_requests(), c.llm_malformed(),
+      c.llm_duplicates(), c.llm_prompt_tokens(), c.llm_completion_tokens(), c.llm_cost_usd(),
+      cap);
+}
+
 std::string SummaryText(const SummaryInput& in) {
   const Campaign& c = in.campaign;
   std::string out;
@@ -155,6 +167,7 @@ std::string SummaryText(const SummaryInput& in) {
   }
   if (t.pending > 0) absl::StrAppend(&out, ", pending ", t.pending);
   absl::StrAppend(&out, "\n");
+  if (std::string llm = LlmLine(c); !llm.empty()) absl::StrAppend(&out, "  llm          ", llm, "\n");
   absl::StrAppend(&out, absl::StrFormat("  wall time    %.1f s\n", WallSeconds(in)));
   if (!in.logs.empty()) absl::StrAppend(&out, "  logs         ", in.logs, "\n");
   return out;

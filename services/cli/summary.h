@@ -31,6 +31,11 @@ using ::ratchet::CampaignStateName;
 // "NAME: old -> new" (old is "default" when the baseline leaves it unset).
 std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in);
 
+// The llm proposer's spend and answers in one line (no newline), e.g.
+// "4 requests (3 retried, 0 failed), 1 malformed, 0 duplicate; 3500+650 tokens,
+// $0.0048 of $5.00"; "" unless the campaign's proposer is llm.
+std::string LlmLine(const ratchet::v1::Campaign& campaign);
+
 // Human-readable, several lines, ending with a newline.
 std::string SummaryText(const SummaryInput& in);
 

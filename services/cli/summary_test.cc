@@ -151,3 +151,28 @@ TEST(SummaryTest, UnverifiedBestIsFlagged) {
 
 }  // namespace
 }  // namespace ratchet::cli
+
+namespace ratchet::cli {
+namespace {
+
+TEST(LlmLine, ShowsSpendAndAnswersForLlmCampaignsOnly) {
+  ratchet::v1::Campaign c;
+  EXPECT_EQ(LlmLine(c), "");
+  c.mutable_spec()->set_proposer("llm");
+  c.mutable_spec()->mutable_llm()->set_max_cost_usd(5);
+  c.set_llm_requests(4);
+  c.set_llm_retries(3);
+  c.set_llm_malformed(1);
+  c.set_llm_prompt_tokens(3500);
+  c.set_llm_completion_tokens(650);
+  c.set_llm_cost_usd(0.0048);
+  EXPECT_EQ(LlmLine(c),
+            "4 requests (3 retried, 0 failed), 1 malformed, 0 duplicate; 3500+650 tokens, "
+            "$0.0048 of $5.00");
+  SummaryInput in;
+  in.campaign = c;
+  EXPECT_NE(SummaryText(in).find("  llm          4 requests"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ratchet::cli

@@ -1,0 +1,270 @@
+// A real campaign with `proposer: llm`: coordinator, verifier and a worker as
+// processes of the real `ratchet` binary over loopback gRPC, candidates
+// compiled and run by the real harness, and the model played by a scripted
+// OpenAI-compatible server in this process. Each scripted case must end as
+// specified — retries after a 429 and a 500, a malformed answer counted, a
+// timeout retried, an edit that does not compile evaluated as compile_error
+// and its error shown in the next prompt — and the campaign must run on to
+// completion with its tokens and cost accounted.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "tests/support/process.h"
+#include "tests/support/scripted_openai_server.h"
+
+namespace ratchet {
+namespace {
+
+using testing::Process;
+using testing::RunCommand;
+using testing::ScriptedOpenAiServer;
+using testing::ScriptedResponse;
+
+const std::string kRatchet = RATCHET_BIN;
+const std::string kSource = RATCHET_SOURCE_DIR;
+
+// The baseline's loop, as in tests/data/vadd/good/kernel.cc.
+const char kLoop[] = "  for (int64_t i = 0; i < n; ++i) c[i] = a[i] + b[i];\n";
+
+std::string SearchReplace(const std::string& idea, const std::string& search,
+                          const std::string& replace) {
+  return absl::StrCat("IDEA: ", idea, "\n<<<<<<< SEARCH kernel.cc\n", search, "=======\n",
+                      replace, ">>>>>>> REPLACE\n");
+}
+
+const char kWholeFile[] = R"(IDEA: rewrite with restrict pointers
+Full file below.
+<<<<<<< FILE kernel.cc
+#include <ratchet/kernel_abi.h>
+
+#include <stdint.h>
+
+extern "C" int ratchet_run(const ratchet_tensor* in, int32_t n_in,
+                           ratchet_tensor* out, int32_t n_out) {
+  if (n_in != 2 || n_out != 1 || in[0].ndim != 1) return 1;
+  const int64_t n = in[0].shape[0];
+  const float* __restrict a = static_cast<const float*>(in[0].data);
+  const float* __restrict b = static_cast<const float*>(in[1].data);
+  float* __restrict c = static_cast<float*>(out[0].data);
+  for (int64_t i = 0; i < n; ++i) c[i] = b[i] + a[i];
+  return 0;
+}
+>>>>>>> END
+)";
+
+class LlmCampaign : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code != 0)
+      GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
+    dir_ = testing::MakeTempDir("ratchet-llm");
+    ASSERT_FALSE(dir_.empty());
+  }
+  void TearDown() override {
+    if (worker_) worker_->Stop(SIGTERM);
+    if (verifier_) verifier_->Stop(SIGTERM);
+    if (coordinator_) coordinator_->Stop(SIGTERM);
+    if (HasFailure()) {
+      for (const char* f : {"coordinator.log", "verifier.log", "w1.log"})
+        std::cerr << "---- " << f << "\n" << testing::ReadFile(dir_ + "/" + f);
+    }
+  }
+
+  void StartCluster() {
+    // The coordinator reads the API key from its environment.
+    ::setenv("RATCHET_TEST_LLM_KEY", "sk-scripted", 1);
+    const std::string port_file = dir_ + "/port";
+    coordinator_ = std::make_unique<Process>(
+        std::vector<std::string>{kRatchet, "coordinator", "--listen=127.0.0.1:0",
+                                 "--port-file=" + port_file, "--db=" + dir_ + "/ratchet.db",
+                                 "--lease-seconds=10", "--heartbeat-seconds=1",
+                                 "--metrics=127.0.0.1:0"},
+        dir_ + "/coordinator.log");
+    ASSERT_TRUE(testing::WaitForFile(port_file, 20'000));
+    address_ = absl::StrCat("127.0.0.1:",
+                            absl::StripAsciiWhitespace(testing::ReadFile(port_file)));
+    verifier_ = std::make_unique<Process>(
+        std::vector<std::string>{kRatchet, "verifier", "--coordinator=" + address_},
+        dir_ + "/verifier.log");
+    const std::string scratch = dir_ + "/scratch";
+    mkdir(scratch.c_str(), 0755);
+    worker_ = std::make_unique<Process>(
+        std::vector<std::string>{kRatchet, "worker", "--coordinator=" + address_, "--name=w1",
+                                 "--scratch=" + scratch, "--no-gpu"},
+        dir_ + "/w1.log");
+    stub_ = v1::CoordinatorService::NewStub(
+        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+
+  v1::Campaign WaitUntilDone(int64_t id, int timeout_s) {
+    v1::Campaign campaign;
+    for (int i = 0; i < timeout_s * 5; ++i) {
+      grpc::ClientContext ctx;
+      v1::GetCampaignRequest req;
+      req.set_campaign_id(id);
+      EXPECT_TRUE(stub_->GetCampaign(&ctx, req, &campaign).ok());
+      if (campaign.state() != v1::CAMPAIGN_RUNNING) return campaign;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ADD_FAILURE() << "campaign " << id << " did not finish in " << timeout_s << " s";
+    return campaign;
+  }
+
+  v1::CandidateDetail Candidate(int64_t id) {
+    grpc::ClientContext ctx;
+    v1::GetCandidateRequest req;
+    req.set_candidate_id(id);
+    v1::CandidateDetail detail;
+    EXPECT_TRUE(stub_->GetCandidate(&ctx, req, &detail).ok());
+    return detail;
+  }
+
+  std::string dir_, address_;
+  std::unique_ptr<Process> coordinator_, verifier_, worker_;
+  std::unique_ptr<v1::CoordinatorService::Stub> stub_;
+};
+
+TEST_F(LlmCampaign, EveryScriptedCaseEndsAsSpecifiedAndTheCampaignCompletes) {
+  ScriptedOpenAiServer server(
+      {
+          ScriptedResponse::Error(429, "rate limited", /*retry_after_seconds=*/1),
+          ScriptedResponse::Error(500, "internal error"),
+          ScriptedResponse::Answer(
+              SearchReplace("tell the compiler the loop has no dependences", kLoop,
+                            absl::StrCat("#pragma GCC ivdep\n", kLoop)),
+              1000, 200),
+          ScriptedResponse::Answer(
+              SearchReplace("faster loop", "  for (int i = 0; i < n; i++)\n", "  x\n"), 500, 50),
+          ScriptedResponse::Hang(4000),
+          ScriptedResponse::Answer(
+              SearchReplace("add a bias", kLoop,
+                            "  for (int64_t i = 0; i < n; ++i) c[i] = a[i] + b[i] + "
+                            "missing_bias;\n"),
+              1000, 200),
+          ScriptedResponse::Answer(kWholeFile, 1000, 200),
+      },
+      // Past the script: the campaign should have ended; count what comes.
+      [](const testing::RecordedRequest&) { return ScriptedResponse::Answer("no edits"); });
+  std::string error;
+  ASSERT_TRUE(server.Start(&error)) << error;
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+
+  const std::string spec = dir_ + "/llm.yaml";
+  std::ofstream(spec) << absl::StrCat(R"(name: llm-vadd
+problem: )", kSource, R"(/tests/data/vadd
+baseline: )", kSource, R"(/tests/data/vadd/good
+threads: 1
+in_flight_per_thread: 1
+proposer: llm
+seed: 5
+budget: {max_evaluations: 4, max_wall_seconds: 240}
+verification: {replays: 2, min_gain: 100}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
+llm:
+  base_url: )", server.base_url(), R"(
+  api_key_env: RATCHET_TEST_LLM_KEY
+  models: [{name: scripted-coder, weight: 1, prompt_price_per_1k: 0.001, completion_price_per_1k: 0.002}]
+  temperature: 0.3
+  max_tokens: 1000
+  timeout_seconds: 1.5
+  max_retries: 3
+  max_concurrency: 1
+  max_cost_usd: 1
+)");
+  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  int64_t id = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(submitted.out), &id)) << submitted.out;
+
+  v1::Campaign campaign = WaitUntilDone(id, 240);
+  EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED) << campaign.message();
+  EXPECT_EQ(campaign.evaluations(), 4);  // the baseline and three llm candidates
+  EXPECT_EQ(campaign.outcomes().at("ok"), 3);
+  EXPECT_EQ(campaign.outcomes().at("compile_error"), 1);
+  // 429 and 500 before the first answer, a timeout before the fourth.
+  EXPECT_EQ(campaign.llm_retries(), 3);
+  EXPECT_EQ(campaign.llm_requests(), 4);
+  EXPECT_EQ(campaign.llm_failed_requests(), 0);
+  EXPECT_EQ(campaign.llm_malformed(), 1);
+  EXPECT_EQ(campaign.llm_duplicates(), 0);
+  EXPECT_EQ(campaign.llm_prompt_tokens(), 3500);
+  EXPECT_EQ(campaign.llm_completion_tokens(), 650);
+  EXPECT_NEAR(campaign.llm_cost_usd(), 3.5 * 0.001 + 0.65 * 0.002, 1e-9);
+
+  // Nothing asked after the budget was spent.
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 7u);
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.path, "/v1/chat/completions");
+    EXPECT_EQ(r.headers.at("authorization"), "Bearer sk-scripted");
+    auto body = nlohmann::json::parse(r.body);
+    EXPECT_EQ(body["model"], "scripted-coder");
+    EXPECT_EQ(body["max_tokens"], 1000);
+  }
+  // The Retry-After of the 429 was waited out.
+  EXPECT_GE(requests[1].unix_ms - requests[0].unix_ms, 950);
+  auto user_prompt = [&](int i) {
+    return nlohmann::json::parse(requests[i].body)["messages"][1]["content"].get<std::string>();
+  };
+  // After the malformed answer the model is told why it was discarded.
+  EXPECT_NE(user_prompt(5).find("previous answer in this thread was discarded"),
+            std::string::npos);
+  EXPECT_NE(user_prompt(5).find("the SEARCH text is not in kernel.cc"), std::string::npos);
+  // After the edit that does not compile, the next prompt shows the error.
+  const std::string last = user_prompt(6);
+  EXPECT_NE(last.find("-> compile_error"), std::string::npos) << last;
+  EXPECT_NE(last.find("missing_bias"), std::string::npos) << last;
+  EXPECT_NE(last.find("tell the compiler the loop has no dependences"), std::string::npos);
+
+  // The candidates: the first llm answer, the one that did not compile and
+  // the whole-file rewrite, each with the model's idea as its description.
+  std::vector<v1::CandidateDetail> llm_candidates;
+  for (int64_t cid = campaign.baseline_candidate_id() + 1;
+       cid <= campaign.baseline_candidate_id() + 3; ++cid)
+    llm_candidates.push_back(Candidate(cid));
+  ASSERT_EQ(llm_candidates.size(), 3u);
+  EXPECT_NE(llm_candidates[0].candidate().description().find(
+                "[scripted-coder] tell the compiler the loop has no dependences"),
+            std::string::npos);
+  EXPECT_EQ(llm_candidates[0].candidate().parent_id(), campaign.baseline_candidate_id());
+  ASSERT_EQ(llm_candidates[1].evaluations_size(), 1);
+  EXPECT_EQ(llm_candidates[1].evaluations(0).outcome(), v1::OUTCOME_COMPILE_ERROR);
+  EXPECT_NE(llm_candidates[1].evaluations(0).message().find("missing_bias"), std::string::npos);
+  EXPECT_EQ(llm_candidates[1].candidate().status(), "failed");
+  EXPECT_NE(llm_candidates[2].candidate().solution().files().at("kernel.cc").find("__restrict"),
+            std::string::npos);
+  ASSERT_EQ(llm_candidates[2].evaluations_size(), 1);
+  EXPECT_EQ(llm_candidates[2].evaluations(0).outcome(), v1::OUTCOME_OK);
+
+  // `ratchet status` reports the spend and the malformed answer.
+  auto status = RunCommand({kRatchet, "status", std::to_string(id), "--coordinator=" + address_});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("llm          4 requests (3 retried, 0 failed), 1 malformed"),
+            std::string::npos)
+      << status.out;
+  // And the coordinator's metrics count the tokens.
+  int port = testing::MetricsPortFromLog(dir_ + "/coordinator.log");
+  std::string metrics = port > 0 ? testing::HttpGet(port, "/metrics") : "";
+  EXPECT_NE(metrics.find("ratchet_llm_tokens_total{campaign=\"" + std::to_string(id) +
+                         "\",kind=\"prompt\"} 3500"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("ratchet_llm_answers_total{result=\"malformed\"} 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ratchet
