@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -264,6 +265,92 @@ llm:
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.find("ratchet_llm_answers_total{result=\"malformed\"} 1"), std::string::npos);
+}
+
+// A spec for tests/data/vadd with proposer llm and the given llm: settings.
+std::string VaddSpec(int max_evaluations, const std::string& llm) {
+  return absl::StrCat(R"(name: llm-vadd
+problem: )", kSource, R"(/tests/data/vadd
+baseline: )", kSource, R"(/tests/data/vadd/good
+threads: 1
+in_flight_per_thread: 1
+proposer: llm
+seed: 5
+budget: {max_evaluations: )", max_evaluations, R"(, max_wall_seconds: 240}
+verification: {replays: 2, min_gain: 100}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
+llm:
+)", llm);
+}
+
+TEST_F(LlmCampaign, CostCapStopsProposingAndEndsTheCampaign) {
+  // Every answer is a new, correct edit that costs $0.001.
+  std::atomic<int> answered{0};
+  ScriptedOpenAiServer server({}, [&](const testing::RecordedRequest&) {
+    const int n = ++answered;
+    return ScriptedResponse::Answer(
+        SearchReplace(absl::StrCat("variant ", n), kLoop,
+                      absl::StrCat("  // variant ", n, "\n", kLoop)),
+        1000, 0);
+  });
+  ASSERT_TRUE(server.Start());
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  const std::string spec = dir_ + "/cap.yaml";
+  std::ofstream(spec) << VaddSpec(10, absl::StrCat("  base_url: ", server.base_url(), R"(
+  models: [{name: priced, prompt_price_per_1k: 0.001}]
+  max_cost_usd: 0.002
+)"));
+  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  int64_t id = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(submitted.out), &id));
+  v1::Campaign campaign = WaitUntilDone(id, 240);
+  EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(campaign.message(), "LLM cost cap reached ($0.0020 of $0.0020)");
+  EXPECT_EQ(server.requests().size(), 2u);
+  EXPECT_EQ(campaign.llm_requests(), 2);
+  EXPECT_EQ(campaign.evaluations(), 3);  // the baseline and both paid-for candidates
+  EXPECT_NEAR(campaign.llm_cost_usd(), 0.002, 1e-12);
+}
+
+TEST_F(LlmCampaign, AnEndpointThatKeepsFailingEndsTheCampaignWithTheReason) {
+  int port;
+  {
+    ScriptedOpenAiServer gone({});
+    ASSERT_TRUE(gone.Start());
+    port = gone.port();
+  }  // nothing listens there any more
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  const std::string spec = dir_ + "/down.yaml";
+  std::ofstream(spec) << VaddSpec(10, absl::StrCat("  base_url: http://127.0.0.1:", port, R"(
+  models: [m]
+  max_retries: 0
+  max_concurrency: 1
+)"));
+  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  int64_t id = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(submitted.out), &id));
+  v1::Campaign campaign = WaitUntilDone(id, 120);
+  EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FAILED);
+  EXPECT_EQ(campaign.message(), "the LLM endpoint failed 5 requests in a row (see the campaign's events)");
+  EXPECT_EQ(campaign.llm_failed_requests(), 5);
+  EXPECT_EQ(campaign.evaluations(), 1);  // the baseline only
+}
+
+TEST_F(LlmCampaign, MissingApiKeyIsRefusedAtSubmission) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  ::unsetenv("RATCHET_TEST_LLM_KEY_NOT_SET");
+  const std::string spec = dir_ + "/nokey.yaml";
+  std::ofstream(spec) << VaddSpec(3, R"(  base_url: http://127.0.0.1:9
+  api_key_env: RATCHET_TEST_LLM_KEY_NOT_SET
+  models: [m]
+)");
+  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
+  EXPECT_NE(submitted.exit_code, 0);
+  EXPECT_NE(submitted.err.find("RATCHET_TEST_LLM_KEY_NOT_SET is not set where the coordinator runs"),
+            std::string::npos)
+      << submitted.err;
 }
 
 }  // namespace
