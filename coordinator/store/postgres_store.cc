@@ -574,6 +574,14 @@ class PostgresStore : public Store {
 
   bool InTransaction() const { return tx_owner_.load() == std::this_thread::get_id(); }
 
+  // Inside Transaction() a record is usually read to be written back, so it is
+  // locked until the commit: another coordinator instance sharing the
+  // database then waits instead of overwriting the update. (Within one
+  // instance transactions are serialised anyway.)
+  const char* ForUpdateInTransaction(const char* plain, const char* locking) const {
+    return InTransaction() ? locking : plain;
+  }
+
   const std::string conninfo_;
   const std::string description_;
   const PostgresOptions options_;
@@ -776,7 +784,9 @@ absl::Status PostgresStore::Transaction(const std::function<absl::Status()>& bod
     pqxx::nontransaction tx(conn->pq());
     tx.exec(status.ok() ? "COMMIT" : "ROLLBACK");
   } catch (const pqxx::sql_error& e) {
-    if (IsConnectionLoss(e.sqlstate()) || !conn->pq().is_open()) conn->Drop();
+    // The server answered, so nothing was committed; the connection is not
+    // reused in case the transaction is somehow still open.
+    conn->Drop();
     if (status.ok()) return SqlError(e);
   } catch (const std::exception& e) {
     conn->Drop();
@@ -853,8 +863,10 @@ absl::Status PostgresStore::UpdateCampaign(const v1::Campaign& campaign) {
 absl::StatusOr<v1::Campaign> PostgresStore::GetCampaign(int64_t id) {
   std::optional<v1::Campaign> c;
   RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(c, Record<v1::Campaign>(
-                            s.Exec("SELECT id, data FROM campaigns WHERE id = $1", id)));
+    const char* sql =
+        ForUpdateInTransaction("SELECT id, data FROM campaigns WHERE id = $1",
+                               "SELECT id, data FROM campaigns WHERE id = $1 FOR UPDATE");
+    ASSIGN_OR_RETURN(c, Record<v1::Campaign>(s.Exec(sql, id)));
     return absl::OkStatus();
   }));
   if (!c) return absl::NotFoundError(absl::StrCat("campaign ", id, " not found"));
@@ -955,8 +967,10 @@ absl::Status PostgresStore::UpdateCandidate(const v1::Candidate& candidate) {
 absl::StatusOr<v1::Candidate> PostgresStore::GetCandidate(int64_t id) {
   std::optional<v1::Candidate> c;
   RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(c, Record<v1::Candidate>(
-                            s.Exec("SELECT id, data FROM candidates WHERE id = $1", id)));
+    const char* sql =
+        ForUpdateInTransaction("SELECT id, data FROM candidates WHERE id = $1",
+                               "SELECT id, data FROM candidates WHERE id = $1 FOR UPDATE");
+    ASSIGN_OR_RETURN(c, Record<v1::Candidate>(s.Exec(sql, id)));
     return absl::OkStatus();
   }));
   if (!c) return absl::NotFoundError(absl::StrCat("candidate ", id, " not found"));
@@ -1013,7 +1027,10 @@ absl::Status PostgresStore::UpdateJob(const v1::Job& job) {
 absl::StatusOr<v1::Job> PostgresStore::GetJob(int64_t id) {
   std::optional<v1::Job> j;
   RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(j, Record<v1::Job>(s.Exec("SELECT id, data FROM jobs WHERE id = $1", id)));
+    const char* sql =
+        ForUpdateInTransaction("SELECT id, data FROM jobs WHERE id = $1",
+                               "SELECT id, data FROM jobs WHERE id = $1 FOR UPDATE");
+    ASSIGN_OR_RETURN(j, Record<v1::Job>(s.Exec(sql, id)));
     return absl::OkStatus();
   }));
   if (!j) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
@@ -1253,8 +1270,10 @@ absl::Status PostgresStore::UpdateVerification(const v1::Verification& v) {
 absl::StatusOr<v1::Verification> PostgresStore::GetVerification(int64_t id) {
   std::optional<v1::Verification> v;
   RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(v, Record<v1::Verification>(
-                            s.Exec("SELECT id, data FROM verifications WHERE id = $1", id)));
+    const char* sql =
+        ForUpdateInTransaction("SELECT id, data FROM verifications WHERE id = $1",
+                               "SELECT id, data FROM verifications WHERE id = $1 FOR UPDATE");
+    ASSIGN_OR_RETURN(v, Record<v1::Verification>(s.Exec(sql, id)));
     return absl::OkStatus();
   }));
   if (!v) return absl::NotFoundError(absl::StrCat("verification ", id, " not found"));

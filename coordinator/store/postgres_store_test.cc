@@ -450,6 +450,42 @@ TEST_F(PostgresStoreTest, SixteenConcurrentAcquirersNeverShareAJob) {
   EXPECT_EQ(evals.size(), static_cast<size_t>(kJobs));
 }
 
+// Read-modify-write transactions of two store instances (two coordinators)
+// on one record: the record read inside a transaction is locked, so neither
+// overwrites the other's update.
+TEST_F(PostgresStoreTest, TransactionsOfTwoInstancesDoNotLoseUpdates) {
+  constexpr int kIncrements = 25;
+  std::unique_ptr<Store> a = Open();
+  std::unique_ptr<Store> b = Open();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  int64_t campaign = Seed(a.get(), 0);
+  std::atomic<int> failures{0};
+  auto increment = [&](Store* store) {
+    for (int i = 0; i < kIncrements; ++i) {
+      absl::Status s = store->Transaction([&]() -> absl::Status {
+        absl::StatusOr<v1::Campaign> c = store->GetCampaign(campaign);
+        if (!c.ok()) return c.status();
+        // Widen the window between read and write.
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        c->set_evaluations(c->evaluations() + 1);
+        return store->UpdateCampaign(*c);
+      });
+      if (!s.ok()) {
+        ADD_FAILURE() << s;
+        ++failures;
+      }
+    }
+  };
+  std::thread ta(increment, a.get());
+  std::thread tb(increment, b.get());
+  ta.join();
+  tb.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_OK_AND_ASSIGN(v1::Campaign c, a->GetCampaign(campaign));
+  EXPECT_EQ(c.evaluations(), 2 * kIncrements);
+}
+
 // ---------------------------------------------------------------------------
 // Schema.
 

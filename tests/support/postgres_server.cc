@@ -168,7 +168,8 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start(const Opti
     return absl::InternalError(absl::StrCat("mkdtemp: ", strerror(errno)));
   }
   server->dir_ = tmpl;
-  if (server->switch_user_ && chown(server->dir_.c_str(), server->run_uid_, server->run_gid_) != 0) {
+  if (server->switch_user_ &&
+      chown(server->dir_.c_str(), server->run_uid_, server->run_gid_) != 0) {
     return absl::InternalError(absl::StrCat("chown ", server->dir_, ": ", strerror(errno)));
   }
   server->tcp_ = options.tcp;
