@@ -432,5 +432,14 @@ TEST(ShippedSpecTest, DemoCampaignLoads) {
   EXPECT_TRUE(spec->baseline().files().count("solution.json"));
 }
 
+TEST(ShippedSpecTest, LlmExampleLoads) {
+  auto spec = LoadCampaignSpec(std::string(RATCHET_SOURCE_DIR) + "/tasks/llm-rmsnorm.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->proposer(), "llm");
+  EXPECT_EQ(spec->llm().base_url(), "http://127.0.0.1:8000");
+  ASSERT_EQ(spec->llm().models_size(), 1);
+  EXPECT_EQ(spec->llm().merge_every(), 5);
+}
+
 }  // namespace
 }  // namespace ratchet::cli
