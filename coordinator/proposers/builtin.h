@@ -13,8 +13,9 @@ namespace ratchet::proposers {
 
 std::unique_ptr<Proposer> NewEvolveProposer();
 std::unique_ptr<Proposer> NewRandomProposer();
-// Every point of the knob space in a fixed order: the first declared knob
-// varies fastest, each knob through its choices as declared.
+// Every point of the knob space in a fixed order: the first knob of the
+// KnobSpace (knob names sort alphabetically) varies fastest, each knob
+// through its choices as declared.
 std::unique_ptr<Proposer> NewGridProposer();
 // The given knob settings in order (unset knobs take their defaults).
 std::unique_ptr<Proposer> NewReplayProposer(
