@@ -43,6 +43,7 @@ import signal
 import struct
 import sys
 import time
+import types
 import traceback
 
 try:
@@ -461,7 +462,9 @@ def workload_key(w):
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
 
 
-TIMING_METHOD = "cuda-events-l2flush-fresh-v1"
+# Part of the T_b cache key: bump it when how T_b is measured changes (v2: the
+# reference runs from a real module, so torch.compile works on it).
+TIMING_METHOD = "cuda-events-l2flush-fresh-v2"
 
 
 def cache_path(req, w, gpu_name):
@@ -603,7 +606,11 @@ def main():
                 "device": "cpu"}
     try:
         flush = setup_device(req, manifest)
-        ns = {"__name__": "ratchet_reference"}
+        # A real module in sys.modules: torch.compile (dynamo) imports the
+        # module a function's globals name, and fails on a bare exec dict.
+        module = types.ModuleType("ratchet_reference")
+        sys.modules["ratchet_reference"] = module
+        ns = module.__dict__
         exec(compile(req["reference"], "definition.json:reference", "exec"), ns)
         run = ns.get("run")
         if run is None:
