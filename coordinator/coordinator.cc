@@ -433,9 +433,15 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
       if (auto s = store_->FailOpenJobs(campaign_id); !s.ok()) return s;
       for (auto v : *verifications) {
         if (v.outcome() != v1::VERDICT_PENDING) continue;
-        v.set_outcome(v1::VERDICT_REJECTED);
+        // Not replayed to the end: no evidence either way, like a replay
+        // that could not run.
+        v.set_outcome(v1::VERDICT_REJECTED_FLAKY);
         v.set_reason("budget-ended");
         v.set_detail("the campaign's wall-clock budget ended before replays finished");
+        v.mutable_evidence()->set_failed_check("budget-ended");
+        v.mutable_evidence()->set_check_detail(v.detail());
+        verdicts_counter_->Add({{"outcome", VerdictName(v.outcome())}, {"reason", v.reason()}})
+            .Increment();
         v.set_decided_unix_ms(NowUnixMs());
         if (auto s = store_->UpdateVerification(v); !s.ok()) return s;
         auto candidate = store_->GetCandidate(v.candidate_id());
@@ -1225,6 +1231,15 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
     v.set_verifier_id(request.verifier_id());
     v.set_decided_unix_ms(NowUnixMs());
     if (auto s = store_->UpdateVerification(v); !s.ok()) return s;
+    // A verifier that decided early (one replay caught hacking) leaves
+    // replays that nobody needs: those still queued are dropped.
+    auto replay_jobs = store_->ListJobsForVerification(v.id());
+    if (!replay_jobs.ok()) return replay_jobs.status();
+    for (v1::Job job : *replay_jobs) {
+      if (job.state() != v1::JOB_QUEUED) continue;
+      job.set_state(v1::JOB_FAILED);
+      if (auto s = store_->UpdateJob(job); !s.ok()) return s;
+    }
 
     auto candidate = store_->GetCandidate(v.candidate_id());
     if (!candidate.ok()) return candidate.status();

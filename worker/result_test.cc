@@ -310,3 +310,51 @@ TEST_F(CudaRoutingTest, ArgvPicksTheCudaHarnessGpuAndPeaks) {
 
 }  // namespace
 }  // namespace ratchet::worker
+
+namespace ratchet::worker {
+namespace {
+
+// Marks every millisecond-long window: `calls` per window at `ns` each, with
+// the windows listed in `stretched` taking `factor` times longer (preempted).
+std::vector<std::pair<int64_t, double>> Marks(int windows, int64_t calls, double ns,
+                                              const std::vector<int>& stretched,
+                                              double factor) {
+  std::vector<std::pair<int64_t, double>> marks = {{0, 10.0}};
+  for (int w = 1; w <= windows; ++w) {
+    const bool slow = std::find(stretched.begin(), stretched.end(), w) != stretched.end();
+    marks.push_back({marks.back().first + calls,
+                     marks.back().second + calls * ns * 1e-9 * (slow ? factor : 1.0)});
+  }
+  return marks;
+}
+
+TEST(IndependentTimingTest, PreemptedWindowsDropOut) {
+  // 40 windows of 20 calls at 60 us; a third of them stretched 3x by load.
+  std::vector<int> busy;
+  for (int w = 1; w <= 40; w += 3) busy.push_back(w);
+  IndependentTime t = PerCallFromMarks(Marks(40, 20, 60e3, busy, 3.0));
+  EXPECT_NEAR(t.ns_per_call, 60e3, 1);
+  EXPECT_EQ(t.calls, 20 * 20);  // the second half's windows
+}
+
+TEST(IndependentTimingTest, SlowCallsEverywhereStaySlow) {
+  // A tampered in-process timer cannot make the real calls faster: every
+  // window shows them as they are.
+  IndependentTime t = PerCallFromMarks(Marks(40, 2, 480e3, {}, 1.0));
+  EXPECT_NEAR(t.ns_per_call, 480e3, 1);
+}
+
+TEST(IndependentTimingTest, FewWindowsUseHalfToLast) {
+  // Doubling batches (the CUDA harness): the last mark against the one at
+  // half its calls.
+  std::vector<std::pair<int64_t, double>> marks = {{0, 1.0}};
+  for (int64_t calls = 1; calls <= 1024; calls *= 2)
+    marks.push_back({calls * 2 - 1, 1.0 + (calls * 2 - 1) * 40e-6});
+  IndependentTime t = PerCallFromMarks(marks);
+  EXPECT_EQ(t.calls, 2047 - 1023);
+  EXPECT_NEAR(t.ns_per_call, 40e3, 1);
+  EXPECT_EQ(PerCallFromMarks({{0, 1.0}}).calls, 0);
+}
+
+}  // namespace
+}  // namespace ratchet::worker

@@ -118,8 +118,11 @@ std::vector<std::string> IndependentTimingArgv(const std::vector<std::string>& a
                                                const std::string& out);
 
 // Per-call time from the marks ("ratchet-mark W CALLS") of one workload, each
-// with the second this process received it: the calls between the mark at
-// half the last count and the last mark, over their time. calls 0: no figure.
+// with the second this process received it: the lower decile of the per-call
+// times of the windows between marks (0.5 ms or longer, in the second half of
+// the calls), so that windows stretched by other load drop out; with fewer
+// than three such windows, the calls between the mark at half the last count
+// and the last mark over their time. calls 0: no figure.
 struct IndependentTime {
   int64_t calls = 0;
   double ns_per_call = 0;

@@ -1062,7 +1062,11 @@ void Harness::BackToBack() {
     mark(0);
     const auto start = Clock::now();
     int64_t calls = 0;
-    for (int64_t batch = 1; calls < (int64_t{1} << 22); batch *= 2) {
+    // Batches double until one lasts about a millisecond, then stay that
+    // size: many short windows, so that the parent can leave out those in
+    // which other load preempted this process.
+    for (int64_t batch = 1; calls < (int64_t{1} << 22);) {
+      const auto batch_start = Clock::now();
       g_in_candidate = 1;
       for (int64_t i = 0; i < batch; ++i) {
         if (run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
@@ -1075,7 +1079,9 @@ void Harness::BackToBack() {
       g_in_candidate = 0;
       calls += batch;
       mark(calls);
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+      const auto now = Clock::now();
+      if (now - batch_start < std::chrono::milliseconds(1)) batch *= 2;
+      const double elapsed = std::chrono::duration<double>(now - start).count();
       if (calls >= 8 && elapsed >= o_.back_to_back) break;
     }
     wr.calls = calls;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "services/common/noise_floor.h"
+#include "services/verifier/screening.h"
 #include "services/verifier/welch.h"
 
 namespace ratchet::verifier {
@@ -273,6 +274,37 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
   ev->clear_failed_check();
   ev->clear_check_detail();
   return v;
+}
+
+bool DecidedByHackEvidence(const v1::Verification& claim,
+                           const v1::GetReplaysResponse& replays) {
+  // Hack evidence outranks every other finding and unfinished replays, so a
+  // partial set already decides when it holds some.
+  return Decide(claim, replays).outcome() == v1::VERDICT_REJECTED_HACK;
+}
+
+v1::Verification ScreenClaim(const v1::Verification& claim,
+                             const std::map<std::string, std::string>& candidate_files,
+                             const std::map<std::string, std::string>& incumbent_files) {
+  v1::Verification screened = claim;
+  const std::vector<ScreeningFlag> added = AddedFlags(candidate_files, incumbent_files);
+  v1::VerdictEvidence* ev = screened.mutable_evidence();
+  ev->clear_screening_flags();
+  for (const ScreeningFlag& f : added)
+    ev->add_screening_flags(absl::StrCat(f.category, ": ", f.construct, " (", f.file, ":",
+                                         f.line, ")"));
+  ev->set_replays_requested(ReplayCount(claim.policy(), !added.empty()));
+  return screened;
+}
+
+v1::Verification Judge(const v1::Verification& screened, const v1::GetReplaysResponse& replays) {
+  v1::Verification verdict = Decide(screened, replays);
+  const auto& flags = screened.evidence().screening_flags();
+  if (!flags.empty())
+    verdict.set_detail(absl::StrCat(verdict.detail(), "; screening flagged (replays raised to ",
+                                    screened.evidence().replays_requested(), "): ",
+                                    absl::StrJoin(flags, "; ")));
+  return verdict;
 }
 
 }  // namespace ratchet::verifier

@@ -10,6 +10,7 @@
 #ifndef RATCHET_SERVICES_VERIFIER_VERDICT_H_
 #define RATCHET_SERVICES_VERIFIER_VERDICT_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,9 +51,27 @@ bool IsHackFlag(const std::string& flag);
 //                   (the harness's clocks, or in-process vs independent)
 //   rejected-wrong  "wrong-on-replay", "out-of-bounds-on-replay"
 //   rejected-flaky  "failed-on-replay", "independent-timing-failed",
-//                   "incumbent-failed"
+//                   "incumbent-failed" (and "budget-ended", which the
+//                   coordinator records for claims the wall budget cut off)
 //   rejected-noise  "noise", "below-min-gain", "below-noise-floor"
 v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
+
+// True once a finished replay of the candidate carries hack evidence: no
+// later replay can change a rejected-hack verdict, so the verifier decides
+// then rather than waiting for the rest (the coordinator drops the replays
+// still queued when the verdict arrives).
+bool DecidedByHackEvidence(const v1::Verification& claim,
+                           const v1::GetReplaysResponse& replays);
+
+// The claim as the verifier judges it: the screening flags of the
+// constructs that the candidate's files add to the incumbent's in its
+// evidence, with the replay count those flags call for (replays_requested).
+v1::Verification ScreenClaim(const v1::Verification& claim,
+                             const std::map<std::string, std::string>& candidate_files,
+                             const std::map<std::string, std::string>& incumbent_files);
+
+// Decide on a screened claim, with the screening flags named in the detail.
+v1::Verification Judge(const v1::Verification& screened, const v1::GetReplaysResponse& replays);
 
 }  // namespace ratchet::verifier
 

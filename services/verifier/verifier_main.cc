@@ -17,7 +17,6 @@
 #include "services/common/flags.h"
 #include "services/common/metrics.h"
 #include "services/common/names.h"
-#include "services/verifier/screening.h"
 #include "services/verifier/verdict.h"
 
 namespace ratchet::verifier {
@@ -79,13 +78,12 @@ class Verifier {
     // Suspicious constructs that the candidate's source adds to its
     // incumbent's double the replays (more evidence) and are shown in the
     // verdict, whatever it is.
-    const std::vector<ScreeningFlag> added = NewScreeningFlags(claim);
-    const std::string screening = DescribeFlags(added);
-    const int replay_count = ReplayCount(claim.policy(), !added.empty());
+    const v1::Verification screened = ScreenClaim(claim, Files(claim.candidate_id()),
+                                                  Files(claim.incumbent_candidate_id()));
     v1::RequestReplaysRequest rr;
     rr.set_verification_id(claim.id());
     rr.set_verifier_id(id_);
-    rr.set_replays(replay_count);
+    rr.set_replays(screened.evidence().replays_requested());
     v1::RequestReplaysResponse rresp;
     if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
 
@@ -95,20 +93,13 @@ class Verifier {
       gr.set_verification_id(claim.id());
       replays.Clear();
       if (!Retry([&] { return stub_->GetReplays(Context(10).get(), gr, &replays); })) return;
-      if (ReplaysFinished(replays)) break;
+      // One replay caught hacking decides; the rest would only cost time.
+      if (ReplaysFinished(replays) || DecidedByHackEvidence(screened, replays)) break;
       Sleep(500);
     }
     if (g_stop) return;  // the lease lapses and another verifier takes the claim
 
-    v1::Verification with_screening = claim;
-    for (const ScreeningFlag& f : added)
-      with_screening.mutable_evidence()->add_screening_flags(
-          absl::StrCat(f.category, ": ", f.construct, " (", f.file, ":", f.line, ")"));
-    with_screening.mutable_evidence()->set_replays_requested(replay_count);
-    v1::Verification verdict = Decide(with_screening, replays);
-    if (!screening.empty())
-      verdict.set_detail(absl::StrCat(verdict.detail(), "; screening flagged (replays raised to ",
-                                      replay_count, "): ", screening));
+    v1::Verification verdict = Judge(screened, replays);
     v1::ReportVerdictRequest report;
     report.set_verifier_id(id_);
     *report.mutable_verification() = verdict;
@@ -131,11 +122,6 @@ class Verifier {
       return {};
     const auto& files = detail.candidate().solution().files();
     return {files.begin(), files.end()};
-  }
-
-  // Suspicious constructs that the candidate's source adds to its incumbent's.
-  std::vector<ScreeningFlag> NewScreeningFlags(const v1::Verification& claim) {
-    return AddedFlags(Files(claim.candidate_id()), Files(claim.incumbent_candidate_id()));
   }
 
   // Retries while the coordinator is unreachable; false on any other error.
