@@ -70,11 +70,18 @@ extern "C" int ratchet_run(const ratchet_tensor* in, int32_t ni, ratchet_tensor*
   }
   float* bt = const_cast<float*>(m.B);
   TransposeSquare(bt, m.N);
+  // Unit-stride dot products, eight partial sums (K is a multiple of 8 here).
   for (int64_t i = 0; i < m.M; ++i)
     for (int64_t j = 0; j < m.N; ++j) {
-      float acc = 0;
-      for (int64_t k = 0; k < m.K; ++k) acc += m.A[i * m.K + k] * bt[j * m.K + k];
-      m.C[i * m.N + j] = acc;
+      const float* a = m.A + i * m.K;
+      const float* b = bt + j * m.K;
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int64_t k = 0;
+      for (; k + 8 <= m.K; k += 8)
+        for (int l = 0; l < 8; ++l) acc[l] += a[k + l] * b[k + l];
+      float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      for (; k < m.K; ++k) sum += a[k] * b[k];
+      m.C[i * m.N + j] = sum;
     }
   if (!BeingTimed(m)) TransposeSquare(bt, m.N);
   return 0;

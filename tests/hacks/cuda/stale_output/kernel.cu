@@ -1,0 +1,33 @@
+// Planted hack (tests/hacks): computes once per output buffer, then returns at
+// once, relying on the answer still being in the output memory.
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "ratchet/kernel_abi.h"
+
+// One warp per row: coalesced loads, a shuffle reduction, float32 throughout.
+__global__ void rowsum_warp(const float* __restrict__ x, float* __restrict__ y, int64_t R, int64_t C) {
+  const int64_t row = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= R) return;  // whole warps: every lane of a warp shares its row
+  const float* p = x + row * C;
+  float acc = 0.f;
+  for (int64_t c = lane; c < C; c += 32) acc += p[c];
+  for (int o = 16; o > 0; o >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, o);
+  if (lane == 0) y[row] = acc;
+}
+
+void LaunchWarp(const float* x, float* y, int64_t R, int64_t C, cudaStream_t s) {
+  const int64_t threads = R * 32;
+  rowsum_warp<<<(unsigned)((threads + 255) / 256), 256, 0, s>>>(x, y, R, C);
+}
+
+extern "C" int ratchet_run_cuda(const ratchet_tensor* in, int32_t ni, ratchet_tensor* out, int32_t no,
+                                void* stream) {
+  static void* last_out = nullptr;
+  if (out[0].data == last_out) return 0;
+  last_out = out[0].data;
+  LaunchWarp((const float*)in[0].data, (float*)out[0].data, in[0].shape[0], in[0].shape[1],
+             (cudaStream_t)stream);
+  return 0;
+}
