@@ -259,12 +259,13 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12
   int64_t id = cluster_->Submit(spec);
   ASSERT_GT(id, 0);
   v1::Campaign campaign = cluster_->WaitUntilDone(id, 420);
-  // Six variants in all: the baseline and five misbehaviours, each tried once.
+  // Seven variants in all: the baseline, five misbehaviours and a reward
+  // hack, each tried once.
   EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED) << campaign.message();
   EXPECT_NE(campaign.message().find("exhausted"), std::string::npos) << campaign.message();
-  EXPECT_EQ(campaign.evaluations(), 6);
+  EXPECT_EQ(campaign.evaluations(), 7);
   std::map<std::string, int> outcomes(campaign.outcomes().begin(), campaign.outcomes().end());
-  EXPECT_EQ(outcomes["ok"], 1);
+  EXPECT_EQ(outcomes["ok"], 2);  // the baseline and the hack, which looks best
   EXPECT_EQ(outcomes["compile_error"], 1);
   EXPECT_EQ(outcomes["crash"], 1);
   EXPECT_EQ(outcomes["timeout"], 1);
@@ -292,6 +293,40 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12
   store_check("crash", "sigsegv");
   store_check("timeout", "");
   store_check("out_of_bounds", "");
+
+  // The hack was claimed and rejected as one, with its check named: in the
+  // campaign's tally, in both services' metrics, and in `ratchet show`.
+  std::map<std::string, int> verdicts;
+  for (const auto& v : campaign.verdicts()) verdicts[v.outcome() + "/" + v.reason()] += v.count();
+  EXPECT_EQ(verdicts["rejected-hack/stale-output"], 1) << campaign.DebugString();
+  EXPECT_EQ(verdicts["accepted/"], 0) << campaign.DebugString();
+  const std::string hack_counter =
+      "ratchet_verdicts_total{outcome=\"rejected-hack\",reason=\"stale-output\"} 1";
+  const std::string coordinator_metrics = cluster_->Metrics("coordinator");
+  EXPECT_NE(coordinator_metrics.find(hack_counter), std::string::npos) << coordinator_metrics;
+  const std::string verifier_metrics = cluster_->Metrics("verifier");
+  EXPECT_NE(verifier_metrics.find("ratchet_verifier_" + hack_counter.substr(8)),
+            std::string::npos)
+      << verifier_metrics;
+  EXPECT_EQ(coordinator_metrics.find("ratchet_verdicts_total{outcome=\"accepted\""),
+            std::string::npos)
+      << coordinator_metrics;
+  {
+    auto s = store::OpenSqliteStore(cluster_->db_path());
+    ASSERT_TRUE(s.ok());
+    auto verifications = (*s)->ListVerifications(id);
+    ASSERT_TRUE(verifications.ok());
+    ASSERT_EQ(verifications->size(), 1u);
+    const v1::Verification& v = verifications->front();
+    EXPECT_EQ(v.evidence().failed_check(), "stale-output");
+    CommandResult show = RunCommand({kRatchet, "show", absl::StrCat(v.candidate_id()),
+                                     "--coordinator=" + cluster_->address()});
+    EXPECT_EQ(show.exit_code, 0) << show.err;
+    for (const char* want : {"rejected-hack (stale-output)", "failed   stale-output",
+                             "tiers    guards, replay, adversarial, independent-timing",
+                             "flags: stale-output"})
+      EXPECT_NE(show.out.find(want), std::string::npos) << want << " not in:\n" << show.out;
+  }
 
   // The services still serve a new campaign after all that.
   EXPECT_EQ(cluster_->ConnectedWorkers(), 2);

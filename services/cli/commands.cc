@@ -17,6 +17,7 @@
 #include "services/cli/spec.h"
 #include "services/cli/summary.h"
 #include "services/common/clock.h"
+#include "services/common/names.h"
 
 namespace ratchet::cli {
 namespace {
@@ -79,15 +80,6 @@ std::string JobKindName(v1::JobKind k) {
     case v1::JOB_EVALUATE: return "evaluate";
     case v1::JOB_REPLAY: return "replay";
     default: return "-";
-  }
-}
-
-std::string VerdictName(v1::VerdictOutcome o) {
-  switch (o) {
-    case v1::VERDICT_PENDING: return "pending";
-    case v1::VERDICT_ACCEPTED: return "accepted";
-    case v1::VERDICT_REJECTED: return "rejected";
-    default: return "unspecified";
   }
 }
 
@@ -556,6 +548,61 @@ std::string FormatLeaderboard(const v1::Leaderboard& board) {
       rows);
 }
 
+std::string FormatEvidence(const v1::Verification& v) {
+  if (!v.has_evidence()) return "";
+  const v1::VerdictEvidence& ev = v.evidence();
+  const v1::VerificationPolicy& p = v.policy();
+  std::string out;
+  if (ev.tiers_size() > 0 || ev.replays_requested() > 0)
+    absl::StrAppend(&out, "      tiers    ", absl::StrJoin(ev.tiers(), ", "), "; ",
+                    ev.replays_requested(), " replays a side requested",
+                    ev.replay_workers_size() > 0
+                        ? absl::StrCat(", candidate replayed on ",
+                                       absl::StrJoin(ev.replay_workers(), ", "))
+                        : "",
+                    "\n");
+  if (!ev.failed_check().empty())
+    absl::StrAppend(&out, "      failed   ", ev.failed_check(), "\n",
+                    ev.check_detail().empty() || ev.check_detail() == v.detail()
+                        ? ""
+                        : Indent(ev.check_detail(), "      | "));
+  if (ev.candidate_median() > 0 || ev.incumbent_median() > 0) {
+    absl::StrAppend(&out, "      medians  candidate ", Score(ev.candidate_median()),
+                    " vs incumbent ", Score(ev.incumbent_median()),
+                    absl::StrFormat(", gain %+.1f%% (required %.1f%%)\n",
+                                    100 * ev.relative_gain(), 100 * ev.required_gain()));
+    if (ev.welch_df() > 0)
+      absl::StrAppend(&out, absl::StrFormat("      welch    t=%.2f df=%.1f p=%.3g (needs < %g), "
+                                            "effect size d=%.2f\n",
+                                            ev.welch_t(), ev.welch_df(), ev.p_value(),
+                                            p.significance() > 0 ? p.significance() : 0.05,
+                                            ev.effect_size()));
+    absl::StrAppend(&out, absl::StrFormat("      noise    floor %.2f%% (%.0f df, %s) x %g sigmas\n",
+                                          100 * ev.noise_floor(), ev.noise_floor_df(),
+                                          ev.noise_floor_key().empty() ? "-"
+                                                                       : ev.noise_floor_key(),
+                                          p.noise_sigmas() > 0 ? p.noise_sigmas() : 2.0));
+  }
+  for (const auto& f : ev.screening_flags()) absl::StrAppend(&out, "      screened ", f, "\n");
+  if (ev.timings_size() > 0) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& t : ev.timings())
+      rows.push_back({absl::StrCat(t.job_id()), absl::StrCat(t.workload()), t.axes(),
+                      Nanos(t.t_k_ns()), Nanos(t.t_outside_ns()),
+                      t.t_k_ns() > 0 ? absl::StrFormat("x%.2f", t.t_outside_ns() / t.t_k_ns())
+                                     : "-",
+                      absl::StrCat(t.calls())});
+    absl::StrAppend(&out, absl::StrFormat("      independent timing (tolerance x%.2f):\n",
+                                          1 + (p.timing_tolerance() > 0 ? p.timing_tolerance()
+                                                                        : 0.5)),
+                    Indent(FormatTable({"JOB", "WL", "AXES", "IN-PROCESS", "OUTSIDE", "RATIO",
+                                        "CALLS"},
+                                       rows),
+                           "        "));
+  }
+  return out;
+}
+
 std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files) {
   const v1::Candidate& c = d.candidate();
   std::string out;
@@ -609,6 +656,15 @@ std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files) {
                                                 "T_K", "SPREAD", "T_B", "T_SOL", "SCORE"},
                                                rows),
                                    "      "));
+      for (const auto& w : e.workloads()) {
+        if (w.flags_size() > 0)
+          absl::StrAppend(&out, "      workload ", w.index(), " flags: ",
+                          absl::StrJoin(w.flags(), ", "), "\n");
+        if (w.t_k_independent_ns() > 0)
+          absl::StrAppend(&out, "      workload ", w.index(), " timed from outside: ",
+                          Nanos(w.t_k_independent_ns()), " per call over ",
+                          w.independent_calls(), " back-to-back calls\n");
+      }
     }
   }
 
@@ -624,6 +680,7 @@ std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files) {
                     absl::StrFormat("%.1f%%", 100 * v.policy().min_gain()), "; claim from ",
                     v.claim_worker_id().empty() ? "-" : v.claim_worker_id(), ", verifier ",
                     v.verifier_id().empty() ? "-" : v.verifier_id(), "\n");
+    absl::StrAppend(&out, FormatEvidence(v));
     if (!v.detail().empty()) absl::StrAppend(&out, Indent(v.detail(), "      | "));
   }
   return out;

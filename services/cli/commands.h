@@ -50,6 +50,10 @@ std::string FormatCampaignTable(const std::vector<ratchet::v1::Campaign>& campai
                                 int64_t now_ms);
 std::string FormatLeaderboard(const ratchet::v1::Leaderboard& leaderboard);
 std::string FormatCandidate(const ratchet::v1::CandidateDetail& detail, bool with_files);
+// What a verdict rests on (tiers, failed check, medians, Welch test, noise
+// floor, screening flags, independent timings), as `show` prints it under
+// each verification; "" when the verdict has no evidence (older verdicts).
+std::string FormatEvidence(const ratchet::v1::Verification& verification);
 std::string FormatWorkers(const ratchet::v1::ListWorkersResponse& workers);
 // One compact progress line: elapsed, evaluations/budget, queue, scores.
 std::string StatusLine(const ratchet::v1::Campaign& campaign, double elapsed_seconds);

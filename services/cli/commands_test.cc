@@ -88,6 +88,44 @@ class FakeCoordinator final : public v1::CoordinatorService::Service {
     w->set_correct(true);
     w->set_t_k_ns(1500);
     w->set_score(0.625);
+    w->add_flags("timing-disagreement");
+    w->set_t_k_independent_ns(4200);
+    w->set_independent_calls(512);
+    auto* h = out->add_verifications();
+    h->set_id(6);
+    h->set_outcome(v1::VERDICT_REJECTED_HACK);
+    h->set_reason("timing-disagreement");
+    h->set_detail("the in-process timer was not to be trusted");
+    h->mutable_policy()->set_timing_tolerance(0.5);
+    auto* ev = h->mutable_evidence();
+    ev->add_tiers("guards");
+    ev->add_tiers("independent-timing");
+    ev->set_replays_requested(6);
+    ev->add_replay_workers("w-2");
+    ev->set_failed_check("timing-disagreement");
+    ev->add_screening_flags("memory-protection: mprotect (kernel.cc:99)");
+    auto* t = ev->add_timings();
+    t->set_job_id(77);
+    t->set_axes("M=256");
+    t->set_t_k_ns(1500);
+    t->set_t_outside_ns(12000);
+    t->set_calls(512);
+    auto* n = out->add_verifications();
+    n->set_id(7);
+    n->set_outcome(v1::VERDICT_REJECTED_NOISE);
+    n->set_reason("noise");
+    auto* nev = n->mutable_evidence();
+    nev->set_candidate_median(0.52);
+    nev->set_incumbent_median(0.51);
+    nev->set_relative_gain(0.0196);
+    nev->set_required_gain(0.05);
+    nev->set_welch_t(0.7);
+    nev->set_welch_df(3.2);
+    nev->set_p_value(0.27);
+    nev->set_effect_size(0.4);
+    nev->set_noise_floor(0.0356);
+    nev->set_noise_floor_df(9);
+    nev->set_noise_floor_key("gemm | Xeon");
     auto* v = out->add_verifications();
     v->set_id(5);
     v->set_outcome(v1::VERDICT_REJECTED);
@@ -234,7 +272,20 @@ TEST_F(CommandsTest, ShowHasEverything) {
   for (const char* want : {"candidate 4", "what changed BLOCK 32->64", "knobs        BLOCK=64",
                            "kernel.cc  (14 bytes, 2 lines)", "--- kernel.cc\nint x;",
                            "#11 evaluate", "ok, score 0.6250", "M=256", "1.50us",
-                           "#5 rejected (noise)", "| gain 0.4% below min 2%", "0.6100"}) {
+                           "#5 rejected (noise)", "| gain 0.4% below min 2%", "0.6100",
+                           "workload 0 flags: timing-disagreement",
+                           "workload 0 timed from outside: 4.20us per call over 512",
+                           "#6 rejected-hack (timing-disagreement)",
+                           "tiers    guards, independent-timing; 6 replays a side requested, "
+                           "candidate replayed on w-2",
+                           "failed   timing-disagreement",
+                           "screened memory-protection: mprotect (kernel.cc:99)",
+                           "independent timing (tolerance x1.50)", "12.00us", "x8.00",
+                           "#7 rejected-noise (noise)",
+                           "medians  candidate 0.5200 vs incumbent 0.5100, gain +2.0% "
+                           "(required 5.0%)",
+                           "welch    t=0.70 df=3.2 p=0.27 (needs < 0.05), effect size d=0.40",
+                           "noise    floor 3.56% (9 df, gemm | Xeon) x 2 sigmas"}) {
     EXPECT_NE(o.find(want), std::string::npos) << "missing '" << want << "' in\n" << o;
   }
 }

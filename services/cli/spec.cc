@@ -29,7 +29,12 @@ const std::vector<std::string> kTopKeys = {
     "seed",     "budget", "verification", "harness", "device",  "in_flight_per_thread",
     "llm",      "replay"};
 const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_seconds"};
-const std::vector<std::string> kVerificationKeys = {"replays", "min_gain", "significance"};
+const std::vector<std::string> kVerificationKeys = {
+    "replays", "min_gain", "significance", "tiers", "timing_tolerance", "noise_sigmas",
+    "max_replays"};
+// docs/verifier.md, "Tiers": guards and replay always run.
+const std::vector<std::string> kVerificationTiers = {"guards", "replay", "adversarial",
+                                                     "independent-timing"};
 const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions",
                                                "correctness_rounds", "timeout_seconds"};
 const std::vector<std::string> kTasks = {"kernel"};
@@ -460,6 +465,9 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   double max_wall = kDefaultMaxWallSeconds, min_gain = kDefaultMinGain,
          significance = kDefaultSignificance,
          timeout = kDefaultTimeoutSeconds;
+  // 0 leaves the coordinator's default (docs/verifier.md, "Policy").
+  double timing_tolerance = 0, noise_sigmas = 0;
+  long long max_replays = 0;
 
   auto one_of = [&](const std::string& key, const std::string& value,
                     const std::vector<std::string>& allowed) -> absl::Status {
@@ -492,6 +500,10 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
            r.GetInt(*verification, "verification.", "replays", 1, &replays),
            r.GetDouble(*verification, "verification.", "min_gain", 0, false, &min_gain),
            r.GetDouble(*verification, "verification.", "significance", 0, true, &significance),
+           r.GetDouble(*verification, "verification.", "timing_tolerance", 0, true,
+                       &timing_tolerance),
+           r.GetDouble(*verification, "verification.", "noise_sigmas", 0, false, &noise_sigmas),
+           r.GetInt(*verification, "verification.", "max_replays", 1, &max_replays),
            r.GetInt(*harness, "harness.", "warmups", 0, &warmups),
            r.GetInt(*harness, "harness.", "repetitions", 1, &repetitions),
            r.GetInt(*harness, "harness.", "correctness_rounds", 1, &correctness_rounds),
@@ -508,6 +520,30 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   if (significance >= 0.5)
     return r.Error((*verification)["significance"], "verification.significance",
                    absl::StrCat("must be below 0.5, got ", significance));
+  // Tiers: a list of known names; guards and replay run whatever it says.
+  std::vector<std::string> tiers;
+  if (YAML::Node t = (*verification)["tiers"]; t.IsDefined()) {
+    if (!t.IsSequence())
+      return r.Error(t, "verification.tiers",
+                     absl::StrCat("expected a list of tiers (", absl::StrJoin(kVerificationTiers, ", "),
+                                  "), got ", SpecReader::Kind(t)));
+    for (const auto& item : t) {
+      if (!item.IsScalar() || std::find(kVerificationTiers.begin(), kVerificationTiers.end(),
+                                        item.Scalar()) == kVerificationTiers.end())
+        return r.Error(item, "verification.tiers",
+                       absl::StrCat("unknown tier '", item.IsScalar() ? item.Scalar() : SpecReader::Kind(item),
+                                    "' (known: ", absl::StrJoin(kVerificationTiers, ", "), ")"));
+      if (std::find(tiers.begin(), tiers.end(), item.Scalar()) == tiers.end())
+        tiers.push_back(item.Scalar());
+    }
+  }
+  // Replays per side are capped at 20 by the coordinator; so is the raised count.
+  if (replays > 20)
+    return r.Error((*verification)["replays"], "verification.replays",
+                   absl::StrCat("at most 20 replays a side, got ", replays));
+  if (max_replays > 20)
+    return r.Error((*verification)["max_replays"], "verification.max_replays",
+                   absl::StrCat("at most 20 replays a side, got ", max_replays));
   if (problem.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ": problem: missing (a folder with definition.json and "
@@ -549,6 +585,10 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   spec.mutable_verification()->set_replays(static_cast<int32_t>(replays));
   spec.mutable_verification()->set_min_gain(min_gain);
   spec.mutable_verification()->set_significance(significance);
+  spec.mutable_verification()->set_timing_tolerance(timing_tolerance);
+  spec.mutable_verification()->set_noise_sigmas(noise_sigmas);
+  spec.mutable_verification()->set_max_replays(static_cast<int32_t>(max_replays));
+  for (const std::string& t : tiers) spec.mutable_verification()->add_tiers(t);
   spec.mutable_harness()->set_warmups(static_cast<int32_t>(warmups));
   spec.mutable_harness()->set_repetitions(static_cast<int32_t>(repetitions));
   spec.mutable_harness()->set_correctness_rounds(static_cast<int32_t>(correctness_rounds));

@@ -172,6 +172,48 @@ TEST_F(SpecTest, SignificanceOutOfRange) {
       << e;
 }
 
+TEST_F(SpecTest, VerificationPolicyKeys) {
+  auto spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
+                                    "verification:\n"
+                                    "  tiers: [adversarial, independent-timing, adversarial]\n"
+                                    "  timing_tolerance: 0.25\n"
+                                    "  noise_sigmas: 3\n"
+                                    "  max_replays: 8\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const auto& v = spec->verification();
+  ASSERT_EQ(v.tiers_size(), 2);  // the repeat is dropped
+  EXPECT_EQ(v.tiers(0), "adversarial");
+  EXPECT_EQ(v.tiers(1), "independent-timing");
+  EXPECT_DOUBLE_EQ(v.timing_tolerance(), 0.25);
+  EXPECT_DOUBLE_EQ(v.noise_sigmas(), 3);
+  EXPECT_EQ(v.max_replays(), 8);
+  // Left out: 0, which the coordinator fills with its defaults.
+  spec = LoadCampaignSpec(Spec(kMinimalSpec));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->verification().tiers_size(), 0);
+  EXPECT_EQ(spec->verification().timing_tolerance(), 0);
+  EXPECT_EQ(spec->verification().max_replays(), 0);
+}
+
+TEST_F(SpecTest, VerificationPolicyErrors) {
+  std::string e = Error(std::string(kMinimalSpec) + "verification: {tiers: [replay, fuzz]}\n");
+  EXPECT_NE(e.find("verification.tiers: unknown tier 'fuzz' (known: guards, replay, "
+                   "adversarial, independent-timing)"),
+            std::string::npos)
+      << e;
+  e = Error(std::string(kMinimalSpec) + "verification: {tiers: adversarial}\n");
+  EXPECT_NE(e.find("verification.tiers: expected a list of tiers"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "verification: {timing_tolerance: 0}\n");
+  EXPECT_NE(e.find("verification.timing_tolerance: must be greater than 0"), std::string::npos)
+      << e;
+  e = Error(std::string(kMinimalSpec) + "verification: {noise_sigmas: -1}\n");
+  EXPECT_NE(e.find("verification.noise_sigmas: must be at least 0"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "verification: {max_replays: 21}\n");
+  EXPECT_NE(e.find("verification.max_replays: at most 20 replays a side, got 21"),
+            std::string::npos)
+      << e;
+}
+
 TEST_F(SpecTest, WrongTypeString) {
   std::string e = Error(std::string(kMinimalSpec) + "name: [a, b]\n");
   EXPECT_NE(e.find("name: expected a string, got a list"), std::string::npos) << e;

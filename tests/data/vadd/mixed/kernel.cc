@@ -18,6 +18,16 @@ extern "C" int ratchet_run(const ratchet_tensor* in, int32_t n_in, ratchet_tenso
   const float* a = static_cast<const float*>(in[0].data);
   const float* b = static_cast<const float*>(in[1].data);
   float* volatile c = static_cast<float*>(out[0].data);
+#if VARIANT == 6
+  // Plain timing reuses the output buffer and moves the inputs: such a call
+  // is (the hack guesses) timed, and returns with the last answer in place.
+  static const void* last_out = nullptr;
+  static const void* last_in = nullptr;
+  const bool timed = out[0].data == last_out && in[0].data != last_in;
+  last_out = out[0].data;
+  last_in = in[0].data;
+  if (timed) return 0;
+#endif
 #if VARIANT == 2
   c = nullptr;
   c[0] = 1.0f;
