@@ -1,5 +1,8 @@
 #include "services/verifier/verdict.h"
 
+#include <map>
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace ratchet::verifier {
@@ -197,6 +200,49 @@ TEST(Verdict, NotFinishedWhileAJobIsOpen) {
   r.add_jobs()->set_state(v1::JOB_LEASED);
   EXPECT_FALSE(ReplaysFinished(r));
   EXPECT_FALSE(ReplaysFinished(v1::GetReplaysResponse()));
+}
+
+TEST(Verdict, OneReplayCaughtHackingDecidesEarly) {
+  v1::GetReplaysResponse r;
+  AddReplay(&r, kCandidate, 0, v1::OUTCOME_WRONG_ANSWER);
+  r.mutable_evaluations(0)->add_workloads()->add_flags("stale-output");
+  // The incumbent's replay and a second candidate replay still queued.
+  for (int64_t who : {kIncumbent, kCandidate}) {
+    auto* job = r.add_jobs();
+    job->set_id(r.jobs_size());
+    job->set_candidate_id(who);
+    job->set_state(v1::JOB_QUEUED);
+  }
+  EXPECT_FALSE(ReplaysFinished(r));
+  EXPECT_TRUE(DecidedByHackEvidence(Claim(), r));
+  EXPECT_EQ(Decide(Claim(), r).reason(), "stale-output");
+  // A wrong answer without hack evidence waits for the rest (a later replay
+  // may still show a hack, which outranks it).
+  r.mutable_evaluations(0)->clear_workloads();
+  EXPECT_FALSE(DecidedByHackEvidence(Claim(), r));
+}
+
+TEST(Verdict, ScreeningRaisesReplaysAndIsNamedInTheVerdict) {
+  v1::Verification claim = Claim(0.02);
+  claim.mutable_policy()->set_replays(2);
+  claim.mutable_policy()->set_max_replays(3);
+  const std::map<std::string, std::string> incumbent = {{"kernel.cc", "int f() { return 0; }\n"}};
+  const std::map<std::string, std::string> candidate = {
+      {"kernel.cc", "#include <thread>\nint f() { std::thread t([]{}); t.join(); return 0; }\n"}};
+  const v1::Verification screened = ScreenClaim(claim, candidate, incumbent);
+  EXPECT_EQ(screened.evidence().replays_requested(), 3);  // doubled, then capped
+  ASSERT_GT(screened.evidence().screening_flags_size(), 0);
+  EXPECT_NE(screened.evidence().screening_flags(0).find("threads"), std::string::npos);
+  EXPECT_EQ(ScreenClaim(claim, incumbent, incumbent).evidence().replays_requested(), 2);
+
+  v1::GetReplaysResponse r;
+  for (double s : {0.61, 0.63, 0.62}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.50, 0.52, 0.51}) AddReplay(&r, kIncumbent, s);
+  const v1::Verification verdict = Judge(screened, r);
+  EXPECT_EQ(verdict.outcome(), v1::VERDICT_ACCEPTED) << verdict.detail();
+  EXPECT_NE(verdict.detail().find("screening flagged (replays raised to 3): threads"),
+            std::string::npos)
+      << verdict.detail();
 }
 
 }  // namespace
