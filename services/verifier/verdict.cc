@@ -92,6 +92,20 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
   std::map<int64_t, const v1::Evaluation*> by_job;
   for (const auto& e : replays.evaluations()) by_job[e.job_id()] = &e;
 
+  // The incumbent's own outside/in-process ratio per workload, from its
+  // replays on the same machines at the same time: what load and warm
+  // caches do to unchanged code. A candidate is held to that (never to less
+  // than 1), so a busy machine does not read as a tampered timer.
+  std::map<int, std::vector<double>> incumbent_ratios;
+  for (const auto& job : replays.jobs()) {
+    if (job.candidate_id() == claim.candidate_id()) continue;
+    auto it = by_job.find(job.id());
+    if (it == by_job.end() || it->second->outcome() != v1::OUTCOME_OK) continue;
+    for (const auto& w : it->second->workloads())
+      if (w.t_k_independent_ns() > 0 && w.t_k_ns() > 0)
+        incumbent_ratios[w.index()].push_back(w.t_k_independent_ns() / w.t_k_ns());
+  }
+
   std::vector<double> cand, inc;
   Problem hack, wrong, flaky, inc_problem;
   std::set<std::string> hardware;  // of the candidate's replays
@@ -172,14 +186,18 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
       t->set_t_k_ns(w.t_k_ns());
       t->set_t_outside_ns(w.t_k_independent_ns());
       t->set_calls(w.independent_calls());
-      if (w.t_k_independent_ns() > w.t_k_ns() * (1 + tolerance))
+      const auto ratios = incumbent_ratios.find(w.index());
+      const double machine =
+          ratios == incumbent_ratios.end() ? 1.0 : std::max(1.0, Median(ratios->second));
+      if (w.t_k_independent_ns() > w.t_k_ns() * machine * (1 + tolerance))
         note(&hack, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
              absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call, the "
-                             "worker's clock %.0f ns over %d back-to-back calls (x%.2f, "
-                             "tolerance x%.2f): the in-process timer was not to be trusted",
+                             "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
+                             "incumbent's own ratio x%.2f, tolerance x%.2f): the in-process "
+                             "timer was not to be trusted",
                              where, w.index(), w.axes(), w.t_k_ns(), w.t_k_independent_ns(),
                              w.independent_calls(), w.t_k_independent_ns() / w.t_k_ns(),
-                             1 + tolerance));
+                             machine, 1 + tolerance));
     }
   }
   for (double s : cand) v.add_candidate_scores(s);
@@ -279,8 +297,17 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
 bool DecidedByHackEvidence(const v1::Verification& claim,
                            const v1::GetReplaysResponse& replays) {
   // Hack evidence outranks every other finding and unfinished replays, so a
-  // partial set already decides when it holds some.
-  return Decide(claim, replays).outcome() == v1::VERDICT_REJECTED_HACK;
+  // partial set already decides when it holds some. The outside clock counts
+  // only once an incumbent replay has shown what the machine does to it.
+  bool calibrated = false;
+  for (const auto& e : replays.evaluations())
+    if (e.candidate_id() != claim.candidate_id() && e.outcome() == v1::OUTCOME_OK)
+      for (const auto& w : e.workloads()) calibrated |= w.t_k_independent_ns() > 0;
+  if (calibrated) return Decide(claim, replays).outcome() == v1::VERDICT_REJECTED_HACK;
+  v1::GetReplaysResponse uncalibrated = replays;
+  for (auto& e : *uncalibrated.mutable_evaluations())
+    for (auto& w : *e.mutable_workloads()) w.clear_t_k_independent_ns();
+  return Decide(claim, uncalibrated).outcome() == v1::VERDICT_REJECTED_HACK;
 }
 
 v1::Verification ScreenClaim(const v1::Verification& claim,

@@ -59,7 +59,9 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
 // True once a finished replay of the candidate carries hack evidence: no
 // later replay can change a rejected-hack verdict, so the verifier decides
 // then rather than waiting for the rest (the coordinator drops the replays
-// still queued when the verdict arrives).
+// still queued when the verdict arrives). The independent timing counts only
+// once an incumbent replay has been timed the same way: the candidate's
+// outside/in-process ratio is held to the incumbent's (never below 1).
 bool DecidedByHackEvidence(const v1::Verification& claim,
                            const v1::GetReplaysResponse& replays);
 

@@ -161,6 +161,44 @@ TEST(Verdict, InProcessTimingFasterThanTheWorkersClockIsAHack) {
   EXPECT_EQ(Decide(lax, r).outcome(), v1::VERDICT_ACCEPTED);
 }
 
+TEST(Verdict, TheIncumbentsOwnRatioCalibratesTheOutsideClock) {
+  // A busy machine: the incumbent reads x2 slower from outside too.
+  v1::GetReplaysResponse r;
+  for (double s : {0.95, 0.96}) AddReplay(&r, kCandidate, s);
+  for (double s : {0.50, 0.51}) AddReplay(&r, kIncumbent, s);
+  for (int i = 0; i < 4; ++i) {
+    auto* w = r.mutable_evaluations(i)->add_workloads();
+    w->set_t_k_ns(1000);
+    w->set_t_k_independent_ns(i < 2 ? 2600 : 2000);  // candidate x2.6, incumbent x2
+  }
+  EXPECT_EQ(Decide(Claim(), r).outcome(), v1::VERDICT_ACCEPTED) << Decide(Claim(), r).detail();
+  r.mutable_evaluations(0)->mutable_workloads(0)->set_t_k_independent_ns(3100);  // x3.1 > 2 x 1.5
+  v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.reason(), "timing-disagreement");
+  EXPECT_NE(v.detail().find("the incumbent's own ratio x2.00"), std::string::npos) << v.detail();
+  // Before any incumbent replay is timed, the outside clock decides nothing early.
+  v1::GetReplaysResponse partial;
+  AddReplay(&partial, kCandidate, 0.95);
+  auto* w = partial.mutable_evaluations(0)->add_workloads();
+  w->set_t_k_ns(1000);
+  w->set_t_k_independent_ns(8000);
+  partial.add_jobs()->set_state(v1::JOB_QUEUED);
+  partial.mutable_jobs(1)->set_candidate_id(kIncumbent);
+  partial.mutable_jobs(1)->set_id(2);
+  EXPECT_FALSE(DecidedByHackEvidence(Claim(), partial));
+  // The incumbent's replay finishes, timed from outside as well.
+  partial.mutable_jobs(1)->set_state(v1::JOB_DONE);
+  auto* inc = partial.add_evaluations();
+  inc->set_job_id(2);
+  inc->set_candidate_id(kIncumbent);
+  inc->set_outcome(v1::OUTCOME_OK);
+  inc->set_score(0.5);
+  auto* iw = inc->add_workloads();
+  iw->set_t_k_ns(1000);
+  iw->set_t_k_independent_ns(1100);
+  EXPECT_TRUE(DecidedByHackEvidence(Claim(), partial));
+}
+
 TEST(Verdict, AGainWithinTheNoiseFloorIsNoise) {
   v1::GetReplaysResponse r;
   for (double s : {0.530, 0.531, 0.532}) AddReplay(&r, kCandidate, s);
