@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "services/common/clock.h"
@@ -176,6 +177,8 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
       sandbox_(std::move(sandbox)),
       hardware_(std::move(hardware)),
       registry_(std::move(registry)) {
+  for (int i = 0; i < std::max(1, hardware_.gpus_size()); ++i)
+    gpu_locks_.push_back(std::make_unique<std::mutex>());
   grpc::ChannelArguments args;
   // Come back quickly after a coordinator restart.
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
@@ -492,6 +495,14 @@ std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::stri
     const int gpus = std::max(1, hardware_.gpus_size());
     const int gpu = slot % gpus;
     argv.insert(argv.end(), {"--device-index", absl::StrCat(gpu)});
+    // The target from the probed compute capability ("9.0" -> sm_90a, as the
+    // harness would pick), so that --compile-only needs no GPU query.
+    if (gpu < hardware_.gpu_info_size()) {
+      const std::string& cc = hardware_.gpu_info(gpu).compute_capability();
+      const std::string digits = absl::StrReplaceAll(cc, {{".", ""}});
+      if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos)
+        argv.insert(argv.end(), {"--arch", absl::StrCat("sm_", digits, cc == "9.0" ? "a" : "")});
+    }
     // A GPU the peak table does not know: the calibration is the best peak
     // there is. Known SKUs use the table inside the harness.
     if (gpu < hardware_.gpu_info_size()) {
@@ -636,6 +647,36 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     tail.push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
     if (tail.size() > 20) tail.pop_front();
   };
+  std::unique_lock<std::mutex> gpu_lock;
+  if (cuda) {
+    // Compile first without the GPU: nvcc runs while another slot's job holds
+    // the GPU; the run below reuses the build from the same scratch folder.
+    SandboxSpec compile = spec;
+    compile.argv.push_back("--compile-only");
+    auto built = sandbox_.Run(compile, hooks);
+    if (!built.ok())
+      return harness_error(absl::StrCat("cannot run the harness: ", built.status().message()));
+    if (built->cancelled) {
+      *cancelled = true;
+      v1::Evaluation e;
+      e.set_outcome(v1::OUTCOME_CRASH);
+      e.set_message("cancelled");
+      e.set_wall_seconds(built->wall_seconds);
+      return finish(e);
+    }
+    std::optional<std::string> result;
+    if (!built->timed_out && built->signal == 0) result = ReadSmallFile(out, 64 << 20);
+    std::string tail_text;
+    for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
+    v1::Evaluation e = EvaluationFromRun(*built, result, timeout, tail_text);
+    if (e.outcome() != v1::OUTCOME_OK) return finish(e);
+    std::error_code rm;
+    fs::remove(out, rm);
+    const int gpus = std::max(1, hardware_.gpus_size());
+    gpu_lock = std::unique_lock<std::mutex>(*gpu_locks_[static_cast<size_t>(slot % gpus)]);
+    // The job's wall clock covers compilation (not the wait for the GPU).
+    spec.wall_seconds = std::max(1.0, timeout - built->wall_seconds);
+  }
   auto run = sandbox_.Run(spec, hooks);
   if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));
   if (run->cancelled) {

@@ -106,6 +106,11 @@ class Worker {
   std::map<int64_t, std::shared_ptr<JobEntry>> jobs_;  // GUARDED_BY(mu_)
   std::set<grpc::ClientContext*> polls_;               // GUARDED_BY(mu_)
 
+  // One per GPU: a CUDA job compiles without it and holds it for the oracle,
+  // correctness and timing, so jobs of several slots on one GPU overlap their
+  // compilation with each other's GPU work but never time at the same time.
+  std::vector<std::unique_ptr<std::mutex>> gpu_locks_;
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* jobs_total_ = nullptr;
   prometheus::Gauge* jobs_running_ = nullptr;

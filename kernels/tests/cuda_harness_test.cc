@@ -125,6 +125,25 @@ TEST(CudaHarnessCompileTest, AcceptsTheWorkersArguments) {
   EXPECT_EQ(r.value("outcome", ""), "ok") << r.dump(2);
 }
 
+// The worker compiles with --compile-only outside its GPU lock and then runs
+// the job in the same scratch folder: the build is reused only when sources,
+// knobs and flags are the same.
+TEST(CudaHarnessCompileTest, ReusesTheScratchBuildOnlyForTheSameSources) {
+  if (!HaveNvcc()) GTEST_SKIP() << "no nvcc";
+  const std::string scratch = ::testing::TempDir() + "/ratchet_reuse_" + std::to_string(getpid());
+  const std::string base = "--compile-only --arch sm_90 --scratch " + scratch;
+  const Json first = RunHarness("correct", base);
+  ASSERT_EQ(first.value("outcome", ""), "ok") << first.dump(2);
+  EXPECT_FALSE(first.value("build_reused", true));
+  EXPECT_GT(first.value("compile_seconds", 0.0), 0.0);
+  const Json again = RunHarness("correct", base);
+  EXPECT_TRUE(again.value("build_reused", false)) << again.dump(2);
+  EXPECT_EQ(again.value("compile_seconds", -1.0), 0.0);
+  const Json other_knob = RunHarness("correct", base + " --knob BLOCK=128");
+  EXPECT_EQ(other_knob.value("outcome", ""), "ok") << other_knob.dump(2);
+  EXPECT_FALSE(other_knob.value("build_reused", true)) << "a different knob reused the old build";
+}
+
 // Verification's second timing method: a fresh harness process reusing the
 // first run's oracle manifest calls the candidate back to back and prints
 // marks (workload, calls so far) for the parent's clock.
