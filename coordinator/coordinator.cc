@@ -1054,7 +1054,18 @@ absl::StatusOr<v1::CompleteJobResponse> Coordinator::CompleteJob(
   if (evaluation.outcome() != v1::OUTCOME_OK) evaluation.set_score(0);
   auto id = store_->CompleteJob(job->id(), request.worker_id(), evaluation);
   if (absl::IsAlreadyExists(id.status())) {
-    response.set_accepted(true);  // a retried report: applied once already
+    // Done already. Our own report again (a retry) was applied once; a report
+    // from a worker whose lease lapsed before another worker completed the
+    // job is refused, so that worker learns its result was not used.
+    auto done = store_->GetEvaluationForJob(job->id());
+    if (!done.ok()) return done.status();
+    if (done->has_value() && (*done)->worker_id() != request.worker_id()) {
+      response.set_accepted(false);
+      response.set_message(absl::StrCat("job ", job->id(), " was completed by ",
+                                        (*done)->worker_id(), " after this worker's lease lapsed"));
+      return response;
+    }
+    response.set_accepted(true);
     response.set_message("already recorded");
     return response;
   }
