@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -62,7 +63,19 @@ Coordinator::Coordinator(store::Store* store, CoordinatorOptions options,
     : store_(store),
       options_(options),
       seed_rng_(std::random_device{}()),
-      registry_(std::move(registry)) {
+      registry_(std::move(registry)),
+      group_commit_(store, options.group_commit) {
+  commit_batches_ = &prometheus::BuildCounter()
+                         .Name("ratchet_commit_batches_total")
+                         .Help("Transactions that committed worker state transitions")
+                         .Register(*registry_)
+                         .Add({});
+  commit_transitions_ = &prometheus::BuildCounter()
+                             .Name("ratchet_commit_transitions_total")
+                             .Help("Worker state transitions (acquire, complete, heartbeat) "
+                                   "committed; divided by batches: the group-commit batch size")
+                             .Register(*registry_)
+                             .Add({});
   jobs_gauge_ = &prometheus::BuildGauge()
                      .Name("ratchet_jobs")
                      .Help("Jobs by state and kind")
@@ -179,13 +192,28 @@ absl::Status Coordinator::Tick() {
   if (auto s = ExpireLeases(); !s.ok()) return s;
   auto unprocessed = store_->ListUnprocessedEvaluations();
   if (!unprocessed.ok()) return unprocessed.status();
-  for (const auto& evaluation : *unprocessed)
-    if (auto s = ProcessEvaluation(evaluation); !s.ok()) return s;
   auto campaigns = store_->ListCampaigns();
   if (!campaigns.ok()) return campaigns.status();
+  RefreshSchedulable(*campaigns);
+  std::set<int64_t> sleep_campaigns;
+  for (const auto& campaign : *campaigns)
+    if (campaign.spec().task() == "sleep") sleep_campaigns.insert(campaign.id());
+  std::vector<v1::Evaluation> sleep_evaluations;
+  for (const auto& evaluation : *unprocessed) {
+    if (sleep_campaigns.count(evaluation.campaign_id())) {
+      sleep_evaluations.push_back(evaluation);
+      continue;
+    }
+    if (auto s = ProcessEvaluation(evaluation); !s.ok()) return s;
+  }
+  if (auto s = ProcessSleepEvaluations(sleep_evaluations); !s.ok()) return s;
   for (const auto& campaign : *campaigns) {
     if (campaign.state() != v1::CAMPAIGN_RUNNING) {
       proposal_pool_.Forget(campaign.id());  // answers no longer wanted
+      continue;
+    }
+    if (campaign.spec().task() == "sleep") {
+      if (auto s = AdvanceSleepCampaign(campaign); !s.ok()) return s;
       continue;
     }
     if (auto s = AdvanceCampaign(campaign.id()); !s.ok()) return s;
@@ -722,9 +750,17 @@ absl::StatusOr<int64_t> Coordinator::EnqueueJob(const v1::Campaign& campaign,
 absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec& input) {
   v1::CampaignSpec spec = input;
   if (spec.task().empty()) spec.set_task("kernel");
+  // Proto3 cannot tell an unset weight from 0, so 0 means the default here;
+  // the YAML spec refuses an explicit 0.
+  if (spec.weight() < 0) return absl::InvalidArgumentError("spec.weight must be above 0");
+  if (spec.weight() == 0) spec.set_weight(1);
+  if (spec.gpus() < 0) return absl::InvalidArgumentError("spec.gpus must be at least 0");
+  if (spec.device() != "cuda" && (spec.gpus() > 0 || !spec.gpu_model().empty()))
+    return absl::InvalidArgumentError("spec.gpus and spec.gpu_model need device cuda");
+  if (spec.task() == "sleep") return SubmitSleepCampaign(std::move(spec));
   if (spec.task() != "kernel")
     return absl::InvalidArgumentError(
-        absl::StrCat("task '", spec.task(), "' is not supported (known: kernel)"));
+        absl::StrCat("task '", spec.task(), "' is not supported (known: kernel, sleep)"));
   if (spec.problem().definition_json().empty())
     return absl::InvalidArgumentError("spec.problem has no definition.json");
   if (spec.problem().workload_jsonl().empty())
@@ -794,6 +830,104 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
                                  spec.budget().max_evaluations(), " evaluations"));
   Wake();
   return GetCampaign(campaign_id);
+}
+
+absl::StatusOr<v1::Campaign> Coordinator::SubmitSleepCampaign(v1::CampaignSpec spec) {
+  if (spec.sleep_ms() < 0) return absl::InvalidArgumentError("spec.sleep_ms must be at least 0");
+  if (spec.budget().max_evaluations() <= 0) spec.mutable_budget()->set_max_evaluations(20);
+  if (spec.budget().max_evaluations() > 1'000'000)
+    return absl::InvalidArgumentError("a sleep campaign has at most 1000000 jobs");
+  if (spec.device().empty()) spec.set_device("cpu");
+  spec.set_threads(0);
+  std::lock_guard<std::mutex> research(research_mu_);
+  v1::Campaign campaign;
+  *campaign.mutable_spec() = spec;
+  campaign.set_state(v1::CAMPAIGN_RUNNING);
+  campaign.set_created_unix_ms(NowUnixMs());
+  campaign.set_baseline_score(-1);
+  campaign.set_best_score(-1);
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    auto id = store_->CreateCampaign(campaign);
+    if (!id.ok()) return id.status();
+    campaign.set_id(*id);
+    v1::Candidate candidate;
+    candidate.set_campaign_id(*id);
+    candidate.set_description("sleep");
+    candidate.set_status("proposed");
+    candidate.set_score(-1);
+    candidate.set_created_unix_ms(NowUnixMs());
+    auto cid = store_->CreateCandidate(candidate);
+    if (!cid.ok()) return cid.status();
+    campaign.set_baseline_candidate_id(*cid);
+    if (auto s = store_->UpdateCampaign(campaign); !s.ok()) return s;
+    for (int i = 0; i < spec.budget().max_evaluations(); ++i)
+      if (auto j = EnqueueJob(campaign, *cid, v1::JOB_EVALUATE, 0, ""); !j.ok())
+        return j.status();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  Emit(campaign.id(), absl::StrCat("campaign ", campaign.id(), " '", spec.name(),
+                                   "' submitted: sleep ", spec.sleep_ms(), " ms x ",
+                                   spec.budget().max_evaluations(), " jobs"));
+  Wake();
+  return GetCampaign(campaign.id());
+}
+
+absl::Status Coordinator::ProcessSleepEvaluations(
+    const std::vector<v1::Evaluation>& evaluations) {
+  // A sleep job's report only counts, so a tick's reports apply in one
+  // transaction rather than one each.
+  if (evaluations.empty()) return absl::OkStatus();
+  return store_->Transaction([&]() -> absl::Status {
+    std::map<int64_t, v1::Campaign> campaigns;
+    for (const auto& evaluation : evaluations) {
+      auto it = campaigns.find(evaluation.campaign_id());
+      if (it == campaigns.end()) {
+        auto campaign = store_->GetCampaign(evaluation.campaign_id());
+        if (!campaign.ok()) return campaign.status();
+        it = campaigns.emplace(evaluation.campaign_id(), *std::move(campaign)).first;
+      }
+      v1::Campaign& campaign = it->second;
+      if (evaluation.kind() == v1::JOB_EVALUATE) {
+        campaign.set_evaluations(campaign.evaluations() + 1);
+        (*campaign.mutable_outcomes())[OutcomeName(evaluation.outcome())] += 1;
+      }
+      if (auto s = store_->MarkEvaluationProcessed(evaluation.id()); !s.ok()) return s;
+    }
+    for (const auto& [id, campaign] : campaigns)
+      if (auto s = store_->UpdateCampaign(campaign); !s.ok()) return s;
+    return absl::OkStatus();
+  });
+}
+
+absl::Status Coordinator::AdvanceSleepCampaign(v1::Campaign campaign) {
+  const auto& budget = campaign.spec().budget();
+  const bool done = campaign.evaluations() >= budget.max_evaluations();
+  const bool wall_spent =
+      budget.max_wall_seconds() > 0 &&
+      (NowUnixMs() - campaign.created_unix_ms()) / 1000.0 >= budget.max_wall_seconds();
+  if (!done && !wall_spent) return absl::OkStatus();
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    if (!done)
+      if (auto s = store_->FailOpenJobs(campaign.id()); !s.ok()) return s;
+    campaign.set_state(v1::CAMPAIGN_FINISHED);
+    campaign.set_message(done ? "every job done" : "wall-clock budget spent");
+    campaign.set_finished_unix_ms(NowUnixMs());
+    return store_->UpdateCampaign(campaign);
+  });
+  if (!s.ok()) return s;
+  Emit(campaign.id(), absl::StrCat("campaign ", campaign.id(), " finished: ", campaign.message(),
+                                   " (", campaign.evaluations(), " jobs)"));
+  return absl::OkStatus();
+}
+
+void Coordinator::RefreshSchedulable(const std::vector<v1::Campaign>& campaigns) {
+  std::vector<SchedulableCampaign> running;
+  for (const auto& c : campaigns)
+    if (c.state() == v1::CAMPAIGN_RUNNING) running.push_back(SchedulableFromSpec(c.id(), c.spec()));
+  std::lock_guard<std::mutex> lock(schedule_mu_);
+  schedulable_ = std::move(running);
+  schedulable_loaded_ = true;
 }
 
 absl::Status Coordinator::Decorate(v1::Campaign* campaign) {
@@ -973,16 +1107,20 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
   }
   std::vector<int64_t> ids(request.job_ids().begin(), request.job_ids().end());
   std::vector<int64_t> lost;
-  if (auto s = store_->RenewLeases(request.worker_id(), ids, now + options_.lease_ms, &lost);
-      !s.ok())
-    return s;
-  for (int64_t id : lost) response.add_cancelled_job_ids(id);
   v1::WorkerInfo info = **worker;
-  info.set_last_heartbeat_unix_ms(now);
-  info.clear_job_ids();
-  for (int64_t id : ids)
-    if (std::find(lost.begin(), lost.end(), id) == lost.end()) info.add_job_ids(id);
-  if (auto s = store_->UpsertWorker(info); !s.ok()) return s;
+  absl::Status s = group_commit_.Run([&]() -> absl::Status {
+    lost.clear();
+    if (auto s = store_->RenewLeases(request.worker_id(), ids, now + options_.lease_ms, &lost);
+        !s.ok())
+      return s;
+    info.set_last_heartbeat_unix_ms(now);
+    info.clear_job_ids();
+    for (int64_t id : ids)
+      if (std::find(lost.begin(), lost.end(), id) == lost.end()) info.add_job_ids(id);
+    return store_->UpsertWorker(info);
+  });
+  if (!s.ok()) return s;
+  for (int64_t id : lost) response.add_cancelled_job_ids(id);
   return response;
 }
 
@@ -1006,13 +1144,45 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
   }
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(std::clamp(wait_ms, 0, 30'000));
+  const v1::Hardware& hardware = (*worker)->hardware();
   while (true) {
     // A replay avoids the worker that produced the claim, unless no other is there.
     bool allow_avoided = !OtherWorkerConnected(worker_id);
-    auto job = store_->AcquireJob(worker_id, NowUnixMs(), options_.lease_ms, allow_avoided);
-    if (!job.ok()) return job.status();
-    if (job->has_value()) {
-      v1::Job full = **job;
+    std::vector<int64_t> order;
+    {
+      std::unique_lock<std::mutex> lock(schedule_mu_);
+      if (!schedulable_loaded_) {
+        lock.unlock();
+        auto campaigns = store_->ListCampaigns();
+        if (!campaigns.ok()) return campaigns.status();
+        RefreshSchedulable(*campaigns);
+        lock.lock();
+      }
+      order = CampaignOrder(schedulable_, leased_by_campaign_, hardware);
+    }
+    // The fairest campaign this worker can run that has a job queued.
+    std::optional<v1::Job> job;
+    absl::Status s = order.empty() ? absl::OkStatus() : group_commit_.Run([&]() -> absl::Status {
+      job.reset();
+      const int64_t now = NowUnixMs();
+      for (int64_t campaign_id : order) {
+        auto got = store_->AcquireJob(worker_id, now, options_.lease_ms, allow_avoided,
+                                      campaign_id);
+        if (!got.ok()) return got.status();
+        if (got->has_value()) {
+          job = std::move(*got);
+          break;
+        }
+      }
+      return absl::OkStatus();
+    });
+      if (!s.ok()) return s;
+    if (job.has_value()) {
+      {
+        std::lock_guard<std::mutex> lock(schedule_mu_);
+        leased_by_campaign_[job->campaign_id()] += 1;
+      }
+      v1::Job full = *job;
       auto campaign = store_->GetCampaign(full.campaign_id());
       if (!campaign.ok()) return campaign.status();
       auto candidate = store_->GetCandidate(full.candidate_id());
@@ -1021,6 +1191,7 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
       *full.mutable_solution() = candidate->solution();
       *full.mutable_harness() = campaign->spec().harness();
       full.set_device(campaign->spec().device());
+      full.set_sleep_ms(campaign->spec().task() == "sleep" ? campaign->spec().sleep_ms() : 0);
       if (full.kind() == v1::JOB_REPLAY) {
         const auto& tiers = campaign->spec().verification().tiers();
         auto has = [&](const char* t) {
@@ -1052,7 +1223,12 @@ absl::StatusOr<v1::CompleteJobResponse> Coordinator::CompleteJob(
   evaluation.set_kind(job->kind());
   evaluation.set_created_unix_ms(NowUnixMs());
   if (evaluation.outcome() != v1::OUTCOME_OK) evaluation.set_score(0);
-  auto id = store_->CompleteJob(job->id(), request.worker_id(), evaluation);
+  absl::StatusOr<int64_t> id;
+  absl::Status committed = group_commit_.Run([&]() -> absl::Status {
+    id = store_->CompleteJob(job->id(), request.worker_id(), evaluation);
+    return id.status();
+  });
+  if (!committed.ok() && id.ok()) id = committed;  // the batch failed after the call
   if (absl::IsAlreadyExists(id.status())) {
     // Done already. Our own report again (a retry) was applied once; a report
     // from a worker whose lease lapsed before another worker completed the
@@ -1075,6 +1251,11 @@ absl::StatusOr<v1::CompleteJobResponse> Coordinator::CompleteJob(
     return response;
   }
   if (!id.ok()) return id.status();
+  {
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    auto& leased = leased_by_campaign_[job->campaign_id()];
+    if (leased > 0) --leased;
+  }
   evaluations_counter_
       ->Add({{"outcome", OutcomeName(evaluation.outcome())},
              {"kind", JobKindName(job->kind())}})
@@ -1317,6 +1498,15 @@ void Coordinator::UpdateGauges() {
         .Set(c.best_score());
     auto jobs = store_->ListJobs(c.id());
     if (!jobs.ok()) continue;
+    int leased = 0;
+    for (const auto& j : *jobs)
+      if (j.state() == v1::JOB_LEASED) ++leased;
+    {
+      // The recount corrects any drift of the scheduler's running counts.
+      std::lock_guard<std::mutex> lock(schedule_mu_);
+      if (leased > 0) leased_by_campaign_[c.id()] = leased;
+      else leased_by_campaign_.erase(c.id());
+    }
     for (const auto& j : *jobs) {
       const char* st = j.state() == v1::JOB_QUEUED   ? "queued"
                        : j.state() == v1::JOB_LEASED ? "leased"
@@ -1327,6 +1517,11 @@ void Coordinator::UpdateGauges() {
   }
   for (const auto& [key, n] : by_state)
     jobs_gauge_->Add({{"state", key.first}, {"kind", key.second}}).Set(n);
+  const int64_t batches = group_commit_.batches(), transitions = group_commit_.functions();
+  commit_batches_->Increment(static_cast<double>(batches - counted_batches_));
+  commit_transitions_->Increment(static_cast<double>(transitions - counted_transitions_));
+  counted_batches_ = batches;
+  counted_transitions_ = transitions;
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = NowUnixMs();
   int connected = 0;

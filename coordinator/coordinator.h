@@ -26,7 +26,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "coordinator/group_commit.h"
 #include "coordinator/proposal_pool.h"
+#include "coordinator/scheduler.h"
 #include "coordinator/store/store.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
@@ -43,6 +45,8 @@ struct CoordinatorOptions {
   int max_attempts = 3;                    // leases per job before it fails
   int64_t verification_lease_ms = 600'000; // a verifier's hold on a claim
   int64_t tick_ms = 200;                   // research loop period
+  // Batching of AcquireJob/CompleteJob/heartbeat transitions (group_commit.h).
+  GroupCommitOptions group_commit;
 };
 
 struct CampaignEventRecord {
@@ -101,6 +105,11 @@ class Coordinator {
   absl::Status ExpireLeases();
   absl::Status ProcessEvaluation(const v1::Evaluation& evaluation);
   absl::Status AdvanceCampaign(int64_t campaign_id);
+  // Task "sleep" (load tests, docs/cluster.md): every job is queued at
+  // submission and a job's report only counts; no proposals, no verdicts.
+  absl::StatusOr<v1::Campaign> SubmitSleepCampaign(v1::CampaignSpec spec);
+  absl::Status ProcessSleepEvaluations(const std::vector<v1::Evaluation>& evaluations);
+  absl::Status AdvanceSleepCampaign(v1::Campaign campaign);
   // Adds a decided verification's incumbent replays to the noise floors.
   absl::Status UpdateNoiseFloors(const v1::Verification& v, const v1::Campaign& campaign);
   absl::Status ProposeForThread(v1::Campaign& campaign, v1::ResearchThread& thread,
@@ -157,6 +166,22 @@ class Coordinator {
   prometheus::Family<prometheus::Counter>* llm_tokens_counter_;
   prometheus::Family<prometheus::Counter>* llm_cost_counter_;
   prometheus::Family<prometheus::Counter>* llm_answers_counter_;
+  prometheus::Counter* commit_batches_;
+  prometheus::Counter* commit_transitions_;
+  int64_t counted_batches_ = 0;      // loop thread only
+  int64_t counted_transitions_ = 0;  // loop thread only
+
+  // Worker-side state transitions share transactions through this.
+  GroupCommit group_commit_;
+
+  // The scheduler's view of the running campaigns (scheduler.h): refreshed
+  // from the store every tick; leased counts adjusted as jobs are leased and
+  // completed between the once-a-second recounts.
+  void RefreshSchedulable(const std::vector<v1::Campaign>& campaigns);
+  std::mutex schedule_mu_;
+  bool schedulable_loaded_ = false;
+  std::vector<SchedulableCampaign> schedulable_;
+  std::map<int64_t, int> leased_by_campaign_;
 
   // Declared last: destroyed first, so its threads stop before the rest.
   ProposalPool proposal_pool_;

@@ -21,9 +21,12 @@ constexpr char kUsage[] =
     "usage: ratchet coordinator [--listen=127.0.0.1:50051] [--db=ratchet.db]\n"
     "                           [--port-file=FILE] [--metrics=127.0.0.1:9090]\n"
     "                           [--lease-seconds=30] [--heartbeat-seconds=3]\n"
+    "                           [--group-commit=1] [--commit-window-us=0]\n"
     "  --db: an SQLite file (PATH or sqlite:PATH) or a PostgreSQL URL\n"
     "        (postgresql://[user[:password]@][host][:port]/database[?param=value...],\n"
-    "        e.g. postgresql:///ratchet?host=/run/postgresql); see docs/cluster.md\n";
+    "        e.g. postgresql:///ratchet?host=/run/postgresql); see docs/cluster.md\n"
+    "  --group-commit: 1 batches workers' state transitions into shared\n"
+    "        transactions (one commit each batch), 0 commits each alone\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "ratchet coordinator: %s\n", message.c_str());
@@ -40,7 +43,8 @@ int CoordinatorMain(int argc, char** argv) {
     return 0;
   }
   auto unknown = flags->Unknown(
-      {"listen", "db", "port-file", "metrics", "lease-seconds", "heartbeat-seconds"});
+      {"listen", "db", "port-file", "metrics", "lease-seconds", "heartbeat-seconds",
+       "group-commit", "commit-window-us"});
   if (!unknown.empty() || !flags->positional().empty()) {
     std::fprintf(stderr, "ratchet coordinator: unknown argument %s\n%s",
                  unknown.empty() ? flags->positional()[0].c_str()
@@ -59,6 +63,13 @@ int CoordinatorMain(int argc, char** argv) {
     return Fail("need --lease-seconds >= 2 and --heartbeat-seconds at most half of it");
   options.lease_ms = *lease * 1000;
   options.heartbeat_ms = *heartbeat * 1000;
+  auto group_commit = flags->GetInt("group-commit", 1);
+  auto window = flags->GetInt("commit-window-us", 0);
+  if (!group_commit.ok()) return Fail(std::string(group_commit.status().message()));
+  if (!window.ok()) return Fail(std::string(window.status().message()));
+  if (*window < 0 || *window > 100'000) return Fail("--commit-window-us must be 0..100000");
+  options.group_commit.enabled = *group_commit != 0;
+  options.group_commit.window_us = static_cast<int>(*window);
 
   // Signals are taken by a dedicated thread (sigwait), so block them first in
   // every thread this process starts.

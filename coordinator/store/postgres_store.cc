@@ -150,6 +150,11 @@ CREATE TABLE noise_floors (
   PRIMARY KEY (problem, workload, hardware)
 );
 )sql",
+    // Version 3: one campaign's queue in acquire order, for the scheduler's
+    // per-campaign AcquireJob.
+    R"sql(
+CREATE INDEX jobs_queue_by_campaign ON jobs (campaign_id, (kind <> 2), id) WHERE state = 1;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -516,7 +521,8 @@ class PostgresStore : public Store {
   absl::StatusOr<std::vector<v1::Job>> ListJobs(int64_t campaign_id) override;
   absl::StatusOr<std::vector<v1::Job>> ListJobsForVerification(int64_t verification_id) override;
   absl::StatusOr<std::optional<v1::Job>> AcquireJob(const std::string& worker_id, int64_t now_ms,
-                                                    int64_t lease_ms, bool allow_avoided) override;
+                                                    int64_t lease_ms, bool allow_avoided,
+                                                    int64_t campaign_id) override;
   absl::Status RenewLeases(const std::string& worker_id, const std::vector<int64_t>& job_ids,
                            int64_t deadline_ms, std::vector<int64_t>* lost) override;
   absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms, int max_attempts) override;
@@ -1065,16 +1071,27 @@ absl::StatusOr<std::vector<v1::Job>> PostgresStore::ListJobsForVerification(
 // behind each other. The row lock then makes the lease exclusive.
 absl::StatusOr<std::optional<v1::Job>> PostgresStore::AcquireJob(const std::string& worker_id,
                                                                  int64_t now_ms, int64_t lease_ms,
-                                                                 bool allow_avoided) {
+                                                                 bool allow_avoided,
+                                                                 int64_t campaign_id) {
   std::optional<v1::Job> job;
   RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(
-        job, Record<v1::Job>(s.Exec(
-                 "SELECT j.id, j.data FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
-                 "WHERE j.state = 1 AND c.state = 1 "
-                 "AND ($1::boolean OR j.avoid_worker_id = '' OR j.avoid_worker_id <> $2) "
-                 "ORDER BY (j.kind <> 2), j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
-                 allow_avoided, worker_id)));
+    if (campaign_id > 0) {
+      ASSIGN_OR_RETURN(
+          job, Record<v1::Job>(s.Exec(
+                   "SELECT j.id, j.data FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
+                   "WHERE j.campaign_id = $3 AND j.state = 1 AND c.state = 1 "
+                   "AND ($1::boolean OR j.avoid_worker_id = '' OR j.avoid_worker_id <> $2) "
+                   "ORDER BY (j.kind <> 2), j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+                   allow_avoided, worker_id, campaign_id)));
+    } else {
+      ASSIGN_OR_RETURN(
+          job, Record<v1::Job>(s.Exec(
+                   "SELECT j.id, j.data FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
+                   "WHERE j.state = 1 AND c.state = 1 "
+                   "AND ($1::boolean OR j.avoid_worker_id = '' OR j.avoid_worker_id <> $2) "
+                   "ORDER BY (j.kind <> 2), j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+                   allow_avoided, worker_id)));
+    }
     if (!job) return absl::OkStatus();
     job->set_state(v1::JOB_LEASED);
     job->set_worker_id(worker_id);

@@ -113,6 +113,11 @@ CREATE TABLE noise_floors (
   PRIMARY KEY (problem, workload, hardware)
 );
 )sql",
+    // Version 3: one campaign's queue in acquire order, for the scheduler's
+    // per-campaign AcquireJob (an index probe, not a sort of the queue).
+    R"sql(
+CREATE INDEX jobs_queue_by_campaign ON jobs (campaign_id, state, kind, id);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -308,7 +313,8 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<v1::Job>> ListJobs(int64_t campaign_id) override;
   absl::StatusOr<std::vector<v1::Job>> ListJobsForVerification(int64_t verification_id) override;
   absl::StatusOr<std::optional<v1::Job>> AcquireJob(const std::string& worker_id, int64_t now_ms,
-                                                    int64_t lease_ms, bool allow_avoided) override;
+                                                    int64_t lease_ms, bool allow_avoided,
+                                                    int64_t campaign_id) override;
   absl::Status RenewLeases(const std::string& worker_id, const std::vector<int64_t>& job_ids,
                            int64_t deadline_ms, std::vector<int64_t>* lost) override;
   absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms, int max_attempts) override;
@@ -732,17 +738,34 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::ListJobsForVerification(
 
 absl::StatusOr<std::optional<v1::Job>> SqliteStore::AcquireJob(const std::string& worker_id,
                                                                int64_t now_ms, int64_t lease_ms,
-                                                               bool allow_avoided) {
+                                                               bool allow_avoided,
+                                                               int64_t campaign_id) {
   std::optional<v1::Job> job;
   RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
-    ASSIGN_OR_RETURN(
-        job, QueryOne<v1::Job>(
-                 "SELECT j.id, j.data FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
-                 "WHERE j.state = ? AND c.state = ? "
-                 "AND (? OR j.avoid_worker_id = '' OR j.avoid_worker_id <> ?) "
-                 "ORDER BY (j.kind = ?) DESC, j.id LIMIT 1",
-                 static_cast<int>(v1::JOB_QUEUED), static_cast<int>(v1::CAMPAIGN_RUNNING),
-                 allow_avoided, worker_id, static_cast<int>(v1::JOB_REPLAY)));
+    if (campaign_id > 0) {
+      // Replays first, then evaluations: each an ordered walk of
+      // jobs_queue_by_campaign that stops at the first eligible job.
+      for (int kind : {static_cast<int>(v1::JOB_REPLAY), static_cast<int>(v1::JOB_EVALUATE)}) {
+        ASSIGN_OR_RETURN(
+            job, QueryOne<v1::Job>(
+                     "SELECT j.id, j.data FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
+                     "WHERE j.campaign_id = ? AND j.state = ? AND j.kind = ? AND c.state = ? "
+                     "AND (? OR j.avoid_worker_id = '' OR j.avoid_worker_id <> ?) "
+                     "ORDER BY j.id LIMIT 1",
+                     campaign_id, static_cast<int>(v1::JOB_QUEUED), kind,
+                     static_cast<int>(v1::CAMPAIGN_RUNNING), allow_avoided, worker_id));
+        if (job) break;
+      }
+    } else {
+      ASSIGN_OR_RETURN(
+          job, QueryOne<v1::Job>(
+                   "SELECT j.id, j.data FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
+                   "WHERE j.state = ? AND c.state = ? "
+                   "AND (? OR j.avoid_worker_id = '' OR j.avoid_worker_id <> ?) "
+                   "ORDER BY (j.kind = ?) DESC, j.id LIMIT 1",
+                   static_cast<int>(v1::JOB_QUEUED), static_cast<int>(v1::CAMPAIGN_RUNNING),
+                   allow_avoided, worker_id, static_cast<int>(v1::JOB_REPLAY)));
+    }
     if (!job) return absl::OkStatus();
     job->set_state(v1::JOB_LEASED);
     job->set_worker_id(worker_id);

@@ -69,10 +69,13 @@ class Store {
   // state LEASED, worker_id set, lease deadline now_ms + lease_ms, attempts+1.
   // Replays go before evaluations, then oldest first. A job whose
   // avoid_worker_id equals worker_id is skipped unless allow_avoided.
-  // Returns nullopt when there is none.
+  // campaign_id > 0 takes the job from that campaign only (the coordinator's
+  // scheduler picks the campaign; an index on (campaign, queue order) keeps
+  // this one index probe however long the queue). Returns nullopt when there
+  // is none.
   virtual absl::StatusOr<std::optional<v1::Job>> AcquireJob(
       const std::string& worker_id, int64_t now_ms, int64_t lease_ms,
-      bool allow_avoided) = 0;
+      bool allow_avoided, int64_t campaign_id = 0) = 0;
 
   // Moves the deadline of each listed job still LEASED to `worker_id` to
   // `deadline_ms`. Ids that are not (any more) leased to it are appended to

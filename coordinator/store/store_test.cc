@@ -476,6 +476,64 @@ TEST_P(StoreTest, AcquireSkipsAvoidedWorkerUnlessAllowed) {
   EXPECT_EQ(Acquire("c"), avoid_b);
 }
 
+TEST_P(StoreTest, AcquireFromOneCampaignKeepsItsOrderAndLeavesOthers) {
+  int64_t a = NewCampaign();
+  int64_t b = NewCampaign();
+  int64_t stopped = NewCampaign(v1::CAMPAIGN_FINISHED);
+  int64_t cand_a = NewCandidate(a, "a");
+  int64_t cand_b = NewCandidate(b, "b");
+  int64_t a1 = NewJob(a, cand_a, v1::JOB_EVALUATE);
+  int64_t b1 = NewJob(b, cand_b, v1::JOB_EVALUATE);
+  int64_t a_replay_avoid_w = NewJob(a, cand_a, v1::JOB_REPLAY, "w");
+  int64_t a2 = NewJob(a, cand_a, v1::JOB_EVALUATE);
+  int64_t b_replay = NewJob(b, cand_b, v1::JOB_REPLAY);
+  NewJob(stopped, NewCandidate(stopped, "s"), v1::JOB_EVALUATE);
+
+  auto from = [&](int64_t campaign, const std::string& worker, bool allow_avoided = false) {
+    absl::StatusOr<std::optional<v1::Job>> j =
+        store_->AcquireJob(worker, 1000, 100, allow_avoided, campaign);
+    EXPECT_TRUE(j.ok()) << j.status();
+    if (!j.ok() || !j->has_value()) return int64_t{0};
+    EXPECT_EQ((*j)->campaign_id(), campaign);
+    EXPECT_EQ((*j)->state(), v1::JOB_LEASED);
+    return (*j)->id();
+  };
+  // Campaign b: its replay first, then its evaluation; a's jobs untouched.
+  EXPECT_EQ(from(b, "w"), b_replay);
+  EXPECT_EQ(from(b, "w"), b1);
+  EXPECT_EQ(from(b, "w"), 0);
+  // Campaign a: the replay that avoids "w" is skipped for "w", not for "x".
+  EXPECT_EQ(from(a, "w"), a1);
+  EXPECT_EQ(from(a, "x"), a_replay_avoid_w);
+  EXPECT_EQ(from(a, "w"), a2);
+  EXPECT_EQ(from(a, "w"), 0);
+  // A campaign that is not running hands out nothing.
+  EXPECT_EQ(from(stopped, "w"), 0);
+}
+
+TEST_P(StoreTest, AcquireFromOneCampaignAmongManyQueuedJobs) {
+  // The per-campaign probe finds the one job of a small campaign behind a
+  // long queue of another (and does so through an index: see the plans in
+  // the migrations).
+  int64_t big = NewCampaign();
+  int64_t small = NewCampaign();
+  int64_t cand_big = NewCandidate(big, "big");
+  ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+    for (int i = 0; i < 2000; ++i) NewJob(big, cand_big);
+    return absl::OkStatus();
+  }));
+  int64_t only = NewJob(small, NewCandidate(small, "small"));
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Job> job,
+                       store_->AcquireJob("w", 1000, 100, false, small));
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->id(), only);
+  ASSERT_OK_AND_ASSIGN(job, store_->AcquireJob("w", 1000, 100, false, small));
+  EXPECT_FALSE(job.has_value());
+  ASSERT_OK_AND_ASSIGN(job, store_->AcquireJob("w", 1000, 100, false, big));
+  ASSERT_TRUE(job.has_value());
+  EXPECT_EQ(job->campaign_id(), big);
+}
+
 TEST_P(StoreTest, RenewLeasesMovesDeadlinesAndReportsLost) {
   int64_t c = NewCampaign();
   int64_t cand = NewCandidate(c, "h");
@@ -1298,7 +1356,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
     ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
   }
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "2");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "3");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
@@ -1306,7 +1364,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     EXPECT_EQ(all.size(), 1u);
   }
   // Reopening migrates nothing twice.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "2");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "3");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 

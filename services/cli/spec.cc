@@ -37,7 +37,9 @@ const std::vector<std::string> kVerificationTiers = {"guards", "replay", "advers
                                                      "independent-timing"};
 const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions",
                                                "correctness_rounds", "timeout_seconds"};
-const std::vector<std::string> kTasks = {"kernel"};
+// "sleep": jobs that only sleep, for load tests of the coordinator
+// (docs/cluster.md); no problem or baseline.
+const std::vector<std::string> kTasks = {"kernel", "sleep"};
 const std::vector<std::string> kProposers = {"evolve", "random", "grid", "replay", "llm"};
 const std::vector<std::string> kLlmKeys = {
     "base_url",        "api_key_env", "models",          "temperature",  "max_tokens",
@@ -45,6 +47,8 @@ const std::vector<std::string> kLlmKeys = {
 const std::vector<std::string> kLlmModelKeys = {"name", "weight", "prompt_price_per_1k",
                                                 "completion_price_per_1k"};
 const std::vector<std::string> kDevices = {"cpu", "cuda"};
+// Scheduling among campaigns (docs/cluster.md, "Scheduling").
+const std::vector<std::string> kSchedulingKeys = {"weight", "gpu_model", "gpus", "sleep_ms"};
 
 absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -450,7 +454,9 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
         yaml_path, ": expected a map of settings (name, task, problem, baseline, ...)"));
   }
   SpecReader r(yaml_path);
-  absl::Status s = r.CheckKeys(root, "", kTopKeys);
+  std::vector<std::string> top_keys = kTopKeys;
+  top_keys.insert(top_keys.end(), kSchedulingKeys.begin(), kSchedulingKeys.end());
+  absl::Status s = r.CheckKeys(root, "", top_keys);
   if (!s.ok()) return s;
 
   CampaignSpec spec;
@@ -544,12 +550,12 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   if (max_replays > 20)
     return r.Error((*verification)["max_replays"], "verification.max_replays",
                    absl::StrCat("at most 20 replays a side, got ", max_replays));
-  if (problem.empty()) {
+  if (problem.empty() && task != "sleep") {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ": problem: missing (a folder with definition.json and "
                                 "workload.jsonl)"));
   }
-  if (baseline.empty()) {
+  if (baseline.empty() && task != "sleep") {
     return absl::InvalidArgumentError(absl::StrCat(
         yaml_path, ": baseline: missing (a solution folder with solution.json)"));
   }
@@ -568,12 +574,14 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   }
 
   const fs::path base_dir = fs::path(yaml_path).parent_path();
-  s = ReadProblem(base_dir / problem, r.Where(root["problem"], "problem"),
-                  spec.mutable_problem());
-  if (!s.ok()) return s;
-  s = ReadSolution(base_dir / baseline, r.Where(root["baseline"], "baseline"),
-                   spec.mutable_baseline());
-  if (!s.ok()) return s;
+  if (task != "sleep") {
+    s = ReadProblem(base_dir / problem, r.Where(root["problem"], "problem"),
+                    spec.mutable_problem());
+    if (!s.ok()) return s;
+    s = ReadSolution(base_dir / baseline, r.Where(root["baseline"], "baseline"),
+                     spec.mutable_baseline());
+    if (!s.ok()) return s;
+  }
 
   spec.set_name(name);
   spec.set_task(task);
@@ -595,6 +603,29 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   spec.mutable_harness()->set_timeout_seconds(timeout);
   spec.set_device(device);
   spec.set_in_flight_per_thread(static_cast<int32_t>(in_flight));
+
+  // Scheduling: the campaign's share of the workers and what a worker needs.
+  double weight = 1;
+  long long gpus = 0, sleep_ms = 0;
+  std::string gpu_model;
+  for (absl::Status st : {r.GetDouble(root, "", "weight", 0, true, &weight),
+                          r.GetString(root, "", "gpu_model", &gpu_model),
+                          r.GetInt(root, "", "gpus", 1, &gpus),
+                          r.GetInt(root, "", "sleep_ms", 0, &sleep_ms)}) {
+    if (!st.ok()) return st;
+  }
+  if ((root["gpus"].IsDefined() || root["gpu_model"].IsDefined()) && device != "cuda")
+    return r.Error(root["gpus"].IsDefined() ? root["gpus"] : root["gpu_model"],
+                   root["gpus"].IsDefined() ? "gpus" : "gpu_model", "needs device: cuda");
+  if (root["sleep_ms"].IsDefined() && task != "sleep")
+    return r.Error(root["sleep_ms"], "sleep_ms", "only used with task: sleep");
+  if (gpus > 64) return r.Error(root["gpus"], "gpus", absl::StrCat("at most 64, got ", gpus));
+  if (sleep_ms > 3'600'000)
+    return r.Error(root["sleep_ms"], "sleep_ms", absl::StrCat("at most 3600000, got ", sleep_ms));
+  spec.set_weight(weight);
+  spec.set_gpu_model(gpu_model);
+  spec.set_gpus(static_cast<int32_t>(gpus));
+  spec.set_sleep_ms(static_cast<int32_t>(sleep_ms));
 
   // Proposer settings: required by their proposer, refused by the others so
   // that a typo in `proposer:` cannot silently ignore them.

@@ -344,6 +344,33 @@ TEST_F(SpecTest, BaselineWithBinaryFile) {
   EXPECT_NE(e.find("blob.bin: not a UTF-8 text file"), std::string::npos) << e;
 }
 
+TEST_F(SpecTest, SchedulingKeys) {
+  const std::string base = "problem: cpu/matmul\nbaseline: cpu/matmul/baseline\n";
+  auto spec = LoadCampaignSpec(Spec(base));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->weight(), 1);  // default
+  EXPECT_EQ(spec->gpus(), 0);
+  spec = LoadCampaignSpec(
+      Spec(base + "weight: 2.5\ndevice: cuda\ngpu_model: H100\ngpus: 2\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->weight(), 2.5);
+  EXPECT_EQ(spec->gpu_model(), "H100");
+  EXPECT_EQ(spec->gpus(), 2);
+  EXPECT_NE(Error(base + "weight: 0\n").find("weight: must be greater than 0"), std::string::npos);
+  EXPECT_NE(Error(base + "weight: -1\n").find("weight: must be greater than 0"), std::string::npos);
+  EXPECT_NE(Error(base + "gpus: 0\ndevice: cuda\n").find("gpus: must be at least 1"), std::string::npos);
+  EXPECT_NE(Error(base + "gpu_model: H100\n").find("gpu_model: needs device: cuda"), std::string::npos);
+  EXPECT_NE(Error(base + "sleep_ms: 5\n").find("only used with task: sleep"), std::string::npos);
+}
+
+TEST_F(SpecTest, SleepTaskNeedsNoProblem) {
+  auto spec = LoadCampaignSpec(Spec("task: sleep\nsleep_ms: 5\nbudget:\n  max_evaluations: 1000\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->task(), "sleep");
+  EXPECT_EQ(spec->sleep_ms(), 5);
+  EXPECT_EQ(spec->budget().max_evaluations(), 1000);
+}
+
 TEST_F(SpecTest, AcceptsUtf8Text) {
   Write("cpu/matmul/baseline/NOTES.md", "µs — naïve\n");
   auto spec = LoadCampaignSpec(Spec(kMinimalSpec));

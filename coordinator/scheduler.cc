@@ -1,0 +1,62 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
+namespace ratchet::coordinator {
+
+SchedulableCampaign SchedulableFromSpec(int64_t id, const v1::CampaignSpec& spec) {
+  SchedulableCampaign c;
+  c.id = id;
+  c.weight = spec.weight() > 0 ? spec.weight() : 1;
+  c.device = spec.device().empty() ? "cpu" : spec.device();
+  c.gpu_model = spec.gpu_model();
+  c.gpus = spec.gpus();
+  return c;
+}
+
+bool CanRun(const SchedulableCampaign& campaign, const v1::Hardware& hardware) {
+  if (campaign.device == "cpu") return true;
+  if (campaign.device != "cuda") return false;
+  const std::string wanted = absl::AsciiStrToLower(campaign.gpu_model);
+  auto matches = [&](const std::string& name) {
+    return wanted.empty() || absl::StrContains(absl::AsciiStrToLower(name), wanted);
+  };
+  int usable = 0;
+  if (hardware.gpu_info_size() > 0) {
+    for (const auto& gpu : hardware.gpu_info())
+      if (matches(gpu.sku()) || matches(gpu.model())) ++usable;
+  } else {
+    // Older workers list only model names.
+    for (const auto& name : hardware.gpus())
+      if (matches(name)) ++usable;
+  }
+  return usable >= std::max(1, campaign.gpus);
+}
+
+std::vector<int64_t> CampaignOrder(const std::vector<SchedulableCampaign>& campaigns,
+                                   const std::map<int64_t, int>& leased,
+                                   const v1::Hardware& hardware) {
+  struct Entry {
+    double load;
+    int64_t id;
+  };
+  std::vector<Entry> entries;
+  for (const auto& c : campaigns) {
+    if (!CanRun(c, hardware)) continue;
+    auto it = leased.find(c.id);
+    const int n = it == leased.end() ? 0 : it->second;
+    entries.push_back({(n + 1) / c.weight, c.id});
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.load != b.load ? a.load < b.load : a.id < b.id;
+  });
+  std::vector<int64_t> order;
+  order.reserve(entries.size());
+  for (const auto& e : entries) order.push_back(e.id);
+  return order;
+}
+
+}  // namespace ratchet::coordinator
