@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "coordinator/proposers/knob_space.h"
+#include "nlohmann/json.hpp"
 #include "coordinator/proposers/llm/llm_proposer.h"
 #include "coordinator/proposers/proposer.h"
 #include "services/common/clock.h"
@@ -21,6 +22,16 @@ constexpr size_t kMaxEvents = 10'000;
 constexpr int kMaxProposalRetries = 30;  // duplicates before a thread gives up a turn
 
 std::string ShortScore(double s) { return absl::StrFormat("%.4f", s); }
+
+// What lessons are filed under: definition.json's "op_type", so that other
+// shapes of the same operation share them; the problem name without one.
+std::string OpType(const v1::Problem& problem) {
+  auto doc = nlohmann::json::parse(problem.definition_json(), nullptr, false);
+  if (doc.is_object() && doc.contains("op_type") && doc["op_type"].is_string() &&
+      !doc["op_type"].get<std::string>().empty())
+    return doc["op_type"].get<std::string>();
+  return problem.name();
+}
 
 bool IsOpen(const v1::Job& job) {
   return job.state() == v1::JOB_QUEUED || job.state() == v1::JOB_LEASED;
@@ -273,9 +284,13 @@ absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
     if (!candidate.ok()) return candidate.status();
     const std::string outcome = OutcomeName(evaluation.outcome());
     const bool ok = evaluation.outcome() == v1::OUTCOME_OK;
+    // Every job's time counts against the GPU-seconds budget, replays too:
+    // verification spends the same machines.
+    campaign->set_gpu_seconds(campaign->gpu_seconds() + std::max(0.0, evaluation.wall_seconds()));
     if (evaluation.kind() == v1::JOB_REPLAY) {
       event = absl::StrCat("replay of #", candidate->id(), " on ", evaluation.worker_id(),
                            ": ", outcome, ok ? " " + ShortScore(evaluation.score()) : "");
+      if (auto s = store_->UpdateCampaign(*campaign); !s.ok()) return s;
       return store_->MarkEvaluationProcessed(evaluation.id());
     }
     campaign->set_evaluations(campaign->evaluations() + 1);
@@ -344,6 +359,12 @@ absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
         std::string first_line = evaluation.message().substr(0, evaluation.message().find('\n'));
         absl::StrAppend(&event, ": ", first_line.substr(0, 160));
       }
+      // A claim's lesson waits for its verdict; anything else is learned now.
+      if (candidate->status() != "verifying")
+        if (auto s = RecordLessons(*campaign, *candidate, ok ? evaluation.score() : -1, outcome,
+                                   "");
+            !s.ok())
+          return s;
       if (auto s = store_->UpdateThread(*thread); !s.ok()) return s;
     }
     if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
@@ -378,9 +399,13 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
 
   const auto& spec = campaign->spec();
   const int64_t now = NowUnixMs();
-  const double elapsed_s = (now - campaign->created_unix_ms()) / 1000.0;
+  // Time spent paused is not research time.
+  const double elapsed_s =
+      (now - campaign->created_unix_ms()) / 1000.0 - campaign->paused_seconds();
   const bool wall_spent = spec.budget().max_wall_seconds() > 0 &&
                           elapsed_s >= spec.budget().max_wall_seconds();
+  const bool gpu_spent = spec.budget().max_gpu_seconds() > 0 &&
+                         campaign->gpu_seconds() >= spec.budget().max_gpu_seconds();
   // Slow (llm) proposals answer on later ticks: what has arrived becomes
   // candidates now, and the requests still out count against the budget.
   const bool slow_proposer = spec.proposer() == "llm";
@@ -392,14 +417,14 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
                                   &proposing_ended, &proposing_failed);
         !s.ok())
       return s;
-    if (wall_spent) proposal_pool_.Forget(campaign_id);
+    if (wall_spent || gpu_spent) proposal_pool_.Forget(campaign_id);
     open_proposals = proposal_pool_.InFlight(campaign_id);
   }
   bool evaluations_spent = campaign->evaluations() + open_evaluations + open_proposals >=
                            spec.budget().max_evaluations();
 
   bool exhausted = false;
-  if (!wall_spent && !evaluations_spent && proposing_ended.empty()) {
+  if (!wall_spent && !gpu_spent && !evaluations_spent && proposing_ended.empty()) {
     bool any_proposed = open_proposals > 0;
     auto threads = store_->ListThreads(campaign_id);
     if (!threads.ok()) return threads.status();
@@ -493,6 +518,9 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
   campaign->set_message(!proposing_ended.empty() ? proposing_ended
                         : exhausted ? "search space exhausted: every reachable candidate was tried"
                         : wall_spent ? "wall-clock budget reached"
+                        : gpu_spent  ? absl::StrFormat("GPU-seconds budget reached (%.1f s of %.1f s)",
+                                                       campaign->gpu_seconds(),
+                                                       spec.budget().max_gpu_seconds())
                                      : absl::StrCat("evaluation budget reached (",
                                                     campaign->evaluations(), ")"));
   // Replays that no longer matter (none should be open) are failed too.
@@ -513,34 +541,158 @@ absl::Status Coordinator::ProposeForThread(v1::Campaign& campaign, v1::ResearchT
                                            const std::vector<v1::Candidate>& history,
                                            bool* proposed) {
   *proposed = false;
-  auto parent = store_->GetCandidate(thread.incumbent_candidate_id());
-  if (!parent.ok()) return parent.status();
-  auto space = proposers::ParseKnobSpace(parent->solution());
+  const v1::CampaignSpec& spec = campaign.spec();
+  auto incumbent = store_->GetCandidate(thread.incumbent_candidate_id());
+  if (!incumbent.ok()) return incumbent.status();
+  auto space = proposers::ParseKnobSpace(incumbent->solution());
   if (!space.ok()) return space.status();
-  auto proposer = proposers::MakeProposer(campaign.spec());
+  auto proposer = proposers::MakeProposer(spec);
   if (!proposer.ok()) return proposer.status();
   // Seeded from the campaign, the thread and how far it has got, so that a
   // campaign's sequence of proposals is reproducible.
-  std::mt19937_64 rng(campaign.spec().seed() * 1000003ULL + thread.index() * 7919ULL +
-                      history.size());
+  std::mt19937_64 rng(spec.seed() * 1000003ULL + thread.index() * 7919ULL + history.size());
+
+  // The thread's archive: what it evaluated and nobody rejected. evolve
+  // starts from a tournament winner of it, not always from the incumbent, so
+  // a thread can leave a local optimum through a near miss.
+  std::vector<const v1::Candidate*> archive;
+  int thread_proposals = 0;
+  for (const auto& c : history) {
+    if (c.thread_id() != thread.id()) continue;
+    ++thread_proposals;
+    if (c.score() >= 0 && (c.status() == "evaluated" || c.status() == "accepted" ||
+                           c.status() == "verifying"))
+      archive.push_back(&c);
+  }
+  // Other threads' incumbents, best first: crossover donors and merge partners.
+  auto threads = store_->ListThreads(campaign.id());
+  if (!threads.ok()) return threads.status();
+  std::vector<v1::Candidate> inspirations;
+  for (const auto& t : *threads) {
+    if (t.id() == thread.id() || t.incumbent_candidate_id() == incumbent->id()) continue;
+    for (const auto& c : history)
+      if (c.id() == t.incumbent_candidate_id() && c.score() >= 0) inspirations.push_back(c);
+  }
+  std::sort(inspirations.begin(), inspirations.end(),
+            [](const auto& a, const auto& b) { return a.score() > b.score(); });
+  // Lessons of this op type: the campaign's own, or every campaign's when
+  // the spec shares experience.
+  auto lessons = store_->ListLessons(OpType(spec.problem()),
+                                     spec.experience() == "shared" ? 0 : campaign.id());
+  if (absl::IsUnimplemented(lessons.status())) lessons = std::vector<v1::Lesson>();
+  if (!lessons.ok()) return lessons.status();
+
   for (int attempt = 0; attempt < kMaxProposalRetries; ++attempt) {
+    const v1::Candidate* parent = &*incumbent;
+    if (spec.proposer() == "evolve")
+      parent = proposers::SelectParent(archive, parent, spec.tournament_size(), &rng);
     proposers::ProposalContext context;
-    context.parent = &*parent;
+    context.parent = parent;
     context.space = &*space;
     context.history = &history;
     context.thread_index = thread.index();
     context.rng = &rng;
+    context.inspirations = &inspirations;
+    context.thread_proposals = thread_proposals;
+    context.merge_every = spec.merge_every();
+    context.lessons = &*lessons;
     auto proposal = (*proposer)->Propose(context);
     // Nothing new left (grid, replay): the thread has no turn to take.
     if (absl::IsOutOfRange(proposal.status())) return absl::OkStatus();
     if (!proposal.ok()) return proposal.status();
+    const int64_t merged_with = proposal->merged_with;
     auto id = AddCandidate(campaign, thread.id(), parent->id(), *std::move(proposal));
     if (!id.ok()) return id.status();
     if (*id == 0) continue;  // never evaluate the same candidate twice
     *proposed = true;
+    if (merged_with != 0) {
+      campaign.set_merges(campaign.merges() + 1);
+      if (auto s = store_->UpdateCampaign(campaign); !s.ok()) return s;
+      Emit(campaign.id(), absl::StrCat("t", thread.index(), " #", *id, ": merge of #",
+                                       parent->id(), " and #", merged_with));
+    }
+    ++thread_proposals;
+    if (spec.migrate_every() > 0 && thread_proposals % spec.migrate_every() == 0)
+      return Migrate(campaign, thread);
     return absl::OkStatus();
   }
   return absl::OkStatus();  // the neighbourhood is exhausted for now
+}
+
+absl::Status Coordinator::RecordLessons(v1::Campaign& campaign, const v1::Candidate& candidate,
+                                        double score, const std::string& outcome,
+                                        const std::string& verdict) {
+  if (candidate.parent_id() == 0) return absl::OkStatus();
+  auto parent = store_->GetCandidate(candidate.parent_id());
+  if (!parent.ok()) return parent.status();
+  v1::Lesson lesson;
+  lesson.set_campaign_id(campaign.id());
+  lesson.set_candidate_id(candidate.id());
+  lesson.set_problem(campaign.spec().problem().name());
+  lesson.set_op_type(OpType(campaign.spec().problem()));
+  lesson.set_hardware(campaign.spec().device());
+  lesson.set_outcome(outcome);
+  lesson.set_verdict(verdict);
+  lesson.set_created_unix_ms(NowUnixMs());
+  // A failure (or a hack) is a lesson too: the worst effect there is.
+  lesson.set_effect(score < 0 || parent->score() <= 0 ? -1.0 : score / parent->score() - 1.0);
+  std::vector<v1::Lesson> lessons;
+  for (const auto& [name, value] : candidate.solution().knobs()) {
+    auto was = parent->solution().knobs().find(name);
+    if (was != parent->solution().knobs().end() && was->second == value) continue;
+    v1::Lesson l = lesson;
+    l.set_knob(name);
+    l.set_from_value(was == parent->solution().knobs().end() ? "" : was->second);
+    l.set_to_value(value);
+    lessons.push_back(std::move(l));
+  }
+  bool code_changed = false;
+  for (const auto& [path, content] : candidate.solution().files()) {
+    auto was = parent->solution().files().find(path);
+    if (was == parent->solution().files().end() || was->second != content) code_changed = true;
+  }
+  if (code_changed || lessons.empty()) {
+    lesson.set_idea(candidate.description().substr(0, 500));
+    lessons.push_back(lesson);
+  }
+  for (const auto& l : lessons) {
+    auto id = store_->AddLesson(l);
+    if (absl::IsUnimplemented(id.status())) return absl::OkStatus();
+    if (!id.ok()) return id.status();
+  }
+  campaign.set_lessons(campaign.lessons() + static_cast<int>(lessons.size()));
+  return store_->UpdateCampaign(campaign);
+}
+
+absl::Status Coordinator::Migrate(v1::Campaign& campaign, const v1::ResearchThread& donor) {
+  auto threads = store_->ListThreads(campaign.id());
+  if (!threads.ok()) return threads.status();
+  if (threads->size() < 2) return absl::OkStatus();
+  const v1::ResearchThread* from = nullptr;
+  for (const auto& t : *threads)
+    if (t.id() == donor.id()) from = &t;
+  if (from == nullptr) return absl::OkStatus();
+  // A ring: thread i offers to thread i+1, so a good incumbent reaches every
+  // island in N-1 migrations while the islands stay apart in between.
+  v1::ResearchThread to = (*threads)[(from->index() + 1) % threads->size()];
+  if (from->incumbent_candidate_id() == to.incumbent_candidate_id() ||
+      from->incumbent_score() <= to.incumbent_score())
+    return absl::OkStatus();
+  const int64_t before = to.incumbent_candidate_id();
+  const double before_score = to.incumbent_score();
+  to.set_incumbent_candidate_id(from->incumbent_candidate_id());
+  to.set_incumbent_score(from->incumbent_score());
+  campaign.set_migrations(campaign.migrations() + 1);
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    if (auto s = store_->UpdateThread(to); !s.ok()) return s;
+    return store_->UpdateCampaign(campaign);
+  });
+  if (!s.ok()) return s;
+  Emit(campaign.id(), absl::StrCat("migration: t", to.index(), " adopts t", from->index(),
+                                   "'s incumbent #", from->incumbent_candidate_id(), " (",
+                                   ShortScore(from->incumbent_score()), " over #", before, " ",
+                                   ShortScore(before_score), ")"));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> Coordinator::AddCandidate(const v1::Campaign& campaign,
@@ -779,6 +931,15 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
   if (spec.harness().timeout_seconds() <= 0) spec.mutable_harness()->set_timeout_seconds(120);
   if (spec.device().empty()) spec.set_device("cpu");
   if (spec.proposer().empty()) spec.set_proposer("evolve");
+  if (spec.experience().empty()) spec.set_experience("campaign");
+  if (spec.experience() != "campaign" && spec.experience() != "shared")
+    return absl::InvalidArgumentError(absl::StrCat(
+        "experience '", spec.experience(), "' is not known (campaign, shared)"));
+  if (spec.migrate_every() < 0 || spec.merge_every() < 0 || spec.tournament_size() < 0 ||
+      spec.budget().max_gpu_seconds() < 0)
+    return absl::InvalidArgumentError(
+        "migrate_every, merge_every, tournament_size and budget.max_gpu_seconds must not be "
+        "negative");
   if (spec.proposer() == "llm") *spec.mutable_llm() = llm::WithDefaults(spec.llm());
   if (auto p = proposers::MakeProposer(spec); !p.ok()) return p.status();
 
@@ -1025,7 +1186,8 @@ absl::StatusOr<v1::Campaign> Coordinator::CancelCampaign(int64_t campaign_id) {
     absl::Status s = store_->Transaction([&]() -> absl::Status {
       auto campaign = store_->GetCampaign(campaign_id);
       if (!campaign.ok()) return campaign.status();
-      if (campaign->state() != v1::CAMPAIGN_RUNNING)
+      if (campaign->state() != v1::CAMPAIGN_RUNNING &&
+          campaign->state() != v1::CAMPAIGN_PAUSED)
         return absl::FailedPreconditionError(absl::StrCat(
             "campaign ", campaign_id, " is already ", CampaignStateName(campaign->state())));
       campaign->set_state(v1::CAMPAIGN_CANCELLED);
@@ -1037,6 +1199,52 @@ absl::StatusOr<v1::Campaign> Coordinator::CancelCampaign(int64_t campaign_id) {
     if (!s.ok()) return s;
   }
   Emit(campaign_id, "campaign cancelled");
+  return GetCampaign(campaign_id);
+}
+
+absl::StatusOr<v1::Campaign> Coordinator::PauseCampaign(int64_t campaign_id) {
+  {
+    std::lock_guard<std::mutex> research(research_mu_);
+    absl::Status s = store_->Transaction([&]() -> absl::Status {
+      auto campaign = store_->GetCampaign(campaign_id);
+      if (!campaign.ok()) return campaign.status();
+      if (campaign->state() != v1::CAMPAIGN_RUNNING)
+        return absl::FailedPreconditionError(absl::StrCat(
+            "campaign ", campaign_id, " is ", CampaignStateName(campaign->state()),
+            ", not running"));
+      // The store leases jobs of running campaigns only, and the loop
+      // advances running campaigns only: the state alone pauses both, and
+      // being stored, survives a coordinator restart.
+      campaign->set_state(v1::CAMPAIGN_PAUSED);
+      campaign->set_paused_unix_ms(NowUnixMs());
+      return store_->UpdateCampaign(*campaign);
+    });
+    if (!s.ok()) return s;
+  }
+  Emit(campaign_id, "campaign paused: no new proposals or leases; running jobs finish");
+  return GetCampaign(campaign_id);
+}
+
+absl::StatusOr<v1::Campaign> Coordinator::ResumeCampaign(int64_t campaign_id) {
+  {
+    std::lock_guard<std::mutex> research(research_mu_);
+    absl::Status s = store_->Transaction([&]() -> absl::Status {
+      auto campaign = store_->GetCampaign(campaign_id);
+      if (!campaign.ok()) return campaign.status();
+      if (campaign->state() != v1::CAMPAIGN_PAUSED)
+        return absl::FailedPreconditionError(absl::StrCat(
+            "campaign ", campaign_id, " is ", CampaignStateName(campaign->state()),
+            ", not paused"));
+      const int64_t paused_ms = std::max<int64_t>(0, NowUnixMs() - campaign->paused_unix_ms());
+      campaign->set_paused_seconds(campaign->paused_seconds() + paused_ms / 1000.0);
+      campaign->set_paused_unix_ms(0);
+      campaign->set_state(v1::CAMPAIGN_RUNNING);
+      return store_->UpdateCampaign(*campaign);
+    });
+    if (!s.ok()) return s;
+  }
+  Emit(campaign_id, "campaign resumed");
+  Wake();
   return GetCampaign(campaign_id);
 }
 
@@ -1475,6 +1683,17 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
                            "]: ", VerdictName(v.outcome()), " (", v.reason(), "): ", v.detail());
     }
     if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+    {
+      // The claim's lesson, with the verified score when it was accepted.
+      auto fresh = store_->GetCampaign(v.campaign_id());
+      if (!fresh.ok()) return fresh.status();
+      const bool hack = v.outcome() == v1::VERDICT_REJECTED_HACK ||
+                        v.outcome() == v1::VERDICT_REJECTED_WRONG;
+      if (auto s = RecordLessons(*fresh, *candidate, hack ? -1 : candidate->score(), "ok",
+                                 VerdictName(v.outcome()));
+          !s.ok())
+        return s;
+    }
     verdicts_counter_
         ->Add({{"outcome", VerdictName(v.outcome())}, {"reason", v.reason()}})
         .Increment();

@@ -75,6 +75,10 @@ class Coordinator {
   absl::StatusOr<v1::Leaderboard> GetLeaderboard(int64_t campaign_id, int limit);
   absl::StatusOr<v1::CandidateDetail> GetCandidate(int64_t candidate_id);
   absl::StatusOr<v1::Campaign> CancelCampaign(int64_t campaign_id);
+  // A paused campaign makes no proposals and leases no jobs; jobs already
+  // running finish and are applied. Paused time does not count as wall time.
+  absl::StatusOr<v1::Campaign> PauseCampaign(int64_t campaign_id);
+  absl::StatusOr<v1::Campaign> ResumeCampaign(int64_t campaign_id);
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers();
   // Events of the campaign after `*cursor` (a sequence number), waiting up to
   // wait_ms for one; advances the cursor.
@@ -115,6 +119,14 @@ class Coordinator {
   absl::Status ProposeForThread(v1::Campaign& campaign, v1::ResearchThread& thread,
                                 const std::vector<v1::Candidate>& history,
                                 bool* proposed);
+  // Experience: one lesson per knob the candidate changed against its parent
+  // (or one for a code change), with its effect and, for a claim, the verdict.
+  absl::Status RecordLessons(v1::Campaign& campaign, const v1::Candidate& candidate,
+                             double score, const std::string& outcome,
+                             const std::string& verdict);
+  // Islands: offers the thread's incumbent to the next thread, which adopts
+  // it when it beats its own.
+  absl::Status Migrate(v1::Campaign& campaign, const v1::ResearchThread& donor);
   // Slow (llm) proposals: starts one for the thread in the proposal pool.
   absl::Status StartProposal(const v1::Campaign& campaign, const v1::ResearchThread& thread,
                              const std::vector<v1::Candidate>& history);

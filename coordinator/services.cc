@@ -59,7 +59,8 @@ grpc::Status CoordinatorServiceImpl::WatchCampaign(grpc::ServerContext* ctx,
   first.set_text("watching campaign " + std::to_string(campaign->id()));
   first.set_unix_ms(NowUnixMs());
   if (!w->Write(first)) return grpc::Status::OK;
-  while (!ctx->IsCancelled() && campaign->state() == v1::CAMPAIGN_RUNNING) {
+  while (!ctx->IsCancelled() && (campaign->state() == v1::CAMPAIGN_RUNNING ||
+                                 campaign->state() == v1::CAMPAIGN_PAUSED)) {
     auto events = c_->WaitForEvents(req->campaign_id(), &cursor, 1000);
     campaign = c_->GetCampaign(req->campaign_id());
     if (!campaign.ok()) return ToGrpc(campaign.status());
@@ -96,6 +97,18 @@ grpc::Status CoordinatorServiceImpl::CancelCampaign(grpc::ServerContext*,
                                                     const v1::CancelCampaignRequest* req,
                                                     v1::Campaign* resp) {
   return Reply(c_->CancelCampaign(req->campaign_id()), resp);
+}
+
+grpc::Status CoordinatorServiceImpl::PauseCampaign(grpc::ServerContext*,
+                                                   const v1::PauseCampaignRequest* req,
+                                                   v1::Campaign* resp) {
+  return Reply(c_->PauseCampaign(req->campaign_id()), resp);
+}
+
+grpc::Status CoordinatorServiceImpl::ResumeCampaign(grpc::ServerContext*,
+                                                    const v1::ResumeCampaignRequest* req,
+                                                    v1::Campaign* resp) {
+  return Reply(c_->ResumeCampaign(req->campaign_id()), resp);
 }
 
 grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext*,

@@ -29,6 +29,10 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                               v1::Campaign*) override;
   grpc::Status ListWorkers(grpc::ServerContext*, const v1::ListWorkersRequest*,
                            v1::ListWorkersResponse*) override;
+  grpc::Status PauseCampaign(grpc::ServerContext*, const v1::PauseCampaignRequest*,
+                             v1::Campaign*) override;
+  grpc::Status ResumeCampaign(grpc::ServerContext*, const v1::ResumeCampaignRequest*,
+                              v1::Campaign*) override;
 
  private:
   Coordinator* c_;

@@ -7,6 +7,7 @@
 // parent or from the best candidate of another thread.
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/proposers/builtin.h"
@@ -31,6 +32,25 @@ std::map<KnobValueKey, std::pair<double, int>> LearnFromHistory(
   return stats;
 }
 
+// Mean measured effect (relative score change against the parent) of moving
+// knob to value, from lessons; a move from the same value counts double, as
+// it is the move about to be made.
+std::map<KnobValueKey, std::pair<double, double>> LearnFromLessons(
+    const std::vector<v1::Lesson>* lessons, const v1::Solution& parent) {
+  std::map<KnobValueKey, std::pair<double, double>> effects;
+  if (lessons == nullptr) return effects;
+  for (const auto& l : *lessons) {
+    if (l.knob().empty()) continue;
+    auto current = parent.knobs().find(l.knob());
+    const double weight =
+        current != parent.knobs().end() && current->second == l.from_value() ? 2.0 : 1.0;
+    auto& e = effects[{l.knob(), l.to_value()}];
+    e.first += weight * std::clamp(l.effect(), -1.0, 3.0);
+    e.second += weight;
+  }
+  return effects;
+}
+
 size_t WeightedPick(const std::vector<double>& weights, std::mt19937_64* rng) {
   std::discrete_distribution<size_t> pick(weights.begin(), weights.end());
   return pick(*rng);
@@ -46,6 +66,20 @@ class EvolveProposer : public Proposer {
       return absl::FailedPreconditionError("the solution declares no knobs to evolve");
     std::uniform_real_distribution<double> coin(0.0, 1.0);
 
+    // A scheduled merge: the parent and another thread's incumbent, knob by
+    // knob; evaluated like any other candidate.
+    if (ctx.merge_every > 0 && ctx.inspirations != nullptr && !ctx.inspirations->empty() &&
+        (ctx.thread_proposals + 1) % ctx.merge_every == 0) {
+      const v1::Candidate& other = ctx.inspirations->front();
+      if (auto merged = Merge(space, *ctx.parent, other, ctx.rng); merged.has_value()) {
+        out.solution = *merged;
+        out.merged_with = other.id();
+        out.description = absl::StrCat("merge with #", other.id(), ": ",
+                                       DescribeKnobChange(ctx.parent->solution(), out.solution));
+        return out;
+      }
+    }
+
     const v1::Candidate* donor = BestOfOtherThreads(ctx);
     if (donor != nullptr && coin(*ctx.rng) < 0.2) {
       for (const Knob& knob : space.knobs) {
@@ -57,6 +91,7 @@ class EvolveProposer : public Proposer {
     // Always mutate at least one knob, so a crossover that changed nothing
     // still moves.
     auto stats = LearnFromHistory(*ctx.history);
+    auto effects = LearnFromLessons(ctx.lessons, out.solution);
     double parent_score = std::max(ctx.parent->score(), 1e-6);
     // Distinct knobs, so a second mutation cannot undo the first.
     std::vector<size_t> order(space.knobs.size());
@@ -77,6 +112,11 @@ class EvolveProposer : public Proposer {
           // Favour values that scored above the parent, never exclude any.
           w = std::clamp(mean / parent_score, 0.25, 4.0);
         }
+        // Experience: moves that helped before (here or in other campaigns
+        // of the op type) are tried sooner, moves that hurt later.
+        auto e = effects.find({knob.name, choice});
+        if (e != effects.end() && e->second.second > 0)
+          w *= std::clamp(1.0 + 2.0 * e->second.first / e->second.second, 0.2, 5.0);
         options.push_back(&choice);
         weights.push_back(w);
       }
@@ -88,6 +128,37 @@ class EvolveProposer : public Proposer {
   }
 
  private:
+  // Each knob from either side; nullopt when the two agree on every knob. A
+  // child equal to one side takes one differing knob from the other.
+  static std::optional<v1::Solution> Merge(const KnobSpace& space, const v1::Candidate& a,
+                                           const v1::Candidate& b, std::mt19937_64* rng) {
+    std::vector<const Knob*> differing;
+    for (const Knob& knob : space.knobs) {
+      auto ia = a.solution().knobs().find(knob.name);
+      auto ib = b.solution().knobs().find(knob.name);
+      if (ia == a.solution().knobs().end() || ib == b.solution().knobs().end()) continue;
+      if (ia->second != ib->second) differing.push_back(&knob);
+    }
+    if (differing.empty()) return std::nullopt;
+    v1::Solution child = a.solution();
+    std::uniform_int_distribution<int> side(0, 1);
+    int from_b = 0;
+    for (const Knob* knob : differing)
+      if (side(*rng) == 1) {
+        (*child.mutable_knobs())[knob->name] = b.solution().knobs().at(knob->name);
+        ++from_b;
+      }
+    const bool all_b = from_b == static_cast<int>(differing.size());
+    if (from_b == 0 || all_b) {
+      std::uniform_int_distribution<size_t> pick(0, differing.size() - 1);
+      const std::string& name = differing[pick(*rng)]->name;
+      (*child.mutable_knobs())[name] =
+          all_b ? a.solution().knobs().at(name) : b.solution().knobs().at(name);
+      if (differing.size() == 1) return std::nullopt;  // no child differs from both
+    }
+    return child;
+  }
+
   static const v1::Candidate* BestOfOtherThreads(const ProposalContext& ctx) {
     const v1::Candidate* best = nullptr;
     for (const auto& c : *ctx.history) {
@@ -114,6 +185,22 @@ class RandomProposer : public Proposer {
 };
 
 }  // namespace
+
+const v1::Candidate* SelectParent(const std::vector<const v1::Candidate*>& archive,
+                                  const v1::Candidate* incumbent, int tournament_size,
+                                  std::mt19937_64* rng) {
+  if (tournament_size <= 0) tournament_size = 3;
+  if (tournament_size == 1 || archive.empty()) return incumbent;
+  // The incumbent is always an entrant, so it is never forgotten.
+  std::uniform_int_distribution<size_t> pick(0, archive.size());
+  const v1::Candidate* best = nullptr;
+  for (int i = 0; i < tournament_size; ++i) {
+    size_t k = pick(*rng);
+    const v1::Candidate* c = k == archive.size() ? incumbent : archive[k];
+    if (best == nullptr || c->score() > best->score()) best = c;
+  }
+  return best;
+}
 
 std::unique_ptr<Proposer> NewEvolveProposer() { return std::make_unique<EvolveProposer>(); }
 std::unique_ptr<Proposer> NewRandomProposer() { return std::make_unique<RandomProposer>(); }

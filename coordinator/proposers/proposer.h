@@ -44,7 +44,21 @@ struct ProposalContext {
   int thread_proposals = 0;            // candidates this thread has made so far
   std::string previous_answer_problem; // why the thread's last answer was unusable
   const std::atomic<bool>* cancelled = nullptr;  // set when the answer is no longer wanted
+  // evolve: every merge_every-th proposal of a thread (counted by
+  // thread_proposals) merges the parent with the best of `inspirations`.
+  int merge_every = 0;
+  // Lessons of this op type (the campaign's, or every campaign's when the
+  // spec says `experience: shared`); may be null.
+  const std::vector<v1::Lesson>* lessons = nullptr;
 };
+
+// Tournament selection from a thread's archive: `tournament_size` draws (with
+// replacement) from the archive and the incumbent, the best score wins, so
+// better candidates are likelier parents but none is certain. A size of 1,
+// or an empty archive, gives the incumbent; 0 means 3.
+const v1::Candidate* SelectParent(const std::vector<const v1::Candidate*>& archive,
+                                  const v1::Candidate* incumbent, int tournament_size,
+                                  std::mt19937_64* rng);
 
 // What asking a model cost; zero for proposers that ask none.
 struct ModelUsage {

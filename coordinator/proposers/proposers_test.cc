@@ -219,3 +219,130 @@ TEST(Proposer, UnknownNameIsAnError) {
 
 }  // namespace
 }  // namespace ratchet::proposers
+
+namespace ratchet::proposers {
+namespace {
+
+v1::Candidate Scored(int64_t id, double score) {
+  v1::Candidate c;
+  c.set_id(id);
+  c.set_score(score);
+  return c;
+}
+
+TEST(SelectParent, TournamentFavoursBetterScoresButKeepsOthers) {
+  v1::Candidate incumbent = Scored(1, 0.5);
+  std::vector<v1::Candidate> pool = {Scored(2, 0.1), Scored(3, 0.3), Scored(4, 0.9)};
+  std::vector<const v1::Candidate*> archive;
+  for (const auto& c : pool) archive.push_back(&c);
+  std::mt19937_64 rng(11);
+  std::map<int64_t, int> wins;
+  for (int i = 0; i < 4000; ++i) wins[SelectParent(archive, &incumbent, 3, &rng)->id()]++;
+  // Size 3 over 4 entrants: the best wins 1-(3/4)^3 = 58%; the worst only
+  // when drawn three times, (1/4)^3 = 1.6%.
+  EXPECT_NEAR(wins[4] / 4000.0, 0.578, 0.03);
+  EXPECT_NEAR(wins[2] / 4000.0, 0.016, 0.01);
+  EXPECT_GT(wins[1], 0);
+  EXPECT_GT(wins[3], 0);
+  // Size 1, or nothing in the archive: always the incumbent.
+  EXPECT_EQ(SelectParent(archive, &incumbent, 1, &rng), &incumbent);
+  EXPECT_EQ(SelectParent({}, &incumbent, 3, &rng), &incumbent);
+}
+
+TEST(Evolve, ScheduledMergeCombinesTwoIncumbents) {
+  const char knobs[] =
+      R"({"A":{"choices":[1,2]},"B":{"choices":[1,2]},"C":{"choices":[1,2]},"D":{"choices":[1,2]}})";
+  v1::Candidate mine = Scored(10, 0.5), other = Scored(20, 0.6);
+  *mine.mutable_solution() = MakeSolution(knobs);
+  *other.mutable_solution() = MakeSolution(knobs);
+  for (const char* k : {"A", "B", "C", "D"}) {
+    (*mine.mutable_solution()->mutable_knobs())[k] = "1";
+    (*other.mutable_solution()->mutable_knobs())[k] = "2";
+  }
+  auto space = ParseKnobSpace(mine.solution());
+  ASSERT_TRUE(space.ok());
+  std::vector<v1::Candidate> history = {mine, other};
+  std::vector<v1::Candidate> inspirations = {other};
+  auto evolve = MakeProposer("evolve");
+  ASSERT_TRUE(evolve.ok());
+  std::mt19937_64 rng(5);
+  for (int n = 0; n < 40; ++n) {
+    ProposalContext ctx;
+    ctx.parent = &mine;
+    ctx.space = &*space;
+    ctx.history = &history;
+    ctx.inspirations = &inspirations;
+    ctx.rng = &rng;
+    ctx.merge_every = 4;
+    ctx.thread_proposals = n;
+    auto p = (*evolve)->Propose(ctx);
+    ASSERT_TRUE(p.ok()) << p.status();
+    if ((n + 1) % 4 != 0) {
+      EXPECT_EQ(p->merged_with, 0) << n;
+      continue;
+    }
+    // Every 4th: a child with knobs from both sides, equal to neither.
+    EXPECT_EQ(p->merged_with, 20);
+    int from_other = 0;
+    for (const char* k : {"A", "B", "C", "D"}) from_other += p->solution.knobs().at(k) == "2";
+    EXPECT_GT(from_other, 0);
+    EXPECT_LT(from_other, 4);
+    EXPECT_NE(p->description.find("merge with #20"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace ratchet::proposers
+
+namespace ratchet::proposers {
+namespace {
+
+TEST(Evolve, LessonsBiasWhichMovesAreTried) {
+  const char knobs[] = R"({"VEC":{"choices":[1,4,8,16]}})";
+  v1::Candidate parent;
+  parent.set_id(1);
+  parent.set_score(0.2);
+  *parent.mutable_solution() = MakeSolution(knobs);
+  (*parent.mutable_solution()->mutable_knobs())["VEC"] = "1";
+  auto space = ParseKnobSpace(parent.solution());
+  ASSERT_TRUE(space.ok());
+  // Another campaign learned: VEC 1->8 tripled the score, 1->16 failed.
+  std::vector<v1::Lesson> lessons;
+  for (auto [to, effect] : {std::pair<const char*, double>{"8", 2.0}, {"16", -1.0}}) {
+    v1::Lesson l;
+    l.set_knob("VEC");
+    l.set_from_value("1");
+    l.set_to_value(to);
+    l.set_effect(effect);
+    lessons.push_back(l);
+  }
+  std::vector<v1::Candidate> history = {parent};
+  auto evolve = MakeProposer("evolve");
+  ASSERT_TRUE(evolve.ok());
+  auto count = [&](const std::vector<v1::Lesson>* with) {
+    std::map<std::string, int> picks;
+    std::mt19937_64 rng(9);
+    for (int i = 0; i < 3000; ++i) {
+      ProposalContext ctx;
+      ctx.parent = &parent;
+      ctx.space = &*space;
+      ctx.history = &history;
+      ctx.rng = &rng;
+      ctx.lessons = with;
+      auto p = (*evolve)->Propose(ctx);
+      EXPECT_TRUE(p.ok());
+      picks[p->solution.knobs().at("VEC")]++;
+    }
+    return picks;
+  };
+  auto blind = count(nullptr);
+  auto taught = count(&lessons);
+  // Without lessons the three moves are equally likely; with them, weights
+  // 5 : 1 : 0.2 (clamped 1 + 2 x effect).
+  EXPECT_NEAR(blind["8"] / 3000.0, 1.0 / 3, 0.04);
+  EXPECT_NEAR(taught["8"] / 3000.0, 5.0 / 6.2, 0.04);
+  EXPECT_NEAR(taught["16"] / 3000.0, 0.2 / 6.2, 0.02);
+}
+
+}  // namespace
+}  // namespace ratchet::proposers

@@ -155,6 +155,16 @@ CREATE TABLE noise_floors (
     R"sql(
 CREATE INDEX jobs_queue_by_campaign ON jobs (campaign_id, (kind <> 2), id) WHERE state = 1;
 )sql",
+    // Version 4: lessons (experience), read by op type across campaigns.
+    R"sql(
+CREATE TABLE lessons (
+  id          BIGSERIAL PRIMARY KEY,
+  campaign_id BIGINT NOT NULL,
+  op_type     TEXT NOT NULL,
+  data        BYTEA NOT NULL
+);
+CREATE INDEX lessons_by_op_type ON lessons (op_type, campaign_id, id);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -548,6 +558,9 @@ class PostgresStore : public Store {
 
   absl::Status UpsertNoiseFloor(const v1::NoiseFloor& floor) override;
   absl::StatusOr<std::vector<v1::NoiseFloor>> ListNoiseFloors(const std::string& problem) override;
+  absl::StatusOr<int64_t> AddLesson(const v1::Lesson& lesson) override;
+  absl::StatusOr<std::vector<v1::Lesson>> ListLessons(const std::string& op_type,
+                                                      int64_t campaign_id) override;
 
   absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
   absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
@@ -1373,6 +1386,42 @@ absl::StatusOr<std::vector<v1::NoiseFloor>> PostgresStore::ListNoiseFloors(
         return absl::DataLossError("postgres store: corrupt noise floor record");
       }
       out.push_back(std::move(f));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Lessons.
+
+absl::StatusOr<int64_t> PostgresStore::AddLesson(const v1::Lesson& lesson) {
+  v1::Lesson stored = lesson;
+  stored.clear_id();
+  int64_t id = 0;
+  RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
+    id = s.Exec("INSERT INTO lessons (campaign_id, op_type, data) VALUES ($1, $2, $3) "
+                "RETURNING id",
+                stored.campaign_id(), stored.op_type(), Blob(stored))[0][0]
+             .as<int64_t>();
+    return absl::OkStatus();
+  }));
+  return id;
+}
+
+absl::StatusOr<std::vector<v1::Lesson>> PostgresStore::ListLessons(const std::string& op_type,
+                                                                   int64_t campaign_id) {
+  std::vector<v1::Lesson> out;
+  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
+    if (campaign_id > 0) {
+      ASSIGN_OR_RETURN(out, Records<v1::Lesson>(s.Exec(
+                                "SELECT id, data FROM lessons WHERE op_type = $1 AND "
+                                "campaign_id = $2 ORDER BY id",
+                                op_type, campaign_id)));
+    } else {
+      ASSIGN_OR_RETURN(out, Records<v1::Lesson>(s.Exec(
+                                "SELECT id, data FROM lessons WHERE op_type = $1 ORDER BY id",
+                                op_type)));
     }
     return absl::OkStatus();
   }));

@@ -118,6 +118,16 @@ CREATE TABLE noise_floors (
     R"sql(
 CREATE INDEX jobs_queue_by_campaign ON jobs (campaign_id, state, kind, id);
 )sql",
+    // Version 4: lessons (experience), read by op type across campaigns.
+    R"sql(
+CREATE TABLE lessons (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  campaign_id INTEGER NOT NULL,
+  op_type     TEXT NOT NULL,
+  data        BLOB NOT NULL
+);
+CREATE INDEX lessons_by_op_type ON lessons (op_type, campaign_id, id);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -339,6 +349,9 @@ class SqliteStore : public Store {
       const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) override;
   absl::Status UpsertNoiseFloor(const v1::NoiseFloor& floor) override;
   absl::StatusOr<std::vector<v1::NoiseFloor>> ListNoiseFloors(const std::string& problem) override;
+  absl::StatusOr<int64_t> AddLesson(const v1::Lesson& lesson) override;
+  absl::StatusOr<std::vector<v1::Lesson>> ListLessons(const std::string& op_type,
+                                                      int64_t campaign_id) override;
 
   absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
   absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
@@ -1003,6 +1016,31 @@ absl::StatusOr<std::vector<v1::NoiseFloor>> SqliteStore::ListNoiseFloors(
     out.push_back(std::move(f));
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Lessons.
+
+absl::StatusOr<int64_t> SqliteStore::AddLesson(const v1::Lesson& lesson) {
+  int64_t id = 0;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    v1::Lesson s = lesson;
+    s.clear_id();
+    ASSIGN_OR_RETURN(id, Insert("INSERT INTO lessons (campaign_id, op_type, data) VALUES (?, ?, ?)",
+                                s.campaign_id(), s.op_type(), s));
+    return absl::OkStatus();
+  }));
+  return id;
+}
+
+absl::StatusOr<std::vector<v1::Lesson>> SqliteStore::ListLessons(const std::string& op_type,
+                                                                 int64_t campaign_id) {
+  Lock l(&mu_);
+  if (campaign_id > 0)
+    return Query<v1::Lesson>(
+        "SELECT id, data FROM lessons WHERE op_type = ? AND campaign_id = ? ORDER BY id",
+        op_type, campaign_id);
+  return Query<v1::Lesson>("SELECT id, data FROM lessons WHERE op_type = ? ORDER BY id", op_type);
 }
 
 // ---------------------------------------------------------------------------

@@ -139,6 +139,18 @@ class Store {
     return absl::UnimplementedError("this store keeps no noise floors");
   }
 
+  // ---- Lessons: what the research learned, kept beyond their campaign so
+  // later campaigns of the same op type can start from them. A backend
+  // without them answers Unimplemented and proposers go without.
+  virtual absl::StatusOr<int64_t> AddLesson(const v1::Lesson& lesson) {
+    return absl::UnimplementedError("this store keeps no lessons");
+  }
+  // Lessons of `op_type` by id; campaign_id > 0 keeps that campaign's only.
+  virtual absl::StatusOr<std::vector<v1::Lesson>> ListLessons(const std::string& op_type,
+                                                              int64_t campaign_id) {
+    return absl::UnimplementedError("this store keeps no lessons");
+  }
+
   // ---- Workers.
   virtual absl::Status UpsertWorker(const v1::WorkerInfo& worker) = 0;
   virtual absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) = 0;

@@ -1154,6 +1154,51 @@ TEST_P(StoreTest, NoiseFloorsAreKeyedByProblemWorkloadAndHardware) {
   EXPECT_TRUE(none.empty());
 }
 
+TEST_P(StoreTest, LessonsAreListedByOpTypeAndOptionallyCampaign) {
+  auto lesson = [](int64_t campaign, const std::string& op_type, const std::string& to,
+                   double effect) {
+    v1::Lesson l;
+    l.set_campaign_id(campaign);
+    l.set_op_type(op_type);
+    l.set_problem(op_type + "-4096");
+    l.set_hardware("cpu");
+    l.set_knob("VEC");
+    l.set_from_value("1");
+    l.set_to_value(to);
+    l.set_effect(effect);
+    l.set_outcome("ok");
+    l.set_verdict("accepted");
+    l.set_id(999);  // ignored: the store assigns ids
+    return l;
+  };
+  ASSERT_OK_AND_ASSIGN(int64_t a, store_->AddLesson(lesson(1, "rmsnorm", "8", 1.5)));
+  ASSERT_OK_AND_ASSIGN(int64_t b, store_->AddLesson(lesson(2, "rmsnorm", "16", -1)));
+  ASSERT_OK_AND_ASSIGN(int64_t c, store_->AddLesson(lesson(1, "gemm", "4", 0.1)));
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Lesson> shared, store_->ListLessons("rmsnorm", 0));
+  ASSERT_EQ(shared.size(), 2u);
+  EXPECT_EQ(shared[0].id(), a);
+  EXPECT_EQ(shared[0].to_value(), "8");
+  EXPECT_DOUBLE_EQ(shared[0].effect(), 1.5);
+  EXPECT_EQ(shared[0].verdict(), "accepted");
+  EXPECT_EQ(shared[1].id(), b);
+  EXPECT_EQ(shared[1].campaign_id(), 2);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Lesson> own, store_->ListLessons("rmsnorm", 2));
+  ASSERT_EQ(own.size(), 1u);
+  EXPECT_EQ(own[0].id(), b);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Lesson> none, store_->ListLessons("softmax", 0));
+  EXPECT_TRUE(none.empty());
+  // Written inside a rolled-back transaction: gone.
+  EXPECT_FALSE(store_->Transaction([&]() -> absl::Status {
+                       if (auto id = store_->AddLesson(lesson(3, "gemm", "8", 0)); !id.ok())
+                         return id.status();
+                       return absl::AbortedError("roll back");
+                     }).ok());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Lesson> gemm, store_->ListLessons("gemm", 0));
+  EXPECT_EQ(gemm.size(), 1u);
+}
+
 TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   if (!GetParam().persistent) GTEST_SKIP() << "backend is not persistent";
   int64_t c = NewCampaign(v1::CAMPAIGN_RUNNING, "durable");
@@ -1356,7 +1401,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
     ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
   }
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "3");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "4");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
@@ -1364,7 +1409,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     EXPECT_EQ(all.size(), 1u);
   }
   // Reopening migrates nothing twice.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "3");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "4");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 

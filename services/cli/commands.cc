@@ -105,6 +105,7 @@ std::string Scores(const google::protobuf::RepeatedField<double>& scores) {
 
 bool Terminal(v1::CampaignState s) {
   return s == v1::CAMPAIGN_FINISHED || s == v1::CAMPAIGN_FAILED || s == v1::CAMPAIGN_CANCELLED;
+  // CAMPAIGN_PAUSED is not terminal: watch keeps following a paused campaign.
 }
 
 // Shared state of one command invocation.
@@ -394,7 +395,16 @@ or 127.0.0.1:50051; --json prints the reply as JSON):
                           a candidate: what changed, knobs, files, evaluations,
                           verdicts with reasons and evidence
   workers                 registered workers and their hardware
-  cancel <campaign-id>    cancel a running campaign
+  cancel <campaign-id>    cancel a running (or paused) campaign
+  pause <campaign-id>     no new proposals or leases; running jobs finish
+  resume <campaign-id>    continue a paused campaign
+  report <campaign-id> [--json]
+                          the campaign's summary (as printed when it ends)
+  diff <candidate-id> [--against=parent|baseline|ID]
+                          unified diff of knobs and files
+  export <candidate-id> <dir>
+                          a folder (problem, solution, README, run.sh) that
+                          reproduces the candidate with `ratchet bench`
 
 Services:
   coordinator --listen=HOST:PORT --db=PATH|postgresql://... [--port-file=FILE]

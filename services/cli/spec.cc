@@ -27,8 +27,11 @@ using ratchet::v1::CampaignSpec;
 const std::vector<std::string> kTopKeys = {
     "name",     "task",   "problem", "baseline",     "threads", "proposer",
     "seed",     "budget", "verification", "harness", "device",  "in_flight_per_thread",
-    "llm",      "replay"};
-const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_seconds"};
+    "llm",      "replay",
+    // Research loop (docs/research.md).
+    "migrate_every", "merge_every", "tournament_size", "experience"};
+const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_seconds",
+                                              "max_gpu_seconds"};
 const std::vector<std::string> kVerificationKeys = {
     "replays", "min_gain", "significance", "tiers", "timing_tolerance", "noise_sigmas",
     "max_replays"};
@@ -645,6 +648,33 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   if (proposer == "replay") {
     if (absl::Status st = ReadReplay(r, root, &spec); !st.ok()) return st;
   }
+
+  // Research loop: budgets beyond evaluations and wall time, islands, merges,
+  // parent selection and where lessons come from.
+  double max_gpu = 0;
+  long long migrate_every = 0, merge_every = 0, tournament_size = 0;
+  std::string experience = "campaign";
+  for (absl::Status st : {
+           r.GetDouble(*budget, "budget.", "max_gpu_seconds", 0, false, &max_gpu),
+           r.GetInt(root, "", "migrate_every", 0, &migrate_every),
+           r.GetInt(root, "", "merge_every", 0, &merge_every),
+           r.GetInt(root, "", "tournament_size", 0, &tournament_size),
+           r.GetString(root, "", "experience", &experience),
+       }) {
+    if (!st.ok()) return st;
+  }
+  if (absl::Status st = one_of("experience", experience, {"campaign", "shared"}); !st.ok())
+    return st;
+  for (auto [key, v] : {std::pair<const char*, long long>{"migrate_every", migrate_every},
+                        {"merge_every", merge_every},
+                        {"tournament_size", tournament_size}})
+    if (v > 1'000'000)
+      return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": ", key, ": ", v, " is too large"));
+  spec.mutable_budget()->set_max_gpu_seconds(max_gpu);
+  spec.set_migrate_every(static_cast<int32_t>(migrate_every));
+  spec.set_merge_every(static_cast<int32_t>(merge_every));
+  spec.set_tournament_size(static_cast<int32_t>(tournament_size));
+  spec.set_experience(experience);
   return spec;
 }
 

@@ -493,6 +493,29 @@ TEST_F(SpecTest, ReplayList) {
   EXPECT_NE(e.find("only used with proposer: replay"), std::string::npos) << e;
 }
 
+TEST_F(SpecTest, ResearchLoopSettings) {
+  auto spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
+                                    "budget: {max_evaluations: 9, max_gpu_seconds: 120.5}\n"
+                                    "migrate_every: 4\nmerge_every: 6\ntournament_size: 2\n"
+                                    "experience: shared\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_DOUBLE_EQ(spec->budget().max_gpu_seconds(), 120.5);
+  EXPECT_EQ(spec->migrate_every(), 4);
+  EXPECT_EQ(spec->merge_every(), 6);
+  EXPECT_EQ(spec->tournament_size(), 2);
+  EXPECT_EQ(spec->experience(), "shared");
+  auto plain = LoadCampaignSpec(Spec(kMinimalSpec));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->experience(), "campaign");
+  EXPECT_EQ(plain->migrate_every(), 0);
+  std::string e = Error(std::string(kMinimalSpec) + "experience: global\n");
+  EXPECT_NE(e.find("unknown experience 'global' (known: campaign, shared)"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "merge_every: -1\n");
+  EXPECT_NE(e.find("merge_every"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "budget: {max_gpu_seconds: -3}\n");
+  EXPECT_NE(e.find("max_gpu_seconds"), std::string::npos) << e;
+}
+
 TEST(ShippedSpecTest, DemoCampaignLoads) {
   auto spec = LoadCampaignSpec(std::string(RATCHET_SOURCE_DIR) + "/tasks/demo.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();

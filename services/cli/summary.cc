@@ -169,6 +169,13 @@ std::string SummaryText(const SummaryInput& in) {
   absl::StrAppend(&out, "\n");
   if (std::string llm = LlmLine(c); !llm.empty()) absl::StrAppend(&out, "  llm          ", llm, "\n");
   absl::StrAppend(&out, absl::StrFormat("  wall time    %.1f s\n", WallSeconds(in)));
+  const char* unit = c.spec().device() == "cuda" ? "GPU" : "CPU";
+  absl::StrAppend(&out, absl::StrFormat("  job time     %.1f %s-s", c.gpu_seconds(), unit));
+  if (c.spec().budget().max_gpu_seconds() > 0)
+    absl::StrAppend(&out, absl::StrFormat(" of %.1f", c.spec().budget().max_gpu_seconds()));
+  absl::StrAppend(&out, "\n");
+  if (c.migrations() > 0 || c.merges() > 0)
+    absl::StrAppend(&out, "  islands      ", c.migrations(), " migrations, ", c.merges(), " merges\n");
   if (!in.logs.empty()) absl::StrAppend(&out, "  logs         ", in.logs, "\n");
   return out;
 }
@@ -214,6 +221,9 @@ std::string SummaryJson(const SummaryInput& in) {
   j["verdicts"] = {{"accepted", t.accepted}, {"rejected", rejected}};
   if (t.pending > 0) j["verdicts"]["pending"] = t.pending;
   j["wall_seconds"] = WallSeconds(in);
+  j["job_seconds"] = c.gpu_seconds();
+  j["migrations"] = c.migrations();
+  j["merges"] = c.merges();
   j["logs"] = in.logs;
   return j.dump();
 }
