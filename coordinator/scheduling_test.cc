@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "coordinator/coordinator.h"
 #include "coordinator/group_commit.h"
 #include "coordinator/scheduler.h"
 #include "coordinator/store/store.h"
@@ -171,6 +172,82 @@ TEST_F(StoreFixture, LeasedSharesFollowWeightsAndResources) {
   // An A100 worker may not take the H100 campaign's jobs.
   lease("a100", Gpus("A100", "NVIDIA A100", 1));
   EXPECT_NE(holds["a100"], gpu);
+}
+
+// The coordinator itself: sleep campaigns of weights 1 and 3 and a cuda
+// campaign for H100s, workers registered with their hardware, jobs leased
+// through Coordinator::AcquireJob (group commit on).
+TEST_F(StoreFixture, CoordinatorLeasesByWeightAndNeverHandsAWorkerWhatItCannotRun) {
+  Coordinator coordinator(store_.get(), CoordinatorOptions(),
+                          std::make_shared<prometheus::Registry>());
+  auto submit = [&](double weight, const std::string& device, const std::string& gpu_model) {
+    v1::CampaignSpec spec;
+    spec.set_name("sleep");
+    spec.set_task("sleep");
+    spec.set_sleep_ms(1);
+    spec.set_weight(weight);
+    spec.set_device(device);
+    spec.set_gpu_model(gpu_model);
+    spec.mutable_budget()->set_max_evaluations(100);
+    auto c = coordinator.SubmitCampaign(spec);
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? c->id() : 0;
+  };
+  const int64_t light = submit(1, "cpu", "");
+  const int64_t heavy = submit(3, "cpu", "");
+  const int64_t h100 = submit(1, "cuda", "H100");
+  {
+    v1::CampaignSpec bad;
+    bad.set_task("sleep");
+    bad.set_weight(-1);
+    EXPECT_EQ(coordinator.SubmitCampaign(bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
+    bad.set_weight(1);
+    bad.set_gpus(2);  // on a cpu campaign
+    EXPECT_EQ(coordinator.SubmitCampaign(bad).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  auto worker = [&](const std::string& name, const v1::Hardware& hw) {
+    v1::RegisterWorkerRequest req;
+    req.set_name(name);
+    *req.mutable_hardware() = hw;
+    auto r = coordinator.RegisterWorker(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->worker_id() : "";
+  };
+  std::map<int64_t, int> leased;
+  for (int i = 0; i < 20; ++i) {
+    auto job = coordinator.AcquireJob(worker(absl::StrCat("cpu", i), Cpu()), 0);
+    ASSERT_TRUE(job.ok()) << job.status();
+    ASSERT_TRUE(job->has_value());
+    EXPECT_EQ((*job)->sleep_ms(), 1);
+    leased[(*job)->campaign_id()] += 1;
+  }
+  EXPECT_EQ(leased[light], 5);
+  EXPECT_EQ(leased[heavy], 15);
+  EXPECT_EQ(leased[h100], 0);  // CPU workers never get the cuda campaign's jobs
+  auto gpu_job = coordinator.AcquireJob(
+      worker("h100", Gpus("H100-SXM", "NVIDIA H100 80GB HBM3", 1)), 0);
+  ASSERT_TRUE(gpu_job.ok() && gpu_job->has_value());
+  EXPECT_EQ((*gpu_job)->campaign_id(), h100);
+  EXPECT_EQ((*gpu_job)->device(), "cuda");
+  // An A100 worker may only take CPU jobs here.
+  for (int i = 0; i < 5; ++i) {
+    auto job = coordinator.AcquireJob(worker("a100", Gpus("A100", "NVIDIA A100", 1)), 0);
+    ASSERT_TRUE(job.ok() && job->has_value());
+    EXPECT_NE((*job)->campaign_id(), h100);
+  }
+  // A completed job is acknowledged after its commit and frees its share.
+  v1::CompleteJobRequest done;
+  done.set_worker_id((*gpu_job)->worker_id());
+  done.set_job_id((*gpu_job)->id());
+  done.mutable_evaluation()->set_outcome(v1::OUTCOME_OK);
+  auto ack = coordinator.CompleteJob(done);
+  ASSERT_TRUE(ack.ok()) << ack.status();
+  EXPECT_TRUE(ack->accepted());
+  auto stored = store_->GetJob((*gpu_job)->id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->state(), v1::JOB_DONE);
 }
 
 TEST_F(StoreFixture, GroupCommitBatchesConcurrentCallsAndEveryOneIsDurable) {
