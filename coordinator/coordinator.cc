@@ -1091,6 +1091,37 @@ void Coordinator::RefreshSchedulable(const std::vector<v1::Campaign>& campaigns)
   schedulable_loaded_ = true;
 }
 
+absl::StatusOr<std::shared_ptr<const v1::CampaignSpec>> Coordinator::CachedSpec(
+    int64_t campaign_id) {
+  {
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    auto it = specs_.find(campaign_id);
+    if (it != specs_.end()) return it->second;
+  }
+  auto campaign = store_->GetCampaign(campaign_id);
+  if (!campaign.ok()) return campaign.status();
+  auto spec = std::make_shared<const v1::CampaignSpec>(campaign->spec());
+  std::lock_guard<std::mutex> lock(schedule_mu_);
+  specs_[campaign_id] = spec;
+  return spec;
+}
+
+absl::StatusOr<std::shared_ptr<const v1::Solution>> Coordinator::CachedSolution(
+    int64_t candidate_id) {
+  {
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    auto it = solutions_.find(candidate_id);
+    if (it != solutions_.end()) return it->second;
+  }
+  auto candidate = store_->GetCandidate(candidate_id);
+  if (!candidate.ok()) return candidate.status();
+  auto solution = std::make_shared<const v1::Solution>(candidate->solution());
+  std::lock_guard<std::mutex> lock(schedule_mu_);
+  if (solutions_.size() >= 4096) solutions_.clear();  // a bound, not an LRU: misses are cheap
+  solutions_[candidate_id] = solution;
+  return solution;
+}
+
 absl::Status Coordinator::Decorate(v1::Campaign* campaign) {
   auto threads = store_->ListThreads(campaign->id());
   if (!threads.ok()) return threads.status();
@@ -1285,6 +1316,10 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
   info.set_last_heartbeat_unix_ms(NowUnixMs());
   if (auto s = store_->UpsertWorker(info); !s.ok()) return s;
   {
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    worker_hardware_[id] = info.hardware();
+  }
+  {
     std::lock_guard<std::mutex> lock(mu_);
     last_heartbeat_ms_[id] = NowUnixMs();
   }
@@ -1302,25 +1337,22 @@ absl::StatusOr<v1::RegisterWorkerResponse> Coordinator::RegisterWorker(
 absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
     const v1::HeartbeatRequest& request) {
   v1::HeartbeatResponse response;
-  auto worker = store_->GetWorker(request.worker_id());
-  if (!worker.ok()) return worker.status();
-  if (!worker->has_value()) {
-    response.set_reregister(true);
-    return response;
-  }
   const int64_t now = NowUnixMs();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    last_heartbeat_ms_[request.worker_id()] = now;
-  }
   std::vector<int64_t> ids(request.job_ids().begin(), request.job_ids().end());
   std::vector<int64_t> lost;
-  v1::WorkerInfo info = **worker;
+  bool known = false;
+  // The read joins the batch too: one round of store calls, committed with
+  // the other transitions.
   absl::Status s = group_commit_.Run([&]() -> absl::Status {
     lost.clear();
+    auto worker = store_->GetWorker(request.worker_id());
+    if (!worker.ok()) return worker.status();
+    known = worker->has_value();
+    if (!known) return absl::OkStatus();
     if (auto s = store_->RenewLeases(request.worker_id(), ids, now + options_.lease_ms, &lost);
         !s.ok())
       return s;
+    v1::WorkerInfo info = **worker;
     info.set_last_heartbeat_unix_ms(now);
     info.clear_job_ids();
     for (int64_t id : ids)
@@ -1328,6 +1360,14 @@ absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
     return store_->UpsertWorker(info);
   });
   if (!s.ok()) return s;
+  if (!known) {
+    response.set_reregister(true);
+    return response;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    last_heartbeat_ms_[request.worker_id()] = now;
+  }
   for (int64_t id : lost) response.add_cancelled_job_ids(id);
   return response;
 }
@@ -1342,17 +1382,31 @@ bool Coordinator::OtherWorkerConnected(const std::string& worker_id) {
 
 absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string& worker_id,
                                                                int wait_ms) {
-  auto worker = store_->GetWorker(worker_id);
-  if (!worker.ok()) return worker.status();
-  if (!worker->has_value())
-    return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, "; register first"));
+  v1::Hardware hardware;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    auto it = worker_hardware_.find(worker_id);
+    if (it != worker_hardware_.end()) {
+      hardware = it->second;
+      cached = true;
+    }
+  }
+  if (!cached) {  // not seen since this coordinator started
+    auto worker = store_->GetWorker(worker_id);
+    if (!worker.ok()) return worker.status();
+    if (!worker->has_value())
+      return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, "; register first"));
+    hardware = (*worker)->hardware();
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    worker_hardware_[worker_id] = hardware;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_heartbeat_ms_[worker_id] = NowUnixMs();
   }
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(std::clamp(wait_ms, 0, 30'000));
-  const v1::Hardware& hardware = (*worker)->hardware();
   while (true) {
     // A replay avoids the worker that produced the claim, unless no other is there.
     bool allow_avoided = !OtherWorkerConnected(worker_id);
@@ -1370,7 +1424,7 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
     }
     // The fairest campaign this worker can run that has a job queued.
     std::optional<v1::Job> job;
-    absl::Status s = order.empty() ? absl::OkStatus() : group_commit_.Run([&]() -> absl::Status {
+    auto lease = [&]() -> absl::Status {
       job.reset();
       const int64_t now = NowUnixMs();
       for (int64_t campaign_id : order) {
@@ -1383,25 +1437,26 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
         }
       }
       return absl::OkStatus();
-    });
-      if (!s.ok()) return s;
+    };
+    if (!order.empty())
+      if (absl::Status s = group_commit_.Run(lease); !s.ok()) return s;
     if (job.has_value()) {
       {
         std::lock_guard<std::mutex> lock(schedule_mu_);
         leased_by_campaign_[job->campaign_id()] += 1;
       }
       v1::Job full = *job;
-      auto campaign = store_->GetCampaign(full.campaign_id());
-      if (!campaign.ok()) return campaign.status();
-      auto candidate = store_->GetCandidate(full.candidate_id());
-      if (!candidate.ok()) return candidate.status();
-      *full.mutable_problem() = campaign->spec().problem();
-      *full.mutable_solution() = candidate->solution();
-      *full.mutable_harness() = campaign->spec().harness();
-      full.set_device(campaign->spec().device());
-      full.set_sleep_ms(campaign->spec().task() == "sleep" ? campaign->spec().sleep_ms() : 0);
+      auto spec = CachedSpec(full.campaign_id());
+      if (!spec.ok()) return spec.status();
+      auto solution = CachedSolution(full.candidate_id());
+      if (!solution.ok()) return solution.status();
+      *full.mutable_problem() = (*spec)->problem();
+      *full.mutable_solution() = **solution;
+      *full.mutable_harness() = (*spec)->harness();
+      full.set_device((*spec)->device());
+      full.set_sleep_ms((*spec)->task() == "sleep" ? (*spec)->sleep_ms() : 0);
       if (full.kind() == v1::JOB_REPLAY) {
-        const auto& tiers = campaign->spec().verification().tiers();
+        const auto& tiers = (*spec)->verification().tiers();
         auto has = [&](const char* t) {
           return tiers.empty() || std::find(tiers.begin(), tiers.end(), t) != tiers.end();
         };
@@ -1421,21 +1476,24 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
 absl::StatusOr<v1::CompleteJobResponse> Coordinator::CompleteJob(
     const v1::CompleteJobRequest& request) {
   v1::CompleteJobResponse response;
-  auto job = store_->GetJob(request.job_id());
-  if (!job.ok()) return job.status();
-  v1::Evaluation evaluation = request.evaluation();
-  evaluation.set_job_id(job->id());
-  evaluation.set_campaign_id(job->campaign_id());
-  evaluation.set_candidate_id(job->candidate_id());
-  evaluation.set_worker_id(request.worker_id());
-  evaluation.set_kind(job->kind());
-  evaluation.set_created_unix_ms(NowUnixMs());
-  if (evaluation.outcome() != v1::OUTCOME_OK) evaluation.set_score(0);
+  absl::StatusOr<v1::Job> job;
+  v1::Evaluation evaluation;
   absl::StatusOr<int64_t> id;
   absl::Status committed = group_commit_.Run([&]() -> absl::Status {
+    job = store_->GetJob(request.job_id());
+    if (!job.ok()) return job.status();
+    evaluation = request.evaluation();
+    evaluation.set_job_id(job->id());
+    evaluation.set_campaign_id(job->campaign_id());
+    evaluation.set_candidate_id(job->candidate_id());
+    evaluation.set_worker_id(request.worker_id());
+    evaluation.set_kind(job->kind());
+    evaluation.set_created_unix_ms(NowUnixMs());
+    if (evaluation.outcome() != v1::OUTCOME_OK) evaluation.set_score(0);
     id = store_->CompleteJob(job->id(), request.worker_id(), evaluation);
     return id.status();
   });
+  if (!job.ok()) return job.status();
   if (!committed.ok() && id.ok()) id = committed;  // the batch failed after the call
   if (absl::IsAlreadyExists(id.status())) {
     // Done already. Our own report again (a retry) was applied once; a report

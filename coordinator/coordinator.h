@@ -194,6 +194,13 @@ class Coordinator {
   bool schedulable_loaded_ = false;
   std::vector<SchedulableCampaign> schedulable_;
   std::map<int64_t, int> leased_by_campaign_;
+  // What AcquireJob needs besides the lease, none of which changes once
+  // stored: a worker's hardware, a campaign's spec, a candidate's solution.
+  absl::StatusOr<std::shared_ptr<const v1::CampaignSpec>> CachedSpec(int64_t campaign_id);
+  absl::StatusOr<std::shared_ptr<const v1::Solution>> CachedSolution(int64_t candidate_id);
+  std::map<std::string, v1::Hardware> worker_hardware_;
+  std::map<int64_t, std::shared_ptr<const v1::CampaignSpec>> specs_;
+  std::map<int64_t, std::shared_ptr<const v1::Solution>> solutions_;
 
   // Declared last: destroyed first, so its threads stop before the rest.
   ProposalPool proposal_pool_;
