@@ -393,6 +393,18 @@ absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
       ++open_evaluations;
       ++open_by_candidate[job.candidate_id()];
     }
+  // A job reported after this tick applied the evaluations is DONE above but
+  // not yet in campaign->evaluations(): it is still in flight, or the budget
+  // and the per-thread limit would be overspent (and the campaign could end
+  // before applying it). Listed after the jobs, so none is missed; one
+  // counted twice only delays a proposal to the next tick.
+  auto unapplied = store_->ListUnprocessedEvaluations();
+  if (!unapplied.ok()) return unapplied.status();
+  for (const auto& e : *unapplied)
+    if (e.campaign_id() == campaign_id && e.kind() == v1::JOB_EVALUATE) {
+      ++open_evaluations;
+      ++open_by_candidate[e.candidate_id()];
+    }
   int pending_verifications = 0;
   for (const auto& v : *verifications)
     if (v.outcome() == v1::VERDICT_PENDING) ++pending_verifications;
@@ -1770,27 +1782,25 @@ void Coordinator::UpdateGauges() {
   std::map<std::pair<std::string, std::string>, int> by_state;
   for (const char* st : {"queued", "leased", "done", "failed"})
     for (const char* k : {"evaluate", "replay"}) by_state[{st, k}] = 0;
-  for (const auto& c : *campaigns) {
+  for (const auto& c : *campaigns)
     best_score_gauge_->Add({{"campaign", std::to_string(c.id())}, {"name", c.spec().name()}})
         .Set(c.best_score());
-    auto jobs = store_->ListJobs(c.id());
-    if (!jobs.ok()) continue;
-    int leased = 0;
-    for (const auto& j : *jobs)
-      if (j.state() == v1::JOB_LEASED) ++leased;
-    {
-      // The recount corrects any drift of the scheduler's running counts.
-      std::lock_guard<std::mutex> lock(schedule_mu_);
-      if (leased > 0) leased_by_campaign_[c.id()] = leased;
-      else leased_by_campaign_.erase(c.id());
-    }
-    for (const auto& j : *jobs) {
-      const char* st = j.state() == v1::JOB_QUEUED   ? "queued"
-                       : j.state() == v1::JOB_LEASED ? "leased"
-                       : j.state() == v1::JOB_DONE   ? "done"
-                                                     : "failed";
-      by_state[{st, JobKindName(j.kind())}]++;
-    }
+  // Counted by the store, not by reading every job: this runs every second.
+  auto counts = store_->CountJobs();
+  if (!counts.ok()) return;
+  std::map<int64_t, int> leased;
+  for (const auto& n : *counts) {
+    const char* st = n.state == v1::JOB_QUEUED   ? "queued"
+                     : n.state == v1::JOB_LEASED ? "leased"
+                     : n.state == v1::JOB_DONE   ? "done"
+                                                 : "failed";
+    by_state[{st, JobKindName(n.kind)}] += static_cast<int>(n.count);
+    if (n.state == v1::JOB_LEASED) leased[n.campaign_id] += static_cast<int>(n.count);
+  }
+  {
+    // The recount corrects any drift of the scheduler's running counts.
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    leased_by_campaign_ = std::move(leased);
   }
   for (const auto& [key, n] : by_state)
     jobs_gauge_->Add({{"state", key.first}, {"kind", key.second}}).Set(n);

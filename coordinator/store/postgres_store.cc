@@ -562,6 +562,8 @@ class PostgresStore : public Store {
   absl::StatusOr<std::vector<v1::Lesson>> ListLessons(const std::string& op_type,
                                                       int64_t campaign_id) override;
 
+  absl::StatusOr<std::vector<JobCount>> CountJobs() override;
+
   absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
   absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers() override;
@@ -1366,6 +1368,21 @@ absl::Status PostgresStore::UpsertNoiseFloor(const v1::NoiseFloor& floor) {
            floor.problem(), floor.workload(), floor.hardware(), Blob(floor));
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<std::vector<Store::JobCount>> PostgresStore::CountJobs() {
+  std::vector<JobCount> out;
+  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
+    pqxx::result rows = s.Exec(
+        "SELECT campaign_id, state, kind, COUNT(*) FROM jobs "
+        "GROUP BY campaign_id, state, kind ORDER BY campaign_id, state, kind");
+    out.clear();
+    for (const pqxx::row& row : rows)
+      out.push_back(JobCount{row[0].as<int64_t>(), static_cast<v1::JobState>(row[1].as<int>()),
+                             static_cast<v1::JobKind>(row[2].as<int>()), row[3].as<int64_t>()});
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::NoiseFloor>> PostgresStore::ListNoiseFloors(

@@ -353,6 +353,8 @@ class SqliteStore : public Store {
   absl::StatusOr<std::vector<v1::Lesson>> ListLessons(const std::string& op_type,
                                                       int64_t campaign_id) override;
 
+  absl::StatusOr<std::vector<JobCount>> CountJobs() override;
+
   absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
   absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers() override;
@@ -998,6 +1000,21 @@ absl::Status SqliteStore::UpsertNoiseFloor(const v1::NoiseFloor& floor) {
     RETURN_IF_ERROR(stmt->Bind(floor.problem(), floor.workload(), floor.hardware(), floor));
     return stmt->Exec();
   });
+}
+
+absl::StatusOr<std::vector<Store::JobCount>> SqliteStore::CountJobs() {
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                   Prepare("SELECT campaign_id, state, kind, COUNT(*) FROM jobs "
+                           "GROUP BY campaign_id, state, kind ORDER BY campaign_id, state, kind"));
+  std::vector<JobCount> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    out.push_back(JobCount{stmt->Int(0), static_cast<v1::JobState>(stmt->Int(1)),
+                           static_cast<v1::JobKind>(stmt->Int(2)), stmt->Int(3)});
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<v1::NoiseFloor>> SqliteStore::ListNoiseFloors(

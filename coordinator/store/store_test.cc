@@ -21,6 +21,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -532,6 +533,27 @@ TEST_P(StoreTest, AcquireFromOneCampaignAmongManyQueuedJobs) {
   ASSERT_OK_AND_ASSIGN(job, store_->AcquireJob("w", 1000, 100, false, big));
   ASSERT_TRUE(job.has_value());
   EXPECT_EQ(job->campaign_id(), big);
+}
+
+TEST_P(StoreTest, CountJobsByCampaignStateAndKind) {
+  int64_t a = NewCampaign();
+  int64_t b = NewCampaign();
+  int64_t cand = NewCandidate(a, "h");
+  NewJob(a, cand, v1::JOB_EVALUATE);
+  NewJob(a, cand, v1::JOB_EVALUATE);
+  NewJob(a, cand, v1::JOB_REPLAY);
+  NewJob(b, cand, v1::JOB_EVALUATE);
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Job> leased,
+                       store_->AcquireJob("w", 1000, 100, false, a));  // the replay
+  ASSERT_TRUE(leased.has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::JobCount> counts, store_->CountJobs());
+  std::map<std::tuple<int64_t, int, int>, int64_t> got;
+  for (const auto& n : counts) got[{n.campaign_id, n.state, n.kind}] = n.count;
+  std::map<std::tuple<int64_t, int, int>, int64_t> want = {
+      {{a, v1::JOB_QUEUED, v1::JOB_EVALUATE}, 2},
+      {{a, v1::JOB_LEASED, v1::JOB_REPLAY}, 1},
+      {{b, v1::JOB_QUEUED, v1::JOB_EVALUATE}, 1}};
+  EXPECT_EQ(got, want);
 }
 
 TEST_P(StoreTest, RenewLeasesMovesDeadlinesAndReportsLost) {
