@@ -11,4 +11,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libabsl-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
   prometheus-cpp-dev libgtest-dev libgmock-dev libcurl4-openssl-dev \
   bubblewrap python3 python3-torch \
-  postgresql libpqxx-dev
+  postgresql libpqxx-dev \
+  iproute2
