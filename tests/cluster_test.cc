@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -422,6 +423,11 @@ class ClusterFailure : public ::testing::TestWithParam<std::string> {
     cluster_.reset();  // processes first, then the network they ran in
     topology_.reset();
     observer_.reset();
+    // Logs stay behind for a failed test (printed above, and in dir_).
+    if (!HasFailure() && !dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
   }
 
   // A second view of the store, for the test to watch jobs while the
