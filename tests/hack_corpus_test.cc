@@ -125,9 +125,13 @@ Corpus LoadCorpus(const fs::path& dir) {
                                                   "guards", "replay", "adversarial",
                                                   "independent-timing"}))
     c.policy.add_tiers(t);
+  // RATCHET_CORPUS_ONLY=name[,name...] runs just those candidates (and the
+  // incumbent): a GPU machine's time is short, a re-run need not repeat all.
+  const std::string only = Env("RATCHET_CORPUS_ONLY", "");
   for (const Json& e : j.at("candidates")) {
     Expectation x;
     x.name = e.at("name").get<std::string>();
+    if (!only.empty() && ("," + only + ",").find("," + x.name + ",") == std::string::npos) continue;
     x.verdict = e.at("expect").get<std::string>();
     if (e.contains("reason")) {
       if (e["reason"].is_array())
