@@ -53,10 +53,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "coordinator/store/record_rules.h"
 #include "coordinator/store/store.h"
 
 namespace ratchet::store {
 namespace {
+
+using internal::CompleteLeasedJob;
+using internal::DuplicateCandidateError;
+using internal::ExpireLease;
+using internal::LeaseJob;
+using internal::StoredJob;
 
 // The SQL below writes enum values as literals so that partial indexes match
 // the queries' predicates; these pin the literals to the proto.
@@ -259,21 +266,6 @@ enum class Failure {
   kRolledBack,   // the server rolled back (deadlock...): retry
 };
 
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    absl::Status _st = (expr);                 \
-    if (!_st.ok()) return _st;                 \
-  } while (0)
-
-#define ASSIGN_OR_RETURN_IMPL(var, tmp, expr) \
-  auto tmp = (expr);                          \
-  if (!tmp.ok()) return tmp.status();         \
-  var = std::move(*tmp)
-#define STORE_CONCAT_INNER(a, b) a##b
-#define STORE_CONCAT(a, b) STORE_CONCAT_INNER(a, b)
-#define ASSIGN_OR_RETURN(var, expr) \
-  ASSIGN_OR_RETURN_IMPL(var, STORE_CONCAT(_sor_, __LINE__), expr)
-
 // ---------------------------------------------------------------------------
 // Connections.
 
@@ -454,18 +446,6 @@ absl::StatusOr<std::optional<T>> Record(const pqxx::result& rows) {
   return std::optional<T>(std::move(all.front()));
 }
 
-// What is stored of a job: the coordinator fills the rest in when it hands
-// the job out.
-v1::Job StoredJob(const v1::Job& job) {
-  v1::Job j = job;
-  j.clear_id();
-  j.clear_problem();
-  j.clear_solution();
-  j.clear_harness();
-  j.clear_device();
-  return j;
-}
-
 absl::Status NotFoundUnlessChanged(const pqxx::result& r, absl::string_view what) {
   if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat(what, " not found"));
   return absl::OkStatus();
@@ -589,6 +569,33 @@ class PostgresStore : public Store {
   // connection the server closed while it sat in the pool), back off after.
   static bool MayRetryAfterLoss(int* losses, Backoff& backoff) {
     return ++*losses == 1 || backoff.Wait();
+  }
+  // Runs an INSERT ... RETURNING id as one write; the new row's id.
+  template <typename... Args>
+  absl::StatusOr<int64_t> Insert(const char* sql, const Args&... args) {
+    int64_t id = 0;
+    RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
+      id = s.Exec(sql, args...)[0][0].template as<int64_t>();
+      return absl::OkStatus();
+    }));
+    return id;
+  }
+  // Reads rows of (id, data) as records of type T: one statement, run (and
+  // retried) like any read.
+  template <typename T, typename... Args>
+  absl::StatusOr<std::vector<T>> ReadRecords(const char* sql, const Args&... args) {
+    std::vector<T> out;
+    RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
+      ASSIGN_OR_RETURN(out, Records<T>(s.Exec(sql, args...)));
+      return absl::OkStatus();
+    }));
+    return out;
+  }
+  template <typename T, typename... Args>
+  absl::StatusOr<std::optional<T>> ReadRecord(const char* sql, const Args&... args) {
+    ASSIGN_OR_RETURN(std::vector<T> all, ReadRecords<T>(sql, args...));
+    if (all.empty()) return std::optional<T>();
+    return std::optional<T>(std::move(all.front()));
   }
   // Raw SQL inside the open transaction (savepoints); records failures.
   absl::Status TransactionRaw(const std::string& sql);
@@ -861,14 +868,8 @@ absl::Status PostgresStore::Migrate() {
 absl::StatusOr<int64_t> PostgresStore::CreateCampaign(const v1::Campaign& campaign) {
   v1::Campaign c = campaign;
   c.clear_id();
-  int64_t id = 0;
-  RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
-    id = s.Exec("INSERT INTO campaigns (state, data) VALUES ($1, $2) RETURNING id",
-                static_cast<int>(c.state()), Blob(c))[0][0]
-             .as<int64_t>();
-    return absl::OkStatus();
-  }));
-  return id;
+  return Insert("INSERT INTO campaigns (state, data) VALUES ($1, $2) RETURNING id",
+                static_cast<int>(c.state()), Blob(c));
 }
 
 absl::Status PostgresStore::UpdateCampaign(const v1::Campaign& campaign) {
@@ -882,26 +883,16 @@ absl::Status PostgresStore::UpdateCampaign(const v1::Campaign& campaign) {
 }
 
 absl::StatusOr<v1::Campaign> PostgresStore::GetCampaign(int64_t id) {
-  std::optional<v1::Campaign> c;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    const char* sql =
-        ForUpdateInTransaction("SELECT id, data FROM campaigns WHERE id = $1",
-                               "SELECT id, data FROM campaigns WHERE id = $1 FOR UPDATE");
-    ASSIGN_OR_RETURN(c, Record<v1::Campaign>(s.Exec(sql, id)));
-    return absl::OkStatus();
-  }));
+  const char* sql =
+      ForUpdateInTransaction("SELECT id, data FROM campaigns WHERE id = $1",
+                             "SELECT id, data FROM campaigns WHERE id = $1 FOR UPDATE");
+  ASSIGN_OR_RETURN(std::optional<v1::Campaign> c, ReadRecord<v1::Campaign>(sql, id));
   if (!c) return absl::NotFoundError(absl::StrCat("campaign ", id, " not found"));
   return *std::move(c);
 }
 
 absl::StatusOr<std::vector<v1::Campaign>> PostgresStore::ListCampaigns() {
-  std::vector<v1::Campaign> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Campaign>(
-                              s.Exec("SELECT id, data FROM campaigns ORDER BY id")));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Campaign>("SELECT id, data FROM campaigns ORDER BY id");
 }
 
 // ---------------------------------------------------------------------------
@@ -910,14 +901,8 @@ absl::StatusOr<std::vector<v1::Campaign>> PostgresStore::ListCampaigns() {
 absl::StatusOr<int64_t> PostgresStore::CreateThread(const v1::ResearchThread& thread) {
   v1::ResearchThread t = thread;
   t.clear_id();
-  int64_t id = 0;
-  RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
-    id = s.Exec("INSERT INTO threads (campaign_id, idx, data) VALUES ($1, $2, $3) RETURNING id",
-                t.campaign_id(), t.index(), Blob(t))[0][0]
-             .as<int64_t>();
-    return absl::OkStatus();
-  }));
-  return id;
+  return Insert("INSERT INTO threads (campaign_id, idx, data) VALUES ($1, $2, $3) RETURNING id",
+                t.campaign_id(), t.index(), Blob(t));
 }
 
 absl::Status PostgresStore::UpdateThread(const v1::ResearchThread& thread) {
@@ -932,15 +917,9 @@ absl::Status PostgresStore::UpdateThread(const v1::ResearchThread& thread) {
 }
 
 absl::StatusOr<std::vector<v1::ResearchThread>> PostgresStore::ListThreads(int64_t campaign_id) {
-  std::vector<v1::ResearchThread> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::ResearchThread>(s.Exec(
-                              "SELECT id, data FROM threads WHERE campaign_id = $1 "
-                              "ORDER BY idx, id",
-                              campaign_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::ResearchThread>("SELECT id, data FROM threads WHERE campaign_id = $1 "
+                                         "ORDER BY idx, id",
+                                         campaign_id);
 }
 
 // ---------------------------------------------------------------------------
@@ -964,11 +943,7 @@ absl::StatusOr<int64_t> PostgresStore::CreateCandidate(const v1::Candidate& cand
     if (!r.empty()) id = r[0][0].as<int64_t>();
     return absl::OkStatus();
   }));
-  if (!id) {
-    return absl::AlreadyExistsError(absl::StrCat("campaign ", candidate.campaign_id(),
-                                                 " already has a candidate with content hash ",
-                                                 candidate.content_hash()));
-  }
+  if (!id) return DuplicateCandidateError(candidate);
   return *id;
 }
 
@@ -986,40 +961,25 @@ absl::Status PostgresStore::UpdateCandidate(const v1::Candidate& candidate) {
 }
 
 absl::StatusOr<v1::Candidate> PostgresStore::GetCandidate(int64_t id) {
-  std::optional<v1::Candidate> c;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    const char* sql =
-        ForUpdateInTransaction("SELECT id, data FROM candidates WHERE id = $1",
-                               "SELECT id, data FROM candidates WHERE id = $1 FOR UPDATE");
-    ASSIGN_OR_RETURN(c, Record<v1::Candidate>(s.Exec(sql, id)));
-    return absl::OkStatus();
-  }));
+  const char* sql =
+      ForUpdateInTransaction("SELECT id, data FROM candidates WHERE id = $1",
+                             "SELECT id, data FROM candidates WHERE id = $1 FOR UPDATE");
+  ASSIGN_OR_RETURN(std::optional<v1::Candidate> c, ReadRecord<v1::Candidate>(sql, id));
   if (!c) return absl::NotFoundError(absl::StrCat("candidate ", id, " not found"));
   return *std::move(c);
 }
 
 absl::StatusOr<std::optional<v1::Candidate>> PostgresStore::FindCandidateByHash(
     int64_t campaign_id, const std::string& content_hash) {
-  std::optional<v1::Candidate> c;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(c, Record<v1::Candidate>(s.Exec(
-                            "SELECT id, data FROM candidates "
-                            "WHERE campaign_id = $1 AND content_hash = $2",
-                            campaign_id, content_hash)));
-    return absl::OkStatus();
-  }));
-  return c;
+  return ReadRecord<v1::Candidate>("SELECT id, data FROM candidates "
+                                   "WHERE campaign_id = $1 AND content_hash = $2",
+                                   campaign_id, content_hash);
 }
 
 absl::StatusOr<std::vector<v1::Candidate>> PostgresStore::ListCandidates(int64_t campaign_id) {
-  std::vector<v1::Candidate> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Candidate>(s.Exec(
-                              "SELECT id, data FROM candidates WHERE campaign_id = $1 ORDER BY id",
-                              campaign_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Candidate>(
+      "SELECT id, data FROM candidates WHERE campaign_id = $1 ORDER BY id",
+      campaign_id);
 }
 
 // ---------------------------------------------------------------------------
@@ -1027,18 +987,12 @@ absl::StatusOr<std::vector<v1::Candidate>> PostgresStore::ListCandidates(int64_t
 
 absl::StatusOr<int64_t> PostgresStore::CreateJob(const v1::Job& job) {
   v1::Job j = StoredJob(job);
-  int64_t id = 0;
-  RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
-    id = s.Exec("INSERT INTO jobs (campaign_id, candidate_id, kind, state, verification_id, "
+  return Insert("INSERT INTO jobs (campaign_id, candidate_id, kind, state, verification_id, "
                 "worker_id, lease_deadline, attempts, avoid_worker_id, data) "
                 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                 j.campaign_id(), j.candidate_id(), static_cast<int>(j.kind()),
                 static_cast<int>(j.state()), j.verification_id(), j.worker_id(),
-                j.lease_deadline_unix_ms(), j.attempts(), j.avoid_worker_id(), Blob(j))[0][0]
-             .as<int64_t>();
-    return absl::OkStatus();
-  }));
-  return id;
+                j.lease_deadline_unix_ms(), j.attempts(), j.avoid_worker_id(), Blob(j));
 }
 
 absl::Status PostgresStore::UpdateJob(const v1::Job& job) {
@@ -1046,39 +1000,23 @@ absl::Status PostgresStore::UpdateJob(const v1::Job& job) {
 }
 
 absl::StatusOr<v1::Job> PostgresStore::GetJob(int64_t id) {
-  std::optional<v1::Job> j;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    const char* sql =
-        ForUpdateInTransaction("SELECT id, data FROM jobs WHERE id = $1",
-                               "SELECT id, data FROM jobs WHERE id = $1 FOR UPDATE");
-    ASSIGN_OR_RETURN(j, Record<v1::Job>(s.Exec(sql, id)));
-    return absl::OkStatus();
-  }));
+  const char* sql =
+      ForUpdateInTransaction("SELECT id, data FROM jobs WHERE id = $1",
+                             "SELECT id, data FROM jobs WHERE id = $1 FOR UPDATE");
+  ASSIGN_OR_RETURN(std::optional<v1::Job> j, ReadRecord<v1::Job>(sql, id));
   if (!j) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
   return *std::move(j);
 }
 
 absl::StatusOr<std::vector<v1::Job>> PostgresStore::ListJobs(int64_t campaign_id) {
-  std::vector<v1::Job> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Job>(s.Exec(
-                              "SELECT id, data FROM jobs WHERE campaign_id = $1 ORDER BY id",
-                              campaign_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Job>("SELECT id, data FROM jobs WHERE campaign_id = $1 ORDER BY id",
+                              campaign_id);
 }
 
 absl::StatusOr<std::vector<v1::Job>> PostgresStore::ListJobsForVerification(
     int64_t verification_id) {
-  std::vector<v1::Job> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Job>(s.Exec(
-                              "SELECT id, data FROM jobs WHERE verification_id = $1 ORDER BY id",
-                              verification_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Job>("SELECT id, data FROM jobs WHERE verification_id = $1 ORDER BY id",
+                              verification_id);
 }
 
 // SKIP LOCKED: a job another acquirer is taking right now is passed over, not
@@ -1108,10 +1046,7 @@ absl::StatusOr<std::optional<v1::Job>> PostgresStore::AcquireJob(const std::stri
                    allow_avoided, worker_id)));
     }
     if (!job) return absl::OkStatus();
-    job->set_state(v1::JOB_LEASED);
-    job->set_worker_id(worker_id);
-    job->set_lease_deadline_unix_ms(now_ms + lease_ms);
-    job->set_attempts(job->attempts() + 1);
+    LeaseJob(&*job, worker_id, now_ms, lease_ms);
     return WriteJob(s, *job);
   }));
   return job;
@@ -1158,9 +1093,7 @@ absl::StatusOr<std::vector<v1::Job>> PostgresStore::ExpireLeases(int64_t now_ms,
                                   "AND lease_deadline < $1 ORDER BY id FOR UPDATE",
                                   now_ms)));
     for (v1::Job& job : changed) {
-      job.set_state(job.attempts() >= max_attempts ? v1::JOB_FAILED : v1::JOB_QUEUED);
-      job.clear_worker_id();
-      job.clear_lease_deadline_unix_ms();
+      ExpireLease(&job, max_attempts);
       RETURN_IF_ERROR(WriteJob(s, job));
     }
     return absl::OkStatus();
@@ -1178,28 +1111,11 @@ absl::StatusOr<int64_t> PostgresStore::CompleteJob(int64_t job_id, const std::st
                      Record<v1::Job>(s.Exec(
                          "SELECT id, data FROM jobs WHERE id = $1 FOR UPDATE", job_id)));
     if (!job) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
-    if (job->state() == v1::JOB_DONE) {
-      return absl::AlreadyExistsError(absl::StrCat("job ", job_id, " is already done"));
-    }
-    if (job->state() != v1::JOB_LEASED || job->worker_id() != worker_id) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "job ", job_id, " is not leased to worker '", worker_id, "' (state ",
-          v1::JobState_Name(job->state()), ", holder '", job->worker_id(), "')"));
-    }
-    v1::Evaluation e = evaluation;
-    e.clear_id();
-    e.set_job_id(job_id);
-    // Fields the caller left unset are taken from the job they describe.
-    if (e.campaign_id() == 0) e.set_campaign_id(job->campaign_id());
-    if (e.candidate_id() == 0) e.set_candidate_id(job->candidate_id());
-    if (e.worker_id().empty()) e.set_worker_id(worker_id);
-    if (e.kind() == v1::JOB_KIND_UNSPECIFIED) e.set_kind(job->kind());
+    ASSIGN_OR_RETURN(v1::Evaluation e, CompleteLeasedJob(&*job, worker_id, evaluation));
     id = s.Exec("INSERT INTO evaluations (job_id, campaign_id, candidate_id, processed, data) "
                 "VALUES ($1, $2, $3, false, $4) RETURNING id",
                 job_id, e.campaign_id(), e.candidate_id(), Blob(e))[0][0]
              .as<int64_t>();
-    job->set_state(v1::JOB_DONE);
-    job->clear_lease_deadline_unix_ms();
     return WriteJob(s, *job);
   }));
   return id;
@@ -1224,49 +1140,26 @@ absl::Status PostgresStore::FailOpenJobs(int64_t campaign_id) {
 // Evaluations.
 
 absl::StatusOr<std::vector<v1::Evaluation>> PostgresStore::ListEvaluations(int64_t campaign_id) {
-  std::vector<v1::Evaluation> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Evaluation>(s.Exec(
-                              "SELECT id, data FROM evaluations WHERE campaign_id = $1 "
-                              "ORDER BY id",
-                              campaign_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Evaluation>("SELECT id, data FROM evaluations WHERE campaign_id = $1 "
+                                     "ORDER BY id",
+                                     campaign_id);
 }
 
 absl::StatusOr<std::vector<v1::Evaluation>> PostgresStore::ListEvaluationsForCandidate(
     int64_t candidate_id) {
-  std::vector<v1::Evaluation> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Evaluation>(s.Exec(
-                              "SELECT id, data FROM evaluations WHERE candidate_id = $1 "
-                              "ORDER BY id",
-                              candidate_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Evaluation>("SELECT id, data FROM evaluations WHERE candidate_id = $1 "
+                                     "ORDER BY id",
+                                     candidate_id);
 }
 
 absl::StatusOr<std::optional<v1::Evaluation>> PostgresStore::GetEvaluationForJob(
     int64_t job_id) {
-  std::optional<v1::Evaluation> e;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(e, Record<v1::Evaluation>(s.Exec(
-                            "SELECT id, data FROM evaluations WHERE job_id = $1", job_id)));
-    return absl::OkStatus();
-  }));
-  return e;
+  return ReadRecord<v1::Evaluation>("SELECT id, data FROM evaluations WHERE job_id = $1", job_id);
 }
 
 absl::StatusOr<std::vector<v1::Evaluation>> PostgresStore::ListUnprocessedEvaluations() {
-  std::vector<v1::Evaluation> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Evaluation>(s.Exec(
-                              "SELECT id, data FROM evaluations WHERE NOT processed ORDER BY id")));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Evaluation>(
+      "SELECT id, data FROM evaluations WHERE NOT processed ORDER BY id");
 }
 
 absl::Status PostgresStore::MarkEvaluationProcessed(int64_t evaluation_id) {
@@ -1283,16 +1176,10 @@ absl::Status PostgresStore::MarkEvaluationProcessed(int64_t evaluation_id) {
 absl::StatusOr<int64_t> PostgresStore::CreateVerification(const v1::Verification& v) {
   v1::Verification stored = v;
   stored.clear_id();
-  int64_t id = 0;
-  RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
-    id = s.Exec("INSERT INTO verifications (campaign_id, candidate_id, outcome, verifier_id, "
+  return Insert("INSERT INTO verifications (campaign_id, candidate_id, outcome, verifier_id, "
                 "lease_deadline, data) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                 stored.campaign_id(), stored.candidate_id(), static_cast<int>(stored.outcome()),
-                stored.verifier_id(), stored.lease_deadline_unix_ms(), Blob(stored))[0][0]
-             .as<int64_t>();
-    return absl::OkStatus();
-  }));
-  return id;
+                stored.verifier_id(), stored.lease_deadline_unix_ms(), Blob(stored));
 }
 
 absl::Status PostgresStore::UpdateVerification(const v1::Verification& v) {
@@ -1300,42 +1187,26 @@ absl::Status PostgresStore::UpdateVerification(const v1::Verification& v) {
 }
 
 absl::StatusOr<v1::Verification> PostgresStore::GetVerification(int64_t id) {
-  std::optional<v1::Verification> v;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    const char* sql =
-        ForUpdateInTransaction("SELECT id, data FROM verifications WHERE id = $1",
-                               "SELECT id, data FROM verifications WHERE id = $1 FOR UPDATE");
-    ASSIGN_OR_RETURN(v, Record<v1::Verification>(s.Exec(sql, id)));
-    return absl::OkStatus();
-  }));
+  const char* sql =
+      ForUpdateInTransaction("SELECT id, data FROM verifications WHERE id = $1",
+                             "SELECT id, data FROM verifications WHERE id = $1 FOR UPDATE");
+  ASSIGN_OR_RETURN(std::optional<v1::Verification> v, ReadRecord<v1::Verification>(sql, id));
   if (!v) return absl::NotFoundError(absl::StrCat("verification ", id, " not found"));
   return *std::move(v);
 }
 
 absl::StatusOr<std::vector<v1::Verification>> PostgresStore::ListVerifications(
     int64_t campaign_id) {
-  std::vector<v1::Verification> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Verification>(s.Exec(
-                              "SELECT id, data FROM verifications WHERE campaign_id = $1 "
-                              "ORDER BY id",
-                              campaign_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Verification>("SELECT id, data FROM verifications WHERE campaign_id = $1 "
+                                       "ORDER BY id",
+                                       campaign_id);
 }
 
 absl::StatusOr<std::vector<v1::Verification>> PostgresStore::ListVerificationsForCandidate(
     int64_t candidate_id) {
-  std::vector<v1::Verification> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::Verification>(s.Exec(
-                              "SELECT id, data FROM verifications WHERE candidate_id = $1 "
-                              "ORDER BY id",
-                              candidate_id)));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::Verification>("SELECT id, data FROM verifications WHERE candidate_id = $1 "
+                                       "ORDER BY id",
+                                       candidate_id);
 }
 
 absl::StatusOr<std::optional<v1::Verification>> PostgresStore::AcquireVerification(
@@ -1415,34 +1286,19 @@ absl::StatusOr<std::vector<v1::NoiseFloor>> PostgresStore::ListNoiseFloors(
 absl::StatusOr<int64_t> PostgresStore::AddLesson(const v1::Lesson& lesson) {
   v1::Lesson stored = lesson;
   stored.clear_id();
-  int64_t id = 0;
-  RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
-    id = s.Exec("INSERT INTO lessons (campaign_id, op_type, data) VALUES ($1, $2, $3) "
-                "RETURNING id",
-                stored.campaign_id(), stored.op_type(), Blob(stored))[0][0]
-             .as<int64_t>();
-    return absl::OkStatus();
-  }));
-  return id;
+  return Insert("INSERT INTO lessons (campaign_id, op_type, data) VALUES ($1, $2, $3) RETURNING id",
+                stored.campaign_id(), stored.op_type(), Blob(stored));
 }
 
 absl::StatusOr<std::vector<v1::Lesson>> PostgresStore::ListLessons(const std::string& op_type,
                                                                    int64_t campaign_id) {
-  std::vector<v1::Lesson> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    if (campaign_id > 0) {
-      ASSIGN_OR_RETURN(out, Records<v1::Lesson>(s.Exec(
-                                "SELECT id, data FROM lessons WHERE op_type = $1 AND "
-                                "campaign_id = $2 ORDER BY id",
-                                op_type, campaign_id)));
-    } else {
-      ASSIGN_OR_RETURN(out, Records<v1::Lesson>(s.Exec(
-                                "SELECT id, data FROM lessons WHERE op_type = $1 ORDER BY id",
-                                op_type)));
-    }
-    return absl::OkStatus();
-  }));
-  return out;
+  if (campaign_id > 0) {
+    return ReadRecords<v1::Lesson>(
+        "SELECT id, data FROM lessons WHERE op_type = $1 AND campaign_id = $2 ORDER BY id",
+        op_type, campaign_id);
+  }
+  return ReadRecords<v1::Lesson>("SELECT id, data FROM lessons WHERE op_type = $1 ORDER BY id",
+                                 op_type);
 }
 
 // ---------------------------------------------------------------------------
@@ -1461,23 +1317,11 @@ absl::Status PostgresStore::UpsertWorker(const v1::WorkerInfo& worker) {
 }
 
 absl::StatusOr<std::optional<v1::WorkerInfo>> PostgresStore::GetWorker(const std::string& id) {
-  std::optional<v1::WorkerInfo> w;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(w, Record<v1::WorkerInfo>(
-                            s.Exec("SELECT id, data FROM workers WHERE id = $1", id)));
-    return absl::OkStatus();
-  }));
-  return w;
+  return ReadRecord<v1::WorkerInfo>("SELECT id, data FROM workers WHERE id = $1", id);
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> PostgresStore::ListWorkers() {
-  std::vector<v1::WorkerInfo> out;
-  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
-    ASSIGN_OR_RETURN(out, Records<v1::WorkerInfo>(
-                              s.Exec("SELECT id, data FROM workers ORDER BY id COLLATE \"C\"")));
-    return absl::OkStatus();
-  }));
-  return out;
+  return ReadRecords<v1::WorkerInfo>("SELECT id, data FROM workers ORDER BY id COLLATE \"C\"");
 }
 
 }  // namespace

@@ -26,10 +26,17 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "coordinator/store/record_rules.h"
 #include "coordinator/store/store.h"
 
 namespace ratchet::store {
 namespace {
+
+using internal::CompleteLeasedJob;
+using internal::DuplicateCandidateError;
+using internal::ExpireLease;
+using internal::LeaseJob;
+using internal::StoredJob;
 
 // ---------------------------------------------------------------------------
 // Schema. kMigrations[i] takes the schema from version i to version i + 1;
@@ -259,33 +266,6 @@ class Stmt {
   sqlite3* const db_;
   sqlite3_stmt* const stmt_;
 };
-
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    absl::Status _st = (expr);                 \
-    if (!_st.ok()) return _st;                 \
-  } while (0)
-
-#define ASSIGN_OR_RETURN_IMPL(var, tmp, expr) \
-  auto tmp = (expr);                          \
-  if (!tmp.ok()) return tmp.status();         \
-  var = std::move(*tmp)
-#define STORE_CONCAT_INNER(a, b) a##b
-#define STORE_CONCAT(a, b) STORE_CONCAT_INNER(a, b)
-#define ASSIGN_OR_RETURN(var, expr) \
-  ASSIGN_OR_RETURN_IMPL(var, STORE_CONCAT(_sor_, __LINE__), expr)
-
-// What is stored of a job: the coordinator fills the rest in when it hands
-// the job out.
-v1::Job StoredJob(const v1::Job& job) {
-  v1::Job j = job;
-  j.clear_id();
-  j.clear_problem();
-  j.clear_solution();
-  j.clear_harness();
-  j.clear_device();
-  return j;
-}
 
 class SqliteStore : public Store {
  public:
@@ -649,11 +629,7 @@ absl::StatusOr<int64_t> SqliteStore::CreateCandidate(const v1::Candidate& candid
     id = *inserted;
     return absl::OkStatus();
   });
-  if (absl::IsAlreadyExists(status)) {
-    return absl::AlreadyExistsError(absl::StrCat("campaign ", candidate.campaign_id(),
-                                                 " already has a candidate with content hash ",
-                                                 candidate.content_hash()));
-  }
+  if (absl::IsAlreadyExists(status)) return DuplicateCandidateError(candidate);
   if (!status.ok()) return status;
   return id;
 }
@@ -782,10 +758,7 @@ absl::StatusOr<std::optional<v1::Job>> SqliteStore::AcquireJob(const std::string
                    allow_avoided, worker_id, static_cast<int>(v1::JOB_REPLAY)));
     }
     if (!job) return absl::OkStatus();
-    job->set_state(v1::JOB_LEASED);
-    job->set_worker_id(worker_id);
-    job->set_lease_deadline_unix_ms(now_ms + lease_ms);
-    job->set_attempts(job->attempts() + 1);
+    LeaseJob(&*job, worker_id, now_ms, lease_ms);
     return WriteJob(*job);
   }));
   return job;
@@ -822,9 +795,7 @@ absl::StatusOr<std::vector<v1::Job>> SqliteStore::ExpireLeases(int64_t now_ms,
                                              "WHERE state = ? AND lease_deadline < ? ORDER BY id",
                                              static_cast<int>(v1::JOB_LEASED), now_ms));
     for (v1::Job& job : changed) {
-      job.set_state(job.attempts() >= max_attempts ? v1::JOB_FAILED : v1::JOB_QUEUED);
-      job.clear_worker_id();
-      job.clear_lease_deadline_unix_ms();
+      ExpireLease(&job, max_attempts);
       RETURN_IF_ERROR(WriteJob(job));
     }
     return absl::OkStatus();
@@ -838,28 +809,11 @@ absl::StatusOr<int64_t> SqliteStore::CompleteJob(int64_t job_id, const std::stri
   RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
     ASSIGN_OR_RETURN(std::optional<v1::Job> job, LoadJob(job_id));
     if (!job) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
-    if (job->state() == v1::JOB_DONE) {
-      return absl::AlreadyExistsError(absl::StrCat("job ", job_id, " is already done"));
-    }
-    if (job->state() != v1::JOB_LEASED || job->worker_id() != worker_id) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "job ", job_id, " is not leased to worker '", worker_id, "' (state ",
-          v1::JobState_Name(job->state()), ", holder '", job->worker_id(), "')"));
-    }
-    v1::Evaluation e = evaluation;
-    e.clear_id();
-    e.set_job_id(job_id);
-    // Fields the caller left unset are taken from the job they describe.
-    if (e.campaign_id() == 0) e.set_campaign_id(job->campaign_id());
-    if (e.candidate_id() == 0) e.set_candidate_id(job->candidate_id());
-    if (e.worker_id().empty()) e.set_worker_id(worker_id);
-    if (e.kind() == v1::JOB_KIND_UNSPECIFIED) e.set_kind(job->kind());
+    ASSIGN_OR_RETURN(v1::Evaluation e, CompleteLeasedJob(&*job, worker_id, evaluation));
     ASSIGN_OR_RETURN(id, Insert("INSERT INTO evaluations "
                                 "(job_id, campaign_id, candidate_id, processed, data) "
                                 "VALUES (?, ?, ?, 0, ?)",
                                 job_id, e.campaign_id(), e.candidate_id(), e));
-    job->set_state(v1::JOB_DONE);
-    job->clear_lease_deadline_unix_ms();
     return WriteJob(*job);
   }));
   return id;

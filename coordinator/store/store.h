@@ -9,7 +9,6 @@
 #ifndef RATCHET_COORDINATOR_STORE_STORE_H_
 #define RATCHET_COORDINATOR_STORE_STORE_H_
 
-#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -101,30 +100,14 @@ class Store {
                                               const v1::Evaluation& evaluation) = 0;
 
   // Jobs per (campaign, state, kind), without reading the records: for
-  // gauges and the scheduler's leased counts. The default counts ListJobs.
+  // gauges and the scheduler's leased counts.
   struct JobCount {
     int64_t campaign_id = 0;
     v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
     v1::JobKind kind = v1::JOB_KIND_UNSPECIFIED;
     int64_t count = 0;
   };
-  virtual absl::StatusOr<std::vector<JobCount>> CountJobs() {
-    auto campaigns = ListCampaigns();
-    if (!campaigns.ok()) return campaigns.status();
-    std::vector<JobCount> out;
-    for (const auto& c : *campaigns) {
-      auto jobs = ListJobs(c.id());
-      if (!jobs.ok()) return jobs.status();
-      for (const auto& j : *jobs) {
-        auto it = std::find_if(out.begin(), out.end(), [&](const JobCount& n) {
-          return n.campaign_id == c.id() && n.state == j.state() && n.kind == j.kind();
-        });
-        if (it == out.end()) it = out.insert(out.end(), JobCount{c.id(), j.state(), j.kind(), 0});
-        it->count += 1;
-      }
-    }
-    return out;
-  }
+  virtual absl::StatusOr<std::vector<JobCount>> CountJobs() = 0;
 
   // Every QUEUED or LEASED job of the campaign becomes FAILED.
   virtual absl::Status FailOpenJobs(int64_t campaign_id) = 0;

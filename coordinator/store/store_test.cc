@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "coordinator/store/status_test_macros.h"
 #include "coordinator/store/store.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
@@ -38,25 +39,6 @@ namespace ratchet::store {
 namespace {
 
 using ::google::protobuf::util::MessageDifferencer;
-
-#define ASSERT_OK(expr)                                  \
-  do {                                                   \
-    const absl::Status _s = (expr);                      \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s;         \
-  } while (0)
-#define EXPECT_OK(expr)                                  \
-  do {                                                   \
-    const absl::Status _s = (expr);                      \
-    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s;         \
-  } while (0)
-#define TEST_CONCAT_INNER(a, b) a##b
-#define TEST_CONCAT(a, b) TEST_CONCAT_INNER(a, b)
-#define ASSERT_OK_AND_ASSIGN_IMPL(lhs, tmp, expr)            \
-  auto tmp = (expr);                                         \
-  ASSERT_TRUE(tmp.ok()) << #expr << ": " << tmp.status();    \
-  lhs = std::move(*tmp)
-#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
-  ASSERT_OK_AND_ASSIGN_IMPL(lhs, TEST_CONCAT(_t_, __LINE__), expr)
 
 // A fresh directory, removed with everything in it at destruction.
 class TempDir {

@@ -1,0 +1,98 @@
+// What the store backends share: the status macros, and the rules for records
+// that do not depend on the database (what is stored of a job, how a job moves
+// between states, what CompleteJob checks and stores). Kept in one place so
+// that SQLite and PostgreSQL cannot drift apart. Internal to coordinator/store.
+
+#ifndef RATCHET_COORDINATOR_STORE_RECORD_RULES_H_
+#define RATCHET_COORDINATOR_STORE_RECORD_RULES_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "coordinator/store/store.h"
+
+#define RETURN_IF_ERROR(expr)                  \
+  do {                                         \
+    absl::Status _st = (expr);                 \
+    if (!_st.ok()) return _st;                 \
+  } while (0)
+
+#define ASSIGN_OR_RETURN_IMPL(var, tmp, expr) \
+  auto tmp = (expr);                          \
+  if (!tmp.ok()) return tmp.status();         \
+  var = std::move(*tmp)
+#define STORE_CONCAT_INNER(a, b) a##b
+#define STORE_CONCAT(a, b) STORE_CONCAT_INNER(a, b)
+#define ASSIGN_OR_RETURN(var, expr) \
+  ASSIGN_OR_RETURN_IMPL(var, STORE_CONCAT(_sor_, __LINE__), expr)
+
+namespace ratchet::store::internal {
+
+// What is stored of a job: the coordinator fills the rest in when it hands
+// the job out.
+inline v1::Job StoredJob(const v1::Job& job) {
+  v1::Job j = job;
+  j.clear_id();
+  j.clear_problem();
+  j.clear_solution();
+  j.clear_harness();
+  j.clear_device();
+  return j;
+}
+
+// AcquireJob: the queued job becomes `worker_id`'s until now_ms + lease_ms.
+inline void LeaseJob(v1::Job* job, const std::string& worker_id, int64_t now_ms,
+                     int64_t lease_ms) {
+  job->set_state(v1::JOB_LEASED);
+  job->set_worker_id(worker_id);
+  job->set_lease_deadline_unix_ms(now_ms + lease_ms);
+  job->set_attempts(job->attempts() + 1);
+}
+
+// ExpireLeases: a lapsed lease goes back to the queue, or fails the job once
+// it has had max_attempts.
+inline void ExpireLease(v1::Job* job, int max_attempts) {
+  job->set_state(job->attempts() >= max_attempts ? v1::JOB_FAILED : v1::JOB_QUEUED);
+  job->clear_worker_id();
+  job->clear_lease_deadline_unix_ms();
+}
+
+// CompleteJob on the job as loaded: it must be leased to `worker_id` (a job
+// already done gives AlreadyExists). Marks it done and returns the evaluation
+// to store, with the fields the caller left unset taken from the job.
+inline absl::StatusOr<v1::Evaluation> CompleteLeasedJob(v1::Job* job,
+                                                        const std::string& worker_id,
+                                                        const v1::Evaluation& evaluation) {
+  if (job->state() == v1::JOB_DONE) {
+    return absl::AlreadyExistsError(absl::StrCat("job ", job->id(), " is already done"));
+  }
+  if (job->state() != v1::JOB_LEASED || job->worker_id() != worker_id) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", job->id(), " is not leased to worker '", worker_id, "' (state ",
+        v1::JobState_Name(job->state()), ", holder '", job->worker_id(), "')"));
+  }
+  v1::Evaluation e = evaluation;
+  e.clear_id();
+  e.set_job_id(job->id());
+  if (e.campaign_id() == 0) e.set_campaign_id(job->campaign_id());
+  if (e.candidate_id() == 0) e.set_candidate_id(job->candidate_id());
+  if (e.worker_id().empty()) e.set_worker_id(worker_id);
+  if (e.kind() == v1::JOB_KIND_UNSPECIFIED) e.set_kind(job->kind());
+  job->set_state(v1::JOB_DONE);
+  job->clear_lease_deadline_unix_ms();
+  return e;
+}
+
+inline absl::Status DuplicateCandidateError(const v1::Candidate& candidate) {
+  return absl::AlreadyExistsError(absl::StrCat("campaign ", candidate.campaign_id(),
+                                               " already has a candidate with content hash ",
+                                               candidate.content_hash()));
+}
+
+}  // namespace ratchet::store::internal
+
+#endif  // RATCHET_COORDINATOR_STORE_RECORD_RULES_H_
