@@ -33,6 +33,44 @@ std::string OpType(const v1::Problem& problem) {
   return problem.name();
 }
 
+// The cached value for `key`; on a miss, loaded outside the lock and kept. A
+// cache at `bound` entries is emptied first (a bound, not an LRU: a miss only
+// costs a store read).
+template <typename Key, typename Value, typename Load>
+absl::StatusOr<Value> FindOrLoad(std::mutex& mu, std::map<Key, Value>& cache, const Key& key,
+                                 Load load, size_t bound = SIZE_MAX) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  absl::StatusOr<Value> loaded = load();
+  if (!loaded.ok()) return loaded;
+  std::lock_guard<std::mutex> lock(mu);
+  if (cache.size() >= bound) cache.clear();
+  cache[key] = *loaded;
+  return loaded;
+}
+
+// Other threads' incumbents that have a score, best first: crossover donors,
+// inspiration and merge partners for a thread whose incumbent is
+// `incumbent_id`.
+std::vector<v1::Candidate> OtherIncumbents(const std::vector<v1::ResearchThread>& threads,
+                                           int64_t thread_id, int64_t incumbent_id,
+                                           const std::vector<v1::Candidate>& history) {
+  std::map<int64_t, const v1::Candidate*> by_id;
+  for (const auto& c : history) by_id[c.id()] = &c;
+  std::vector<v1::Candidate> incumbents;
+  for (const auto& t : threads) {
+    if (t.id() == thread_id || t.incumbent_candidate_id() == incumbent_id) continue;
+    auto it = by_id.find(t.incumbent_candidate_id());
+    if (it != by_id.end() && it->second->score() >= 0) incumbents.push_back(*it->second);
+  }
+  std::sort(incumbents.begin(), incumbents.end(),
+            [](const auto& a, const auto& b) { return a.score() > b.score(); });
+  return incumbents;
+}
+
 bool IsOpen(const v1::Job& job) {
   return job.state() == v1::JOB_QUEUED || job.state() == v1::JOB_LEASED;
 }
@@ -576,17 +614,10 @@ absl::Status Coordinator::ProposeForThread(v1::Campaign& campaign, v1::ResearchT
                            c.status() == "verifying"))
       archive.push_back(&c);
   }
-  // Other threads' incumbents, best first: crossover donors and merge partners.
   auto threads = store_->ListThreads(campaign.id());
   if (!threads.ok()) return threads.status();
-  std::vector<v1::Candidate> inspirations;
-  for (const auto& t : *threads) {
-    if (t.id() == thread.id() || t.incumbent_candidate_id() == incumbent->id()) continue;
-    for (const auto& c : history)
-      if (c.id() == t.incumbent_candidate_id() && c.score() >= 0) inspirations.push_back(c);
-  }
-  std::sort(inspirations.begin(), inspirations.end(),
-            [](const auto& a, const auto& b) { return a.score() > b.score(); });
+  const std::vector<v1::Candidate> inspirations =
+      OtherIncumbents(*threads, thread.id(), incumbent->id(), history);
   // Lessons of this op type: the campaign's own, or every campaign's when
   // the spec shares experience.
   auto lessons = store_->ListLessons(OpType(spec.problem()),
@@ -790,16 +821,9 @@ absl::Status Coordinator::StartProposal(const v1::Campaign& campaign,
     }
     request.attempts.push_back(std::move(attempt));
   }
-  // Other threads' incumbents, best first: inspiration, and merge partners.
   auto threads = store_->ListThreads(campaign.id());
   if (!threads.ok()) return threads.status();
-  for (const auto& t : *threads) {
-    if (t.id() == thread.id() || t.incumbent_candidate_id() == parent->id()) continue;
-    auto it = by_id.find(t.incumbent_candidate_id());
-    if (it != by_id.end() && it->second->score() >= 0) request.inspirations.push_back(*it->second);
-  }
-  std::sort(request.inspirations.begin(), request.inspirations.end(),
-            [](const auto& a, const auto& b) { return a.score() > b.score(); });
+  request.inspirations = OtherIncumbents(*threads, thread.id(), parent->id(), history);
   proposal_pool_.Start(std::move(request));
   return absl::OkStatus();
 }
@@ -1081,6 +1105,11 @@ absl::Status Coordinator::AdvanceSleepCampaign(v1::Campaign campaign) {
       (NowUnixMs() - campaign.created_unix_ms()) / 1000.0 >= budget.max_wall_seconds();
   if (!done && !wall_spent) return absl::OkStatus();
   absl::Status s = store_->Transaction([&]() -> absl::Status {
+    // Read again: `campaign` was listed before this tick applied its reports,
+    // and storing it as it is would drop their counts.
+    auto fresh = store_->GetCampaign(campaign.id());
+    if (!fresh.ok()) return fresh.status();
+    campaign = *std::move(fresh);
     if (!done)
       if (auto s = store_->FailOpenJobs(campaign.id()); !s.ok()) return s;
     campaign.set_state(v1::CAMPAIGN_FINISHED);
@@ -1101,37 +1130,6 @@ void Coordinator::RefreshSchedulable(const std::vector<v1::Campaign>& campaigns)
   std::lock_guard<std::mutex> lock(schedule_mu_);
   schedulable_ = std::move(running);
   schedulable_loaded_ = true;
-}
-
-absl::StatusOr<std::shared_ptr<const v1::CampaignSpec>> Coordinator::CachedSpec(
-    int64_t campaign_id) {
-  {
-    std::lock_guard<std::mutex> lock(schedule_mu_);
-    auto it = specs_.find(campaign_id);
-    if (it != specs_.end()) return it->second;
-  }
-  auto campaign = store_->GetCampaign(campaign_id);
-  if (!campaign.ok()) return campaign.status();
-  auto spec = std::make_shared<const v1::CampaignSpec>(campaign->spec());
-  std::lock_guard<std::mutex> lock(schedule_mu_);
-  specs_[campaign_id] = spec;
-  return spec;
-}
-
-absl::StatusOr<std::shared_ptr<const v1::Solution>> Coordinator::CachedSolution(
-    int64_t candidate_id) {
-  {
-    std::lock_guard<std::mutex> lock(schedule_mu_);
-    auto it = solutions_.find(candidate_id);
-    if (it != solutions_.end()) return it->second;
-  }
-  auto candidate = store_->GetCandidate(candidate_id);
-  if (!candidate.ok()) return candidate.status();
-  auto solution = std::make_shared<const v1::Solution>(candidate->solution());
-  std::lock_guard<std::mutex> lock(schedule_mu_);
-  if (solutions_.size() >= 4096) solutions_.clear();  // a bound, not an LRU: misses are cheap
-  solutions_[candidate_id] = solution;
-  return solution;
 }
 
 absl::Status Coordinator::Decorate(v1::Campaign* campaign) {
@@ -1223,72 +1221,66 @@ absl::StatusOr<v1::CandidateDetail> Coordinator::GetCandidate(int64_t candidate_
   return detail;
 }
 
-absl::StatusOr<v1::Campaign> Coordinator::CancelCampaign(int64_t campaign_id) {
+absl::StatusOr<v1::Campaign> Coordinator::ChangeCampaign(
+    int64_t campaign_id, const std::string& event,
+    const std::function<absl::Status(v1::Campaign&)>& change) {
   {
     std::lock_guard<std::mutex> research(research_mu_);
     absl::Status s = store_->Transaction([&]() -> absl::Status {
       auto campaign = store_->GetCampaign(campaign_id);
       if (!campaign.ok()) return campaign.status();
-      if (campaign->state() != v1::CAMPAIGN_RUNNING &&
-          campaign->state() != v1::CAMPAIGN_PAUSED)
-        return absl::FailedPreconditionError(absl::StrCat(
-            "campaign ", campaign_id, " is already ", CampaignStateName(campaign->state())));
-      campaign->set_state(v1::CAMPAIGN_CANCELLED);
-      campaign->set_message("cancelled by a client");
-      campaign->set_finished_unix_ms(NowUnixMs());
-      if (auto s = store_->FailOpenJobs(campaign_id); !s.ok()) return s;
+      if (auto s = change(*campaign); !s.ok()) return s;
       return store_->UpdateCampaign(*campaign);
     });
     if (!s.ok()) return s;
   }
-  Emit(campaign_id, "campaign cancelled");
+  Emit(campaign_id, event);
   return GetCampaign(campaign_id);
+}
+
+absl::StatusOr<v1::Campaign> Coordinator::CancelCampaign(int64_t campaign_id) {
+  auto cancel = [&](v1::Campaign& campaign) -> absl::Status {
+    if (campaign.state() != v1::CAMPAIGN_RUNNING && campaign.state() != v1::CAMPAIGN_PAUSED)
+      return absl::FailedPreconditionError(absl::StrCat(
+          "campaign ", campaign_id, " is already ", CampaignStateName(campaign.state())));
+    campaign.set_state(v1::CAMPAIGN_CANCELLED);
+    campaign.set_message("cancelled by a client");
+    campaign.set_finished_unix_ms(NowUnixMs());
+    return store_->FailOpenJobs(campaign_id);
+  };
+  return ChangeCampaign(campaign_id, "campaign cancelled", cancel);
 }
 
 absl::StatusOr<v1::Campaign> Coordinator::PauseCampaign(int64_t campaign_id) {
-  {
-    std::lock_guard<std::mutex> research(research_mu_);
-    absl::Status s = store_->Transaction([&]() -> absl::Status {
-      auto campaign = store_->GetCampaign(campaign_id);
-      if (!campaign.ok()) return campaign.status();
-      if (campaign->state() != v1::CAMPAIGN_RUNNING)
-        return absl::FailedPreconditionError(absl::StrCat(
-            "campaign ", campaign_id, " is ", CampaignStateName(campaign->state()),
-            ", not running"));
-      // The store leases jobs of running campaigns only, and the loop
-      // advances running campaigns only: the state alone pauses both, and
-      // being stored, survives a coordinator restart.
-      campaign->set_state(v1::CAMPAIGN_PAUSED);
-      campaign->set_paused_unix_ms(NowUnixMs());
-      return store_->UpdateCampaign(*campaign);
-    });
-    if (!s.ok()) return s;
-  }
-  Emit(campaign_id, "campaign paused: no new proposals or leases; running jobs finish");
-  return GetCampaign(campaign_id);
+  auto pause = [&](v1::Campaign& campaign) -> absl::Status {
+    if (campaign.state() != v1::CAMPAIGN_RUNNING)
+      return absl::FailedPreconditionError(absl::StrCat(
+          "campaign ", campaign_id, " is ", CampaignStateName(campaign.state()), ", not running"));
+    // The store leases jobs of running campaigns only, and the loop advances
+    // running campaigns only: the state alone pauses both, and being stored,
+    // survives a coordinator restart.
+    campaign.set_state(v1::CAMPAIGN_PAUSED);
+    campaign.set_paused_unix_ms(NowUnixMs());
+    return absl::OkStatus();
+  };
+  return ChangeCampaign(campaign_id,
+                        "campaign paused: no new proposals or leases; running jobs finish", pause);
 }
 
 absl::StatusOr<v1::Campaign> Coordinator::ResumeCampaign(int64_t campaign_id) {
-  {
-    std::lock_guard<std::mutex> research(research_mu_);
-    absl::Status s = store_->Transaction([&]() -> absl::Status {
-      auto campaign = store_->GetCampaign(campaign_id);
-      if (!campaign.ok()) return campaign.status();
-      if (campaign->state() != v1::CAMPAIGN_PAUSED)
-        return absl::FailedPreconditionError(absl::StrCat(
-            "campaign ", campaign_id, " is ", CampaignStateName(campaign->state()),
-            ", not paused"));
-      const int64_t paused_ms = std::max<int64_t>(0, NowUnixMs() - campaign->paused_unix_ms());
-      campaign->set_paused_seconds(campaign->paused_seconds() + paused_ms / 1000.0);
-      campaign->set_paused_unix_ms(0);
-      campaign->set_state(v1::CAMPAIGN_RUNNING);
-      return store_->UpdateCampaign(*campaign);
-    });
-    if (!s.ok()) return s;
-  }
-  Emit(campaign_id, "campaign resumed");
-  Wake();
-  return GetCampaign(campaign_id);
+  auto resume = [&](v1::Campaign& campaign) -> absl::Status {
+    if (campaign.state() != v1::CAMPAIGN_PAUSED)
+      return absl::FailedPreconditionError(absl::StrCat(
+          "campaign ", campaign_id, " is ", CampaignStateName(campaign.state()), ", not paused"));
+    const int64_t paused_ms = std::max<int64_t>(0, NowUnixMs() - campaign.paused_unix_ms());
+    campaign.set_paused_seconds(campaign.paused_seconds() + paused_ms / 1000.0);
+    campaign.set_paused_unix_ms(0);
+    campaign.set_state(v1::CAMPAIGN_RUNNING);
+    return absl::OkStatus();
+  };
+  auto resumed = ChangeCampaign(campaign_id, "campaign resumed", resume);
+  if (resumed.ok()) Wake();
+  return resumed;
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> Coordinator::ListWorkers() {
@@ -1394,25 +1386,18 @@ bool Coordinator::OtherWorkerConnected(const std::string& worker_id) {
 
 absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string& worker_id,
                                                                int wait_ms) {
-  v1::Hardware hardware;
-  bool cached = false;
-  {
-    std::lock_guard<std::mutex> lock(schedule_mu_);
-    auto it = worker_hardware_.find(worker_id);
-    if (it != worker_hardware_.end()) {
-      hardware = it->second;
-      cached = true;
-    }
-  }
-  if (!cached) {  // not seen since this coordinator started
-    auto worker = store_->GetWorker(worker_id);
-    if (!worker.ok()) return worker.status();
-    if (!worker->has_value())
-      return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, "; register first"));
-    hardware = (*worker)->hardware();
-    std::lock_guard<std::mutex> lock(schedule_mu_);
-    worker_hardware_[worker_id] = hardware;
-  }
+  // Read from the store only for a worker not seen since this coordinator started.
+  auto found_hardware = FindOrLoad(
+      schedule_mu_, worker_hardware_, worker_id, [&]() -> absl::StatusOr<v1::Hardware> {
+        auto worker = store_->GetWorker(worker_id);
+        if (!worker.ok()) return worker.status();
+        if (!worker->has_value())
+          return absl::NotFoundError(
+              absl::StrCat("unknown worker ", worker_id, "; register first"));
+        return (*worker)->hardware();
+      });
+  if (!found_hardware.ok()) return found_hardware.status();
+  const v1::Hardware& hardware = *found_hardware;
   {
     std::lock_guard<std::mutex> lock(mu_);
     last_heartbeat_ms_[worker_id] = NowUnixMs();
@@ -1458,9 +1443,22 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
         leased_by_campaign_[job->campaign_id()] += 1;
       }
       v1::Job full = *job;
-      auto spec = CachedSpec(full.campaign_id());
+      auto spec = FindOrLoad(
+          schedule_mu_, specs_, full.campaign_id(),
+          [&]() -> absl::StatusOr<std::shared_ptr<const v1::CampaignSpec>> {
+            auto campaign = store_->GetCampaign(full.campaign_id());
+            if (!campaign.ok()) return campaign.status();
+            return std::make_shared<const v1::CampaignSpec>(campaign->spec());
+          });
       if (!spec.ok()) return spec.status();
-      auto solution = CachedSolution(full.candidate_id());
+      auto solution = FindOrLoad(
+          schedule_mu_, solutions_, full.candidate_id(),
+          [&]() -> absl::StatusOr<std::shared_ptr<const v1::Solution>> {
+            auto candidate = store_->GetCandidate(full.candidate_id());
+            if (!candidate.ok()) return candidate.status();
+            return std::make_shared<const v1::Solution>(candidate->solution());
+          },
+          /*bound=*/4096);
       if (!solution.ok()) return solution.status();
       *full.mutable_problem() = (*spec)->problem();
       *full.mutable_solution() = **solution;
@@ -1753,17 +1751,13 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
                            "]: ", VerdictName(v.outcome()), " (", v.reason(), "): ", v.detail());
     }
     if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
-    {
-      // The claim's lesson, with the verified score when it was accepted.
-      auto fresh = store_->GetCampaign(v.campaign_id());
-      if (!fresh.ok()) return fresh.status();
-      const bool hack = v.outcome() == v1::VERDICT_REJECTED_HACK ||
-                        v.outcome() == v1::VERDICT_REJECTED_WRONG;
-      if (auto s = RecordLessons(*fresh, *candidate, hack ? -1 : candidate->score(), "ok",
-                                 VerdictName(v.outcome()));
-          !s.ok())
-        return s;
-    }
+    // The claim's lesson, with the verified score when it was accepted.
+    const bool hack = v.outcome() == v1::VERDICT_REJECTED_HACK ||
+                      v.outcome() == v1::VERDICT_REJECTED_WRONG;
+    if (auto s = RecordLessons(*campaign, *candidate, hack ? -1 : candidate->score(), "ok",
+                               VerdictName(v.outcome()));
+        !s.ok())
+      return s;
     verdicts_counter_
         ->Add({{"outcome", VerdictName(v.outcome())}, {"reason", v.reason()}})
         .Increment();

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -109,6 +110,12 @@ class Coordinator {
   absl::Status ExpireLeases();
   absl::Status ProcessEvaluation(const v1::Evaluation& evaluation);
   absl::Status AdvanceCampaign(int64_t campaign_id);
+  // A client's state change (cancel, pause, resume): reads the campaign,
+  // applies `change` and stores it in one transaction under the research
+  // lock, then emits `event`; returns the campaign as it is now.
+  absl::StatusOr<v1::Campaign> ChangeCampaign(
+      int64_t campaign_id, const std::string& event,
+      const std::function<absl::Status(v1::Campaign&)>& change);
   // Task "sleep" (load tests, docs/cluster.md): every job is queued at
   // submission and a job's report only counts; no proposals, no verdicts.
   absl::StatusOr<v1::Campaign> SubmitSleepCampaign(v1::CampaignSpec spec);
@@ -196,8 +203,6 @@ class Coordinator {
   std::map<int64_t, int> leased_by_campaign_;
   // What AcquireJob needs besides the lease, none of which changes once
   // stored: a worker's hardware, a campaign's spec, a candidate's solution.
-  absl::StatusOr<std::shared_ptr<const v1::CampaignSpec>> CachedSpec(int64_t campaign_id);
-  absl::StatusOr<std::shared_ptr<const v1::Solution>> CachedSolution(int64_t candidate_id);
   std::map<std::string, v1::Hardware> worker_hardware_;
   std::map<int64_t, std::shared_ptr<const v1::CampaignSpec>> specs_;
   std::map<int64_t, std::shared_ptr<const v1::Solution>> solutions_;

@@ -136,16 +136,10 @@ void ProposalPool::SetAnswerProblem(int64_t campaign_id, int64_t thread_id,
   campaigns_[campaign_id].answer_problem_by_thread[thread_id] = problem;
 }
 
-std::string ProposalPool::AnswerProblem(int64_t campaign_id, int64_t thread_id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  return campaigns_[campaign_id].answer_problem_by_thread[thread_id];
-}
-
-int ProposalPool::RecordRequest(int64_t campaign_id, bool failed) {
+void ProposalPool::RecordRequest(int64_t campaign_id, bool failed) {
   std::lock_guard<std::mutex> lock(mu_);
   int& n = campaigns_[campaign_id].consecutive_failures;
   n = failed ? n + 1 : 0;
-  return n;
 }
 
 int ProposalPool::FailuresInARow(int64_t campaign_id) {

@@ -70,11 +70,10 @@ class ProposalPool {
   // Why the thread's last answer was unusable ("" if it was fine); shown to
   // the model in the thread's next prompt.
   void SetAnswerProblem(int64_t campaign_id, int64_t thread_id, const std::string& problem);
-  std::string AnswerProblem(int64_t campaign_id, int64_t thread_id);
 
   // Counts the campaign's requests that failed in a row (reset by any
-  // answer); returns the count.
-  int RecordRequest(int64_t campaign_id, bool failed);
+  // answer).
+  void RecordRequest(int64_t campaign_id, bool failed);
   int FailuresInARow(int64_t campaign_id);
 
  private:

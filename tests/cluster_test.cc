@@ -11,26 +11,21 @@
 // store instead of guessing with sleeps.
 #include <signal.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
 #include <set>
-#include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "coordinator/store/store.h"
 #include "gtest/gtest.h"
+#include "tests/support/cluster.h"
 #include "tests/support/netns.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/process.h"
@@ -39,34 +34,11 @@ namespace ratchet {
 namespace {
 
 namespace v1 = ::ratchet::v1;
-using testing::CommandResult;
-using testing::Process;
-using testing::RunCommand;
+using testing::NowMs;
+using testing::PollUntil;
 
 const std::string kRatchet = RATCHET_BIN;
 const std::string kSource = RATCHET_SOURCE_DIR;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Polls `done` every 100 ms until it holds or timeout_ms passes.
-bool PollUntil(const std::function<bool()>& done, int timeout_ms) {
-  const int64_t deadline = NowMs() + timeout_ms;
-  while (NowMs() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
-
-bool PythonWithTorch() {
-  static const bool found =
-      RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code == 0;
-  return found;
-}
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
@@ -262,145 +234,12 @@ void ExpectConsistent(store::Store* s, int64_t campaign_id, int budget) {
 }
 
 // ---------------------------------------------------------------------------
-// A cluster of real processes; optionally each in its own network namespace.
-
-class Cluster {
- public:
-  struct Options {
-    int lease_seconds = 3;
-    int heartbeat_seconds = 1;
-    // When set, service `name` runs in namespace ns(name) and the
-    // coordinator listens on its namespace's address.
-    std::function<std::string(const std::string&)> ns;
-    std::string coordinator_host = "127.0.0.1";
-    // Added to the coordinator's command line, as are the words of
-    // $RATCHET_TEST_COORDINATOR_FLAGS (to rerun a test with, say,
-    // --group-commit=0).
-    std::vector<std::string> coordinator_flags;
-  };
-
-  Cluster(std::string dir, std::string db, Options options)
-      : dir_(std::move(dir)), db_(std::move(db)), options_(std::move(options)) {}
-
-  ~Cluster() { StopAll(); }
-
-  std::vector<std::string> Wrap(const std::string& name, std::vector<std::string> argv) {
-    if (!options_.ns) return argv;
-    std::vector<std::string> wrapped = {testing::NetnsTopology::IpBinary(), "netns", "exec",
-                                        options_.ns(name)};
-    wrapped.insert(wrapped.end(), argv.begin(), argv.end());
-    return wrapped;
-  }
-
-  // Starts (or restarts, on the same port) the coordinator; returns once it
-  // serves.
-  void StartCoordinator() {
-    ++coordinator_starts_;
-    const std::string log = CoordinatorLog();
-    const std::string port_file = absl::StrCat(dir_, "/port", coordinator_starts_);
-    std::vector<std::string> argv = {
-        kRatchet, "coordinator", absl::StrCat("--listen=", options_.coordinator_host, ":", port_),
-        "--db=" + db_, "--port-file=" + port_file,
-        absl::StrCat("--lease-seconds=", options_.lease_seconds),
-        absl::StrCat("--heartbeat-seconds=", options_.heartbeat_seconds)};
-    argv.insert(argv.end(), options_.coordinator_flags.begin(), options_.coordinator_flags.end());
-    if (const char* extra = std::getenv("RATCHET_TEST_COORDINATOR_FLAGS"))
-      for (absl::string_view flag : absl::StrSplit(extra, ' ', absl::SkipEmpty()))
-        argv.emplace_back(flag);
-    coordinator_ = std::make_unique<Process>(Wrap("coordinator", argv), log);
-    ASSERT_TRUE(testing::WaitForFile(port_file, 60'000)) << testing::ReadFile(log);
-    int port = 0;
-    ASSERT_TRUE(
-        absl::SimpleAtoi(absl::StripAsciiWhitespace(testing::ReadFile(port_file)), &port));
-    if (port_ != 0) ASSERT_EQ(port, port_) << "restarted on another port";
-    port_ = port;
-    address_ = absl::StrCat(options_.coordinator_host, ":", port_);
-  }
-
-  void KillCoordinator() { coordinator_->Stop(SIGKILL); }
-
-  void StartVerifier() {
-    verifier_ = std::make_unique<Process>(
-        Wrap("verifier", {kRatchet, "verifier", "--coordinator=" + address_, "--concurrency=2"}),
-        dir_ + "/verifier.log");
-  }
-
-  void StartWorker(const std::string& name) {
-    const std::string scratch = dir_ + "/scratch-" + name;
-    mkdir(scratch.c_str(), 0755);
-    // Peaks given, so that workers register at once instead of calibrating.
-    workers_[name] = std::make_unique<Process>(
-        Wrap(name, {kRatchet, "worker", "--coordinator=" + address_, "--name=" + name,
-                    "--scratch=" + scratch, "--no-gpu", "--peak-gbps=10", "--peak-gflops=50",
-                    "--wait-ms=1000"}),
-        WorkerLog(name));
-  }
-
-  // Waits until every worker started so far has registered.
-  void WaitForWorkers() {
-    for (const auto& [name, process] : workers_) {
-      ASSERT_TRUE(PollUntil(
-          [&] { return absl::StrContains(testing::ReadFile(WorkerLog(name)), "registered as"); },
-          60'000))
-          << name << " did not register:\n"
-          << testing::ReadFile(WorkerLog(name));
-    }
-  }
-
-  int64_t Submit(const std::string& spec_path) {
-    CommandResult r = RunCommand(
-        Wrap("coordinator", {kRatchet, "submit", spec_path, "--coordinator=" + address_}));
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    int64_t id = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(r.out), &id)) << r.out;
-    return id;
-  }
-
-  Process* worker(const std::string& name) { return workers_.at(name).get(); }
-  Process* coordinator() { return coordinator_.get(); }
-  Process* verifier() { return verifier_.get(); }
-  bool ServicesRunning() {
-    bool ok = coordinator_ && coordinator_->Running() && verifier_ && verifier_->Running();
-    return ok;
-  }
-
-  // SIGTERM to everything still running (a killed worker stays dead).
-  void StopAll() {
-    for (auto& [name, w] : workers_)
-      if (w) w->Stop(SIGTERM);
-    if (verifier_) verifier_->Stop(SIGTERM);
-    if (coordinator_) coordinator_->Stop(SIGTERM);
-  }
-
-  std::string WorkerLog(const std::string& name) const { return dir_ + "/" + name + ".log"; }
-  std::string CoordinatorLog() const { return dir_ + "/coordinator.log"; }
-  std::string Logs() const {
-    std::string out;
-    for (const std::string& f : {std::string("coordinator"), std::string("verifier")})
-      absl::StrAppend(&out, "---- ", f, "\n", testing::ReadFile(dir_ + "/" + f + ".log"));
-    for (const auto& [name, w] : workers_)
-      absl::StrAppend(&out, "---- ", name, "\n", testing::ReadFile(WorkerLog(name)));
-    return out;
-  }
-
- private:
-  std::string dir_;
-  std::string db_;
-  Options options_;
-  int port_ = 0;
-  int coordinator_starts_ = 0;
-  std::string address_;
-  std::unique_ptr<Process> coordinator_, verifier_;
-  std::map<std::string, std::unique_ptr<Process>> workers_;
-};
-
-// ---------------------------------------------------------------------------
 // The fixture: one store per test, SQLite or a fresh PostgreSQL.
 
 class ClusterFailure : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (!PythonWithTorch()) GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
+    if (!testing::PythonWithTorch()) GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
     dir_ = testing::MakeTempDir("ratchet-cluster");
     ASSERT_FALSE(dir_.empty());
     chmod(dir_.c_str(), 0755);
@@ -428,6 +267,28 @@ class ClusterFailure : public ::testing::TestWithParam<std::string> {
       std::error_code ec;
       std::filesystem::remove_all(dir_, ec);
     }
+  }
+
+  // Coordinator, verifier and workers w1..wN on this test's store, each
+  // service on a host of its own when the test made topology_. Workers are
+  // given their peaks, so that they register at once instead of calibrating.
+  void StartCluster(int lease_seconds, int workers) {
+    testing::Cluster::Options options;
+    options.db = db_;
+    options.lease_seconds = lease_seconds;
+    options.heartbeat_seconds = 1;
+    options.verifier_flags = {"--concurrency=2"};
+    options.worker_flags = {"--no-gpu", "--peak-gbps=10", "--peak-gflops=50", "--wait-ms=1000"};
+    // $RATCHET_TEST_COORDINATOR_FLAGS reruns a test with, say, --group-commit=0.
+    if (const char* extra = std::getenv("RATCHET_TEST_COORDINATOR_FLAGS"))
+      for (absl::string_view flag : absl::StrSplit(extra, ' ', absl::SkipEmpty()))
+        options.coordinator_flags.emplace_back(flag);
+    if (topology_) {
+      options.ns = [this](const std::string& host) { return topology_->Namespace(host); };
+      options.coordinator_host = topology_->Address("coordinator");
+    }
+    cluster_ = std::make_unique<testing::Cluster>(kRatchet, dir_, options);
+    ASSERT_NO_FATAL_FAILURE(cluster_->Start(workers));
   }
 
   // A second view of the store, for the test to watch jobs while the
@@ -493,7 +354,7 @@ class ClusterFailure : public ::testing::TestWithParam<std::string> {
   std::string dir_;
   std::string db_;
   std::unique_ptr<testing::PostgresServer> postgres_;
-  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<testing::Cluster> cluster_;
   std::unique_ptr<store::Store> observer_;
   std::unique_ptr<testing::NetnsTopology> topology_;
 };
@@ -502,14 +363,8 @@ class ClusterFailure : public ::testing::TestWithParam<std::string> {
 // requeued and done by the other worker, and the campaign ends with every
 // evaluation of its budget recorded once.
 TEST_P(ClusterFailure, WorkerKilledMidJobIsReplacedAndNothingIsLost) {
-  Cluster::Options options;
-  options.lease_seconds = 4;
-  cluster_ = std::make_unique<Cluster>(dir_, db_, options);
-  ASSERT_NO_FATAL_FAILURE(cluster_->StartCoordinator());
-  cluster_->StartVerifier();
-  cluster_->StartWorker("w1");
-  cluster_->StartWorker("w2");
-  ASSERT_NO_FATAL_FAILURE(cluster_->WaitForWorkers());
+  const int kLeaseSeconds = 4;
+  ASSERT_NO_FATAL_FAILURE(StartCluster(kLeaseSeconds, /*workers=*/2));
 
   SpecOptions o;
   o.name = "worker-killed";
@@ -524,7 +379,7 @@ TEST_P(ClusterFailure, WorkerKilledMidJobIsReplacedAndNothingIsLost) {
   // Mid-job: the worker has started running it.
   ASSERT_TRUE(PollUntil(
       [&] {
-        return absl::StrContains(testing::ReadFile(cluster_->WorkerLog(killed)),
+        return absl::StrContains(testing::ReadFile(cluster_->LogPath(killed)),
                                  absl::StrCat("job ", victim->id(), " start"));
       },
       30'000));
@@ -539,7 +394,7 @@ TEST_P(ClusterFailure, WorkerKilledMidJobIsReplacedAndNothingIsLost) {
       << cluster_->Logs();
   std::cout << "job " << victim->id() << " leased again to " << survivor << " "
             << NowMs() - killed_at << " ms after kill -9 of " << killed << " (lease "
-            << options.lease_seconds << " s)\n";
+            << kLeaseSeconds << " s)\n";
 
   v1::Campaign campaign = WaitForCampaign(id, 150'000);
   EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED) << campaign.message();
@@ -577,14 +432,7 @@ TEST_P(ClusterFailure, WorkerKilledMidJobIsReplacedAndNothingIsLost) {
 // every accepted verdict backed by recorded replays, and the campaign's
 // counters equal to the records.
 TEST_P(ClusterFailure, CoordinatorKilledAndRestartedResumesTheCampaign) {
-  Cluster::Options options;
-  options.lease_seconds = 4;
-  cluster_ = std::make_unique<Cluster>(dir_, db_, options);
-  ASSERT_NO_FATAL_FAILURE(cluster_->StartCoordinator());
-  cluster_->StartVerifier();
-  cluster_->StartWorker("w1");
-  cluster_->StartWorker("w2");
-  ASSERT_NO_FATAL_FAILURE(cluster_->WaitForWorkers());
+  ASSERT_NO_FATAL_FAILURE(StartCluster(/*lease_seconds=*/4, /*workers=*/2));
 
   SpecOptions o;
   o.name = "coordinator-killed";
@@ -601,7 +449,7 @@ TEST_P(ClusterFailure, CoordinatorKilledAndRestartedResumesTheCampaign) {
       90'000))
       << cluster_->Logs();
   ASSERT_TRUE(WaitForLeasedJob(id, 30'000).has_value());
-  cluster_->KillCoordinator();
+  cluster_->coordinator()->Stop(SIGKILL);
   const int64_t killed_at = NowMs();
   ASSERT_NO_FATAL_FAILURE(cluster_->StartCoordinator());
   std::cout << "coordinator serving again " << NowMs() - killed_at << " ms after kill -9\n";
@@ -629,15 +477,7 @@ TEST_P(ClusterFailure, WorkerCutOffMidJobHasItsLateReportRefused) {
       testing::NetnsTopology::Create({"coordinator", "verifier", "w1", "w2", "w3"});
   ASSERT_TRUE(topology.ok()) << topology.status();
   topology_ = *std::move(topology);
-  Cluster::Options options;
-  options.lease_seconds = 3;
-  options.ns = [this](const std::string& host) { return topology_->Namespace(host); };
-  options.coordinator_host = topology_->Address("coordinator");
-  cluster_ = std::make_unique<Cluster>(dir_, db_, options);
-  ASSERT_NO_FATAL_FAILURE(cluster_->StartCoordinator());
-  cluster_->StartVerifier();
-  for (const char* w : {"w1", "w2", "w3"}) cluster_->StartWorker(w);
-  ASSERT_NO_FATAL_FAILURE(cluster_->WaitForWorkers());
+  ASSERT_NO_FATAL_FAILURE(StartCluster(/*lease_seconds=*/3, /*workers=*/3));
 
   SpecOptions o;
   o.name = "link-cut";
@@ -652,7 +492,7 @@ TEST_P(ClusterFailure, WorkerCutOffMidJobHasItsLateReportRefused) {
   const std::string cut = Holder(*victim);
   const std::string job_line = absl::StrCat("job ", victim->id(), " ");
   ASSERT_TRUE(PollUntil(
-      [&] { return absl::StrContains(testing::ReadFile(cluster_->WorkerLog(cut)), job_line); },
+      [&] { return absl::StrContains(testing::ReadFile(cluster_->LogPath(cut)), job_line); },
       30'000));
   ASSERT_TRUE(topology_->SetLink(cut, false).ok());
   const int64_t cut_at = NowMs();
@@ -665,7 +505,7 @@ TEST_P(ClusterFailure, WorkerCutOffMidJobHasItsLateReportRefused) {
         auto e = Observer()->GetEvaluationForJob(victim->id());
         if (!e.ok() || !e->has_value()) return false;
         other = (*e)->worker_id();
-        return absl::StrContains(testing::ReadFile(cluster_->WorkerLog(cut)),
+        return absl::StrContains(testing::ReadFile(cluster_->LogPath(cut)),
                                  job_line + "finish");
       },
       90'000))
@@ -678,11 +518,11 @@ TEST_P(ClusterFailure, WorkerCutOffMidJobHasItsLateReportRefused) {
   // Its report arrives late and is refused.
   EXPECT_TRUE(PollUntil(
       [&] {
-        return absl::StrContains(testing::ReadFile(cluster_->WorkerLog(cut)),
+        return absl::StrContains(testing::ReadFile(cluster_->LogPath(cut)),
                                  job_line + "report dropped: coordinator did not accept it");
       },
       90'000))
-      << testing::ReadFile(cluster_->WorkerLog(cut));
+      << testing::ReadFile(cluster_->LogPath(cut));
   std::cout << "late report refused " << NowMs() - restored_at << " ms after the link returned\n";
 
   v1::Campaign campaign = WaitForCampaign(id, 150'000);
@@ -710,14 +550,7 @@ INSTANTIATE_TEST_SUITE_P(Stores, ClusterFailure, ::testing::Values("sqlite", "po
 class PostgresRestart : public ClusterFailure {};
 
 TEST_P(PostgresRestart, CampaignSurvivesDatabaseRestartsUnderLoad) {
-  Cluster::Options options;
-  options.lease_seconds = 4;
-  cluster_ = std::make_unique<Cluster>(dir_, db_, options);
-  ASSERT_NO_FATAL_FAILURE(cluster_->StartCoordinator());
-  cluster_->StartVerifier();
-  cluster_->StartWorker("w1");
-  cluster_->StartWorker("w2");
-  ASSERT_NO_FATAL_FAILURE(cluster_->WaitForWorkers());
+  ASSERT_NO_FATAL_FAILURE(StartCluster(/*lease_seconds=*/4, /*workers=*/2));
 
   SpecOptions o;
   o.name = "database-restarts";

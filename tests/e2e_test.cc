@@ -1,149 +1,25 @@
 // End to end: coordinator, verifier and two workers as separate processes of
 // the real `ratchet` binary, over loopback gRPC, running real campaigns whose
 // candidates are compiled, sandboxed and timed by the real harness.
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "coordinator/store/store.h"
-#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
-#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "tests/support/cluster.h"
 #include "tests/support/process.h"
 
 namespace ratchet {
 namespace {
 
 using testing::CommandResult;
-using testing::Process;
 using testing::RunCommand;
 
 const std::string kRatchet = RATCHET_BIN;
 const std::string kSource = RATCHET_SOURCE_DIR;
-
-bool PythonWithTorch() {
-  return RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code == 0;
-}
-
-// A whole cluster on loopback: one coordinator, one verifier, two workers.
-class Cluster {
- public:
-  explicit Cluster(const std::string& dir) : dir_(dir) {}
-
-  void Start() {
-    const std::string port_file = dir_ + "/port";
-    coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "coordinator", "--listen=127.0.0.1:0",
-                                 "--port-file=" + port_file, "--db=" + db_path(),
-                                 "--lease-seconds=10", "--heartbeat-seconds=1",
-                                 "--metrics=127.0.0.1:0"},
-        dir_ + "/coordinator.log");
-    ASSERT_TRUE(testing::WaitForFile(port_file, 20'000))
-        << testing::ReadFile(dir_ + "/coordinator.log");
-    address_ = absl::StrCat("127.0.0.1:",
-                            absl::StripAsciiWhitespace(testing::ReadFile(port_file)));
-    verifier_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "verifier", "--coordinator=" + address_,
-                                 "--metrics=127.0.0.1:0"},
-        dir_ + "/verifier.log");
-    for (int i = 1; i <= 2; ++i) {
-      std::string name = absl::StrCat("w", i);
-      std::string scratch = dir_ + "/scratch-" + name;
-      mkdir(scratch.c_str(), 0755);
-      workers_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{kRatchet, "worker", "--coordinator=" + address_,
-                                   "--name=" + name, "--scratch=" + scratch,
-                                   "--metrics=127.0.0.1:0"},
-          dir_ + "/" + name + ".log"));
-    }
-    auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
-    stub_ = v1::CoordinatorService::NewStub(channel);
-    // Both workers registered (they calibrate first).
-    for (int i = 0; i < 600; ++i) {
-      if (ConnectedWorkers() == 2) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    FAIL() << "workers did not register: " << testing::ReadFile(dir_ + "/w1.log");
-  }
-
-  int ConnectedWorkers() {
-    grpc::ClientContext ctx;
-    v1::ListWorkersResponse resp;
-    if (!stub_->ListWorkers(&ctx, v1::ListWorkersRequest(), &resp).ok()) return -1;
-    int n = 0;
-    for (const auto& w : resp.workers()) n += w.connected();
-    return n;
-  }
-
-  // Submits through the CLI, as a user would; returns the campaign id.
-  int64_t Submit(const std::string& spec_path) {
-    CommandResult r = RunCommand({kRatchet, "submit", spec_path, "--coordinator=" + address_});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    int64_t id = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(r.out), &id)) << r.out;
-    return id;
-  }
-
-  v1::Campaign WaitUntilDone(int64_t id, int timeout_s) {
-    v1::Campaign campaign;
-    for (int i = 0; i < timeout_s * 5; ++i) {
-      grpc::ClientContext ctx;
-      v1::GetCampaignRequest req;
-      req.set_campaign_id(id);
-      EXPECT_TRUE(stub_->GetCampaign(&ctx, req, &campaign).ok());
-      if (campaign.state() != v1::CAMPAIGN_RUNNING) return campaign;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    ADD_FAILURE() << "campaign " << id << " did not finish in " << timeout_s << " s";
-    return campaign;
-  }
-
-  bool AllRunning() {
-    bool ok = coordinator_->Running() && verifier_->Running();
-    for (auto& w : workers_) ok = ok && w->Running();
-    return ok;
-  }
-
-  // Stops everything with SIGTERM, as an operator would.
-  void Stop() {
-    for (auto& w : workers_) w->Stop(SIGTERM);
-    if (verifier_) verifier_->Stop(SIGTERM);
-    if (coordinator_) coordinator_->Stop(SIGTERM);
-  }
-
-  std::string db_path() const { return dir_ + "/ratchet.db"; }
-  // The /metrics page of a service by its log name ("coordinator", "w1", ...).
-  std::string Metrics(const std::string& service) {
-    int port = testing::MetricsPortFromLog(dir_ + "/" + service + ".log");
-    return port > 0 ? testing::HttpGet(port, "/metrics") : "";
-  }
-  const std::string& address() const { return address_; }
-  v1::CoordinatorService::Stub* stub() { return stub_.get(); }
-  std::string Logs() {
-    std::string out;
-    for (const char* f : {"coordinator.log", "verifier.log", "w1.log", "w2.log"})
-      absl::StrAppend(&out, "---- ", f, "\n", testing::ReadFile(dir_ + "/" + f));
-    return out;
-  }
-
- private:
-  std::string dir_;
-  std::string address_;
-  std::unique_ptr<Process> coordinator_, verifier_;
-  std::vector<std::unique_ptr<Process>> workers_;
-  std::unique_ptr<v1::CoordinatorService::Stub> stub_;
-};
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
@@ -152,18 +28,23 @@ void WriteFile(const std::string& path, const std::string& text) {
 class EndToEnd : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!PythonWithTorch()) GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
+    if (!testing::PythonWithTorch())
+      GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
     dir_ = testing::MakeTempDir("ratchet-e2e");
     ASSERT_FALSE(dir_.empty());
-    cluster_ = std::make_unique<Cluster>(dir_);
-    cluster_->Start();
+    // Workers calibrate and may use a GPU; every service serves /metrics.
+    testing::Cluster::Options options;
+    options.metrics = true;
+    options.worker_flags = {};
+    cluster_ = std::make_unique<testing::Cluster>(kRatchet, dir_, options);
+    ASSERT_NO_FATAL_FAILURE(cluster_->Start(2));
   }
   void TearDown() override {
-    if (cluster_) cluster_->Stop();
+    if (cluster_) cluster_->StopAll();
     if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
   }
   std::string dir_;
-  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<testing::Cluster> cluster_;
 };
 
 TEST_F(EndToEnd, TinyCampaignRunsToCompletionAndIsStored) {
@@ -204,8 +85,8 @@ harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60
             std::string::npos);
 
   // The same result must be in the store once the coordinator has stopped.
-  cluster_->Stop();
-  auto store = store::OpenSqliteStore(cluster_->db_path());
+  cluster_->StopAll();
+  auto store = store::OpenSqliteStore(cluster_->db());
   ASSERT_TRUE(store.ok()) << store.status();
   auto stored = (*store)->GetCampaign(id);
   ASSERT_TRUE(stored.ok());
@@ -275,7 +156,7 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12
 
   // Each failure carries a specific message for its candidate.
   auto store_check = [&](const std::string& outcome, const std::string& needle) {
-    auto s = store::OpenSqliteStore(cluster_->db_path());
+    auto s = store::OpenSqliteStore(cluster_->db());
     ASSERT_TRUE(s.ok());
     auto evaluations = (*s)->ListEvaluations(id);
     ASSERT_TRUE(evaluations.ok());
@@ -312,7 +193,7 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12
             std::string::npos)
       << coordinator_metrics;
   {
-    auto s = store::OpenSqliteStore(cluster_->db_path());
+    auto s = store::OpenSqliteStore(cluster_->db());
     ASSERT_TRUE(s.ok());
     auto verifications = (*s)->ListVerifications(id);
     ASSERT_TRUE(verifications.ok());

@@ -6,31 +6,24 @@
 // timeout retried, an edit that does not compile evaluated as compile_error
 // and its error shown in the next prompt — and the campaign must run on to
 // completion with its tokens and cost accounted.
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <stdlib.h>
 
 #include <atomic>
-#include <chrono>
-#include <cstdlib>
 #include <fstream>
 #include <memory>
-#include <thread>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "ratchet/v1/ratchet.grpc.pb.h"
+#include "tests/support/cluster.h"
 #include "tests/support/process.h"
 #include "tests/support/scripted_openai_server.h"
 
 namespace ratchet {
 namespace {
 
-using testing::Process;
 using testing::RunCommand;
 using testing::ScriptedOpenAiServer;
 using testing::ScriptedResponse;
@@ -70,59 +63,23 @@ extern "C" int ratchet_run(const ratchet_tensor* in, int32_t n_in,
 class LlmCampaign : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code != 0)
+    if (!testing::PythonWithTorch())
       GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
     dir_ = testing::MakeTempDir("ratchet-llm");
     ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {
-    if (worker_) worker_->Stop(SIGTERM);
-    if (verifier_) verifier_->Stop(SIGTERM);
-    if (coordinator_) coordinator_->Stop(SIGTERM);
-    if (HasFailure()) {
-      for (const char* f : {"coordinator.log", "verifier.log", "w1.log"})
-        std::cerr << "---- " << f << "\n" << testing::ReadFile(dir_ + "/" + f);
-    }
+    if (cluster_) cluster_->StopAll();
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
   }
 
   void StartCluster() {
     // The coordinator reads the API key from its environment.
     ::setenv("RATCHET_TEST_LLM_KEY", "sk-scripted", 1);
-    const std::string port_file = dir_ + "/port";
-    coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "coordinator", "--listen=127.0.0.1:0",
-                                 "--port-file=" + port_file, "--db=" + dir_ + "/ratchet.db",
-                                 "--lease-seconds=10", "--heartbeat-seconds=1",
-                                 "--metrics=127.0.0.1:0"},
-        dir_ + "/coordinator.log");
-    ASSERT_TRUE(testing::WaitForFile(port_file, 20'000));
-    address_ = absl::StrCat("127.0.0.1:",
-                            absl::StripAsciiWhitespace(testing::ReadFile(port_file)));
-    verifier_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "verifier", "--coordinator=" + address_},
-        dir_ + "/verifier.log");
-    const std::string scratch = dir_ + "/scratch";
-    mkdir(scratch.c_str(), 0755);
-    worker_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "worker", "--coordinator=" + address_, "--name=w1",
-                                 "--scratch=" + scratch, "--no-gpu"},
-        dir_ + "/w1.log");
-    stub_ = v1::CoordinatorService::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
-  }
-
-  v1::Campaign WaitUntilDone(int64_t id, int timeout_s) {
-    v1::Campaign campaign;
-    for (int i = 0; i < timeout_s * 5; ++i) {
-      grpc::ClientContext ctx;
-      v1::GetCampaignRequest req;
-      req.set_campaign_id(id);
-      EXPECT_TRUE(stub_->GetCampaign(&ctx, req, &campaign).ok());
-      if (campaign.state() != v1::CAMPAIGN_RUNNING) return campaign;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    ADD_FAILURE() << "campaign " << id << " did not finish in " << timeout_s << " s";
-    return campaign;
+    testing::Cluster::Options options;
+    options.metrics = true;
+    cluster_ = std::make_unique<testing::Cluster>(kRatchet, dir_, options);
+    ASSERT_NO_FATAL_FAILURE(cluster_->Start(1));
   }
 
   v1::CandidateDetail Candidate(int64_t id) {
@@ -130,13 +87,12 @@ class LlmCampaign : public ::testing::Test {
     v1::GetCandidateRequest req;
     req.set_candidate_id(id);
     v1::CandidateDetail detail;
-    EXPECT_TRUE(stub_->GetCandidate(&ctx, req, &detail).ok());
+    EXPECT_TRUE(cluster_->stub()->GetCandidate(&ctx, req, &detail).ok());
     return detail;
   }
 
-  std::string dir_, address_;
-  std::unique_ptr<Process> coordinator_, verifier_, worker_;
-  std::unique_ptr<v1::CoordinatorService::Stub> stub_;
+  std::string dir_;
+  std::unique_ptr<testing::Cluster> cluster_;
 };
 
 TEST_F(LlmCampaign, EveryScriptedCaseEndsAsSpecifiedAndTheCampaignCompletes) {
@@ -186,12 +142,10 @@ llm:
   max_concurrency: 1
   max_cost_usd: 1
 )");
-  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
-  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
-  int64_t id = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(submitted.out), &id)) << submitted.out;
+  const int64_t id = cluster_->Submit(spec);
+  ASSERT_GT(id, 0);
 
-  v1::Campaign campaign = WaitUntilDone(id, 240);
+  v1::Campaign campaign = cluster_->WaitUntilDone(id, 240);
   EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED) << campaign.message();
   EXPECT_EQ(campaign.evaluations(), 4);  // the baseline and three llm candidates
   EXPECT_EQ(campaign.outcomes().at("ok"), 3);
@@ -252,14 +206,13 @@ llm:
   EXPECT_EQ(llm_candidates[2].evaluations(0).outcome(), v1::OUTCOME_OK);
 
   // `ratchet status` reports the spend and the malformed answer.
-  auto status = RunCommand({kRatchet, "status", std::to_string(id), "--coordinator=" + address_});
+  auto status = RunCommand({kRatchet, "status", std::to_string(id), "--coordinator=" + cluster_->address()});
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_NE(status.out.find("llm          4 requests (3 retried, 0 failed), 1 malformed"),
             std::string::npos)
       << status.out;
   // And the coordinator's metrics count the tokens.
-  int port = testing::MetricsPortFromLog(dir_ + "/coordinator.log");
-  std::string metrics = port > 0 ? testing::HttpGet(port, "/metrics") : "";
+  const std::string metrics = cluster_->Metrics("coordinator");
   EXPECT_NE(metrics.find("ratchet_llm_tokens_total{campaign=\"" + std::to_string(id) +
                          "\",kind=\"prompt\"} 3500"),
             std::string::npos)
@@ -300,11 +253,9 @@ TEST_F(LlmCampaign, CostCapStopsProposingAndEndsTheCampaign) {
   models: [{name: priced, prompt_price_per_1k: 0.001}]
   max_cost_usd: 0.002
 )"));
-  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
-  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
-  int64_t id = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(submitted.out), &id));
-  v1::Campaign campaign = WaitUntilDone(id, 240);
+  const int64_t id = cluster_->Submit(spec);
+  ASSERT_GT(id, 0);
+  v1::Campaign campaign = cluster_->WaitUntilDone(id, 240);
   EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED);
   EXPECT_EQ(campaign.message(), "LLM cost cap reached ($0.0020 of $0.0020)");
   EXPECT_EQ(server.requests().size(), 2u);
@@ -327,11 +278,9 @@ TEST_F(LlmCampaign, AnEndpointThatKeepsFailingEndsTheCampaignWithTheReason) {
   max_retries: 0
   max_concurrency: 1
 )"));
-  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
-  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
-  int64_t id = 0;
-  ASSERT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(submitted.out), &id));
-  v1::Campaign campaign = WaitUntilDone(id, 120);
+  const int64_t id = cluster_->Submit(spec);
+  ASSERT_GT(id, 0);
+  v1::Campaign campaign = cluster_->WaitUntilDone(id, 120);
   EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FAILED);
   EXPECT_EQ(campaign.message(), "the LLM endpoint failed 5 requests in a row (see the campaign's events)");
   EXPECT_EQ(campaign.llm_failed_requests(), 5);
@@ -346,7 +295,7 @@ TEST_F(LlmCampaign, MissingApiKeyIsRefusedAtSubmission) {
   api_key_env: RATCHET_TEST_LLM_KEY_NOT_SET
   models: [m]
 )");
-  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + address_});
+  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + cluster_->address()});
   EXPECT_NE(submitted.exit_code, 0);
   EXPECT_NE(submitted.err.find("RATCHET_TEST_LLM_KEY_NOT_SET is not set where the coordinator runs"),
             std::string::npos)

@@ -12,28 +12,24 @@
 //     export reproduced by its run.sh;
 //   cascade: a wrong candidate never reaches the timing stage.
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <set>
 #include <thread>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "ratchet/v1/ratchet.grpc.pb.h"
+#include "tests/support/cluster.h"
 #include "tests/support/process.h"
 
 namespace ratchet {
 namespace {
 
-using testing::Process;
 using testing::RunCommand;
 
 const std::string kRatchet = RATCHET_BIN;
@@ -50,105 +46,29 @@ std::string Spec(const std::string& name, const std::string& extra) {
 class ResearchLoop : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code != 0)
+    if (!testing::PythonWithTorch())
       GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
     dir_ = testing::MakeTempDir("ratchet-research");
     ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {
-    StopServices();
-    if (HasFailure())
-      for (const char* f : {"coordinator.log", "verifier.log", "w1.log", "w2.log"})
-        std::cerr << "---- " << f << "\n" << testing::ReadFile(dir_ + "/" + f);
-  }
-
-  void StartCoordinator(const std::string& listen) {
-    const std::string port_file = dir_ + "/port";
-    ::unlink(port_file.c_str());
-    coordinator_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "coordinator", "--listen=" + listen,
-                                 "--port-file=" + port_file, "--db=" + dir_ + "/ratchet.db",
-                                 "--lease-seconds=10", "--heartbeat-seconds=1"},
-        dir_ + "/coordinator.log");
-    ASSERT_TRUE(testing::WaitForFile(port_file, 20'000));
-    address_ = absl::StrCat("127.0.0.1:",
-                            absl::StripAsciiWhitespace(testing::ReadFile(port_file)));
-    stub_ = v1::CoordinatorService::NewStub(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    if (cluster_) cluster_->StopAll();
+    if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
   }
 
   void StartCluster(int workers) {
-    ASSERT_NO_FATAL_FAILURE(StartCoordinator("127.0.0.1:0"));
-    verifier_ = std::make_unique<Process>(
-        std::vector<std::string>{kRatchet, "verifier", "--coordinator=" + address_},
-        dir_ + "/verifier.log");
-    for (int i = 1; i <= workers; ++i) {
-      const std::string scratch = absl::StrCat(dir_, "/scratch", i);
-      mkdir(scratch.c_str(), 0755);
-      workers_.push_back(std::make_unique<Process>(
-          std::vector<std::string>{kRatchet, "worker", "--coordinator=" + address_,
-                                   absl::StrCat("--name=w", i), "--scratch=" + scratch,
-                                   "--no-gpu"},
-          absl::StrCat(dir_, "/w", i, ".log")));
-    }
-  }
-
-  void StopServices() {
-    for (auto& w : workers_) w->Stop(SIGTERM);
-    if (verifier_) verifier_->Stop(SIGTERM);
-    if (coordinator_) coordinator_->Stop(SIGTERM);
+    cluster_ = std::make_unique<testing::Cluster>(kRatchet, dir_, testing::Cluster::Options());
+    ASSERT_NO_FATAL_FAILURE(cluster_->Start(workers));
   }
 
   int64_t Submit(const std::string& name, const std::string& yaml) {
     const std::string path = absl::StrCat(dir_, "/", name, ".yaml");
     std::ofstream(path) << yaml;
-    auto r = RunCommand({kRatchet, "submit", path, "--coordinator=" + address_});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    int64_t id = 0;
-    EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(r.out), &id)) << r.out;
-    return id;
+    return cluster_->Submit(path);
   }
 
-  v1::Campaign Get(int64_t id) {
-    v1::Campaign c;
-    grpc::ClientContext ctx;
-    v1::GetCampaignRequest req;
-    req.set_campaign_id(id);
-    EXPECT_TRUE(stub_->GetCampaign(&ctx, req, &c).ok());
-    return c;
-  }
-
-  template <typename Pred>
-  v1::Campaign WaitFor(int64_t id, int timeout_s, Pred pred, const char* what) {
-    v1::Campaign c;
-    for (int i = 0; i < timeout_s * 5; ++i) {
-      c = Get(id);
-      if (pred(c)) return c;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    }
-    ADD_FAILURE() << "campaign " << id << ": not " << what << " after " << timeout_s << " s";
-    return c;
-  }
-
-  v1::Campaign WaitUntilDone(int64_t id, int timeout_s) {
-    return WaitFor(
-        id, timeout_s,
-        [](const v1::Campaign& c) {
-          return c.state() != v1::CAMPAIGN_RUNNING && c.state() != v1::CAMPAIGN_PAUSED;
-        },
-        "done");
-  }
-
-  testing::CommandResult Cli(std::vector<std::string> args) {
-    args.insert(args.begin(), kRatchet);
-    args.push_back("--coordinator=" + address_);
-    return RunCommand(args);
-  }
-
-  std::string dir_, address_;
-  std::unique_ptr<Process> coordinator_, verifier_;
-  std::vector<std::unique_ptr<Process>> workers_;
-  std::unique_ptr<v1::CoordinatorService::Stub> stub_;
+  std::string dir_;
+  std::unique_ptr<testing::Cluster> cluster_;
 };
 
 TEST_F(ResearchLoop, PauseStopsLeasingSurvivesRestartAndResumes) {
@@ -159,44 +79,43 @@ seed: 3
 budget: {max_evaluations: 8, max_wall_seconds: 400}
 verification: {replays: 1, min_gain: 100}
 )"));
-  WaitFor(id, 120, [](const v1::Campaign& c) { return c.evaluations() >= 2; }, "evaluating");
-  auto paused = Cli({"pause", std::to_string(id)});
+  cluster_->WaitFor(id, 120, [](const v1::Campaign& c) { return c.evaluations() >= 2; }, "evaluating");
+  auto paused = cluster_->Cli({"pause", std::to_string(id)});
   ASSERT_EQ(paused.exit_code, 0) << paused.err;
   EXPECT_EQ(paused.out, absl::StrCat("campaign ", id, ": paused\n"));
   // Running jobs finish and are applied; then nothing more is leased.
-  v1::Campaign drained = WaitFor(
+  v1::Campaign drained = cluster_->WaitFor(
       id, 120, [](const v1::Campaign& c) { return c.jobs_running() == 0; }, "drained");
   EXPECT_EQ(drained.state(), v1::CAMPAIGN_PAUSED);
   const int evaluations = drained.evaluations();
   EXPECT_LT(evaluations, 8);
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  v1::Campaign still = Get(id);
+  v1::Campaign still = cluster_->GetCampaign(id);
   EXPECT_EQ(still.evaluations(), evaluations);
   EXPECT_EQ(still.jobs_running(), 0);
   // A second pause is refused; so is resuming a running campaign later.
-  EXPECT_NE(Cli({"pause", std::to_string(id)}).exit_code, 0);
+  EXPECT_NE(cluster_->Cli({"pause", std::to_string(id)}).exit_code, 0);
 
   // The pause is stored: a restarted coordinator keeps it.
-  const std::string listen = address_;
-  coordinator_->Stop(SIGTERM);
-  ASSERT_NO_FATAL_FAILURE(StartCoordinator(listen));
+  cluster_->coordinator()->Stop(SIGTERM);
+  ASSERT_NO_FATAL_FAILURE(cluster_->StartCoordinator());  // on the same port
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  v1::Campaign after_restart = Get(id);
+  v1::Campaign after_restart = cluster_->GetCampaign(id);
   EXPECT_EQ(after_restart.state(), v1::CAMPAIGN_PAUSED);
   EXPECT_EQ(after_restart.evaluations(), evaluations);
   EXPECT_EQ(after_restart.jobs_running(), 0);
 
-  auto resumed = Cli({"resume", std::to_string(id)});
+  auto resumed = cluster_->Cli({"resume", std::to_string(id)});
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_EQ(resumed.out, absl::StrCat("campaign ", id, ": running\n"));
-  EXPECT_NE(Cli({"resume", std::to_string(id)}).exit_code, 0);
-  v1::Campaign done = WaitUntilDone(id, 300);
+  EXPECT_NE(cluster_->Cli({"resume", std::to_string(id)}).exit_code, 0);
+  v1::Campaign done = cluster_->WaitUntilDone(id, 300);
   EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED) << done.message();
   EXPECT_EQ(done.evaluations(), 8);
   EXPECT_GT(done.paused_seconds(), 5.0);
   EXPECT_GT(done.gpu_seconds(), 0.0);
 
-  auto report = Cli({"report", std::to_string(id)});
+  auto report = cluster_->Cli({"report", std::to_string(id)});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   EXPECT_NE(report.out.find("evaluations  8 of 8"), std::string::npos) << report.out;
   EXPECT_NE(report.out.find("job time"), std::string::npos) << report.out;
@@ -210,14 +129,14 @@ seed: 4
 budget: {max_evaluations: 200, max_wall_seconds: 400, max_gpu_seconds: 4}
 verification: {replays: 2, min_gain: 100}
 )"));
-  v1::Campaign done = WaitUntilDone(id, 300);
+  v1::Campaign done = cluster_->WaitUntilDone(id, 300);
   EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
   EXPECT_NE(done.message().find("GPU-seconds budget reached"), std::string::npos)
       << done.message();
   EXPECT_GE(done.gpu_seconds(), 4.0);
   EXPECT_LT(done.evaluations(), 200);
   EXPECT_GE(done.evaluations(), 2);
-  auto report = Cli({"report", std::to_string(id), "--json"});
+  auto report = cluster_->Cli({"report", std::to_string(id), "--json"});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   auto j = nlohmann::json::parse(report.out);
   EXPECT_EQ(j["state"], "finished");
@@ -243,7 +162,7 @@ harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60
 device: cpu
 )");
   const int64_t id = Submit("islands", spec);
-  v1::Campaign done = WaitUntilDone(id, 560);
+  v1::Campaign done = cluster_->WaitUntilDone(id, 560);
   ASSERT_EQ(done.state(), v1::CAMPAIGN_FINISHED) << done.message();
   EXPECT_GT(done.lessons(), 0);
 
@@ -253,7 +172,7 @@ device: cpu
     grpc::ClientContext ctx;
     v1::GetCandidateRequest req;
     req.set_candidate_id(cid);
-    if (!stub_->GetCandidate(&ctx, req, &d).ok() || d.candidate().campaign_id() != id) break;
+    if (!cluster_->stub()->GetCandidate(&ctx, req, &d).ok() || d.candidate().campaign_id() != id) break;
     candidates[cid] = d.candidate();
     if (d.candidate().description().find("merge with #") != std::string::npos)
       EXPECT_FALSE(d.evaluations().empty()) << cid;  // evaluated like any other
@@ -286,20 +205,20 @@ device: cpu
   // diff against the baseline: the knobs that changed, no file differs.
   const int64_t best = done.best_candidate_id();
   ASSERT_NE(best, done.baseline_candidate_id());
-  auto diff = Cli({"diff", std::to_string(best), "--against=baseline"});
+  auto diff = cluster_->Cli({"diff", std::to_string(best), "--against=baseline"});
   ASSERT_EQ(diff.exit_code, 0) << diff.err;
   EXPECT_EQ(diff.out.rfind(absl::StrCat("knobs #", done.baseline_candidate_id(), " -> #", best), 0),
             0u)
       << diff.out;
   EXPECT_EQ(diff.out.find("kernel.cc"), std::string::npos) << diff.out;
-  auto to_parent = Cli({"diff", std::to_string(best)});
+  auto to_parent = cluster_->Cli({"diff", std::to_string(best)});
   EXPECT_EQ(to_parent.exit_code, 0) << to_parent.err;
 
   // export, then reproduce with the folder's run.sh alone.
   const std::string out = dir_ + "/export";
-  auto exported = Cli({"export", std::to_string(best), out});
+  auto exported = cluster_->Cli({"export", std::to_string(best), out});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  StopServices();  // the measurement runs alone
+  cluster_->StopAll();  // the measurement runs alone
   auto bench = RunCommand({"/usr/bin/env", "RATCHET=" + kRatchet, out + "/run.sh", "--json"},
                           300'000);
   ASSERT_EQ(bench.exit_code, 0) << bench.err << bench.out;
@@ -314,7 +233,7 @@ device: cpu
 // Cascade: compile, then correctness, then timing. A candidate that is wrong
 // stops at correctness: no workload is timed.
 TEST(Cascade, AWrongCandidateNeverReachesTiming) {
-  if (RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code != 0)
+  if (!testing::PythonWithTorch())
     GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
   auto run = [](const std::string& solution) {
     auto r = RunCommand({kRatchet, "bench", kSource + "/tests/data/vadd", solution, "--json",

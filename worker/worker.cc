@@ -495,18 +495,16 @@ std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::stri
     const int gpus = std::max(1, hardware_.gpus_size());
     const int gpu = slot % gpus;
     argv.insert(argv.end(), {"--device-index", absl::StrCat(gpu)});
-    // The target from the probed compute capability ("9.0" -> sm_90a, as the
-    // harness would pick), so that --compile-only needs no GPU query.
-    if (gpu < hardware_.gpu_info_size()) {
-      const std::string& cc = hardware_.gpu_info(gpu).compute_capability();
-      const std::string digits = absl::StrReplaceAll(cc, {{".", ""}});
-      if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos)
-        argv.insert(argv.end(), {"--arch", absl::StrCat("sm_", digits, cc == "9.0" ? "a" : "")});
-    }
-    // A GPU the peak table does not know: the calibration is the best peak
-    // there is. Known SKUs use the table inside the harness.
     if (gpu < hardware_.gpu_info_size()) {
       const v1::GpuInfo& g = hardware_.gpu_info(gpu);
+      // The target from the probed compute capability ("9.0" -> sm_90a, as
+      // the harness would pick), so that --compile-only needs no GPU query.
+      const std::string digits = absl::StrReplaceAll(g.compute_capability(), {{".", ""}});
+      if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos)
+        argv.insert(argv.end(), {"--arch", absl::StrCat("sm_", digits,
+                                                         g.compute_capability() == "9.0" ? "a" : "")});
+      // A GPU the peak table does not know: the calibration is the best peak
+      // there is. Known SKUs use the table inside the harness.
       if (g.sku().empty() && g.measured_copy_gbps() > 0 && g.measured_gemm_bf16_tflops() > 0) {
         argv.insert(argv.end(), {"--peak-gbps", absl::StrCat(g.measured_copy_gbps()),
                                  "--peak-tflops", absl::StrCat(g.measured_gemm_bf16_tflops())});
@@ -647,6 +645,22 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     tail.push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
     if (tail.size() > 20) tail.pop_front();
   };
+  auto cancelled_evaluation = [&](double wall_seconds) {
+    *cancelled = true;
+    v1::Evaluation e;
+    e.set_outcome(v1::OUTCOME_CRASH);
+    e.set_message("cancelled");
+    e.set_wall_seconds(wall_seconds);
+    return finish(e);
+  };
+  // What a harness run left behind: its result file, else the output's tail.
+  auto evaluation_of = [&](const RunResult& r) {
+    std::optional<std::string> result;
+    if (!r.timed_out && r.signal == 0) result = ReadSmallFile(out, 64 << 20);
+    std::string tail_text;
+    for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
+    return EvaluationFromRun(r, result, timeout, tail_text);
+  };
   std::unique_lock<std::mutex> gpu_lock;
   if (cuda) {
     // Compile first without the GPU: nvcc runs while another slot's job holds
@@ -656,19 +670,8 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     auto built = sandbox_.Run(compile, hooks);
     if (!built.ok())
       return harness_error(absl::StrCat("cannot run the harness: ", built.status().message()));
-    if (built->cancelled) {
-      *cancelled = true;
-      v1::Evaluation e;
-      e.set_outcome(v1::OUTCOME_CRASH);
-      e.set_message("cancelled");
-      e.set_wall_seconds(built->wall_seconds);
-      return finish(e);
-    }
-    std::optional<std::string> result;
-    if (!built->timed_out && built->signal == 0) result = ReadSmallFile(out, 64 << 20);
-    std::string tail_text;
-    for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
-    v1::Evaluation e = EvaluationFromRun(*built, result, timeout, tail_text);
+    if (built->cancelled) return cancelled_evaluation(built->wall_seconds);
+    v1::Evaluation e = evaluation_of(*built);
     if (e.outcome() != v1::OUTCOME_OK) return finish(e);
     std::error_code rm;
     fs::remove(out, rm);
@@ -679,24 +682,13 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   }
   auto run = sandbox_.Run(spec, hooks);
   if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));
-  if (run->cancelled) {
-    *cancelled = true;
-    v1::Evaluation e;
-    e.set_outcome(v1::OUTCOME_CRASH);
-    e.set_message("cancelled");
-    e.set_wall_seconds(run->wall_seconds);
-    return finish(e);
-  }
+  if (run->cancelled) return cancelled_evaluation(run->wall_seconds);
   if (!shared_cache.empty() && job.kind() != v1::JOB_REPLAY) {
     int added = CopyCacheEntries(job_cache, shared_cache, /*only_new=*/true);
     if (added > 0) Log(absl::StrCat("job ", job.id(), ": ", added, " new T_b cache entr",
                                     added == 1 ? "y" : "ies", " kept"));
   }
-  std::optional<std::string> result;
-  if (!run->timed_out && run->signal == 0) result = ReadSmallFile(out, 64 << 20);
-  std::string tail_text;
-  for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
-  eval = EvaluationFromRun(*run, result, timeout, tail_text);
+  eval = evaluation_of(*run);
   if (job.kind() == v1::JOB_REPLAY && job.independent_timing() &&
       eval.outcome() == v1::OUTCOME_OK) {
     // A second, fresh harness process that only calls the candidate back to

@@ -17,7 +17,8 @@ std::unique_ptr<Proposer> NewRandomProposer();
 // KnobSpace (knob names sort alphabetically) varies fastest, each knob
 // through its choices as declared.
 std::unique_ptr<Proposer> NewGridProposer();
-// The given knob settings in order (unset knobs take their defaults).
+// The given knob settings in order, each already normalised (every declared
+// knob explicit; MakeProposer checks and fills them from the spec).
 std::unique_ptr<Proposer> NewReplayProposer(
     std::vector<std::map<std::string, std::string>> settings);
 

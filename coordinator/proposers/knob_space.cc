@@ -16,8 +16,6 @@ const Knob* KnobSpace::Find(const std::string& name) const {
   return nullptr;
 }
 
-namespace {
-
 // Knob values are passed to the compiler verbatim: numbers as written.
 absl::StatusOr<std::string> KnobValue(const nlohmann::json& v, const std::string& where) {
   if (v.is_string()) return v.get<std::string>();
@@ -27,8 +25,6 @@ absl::StatusOr<std::string> KnobValue(const nlohmann::json& v, const std::string
   return absl::InvalidArgumentError(
       absl::StrCat("solution.json: ", where, " must be a number or a string"));
 }
-
-}  // namespace
 
 absl::StatusOr<KnobSpace> ParseKnobSpace(const v1::Solution& solution) {
   KnobSpace space;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
 #include "ratchet/v1/ratchet.pb.h"
 
 namespace ratchet::proposers {
@@ -21,6 +22,11 @@ struct KnobSpace {
   std::vector<Knob> knobs;  // in declaration order
   const Knob* Find(const std::string& name) const;
 };
+
+// A choice or default as solution.json writes it, spelled as the compiler
+// and the coordinator get it: strings verbatim, numbers as written, booleans
+// 1 or 0. InvalidArgument naming `where` for any other JSON value.
+absl::StatusOr<std::string> KnobValue(const nlohmann::json& value, const std::string& where);
 
 // Reads the "knobs" object of `solution.files["solution.json"]`. A solution
 // without knobs has an empty space; a malformed declaration is an error.

@@ -36,7 +36,7 @@ absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const v1::CampaignSpec& s
       *probe.mutable_knobs() = spec.replay(i).knobs();
       if (absl::Status s = NormalizeKnobs(*space, &probe); !s.ok())
         return absl::InvalidArgumentError(absl::StrCat("replay[", i, "]: ", s.message()));
-      settings.emplace_back(spec.replay(i).knobs().begin(), spec.replay(i).knobs().end());
+      settings.emplace_back(probe.knobs().begin(), probe.knobs().end());
     }
     return NewReplayProposer(std::move(settings));
   }

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -39,6 +40,7 @@
 #include "kernels/cuda/cupti_tracer.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/timing_stats.h"
+#include "kernels/harness/back_to_back.h"
 #include "kernels/harness/oracle_client.h"
 #include "kernels/harness/result_table.h"
 #include "kernels/harness/solution.h"
@@ -1161,12 +1163,8 @@ bool Harness::Time() {
   return true;
 }
 
-// The second timing method of verification: round 0's inputs, calls issued
-// back to back on the harness's stream with a device-wide synchronisation
-// after each batch, and a mark after each synchronisation. The parent's clock
-// reads the marks; this process's clock only decides when to stop, so a timer
-// tampered with inside the candidate's library can stretch the run, never the
-// figure.
+// The second timing method of verification (back_to_back.h): round 0's
+// inputs, calls back to back on the harness's stream.
 void Harness::BackToBack() {
   const Definition& def = problem_.definition;
   for (const Workload& w : problem_.workloads) {
@@ -1204,42 +1202,37 @@ void Harness::BackToBack() {
     std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
     std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
     SetContext(ctx);
-    auto mark = [&](int64_t calls) {
-      std::fprintf(stdout, "ratchet-mark %d %lld\n", w.index, static_cast<long long>(calls));
-      std::fflush(stdout);
-    };
-    mark(0);
-    const auto start = Clock::now();
-    int64_t calls = 0;
-    for (int64_t batch = 1; calls < (int64_t{1} << 22); batch *= 2) {
-      called_candidate_ = true;
-      g_in_candidate = 1;
-      for (int64_t i = 0; i < batch; ++i) {
-        const int rc = run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
-                            static_cast<int32_t>(ao.size()), stream_);
-        if (rc != 0) {
+    // Batches keep doubling: each ends with a device-wide synchronisation.
+    auto calls = RunMarkedBatches(
+        w.index, o_.back_to_back, std::numeric_limits<double>::infinity(),
+        [&](int64_t first, int64_t n) {
+          called_candidate_ = true;
+          g_in_candidate = 1;
+          for (int64_t i = 0; i < n; ++i) {
+            const int rc = run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
+                                static_cast<int32_t>(ao.size()), stream_);
+            if (rc != 0) {
+              g_in_candidate = 0;
+              return absl::InternalError(
+                  absl::StrCat(ctx, " call ", first + i, ": ratchet_run_cuda returned ", rc));
+            }
+          }
           g_in_candidate = 0;
-          Fail("crash", absl::StrCat(ctx, " call ", calls + i, ": ratchet_run_cuda returned ", rc));
-          return;
-        }
-      }
-      g_in_candidate = 0;
-      const cudaError_t sync = cudaDeviceSynchronize();
-      if (sync != cudaSuccess) {
-        Fail("crash", absl::StrCat(ctx, ": CUDA error ", cudaGetErrorName(sync), ": ",
-                                   cudaGetErrorString(sync)));
-        return;
-      }
-      calls += batch;
-      mark(calls);
-      const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-      if (calls >= 8 && elapsed >= o_.back_to_back) break;
+          const cudaError_t sync = cudaDeviceSynchronize();
+          if (sync != cudaSuccess)
+            return absl::InternalError(absl::StrCat(ctx, ": CUDA error ", cudaGetErrorName(sync),
+                                                    ": ", cudaGetErrorString(sync)));
+          return absl::OkStatus();
+        });
+    if (!calls.ok()) {
+      Fail("crash", std::string(calls.status().message()));
+      return;
     }
     WorkloadResult wr;
     wr.index = w.index;
     wr.axes = w.axes_label;
     wr.correct = true;  // not checked here: the first harness run did
-    wr.repetitions = static_cast<int>(std::min<int64_t>(calls, INT32_MAX));
+    wr.repetitions = static_cast<int>(std::min<int64_t>(*calls, INT32_MAX));
     result_.workloads.push_back(wr);
   }
   result_.outcome = "ok";

@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/correctness/compare.h"
+#include "kernels/harness/back_to_back.h"
 #include "kernels/harness/guarded_buffer.h"
 #include "kernels/harness/oracle_client.h"
 #include "kernels/harness/result_table.h"
@@ -1053,38 +1054,23 @@ void Harness::BackToBack() {
     std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
     std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
     SetContext(absl::StrCat("workload ", w.index, " (", w.axes_label, ") back-to-back"));
-    // The parent's clock reads the marks; this process's clock only decides
-    // when to stop, so a tampered timer can stretch the run, never the figure.
-    auto mark = [&](int64_t calls) {
-      std::fprintf(stdout, "ratchet-mark %d %lld\n", w.index, static_cast<long long>(calls));
-      std::fflush(stdout);
-    };
-    mark(0);
-    const auto start = Clock::now();
-    int64_t calls = 0;
-    // Batches double until one lasts about a millisecond, then stay that
-    // size: many short windows, so that the parent can leave out those in
-    // which other load preempted this process.
-    for (int64_t batch = 1; calls < (int64_t{1} << 22);) {
-      const auto batch_start = Clock::now();
+    // Batches settle at about a millisecond: many short windows, so that the
+    // parent can leave out those in which other load preempted this process.
+    auto calls = RunMarkedBatches(w.index, o_.back_to_back, 1e-3, [&](int64_t first, int64_t n) {
       g_in_candidate = 1;
-      for (int64_t i = 0; i < batch; ++i) {
+      for (int64_t i = 0; i < n; ++i) {
         if (run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
                  static_cast<int32_t>(ao.size())) != 0) {
           g_in_candidate = 0;
-          return Fail("crash", absl::StrCat("workload ", w.index, " back-to-back call ",
-                                            calls + i, ": ratchet_run returned non-zero"));
+          return absl::InternalError(absl::StrCat("workload ", w.index, " back-to-back call ",
+                                                  first + i, ": ratchet_run returned non-zero"));
         }
       }
       g_in_candidate = 0;
-      calls += batch;
-      mark(calls);
-      const auto now = Clock::now();
-      if (now - batch_start < std::chrono::milliseconds(1)) batch *= 2;
-      const double elapsed = std::chrono::duration<double>(now - start).count();
-      if (calls >= 8 && elapsed >= o_.back_to_back) break;
-    }
-    wr.calls = calls;
+      return absl::OkStatus();
+    });
+    if (!calls.ok()) return Fail("crash", std::string(calls.status().message()));
+    wr.calls = *calls;
     wr.correct = true;
     result_.workloads.push_back(wr);
   }

@@ -18,6 +18,7 @@
 #include "services/cli/summary.h"
 #include "services/common/clock.h"
 #include "services/common/names.h"
+#include "services/verifier/verdict.h"
 
 namespace ratchet::cli {
 namespace {
@@ -585,13 +586,15 @@ std::string FormatEvidence(const v1::Verification& v) {
       absl::StrAppend(&out, absl::StrFormat("      welch    t=%.2f df=%.1f p=%.3g (needs < %g), "
                                             "effect size d=%.2f\n",
                                             ev.welch_t(), ev.welch_df(), ev.p_value(),
-                                            p.significance() > 0 ? p.significance() : 0.05,
+                                            p.significance() > 0 ? p.significance()
+                                                                 : verifier::kDefaultSignificance,
                                             ev.effect_size()));
     absl::StrAppend(&out, absl::StrFormat("      noise    floor %.2f%% (%.0f df, %s) x %g sigmas\n",
                                           100 * ev.noise_floor(), ev.noise_floor_df(),
                                           ev.noise_floor_key().empty() ? "-"
                                                                        : ev.noise_floor_key(),
-                                          p.noise_sigmas() > 0 ? p.noise_sigmas() : 2.0));
+                                          p.noise_sigmas() > 0 ? p.noise_sigmas()
+                                                               : verifier::kDefaultNoiseSigmas));
   }
   for (const auto& f : ev.screening_flags()) absl::StrAppend(&out, "      screened ", f, "\n");
   if (ev.timings_size() > 0) {
@@ -603,8 +606,9 @@ std::string FormatEvidence(const v1::Verification& v) {
                                      : "-",
                       absl::StrCat(t.calls())});
     absl::StrAppend(&out, absl::StrFormat("      independent timing (tolerance x%.2f):\n",
-                                          1 + (p.timing_tolerance() > 0 ? p.timing_tolerance()
-                                                                        : 0.5)),
+                                          1 + (p.timing_tolerance() > 0
+                                                   ? p.timing_tolerance()
+                                                   : verifier::kDefaultTimingTolerance)),
                     Indent(FormatTable({"JOB", "WL", "AXES", "IN-PROCESS", "OUTSIDE", "RATIO",
                                         "CALLS"},
                                        rows),

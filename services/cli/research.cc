@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "coordinator/proposers/knob_space.h"
 #include "nlohmann/json.hpp"
 #include "services/cli/commands.h"
 #include "services/cli/summary.h"
@@ -81,11 +83,6 @@ int UsageError(std::ostream& err, const std::string& what) {
   return kExitUsage;
 }
 
-void SetDeadline(grpc::ClientContext* ctx) {
-  ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::seconds(kRpcDeadlineSeconds));
-}
-
 class Client {
  public:
   Client(const Flags& flags, std::ostream& err)
@@ -94,43 +91,45 @@ class Client {
   bool Campaign(int64_t id, v1::Campaign* out) {
     v1::GetCampaignRequest req;
     req.set_campaign_id(id);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    return Check(stub_->GetCampaign(&ctx, req, out));
+    return Call(&Stub::GetCampaign, req, out);
   }
   bool Candidate(int64_t id, v1::CandidateDetail* out) {
     v1::GetCandidateRequest req;
     req.set_candidate_id(id);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    return Check(stub_->GetCandidate(&ctx, req, out));
+    return Call(&Stub::GetCandidate, req, out);
   }
   bool Leaderboard(int64_t id, v1::Leaderboard* out) {
     v1::GetLeaderboardRequest req;
     req.set_campaign_id(id);
     req.set_limit(10);
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
-    return Check(stub_->GetLeaderboard(&ctx, req, out));
+    return Call(&Stub::GetLeaderboard, req, out);
   }
   bool Pause(int64_t id, bool pause, v1::Campaign* out) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx);
     if (pause) {
       v1::PauseCampaignRequest req;
       req.set_campaign_id(id);
-      return Check(stub_->PauseCampaign(&ctx, req, out));
+      return Call(&Stub::PauseCampaign, req, out);
     }
     v1::ResumeCampaignRequest req;
     req.set_campaign_id(id);
-    return Check(stub_->ResumeCampaign(&ctx, req, out));
+    return Call(&Stub::ResumeCampaign, req, out);
   }
 
  private:
-  bool Check(const grpc::Status& s) {
+  using Stub = v1::CoordinatorService::Stub;
+
+  // One unary call under the CLI's deadline; a failure is printed.
+  template <typename Request, typename Reply>
+  bool Call(grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Reply*),
+            const Request& req, Reply* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(kRpcDeadlineSeconds));
+    const grpc::Status s = (stub_.get()->*rpc)(&ctx, req, out);
     if (!s.ok()) err_ << "ratchet: " << RpcErrorLine(address_, s) << "\n";
     return s.ok();
   }
+
   std::string address_;
   std::unique_ptr<v1::CoordinatorService::Stub> stub_;
   std::ostream& err_;
@@ -259,11 +258,8 @@ absl::StatusOr<std::string> SolutionJsonWithDefaults(
     nlohmann::json value = it->second;  // a string unless a choice says otherwise
     if (decl.contains("choices") && decl["choices"].is_array())
       for (const auto& choice : decl["choices"]) {
-        std::string text = choice.is_string()           ? choice.get<std::string>()
-                           : choice.is_number_integer() ? std::to_string(choice.get<long long>())
-                           : choice.is_boolean()        ? (choice.get<bool>() ? "1" : "0")
-                                                        : choice.dump();
-        if (text == it->second) value = choice;
+        absl::StatusOr<std::string> text = proposers::KnobValue(choice, name);
+        if (text.ok() && *text == it->second) value = choice;
       }
     decl["default"] = value;
   }

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <map>
+#include <iterator>
 #include <sstream>
 #include <tuple>
 #include <vector>
@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "coordinator/proposers/knob_space.h"
 #include "nlohmann/json.hpp"
+#include "services/verifier/verdict.h"
 #include "yaml-cpp/yaml.h"
 
 namespace ratchet::cli {
@@ -36,8 +38,8 @@ const std::vector<std::string> kVerificationKeys = {
     "replays", "min_gain", "significance", "tiers", "timing_tolerance", "noise_sigmas",
     "max_replays"};
 // docs/verifier.md, "Tiers": guards and replay always run.
-const std::vector<std::string> kVerificationTiers = {"guards", "replay", "adversarial",
-                                                     "independent-timing"};
+const std::vector<std::string> kVerificationTiers(std::begin(verifier::kTiers),
+                                                  std::end(verifier::kTiers));
 const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions",
                                                "correctness_rounds", "timeout_seconds"};
 // "sleep": jobs that only sleep, for load tests of the coordinator
@@ -381,30 +383,6 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
   return absl::OkStatus();
 }
 
-// The baseline's knobs as solution.json declares them: name -> choices, with
-// values spelled as the coordinator spells them (knob_space.cc).
-std::map<std::string, std::vector<std::string>> DeclaredKnobs(
-    const ratchet::v1::Solution& baseline) {
-  std::map<std::string, std::vector<std::string>> out;
-  auto it = baseline.files().find("solution.json");
-  if (it == baseline.files().end()) return out;
-  nlohmann::json doc = nlohmann::json::parse(it->second, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("knobs") ||
-      !doc["knobs"].is_object())
-    return out;
-  for (auto& [name, decl] : doc["knobs"].items()) {
-    std::vector<std::string>& choices = out[name];
-    if (!decl.is_object() || !decl.contains("choices") || !decl["choices"].is_array()) continue;
-    for (const auto& c : decl["choices"]) {
-      if (c.is_string()) choices.push_back(c.get<std::string>());
-      else if (c.is_number_integer()) choices.push_back(std::to_string(c.get<long long>()));
-      else if (c.is_boolean()) choices.push_back(c.get<bool>() ? "1" : "0");
-      else choices.push_back(c.dump());
-    }
-  }
-  return out;
-}
-
 // `replay:` — the knob settings the replay proposer tries, in order.
 absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
                         ratchet::v1::CampaignSpec* spec) {
@@ -412,7 +390,10 @@ absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
   if (!list.IsSequence() || list.size() == 0)
     return r.Error(list, "replay",
                    "expected a non-empty list of knob settings, e.g. [{VEC: 8, UNROLL: 4}]");
-  const auto declared = DeclaredKnobs(spec->baseline());
+  // The coordinator checks the settings against the same space.
+  absl::StatusOr<proposers::KnobSpace> space = proposers::ParseKnobSpace(spec->baseline());
+  if (!space.ok())
+    return r.Error(list, "replay", absl::StrCat("the baseline's knobs: ", space.status().message()));
   for (size_t i = 0; i < list.size(); ++i) {
     const YAML::Node entry = list[i];
     const std::string where = absl::StrCat("replay[", i, "]");
@@ -425,13 +406,13 @@ absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
         return r.Error(kv.second, where + "." + name, "expected a value, got " +
                                                           SpecReader::Kind(kv.second));
       const std::string value = kv.second.Scalar();
-      auto knob = declared.find(name);
-      if (knob == declared.end())
+      const proposers::Knob* knob = space->Find(name);
+      if (knob == nullptr)
         return r.Error(kv.first, where + "." + name, "the baseline declares no such knob");
-      if (std::find(knob->second.begin(), knob->second.end(), value) == knob->second.end())
+      if (std::find(knob->choices.begin(), knob->choices.end(), value) == knob->choices.end())
         return r.Error(kv.second, where + "." + name,
                        absl::StrCat(value, " is not one of its choices (",
-                                    absl::StrJoin(knob->second, ", "), ")"));
+                                    absl::StrJoin(knob->choices, ", "), ")"));
       (*setting->mutable_knobs())[name] = value;
     }
   }
@@ -632,19 +613,18 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
 
   // Proposer settings: required by their proposer, refused by the others so
   // that a typo in `proposer:` cannot silently ignore them.
-  if (proposer == "llm" && !root["llm"].IsDefined())
-    return r.Error(root["proposer"], "llm",
-                   "missing: proposer llm needs an llm: section (base_url, models, ...)");
-  if (root["llm"].IsDefined() && proposer != "llm")
-    return r.Error(root["llm"], "llm", "only used with proposer: llm");
+  for (const auto& [section, needs] :
+       {std::pair<const char*, const char*>{"llm", "an llm: section (base_url, models, ...)"},
+        {"replay", "a replay: list of knob settings"}}) {
+    if (proposer == section && !root[section].IsDefined())
+      return r.Error(root["proposer"], section,
+                     absl::StrCat("missing: proposer ", section, " needs ", needs));
+    if (root[section].IsDefined() && proposer != section)
+      return r.Error(root[section], section, absl::StrCat("only used with proposer: ", section));
+  }
   if (proposer == "llm") {
     if (absl::Status st = ReadLlm(r, root, spec.mutable_llm()); !st.ok()) return st;
   }
-  if (proposer == "replay" && !root["replay"].IsDefined())
-    return r.Error(root["proposer"], "replay",
-                   "missing: proposer replay needs a replay: list of knob settings");
-  if (root["replay"].IsDefined() && proposer != "replay")
-    return r.Error(root["replay"], "replay", "only used with proposer: replay");
   if (proposer == "replay") {
     if (absl::Status st = ReadReplay(r, root, &spec); !st.ok()) return st;
   }

@@ -35,6 +35,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "coordinator/proposers/llm/llm_proposer.h"
 #include "ratchet/v1/ratchet.pb.h"
 
 namespace ratchet::cli {
@@ -55,12 +56,13 @@ inline constexpr int kDefaultCorrectnessRounds = 10;
 inline constexpr double kDefaultTimeoutSeconds = 120;
 inline constexpr const char* kDefaultDevice = "cpu";
 inline constexpr int kDefaultInFlightPerThread = 2;
-// The llm: section (docs/llm.md).
+// The llm: section (docs/llm.md); where the proposer has a default, the
+// spec spells out the same one.
 inline constexpr double kDefaultLlmTemperature = 0.7;
-inline constexpr int kDefaultLlmMaxTokens = 4096;
-inline constexpr double kDefaultLlmTimeoutSeconds = 120;
+inline constexpr int kDefaultLlmMaxTokens = llm::kDefaultMaxTokens;
+inline constexpr double kDefaultLlmTimeoutSeconds = llm::kDefaultTimeoutSeconds;
 inline constexpr int kDefaultLlmMaxRetries = 4;
-inline constexpr int kDefaultLlmMaxConcurrency = 4;
+inline constexpr int kDefaultLlmMaxConcurrency = llm::kDefaultMaxConcurrency;
 
 // Reads `yaml_path`, the problem folder and the baseline folder. Errors are
 // InvalidArgument (or NotFound for missing files) and name the file, the key

@@ -96,9 +96,13 @@ std::vector<ScreeningFlag> AddedFlags(const std::map<std::string, std::string>& 
   return added;
 }
 
+std::string DescribeFlag(const ScreeningFlag& f) {
+  return absl::StrCat(f.category, ": ", f.construct, " (", f.file, ":", f.line, ")");
+}
+
 std::string DescribeFlags(const std::vector<ScreeningFlag>& flags) {
   return absl::StrJoin(flags, "; ", [](std::string* out, const ScreeningFlag& f) {
-    absl::StrAppend(out, f.category, ": ", f.construct, " (", f.file, ":", f.line, ")");
+    absl::StrAppend(out, DescribeFlag(f));
   });
 }
 

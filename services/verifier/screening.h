@@ -27,6 +27,8 @@ std::vector<ScreeningFlag> ScreenSource(const std::map<std::string, std::string>
 std::vector<ScreeningFlag> AddedFlags(const std::map<std::string, std::string>& candidate,
                                       const std::map<std::string, std::string>& incumbent);
 
+// "threads: pthread_create (kernel.cc:12)".
+std::string DescribeFlag(const ScreeningFlag& flag);
 // "threads: pthread_create (kernel.cc:12); clocks: std::chrono (kernel.cc:30)".
 std::string DescribeFlags(const std::vector<ScreeningFlag>& flags);
 

@@ -317,9 +317,7 @@ v1::Verification ScreenClaim(const v1::Verification& claim,
   const std::vector<ScreeningFlag> added = AddedFlags(candidate_files, incumbent_files);
   v1::VerdictEvidence* ev = screened.mutable_evidence();
   ev->clear_screening_flags();
-  for (const ScreeningFlag& f : added)
-    ev->add_screening_flags(absl::StrCat(f.category, ": ", f.construct, " (", f.file, ":",
-                                         f.line, ")"));
+  for (const ScreeningFlag& f : added) ev->add_screening_flags(DescribeFlag(f));
   ev->set_replays_requested(ReplayCount(claim.policy(), !added.empty()));
   return screened;
 }

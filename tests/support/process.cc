@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -26,13 +27,28 @@ std::vector<char*> Argv(const std::vector<std::string>& args) {
   return out;
 }
 
+}  // namespace
+
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-}  // namespace
+bool PollUntil(const std::function<bool()>& done, int timeout_ms) {
+  const int64_t deadline = NowMs() + timeout_ms;
+  while (NowMs() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return done();
+}
+
+bool PythonWithTorch() {
+  static const bool found =
+      RunCommand({"/usr/bin/python3", "-c", "import torch"}, 60'000).exit_code == 0;
+  return found;
+}
 
 Process::Process(const std::vector<std::string>& argv, const std::string& log_path)
     : log_path_(log_path) {

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,14 @@ std::string ReadFile(const std::string& path);
 std::string MakeTempDir(const std::string& prefix);
 // Waits until `path` exists and is non-empty; false after timeout_ms.
 bool WaitForFile(const std::string& path, int timeout_ms);
+
+// Milliseconds on the steady clock.
+int64_t NowMs();
+// Polls `done` every 100 ms until it holds or timeout_ms passes.
+bool PollUntil(const std::function<bool()>& done, int timeout_ms);
+
+// Whether /usr/bin/python3 can import torch (the oracle needs it); asked once.
+bool PythonWithTorch();
 
 // GET http://127.0.0.1:port/path; the body, or "" on any failure.
 std::string HttpGet(int port, const std::string& path);
