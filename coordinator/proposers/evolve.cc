@@ -1,10 +1,17 @@
 // `evolve`: mutation and crossover over declared knobs, steered by experience.
 //
-// Mutation changes one knob (sometimes two) of the parent. Which knob, and which
-// new value, is weighted by what the campaign has seen: a (knob, value) pair
-// that appeared in candidates scoring above their parent is favoured, one that
-// appeared only in failures is disfavoured. Crossover takes each knob from the
-// parent or from the best candidate of another thread.
+// Two kinds of move, both weighted by what is known: a (knob, value) pair that
+// appeared in candidates scoring above the parent is favoured, one that
+// appeared only in failures is disfavoured, and lessons (this campaign's or,
+// when shared, other campaigns' of the op type) scale each move by its
+// measured effect.
+//  - A sample draws every knob afresh from those weights. A thread's first
+//    proposals are samples (an island's initial population: before anything
+//    is known they are uniform, as `random` is), and a quarter of the later
+//    ones, so that a thread keeps jumping to other regions.
+//  - A mutation changes one knob (sometimes two) of the parent, a tournament
+//    winner of the thread's archive; sometimes after a crossover with the best
+//    accepted candidate of another thread.
 #include <algorithm>
 #include <map>
 #include <optional>
@@ -56,6 +63,30 @@ size_t WeightedPick(const std::vector<double>& weights, std::mt19937_64* rng) {
   return pick(*rng);
 }
 
+// How much likelier a move to knob=choice is than a move about which nothing
+// is known: the mean score of the candidates that had it against the parent's
+// score (clamped, so that no value is ever excluded), times the lessons'
+// factor.
+double ValueWeight(const std::map<KnobValueKey, std::pair<double, int>>& stats,
+                   const std::map<KnobValueKey, std::pair<double, double>>& effects,
+                   const std::string& knob, const std::string& choice, double parent_score) {
+  double w = 1.0;
+  auto s = stats.find({knob, choice});
+  if (s != stats.end() && s->second.second > 0)
+    w = std::clamp(s->second.first / s->second.second / parent_score, 0.25, 4.0);
+  // Experience: moves that helped before (here or in other campaigns of the
+  // op type) are tried sooner, moves that hurt later.
+  auto e = effects.find({knob, choice});
+  if (e != effects.end() && e->second.second > 0)
+    w *= std::clamp(1.0 + 2.0 * e->second.first / e->second.second, 0.2, 5.0);
+  return w;
+}
+
+// The proposals of a thread that are samples before it mutates anything, and
+// the share of samples after that.
+constexpr int kSeedSamples = 2;
+constexpr double kSampleShare = 0.25;
+
 class EvolveProposer : public Proposer {
  public:
   absl::StatusOr<Proposal> Propose(const ProposalContext& ctx) override {
@@ -80,6 +111,31 @@ class EvolveProposer : public Proposer {
       }
     }
 
+    auto stats = LearnFromHistory(*ctx.history);
+    auto effects = LearnFromLessons(ctx.lessons, out.solution);
+    const double parent_score = std::max(ctx.parent->score(), 1e-6);
+    auto pick_value = [&](const Knob& knob, const std::string& except) -> const std::string* {
+      std::vector<const std::string*> options;
+      std::vector<double> weights;
+      for (const std::string& choice : knob.choices) {
+        if (choice == except) continue;
+        options.push_back(&choice);
+        weights.push_back(ValueWeight(stats, effects, knob.name, choice, parent_score));
+      }
+      return options.empty() ? nullptr : options[WeightedPick(weights, ctx.rng)];
+    };
+
+    // A sample equal to the parent becomes a mutation of it instead.
+    if (ctx.thread_proposals < kSeedSamples || coin(*ctx.rng) < kSampleShare) {
+      for (const Knob& knob : space.knobs)
+        (*out.solution.mutable_knobs())[knob.name] = *pick_value(knob, "");
+      if (ContentHash(out.solution) != ContentHash(ctx.parent->solution())) {
+        out.description = absl::StrCat("sample: ", DescribeKnobChange(ctx.parent->solution(),
+                                                                      out.solution));
+        return out;
+      }
+    }
+
     const v1::Candidate* donor = BestOfOtherThreads(ctx);
     if (donor != nullptr && coin(*ctx.rng) < 0.2) {
       for (const Knob& knob : space.knobs) {
@@ -89,39 +145,15 @@ class EvolveProposer : public Proposer {
       }
     }
     // Always mutate at least one knob, so a crossover that changed nothing
-    // still moves.
-    auto stats = LearnFromHistory(*ctx.history);
-    auto effects = LearnFromLessons(ctx.lessons, out.solution);
-    double parent_score = std::max(ctx.parent->score(), 1e-6);
-    // Distinct knobs, so a second mutation cannot undo the first.
+    // still moves; distinct knobs, so a second mutation cannot undo the first.
     std::vector<size_t> order(space.knobs.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::shuffle(order.begin(), order.end(), *ctx.rng);
     size_t mutations = std::min<size_t>(order.size(), coin(*ctx.rng) < 0.3 ? 2 : 1);
     for (size_t m = 0; m < mutations; ++m) {
       const Knob& knob = space.knobs[order[m]];
-      const std::string current = out.solution.knobs().at(knob.name);
-      std::vector<const std::string*> options;
-      std::vector<double> weights;
-      for (const std::string& choice : knob.choices) {
-        if (choice == current) continue;
-        double w = 1.0;
-        auto s = stats.find({knob.name, choice});
-        if (s != stats.end() && s->second.second > 0) {
-          double mean = s->second.first / s->second.second;
-          // Favour values that scored above the parent, never exclude any.
-          w = std::clamp(mean / parent_score, 0.25, 4.0);
-        }
-        // Experience: moves that helped before (here or in other campaigns
-        // of the op type) are tried sooner, moves that hurt later.
-        auto e = effects.find({knob.name, choice});
-        if (e != effects.end() && e->second.second > 0)
-          w *= std::clamp(1.0 + 2.0 * e->second.first / e->second.second, 0.2, 5.0);
-        options.push_back(&choice);
-        weights.push_back(w);
-      }
-      if (options.empty()) continue;
-      (*out.solution.mutable_knobs())[knob.name] = *options[WeightedPick(weights, ctx.rng)];
+      const std::string* value = pick_value(knob, out.solution.knobs().at(knob.name));
+      if (value != nullptr) (*out.solution.mutable_knobs())[knob.name] = *value;
     }
     out.description = DescribeKnobChange(ctx.parent->solution(), out.solution);
     return out;

@@ -346,3 +346,52 @@ TEST(Evolve, LessonsBiasWhichMovesAreTried) {
 
 }  // namespace
 }  // namespace ratchet::proposers
+
+namespace ratchet::proposers {
+namespace {
+
+// A thread's first proposals draw every knob afresh (an island's initial
+// population); later ones are mostly mutations of one or two knobs.
+TEST(Evolve, AThreadStartsWithSamplesOfEveryKnobThenMutates) {
+  const char knobs[] =
+      R"({"A":{"choices":[1,2,3,4]},"B":{"choices":[1,2,3,4]},"C":{"choices":[1,2,3,4]},)"
+      R"("D":{"choices":[1,2,3,4]}})";
+  v1::Candidate parent;
+  parent.set_score(0.5);
+  *parent.mutable_solution() = MakeSolution(knobs);
+  auto space = ParseKnobSpace(parent.solution());
+  ASSERT_TRUE(space.ok());
+  ASSERT_TRUE(NormalizeKnobs(*space, parent.mutable_solution()).ok());
+  std::vector<v1::Candidate> history = {parent};
+  auto evolve = MakeProposer("evolve");
+  ASSERT_TRUE(evolve.ok());
+  // Mean number of knobs changed against the parent, and the share of
+  // proposals described as samples, at a given point of the thread.
+  auto moves = [&](int thread_proposals) {
+    std::mt19937_64 rng(5);
+    double changed = 0, samples = 0;
+    const int n = 2000;
+    for (int i = 0; i < n; ++i) {
+      ProposalContext ctx{&parent, &*space, &history, 0, &rng};
+      ctx.thread_proposals = thread_proposals;
+      auto p = (*evolve)->Propose(ctx);
+      EXPECT_TRUE(p.ok());
+      for (const auto& [name, value] : p->solution.knobs())
+        if (parent.solution().knobs().at(name) != value) changed += 1;
+      if (p->description.rfind("sample: ", 0) == 0) samples += 1;
+    }
+    return std::pair<double, double>{changed / n, samples / n};
+  };
+  auto [first_changed, first_samples] = moves(0);
+  auto [later_changed, later_samples] = moves(10);
+  // Uniform draws of 4 knobs with 4 choices change 3 on average (a draw equal
+  // to the parent, 1 in 256, becomes a mutation).
+  EXPECT_NEAR(first_changed, 3.0, 0.15);
+  EXPECT_GT(first_samples, 0.99);
+  EXPECT_NEAR(later_samples, 0.25, 0.04);
+  // 3/4 mutations of 1.3 knobs on average, 1/4 samples of 3.
+  EXPECT_NEAR(later_changed, 0.75 * 1.3 + 0.25 * 3.0, 0.15);
+}
+
+}  // namespace
+}  // namespace ratchet::proposers

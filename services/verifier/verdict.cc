@@ -108,6 +108,11 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
 
   std::vector<double> cand, inc;
   Problem hack, wrong, flaky, inc_problem;
+  // The outside clock's findings: a tampered timer lies on every replay, a
+  // host busy during one replay (other jobs on the same cores) does not.
+  Problem disagreement;
+  int timed_replays = 0, disagreeing_replays = 0;
+  bool candidate_replays_done = true;
   std::set<std::string> hardware;  // of the candidate's replays
   auto note = [](Problem* p, v1::VerdictOutcome o, const std::string& reason,
                  const std::string& detail) {
@@ -121,6 +126,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
       const std::string why = absl::StrCat("replay job ", job.id(), " never completed");
       note(is_candidate ? &flaky : &inc_problem, v1::VERDICT_REJECTED_FLAKY,
            is_candidate ? "failed-on-replay" : "incumbent-failed", why);
+      if (is_candidate) candidate_replays_done = false;
       continue;
     }
     const v1::Evaluation& e = *it->second;
@@ -172,6 +178,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
     // Independent timing: the worker's clock around back-to-back calls in a
     // fresh process against the harness's in-process median. Back-to-back
     // calls run warm, so an honest in-process figure is rarely the smaller.
+    bool timed = false, disagreed = false;
     for (const auto& w : e.workloads()) {
       for (const auto& flag : w.flags())
         if (flag == "independent-timing-failed")
@@ -189,8 +196,10 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
       const auto ratios = incumbent_ratios.find(w.index());
       const double machine =
           ratios == incumbent_ratios.end() ? 1.0 : std::max(1.0, Median(ratios->second));
-      if (w.t_k_independent_ns() > w.t_k_ns() * machine * (1 + tolerance))
-        note(&hack, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
+      timed = true;
+      if (w.t_k_independent_ns() <= w.t_k_ns() * machine * (1 + tolerance)) continue;
+      disagreed = true;
+      note(&disagreement, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
              absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call, the "
                              "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
                              "incumbent's own ratio x%.2f, tolerance x%.2f): the in-process "
@@ -198,6 +207,18 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
                              where, w.index(), w.axes(), w.t_k_ns(), w.t_k_independent_ns(),
                              w.independent_calls(), w.t_k_independent_ns() / w.t_k_ns(),
                              machine, 1 + tolerance));
+    }
+    timed_replays += timed;
+    disagreeing_replays += disagreed;
+  }
+  if (disagreeing_replays > 0) {
+    if (disagreeing_replays == timed_replays && candidate_replays_done) {
+      note(&hack, disagreement.outcome, disagreement.reason, disagreement.detail);
+    } else if (candidate_replays_done) {
+      note(&flaky, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
+           absl::StrCat("the worker's clock disagreed on ", disagreeing_replays, " of ",
+                        timed_replays, " timed replays (a busy host, or a timer not to be "
+                        "trusted): ", disagreement.detail));
     }
   }
   for (double s : cand) v.add_candidate_scores(s);

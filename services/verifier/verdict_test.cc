@@ -173,7 +173,16 @@ TEST(Verdict, TheIncumbentsOwnRatioCalibratesTheOutsideClock) {
   }
   EXPECT_EQ(Decide(Claim(), r).outcome(), v1::VERDICT_ACCEPTED) << Decide(Claim(), r).detail();
   r.mutable_evaluations(0)->mutable_workloads(0)->set_t_k_independent_ns(3100);  // x3.1 > 2 x 1.5
+  // On one replay of two: a busy spell or a timer not to be trusted; not
+  // accepted, not called a hack.
+  v1::Verification once = Decide(Claim(), r);
+  EXPECT_EQ(once.outcome(), v1::VERDICT_REJECTED_FLAKY);
+  EXPECT_EQ(once.reason(), "timing-unsteady");
+  EXPECT_NE(once.detail().find("on 1 of 2 timed replays"), std::string::npos) << once.detail();
+  // On every replay: a tampered timer.
+  r.mutable_evaluations(1)->mutable_workloads(0)->set_t_k_independent_ns(3200);
   v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK);
   EXPECT_EQ(v.reason(), "timing-disagreement");
   EXPECT_NE(v.detail().find("the incumbent's own ratio x2.00"), std::string::npos) << v.detail();
   // Before any incumbent replay is timed, the outside clock decides nothing early.
