@@ -33,6 +33,45 @@ std::string OpType(const v1::Problem& problem) {
   return problem.name();
 }
 
+// The lessons a campaign's proposers read: those of its op type, its own or,
+// with `experience: shared`, every campaign's. None from a store that keeps
+// no lessons.
+absl::StatusOr<std::vector<v1::Lesson>> ReadExperience(store::Store* store,
+                                                       const v1::Campaign& campaign) {
+  const v1::CampaignSpec& spec = campaign.spec();
+  auto lessons = store->ListLessons(OpType(spec.problem()),
+                                    spec.experience() == "shared" ? 0 : campaign.id());
+  if (absl::IsUnimplemented(lessons.status())) return std::vector<v1::Lesson>();
+  return lessons;
+}
+
+// When a campaign begins proposing: counts into it the other campaigns'
+// lessons its proposers will read and returns the event that says so (or
+// says what `experience: campaign` leaves unread).
+absl::StatusOr<std::string> NoteExperience(store::Store* store, v1::Campaign* campaign) {
+  const std::string op_type = OpType(campaign->spec().problem());
+  auto all = store->ListLessons(op_type, 0);
+  if (absl::IsUnimplemented(all.status())) all = std::vector<v1::Lesson>();
+  if (!all.ok()) return all.status();
+  int others = 0;
+  std::set<int64_t> sources;
+  for (const auto& l : *all) {
+    if (l.campaign_id() == campaign->id()) continue;
+    ++others;
+    sources.insert(l.campaign_id());
+  }
+  const std::string what = absl::StrCat(others, " lessons of op type ", op_type, " from ",
+                                        sources.size(), " other campaign",
+                                        sources.size() == 1 ? "" : "s");
+  if (campaign->spec().experience() == "shared") {
+    campaign->set_lessons_from_other_campaigns(others);
+    return absl::StrCat("experience: shared, reading ", what);
+  }
+  campaign->set_lessons_from_other_campaigns(0);
+  return absl::StrCat("experience: this campaign's own lessons only; ", what,
+                      " not read (`experience: shared` reads them)");
+}
+
 // The cached value for `key`; on a miss, loaded outside the lock and kept. A
 // cache at `bound` entries is emptied first (a bound, not an LRU: a miss only
 // costs a store read).
@@ -315,6 +354,7 @@ absl::Status Coordinator::ExpireLeases() {
 
 absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
   std::string event;
+  std::string experience_event;  // once, when the baseline lets proposing begin
   absl::Status s = store_->Transaction([&]() -> absl::Status {
     auto campaign = store_->GetCampaign(evaluation.campaign_id());
     if (!campaign.ok()) return campaign.status();
@@ -359,6 +399,9 @@ absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
         event = absl::StrCat("baseline #", candidate->id(), " evaluated on ",
                              evaluation.worker_id(), ": SOL score ",
                              ShortScore(evaluation.score()));
+        auto noted = NoteExperience(store_, &*campaign);
+        if (!noted.ok()) return noted.status();
+        experience_event = *std::move(noted);
       }
     } else {
       v1::ResearchThread* thread = nullptr;
@@ -411,6 +454,7 @@ absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
   });
   if (!s.ok()) return s;
   if (!event.empty()) Emit(evaluation.campaign_id(), event);
+  if (!experience_event.empty()) Emit(evaluation.campaign_id(), experience_event);
   return absl::OkStatus();
 }
 
@@ -618,11 +662,7 @@ absl::Status Coordinator::ProposeForThread(v1::Campaign& campaign, v1::ResearchT
   if (!threads.ok()) return threads.status();
   const std::vector<v1::Candidate> inspirations =
       OtherIncumbents(*threads, thread.id(), incumbent->id(), history);
-  // Lessons of this op type: the campaign's own, or every campaign's when
-  // the spec shares experience.
-  auto lessons = store_->ListLessons(OpType(spec.problem()),
-                                     spec.experience() == "shared" ? 0 : campaign.id());
-  if (absl::IsUnimplemented(lessons.status())) lessons = std::vector<v1::Lesson>();
+  auto lessons = ReadExperience(store_, campaign);
   if (!lessons.ok()) return lessons.status();
 
   for (int attempt = 0; attempt < kMaxProposalRetries; ++attempt) {
@@ -824,6 +864,9 @@ absl::Status Coordinator::StartProposal(const v1::Campaign& campaign,
   auto threads = store_->ListThreads(campaign.id());
   if (!threads.ok()) return threads.status();
   request.inspirations = OtherIncumbents(*threads, thread.id(), parent->id(), history);
+  auto lessons = ReadExperience(store_, campaign);
+  if (!lessons.ok()) return lessons.status();
+  request.lessons = *std::move(lessons);
   proposal_pool_.Start(std::move(request));
   return absl::OkStatus();
 }

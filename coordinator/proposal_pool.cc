@@ -67,6 +67,7 @@ void ProposalPool::Start(Request request) {
     ctx.recent_attempts = &request.attempts;
     ctx.inspirations = &request.inspirations;
     ctx.thread_proposals = request.thread_proposals;
+    ctx.lessons = &request.lessons;
     ctx.previous_answer_problem = problem;
     ctx.cancelled = cancelled.get();
     Finished f;

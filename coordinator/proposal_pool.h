@@ -38,6 +38,7 @@ class ProposalPool {
     std::vector<proposers::Attempt> attempts;
     std::vector<v1::Candidate> inspirations;
     int thread_proposals = 0;
+    std::vector<v1::Lesson> lessons;  // the campaign's experience (ProposalContext)
   };
 
   struct Finished {

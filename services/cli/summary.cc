@@ -176,6 +176,14 @@ std::string SummaryText(const SummaryInput& in) {
   absl::StrAppend(&out, "\n");
   if (c.migrations() > 0 || c.merges() > 0)
     absl::StrAppend(&out, "  islands      ", c.migrations(), " migrations, ", c.merges(), " merges\n");
+  const bool shared = c.spec().experience() == "shared";
+  if (c.lessons() > 0 || shared) {
+    absl::StrAppend(&out, "  experience   ", c.lessons(), " lessons written");
+    if (shared)
+      absl::StrAppend(&out, "; read ", c.lessons_from_other_campaigns(),
+                      " of other campaigns (shared)");
+    absl::StrAppend(&out, "\n");
+  }
   if (!in.logs.empty()) absl::StrAppend(&out, "  logs         ", in.logs, "\n");
   return out;
 }
@@ -224,6 +232,10 @@ std::string SummaryJson(const SummaryInput& in) {
   j["job_seconds"] = c.gpu_seconds();
   j["migrations"] = c.migrations();
   j["merges"] = c.merges();
+  j["experience"] = {
+      {"mode", c.spec().experience().empty() ? "campaign" : c.spec().experience()},
+      {"lessons_written", c.lessons()},
+      {"lessons_from_other_campaigns", c.lessons_from_other_campaigns()}};
   j["logs"] = in.logs;
   return j.dump();
 }

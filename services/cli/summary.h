@@ -43,7 +43,9 @@ std::string SummaryText(const SummaryInput& in);
 // {"campaign", "name", "state", "message", "baseline": {"score", "candidate"},
 //  "best": {"score", "candidate", "verified", "description", "knobs",
 //  "changed_knobs", "gain"} or null, "evaluations", "outcomes": {kind: n},
-//  "verdicts": {"accepted": n, "rejected": {reason: n}}, "wall_seconds", "logs"}.
+//  "verdicts": {"accepted": n, "rejected": {reason: n}}, "wall_seconds",
+//  "job_seconds", "migrations", "merges", "experience": {"mode",
+//  "lessons_written", "lessons_from_other_campaigns"}, "logs"}.
 std::string SummaryJson(const SummaryInput& in);
 
 }  // namespace ratchet::cli

@@ -97,6 +97,26 @@ TEST(SummaryTest, JsonHasTheDocumentedShape) {
   EXPECT_EQ(j["verdicts"]["rejected"]["wrong-on-replay"], 1);
   EXPECT_NEAR(j["wall_seconds"].get<double>(), 90.5, 1e-9);  // from the timestamps
   EXPECT_EQ(j["logs"], ".ratchet/local-x");
+  EXPECT_EQ(j["experience"]["mode"], "campaign");
+  EXPECT_EQ(j["experience"]["lessons_written"], 0);
+}
+
+TEST(SummaryTest, ExperienceShowsLessonsWrittenAndRead) {
+  SummaryInput in = Finished();
+  EXPECT_EQ(SummaryText(in).find("experience"), std::string::npos);  // nothing to say
+  in.campaign.set_lessons(28);
+  EXPECT_NE(SummaryText(in).find("  experience   28 lessons written\n"), std::string::npos)
+      << SummaryText(in);
+  in.campaign.mutable_spec()->set_experience("shared");
+  in.campaign.set_lessons_from_other_campaigns(14);
+  EXPECT_NE(SummaryText(in).find(
+                "  experience   28 lessons written; read 14 of other campaigns (shared)\n"),
+            std::string::npos)
+      << SummaryText(in);
+  nlohmann::json j = nlohmann::json::parse(SummaryJson(in));
+  EXPECT_EQ(j["experience"]["mode"], "shared");
+  EXPECT_EQ(j["experience"]["lessons_written"], 28);
+  EXPECT_EQ(j["experience"]["lessons_from_other_campaigns"], 14);
 }
 
 TEST(SummaryTest, JsonBeforeAnythingWasEvaluated) {

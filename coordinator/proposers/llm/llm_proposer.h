@@ -1,9 +1,10 @@
 // `llm`: asks an OpenAI-compatible model to improve the thread's incumbent
 // (docs/llm.md). Each proposal is one chat completion: the model is drawn by
 // weight with the campaign's seeded generator, the prompt is built from the
-// problem, the parent, the thread's recent attempts, the campaign's lessons
-// and other threads' incumbents (or, every `merge_every` proposals of a
-// thread, asks to merge the parent with another thread's incumbent), and the
+// problem, the parent, the thread's recent attempts, lessons (the campaign's,
+// and with `experience: shared` other campaigns' of the op type) and other
+// threads' incumbents (or, every `merge_every` proposals of a thread, asks to
+// merge the parent with another thread's incumbent), and the
 // answer is parsed strictly (edit_format.h). What each call cost is reported
 // in Proposal::usage for the campaign's accounting and cap.
 #ifndef RATCHET_COORDINATOR_PROPOSERS_LLM_LLM_PROPOSER_H_

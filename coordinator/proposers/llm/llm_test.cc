@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/proposers/llm/chat_client.h"
 #include "coordinator/proposers/llm/llm_proposer.h"
 #include "coordinator/proposers/llm/prompt.h"
@@ -464,6 +466,115 @@ TEST(LlmProposer, ApiKeyComesFromTheNamedVariable) {
   Fixture f;
   ASSERT_TRUE((*proposer)->Propose(f.Context()).ok());
   EXPECT_EQ(server.requests().at(0).headers["authorization"], "Bearer sk-abc");
+}
+
+// ---------------------------------------------------------------------------
+// Stored lessons in the prompt.
+
+v1::Lesson KnobLesson(int64_t campaign_id, int64_t candidate_id, const std::string& problem,
+                      const std::string& hardware, double effect,
+                      const std::string& outcome = "ok") {
+  v1::Lesson l;
+  l.set_campaign_id(campaign_id);
+  l.set_candidate_id(candidate_id);
+  l.set_problem(problem);
+  l.set_op_type("vadd");
+  l.set_hardware(hardware);
+  l.set_knob("VEC");
+  l.set_from_value("1");
+  l.set_to_value("8");
+  l.set_effect(effect);
+  l.set_outcome(outcome);
+  return l;
+}
+
+v1::Lesson IdeaLesson(int64_t candidate_id, const std::string& idea, double effect) {
+  v1::Lesson l = KnobLesson(2, candidate_id, "vadd_f32_long", "cuda", effect);
+  l.clear_knob();
+  l.clear_from_value();
+  l.clear_to_value();
+  l.set_idea(idea);
+  return l;
+}
+
+// The experience section of the proposal prompt: its list items.
+std::vector<std::string> ExperienceLines(const proposers::ProposalContext& ctx,
+                                         const PromptLimits& limits = {}) {
+  const std::string user = BuildProposalPrompt(ctx, limits).at(1).content;
+  std::vector<std::string> lines;
+  size_t at = user.find("## Experience");
+  if (at == std::string::npos) return lines;
+  const size_t end = std::min(user.find("\n## ", at + 1), user.size());
+  for (at = user.find("\n- ", at); at < end; at = user.find("\n- ", at + 1))
+    lines.push_back(user.substr(at + 3, user.find('\n', at + 1) - at - 3));
+  return lines;
+}
+
+TEST(Prompt, OtherCampaignsLessonsAreSummarisedWithWhereTheyComeFrom) {
+  Fixture f;
+  f.parent.set_campaign_id(1);
+  for (auto& c : f.history) c.set_campaign_id(1);
+  std::vector<v1::Lesson> lessons = {
+      // Campaign 2, another shape on other hardware: one move, three tries.
+      KnobLesson(2, 101, "vadd_f32_long", "cuda", 0.4),
+      KnobLesson(2, 102, "vadd_f32_long", "cuda", 0.6),
+      KnobLesson(2, 103, "vadd_f32_long", "cuda", -1, "compile_error"),
+      // This campaign's lesson about #10, which "Lessons from this campaign"
+      // lists already: not counted again.
+      KnobLesson(1, 10, "vadd_f32", "cpu", 1.0),
+      // An idea that never worked.
+      IdeaLesson(104, "unroll by 64", -1),
+  };
+  lessons.back().set_outcome("wrong_answer");
+  proposers::ProposalContext ctx = f.Context();
+  EXPECT_TRUE(ExperienceLines(ctx).empty());  // no stored lessons, no section
+  ctx.lessons = &lessons;
+  const std::string user = BuildProposalPrompt(ctx).at(1).content;
+  EXPECT_NE(user.find("+100.0% vs parent: [m] blocked loop (VEC 1\u21928) (evaluated)"),
+            std::string::npos)
+      << user;
+  EXPECT_EQ(ExperienceLines(ctx),
+            (std::vector<std::string>{
+                "VEC 1\u21928: +50.0% mean over 2 tries that worked; failed 1 (compile_error 1) "
+                "[vadd_f32_long on cuda]",
+                "idea \"unroll by 64\": failed (wrong_answer 1) "
+                "[vadd_f32_long on cuda]"}))
+      << user;
+
+  // The same move in this campaign, on a candidate no longer listed, joins
+  // the group with its source named; a verdict is counted.
+  lessons.push_back(KnobLesson(1, 3, "vadd_f32", "cpu", 0.5));
+  lessons.back().set_verdict("accepted");
+  EXPECT_EQ(ExperienceLines(ctx).at(0),
+            "VEC 1\u21928: +50.0% mean over 3 tries that worked; failed 1 (compile_error 1); "
+            "verdicts accepted 1 [vadd_f32_long on cuda, this campaign]");
+  // The merge prompt carries the same section.
+  const std::string merge = BuildMergePrompt(ctx, f.inspirations[0]).at(1).content;
+  EXPECT_NE(merge.find("[vadd_f32_long on cuda, this campaign]"), std::string::npos) << merge;
+}
+
+TEST(Prompt, ExperienceKeepsTheBestAndTheWorstWithinTheLimit) {
+  Fixture f;
+  std::vector<v1::Lesson> lessons;
+  // 40 ideas, idea i with effect (i - 10) / 10: -100% (a crash) to +290%.
+  for (int i = 0; i < 40; ++i)
+    lessons.push_back(
+        IdeaLesson(200 + i, absl::StrCat("idea-", i, ":", std::string(i, 'x')), (i - 10) / 10.0));
+  lessons[0].set_outcome("crash");
+  proposers::ProposalContext ctx = f.Context();
+  ctx.lessons = &lessons;
+  PromptLimits limits;
+  limits.max_lesson_groups = 6;
+  limits.max_idea_chars = 12;
+  std::vector<std::string> lines = ExperienceLines(ctx, limits);
+  // Four best, a line for what was left out, the two worst.
+  ASSERT_EQ(lines.size(), 7u) << absl::StrJoin(lines, "\n");
+  EXPECT_EQ(lines[0], "idea \"idea-39:xxxx...\": +290.0% mean over 1 try that worked "
+                      "[vadd_f32_long on cuda]");
+  EXPECT_TRUE(absl::StartsWith(lines[3], "idea \"idea-36:")) << lines[3];
+  EXPECT_EQ(lines[4], "[... 34 more kinds of change, ranked in between, left out]");
+  EXPECT_TRUE(absl::StartsWith(lines[5], "idea \"idea-1:x\": -90.0%")) << lines[5];
+  EXPECT_EQ(lines[6], "idea \"idea-0:\": failed (crash 1) [vadd_f32_long on cuda]");
 }
 
 TEST(LlmProposer, BadSettingsAreRejected) {

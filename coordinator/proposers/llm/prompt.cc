@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -18,6 +19,12 @@ using proposers::ProposalContext;
 std::string Clip(const std::string& s, size_t max) {
   if (s.size() <= max) return s;
   return absl::StrCat(s.substr(0, max), "\n[... ", s.size() - max, " more characters cut]");
+}
+
+// One line of at most `max` characters, for text shown inside a list item.
+std::string ClipLine(std::string s, size_t max) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s.size() <= max ? s : absl::StrCat(s.substr(0, max), "...");
 }
 
 std::string Score(double s) { return s < 0 ? "none" : absl::StrFormat("%.4f", s); }
@@ -126,12 +133,69 @@ void AppendAttempts(const ProposalContext& ctx, const PromptLimits& limits, std:
   absl::StrAppend(out, "\n");
 }
 
+std::string Tally(const std::map<std::string, int>& counts) {
+  std::vector<std::string> parts;
+  for (const auto& [what, n] : counts) parts.push_back(absl::StrCat(what, " ", n));
+  return absl::StrJoin(parts, ", ");
+}
+
+// Every stored try of one change (a knob move or a code idea).
+struct LessonGroup {
+  std::string change;
+  int tries = 0;
+  int worked = 0;
+  double effect_sum = 0;                // over the tries that worked
+  std::map<std::string, int> failures;  // outcome (or verdict) -> tries
+  std::map<std::string, int> verdicts;  // of the tries that worked
+  std::vector<std::string> sources;     // "this campaign", "PROBLEM on HARDWARE"
+
+  // Mean effect with a failure as -100%: a move that often breaks ranks low
+  // however well it did once.
+  double Rank() const { return (effect_sum - (tries - worked)) / tries; }
+
+  std::string Line() const {
+    const int failed = tries - worked;
+    std::string line;
+    if (worked == 0) {
+      line = tries == 1 ? absl::StrCat(change, ": failed (", Tally(failures), ")")
+                        : absl::StrCat(change, ": failed in all ", tries, " tries (",
+                                       Tally(failures), ")");
+    } else {
+      line = absl::StrFormat("%s: %+.1f%% mean over %d %s", change, 100.0 * effect_sum / worked,
+                             worked, worked == 1 ? "try that worked" : "tries that worked");
+      if (failed > 0) absl::StrAppend(&line, "; failed ", failed, " (", Tally(failures), ")");
+    }
+    if (!verdicts.empty()) absl::StrAppend(&line, "; verdicts ", Tally(verdicts));
+    constexpr size_t kMaxSources = 2;
+    const size_t shown = std::min(sources.size(), kMaxSources);
+    absl::StrAppend(&line, " [",
+                    absl::StrJoin(sources.begin(), sources.begin() + shown, ", "));
+    if (sources.size() > shown) absl::StrAppend(&line, " +", sources.size() - shown, " more");
+    return absl::StrCat(line, "]");
+  }
+};
+
 void AppendLessons(const ProposalContext& ctx, const PromptLimits& limits, std::string* out) {
-  if (ctx.history == nullptr) return;
-  std::vector<std::string> lessons = Lessons(*ctx.history, limits.max_lessons);
-  if (lessons.empty()) return;
-  absl::StrAppend(out, "## Lessons from the whole campaign (newest first)\n\n");
-  for (const auto& l : lessons) absl::StrAppend(out, "- ", l, "\n");
+  std::set<int64_t> listed;
+  if (ctx.history != nullptr) {
+    std::vector<std::string> recent = Lessons(*ctx.history, limits.max_lessons, &listed);
+    if (!recent.empty()) {
+      absl::StrAppend(out, "## Lessons from this campaign (newest first)\n\n");
+      for (const auto& l : recent) absl::StrAppend(out, "- ", l, "\n");
+      absl::StrAppend(out, "\n");
+    }
+  }
+  if (ctx.lessons == nullptr) return;
+  std::vector<std::string> groups =
+      SummarizeLessons(*ctx.lessons, ctx.parent->campaign_id(), listed,
+                       limits.max_lesson_groups, limits.max_idea_chars);
+  if (groups.empty()) return;
+  absl::StrAppend(out,
+                  "## Experience: earlier lessons about this operation (best first)\n\n"
+                  "One line per kind of change: its effect against the solution it changed, "
+                  "and where it was tried. Lessons from other problems (other shapes of the "
+                  "same operation) or other hardware may carry over only in part.\n\n");
+  for (const auto& g : groups) absl::StrAppend(out, "- ", g, "\n");
   absl::StrAppend(out, "\n");
 }
 
@@ -168,7 +232,8 @@ void AppendPreviousProblem(const ProposalContext& ctx, std::string* out) {
 
 }  // namespace
 
-std::vector<std::string> Lessons(const std::vector<v1::Candidate>& history, size_t max) {
+std::vector<std::string> Lessons(const std::vector<v1::Candidate>& history, size_t max,
+                                 std::set<int64_t>* listed) {
   std::map<int64_t, const v1::Candidate*> by_id;
   for (const auto& c : history) by_id[c.id()] = &c;
   std::vector<const v1::Candidate*> order;
@@ -188,8 +253,58 @@ std::vector<std::string> Lessons(const std::vector<v1::Candidate>& history, size
       out.push_back(absl::StrFormat("%+.1f%% vs parent: %s (%s)",
                                     100.0 * (c->score() / parent->score() - 1.0), what,
                                     c->status()));
+    } else {
+      continue;
     }
+    if (listed != nullptr) listed->insert(c->id());
   }
+  return out;
+}
+
+std::vector<std::string> SummarizeLessons(const std::vector<v1::Lesson>& lessons,
+                                          int64_t campaign_id, const std::set<int64_t>& skip,
+                                          size_t max, size_t max_idea_chars) {
+  // Keyed by the change, so that every try of a move lands in one group.
+  std::map<std::string, LessonGroup> groups;
+  for (const v1::Lesson& l : lessons) {
+    if (skip.count(l.candidate_id())) continue;
+    const std::string change =
+        !l.knob().empty()
+            ? absl::StrCat(l.knob(), " ", l.from_value().empty() ? "(unset)" : l.from_value(),
+                           "\u2192", l.to_value())
+            : absl::StrCat("idea \"", ClipLine(l.idea(), max_idea_chars), "\"");
+    LessonGroup& g = groups[change];
+    g.change = change;
+    g.tries += 1;
+    if (l.effect() <= -1) {
+      const std::string& why = l.outcome() != "ok" ? l.outcome() : l.verdict();
+      g.failures[why.empty() ? "failed" : why] += 1;
+    } else {
+      g.worked += 1;
+      g.effect_sum += l.effect();
+      if (!l.verdict().empty()) g.verdicts[l.verdict()]++;
+    }
+    const std::string source = l.campaign_id() == campaign_id
+                                   ? "this campaign"
+                                   : absl::StrCat(l.problem(), " on ", l.hardware());
+    if (std::find(g.sources.begin(), g.sources.end(), source) == g.sources.end())
+      g.sources.push_back(source);
+  }
+  std::vector<const LessonGroup*> ranked;
+  for (const auto& [change, g] : groups) ranked.push_back(&g);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto* a, const auto* b) {
+    if (a->Rank() != b->Rank()) return a->Rank() > b->Rank();
+    return a->tries > b->tries;
+  });
+  std::vector<std::string> out;
+  const size_t worst = ranked.size() > max ? max / 3 : 0;
+  const size_t best = ranked.size() > max ? max - worst : ranked.size();
+  for (size_t i = 0; i < best; ++i) out.push_back(ranked[i]->Line());
+  if (ranked.size() > max)
+    out.push_back(absl::StrCat("[... ", ranked.size() - max,
+                               " more kinds of change, ranked in between, left out]"));
+  for (size_t i = ranked.size() - worst; i < ranked.size(); ++i)
+    out.push_back(ranked[i]->Line());
   return out;
 }
 
