@@ -488,6 +488,7 @@ std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::stri
     argv.insert(argv.end(), {"--repetitions", absl::StrCat(h.repetitions())});
   if (h.correctness_rounds() > 0)
     argv.insert(argv.end(), {"--rounds", absl::StrCat(h.correctness_rounds())});
+  if (!h.screen().empty()) argv.insert(argv.end(), {"--screen", h.screen()});
   // A verifier's replay with the adversarial tier: the CPU harness's --verify
   // checks (the CUDA harness runs its A/B/A' and timed-output checks always).
   if (job.kind() == v1::JOB_REPLAY && job.adversarial() && !cuda) argv.push_back("--verify");

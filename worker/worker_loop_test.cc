@@ -336,6 +336,8 @@ TEST_P(RealHarnessTest, OutcomeSurvivesTheSandbox) {
   job.mutable_harness()->set_repetitions(3);
   job.mutable_harness()->set_correctness_rounds(2);
   job.mutable_harness()->set_timeout_seconds(name == "hang" ? 15 : 120);
+  // Every candidate meets the screen first (vadd's smaller workload, n=1000).
+  job.mutable_harness()->set_screen("on");
 
   WorkerOptions o;
   o.coordinator = "127.0.0.1:1";  // RunJob does not talk to it
@@ -357,6 +359,9 @@ TEST_P(RealHarnessTest, OutcomeSurvivesTheSandbox) {
   if (want == v1::OUTCOME_OK) {
     EXPECT_GT(e.score(), 0);
     EXPECT_EQ(e.workloads_size(), 2);
+  }
+  if (want == v1::OUTCOME_WRONG_ANSWER) {
+    EXPECT_NE(e.message().find("screen: workload 0 (n=1000)"), std::string::npos) << e.message();
   }
   EXPECT_TRUE(fs::is_empty(o.scratch_root)) << "job folder left behind";
   fs::remove_all(o.scratch_root);

@@ -10,6 +10,9 @@
 #    through coordinator, verifier and a sandboxed worker (`ratchet local`);
 # 4. the suite benchmark (gpu_suite.sh) on $PROBLEMS with torch.compile on,
 #    its T_b cache kept in $OUT/tb-cache (pass it back with TB_CACHE_IN).
+# 5. (step "efficiency", not run by default) coordinator/bench/sample_efficiency
+#    on the GPU suite: evolve against random (EFF_PROBLEMS, EFF_WORKLOADS,
+#    EFF_SEEDS, EFF_EVALS, EFF_TIMEOUT).
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
 set -uo pipefail
 B=${1:-bundle}
@@ -63,6 +66,20 @@ if step campaign; then
   python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1])), indent=1)[:3000])' \
     "$OUT/campaign.json" 2>&1 || true
   tar -czf "$OUT/campaign-data.tar.gz" .ratchet 2>/dev/null || true
+fi
+
+if step efficiency; then
+  # Sample efficiency on the GPU suite: evolve against random, one worker (the
+  # GPU is nobody else's), the chosen workloads only, claims off.
+  start=$(date +%s)
+  timeout ${EFF_TIMEOUT:-540} python3 coordinator/bench/sample_efficiency --ratchet "$ROOT/$B/bin/ratchet" \
+    --device cuda --workers 1 --methods evolve,random --min-gain 100 \
+    --problems ${EFF_PROBLEMS:-decode_attention_bf16} --workloads ${EFF_WORKLOADS:-3} \
+    --seeds ${EFF_SEEDS:-2} --evaluations ${EFF_EVALS:-12} \
+    --workdir "$OUT/efficiency" --out "$OUT/sample-efficiency-gpu.txt" > "$OUT/efficiency.txt" 2>&1
+  rc=$?
+  note "sample efficiency (${EFF_PROBLEMS:-decode_attention_bf16}): rc=$rc in $(( $(date +%s) - start )) s"
+  tail -40 "$OUT/efficiency.txt"
 fi
 
 if step suite; then

@@ -72,6 +72,7 @@ struct Options {
   // stdout that the parent times; the oracle's manifest reused from the scratch.
   double back_to_back = 0;
   bool reuse_oracle = false;
+  ScreenMode screen = ScreenMode::kAuto;  // the cascade's screen stage
 };
 
 int Usage(const std::string& why) {
@@ -82,6 +83,7 @@ int Usage(const std::string& why) {
                "         [--min-time-ms X] [--rounds N] [--device-index N]\n"
                "         [--arch sm_90|sm_90a|sm_100] [--peak-gbps X --peak-tflops Y]\n"
                "         [--python PATH] [--scratch DIR] [--cache-dir DIR] [--compile-only] [--print]\n"
+               "         [--screen auto|on|off]\n"
                "         [--back-to-back SECONDS [--reuse-oracle]]\n",
                why.c_str());
   return 2;
@@ -118,6 +120,9 @@ int ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--python") o->python = v;
     else if (a == "--scratch") o->scratch = v;
     else if (a == "--cache-dir") o->cache_dir = v;
+    else if (a == "--screen") {
+      if (!ParseScreenMode(v, &o->screen)) return Usage("--screen must be auto, on or off");
+    }
     else if (a == "--arch") {
       if (v != "sm_90" && v != "sm_90a" && v != "sm_100" && v != "sm_100a" && v != "sm_80" &&
           v != "sm_89" && v != "sm_120") {
@@ -271,6 +276,7 @@ struct Result {
   int cc_major = 0, cc_minor = 0;
   double gbps = 0, tflops = 0;
   double compile_seconds = 0, wall_seconds = 0;
+  double screen_seconds = 0;  // 0 when the screen did not run
   bool build_reused = false;  // the scratch folder's earlier build was used
 };
 
@@ -320,6 +326,7 @@ Json ToJson(const Result& r) {
                 {"sku", r.sku}, {"source", r.peak_source}, {"unit", r.unit},
                 {"dtype", r.peak_dtype}};
   j["compile_seconds"] = r.compile_seconds;
+  j["screen_seconds"] = r.screen_seconds;
   j["build_reused"] = r.build_reused;
   j["wall_seconds"] = r.wall_seconds;
   return j;
@@ -363,9 +370,19 @@ class Harness {
  private:
   bool Compile(const Solution& s);
   bool LoadLibrary(const std::string& so);  // dlopen + ratchet_run_cuda
+  // The full oracle request's settings; the screen's derive from them.
+  OracleOptions FullOracleOptions() const;
+  // The cascade's screen: one round of workload `w` from its own oracle run.
+  bool Screen(const Workload& w);
   bool RunOracle();
   bool InitDevice();
   bool CheckCorrectness();
+  // Checks `num_rounds` rounds of `mw` (the manifest's entry for workload
+  // `w`), then the A/B/A' step when `abba`, each message starting with
+  // `label`. A wrong answer leaves wr->correct false and, if it is the run's
+  // first, its text in *first_failure; false when the run ended.
+  bool CheckWorkload(const Workload& w, const Json& mw, int num_rounds, bool abba,
+                     const std::string& label, WorkloadResult* wr, std::string* first_failure);
   bool Time();
   void BackToBack();
   void Fail(const std::string& outcome, const std::string& message) {
@@ -386,15 +403,16 @@ class Harness {
                                   const std::vector<std::unique_ptr<DeviceBuffer>>& out_bufs,
                                   const std::vector<const DeviceBuffer*>& check,
                                   const std::string& ctx);
+  // The scratch file of round r's k-th "inputs" or "outputs" in `mw`, a
+  // manifest's entry for one workload.
+  std::string RoundFile(const Json& mw, int r, const char* kind, size_t k) const {
+    return scratch_ + "/" + mw["rounds"][static_cast<size_t>(r)][kind][k].get<std::string>();
+  }
   std::string InputPath(int w, int r, size_t i) const {
-    return scratch_ + "/" +
-           manifest_["workloads"][static_cast<size_t>(w)]["rounds"][static_cast<size_t>(r)]["inputs"][i]
-               .get<std::string>();
+    return RoundFile(manifest_["workloads"][static_cast<size_t>(w)], r, "inputs", i);
   }
   std::string RefPath(int w, int r, size_t j) const {
-    return scratch_ + "/" +
-           manifest_["workloads"][static_cast<size_t>(w)]["rounds"][static_cast<size_t>(r)]["outputs"][j]
-               .get<std::string>();
+    return RoundFile(manifest_["workloads"][static_cast<size_t>(w)], r, "outputs", j);
   }
   Tolerance ToleranceFor(const Workload& w, DType out_dtype) const;
 
@@ -511,8 +529,7 @@ bool Harness::LoadLibrary(const std::string& so) {
   return true;
 }
 
-bool Harness::RunOracle() {
-  Stage("oracle");
+OracleOptions Harness::FullOracleOptions() const {
   OracleOptions oo;
   oo.seed = o_.seed;
   oo.rounds = o_.rounds;
@@ -526,7 +543,38 @@ bool Harness::RunOracle() {
   oo.device = "cuda";
   oo.device_index = o_.device_index;
   oo.perturb_of = {0};
-  auto text = kernels::RunOracle(problem_, oo);
+  return oo;
+}
+
+bool Harness::Screen(const Workload& w) {
+  Stage("screen");
+  const auto t0 = Clock::now();
+  auto text = RunScreenOracle(problem_, w, FullOracleOptions());
+  bool passed = false;
+  const Json manifest = text.ok() ? Json::parse(*text, nullptr, /*allow_exceptions=*/false) : Json();
+  if (!text.ok()) {
+    Fail("harness_error", std::string(text.status().message()));
+  } else if (!manifest.is_object() || !manifest.contains("workloads") ||
+             manifest["workloads"].size() != 1) {
+    Fail("harness_error", "screen: the oracle manifest does not hold one workload");
+  } else {
+    WorkloadResult wr;
+    std::string failure;
+    if (CheckWorkload(w, manifest["workloads"][0], 1, /*abba=*/false, "screen: ", &wr, &failure)) {
+      passed = wr.correct;
+      if (!passed) {
+        result_.workloads.push_back(wr);
+        Fail("wrong_answer", failure);
+      }
+    }
+  }
+  result_.screen_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return passed;
+}
+
+bool Harness::RunOracle() {
+  Stage("oracle");
+  auto text = kernels::RunOracle(problem_, FullOracleOptions());
   if (!text.ok()) {
     Fail("harness_error", std::string(text.status().message()));
     return false;
@@ -660,220 +708,228 @@ struct HostRound {
   std::vector<std::string> refs;
 };
 
+bool Harness::CheckWorkload(const Workload& w, const Json& mw, int num_rounds, bool abba,
+                            const std::string& label, WorkloadResult* wr,
+                            std::string* first_failure) {
+  const Definition& def = problem_.definition;
+  wr->index = w.index;
+  wr->axes = w.axes_label;
+  wr->correct = true;
+  wr->matched_fraction = 1;
+  const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+  const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+  const int manifest_rounds = static_cast<int>(mw["rounds"].size());
+  auto load_round = [&](int r) -> absl::StatusOr<HostRound> {
+    HostRound h;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      h.inputs.emplace_back(ins[i].bytes, '\0');
+      auto st = LoadInto(RoundFile(mw, r, "inputs", i), h.inputs.back().data(), ins[i].bytes);
+      if (!st.ok()) return st;
+    }
+    for (size_t j = 0; j < outs.size(); ++j) {
+      h.refs.emplace_back(outs[j].bytes, '\0');
+      auto st = LoadInto(RoundFile(mw, r, "outputs", j), h.refs.back().data(), outs[j].bytes);
+      if (!st.ok()) return st;
+    }
+    return h;
+  };
+  // Two input sets (A's and B's addresses) and one output set.
+  std::vector<std::unique_ptr<DeviceBuffer>> set_x, set_y, out_bufs;
+  auto alloc = [&](const std::vector<Tensor>& ts, std::vector<std::unique_ptr<DeviceBuffer>>* dst) {
+    for (const Tensor& t : ts) {
+      auto b = DeviceBuffer::Create(t.bytes);
+      if (!b.ok()) return b.status();
+      dst->push_back(std::move(*b));
+    }
+    return absl::OkStatus();
+  };
+  absl::Status st = alloc(ins, &set_x);
+  if (st.ok()) st = alloc(ins, &set_y);
+  if (st.ok()) st = alloc(outs, &out_bufs);
+  if (!st.ok()) {
+    FailCuda(st, absl::StrCat(label, "workload ", w.index, ": allocating buffers"));
+    return false;
+  }
+  auto ptrs = [](const std::vector<std::unique_ptr<DeviceBuffer>>& s) {
+    std::vector<void*> p;
+    for (const auto& b : s) p.push_back(b->data());
+    return p;
+  };
+  auto checks = [&](const std::vector<std::unique_ptr<DeviceBuffer>>& s) {
+    std::vector<const DeviceBuffer*> c;
+    for (const auto& b : s) c.push_back(b.get());
+    for (const auto& b : out_bufs) c.push_back(b.get());
+    return c;
+  };
+  auto upload = [&](const HostRound& h, std::vector<std::unique_ptr<DeviceBuffer>>& s) {
+    for (size_t i = 0; i < ins.size(); ++i) {
+      absl::Status u = s[i]->Upload(h.inputs[i].data());
+      if (!u.ok()) return u;
+    }
+    return absl::OkStatus();
+  };
+  auto download = [&](std::vector<std::string>* got) {
+    got->clear();
+    for (size_t j = 0; j < outs.size(); ++j) {
+      got->emplace_back(outs[j].bytes, '\0');
+      absl::Status d = out_bufs[j]->Download(got->back().data());
+      if (!d.ok()) return d;
+    }
+    return absl::OkStatus();
+  };
+  // Inputs unchanged; returns the first modified input's name.
+  auto modified_input = [&](const HostRound& h, std::vector<std::unique_ptr<DeviceBuffer>>& s)
+      -> absl::StatusOr<std::string> {
+    for (size_t i = 0; i < ins.size(); ++i) {
+      std::string now(ins[i].bytes, '\0');
+      absl::Status d = s[i]->Download(now.data());
+      if (!d.ok()) return d;
+      if (now != h.inputs[i]) return ins[i].name;
+    }
+    return std::string();
+  };
+  // Compares against refs; returns "" when correct.
+  auto compare = [&](const std::vector<std::string>& got, const HostRound& h, bool record) {
+    for (size_t j = 0; j < outs.size(); ++j) {
+      const Tolerance tol = ToleranceFor(w, outs[j].dtype);
+      if (record) {
+        wr->atol = tol.atol;
+        wr->rtol = tol.rtol;
+      }
+      const CompareResult c = CompareOutputs(got[j].data(), outs[j].dtype, h.refs[j].data(),
+                                             outs[j].dtype, NumElements(outs[j].shape),
+                                             outs[j].shape, tol);
+      if (record) {
+        wr->matched_fraction = std::min(wr->matched_fraction, c.matched_fraction);
+        wr->max_abs_error = std::max(wr->max_abs_error, c.max_abs_error);
+      }
+      if (!c.ok) return absl::StrCat("output '", outs[j].name, "': ", c.message);
+    }
+    return std::string();
+  };
+  // One guarded call on `set` with round `h`; "" when it passed. Sets
+  // `fatal` when the run must end at once.
+  std::vector<std::string> got;
+  auto one_call = [&](const HostRound& h, std::vector<std::unique_ptr<DeviceBuffer>>& set,
+                      const std::string& ctx, bool record, bool* fatal) -> std::string {
+    absl::Status u = upload(h, set);
+    if (!u.ok()) {
+      FailCuda(u, ctx);
+      *fatal = true;
+      return "fatal";
+    }
+    if (auto f = Call(ins, ptrs(set), outs, out_bufs, checks(set), ctx)) {
+      FailCall(*f);
+      *fatal = true;
+      return "fatal";
+    }
+    auto mod = modified_input(h, set);
+    absl::Status d = mod.ok() ? download(&got) : mod.status();
+    if (!d.ok()) {
+      FailCuda(d, ctx);
+      *fatal = true;
+      return "fatal";
+    }
+    if (!mod->empty()) {
+      return absl::StrCat(ctx, ": the candidate modified its inputs (input '", *mod, "')");
+    }
+    const std::string why = compare(got, h, record);
+    return why.empty() ? "" : absl::StrCat(ctx, ", ", why);
+  };
+
+  std::vector<HostRound> rounds;
+  for (int r = 0; r < num_rounds; ++r) {
+    auto h = load_round(r);
+    if (!h.ok()) {
+      Fail("harness_error", std::string(h.status().message()));
+      return false;
+    }
+    rounds.push_back(std::move(*h));
+  }
+  bool fatal = false;
+  const std::string wctx = absl::StrCat(label, "workload ", w.index, " (", w.axes_label, ")");
+  // Every round at the same addresses: a cache keyed on pointers returns
+  // round 0's answer for round 1.
+  for (int r = 0; r < num_rounds && wr->correct; ++r) {
+    const std::string ctx = absl::StrCat(wctx, " round ", r);
+    std::string why = one_call(rounds[static_cast<size_t>(r)], set_x, ctx, true, &fatal);
+    if (fatal) return false;
+    if (!why.empty()) {
+      wr->correct = false;
+      if (first_failure->empty()) *first_failure = why;
+      break;
+    }
+    if (r == 0) {
+      // Determinism: the same inputs again give the same bits.
+      const std::vector<std::string> first = got;
+      why = one_call(rounds[0], set_x, absl::StrCat(wctx, " round 0 (again)"), false, &fatal);
+      if (fatal) return false;
+      if (!why.empty()) {
+        wr->correct = false;
+        if (first_failure->empty()) *first_failure = absl::StrCat(why, " (on the second call with the same inputs)");
+        break;
+      }
+      if (got != first) {
+        AddFlag(&wr->flags, "nondeterministic");
+        AddFlag(&result_.flags, "nondeterministic");
+      }
+    }
+  }
+  // A/B/A': A' is A with one element changed, at A's addresses, after B at
+  // other addresses. A cache keyed on pointers or on sampled contents
+  // answers A' with A's output.
+  if (wr->correct && abba) {
+    if (manifest_rounds > num_rounds) {
+      auto a_prime = load_round(num_rounds);
+      if (!a_prime.ok()) {
+        Fail("harness_error", std::string(a_prime.status().message()));
+        return false;
+      }
+      const HostRound& b = rounds[rounds.size() > 1 ? 1 : 0];
+      std::string why = one_call(rounds[0], set_x, absl::StrCat(wctx, " A/B/A' step A"), false, &fatal);
+      if (!fatal && why.empty()) {
+        why = one_call(b, set_y, absl::StrCat(wctx, " A/B/A' step B"), false, &fatal);
+      }
+      if (!fatal && why.empty()) {
+        why = one_call(*a_prime, set_x, absl::StrCat(wctx, " A/B/A' step A'"), false, &fatal);
+        // The few elements where A' and A differ decide: answering them
+        // with A's values is caching, however small the fraction.
+        for (size_t j = 0; !fatal && why.empty() && j < outs.size(); ++j) {
+          const Tolerance tol = ToleranceFor(w, outs[j].dtype);
+          const AbbaVerdict v = CheckAbba(got[j].data(), rounds[0].refs[j].data(), a_prime->refs[j].data(),
+                                          outs[j].dtype, NumElements(outs[j].shape), tol.atol, tol.rtol);
+          if (v.cached) {
+            why = absl::StrCat(wctx, " A/B/A' step A', output '", outs[j].name, "': ", v.message,
+                               " (all ", v.differing, " element(s) where A' differs from A)");
+          }
+        }
+        if (!why.empty()) {
+          why = absl::StrCat(why, " -- A' differs from A in one input element and sits at A's "
+                                  "addresses: the candidate may be caching outputs");
+        }
+      }
+      if (fatal) return false;
+      if (!why.empty()) {
+        wr->correct = false;
+        if (first_failure->empty()) *first_failure = why;
+      }
+    } else {
+      AddFlag(&wr->flags, "abba-unchecked");
+      AddFlag(&result_.flags, "abba-unchecked");
+    }
+  }
+  return true;
+}
+
 bool Harness::CheckCorrectness() {
   Stage("correctness");
   const Definition& def = problem_.definition;
   bool all_ok = true;
   std::string first_failure;
   for (const Workload& w : problem_.workloads) {
-    WorkloadResult wr;
-    wr.index = w.index;
-    wr.axes = w.axes_label;
-    wr.correct = true;
-    wr.matched_fraction = 1;
-    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
-    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
     const Json& mw = manifest_["workloads"][static_cast<size_t>(w.index)];
-    const int manifest_rounds = static_cast<int>(mw["rounds"].size());
-    auto load_round = [&](int r) -> absl::StatusOr<HostRound> {
-      HostRound h;
-      for (size_t i = 0; i < ins.size(); ++i) {
-        h.inputs.emplace_back(ins[i].bytes, '\0');
-        auto st = LoadInto(InputPath(w.index, r, i), h.inputs.back().data(), ins[i].bytes);
-        if (!st.ok()) return st;
-      }
-      for (size_t j = 0; j < outs.size(); ++j) {
-        h.refs.emplace_back(outs[j].bytes, '\0');
-        auto st = LoadInto(RefPath(w.index, r, j), h.refs.back().data(), outs[j].bytes);
-        if (!st.ok()) return st;
-      }
-      return h;
-    };
-    // Two input sets (A's and B's addresses) and one output set.
-    std::vector<std::unique_ptr<DeviceBuffer>> set_x, set_y, out_bufs;
-    auto alloc = [&](const std::vector<Tensor>& ts, std::vector<std::unique_ptr<DeviceBuffer>>* dst) {
-      for (const Tensor& t : ts) {
-        auto b = DeviceBuffer::Create(t.bytes);
-        if (!b.ok()) return b.status();
-        dst->push_back(std::move(*b));
-      }
-      return absl::OkStatus();
-    };
-    absl::Status st = alloc(ins, &set_x);
-    if (st.ok()) st = alloc(ins, &set_y);
-    if (st.ok()) st = alloc(outs, &out_bufs);
-    if (!st.ok()) {
-      FailCuda(st, absl::StrCat("workload ", w.index, ": allocating buffers"));
-      return false;
-    }
-    auto ptrs = [](const std::vector<std::unique_ptr<DeviceBuffer>>& s) {
-      std::vector<void*> p;
-      for (const auto& b : s) p.push_back(b->data());
-      return p;
-    };
-    auto checks = [&](const std::vector<std::unique_ptr<DeviceBuffer>>& s) {
-      std::vector<const DeviceBuffer*> c;
-      for (const auto& b : s) c.push_back(b.get());
-      for (const auto& b : out_bufs) c.push_back(b.get());
-      return c;
-    };
-    auto upload = [&](const HostRound& h, std::vector<std::unique_ptr<DeviceBuffer>>& s) {
-      for (size_t i = 0; i < ins.size(); ++i) {
-        absl::Status u = s[i]->Upload(h.inputs[i].data());
-        if (!u.ok()) return u;
-      }
-      return absl::OkStatus();
-    };
-    auto download = [&](std::vector<std::string>* got) {
-      got->clear();
-      for (size_t j = 0; j < outs.size(); ++j) {
-        got->emplace_back(outs[j].bytes, '\0');
-        absl::Status d = out_bufs[j]->Download(got->back().data());
-        if (!d.ok()) return d;
-      }
-      return absl::OkStatus();
-    };
-    // Inputs unchanged; returns the first modified input's name.
-    auto modified_input = [&](const HostRound& h, std::vector<std::unique_ptr<DeviceBuffer>>& s)
-        -> absl::StatusOr<std::string> {
-      for (size_t i = 0; i < ins.size(); ++i) {
-        std::string now(ins[i].bytes, '\0');
-        absl::Status d = s[i]->Download(now.data());
-        if (!d.ok()) return d;
-        if (now != h.inputs[i]) return ins[i].name;
-      }
-      return std::string();
-    };
-    // Compares against refs; returns "" when correct.
-    auto compare = [&](const std::vector<std::string>& got, const HostRound& h, bool record) {
-      for (size_t j = 0; j < outs.size(); ++j) {
-        const Tolerance tol = ToleranceFor(w, outs[j].dtype);
-        if (record) {
-          wr.atol = tol.atol;
-          wr.rtol = tol.rtol;
-        }
-        const CompareResult c = CompareOutputs(got[j].data(), outs[j].dtype, h.refs[j].data(),
-                                               outs[j].dtype, NumElements(outs[j].shape),
-                                               outs[j].shape, tol);
-        if (record) {
-          wr.matched_fraction = std::min(wr.matched_fraction, c.matched_fraction);
-          wr.max_abs_error = std::max(wr.max_abs_error, c.max_abs_error);
-        }
-        if (!c.ok) return absl::StrCat("output '", outs[j].name, "': ", c.message);
-      }
-      return std::string();
-    };
-    // One guarded call on `set` with round `h`; "" when it passed. Sets
-    // `fatal` when the run must end at once.
-    std::vector<std::string> got;
-    auto one_call = [&](const HostRound& h, std::vector<std::unique_ptr<DeviceBuffer>>& set,
-                        const std::string& ctx, bool record, bool* fatal) -> std::string {
-      absl::Status u = upload(h, set);
-      if (!u.ok()) {
-        FailCuda(u, ctx);
-        *fatal = true;
-        return "fatal";
-      }
-      if (auto f = Call(ins, ptrs(set), outs, out_bufs, checks(set), ctx)) {
-        FailCall(*f);
-        *fatal = true;
-        return "fatal";
-      }
-      auto mod = modified_input(h, set);
-      absl::Status d = mod.ok() ? download(&got) : mod.status();
-      if (!d.ok()) {
-        FailCuda(d, ctx);
-        *fatal = true;
-        return "fatal";
-      }
-      if (!mod->empty()) {
-        return absl::StrCat(ctx, ": the candidate modified its inputs (input '", *mod, "')");
-      }
-      const std::string why = compare(got, h, record);
-      return why.empty() ? "" : absl::StrCat(ctx, ", ", why);
-    };
-
-    std::vector<HostRound> rounds;
-    for (int r = 0; r < o_.rounds; ++r) {
-      auto h = load_round(r);
-      if (!h.ok()) {
-        Fail("harness_error", std::string(h.status().message()));
-        return false;
-      }
-      rounds.push_back(std::move(*h));
-    }
-    bool fatal = false;
-    const std::string wctx = absl::StrCat("workload ", w.index, " (", w.axes_label, ")");
-    // Every round at the same addresses: a cache keyed on pointers returns
-    // round 0's answer for round 1.
-    for (int r = 0; r < o_.rounds && wr.correct; ++r) {
-      const std::string ctx = absl::StrCat(wctx, " round ", r);
-      std::string why = one_call(rounds[static_cast<size_t>(r)], set_x, ctx, true, &fatal);
-      if (fatal) return false;
-      if (!why.empty()) {
-        wr.correct = false;
-        if (first_failure.empty()) first_failure = why;
-        break;
-      }
-      if (r == 0) {
-        // Determinism: the same inputs again give the same bits.
-        const std::vector<std::string> first = got;
-        why = one_call(rounds[0], set_x, absl::StrCat(wctx, " round 0 (again)"), false, &fatal);
-        if (fatal) return false;
-        if (!why.empty()) {
-          wr.correct = false;
-          if (first_failure.empty()) first_failure = absl::StrCat(why, " (on the second call with the same inputs)");
-          break;
-        }
-        if (got != first) {
-          AddFlag(&wr.flags, "nondeterministic");
-          AddFlag(&result_.flags, "nondeterministic");
-        }
-      }
-    }
-    // A/B/A': A' is A with one element changed, at A's addresses, after B at
-    // other addresses. A cache keyed on pointers or on sampled contents
-    // answers A' with A's output.
-    if (wr.correct) {
-      if (manifest_rounds > o_.rounds) {
-        auto a_prime = load_round(o_.rounds);
-        if (!a_prime.ok()) {
-          Fail("harness_error", std::string(a_prime.status().message()));
-          return false;
-        }
-        const HostRound& b = rounds[rounds.size() > 1 ? 1 : 0];
-        std::string why = one_call(rounds[0], set_x, absl::StrCat(wctx, " A/B/A' step A"), false, &fatal);
-        if (!fatal && why.empty()) {
-          why = one_call(b, set_y, absl::StrCat(wctx, " A/B/A' step B"), false, &fatal);
-        }
-        if (!fatal && why.empty()) {
-          why = one_call(*a_prime, set_x, absl::StrCat(wctx, " A/B/A' step A'"), false, &fatal);
-          // The few elements where A' and A differ decide: answering them
-          // with A's values is caching, however small the fraction.
-          for (size_t j = 0; !fatal && why.empty() && j < outs.size(); ++j) {
-            const Tolerance tol = ToleranceFor(w, outs[j].dtype);
-            const AbbaVerdict v = CheckAbba(got[j].data(), rounds[0].refs[j].data(), a_prime->refs[j].data(),
-                                            outs[j].dtype, NumElements(outs[j].shape), tol.atol, tol.rtol);
-            if (v.cached) {
-              why = absl::StrCat(wctx, " A/B/A' step A', output '", outs[j].name, "': ", v.message,
-                                 " (all ", v.differing, " element(s) where A' differs from A)");
-            }
-          }
-          if (!why.empty()) {
-            why = absl::StrCat(why, " -- A' differs from A in one input element and sits at A's "
-                                    "addresses: the candidate may be caching outputs");
-          }
-        }
-        if (fatal) return false;
-        if (!why.empty()) {
-          wr.correct = false;
-          if (first_failure.empty()) first_failure = why;
-        }
-      } else {
-        AddFlag(&wr.flags, "abba-unchecked");
-        AddFlag(&result_.flags, "abba-unchecked");
-      }
-    }
+    WorkloadResult wr;
+    if (!CheckWorkload(w, mw, o_.rounds, /*abba=*/true, "", &wr, &first_failure)) return false;
     // Baseline times and the speed of light.
     wr.t_b_eager = mw.value("t_b_eager_ns", 0.0);
     wr.t_b_compile = mw.value("t_b_compile_ns", 0.0);
@@ -1328,6 +1384,10 @@ int Harness::Run() {
     return finish();
   }
   if (!InitDevice()) return finish();
+  // The screen calls the candidate before the full oracle, so it waits for
+  // the device set-up below; without it the oracle runs first, as it always has.
+  const std::optional<Workload> screened =
+      o_.reuse_oracle || o_.back_to_back > 0 ? std::nullopt : ScreenWorkload(problem_, o_.screen);
   if (o_.reuse_oracle) {
     manifest_ = Json::parse(ReadFileOrEmpty(scratch_ + "/oracle_manifest.json"), nullptr,
                             /*allow_exceptions=*/false);
@@ -1335,7 +1395,7 @@ int Harness::Run() {
       Fail("harness_error", "--reuse-oracle: no readable oracle_manifest.json in the scratch");
       return finish();
     }
-  } else if (!RunOracle()) {
+  } else if (!screened && !RunOracle()) {
     return finish();
   }
   if (o_.back_to_back > 0) {
@@ -1391,6 +1451,7 @@ int Harness::Run() {
     return finish();
   }
   InstallSignalHandlers();
+  if (screened && !(Screen(*screened) && RunOracle())) return finish();
   if (!CheckCorrectness()) return finish();
   Time();
   return finish();

@@ -18,6 +18,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,6 +63,7 @@ struct Options {
   // the parent timestamps; > 0 is the budget per workload in seconds.
   double back_to_back = 0;
   bool reuse_oracle = false;  // read SCRATCH/oracle_manifest.json instead
+  ScreenMode screen = ScreenMode::kAuto;  // the cascade's screen stage
 };
 
 int Usage(const std::string& why) {
@@ -70,7 +72,7 @@ int Usage(const std::string& why) {
                "usage: ratchet-harness --problem DIR --solution DIR --out FILE\n"
                "         [--knob NAME=VALUE]... [--seed N] [--warmups N] [--repetitions N]\n"
                "         [--rounds N] [--peak-gbps X --peak-gflops Y] [--python PATH]\n"
-               "         [--scratch DIR] [--print]\n"
+               "         [--scratch DIR] [--screen auto|on|off] [--print]\n"
                "         [--verify] [--back-to-back SECONDS [--reuse-oracle]]\n",
                why.c_str());
   return 2;
@@ -109,7 +111,9 @@ int ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--out") o->out = v;
     else if (a == "--python") o->python = v;
     else if (a == "--scratch") o->scratch = v;
-    else if (a == "--seed") {
+    else if (a == "--screen") {
+      if (!ParseScreenMode(v, &o->screen)) return Usage("--screen must be auto, on or off");
+    } else if (a == "--seed") {
       if (!absl::SimpleAtoi(v, &o->seed)) return Usage("--seed needs a non-negative integer");
     } else if (a == "--warmups") {
       if (!as_int(&o->warmups)) return Usage("--warmups needs a non-negative integer");
@@ -328,6 +332,7 @@ struct Result {
   std::vector<WorkloadResult> workloads;
   CpuPeaks peaks{0, 0};
   double compile_seconds = 0;
+  double screen_seconds = 0;  // 0 when the screen did not run
   double wall_seconds = 0;
 };
 
@@ -358,6 +363,7 @@ Json ToJson(const Result& r) {
   j["workloads"] = ws;
   j["peaks"] = {{"gbps", r.peaks.gbps}, {"gflops", r.peaks.gflops}};
   j["compile_seconds"] = r.compile_seconds;
+  j["screen_seconds"] = r.screen_seconds;
   j["wall_seconds"] = r.wall_seconds;
   return j;
 }
@@ -416,8 +422,18 @@ class Harness {
  private:
   // Each returns false when the run ended (result_ already filled).
   bool Compile(const Solution& s);
+  // The full oracle request's settings; the screen's derive from them.
+  OracleOptions FullOracleOptions() const;
+  // The cascade's screen: one round of workload `w` from its own oracle run.
+  bool Screen(const Workload& w);
   bool RunOracle();
   bool CheckCorrectness();
+  // Checks `num_rounds` of the manifest's `rounds` for workload `w`, each
+  // message starting with `label`. A wrong answer leaves wr->correct false
+  // and, if it is the run's first, its text in *first_failure; false when
+  // the run ended (crash, out of bounds, harness error).
+  bool CheckWorkload(const Workload& w, const Json& rounds, int num_rounds,
+                     const std::string& label, WorkloadResult* wr, std::string* first_failure);
   void Time();
   // --verify: the timed loop with A/B/A' inputs, poisoned outputs and every
   // call checked (docs/verifier.md, "Adversarial checks").
@@ -645,8 +661,7 @@ bool Harness::Compile(const Solution& s) {
   return true;
 }
 
-bool Harness::RunOracle() {
-  Stage("oracle");
+OracleOptions Harness::FullOracleOptions() const {
   OracleOptions oo;
   oo.seed = o_.seed;
   oo.rounds = o_.rounds;
@@ -661,7 +676,35 @@ bool Harness::RunOracle() {
   oo.threads = UsableCpus();
   oo.scratch = scratch_;
   oo.python = o_.python;
-  auto text = kernels::RunOracle(problem_, oo);
+  return oo;
+}
+
+bool Harness::Screen(const Workload& w) {
+  Stage("screen");
+  const auto t0 = Clock::now();
+  auto text = RunScreenOracle(problem_, w, FullOracleOptions());
+  bool passed = false;
+  if (!text.ok()) {
+    Fail("harness_error", std::string(text.status().message()));
+  } else {
+    const Json manifest = Json::parse(*text);
+    WorkloadResult wr;
+    std::string failure;
+    if (CheckWorkload(w, manifest["workloads"][0]["rounds"], 1, "screen: ", &wr, &failure)) {
+      passed = wr.correct;
+      if (!passed) {
+        result_.workloads.push_back(wr);
+        Fail("wrong_answer", failure);
+      }
+    }
+  }
+  result_.screen_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return passed;
+}
+
+bool Harness::RunOracle() {
+  Stage("oracle");
+  auto text = kernels::RunOracle(problem_, FullOracleOptions());
   if (!text.ok()) {
     Fail("harness_error", std::string(text.status().message()));
     return false;
@@ -676,120 +719,9 @@ bool Harness::CheckCorrectness() {
   bool all_ok = true;
   std::string first_failure;
   for (const Workload& w : problem_.workloads) {
-    WorkloadResult wr;
-    wr.index = w.index;
-    wr.axes = w.axes_label;
-    wr.correct = true;
-    wr.matched_fraction = 1;
-    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
-    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
-    const Json& rounds = manifest_["workloads"][static_cast<size_t>(w.index)]["rounds"];
-    for (int r = 0; r < o_.rounds && wr.correct; ++r) {
-      const std::string ctx = absl::StrCat("workload ", w.index, " (", w.axes_label, ") round ", r);
-      std::vector<std::unique_ptr<GuardedBuffer>> bufs;
-      std::vector<std::string> names;
-      std::vector<std::string> pristine;
-      std::vector<void*> in_ptrs, out_ptrs;
-      for (size_t i = 0; i < ins.size(); ++i) {
-        bufs.push_back(std::make_unique<GuardedBuffer>(ins[i].bytes));
-        names.push_back(absl::StrCat("input '", ins[i].name, "'"));
-        auto st = Load(rounds[static_cast<size_t>(r)]["inputs"][i].get<std::string>(),
-                           bufs.back()->data(), ins[i].bytes);
-        if (!st.ok()) {
-          Fail("harness_error", std::string(st.message()));
-          return false;
-        }
-        pristine.emplace_back(static_cast<const char*>(bufs.back()->data()), ins[i].bytes);
-        in_ptrs.push_back(bufs.back()->data());
-      }
-      std::vector<std::string> refs;
-      for (size_t j = 0; j < outs.size(); ++j) {
-        bufs.push_back(std::make_unique<GuardedBuffer>(outs[j].bytes));
-        names.push_back(absl::StrCat("output '", outs[j].name, "'"));
-        Poison(bufs.back()->data(), outs[j].dtype, outs[j].bytes / DTypeSize(outs[j].dtype));
-        out_ptrs.push_back(bufs.back()->data());
-        std::string ref(outs[j].bytes, '\0');
-        auto st = Load(rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>(),
-                           ref.data(), outs[j].bytes);
-        if (!st.ok()) {
-          Fail("harness_error", std::string(st.message()));
-          return false;
-        }
-        refs.push_back(std::move(ref));
-      }
-      std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
-      std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
-      RegisterGuards(bufs, names);
-      SetContext(ctx);
-      PrepareEmergencyTail(result_, start_);
-      g_in_candidate = 1;
-      const int rc = run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
-                          static_cast<int32_t>(ao.size()));
-      g_in_candidate = 0;
-      for (size_t b = 0; b < bufs.size(); ++b) {
-        if (!bufs[b]->CanariesIntact()) {
-          Fail("out_of_bounds", absl::StrCat(ctx, ": wrote before the start of ", names[b],
-                                             " (canary bytes changed)"));
-          return false;
-        }
-      }
-      if (rc != 0) {
-        Fail("crash", absl::StrCat(ctx, ": ratchet_run returned ", rc));
-        return false;
-      }
-      for (size_t i = 0; i < ins.size(); ++i) {
-        if (std::memcmp(pristine[i].data(), bufs[i]->data(), ins[i].bytes) != 0) {
-          wr.correct = false;
-          if (wr.flags.empty()) wr.flags.push_back("modified-inputs");
-          if (first_failure.empty()) {
-            first_failure = absl::StrCat(ctx, ": the candidate modified its inputs (input '",
-                                         ins[i].name, "')");
-          }
-        }
-      }
-      for (size_t j = 0; j < outs.size() && wr.correct; ++j) {
-        Tolerance tol;
-        tol.atol = w.atol;
-        tol.rtol = w.rtol;
-        const CompareResult c =
-            CompareOutputs(bufs[ins.size() + j]->data(), outs[j].dtype, refs[j].data(),
-                           outs[j].dtype, NumElements(outs[j].shape), outs[j].shape, tol);
-        if (o_.verify &&
-            CopiedDecoy(rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>(),
-                        bufs[ins.size() + j]->data(), outs[j].bytes, outs[j].dtype)) {
-          wr.correct = false;
-          wr.flags.push_back("read-reference");
-          if (first_failure.empty())
-            first_failure = absl::StrCat("read-reference: ", ctx, ", output '", outs[j].name,
-                                         "' equals, bit for bit, the decoy the harness left in "
-                                         "the oracle's reference file (the candidate read the "
-                                         "reference)");
-          continue;
-        }
-        wr.matched_fraction = std::min(wr.matched_fraction, c.matched_fraction);
-        wr.max_abs_error = std::max(wr.max_abs_error, c.max_abs_error);
-        if (!c.ok) {
-          wr.correct = false;
-          std::string why;
-          const std::string flag =
-              o_.verify ? ClassifyMismatch(w, j, bufs[ins.size() + j]->data(),
-                                           rounds[static_cast<size_t>(r)]["outputs"][j]
-                                               .get<std::string>(),
-                                           {}, ctx, &why)
-                        : "";
-          // In the correctness rounds only a copied reference or late work
-          // is a hack; anything else is an honest wrong answer.
-          if (flag == "read-reference" || flag == "work-after-return") {
-            wr.flags.push_back(flag);
-            if (first_failure.empty()) first_failure = absl::StrCat(flag, ": ", why);
-          }
-          if (first_failure.empty()) {
-            first_failure = absl::StrCat(ctx, ", output '", outs[j].name, "': ", c.message);
-          }
-        }
-      }
-    }
     const Json& mw = manifest_["workloads"][static_cast<size_t>(w.index)];
+    WorkloadResult wr;
+    if (!CheckWorkload(w, mw["rounds"], o_.rounds, "", &wr, &first_failure)) return false;
     wr.t_b = mw.value("t_b_ns", 0.0);
     auto flops = WorkloadFlops(def, w);
     auto bytes = WorkloadBytes(def, w);
@@ -804,6 +736,123 @@ bool Harness::CheckCorrectness() {
   if (!all_ok) {
     Fail("wrong_answer", first_failure);
     return false;
+  }
+  return true;
+}
+
+bool Harness::CheckWorkload(const Workload& w, const Json& rounds, int num_rounds,
+                            const std::string& label, WorkloadResult* wr,
+                            std::string* first_failure) {
+  const Definition& def = problem_.definition;
+  wr->index = w.index;
+  wr->axes = w.axes_label;
+  wr->correct = true;
+  wr->matched_fraction = 1;
+  const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+  const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+  for (int r = 0; r < num_rounds && wr->correct; ++r) {
+    const std::string ctx =
+        absl::StrCat(label, "workload ", w.index, " (", w.axes_label, ") round ", r);
+    std::vector<std::unique_ptr<GuardedBuffer>> bufs;
+    std::vector<std::string> names;
+    std::vector<std::string> pristine;
+    std::vector<void*> in_ptrs, out_ptrs;
+    for (size_t i = 0; i < ins.size(); ++i) {
+      bufs.push_back(std::make_unique<GuardedBuffer>(ins[i].bytes));
+      names.push_back(absl::StrCat("input '", ins[i].name, "'"));
+      auto st = Load(rounds[static_cast<size_t>(r)]["inputs"][i].get<std::string>(),
+                     bufs.back()->data(), ins[i].bytes);
+      if (!st.ok()) {
+        Fail("harness_error", std::string(st.message()));
+        return false;
+      }
+      pristine.emplace_back(static_cast<const char*>(bufs.back()->data()), ins[i].bytes);
+      in_ptrs.push_back(bufs.back()->data());
+    }
+    std::vector<std::string> refs;
+    for (size_t j = 0; j < outs.size(); ++j) {
+      bufs.push_back(std::make_unique<GuardedBuffer>(outs[j].bytes));
+      names.push_back(absl::StrCat("output '", outs[j].name, "'"));
+      Poison(bufs.back()->data(), outs[j].dtype, outs[j].bytes / DTypeSize(outs[j].dtype));
+      out_ptrs.push_back(bufs.back()->data());
+      std::string ref(outs[j].bytes, '\0');
+      auto st = Load(rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>(),
+                     ref.data(), outs[j].bytes);
+      if (!st.ok()) {
+        Fail("harness_error", std::string(st.message()));
+        return false;
+      }
+      refs.push_back(std::move(ref));
+    }
+    std::vector<ratchet_tensor> ai = AbiTensors(ins, in_ptrs);
+    std::vector<ratchet_tensor> ao = AbiTensors(outs, out_ptrs);
+    RegisterGuards(bufs, names);
+    SetContext(ctx);
+    PrepareEmergencyTail(result_, start_);
+    g_in_candidate = 1;
+    const int rc = run_(ai.data(), static_cast<int32_t>(ai.size()), ao.data(),
+                        static_cast<int32_t>(ao.size()));
+    g_in_candidate = 0;
+    for (size_t b = 0; b < bufs.size(); ++b) {
+      if (!bufs[b]->CanariesIntact()) {
+        Fail("out_of_bounds", absl::StrCat(ctx, ": wrote before the start of ", names[b],
+                                           " (canary bytes changed)"));
+        return false;
+      }
+    }
+    if (rc != 0) {
+      Fail("crash", absl::StrCat(ctx, ": ratchet_run returned ", rc));
+      return false;
+    }
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (std::memcmp(pristine[i].data(), bufs[i]->data(), ins[i].bytes) != 0) {
+        wr->correct = false;
+        if (wr->flags.empty()) wr->flags.push_back("modified-inputs");
+        if (first_failure->empty()) {
+          *first_failure = absl::StrCat(ctx, ": the candidate modified its inputs (input '",
+                                        ins[i].name, "')");
+        }
+      }
+    }
+    for (size_t j = 0; j < outs.size() && wr->correct; ++j) {
+      Tolerance tol;
+      tol.atol = w.atol;
+      tol.rtol = w.rtol;
+      const std::string& expected = rounds[static_cast<size_t>(r)]["outputs"][j].get<std::string>();
+      const CompareResult c =
+          CompareOutputs(bufs[ins.size() + j]->data(), outs[j].dtype, refs[j].data(),
+                         outs[j].dtype, NumElements(outs[j].shape), outs[j].shape, tol);
+      if (o_.verify &&
+          CopiedDecoy(expected, bufs[ins.size() + j]->data(), outs[j].bytes, outs[j].dtype)) {
+        wr->correct = false;
+        wr->flags.push_back("read-reference");
+        if (first_failure->empty())
+          *first_failure = absl::StrCat("read-reference: ", ctx, ", output '", outs[j].name,
+                                        "' equals, bit for bit, the decoy the harness left in "
+                                        "the oracle's reference file (the candidate read the "
+                                        "reference)");
+        continue;
+      }
+      wr->matched_fraction = std::min(wr->matched_fraction, c.matched_fraction);
+      wr->max_abs_error = std::max(wr->max_abs_error, c.max_abs_error);
+      if (!c.ok) {
+        wr->correct = false;
+        std::string why;
+        const std::string flag =
+            o_.verify ? ClassifyMismatch(w, j, bufs[ins.size() + j]->data(), expected, {}, ctx,
+                                         &why)
+                      : "";
+        // In the correctness rounds only a copied reference or late work
+        // is a hack; anything else is an honest wrong answer.
+        if (flag == "read-reference" || flag == "work-after-return") {
+          wr->flags.push_back(flag);
+          if (first_failure->empty()) *first_failure = absl::StrCat(flag, ": ", why);
+        }
+        if (first_failure->empty()) {
+          *first_failure = absl::StrCat(ctx, ", output '", outs[j].name, "': ", c.message);
+        }
+      }
+    }
   }
   return true;
 }
@@ -1122,6 +1171,8 @@ int Harness::Run() {
   } else {
     result_.peaks = MeasureCpuPeaks();
   }
+  // Before the first candidate call, which the screen may make.
+  InstallSignalHandlers();
   if (o_.reuse_oracle) {
     const std::string text = ReadFileOrEmpty(scratch_ + "/oracle_manifest.json");
     manifest_ = Json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -1129,10 +1180,14 @@ int Harness::Run() {
       Fail("harness_error", "--reuse-oracle: no readable oracle_manifest.json in the scratch");
       return finish();
     }
-  } else if (!RunOracle()) {
-    return finish();
+  } else {
+    // Verification runs check every workload in full; back-to-back runs
+    // check nothing.
+    const std::optional<Workload> screened =
+        o_.verify || o_.back_to_back > 0 ? std::nullopt : ScreenWorkload(problem_, o_.screen);
+    if (screened && !Screen(*screened)) return finish();
+    if (!RunOracle()) return finish();
   }
-  InstallSignalHandlers();
   if (o_.back_to_back > 0) {
     BackToBack();
     return finish();

@@ -1,5 +1,6 @@
 #include "kernels/harness/oracle_client.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/harness/subprocess.h"
+#include "kernels/harness/tensors.h"
 
 namespace ratchet::kernels {
 
@@ -42,6 +44,7 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
     req["compile"] = false;
   if (const char* t = std::getenv("RATCHET_TB_COMPILE_TIMEOUT_S"); t && *t)
     req["compile_timeout_s"] = std::atof(t);
+  if (!o.time_reference) req["time_reference"] = false;
   if (!o.perturb_of.empty()) {
     Json extra = Json::array();
     for (int r : o.perturb_of) extra.push_back({{"perturb_of", r}});
@@ -131,6 +134,48 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
   return absl::FailedPreconditionError(absl::StrCat(
       "no python that can import torch", explicit_choice ? " (as configured)" : "",
       "; tried:", tried, "\nset --python or $RATCHET_PYTHON"));
+}
+
+bool ParseScreenMode(const std::string& text, ScreenMode* mode) {
+  if (text == "auto") *mode = ScreenMode::kAuto;
+  else if (text == "on") *mode = ScreenMode::kOn;
+  else if (text == "off") *mode = ScreenMode::kOff;
+  else return false;
+  return true;
+}
+
+std::optional<Workload> ScreenWorkload(const Problem& problem, ScreenMode mode) {
+  if (mode == ScreenMode::kOff || problem.workloads.size() < 2) return std::nullopt;
+  auto tensor_bytes = [&](const Workload& w) {
+    double bytes = 0;
+    for (const auto* specs : {&problem.definition.inputs, &problem.definition.outputs}) {
+      for (const Tensor& t : MakeTensors(*specs, w)) bytes += static_cast<double>(t.bytes);
+    }
+    return bytes;
+  };
+  const Workload* smallest = &problem.workloads.front();
+  double smallest_bytes = tensor_bytes(*smallest), largest_bytes = smallest_bytes;
+  for (const Workload& w : problem.workloads) {
+    const double bytes = tensor_bytes(w);
+    if (bytes < smallest_bytes) {
+      smallest = &w;
+      smallest_bytes = bytes;
+    }
+    largest_bytes = std::max(largest_bytes, bytes);
+  }
+  if (mode == ScreenMode::kAuto && largest_bytes < kScreenAutoBytes) return std::nullopt;
+  return *smallest;
+}
+
+absl::StatusOr<std::string> RunScreenOracle(const Problem& problem, const Workload& w,
+                                            OracleOptions full) {
+  Problem one = problem;
+  one.workloads = {w};
+  full.seed ^= 0x9e3779b97f4a7c15ull;  // Any fixed change gives other inputs.
+  full.rounds = 1;
+  full.perturb_of.clear();
+  full.time_reference = false;
+  return RunOracle(one, full);
 }
 
 }  // namespace ratchet::kernels

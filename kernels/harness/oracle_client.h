@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,12 +33,41 @@ struct OracleOptions {
   // perturb_of[i]'s inputs with one element changed (the A' of the A/B/A'
   // guard), with its own reference outputs.
   std::vector<int> perturb_of;
+  // False: no T_b (nor flop count) in the manifest, only inputs and references.
+  bool time_reference = true;
 };
 
 // Writes SCRATCH/oracle_request.json, runs the oracle and returns the
 // manifest's text. Every failure (no python that imports torch, the reference
 // raising, no manifest) is an error whose message is the harness_error text.
 absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOptions& options);
+
+// The cascade's screen (docs/harness.md, "The screen"): after compilation,
+// one round of the smallest workload, without timing the reference, checked
+// like the correctness stage; a wrong candidate ends there, before the full
+// oracle (every round of every workload, and T_b) costs anything.
+enum class ScreenMode { kAuto, kOn, kOff };
+
+// "auto", "on" or "off"; false for anything else.
+bool ParseScreenMode(const std::string& text, ScreenMode* mode);
+
+// Under auto the screen runs when the largest workload's tensors (inputs and
+// outputs of one round) take at least this many bytes; below that the
+// screen's own oracle start (about a second of Python and torch imports)
+// costs more than the full oracle it can save.
+inline constexpr double kScreenAutoBytes = 16 << 20;
+
+// The workload the screen checks, the one with the fewest bytes of inputs and
+// outputs; nullopt when there is no screen (off, fewer than two workloads, or
+// auto below kScreenAutoBytes).
+std::optional<Workload> ScreenWorkload(const Problem& problem, ScreenMode mode);
+
+// Runs the oracle for the screen: `full` (the options of the full run) for
+// workload `w` alone, one round, no A' rounds, no T_b, and another seed so
+// that the full run's correctness rounds use inputs the candidate has not
+// seen. Writes into the same scratch; the full run overwrites it.
+absl::StatusOr<std::string> RunScreenOracle(const Problem& problem, const Workload& w,
+                                            OracleOptions full);
 
 }  // namespace ratchet::kernels
 

@@ -27,6 +27,10 @@ Optional request fields (CPU and GPU):
       changed (the A/B/A' guard against output caching: a candidate that
       returns round r's outputs for this round fails correctness). The
       manifest's round entry then says which input and element changed.
+  "time_reference": false  skips measuring T_b (and counting flops): the
+      manifest's "t_b_ns" is 0. The harness's screen (docs/harness.md, "The
+      screen") asks for one round of one workload this way, only to check a
+      candidate's answer before the full oracle runs.
 Per workload the manifest also holds "flops" (counted by
 torch.utils.flop_counter.FlopCounterMode on torch >= 2.1: matmul-like ops
 only; absent when torch cannot count).
@@ -664,6 +668,8 @@ def main():
                 entry["rounds"].append(files)
                 if r == 0:
                     timing_args = args
+            if not req.get("time_reference", True):
+                timing_args = None
             if timing_args is not None:
                 flops = count_flops(run, timing_args)
                 if flops is not None:

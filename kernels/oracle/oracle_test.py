@@ -149,6 +149,26 @@ class OracleProtocolTest(unittest.TestCase):
         p = m["workloads"][1]["rounds"][1]["perturbed"]
         self.assertIn("swapped_with", p)
 
+    def test_without_reference_timing(self):
+        # The harness's screen: one round of one workload, references only.
+        req = request(self.dir, rounds=1, time_reference=False)
+        req["workloads"] = req["workloads"][1:]
+        rc, m, err = run_oracle(req)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(m["workloads"]), 1)
+        w = m["workloads"][0]
+        self.assertEqual(w["t_b_ns"], 0)
+        self.assertNotIn("flops", w)
+        self.assertEqual(len(w["rounds"]), 1)
+        rnd = w["rounds"][0]
+        self.assertEqual(rnd["inputs"][0], "w1_r0_in0.bin")
+        a = floats(os.path.join(self.dir, rnd["inputs"][0]))
+        b = bf16s(os.path.join(self.dir, rnd["inputs"][1]))
+        c = floats(os.path.join(self.dir, rnd["outputs"][0]))
+        self.assertEqual(len(c), 33)
+        for x, y, z in zip(a, b, c):
+            self.assertAlmostEqual(x + y, z, places=5)
+
     def test_bad_round_specs_are_errors(self):
         for specs in ([{}, {"perturb_of": 1}, {}], [{}, {"perturb_of": 7}, {}], [{}]):
             rc, m, _ = run_oracle(request(self.dir, round_specs=specs))

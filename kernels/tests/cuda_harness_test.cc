@@ -76,6 +76,20 @@ Json RunHarness(const std::string& name, const std::string& extra) {
   }
 }
 
+Json ReadJson(const std::string& path) {
+  std::ifstream f(path);
+  return Json::parse(f, nullptr, /*allow_exceptions=*/false);
+}
+
+// The guards and the screen do not need torch.compile's T_b, and every case
+// shares one problem: eager T_b and one cache keep each case to seconds, not
+// half a minute.
+void UseQuickBaselines() {
+  setenv("RATCHET_TB_COMPILE", "0", /*overwrite=*/0);
+  const std::string cache = ::testing::TempDir() + "/ratchet_cuda_test_tb_cache_" + std::to_string(getpid());
+  setenv("RATCHET_TB_CACHE", cache.c_str(), /*overwrite=*/0);
+}
+
 bool HasFlag(const Json& r, const std::string& flag) {
   if (!r.contains("flags")) return false;
   for (const auto& f : r["flags"]) {
@@ -120,7 +134,7 @@ TEST(CudaHarnessCompileTest, AcceptsTheWorkersArguments) {
   if (!HaveNvcc()) GTEST_SKIP() << "no nvcc";
   const std::string cache = TempPath("tb-cache");
   const Json r = RunHarness("correct", "--compile-only --arch sm_90 --device-index 0 --seed 7 "
-                                       "--warmups 1 --repetitions 50 --rounds 2 --cache-dir " +
+                                       "--warmups 1 --repetitions 50 --rounds 2 --screen auto --cache-dir " +
                                            cache + " --scratch " + ::testing::TempDir());
   EXPECT_EQ(r.value("outcome", ""), "ok") << r.dump(2);
 }
@@ -177,6 +191,49 @@ TEST(CudaHarnessBackToBackTest, PrintsMarksForTheParentsClock) {
   for (const auto& [w, calls] : last_mark) EXPECT_GE(calls, 8) << "workload " << w;
 }
 
+// The cascade's screen: one round of the smallest workload (axpy-odd,
+// N=4097, index 1) ends a wrong candidate before the full oracle runs.
+class CudaHarnessScreenTest : public testing::Test {
+ protected:
+  static void SetUpTestSuite() { UseQuickBaselines(); }
+  void SetUp() override {
+    std::string why;
+    if (!HaveGpu(&why)) GTEST_SKIP() << why;
+    scratch_ = ::testing::TempDir() + "/ratchet_screen_" +
+               testing::UnitTest::GetInstance()->current_test_info()->name() + "_" +
+               std::to_string(getpid());
+  }
+  std::string scratch_;
+};
+
+TEST_F(CudaHarnessScreenTest, EndsAWrongCandidateBeforeTheFullOracle) {
+  const Json r = RunHarness("lazy", "--warmups 2 --repetitions 10 --rounds 2 --screen on --scratch " + scratch_);
+  EXPECT_EQ(r.value("outcome", ""), "wrong_answer") << r.dump(2);
+  EXPECT_NE(r.value("message", "").find("screen: workload 1 (N=4097)"), std::string::npos) << r.dump(2);
+  ASSERT_EQ(r["workloads"].size(), 1u) << r.dump(2);
+  EXPECT_EQ(r["workloads"][0].value("index", -1), 1);
+  EXPECT_GT(r.value("screen_seconds", 0.0), 0.0);
+  // The only oracle run was the screen's: one workload, one round, no T_b.
+  const Json request = ReadJson(scratch_ + "/oracle_request.json");
+  ASSERT_EQ(request["workloads"].size(), 1u) << request.dump(2);
+  EXPECT_EQ(request.value("rounds", 0), 1);
+  EXPECT_EQ(request.value("time_reference", true), false);
+  EXPECT_EQ(ReadJson(scratch_ + "/oracle_manifest.json")["workloads"].size(), 1u);
+}
+
+TEST_F(CudaHarnessScreenTest, PassesACorrectCandidateOnToEveryWorkload) {
+  const Json r = RunHarness("correct", "--warmups 2 --repetitions 10 --rounds 2 --screen on --scratch " + scratch_);
+  EXPECT_EQ(r.value("outcome", ""), "ok") << r.dump(2);
+  ASSERT_EQ(r["workloads"].size(), 2u) << r.dump(2);
+  for (const auto& w : r["workloads"]) {
+    EXPECT_TRUE(w.value("correct", false));
+    EXPECT_GT(w.value("t_k_ns", 0.0), 0.0);
+    EXPECT_GT(w.value("t_b_ns", 0.0), 0.0);
+  }
+  EXPECT_GT(r.value("screen_seconds", 0.0), 0.0);
+  EXPECT_EQ(ReadJson(scratch_ + "/oracle_manifest.json")["workloads"].size(), 2u);
+}
+
 struct GuardCase {
   const char* solution;
   const char* outcome;
@@ -190,13 +247,7 @@ void PrintTo(const GuardCase& c, std::ostream* os) { *os << c.solution << " " <<
 
 class CudaHarnessGuardTest : public testing::TestWithParam<GuardCase> {
  protected:
-  // The guards do not need torch.compile's T_b, and every case shares one
-  // problem: eager T_b and one cache keep each case to seconds, not half a minute.
-  static void SetUpTestSuite() {
-    setenv("RATCHET_TB_COMPILE", "0", /*overwrite=*/0);
-    const std::string cache = ::testing::TempDir() + "/ratchet_cuda_test_tb_cache_" + std::to_string(getpid());
-    setenv("RATCHET_TB_CACHE", cache.c_str(), /*overwrite=*/0);
-  }
+  static void SetUpTestSuite() { UseQuickBaselines(); }
 };
 
 TEST_P(CudaHarnessGuardTest, GuardCatchesIt) {

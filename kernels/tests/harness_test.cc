@@ -18,6 +18,7 @@ namespace ratchet::kernels {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The first of $RATCHET_PYTHON, /usr/bin/python3, python3 that imports torch.
 std::string TorchPython() {
@@ -106,6 +107,75 @@ TEST_F(HarnessTest, CorrectSolutionScores) {
   EXPECT_THAT(r.stderr_text, HasSubstr("stage: oracle"));
   EXPECT_THAT(r.stderr_text, HasSubstr("stage: correctness"));
   EXPECT_THAT(r.stderr_text, HasSubstr("stage: timing workload 2/2"));
+  // Two workloads of a few KiB: auto leaves the screen off.
+  EXPECT_THAT(r.stderr_text, Not(HasSubstr("stage: screen")));
+  EXPECT_EQ(r.result["screen_seconds"], 0.0);
+}
+
+nlohmann::json ReadJson(const std::string& path) {
+  std::ifstream f(path);
+  return nlohmann::json::parse(f, nullptr, /*allow_exceptions=*/false);
+}
+
+// A scratch folder of the test's own, emptied first.
+std::string FreshScratch() {
+  const std::string dir = ::testing::TempDir() + "/harness_scratch_" +
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  std::system(("rm -rf " + dir).c_str());
+  return dir;
+}
+
+// The cascade's screen: one round of the smallest workload (N=1000, index 0)
+// ends a wrong candidate before the full oracle runs.
+TEST_F(HarnessTest, ScreenEndsAWrongCandidateBeforeTheFullOracle) {
+  const std::string scratch = FreshScratch();
+  HarnessRun r = RunHarness("vector_add", "wrong", "--screen on --scratch " + scratch);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "wrong_answer") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("screen: workload 0 (N=1000)"));
+  ASSERT_EQ(r.result["workloads"].size(), 1u) << r.result.dump(2);
+  EXPECT_FALSE(r.result["workloads"][0]["correct"].get<bool>());
+  EXPECT_GT(r.result["screen_seconds"].get<double>(), 0);
+  EXPECT_THAT(r.stderr_text, HasSubstr("stage: screen"));
+  EXPECT_THAT(r.stderr_text, Not(HasSubstr("stage: oracle")));
+  EXPECT_THAT(r.stderr_text, Not(HasSubstr("stage: timing")));
+  // The only oracle run was the screen's: one workload, one round, another
+  // seed than the job's (1), and no reference timing.
+  const nlohmann::json request = ReadJson(scratch + "/oracle_request.json");
+  ASSERT_EQ(request["workloads"].size(), 1u) << request.dump(2);
+  EXPECT_EQ(request["workloads"][0]["index"], 0);
+  EXPECT_EQ(request["rounds"], 1);
+  EXPECT_NE(request["seed"], 1);
+  EXPECT_EQ(request["time_reference"], false);
+  EXPECT_EQ(ReadJson(scratch + "/oracle_manifest.json")["workloads"].size(), 1u);
+}
+
+TEST_F(HarnessTest, ScreenPassesACorrectCandidateOnToEveryWorkload) {
+  const std::string scratch = FreshScratch();
+  HarnessRun r = RunHarness("vector_add", "correct", "--screen on --scratch " + scratch);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  ASSERT_EQ(r.result["workloads"].size(), 2u);
+  for (const auto& w : r.result["workloads"]) {
+    EXPECT_TRUE(w["correct"].get<bool>());
+    EXPECT_GT(w["t_k_ns"].get<double>(), 0);
+    EXPECT_GT(w["t_b_ns"].get<double>(), 0);
+  }
+  EXPECT_GT(r.result["screen_seconds"].get<double>(), 0);
+  const size_t screen = r.stderr_text.find("stage: screen");
+  ASSERT_NE(screen, std::string::npos) << r.stderr_text;
+  EXPECT_GT(r.stderr_text.find("stage: oracle"), screen);
+  EXPECT_THAT(r.stderr_text, HasSubstr("stage: timing workload 2/2"));
+  // The full oracle ran after the screen's and replaced its files.
+  EXPECT_EQ(ReadJson(scratch + "/oracle_manifest.json")["workloads"].size(), 2u);
+}
+
+TEST_F(HarnessTest, ScreenCrashNamesTheScreen) {
+  HarnessRun r = RunHarness("vector_add", "segfault", "--screen on");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "crash");
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("screen: workload 0"));
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("SIGSEGV"));
 }
 
 TEST_F(HarnessTest, CustomEntrypointBf16AndScalars) {
@@ -186,9 +256,11 @@ TEST_F(HarnessTest, MissingProblemIsHarnessError) {
 }
 
 TEST(HarnessCliTest, BadCommandLineExitsTwo) {
-  const std::string cmd = std::string(RATCHET_HARNESS_BIN) + " --problem x 2>/dev/null";
-  const int status = std::system(cmd.c_str());
-  EXPECT_EQ(WEXITSTATUS(status), 2);
+  for (const std::string args : {" --problem x", " --problem p --solution s --out o --screen maybe"}) {
+    const std::string cmd = std::string(RATCHET_HARNESS_BIN) + args + " 2>/dev/null";
+    const int status = std::system(cmd.c_str());
+    EXPECT_EQ(WEXITSTATUS(status), 2) << args;
+  }
 }
 
 TEST(BenchTest, ArgumentErrorsExitTwo) {

@@ -40,8 +40,10 @@ const std::vector<std::string> kVerificationKeys = {
 // docs/verifier.md, "Tiers": guards and replay always run.
 const std::vector<std::string> kVerificationTiers(std::begin(verifier::kTiers),
                                                   std::end(verifier::kTiers));
-const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions",
-                                               "correctness_rounds", "timeout_seconds"};
+const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions", "correctness_rounds",
+                                               "timeout_seconds", "screen"};
+// The cascade's screen stage (docs/harness.md, "The screen").
+const std::vector<std::string> kScreenModes = {"auto", "on", "off"};
 // "sleep": jobs that only sleep, for load tests of the coordinator
 // (docs/cluster.md); no problem or baseline.
 const std::vector<std::string> kTasks = {"kernel", "sleep"};
@@ -458,14 +460,21 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   // 0 leaves the coordinator's default (docs/verifier.md, "Policy").
   double timing_tolerance = 0, noise_sigmas = 0;
   long long max_replays = 0;
+  std::string screen = kDefaultScreen;
 
-  auto one_of = [&](const std::string& key, const std::string& value,
-                    const std::vector<std::string>& allowed) -> absl::Status {
+  // `value` of map[key] (prefix: the map's place, e.g. "harness.") must be in `allowed`.
+  auto one_of_in = [&](const YAML::Node& map, const std::string& prefix, const std::string& key,
+                       const std::string& value,
+                       const std::vector<std::string>& allowed) -> absl::Status {
     if (std::find(allowed.begin(), allowed.end(), value) != allowed.end())
       return absl::OkStatus();
-    return r.Error(root[key], key,
+    return r.Error(map[key], prefix + key,
                    absl::StrCat("unknown ", key, " '", value, "' (known: ",
                                 absl::StrJoin(allowed, ", "), ")"));
+  };
+  auto one_of = [&](const std::string& key, const std::string& value,
+                    const std::vector<std::string>& allowed) {
+    return one_of_in(root, "", key, value, allowed);
   };
 
   absl::StatusOr<YAML::Node> budget = r.GetMap(root, "budget", kBudgetKeys);
@@ -498,11 +507,13 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
            r.GetInt(*harness, "harness.", "repetitions", 1, &repetitions),
            r.GetInt(*harness, "harness.", "correctness_rounds", 1, &correctness_rounds),
            r.GetDouble(*harness, "harness.", "timeout_seconds", 0, true, &timeout),
+           r.GetString(*harness, "harness.", "screen", &screen),
        }) {
     if (!st.ok()) return st;
   }
   for (absl::Status st : {one_of("task", task, kTasks), one_of("proposer", proposer, kProposers),
-                          one_of("device", device, kDevices)}) {
+                          one_of("device", device, kDevices),
+                          one_of_in(*harness, "harness.", "screen", screen, kScreenModes)}) {
     if (!st.ok()) return st;
   }
   if (name.empty()) return r.Error(root["name"], "name", "must not be empty");
@@ -585,6 +596,7 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   spec.mutable_harness()->set_repetitions(static_cast<int32_t>(repetitions));
   spec.mutable_harness()->set_correctness_rounds(static_cast<int32_t>(correctness_rounds));
   spec.mutable_harness()->set_timeout_seconds(timeout);
+  spec.mutable_harness()->set_screen(screen);
   spec.set_device(device);
   spec.set_in_flight_per_thread(static_cast<int32_t>(in_flight));
 

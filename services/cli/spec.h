@@ -11,7 +11,8 @@
 //   seed: 7
 //   budget: {max_evaluations: 30, max_wall_seconds: 480}
 //   verification: {replays: 3, min_gain: 0.02}
-//   harness: {warmups: 2, repetitions: 15, correctness_rounds: 2, timeout_seconds: 90}
+//   harness: {warmups: 2, repetitions: 15, correctness_rounds: 2, timeout_seconds: 90,
+//             screen: auto}               # auto | on | off (docs/harness.md)
 //   device: cpu
 //   in_flight_per_thread: 2
 //   llm:                           # proposer llm only (docs/llm.md)
@@ -54,6 +55,7 @@ inline constexpr int kDefaultWarmups = 10;  // SOL-ExecBench's timing settings
 inline constexpr int kDefaultRepetitions = 50;
 inline constexpr int kDefaultCorrectnessRounds = 10;
 inline constexpr double kDefaultTimeoutSeconds = 120;
+inline constexpr const char* kDefaultScreen = "auto";
 inline constexpr const char* kDefaultDevice = "cpu";
 inline constexpr int kDefaultInFlightPerThread = 2;
 // The llm: section (docs/llm.md); where the proposer has a default, the

@@ -28,7 +28,7 @@ proposer: random
 seed: 7
 budget: {max_evaluations: 30, max_wall_seconds: 480}
 verification: {replays: 4, min_gain: 0.02}
-harness: {warmups: 2, repetitions: 15, correctness_rounds: 2, timeout_seconds: 90}
+harness: {warmups: 2, repetitions: 15, correctness_rounds: 2, timeout_seconds: 90, screen: on}
 device: cpu
 in_flight_per_thread: 5
 )";
@@ -86,6 +86,7 @@ TEST_F(SpecTest, LoadsEveryField) {
   EXPECT_EQ(spec->harness().repetitions(), 15);
   EXPECT_EQ(spec->harness().correctness_rounds(), 2);
   EXPECT_DOUBLE_EQ(spec->harness().timeout_seconds(), 90);
+  EXPECT_EQ(spec->harness().screen(), "on");
   EXPECT_EQ(spec->device(), "cpu");
   EXPECT_EQ(spec->in_flight_per_thread(), 5);
 
@@ -113,6 +114,7 @@ TEST_F(SpecTest, FillsDefaults) {
   EXPECT_EQ(spec->verification().replays(), kDefaultReplays);
   EXPECT_EQ(spec->harness().repetitions(), kDefaultRepetitions);
   EXPECT_EQ(spec->harness().warmups(), kDefaultWarmups);
+  EXPECT_EQ(spec->harness().screen(), kDefaultScreen);
   EXPECT_EQ(spec->device(), kDefaultDevice);
   EXPECT_EQ(spec->in_flight_per_thread(), kDefaultInFlightPerThread);
 }
@@ -259,6 +261,13 @@ TEST_F(SpecTest, NegativeSeed) {
 TEST_F(SpecTest, NonPositiveTimeout) {
   std::string e = Error(std::string(kMinimalSpec) + "harness: {timeout_seconds: 0}\n");
   EXPECT_NE(e.find("harness.timeout_seconds: must be greater than 0"), std::string::npos) << e;
+}
+
+TEST_F(SpecTest, UnknownScreen) {
+  std::string e = Error(std::string(kMinimalSpec) + "harness: {screen: maybe}\n");
+  EXPECT_NE(e.find("harness.screen: unknown screen 'maybe' (known: auto, on, off)"),
+            std::string::npos)
+      << e;
 }
 
 TEST_F(SpecTest, ZeroBudget) {

@@ -109,8 +109,9 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
   std::vector<double> cand, inc;
   Problem hack, wrong, flaky, inc_problem;
   // The outside clock's findings: a tampered timer lies on every replay, a
-  // host busy during one replay (other jobs on the same cores) does not.
-  Problem disagreement;
+  // host busy during one replay (other jobs on the same cores) does not; that
+  // only keeps a claim from being accepted.
+  Problem disagreement, unsteady;
   int timed_replays = 0, disagreeing_replays = 0;
   bool candidate_replays_done = true;
   std::set<std::string> hardware;  // of the candidate's replays
@@ -215,7 +216,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
     if (disagreeing_replays == timed_replays && candidate_replays_done) {
       note(&hack, disagreement.outcome, disagreement.reason, disagreement.detail);
     } else if (candidate_replays_done) {
-      note(&flaky, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
+      note(&unsteady, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
            absl::StrCat("the worker's clock disagreed on ", disagreeing_replays, " of ",
                         timed_replays, " timed replays (a busy host, or a timer not to be "
                         "trusted): ", disagreement.detail));
@@ -307,6 +308,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
     return reject({v1::VERDICT_REJECTED_NOISE, "below-noise-floor",
                    absl::StrFormat("gain %.1f%% within %g noise floors (%.2f%% each); %s",
                                    100 * gain, sigmas, 100 * floor.relative_sd(), evidence)});
+  if (unsteady.outcome != v1::VERDICT_UNSPECIFIED) return reject(unsteady);
   v.set_outcome(v1::VERDICT_ACCEPTED);
   v.clear_reason();
   v.set_detail(evidence);

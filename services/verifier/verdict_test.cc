@@ -179,6 +179,10 @@ TEST(Verdict, TheIncumbentsOwnRatioCalibratesTheOutsideClock) {
   EXPECT_EQ(once.outcome(), v1::VERDICT_REJECTED_FLAKY);
   EXPECT_EQ(once.reason(), "timing-unsteady");
   EXPECT_NE(once.detail().find("on 1 of 2 timed replays"), std::string::npos) << once.detail();
+  // A claim that is noise anyway says so.
+  v1::GetReplaysResponse level = r;
+  for (int i : {0, 1}) level.mutable_evaluations(i)->set_score(0.505);
+  EXPECT_EQ(Decide(Claim(), level).outcome(), v1::VERDICT_REJECTED_NOISE);
   // On every replay: a tampered timer.
   r.mutable_evaluations(1)->mutable_workloads(0)->set_t_k_independent_ns(3200);
   v1::Verification v = Decide(Claim(), r);
