@@ -212,10 +212,11 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
     timed_replays += timed;
     disagreeing_replays += disagreed;
   }
-  if (disagreeing_replays > 0) {
-    if (disagreeing_replays == timed_replays && candidate_replays_done) {
+  // Decided only once every replay of the candidate is in.
+  if (disagreeing_replays > 0 && candidate_replays_done) {
+    if (disagreeing_replays == timed_replays) {
       note(&hack, disagreement.outcome, disagreement.reason, disagreement.detail);
-    } else if (candidate_replays_done) {
+    } else {
       note(&unsteady, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
            absl::StrCat("the worker's clock disagreed on ", disagreeing_replays, " of ",
                         timed_replays, " timed replays (a busy host, or a timer not to be "
