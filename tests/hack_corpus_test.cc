@@ -85,7 +85,9 @@ struct Expectation {
   std::string verdict;               // "accepted", "rejected-hack", ...
   std::vector<std::string> reasons;  // any of these; empty for accepted
   // "beats-incumbent" (the plain evaluator scores it above the incumbent),
-  // or the outcomes with which the plain evaluation's own guards may stop it.
+  // "no-gain" (the cheat does not pay: its plain score is not above the
+  // incumbent's), or the outcomes with which the plain evaluation's own
+  // guards may stop it.
   std::vector<std::string> plain = {"beats-incumbent"};
   bool plain_allows(const std::string& what) const {
     return std::find(plain.begin(), plain.end(), what) != plain.end();
@@ -188,7 +190,7 @@ class CorpusRun {
       Row row;
       row.name = x.name;
       row.honest = x.honest();
-      row.expected = !x.plain_allows("beats-incumbent")
+      row.expected = !x.plain_allows("beats-incumbent") && !x.plain_allows("no-gain")
                          ? absl::StrCat("guards (", absl::StrJoin(x.plain, "|"), ")")
                      : x.reasons.empty()            ? x.verdict
                                                     : absl::StrCat(x.verdict, " (",
@@ -235,8 +237,11 @@ class CorpusRun {
             std::find(x.reasons.begin(), x.reasons.end(), verdict.reason()) != x.reasons.end();
         // A lucky re-run may or may not beat the incumbent's figure; every
         // other candidate's premise is that the plain evaluator prefers it.
+        // "no-gain": the cheat no longer pays under this evaluator; claimed
+        // anyway, the verifier must still reject it.
         const bool premise =
-            x.plain_allows("beats-incumbent") && (beats || x.claim_best_of > 1);
+            (x.plain_allows("beats-incumbent") && (beats || x.claim_best_of > 1)) ||
+            (x.plain_allows("no-gain") && !beats);
         row.pass = premise && class_ok && reason_ok;
         row.detail = Shorten(verdict.detail(), 400);
       }

@@ -126,8 +126,13 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
 
 v1::Evaluation EvaluationFromRun(const RunResult& run,
                                  const std::optional<std::string>& result_json,
-                                 double timeout_seconds, const std::string& tail) {
+                                 double timeout_seconds, const std::string& tail,
+                                 const std::string& nonce) {
   v1::Evaluation eval;
+  auto forged = [&](const std::string& why) {
+    eval.set_outcome(v1::OUTCOME_CRASH);
+    eval.set_message(WithTail(absl::StrCat("forged-result: ", why), tail));
+  };
   if (run.timed_out) {
     eval.set_outcome(v1::OUTCOME_TIMEOUT);
     eval.set_message(WithTail(
@@ -139,9 +144,22 @@ v1::Evaluation EvaluationFromRun(const RunResult& run,
     eval.set_message(WithTail(absl::StrCat("killed by ", SignalName(run.signal),
                                            " (signal ", run.signal, ")"),
                               tail));
+  } else if (result_json.has_value() && !result_json->empty() && !nonce.empty() &&
+             run.exit_code != 0) {
+    forged("the harness exited with status " + std::to_string(run.exit_code) +
+           " but a result file is there: it was not the harness's");
   } else if (result_json.has_value() && !result_json->empty()) {
     auto parsed = ParseHarnessResult(*result_json);
-    if (parsed.ok()) {
+    if (parsed.ok() && !nonce.empty()) {
+      const json doc = json::parse(*result_json, nullptr, /*allow_exceptions=*/false);
+      if (!doc.is_object() || !doc.contains("nonce") || doc["nonce"] != nonce) {
+        forged("the result file does not carry the harness's secret; candidate code wrote it");
+        parsed = absl::UnknownError("forged");
+      }
+    }
+    if (eval.outcome() == v1::OUTCOME_CRASH) {
+      // forged above
+    } else if (parsed.ok()) {
       eval = *std::move(parsed);
     } else {
       eval.set_outcome(v1::OUTCOME_HARNESS_ERROR);

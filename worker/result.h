@@ -29,9 +29,16 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& json);
 // harness printed, appended to crash and timeout messages. Fills outcome,
 // message, score, workloads and wall_seconds (the sandbox's measurement, which
 // the candidate cannot influence).
+//
+// `nonce`, when not empty, is the secret the harness was given
+// ($RATCHET_RESULT_NONCE): a result file is the harness's only if the
+// harness exited 0 and the file carries it. Anything else in that file was
+// written by candidate code (docs/verifier.md, "Threat model") and is
+// reported as a crash, "forged-result".
 v1::Evaluation EvaluationFromRun(const RunResult& run,
                                  const std::optional<std::string>& result_json,
-                                 double timeout_seconds, const std::string& tail);
+                                 double timeout_seconds, const std::string& tail,
+                                 const std::string& nonce = "");
 
 }  // namespace ratchet::worker
 

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <random>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -489,9 +490,9 @@ std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::stri
   if (h.correctness_rounds() > 0)
     argv.insert(argv.end(), {"--rounds", absl::StrCat(h.correctness_rounds())});
   if (!h.screen().empty()) argv.insert(argv.end(), {"--screen", h.screen()});
-  // A verifier's replay with the adversarial tier: the CPU harness's --verify
-  // checks (the CUDA harness runs its A/B/A' and timed-output checks always).
-  if (job.kind() == v1::JOB_REPLAY && job.adversarial() && !cuda) argv.push_back("--verify");
+  // No flag tells a replay from an evaluation: the CPU harness checks every
+  // call in every run, and what differs (the independent timing, the result's
+  // secret) travels in its environment, which candidate code cannot read.
   if (cuda) {
     const int gpus = std::max(1, hardware_.gpus_size());
     const int gpu = slot % gpus;
@@ -636,12 +637,31 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   spec.env.push_back("HOME=" + home.string());
   spec.env.push_back("XDG_CACHE_HOME=" + (home / ".cache").string());
   spec.env.push_back(absl::StrCat("RATCHET_JOB_ID=", job.id()));
+  // The harness echoes this secret in its result; a result without it was
+  // written by candidate code (docs/verifier.md, "Threat model").
+  const std::string nonce = NewNonce();
+  spec.env.push_back("RATCHET_RESULT_NONCE=" + nonce);
+  // CPU replays time the candidate from outside in the same harness run: its
+  // marks come on the harness's own stdout, which the candidate process does
+  // not hold. (The CUDA harness still does it in a second run, below.)
+  const bool independent = job.kind() == v1::JOB_REPLAY && job.independent_timing();
+  if (independent && !cuda) spec.env.push_back("RATCHET_INDEPENDENT_TIMING=0.25");
+  std::map<int, std::vector<std::pair<int64_t, double>>> marks;  // workload -> (calls, s)
 
   std::deque<std::string> tail;
   RunHooks hooks;
   hooks.cancel = cancel;
   const int64_t job_id = job.id();
-  hooks.output_line = [&tail, job_id](const std::string& line) {
+  hooks.output_line = [&tail, &marks, job_id](const std::string& line) {
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    int w = 0;
+    long long calls = 0;
+    if (std::sscanf(line.c_str(), "ratchet-mark %d %lld", &w, &calls) == 2) {
+      marks[w].push_back({calls, now});
+      return;
+    }
     Log(absl::StrCat("[job ", job_id, "] ", line));
     tail.push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
     if (tail.size() > 20) tail.pop_front();
@@ -660,7 +680,7 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     if (!r.timed_out && r.signal == 0) result = ReadSmallFile(out, 64 << 20);
     std::string tail_text;
     for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
-    return EvaluationFromRun(r, result, timeout, tail_text);
+    return EvaluationFromRun(r, result, timeout, tail_text, cuda ? "" : nonce);
   };
   std::unique_lock<std::mutex> gpu_lock;
   if (cuda) {
@@ -690,14 +710,26 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
                                     added == 1 ? "y" : "ies", " kept"));
   }
   eval = evaluation_of(*run);
-  if (job.kind() == v1::JOB_REPLAY && job.independent_timing() &&
-      eval.outcome() == v1::OUTCOME_OK) {
+  if (independent && !cuda && eval.outcome() == v1::OUTCOME_OK) {
+    for (auto& w : *eval.mutable_workloads()) {
+      auto it = marks.find(w.index());
+      const IndependentTime t =
+          it == marks.end() ? IndependentTime{} : PerCallFromMarks(it->second);
+      if (t.calls == 0) {
+        w.add_flags("independent-timing-failed");
+        continue;
+      }
+      w.set_t_k_independent_ns(t.ns_per_call);
+      w.set_independent_calls(static_cast<int32_t>(t.calls));
+    }
+  }
+  if (independent && cuda && eval.outcome() == v1::OUTCOME_OK) {
     // A second, fresh harness process that only calls the candidate back to
     // back; this process's clock times it from the marks it prints, so no
     // timer inside the harness (which the candidate could tamper with) counts.
     SandboxSpec again = spec;
     again.argv = IndependentTimingArgv(spec.argv, (scratch / "result-b2b.json").string());
-    std::map<int, std::vector<std::pair<int64_t, double>>> marks;  // workload -> (calls, s)
+    marks.clear();
     RunHooks b2b_hooks;
     b2b_hooks.cancel = cancel;
     b2b_hooks.output_line = [&marks, &tail](const std::string& line) {
@@ -745,6 +777,13 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     if (b2b.ok()) eval.set_wall_seconds(eval.wall_seconds() + b2b->wall_seconds);
   }
   return finish(eval);
+}
+
+std::string NewNonce() {
+  std::random_device rd;
+  std::string hex;
+  for (int i = 0; i < 4; ++i) absl::StrAppend(&hex, absl::Hex(rd(), absl::kZeroPad8));
+  return hex;
 }
 
 std::vector<std::string> IndependentTimingArgv(const std::vector<std::string>& argv,

@@ -117,8 +117,12 @@ class Worker {
   prometheus::Histogram* job_seconds_ = nullptr;
 };
 
-// The independent-timing run of a replay: the harness command line without
-// --verify, writing to `out`, with --back-to-back and --reuse-oracle.
+// 128 random bits in hex: the secret a harness run echoes in its result.
+std::string NewNonce();
+
+// The CUDA harness's independent-timing run of a replay: the harness command
+// line without --verify, writing to `out`, with --back-to-back and
+// --reuse-oracle. (The CPU harness times from outside in the same run.)
 std::vector<std::string> IndependentTimingArgv(const std::vector<std::string>& argv,
                                                const std::string& out);
 

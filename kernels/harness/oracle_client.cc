@@ -1,5 +1,7 @@
 #include "kernels/harness/oracle_client.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -106,7 +108,16 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
   for (const std::string& py : pythons) {
     std::remove(log.c_str());
     std::remove(manifest_path.c_str());
-    auto rc = RunProcess({py, script, req_path}, log);
+    std::vector<std::string> cmd = {py, script, req_path};
+    if (o.isolated) {
+      // A home, temporary folder and caches made with the oracle's folder,
+      // and Python's isolated mode (no user site, no PYTHON* variables):
+      // nothing a candidate could have written before reaches the reference.
+      for (const char* sub : {"/home", "/tmp"}) mkdir((o.scratch + sub).c_str(), 0700);
+      cmd = {"env", "HOME=" + o.scratch + "/home", "TMPDIR=" + o.scratch + "/tmp",
+             "XDG_CACHE_HOME=" + o.scratch + "/home/.cache", py, "-I", script, req_path};
+    }
+    auto rc = RunProcess(cmd, log);
     if (!rc.ok() || *rc == 3) {
       absl::StrAppend(&tried, "\n  ", py, ": ",
                       rc.ok() ? "cannot import torch" : std::string(rc.status().message()));

@@ -35,6 +35,11 @@ struct OracleOptions {
   std::vector<int> perturb_of;
   // False: no T_b (nor flop count) in the manifest, only inputs and references.
   bool time_reference = true;
+  // True: HOME, TMPDIR and caches inside `scratch`, and `python -I`, so that
+  // files left by candidate code cannot reach the reference (the CPU harness,
+  // which starts the oracle in a folder made after every candidate process
+  // is gone).
+  bool isolated = false;
 };
 
 // Writes SCRATCH/oracle_request.json, runs the oracle and returns the

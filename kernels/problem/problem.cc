@@ -1,5 +1,6 @@
 #include "kernels/problem/problem.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -50,6 +51,38 @@ absl::StatusOr<std::string> GetString(const Json& obj, const char* key,
   return it->get<std::string>();
 }
 
+// A tolerance field: a finite, non-negative number. (JSON has no NaN or Inf,
+// and the parser refuses a literal that overflows, such as 1e999; the
+// isfinite check is a second line.)
+absl::StatusOr<double> ToleranceValue(const Json& v, const std::string& field,
+                                      const Where& at) {
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+    return at.Err(field, absl::StrCat("expected a non-negative number, got ", v.dump()));
+  }
+  return v.get<double>();
+}
+
+// 1-based line of the first key "key" (quoted, not escaped, followed by ':')
+// after the first key "object" in `text`; 0 (no line) when not found.
+size_t FindKey(absl::string_view text, absl::string_view key, size_t from) {
+  const std::string quoted = absl::StrCat("\"", key, "\"");
+  for (size_t at = text.find(quoted, from); at != absl::string_view::npos;
+       at = text.find(quoted, at + 1)) {
+    if (at > 0 && text[at - 1] == '\\') continue;
+    size_t after = at + quoted.size();
+    while (after < text.size() && absl::ascii_isspace(static_cast<unsigned char>(text[after]))) ++after;
+    if (after < text.size() && text[after] == ':') return at;
+  }
+  return absl::string_view::npos;
+}
+int LineOfKey(absl::string_view text, absl::string_view object, absl::string_view key) {
+  const size_t o = FindKey(text, object, 0);
+  if (o == absl::string_view::npos) return 0;
+  const size_t k = FindKey(text, key, o);
+  if (k == absl::string_view::npos) return 0;
+  return 1 + static_cast<int>(std::count(text.begin(), text.begin() + k, '\n'));
+}
+
 absl::StatusOr<Json> ParseJsonText(absl::string_view text, const Where& at,
                                    absl::string_view file, bool whole_file) {
   try {
@@ -61,6 +94,11 @@ absl::StatusOr<Json> ParseJsonText(absl::string_view text, const Where& at,
       for (size_t i = 0; i < e.byte && i < text.size(); ++i) line += text[i] == '\n';
       return Where(file, line).Err("", absl::StrCat("invalid JSON: ", e.what()));
     }
+    return at.Err("", absl::StrCat("invalid JSON: ", e.what()));
+  } catch (const Json::exception& e) {
+    // A number too large for a double (e.g. a tolerance of 1e999) is
+    // out_of_range 406, not a parse_error, and carries no offset; uncaught,
+    // it would end the process.
     return at.Err("", absl::StrCat("invalid JSON: ", e.what()));
   }
 }
@@ -250,13 +288,16 @@ absl::StatusOr<Definition> ParseDefinition(absl::string_view text,
     }
   }
   if (auto tol = j.find("tolerance"); tol != j.end() && tol->is_object()) {
-    for (const char* key : {"atol", "rtol"}) {
+    for (const char* key : {"atol", "rtol", "max_error_factor"}) {
       auto v = tol->find(key);
       if (v == tol->end()) continue;
-      if (!v->is_number() || v->get<double>() < 0) {
-        return at.Err(std::string("tolerance.") + key, "expected a non-negative number");
-      }
-      (std::string(key) == "atol" ? def.atol : def.rtol) = v->get<double>();
+      // The parsed JSON keeps no positions: find the key's line in the text
+      // so that the error points at it like a workload line's does.
+      const Where key_at(file, LineOfKey(text, "tolerance", key));
+      auto x = ToleranceValue(*v, std::string("tolerance.") + key, key_at);
+      if (!x.ok()) return x.status();
+      const std::string k = key;
+      (k == "atol" ? def.atol : k == "rtol" ? def.rtol : def.max_error_factor) = *x;
     }
   }
   return def;
@@ -278,6 +319,7 @@ absl::StatusOr<Workload> ParseWorkloadLine(const Definition& def, const Json& li
   Workload w;
   w.atol = def.atol.value_or(1e-2);
   w.rtol = def.rtol.value_or(1e-2);
+  w.max_error_factor = def.max_error_factor.value_or(kDefaultMaxErrorFactor);
   auto uuid = GetString(j, "uuid", pre + "uuid", at, false);
   if (!uuid.ok()) return uuid.status();
   w.uuid = *uuid;
@@ -407,15 +449,17 @@ absl::StatusOr<Workload> ParseWorkloadLine(const Definition& def, const Json& li
   (void)custom;  // Mixing custom with scalars is tolerated; the oracle fills the rest.
 
   if (auto tol = j.find("tolerance"); tol != j.end() && !tol->is_null()) {
-    if (!tol->is_object()) return at.Err(pre + "tolerance", "expected {\"atol\": x, \"rtol\": y}");
-    for (const char* key : {"atol", "rtol"}) {
+    if (!tol->is_object()) {
+      return at.Err(pre + "tolerance",
+                    "expected {\"atol\": x, \"rtol\": y, \"max_error_factor\": k}");
+    }
+    for (const char* key : {"atol", "rtol", "max_error_factor"}) {
       auto v = tol->find(key);
       if (v == tol->end() || v->is_null()) continue;
-      if (!v->is_number() || v->get<double>() < 0) {
-        return at.Err(pre + "tolerance." + key,
-                      absl::StrCat("expected a non-negative number, got ", v->dump()));
-      }
-      (std::string(key) == "atol" ? w.atol : w.rtol) = v->get<double>();
+      auto x = ToleranceValue(*v, pre + "tolerance." + key, at);
+      if (!x.ok()) return x.status();
+      const std::string k = key;
+      (k == "atol" ? w.atol : k == "rtol" ? w.rtol : w.max_error_factor) = *x;
     }
   }
   return w;
@@ -471,6 +515,14 @@ absl::StatusOr<Problem> LoadProblem(const std::string& dir) {
   if (!wl.ok()) return wl.status();
   p.workloads = std::move(*wl);
   return p;
+}
+
+Tolerance ToleranceOf(const Workload& w) {
+  Tolerance t;
+  t.atol = w.atol;
+  t.rtol = w.rtol;
+  t.max_error_factor = w.max_error_factor;
+  return t;
 }
 
 std::vector<int64_t> ResolveShape(const TensorSpec& spec, const Workload& w) {

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "kernels/correctness/compare.h"
 #include "kernels/problem/dtype.h"
 
 namespace ratchet::kernels {
@@ -53,8 +54,11 @@ struct Definition {
   // ratchet extension: {"ratchet": {"flops": "...", "bytes": "..."}}.
   std::string flops_expr;
   std::string bytes_expr;
-  // Definition-wide tolerance defaults (optional; workloads override).
-  std::optional<double> atol, rtol;
+  // Definition-wide tolerance defaults (optional; workloads override):
+  // "tolerance": {"atol": x, "rtol": y, "max_error_factor": k}. The last is
+  // ratchet's (issue 11): how many tolerances a mismatched element may be off
+  // (kernels/correctness/compare.h).
+  std::optional<double> atol, rtol, max_error_factor;
 
   const Axis* FindAxis(absl::string_view name) const;
 };
@@ -76,6 +80,9 @@ struct Workload {
   std::vector<InputSource> inputs;           // Definition input order.
   double atol = 1e-2;
   double rtol = 1e-2;
+  // Per-workload "tolerance": {"max_error_factor": k}, else the definition's,
+  // else the default; callers copy it into Tolerance::max_error_factor.
+  double max_error_factor = kDefaultMaxErrorFactor;
 
   // "M=256,N=1024": the var axes as bound on this line, in definition order.
   std::string axes_label;
@@ -95,6 +102,10 @@ absl::StatusOr<std::vector<Workload>> ParseWorkloads(
     absl::string_view file_label, absl::string_view problem_dir);
 // Reads DIR/definition.json and DIR/workload.jsonl.
 absl::StatusOr<Problem> LoadProblem(const std::string& dir);
+
+// The workload's tolerance fields as CompareOutputs takes them (atol, rtol,
+// max_error_factor; the match fraction stays the default 99%).
+Tolerance ToleranceOf(const Workload& w);
 
 // Concrete shape of `spec` under the workload's axes (empty for scalars and
 // 0-d tensors).

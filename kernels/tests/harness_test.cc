@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -43,14 +44,14 @@ struct HarnessRun {
 };
 
 HarnessRun RunHarness(const std::string& problem, const std::string& solution,
-               const std::string& extra = "") {
+               const std::string& extra = "", const std::string& env = "") {
   const std::string out = ::testing::TempDir() + "/harness_" +
                           ::testing::UnitTest::GetInstance()->current_test_info()->name() +
                           ".json";
   const std::string err = out + ".stderr";
   std::remove(out.c_str());
   // Small flush buffer and fixed peaks keep the test fast; the logic is the same.
-  const std::string cmd = "RATCHET_FLUSH_MIB=4 " + std::string(RATCHET_HARNESS_BIN) +
+  const std::string cmd = env + " RATCHET_FLUSH_MIB=4 " + std::string(RATCHET_HARNESS_BIN) +
                           " --problem " + RATCHET_TESTDATA + "/" + problem + " --solution " +
                           RATCHET_TESTDATA + "/solutions/" + solution + " --out " + out +
                           " --python " + TorchPython() +
@@ -141,13 +142,14 @@ TEST_F(HarnessTest, ScreenEndsAWrongCandidateBeforeTheFullOracle) {
   EXPECT_THAT(r.stderr_text, Not(HasSubstr("stage: timing")));
   // The only oracle run was the screen's: one workload, one round, another
   // seed than the job's (1), and no reference timing.
-  const nlohmann::json request = ReadJson(scratch + "/oracle_request.json");
+  const nlohmann::json request = ReadJson(scratch + "/oracle-screen/oracle_request.json");
   ASSERT_EQ(request["workloads"].size(), 1u) << request.dump(2);
   EXPECT_EQ(request["workloads"][0]["index"], 0);
   EXPECT_EQ(request["rounds"], 1);
   EXPECT_NE(request["seed"], 1);
   EXPECT_EQ(request["time_reference"], false);
-  EXPECT_EQ(ReadJson(scratch + "/oracle_manifest.json")["workloads"].size(), 1u);
+  EXPECT_EQ(ReadJson(scratch + "/oracle-screen/oracle_manifest.json")["workloads"].size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/oracle"));
 }
 
 TEST_F(HarnessTest, ScreenPassesACorrectCandidateOnToEveryWorkload) {
@@ -166,8 +168,8 @@ TEST_F(HarnessTest, ScreenPassesACorrectCandidateOnToEveryWorkload) {
   ASSERT_NE(screen, std::string::npos) << r.stderr_text;
   EXPECT_GT(r.stderr_text.find("stage: oracle"), screen);
   EXPECT_THAT(r.stderr_text, HasSubstr("stage: timing workload 2/2"));
-  // The full oracle ran after the screen's and replaced its files.
-  EXPECT_EQ(ReadJson(scratch + "/oracle_manifest.json")["workloads"].size(), 2u);
+  // The full oracle ran after the screen's, in a folder of its own.
+  EXPECT_EQ(ReadJson(scratch + "/oracle/oracle_manifest.json")["workloads"].size(), 2u);
 }
 
 TEST_F(HarnessTest, ScreenCrashNamesTheScreen) {
@@ -253,6 +255,47 @@ TEST_F(HarnessTest, MissingProblemIsHarnessError) {
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.result["outcome"], "harness_error");
   EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("definition.json"));
+}
+
+// The trust boundary (docs/verifier.md, "Threat model"): candidate code runs
+// in a process of its own that cannot see the result's secret, the harness's
+// environment or memory, or the oracle's files, and nothing it starts outlives
+// the run or touches the result.
+TEST_F(HarnessTest, CandidateFindsNoSecretsAndNoReferences) {
+  const std::string scratch = FreshScratch();
+  HarnessRun r = RunHarness("vector_add", "probe_secrets", "--scratch " + scratch,
+                            "RATCHET_RESULT_NONCE=s3cret-1234");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  // Wrong (alpha 1e6) if it found any of them.
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  EXPECT_EQ(r.result["nonce"], "s3cret-1234");
+  EXPECT_EQ(r.result["isolation"], "process");
+}
+
+TEST_F(HarnessTest, NothingTheCandidateStartsOutlivesTheRun) {
+  HarnessRun r = RunHarness("vector_add", "daemon_rewrite", "", "RATCHET_RESULT_NONCE=n0nce");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  EXPECT_EQ(r.result["nonce"], "n0nce");
+  // The detached grandchild would rewrite the result every 100 ms for 4 s.
+  usleep(600000);
+  const std::string out = ::testing::TempDir() + "/harness_" +
+                          ::testing::UnitTest::GetInstance()->current_test_info()->name() +
+                          ".json";
+  std::ifstream f(out);
+  const nlohmann::json again = nlohmann::json::parse(f);
+  EXPECT_EQ(again["nonce"], "n0nce") << again.dump(2);
+  EXPECT_NE(again["message"], "forged");
+}
+
+TEST_F(HarnessTest, EveryTimedCallHasARoundOfItsOwn) {
+  HarnessRun r = RunHarness("vector_add", "correct");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  // --warmups 1 --repetitions 3: four timed calls, four rounds after the two
+  // correctness rounds.
+  for (const auto& w : r.result["workloads"]) EXPECT_EQ(w["timed_rounds"], 4) << w.dump();
+  EXPECT_GT(r.result["round_trip_ns"].get<double>(), 0);
 }
 
 TEST(HarnessCliTest, BadCommandLineExitsTwo) {

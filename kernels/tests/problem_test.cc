@@ -147,7 +147,15 @@ INSTANTIATE_TEST_SUITE_P(
         BadDef{"\"3 * batch * hidden\"", "\"3 * batch * M\"", "field 'ratchet.flops'"},
         BadDef{"\"op_type\": \"norm\",", "\"op_type\": \"norm\",,", "definition.json:3: invalid JSON"},
         BadDef{"\"constraints\": [\"hidden % heads == 0\"]", "\"constraints\": [\"hidden %\"]",
-               "field 'constraints[0]'"}));
+               "field 'constraints[0]'"},
+        BadDef{"\"ratchet\":", "\"tolerance\": {\"max_error_factor\": -2},\n  \"ratchet\":",
+               "definition.json:20: field 'tolerance.max_error_factor': expected a non-negative "
+               "number, got -2"},
+        BadDef{"\"ratchet\":", "\"tolerance\": {\"max_error_factor\": 1e400},\n  \"ratchet\":",
+               "invalid JSON: [json.exception.out_of_range.406] number overflow"},
+        BadDef{"\"ratchet\":",
+               "\"tolerance\": {\"atol\": 0.1,\n    \"max_error_factor\": null},\n  \"ratchet\":",
+               "definition.json:21: field 'tolerance.max_error_factor'"}));
 
 struct BadLine {
   std::string line, expect;
@@ -199,8 +207,65 @@ INSTANTIATE_TEST_SUITE_P(
                 "field 'inputs.x.tensor_key'"},
         BadLine{Replace(kGood, "}}}", "}},\"tolerance\":{\"atol\":-1}}"),
                 "field 'tolerance.atol'"},
+        BadLine{Replace(kGood, "}}}", "}},\"tolerance\":{\"max_error_factor\":-1}}"),
+                "field 'tolerance.max_error_factor': expected a non-negative number, got -1"},
+        // JSON's parser refuses a number that overflows a double before the
+        // field is read (this used to escape as an exception).
+        BadLine{Replace(kGood, "}}}", "}},\"tolerance\":{\"max_error_factor\":1e999}}"),
+                "invalid JSON: [json.exception.out_of_range.406] number overflow parsing '1e999'"},
+        BadLine{Replace(kGood, "}}}", "}},\"tolerance\":{\"max_error_factor\":\"8\"}}"),
+                "field 'tolerance.max_error_factor': expected a non-negative number, got \"8\""},
         BadLine{Replace(kGood, "\"w\":{", "\"zz\":{\"type\":\"random\"},\"w\":{"),
                 "field 'inputs.zz': no such input"}));
+
+// Issue 11: "max_error_factor" sits in the tolerance object of the definition
+// (default for every workload) and of a workload line (overrides it).
+TEST(WorkloadTest, MaxErrorFactorPerDefinitionAndPerWorkload) {
+  const std::string line2 =
+      Replace(kGood, "}}}", "}},\"tolerance\":{\"max_error_factor\":100,\"atol\":0.5}}");
+  const std::string line3 = Replace(kGood, "}}}", "}},\"tolerance\":{\"rtol\":0.02}}");
+  const std::string text = std::string(kGood) + "\n" + line2 + "\n" + line3 + "\n";
+
+  Definition d = MustDef();  // No tolerance: the default, 8.
+  EXPECT_FALSE(d.max_error_factor.has_value());
+  auto w = ParseWorkloads(d, text, "workload.jsonl", "p");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_DOUBLE_EQ((*w)[0].max_error_factor, kDefaultMaxErrorFactor);
+  EXPECT_DOUBLE_EQ((*w)[0].max_error_factor, 8);
+  EXPECT_DOUBLE_EQ((*w)[1].max_error_factor, 100);
+  EXPECT_DOUBLE_EQ((*w)[1].atol, 0.5);
+  EXPECT_DOUBLE_EQ((*w)[2].max_error_factor, 8);
+
+  std::string def_text = kDef;
+  def_text.replace(def_text.find("\"ratchet\":"), 10,
+                   "\"tolerance\": {\"max_error_factor\": 2.5},\n  \"ratchet\":");
+  d = MustDef(def_text);
+  ASSERT_TRUE(d.max_error_factor.has_value());
+  EXPECT_DOUBLE_EQ(*d.max_error_factor, 2.5);
+  EXPECT_FALSE(d.atol.has_value());  // Only the field given is set.
+  w = ParseWorkloads(d, text, "workload.jsonl", "p");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_DOUBLE_EQ((*w)[0].max_error_factor, 2.5);   // The definition's.
+  EXPECT_DOUBLE_EQ((*w)[1].max_error_factor, 100);   // The line's.
+  EXPECT_DOUBLE_EQ((*w)[2].max_error_factor, 2.5);   // Tolerance without the field.
+  EXPECT_DOUBLE_EQ((*w)[2].rtol, 0.02);
+
+  // Applied: the workload's tolerance, as CompareOutputs takes it, decides
+  // whether one element 20 tolerances off (1 of 200) passes.
+  std::vector<float> ref(200, 1.0f), out(200, 1.0f);
+  auto run = [&](const Workload& wl) {
+    const Tolerance t = ToleranceOf(wl);
+    out[9] = static_cast<float>(1 + 20 * (t.atol + t.rtol));
+    return CompareOutputs(out.data(), DType::kFloat32, ref.data(), DType::kFloat32, 200, {200}, t);
+  };
+  EXPECT_DOUBLE_EQ(ToleranceOf((*w)[1]).atol, 0.5);
+  EXPECT_DOUBLE_EQ(ToleranceOf((*w)[2]).rtol, 0.02);
+  const CompareResult r0 = run((*w)[0]);
+  EXPECT_FALSE(r0.ok);
+  EXPECT_THAT(r0.message, HasSubstr("2.5 x tolerance"));
+  EXPECT_TRUE(run((*w)[1]).ok);
+  EXPECT_FALSE(run((*w)[2]).ok);
+}
 
 TEST(WorkloadTest, ConstraintViolationNamesLine) {
   std::string def = kDef;

@@ -1,0 +1,401 @@
+#include "kernels/harness/candidate_process.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "kernels/harness/subprocess.h"
+
+extern char** environ;
+
+namespace ratchet::kernels {
+namespace {
+
+namespace ch = channel;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kCanary = 256;  // bytes of canary before and after every tensor
+constexpr size_t kAlign = 64;
+constexpr unsigned char kCanaryByte = 0xA5;
+
+size_t AlignUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+std::string StatusText(int status) {
+  if (WIFSIGNALED(status)) {
+    const int sig = WTERMSIG(status);
+    const char* name = sig == SIGSEGV   ? "SIGSEGV"
+                       : sig == SIGBUS  ? "SIGBUS"
+                       : sig == SIGFPE  ? "SIGFPE"
+                       : sig == SIGILL  ? "SIGILL"
+                       : sig == SIGABRT ? "SIGABRT"
+                       : sig == SIGKILL ? "SIGKILL"
+                                        : nullptr;
+    return name ? absl::StrCat("killed by ", name) : absl::StrCat("killed by signal ", sig);
+  }
+  return absl::StrCat("exited with status ", WEXITSTATUS(status),
+                      " (exit() or a return from main inside the candidate's code)");
+}
+
+// Children of this process, from every thread's list.
+std::vector<pid_t> Children() {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string text =
+        ReadFileOrEmpty(absl::StrCat("/proc/self/task/", e->d_name, "/children"));
+    size_t i = 0;
+    while (i < text.size()) {
+      const size_t j = text.find(' ', i);
+      const std::string tok = text.substr(i, j == std::string::npos ? std::string::npos : j - i);
+      if (!tok.empty()) out.push_back(static_cast<pid_t>(std::atoi(tok.c_str())));
+      if (j == std::string::npos) break;
+      i = j + 1;
+    }
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+void BecomeTrustedParent() {
+  prctl(PR_SET_DUMPABLE, 0);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+void ScrubEnvironment() {
+  static const char* kKeep[] = {"PATH=", "LANG=", "LC_ALL=", "LC_CTYPE=", "HOME=", "TMPDIR=",
+                                "XDG_CACHE_HOME=", "LD_LIBRARY_PATH=", "CUDA_HOME=",
+                                "CUDA_VISIBLE_DEVICES=", "CUDA_PATH=", "NVIDIA_",
+                                "NCCL_", "RATCHET_PYTHON=", "RATCHET_FLUSH_MIB=",
+                                "RATCHET_TB_", "RATCHET_KEEP_SCRATCH=", "RATCHET_NVCC=",
+                                "TORCHINDUCTOR_", "TRITON_CACHE_DIR="};
+  std::vector<std::string> drop;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string kv = *e;
+    bool keep = false;
+    for (const char* k : kKeep) keep = keep || absl::StartsWith(kv, k);
+    if (!keep) drop.push_back(kv.substr(0, kv.find('=')));
+  }
+  for (const std::string& k : drop) unsetenv(k.c_str());
+}
+
+absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
+    const std::string& exe, const std::string& library, size_t arena_bytes,
+    const std::string& workdir, const std::string& log) {
+  std::unique_ptr<CandidateProcess> p(new CandidateProcess());
+  p->log_ = log;
+  p->arena_bytes_ = AlignUp(arena_bytes, 4096);
+  p->map_bytes_ = ch::kControlBytes + p->arena_bytes_;
+  const int mfd = memfd_create("ratchet-arena", MFD_CLOEXEC);
+  if (mfd < 0) return absl::InternalError(absl::StrCat("memfd_create: ", strerror(errno)));
+  if (ftruncate(mfd, static_cast<off_t>(p->map_bytes_)) != 0) {
+    close(mfd);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot size a shared arena of ", p->map_bytes_, " bytes"));
+  }
+  void* base = mmap(nullptr, p->map_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+  if (base == MAP_FAILED) {
+    close(mfd);
+    return absl::ResourceExhaustedError("cannot map the shared arena");
+  }
+  p->cb_ = new (base) ch::ControlBlock();
+  p->cb_->magic = ch::kMagic;
+  p->cb_->arena_bytes = p->arena_bytes_;
+  p->arena_ = static_cast<char*>(base) + ch::kControlBytes;
+  const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int lib_fd = open(library.c_str(), O_RDONLY | O_CLOEXEC);
+  if (lib_fd < 0) {
+    if (log_fd >= 0) close(log_fd);
+    close(mfd);
+    return absl::InternalError(absl::StrCat("cannot open ", library, ": ", strerror(errno)));
+  }
+  // Root hands the candidate process to nobody, with a folder of its own.
+  p->as_nobody_ = geteuid() == 0 && chown(workdir.c_str(), ch::kNobody, ch::kNobody) == 0;
+  // Everything the child needs is prepared here: after fork only
+  // async-signal-safe calls.
+  const std::string home = "HOME=" + workdir, tmp = "TMPDIR=" + workdir;
+  std::vector<std::string> env_text = {home, tmp};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!absl::StartsWith(*e, "HOME=") && !absl::StartsWith(*e, "TMPDIR=") &&
+        !absl::StartsWith(*e, "XDG_CACHE_HOME="))
+      env_text.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (std::string& s : env_text) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::string exe_copy = exe;
+  const bool as_nobody = p->as_nobody_;
+  char* argv[] = {exe_copy.data(), nullptr};
+  const pid_t pid = fork();
+  if (pid < 0) {
+    if (log_fd >= 0) close(log_fd);
+    close(mfd);
+    return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
+  }
+  if (pid == 0) {
+    // Out of the way of 0..3 first, whatever numbers these came with.
+    const int mem = fcntl(mfd, F_DUPFD_CLOEXEC, 64);
+    const int lg = log_fd >= 0 ? fcntl(log_fd, F_DUPFD_CLOEXEC, 64) : -1;
+    const int lib = fcntl(lib_fd, F_DUPFD_CLOEXEC, 64);
+    const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd >= 0) dup2(null_fd, 0);
+    if (lg >= 0) {
+      dup2(lg, 1);
+      dup2(lg, 2);
+    }
+    dup2(mem, ch::kMemoryFd);  // the copies do not close on exec
+    dup2(lib, ch::kLibraryFd);
+    for (int fd = ch::kLibraryFd + 1; fd < 65536; ++fd) close(fd);
+    if (chdir(workdir.c_str()) != 0) _exit(126);
+    setpgid(0, 0);
+    if (as_nobody) {
+      // Without CAP_SETUID (a sandbox that dropped it) root is already
+      // powerless over other processes; then this fails and changes nothing.
+      if (setgroups(0, nullptr) != 0 || setgid(ch::kNobody) != 0 || setuid(ch::kNobody) != 0)
+        _exit(125);
+    }
+    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    execve(argv[0], argv, envp.data());
+    _exit(127);
+  }
+  if (log_fd >= 0) close(log_fd);
+  close(lib_fd);
+  close(mfd);
+  p->pid_ = pid;
+  return p;
+}
+
+CandidateProcess::~CandidateProcess() {
+  KillAll();
+  if (cb_ != nullptr) munmap(cb_, map_bytes_);
+}
+
+std::string CandidateProcess::LogTail() const { return Tail(ReadFileOrEmpty(log_), 2048); }
+
+CandidateProcess::CallEnd CandidateProcess::Send(uint32_t op) {
+  CallEnd end;
+  if (exited_) {
+    end.how = StatusText(status_);
+    return end;
+  }
+  cb_->op = op;
+  const uint32_t seq = ++seq_;
+  const auto t0 = Clock::now();
+  cb_->request.store(seq, std::memory_order_release);
+  ch::Wake(&cb_->request);
+  uint32_t seen = cb_->done.load(std::memory_order_acquire);
+  // Wait for this request's answer; anything else in `done` is a claim the
+  // candidate wrote, and it cannot end a call early except by answering.
+  while (seen != seq) {
+    // Spins, yielding to the candidate's threads, for up to a second: a
+    // sleeping harness would add its wake-up to the call's time.
+    seen = ch::WaitChange(&cb_->done, seen, 5000, 1000000000, 20000000, [this] {
+      int st = 0;
+      if (waitpid(pid_, &st, WNOHANG) == pid_) {
+        exited_ = true;
+        status_ = st;
+        return true;
+      }
+      return false;
+    });
+    if (exited_) {
+      end.how = StatusText(status_);
+      return end;
+    }
+  }
+  const auto t1 = Clock::now();
+  end.returned = true;
+  end.rc = cb_->rc;
+  end.ns = std::chrono::duration<double, std::nano>(t1 - t0).count();
+  return end;
+}
+
+absl::StatusOr<double> CandidateProcess::CalibrateRoundTrip(int n) {
+  std::vector<double> ns;
+  for (int i = 0; i < n; ++i) {
+    // As between real calls: long enough for the other side to go to sleep.
+    struct timespec ts{0, 2000000};
+    nanosleep(&ts, nullptr);
+    CallEnd e = Send(ch::kArm);
+    if (e.returned) e = Send(ch::kPing);
+    if (!e.returned)
+      return absl::InternalError(absl::StrCat("the candidate process did not start: ", e.how,
+                                              "\n", LogTail()));
+    ns.push_back(e.ns);
+  }
+  std::sort(ns.begin(), ns.end());
+  return ns.empty() ? 0.0 : ns[ns.size() / 2];
+}
+
+absl::Status CandidateProcess::Load() {
+  cb_->library_path[0] = '\0';  // the library open on kLibraryFd
+  const CallEnd e = Send(ch::kLoad);
+  if (!e.returned)
+    return absl::FailedPreconditionError(
+        absl::StrCat("loading the library ", e.how, "\n", LogTail()));
+  if (e.rc != 0) {
+    cb_->message[sizeof(cb_->message) - 1] = '\0';
+    return absl::FailedPreconditionError(absl::StrCat("cannot load the compiled library: ",
+                                                      cb_->message));
+  }
+  return absl::OkStatus();
+}
+
+void CandidateProcess::KillAll() {
+  if (pid_ > 0 && !exited_) {
+    kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+    int st = 0;
+    while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    exited_ = true;
+    status_ = st;
+  }
+  // What it started comes back to this process (a subreaper) as its
+  // parents die: kill and reap until nothing is left.
+  for (int round = 0; round < 10000; ++round) {
+    const std::vector<pid_t> kids = Children();
+    if (kids.empty()) break;
+    for (pid_t k : kids) kill(k, SIGKILL);
+    for (pid_t k : kids) waitpid(k, nullptr, 0);
+  }
+}
+
+size_t ArenaBytesFor(const Problem& problem) {
+  size_t most = 0;
+  for (const Workload& w : problem.workloads) {
+    size_t need = 0;
+    for (const auto* specs : {&problem.definition.inputs, &problem.definition.outputs})
+      for (const Tensor& t : MakeTensors(*specs, w)) need += AlignUp(t.bytes, kAlign) + 2 * kCanary + kAlign;
+    most = std::max(most, need);
+  }
+  return 2 * most + (64 << 10);
+}
+
+ProcessBackend::ProcessBackend(CandidateProcess* process, double round_trip_ns,
+                               size_t flush_bytes, uint64_t seed)
+    : p_(process), round_trip_ns_(round_trip_ns), flush_(flush_bytes), rng_(seed ^ 0x5eed) {}
+
+Observation ProcessBackend::Call(const CallRequest& req) {
+  Observation ob;
+  const std::vector<Tensor>& ins = *req.ins;
+  const std::vector<Tensor>& outs = *req.outs;
+  const size_t n = ins.size() + outs.size();
+  if (n > static_cast<size_t>(ch::kMaxTensors)) {
+    ob.end = Observation::End::kHarnessError;
+    ob.detail = absl::StrCat("more than ", ch::kMaxTensors, " tensors");
+    return ob;
+  }
+  auto tensor = [&](size_t i) -> const Tensor& {
+    return i < ins.size() ? ins[i] : outs[i - ins.size()];
+  };
+  // A new placement: tensors in a random order with random gaps, so that no
+  // address (or distance between addresses) repeats from call to call.
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng_);
+  size_t need = 0;
+  for (size_t i = 0; i < n; ++i) need += AlignUp(tensor(i).bytes, kAlign) + 2 * kCanary;
+  const size_t slack = p_->arena_bytes() > need ? (p_->arena_bytes() - need) / kAlign : 0;
+  std::vector<size_t> cuts(n);
+  for (size_t& c : cuts) c = slack == 0 ? 0 : rng_() % (slack + 1);
+  std::sort(cuts.begin(), cuts.end());
+  std::vector<uint64_t> offset(n);
+  size_t at = 0, prev_cut = 0;
+  for (size_t k = 0; k < n; ++k) {
+    at += (cuts[k] - prev_cut) * kAlign;
+    prev_cut = cuts[k];
+    offset[order[k]] = at + kCanary;
+    at += AlignUp(tensor(order[k]).bytes, kAlign) + 2 * kCanary;
+  }
+  if (req.flush) {
+    // Evict caches first; the inputs written after it are the call's own.
+    const unsigned char v = static_cast<unsigned char>(calls_);
+    std::memset(flush_.data(), v, flush_.size());
+  }
+  ++calls_;
+  const CandidateProcess::CallEnd armed = p_->Send(ch::kArm);
+  char* arena = p_->arena();
+  ch::ControlBlock* cb = p_->control();
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = tensor(i);
+    std::memset(arena + offset[i] - kCanary, kCanaryByte, kCanary);
+    std::memset(arena + offset[i] + t.bytes, kCanaryByte, kCanary);
+    if (i < ins.size()) {
+      std::memcpy(arena + offset[i], req.inputs[i]->data(), t.bytes);
+    } else {
+      Poison(arena + offset[i], t.dtype, t.bytes / DTypeSize(t.dtype));
+    }
+    ch::TensorSlot& s = cb->tensors[i];
+    s.offset = offset[i];
+    s.dtype = static_cast<int32_t>(t.dtype);
+    s.ndim = static_cast<int32_t>(t.shape.size());
+    for (size_t d = 0; d < t.shape.size() && d < ch::kMaxDims; ++d) {
+      s.shape[d] = t.shape[d];
+      s.strides[d] = t.strides[d];
+    }
+  }
+  cb->num_inputs = static_cast<int32_t>(ins.size());
+  cb->num_outputs = static_cast<int32_t>(outs.size());
+  cb->repeat = std::max<int64_t>(1, req.repeat);
+  const CandidateProcess::CallEnd end = armed.returned ? p_->Send(ch::kCall) : armed;
+  // The outputs as they were the moment the answer arrived.
+  for (size_t j = 0; j < outs.size(); ++j)
+    ob.outputs.emplace_back(arena + offset[ins.size() + j], outs[j].bytes);
+  out_offsets_.assign(offset.begin() + static_cast<long>(ins.size()), offset.end());
+  out_bytes_.clear();
+  for (const Tensor& t : outs) out_bytes_.push_back(t.bytes);
+  if (!end.returned) {
+    ob.end = Observation::End::kCrashed;
+    ob.detail = end.how;
+    const std::string tail = p_->LogTail();
+    if (!tail.empty()) absl::StrAppend(&ob.detail, "; its last output:\n", tail);
+    return ob;
+  }
+  ob.rc = end.rc;
+  ob.ns = std::max(0.0, end.ns - round_trip_ns_) / static_cast<double>(cb->repeat);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = tensor(i);
+    for (const char* c : {arena + offset[i] - kCanary, arena + offset[i] + t.bytes}) {
+      for (size_t b = 0; b < kCanary; ++b) {
+        if (static_cast<unsigned char>(c[b]) == kCanaryByte) continue;
+        ob.end = Observation::End::kOutOfBounds;
+        ob.detail = absl::StrCat("wrote ", c < arena + offset[i] ? "before the start" : "past the end",
+                                 " of ", i < ins.size() ? "input '" : "output '", t.name,
+                                 "' (canary bytes changed)");
+        return ob;
+      }
+    }
+  }
+  for (size_t i = 0; i < ins.size() && ob.modified_input < 0; ++i) {
+    if (std::memcmp(arena + offset[i], req.inputs[i]->data(), ins[i].bytes) != 0)
+      ob.modified_input = static_cast<int>(i);
+  }
+  return ob;
+}
+
+std::vector<std::string> ProcessBackend::OutputsNow() {
+  std::vector<std::string> now;
+  for (size_t j = 0; j < out_offsets_.size(); ++j)
+    now.emplace_back(p_->arena() + out_offsets_[j], out_bytes_[j]);
+  return now;
+}
+
+}  // namespace ratchet::kernels
