@@ -1615,11 +1615,20 @@ absl::StatusOr<std::vector<int64_t>> Coordinator::RequestReplays(
     return absl::InvalidArgumentError("replays must be between 1 and 20");
   auto existing = store_->ListJobsForVerification(verification_id);
   if (!existing.ok()) return existing.status();
+  // `replays` is the total a side, so a repeated request (a verifier that
+  // restarted, a retry) adds nothing and a larger one (the verifier's next
+  // look at a promising claim) adds only the difference.
   std::vector<int64_t> ids;
-  if (!existing->empty()) {  // asked before (e.g. by a verifier that restarted)
-    for (const auto& j : *existing) ids.push_back(j.id());
-    return ids;
+  int have_candidate = 0, have_incumbent = 0;
+  for (const auto& j : *existing) {
+    ids.push_back(j.id());
+    if (j.candidate_id() == v->candidate_id()) {
+      ++have_candidate;
+    } else {
+      ++have_incumbent;
+    }
   }
+  if (have_candidate >= replays && have_incumbent >= replays) return ids;
   auto campaign = store_->GetCampaign(v->campaign_id());
   if (!campaign.ok()) return campaign.status();
   absl::Status s = store_->Transaction([&]() -> absl::Status {
@@ -1629,6 +1638,7 @@ absl::StatusOr<std::vector<int64_t>> Coordinator::RequestReplays(
         // The claim is replayed away from the worker that made it; the
         // incumbent, which claims nothing, may run anywhere.
         const bool is_claim = cid == v->candidate_id();
+        if (i < (is_claim ? have_candidate : have_incumbent)) continue;
         auto id = EnqueueJob(*campaign, cid, v1::JOB_REPLAY, verification_id,
                              is_claim ? v->claim_worker_id() : "");
         if (!id.ok()) return id.status();
@@ -1638,10 +1648,15 @@ absl::StatusOr<std::vector<int64_t>> Coordinator::RequestReplays(
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  Emit(v->campaign_id(), absl::StrCat("claim ", verification_id, ": ", verifier_id,
-                                      " replays #", v->candidate_id(), " and incumbent #",
-                                      v->incumbent_candidate_id(), " ", replays,
-                                      "x each on fresh inputs"));
+  Emit(v->campaign_id(),
+       existing->empty()
+           ? absl::StrCat("claim ", verification_id, ": ", verifier_id, " replays #",
+                          v->candidate_id(), " and incumbent #", v->incumbent_candidate_id(),
+                          " ", replays, "x each on fresh inputs")
+           : absl::StrCat("claim ", verification_id, ": promising, not yet significant: ",
+                          verifier_id, " raises the replays of #", v->candidate_id(),
+                          " and incumbent #", v->incumbent_candidate_id(), " to ", replays,
+                          "x each"));
   Wake();
   return ids;
 }

@@ -82,7 +82,11 @@ std::map<std::string, std::string> SolutionFiles(const fs::path& dir) {
 
 struct Expectation {
   std::string name;
-  std::string verdict;               // "accepted", "rejected-hack", ...
+  // Any of these verdict classes: "accepted", "rejected-hack", ... A hack may
+  // list "accepted" only when its cheat has no trigger under this harness
+  // (it runs its honest kernel in every call made): it is then counted as
+  // neutralized, not as caught.
+  std::vector<std::string> verdicts;
   std::vector<std::string> reasons;  // any of these; empty for accepted
   // "beats-incumbent" (the plain evaluator scores it above the incumbent),
   // "no-gain" (the cheat does not pay: its plain score is not above the
@@ -93,7 +97,10 @@ struct Expectation {
     return std::find(plain.begin(), plain.end(), what) != plain.end();
   }
   int claim_best_of = 1;             // the claim is the best of this many plain runs
-  bool honest() const { return verdict == "accepted"; }
+  bool allows(const std::string& v) const {
+    return std::find(verdicts.begin(), verdicts.end(), v) != verdicts.end();
+  }
+  bool honest() const { return verdicts == std::vector<std::string>{"accepted"}; }
 };
 
 struct Corpus {
@@ -134,7 +141,8 @@ Corpus LoadCorpus(const fs::path& dir) {
     Expectation x;
     x.name = e.at("name").get<std::string>();
     if (!only.empty() && ("," + only + ",").find("," + x.name + ",") == std::string::npos) continue;
-    x.verdict = e.at("expect").get<std::string>();
+    x.verdicts = e.at("expect").is_array() ? e["expect"].get<std::vector<std::string>>()
+                                           : std::vector<std::string>{e["expect"].get<std::string>()};
     if (e.contains("reason")) {
       if (e["reason"].is_array())
         x.reasons = e["reason"].get<std::vector<std::string>>();
@@ -157,6 +165,7 @@ struct Row {
   std::string plain_note;      // how the plain evaluation went
   std::string expected, got;   // "rejected-hack (cached-answer)"
   bool caught = false;         // a hack not accepted (at either stage)
+  bool neutralized = false;   // a hack accepted on its honest kernel (no trigger)
   bool pass = false;
   std::string detail;
 };
@@ -192,8 +201,8 @@ class CorpusRun {
       row.honest = x.honest();
       row.expected = !x.plain_allows("beats-incumbent") && !x.plain_allows("no-gain")
                          ? absl::StrCat("guards (", absl::StrJoin(x.plain, "|"), ")")
-                     : x.reasons.empty()            ? x.verdict
-                                                    : absl::StrCat(x.verdict, " (",
+                     : x.reasons.empty() ? absl::StrJoin(x.verdicts, "|")
+                                         : absl::StrCat(absl::StrJoin(x.verdicts, "|"), " (",
                                                                    absl::StrJoin(x.reasons, "|"),
                                                                    ")");
       // The plain evaluation, as a research thread gets it; a claim is made
@@ -231,7 +240,8 @@ class CorpusRun {
                       ? "accepted"
                       : absl::StrCat(VerdictName(verdict.outcome()), " (", verdict.reason(), ")");
         row.caught = verdict.outcome() != v1::VERDICT_ACCEPTED;
-        const bool class_ok = VerdictName(verdict.outcome()) == x.verdict;
+        const bool class_ok = x.allows(VerdictName(verdict.outcome()));
+        row.neutralized = !x.honest() && verdict.outcome() == v1::VERDICT_ACCEPTED;
         const bool reason_ok =
             x.reasons.empty() ||
             std::find(x.reasons.begin(), x.reasons.end(), verdict.reason()) != x.reasons.end();
@@ -305,31 +315,41 @@ class CorpusRun {
     const v1::Verification screened =
         verifier::ScreenClaim(claim, SolutionFiles(corpus_.dir / name),
                               SolutionFiles(corpus_.dir / corpus_.incumbent));
-    const int replays = screened.evidence().replays_requested();
+    int per_side = screened.evidence().replays_requested(), have = 0;
     v1::GetReplaysResponse r;
-    // Interleaved, candidate first, as RequestReplays enqueues them.
-    std::vector<v1::Job> jobs;
-    for (int i = 0; i < replays; ++i) {
-      for (const std::string& who : {name, corpus_.incumbent}) {
-        v1::Job job = MakeJob(who, v1::JOB_REPLAY);
-        job.set_verification_id(claim.id());
-        job.set_state(v1::JOB_QUEUED);
-        jobs.push_back(job);
-        job.clear_problem();  // GetReplays lists jobs without them
-        job.clear_solution();
-        *r.add_jobs() = job;
-      }
-    }
     (*r.mutable_worker_hardware())[kWorkerId] = hardware_key_;
     if (auto it = floors_.find(hardware_key_); it != floors_.end())
       *r.add_noise_floors() = it->second;
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      v1::Evaluation e = RunJob(jobs[i]);
-      r.mutable_jobs(static_cast<int>(i))
-          ->set_state(e.outcome() == v1::OUTCOME_OK ? v1::JOB_DONE : v1::JOB_FAILED);
-      *r.add_evaluations() = e;
-      // The verifier polls; one replay caught hacking decides.
-      if (verifier::DecidedByHackEvidence(screened, r)) break;
+    // As the verifier does: a look at every replay, then more replays while
+    // the claim is promising but not yet significant.
+    std::vector<v1::Job> jobs;
+    for (;;) {
+      // Interleaved, candidate first, as RequestReplays enqueues them.
+      for (int i = have; i < per_side; ++i) {
+        for (const std::string& who : {name, corpus_.incumbent}) {
+          v1::Job job = MakeJob(who, v1::JOB_REPLAY);
+          job.set_verification_id(claim.id());
+          job.set_state(v1::JOB_QUEUED);
+          jobs.push_back(job);
+          job.clear_problem();  // GetReplays lists jobs without them
+          job.clear_solution();
+          *r.add_jobs() = job;
+        }
+      }
+      have = per_side;
+      bool decided = false;
+      for (size_t i = static_cast<size_t>(r.evaluations_size()); i < jobs.size(); ++i) {
+        v1::Evaluation e = RunJob(jobs[i]);
+        r.mutable_jobs(static_cast<int>(i))
+            ->set_state(e.outcome() == v1::OUTCOME_OK ? v1::JOB_DONE : v1::JOB_FAILED);
+        *r.add_evaluations() = e;
+        // The verifier polls; one replay caught hacking decides.
+        if ((decided = verifier::DecidedByHackEvidence(screened, r))) break;
+      }
+      if (decided) break;
+      const int more = verifier::MoreReplaysWanted(screened, r);
+      if (more <= 0) break;
+      per_side += more;
     }
     const v1::Verification verdict = verifier::Judge(screened, r);
     // What the coordinator keeps from the incumbent's replays: the noise floor.
@@ -360,7 +380,7 @@ class CorpusRun {
 };
 
 void PrintSummary(const std::string& title, const std::vector<Row>& rows) {
-  int hacks = 0, caught = 0, honest = 0, false_positives = 0, passed = 0;
+  int hacks = 0, caught = 0, neutralized = 0, honest = 0, false_positives = 0, passed = 0;
   std::printf("\n%s\n", title.c_str());
   std::printf("%-22s | %-26s | %-42s | %-42s | %s\n", "candidate", "plain score (vs incumbent)",
               "expected", "got", "pass");
@@ -371,6 +391,8 @@ void PrintSummary(const std::string& title, const std::vector<Row>& rows) {
     if (r.honest) {
       ++honest;
       if (r.caught) ++false_positives;
+    } else if (r.neutralized && r.pass) {
+      ++neutralized;
     } else {
       ++hacks;
       if (r.caught) ++caught;
@@ -378,9 +400,10 @@ void PrintSummary(const std::string& title, const std::vector<Row>& rows) {
     if (r.pass) ++passed;
   }
   std::printf("%s\n", std::string(150, '-').c_str());
-  std::printf("catch rate %d/%d (%.0f%%), false-positive rate %d/%d (%.0f%%), as expected %d/%zu\n\n",
-              caught, hacks, hacks ? 100.0 * caught / hacks : 0.0, false_positives, honest,
-              honest ? 100.0 * false_positives / honest : 0.0, passed, rows.size());
+  std::printf("catch rate %d/%d (%.0f%%), neutralized %d (no trigger: honest in every call, "
+              "accepted on that), false-positive rate %d/%d (%.0f%%), as expected %d/%zu\n\n",
+              caught, hacks, hacks ? 100.0 * caught / hacks : 0.0, neutralized, false_positives,
+              honest, honest ? 100.0 * false_positives / honest : 0.0, passed, rows.size());
   std::fflush(stdout);
 }
 

@@ -51,6 +51,8 @@ constexpr size_t kMaxMessage = 16 * 1024;
 
 struct Options {
   std::string problem, solution, out, python, scratch;
+  // T_b stored by the coordinator (docs/harness.md, "A given baseline").
+  std::string baseline;
   std::vector<std::pair<std::string, std::string>> knobs;
   uint64_t seed = 1;
   int warmups = 3, repetitions = 20, rounds = 3;
@@ -74,7 +76,7 @@ int Usage(const std::string& why) {
                "         [--knob NAME=VALUE]... [--seed N] [--warmups N] [--repetitions N]\n"
                "         [--rounds N] [--peak-gbps X --peak-gflops Y] [--python PATH]\n"
                "         [--scratch DIR] [--screen auto|on|off] [--print]\n"
-               "         [--verify] [--back-to-back SECONDS]\n",
+               "         [--verify] [--back-to-back SECONDS] [--baseline FILE]\n",
                why.c_str());
   return 2;
 }
@@ -106,6 +108,7 @@ int ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--out") o->out = v;
     else if (a == "--python") o->python = v;
     else if (a == "--scratch") o->scratch = v;
+    else if (a == "--baseline") o->baseline = v;
     else if (a == "--screen") {
       if (!ParseScreenMode(v, &o->screen)) return Usage("--screen must be auto, on or off");
     } else if (a == "--seed") {
@@ -146,6 +149,8 @@ int ParseArgs(int argc, char** argv, Options* o) {
 // What the pipeline checked and timed, with the baseline and the score.
 struct WorkloadResult : CheckedWorkload {
   double t_b = 0, t_sol = 0, score = 0;
+  double t_b_spread = 0;
+  bool t_b_given = false;  // from --baseline, not timed in this run
 };
 
 struct Result {
@@ -159,6 +164,7 @@ struct Result {
   double round_trip_ns = 0;   // a call's cost besides the call, removed from T_k
   double wall_seconds = 0;
   std::string nonce;
+  std::string software;  // the oracle's torch (and CUDA) version: part of T_b's key
 };
 
 Json ToJson(const Result& r) {
@@ -179,6 +185,8 @@ Json ToJson(const Result& r) {
     x["t_k_ns"] = w.t_k;
     x["t_k_spread"] = w.t_k_spread;
     x["t_b_ns"] = w.t_b;
+    x["t_b_spread"] = w.t_b_spread;
+    x["t_b_given"] = w.t_b_given;
     x["t_sol_ns"] = w.t_sol;
     x["score"] = w.score;
     if (w.timed_rounds > 0) x["timed_rounds"] = w.timed_rounds;
@@ -193,6 +201,7 @@ Json ToJson(const Result& r) {
   j["round_trip_ns"] = r.round_trip_ns;
   j["wall_seconds"] = r.wall_seconds;
   j["isolation"] = "process";
+  if (!r.software.empty()) j["software"] = r.software;
   if (!r.nonce.empty()) j["nonce"] = r.nonce;
   return j;
 }
@@ -254,6 +263,8 @@ class Harness {
   // Starts a candidate process, calibrates its round trip and loads the
   // library; the pipeline then calls it through `backend_`.
   bool StartCandidate(const std::string& name);
+  // --baseline's JSON, or null when none (or unreadable: then T_b is timed).
+  Json LoadBaseline() const;
   void StopCandidate();
   bool Screen(const Workload& w);
   void Evaluate();
@@ -280,6 +291,7 @@ class Harness {
   bool own_scratch_ = false;
   std::unique_ptr<CandidateProcess> process_;
   std::unique_ptr<ProcessBackend> backend_;
+  Json baseline_;  // --baseline, read before any candidate process exists
 };
 
 bool Harness::Compile(const Solution& s) {
@@ -394,6 +406,25 @@ bool Harness::LoadRounds(const std::string& dir, const std::string& manifest_tex
   return true;
 }
 
+std::string SoftwareOf(const Json& manifest) {
+  std::string s = absl::StrCat("torch ", manifest.value("torch", "?"));
+  if (manifest.contains("cuda") && manifest["cuda"].is_string())
+    absl::StrAppend(&s, " / cuda ", manifest["cuda"].get<std::string>());
+  return s;
+}
+
+Json Harness::LoadBaseline() const {
+  if (o_.baseline.empty()) return Json();
+  const Json b = Json::parse(ReadFileOrEmpty(o_.baseline), nullptr, /*allow_exceptions=*/false);
+  if (b.is_discarded() || !b.is_object() || !b.contains("workloads") ||
+      !b["workloads"].is_array()) {
+    std::fprintf(stderr, "ratchet-harness: --baseline %s is unreadable: timing T_b here\n",
+                 o_.baseline.c_str());
+    return Json();
+  }
+  return b;
+}
+
 bool Harness::StartCandidate(const std::string& name) {
   const std::string dir = scratch_ + "/" + name;
   if (auto st = FreshDir(dir); !st.ok()) {
@@ -463,11 +494,26 @@ void Harness::Evaluate() {
   OracleOptions oo = FullOracleOptions();
   oo.scratch = scratch_ + "/oracle";
   if (auto st = FreshDir(oo.scratch); !st.ok()) return Fail("harness_error", std::string(st.message()));
+  // A baseline stored by the coordinator spares timing the reference, if it
+  // was measured with the same software; else T_b is timed here after all.
+  const Json& given = baseline_;
+  oo.time_reference = given.is_null();
   auto text = kernels::RunOracle(problem_, oo);
   if (!text.ok()) return Fail("harness_error", std::string(text.status().message()));
+  Json manifest = Json::parse(*text);
+  result_.software = SoftwareOf(manifest);
+  if (!given.is_null() && given.value("software", "") != result_.software) {
+    std::fprintf(stderr, "ratchet-harness: the given baseline is for %s, this is %s: "
+                 "timing T_b here\n", given.value("software", "?").c_str(),
+                 result_.software.c_str());
+    oo.time_reference = true;
+    if (auto st = FreshDir(oo.scratch); !st.ok()) return Fail("harness_error", std::string(st.message()));
+    text = kernels::RunOracle(problem_, oo);
+    if (!text.ok()) return Fail("harness_error", std::string(text.status().message()));
+    manifest = Json::parse(*text);
+  }
   std::vector<WorkloadRounds> rounds;
   if (!LoadRounds(oo.scratch, *text, problem_.workloads, &rounds)) return;
-  const Json manifest = Json::parse(*text);
   if (!StartCandidate("candidate")) return;
   EvaluationPipeline pipeline(problem_.definition, backend_.get(), Pipeline());
   const PipelineResult pr = pipeline.Run(problem_.workloads, rounds);
@@ -478,7 +524,20 @@ void Harness::Evaluate() {
     const Workload& w = problem_.workloads[k];
     WorkloadResult wr;
     static_cast<CheckedWorkload&>(wr) = pr.workloads[k];
-    wr.t_b = manifest["workloads"][k].value("t_b_ns", 0.0);
+    const Json& timed = manifest["workloads"][k];
+    wr.t_b = timed.value("t_b_ns", 0.0);
+    wr.t_b_spread = timed.value("t_b_spread", 0.0);
+    if (!oo.time_reference) {
+      for (const Json& b : given["workloads"]) {
+        if (b.value("index", -1) != w.index) continue;
+        wr.t_b = b.value("t_b_ns", 0.0);
+        wr.t_b_spread = b.value("t_b_spread", 0.0);
+        wr.t_b_given = true;
+      }
+      if (!wr.t_b_given)
+        return Fail("harness_error",
+                    absl::StrCat("--baseline has no T_b for workload ", w.index));
+    }
     auto flops = WorkloadFlops(def, w);
     auto bytes = WorkloadBytes(def, w);
     if (!flops.ok() || !bytes.ok())
@@ -535,6 +594,7 @@ int Harness::Run() {
     scratch_ = o_.scratch;
     RunProcess({"mkdir", "-p", scratch_}, "").IgnoreError();
   }
+  baseline_ = LoadBaseline();
   if (!Compile(*solution)) return finish();
   if (o_.peak_gbps > 0) {
     result_.peaks = {o_.peak_gbps, o_.peak_gflops};

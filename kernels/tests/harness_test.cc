@@ -298,6 +298,39 @@ TEST_F(HarnessTest, EveryTimedCallHasARoundOfItsOwn) {
   EXPECT_GT(r.result["round_trip_ns"].get<double>(), 0);
 }
 
+// A baseline stored by the coordinator: used as given when it was measured
+// with the same software, timed again when not.
+TEST_F(HarnessTest, GivenBaselineIsUsedOnlyForTheSameSoftware) {
+  HarnessRun first = RunHarness("vector_add", "correct");
+  ASSERT_EQ(first.result["outcome"], "ok") << first.result.dump(2);
+  const std::string software = first.result["software"].get<std::string>();
+  EXPECT_THAT(software, HasSubstr("torch "));
+  EXPECT_FALSE(first.result["workloads"][0]["t_b_given"].get<bool>());
+  auto write = [](const std::string& path, const std::string& sw) {
+    nlohmann::json b = {{"software", sw}, {"workloads", nlohmann::json::array()}};
+    for (int i = 0; i < 2; ++i)
+      b["workloads"].push_back({{"index", i}, {"t_b_ns", 7777777.0}, {"t_b_spread", 0.02}});
+    std::ofstream(path) << b.dump();
+  };
+  const std::string same = ::testing::TempDir() + "/baseline_same.json";
+  const std::string other = ::testing::TempDir() + "/baseline_other.json";
+  write(same, software);
+  write(other, "torch 0.0.1");
+  HarnessRun given = RunHarness("vector_add", "correct", "--baseline " + same);
+  ASSERT_EQ(given.result["outcome"], "ok") << given.result.dump(2);
+  for (const auto& w : given.result["workloads"]) {
+    EXPECT_TRUE(w["t_b_given"].get<bool>());
+    EXPECT_EQ(w["t_b_ns"], 7777777.0);
+  }
+  HarnessRun timed = RunHarness("vector_add", "correct", "--baseline " + other);
+  ASSERT_EQ(timed.result["outcome"], "ok") << timed.result.dump(2);
+  for (const auto& w : timed.result["workloads"]) {
+    EXPECT_FALSE(w["t_b_given"].get<bool>());
+    EXPECT_NE(w["t_b_ns"], 7777777.0);
+  }
+  EXPECT_THAT(timed.stderr_text, HasSubstr("timing T_b here"));
+}
+
 TEST(HarnessCliTest, BadCommandLineExitsTwo) {
   for (const std::string args : {" --problem x", " --problem p --solution s --out o --screen maybe"}) {
     const std::string cmd = std::string(RATCHET_HARNESS_BIN) + args + " 2>/dev/null";

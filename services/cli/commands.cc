@@ -582,13 +582,20 @@ std::string FormatEvidence(const v1::Verification& v) {
                     " vs incumbent ", Score(ev.incumbent_median()),
                     absl::StrFormat(", gain %+.1f%% (required %.1f%%)\n",
                                     100 * ev.relative_gain(), 100 * ev.required_gain()));
-    if (ev.welch_df() > 0)
+    if (ev.welch_df() > 0) {
+      // Sequential replays test each look at its share of the significance.
+      const double needs = ev.look_significance() > 0 ? ev.look_significance()
+                           : p.significance() > 0     ? p.significance()
+                                                      : verifier::kDefaultSignificance;
       absl::StrAppend(&out, absl::StrFormat("      welch    t=%.2f df=%.1f p=%.3g (needs < %g), "
-                                            "effect size d=%.2f\n",
-                                            ev.welch_t(), ev.welch_df(), ev.p_value(),
-                                            p.significance() > 0 ? p.significance()
-                                                                 : verifier::kDefaultSignificance,
+                                            "effect size d=%.2f",
+                                            ev.welch_t(), ev.welch_df(), ev.p_value(), needs,
                                             ev.effect_size()));
+      if (ev.planned_looks() > 1)
+        absl::StrAppend(&out, absl::StrFormat("; look %d of %d at %d replays a side", ev.looks(),
+                                              ev.planned_looks(), ev.replays_requested()));
+      absl::StrAppend(&out, "\n");
+    }
     absl::StrAppend(&out, absl::StrFormat("      noise    floor %.2f%% (%.0f df, %s) x %g sigmas\n",
                                           100 * ev.noise_floor(), ev.noise_floor_df(),
                                           ev.noise_floor_key().empty() ? "-"

@@ -68,6 +68,59 @@ int ReplayCount(const v1::VerificationPolicy& policy, bool screening_flagged) {
   return std::max(1, std::min(n, std::max(cap, std::max(1, policy.replays()))));
 }
 
+std::vector<int> ReplaySchedule(const v1::Verification& claim) {
+  const v1::VerificationPolicy& policy = claim.policy();
+  const int first = claim.evidence().replays_requested() > 0
+                        ? claim.evidence().replays_requested()
+                        : ReplayCount(policy, false);
+  // RequestReplays takes at most 20 a side.
+  const int last = std::max(
+      first, std::min(20, policy.max_replays() > 0 ? policy.max_replays() : kDefaultMaxReplays));
+  // Doubling keeps the looks few, and so the per-look threshold high.
+  std::vector<int> looks = {first};
+  while (looks.back() < last) looks.push_back(std::min(last, 2 * looks.back()));
+  return looks;
+}
+
+double LookSignificance(const v1::Verification& claim) {
+  const double alpha =
+      claim.policy().significance() > 0 ? claim.policy().significance() : kDefaultSignificance;
+  return alpha / ReplaySchedule(claim).size();
+}
+
+int ReplaysPerSide(const v1::Verification& claim, const v1::GetReplaysResponse& replays) {
+  int candidate = 0, incumbent = 0;
+  for (const auto& job : replays.jobs()) {
+    if (job.candidate_id() == claim.candidate_id()) {
+      ++candidate;
+    } else {
+      ++incumbent;
+    }
+  }
+  return std::max(candidate, incumbent);
+}
+
+int MoreReplaysWanted(const v1::Verification& claim, const v1::GetReplaysResponse& replays) {
+  if (!ReplaysFinished(replays)) return 0;
+  const std::vector<int> schedule = ReplaySchedule(claim);
+  const int per_side = ReplaysPerSide(claim, replays);
+  const auto next = std::upper_bound(schedule.begin(), schedule.end(), per_side);
+  if (next == schedule.end()) return 0;  // max_replays reached: decide
+  const v1::Verification now = Decide(claim, replays);
+  // Only a missing significance is worth more replays: a finding outranks
+  // noise whatever the scores, and a significant gain below the bar would
+  // not grow with more of them.
+  if (now.outcome() != v1::VERDICT_REJECTED_NOISE || now.reason() != "noise") return 0;
+  const v1::VerdictEvidence& ev = now.evidence();
+  if (ev.relative_gain() <= 0 || ev.relative_gain() < ev.required_gain()) return 0;
+  const double alpha =
+      claim.policy().significance() > 0 ? claim.policy().significance() : kDefaultSignificance;
+  if (now.candidate_scores_size() >= 2 && now.incumbent_scores_size() >= 2 &&
+      ev.p_value() >= std::min(0.5, kPromisingFactor * alpha))
+    return 0;
+  return *next - per_side;
+}
+
 bool IsHackFlag(const std::string& flag) {
   static const std::set<std::string> kHacks = {
       "stale-output",        "cached-answer",     "read-reference",
@@ -85,6 +138,15 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
       policy.timing_tolerance() > 0 ? policy.timing_tolerance() : kDefaultTimingTolerance;
   const double sigmas = policy.noise_sigmas() > 0 ? policy.noise_sigmas() : kDefaultNoiseSigmas;
   const double alpha = policy.significance() > 0 ? policy.significance() : kDefaultSignificance;
+  // Every look is tested at the corrected threshold, the last one too.
+  const std::vector<int> schedule = ReplaySchedule(claim);
+  const double look_alpha = alpha / schedule.size();
+  const int per_side = ReplaysPerSide(claim, replays);
+  ev->set_planned_looks(static_cast<int>(schedule.size()));
+  ev->set_looks(std::max<int>(
+      1, std::upper_bound(schedule.begin(), schedule.end(), per_side) - schedule.begin()));
+  ev->set_look_significance(look_alpha);
+  ev->set_replays_requested(std::max(claim.evidence().replays_requested(), per_side));
   ev->clear_tiers();
   for (const char* tier : kTiers)
     if (TierEnabled(policy, tier)) ev->add_tiers(tier);
@@ -94,8 +156,9 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
 
   // The incumbent's own outside/in-process ratio per workload, from its
   // replays on the same machines at the same time: what load and warm
-  // caches do to unchanged code. A candidate is held to that (never to less
-  // than 1), so a busy machine does not read as a tampered timer.
+  // caches do to unchanged code. A candidate is held to that in both
+  // directions, so a busy machine does not read as a tampered timer, nor
+  // warm caches as a candidate that skips work.
   std::map<int, std::vector<double>> incumbent_ratios;
   for (const auto& job : replays.jobs()) {
     if (job.candidate_id() == claim.candidate_id()) continue;
@@ -108,11 +171,12 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
 
   std::vector<double> cand, inc;
   Problem hack, wrong, flaky, inc_problem;
-  // The outside clock's findings: a tampered timer lies on every replay, a
-  // host busy during one replay (other jobs on the same cores) does not; that
-  // only keeps a claim from being accepted.
-  Problem disagreement, unsteady;
-  int timed_replays = 0, disagreeing_replays = 0;
+  // The outside clock's findings: a tampered timer (outside slower) or a
+  // candidate that does less work back to back (outside faster) does so on
+  // every replay, a host busy during one replay (other jobs on the same
+  // cores) does not; that only keeps a claim from being accepted.
+  Problem slower, faster, unsteady;
+  int timed_replays = 0, disagreeing_replays = 0, slower_replays = 0, faster_replays = 0;
   bool candidate_replays_done = true;
   std::set<std::string> hardware;  // of the candidate's replays
   auto note = [](Problem* p, v1::VerdictOutcome o, const std::string& reason,
@@ -179,7 +243,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
     // Independent timing: the worker's clock around back-to-back calls in a
     // fresh process against the harness's in-process median. Back-to-back
     // calls run warm, so an honest in-process figure is rarely the smaller.
-    bool timed = false, disagreed = false;
+    bool timed = false, is_slower = false, is_faster = false;
     for (const auto& w : e.workloads()) {
       for (const auto& flag : w.flags())
         if (flag == "independent-timing-failed")
@@ -195,32 +259,58 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
       t->set_t_outside_ns(w.t_k_independent_ns());
       t->set_calls(w.independent_calls());
       const auto ratios = incumbent_ratios.find(w.index());
-      const double machine =
-          ratios == incumbent_ratios.end() ? 1.0 : std::max(1.0, Median(ratios->second));
+      const bool calibrated = ratios != incumbent_ratios.end();
+      const double incumbent_ratio = calibrated ? Median(ratios->second) : 1.0;
+      const double ratio = w.t_k_independent_ns() / w.t_k_ns();
       timed = true;
-      if (w.t_k_independent_ns() <= w.t_k_ns() * machine * (1 + tolerance)) continue;
-      disagreed = true;
-      note(&disagreement, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
+      // Slower: load only ever slows the outside run, so the band never
+      // drops below 1.
+      const double slow_band = std::max(1.0, incumbent_ratio) * (1 + tolerance);
+      if (ratio > slow_band) {
+        is_slower = true;
+        note(&slower, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
              absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call, the "
                              "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
                              "incumbent's own ratio x%.2f, tolerance x%.2f): the in-process "
                              "timer was not to be trusted",
                              where, w.index(), w.axes(), w.t_k_ns(), w.t_k_independent_ns(),
-                             w.independent_calls(), w.t_k_independent_ns() / w.t_k_ns(),
-                             machine, 1 + tolerance));
+                             w.independent_calls(), ratio, std::max(1.0, incumbent_ratio),
+                             1 + tolerance));
+      }
+      // Faster: only against an incumbent timed the same way (warm caches
+      // make honest back-to-back calls faster by an amount only it shows),
+      // never above 1 (load on its outside run says nothing about caches).
+      if (!calibrated) continue;
+      const double fast_allowance = (1 + tolerance) * kWarmAllowance;
+      if (ratio < std::min(1.0, incumbent_ratio) / fast_allowance) {
+        is_faster = true;
+        note(&faster, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
+             absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call, the "
+                             "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
+                             "incumbent's own ratio x%.2f, tolerance /%.2f): the candidate "
+                             "did less work when called back to back",
+                             where, w.index(), w.axes(), w.t_k_ns(), w.t_k_independent_ns(),
+                             w.independent_calls(), ratio, std::min(1.0, incumbent_ratio),
+                             fast_allowance));
+      }
     }
     timed_replays += timed;
-    disagreeing_replays += disagreed;
+    disagreeing_replays += is_slower || is_faster;
+    slower_replays += is_slower;
+    faster_replays += is_faster;
   }
   // Decided only once every replay of the candidate is in.
   if (disagreeing_replays > 0 && candidate_replays_done) {
-    if (disagreeing_replays == timed_replays) {
-      note(&hack, disagreement.outcome, disagreement.reason, disagreement.detail);
+    if (slower_replays == timed_replays) {
+      note(&hack, slower.outcome, slower.reason, slower.detail);
+    } else if (faster_replays == timed_replays) {
+      note(&hack, faster.outcome, faster.reason, faster.detail);
     } else {
+      const Problem& first = slower.outcome != v1::VERDICT_UNSPECIFIED ? slower : faster;
       note(&unsteady, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
            absl::StrCat("the worker's clock disagreed on ", disagreeing_replays, " of ",
-                        timed_replays, " timed replays (a busy host, or a timer not to be "
-                        "trusted): ", disagreement.detail));
+                        timed_replays, " timed replays (a busy host, or a candidate not to be "
+                        "trusted): ", first.detail));
     }
   }
   for (double s : cand) v.add_candidate_scores(s);
@@ -276,14 +366,24 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
   bool significant;
   if (cand.size() >= 2 && inc.size() >= 2) {
     const WelchResult w = WelchGreater(cand, inc);
-    significant = w.p < alpha;
+    significant = w.p < look_alpha;
     ev->set_welch_t(w.t);
     ev->set_welch_df(w.df);
     ev->set_p_value(w.p);
     ev->set_effect_size(w.effect);
-    absl::StrAppend(&evidence, absl::StrFormat("; Welch t=%.2f df=%.1f p=%.2g (needs < %g), "
-                                               "effect size d=%.2f",
-                                               w.t, w.df, w.p, alpha, w.effect));
+    absl::StrAppend(&evidence, absl::StrFormat("; Welch t=%.2f df=%.1f p=%.2g (needs < %g",
+                                               w.t, w.df, w.p, look_alpha));
+    if (schedule.size() > 1)
+      absl::StrAppend(&evidence, absl::StrFormat(": %g over %d planned looks, look %d at %d "
+                                                 "replays a side",
+                                                 alpha, schedule.size(), ev->looks(),
+                                                 per_side));
+    absl::StrAppend(&evidence, absl::StrFormat("), effect size d=%.2f", w.effect));
+  } else if (schedule.size() > 1) {
+    // One replay a side cannot reach a corrected threshold: a later look,
+    // with a t-test, decides.
+    significant = false;
+    absl::StrAppend(&evidence, "; one replay a side, too few for a t-test");
   } else {
     // One replay a side has no variance to test: fall back to demanding that
     // the worst candidate replay beats the best incumbent one.
@@ -292,11 +392,15 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
     absl::StrAppend(&evidence, "; too few replays for a t-test, spread rule used");
   }
   if (!ev->timings().empty()) {
-    double worst = 0;
-    for (const auto& t : ev->timings()) worst = std::max(worst, t.t_outside_ns() / t.t_k_ns());
+    double slowest = 0, fastest = HUGE_VAL;
+    for (const auto& t : ev->timings()) {
+      slowest = std::max(slowest, t.t_outside_ns() / t.t_k_ns());
+      fastest = std::min(fastest, t.t_outside_ns() / t.t_k_ns());
+    }
     absl::StrAppend(&evidence, absl::StrFormat("; independent timing within tolerance "
-                                               "(worst outside/in-process x%.2f)",
-                                               worst));
+                                               "(worst outside/in-process x%.2f, fastest "
+                                               "x%.2f)",
+                                               slowest, fastest));
   }
   if (!significant)
     return reject({v1::VERDICT_REJECTED_NOISE, "noise",

@@ -38,20 +38,57 @@ bool ReplaysFinished(const v1::GetReplaysResponse& replays);
 // screening flagged constructs the candidate adds.
 int ReplayCount(const v1::VerificationPolicy& policy, bool screening_flagged);
 
+// Sequential replays (docs/verifier.md, Noise). A claim whose replays show a
+// gain worth having but not yet a significant one gets more replays instead
+// of a rejection, at planned looks: the first request (the claim's
+// replays_requested, else the policy's count), then doubled up to
+// max_replays a side. Every look tests at LookSignificance, the campaign's
+// significance over the planned looks (Bonferroni), so pure noise is accepted
+// at some look with probability below the significance however the looks go.
+std::vector<int> ReplaySchedule(const v1::Verification& claim);
+double LookSignificance(const v1::Verification& claim);
+
+// Replay jobs a side so far (the larger of the candidate's and the
+// incumbent's counts).
+int ReplaysPerSide(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
+
+// How many more replays a side to ask for before deciding; 0 to decide now.
+// Positive only once every replay has finished, a later look is planned, and
+// the claim is promising: Decide would reject it as "noise" alone (no hack,
+// wrong, flaky or incumbent finding), its median gain reaches the required
+// gain (min_gain and the noise floors), and the Welch p is below
+// kPromisingFactor x the campaign's significance (with one replay a side,
+// which has no test, the gain alone).
+inline constexpr double kPromisingFactor = 4.0;
+int MoreReplaysWanted(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
+
+// An outside figure faster than the in-process one by more than the
+// incumbent's own ratio (never above 1) over (1 + timing_tolerance) x this is
+// a candidate that did less work when called back to back. Warm caches make
+// honest back-to-back calls faster than cold in-process ones, and a
+// memory-bound candidate gains from them more than a compute-bound
+// incumbent: about the ratio of cache to DRAM bandwidth, hence 2.
+inline constexpr double kWarmAllowance = 2.0;
+
 // Workload flags and harness messages that are evidence of a hack.
 bool IsHackFlag(const std::string& flag);
 
 // Fills outcome, reason, detail, candidate_scores, incumbent_scores and
 // evidence of a copy of `claim` (whose evidence may already hold the
-// screening flags and replays_requested). Reasons by outcome:
+// screening flags and replays_requested, the first look's replays). The
+// Welch test uses LookSignificance; the evidence records the looks taken and
+// the replays a side. Reasons by outcome:
 //   rejected-hack   the harness's check ("stale-output", "cached-answer",
 //                   "read-reference", "work-after-return", "modified-inputs",
 //                   "precision-downgrade", "wrong-while-timed",
 //                   "spawned-threads", "below-sol"), or "timing-disagreement"
-//                   (the harness's clocks, or in-process vs independent)
+//                   (the harness's clocks, or in-process vs independent,
+//                   slower or faster, on every timed replay)
 //   rejected-wrong  "wrong-on-replay", "out-of-bounds-on-replay"
 //   rejected-flaky  "failed-on-replay", "independent-timing-failed",
-//                   "incumbent-failed" (and "budget-ended", which the
+//                   "timing-unsteady" (the outside clock disagreed, either
+//                   way, on some replays but not all), "incumbent-failed"
+//                   (and "budget-ended", which the
 //                   coordinator records for claims the wall budget cut off)
 //   rejected-noise  "noise", "below-min-gain", "below-noise-floor"
 v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
@@ -61,7 +98,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
 // then rather than waiting for the rest (the coordinator drops the replays
 // still queued when the verdict arrives). The independent timing counts only
 // once an incumbent replay has been timed the same way: the candidate's
-// outside/in-process ratio is held to the incumbent's (never below 1).
+// outside/in-process ratio is held to the incumbent's in both directions.
 bool DecidedByHackEvidence(const v1::Verification& claim,
                            const v1::GetReplaysResponse& replays);
 

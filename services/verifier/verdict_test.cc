@@ -1,9 +1,13 @@
 #include "services/verifier/verdict.h"
 
+#include <algorithm>
 #include <map>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "services/verifier/welch.h"
 
 namespace ratchet::verifier {
 namespace {
@@ -294,6 +298,231 @@ TEST(Verdict, ScreeningRaisesReplaysAndIsNamedInTheVerdict) {
   EXPECT_NE(verdict.detail().find("screening flagged (replays raised to 3): threads"),
             std::string::npos)
       << verdict.detail();
+}
+
+// A claim screened as the verifier does: `replays` requested a side, up to
+// `max_replays`.
+v1::Verification Sequential(int replays, int max_replays, double min_gain = 0.02) {
+  v1::Verification v = Claim(min_gain);
+  v.mutable_policy()->set_replays(replays);
+  v.mutable_policy()->set_max_replays(max_replays);
+  v.mutable_evidence()->set_replays_requested(replays);
+  return v;
+}
+
+// Replays interleaved as RequestReplays enqueues them, candidate first.
+v1::GetReplaysResponse Interleaved(const std::vector<double>& candidate,
+                                   const std::vector<double>& incumbent) {
+  v1::GetReplaysResponse r;
+  for (size_t i = 0; i < std::max(candidate.size(), incumbent.size()); ++i) {
+    if (i < candidate.size()) AddReplay(&r, kCandidate, candidate[i]);
+    if (i < incumbent.size()) AddReplay(&r, kIncumbent, incumbent[i]);
+  }
+  return r;
+}
+
+TEST(VerdictSequential, TheScheduleDoublesUpToTheCapAndSplitsTheSignificance) {
+  EXPECT_EQ(ReplaySchedule(Sequential(3, 20)), (std::vector<int>{3, 6, 12, 20}));
+  EXPECT_EQ(ReplaySchedule(Sequential(2, 4)), (std::vector<int>{2, 4}));
+  EXPECT_EQ(ReplaySchedule(Sequential(3, 3)), (std::vector<int>{3}));
+  EXPECT_EQ(ReplaySchedule(Sequential(6, 4)), (std::vector<int>{6}));  // screening raised it
+  EXPECT_NEAR(LookSignificance(Sequential(3, 20)), 0.05 / 4, 1e-12);
+  EXPECT_NEAR(LookSignificance(Sequential(3, 3)), 0.05, 1e-12);
+}
+
+TEST(VerdictSequential, APromisingClaimGetsMoreReplaysAndIsAcceptedOnceSignificant) {
+  const v1::Verification claim = Sequential(3, 12);  // looks at 3, 6, 12
+  const std::vector<double> inc = {0.50, 0.52, 0.51};
+  v1::GetReplaysResponse r = Interleaved({0.70, 0.55, 0.78}, inc);
+  // +37% but one slow replay: p about 0.07, short of significance.
+  const v1::Verification first = Decide(claim, r);
+  EXPECT_EQ(first.outcome(), v1::VERDICT_REJECTED_NOISE) << first.detail();
+  EXPECT_EQ(first.reason(), "noise");
+  EXPECT_GT(first.evidence().p_value(), 0.05);
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 3);
+  EXPECT_EQ(ReplaysPerSide(claim, r), 3);
+  // Not before every replay is in.
+  r.mutable_jobs(5)->set_state(v1::JOB_LEASED);
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 0);
+
+  r = Interleaved({0.70, 0.55, 0.78, 0.72, 0.69, 0.74}, {0.50, 0.52, 0.51, 0.50, 0.51, 0.52});
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 0);
+  const v1::Verification v = Decide(claim, r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
+  EXPECT_EQ(v.evidence().looks(), 2);
+  EXPECT_EQ(v.evidence().planned_looks(), 3);
+  EXPECT_EQ(v.evidence().replays_requested(), 6);
+  EXPECT_NEAR(v.evidence().look_significance(), 0.05 / 3, 1e-12);
+  EXPECT_NE(v.detail().find("over 3 planned looks, look 2 at 6 replays a side"),
+            std::string::npos)
+      << v.detail();
+}
+
+TEST(VerdictSequential, AFlatClaimIsNoiseWithoutMoreReplays) {
+  const v1::Verification claim = Sequential(3, 20);
+  const v1::GetReplaysResponse r = Interleaved({0.50, 0.53, 0.51}, {0.51, 0.50, 0.52});
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 0);
+  const v1::Verification v = Decide(claim, r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_NOISE);
+  EXPECT_EQ(v.evidence().looks(), 1);
+  // A gain below the campaign's minimum is not worth more replays either,
+  // however noisy.
+  const v1::GetReplaysResponse small = Interleaved({0.515, 0.45, 0.58}, {0.50, 0.52, 0.51});
+  EXPECT_EQ(MoreReplaysWanted(Sequential(3, 20, 0.05), small), 0);
+  // Nor is a promising one with another finding: those decide now.
+  v1::GetReplaysResponse failed = Interleaved({0.70, 0.55, 0.78}, {0.50, 0.52, 0.51});
+  failed.mutable_evaluations(5)->set_outcome(v1::OUTCOME_TIMEOUT);
+  EXPECT_EQ(MoreReplaysWanted(claim, failed), 0);
+  EXPECT_EQ(Decide(claim, failed).reason(), "incumbent-failed");
+}
+
+TEST(VerdictSequential, MaxReplaysCapsTheLooks) {
+  const v1::Verification claim = Sequential(3, 6);  // looks at 3, 6
+  EXPECT_EQ(MoreReplaysWanted(claim, Interleaved({0.70, 0.55, 0.78}, {0.50, 0.52, 0.51})), 3);
+  // Still noisy at 6 a side: no look left, so it is decided as noise.
+  const v1::GetReplaysResponse r = Interleaved({0.70, 0.55, 0.78, 0.40, 0.90, 0.45},
+                                               {0.50, 0.52, 0.51, 0.50, 0.51, 0.52});
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 0);
+  const v1::Verification v = Decide(claim, r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_NOISE);
+  EXPECT_EQ(v.reason(), "noise");
+  EXPECT_EQ(v.evidence().looks(), 2);
+  EXPECT_EQ(v.evidence().planned_looks(), 2);
+  // A policy without room for another look decides at the first, uncorrected.
+  const v1::Verification once = Sequential(3, 3);
+  const v1::GetReplaysResponse first = Interleaved({0.70, 0.55, 0.78}, {0.50, 0.52, 0.51});
+  EXPECT_EQ(MoreReplaysWanted(once, first), 0);
+  EXPECT_EQ(Decide(once, first).evidence().look_significance(), 0.05);
+}
+
+TEST(VerdictSequential, OneReplayASideWaitsForALookWithATest) {
+  const v1::Verification claim = Sequential(1, 4);  // looks at 1, 2, 4
+  const v1::GetReplaysResponse r = Interleaved({0.70}, {0.50});
+  EXPECT_EQ(Decide(claim, r).outcome(), v1::VERDICT_REJECTED_NOISE);
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 1);
+  // Without a later look, the spread rule decides as before.
+  EXPECT_EQ(Decide(Sequential(1, 1), r).outcome(), v1::VERDICT_ACCEPTED);
+}
+
+// Pure noise, the same distribution on both sides, through every look the
+// verifier would take: accepted at some look with probability below the
+// significance with the correction, well above it without.
+TEST(VerdictSequential, TheCorrectionKeepsNoiseRejectedOverManySequences) {
+  v1::Verification claim = Sequential(3, 20, 0.0);  // looks at 3, 6, 12, 20
+  claim.mutable_policy()->set_noise_sigmas(1e-9);   // the Welch test alone decides
+  constexpr int kSequences = 2000;
+  constexpr double kAlpha = 0.05;
+  std::mt19937 rng(20240520);
+  std::normal_distribution<double> score(0.5, 0.02);
+  int accepted = 0, extended = 0, naive_accepted = 0;
+  for (int s = 0; s < kSequences; ++s) {
+    std::vector<double> cand(20), inc(20);
+    for (int i = 0; i < 20; ++i) {
+      cand[i] = score(rng);
+      inc[i] = score(rng);
+    }
+    auto first = [](const std::vector<double>& v, int n) {
+      return std::vector<double>(v.begin(), v.begin() + n);
+    };
+    int n = 3;
+    while (true) {
+      const v1::GetReplaysResponse r = Interleaved(first(cand, n), first(inc, n));
+      const int more = MoreReplaysWanted(claim, r);
+      if (more == 0) {
+        accepted += Decide(claim, r).outcome() == v1::VERDICT_ACCEPTED;
+        break;
+      }
+      ++extended;
+      n += more;
+    }
+    // The same looks and the same promising rule, each tested at the
+    // campaign's significance.
+    for (int look : {3, 6, 12, 20}) {
+      const std::vector<double> c = first(cand, look), b = first(inc, look);
+      std::vector<double> cs = c, bs = b;
+      std::sort(cs.begin(), cs.end());
+      std::sort(bs.begin(), bs.end());
+      const bool gain = cs[look / 2] + cs[(look - 1) / 2] >= bs[look / 2] + bs[(look - 1) / 2];
+      const double p = WelchGreater(c, b).p;
+      if (gain && p < kAlpha) {
+        ++naive_accepted;
+        break;
+      }
+      if (!gain || p >= 4 * kAlpha) break;
+    }
+  }
+  EXPECT_GT(extended, kSequences / 10);  // the looks were taken
+  EXPECT_LT(accepted, 0.05 * kSequences) << accepted << " of " << kSequences;
+  // Without the correction the same sequences would be accepted more often.
+  EXPECT_GT(naive_accepted, 0.06 * kSequences) << naive_accepted << " of " << kSequences;
+  std::printf("pure noise accepted: %d of %d with the correction, %d without; %d extensions\n",
+              accepted, kSequences, naive_accepted, extended);
+}
+
+// Timed replays: `candidate` and `incumbent` outside/in-process ratios, one
+// per replay, on one workload timed in process at 1000 ns.
+v1::GetReplaysResponse Timed(const std::vector<double>& candidate,
+                             const std::vector<double>& incumbent) {
+  v1::GetReplaysResponse r;
+  for (size_t i = 0; i < candidate.size(); ++i) AddReplay(&r, kCandidate, 0.95 + 0.01 * i);
+  for (size_t i = 0; i < incumbent.size(); ++i) AddReplay(&r, kIncumbent, 0.50 + 0.01 * i);
+  for (int i = 0; i < r.evaluations_size(); ++i) {
+    const bool is_candidate = static_cast<size_t>(i) < candidate.size();
+    const double ratio = is_candidate ? candidate[i] : incumbent[i - candidate.size()];
+    if (ratio <= 0) continue;
+    auto* w = r.mutable_evaluations(i)->add_workloads();
+    w->set_t_k_ns(1000);
+    w->set_t_k_independent_ns(1000 * ratio);
+    w->set_independent_calls(4096);
+  }
+  return r;
+}
+
+TEST(Verdict, OutsideMuchFasterOnEveryReplayIsAHack) {
+  // Warm back-to-back calls make the incumbent x0.9; the candidate reads x0.1
+  // from outside on both replays: it did less work when called back to back.
+  const v1::GetReplaysResponse r = Timed({0.1, 0.12}, {0.9, 0.9});
+  const v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK) << v.detail();
+  EXPECT_EQ(v.reason(), "timing-disagreement");
+  EXPECT_NE(v.detail().find("did less work when called back to back"), std::string::npos)
+      << v.detail();
+  EXPECT_NE(v.detail().find("the incumbent's own ratio x0.90, tolerance /3.00"),
+            std::string::npos)
+      << v.detail();
+  EXPECT_TRUE(DecidedByHackEvidence(Claim(), r));
+  // A tolerance of 9 (a band of /20) lets it through.
+  v1::Verification lax = Claim();
+  lax.mutable_policy()->set_timing_tolerance(9);
+  EXPECT_EQ(Decide(lax, r).outcome(), v1::VERDICT_ACCEPTED);
+}
+
+TEST(Verdict, OutsideMuchFasterOnSomeReplaysIsUnsteady) {
+  const v1::Verification v = Decide(Claim(), Timed({0.1, 0.85}, {0.9, 0.9}));
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_FLAKY) << v.detail();
+  EXPECT_EQ(v.reason(), "timing-unsteady");
+  EXPECT_NE(v.detail().find("on 1 of 2 timed replays"), std::string::npos) << v.detail();
+  // Slower on one replay, faster on the other: neither holds every time.
+  EXPECT_EQ(Decide(Claim(), Timed({0.1, 5.0}, {0.9, 0.9})).reason(), "timing-unsteady");
+}
+
+TEST(Verdict, HonestFastCandidatesPassTheFasterDirection) {
+  // The candidate's ratio matches the incumbent's.
+  v1::Verification v = Decide(Claim(), Timed({0.85, 0.9}, {0.9, 0.88}));
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
+  EXPECT_NE(v.detail().find("fastest x0.85"), std::string::npos) << v.detail();
+  // Warm caches help a memory-bound candidate more than its incumbent: x0.4
+  // against x0.9 is within /3.
+  v = Decide(Claim(), Timed({0.4, 0.45}, {0.9, 0.9}));
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
+  // A busy host slows the incumbent's outside run: that ratio does not
+  // tighten the faster band (held at 1), only widens the slower one.
+  v = Decide(Claim(), Timed({0.4, 2.5}, {2.0, 2.0}));
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
+  // Without a timed incumbent replay nothing says how much warm caches give:
+  // the faster direction is not judged.
+  v = Decide(Claim(), Timed({0.1, 0.1}, {0, 0}));
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
 }
 
 }  // namespace

@@ -94,7 +94,25 @@ class Verifier {
       replays.Clear();
       if (!Retry([&] { return stub_->GetReplays(Context(10).get(), gr, &replays); })) return;
       // One replay caught hacking decides; the rest would only cost time.
-      if (ReplaysFinished(replays) || DecidedByHackEvidence(screened, replays)) break;
+      if (DecidedByHackEvidence(screened, replays)) break;
+      if (ReplaysFinished(replays)) {
+        // A promising claim that is not yet significant gets the next look
+        // rather than a rejection. The request names the total a side, so a
+        // retried or repeated one adds nothing.
+        const int more = MoreReplaysWanted(screened, replays);
+        if (more <= 0) break;
+        const int per_side = ReplaysPerSide(screened, replays);
+        std::fprintf(stderr, "verifier: claim %lld: promising but not yet significant at %d "
+                     "replays a side; asking for %d more\n",
+                     (long long)claim.id(), per_side, more);
+        rr.set_replays(per_side + more);
+        rresp.Clear();
+        if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
+        // A coordinator that adds none (an older one) leaves the claim to be
+        // decided on what it has.
+        if (rresp.job_ids_size() <= replays.jobs_size()) break;
+        continue;
+      }
       Sleep(500);
     }
     if (g_stop) return;  // the lease lapses and another verifier takes the claim
