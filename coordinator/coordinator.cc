@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "coordinator/stored_baselines.h"
 #include "coordinator/proposers/knob_space.h"
 #include "nlohmann/json.hpp"
 #include "coordinator/proposers/llm/llm_proposer.h"
@@ -355,7 +357,11 @@ absl::Status Coordinator::ExpireLeases() {
 absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
   std::string event;
   std::string experience_event;  // once, when the baseline lets proposing begin
+  std::string baseline_event;    // when stored baselines froze
+  std::string baselines_changed;  // their cache key, when measurements were added
   absl::Status s = store_->Transaction([&]() -> absl::Status {
+    baseline_event.clear();
+    baselines_changed.clear();
     auto campaign = store_->GetCampaign(evaluation.campaign_id());
     if (!campaign.ok()) return campaign.status();
     auto candidate = store_->GetCandidate(evaluation.candidate_id());
@@ -371,6 +377,12 @@ absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
       if (auto s = store_->UpdateCampaign(*campaign); !s.ok()) return s;
       return store_->MarkEvaluationProcessed(evaluation.id());
     }
+    // Only evaluations measure baselines: a replay runs against the stored
+    // one and never adds to it.
+    if (ok)
+      if (auto s = RecordBaselines(*campaign, evaluation, &baseline_event, &baselines_changed);
+          !s.ok())
+        return s;
     campaign->set_evaluations(campaign->evaluations() + 1);
     (*campaign->mutable_outcomes())[outcome] += 1;
     candidate->set_score(ok ? evaluation.score() : -1);
@@ -453,9 +465,117 @@ absl::Status Coordinator::ProcessEvaluation(const v1::Evaluation& evaluation) {
     return store_->MarkEvaluationProcessed(evaluation.id());
   });
   if (!s.ok()) return s;
+  if (!baselines_changed.empty()) {
+    // This coordinator's AcquireJob reads the committed state at once.
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    stored_baselines_.erase(baselines_changed);
+  }
   if (!event.empty()) Emit(evaluation.campaign_id(), event);
+  if (!baseline_event.empty()) Emit(evaluation.campaign_id(), baseline_event);
   if (!experience_event.empty()) Emit(evaluation.campaign_id(), experience_event);
   return absl::OkStatus();
+}
+
+absl::Status Coordinator::RecordBaselines(const v1::Campaign& campaign,
+                                          const v1::Evaluation& evaluation, std::string* event,
+                                          std::string* changed) {
+  const v1::CampaignSpec& spec = campaign.spec();
+  if (spec.task() != "kernel" || evaluation.kind() == v1::JOB_REPLAY ||
+      evaluation.outcome() != v1::OUTCOME_OK)
+    return absl::OkStatus();
+  // No software string, no key: a harness that does not say what timed T_b
+  // contributes nothing (and is never handed a baseline it could not check).
+  const std::string& software = evaluation.baseline_software();
+  if (software.empty()) return absl::OkStatus();
+  bool measured = false;
+  for (const auto& w : evaluation.workloads()) measured |= !w.t_b_given() && w.t_b_ns() > 0;
+  if (!measured) return absl::OkStatus();
+  auto worker = store_->GetWorker(evaluation.worker_id());
+  if (!worker.ok()) return worker.status();
+  if (!worker->has_value()) return absl::OkStatus();  // unknown hardware: not keyed
+  const std::string hardware = HardwareKey((*worker)->hardware(), spec.device() == "cuda");
+  const std::string problem_key = BaselineProblemKey(spec.problem());
+  const std::vector<std::string> workload_keys = BaselineWorkloadKeys(spec.problem());
+  auto stored = store_->ListBaselines(problem_key, hardware);
+  if (absl::IsUnimplemented(stored.status())) return absl::OkStatus();
+  if (!stored.ok()) return stored.status();
+  const int64_t now = NowUnixMs();
+  std::vector<std::string> froze;
+  std::set<std::string> done;  // a workload line listed twice counts once
+  for (const auto& w : evaluation.workloads()) {
+    if (w.index() < 0 || w.index() >= static_cast<int>(workload_keys.size())) continue;
+    if (!done.insert(workload_keys[w.index()]).second) continue;
+    v1::Baseline b;
+    bool found = false;
+    for (const auto& x : *stored) {
+      if (x.workload_key() == workload_keys[w.index()] && x.software() == software) {
+        b = x;
+        found = true;
+        break;
+      }
+    }
+    if (!found) {
+      b.set_problem_key(problem_key);
+      b.set_workload_key(workload_keys[w.index()]);
+      b.set_hardware(hardware);
+      b.set_software(software);
+      b.set_problem(spec.problem().name());
+    }
+    if (!AddBaselineMeasurement(w, evaluation.id(), evaluation.worker_id(), now, &b)) continue;
+    if (auto s = store_->UpsertBaseline(b); !s.ok()) return s;
+    *changed = absl::StrCat(problem_key, "|", hardware);
+    if (b.frozen())
+      froze.push_back(absl::StrCat(
+          w.index(), w.axes().empty() ? "" : " (" + w.axes() + ")", " ",
+          b.t_b_ns() >= 1e6 ? absl::StrFormat("%.3f ms", b.t_b_ns() / 1e6)
+                            : absl::StrFormat("%.2f us", b.t_b_ns() / 1e3),
+          absl::StrFormat(" spread %.1f%%", 100 * b.t_b_spread())));
+  }
+  if (!froze.empty())
+    *event = absl::StrCat("T_b frozen on ",
+                          hardware, " (", software, "): workload ", absl::StrJoin(froze, "; "));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Baseline>> Coordinator::BaselinesForJob(
+    int64_t campaign_id, const v1::CampaignSpec& spec, const v1::Hardware& hardware,
+    const std::string& worker_id) {
+  if (spec.task() != "kernel") return std::vector<v1::Baseline>();
+  auto keys = FindOrLoad(schedule_mu_, baseline_keys_, campaign_id,
+                         [&]() -> absl::StatusOr<std::shared_ptr<const BaselineKeys>> {
+                           auto k = std::make_shared<BaselineKeys>();
+                           k->problem = BaselineProblemKey(spec.problem());
+                           k->workloads = BaselineWorkloadKeys(spec.problem());
+                           return std::shared_ptr<const BaselineKeys>(std::move(k));
+                         });
+  if (!keys.ok()) return keys.status();
+  const std::string hardware_key = HardwareKey(hardware, spec.device() == "cuda");
+  const std::string cache_key = absl::StrCat((*keys)->problem, "|", hardware_key);
+  constexpr int64_t kRereadMs = 5'000;  // another coordinator may have frozen some
+  const int64_t now = NowUnixMs();
+  std::shared_ptr<const StoredBaselines> stored;
+  std::string software;
+  {
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    auto it = stored_baselines_.find(cache_key);
+    if (it != stored_baselines_.end() && now - it->second->loaded_ms < kRereadMs)
+      stored = it->second;
+    auto sw = worker_software_.find(worker_id);
+    if (sw != worker_software_.end()) software = sw->second;
+  }
+  if (stored == nullptr) {
+    auto list = store_->ListBaselines((*keys)->problem, hardware_key);
+    if (absl::IsUnimplemented(list.status())) return std::vector<v1::Baseline>();
+    if (!list.ok()) return list.status();
+    auto fresh = std::make_shared<StoredBaselines>();
+    fresh->baselines = *std::move(list);
+    fresh->loaded_ms = now;
+    stored = fresh;
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    if (stored_baselines_.size() >= 4096) stored_baselines_.clear();
+    stored_baselines_[cache_key] = stored;
+  }
+  return PickBaselines(stored->baselines, (*keys)->workloads, software);
 }
 
 absl::Status Coordinator::AdvanceCampaign(int64_t campaign_id) {
@@ -1508,6 +1628,13 @@ absl::StatusOr<std::optional<v1::Job>> Coordinator::AcquireJob(const std::string
       *full.mutable_harness() = (*spec)->harness();
       full.set_device((*spec)->device());
       full.set_sleep_ms((*spec)->task() == "sleep" ? (*spec)->sleep_ms() : 0);
+      // The same T_b for every job of a workload on this hardware, once
+      // frozen; replays included, so candidate and incumbent replays compare.
+      // (The job is leased already: a store error here only costs it its
+      // baselines, and the harness times T_b itself.)
+      auto baselines = BaselinesForJob(full.campaign_id(), **spec, hardware, worker_id);
+      if (baselines.ok())
+        for (auto& b : *baselines) *full.add_baselines() = std::move(b);
       if (full.kind() == v1::JOB_REPLAY) {
         const auto& tiers = (*spec)->verification().tiers();
         auto has = [&](const char* t) {
@@ -1574,6 +1701,9 @@ absl::StatusOr<v1::CompleteJobResponse> Coordinator::CompleteJob(
     std::lock_guard<std::mutex> lock(schedule_mu_);
     auto& leased = leased_by_campaign_[job->campaign_id()];
     if (leased > 0) --leased;
+    // Its next jobs get the baselines of the software its harness has.
+    if (!evaluation.baseline_software().empty())
+      worker_software_[request.worker_id()] = evaluation.baseline_software();
   }
   evaluations_counter_
       ->Add({{"outcome", OutcomeName(evaluation.outcome())},

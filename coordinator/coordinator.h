@@ -123,6 +123,19 @@ class Coordinator {
   absl::Status AdvanceSleepCampaign(v1::Campaign campaign);
   // Adds a decided verification's incumbent replays to the noise floors.
   absl::Status UpdateNoiseFloors(const v1::Verification& v, const v1::Campaign& campaign);
+  // Baselines (stored_baselines.h): an ok evaluation (never a replay) whose harness
+  // timed T_b itself adds its measurements to the baselines of its problem on
+  // its worker's hardware and software, until they freeze. Inside the
+  // evaluation's transaction; sets *event when one froze and *changed to the
+  // stored_baselines_ key to drop once the transaction commits.
+  absl::Status RecordBaselines(const v1::Campaign& campaign, const v1::Evaluation& evaluation,
+                               std::string* event, std::string* changed);
+  // The frozen baselines of every workload of the campaign's problem on the
+  // worker's hardware (for Job.baselines); empty when some are missing.
+  absl::StatusOr<std::vector<v1::Baseline>> BaselinesForJob(int64_t campaign_id,
+                                                            const v1::CampaignSpec& spec,
+                                                            const v1::Hardware& hardware,
+                                                            const std::string& worker_id);
   absl::Status ProposeForThread(v1::Campaign& campaign, v1::ResearchThread& thread,
                                 const std::vector<v1::Candidate>& history,
                                 bool* proposed);
@@ -206,6 +219,21 @@ class Coordinator {
   std::map<std::string, v1::Hardware> worker_hardware_;
   std::map<int64_t, std::shared_ptr<const v1::CampaignSpec>> specs_;
   std::map<int64_t, std::shared_ptr<const v1::Solution>> solutions_;
+  // Baselines for AcquireJob: a campaign's problem key and workload keys; the
+  // stored baselines of (problem key, hardware key), re-read when older than
+  // a few seconds or when this coordinator changed them; the software each
+  // worker's harness last reported (its jobs get that software's baselines).
+  struct BaselineKeys {
+    std::string problem;
+    std::vector<std::string> workloads;
+  };
+  struct StoredBaselines {
+    std::vector<v1::Baseline> baselines;
+    int64_t loaded_ms = 0;
+  };
+  std::map<int64_t, std::shared_ptr<const BaselineKeys>> baseline_keys_;
+  std::map<std::string, std::shared_ptr<const StoredBaselines>> stored_baselines_;
+  std::map<std::string, std::string> worker_software_;
 
   // Declared last: destroyed first, so its threads stop before the rest.
   ProposalPool proposal_pool_;

@@ -63,6 +63,11 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
   double score = 0;
   if (auto s = Get(doc, "score", &score, false); !s.ok()) return s;
   eval.set_score(eval.outcome() == v1::OUTCOME_OK ? score : 0.0);
+  // The oracle's software: part of a stored baseline's key (docs/cluster.md,
+  // "Baselines").
+  std::string software;
+  if (auto s = Get(doc, "software", &software, false); !s.ok()) return s;
+  eval.set_baseline_software(software);
 
   auto it = doc.find("workloads");
   if (it != doc.end() && !it->is_null()) {
@@ -109,6 +114,14 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
       r->set_t_b_compile_ns(tb_compile);
       r->set_t_ref_kernel_ns(t_ref);
       r->set_repetitions(repetitions);
+      // T_b's provenance: timed in this run, or the stored baseline given
+      // with --baseline.
+      double tb_spread = 0;
+      bool tb_given = false;
+      if (s = Get(w, "t_b_spread", &tb_spread, false); !s.ok()) return s;
+      if (s = Get(w, "t_b_given", &tb_given, false); !s.ok()) return s;
+      r->set_t_b_spread(tb_spread);
+      r->set_t_b_given(tb_given);
       auto flags = w.find("flags");
       if (flags != w.end() && !flags->is_null()) {
         if (!flags->is_array())

@@ -170,6 +170,33 @@ TEST(ResultTest, GpuExtrasMapToTheProto) {
   EXPECT_EQ(cpu->workloads(0).repetitions(), 0);
 }
 
+TEST(ResultTest, BaselineKeysMapToTheProto) {
+  auto eval = ParseHarnessResult(
+      R"({"outcome": "ok", "score": 0.5, "software": "torch 2.11.0+cu130 / cuda 13.0",
+          "workloads": [{"index": 0, "t_b_ns": 1000, "t_b_spread": 0.03, "t_b_given": true},
+                        {"index": 1, "t_b_ns": 2000, "t_b_spread": 0.04, "t_b_given": false}]})");
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  EXPECT_EQ(eval->baseline_software(), "torch 2.11.0+cu130 / cuda 13.0");
+  ASSERT_EQ(eval->workloads_size(), 2);
+  EXPECT_TRUE(eval->workloads(0).t_b_given());
+  EXPECT_DOUBLE_EQ(eval->workloads(0).t_b_spread(), 0.03);
+  EXPECT_FALSE(eval->workloads(1).t_b_given());
+  EXPECT_DOUBLE_EQ(eval->workloads(1).t_b_spread(), 0.04);
+  // Absent (an older harness): no software, measured.
+  auto old = ParseHarnessResult(ReadTestdata("ok.json"));
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->baseline_software(), "");
+  EXPECT_FALSE(old->workloads(0).t_b_given());
+  EXPECT_EQ(old->workloads(0).t_b_spread(), 0);
+  // Wrong types are named.
+  auto bad = ParseHarnessResult(R"({"outcome": "ok", "software": 3})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("software"), std::string::npos);
+  bad = ParseHarnessResult(R"({"outcome": "ok", "workloads": [{"index": 0, "t_b_given": "yes"}]})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("t_b_given"), std::string::npos);
+}
+
 TEST(ResultTest, GpuExtrasOfTheWrongTypeAreRejectedByName) {
   auto bad_flags = ParseHarnessResult(
       R"({"outcome": "ok", "workloads": [{"index": 0, "flags": "below-sol"}]})");
@@ -306,6 +333,21 @@ TEST_F(CudaRoutingTest, ArgvPicksTheCudaHarnessGpuAndPeaks) {
   EXPECT_EQ(After(argv, "--device-index"), "<absent>");
   EXPECT_EQ(After(argv, "--peak-gflops"), "100");
   EXPECT_EQ(After(argv, "--cache-dir"), "<absent>");
+}
+
+TEST_F(CudaRoutingTest, StoredBaselinesGoToTheCpuHarnessOnly) {
+  Worker worker = MakeWorker(v1::Hardware());
+  v1::Job job = CudaJob();
+  job.set_device("cpu");
+  EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 0), "--baseline"), "<absent>");
+  v1::Baseline* b = job.add_baselines();
+  b->set_software("torch 2");
+  b->set_t_b_ns(1000);
+  EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 0), "--baseline"), "/s/baseline.json");
+  // The CUDA harness reads the same file.
+  job.set_device("cuda");
+  EXPECT_TRUE(PassesBaseline(job));
+  EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 0), "--baseline"), "/s/baseline.json");
 }
 
 }  // namespace

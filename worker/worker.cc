@@ -123,11 +123,9 @@ bool CacheEntryName(const fs::directory_entry& e) {
   return e.file_size(ec) <= kMaxCacheEntry && !ec;
 }
 
-// Copies entries from `from` to `to`; with `only_new`, never replaces one
-// that `to` has (the first measurement stands: a later job, whose candidate
-// shares the sandbox with the oracle, cannot rewrite a cached T_b). Entries
-// that are not JSON objects are skipped. Returns how many were copied.
-int CopyCacheEntries(const fs::path& from, const fs::path& to, bool only_new) {
+// Copies entries from `from` to `to`. Entries that are not JSON objects are
+// skipped. Returns how many were copied.
+int CopyCacheEntries(const fs::path& from, const fs::path& to) {
   std::error_code ec;
   if (!fs::is_directory(from, ec)) return 0;
   fs::create_directories(to, ec);
@@ -135,7 +133,6 @@ int CopyCacheEntries(const fs::path& from, const fs::path& to, bool only_new) {
   for (const auto& e : fs::directory_iterator(from, ec)) {
     if (!CacheEntryName(e)) continue;
     const fs::path dst = to / e.path().filename();
-    if (only_new && fs::exists(dst, ec)) continue;
     auto text = ReadSmallFile(e.path(), kMaxCacheEntry);
     if (!text) continue;
     auto doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
@@ -523,6 +520,10 @@ std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::stri
   for (const auto& [name, value] : knobs)
     argv.insert(argv.end(), {"--knob", FormatKnob(name, value)});
   if (!options_.python.empty()) argv.insert(argv.end(), {"--python", options_.python});
+  // The stored T_b of every workload (RunJob writes the file): the harness
+  // does not time the reference, and every candidate of the workload is
+  // scored against the same T_b.
+  if (PassesBaseline(job)) argv.insert(argv.end(), {"--baseline", (dir / "baseline.json").string()});
   return argv;
 }
 
@@ -592,6 +593,10 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     st = WriteFile(solution / path, content);
     if (!st.ok()) return harness_error(std::string(st.message()));
   }
+  if (PassesBaseline(job)) {
+    st = WriteFile(scratch / "baseline.json", BaselineFileJson(job));
+    if (!st.ok()) return harness_error(std::string(st.message()));
+  }
 
   const bool cuda = job.device() == "cuda";
   if (cuda) {
@@ -606,13 +611,15 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     return harness_error(absl::StrCat("unknown device \"", job.device(),
                                       "\" (this worker runs \"cpu\" and \"cuda\")"));
   }
-  // The T_b cache: this problem's entries go in, new ones come back out after
-  // the run (evaluations only; a verifier's replay reads but never writes).
+  // The T_b cache: this problem's entries go in (an operator may seed it).
+  // Nothing comes back out: the job's folder is writable by candidate code,
+  // so an entry found there afterwards proves nothing; T_b measured once per
+  // workload is kept by the coordinator instead (docs/cluster.md, "Baselines").
   const fs::path job_cache = scratch / "tb-cache";
   fs::path shared_cache;
   if (cuda && !options_.tb_cache_dir.empty()) {
     shared_cache = fs::path(options_.tb_cache_dir) / ProblemKey(job.problem().definition_json());
-    CopyCacheEntries(shared_cache, job_cache, /*only_new=*/false);
+    CopyCacheEntries(shared_cache, job_cache);
     fs::create_directories(job_cache, ec);
   }
 
@@ -641,11 +648,11 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   // written by candidate code (docs/verifier.md, "Threat model").
   const std::string nonce = NewNonce();
   spec.env.push_back("RATCHET_RESULT_NONCE=" + nonce);
-  // CPU replays time the candidate from outside in the same harness run: its
+  // Replays time the candidate from outside in the same harness run: its
   // marks come on the harness's own stdout, which the candidate process does
-  // not hold. (The CUDA harness still does it in a second run, below.)
+  // not hold.
   const bool independent = job.kind() == v1::JOB_REPLAY && job.independent_timing();
-  if (independent && !cuda) spec.env.push_back("RATCHET_INDEPENDENT_TIMING=0.25");
+  if (independent) spec.env.push_back("RATCHET_INDEPENDENT_TIMING=0.25");
   std::map<int, std::vector<std::pair<int64_t, double>>> marks;  // workload -> (calls, s)
 
   std::deque<std::string> tail;
@@ -680,7 +687,7 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     if (!r.timed_out && r.signal == 0) result = ReadSmallFile(out, 64 << 20);
     std::string tail_text;
     for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
-    return EvaluationFromRun(r, result, timeout, tail_text, cuda ? "" : nonce);
+    return EvaluationFromRun(r, result, timeout, tail_text, nonce);
   };
   std::unique_lock<std::mutex> gpu_lock;
   if (cuda) {
@@ -704,13 +711,15 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   auto run = sandbox_.Run(spec, hooks);
   if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));
   if (run->cancelled) return cancelled_evaluation(run->wall_seconds);
-  if (!shared_cache.empty() && job.kind() != v1::JOB_REPLAY) {
-    int added = CopyCacheEntries(job_cache, shared_cache, /*only_new=*/true);
-    if (added > 0) Log(absl::StrCat("job ", job.id(), ": ", added, " new T_b cache entr",
-                                    added == 1 ? "y" : "ies", " kept"));
-  }
   eval = evaluation_of(*run);
-  if (independent && !cuda && eval.outcome() == v1::OUTCOME_OK) {
+  // A T_b the harness took from the stored baseline: how many measurements
+  // it rests on, for reports.
+  for (auto& w : *eval.mutable_workloads()) {
+    if (!w.t_b_given()) continue;
+    for (const auto& b : job.baselines())
+      if (b.workload_index() == w.index()) w.set_t_b_measurements(b.measurements());
+  }
+  if (independent && eval.outcome() == v1::OUTCOME_OK) {
     for (auto& w : *eval.mutable_workloads()) {
       auto it = marks.find(w.index());
       const IndependentTime t =
@@ -723,60 +732,26 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
       w.set_independent_calls(static_cast<int32_t>(t.calls));
     }
   }
-  if (independent && cuda && eval.outcome() == v1::OUTCOME_OK) {
-    // A second, fresh harness process that only calls the candidate back to
-    // back; this process's clock times it from the marks it prints, so no
-    // timer inside the harness (which the candidate could tamper with) counts.
-    SandboxSpec again = spec;
-    again.argv = IndependentTimingArgv(spec.argv, (scratch / "result-b2b.json").string());
-    marks.clear();
-    RunHooks b2b_hooks;
-    b2b_hooks.cancel = cancel;
-    b2b_hooks.output_line = [&marks, &tail](const std::string& line) {
-      const double now = std::chrono::duration<double>(
-                             std::chrono::steady_clock::now().time_since_epoch())
-                             .count();
-      int w = 0;
-      long long calls = 0;
-      if (std::sscanf(line.c_str(), "ratchet-mark %d %lld", &w, &calls) == 2) {
-        marks[w].push_back({calls, now});
-      } else {
-        tail.push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
-        if (tail.size() > 20) tail.pop_front();
-      }
-    };
-    auto b2b = sandbox_.Run(again, b2b_hooks);
-    if (b2b.ok() && b2b->cancelled) {
-      *cancelled = true;
-      eval.set_wall_seconds(eval.wall_seconds() + b2b->wall_seconds);
-      return finish(eval);
-    }
-    std::optional<std::string> b2b_result;
-    if (b2b.ok() && !b2b->timed_out && b2b->signal == 0)
-      b2b_result = ReadSmallFile(scratch / "result-b2b.json", 1 << 20);
-    const bool b2b_ok = b2b_result && absl::StrContains(*b2b_result, "\"outcome\": \"ok\"");
-    for (auto& w : *eval.mutable_workloads()) {
-      auto it = marks.find(w.index());
-      const IndependentTime t =
-          it == marks.end() ? IndependentTime{} : PerCallFromMarks(it->second);
-      if (!b2b_ok || t.calls == 0) {
-        w.add_flags("independent-timing-failed");
-        continue;
-      }
-      w.set_t_k_independent_ns(t.ns_per_call);
-      w.set_independent_calls(static_cast<int32_t>(t.calls));
-    }
-    if (!b2b_ok)
-      absl::StrAppend(eval.mutable_message(), eval.message().empty() ? "" : "\n",
-                      "independent timing run failed",
-                      b2b.ok() ? absl::StrCat(b2b->timed_out ? " (timed out)" : "",
-                                              b2b->signal ? absl::StrCat(" (signal ",
-                                                                         b2b->signal, ")")
-                                                          : "")
-                               : absl::StrCat(": ", b2b.status().message()));
-    if (b2b.ok()) eval.set_wall_seconds(eval.wall_seconds() + b2b->wall_seconds);
-  }
   return finish(eval);
+}
+
+bool PassesBaseline(const v1::Job& job) { return job.baselines_size() > 0; }
+
+std::string BaselineFileJson(const v1::Job& job) {
+  nlohmann::json doc;
+  doc["software"] = job.baselines_size() > 0 ? job.baselines(0).software() : "";
+  nlohmann::json workloads = nlohmann::json::array();
+  for (const auto& b : job.baselines()) {
+    workloads.push_back({{"index", b.workload_index()},
+                         {"t_b_ns", b.t_b_ns()},
+                         {"t_b_eager_ns", b.t_b_eager_ns()},
+                         {"t_b_compile_ns", b.t_b_compile_ns()},
+                         {"t_ref_kernel_ns", b.t_ref_kernel_ns()},
+                         {"t_b_spread", b.t_b_spread()},
+                         {"measurements", b.measurements()}});
+  }
+  doc["workloads"] = std::move(workloads);
+  return doc.dump(2) + "\n";
 }
 
 std::string NewNonce() {
@@ -784,21 +759,6 @@ std::string NewNonce() {
   std::string hex;
   for (int i = 0; i < 4; ++i) absl::StrAppend(&hex, absl::Hex(rd(), absl::kZeroPad8));
   return hex;
-}
-
-std::vector<std::string> IndependentTimingArgv(const std::vector<std::string>& argv,
-                                               const std::string& out) {
-  std::vector<std::string> b2b;
-  for (size_t i = 0; i < argv.size(); ++i) {
-    if (argv[i] == "--verify" || argv[i] == "--print") continue;
-    b2b.push_back(argv[i]);
-    if (argv[i] == "--out" && i + 1 < argv.size()) {
-      b2b.push_back(out);
-      ++i;
-    }
-  }
-  b2b.insert(b2b.end(), {"--back-to-back", "0.25", "--reuse-oracle"});
-  return b2b;
 }
 
 IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& marks) {

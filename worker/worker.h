@@ -120,11 +120,16 @@ class Worker {
 // 128 random bits in hex: the secret a harness run echoes in its result.
 std::string NewNonce();
 
-// The CUDA harness's independent-timing run of a replay: the harness command
-// line without --verify, writing to `out`, with --back-to-back and
-// --reuse-oracle. (The CPU harness times from outside in the same run.)
-std::vector<std::string> IndependentTimingArgv(const std::vector<std::string>& argv,
-                                               const std::string& out);
+// Whether the job's harness gets the stored baselines the job carries
+// (--baseline FILE, docs/harness.md): when it carries some and runs on the
+// CPU harness; the CUDA harness gets them once it reads the flag.
+bool PassesBaseline(const v1::Job& job);
+
+// The --baseline file for the job's stored baselines (docs/cluster.md,
+// "Baselines"): {"software": "...", "workloads": [{"index", "t_b_ns",
+// "t_b_eager_ns", "t_b_compile_ns", "t_ref_kernel_ns", "t_b_spread",
+// "measurements"}, ...]}, one entry per workload in index order.
+std::string BaselineFileJson(const v1::Job& job);
 
 // Per-call time from the marks ("ratchet-mark W CALLS") of one workload, each
 // with the second this process received it: the lower decile of the per-call

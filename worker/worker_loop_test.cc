@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "worker/result.h"
 #include "worker/worker.h"
@@ -134,6 +135,7 @@ class WorkerLoopTest : public ::testing::Test {
     o.scratch_root = scratch_;
     o.harness_path = std::string(RATCHET_WORKER_TESTDATA) + "/fake_harness.sh";
     o.wait_ms = 200;
+    o.keep_scratch = keep_scratch_;
     auto sandbox = Sandbox::Create("auto");
     ASSERT_TRUE(sandbox.ok());
     v1::Hardware hw;
@@ -169,6 +171,7 @@ class WorkerLoopTest : public ::testing::Test {
   std::unique_ptr<Worker> worker_;
   std::thread thread_;
   std::string scratch_;
+  bool keep_scratch_ = false;
 };
 
 TEST_F(WorkerLoopTest, RunsAJobAndReportsIt) {
@@ -196,6 +199,67 @@ TEST_F(WorkerLoopTest, RunsAJobAndReportsIt) {
   for (const char* want : {"--seed 1234", "--warmups 2", "--knob BLOCK=64", "--peak-gbps 10",
                            "--peak-gflops 50", "--problem ", "--solution ", "--out "})
     EXPECT_NE(e.message().find(want), std::string::npos) << want << " in " << e.message();
+}
+
+// A job that carries stored baselines (docs/cluster.md, "Baselines"): the
+// worker writes them into the job folder and passes --baseline FILE; the
+// harness's "t_b_given" comes back with the baseline's n.
+TEST_F(WorkerLoopTest, StoredBaselinesReachTheHarnessAsAFile) {
+  int port = FreePort();
+  StartServer(port);
+  v1::Job job = MakeJob(9, "ok");
+  for (int i = 0; i < 2; ++i) {
+    v1::Baseline* b = job.add_baselines();
+    b->set_workload_index(i);
+    b->set_software("fake 1.0");
+    b->set_hardware("Test CPU");
+    b->set_t_b_ns(1000.0 * (i + 1));
+    b->set_t_b_eager_ns(1100.0 * (i + 1));
+    b->set_t_b_spread(0.02);
+    b->set_measurements(3);
+    b->set_frozen(true);
+  }
+  fake_.queue.push_back(job);
+  fake_.queue.push_back(MakeJob(10, "ok"));  // none: the harness times T_b itself
+  keep_scratch_ = true;
+  StartWorker(port);
+  ASSERT_TRUE(WaitFor([&] { return fake_.completions.size() == 2; }));
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  std::map<int64_t, v1::Evaluation> by_job;
+  for (const auto& c : fake_.completions) by_job[c.job_id()] = c.evaluation();
+  const v1::Evaluation& given = by_job[9];
+  ASSERT_EQ(given.outcome(), v1::OUTCOME_OK) << given.message();
+  EXPECT_NE(given.message().find("--baseline "), std::string::npos) << given.message();
+  EXPECT_EQ(given.baseline_software(), "fake 1.0");
+  ASSERT_EQ(given.workloads_size(), 1);
+  EXPECT_TRUE(given.workloads(0).t_b_given());
+  EXPECT_EQ(given.workloads(0).t_b_measurements(), 3);
+  const v1::Evaluation& measured = by_job[10];
+  ASSERT_EQ(measured.outcome(), v1::OUTCOME_OK) << measured.message();
+  EXPECT_EQ(measured.message().find("--baseline"), std::string::npos) << measured.message();
+  EXPECT_FALSE(measured.workloads(0).t_b_given());
+  EXPECT_EQ(measured.workloads(0).t_b_measurements(), 0);
+  EXPECT_DOUBLE_EQ(measured.workloads(0).t_b_spread(), 0.01);
+  // The file, as the harness read it.
+  std::string text;
+  for (const auto& e : std::filesystem::directory_iterator(scratch_)) {
+    if (e.path().filename().string().rfind("job-9-", 0) != 0) continue;
+    std::ifstream in(e.path() / "baseline.json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+    EXPECT_NE(given.message().find((e.path() / "baseline.json").string()), std::string::npos);
+  }
+  EXPECT_EQ(text, BaselineFileJson(job));
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << text;
+  EXPECT_EQ(doc["software"], "fake 1.0");
+  ASSERT_EQ(doc["workloads"].size(), 2u);
+  EXPECT_EQ(doc["workloads"][1]["index"], 1);
+  EXPECT_DOUBLE_EQ(doc["workloads"][1]["t_b_ns"].get<double>(), 2000);
+  EXPECT_DOUBLE_EQ(doc["workloads"][1]["t_b_eager_ns"].get<double>(), 2200);
+  EXPECT_DOUBLE_EQ(doc["workloads"][0]["t_b_spread"].get<double>(), 0.02);
+  EXPECT_EQ(doc["workloads"][0]["measurements"], 3);
 }
 
 TEST_F(WorkerLoopTest, ComesUpBeforeTheCoordinatorAndOutcomesMap) {

@@ -172,6 +172,17 @@ CREATE TABLE lessons (
 );
 CREATE INDEX lessons_by_op_type ON lessons (op_type, campaign_id, id);
 )sql",
+    // Version 5: baselines (T_b per problem, workload, hardware, software).
+    R"sql(
+CREATE TABLE baselines (
+  problem_key  TEXT NOT NULL,
+  hardware     TEXT NOT NULL,
+  workload_key TEXT NOT NULL,
+  software     TEXT NOT NULL,
+  data         BYTEA NOT NULL,
+  PRIMARY KEY (problem_key, hardware, workload_key, software)
+);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -538,6 +549,9 @@ class PostgresStore : public Store {
 
   absl::Status UpsertNoiseFloor(const v1::NoiseFloor& floor) override;
   absl::StatusOr<std::vector<v1::NoiseFloor>> ListNoiseFloors(const std::string& problem) override;
+  absl::Status UpsertBaseline(const v1::Baseline& baseline) override;
+  absl::StatusOr<std::vector<v1::Baseline>> ListBaselines(const std::string& problem_key,
+                                                          const std::string& hardware) override;
   absl::StatusOr<int64_t> AddLesson(const v1::Lesson& lesson) override;
   absl::StatusOr<std::vector<v1::Lesson>> ListLessons(const std::string& op_type,
                                                       int64_t campaign_id) override;
@@ -1274,6 +1288,47 @@ absl::StatusOr<std::vector<v1::NoiseFloor>> PostgresStore::ListNoiseFloors(
         return absl::DataLossError("postgres store: corrupt noise floor record");
       }
       out.push_back(std::move(f));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Baselines.
+
+absl::Status PostgresStore::UpsertBaseline(const v1::Baseline& baseline) {
+  return Run(Mode::kWrite, [&](Session& s) {
+    s.Exec("INSERT INTO baselines (problem_key, hardware, workload_key, software, data) "
+           "VALUES ($1, $2, $3, $4, $5) "
+           "ON CONFLICT (problem_key, hardware, workload_key, software) "
+           "DO UPDATE SET data = excluded.data",
+           baseline.problem_key(), baseline.hardware(), baseline.workload_key(),
+           baseline.software(), Blob(baseline));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<v1::Baseline>> PostgresStore::ListBaselines(
+    const std::string& problem_key, const std::string& hardware) {
+  // COLLATE "C": the same byte order as SQLite, whatever the database's
+  // collation. Read to be written back inside a transaction: locked.
+  const char* sql = ForUpdateInTransaction(
+      "SELECT data FROM baselines WHERE problem_key = $1 AND ($2 = '' OR hardware = $2) "
+      "ORDER BY hardware COLLATE \"C\", workload_key COLLATE \"C\", software COLLATE \"C\"",
+      "SELECT data FROM baselines WHERE problem_key = $1 AND ($2 = '' OR hardware = $2) "
+      "ORDER BY hardware COLLATE \"C\", workload_key COLLATE \"C\", software COLLATE \"C\" "
+      "FOR UPDATE");
+  std::vector<v1::Baseline> out;
+  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
+    pqxx::result rows = s.Exec(sql, problem_key, hardware);
+    out.clear();
+    for (const pqxx::row& row : rows) {
+      pqxx::binarystring bytes(row[0]);
+      v1::Baseline b;
+      if (!b.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())))
+        return absl::DataLossError("postgres store: corrupt baseline record");
+      out.push_back(std::move(b));
     }
     return absl::OkStatus();
   }));

@@ -135,6 +135,17 @@ CREATE TABLE lessons (
 );
 CREATE INDEX lessons_by_op_type ON lessons (op_type, campaign_id, id);
 )sql",
+    // Version 5: baselines (T_b per problem, workload, hardware, software).
+    R"sql(
+CREATE TABLE baselines (
+  problem_key  TEXT NOT NULL,
+  hardware     TEXT NOT NULL,
+  workload_key TEXT NOT NULL,
+  software     TEXT NOT NULL,
+  data         BLOB NOT NULL,
+  PRIMARY KEY (problem_key, hardware, workload_key, software)
+);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -329,6 +340,9 @@ class SqliteStore : public Store {
       const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) override;
   absl::Status UpsertNoiseFloor(const v1::NoiseFloor& floor) override;
   absl::StatusOr<std::vector<v1::NoiseFloor>> ListNoiseFloors(const std::string& problem) override;
+  absl::Status UpsertBaseline(const v1::Baseline& baseline) override;
+  absl::StatusOr<std::vector<v1::Baseline>> ListBaselines(const std::string& problem_key,
+                                                          const std::string& hardware) override;
   absl::StatusOr<int64_t> AddLesson(const v1::Lesson& lesson) override;
   absl::StatusOr<std::vector<v1::Lesson>> ListLessons(const std::string& op_type,
                                                       int64_t campaign_id) override;
@@ -985,6 +999,42 @@ absl::StatusOr<std::vector<v1::NoiseFloor>> SqliteStore::ListNoiseFloors(
     v1::NoiseFloor f;
     RETURN_IF_ERROR(stmt->Proto(0, &f));
     out.push_back(std::move(f));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Baselines.
+
+absl::Status SqliteStore::UpsertBaseline(const v1::Baseline& baseline) {
+  return Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(
+        std::unique_ptr<Stmt> stmt,
+        Prepare("INSERT INTO baselines (problem_key, hardware, workload_key, software, data) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (problem_key, hardware, workload_key, software) "
+                "DO UPDATE SET data = excluded.data"));
+    RETURN_IF_ERROR(stmt->Bind(baseline.problem_key(), baseline.hardware(),
+                               baseline.workload_key(), baseline.software(), baseline));
+    return stmt->Exec();
+  });
+}
+
+absl::StatusOr<std::vector<v1::Baseline>> SqliteStore::ListBaselines(
+    const std::string& problem_key, const std::string& hardware) {
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                   Prepare("SELECT data FROM baselines WHERE problem_key = ? "
+                           "AND (? = '' OR hardware = ?) "
+                           "ORDER BY hardware, workload_key, software"));
+  RETURN_IF_ERROR(stmt->Bind(problem_key, hardware, hardware));
+  std::vector<v1::Baseline> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    v1::Baseline b;
+    RETURN_IF_ERROR(stmt->Proto(0, &b));
+    out.push_back(std::move(b));
   }
   return out;
 }

@@ -149,6 +149,21 @@ class Store {
     return absl::UnimplementedError("this store keeps no noise floors");
   }
 
+  // ---- Baselines: T_b per (problem_key, workload_key, hardware, software)
+  // (docs/cluster.md, "Baselines"). Upsert replaces the record with the same
+  // key. A backend without them answers Unimplemented and every harness run
+  // times the reference itself.
+  virtual absl::Status UpsertBaseline(const v1::Baseline& baseline) {
+    return absl::UnimplementedError("this store keeps no baselines");
+  }
+  // Every baseline of `problem_key` on `hardware` ("" = on any hardware), by
+  // hardware, workload_key, then software. Inside Transaction() the rows read
+  // stay locked until it ends (PostgreSQL), as records read there do.
+  virtual absl::StatusOr<std::vector<v1::Baseline>> ListBaselines(
+      const std::string& problem_key, const std::string& hardware) {
+    return absl::UnimplementedError("this store keeps no baselines");
+  }
+
   // ---- Lessons: what the research learned, kept beyond their campaign so
   // later campaigns of the same op type can start from them. A backend
   // without them answers Unimplemented and proposers go without.

@@ -1158,6 +1158,97 @@ TEST_P(StoreTest, NoiseFloorsAreKeyedByProblemWorkloadAndHardware) {
   EXPECT_TRUE(none.empty());
 }
 
+TEST_P(StoreTest, BaselinesAreKeyedByProblemWorkloadHardwareAndSoftware) {
+  auto baseline = [](const std::string& problem, const std::string& workload,
+                     const std::string& hardware, const std::string& software, double t_b,
+                     int n) {
+    v1::Baseline b;
+    b.set_problem_key(problem);
+    b.set_workload_key(workload);
+    b.set_hardware(hardware);
+    b.set_software(software);
+    b.set_problem("rmsnorm");
+    b.set_t_b_ns(t_b);
+    b.set_t_b_spread(0.05);
+    b.set_t_b_eager_ns(t_b);
+    b.set_t_b_compile_ns(t_b * 2);
+    b.set_t_ref_kernel_ns(t_b / 2);
+    b.set_measurements(n);
+    b.set_frozen(n >= 3);
+    b.set_first_unix_ms(1000);
+    b.set_updated_unix_ms(2000);
+    for (int i = 0; i < n; ++i) {
+      v1::BaselineSample* sample = b.add_samples();
+      sample->set_t_b_ns(t_b + i);
+      sample->set_evaluation_id(10 + i);
+      sample->set_worker_id("w");
+    }
+    return b;
+  };
+  ASSERT_OK(store_->UpsertBaseline(baseline("p1", "wl-b", "cpu-a", "torch 2", 100, 1)));
+  ASSERT_OK(store_->UpsertBaseline(baseline("p1", "wl-a", "cpu-a", "torch 2", 200, 3)));
+  ASSERT_OK(store_->UpsertBaseline(baseline("p1", "wl-a", "cpu-a", "torch 1", 300, 3)));
+  ASSERT_OK(store_->UpsertBaseline(baseline("p1", "wl-a", "cpu-b", "torch 2", 400, 3)));
+  ASSERT_OK(store_->UpsertBaseline(baseline("p2", "wl-a", "cpu-a", "torch 2", 500, 3)));
+  // The same key again replaces the record (a measurement added).
+  ASSERT_OK(store_->UpsertBaseline(baseline("p1", "wl-b", "cpu-a", "torch 2", 110, 2)));
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Baseline> on_a, store_->ListBaselines("p1", "cpu-a"));
+  ASSERT_EQ(on_a.size(), 3u);
+  // By workload key, then software.
+  EXPECT_EQ(on_a[0].workload_key(), "wl-a");
+  EXPECT_EQ(on_a[0].software(), "torch 1");
+  EXPECT_DOUBLE_EQ(on_a[0].t_b_ns(), 300);
+  EXPECT_EQ(on_a[1].software(), "torch 2");
+  EXPECT_DOUBLE_EQ(on_a[1].t_b_ns(), 200);
+  EXPECT_TRUE(on_a[1].frozen());
+  EXPECT_EQ(on_a[2].workload_key(), "wl-b");
+  EXPECT_DOUBLE_EQ(on_a[2].t_b_ns(), 110);
+  EXPECT_EQ(on_a[2].measurements(), 2);
+  EXPECT_FALSE(on_a[2].frozen());
+  ASSERT_EQ(on_a[2].samples_size(), 2);
+  EXPECT_EQ(on_a[2].samples(1).evaluation_id(), 11);
+  // Every field round-trips.
+  EXPECT_DOUBLE_EQ(on_a[1].t_b_spread(), 0.05);
+  EXPECT_DOUBLE_EQ(on_a[1].t_b_compile_ns(), 400);
+  EXPECT_DOUBLE_EQ(on_a[1].t_ref_kernel_ns(), 100);
+  EXPECT_EQ(on_a[1].updated_unix_ms(), 2000);
+  EXPECT_EQ(on_a[1].problem(), "rmsnorm");
+
+  // Any hardware: by hardware first.
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Baseline> all, store_->ListBaselines("p1", ""));
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].hardware(), "cpu-a");
+  EXPECT_EQ(all[3].hardware(), "cpu-b");
+  EXPECT_DOUBLE_EQ(all[3].t_b_ns(), 400);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Baseline> none, store_->ListBaselines("p1", "gpu"));
+  EXPECT_TRUE(none.empty());
+  ASSERT_OK_AND_ASSIGN(none, store_->ListBaselines("p3", ""));
+  EXPECT_TRUE(none.empty());
+
+  // Read and written back in one transaction, as the coordinator does.
+  ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+    auto got = store_->ListBaselines("p2", "cpu-a");
+    if (!got.ok()) return got.status();
+    if (got->size() != 1) return absl::InternalError("expected one baseline");
+    v1::Baseline b = (*got)[0];
+    b.set_t_b_ns(510);
+    return store_->UpsertBaseline(b);
+  }));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Baseline> p2, store_->ListBaselines("p2", "cpu-a"));
+  ASSERT_EQ(p2.size(), 1u);
+  EXPECT_DOUBLE_EQ(p2[0].t_b_ns(), 510);
+  // A rolled-back transaction leaves nothing.
+  EXPECT_FALSE(store_->Transaction([&]() -> absl::Status {
+    if (auto s = store_->UpsertBaseline(baseline("p4", "wl", "cpu-a", "torch 2", 1, 1)); !s.ok())
+      return s;
+    return absl::AbortedError("changed my mind");
+  }).ok());
+  ASSERT_OK_AND_ASSIGN(none, store_->ListBaselines("p4", ""));
+  EXPECT_TRUE(none.empty());
+}
+
 TEST_P(StoreTest, LessonsAreListedByOpTypeAndOptionallyCampaign) {
   auto lesson = [](int64_t campaign, const std::string& op_type, const std::string& to,
                    double effect) {
@@ -1216,6 +1307,13 @@ TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   v1::WorkerInfo w;
   w.set_id("w");
   ASSERT_OK(store_->UpsertWorker(w));
+  v1::Baseline b;
+  b.set_problem_key("p");
+  b.set_workload_key("wl");
+  b.set_hardware("hw");
+  b.set_software("sw");
+  b.set_t_b_ns(1234);
+  ASSERT_OK(store_->UpsertBaseline(b));
   ASSERT_OK(store_->Transaction([&]() -> absl::Status {
     v1::ResearchThread t;
     t.set_campaign_id(c);
@@ -1239,6 +1337,9 @@ TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   ASSERT_EQ(unprocessed.size(), 1u);
   EXPECT_EQ(unprocessed[0].id(), eval);
   EXPECT_OK(store_->GetVerification(ver).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Baseline> baselines, store_->ListBaselines("p", "hw"));
+  ASSERT_EQ(baselines.size(), 1u);
+  EXPECT_DOUBLE_EQ(baselines[0].t_b_ns(), 1234);
   ASSERT_OK_AND_ASSIGN(std::optional<v1::WorkerInfo> worker, store_->GetWorker("w"));
   EXPECT_TRUE(worker.has_value());
   ASSERT_OK_AND_ASSIGN(std::vector<v1::ResearchThread> threads, store_->ListThreads(c));
@@ -1405,7 +1506,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
     ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
   }
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "4");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "5");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
@@ -1413,7 +1514,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     EXPECT_EQ(all.size(), 1u);
   }
   // Reopening migrates nothing twice.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "4");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "5");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 

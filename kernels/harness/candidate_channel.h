@@ -43,6 +43,11 @@ enum Op : uint32_t {
   kArm = 4,   // a call follows shortly: answer, then wait for it awake
 };
 
+// The rc of a kCall whose CUDA work failed (a launch error, or an error at
+// the device-wide synchronisation after the calls): `message` then holds the
+// error's name and text. Not a value the entry point's own rc can mean.
+inline constexpr int32_t kRcCudaError = -0x43554441;  // "CUDA"
+
 struct TensorSlot {
   uint64_t offset;  // from the arena's start
   int32_t dtype;    // ratchet_dtype
@@ -64,6 +69,13 @@ struct ControlBlock {
   char library_path[1024];
   char message[2048];  // why a load failed
   TensorSlot tensors[kMaxTensors];  // inputs, then outputs
+  // The CUDA candidate process (ratchet-candidate-cuda): the arena is device
+  // memory that the harness allocated and exported; offsets are from its
+  // start. Written by the harness before the process starts.
+  int32_t is_device;     // 1: the arena is `ipc_handle`, not this file
+  int32_t device_index;  // cudaSetDevice before opening the handle
+  uint64_t device_arena_bytes;
+  char ipc_handle[64];   // a cudaIpcMemHandle_t
 };
 static_assert(sizeof(ControlBlock) <= kControlBytes, "control block too large");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "futex words must be plain");

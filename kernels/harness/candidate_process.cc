@@ -99,6 +99,13 @@ void ScrubEnvironment() {
 absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
     const std::string& exe, const std::string& library, size_t arena_bytes,
     const std::string& workdir, const std::string& log) {
+  return Start(exe, library, arena_bytes, workdir, log, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
+    const std::string& exe, const std::string& library, size_t arena_bytes,
+    const std::string& workdir, const std::string& log,
+    const std::function<void(channel::ControlBlock*)>& prepare) {
   std::unique_ptr<CandidateProcess> p(new CandidateProcess());
   p->log_ = log;
   p->arena_bytes_ = AlignUp(arena_bytes, 4096);
@@ -119,6 +126,7 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
   p->cb_->magic = ch::kMagic;
   p->cb_->arena_bytes = p->arena_bytes_;
   p->arena_ = static_cast<char*>(base) + ch::kControlBytes;
+  if (prepare) prepare(p->cb_);
   const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   const int lib_fd = open(library.c_str(), O_RDONLY | O_CLOEXEC);
   if (lib_fd < 0) {
@@ -289,6 +297,29 @@ size_t ArenaBytesFor(const Problem& problem) {
   return 2 * most + (64 << 10);
 }
 
+std::vector<uint64_t> PlaceTensors(const std::vector<size_t>& bytes, size_t arena_bytes,
+                                   size_t align, size_t canary, std::mt19937_64* rng) {
+  const size_t n = bytes.size();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), *rng);
+  size_t need = 0;
+  for (size_t i = 0; i < n; ++i) need += AlignUp(bytes[i], align) + 2 * canary;
+  const size_t slack = arena_bytes > need ? (arena_bytes - need) / align : 0;
+  std::vector<size_t> cuts(n);
+  for (size_t& c : cuts) c = slack == 0 ? 0 : (*rng)() % (slack + 1);
+  std::sort(cuts.begin(), cuts.end());
+  std::vector<uint64_t> offset(n);
+  size_t at = 0, prev_cut = 0;
+  for (size_t k = 0; k < n; ++k) {
+    at += (cuts[k] - prev_cut) * align;
+    prev_cut = cuts[k];
+    offset[order[k]] = at + canary;
+    at += AlignUp(bytes[order[k]], align) + 2 * canary;
+  }
+  return offset;
+}
+
 ProcessBackend::ProcessBackend(CandidateProcess* process, double round_trip_ns,
                                size_t flush_bytes, uint64_t seed)
     : p_(process), round_trip_ns_(round_trip_ns), flush_(flush_bytes), rng_(seed ^ 0x5eed) {}
@@ -306,25 +337,9 @@ Observation ProcessBackend::Call(const CallRequest& req) {
   auto tensor = [&](size_t i) -> const Tensor& {
     return i < ins.size() ? ins[i] : outs[i - ins.size()];
   };
-  // A new placement: tensors in a random order with random gaps, so that no
-  // address (or distance between addresses) repeats from call to call.
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::shuffle(order.begin(), order.end(), rng_);
-  size_t need = 0;
-  for (size_t i = 0; i < n; ++i) need += AlignUp(tensor(i).bytes, kAlign) + 2 * kCanary;
-  const size_t slack = p_->arena_bytes() > need ? (p_->arena_bytes() - need) / kAlign : 0;
-  std::vector<size_t> cuts(n);
-  for (size_t& c : cuts) c = slack == 0 ? 0 : rng_() % (slack + 1);
-  std::sort(cuts.begin(), cuts.end());
-  std::vector<uint64_t> offset(n);
-  size_t at = 0, prev_cut = 0;
-  for (size_t k = 0; k < n; ++k) {
-    at += (cuts[k] - prev_cut) * kAlign;
-    prev_cut = cuts[k];
-    offset[order[k]] = at + kCanary;
-    at += AlignUp(tensor(order[k]).bytes, kAlign) + 2 * kCanary;
-  }
+  std::vector<size_t> sizes(n);
+  for (size_t i = 0; i < n; ++i) sizes[i] = tensor(i).bytes;
+  const std::vector<uint64_t> offset = PlaceTensors(sizes, p_->arena_bytes(), kAlign, kCanary, &rng_);
   if (req.flush) {
     // Evict caches first; the inputs written after it are the call's own.
     const unsigned char v = static_cast<unsigned char>(calls_);

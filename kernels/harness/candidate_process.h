@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -45,6 +46,12 @@ class CandidateProcess {
                                                                  size_t arena_bytes,
                                                                  const std::string& workdir,
                                                                  const std::string& log);
+  // The same, with `prepare` called on the fresh control block before the
+  // process starts: the CUDA backend puts its device arena's handle there.
+  static absl::StatusOr<std::unique_ptr<CandidateProcess>> Start(
+      const std::string& exe, const std::string& library, size_t arena_bytes,
+      const std::string& workdir, const std::string& log,
+      const std::function<void(channel::ControlBlock*)>& prepare);
   ~CandidateProcess();
 
   char* arena() const { return arena_; }
@@ -90,6 +97,15 @@ class CandidateProcess {
 // The arena a problem needs: every workload's tensors with canaries, twice
 // over so that placements vary.
 size_t ArenaBytesFor(const Problem& problem);
+
+// A new placement of tensors of `bytes[i]` bytes in an arena of
+// `arena_bytes`: a random order with random gaps, each tensor at a multiple
+// of `align` (`canary` must be one) with `canary` bytes free before and
+// after it, so that no
+// address (or distance between addresses) repeats from call to call.
+// Returns each tensor's offset; every backend places its calls with it.
+std::vector<uint64_t> PlaceTensors(const std::vector<size_t>& bytes, size_t arena_bytes,
+                                   size_t align, size_t canary, std::mt19937_64* rng);
 
 class ProcessBackend : public CandidateBackend {
  public:

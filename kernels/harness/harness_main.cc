@@ -32,6 +32,7 @@
 #include "absl/strings/str_join.h"
 #include "kernels/correctness/compare.h"
 #include "kernels/harness/candidate_process.h"
+#include "kernels/harness/given_baseline.h"
 #include "kernels/harness/oracle_client.h"
 #include "kernels/harness/pipeline.h"
 #include "kernels/harness/result_table.h"
@@ -263,8 +264,6 @@ class Harness {
   // Starts a candidate process, calibrates its round trip and loads the
   // library; the pipeline then calls it through `backend_`.
   bool StartCandidate(const std::string& name);
-  // --baseline's JSON, or null when none (or unreadable: then T_b is timed).
-  Json LoadBaseline() const;
   void StopCandidate();
   bool Screen(const Workload& w);
   void Evaluate();
@@ -291,7 +290,7 @@ class Harness {
   bool own_scratch_ = false;
   std::unique_ptr<CandidateProcess> process_;
   std::unique_ptr<ProcessBackend> backend_;
-  Json baseline_;  // --baseline, read before any candidate process exists
+  GivenBaseline baseline_;  // --baseline, read before any candidate process exists
 };
 
 bool Harness::Compile(const Solution& s) {
@@ -389,7 +388,8 @@ bool Harness::LoadRounds(const std::string& dir, const std::string& manifest_tex
         auto st = LoadInto(path, b.data(), b.size());
         if (!st.ok()) return Fail("harness_error", std::string(st.message())), false;
         // The file now holds a decoy: a candidate that reads it copies that.
-        decoy.push_back(MakeDecoy(b, outs[j].dtype, w.atol, w.rtol));
+        const Tolerance tol = ToleranceFor(w, outs[j].dtype);
+        decoy.push_back(MakeDecoy(b, outs[j].dtype, tol.atol, tol.rtol));
         std::ofstream(path, std::ios::binary | std::ios::trunc) << decoy.back();
         out.push_back(std::move(b));
       }
@@ -404,25 +404,6 @@ bool Harness::LoadRounds(const std::string& dir, const std::string& manifest_tex
     rounds->push_back(std::move(wr));
   }
   return true;
-}
-
-std::string SoftwareOf(const Json& manifest) {
-  std::string s = absl::StrCat("torch ", manifest.value("torch", "?"));
-  if (manifest.contains("cuda") && manifest["cuda"].is_string())
-    absl::StrAppend(&s, " / cuda ", manifest["cuda"].get<std::string>());
-  return s;
-}
-
-Json Harness::LoadBaseline() const {
-  if (o_.baseline.empty()) return Json();
-  const Json b = Json::parse(ReadFileOrEmpty(o_.baseline), nullptr, /*allow_exceptions=*/false);
-  if (b.is_discarded() || !b.is_object() || !b.contains("workloads") ||
-      !b["workloads"].is_array()) {
-    std::fprintf(stderr, "ratchet-harness: --baseline %s is unreadable: timing T_b here\n",
-                 o_.baseline.c_str());
-    return Json();
-  }
-  return b;
 }
 
 bool Harness::StartCandidate(const std::string& name) {
@@ -496,22 +477,19 @@ void Harness::Evaluate() {
   if (auto st = FreshDir(oo.scratch); !st.ok()) return Fail("harness_error", std::string(st.message()));
   // A baseline stored by the coordinator spares timing the reference, if it
   // was measured with the same software; else T_b is timed here after all.
-  const Json& given = baseline_;
-  oo.time_reference = given.is_null();
+  oo.time_reference = baseline_.empty();
   auto text = kernels::RunOracle(problem_, oo);
   if (!text.ok()) return Fail("harness_error", std::string(text.status().message()));
-  Json manifest = Json::parse(*text);
-  result_.software = SoftwareOf(manifest);
-  if (!given.is_null() && given.value("software", "") != result_.software) {
+  result_.software = OracleSoftware(*text);
+  if (!baseline_.empty() && baseline_.software != result_.software) {
     std::fprintf(stderr, "ratchet-harness: the given baseline is for %s, this is %s: "
-                 "timing T_b here\n", given.value("software", "?").c_str(),
-                 result_.software.c_str());
+                 "timing T_b here\n", baseline_.software.c_str(), result_.software.c_str());
     oo.time_reference = true;
     if (auto st = FreshDir(oo.scratch); !st.ok()) return Fail("harness_error", std::string(st.message()));
     text = kernels::RunOracle(problem_, oo);
     if (!text.ok()) return Fail("harness_error", std::string(text.status().message()));
-    manifest = Json::parse(*text);
   }
+  const Json manifest = Json::parse(*text);
   std::vector<WorkloadRounds> rounds;
   if (!LoadRounds(oo.scratch, *text, problem_.workloads, &rounds)) return;
   if (!StartCandidate("candidate")) return;
@@ -528,15 +506,13 @@ void Harness::Evaluate() {
     wr.t_b = timed.value("t_b_ns", 0.0);
     wr.t_b_spread = timed.value("t_b_spread", 0.0);
     if (!oo.time_reference) {
-      for (const Json& b : given["workloads"]) {
-        if (b.value("index", -1) != w.index) continue;
-        wr.t_b = b.value("t_b_ns", 0.0);
-        wr.t_b_spread = b.value("t_b_spread", 0.0);
-        wr.t_b_given = true;
-      }
-      if (!wr.t_b_given)
+      auto it = baseline_.workloads.find(w.index);
+      if (it == baseline_.workloads.end())
         return Fail("harness_error",
                     absl::StrCat("--baseline has no T_b for workload ", w.index));
+      wr.t_b = it->second.t_b_ns;
+      wr.t_b_spread = it->second.t_b_spread;
+      wr.t_b_given = true;
     }
     auto flops = WorkloadFlops(def, w);
     auto bytes = WorkloadBytes(def, w);
@@ -594,7 +570,7 @@ int Harness::Run() {
     scratch_ = o_.scratch;
     RunProcess({"mkdir", "-p", scratch_}, "").IgnoreError();
   }
-  baseline_ = LoadBaseline();
+  baseline_ = LoadGivenBaseline(o_.baseline);
   if (!Compile(*solution)) return finish();
   if (o_.peak_gbps > 0) {
     result_.peaks = {o_.peak_gbps, o_.peak_gflops};

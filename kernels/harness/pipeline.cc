@@ -69,7 +69,7 @@ std::string EvaluationPipeline::Classify(const Workload& w, const WorkloadRounds
   const TensorSpec& spec = def_.outputs[out];
   const DType dt = spec.dtype;
   const size_t esize = DTypeSize(dt), count = at_return.size() / esize;
-  const Tolerance tol = ToleranceOf(w);
+  const Tolerance tol = ToleranceFor(w, dt);
   if (now != at_return) {
     *why = "the output changed after the call returned (work left running on another thread)";
     return "work-after-return";
@@ -152,9 +152,9 @@ bool EvaluationPipeline::Check(const Workload& w, const WorkloadRounds& rounds, 
     return fail("wrong_answer", "modified-inputs",
                 absl::StrCat(ctx, ": the candidate modified its inputs (input '",
                              def_.inputs[static_cast<size_t>(ob.modified_input)].name, "')"));
-  const Tolerance tol = ToleranceOf(w);
   for (size_t j = 0; j < def_.outputs.size(); ++j) {
     const DType dt = def_.outputs[j].dtype;
+    const Tolerance tol = ToleranceFor(w, dt);
     const std::string& got = ob.outputs[j];
     const std::string& ref = rounds.outputs[static_cast<size_t>(r)][j];
     if (got.size() != ref.size())

@@ -27,7 +27,7 @@ Optional request fields (CPU and GPU):
       changed (the A/B/A' guard against output caching: a candidate that
       returns round r's outputs for this round fails correctness). The
       manifest's round entry then says which input and element changed.
-  "time_reference": false  skips measuring T_b (and counting flops): the
+  "time_reference": false  skips measuring T_b (flops are still counted): the
       manifest's "t_b_ns" is 0. The harness's screen (docs/harness.md, "The
       screen") asks for one round of one workload this way, only to check a
       candidate's answer before the full oracle runs.
@@ -668,12 +668,14 @@ def main():
                 entry["rounds"].append(files)
                 if r == 0:
                     timing_args = args
-            if not req.get("time_reference", True):
-                timing_args = None
+            # Flops count even when T_b is not timed: a harness given a
+            # stored T_b still needs them for T_sol.
             if timing_args is not None:
                 flops = count_flops(run, timing_args)
                 if flops is not None:
                     entry["flops"] = flops
+            if not req.get("time_reference", True):
+                timing_args = None
             if int(req["repetitions"]) > 0 and timing_args is not None:
                 if flush is not None:
                     entry.update(time_reference_cuda(req, run, timing_args, w, flush,

@@ -319,6 +319,7 @@ absl::StatusOr<Workload> ParseWorkloadLine(const Definition& def, const Json& li
   Workload w;
   w.atol = def.atol.value_or(1e-2);
   w.rtol = def.rtol.value_or(1e-2);
+  w.tolerance_given = def.atol.has_value() || def.rtol.has_value();
   w.max_error_factor = def.max_error_factor.value_or(kDefaultMaxErrorFactor);
   auto uuid = GetString(j, "uuid", pre + "uuid", at, false);
   if (!uuid.ok()) return uuid.status();
@@ -460,6 +461,7 @@ absl::StatusOr<Workload> ParseWorkloadLine(const Definition& def, const Json& li
       if (!x.ok()) return x.status();
       const std::string k = key;
       (k == "atol" ? w.atol : k == "rtol" ? w.rtol : w.max_error_factor) = *x;
+      if (k != "max_error_factor") w.tolerance_given = true;
     }
   }
   return w;
@@ -522,6 +524,16 @@ Tolerance ToleranceOf(const Workload& w) {
   t.atol = w.atol;
   t.rtol = w.rtol;
   t.max_error_factor = w.max_error_factor;
+  return t;
+}
+
+Tolerance ToleranceFor(const Workload& w, DType out_dtype) {
+  Tolerance t = ToleranceOf(w);
+  if (!w.tolerance_given) {
+    const DefaultTolerance d = DefaultToleranceFor(out_dtype);
+    t.atol = d.atol;
+    t.rtol = d.rtol;
+  }
   return t;
 }
 

@@ -83,6 +83,9 @@ struct Workload {
   // Per-workload "tolerance": {"max_error_factor": k}, else the definition's,
   // else the default; callers copy it into Tolerance::max_error_factor.
   double max_error_factor = kDefaultMaxErrorFactor;
+  // True when the line or the definition gives atol or rtol; else outputs are
+  // checked with their dtype's default (ToleranceFor).
+  bool tolerance_given = false;
 
   // "M=256,N=1024": the var axes as bound on this line, in definition order.
   std::string axes_label;
@@ -106,6 +109,11 @@ absl::StatusOr<Problem> LoadProblem(const std::string& dir);
 // The workload's tolerance fields as CompareOutputs takes them (atol, rtol,
 // max_error_factor; the match fraction stays the default 99%).
 Tolerance ToleranceOf(const Workload& w);
+// What an output of `out_dtype` is checked with: the workload's (or the
+// definition's) atol/rtol when either gives one, else the dtype's default
+// (DefaultToleranceFor: tight enough that fp32 computed in a narrower type
+// shows); max_error_factor always from the workload.
+Tolerance ToleranceFor(const Workload& w, DType out_dtype);
 
 // Concrete shape of `spec` under the workload's axes (empty for scalars and
 // 0-d tensors).

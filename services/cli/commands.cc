@@ -671,10 +671,11 @@ std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files) {
                         absl::StrFormat("%.4f", w.matched_fraction()),
                         absl::StrFormat("%.3g", w.max_abs_error()), Nanos(w.t_k_ns()),
                         absl::StrFormat("%.1f%%", 100 * w.t_k_spread()), Nanos(w.t_b_ns()),
-                        Nanos(w.t_sol_ns()), Score(w.score())});
+                        TbSource(w), Nanos(w.t_sol_ns()), Score(w.score())});
       }
       absl::StrAppend(&out, Indent(FormatTable({"WL", "AXES", "CORRECT", "MATCHED", "MAX_ERR",
-                                                "T_K", "SPREAD", "T_B", "T_SOL", "SCORE"},
+                                                "T_K", "SPREAD", "T_B", "T_B_FROM", "T_SOL",
+                                                "SCORE"},
                                                rows),
                                    "      "));
       for (const auto& w : e.workloads()) {

@@ -87,6 +87,10 @@ class FakeCoordinator final : public v1::CoordinatorService::Service {
     w->set_axes("M=256");
     w->set_correct(true);
     w->set_t_k_ns(1500);
+    w->set_t_b_ns(2000);
+    w->set_t_b_given(true);
+    w->set_t_b_measurements(3);
+    w->set_t_b_spread(0.05);
     w->set_score(0.625);
     w->add_flags("timing-disagreement");
     w->set_t_k_independent_ns(4200);
@@ -272,6 +276,7 @@ TEST_F(CommandsTest, ShowHasEverything) {
   for (const char* want : {"candidate 4", "what changed BLOCK 32->64", "knobs        BLOCK=64",
                            "kernel.cc  (14 bytes, 2 lines)", "--- kernel.cc\nint x;",
                            "#11 evaluate", "ok, score 0.6250", "M=256", "1.50us",
+                           "T_B_FROM", "stored n=3 spread 5.0%",
                            "#5 rejected (noise)", "| gain 0.4% below min 2%", "0.6100",
                            "workload 0 flags: timing-disagreement",
                            "workload 0 timed from outside: 4.20us per call over 512",

@@ -1,5 +1,6 @@
 #include "services/cli/summary.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -73,7 +74,38 @@ std::map<std::string, int> Outcomes(const Campaign& c) {
   return out;
 }
 
+std::string Duration(double ns) {
+  if (ns <= 0) return "-";
+  if (ns < 1e3) return absl::StrFormat("%.0fns", ns);
+  if (ns < 1e6) return absl::StrFormat("%.2fus", ns / 1e3);
+  if (ns < 1e9) return absl::StrFormat("%.2fms", ns / 1e6);
+  return absl::StrFormat("%.2fs", ns / 1e9);
+}
+
 }  // namespace
+
+std::string TbSource(const ratchet::v1::WorkloadResult& w) {
+  if (w.t_b_ns() <= 0) return "-";
+  const std::string spread =
+      w.t_b_spread() > 0 ? absl::StrFormat(" spread %.1f%%", 100 * w.t_b_spread()) : "";
+  if (w.t_b_given())
+    return absl::StrCat("stored", w.t_b_measurements() > 0
+                                      ? absl::StrCat(" n=", w.t_b_measurements())
+                                      : "",
+                        spread);
+  return absl::StrCat("measured", spread);
+}
+
+const ratchet::v1::Evaluation* TbEvaluation(const ratchet::v1::CandidateDetail& detail) {
+  const ratchet::v1::Evaluation* found = nullptr;
+  for (const auto& e : detail.evaluations()) {
+    if (e.outcome() != ratchet::v1::OUTCOME_OK || e.workloads_size() == 0) continue;
+    if (found == nullptr || e.kind() == ratchet::v1::JOB_EVALUATE ||
+        found->kind() != ratchet::v1::JOB_EVALUATE)
+      found = &e;
+  }
+  return found;
+}
 
 std::string OutcomeName(const std::string& raw) {
   std::string s = Lower(raw);
@@ -147,6 +179,18 @@ std::string SummaryText(const SummaryInput& in) {
                       parts.empty() ? "same as baseline" : absl::StrJoin(parts, ", "), "\n");
     }
   }
+  // The T_b the best was scored against, per workload, and whether it was
+  // the stored baseline.
+  if (HasBest(in) && in.best.candidate().id() == c.best_candidate_id()) {
+    if (const auto* e = TbEvaluation(in.best)) {
+      absl::StrAppend(&out, "  T_b          (evaluation #", e->id(), ")\n");
+      int width = 0;
+      for (const auto& w : e->workloads()) width = std::max(width, static_cast<int>(w.axes().size()));
+      for (const auto& w : e->workloads())
+        absl::StrAppend(&out, absl::StrFormat("    %-3d %-*s  %-9s %s\n", w.index(), width,
+                                              w.axes(), Duration(w.t_b_ns()), TbSource(w)));
+    }
+  }
 
   std::vector<std::string> outcome_parts;
   for (const auto& [k, n] : Outcomes(c)) outcome_parts.push_back(absl::StrCat(k, " ", n));
@@ -215,6 +259,17 @@ std::string SummaryJson(const SummaryInput& in) {
     best["gain"] = HasBaselineScore(c) && c.baseline_score() > 0
                        ? json(c.best_score() / c.baseline_score() - 1.0)
                        : json(nullptr);
+    json t_b = json::array();
+    if (have_detail)
+      if (const auto* e = TbEvaluation(in.best))
+        for (const auto& w : e->workloads())
+          t_b.push_back({{"workload", w.index()},
+                         {"axes", w.axes()},
+                         {"t_b_ns", w.t_b_ns()},
+                         {"stored", w.t_b_given()},
+                         {"measurements", w.t_b_measurements()},
+                         {"spread", w.t_b_spread()}});
+    best["t_b"] = t_b;
     j["best"] = best;
   } else {
     j["best"] = nullptr;

@@ -36,13 +36,25 @@ std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in);
 // $0.0048 of $5.00"; "" unless the campaign's proposer is llm.
 std::string LlmLine(const ratchet::v1::Campaign& campaign);
 
+// Where a workload's T_b came from (docs/cluster.md, "Baselines"): "stored
+// n=3 spread 2.0%" when the harness used the coordinator's stored baseline
+// (n measurements, their spread), "measured spread 1.0%" when it timed the
+// reference itself (the spread of its repetitions, when reported), "-"
+// without a T_b.
+std::string TbSource(const ratchet::v1::WorkloadResult& w);
+
+// The evaluation of `detail` whose T_b the report shows: the last ok
+// evaluation (a research evaluation before a replay); nullptr if none.
+const ratchet::v1::Evaluation* TbEvaluation(const ratchet::v1::CandidateDetail& detail);
+
 // Human-readable, several lines, ending with a newline.
 std::string SummaryText(const SummaryInput& in);
 
 // Exactly one JSON object (no trailing newline):
 // {"campaign", "name", "state", "message", "baseline": {"score", "candidate"},
 //  "best": {"score", "candidate", "verified", "description", "knobs",
-//  "changed_knobs", "gain"} or null, "evaluations", "outcomes": {kind: n},
+//  "changed_knobs", "gain", "t_b": [{"workload", "axes", "t_b_ns", "stored",
+//  "measurements", "spread"}]} or null, "evaluations", "outcomes": {kind: n},
 //  "verdicts": {"accepted": n, "rejected": {reason: n}}, "wall_seconds",
 //  "job_seconds", "migrations", "merges", "experience": {"mode",
 //  "lessons_written", "lessons_from_other_campaigns"}, "logs"}.

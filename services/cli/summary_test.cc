@@ -152,6 +152,49 @@ TEST(SummaryTest, TextTellsTheStory) {
   EXPECT_NE(t.find("logs         .ratchet/local-x"), std::string::npos) << t;
 }
 
+// The T_b the best was scored against: the stored baseline or measured.
+TEST(SummaryTest, TbPerWorkloadSaysWhetherItWasTheStoredBaseline) {
+  SummaryInput in = Finished();
+  auto* replay = in.best.add_evaluations();
+  replay->set_id(40);
+  replay->set_kind(v1::JOB_REPLAY);
+  replay->set_outcome(v1::OUTCOME_OK);
+  replay->add_workloads()->set_t_b_ns(999);
+  auto* e = in.best.add_evaluations();
+  e->set_id(31);
+  e->set_kind(v1::JOB_EVALUATE);
+  e->set_outcome(v1::OUTCOME_OK);
+  auto* w0 = e->add_workloads();
+  w0->set_index(0);
+  w0->set_axes("N=64");
+  w0->set_t_b_ns(1000);
+  w0->set_t_b_given(true);
+  w0->set_t_b_measurements(3);
+  w0->set_t_b_spread(0.02);
+  auto* w1 = e->add_workloads();
+  w1->set_index(1);
+  w1->set_axes("N=4096");
+  w1->set_t_b_ns(2'500'000);
+  w1->set_t_b_spread(0.011);
+  EXPECT_EQ(TbSource(*w0), "stored n=3 spread 2.0%");
+  EXPECT_EQ(TbSource(*w1), "measured spread 1.1%");
+  EXPECT_EQ(TbSource(v1::WorkloadResult()), "-");
+  ASSERT_NE(TbEvaluation(in.best), nullptr);
+  EXPECT_EQ(TbEvaluation(in.best)->id(), 31);  // the evaluation, not the replay
+
+  std::string t = SummaryText(in);
+  EXPECT_NE(t.find("T_b          (evaluation #31)"), std::string::npos) << t;
+  EXPECT_NE(t.find("N=64"), std::string::npos) << t;
+  EXPECT_NE(t.find("    0   N=64    1.00us    stored n=3 spread 2.0%\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("    1   N=4096  2.50ms    measured spread 1.1%\n"), std::string::npos) << t;
+  auto j = nlohmann::json::parse(SummaryJson(in));
+  ASSERT_EQ(j["best"]["t_b"].size(), 2u);
+  EXPECT_EQ(j["best"]["t_b"][0]["stored"], true);
+  EXPECT_EQ(j["best"]["t_b"][0]["measurements"], 3);
+  EXPECT_DOUBLE_EQ(j["best"]["t_b"][1]["t_b_ns"].get<double>(), 2.5e6);
+  EXPECT_EQ(j["best"]["t_b"][1]["stored"], false);
+}
+
 TEST(SummaryTest, TextWhenBaselineStaysBest) {
   SummaryInput in = Finished();
   in.campaign.set_best_candidate_id(1);

@@ -1,0 +1,229 @@
+#include "kernels/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/problem/dtype.h"
+
+namespace ratchet::kernels {
+namespace {
+
+namespace ch = channel;
+
+// Tensors start 256-byte aligned, as cudaMalloc'd buffers do (vector loads,
+// TMA and cuBLAS's fast paths expect it); the canaries fill that much on
+// each side.
+constexpr size_t kAlign = 256;
+constexpr size_t kCanary = 256;
+constexpr unsigned char kCanaryByte = 0xA5;
+
+size_t AlignUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CudaProcessBackend>> CudaProcessBackend::Create(
+    int device_index, size_t arena_bytes, size_t flush_bytes, uint64_t seed) {
+  std::unique_ptr<CudaProcessBackend> b(new CudaProcessBackend());
+  b->device_ = device_index;
+  b->arena_bytes_ = AlignUp(std::max<size_t>(arena_bytes, 1), 1 << 21);
+  b->flush_bytes_ = std::max<size_t>(flush_bytes, 1 << 20);
+  b->rng_.seed(seed ^ 0xc0da5eed);
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_index));
+  void* arena = nullptr;
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaMalloc(&arena, b->arena_bytes_));
+  b->arena_ = static_cast<char*>(arena);
+  // Nothing of an earlier user of this memory for a candidate to find.
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaMemset(b->arena_, 0, b->arena_bytes_));
+  cudaIpcMemHandle_t handle;
+  static_assert(sizeof(handle) <= sizeof(b->ipc_handle_), "ipc handle does not fit");
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaIpcGetMemHandle(&handle, b->arena_));
+  std::memcpy(b->ipc_handle_, &handle, sizeof(handle));
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaMalloc(&b->flush_, b->flush_bytes_));
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
+  return b;
+}
+
+CudaProcessBackend::~CudaProcessBackend() {
+  for (auto& [dtype, t] : poison_) (void)cudaFree(t.data);
+  if (flush_ != nullptr) (void)cudaFree(flush_);
+  if (arena_ != nullptr) (void)cudaFree(arena_);
+}
+
+void CudaProcessBackend::Prepare(ch::ControlBlock* cb) const {
+  cb->is_device = 1;
+  cb->device_index = device_;
+  cb->device_arena_bytes = arena_bytes_;
+  std::memcpy(cb->ipc_handle, ipc_handle_, sizeof(ipc_handle_));
+}
+
+void CudaProcessBackend::Attach(CandidateProcess* process, double round_trip_ns) {
+  p_ = process;
+  round_trip_ns_ = round_trip_ns;
+}
+
+absl::Status CudaProcessBackend::PoisonOnDevice(char* dst, DType dtype, size_t n) {
+  if (n == 0) return absl::OkStatus();
+  Template& t = poison_[static_cast<int>(dtype)];
+  if (t.bytes < n) {
+    if (t.data != nullptr) (void)cudaFree(t.data);
+    t = Template{};
+    // The exact bytes Poison() writes, so that the pipeline recognises an
+    // output nobody wrote ("stale-output").
+    std::string host(n, '\0');
+    Poison(host.data(), dtype, n / DTypeSize(dtype));
+    void* p = nullptr;
+    RATCHET_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, n));
+    t.data = static_cast<char*>(p);
+    t.bytes = n;
+    RATCHET_CUDA_RETURN_IF_ERROR(cudaMemcpy(t.data, host.data(), n, cudaMemcpyHostToDevice));
+  }
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaMemcpy(dst, t.data, n, cudaMemcpyDeviceToDevice));
+  return absl::OkStatus();
+}
+
+Observation CudaProcessBackend::Call(const CallRequest& req) {
+  Observation ob;
+  // A failure of this process's own CUDA calls: before the candidate's
+  // first call the harness's problem; after one most likely the
+  // candidate's doing (a fault that took the device down).
+  auto cuda_failed = [&](const absl::Status& st) {
+    ob.end = calls_ > 0 ? Observation::End::kCrashed : Observation::End::kHarnessError;
+    ob.detail = calls_ > 0 ? absl::StrCat("the harness's own CUDA calls failed after the "
+                                          "candidate's calls: ", st.message())
+                           : std::string(st.message());
+    return ob;
+  };
+  const std::vector<Tensor>& ins = *req.ins;
+  const std::vector<Tensor>& outs = *req.outs;
+  const size_t n = ins.size() + outs.size();
+  if (p_ == nullptr || n > static_cast<size_t>(ch::kMaxTensors)) {
+    ob.end = Observation::End::kHarnessError;
+    ob.detail = p_ == nullptr ? "no candidate process attached"
+                              : absl::StrCat("more than ", ch::kMaxTensors, " tensors");
+    return ob;
+  }
+  auto tensor = [&](size_t i) -> const Tensor& {
+    return i < ins.size() ? ins[i] : outs[i - ins.size()];
+  };
+  std::vector<size_t> sizes(n);
+  size_t need = 0;
+  for (size_t i = 0; i < n; ++i) {
+    sizes[i] = tensor(i).bytes;
+    need += AlignUp(sizes[i], kAlign) + 2 * kCanary;
+  }
+  if (need > arena_bytes_) {
+    ob.end = Observation::End::kHarnessError;
+    ob.detail = absl::StrCat("the tensors need ", need, " bytes of a ", arena_bytes_,
+                             "-byte device arena");
+    return ob;
+  }
+  const std::vector<uint64_t> offset = PlaceTensors(sizes, arena_bytes_, kAlign, kCanary, &rng_);
+  ch::ControlBlock* cb = p_->control();
+  absl::Status st;
+  for (size_t i = 0; i < n && st.ok(); ++i) {
+    const Tensor& t = tensor(i);
+    char* at = arena_ + offset[i];
+    st = CudaStatus(cudaMemset(at - kCanary, kCanaryByte, kCanary), "cudaMemset(canary)");
+    if (st.ok())
+      st = CudaStatus(cudaMemset(at + t.bytes, kCanaryByte, kCanary), "cudaMemset(canary)");
+    if (st.ok() && i < ins.size()) {
+      st = CudaStatus(cudaMemcpy(at, req.inputs[i]->data(), t.bytes, cudaMemcpyHostToDevice),
+                      "cudaMemcpy(input)");
+    } else if (st.ok()) {
+      st = PoisonOnDevice(at, t.dtype, t.bytes);
+    }
+    ch::TensorSlot& s = cb->tensors[i];
+    s.offset = offset[i];
+    s.dtype = static_cast<int32_t>(t.dtype);
+    s.ndim = static_cast<int32_t>(t.shape.size());
+    for (size_t d = 0; d < t.shape.size() && d < ch::kMaxDims; ++d) {
+      s.shape[d] = t.shape[d];
+      s.strides[d] = t.strides[d];
+    }
+  }
+  // L2 evicted after the inputs were written (writes go through L2), then
+  // the device idle: every copy above has landed before the candidate runs,
+  // and nothing of the harness's runs during the timed call.
+  if (st.ok() && req.flush)
+    st = CudaStatus(cudaMemset(flush_, calls_ & 0xff, flush_bytes_), "cudaMemset(L2 flush)");
+  if (st.ok()) st = CudaStatus(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+  if (!st.ok()) return cuda_failed(st);
+  cb->num_inputs = static_cast<int32_t>(ins.size());
+  cb->num_outputs = static_cast<int32_t>(outs.size());
+  cb->repeat = std::max<int64_t>(1, req.repeat);
+  const int64_t repeat = cb->repeat;  // the block is the candidate's to change
+  ++calls_;
+  const CandidateProcess::CallEnd armed = p_->Send(ch::kArm);
+  const CandidateProcess::CallEnd end = armed.returned ? p_->Send(ch::kCall) : armed;
+  out_offsets_.assign(offset.begin() + static_cast<long>(ins.size()), offset.end());
+  out_bytes_.clear();
+  for (const Tensor& t : outs) out_bytes_.push_back(t.bytes);
+  if (!end.returned) {
+    ob.end = Observation::End::kCrashed;
+    ob.detail = end.how;
+    const std::string tail = p_->LogTail();
+    if (!tail.empty()) absl::StrAppend(&ob.detail, "; its last output:\n", tail);
+    return ob;
+  }
+  if (end.rc == ch::kRcCudaError) {
+    ob.end = Observation::End::kCrashed;
+    cb->message[sizeof(cb->message) - 1] = '\0';
+    ob.detail = cb->message;
+    return ob;
+  }
+  // The outputs as they were the moment the answer arrived (the candidate
+  // process had synchronised its whole device).
+  for (size_t j = 0; j < outs.size() && st.ok(); ++j) {
+    std::string b(outs[j].bytes, '\0');
+    st = CudaStatus(cudaMemcpy(b.data(), arena_ + offset[ins.size() + j], b.size(),
+                               cudaMemcpyDeviceToHost),
+                    "cudaMemcpy(output)");
+    ob.outputs.push_back(std::move(b));
+  }
+  if (!st.ok()) return cuda_failed(st);
+  ob.rc = end.rc;
+  ob.ns = std::max(0.0, end.ns - round_trip_ns_) / static_cast<double>(repeat);
+  char canary[kCanary];
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = tensor(i);
+    for (const bool before : {true, false}) {
+      const char* at = before ? arena_ + offset[i] - kCanary : arena_ + offset[i] + t.bytes;
+      st = CudaStatus(cudaMemcpy(canary, at, kCanary, cudaMemcpyDeviceToHost), "cudaMemcpy(canary)");
+      if (!st.ok()) return cuda_failed(st);
+      for (size_t b = 0; b < kCanary; ++b) {
+        if (static_cast<unsigned char>(canary[b]) == kCanaryByte) continue;
+        ob.end = Observation::End::kOutOfBounds;
+        ob.detail = absl::StrCat("wrote ", before ? "before the start" : "past the end", " of ",
+                                 i < ins.size() ? "input '" : "output '", t.name,
+                                 "' (canary bytes changed)");
+        return ob;
+      }
+    }
+  }
+  for (size_t i = 0; i < ins.size() && ob.modified_input < 0; ++i) {
+    std::string now(ins[i].bytes, '\0');
+    st = CudaStatus(cudaMemcpy(now.data(), arena_ + offset[i], now.size(), cudaMemcpyDeviceToHost),
+                    "cudaMemcpy(input)");
+    if (!st.ok()) return cuda_failed(st);
+    if (now != *req.inputs[i]) ob.modified_input = static_cast<int>(i);
+  }
+  return ob;
+}
+
+std::vector<std::string> CudaProcessBackend::OutputsNow() {
+  std::vector<std::string> now;
+  for (size_t j = 0; j < out_offsets_.size(); ++j) {
+    std::string b(out_bytes_[j], '\0');
+    if (cudaMemcpy(b.data(), arena_ + out_offsets_[j], b.size(), cudaMemcpyDeviceToHost) !=
+        cudaSuccess)
+      return {};  // the pipeline then compares with the snapshot
+    now.push_back(std::move(b));
+  }
+  return now;
+}
+
+}  // namespace ratchet::kernels

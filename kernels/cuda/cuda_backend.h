@@ -1,0 +1,82 @@
+// The pipeline's backend for CUDA candidates: the candidate runs in its own
+// process (ratchet-candidate-cuda) on a device arena that this process
+// allocates and exports, and never sees anything else of the harness.
+//
+// Every call, as ProcessBackend does on the CPU: a new placement of the
+// tensors in the arena between canary bytes, inputs copied in, outputs
+// poisoned, the L2 flushed and the device idle before the candidate process
+// is armed; then the call, timed by this process's clock from request to
+// answer (the candidate process answers after a device-wide
+// synchronisation), minus a round trip calibrated before the library was
+// loaded. Afterwards the outputs, the inputs and the canaries are copied
+// back and checked here.
+#ifndef RATCHET_KERNELS_CUDA_CUDA_BACKEND_H_
+#define RATCHET_KERNELS_CUDA_CUDA_BACKEND_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/harness/candidate_channel.h"
+#include "kernels/harness/candidate_process.h"
+#include "kernels/harness/pipeline.h"
+
+namespace ratchet::kernels {
+
+class CudaProcessBackend : public CandidateBackend {
+ public:
+  // Allocates an arena of `arena_bytes` and an L2 flush buffer of
+  // `flush_bytes` on `device_index` (made the current device), and exports
+  // the arena. No candidate process exists yet.
+  static absl::StatusOr<std::unique_ptr<CudaProcessBackend>> Create(int device_index,
+                                                                    size_t arena_bytes,
+                                                                    size_t flush_bytes,
+                                                                    uint64_t seed);
+  // Frees the device memory: kill the candidate process first.
+  ~CudaProcessBackend() override;
+  CudaProcessBackend(const CudaProcessBackend&) = delete;
+  CudaProcessBackend& operator=(const CudaProcessBackend&) = delete;
+
+  // Writes the arena's handle, size and device into a candidate process's
+  // control block (CandidateProcess::Start's `prepare`).
+  void Prepare(channel::ControlBlock* cb) const;
+  // The candidate process (started with Prepare) that Call talks to, and
+  // the round trip subtracted from every call's time.
+  void Attach(CandidateProcess* process, double round_trip_ns);
+
+  Observation Call(const CallRequest& request) override;
+  std::vector<std::string> OutputsNow() override;
+
+ private:
+  CudaProcessBackend() = default;
+  // Fills `dst` with what Poison() writes for `n` bytes of `dtype`, copied
+  // from a device template made once per dtype (no host copy per call).
+  absl::Status PoisonOnDevice(char* dst, DType dtype, size_t n);
+
+  int device_ = 0;
+  char* arena_ = nullptr;
+  size_t arena_bytes_ = 0;
+  char ipc_handle_[64] = {};
+  void* flush_ = nullptr;
+  size_t flush_bytes_ = 0;
+  struct Template {
+    char* data = nullptr;
+    size_t bytes = 0;
+  };
+  std::map<int, Template> poison_;  // by dtype
+  CandidateProcess* p_ = nullptr;
+  double round_trip_ns_ = 0;
+  std::mt19937_64 rng_;
+  std::vector<uint64_t> out_offsets_;
+  std::vector<size_t> out_bytes_;
+  int calls_ = 0;
+};
+
+}  // namespace ratchet::kernels
+
+#endif  // RATCHET_KERNELS_CUDA_CUDA_BACKEND_H_
