@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,14 @@ struct PipelineOptions {
   int late_work_ms = 30;
   // Progress ("correctness", "timing workload 2/4"), one line each.
   std::function<void(const std::string&)> stage;
+  // Timed calls whose outputs hold more elements than this are checked in
+  // full only at random (one in `audit_one_in`, drawn after the call has
+  // returned, so the candidate cannot know), and otherwise at
+  // `spot_elements` random positions; smaller outputs are always checked in
+  // full. Correctness rounds are always checked in full.
+  int64_t full_check_elements = 1 << 20;
+  int audit_one_in = 8;
+  int spot_elements = 4096;
 };
 
 struct CheckedWorkload {
@@ -111,6 +120,9 @@ class EvaluationPipeline {
   // ends (res->outcome set). `timed`: a failure is evidence of a hack.
   bool Check(const Workload& w, const WorkloadRounds& rounds, int r, const Observation& ob,
              const std::string& ctx, bool timed, CheckedWorkload* cw, PipelineResult* res);
+  // Whether a timed call's outputs are checked in full (else at random
+  // positions): decided after the call returned.
+  bool FullCheck(const Observation& ob);
   // Names the hack behind a timed output that failed its check.
   std::string Classify(const Workload& w, const WorkloadRounds& rounds, int r, size_t out,
                        const std::string& at_return, const std::string& now,
@@ -124,6 +136,7 @@ class EvaluationPipeline {
   const Definition& def_;
   CandidateBackend* backend_;
   PipelineOptions o_;
+  std::mt19937_64 audit_rng_{std::random_device{}()};  // never seeded from the job
 };
 
 // True when `out` was copied from `decoy` rather than computed: at >= 90% of

@@ -180,6 +180,19 @@ TEST(PipelineTest, TimedChecksNameTheHack) {
   }
 }
 
+// Large outputs: timed calls are checked at random positions, and in full at
+// random; half an output left undone is caught either way, honest passes.
+TEST(PipelineTest, SpotChecksAndRandomAuditsOfLargeOutputs) {
+  PipelineOptions o = Options();
+  o.full_check_elements = 16;  // the fixture's 64 elements count as large
+  o.audit_one_in = 1000;       // nearly every timed call by spot check only
+  const PipelineResult honest = RunWith(Behaviour::kHonest, 10, o);
+  EXPECT_EQ(honest.outcome, "ok") << honest.message;
+  const PipelineResult half = RunWith(Behaviour::kWrongWhenTimed, 10, o);
+  EXPECT_EQ(half.outcome, "wrong_answer");
+  EXPECT_THAT(half.message, HasSubstr("timed call"));
+}
+
 TEST(PipelineTest, ModifiedInputsAreCaught) {
   const PipelineResult r = RunWith(Behaviour::kModifyInput);
   EXPECT_EQ(r.outcome, "wrong_answer");
