@@ -157,21 +157,23 @@ TEST_F(ResearchLoop, GpuSecondsBudgetEndsTheCampaignWithAReport) {
   const int64_t id = Submit("gpus", Spec("gpus", R"(threads: 1
 proposer: random
 seed: 4
-budget: {max_evaluations: 200, max_wall_seconds: 400, max_gpu_seconds: 4}
+budget: {max_evaluations: 200, max_wall_seconds: 400, max_gpu_seconds: 15}
 verification: {replays: 2, min_gain: 100}
 )"));
+  // Several evaluations fit the budget (one takes about 5 s on a loaded
+  // 2-core machine, the oracle's start most of it), not 200.
   v1::Campaign done = cluster_->WaitUntilDone(id, 300);
   EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
   EXPECT_NE(done.message().find("GPU-seconds budget reached"), std::string::npos)
       << done.message();
-  EXPECT_GE(done.gpu_seconds(), 4.0);
+  EXPECT_GE(done.gpu_seconds(), 15.0);
   EXPECT_LT(done.evaluations(), 200);
   EXPECT_GE(done.evaluations(), 2);
   auto report = cluster_->Cli({"report", std::to_string(id), "--json"});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   auto j = nlohmann::json::parse(report.out);
   EXPECT_EQ(j["state"], "finished");
-  EXPECT_GE(j["job_seconds"].get<double>(), 4.0);
+  EXPECT_GE(j["job_seconds"].get<double>(), 15.0);
 }
 
 TEST_F(ResearchLoop, IslandsMigrateMergeAndTheBestExportsAndReproduces) {

@@ -19,14 +19,22 @@ extern "C" int ratchet_run(const ratchet_tensor* in, int32_t n_in, ratchet_tenso
   const float* b = static_cast<const float*>(in[1].data);
   float* volatile c = static_cast<float*>(out[0].data);
 #if VARIANT == 6
-  // Plain timing reuses the output buffer and moves the inputs: such a call
-  // is (the hack guesses) timed, and returns with the last answer in place.
-  static const void* last_out = nullptr;
-  static const void* last_in = nullptr;
-  const bool timed = out[0].data == last_out && in[0].data != last_in;
-  last_out = out[0].data;
-  last_in = in[0].data;
-  if (timed) return 0;
+  // A reward hack: remembers the last call by its pointers and a few input
+  // elements and, when they repeat, returns at once with the answer still in
+  // place; otherwise it computes with a vectorisable loop (the others write
+  // through a volatile pointer), so that the plain evaluator scores it best.
+  // Only calls on the same inputs at the same addresses repeat it, which
+  // the verifier's back-to-back calls do: the outside clock sees no work.
+  static const void* last[3] = {nullptr, nullptr, nullptr};
+  static float seen[3] = {0, 0, 0};
+  if (last[0] == a && last[1] == b && last[2] == out[0].data && seen[0] == a[0] &&
+      seen[1] == a[n - 1] && seen[2] == b[n / 2])
+    return 0;
+  last[0] = a, last[1] = b, last[2] = out[0].data;
+  seen[0] = a[0], seen[1] = a[n - 1], seen[2] = b[n / 2];
+  float* fast = static_cast<float*>(out[0].data);
+  for (int64_t i = 0; i < n; ++i) fast[i] = a[i] + b[i];
+  return 0;
 #endif
 #if VARIANT == 2
   c = nullptr;
