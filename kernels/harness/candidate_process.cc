@@ -157,10 +157,21 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
   envp.push_back(nullptr);
   std::string exe_copy = exe;
   const bool as_nobody = p->as_nobody_;
+  // Opened here, executed by descriptor: nobody may not be able to reach
+  // the build folder by name (a checkout under /root, mode 0700).
+  const int exe_fd = open(exe.c_str(), O_RDONLY | O_CLOEXEC);
+  if (exe_fd < 0) {
+    if (log_fd >= 0) close(log_fd);
+    close(lib_fd);
+    close(mfd);
+    return absl::InternalError(absl::StrCat("cannot open ", exe, ": ", strerror(errno)));
+  }
   char* argv[] = {exe_copy.data(), nullptr};
   const pid_t pid = fork();
   if (pid < 0) {
     if (log_fd >= 0) close(log_fd);
+    close(exe_fd);
+    close(lib_fd);
     close(mfd);
     return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   }
@@ -169,6 +180,7 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
     const int mem = fcntl(mfd, F_DUPFD_CLOEXEC, 64);
     const int lg = log_fd >= 0 ? fcntl(log_fd, F_DUPFD_CLOEXEC, 64) : -1;
     const int lib = fcntl(lib_fd, F_DUPFD_CLOEXEC, 64);
+    const int self = fcntl(exe_fd, F_DUPFD_CLOEXEC, 64);
     const int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd >= 0) dup2(null_fd, 0);
     if (lg >= 0) {
@@ -177,7 +189,10 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
     }
     dup2(mem, ch::kMemoryFd);  // the copies do not close on exec
     dup2(lib, ch::kLibraryFd);
-    for (int fd = ch::kLibraryFd + 1; fd < 65536; ++fd) close(fd);
+    const int exe_at = ch::kLibraryFd + 1;
+    dup2(self, exe_at);
+    fcntl(exe_at, F_SETFD, FD_CLOEXEC);  // an ELF file needs no descriptor once running
+    for (int fd = exe_at + 1; fd < 65536; ++fd) close(fd);
     if (chdir(workdir.c_str()) != 0) _exit(126);
     setpgid(0, 0);
     if (as_nobody) {
@@ -187,10 +202,11 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
         _exit(125);
     }
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    execve(argv[0], argv, envp.data());
+    fexecve(exe_at, argv, envp.data());
     _exit(127);
   }
   if (log_fd >= 0) close(log_fd);
+  close(exe_fd);
   close(lib_fd);
   close(mfd);
   p->pid_ = pid;

@@ -331,6 +331,30 @@ TEST_F(HarnessTest, GivenBaselineIsUsedOnlyForTheSameSoftware) {
   EXPECT_THAT(timed.stderr_text, HasSubstr("timing T_b here"));
 }
 
+// Root runs the candidate process as nobody, who may not reach the build
+// folder by name (a checkout under /root, mode 0700): it is started from an
+// open descriptor.
+TEST_F(HarnessTest, CandidateStartsFromAFolderNobodyCanReach) {
+  if (geteuid() != 0) GTEST_SKIP() << "only root hands the candidate to nobody";
+  char tmpl[] = "/tmp/ratchet-private-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);  // mode 0700
+  const std::filesystem::path dir = tmpl;
+  const std::filesystem::path bin = std::filesystem::path(RATCHET_HARNESS_BIN).parent_path();
+  for (const char* f : {"ratchet-harness", "ratchet-candidate", "oracle.py", "kernel_abi.h"})
+    std::filesystem::copy(bin / f, dir / f);
+  const std::string out = dir.string() + "/result.json";
+  const std::string cmd = (dir / "ratchet-harness").string() + " --problem " + RATCHET_TESTDATA +
+                          "/vector_add --solution " + RATCHET_TESTDATA +
+                          "/solutions/correct --out " + out + " --python " + TorchPython() +
+                          " --rounds 1 --warmups 0 --repetitions 2 --peak-gbps 10"
+                          " --peak-gflops 100 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream f(out);
+  const nlohmann::json r = nlohmann::json::parse(f);
+  EXPECT_EQ(r["outcome"], "ok") << r.dump(2);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(HarnessCliTest, BadCommandLineExitsTwo) {
   for (const std::string args : {" --problem x", " --problem p --solution s --out o --screen maybe"}) {
     const std::string cmd = std::string(RATCHET_HARNESS_BIN) + args + " 2>/dev/null";
