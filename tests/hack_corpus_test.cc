@@ -235,7 +235,17 @@ class CorpusRun {
         claim.set_incumbent_score(inc.score());
         claim.set_claim_worker_id(kWorkerId);
         *claim.mutable_policy() = corpus_.policy;
-        const v1::Verification verdict = Verify(claim, x.name);
+        v1::Verification verdict = Verify(claim, x.name);
+        // rejected-flaky says the replays could not decide (a spell of other
+        // load on this 2-core machine reads like an unsteady clock): where
+        // the corpus expects a decision, the claim is verified once more, as
+        // a later claim of the same candidate would be.
+        if (verdict.outcome() == v1::VERDICT_REJECTED_FLAKY && !x.allows("rejected-flaky")) {
+          std::printf("%-22s rejected-flaky (%s): verified once more\n", x.name.c_str(),
+                      verdict.reason().c_str());
+          claim.set_id(++verification_id_);
+          verdict = Verify(claim, x.name);
+        }
         row.got = verdict.outcome() == v1::VERDICT_ACCEPTED
                       ? "accepted"
                       : absl::StrCat(VerdictName(verdict.outcome()), " (", verdict.reason(), ")");
