@@ -263,6 +263,12 @@ bool EvaluationPipeline::BackToBack(const Workload& w, const WorkloadRounds& rou
     const Observation ob = backend_->Call(req);
     const std::string ctx = absl::StrCat(Describe(w), " back-to-back calls ", first, "..",
                                          first + n - 1);
+    // Checking the outputs takes time that falls inside the outside clock's
+    // windows: one batch in four, drawn after its calls returned, is checked
+    // (the first too); the others are clean windows, which the worker's low
+    // decile picks. A crash or a non-zero return is caught in every batch.
+    const bool check = batch == 1 || audit_rng_() % 4 == 0;
+    if (!check && ob.end == Observation::End::kReturned && ob.rc == 0) return absl::OkStatus();
     if (!Check(w, rounds, r, ob, ctx, true, cw, res)) {
       ok = false;
       return absl::AbortedError(res->message);
