@@ -329,6 +329,13 @@ TEST_F(HarnessTest, GivenBaselineIsUsedOnlyForTheSameSoftware) {
     EXPECT_NE(w["t_b_ns"], 7777777.0);
   }
   EXPECT_THAT(timed.stderr_text, HasSubstr("timing T_b here"));
+  // An unreadable file is said and ignored: T_b is timed.
+  const std::string broken = ::testing::TempDir() + "/baseline_broken.json";
+  std::ofstream(broken) << "{not json";
+  HarnessRun unreadable = RunHarness("vector_add", "correct", "--baseline " + broken);
+  ASSERT_EQ(unreadable.result["outcome"], "ok") << unreadable.result.dump(2);
+  EXPECT_FALSE(unreadable.result["workloads"][0]["t_b_given"].get<bool>());
+  EXPECT_THAT(unreadable.stderr_text, HasSubstr("is unreadable: timing T_b here"));
 }
 
 // Root runs the candidate process as nobody, who may not reach the build
