@@ -58,7 +58,7 @@ class CandidateProcess {
   size_t arena_bytes() const { return arena_bytes_; }
   channel::ControlBlock* control() const { return cb_; }
 
-  // The median round trip of `n` pings, made before the library is loaded
+  // The fastest round trip of `n` pings, made before the library is loaded
   // (no candidate code yet): what every call's time has on top of the call.
   absl::StatusOr<double> CalibrateRoundTrip(int n);
   // Loads the library given to Start; an error carries the loader's message.

@@ -240,14 +240,6 @@ size_t FlushBytes() {
 // beyond it reuse rounds (at new addresses) and say so in timed_rounds.
 constexpr double kRoundBudgetBytes = 1024.0 * 1024 * 1024;
 
-// A folder made anew: whatever a candidate process left under this name is gone.
-absl::Status FreshDir(const std::string& dir) {
-  RunProcess({"rm", "-rf", dir}, "").IgnoreError();
-  if (mkdir(dir.c_str(), 0700) != 0)
-    return absl::InternalError(absl::StrCat("cannot make ", dir, ": ", std::strerror(errno)));
-  return absl::OkStatus();
-}
-
 class Harness {
  public:
   explicit Harness(Options o) : o_(std::move(o)), start_(Clock::now()) {}
@@ -362,48 +354,9 @@ OracleOptions Harness::FullOracleOptions() const {
 bool Harness::LoadRounds(const std::string& dir, const std::string& manifest_text,
                          const std::vector<Workload>& workloads,
                          std::vector<WorkloadRounds>* rounds) {
-  const Json manifest = Json::parse(manifest_text, nullptr, /*allow_exceptions=*/false);
-  if (manifest.is_discarded() || !manifest.contains("workloads") ||
-      manifest["workloads"].size() != workloads.size()) {
-    Fail("harness_error", "the oracle's manifest is unreadable");
-    return false;
-  }
-  const Definition& def = problem_.definition;
-  for (size_t k = 0; k < workloads.size(); ++k) {
-    const Workload& w = workloads[k];
-    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
-    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
-    WorkloadRounds wr;
-    for (const Json& round : manifest["workloads"][k]["rounds"]) {
-      std::vector<std::string> in, out, decoy;
-      for (size_t i = 0; i < ins.size(); ++i) {
-        std::string b(ins[i].bytes, '\0');
-        auto st = LoadInto(dir + "/" + round["inputs"][i].get<std::string>(), b.data(), b.size());
-        if (!st.ok()) return Fail("harness_error", std::string(st.message())), false;
-        in.push_back(std::move(b));
-      }
-      for (size_t j = 0; j < outs.size(); ++j) {
-        const std::string path = dir + "/" + round["outputs"][j].get<std::string>();
-        std::string b(outs[j].bytes, '\0');
-        auto st = LoadInto(path, b.data(), b.size());
-        if (!st.ok()) return Fail("harness_error", std::string(st.message())), false;
-        // The file now holds a decoy: a candidate that reads it copies that.
-        const Tolerance tol = ToleranceFor(w, outs[j].dtype);
-        decoy.push_back(MakeDecoy(b, outs[j].dtype, tol.atol, tol.rtol));
-        std::ofstream(path, std::ios::binary | std::ios::trunc) << decoy.back();
-        out.push_back(std::move(b));
-      }
-      wr.inputs.push_back(std::move(in));
-      wr.outputs.push_back(std::move(out));
-      wr.decoys.push_back(std::move(decoy));
-    }
-    if (wr.inputs.empty()) {
-      Fail("harness_error", absl::StrCat("the oracle wrote no rounds for workload ", w.index));
-      return false;
-    }
-    rounds->push_back(std::move(wr));
-  }
-  return true;
+  auto st = ReadOracleRounds(problem_.definition, dir, manifest_text, workloads, rounds);
+  if (!st.ok()) Fail("harness_error", std::string(st.message()));
+  return st.ok();
 }
 
 bool Harness::StartCandidate(const std::string& name) {

@@ -189,4 +189,47 @@ absl::StatusOr<std::string> RunScreenOracle(const Problem& problem, const Worklo
   return RunOracle(one, full);
 }
 
+absl::Status ReadOracleRounds(const Definition& def, const std::string& dir,
+                              const std::string& manifest_text,
+                              const std::vector<Workload>& workloads,
+                              std::vector<WorkloadRounds>* rounds) {
+  const Json manifest = Json::parse(manifest_text, nullptr, /*allow_exceptions=*/false);
+  if (manifest.is_discarded() || !manifest.contains("workloads") ||
+      manifest["workloads"].size() != workloads.size())
+    return absl::InternalError("the oracle's manifest is unreadable");
+  for (size_t k = 0; k < workloads.size(); ++k) {
+    const Workload& w = workloads[k];
+    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+    WorkloadRounds wr;
+    for (const Json& round : manifest["workloads"][k]["rounds"]) {
+      std::vector<std::string> in, out, decoy;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        std::string b(ins[i].bytes, '\0');
+        auto st = LoadInto(dir + "/" + round["inputs"][i].get<std::string>(), b.data(), b.size());
+        if (!st.ok()) return st;
+        in.push_back(std::move(b));
+      }
+      for (size_t j = 0; j < outs.size(); ++j) {
+        const std::string path = dir + "/" + round["outputs"][j].get<std::string>();
+        std::string b(outs[j].bytes, '\0');
+        auto st = LoadInto(path, b.data(), b.size());
+        if (!st.ok()) return st;
+        const Tolerance tol = ToleranceFor(w, outs[j].dtype);
+        decoy.push_back(MakeDecoy(b, outs[j].dtype, tol.atol, tol.rtol));
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << decoy.back();
+        out.push_back(std::move(b));
+      }
+      wr.inputs.push_back(std::move(in));
+      wr.outputs.push_back(std::move(out));
+      wr.decoys.push_back(std::move(decoy));
+    }
+    if (wr.inputs.empty())
+      return absl::InternalError(
+          absl::StrCat("the oracle wrote no rounds for workload ", w.index));
+    rounds->push_back(std::move(wr));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace ratchet::kernels

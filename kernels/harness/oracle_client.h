@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/harness/pipeline.h"
 #include "kernels/problem/problem.h"
 
 namespace ratchet::kernels {
@@ -73,6 +74,15 @@ std::optional<Workload> ScreenWorkload(const Problem& problem, ScreenMode mode);
 // seen. Writes into the same scratch; the full run overwrites it.
 absl::StatusOr<std::string> RunScreenOracle(const Problem& problem, const Workload& w,
                                             OracleOptions full);
+
+// Reads every round the oracle wrote into `dir` (its manifest's text given)
+// for `workloads` into trusted memory, and overwrites each reference file
+// with a decoy (pipeline.h, MakeDecoy): a candidate that reads the file copies
+// that. Errors are the harness_error text.
+absl::Status ReadOracleRounds(const Definition& def, const std::string& dir,
+                              const std::string& manifest_text,
+                              const std::vector<Workload>& workloads,
+                              std::vector<WorkloadRounds>* rounds);
 
 }  // namespace ratchet::kernels
 

@@ -1,6 +1,7 @@
 #include "kernels/harness/subprocess.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -86,6 +87,13 @@ std::string SelfExeDir() {
   std::string p(buf, static_cast<size_t>(n));
   const size_t slash = p.rfind('/');
   return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+
+absl::Status FreshDir(const std::string& dir) {
+  RunProcess({"rm", "-rf", dir}, "").IgnoreError();
+  if (mkdir(dir.c_str(), 0700) != 0)
+    return absl::InternalError(absl::StrCat("cannot make ", dir, ": ", strerror(errno)));
+  return absl::OkStatus();
 }
 
 }  // namespace ratchet::kernels

@@ -20,6 +20,9 @@ std::string ReadFileOrEmpty(const std::string& path);
 // Last `max_bytes` of `s`, prefixed with "...\n" when cut.
 std::string Tail(const std::string& s, size_t max_bytes);
 
+// Removes `dir` (whatever is there under that name) and makes it anew, 0700.
+absl::Status FreshDir(const std::string& dir);
+
 // Folder holding the running executable (/proc/self/exe).
 std::string SelfExeDir();
 
