@@ -51,6 +51,24 @@ TEST(ResultTest, OkResultMapsEveryField) {
   EXPECT_DOUBLE_EQ(eval->workloads(1).t_k_ns(), 150000);  // integer JSON number
 }
 
+// A result is the harness's only if it carries the secret the worker gave
+// it and the harness exited 0: candidate code that wrote the file (and killed
+// the harness) is a crash, "forged-result".
+TEST(ResultTest, AResultWithoutTheSecretIsForged) {
+  const std::string ok = ReadTestdata("ok.json");
+  auto forged = EvaluationFromRun(Exited(0), ok, 120, "", "s3cret");
+  EXPECT_EQ(forged.outcome(), v1::OUTCOME_CRASH);
+  EXPECT_NE(forged.message().find("forged-result"), std::string::npos) << forged.message();
+  EXPECT_EQ(forged.score(), 0);
+  std::string signed_ok = ok;
+  signed_ok.insert(signed_ok.find('{') + 1, "\"nonce\": \"s3cret\", ");
+  EXPECT_EQ(EvaluationFromRun(Exited(0), signed_ok, 120, "", "s3cret").outcome(),
+            v1::OUTCOME_OK);
+  auto killed = EvaluationFromRun(Exited(137), signed_ok, 120, "", "s3cret");
+  EXPECT_EQ(killed.outcome(), v1::OUTCOME_CRASH);
+  EXPECT_NE(killed.message().find("forged-result"), std::string::npos) << killed.message();
+}
+
 TEST(ResultTest, RunWithOkFileUsesSandboxWallTime) {
   auto eval = EvaluationFromRun(Exited(0, 7.25), ReadTestdata("ok.json"), 120, "");
   EXPECT_EQ(eval.outcome(), v1::OUTCOME_OK);
