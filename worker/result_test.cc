@@ -404,9 +404,30 @@ TEST(IndependentTimingTest, SlowCallsEverywhereStaySlow) {
   EXPECT_NEAR(t.ns_per_call, 480e3, 1);
 }
 
-TEST(IndependentTimingTest, FewWindowsUseHalfToLast) {
-  // Doubling batches (the CUDA harness): the last mark against the one at
-  // half its calls.
+TEST(IndependentTimingTest, GapsBetweenBatchesDoNotCount) {
+  // Each batch bracketed by two marks, 20 ms of the harness's own work
+  // (placing inputs, checking outputs) between one batch and the next: the
+  // figure is the calls' time alone, with many windows and with few.
+  for (const int batches : {40, 2}) {
+    std::vector<std::pair<int64_t, double>> marks;
+    double now = 5.0;
+    int64_t calls = 0;
+    for (int b = 0; b < batches; ++b) {
+      now += 20e-3;
+      marks.push_back({calls, now});
+      calls += 16;
+      now += 16 * 70e-6;
+      marks.push_back({calls, now});
+    }
+    IndependentTime t = PerCallFromMarks(marks);
+    EXPECT_NEAR(t.ns_per_call, 70e3, 1) << batches << " batches";
+    EXPECT_GT(t.calls, 0);
+  }
+}
+
+TEST(IndependentTimingTest, FewWindowsAreSummed) {
+  // Doubling batches (a slow candidate): the windows of the second half of
+  // the calls, summed.
   std::vector<std::pair<int64_t, double>> marks = {{0, 1.0}};
   for (int64_t calls = 1; calls <= 1024; calls *= 2)
     marks.push_back({calls * 2 - 1, 1.0 + (calls * 2 - 1) * 40e-6});

@@ -787,15 +787,24 @@ IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& 
     t.ns_per_call = per_call[(per_call.size() - 1) / 10];
     return t;
   }
-  // Too few windows (a slow candidate): the last mark against the one at
-  // half its calls; the pipe's constant latency cancels out.
-  const auto& last = marks.back();
-  const std::pair<int64_t, double>* half = &marks.front();
-  for (const auto& m : marks)
-    if (m.first <= last.first / 2) half = &m;
-  if (last.first <= half->first || last.second <= half->second) return t;
-  t.calls = last.first - half->first;
-  t.ns_per_call = 1e9 * (last.second - half->second) / static_cast<double>(t.calls);
+  // Too few windows (a slow candidate): every window with calls in it, from
+  // the second half of the calls (all of them if none), summed; the pipe's
+  // constant latency cancels out between a window's two marks.
+  for (const bool second_half : {true, false}) {
+    int64_t n_sum = 0;
+    double dt_sum = 0;
+    for (size_t i = 1; i < marks.size(); ++i) {
+      const int64_t n = marks[i].first - marks[i - 1].first;
+      if (n <= 0 || (second_half && marks[i - 1].first < last_calls / 2)) continue;
+      n_sum += n;
+      dt_sum += marks[i].second - marks[i - 1].second;
+    }
+    if (n_sum > 0 && dt_sum > 0) {
+      t.calls = n_sum;
+      t.ns_per_call = 1e9 * dt_sum / static_cast<double>(n_sum);
+      return t;
+    }
+  }
   return t;
 }
 

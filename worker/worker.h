@@ -132,11 +132,13 @@ bool PassesBaseline(const v1::Job& job);
 std::string BaselineFileJson(const v1::Job& job);
 
 // Per-call time from the marks ("ratchet-mark W CALLS") of one workload, each
-// with the second this process received it: the lower decile of the per-call
-// times of the windows between marks (0.5 ms or longer, in the second half of
-// the calls), so that windows stretched by other load drop out; with fewer
-// than three such windows, the calls between the mark at half the last count
-// and the last mark over their time. calls 0: no figure.
+// with the second this process received it. The harness brackets each batch
+// of calls with two marks; a window between marks with no calls in it (the
+// harness placing inputs and checking outputs) does not count. The figure is
+// the lower decile of the per-call times of the windows with calls (0.5 ms or
+// longer, in the second half of the calls), so that windows stretched by
+// other load drop out; with fewer than three such windows, all the windows
+// with calls of the second half summed. calls 0: no figure.
 struct IndependentTime {
   int64_t calls = 0;
   double ns_per_call = 0;

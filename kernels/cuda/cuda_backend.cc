@@ -158,7 +158,12 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
   const int64_t repeat = cb->repeat;  // the block is the candidate's to change
   ++calls_;
   const CandidateProcess::CallEnd armed = p_->Send(ch::kArm);
-  const CandidateProcess::CallEnd end = armed.returned ? p_->Send(ch::kCall) : armed;
+  CandidateProcess::CallEnd end = armed;
+  if (armed.returned) {
+    if (req.on_send) req.on_send();
+    end = p_->Send(ch::kCall);
+    if (req.on_answer) req.on_answer();
+  }
   out_offsets_.assign(offset.begin() + static_cast<long>(ins.size()), offset.end());
   out_bytes_.clear();
   for (const Tensor& t : outs) out_bytes_.push_back(t.bytes);

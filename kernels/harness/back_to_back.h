@@ -1,9 +1,12 @@
 // Verification's second timing method, shared by both harnesses: calls the
-// candidate back to back in batches and prints a mark after each batch,
-// "ratchet-mark WORKLOAD CALLS", for the parent (the worker) to time with its
-// own clock. This process's clock only decides the batch sizes and when to
-// stop, so a timer tampered with inside the candidate's library can stretch
-// the run, never the figure.
+// candidate back to back in batches and brackets each batch's calls with two
+// marks, "ratchet-mark WORKLOAD CALLS" (the calls made before the batch, then
+// after it), for the parent (the worker) to time with its own clock. Placing
+// inputs and checking outputs fall between a batch's end mark and the next
+// one's start mark, a window of no calls that the parent leaves out. This
+// process's clock only decides the batch sizes and when to stop, so a timer
+// tampered with inside the candidate's library can stretch the run, never
+// the figure.
 #ifndef RATCHET_KERNELS_HARNESS_BACK_TO_BACK_H_
 #define RATCHET_KERNELS_HARNESS_BACK_TO_BACK_H_
 
@@ -14,15 +17,24 @@
 
 namespace ratchet::kernels {
 
-// `calls(first, n)` makes calls first..first+n-1 and returns once they are
-// finished (the CUDA harness synchronises the device). Batches double until
-// one lasts `settle_seconds`, then keep that size (many short windows let the
-// parent leave out those that other load preempted); they stop once `seconds`
-// have passed and at least 8 calls were made, or at 2^22 calls. Returns the
-// calls made, or the first failing batch's status.
+// The two marks of one batch: `begin` right before its first call is sent,
+// `end` right after its last call is known finished (the CUDA harness's
+// candidate synchronises the device before it answers).
+struct BatchMarks {
+  std::function<void()> begin, end;
+};
+
+// `calls(first, n, marks)` makes calls first..first+n-1, calling
+// marks.begin and marks.end around them. Batches double until one's calls
+// last `settle_seconds`, then keep that size (many short windows let the
+// parent leave out those that other load preempted); they stop once
+// `seconds` have passed and at least 6 batches of the settled size were
+// made, or at 2^22 calls. Returns the calls made, or the first failing
+// batch's status.
 absl::StatusOr<int64_t> RunMarkedBatches(
     int workload, double seconds, double settle_seconds,
-    const std::function<absl::Status(int64_t first, int64_t n)>& calls);
+    const std::function<absl::Status(int64_t first, int64_t n, const BatchMarks& marks)>&
+        calls);
 
 }  // namespace ratchet::kernels
 

@@ -396,7 +396,12 @@ Observation ProcessBackend::Call(const CallRequest& req) {
   cb->num_inputs = static_cast<int32_t>(ins.size());
   cb->num_outputs = static_cast<int32_t>(outs.size());
   cb->repeat = std::max<int64_t>(1, req.repeat);
-  const CandidateProcess::CallEnd end = armed.returned ? p_->Send(ch::kCall) : armed;
+  CandidateProcess::CallEnd end = armed;
+  if (armed.returned) {
+    if (req.on_send) req.on_send();
+    end = p_->Send(ch::kCall);
+    if (req.on_answer) req.on_answer();
+  }
   // The outputs as they were the moment the answer arrived.
   for (size_t j = 0; j < outs.size(); ++j)
     ob.outputs.emplace_back(arena + offset[ins.size() + j], outs[j].bytes);

@@ -251,22 +251,25 @@ bool EvaluationPipeline::BackToBack(const Workload& w, const WorkloadRounds& rou
   bool ok = true;
   // Each batch: a round of its own at a new placement, calls back to back
   // without flushing, and the last call's outputs checked like any other.
-  auto calls = RunMarkedBatches(w.index, o_.back_to_back_seconds, 1e-3,
-                                [&](int64_t first, int64_t n) -> absl::Status {
+  auto calls = RunMarkedBatches(w.index, o_.back_to_back_seconds, 2e-3,
+                                [&](int64_t first, int64_t n,
+                                    const BatchMarks& marks) -> absl::Status {
     const int r = first_timed + batch++ % pool;
     CallRequest req;
     req.ins = &ins;
     req.outs = &outs;
     req.flush = false;
     req.repeat = n;
+    req.on_send = marks.begin;
+    req.on_answer = marks.end;
     for (const std::string& s : rounds.inputs[static_cast<size_t>(r)]) req.inputs.push_back(&s);
     const Observation ob = backend_->Call(req);
     const std::string ctx = absl::StrCat(Describe(w), " back-to-back calls ", first, "..",
                                          first + n - 1);
-    // Checking the outputs takes time that falls inside the outside clock's
-    // windows: one batch in four, drawn after its calls returned, is checked
-    // (the first too); the others are clean windows, which the worker's low
-    // decile picks. A crash or a non-zero return is caught in every batch.
+    // The marks bracket the calls only, so checking every batch would cost
+    // only time; one batch in four, drawn after its calls returned, is
+    // checked (the first too). A crash or a non-zero return is caught in
+    // every batch.
     const bool check = batch == 1 || audit_rng_() % 4 == 0;
     if (!check && ob.end == Observation::End::kReturned && ob.rc == 0) return absl::OkStatus();
     if (!Check(w, rounds, r, ob, ctx, true, cw, res)) {

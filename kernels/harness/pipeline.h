@@ -39,6 +39,9 @@ struct CallRequest {
   std::vector<const std::string*> inputs;  // bytes of each input
   bool flush = true;   // evict caches before the call
   int64_t repeat = 1;  // > 1: calls back to back on the same placement
+  // When set: called right before the call is sent to the candidate and
+  // right after its answer arrived (the independent timing's marks).
+  std::function<void()> on_send, on_answer;
 };
 
 // Where candidate code runs. Implementations: the candidate process over

@@ -4,7 +4,9 @@
 #include "kernels/harness/pipeline.h"
 
 #include <cstring>
+#include <cstdio>
 #include <set>
+#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -38,6 +40,8 @@ class FakeBackend : public CandidateBackend {
 
   Observation Call(const CallRequest& req) override {
     Observation ob;
+    if (req.on_send) req.on_send();
+    if (req.on_answer) req.on_answer();
     const std::string& x = *req.inputs[0];
     seen.push_back(x);
     const size_t n = x.size() / 4;
@@ -209,6 +213,34 @@ TEST(PipelineTest, BackToBackOutputsAreChecked) {
   EXPECT_EQ(lazy.outcome, "wrong_answer");
   EXPECT_THAT(lazy.message, HasSubstr("back-to-back"));
   EXPECT_EQ(lazy.workloads[0].flags, std::vector<std::string>{"stale-output"});
+}
+
+TEST(PipelineTest, BackToBackMarksBracketEachBatchOfCalls) {
+  // Pairs "ratchet-mark 0 FIRST" / "ratchet-mark 0 FIRST+N": the harness's
+  // own work between batches lies in windows with no calls.
+  PipelineOptions o = Options();
+  o.back_to_back_seconds = 0.01;
+  testing::internal::CaptureStdout();
+  const PipelineResult honest = RunWith(Behaviour::kHonest, 10, o);
+  const std::string out = testing::internal::GetCapturedStdout();
+  ASSERT_EQ(honest.outcome, "ok") << honest.message;
+  std::vector<long long> counts;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    int w = -1;
+    long long n = -1;
+    if (std::sscanf(line.c_str(), "ratchet-mark %d %lld", &w, &n) == 2) counts.push_back(n);
+  }
+  ASSERT_GE(counts.size(), 4u);
+  ASSERT_EQ(counts.size() % 2, 0u);
+  EXPECT_EQ(counts.front(), 0);
+  for (size_t i = 0; i + 1 < counts.size(); i += 2) {
+    EXPECT_LT(counts[i], counts[i + 1]) << "batch " << i / 2;
+    if (i + 2 < counts.size()) {
+      EXPECT_EQ(counts[i + 1], counts[i + 2]) << "batch " << i / 2;
+    }
+  }
+  EXPECT_EQ(counts.back(), honest.workloads[0].calls);
 }
 
 TEST(PipelineTest, DecoyStaysWithinToleranceYetIsRecognised) {
