@@ -934,7 +934,7 @@ absl::StatusOr<int64_t> Coordinator::AddCandidate(const v1::Campaign& campaign,
 absl::Status Coordinator::StartProposal(const v1::Campaign& campaign,
                                         const v1::ResearchThread& thread,
                                         const std::vector<v1::Candidate>& history) {
-  auto proposer = proposal_pool_.ProposerFor(campaign);
+  auto proposer = proposal_pool_.ProposerFor(campaign, options_.llm_endpoints.get());
   if (!proposer.ok()) return proposer.status();
   auto parent = store_->GetCandidate(thread.incumbent_candidate_id());
   if (!parent.ok()) return parent.status();
@@ -1071,7 +1071,7 @@ absl::Status Coordinator::CollectProposals(v1::Campaign& campaign, int* open_eva
     *failed = true;
     return absl::OkStatus();
   }
-  auto proposer = proposal_pool_.ProposerFor(campaign);
+  auto proposer = proposal_pool_.ProposerFor(campaign, options_.llm_endpoints.get());
   if (!proposer.ok()) {
     *ended = absl::StrCat("the llm proposer cannot run: ", proposer.status().message());
     *failed = true;
@@ -1140,7 +1140,8 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
         "migrate_every, merge_every, tournament_size and budget.max_gpu_seconds must not be "
         "negative");
   if (spec.proposer() == "llm") *spec.mutable_llm() = llm::WithDefaults(spec.llm());
-  if (auto p = proposers::MakeProposer(spec); !p.ok()) return p.status();
+  if (auto p = proposers::MakeProposer(spec, options_.llm_endpoints.get()); !p.ok())
+    return p.status();
 
   v1::Solution baseline = spec.baseline();
   auto space = proposers::ParseKnobSpace(baseline);

@@ -48,6 +48,9 @@ struct CoordinatorOptions {
   int64_t tick_ms = 200;                   // research loop period
   // Batching of AcquireJob/CompleteJob/heartbeat transitions (group_commit.h).
   GroupCommitOptions group_commit;
+  // The operator's LLM endpoints (--llm-endpoints); an llm spec names one.
+  // Null: none, and every llm campaign is refused.
+  std::shared_ptr<const llm::LlmEndpoints> llm_endpoints;
 };
 
 struct CampaignEventRecord {

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "coordinator/coordinator.h"
+#include "coordinator/proposers/llm/endpoints.h"
 #include "coordinator/services.h"
 #include "coordinator/store/store.h"
 #include "grpcpp/grpcpp.h"
@@ -22,11 +23,14 @@ constexpr char kUsage[] =
     "                           [--port-file=FILE] [--metrics=127.0.0.1:9090]\n"
     "                           [--lease-seconds=30] [--heartbeat-seconds=3]\n"
     "                           [--group-commit=1] [--commit-window-us=0]\n"
+    "                           [--llm-endpoints=FILE]\n"
     "  --db: an SQLite file (PATH or sqlite:PATH) or a PostgreSQL URL\n"
     "        (postgresql://[user[:password]@][host][:port]/database[?param=value...],\n"
     "        e.g. postgresql:///ratchet?host=/run/postgresql); see docs/cluster.md\n"
     "  --group-commit: 1 batches workers' state transitions into shared\n"
-    "        transactions (one commit each batch), 0 commits each alone\n";
+    "        transactions (one commit each batch), 0 commits each alone\n"
+    "  --llm-endpoints: the LLM endpoints (URLs and keys) that llm campaigns\n"
+    "        may name; YAML or JSON, see docs/llm.md\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "ratchet coordinator: %s\n", message.c_str());
@@ -44,7 +48,8 @@ int CoordinatorMain(int argc, char** argv) {
   }
   auto unknown = flags->Unknown(
       {"listen", "db", "port-file", "metrics", "lease-seconds", "heartbeat-seconds",
-       "group-commit", "commit-window-us"});
+       "group-commit", "commit-window-us",
+       "llm-endpoints"});
   if (!unknown.empty() || !flags->positional().empty()) {
     std::fprintf(stderr, "ratchet coordinator: unknown argument %s\n%s",
                  unknown.empty() ? flags->positional()[0].c_str()
@@ -90,6 +95,16 @@ int CoordinatorMain(int argc, char** argv) {
     if (!m.ok()) return Fail(std::string(m.status().message()));
     metrics = std::move(*m);
     std::fprintf(stderr, "coordinator: metrics on port %d\n", metrics->port());
+  }
+
+  if (flags->Has("llm-endpoints")) {
+    auto endpoints = llm::LlmEndpoints::Load(flags->Get("llm-endpoints"));
+    if (!endpoints.ok()) return Fail(std::string(endpoints.status().message()));
+    std::string names;
+    for (const auto& name : endpoints->names()) names += " " + name;
+    std::fprintf(stderr, "coordinator: LLM endpoints:%s\n",
+                 names.empty() ? " none" : names.c_str());
+    options.llm_endpoints = std::make_shared<const llm::LlmEndpoints>(*std::move(endpoints));
   }
 
   Coordinator coordinator(store->get(), options, registry);

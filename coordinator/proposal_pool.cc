@@ -15,13 +15,13 @@ ProposalPool::~ProposalPool() {
 }
 
 absl::StatusOr<std::shared_ptr<proposers::Proposer>> ProposalPool::ProposerFor(
-    const v1::Campaign& campaign) {
+    const v1::Campaign& campaign, const llm::LlmEndpoints* llm_endpoints) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = campaigns_.find(campaign.id());
     if (it != campaigns_.end() && it->second.proposer != nullptr) return it->second.proposer;
   }
-  auto made = proposers::MakeProposer(campaign.spec());
+  auto made = proposers::MakeProposer(campaign.spec(), llm_endpoints);
   if (!made.ok()) return made.status();
   std::shared_ptr<proposers::Proposer> proposer = std::move(*made);
   std::lock_guard<std::mutex> lock(mu_);

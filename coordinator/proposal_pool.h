@@ -57,7 +57,9 @@ class ProposalPool {
 
   // The campaign's proposer, made from its spec on first use and kept, so
   // that its concurrency limit is shared by all of the campaign's requests.
-  absl::StatusOr<std::shared_ptr<proposers::Proposer>> ProposerFor(const v1::Campaign& campaign);
+  // An llm spec's endpoint is looked up in `llm_endpoints` (the operator's).
+  absl::StatusOr<std::shared_ptr<proposers::Proposer>> ProposerFor(
+      const v1::Campaign& campaign, const llm::LlmEndpoints* llm_endpoints = nullptr);
 
   void Start(Request request);
   // Answers that arrived since the last call, oldest first.

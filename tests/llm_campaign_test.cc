@@ -5,12 +5,16 @@
 // specified — retries after a 429 and a 500, a malformed answer counted, a
 // timeout retried, an edit that does not compile evaluated as compile_error
 // and its error shown in the next prompt — and the campaign must run on to
-// completion with its tokens and cost accounted.
+// completion with its tokens and cost accounted. The server is an endpoint
+// of the coordinator's operator (--llm-endpoints); specs only name it, and a
+// spec that tries to give a URL or a key of its own is refused.
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <memory>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
@@ -73,13 +77,21 @@ class LlmCampaign : public ::testing::Test {
     if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
   }
 
-  void StartCluster() {
-    // The coordinator reads the API key from its environment.
-    ::setenv("RATCHET_TEST_LLM_KEY", "sk-scripted", 1);
+  // `endpoints`: the operator's file (docs/llm.md), given to the
+  // coordinator with --llm-endpoints.
+  void StartCluster(const std::string& endpoints) {
+    const std::string file = dir_ + "/endpoints.yaml";
+    std::ofstream(file) << endpoints;
     testing::Cluster::Options options;
     options.metrics = true;
+    options.coordinator_flags.push_back("--llm-endpoints=" + file);
     cluster_ = std::make_unique<testing::Cluster>(kRatchet, dir_, options);
     ASSERT_NO_FATAL_FAILURE(cluster_->Start(1));
+  }
+  // The endpoint "scripted" at `server`, with `extra` settings.
+  void StartCluster(const ScriptedOpenAiServer& server, const std::string& extra = "") {
+    StartCluster(absl::StrCat("endpoints:\n  scripted: {base_url: '", server.base_url(), "'",
+                              extra, "}\n"));
   }
 
   v1::CandidateDetail Candidate(int64_t id) {
@@ -118,7 +130,10 @@ TEST_F(LlmCampaign, EveryScriptedCaseEndsAsSpecifiedAndTheCampaignCompletes) {
       [](const testing::RecordedRequest&) { return ScriptedResponse::Answer("no edits"); });
   std::string error;
   ASSERT_TRUE(server.Start(&error)) << error;
-  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  // The key is the operator's, in a file only the coordinator reads.
+  std::ofstream(dir_ + "/scripted.key") << "sk-scripted\n";
+  ASSERT_NO_FATAL_FAILURE(StartCluster(
+      server, absl::StrCat(", api_key_file: ", dir_, "/scripted.key, models: [scripted-coder]")));
 
   const std::string spec = dir_ + "/llm.yaml";
   std::ofstream(spec) << absl::StrCat(R"(name: llm-vadd
@@ -129,11 +144,10 @@ in_flight_per_thread: 1
 proposer: llm
 seed: 5
 budget: {max_evaluations: 4, max_wall_seconds: 240}
-verification: {replays: 2, min_gain: 100}
+verification: {replays: 2, min_gain: 10}  # out of reach: no claims
 harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
 llm:
-  base_url: )", server.base_url(), R"(
-  api_key_env: RATCHET_TEST_LLM_KEY
+  endpoint: scripted
   models: [{name: scripted-coder, weight: 1, prompt_price_per_1k: 0.001, completion_price_per_1k: 0.002}]
   temperature: 0.3
   max_tokens: 1000
@@ -230,7 +244,7 @@ in_flight_per_thread: 1
 proposer: llm
 seed: 5
 budget: {max_evaluations: )", max_evaluations, R"(, max_wall_seconds: 240}
-verification: {replays: 2, min_gain: 100}
+verification: {replays: 2, min_gain: 10}  # out of reach: no claims
 harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
 llm:
 )", llm);
@@ -247,9 +261,9 @@ TEST_F(LlmCampaign, CostCapStopsProposingAndEndsTheCampaign) {
         1000, 0);
   });
   ASSERT_TRUE(server.Start());
-  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  ASSERT_NO_FATAL_FAILURE(StartCluster(server));
   const std::string spec = dir_ + "/cap.yaml";
-  std::ofstream(spec) << VaddSpec(10, absl::StrCat("  base_url: ", server.base_url(), R"(
+  std::ofstream(spec) << VaddSpec(10, absl::StrCat(R"(  endpoint: scripted
   models: [{name: priced, prompt_price_per_1k: 0.001}]
   max_cost_usd: 0.002
 )"));
@@ -271,9 +285,10 @@ TEST_F(LlmCampaign, AnEndpointThatKeepsFailingEndsTheCampaignWithTheReason) {
     ASSERT_TRUE(gone.Start());
     port = gone.port();
   }  // nothing listens there any more
-  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  ASSERT_NO_FATAL_FAILURE(StartCluster(
+      absl::StrCat("endpoints:\n  down: {base_url: 'http://127.0.0.1:", port, "'}\n")));
   const std::string spec = dir_ + "/down.yaml";
-  std::ofstream(spec) << VaddSpec(10, absl::StrCat("  base_url: http://127.0.0.1:", port, R"(
+  std::ofstream(spec) << VaddSpec(10, absl::StrCat(R"(  endpoint: down
   models: [m]
   max_retries: 0
   max_concurrency: 1
@@ -287,19 +302,103 @@ TEST_F(LlmCampaign, AnEndpointThatKeepsFailingEndsTheCampaignWithTheReason) {
   EXPECT_EQ(campaign.evaluations(), 1);  // the baseline only
 }
 
-TEST_F(LlmCampaign, MissingApiKeyIsRefusedAtSubmission) {
-  ASSERT_NO_FATAL_FAILURE(StartCluster());
-  ::unsetenv("RATCHET_TEST_LLM_KEY_NOT_SET");
-  const std::string spec = dir_ + "/nokey.yaml";
-  std::ofstream(spec) << VaddSpec(3, R"(  base_url: http://127.0.0.1:9
-  api_key_env: RATCHET_TEST_LLM_KEY_NOT_SET
-  models: [m]
-)");
+// The spec as the coordinator receives it, built by hand: a client need
+// not use the CLI (which refuses base_url and api_key_env itself).
+v1::CampaignSpec LlmSpecProto(const v1::LlmSettings& llm) {
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  v1::CampaignSpec spec;
+  spec.set_name("llm-attack");
+  spec.mutable_problem()->set_definition_json(read(kSource + "/tests/data/vadd/definition.json"));
+  spec.mutable_problem()->set_workload_jsonl(read(kSource + "/tests/data/vadd/workload.jsonl"));
+  for (const char* file : {"solution.json", "kernel.cc"})
+    (*spec.mutable_baseline()->mutable_files())[file] =
+        read(kSource + "/tests/data/vadd/good/" + file);
+  spec.set_proposer("llm");
+  *spec.mutable_llm() = llm;
+  return spec;
+}
+
+TEST_F(LlmCampaign, AnUnknownEndpointIsRefusedAtSubmission) {
+  ScriptedOpenAiServer server({});
+  ASSERT_TRUE(server.Start());
+  ASSERT_NO_FATAL_FAILURE(StartCluster(server));
+  const std::string spec = dir_ + "/unknown.yaml";
+  std::ofstream(spec) << VaddSpec(3, "  endpoint: elsewhere\n  models: [m]\n");
   auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + cluster_->address()});
   EXPECT_NE(submitted.exit_code, 0);
-  EXPECT_NE(submitted.err.find("RATCHET_TEST_LLM_KEY_NOT_SET is not set where the coordinator runs"),
+  EXPECT_NE(submitted.err.find("llm.endpoint: no LLM endpoint named 'elsewhere' on this "
+                               "coordinator (configured: scripted)"),
             std::string::npos)
       << submitted.err;
+
+  v1::LlmSettings llm;
+  llm.set_endpoint("elsewhere");
+  grpc::ClientContext ctx;
+  v1::SubmitCampaignRequest req;
+  *req.mutable_spec() = LlmSpecProto(llm);
+  v1::Campaign campaign;
+  grpc::Status s = cluster_->stub()->SubmitCampaign(&ctx, req, &campaign);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_TRUE(server.requests().empty());
+}
+
+// Issue 12: before endpoints, a submitter could send any of the
+// coordinator's environment variables (its database password...) as a
+// bearer token to a listener of their own, and read the reply in the events.
+TEST_F(LlmCampaign, ASpecCannotMakeTheCoordinatorSendItsEnvironmentAnywhere) {
+  ScriptedOpenAiServer listener({}, [](const testing::RecordedRequest&) {
+    return ScriptedResponse::Answer("IDEA: thanks\n");
+  });
+  ASSERT_TRUE(listener.Start());
+  ::setenv("PGPASSWORD", "hunter2", 1);  // the coordinator inherits it
+  ASSERT_NO_FATAL_FAILURE(StartCluster(listener));
+  ::unsetenv("PGPASSWORD");
+
+  v1::LlmSettings attack;
+  attack.set_base_url(listener.base_url());
+  attack.set_api_key_env("PGPASSWORD");
+  attack.add_models()->set_name("m");
+  for (const char* endpoint : {"", "scripted"}) {  // with a real endpoint named, too
+    attack.set_endpoint(endpoint);
+    grpc::ClientContext ctx;
+    v1::SubmitCampaignRequest req;
+    *req.mutable_spec() = LlmSpecProto(attack);
+    v1::Campaign campaign;
+    grpc::Status s = cluster_->stub()->SubmitCampaign(&ctx, req, &campaign);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << s.error_message();
+    EXPECT_NE(s.error_message().find("not allowed in a campaign spec; name an LLM endpoint"),
+              std::string::npos)
+        << s.error_message();
+  }
+  // And through the CLI, which refuses it before sending.
+  const std::string spec = dir_ + "/attack.yaml";
+  std::ofstream(spec) << VaddSpec(3, absl::StrCat("  base_url: ", listener.base_url(),
+                                                  "\n  api_key_env: PGPASSWORD\n  models: [m]\n"));
+  auto submitted = RunCommand({kRatchet, "submit", spec, "--coordinator=" + cluster_->address()});
+  EXPECT_NE(submitted.exit_code, 0);
+  EXPECT_NE(submitted.err.find("llm.base_url: not allowed in a campaign spec"), std::string::npos)
+      << submitted.err;
+
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // a research tick or more
+  EXPECT_TRUE(listener.requests().empty());
+  grpc::ClientContext ctx;
+  v1::ListCampaignsResponse list;
+  ASSERT_TRUE(cluster_->stub()->ListCampaigns(&ctx, v1::ListCampaignsRequest(), &list).ok());
+  EXPECT_EQ(list.campaigns_size(), 0);
+}
+
+TEST_F(LlmCampaign, ACoordinatorWithABadEndpointsFileDoesNotStart) {
+  const std::string file = dir_ + "/bad-endpoints.yaml";
+  std::ofstream(file) << "endpoints:\n  a: {base_url: 'http://127.0.0.1:1'}\n"
+                         "  a: {base_url: 'http://127.0.0.1:2'}\n";
+  auto run = RunCommand({kRatchet, "coordinator", "--listen=127.0.0.1:0",
+                         "--db=" + dir_ + "/bad.db", "--llm-endpoints=" + file});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_NE(run.err.find(file + ":3: endpoints.a: duplicate endpoint name"), std::string::npos)
+      << run.err;
 }
 
 }  // namespace

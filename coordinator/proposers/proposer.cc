@@ -17,11 +17,12 @@ absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const std::string& name) 
       "unknown proposer '", name, "' (known: evolve, random, grid, replay, llm)"));
 }
 
-absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const v1::CampaignSpec& spec) {
+absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const v1::CampaignSpec& spec,
+                                                       const llm::LlmEndpoints* llm_endpoints) {
   if (spec.proposer() == "llm") {
     if (!spec.has_llm())
       return absl::InvalidArgumentError("proposer 'llm' needs an llm: section in the spec");
-    auto p = llm::LlmProposer::Create(spec.llm());
+    auto p = llm::LlmProposer::Create(spec.llm(), llm_endpoints);
     if (!p.ok()) return p.status();
     return std::unique_ptr<Proposer>(std::move(*p));
   }

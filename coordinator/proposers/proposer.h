@@ -17,6 +17,10 @@
 #include "coordinator/proposers/knob_space.h"
 #include "ratchet/v1/ratchet.pb.h"
 
+namespace ratchet::llm {
+class LlmEndpoints;
+}  // namespace ratchet::llm
+
 namespace ratchet::proposers {
 
 // One of the thread's earlier candidates and how its evaluation went.
@@ -97,7 +101,10 @@ absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const std::string& name);
 
 // Any proposer, configured from the campaign spec ("replay" and "llm" need
 // it). Checks the proposer's settings; InvalidArgument names what is wrong.
-absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const v1::CampaignSpec& spec);
+// "llm" resolves its endpoint among the coordinator's `llm_endpoints` (null =
+// none configured).
+absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(
+    const v1::CampaignSpec& spec, const llm::LlmEndpoints* llm_endpoints = nullptr);
 
 }  // namespace ratchet::proposers
 

@@ -177,7 +177,10 @@ class Progress {
 class LocalRun {
  public:
   LocalRun(std::ostream& progress, bool json) : progress_(progress), json_(json) {}
-  int Run(const std::string& spec_path, int workers, const std::string& data_dir_flag);
+  // `llm_endpoints`: the operator's endpoints file for the coordinator
+  // (docs/llm.md); "" = none.
+  int Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
+          const std::string& llm_endpoints);
 
  private:
   int Fail(const std::string& what) {
@@ -230,7 +233,8 @@ void LocalRun::StopAll() {
   if (coordinator_.pid > 0) StopChildren({&coordinator_});
 }
 
-int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag) {
+int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
+                  const std::string& llm_endpoints) {
   absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(spec_path);
   if (!spec.ok()) return Fail(std::string(spec.status().message()));
 
@@ -256,11 +260,13 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
   ::sigaction(SIGTERM, &sa, nullptr);
 
   const std::string exe = SelfExe();
-  absl::StatusOr<Child> coordinator =
-      Spawn("coordinator", exe,
-            {"coordinator", "--listen=127.0.0.1:0", "--db=" + (data_dir / "ratchet.db").string(),
-             "--port-file=" + port_file, "--metrics=127.0.0.1:0"},
-            (data_dir / "coordinator.log").string());
+  std::vector<std::string> coordinator_args = {
+      "coordinator", "--listen=127.0.0.1:0", "--db=" + (data_dir / "ratchet.db").string(),
+      "--port-file=" + port_file, "--metrics=127.0.0.1:0"};
+  if (!llm_endpoints.empty())
+    coordinator_args.push_back("--llm-endpoints=" + fs::absolute(llm_endpoints).string());
+  absl::StatusOr<Child> coordinator = Spawn("coordinator", exe, coordinator_args,
+                                            (data_dir / "coordinator.log").string());
   if (!coordinator.ok()) return Fail(std::string(coordinator.status().message()));
   coordinator_ = *coordinator;
 
@@ -463,7 +469,8 @@ int LocalMain(int argc, char** argv) {
     std::cout << Usage();
     return kExitOk;
   }
-  std::vector<std::string> unknown = flags->Unknown({"json", "workers", "data-dir", "help"});
+  std::vector<std::string> unknown =
+      flags->Unknown({"json", "workers", "data-dir", "llm-endpoints", "help"});
   if (!unknown.empty()) {
     std::cerr << "ratchet local: unknown flag --" << unknown[0] << "\n\n" << Usage();
     return kExitUsage;
@@ -479,7 +486,8 @@ int LocalMain(int argc, char** argv) {
   }
   const bool json = flags->Has("json");
   LocalRun run(json ? std::cerr : std::cout, json);
-  return run.Run(flags->positional()[0], static_cast<int>(*workers), flags->Get("data-dir"));
+  return run.Run(flags->positional()[0], static_cast<int>(*workers), flags->Get("data-dir"),
+                 flags->Get("llm-endpoints"));
 }
 
 }  // namespace ratchet::cli

@@ -48,9 +48,11 @@ const std::vector<std::string> kScreenModes = {"auto", "on", "off"};
 // (docs/cluster.md); no problem or baseline.
 const std::vector<std::string> kTasks = {"kernel", "sleep"};
 const std::vector<std::string> kProposers = {"evolve", "random", "grid", "replay", "llm"};
+// base_url and api_key_env are known only to be refused with a reason.
 const std::vector<std::string> kLlmKeys = {
-    "base_url",        "api_key_env", "models",          "temperature",  "max_tokens",
-    "timeout_seconds", "max_retries", "max_concurrency", "max_cost_usd", "merge_every"};
+    "endpoint",    "base_url",        "api_key_env",  "models",      "temperature",
+    "max_tokens",  "timeout_seconds", "max_retries",  "max_concurrency",
+    "max_cost_usd", "merge_every"};
 const std::vector<std::string> kLlmModelKeys = {"name", "weight", "prompt_price_per_1k",
                                                 "completion_price_per_1k"};
 const std::vector<std::string> kDevices = {"cpu", "cuda"};
@@ -303,14 +305,20 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
   absl::StatusOr<YAML::Node> llm = r.GetMap(root, "llm", kLlmKeys);
   if (!llm.ok()) return llm.status();
   const YAML::Node& n = *llm;
-  std::string base_url, api_key_env;
+  // Where the coordinator connects, and with which of its secrets, is its
+  // operator's choice (docs/llm.md), never a submitter's.
+  for (const char* key : {"base_url", "api_key_env"})
+    if (n[key].IsDefined())
+      return r.Error(n[key], absl::StrCat("llm.", key),
+                     "not allowed in a campaign spec; name an LLM endpoint configured by the "
+                     "coordinator's operator instead (endpoint: NAME; docs/llm.md)");
+  std::string endpoint;
   long long max_tokens = kDefaultLlmMaxTokens, max_retries = kDefaultLlmMaxRetries,
             max_concurrency = kDefaultLlmMaxConcurrency, merge_every = 0;
   double temperature = kDefaultLlmTemperature, timeout = kDefaultLlmTimeoutSeconds,
          max_cost = 0;
   for (absl::Status st : {
-           r.GetString(n, "llm.", "base_url", &base_url),
-           r.GetString(n, "llm.", "api_key_env", &api_key_env),
+           r.GetString(n, "llm.", "endpoint", &endpoint),
            r.GetDouble(n, "llm.", "temperature", 0, false, &temperature),
            r.GetInt(n, "llm.", "max_tokens", 1, &max_tokens),
            r.GetDouble(n, "llm.", "timeout_seconds", 0, true, &timeout),
@@ -321,12 +329,10 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
        }) {
     if (!st.ok()) return st;
   }
-  if (base_url.empty())
-    return r.Error(n, "llm.base_url",
-                   "missing (the server's address, e.g. http://127.0.0.1:8000 for vLLM)");
-  if (!absl::StartsWith(base_url, "http://") && !absl::StartsWith(base_url, "https://"))
-    return r.Error(n["base_url"], "llm.base_url",
-                   absl::StrCat("must start with http:// or https://, got '", base_url, "'"));
+  if (endpoint.empty())
+    return r.Error(n, "llm.endpoint",
+                   "missing (the name of an LLM endpoint configured on the coordinator, "
+                   "e.g. local-vllm)");
   if (temperature > 2)
     return r.Error(n["temperature"], "llm.temperature",
                    absl::StrCat("must be at most 2, got ", temperature));
@@ -339,11 +345,12 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
       return r.Error(n[key], absl::StrCat("llm.", key),
                      absl::StrCat("must be at most ", max, ", got ", v));
   }
+  // No models: the endpoint's default model.
   YAML::Node models = n["models"];
-  if (!models.IsDefined() || !models.IsSequence() || models.size() == 0)
-    return r.Error(models.IsDefined() ? models : n, "llm.models",
+  if (models.IsDefined() && (!models.IsSequence() || models.size() == 0))
+    return r.Error(models, "llm.models",
                    "expected a non-empty list of models, e.g. [{name: qwen2.5-coder-32b}]");
-  for (size_t i = 0; i < models.size(); ++i) {
+  for (size_t i = 0; models.IsDefined() && i < models.size(); ++i) {
     const YAML::Node m = models[i];
     const std::string prefix = absl::StrCat("llm.models[", i, "].");
     ratchet::v1::LlmModel* model = out->add_models();
@@ -373,8 +380,7 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
     model->set_prompt_price_per_1k(prompt_price);
     model->set_completion_price_per_1k(completion_price);
   }
-  out->set_base_url(base_url);
-  out->set_api_key_env(api_key_env);
+  out->set_endpoint(endpoint);
   out->set_temperature(temperature);
   out->set_max_tokens(static_cast<int32_t>(max_tokens));
   out->set_timeout_seconds(timeout);
@@ -626,7 +632,7 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   // Proposer settings: required by their proposer, refused by the others so
   // that a typo in `proposer:` cannot silently ignore them.
   for (const auto& [section, needs] :
-       {std::pair<const char*, const char*>{"llm", "an llm: section (base_url, models, ...)"},
+       {std::pair<const char*, const char*>{"llm", "an llm: section (endpoint, models, ...)"},
         {"replay", "a replay: list of knob settings"}}) {
     if (proposer == section && !root[section].IsDefined())
       return r.Error(root["proposer"], section,

@@ -29,13 +29,8 @@ void GlobalInit() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-std::string Excerpt(const std::string& body) {
-  std::string s = body.substr(0, kExcerptBytes);
-  for (char& c : s)
-    if (c == '\n' || c == '\r') c = ' ';
-  if (body.size() > kExcerptBytes) s += "...";
-  return s;
-}
+// A server's body in an error goes to the event log: bounded and cleaned.
+std::string Excerpt(const std::string& body) { return ForLog(body, kExcerptBytes); }
 
 bool Cancelled(const std::atomic<bool>* cancelled) {
   return cancelled != nullptr && cancelled->load();
@@ -169,6 +164,41 @@ ChatClient::ChatClient(ChatClientOptions options, std::shared_ptr<ConcurrencyLim
   std::string base(absl::StripSuffix(options_.base_url, "/"));
   endpoint_ = absl::EndsWith(base, "/v1") ? base + "/chat/completions"
                                           : base + "/v1/chat/completions";
+}
+
+std::string ForLog(const std::string& text, size_t max_bytes) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    // Decode one character; n = 0 if the bytes here are not UTF-8 (overlong
+    // forms and surrogates included, which protobuf strings refuse).
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    uint32_t cp = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (size_t k = 1; k < n; ++k) {
+      if (i + k >= text.size() || (static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) {
+        n = 0;
+        break;
+      }
+      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (n > 1 && (cp < kMin[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))) n = 0;
+    std::string piece;
+    if (n == 0) {
+      piece = "?";
+      n = 1;
+    } else if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || (cp >= 0x2028 && cp <= 0x202e) ||
+               (cp >= 0x2066 && cp <= 0x2069)) {
+      piece = " ";  // C0 and C1 controls (newlines, ESC, CSI), line breaks, bidi overrides
+    } else {
+      piece = text.substr(i, n);
+    }
+    if (out.size() + piece.size() > max_bytes) return out + "...";
+    out += piece;
+    i += n;
+  }
+  return out;
 }
 
 absl::StatusOr<ChatResponse> ParseChatResponse(const std::string& body) {

@@ -98,6 +98,12 @@ class ChatClient {
 // Parses a chat-completions response body; exposed for tests.
 absl::StatusOr<ChatResponse> ParseChatResponse(const std::string& body);
 
+// Text that came from a model's server, made fit for the event log and a
+// terminal: at most `max_bytes` bytes (cut at a character, "..." added),
+// control characters (escape sequences, newlines, C1 controls) as spaces and
+// bytes that are not UTF-8 as '?'.
+std::string ForLog(const std::string& text, size_t max_bytes);
+
 }  // namespace ratchet::llm
 
 #endif  // RATCHET_COORDINATOR_PROPOSERS_LLM_CHAT_CLIENT_H_

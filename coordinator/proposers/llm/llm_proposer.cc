@@ -1,7 +1,5 @@
 #include "coordinator/proposers/llm/llm_proposer.h"
 
-#include <cstdlib>
-
 #include "absl/strings/str_cat.h"
 #include "coordinator/proposers/llm/edit_format.h"
 
@@ -9,6 +7,8 @@ namespace ratchet::llm {
 namespace {
 
 constexpr size_t kMaxIdeaChars = 200;
+// What of a rejected answer reaches the event log (and the next prompt).
+constexpr size_t kMaxAnswerProblemBytes = 300;
 constexpr double kCharsPerToken = 4.0;  // rough, for servers that report no usage
 
 int64_t EstimateTokens(size_t chars) {
@@ -33,12 +33,16 @@ absl::Status ValidateLlmSettings(const v1::LlmSettings& s) {
   auto bad = [](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("llm.", what));
   };
-  if (s.base_url().empty())
-    return bad("base_url: missing (e.g. http://127.0.0.1:8000 for a local vLLM)");
-  if (s.base_url().rfind("http://", 0) != 0 && s.base_url().rfind("https://", 0) != 0)
-    return bad(absl::StrCat("base_url: must start with http:// or https://, got '",
-                            s.base_url(), "'"));
-  if (s.models().empty()) return bad("models: at least one model is needed");
+  // A spec must not choose where the coordinator connects or which of its
+  // secrets it sends there: that is the operator's (endpoints.h).
+  constexpr char kUseEndpoint[] =
+      ": not allowed in a campaign spec; name an LLM endpoint configured by the "
+      "coordinator's operator instead (llm.endpoint: NAME; docs/llm.md)";
+  if (!s.base_url().empty()) return bad(absl::StrCat("base_url", kUseEndpoint));
+  if (!s.api_key_env().empty()) return bad(absl::StrCat("api_key_env", kUseEndpoint));
+  if (s.endpoint().empty())
+    return bad("endpoint: missing (the name of an LLM endpoint configured by the "
+               "coordinator's operator; docs/llm.md)");
   for (int i = 0; i < s.models_size(); ++i) {
     const v1::LlmModel& m = s.models(i);
     const std::string where = absl::StrCat("models[", i, "]");
@@ -75,21 +79,35 @@ double CostUsd(const v1::LlmModel& model, int64_t prompt_tokens, int64_t complet
 }
 
 absl::StatusOr<std::unique_ptr<LlmProposer>> LlmProposer::Create(
-    const v1::LlmSettings& input) {
+    const v1::LlmSettings& input, const LlmEndpoints* endpoints) {
   if (absl::Status s = ValidateLlmSettings(input); !s.ok()) return s;
   v1::LlmSettings settings = WithDefaults(input);
+  static const LlmEndpoints kNone;
+  if (endpoints == nullptr) endpoints = &kNone;
+  // The submitter's mistake either way (unknown name, model not allowed).
+  auto refused = [](const std::string& where, const absl::Status& s) {
+    return absl::InvalidArgumentError(absl::StrCat("llm.", where, ": ", s.message()));
+  };
+  absl::StatusOr<ResolvedEndpoint> resolved;
+  if (settings.models().empty()) {
+    resolved = endpoints->Resolve(settings.endpoint(), "");
+    if (!resolved.ok()) return refused("endpoint", resolved.status());
+    v1::LlmModel* model = settings.add_models();
+    model->set_name(resolved->model);
+    model->set_weight(1);
+  }
+  for (int i = 0; i < settings.models_size(); ++i) {
+    resolved = endpoints->Resolve(settings.endpoint(), settings.models(i).name());
+    if (!resolved.ok())
+      return refused(absl::IsNotFound(resolved.status()) ? "endpoint"
+                                                          : absl::StrCat("models[", i, "]"),
+                     resolved.status());
+  }
   ChatClientOptions options;
-  options.base_url = settings.base_url();
+  options.base_url = resolved->base_url;
+  options.api_key = resolved->api_key;
   options.timeout_seconds = settings.timeout_seconds();
   options.max_retries = settings.max_retries();
-  if (!settings.api_key_env().empty()) {
-    const char* key = std::getenv(settings.api_key_env().c_str());
-    if (key == nullptr || *key == '\0')
-      return absl::FailedPreconditionError(
-          absl::StrCat("llm.api_key_env: the environment variable ", settings.api_key_env(),
-                       " is not set where the coordinator runs"));
-    options.api_key = key;
-  }
   auto limit = std::make_shared<ConcurrencyLimit>(settings.max_concurrency());
   auto client = std::make_unique<ChatClient>(std::move(options), std::move(limit));
   return std::unique_ptr<LlmProposer>(new LlmProposer(std::move(settings), std::move(client)));
@@ -125,7 +143,9 @@ absl::StatusOr<proposers::Proposal> LlmProposer::Propose(
   if (!response.ok()) {
     if (absl::IsCancelled(response.status())) return response.status();
     out.usage.failed_requests = 1;
-    out.answer = response.status();
+    out.answer = absl::Status(response.status().code(),
+                              ForLog(std::string(response.status().message()),
+                                     kMaxAnswerProblemBytes));
     return out;
   }
   out.usage.requests = 1;
@@ -143,19 +163,22 @@ absl::StatusOr<proposers::Proposal> LlmProposer::Propose(
   const std::string cut_off =
       response->finish_reason == "length" ? " (the answer was cut off at max_tokens)" : "";
   absl::StatusOr<ParsedAnswer> parsed = ParseAnswer(response->content);
+  // Parse errors quote the answer; what is logged of it is bounded and clean.
   if (!parsed.ok()) {
     out.answer = absl::InvalidArgumentError(
-        absl::StrCat("malformed answer: ", parsed.status().message(), cut_off));
+        ForLog(absl::StrCat("malformed answer: ", parsed.status().message(), cut_off),
+               kMaxAnswerProblemBytes));
     return out;
   }
   absl::StatusOr<v1::Solution> solution = ApplyAnswer(*parsed, ctx.parent->solution(), *ctx.space);
   if (!solution.ok()) {
     out.answer = absl::InvalidArgumentError(
-        absl::StrCat("answer does not apply: ", solution.status().message(), cut_off));
+        ForLog(absl::StrCat("answer does not apply: ", solution.status().message(), cut_off),
+               kMaxAnswerProblemBytes));
     return out;
   }
   out.solution = *std::move(solution);
-  std::string idea = parsed->idea.substr(0, kMaxIdeaChars);
+  std::string idea = ForLog(parsed->idea, kMaxIdeaChars);
   if (idea.empty()) idea = "(no IDEA line)";
   const std::string change = proposers::DescribeKnobChange(ctx.parent->solution(), out.solution);
   out.description = partner != nullptr

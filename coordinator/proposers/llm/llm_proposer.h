@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "coordinator/proposers/llm/chat_client.h"
+#include "coordinator/proposers/llm/endpoints.h"
 #include "coordinator/proposers/llm/prompt.h"
 #include "coordinator/proposers/proposer.h"
 
@@ -24,7 +25,9 @@ inline constexpr int kDefaultMaxTokens = 4096;
 inline constexpr double kDefaultTimeoutSeconds = 120;
 inline constexpr int kDefaultMaxConcurrency = 4;
 
-// Checks the settings; InvalidArgument naming the bad field.
+// Checks the settings; InvalidArgument naming the bad field. A spec that
+// carries a base_url or an api_key_env is refused: endpoints and their keys
+// are the coordinator operator's (endpoints.h).
 absl::Status ValidateLlmSettings(const v1::LlmSettings& settings);
 
 // The settings with defaults filled in for unset fields.
@@ -34,9 +37,11 @@ double CostUsd(const v1::LlmModel& model, int64_t prompt_tokens, int64_t complet
 
 class LlmProposer : public proposers::Proposer {
  public:
-  // Reads the API key from the environment variable the settings name;
-  // FailedPrecondition if it is named but not set.
-  static absl::StatusOr<std::unique_ptr<LlmProposer>> Create(const v1::LlmSettings& settings);
+  // Resolves the settings' endpoint and models among the operator's
+  // `endpoints` (null = none configured); InvalidArgument if the settings
+  // are bad, the endpoint is unknown or a model is not allowed there.
+  static absl::StatusOr<std::unique_ptr<LlmProposer>> Create(const v1::LlmSettings& settings,
+                                                             const LlmEndpoints* endpoints);
 
   absl::StatusOr<proposers::Proposal> Propose(const proposers::ProposalContext& context) override;
   bool slow() const override { return true; }

@@ -1,13 +1,18 @@
 // The chat client and the llm proposer against a real HTTP server on
 // loopback (tests/support/scripted_openai_server.h) that replays a script.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "coordinator/proposers/llm/chat_client.h"
+#include "coordinator/proposers/llm/endpoints.h"
 #include "coordinator/proposers/llm/llm_proposer.h"
 #include "coordinator/proposers/llm/prompt.h"
 #include "gtest/gtest.h"
@@ -297,9 +302,26 @@ struct Fixture {
   std::mt19937_64 rng{5};
 };
 
-v1::LlmSettings Settings(const ScriptedOpenAiServer& server) {
+// The operator's endpoints: "scripted" is the server, `extra` more of its
+// settings (", api_key_file: ...").
+absl::StatusOr<LlmEndpoints> EndpointsFor(const ScriptedOpenAiServer& server,
+                                          const std::string& extra = "") {
+  return LlmEndpoints::Parse(
+      absl::StrCat("endpoints:\n  scripted: {base_url: '", server.base_url(), "'", extra, "}\n"),
+      "/nonexistent/endpoints.yaml");
+}
+
+// The proposer for `settings`, with the endpoint "scripted" naming `server`.
+absl::StatusOr<std::unique_ptr<LlmProposer>> Make(const v1::LlmSettings& settings,
+                                                  const ScriptedOpenAiServer& server) {
+  auto endpoints = EndpointsFor(server);
+  if (!endpoints.ok()) return endpoints.status();
+  return LlmProposer::Create(settings, &*endpoints);
+}
+
+v1::LlmSettings Settings(const ScriptedOpenAiServer&) {
   v1::LlmSettings s;
-  s.set_base_url(server.base_url());
+  s.set_endpoint("scripted");
   auto* m = s.add_models();
   m->set_name("m");
   m->set_weight(1);
@@ -322,7 +344,7 @@ const char kGoodAnswer[] =
 TEST(LlmProposer, GoodAnswerBecomesACandidateWithItsCost) {
   ScriptedOpenAiServer server({ScriptedResponse::Answer(kGoodAnswer, 2000, 500)});
   ASSERT_TRUE(server.Start());
-  auto proposer = LlmProposer::Create(Settings(server));
+  auto proposer = Make(Settings(server), server);
   ASSERT_TRUE(proposer.ok()) << proposer.status();
   EXPECT_TRUE((*proposer)->slow());
   Fixture f;
@@ -362,7 +384,7 @@ TEST(LlmProposer, MalformedAnswerIsReportedWithItsCost) {
       "<<<<<<< SEARCH kernel.cc\nnot in the file\n=======\nx\n>>>>>>> REPLACE\n", 100, 10,
       "length")});
   ASSERT_TRUE(server.Start());
-  auto proposer = LlmProposer::Create(Settings(server));
+  auto proposer = Make(Settings(server), server);
   ASSERT_TRUE(proposer.ok());
   Fixture f;
   auto p = (*proposer)->Propose(f.Context());
@@ -377,7 +399,7 @@ TEST(LlmProposer, MalformedAnswerIsReportedWithItsCost) {
 TEST(LlmProposer, EndpointFailureIsReportedNotFatal) {
   ScriptedOpenAiServer server({ScriptedResponse::Error(500, "a"), ScriptedResponse::Error(500, "b")});
   ASSERT_TRUE(server.Start());
-  auto proposer = LlmProposer::Create(Settings(server));  // max_retries 1
+  auto proposer = Make(Settings(server), server);  // max_retries 1
   ASSERT_TRUE(proposer.ok());
   Fixture f;
   auto p = (*proposer)->Propose(f.Context());
@@ -394,7 +416,7 @@ TEST(LlmProposer, UsageIsEstimatedWhenTheServerReportsNone) {
   answer.body = nlohmann::json({{"choices", {{{"message", {{"content", kGoodAnswer}}}}}}}).dump();
   ScriptedOpenAiServer server({answer});
   ASSERT_TRUE(server.Start());
-  auto proposer = LlmProposer::Create(Settings(server));
+  auto proposer = Make(Settings(server), server);
   Fixture f;
   auto p = (*proposer)->Propose(f.Context());
   ASSERT_TRUE(p.ok() && p->answer.ok());
@@ -408,7 +430,7 @@ TEST(LlmProposer, MergeOnScheduleAsksToCombineTwoIncumbents) {
   ASSERT_TRUE(server.Start());
   v1::LlmSettings settings = Settings(server);
   settings.set_merge_every(3);
-  auto proposer = LlmProposer::Create(settings);
+  auto proposer = Make(settings, server);
   Fixture f;
   proposers::ProposalContext ctx = f.Context();
   ctx.thread_proposals = 2;  // the third proposal of the thread merges
@@ -432,7 +454,7 @@ TEST(LlmProposer, ModelsAreDrawnByWeight) {
   auto* small = settings.add_models();
   small->set_name("small");
   small->set_weight(1);
-  auto proposer = LlmProposer::Create(settings);
+  auto proposer = Make(settings, server);
   Fixture f;
   std::map<std::string, int> used;
   for (int i = 0; i < 60; ++i) {
@@ -448,24 +470,287 @@ TEST(LlmProposer, ModelsAreDrawnByWeight) {
   EXPECT_GT(used["small"], 3);
 }
 
-TEST(LlmProposer, ApiKeyComesFromTheNamedVariable) {
-  ScriptedOpenAiServer server({ScriptedResponse::Answer(kGoodAnswer)});
+TEST(LlmProposer, ApiKeyComesFromTheOperatorsFileOrVariable) {
+  ScriptedOpenAiServer server({}, [](const testing::RecordedRequest&) {
+    return ScriptedResponse::Answer(kGoodAnswer);
+  });
+  ASSERT_TRUE(server.Start());
+  char dir[] = "/tmp/ratchet-llm-key-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string key_file = std::string(dir) + "/key";
+  std::ofstream(key_file) << "sk-from-file\n";
+  auto from_file = EndpointsFor(server, ", api_key_file: " + key_file);
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  ::setenv("RATCHET_LLM_TEST_KEY", "sk-from-env", 1);
+  auto from_env = EndpointsFor(server, ", api_key_env: RATCHET_LLM_TEST_KEY");
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  Fixture f;
+  for (const LlmEndpoints* endpoints : {&*from_file, &*from_env}) {
+    auto proposer = LlmProposer::Create(Settings(server), endpoints);
+    ASSERT_TRUE(proposer.ok()) << proposer.status();
+    ASSERT_TRUE((*proposer)->Propose(f.Context()).ok());
+  }
+  auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].headers["authorization"], "Bearer sk-from-file");
+  EXPECT_EQ(requests[1].headers["authorization"], "Bearer sk-from-env");
+  // Without a key the server sees no Authorization header at all.
+  auto proposer = Make(Settings(server), server);
+  ASSERT_TRUE(proposer.ok());
+  ASSERT_TRUE((*proposer)->Propose(f.Context()).ok());
+  EXPECT_EQ(server.requests().at(2).headers.count("authorization"), 0u);
+  std::remove(key_file.c_str());
+  ::rmdir(dir);
+}
+
+// Issue 12: a spec must not make the coordinator send one of its secrets
+// anywhere. Before endpoints, api_key_env: PGPASSWORD with base_url at a
+// listener of the submitter's would have sent the database password there.
+TEST(LlmProposer, ASpecCannotSendAnEnvironmentVariableAnywhere) {
+  ScriptedOpenAiServer listener({}, [](const testing::RecordedRequest&) {
+    return ScriptedResponse::Answer(kGoodAnswer);
+  });
+  ASSERT_TRUE(listener.Start());
+  ::setenv("PGPASSWORD", "hunter2", 1);
+  auto endpoints = EndpointsFor(listener);  // a real endpoint exists, too
+  ASSERT_TRUE(endpoints.ok());
+  v1::LlmSettings attack;
+  attack.set_base_url(listener.base_url());
+  attack.set_api_key_env("PGPASSWORD");
+  attack.add_models()->set_name("m");
+  for (const char* endpoint : {"", "scripted"}) {
+    attack.set_endpoint(endpoint);
+    auto proposer = LlmProposer::Create(attack, &*endpoints);
+    ASSERT_FALSE(proposer.ok());
+    EXPECT_TRUE(absl::IsInvalidArgument(proposer.status()));
+    EXPECT_NE(proposer.status().message().find("llm.base_url: not allowed in a campaign spec"),
+              std::string::npos)
+        << proposer.status();
+    EXPECT_EQ(proposer.status().message().find("hunter2"), std::string::npos);
+  }
+  attack.clear_base_url();
+  auto key_only = LlmProposer::Create(attack, &*endpoints);
+  ASSERT_FALSE(key_only.ok());
+  EXPECT_NE(key_only.status().message().find("llm.api_key_env: not allowed"), std::string::npos)
+      << key_only.status();
+  EXPECT_TRUE(listener.requests().empty());
+  ::unsetenv("PGPASSWORD");
+}
+
+TEST(LlmProposer, EndpointAndModelsAreResolvedAmongTheOperators) {
+  ScriptedOpenAiServer server({}, [](const testing::RecordedRequest&) {
+    return ScriptedResponse::Answer(kGoodAnswer);
+  });
+  ASSERT_TRUE(server.Start());
+  auto endpoints = EndpointsFor(server, ", models: [m, big], model: big");
+  ASSERT_TRUE(endpoints.ok()) << endpoints.status();
+
+  v1::LlmSettings unknown = Settings(server);
+  unknown.set_endpoint("elsewhere");
+  auto p = LlmProposer::Create(unknown, &*endpoints);
+  ASSERT_FALSE(p.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(p.status()));
+  EXPECT_EQ(p.status().message(),
+            "llm.endpoint: no LLM endpoint named 'elsewhere' on this coordinator "
+            "(configured: scripted)");
+  p = LlmProposer::Create(Settings(server), nullptr);  // a coordinator without endpoints
+  ASSERT_FALSE(p.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(p.status()));
+  EXPECT_NE(p.status().message().find("this coordinator has none"), std::string::npos);
+
+  v1::LlmSettings not_allowed = Settings(server);
+  not_allowed.add_models()->set_name("gpt-9");
+  p = LlmProposer::Create(not_allowed, &*endpoints);
+  ASSERT_FALSE(p.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(p.status()));
+  EXPECT_EQ(p.status().message(),
+            "llm.models[1]: endpoint 'scripted' does not allow model 'gpt-9' (allowed: m, big)");
+
+  // No models in the spec: the endpoint's default.
+  v1::LlmSettings no_models = Settings(server);
+  no_models.clear_models();
+  p = LlmProposer::Create(no_models, &*endpoints);
+  ASSERT_TRUE(p.ok()) << p.status();
+  Fixture f;
+  auto proposal = (*p)->Propose(f.Context());
+  ASSERT_TRUE(proposal.ok() && proposal->answer.ok());
+  EXPECT_EQ(proposal->usage.model, "big");
+  EXPECT_EQ(nlohmann::json::parse(server.requests().at(0).body)["model"], "big");
+  EXPECT_EQ(server.requests().at(0).path, "/v1/chat/completions");
+}
+
+TEST(LlmProposer, WhatIsLoggedOfAnAnswerIsBoundedAndClean) {
+  // A malformed answer whose quoted line is long and full of terminal
+  // escapes, and a good one whose idea is.
+  const std::string escapes = "\x1b]0;owned\x07\x1b[2J\r\xc2\x9b" "31m";
+  ScriptedResponse raw_error;  // a body as it came, not JSON-escaped
+  raw_error.status = 400;
+  raw_error.body = absl::StrCat("bad", escapes, "\xff\xfe", std::string(5000, 'C'));
+  ScriptedOpenAiServer server(
+      {ScriptedResponse::Answer(absl::StrCat("<<<<<<< SEARCH a b ", escapes,
+                                             std::string(5000, 'A'), "\n")),
+       ScriptedResponse::Answer(absl::StrCat("IDEA: fast", escapes, std::string(5000, 'B'),
+                                             "\n<<<<<<< KNOBS\nVEC=8\n>>>>>>> END\n")),
+       raw_error});
   ASSERT_TRUE(server.Start());
   v1::LlmSettings settings = Settings(server);
-  settings.set_api_key_env("RATCHET_LLM_TEST_KEY_UNSET");
-  ::unsetenv("RATCHET_LLM_TEST_KEY_UNSET");
-  auto missing = LlmProposer::Create(settings);
-  ASSERT_FALSE(missing.ok());
-  EXPECT_TRUE(absl::IsFailedPrecondition(missing.status()));
-  EXPECT_NE(missing.status().message().find("RATCHET_LLM_TEST_KEY_UNSET is not set"),
-            std::string::npos);
-  ::setenv("RATCHET_LLM_TEST_KEY", "sk-abc", 1);
-  settings.set_api_key_env("RATCHET_LLM_TEST_KEY");
-  auto proposer = LlmProposer::Create(settings);
-  ASSERT_TRUE(proposer.ok());
+  settings.set_max_retries(0);
+  auto proposer = Make(settings, server);
+  ASSERT_TRUE(proposer.ok()) << proposer.status();
   Fixture f;
-  ASSERT_TRUE((*proposer)->Propose(f.Context()).ok());
-  EXPECT_EQ(server.requests().at(0).headers["authorization"], "Bearer sk-abc");
+  auto clean = [](const std::string& text) {
+    for (unsigned char c : text)
+      if (c < 0x20 || c == 0x7f || c == 0xff || c == 0xfe) return false;
+    return text.find("\xc2\x9b") == std::string::npos;
+  };
+  auto malformed = (*proposer)->Propose(f.Context());
+  ASSERT_TRUE(malformed.ok());
+  const std::string m(malformed->answer.message());
+  EXPECT_TRUE(absl::IsInvalidArgument(malformed->answer));
+  EXPECT_NE(m.find("needs exactly one file name"), std::string::npos) << m;
+  EXPECT_LE(m.size(), 303u);
+  EXPECT_TRUE(clean(m)) << m;
+  auto good = (*proposer)->Propose(f.Context());
+  ASSERT_TRUE(good.ok() && good->answer.ok()) << good->answer;
+  EXPECT_LE(good->description.size(), 260u) << good->description;
+  EXPECT_TRUE(clean(good->description)) << good->description;
+  EXPECT_NE(good->description.find("fast ]0;owned"), std::string::npos) << good->description;
+  auto failed = (*proposer)->Propose(f.Context());
+  ASSERT_TRUE(failed.ok());
+  const std::string e(failed->answer.message());
+  EXPECT_NE(e.find("HTTP 400 from"), std::string::npos) << e;
+  EXPECT_LE(e.size(), 303u);
+  EXPECT_TRUE(clean(e)) << e;
+}
+
+// ---------------------------------------------------------------------------
+// The operator's endpoints file.
+
+class EndpointsFile : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/ratchet-endpoints-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    dir_ = dir;
+    std::ofstream(dir_ + "/openai.key") << "  sk-openai-123\n\n";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  absl::StatusOr<LlmEndpoints> Load(const std::string& text) {
+    std::ofstream(dir_ + "/endpoints.yaml") << text;
+    return LlmEndpoints::Load(dir_ + "/endpoints.yaml");
+  }
+  std::string Error(const std::string& text) {
+    auto e = Load(text);
+    EXPECT_FALSE(e.ok()) << text;
+    EXPECT_TRUE(e.ok() || absl::IsInvalidArgument(e.status())) << e.status();
+    return e.ok() ? "" : std::string(e.status().message());
+  }
+  std::string dir_;
+};
+
+TEST_F(EndpointsFile, AGoodFileResolvesNamesModelsAndKeys) {
+  ::setenv("RATCHET_TEST_ENDPOINT_KEY", "sk-env-456", 1);
+  auto e = Load(R"(# the operator's
+endpoints:
+  local-vllm: {base_url: "http://127.0.0.1:8000", model: "qwen2.5-coder"}   # no key
+  openai: {base_url: "https://api.openai.com", api_key_file: openai.key, models: ["gpt-4.1", "gpt-4.1-mini"]}
+  other:
+    base_url: https://llm.example.com/v1
+    api_key_env: RATCHET_TEST_ENDPOINT_KEY
+)");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->names(), (std::vector<std::string>{"local-vllm", "openai", "other"}));
+  auto local = e->Resolve("local-vllm", "");
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->base_url, "http://127.0.0.1:8000");
+  EXPECT_EQ(local->api_key, "");
+  EXPECT_EQ(local->model, "qwen2.5-coder");
+  // `model` alone is the only model allowed there.
+  EXPECT_TRUE(absl::IsPermissionDenied(e->Resolve("local-vllm", "llama").status()));
+  auto openai = e->Resolve("openai", "gpt-4.1-mini");
+  ASSERT_TRUE(openai.ok()) << openai.status();
+  EXPECT_EQ(openai->api_key, "sk-openai-123");  // relative to the file, whitespace trimmed
+  EXPECT_EQ(openai->model, "gpt-4.1-mini");
+  auto denied = e->Resolve("openai", "o3");
+  EXPECT_TRUE(absl::IsPermissionDenied(denied.status())) << denied.status();
+  EXPECT_EQ(denied.status().message(),
+            "endpoint 'openai' does not allow model 'o3' (allowed: gpt-4.1, gpt-4.1-mini)");
+  EXPECT_TRUE(absl::IsInvalidArgument(e->Resolve("openai", "").status()));  // no default
+  auto other = e->Resolve("other", "anything");  // no list: any model
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->api_key, "sk-env-456");
+  auto unknown = e->Resolve("nope", "m");
+  EXPECT_TRUE(absl::IsNotFound(unknown.status()));
+  EXPECT_EQ(unknown.status().message(),
+            "no LLM endpoint named 'nope' on this coordinator (configured: local-vllm, openai, "
+            "other)");
+  EXPECT_TRUE(absl::IsNotFound(LlmEndpoints().Resolve("local-vllm", "").status()));
+
+  // The same as JSON.
+  auto json = Load(R"({"endpoints": {"local": {"base_url": "http://127.0.0.1:1", "models": ["a"]}}})");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->Resolve("local", "a")->base_url, "http://127.0.0.1:1");
+}
+
+TEST_F(EndpointsFile, MistakesAreNamedWithTheFileLineAndKey) {
+  const std::string file = dir_ + "/endpoints.yaml";
+  ::unsetenv("RATCHET_TEST_ENDPOINT_KEY_UNSET");
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"endpoints:\n  a: {base_url: 'http://h'}\n  a: {base_url: 'http://i'}\n",
+            file + ":3: endpoints.a: duplicate endpoint name"},
+           {"endpoints:\n  a: {base_url: 'http://h', api_key_file: missing.key}\n",
+            file + ":2: endpoints.a.api_key_file: cannot read " + dir_ +
+                "/missing.key: No such file or directory"},
+           {"endpoints:\n  a: {base_url: 'http://h', api_key_file: /dev/null}\n",
+            "endpoints.a.api_key_file: /dev/null is empty"},
+           {"endpoints:\n  a: {base_url: 'http://h', timeout: 3}\n",
+            file + ":2: endpoints.a.timeout: unknown key (known: base_url, api_key_file, "
+                   "api_key_env, model, models)"},
+           {"endpoints:\n  a: {base_url: 'http://h'}\nproxies: {}\n",
+            file + ":3: proxies: unknown key (known: endpoints)"},
+           {"endpoints:\n  a: {base_url: 'http://h', api_key: sk-123}\n",
+            "endpoints.a.api_key: a key is not written in this file"},
+           {"endpoints:\n  a: {base_url: 'http://h', api_key_env: RATCHET_TEST_ENDPOINT_KEY_UNSET}\n",
+            "endpoints.a.api_key_env: the environment variable RATCHET_TEST_ENDPOINT_KEY_UNSET "
+            "is not set where the coordinator runs"},
+           {"endpoints:\n  a: {base_url: 'http://h', api_key_env: X, api_key_file: k}\n",
+            "endpoints.a: give api_key_file or api_key_env, not both"},
+           {"endpoints:\n  a: {model: m}\n", "endpoints.a.base_url: missing"},
+           {"endpoints:\n  a: {base_url: 'ftp://h'}\n",
+            "endpoints.a.base_url: must be an http:// or https:// URL, got 'ftp://h'"},
+           {"endpoints:\n  a: {base_url: 'http://u:p@h:1/v1'}\n",
+            "endpoints.a.base_url: must not hold credentials"},
+           {"endpoints:\n  a: {base_url: 'http://h', models: [x], model: y}\n",
+            "endpoints.a.model: 'y' is not one of models"},
+           {"endpoints:\n  a: {base_url: 'http://h', models: []}\n",
+            "endpoints.a.models: expected a non-empty list"},
+           {"endpoints:\n  'a b': {base_url: 'http://h'}\n", "endpoints.a b: an endpoint name is"},
+           {"endpoints: [a]\n", "endpoints: expected a map"},
+           {"{}\n", "endpoints: missing"},
+           {"endpoints: {a: {base_url: 'http://h'\n", file + ":2: not valid YAML or JSON"},
+       }) {
+    const std::string error = Error(text);
+    EXPECT_NE(error.find(expected), std::string::npos) << text << "\ngave: " << error;
+  }
+  // A key that would add a header of its own.
+  std::ofstream(dir_ + "/two-lines.key") << "sk-1\nX-Injected: yes\n";
+  EXPECT_NE(Error("endpoints:\n  a: {base_url: 'http://h', api_key_file: two-lines.key}\n")
+                .find("holds more than one word"),
+            std::string::npos);
+  auto missing = LlmEndpoints::Load(dir_ + "/no-such-file.yaml");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("cannot read LLM endpoints file " + dir_ +
+                                            "/no-such-file.yaml"),
+            std::string::npos);
+}
+
+TEST(ForLog, KeepsUtf8AndBoundsTheLengthAtACharacter) {
+  EXPECT_EQ(ForLog("plain", 100), "plain");
+  EXPECT_EQ(ForLog("a\nb\tc\x1b[0m", 100), "a b c [0m");
+  EXPECT_EQ(ForLog("VEC 1\u21928 caf\u00e9", 100), "VEC 1\u21928 caf\u00e9");
+  EXPECT_EQ(ForLog("\xc0\xaf\xed\xa0\x80x\xe2\x80\xaey", 100), "?????x y");  // overlong, surrogate, RLO
+  EXPECT_EQ(ForLog("ab\u00e9", 3), "ab...");  // no half of a character
+  EXPECT_EQ(ForLog(std::string(10, 'x'), 4), "xxxx...");
 }
 
 // ---------------------------------------------------------------------------
@@ -579,12 +864,22 @@ TEST(Prompt, ExperienceKeepsTheBestAndTheWorstWithinTheLimit) {
 
 TEST(LlmProposer, BadSettingsAreRejected) {
   v1::LlmSettings s;
-  EXPECT_FALSE(ValidateLlmSettings(s).ok());  // no base_url
-  s.set_base_url("ftp://x");
+  EXPECT_NE(ValidateLlmSettings(s).message().find("llm.endpoint: missing"), std::string::npos);
+  s.set_endpoint("local");
+  EXPECT_TRUE(ValidateLlmSettings(s).ok());  // no models: the endpoint's default
   s.add_models()->set_name("m");
-  EXPECT_NE(ValidateLlmSettings(s).message().find("http:// or https://"), std::string::npos);
-  s.set_base_url("http://x");
   EXPECT_TRUE(ValidateLlmSettings(s).ok());
+  s.set_base_url("http://x");
+  EXPECT_NE(ValidateLlmSettings(s).message().find(
+                "llm.base_url: not allowed in a campaign spec; name an LLM endpoint configured "
+                "by the coordinator's operator"),
+            std::string::npos)
+      << ValidateLlmSettings(s);
+  s.clear_base_url();
+  s.set_api_key_env("HOME");
+  EXPECT_NE(ValidateLlmSettings(s).message().find("llm.api_key_env: not allowed"),
+            std::string::npos);
+  s.clear_api_key_env();
   s.set_temperature(5);
   EXPECT_FALSE(ValidateLlmSettings(s).ok());
   s.set_temperature(0.5);
