@@ -259,7 +259,10 @@ Json ToJson(const Result& r) {
 }
 
 bool WriteResult(const std::string& path, const Result& r, bool print) {
-  const std::string text = ToJson(r).dump(2) + "\n";
+  // The message may quote candidate output or file names: bytes that are not
+  // UTF-8 become U+FFFD rather than an exception that would lose the result.
+  const std::string text =
+      ToJson(r).dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
   const std::string tmp = path + ".tmp";
   std::remove(tmp.c_str());  // not a file someone else left open for us
   {
@@ -870,6 +873,28 @@ int main(int argc, char** argv) {
   ratchet::kernels::TakeSecrets(&o);
   ratchet::kernels::ScrubEnvironment();
   if (int rc = ratchet::kernels::ParseArgs(argc, argv, &o); rc != 0) return rc;
-  ratchet::kernels::Harness h(std::move(o));
-  return h.Run();
+  const std::string out = o.out, nonce = o.nonce;
+  const bool print = o.print;
+  std::string error;
+  try {
+    // Destroyed before the result is written: no candidate process is left.
+    ratchet::kernels::Harness h(std::move(o));
+    return h.Run();
+  } catch (const std::exception& e) {
+    error = e.what();
+  } catch (...) {
+    error = "unknown exception";
+  }
+  // Whatever escaped is the harness's fault, never the candidate's: without
+  // a result the worker would report the abort as the candidate's crash.
+  ratchet::kernels::Result r;
+  r.outcome = "harness_error";
+  r.message = "ratchet-harness-cuda: internal error: " + error;
+  r.nonce = nonce;
+  std::fprintf(stderr, "%s\n", r.message.c_str());
+  if (!ratchet::kernels::WriteResult(out, r, print)) {
+    std::fprintf(stderr, "ratchet-harness-cuda: cannot write %s\n", out.c_str());
+    return 2;
+  }
+  return 0;
 }

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/harness/subprocess.h"
+#include "kernels/problem/problem.h"
 
 namespace ratchet::kernels {
 namespace {
@@ -29,27 +30,35 @@ bool IsHeader(const std::string& f) {
   return absl::EndsWith(f, ".h") || absl::EndsWith(f, ".hpp") || absl::EndsWith(f, ".cuh");
 }
 
-}  // namespace
-
-absl::StatusOr<Solution> LoadSolution(
+absl::StatusOr<Solution> LoadSolutionUnguarded(
     const std::string& dir, const std::vector<std::pair<std::string, std::string>>& overrides,
     SolutionBackend backend) {
   const std::string path = dir + "/solution.json";
   const std::string text = ReadFileOrEmpty(path);
   if (text.empty()) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  // Checked first: nlohmann's parse error quotes the bad bytes, and a
+  // message holding them cannot be written into the JSON result.
+  if (const size_t bad = InvalidUtf8Offset(text); bad != absl::string_view::npos)
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid UTF-8 (byte ", bad, ")"));
   Json j;
   try {
     j = Json::parse(text);
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": invalid JSON: ", e.what()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": invalid JSON: ", ToValidUtf8(e.what())));
   }
   auto err = [&](const std::string& field, const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": field '", field, "': ", what));
   };
   if (!j.is_object()) return err("", "top level must be an object");
   Solution s;
-  s.name = j.value("name", "");
-  const std::string lang = j.value("language", backend == SolutionBackend::kCuda ? "cuda" : "cpp");
+  // value() throws on a present field of another type: check first.
+  for (const char* field : {"name", "language"})
+    if (auto it = j.find(field); it != j.end() && !it->is_string() && !it->is_null())
+      return err(field, absl::StrCat("expected a string, got ", it->type_name()));
+  if (auto it = j.find("name"); it != j.end() && it->is_string()) s.name = it->get<std::string>();
+  std::string lang = backend == SolutionBackend::kCuda ? "cuda" : "cpp";
+  if (auto it = j.find("language"); it != j.end() && it->is_string()) lang = it->get<std::string>();
   if (backend == SolutionBackend::kCpu) {
     if (lang != "cpp" && lang != "c++" && lang != "c") {
       return err("language", absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c)"));
@@ -113,6 +122,22 @@ absl::StatusOr<Solution> LoadSolution(
   }
   for (const auto& name : order) s.knobs.emplace_back(name, values[name]);
   return s;
+}
+
+}  // namespace
+
+absl::StatusOr<Solution> LoadSolution(
+    const std::string& dir, const std::vector<std::pair<std::string, std::string>>& overrides,
+    SolutionBackend backend) {
+  // The checks above test types before they read; an exception they miss
+  // must still be an error, not an abort that the worker blames on the
+  // candidate.
+  try {
+    return LoadSolutionUnguarded(dir, overrides, backend);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir, "/solution.json: malformed: ", ToValidUtf8(e.what())));
+  }
 }
 
 }  // namespace ratchet::kernels

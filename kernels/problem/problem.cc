@@ -83,8 +83,19 @@ int LineOfKey(absl::string_view text, absl::string_view object, absl::string_vie
   return 1 + static_cast<int>(std::count(text.begin(), text.begin() + k, '\n'));
 }
 
+// 1-based line of byte `offset` of `text`.
+int LineAt(absl::string_view text, size_t offset) {
+  return 1 + static_cast<int>(
+                 std::count(text.begin(), text.begin() + std::min(offset, text.size()), '\n'));
+}
+
 absl::StatusOr<Json> ParseJsonText(absl::string_view text, const Where& at,
                                    absl::string_view file, bool whole_file) {
+  if (const size_t bad = InvalidUtf8Offset(text); bad != absl::string_view::npos) {
+    const Where where = whole_file ? Where(file, LineAt(text, bad)) : at;
+    return where.Err("", absl::StrCat("not valid UTF-8 (byte ", bad, whole_file ? "" : " of the line",
+                                      ")"));
+  }
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const Json::parse_error& e) {
@@ -92,14 +103,14 @@ absl::StatusOr<Json> ParseJsonText(absl::string_view text, const Where& at,
       // Turn the byte offset into a line so that the message points at it.
       int line = 1;
       for (size_t i = 0; i < e.byte && i < text.size(); ++i) line += text[i] == '\n';
-      return Where(file, line).Err("", absl::StrCat("invalid JSON: ", e.what()));
+      return Where(file, line).Err("", absl::StrCat("invalid JSON: ", ToValidUtf8(e.what())));
     }
-    return at.Err("", absl::StrCat("invalid JSON: ", e.what()));
+    return at.Err("", absl::StrCat("invalid JSON: ", ToValidUtf8(e.what())));
   } catch (const Json::exception& e) {
     // A number too large for a double (e.g. a tolerance of 1e999) is
     // out_of_range 406, not a parse_error, and carries no offset; uncaught,
     // it would end the process.
-    return at.Err("", absl::StrCat("invalid JSON: ", e.what()));
+    return at.Err("", absl::StrCat("invalid JSON: ", ToValidUtf8(e.what())));
   }
 }
 
@@ -163,8 +174,10 @@ const Axis* Definition::FindAxis(absl::string_view n) const {
   return nullptr;
 }
 
-absl::StatusOr<Definition> ParseDefinition(absl::string_view text,
-                                           absl::string_view file) {
+namespace {
+
+absl::StatusOr<Definition> ParseDefinitionUnguarded(absl::string_view text,
+                                                    absl::string_view file) {
   const Where at(file, 0);
   auto parsed = ParseJsonText(text, at, file, /*whole_file=*/true);
   if (!parsed.ok()) return parsed.status();
@@ -301,6 +314,19 @@ absl::StatusOr<Definition> ParseDefinition(absl::string_view text,
     }
   }
   return def;
+}
+
+}  // namespace
+
+absl::StatusOr<Definition> ParseDefinition(absl::string_view text, absl::string_view file) {
+  // The field checks above test types before they read; this is the second
+  // line for one they miss (an uncaught json exception ends the harness, and
+  // the worker would blame the candidate).
+  try {
+    return ParseDefinitionUnguarded(text, file);
+  } catch (const std::exception& e) {
+    return Where(file, 0).Err("", absl::StrCat("malformed: ", ToValidUtf8(e.what())));
+  }
 }
 
 namespace {
@@ -481,7 +507,12 @@ absl::StatusOr<std::vector<Workload>> ParseWorkloads(const Definition& def,
     const Where at(file, line_no);
     auto j = ParseJsonText(line, at, file, /*whole_file=*/false);
     if (!j.ok()) return j.status();
-    auto w = ParseWorkloadLine(def, *j, at, problem_dir);
+    absl::StatusOr<Workload> w;
+    try {  // As in ParseDefinition: a missed type check is an error, not an abort.
+      w = ParseWorkloadLine(def, *j, at, problem_dir);
+    } catch (const std::exception& e) {
+      w = at.Err("", absl::StrCat("malformed: ", ToValidUtf8(e.what())));
+    }
     if (!w.ok()) return w.status();
     w->index = static_cast<int>(out.size());
     w->line = line_no;
@@ -517,6 +548,53 @@ absl::StatusOr<Problem> LoadProblem(const std::string& dir) {
   if (!wl.ok()) return wl.status();
   p.workloads = std::move(*wl);
   return p;
+}
+
+size_t InvalidUtf8Offset(absl::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    // RFC 3629, table 3-7 of the Unicode standard: the allowed range of the
+    // second byte depends on the first.
+    int extra;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) extra = 1;
+    else if (c == 0xE0) extra = 2, lo = 0xA0;
+    else if (c == 0xED) extra = 2, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) extra = 2;
+    else if (c == 0xF0) extra = 3, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) extra = 3;
+    else if (c == 0xF4) extra = 3, hi = 0x8F;
+    else return i;
+    if (i + extra >= n) return i;
+    if (s[i + 1] < lo || s[i + 1] > hi) return i;
+    for (int k = 2; k <= extra; ++k)
+      if ((s[i + k] & 0xC0) != 0x80) return i;
+    i += extra + 1;
+  }
+  return absl::string_view::npos;
+}
+
+std::string ToValidUtf8(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  while (!text.empty()) {
+    const size_t bad = InvalidUtf8Offset(text);
+    if (bad == absl::string_view::npos) {
+      out.append(text.data(), text.size());
+      break;
+    }
+    out.append(text.data(), bad);
+    out += "\xEF\xBF\xBD";
+    text.remove_prefix(bad + 1);
+  }
+  return out;
 }
 
 Tolerance ToleranceOf(const Workload& w) {

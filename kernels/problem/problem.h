@@ -97,6 +97,8 @@ struct Problem {
   std::vector<Workload> workloads;
 };
 
+// Both readers take untrusted text: any malformed input (invalid JSON or
+// UTF-8, wrong types) is an InvalidArgument status, never an exception.
 absl::StatusOr<Definition> ParseDefinition(absl::string_view json_text,
                                            absl::string_view file_label);
 // `problem_dir` resolves relative safetensors paths.
@@ -105,6 +107,18 @@ absl::StatusOr<std::vector<Workload>> ParseWorkloads(
     absl::string_view file_label, absl::string_view problem_dir);
 // Reads DIR/definition.json and DIR/workload.jsonl.
 absl::StatusOr<Problem> LoadProblem(const std::string& dir);
+
+// The offset of the first byte of `text` that is not well-formed UTF-8
+// (overlong forms, surrogates and code points past U+10FFFF included), or
+// npos when all of it is. JSON readers check text first: nlohmann's parse
+// error would quote the bad bytes, and a message with them cannot be
+// written into a JSON result.
+size_t InvalidUtf8Offset(absl::string_view text);
+
+// `text` with each byte that does not start well-formed UTF-8 replaced by
+// U+FFFD. For messages that quote input: nlohmann's parse error quotes the
+// token up to the bad byte, which can end inside a character.
+std::string ToValidUtf8(absl::string_view text);
 
 // The workload's tolerance fields as CompareOutputs takes them (atol, rtol,
 // max_error_factor; the match fraction stays the default 99%).

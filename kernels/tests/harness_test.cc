@@ -18,6 +18,7 @@
 namespace ratchet::kernels {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -50,10 +51,14 @@ HarnessRun RunHarness(const std::string& problem, const std::string& solution,
                           ".json";
   const std::string err = out + ".stderr";
   std::remove(out.c_str());
+  // Names are of kernels/testdata; absolute paths are taken as they are.
+  auto at = [](const std::string& sub, const std::string& p) {
+    return !p.empty() && p[0] == '/' ? p : std::string(RATCHET_TESTDATA) + sub + p;
+  };
   // Small flush buffer and fixed peaks keep the test fast; the logic is the same.
   const std::string cmd = env + " RATCHET_FLUSH_MIB=4 " + std::string(RATCHET_HARNESS_BIN) +
-                          " --problem " + RATCHET_TESTDATA + "/" + problem + " --solution " +
-                          RATCHET_TESTDATA + "/solutions/" + solution + " --out " + out +
+                          " --problem " + at("/", problem) + " --solution " +
+                          at("/solutions/", solution) + " --out " + out +
                           " --python " + TorchPython() +
                           " --rounds 2 --warmups 1 --repetitions 3 --peak-gbps 10"
                           " --peak-gflops 100 " + extra + " 2>" + err;
@@ -255,6 +260,84 @@ TEST_F(HarnessTest, MissingProblemIsHarnessError) {
   ASSERT_EQ(r.exit_code, 0);
   EXPECT_EQ(r.result["outcome"], "harness_error");
   EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("definition.json"));
+}
+
+// Input the harness cannot read is its own error (harness_error, exit 0 with
+// a result, the nonce echoed), never a crash the worker would blame on the
+// candidate: invalid UTF-8 once made nlohmann's error message unwritable and
+// the harness abort.
+class HarnessInputTest : public HarnessTest {
+ protected:
+  // A copy of vector_add and of the correct solution that the test may spoil.
+  void SetUp() override {
+    HarnessTest::SetUp();
+    if (IsSkipped()) return;
+    dir_ = ::testing::TempDir() + "/harness_input_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::filesystem::copy(std::string(RATCHET_TESTDATA) + "/vector_add", dir_ + "/problem");
+    std::filesystem::copy(std::string(RATCHET_TESTDATA) + "/solutions/correct",
+                          dir_ + "/solution");
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  void Write(const std::string& rel, const std::string& text) {
+    std::ofstream(dir_ + "/" + rel, std::ios::binary | std::ios::trunc) << text;
+  }
+  HarnessRun Run() {
+    return RunHarness(dir_ + "/problem", dir_ + "/solution", "", "RATCHET_RESULT_NONCE=n0nce");
+  }
+  std::string dir_;
+};
+
+TEST_F(HarnessInputTest, InvalidUtf8InSolutionJsonIsHarnessError) {
+  Write("solution/solution.json",
+        "{\"name\": \"bad\xff\xfe\", \"language\": \"cpp\", \"sources\": [\"kernel.cc\"]}");
+  HarnessRun r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "harness_error") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(),
+              AllOf(HasSubstr("solution.json"), HasSubstr("not valid UTF-8")));
+  EXPECT_EQ(r.result["nonce"], "n0nce");
+}
+
+TEST_F(HarnessInputTest, InvalidUtf8InAWorkloadLineIsHarnessError) {
+  // Line 2 is spoilt: the message names the file and the line.
+  std::ifstream in(dir_ + "/problem/workload.jsonl");
+  std::string first;
+  std::getline(in, first);
+  in.close();
+  Write("problem/workload.jsonl",
+        first + "\n{\"uuid\": \"w\xc3\x28\", \"axes\": {\"N\": 1000}}\n");
+  HarnessRun r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "harness_error") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(),
+              AllOf(HasSubstr("workload.jsonl:2"), HasSubstr("not valid UTF-8")));
+  EXPECT_EQ(r.result["nonce"], "n0nce");
+}
+
+TEST_F(HarnessInputTest, MessageWithInvalidUtf8IsStillWritten) {
+  // The error quotes the knob's name, bytes and all: the result replaces
+  // them (U+FFFD) instead of failing to serialize.
+  HarnessRun r = RunHarness("vector_add", "correct", "--knob \"$(printf 'N\\377')=1\"",
+                            "RATCHET_RESULT_NONCE=n0nce");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "harness_error") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("N\xef\xbf\xbd"));
+  EXPECT_EQ(r.result["nonce"], "n0nce");
+}
+
+TEST_F(HarnessInputTest, WrongTypesInSolutionJsonAreHarnessError) {
+  // A name that is not a string once threw from json::value().
+  Write("solution/solution.json",
+        "{\"name\": 5, \"language\": \"cpp\", \"sources\": [\"kernel.cc\"]}");
+  HarnessRun r = Run();
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "harness_error") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("'name'"));
 }
 
 // The trust boundary (docs/verifier.md, "Threat model"): candidate code runs

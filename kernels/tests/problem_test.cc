@@ -216,7 +216,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadLine{Replace(kGood, "}}}", "}},\"tolerance\":{\"max_error_factor\":\"8\"}}"),
                 "field 'tolerance.max_error_factor': expected a non-negative number, got \"8\""},
         BadLine{Replace(kGood, "\"w\":{", "\"zz\":{\"type\":\"random\"},\"w\":{"),
-                "field 'inputs.zz': no such input"}));
+                "field 'inputs.zz': no such input"},
+        // Invalid UTF-8 inside a string: named before nlohmann's error could
+        // quote the bytes (a message the harness then could not write).
+        BadLine{Replace(kGood, "\"a\"", "\"a\xff\""), "not valid UTF-8 (byte 10 of the line)"},
+        BadLine{Replace(kGood, "\"a\"", "\"\xed\xa0\x80\""), "not valid UTF-8"}));
 
 // Issue 11: "max_error_factor" sits in the tolerance object of the definition
 // (default for every workload) and of a workload line (overrides it).
@@ -299,6 +303,53 @@ TEST(WorkloadTest, ExprAxisCycleFails) {
   auto w = ParseWorkloads(*d, kGood, "workload.jsonl", "p");
   ASSERT_FALSE(w.ok());
   EXPECT_THAT(std::string(w.status().message()), HasSubstr("cycle"));
+}
+
+TEST(DefinitionTest, InvalidUtf8NamesFileAndLine) {
+  const std::string text = Replace(kDef, "\"op_type\": \"norm\"", "\"op_type\": \"n\xc0\xafrm\"");
+  auto d = ParseDefinition(text, "p/definition.json");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(d.status().message()),
+              HasSubstr("p/definition.json:3: not valid UTF-8 (byte"));
+}
+
+// Found by tests/fuzz/problem_fuzzer: valid UTF-8 outside a string makes
+// nlohmann quote the token up to the first byte of the character, so the
+// message held half a character (and could not be written as JSON).
+TEST(DefinitionTest, ParseErrorQuotingHalfACharacterIsStillUtf8) {
+  auto d = ParseDefinition("{\"name\": \"x\",\n \xc3\x89t\xc3\xa9: 1}", "definition.json");
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("definition.json:2: invalid JSON"));
+  EXPECT_EQ(InvalidUtf8Offset(d.status().message()), absl::string_view::npos)
+      << d.status().message();
+  EXPECT_EQ(ToValidUtf8("a\xc3" "b\xff\xc3\xa9"), "a\xef\xbf\xbd" "b\xef\xbf\xbd\xc3\xa9");
+}
+
+// Wrong types anywhere are errors, never exceptions (the fuzzer's inputs).
+TEST(DefinitionTest, WrongTypesAreErrorsNotExceptions) {
+  for (const std::string& text :
+       {std::string("{\"name\": 1}"), std::string("{\"name\": \"x\", \"axes\": []}"),
+        std::string("{\"name\": \"x\", \"axes\": {\"a\": 3}}"),
+        Replace(kDef, "\"constraints\": [\"hidden % heads == 0\"]", "\"constraints\": [1]"),
+        Replace(kDef, "\"ratchet\": {\"flops\": \"3 * batch * hidden\"}", "\"ratchet\": 7"),
+        std::string("[]"), std::string("\"\"")}) {
+    absl::StatusOr<Definition> d;
+    EXPECT_NO_THROW(d = ParseDefinition(text, "definition.json")) << text;
+    EXPECT_FALSE(d.ok()) << text;
+  }
+}
+
+TEST(Utf8Test, InvalidUtf8Offset) {
+  EXPECT_EQ(InvalidUtf8Offset(""), absl::string_view::npos);
+  EXPECT_EQ(InvalidUtf8Offset("plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+            absl::string_view::npos);
+  EXPECT_EQ(InvalidUtf8Offset("ab\xff"), 2u);
+  EXPECT_EQ(InvalidUtf8Offset("ab\xc3"), 2u);                // truncated
+  EXPECT_EQ(InvalidUtf8Offset("\xc0\xaf"), 0u);              // overlong '/'
+  EXPECT_EQ(InvalidUtf8Offset("x\xed\xa0\x80"), 1u);         // surrogate
+  EXPECT_EQ(InvalidUtf8Offset("\xf4\x90\x80\x80"), 0u);     // past U+10FFFF
+  EXPECT_EQ(InvalidUtf8Offset("\xe2\x82"), 0u);
 }
 
 TEST(WorkloadTest, EmptyFileFails) {
