@@ -1,5 +1,9 @@
 #include "worker/result.h"
 
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,9 +17,55 @@ using json = nlohmann::json;
 
 constexpr size_t kMaxMessage = 16 * 1024;
 
+// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong
+// forms, surrogates or code points past U+10FFFF), 0 when there is none.
+size_t Utf8SequenceAt(const std::string& s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  size_t extra;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) extra = 1;
+  else if (c == 0xE0) extra = 2, lo = 0xA0;
+  else if (c == 0xED) extra = 2, hi = 0x9F;
+  else if (c >= 0xE1 && c <= 0xEF) extra = 2;
+  else if (c == 0xF0) extra = 3, lo = 0x90;
+  else if (c >= 0xF1 && c <= 0xF3) extra = 3;
+  else if (c == 0xF4) extra = 3, hi = 0x8F;
+  else return 0;
+  if (i + extra >= s.size()) return 0;
+  const auto c1 = static_cast<unsigned char>(s[i + 1]);
+  if (c1 < lo || c1 > hi) return 0;
+  for (size_t k = 2; k <= extra; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  return extra + 1;
+}
+
+// Protobuf `string` fields must be UTF-8, or the coordinator cannot parse the
+// report at all; candidate output (the tail) is any bytes. Each byte that
+// does not start a well-formed sequence becomes U+FFFD.
+std::string ValidUtf8(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8SequenceAt(s, i);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s, i, n);
+      i += n;
+    }
+  }
+  return out;
+}
+
+// At most kMaxMessage bytes, cut between characters.
 std::string Clip(std::string s) {
+  s = ValidUtf8(s);
   if (s.size() > kMaxMessage) {
-    s.resize(kMaxMessage);
+    size_t cut = kMaxMessage;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+    s.resize(cut);
     s += "\n[truncated]";
   }
   return s;
@@ -34,6 +84,22 @@ absl::Status Get(const json& obj, const char* key, T* out, bool required) {
   if (it == obj.end() || it->is_null()) {
     if (required) return absl::InvalidArgumentError(absl::StrCat("missing \"", key, "\""));
     return absl::OkStatus();
+  }
+  if constexpr (std::is_same_v<T, int>) {
+    // get<int> of 1e300 or 2^40 is a cast out of range (undefined for a
+    // double): only whole numbers that fit are taken.
+    const bool fits = it->is_number_integer()
+                          ? (it->is_number_unsigned()
+                                 ? it->template get<uint64_t>() <= INT_MAX
+                                 : it->template get<int64_t>() >= INT_MIN &&
+                                       it->template get<int64_t>() <= INT_MAX)
+                          : it->is_number_float() && std::isfinite(it->template get<double>()) &&
+                                it->template get<double>() >= INT_MIN &&
+                                it->template get<double>() <= INT_MAX &&
+                                std::trunc(it->template get<double>()) == it->template get<double>();
+    if (!fits)
+      return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" is not a whole number in "
+                                                     "range (", it->type_name(), ")"));
   }
   try {
     *out = it->get<T>();
@@ -67,7 +133,7 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
   // "Baselines").
   std::string software;
   if (auto s = Get(doc, "software", &software, false); !s.ok()) return s;
-  eval.set_baseline_software(software);
+  eval.set_baseline_software(ValidUtf8(software));
 
   auto it = doc.find("workloads");
   if (it != doc.end() && !it->is_null()) {
@@ -92,7 +158,7 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
       if (s = Get(w, "t_sol_ns", &tsol, false); !s.ok()) return s;
       if (s = Get(w, "score", &ws, false); !s.ok()) return s;
       r->set_index(index);
-      r->set_axes(axes);
+      r->set_axes(ValidUtf8(axes));
       r->set_correct(correct);
       r->set_matched_fraction(matched);
       r->set_max_abs_error(max_err);
@@ -129,7 +195,7 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
         for (const json& f : *flags) {
           if (!f.is_string())
             return absl::InvalidArgumentError("\"flags\" is not an array of strings");
-          r->add_flags(f.get<std::string>());
+          r->add_flags(ValidUtf8(f.get<std::string>()));
         }
       }
     }
