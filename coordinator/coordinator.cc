@@ -13,6 +13,7 @@
 #include "nlohmann/json.hpp"
 #include "coordinator/proposers/llm/llm_proposer.h"
 #include "coordinator/proposers/proposer.h"
+#include "coordinator/spec_validation.h"
 #include "services/common/clock.h"
 #include "services/common/names.h"
 #include "services/common/noise_floor.h"
@@ -1099,6 +1100,7 @@ absl::StatusOr<int64_t> Coordinator::EnqueueJob(const v1::Campaign& campaign,
 // Clients.
 
 absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec& input) {
+  if (absl::Status s = ValidateCampaignSpec(input); !s.ok()) return s;  // bounds, files, names
   v1::CampaignSpec spec = input;
   if (spec.task().empty()) spec.set_task("kernel");
   // Proto3 cannot tell an unset weight from 0, so 0 means the default here;

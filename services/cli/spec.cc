@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <tuple>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/proposers/knob_space.h"
+#include "coordinator/spec_validation.h"
 #include "nlohmann/json.hpp"
 #include "services/verifier/verdict.h"
 #include "yaml-cpp/yaml.h"
@@ -59,7 +61,15 @@ const std::vector<std::string> kDevices = {"cpu", "cuda"};
 // Scheduling among campaigns (docs/cluster.md, "Scheduling").
 const std::vector<std::string> kSchedulingKeys = {"weight", "gpu_model", "gpus", "sleep_ms"};
 
-absl::StatusOr<std::string> ReadFile(const fs::path& path) {
+// At most `max_bytes` (the validator's limit for what is read): a spec that
+// names /dev/zero or a huge file fails at once instead of filling memory.
+absl::StatusOr<std::string> ReadFile(const fs::path& path, size_t max_bytes = kMaxFileBytes) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec))
+    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not a regular file"));
+  if (const auto size = fs::file_size(path, ec); !ec && size > max_bytes)
+    return absl::InvalidArgumentError(
+        absl::StrCat(path.string(), ": ", size, " bytes; at most ", max_bytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": cannot read file"));
   std::ostringstream out;
@@ -212,9 +222,9 @@ absl::Status ReadProblem(const fs::path& dir, const std::string& where,
     return absl::NotFoundError(absl::StrCat(where, ": problem folder ", dir.string(),
                                             " has no workload.jsonl"));
   }
-  absl::StatusOr<std::string> def = ReadFile(def_path);
+  absl::StatusOr<std::string> def = ReadFile(def_path, kMaxDefinitionBytes);
   if (!def.ok()) return def.status();
-  absl::StatusOr<std::string> wl = ReadFile(wl_path);
+  absl::StatusOr<std::string> wl = ReadFile(wl_path, kMaxWorkloadBytes);
   if (!wl.ok()) return wl.status();
 
   nlohmann::json json = nlohmann::json::parse(*def, nullptr, /*allow_exceptions=*/false);
@@ -267,8 +277,15 @@ absl::Status ReadSolution(const fs::path& dir, const std::string& where,
   // Sorted so that the files (and the content hash) do not depend on
   // directory order.
   std::vector<fs::path> paths;
+  size_t entries = 0;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
        it.increment(ec)) {
+    // A folder with more than a solution's files (a home folder, "/") is
+    // refused before it is walked to the end.
+    if (++entries > 16 * kMaxSolutionFiles || paths.size() > kMaxSolutionFiles)
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": baseline folder ", dir.string(), " holds more than ",
+                       kMaxSolutionFiles, " files (a solution folder holds its sources)"));
     const std::string name = it->path().filename().string();
     // Hidden entries (.git, editor swap files) are not part of a solution.
     if (!name.empty() && name[0] == '.') {
@@ -427,16 +444,55 @@ absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
   return absl::OkStatus();
 }
 
-}  // namespace
+// yaml-cpp keeps every pair of a map and answers a lookup with the first,
+// so `threads: 1` followed by `threads: 64` would silently read as 1. Every
+// map of the document is walked; aliases are nodes seen again, so the walk
+// is bounded in depth and in nodes (a "billion laughs" document is refused
+// rather than expanded).
+class DuplicateKeyCheck {
+ public:
+  explicit DuplicateKeyCheck(std::string file) : file_(std::move(file)) {}
 
-absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(yaml_path, ec)) {
-    return absl::NotFoundError(absl::StrCat(yaml_path, ": no such spec file"));
+  absl::Status Check(const YAML::Node& node, int depth = 0) {
+    if (++visited_ > kMaxNodes)
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_, ": more than ", kMaxNodes, " YAML nodes (aliases included)"));
+    if (depth > kMaxDepth)
+      return absl::InvalidArgumentError(absl::StrCat(file_, ":", node.Mark().line + 1,
+                                                     ": nested more than ", kMaxDepth, " deep"));
+    if (node.IsMap()) {
+      std::map<std::string, int> seen;  // key -> 1-based line
+      for (const auto& kv : node) {
+        if (kv.first.IsScalar()) {
+          const int line = kv.first.Mark().line + 1;
+          auto [it, inserted] = seen.emplace(kv.first.Scalar(), line);
+          if (!inserted)
+            return absl::InvalidArgumentError(
+                absl::StrCat(file_, ":", line, ": ", kv.first.Scalar(),
+                             ": duplicate key (first at line ", it->second, ")"));
+        }
+        if (absl::Status s = Check(kv.first, depth + 1); !s.ok()) return s;
+        if (absl::Status s = Check(kv.second, depth + 1); !s.ok()) return s;
+      }
+    } else if (node.IsSequence()) {
+      for (const auto& item : node)
+        if (absl::Status s = Check(item, depth + 1); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   }
+
+ private:
+  static constexpr int kMaxDepth = 32;
+  static constexpr int kMaxNodes = 100'000;
+  std::string file_;
+  int visited_ = 0;
+};
+
+absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
+                                              const std::string& yaml_path) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(yaml_path);
+    root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
@@ -445,6 +501,7 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
     return absl::InvalidArgumentError(absl::StrCat(
         yaml_path, ": expected a map of settings (name, task, problem, baseline, ...)"));
   }
+  if (absl::Status s = DuplicateKeyCheck(yaml_path).Check(root); !s.ok()) return s;
   SpecReader r(yaml_path);
   std::vector<std::string> top_keys = kTopKeys;
   top_keys.insert(top_keys.end(), kSchedulingKeys.begin(), kSchedulingKeys.end());
@@ -674,6 +731,39 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   spec.set_tournament_size(static_cast<int32_t>(tournament_size));
   spec.set_experience(experience);
   return spec;
+}
+
+}  // namespace
+
+absl::StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& yaml_text,
+                                               const std::string& yaml_path) {
+  // The spec's text is the user's, and (through the fuzzer) anyone's: an
+  // exception from yaml-cpp or the JSON reader is an error in the spec.
+  absl::StatusOr<CampaignSpec> spec;
+  try {
+    spec = ParseUnvalidated(yaml_text, yaml_path);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(yaml_path, ":", e.mark.line + 1, ": ", e.msg));
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": ", e.what()));
+  }
+  if (!spec.ok()) return spec.status();
+  // The coordinator's own check (coordinator/spec_validation.h): the same
+  // message here as at submit, before anything is sent.
+  if (absl::Status s = ValidateCampaignSpec(*spec); !s.ok())
+    return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": ", s.message()));
+  return spec;
+}
+
+absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(yaml_path, ec)) {
+    return absl::NotFoundError(absl::StrCat(yaml_path, ": no such spec file"));
+  }
+  absl::StatusOr<std::string> text = ReadFile(yaml_path, 1 << 20);
+  if (!text.ok()) return text.status();
+  return ParseCampaignSpec(*text, yaml_path);
 }
 
 }  // namespace ratchet::cli

@@ -69,7 +69,16 @@ inline constexpr int kDefaultLlmMaxConcurrency = llm::kDefaultMaxConcurrency;
 // Reads `yaml_path`, the problem folder and the baseline folder. Errors are
 // InvalidArgument (or NotFound for missing files) and name the file, the key
 // and what is wrong, e.g. "demo.yaml:4: threads: must be at least 1, got 0".
+// Duplicate keys are refused with both lines; the spec built is then checked
+// by the coordinator's validator (coordinator/spec_validation.h), so a spec
+// that loads also passes submit's checks.
 absl::StatusOr<ratchet::v1::CampaignSpec> LoadCampaignSpec(const std::string& yaml_path);
+
+// The same from the YAML text; `yaml_path` names it in errors, gives the
+// default name and is where relative problem and baseline folders start.
+// Never throws, whatever the text (tests/fuzz/spec_fuzzer.cc).
+absl::StatusOr<ratchet::v1::CampaignSpec> ParseCampaignSpec(const std::string& yaml_text,
+                                                            const std::string& yaml_path);
 
 }  // namespace ratchet::cli
 

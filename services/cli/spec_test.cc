@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -359,6 +360,9 @@ TEST_F(SpecTest, SchedulingKeys) {
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->weight(), 1);  // default
   EXPECT_EQ(spec->gpus(), 0);
+  // The CUDA harness runs CUDA sources only (checked at submit).
+  Write("cpu/matmul/baseline/solution.json",
+        R"({"name": "base", "language": "cuda", "sources": ["kernel.cc"]})");
   spec = LoadCampaignSpec(
       Spec(base + "weight: 2.5\ndevice: cuda\ngpu_model: H100\ngpus: 2\n"));
   ASSERT_TRUE(spec.ok()) << spec.status();
@@ -481,7 +485,8 @@ TEST_F(SpecTest, LlmBadValues) {
 
 TEST_F(SpecTest, ReplayList) {
   Write("cpu/matmul/baseline/solution.json",
-        R"({"name": "base", "knobs": {"VEC": {"choices": [1, 4, 8]}, "MODE": {"choices": ["a", "b"]}}})");
+        R"({"name": "base", "sources": ["kernel.cc"],
+            "knobs": {"VEC": {"choices": [1, 4, 8]}, "MODE": {"choices": ["a", "b"]}}})");
   auto spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
                                     "proposer: replay\nreplay: [{VEC: 8}, {VEC: 4, MODE: b}]\n"));
   ASSERT_TRUE(spec.ok()) << spec.status();
@@ -523,6 +528,81 @@ TEST_F(SpecTest, ResearchLoopSettings) {
   EXPECT_NE(e.find("merge_every"), std::string::npos) << e;
   e = Error(std::string(kMinimalSpec) + "budget: {max_gpu_seconds: -3}\n");
   EXPECT_NE(e.find("max_gpu_seconds"), std::string::npos) << e;
+}
+
+// yaml-cpp answers a lookup with the first of two equal keys, so a second
+// `threads:` further down was silently ignored; both lines are named now.
+TEST_F(SpecTest, DuplicateKeyIsRefusedWithItsLines) {
+  std::string e = Error(std::string(kMinimalSpec) + "threads: 1\nseed: 3\nthreads: 64\n");
+  EXPECT_NE(e.find("spec.yaml:5: threads: duplicate key (first at line 3)"), std::string::npos)
+      << e;
+  // In a nested map, flow or block.
+  e = Error(std::string(kMinimalSpec) + "harness: {repetitions: 5, repetitions: 7}\n");
+  EXPECT_NE(e.find("spec.yaml:3: repetitions: duplicate key (first at line 3)"), std::string::npos)
+      << e;
+  e = Error(std::string(kMinimalSpec) + "budget:\n  max_evaluations: 5\n  max_evaluations: 9\n");
+  EXPECT_NE(e.find("spec.yaml:5: max_evaluations: duplicate key (first at line 4)"),
+            std::string::npos)
+      << e;
+}
+
+// Aliases make a small document a huge tree: refused, not expanded.
+TEST_F(SpecTest, AliasBombIsRefused) {
+  std::string yaml = std::string(kMinimalSpec) + "x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int i = 1; i < 9; ++i)
+    yaml += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" +
+            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + "]\n";
+  std::string e = Error(yaml);
+  EXPECT_NE(e.find("YAML nodes (aliases included)"), std::string::npos) << e;
+}
+
+// The coordinator's validator runs on what the reader built: the same
+// message as at submit (coordinator/spec_validation.h), before submitting.
+TEST_F(SpecTest, SubmitBoundsAreCheckedBeforeSubmitting) {
+  struct Case {
+    std::string yaml, expect;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"in_flight_per_thread: 100000\n",
+            "spec.yaml: in_flight_per_thread: 100000 is out of range [1, 16]"},
+           {"harness: {timeout_seconds: 1e12}\n",
+            "spec.yaml: harness.timeout_seconds: 1e+12 is out of range (0, 86400]"},
+           {"harness: {repetitions: 2000000000}\n",
+            "spec.yaml: harness.repetitions: 2000000000 is out of range [1, 10000]"},
+           {"budget: {max_evaluations: 1000000}\n",
+            "spec.yaml: budget.max_evaluations: 1000000 is out of range [1, 100000]"},
+           {"name: \"two\\nlines\"\n", "spec.yaml: name: control character 0x0a"},
+       }) {
+    std::string e = Error(std::string(kMinimalSpec) + c.yaml);
+    EXPECT_NE(e.find(c.expect), std::string::npos) << c.yaml << " -> " << e;
+  }
+  // A language the device's harness does not run, and a source outside the
+  // folder, fail here rather than on a worker.
+  Write("cpu/matmul/baseline/solution.json",
+        R"({"name": "base", "language": "rust", "sources": ["kernel.cc"]})");
+  std::string e = Error(kMinimalSpec);
+  EXPECT_NE(e.find("language 'rust' is not run on device cpu"), std::string::npos) << e;
+  Write("cpu/matmul/baseline/solution.json",
+        R"({"name": "base", "language": "cpp", "sources": ["../../../etc/passwd"]})");
+  e = Error(kMinimalSpec);
+  EXPECT_NE(e.find("sources[0]: file name '../../../etc/passwd'"), std::string::npos) << e;
+}
+
+TEST(ParseCampaignSpecTest, NeverThrows) {
+  // Shapes that once reached yaml-cpp accessors on the wrong node type.
+  for (const std::string& yaml :
+       {std::string("["), std::string("{a: [}"), std::string("- 1\n- 2\n"),
+        std::string("replay: [[1]]\nproposer: replay\n"), std::string("llm: 3\nproposer: llm\n"),
+        std::string("budget: [1, 2]\n"), std::string("? [a, b]\n: c\n"),
+        std::string("verification: {tiers: {a: b}}\n"), std::string("&a [*a]\n"),
+        std::string("\xff\xfe: 1\n")}) {
+    absl::StatusOr<v1::CampaignSpec> spec;
+    EXPECT_NO_THROW(spec = ParseCampaignSpec(yaml, "/nonexistent/fuzz.yaml")) << yaml;
+    EXPECT_FALSE(spec.ok()) << yaml;
+  }
 }
 
 TEST(ShippedSpecTest, DemoCampaignLoads) {
