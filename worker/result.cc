@@ -1,5 +1,7 @@
 #include "worker/result.h"
 
+#include <signal.h>
+
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -206,13 +208,27 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
 v1::Evaluation EvaluationFromRun(const RunResult& run,
                                  const std::optional<std::string>& result_json,
                                  double timeout_seconds, const std::string& tail,
-                                 const std::string& nonce) {
+                                 const std::string& nonce, int64_t scratch_limit_bytes) {
   v1::Evaluation eval;
   auto forged = [&](const std::string& why) {
     eval.set_outcome(v1::OUTCOME_CRASH);
     eval.set_message(WithTail(absl::StrCat("forged-result: ", why), tail));
   };
-  if (run.timed_out) {
+  if (run.scratch_exceeded) {
+    // The candidate's doing (the harness's own files are small), and checked
+    // first: a run killed for it may also have run long or died of a signal.
+    eval.set_outcome(v1::OUTCOME_CRASH);
+    std::string message = absl::StrFormat(
+        "scratch-exceeded: wrote more than %d bytes (%.0f MiB) of scratch and was stopped",
+        scratch_limit_bytes, scratch_limit_bytes / 1048576.0);
+    if (run.signal == SIGXFSZ)
+      absl::StrAppend(&message, " (a file reached the limit: ", SignalName(run.signal), ")");
+    else if (run.scratch_used_bytes > 0 && run.scratch_used_bytes < INT64_MAX)
+      absl::StrAppend(&message, " (", run.scratch_used_bytes, " bytes when measured)");
+    else if (run.scratch_used_bytes == INT64_MAX)
+      absl::StrAppend(&message, " (folders nested too deep to measure)");
+    eval.set_message(WithTail(std::move(message), tail));
+  } else if (run.timed_out) {
     eval.set_outcome(v1::OUTCOME_TIMEOUT);
     eval.set_message(WithTail(
         absl::StrFormat("ran past the wall-clock limit of %gs and was killed", timeout_seconds),

@@ -4,6 +4,7 @@
 #ifndef RATCHET_WORKER_RESULT_H_
 #define RATCHET_WORKER_RESULT_H_
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -35,10 +36,15 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& json);
 // harness exited 0 and the file carries it. Anything else in that file was
 // written by candidate code (docs/verifier.md, "Threat model") and is
 // reported as a crash, "forged-result".
+//
+// A run whose scratch folder grew past its limit (`scratch_limit_bytes`, the
+// SandboxSpec's) is a crash, "scratch-exceeded", whatever else it left: the
+// candidate wrote it, and a result file written meanwhile is not trusted.
 v1::Evaluation EvaluationFromRun(const RunResult& run,
                                  const std::optional<std::string>& result_json,
                                  double timeout_seconds, const std::string& tail,
-                                 const std::string& nonce = "");
+                                 const std::string& nonce = "",
+                                 int64_t scratch_limit_bytes = 0);
 
 }  // namespace ratchet::worker
 

@@ -15,10 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -71,6 +74,7 @@ struct ChildPlan {
   std::string chdir_to;
   rlim_t cpu = 0;
   rlim_t data = 0;
+  rlim_t file_size = 0;
   int out_fd = -1;     // write end of the output pipe, or -1 to inherit
   int status_fd = -1;  // CLOEXEC pipe; the child writes errno if exec fails
 };
@@ -112,8 +116,8 @@ struct ChildPlan {
   if (plan.data > 0) SetLimit(RLIMIT_DATA, plan.data, plan.data);
   SetLimit(RLIMIT_NOFILE, 4096, 4096);
   SetLimit(RLIMIT_CORE, 0, 0);
-  // One file may not fill the disk.
-  SetLimit(RLIMIT_FSIZE, rlim_t{16} << 30, rlim_t{16} << 30);
+  // One file may not fill the disk: at most the scratch limit, else 16 GiB.
+  SetLimit(RLIMIT_FSIZE, plan.file_size, plan.file_size);
 
   if (!plan.chdir_to.empty() && chdir(plan.chdir_to.c_str()) != 0) {
     int err = errno;
@@ -124,6 +128,107 @@ struct ChildPlan {
   int err = errno;
   (void)!write(status_fd, &err, sizeof(err));
   _exit(127);
+}
+
+// What every sandboxed program sees of the host's system, read-only, at the
+// same path: its programs and libraries. On merged-usr systems /bin, /sbin
+// and /lib* are symlinks into /usr and are recreated as such. /sys stays for
+// CUDA and NVML, which read the PCI and NUMA topology there.
+constexpr const char* kSystemFolders[] = {"/usr", "/opt", "/sys", "/bin", "/sbin",
+                                          "/lib", "/lib32", "/lib64", "/libx32"};
+
+// The only parts of /etc a sandboxed program sees: what the dynamic loader
+// (ld.so.*), Debian's alternatives (/usr/bin/c++ and friends point there) and
+// user and time look-ups (getpwuid, Python's getpass, localtime) read.
+constexpr const char* kEtcEntries[] = {"/etc/ld.so.cache",     "/etc/ld.so.conf",
+                                       "/etc/ld.so.conf.d",    "/etc/alternatives",
+                                       "/etc/passwd",          "/etc/group",
+                                       "/etc/nsswitch.conf",   "/etc/localtime"};
+
+bool IsSymlink(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+// Whether `path` (made canonical) is already visible through one of the
+// system folders bound above; binding it again could not add anything, and
+// binding through a merged-usr symlink would fail.
+bool UnderSystemFolder(const std::string& path) {
+  std::error_code ec;
+  const std::string canonical = fs::weakly_canonical(path, ec).string();
+  if (ec) return false;
+  for (const char* folder : kSystemFolders) {
+    if (IsSymlink(folder)) continue;
+    if (canonical == folder || absl::StartsWith(canonical, absl::StrCat(folder, "/")))
+      return true;
+  }
+  return false;
+}
+
+// The number of components below / ("/root" is 1, "/root/.pyenv" 2).
+int Depth(const fs::path& path) {
+  int depth = 0;
+  for (const auto& part : path.relative_path()) depth += part.empty() ? 0 : 1;
+  return depth;
+}
+
+// The folder a program is installed under: the one above its bin/ (or a
+// pyenv shims/) folder, which also holds its libraries (a venv's
+// lib/python3.x/site-packages, pyenv's versions/). Never a whole top-level
+// folder such as /root: then the program's own folder. "" for none.
+std::string InstallPrefix(const fs::path& program) {
+  const fs::path dir = program.parent_path();
+  const std::string name = dir.filename().string();
+  if ((name == "bin" || name == "shims") && Depth(dir.parent_path()) >= 2)
+    return dir.parent_path().string();
+  return Depth(dir) >= 1 ? dir.string() : "";
+}
+
+std::string EnvValue(const std::vector<std::string>& env, absl::string_view name) {
+  std::string value;
+  const std::string prefix = absl::StrCat(name, "=");
+  for (const auto& kv : env)
+    if (absl::StartsWith(kv, prefix)) value = kv.substr(prefix.size());
+  return value;
+}
+
+// Folders deeper than this make a scratch tree unmeasurable (ScratchUsage).
+constexpr int kMaxScratchDepth = 128;
+
+// Adds the blocks of everything in the open folder `dir_fd` (closed here) to
+// `*total`. False when the tree goes deeper than kMaxScratchDepth.
+bool AddScratchUsage(int dir_fd, int depth, int64_t* total) {
+  DIR* dir = fdopendir(dir_fd);
+  if (dir == nullptr) {
+    close(dir_fd);
+    return true;
+  }
+  bool measurable = true;
+  while (measurable) {
+    const dirent* entry = readdir(dir);
+    if (entry == nullptr) break;
+    if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0) continue;
+    struct stat st;
+    // Gone since readdir: the candidate is still writing; the next look counts it.
+    if (fstatat(dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    *total += static_cast<int64_t>(st.st_blocks) * 512;
+    if (!S_ISDIR(st.st_mode)) continue;
+    if (depth >= kMaxScratchDepth) {
+      measurable = false;
+      break;
+    }
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    int child = openat(dirfd(dir), entry->d_name, flags);
+    if (child < 0 && errno == EACCES) {
+      // A folder the candidate (running as this user) closed to its owner:
+      // reopen it; the scratch folder is the worker's to measure.
+      fchmodat(dirfd(dir), entry->d_name, (st.st_mode & 07777) | S_IRWXU, 0);
+      child = openat(dirfd(dir), entry->d_name, flags);
+    }
+    if (child >= 0) measurable = AddScratchUsage(child, depth + 1, total);
+  }
+  closedir(dir);
+  return measurable;
 }
 
 std::string FindTrue() {
@@ -138,6 +243,96 @@ std::string SignalName(int sig) {
   const char* abbrev = sigabbrev_np(sig);
   if (abbrev != nullptr) return absl::StrCat("SIG", abbrev);
   return absl::StrCat("signal ", sig);
+}
+
+std::vector<std::string> AllowedEnvironment(char** env) {
+  static constexpr absl::string_view kNames[] = {
+      "PATH",           "LANG",           "LANGUAGE",      "TZ",
+      "LD_LIBRARY_PATH", "PYTHONPATH",    "PYTHONHOME",    "VIRTUAL_ENV",
+      "PYENV_ROOT",     "PYENV_VERSION",  "OMP_NUM_THREADS",
+      // The harness's own knobs (kernels/harness, kernels/cuda).
+      "RATCHET_PYTHON", "RATCHET_NVCC",   "RATCHET_FLUSH_MIB", "RATCHET_KEEP_SCRATCH"};
+  static constexpr absl::string_view kPrefixes[] = {
+      "LC_", "CUDA_", "NVIDIA_", "NCCL_", "TORCHINDUCTOR_", "TRITON_", "RATCHET_TB_"};
+  static constexpr absl::string_view kSecretWords[] = {
+      "KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "AUTH"};
+  std::vector<std::string> allowed;
+  for (char** e = env; e != nullptr && *e != nullptr; ++e) {
+    const absl::string_view kv = *e;
+    const size_t eq = kv.find('=');
+    if (eq == absl::string_view::npos || eq == 0) continue;
+    const absl::string_view name = kv.substr(0, eq);
+    bool allow = false;
+    for (absl::string_view n : kNames) allow = allow || name == n;
+    for (absl::string_view p : kPrefixes) allow = allow || absl::StartsWith(name, p);
+    // Whatever the allow-list says, a name that looks like a credential stays
+    // out (NVIDIA_API_KEY, CUDA_..._TOKEN), and so does PostgreSQL's PG*.
+    const std::string upper = absl::AsciiStrToUpper(name);
+    for (absl::string_view w : kSecretWords) allow = allow && !absl::StrContains(upper, w);
+    allow = allow && !absl::StartsWith(upper, "PG");
+    if (allow) allowed.emplace_back(kv);
+  }
+  return allowed;
+}
+
+std::vector<std::string> ToolchainFolders(const std::vector<std::string>& env,
+                                          const std::vector<std::string>& programs) {
+  std::vector<std::string> folders;
+  auto add = [&folders](const std::string& path) {
+    const fs::path p = fs::path(path).lexically_normal();
+    std::error_code ec;
+    if (p.is_absolute() && Depth(p) >= 1 && fs::is_directory(p, ec))
+      folders.push_back(p.string());
+  };
+  for (const char* list : {"LD_LIBRARY_PATH", "PYTHONPATH"})
+    for (absl::string_view dir : absl::StrSplit(EnvValue(env, list), ':', absl::SkipEmpty()))
+      add(std::string(dir));
+  for (const char* name : {"CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV", "PYTHONHOME", "PYENV_ROOT"}) {
+    const std::string dir = EnvValue(env, name);
+    // A whole top-level folder (PYENV_ROOT=/root, say) is too much to show.
+    if (!dir.empty() && Depth(fs::path(dir).lexically_normal()) >= 2) add(dir);
+  }
+  std::vector<std::string> named = programs;
+  named.push_back(EnvValue(env, "RATCHET_PYTHON"));
+  const bool python_chosen =
+      std::any_of(named.begin(), named.end(), [](const std::string& p) { return !p.empty(); });
+  named.push_back(EnvValue(env, "RATCHET_NVCC"));
+  std::vector<std::string> path_dirs =
+      absl::StrSplit(EnvValue(env, "PATH"), ':', absl::SkipEmpty());
+  // Without an explicit choice the harness falls back to python3 on PATH.
+  if (!python_chosen) named.push_back("python3");
+  for (std::string program : named) {
+    if (program.empty()) continue;
+    if (program.find('/') == std::string::npos) {
+      std::string found;
+      for (const auto& dir : path_dirs) {
+        const std::string candidate = absl::StrCat(dir, "/", program);
+        if (IsExecutable(candidate)) {
+          found = candidate;
+          break;
+        }
+      }
+      program = found;
+    }
+    if (!fs::path(program).is_absolute()) continue;
+    add(InstallPrefix(program));
+    std::error_code ec;
+    const fs::path resolved = fs::canonical(program, ec);
+    if (!ec) add(InstallPrefix(resolved));
+  }
+  std::sort(folders.begin(), folders.end());
+  folders.erase(std::unique(folders.begin(), folders.end()), folders.end());
+  return folders;
+}
+
+int64_t ScratchUsage(const std::string& dir) {
+  struct stat st;
+  if (lstat(dir.c_str(), &st) != 0) return 0;
+  int64_t total = static_cast<int64_t>(st.st_blocks) * 512;
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return total;
+  if (!AddScratchUsage(fd, 1, &total)) return INT64_MAX;
+  return total;
 }
 
 std::string FindBwrap() {
@@ -201,20 +396,38 @@ absl::StatusOr<Sandbox> Sandbox::Create(const std::string& choice,
 
 std::vector<std::string> Sandbox::CommandLine(const SandboxSpec& spec) const {
   if (mode_ != Mode::kBwrap) return spec.argv;
-  std::vector<std::string> cmd = {
-      bwrap_,
-      // Read-only system; fresh /dev, /proc and a private /tmp.
-      "--ro-bind", "/", "/",
-      "--dev", "/dev",
-      "--tmpfs", "/dev/shm",
-      "--proc", "/proc",
-      "--tmpfs", "/tmp",
-  };
-  // The program's own folder stays visible, read-only, whatever the mounts
-  // above hid (a build under /tmp, say).
-  if (!spec.argv.empty()) {
-    std::string dir = fs::path(spec.argv[0]).parent_path().string();
-    if (fs::path(dir).is_absolute()) cmd.insert(cmd.end(), {"--ro-bind", dir, dir});
+  std::vector<std::string> cmd = {bwrap_};
+  // Only the system's programs and libraries, read-only; not the host's
+  // root, where a compile error can print any file it can open (it printed
+  // /etc/os-release back to a client).
+  for (const char* folder : kSystemFolders) {
+    char target[PATH_MAX];
+    const ssize_t n = readlink(folder, target, sizeof(target) - 1);
+    if (n > 0) {
+      cmd.insert(cmd.end(), {"--symlink", std::string(target, n), folder});
+    } else if (fs::is_directory(folder)) {
+      cmd.insert(cmd.end(), {"--ro-bind", folder, folder});
+    }
+  }
+  for (const char* entry : kEtcEntries) {
+    std::error_code ec;
+    if (fs::exists(entry, ec)) cmd.insert(cmd.end(), {"--ro-bind", entry, entry});
+  }
+  // Fresh /dev and /proc, a private /tmp.
+  cmd.insert(cmd.end(), {"--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc",
+                         "--tmpfs", "/tmp"});
+  // The caller's extra folders and the program's own folder, read-only
+  // (a build under /tmp or a checkout, say); parents before their children.
+  std::vector<std::string> extra = spec.ro_binds;
+  if (!spec.argv.empty()) extra.push_back(fs::path(spec.argv[0]).parent_path().string());
+  std::sort(extra.begin(), extra.end());
+  extra.erase(std::unique(extra.begin(), extra.end()), extra.end());
+  for (const std::string& dir : extra) {
+    std::error_code ec;
+    if (!fs::path(dir).is_absolute() || Depth(dir) < 1 || !fs::exists(dir, ec) ||
+        UnderSystemFolder(dir))
+      continue;
+    cmd.insert(cmd.end(), {"--ro-bind", dir, dir});
   }
   // The GPUs (and their control nodes) stay reachable; a fresh /dev lacks them.
   std::error_code ec;
@@ -256,6 +469,8 @@ absl::StatusOr<RunResult> Sandbox::Run(const SandboxSpec& spec,
   plan.chdir_to = spec.scratch_dir;
   if (spec.cpu_seconds > 0) plan.cpu = static_cast<rlim_t>(std::ceil(spec.cpu_seconds));
   if (spec.memory_bytes > 0) plan.data = static_cast<rlim_t>(spec.memory_bytes);
+  plan.file_size = spec.scratch_bytes > 0 ? static_cast<rlim_t>(spec.scratch_bytes)
+                                          : rlim_t{16} << 30;
 
   int out_pipe[2] = {-1, -1};
   if (hooks.output_line && pipe2(out_pipe, O_CLOEXEC) != 0)
@@ -331,6 +546,16 @@ absl::StatusOr<RunResult> Sandbox::Run(const SandboxSpec& spec,
         .count();
   };
 
+  // The scratch watch: a whole tree's size, which no rlimit bounds, looked at
+  // every quarter second while the child runs and once more after it ends.
+  constexpr auto kScratchInterval = std::chrono::milliseconds(250);
+  auto next_scratch_look = std::chrono::steady_clock::now() + kScratchInterval;
+  auto scratch_over = [&] {
+    if (spec.scratch_bytes <= 0) return false;
+    result.scratch_used_bytes = ScratchUsage(spec.scratch_dir);
+    return result.scratch_used_bytes > spec.scratch_bytes;
+  };
+
   bool killed = false;
   for (;;) {
     read_output(20);
@@ -350,6 +575,14 @@ absl::StatusOr<RunResult> Sandbox::Run(const SandboxSpec& spec,
       result.timed_out = true;
       killpg(pid, SIGKILL);
       killed = true;
+    } else if (spec.scratch_bytes > 0 &&
+               std::chrono::steady_clock::now() >= next_scratch_look) {
+      if (scratch_over()) {
+        result.scratch_exceeded = true;
+        killpg(pid, SIGKILL);
+        killed = true;
+      }
+      next_scratch_look = std::chrono::steady_clock::now() + kScratchInterval;
     }
   }
   result.wall_seconds = elapsed();
@@ -367,6 +600,10 @@ absl::StatusOr<RunResult> Sandbox::Run(const SandboxSpec& spec,
       result.signal = result.exit_code - 128;
     }
   }
+  // A burst written between two looks, or a file stopped at the limit by
+  // RLIMIT_FSIZE, counts as much as one the watch caught.
+  if (spec.scratch_bytes > 0 && !result.scratch_exceeded)
+    result.scratch_exceeded = result.signal == SIGXFSZ || scratch_over();
   // Drain what is left; an escaped writer must not keep us here.
   auto drain_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   while (out_fd >= 0 && std::chrono::steady_clock::now() < drain_until) read_output(10);

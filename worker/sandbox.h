@@ -1,8 +1,10 @@
 // The sandbox every untrusted process (the harness, and with it the candidate's
-// code) runs in: bubblewrap where it works (no network, read-only system,
-// private /tmp, only the scratch folder writable, its own PID namespace), plus
-// resource limits set in the child before exec. Where bwrap cannot run, rlimits
-// and a process group only, and the caller is told so loudly.
+// code) runs in: bubblewrap where it works (no network, only the system's
+// programs and libraries visible and read-only, private /tmp, only the scratch
+// folder writable, its own PID namespace), plus resource limits set in the
+// child before exec and a watch on how much the scratch folder holds. Where
+// bwrap cannot run, rlimits, the scratch watch and a process group only, and
+// the caller is told so loudly.
 //
 // A run always ends with the whole process group (and, under bwrap, the whole
 // PID namespace) killed, so nothing the candidate started outlives its job.
@@ -27,7 +29,13 @@ struct SandboxSpec {
   double wall_seconds = 120;      // wall-clock limit; 0 = none
   double cpu_seconds = 0;         // RLIMIT_CPU per process; 0 = none
   int64_t memory_bytes = 0;       // RLIMIT_DATA; 0 = none
+  // The most the scratch folder may hold (allocated blocks, whole tree);
+  // 0 = no limit. Each file is also capped at it by RLIMIT_FSIZE.
+  int64_t scratch_bytes = 0;
   std::vector<std::string> env;   // the child's whole environment, "K=V"
+  // Absolute folders made visible, read-only, at the same path under bwrap
+  // besides the system (see CommandLine); missing ones are left out.
+  std::vector<std::string> ro_binds;
 };
 
 struct RunResult {
@@ -35,6 +43,11 @@ struct RunResult {
   int signal = 0;          // the signal that killed the direct child, or 0
   bool timed_out = false;  // killed because it ran past wall_seconds
   bool cancelled = false;  // killed because RunHooks::cancel was set
+  // The scratch folder held more than spec.scratch_bytes (seen while it ran
+  // or once it ended), or a file hit that size (SIGXFSZ); the group was
+  // killed if it still ran.
+  bool scratch_exceeded = false;
+  int64_t scratch_used_bytes = 0;  // the scratch folder's size when last measured
   double wall_seconds = 0;
 };
 
@@ -70,7 +83,12 @@ class Sandbox {
                                 const RunHooks& hooks = {}) const;
 
   // The full command line that Run executes for `spec` (bwrap's flags plus
-  // spec.argv); exposed for logs and tests.
+  // spec.argv); exposed for logs and tests. Under bwrap the child sees, read-
+  // only: /usr, /opt, /sys, the /bin, /sbin and /lib* folders (or their
+  // merged-usr symlinks), the few files of /etc that the dynamic loader,
+  // compilers and Python read (not /etc/os-release, not /etc as a whole),
+  // spec.ro_binds and the program's own folder; and nothing else of the host:
+  // not /home, /root, /var, /srv, /work or any checkout.
   std::vector<std::string> CommandLine(const SandboxSpec& spec) const;
 
  private:
@@ -86,6 +104,36 @@ std::string FindBwrap();
 
 // "SIGKILL" for 9, etc.
 std::string SignalName(int sig);
+
+// The variables of `env` (a NULL-terminated "K=V" array such as environ) that
+// a harness, and so candidate code, may see: PATH, the locale (LANG,
+// LANGUAGE, LC_*, TZ), what CUDA, PyTorch and compilers read (CUDA_*,
+// NVIDIA_*, NCCL_*, LD_LIBRARY_PATH, PYTHONPATH, PYTHONHOME, VIRTUAL_ENV,
+// PYENV_ROOT, PYENV_VERSION, OMP_NUM_THREADS, TORCHINDUCTOR_*, TRITON_*) and
+// the harness's own knobs (RATCHET_PYTHON, RATCHET_NVCC, RATCHET_FLUSH_MIB,
+// RATCHET_KEEP_SCRATCH, RATCHET_TB_*). Never a name that holds KEY, TOKEN,
+// SECRET, PASSWORD, PASSWD, CREDENTIAL or AUTH, never PG*, and never what the
+// worker sets itself per job (HOME, TMPDIR, XDG_CACHE_HOME,
+// RATCHET_RESULT_NONCE, RATCHET_INDEPENDENT_TIMING, RATCHET_JOB_ID): the
+// worker's environment holds the store's password and API keys, and
+// whatever the harness sees, a candidate can read.
+std::vector<std::string> AllowedEnvironment(char** env);
+
+// The folders outside the system ones that the toolchains named in `env`
+// (the output of AllowedEnvironment) and the `programs` (e.g. --python) live
+// in, for SandboxSpec::ro_binds: the entries of LD_LIBRARY_PATH and
+// PYTHONPATH; CUDA_HOME, CUDA_PATH, VIRTUAL_ENV, PYTHONHOME, PYENV_ROOT; and
+// the install prefix (the folder above bin/ or shims/) of each program, of
+// RATCHET_PYTHON, RATCHET_NVCC and of the first python3 on PATH, both as
+// named and with links resolved. A prefix that would be a whole top-level
+// folder (/root, /home) narrows to the program's own folder.
+std::vector<std::string> ToolchainFolders(const std::vector<std::string>& env,
+                                          const std::vector<std::string>& programs);
+
+// Bytes allocated under `dir` (st_blocks * 512 of every entry, links not
+// followed). A tree nested too deep to walk counts as INT64_MAX: what cannot
+// be measured is not allowed.
+int64_t ScratchUsage(const std::string& dir);
 
 }  // namespace ratchet::worker
 

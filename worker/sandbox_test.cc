@@ -9,13 +9,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "worker/result.h"
+
+extern char** environ;
 
 namespace ratchet::worker {
 namespace {
@@ -249,11 +255,274 @@ TEST_P(SandboxTest, ParallelRunsDoNotInterfere) {
   EXPECT_EQ(correct.load(), 4);
 }
 
+// Secrets of the kind a worker's environment holds (the store's password,
+// API keys), set for the length of one test.
+class ScopedSecrets {
+ public:
+  ScopedSecrets() {
+    for (const char* name : kNames) setenv(name, "hunter2-secret", 1);
+  }
+  ~ScopedSecrets() {
+    for (const char* name : kNames) unsetenv(name);
+  }
+  static constexpr const char* kNames[] = {"PGPASSWORD", "OPENAI_API_KEY",
+                                           "AWS_SECRET_ACCESS_KEY", "NVIDIA_API_KEY",
+                                           "RATCHET_RESULT_NONCE", "DATABASE_URL"};
+};
+
+TEST_P(SandboxTest, CandidateSeesNoSecretOfTheWorkersEnvironment) {
+  ScopedSecrets secrets;
+  SandboxSpec spec;
+  // What the worker does for a job (worker.cc): the allowed environment and
+  // the toolchains' folders.
+  spec.env = AllowedEnvironment(environ);
+  spec.ro_binds = ToolchainFolders(spec.env, {});
+  spec.argv = {"/usr/bin/env"};
+  spec.scratch_dir = scratch_.path();
+  spec.wall_seconds = 20;
+  std::vector<std::string> lines;
+  RunHooks hooks;
+  hooks.output_line = [&](const std::string& line) { lines.push_back(line); };
+  RunResult r = MustRun(spec, hooks);
+  ASSERT_EQ(r.exit_code, 0) << absl::StrJoin(lines, "\n");
+  const std::string all = absl::StrJoin(lines, "\n");
+  EXPECT_FALSE(absl::StrContains(all, "hunter2")) << all;
+  for (const char* name : ScopedSecrets::kNames)
+    EXPECT_FALSE(absl::StrContains(all, absl::StrCat(name, "="))) << name;
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(),
+                          [](const std::string& l) { return absl::StartsWith(l, "PATH="); }))
+      << all;
+}
+
+TEST_P(SandboxTest, HostFilesOutsideTheSystemAreHiddenUnderBwrap) {
+  // Controls first: the host has these, so their absence inside means
+  // something.
+  const std::string source = __FILE__;
+  ASSERT_TRUE(fs::path(source).is_absolute()) << source;
+  ASSERT_TRUE(fs::exists(source));
+  const bool os_release = fs::exists("/etc/os-release");
+  TempDir outside("/var/tmp");
+  ASSERT_FALSE(outside.path().empty());
+  { std::ofstream(outside.path() + "/hidden") << "not for candidates\n"; }
+
+  RunResult r = MustRun(Shell(absl::StrCat(
+      "for f in ", source, " ", outside.path(), "/hidden", os_release ? " /etc/os-release" : "",
+      " /etc/shadow /etc/hostname; do if cat \"$f\" >/dev/null 2>&1; then echo \"read $f\"; ",
+      "exit 1; fi; done; if ls /root /home /srv /var >/dev/null 2>&1; then exit 2; fi; exit 0")));
+  if (!bwrap()) {
+    EXPECT_NE(r.exit_code, 0) << "control: without bwrap the host's files are readable";
+    return;
+  }
+  EXPECT_EQ(r.exit_code, 0) << "1: a host file was readable, 2: a host folder was listable";
+}
+
+TEST_P(SandboxTest, CompilerAndPythonStillWork) {
+  if (access("/usr/bin/g++", X_OK) != 0 || access("/usr/bin/python3", X_OK) != 0)
+    GTEST_SKIP() << "needs /usr/bin/g++ and /usr/bin/python3";
+  SandboxSpec spec = Shell(
+      "printf '#include <cstdio>\\nint main() { std::puts(\"hello from g++\"); }\\n' > hello.cc"
+      " && g++ -O1 -o hello hello.cc && ./hello"
+      " && /usr/bin/python3 -c 'import json, os; print(json.dumps(os.getcwd()))'",
+      120);
+  spec.env.push_back("HOME=" + scratch_.path());
+  spec.env.push_back("TMPDIR=" + scratch_.path());
+  std::vector<std::string> lines;
+  RunHooks hooks;
+  hooks.output_line = [&](const std::string& line) { lines.push_back(line); };
+  RunResult r = MustRun(spec, hooks);
+  EXPECT_EQ(r.exit_code, 0) << absl::StrJoin(lines, "\n");
+  ASSERT_EQ(lines.size(), 2u) << absl::StrJoin(lines, "\n");
+  EXPECT_EQ(lines[0], "hello from g++");
+  EXPECT_EQ(lines[1], absl::StrCat("\"", scratch_.path(), "\""));
+}
+
+TEST_P(SandboxTest, ExtraReadOnlyFoldersAreVisibleAndOnlyThose) {
+  TempDir outside("/var/tmp");
+  ASSERT_FALSE(outside.path().empty());
+  const std::string shown = outside.path() + "/shown", hidden = outside.path() + "/hidden";
+  fs::create_directories(shown);
+  fs::create_directories(hidden);
+  { std::ofstream(shown + "/f") << "visible\n"; }
+  { std::ofstream(hidden + "/f") << "hidden\n"; }
+  SandboxSpec spec = Shell(absl::StrCat("cat ", shown, "/f || exit 1; cat ", hidden,
+                                        "/f 2>/dev/null && exit 2; touch ", shown,
+                                        "/new 2>/dev/null && exit 3; exit 0"));
+  spec.ro_binds = {shown, "relative/ignored", "/nonexistent/ignored"};
+  RunResult r = MustRun(spec);
+  if (!bwrap()) {
+    EXPECT_EQ(r.exit_code, 2) << "control: without bwrap every folder is readable";
+    return;
+  }
+  EXPECT_EQ(r.exit_code, 0) << "1: a bound folder was unreadable, 2: an unbound one was "
+                               "readable, 3: a bound folder was writable";
+  EXPECT_FALSE(fs::exists(shown + "/new"));
+}
+
+// Scratch limits. The data is random so that no filesystem compresses it away.
+constexpr int64_t kScratchLimit = 20 << 20;
+
+TEST_P(SandboxTest, ManyFilesPastTheScratchLimitAreKilledAndReported) {
+  // Files of 4 MiB each, without end: no one file reaches RLIMIT_FSIZE, so
+  // only the watch on the whole folder stops it.
+  SandboxSpec spec = Shell(
+      "i=0; while :; do head -c 4194304 /dev/urandom > \"$S/f$i\" || exit 9; i=$((i+1)); done",
+      120);
+  spec.scratch_bytes = kScratchLimit;
+  RunResult r = MustRun(spec);
+  EXPECT_TRUE(r.scratch_exceeded);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_GT(r.scratch_used_bytes, kScratchLimit);
+}
+
+TEST_P(SandboxTest, AScratchOverrunIsTheCandidatesCrashWhateverItLeft) {
+  // A result file first (as a harness would write one), then the overrun.
+  SandboxSpec spec = Shell(
+      "echo '{\"outcome\": \"ok\", \"score\": 1}' > \"$S/result.json\"; "
+      "i=0; while :; do head -c 4194304 /dev/urandom > \"$S/f$i\" || exit 9; i=$((i+1)); done",
+      120);
+  spec.scratch_bytes = kScratchLimit;
+  RunResult r = MustRun(spec);
+  ASSERT_TRUE(r.scratch_exceeded);
+  const v1::Evaluation e = EvaluationFromRun(r, R"({"outcome": "ok", "score": 1})", 120,
+                                             "last line\n", "", kScratchLimit);
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_CRASH);
+  EXPECT_EQ(e.score(), 0);
+  EXPECT_TRUE(absl::StartsWith(
+      e.message(), "scratch-exceeded: wrote more than 20971520 bytes (20 MiB) of scratch"))
+      << e.message();
+  EXPECT_TRUE(absl::StrContains(e.message(), "last line")) << e.message();
+}
+
+TEST_P(SandboxTest, OneFileStopsAtTheScratchLimit) {
+  SandboxSpec spec = Shell("exec head -c 104857600 /dev/urandom > \"$S/big\"", 120);
+  spec.scratch_bytes = kScratchLimit;
+  RunResult r = MustRun(spec);
+  EXPECT_TRUE(r.scratch_exceeded);
+  EXPECT_EQ(r.signal, SIGXFSZ);
+  EXPECT_LE(static_cast<int64_t>(fs::file_size(scratch_.path() + "/big")), kScratchLimit);
+}
+
+TEST_P(SandboxTest, ABurstThatEndsQuicklyIsCaughtEitherWay) {
+  // A run that may end before the watch's first look: if a look falls inside
+  // it, the run is killed; if not, the look after it still sees 30 MiB.
+  SandboxSpec spec = Shell(
+      "head -c 15728640 /dev/urandom > \"$S/a\" && head -c 15728640 /dev/urandom > \"$S/b\"");
+  spec.scratch_bytes = kScratchLimit;
+  RunResult r = MustRun(spec);
+  EXPECT_TRUE(r.exit_code == 0 || r.signal == SIGKILL)
+      << "exit " << r.exit_code << ", signal " << r.signal;
+  EXPECT_TRUE(r.scratch_exceeded);
+  EXPECT_GT(r.scratch_used_bytes, kScratchLimit);
+}
+
+TEST_P(SandboxTest, StayingUnderTheScratchLimitPasses) {
+  SandboxSpec spec = Shell("head -c 5242880 /dev/urandom > \"$S/a\" && mkdir \"$S/d\" && "
+                           "head -c 5242880 /dev/urandom > \"$S/d/b\"");
+  spec.scratch_bytes = kScratchLimit;
+  RunResult r = MustRun(spec);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_FALSE(r.scratch_exceeded);
+  EXPECT_GE(r.scratch_used_bytes, 10 << 20);
+  EXPECT_LE(r.scratch_used_bytes, kScratchLimit);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, SandboxTest, ::testing::Values("bwrap", "none"),
                          [](const auto& info) {
                            return info.param == "bwrap" ? std::string("Bwrap")
                                                         : std::string("Rlimits");
                          });
+
+TEST(AllowedEnvironmentTest, KeepsToolchainVariablesAndDropsSecrets) {
+  std::vector<std::string> given = {
+      "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C", "CUDA_VISIBLE_DEVICES=1",
+      "NVIDIA_VISIBLE_DEVICES=all", "LD_LIBRARY_PATH=/opt/bundle/lib", "CUDA_HOME=/usr/local/cuda",
+      "RATCHET_PYTHON=/opt/venv/bin/python", "RATCHET_TB_COMPILE=0", "RATCHET_NVCC=/x/nvcc",
+      "PYTHONPATH=/opt/site", "VIRTUAL_ENV=/opt/venv",
+      // Never:
+      "PGPASSWORD=hunter2", "PGHOST=db", "OPENAI_API_KEY=sk-1", "AWS_SECRET_ACCESS_KEY=a",
+      "AWS_ACCESS_KEY_ID=b", "GITHUB_TOKEN=c", "NVIDIA_API_KEY=d", "CUDA_AUTH_TOKEN=e",
+      "RATCHET_RESULT_NONCE=f", "RATCHET_INDEPENDENT_TIMING=1", "RATCHET_JOB_ID=3",
+      "RATCHET_STORE=postgres://u:p@h/db", "DATABASE_URL=postgres://u:p@h/db", "HOME=/root",
+      "TMPDIR=/var/tmp", "XDG_CACHE_HOME=/root/.cache", "LD_PRELOAD=/tmp/evil.so",
+      "SSH_AUTH_SOCK=/run/ssh", "path=lowercase", "=empty", "NOEQUALS"};
+  std::vector<char*> env;
+  for (auto& kv : given) env.push_back(kv.data());
+  env.push_back(nullptr);
+  const std::vector<std::string> expected(given.begin(), given.begin() + 12);
+  EXPECT_EQ(AllowedEnvironment(env.data()), expected);
+}
+
+TEST(AllowedEnvironmentTest, SecretsSetInThisProcessDoNotComeThrough) {
+  ScopedSecrets secrets;
+  const std::vector<std::string> allowed = AllowedEnvironment(environ);
+  for (const auto& kv : allowed) EXPECT_FALSE(absl::StrContains(kv, "hunter2")) << kv;
+  ASSERT_NE(getenv("PATH"), nullptr);
+  EXPECT_NE(std::find(allowed.begin(), allowed.end(), absl::StrCat("PATH=", getenv("PATH"))),
+            allowed.end());
+}
+
+TEST(ToolchainFoldersTest, LibraryFoldersAndPythonPrefixes) {
+  TempDir root("/var/tmp");
+  ASSERT_FALSE(root.path().empty());
+  const std::string venv = root.path() + "/venv", lib = root.path() + "/bundle/lib";
+  fs::create_directories(venv + "/bin");
+  fs::create_directories(lib);
+  // A venv's python is a link to the system's; both prefixes are wanted.
+  fs::create_symlink("/usr/bin/python3", venv + "/bin/python3");
+  const std::vector<std::string> env = {
+      absl::StrCat("LD_LIBRARY_PATH=", lib, ":relative/lib:/nonexistent/lib"),
+      "PYENV_ROOT=/root", absl::StrCat("RATCHET_NVCC=", root.path(), "/nvcc-not-installed"),
+      "PATH=/usr/bin:/bin"};
+  std::vector<std::string> folders = ToolchainFolders(env, {venv + "/bin/python3"});
+  EXPECT_NE(std::find(folders.begin(), folders.end(), lib), folders.end());
+  EXPECT_NE(std::find(folders.begin(), folders.end(), venv), folders.end());
+  EXPECT_NE(std::find(folders.begin(), folders.end(), "/usr/bin"), folders.end());  // the link's, narrowed
+  for (const auto& f : folders) {
+    EXPECT_TRUE(fs::path(f).is_absolute()) << f;
+    EXPECT_NE(f, "/root") << "a whole top-level folder";
+    EXPECT_NE(f, "/nonexistent/lib");
+  }
+  // Without an explicit python, the one on PATH; a prefix that would be a
+  // top-level folder narrows to the program's own folder.
+  fs::create_directories(root.path() + "/pybin");
+  {
+    std::ofstream(root.path() + "/pybin/python3") << "#!/bin/sh\n";
+  }
+  fs::permissions(root.path() + "/pybin/python3", fs::perms::owner_all);
+  folders = ToolchainFolders({absl::StrCat("PATH=", root.path(), "/pybin:/usr/bin")}, {});
+  EXPECT_EQ(folders, std::vector<std::string>{root.path() + "/pybin"});
+}
+
+TEST(ScratchUsageTest, CountsTheWholeTreeButNotLinksOut) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const int64_t empty = ScratchUsage(dir.path());
+  fs::create_directories(dir.path() + "/a/b/c");
+  {
+    std::ofstream f(dir.path() + "/a/b/c/data", std::ios::binary);
+    std::string chunk(1 << 20, 'x');
+    for (int i = 0; i < 3; ++i) f << chunk;
+  }
+  // A link to a big file outside the tree does not count what it points to.
+  fs::create_symlink("/usr/bin/python3", dir.path() + "/a/link");
+  const int64_t used = ScratchUsage(dir.path());
+  EXPECT_GE(used - empty, 3 << 20);
+  EXPECT_LT(used - empty, 4 << 20);
+  // A folder closed to its owner is still measured.
+  fs::permissions(dir.path() + "/a/b", fs::perms::none);
+  EXPECT_EQ(ScratchUsage(dir.path()), used);
+  fs::permissions(dir.path() + "/a/b", fs::perms::owner_all);
+}
+
+TEST(ScratchUsageTest, ATreeTooDeepToWalkIsOverAnyLimit) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  std::string deep = dir.path();
+  for (int i = 0; i < 200; ++i) deep += "/d";
+  fs::create_directories(deep);
+  EXPECT_EQ(ScratchUsage(dir.path()), INT64_MAX);
+}
 
 TEST(SandboxCreateTest, RejectsUnknownChoice) {
   EXPECT_FALSE(Sandbox::Create("docker").ok());

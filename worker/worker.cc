@@ -631,15 +631,13 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
                          ? options_.cpu_seconds
                          : timeout * std::max(1, hardware_.cpu_cores()) + 10;
   spec.memory_bytes = options_.memory_bytes;
-  // The worker's environment, but caches and temporaries inside the scratch
-  // folder: the rest of the filesystem is read-only in the sandbox.
-  for (char** e = environ; *e != nullptr; ++e) {
-    absl::string_view kv = *e;
-    if (absl::StartsWith(kv, "TMPDIR=") || absl::StartsWith(kv, "HOME=") ||
-        absl::StartsWith(kv, "XDG_CACHE_HOME="))
-      continue;
-    spec.env.emplace_back(kv);
-  }
+  spec.scratch_bytes = options_.scratch_bytes;
+  // Only the allowed part of the worker's environment (no store password, no
+  // API keys: whatever the harness sees, the candidate can read), and the
+  // folders its toolchains live in; caches and temporaries inside the scratch
+  // folder, the one writable place. The problem's files are in scratch too.
+  spec.env = AllowedEnvironment(environ);
+  spec.ro_binds = ToolchainFolders(spec.env, {options_.python});
   spec.env.push_back("TMPDIR=" + tmp.string());
   spec.env.push_back("HOME=" + home.string());
   spec.env.push_back("XDG_CACHE_HOME=" + (home / ".cache").string());
@@ -684,10 +682,11 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   // What a harness run left behind: its result file, else the output's tail.
   auto evaluation_of = [&](const RunResult& r) {
     std::optional<std::string> result;
-    if (!r.timed_out && r.signal == 0) result = ReadSmallFile(out, 64 << 20);
+    if (!r.timed_out && r.signal == 0 && !r.scratch_exceeded)
+      result = ReadSmallFile(out, 64 << 20);
     std::string tail_text;
     for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
-    return EvaluationFromRun(r, result, timeout, tail_text, nonce);
+    return EvaluationFromRun(r, result, timeout, tail_text, nonce, options_.scratch_bytes);
   };
   std::unique_lock<std::mutex> gpu_lock;
   if (cuda) {

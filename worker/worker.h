@@ -42,6 +42,7 @@ struct WorkerOptions {
   double default_timeout_seconds = 120;
   double cpu_seconds = 0;          // RLIMIT_CPU; 0 = timeout x cores
   int64_t memory_bytes = int64_t{8} << 30;  // RLIMIT_DATA per process
+  int64_t scratch_bytes = int64_t{8} << 30;  // most a job's scratch folder may hold; 0 = no limit
   bool keep_scratch = false;       // leave job folders behind (debugging)
 };
 

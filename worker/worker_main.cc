@@ -31,7 +31,7 @@ constexpr char kUsage[] =
     "         [--harness=PATH] [--memory-gb=G] [--cpu-seconds=S] [--wait-ms=MS]\n"
     "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n"
     "         [--gpu-probe=PATH] [--no-gpu] [--no-gpu-calibration]\n"
-    "         [--cuda-harness=PATH] [--tb-cache=DIR]\n";
+    "         [--cuda-harness=PATH] [--tb-cache=DIR] [--scratch-mb=MB]\n";
 
 int Fail(const std::string& message) {
   fprintf(stderr, "ratchet worker: %s\n%s", message.c_str(), kUsage);
@@ -66,7 +66,7 @@ int WorkerMain(int argc, char** argv) {
                                  "slots", "python", "harness", "memory-gb", "cpu-seconds",
                                  "wait-ms", "peak-gbps", "peak-gflops", "keep-scratch",
                                  "help", "gpu-probe", "no-gpu", "no-gpu-calibration",
-                                 "cuda-harness", "tb-cache"});
+                                 "cuda-harness", "tb-cache", "scratch-mb"});
   if (!unknown.empty()) return Fail(absl::StrCat("unknown flag --", unknown.front()));
   if (!flags->positional().empty())
     return Fail(absl::StrCat("unexpected argument '", flags->positional().front(), "'"));
@@ -81,17 +81,24 @@ int WorkerMain(int argc, char** argv) {
   auto wait_ms = flags->GetInt("wait-ms", 2000);
   auto memory_gb = flags->GetDouble("memory-gb", 8);
   auto cpu_seconds = flags->GetDouble("cpu-seconds", 0);
+  // A job's scratch folder (its build, caches, temporaries): 8 GiB holds a
+  // CUDA build with room to spare; a candidate once wrote 2.5 GB in 95 s.
+  auto scratch_mb = flags->GetInt("scratch-mb", 8192);
   auto peak_gbps = flags->GetDouble("peak-gbps", 0);
   auto peak_gflops = flags->GetDouble("peak-gflops", 0);
   for (const auto* s : {&slots.status(), &wait_ms.status(), &memory_gb.status(),
-                        &cpu_seconds.status(), &peak_gbps.status(), &peak_gflops.status()})
+                        &cpu_seconds.status(), &peak_gbps.status(), &peak_gflops.status(),
+                        &scratch_mb.status()})
     if (!s->ok()) return Fail(std::string(s->message()));
   if (*slots < 1 || *slots > 256) return Fail("--slots must be between 1 and 256");
   if (*wait_ms < 0 || *wait_ms > 60000) return Fail("--wait-ms must be between 0 and 60000");
   if (*memory_gb < 0) return Fail("--memory-gb must not be negative");
+  if (*scratch_mb < 0 || *scratch_mb > (1LL << 30))
+    return Fail("--scratch-mb must be between 0 (no limit) and 1073741824");
   options.slots = static_cast<int>(*slots);
   options.wait_ms = static_cast<int>(*wait_ms);
   options.memory_bytes = static_cast<int64_t>(*memory_gb * (int64_t{1} << 30));
+  options.scratch_bytes = static_cast<int64_t>(*scratch_mb) << 20;
   options.cpu_seconds = *cpu_seconds;
 
   options.harness_path = flags->Get("harness", SelfDir() + "/ratchet-harness");

@@ -159,10 +159,32 @@ bool SafeRelative(const std::string& path) {
   return true;
 }
 
+// One word to the shell, whatever it holds: inside single quotes only ' is
+// special, and it is closed, escaped and reopened.
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
+}
+
+// Client-supplied text made safe for one line of a comment or a heading:
+// a newline in a campaign's name would otherwise end run.sh's comment and
+// start a live command; other control characters (terminal escapes) become
+// spaces too. UTF-8 passes unchanged.
+std::string OneLine(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  return out;
+}
+
+// Like OneLine, but a multi-line description keeps its newlines (and tabs):
+// README.md is read, not run.
+std::string PlainText(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = ' ';
+  return out;
 }
 
 }  // namespace
@@ -301,7 +323,8 @@ absl::Status ExportCandidate(const v1::Campaign& campaign, const v1::CandidateDe
     absl::StrAppend(&knob_flags, " --knob ", ShellQuote(absl::StrCat(name, "=", value)));
   const std::string run = absl::StrCat(
       "#!/bin/sh\n"
-      "# Reproduces candidate #", c.id(), " of campaign ", campaign.id(), " (", campaign.spec().name(),
+      "# Reproduces candidate #", c.id(), " of campaign ", campaign.id(), " (",
+      OneLine(campaign.spec().name()),
       "):\n# its SOL score on this machine, with the harness settings of the campaign.\n"
       "# RATCHET names the ratchet binary (default: ratchet on PATH); extra\n"
       "# arguments go to ratchet bench (e.g. --json).\n"
@@ -313,21 +336,22 @@ absl::Status ExportCandidate(const v1::Campaign& campaign, const v1::CandidateDe
                                        fs::perms::group_exec | fs::perms::others_read |
                                        fs::perms::others_exec, ec);
   std::string knobs;
-  for (const auto& [name, value] : c.solution().knobs()) absl::StrAppend(&knobs, "- ", name, " = ", value, "\n");
+  for (const auto& [name, value] : c.solution().knobs())
+    absl::StrAppend(&knobs, "- ", OneLine(name), " = ", OneLine(value), "\n");
   std::string verdicts;
   for (const auto& v : detail.verifications())
     absl::StrAppend(&verdicts, "- claim ", v.id(), ": ", VerdictName(v.outcome()),
-                    v.reason().empty() ? "" : " (" + v.reason() + ")", "\n");
+                    v.reason().empty() ? "" : " (" + OneLine(v.reason()) + ")", "\n");
   const std::string readme = absl::StrCat(
-      "# ", problem.name(), ": candidate #", c.id(), "\n\n",
-      "From campaign ", campaign.id(), " (", campaign.spec().name(), ", device ",
-      campaign.spec().device(), "). Status: ", c.status(),
+      "# ", OneLine(problem.name()), ": candidate #", c.id(), "\n\n",
+      "From campaign ", campaign.id(), " (", OneLine(campaign.spec().name()), ", device ",
+      OneLine(campaign.spec().device()), "). Status: ", OneLine(c.status()),
       absl::StrFormat(", score %.4f", c.score()),
       campaign.baseline_score() > 0
           ? absl::StrFormat(" (baseline %.4f, %.2fx)", campaign.baseline_score(),
                             c.score() / campaign.baseline_score())
           : "",
-      ".\n\nWhat changed against its parent #", c.parent_id(), ": ", c.description(), "\n\n",
+      ".\n\nWhat changed against its parent #", c.parent_id(), ": ", PlainText(c.description()), "\n\n",
       "## Knobs\n\n", knobs.empty() ? "none\n" : knobs, "\n",
       verdicts.empty() ? "" : absl::StrCat("## Verdicts\n\n", verdicts, "\n"),
       "## Layout\n\n"

@@ -124,5 +124,54 @@ TEST(Export, WritesAReproducibleFolder) {
   fs::remove_all(dir);
 }
 
+// A campaign's name, knobs and descriptions come from clients: none of them
+// may become a command of run.sh, which the person exporting will run.
+TEST(Export, ClientTextNeverBecomesACommand) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("ratchet-export-inject-" + std::to_string(getpid()));
+  const fs::path marker = dir.string() + "-pwned";
+  fs::remove_all(dir);
+  fs::remove(marker);
+  v1::Campaign campaign;
+  campaign.set_id(5);
+  campaign.mutable_spec()->set_name("x\nrm -rf /tmp/pwned\ntouch " + marker.string() + "\n");
+  campaign.mutable_spec()->set_device("cpu\r\ntouch " + marker.string());
+  campaign.mutable_spec()->mutable_problem()->set_name("p\n# not a heading\x1b[2J");
+  v1::CandidateDetail d;
+  auto* c = d.mutable_candidate();
+  c->set_id(1);
+  c->set_description("two\nlines\x1b]0;title\x07");
+  (*c->mutable_solution()->mutable_files())["kernel.cc"] = "// k\n";
+  const std::string evil_value = "8'; touch " + marker.string() + "; echo '\n$(id)`id`";
+  (*c->mutable_solution()->mutable_knobs())["VEC"] = evil_value;
+  ASSERT_TRUE(ExportCandidate(campaign, d, dir.string()).ok());
+
+  const std::string run = Read(dir / "run.sh");
+  std::istringstream lines(run);
+  int line_number = 0;
+  for (std::string line; std::getline(lines, line); ++line_number) {
+    EXPECT_NE(line.rfind("rm", 0), 0u) << "line " << line_number << ": " << line;
+    EXPECT_NE(line.rfind("touch", 0), 0u) << "line " << line_number << ": " << line;
+  }
+  const std::string readme = Read(dir / "README.md");
+  EXPECT_EQ(readme.find('\x1b'), std::string::npos) << "terminal escapes reach README.md";
+  EXPECT_EQ(readme.find("\n# not a heading"), std::string::npos) << readme;
+  EXPECT_NE(readme.find("two\nlines"), std::string::npos) << "a description keeps its lines";
+
+  // Run the script for real, with echo standing in for ratchet: the knob
+  // arrives as one literal argument and nothing else runs.
+  const std::string command = "RATCHET=echo sh " + (dir / "run.sh").string();
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string output;
+  char buf[256];
+  while (size_t n = fread(buf, 1, sizeof(buf), pipe)) output.append(buf, n);
+  EXPECT_EQ(pclose(pipe), 0) << output;
+  EXPECT_FALSE(fs::exists(marker)) << "run.sh ran a client's command";
+  EXPECT_EQ(output, "bench problem solution --knob VEC=" + evil_value + "\n");
+  fs::remove_all(dir);
+  fs::remove(marker);
+}
+
 }  // namespace
 }  // namespace ratchet::cli
