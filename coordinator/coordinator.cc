@@ -1,6 +1,7 @@
 #include "coordinator/coordinator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -1744,6 +1745,10 @@ absl::StatusOr<std::vector<int64_t>> Coordinator::RequestReplays(
   if (v->outcome() != v1::VERDICT_PENDING)
     return absl::FailedPreconditionError(
         absl::StrCat("verification ", verification_id, " is already decided"));
+  if (v->verifier_id() != verifier_id)
+    return absl::PermissionDeniedError(absl::StrCat("verification ", verification_id,
+                                                    " is leased to '", v->verifier_id(),
+                                                    "', not '", verifier_id, "'"));
   if (replays < 1 || replays > 20)
     return absl::InvalidArgumentError("replays must be between 1 and 20");
   auto existing = store_->ListJobsForVerification(verification_id);
@@ -1864,6 +1869,41 @@ absl::Status Coordinator::UpdateNoiseFloors(const v1::Verification& v,
   return absl::OkStatus();
 }
 
+absl::Status Coordinator::VerdictMatchesReplays(const v1::Verification& stored,
+                                                const v1::Verification& verdict) {
+  auto jobs = store_->ListJobsForVerification(stored.id());
+  if (!jobs.ok()) return jobs.status();
+  std::vector<double> candidate, incumbent;  // the replays' scores, each usable once
+  for (const auto& job : *jobs) {
+    auto e = store_->GetEvaluationForJob(job.id());
+    if (!e.ok()) return e.status();
+    if (!e->has_value()) continue;
+    (job.candidate_id() == stored.candidate_id() ? candidate : incumbent)
+        .push_back((*e)->score());
+  }
+  auto match = [&](const google::protobuf::RepeatedField<double>& reported,
+                   std::vector<double>* pool, const char* side) -> absl::Status {
+    for (double x : reported) {
+      auto it = std::find_if(pool->begin(), pool->end(), [x](double y) {
+        return std::fabs(x - y) <= 1e-9 * std::max(1.0, std::fabs(y));
+      });
+      if (it == pool->end())
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the verdict's ", side, " score ", x, " is not the score of any replay of claim ",
+            stored.id(), " that this coordinator handed out (or is counted twice)"));
+      pool->erase(it);
+    }
+    return absl::OkStatus();
+  };
+  if (auto s = match(verdict.candidate_scores(), &candidate, "candidate"); !s.ok()) return s;
+  if (auto s = match(verdict.incumbent_scores(), &incumbent, "incumbent"); !s.ok()) return s;
+  if (verdict.outcome() == v1::VERDICT_ACCEPTED &&
+      (verdict.candidate_scores().empty() || verdict.incumbent_scores().empty()))
+    return absl::InvalidArgumentError(
+        "an acceptance rests on replays of both the candidate and the incumbent");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
     const v1::ReportVerdictRequest& request) {
   v1::ReportVerdictResponse response;
@@ -1880,6 +1920,13 @@ absl::StatusOr<v1::ReportVerdictResponse> Coordinator::ReportVerdict(
       response.set_message("already decided");
       return absl::OkStatus();
     }
+    // Only the verifier holding the lease decides, and only on the replays
+    // this coordinator handed out (docs/security.md).
+    if (stored->verifier_id() != request.verifier_id())
+      return absl::PermissionDeniedError(absl::StrCat(
+          "verification ", stored->id(), " is leased to '", stored->verifier_id(), "', not '",
+          request.verifier_id(), "'"));
+    if (auto s = VerdictMatchesReplays(*stored, verdict); !s.ok()) return s;
     v1::Verification v = *stored;
     v.set_outcome(verdict.outcome());
     v.set_reason(verdict.reason());

@@ -126,6 +126,11 @@ class Coordinator {
   absl::Status AdvanceSleepCampaign(v1::Campaign campaign);
   // Adds a decided verification's incumbent replays to the noise floors.
   absl::Status UpdateNoiseFloors(const v1::Verification& v, const v1::Campaign& campaign);
+  // Every score a verdict reports is the score of a distinct replay of the
+  // claim's verification (candidate or incumbent side) that this coordinator
+  // handed out; an acceptance needs both sides.
+  absl::Status VerdictMatchesReplays(const v1::Verification& stored,
+                                     const v1::Verification& verdict);
   // Baselines (stored_baselines.h): an ok evaluation (never a replay) whose harness
   // timed T_b itself adds its measurements to the baselines of its problem on
   // its worker's hardware and software, until they freeze. Inside the

@@ -11,6 +11,7 @@
 #include "coordinator/store/store.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "services/common/auth.h"
 #include "services/common/flags.h"
 #include "services/common/metrics.h"
 
@@ -30,7 +31,15 @@ constexpr char kUsage[] =
     "  --group-commit: 1 batches workers' state transitions into shared\n"
     "        transactions (one commit each batch), 0 commits each alone\n"
     "  --llm-endpoints: the LLM endpoints (URLs and keys) that llm campaigns\n"
-    "        may name; YAML or JSON, see docs/llm.md\n";
+    "        may name; YAML or JSON, see docs/llm.md\n"
+    "security (docs/security.md):\n"
+    "  --tls-cert=FILE --tls-key=FILE  the coordinator's certificate (TLS on)\n"
+    "  --tls-ca=FILE     the CA whose certificates identify workers and verifiers\n"
+    "  --tokens=FILE     clients' tokens: lines 'SHA256 ROLE NAME' (ratchet token add)\n"
+    "  --insecure        serve without TLS on a non-loopback address (anyone\n"
+    "                    who reaches it may do anything)\n"
+    "  --max-campaigns-per-client=20 --max-streams-per-client=16\n"
+    "  --max-message-mb=16  the largest request accepted\n";
 
 int Fail(const std::string& message) {
   std::fprintf(stderr, "ratchet coordinator: %s\n", message.c_str());
@@ -40,7 +49,7 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int CoordinatorMain(int argc, char** argv) {
-  auto flags = Flags::Parse(argc - 1, argv + 1, {"help"});
+  auto flags = Flags::Parse(argc - 1, argv + 1, {"help", "insecure"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
   if (flags->Has("help")) {
     std::fputs(kUsage, stdout);
@@ -48,7 +57,8 @@ int CoordinatorMain(int argc, char** argv) {
   }
   auto unknown = flags->Unknown(
       {"listen", "db", "port-file", "metrics", "lease-seconds", "heartbeat-seconds",
-       "group-commit", "commit-window-us",
+       "group-commit", "commit-window-us", "tls-cert", "tls-key", "tls-ca", "tokens",
+       "insecure", "max-campaigns-per-client", "max-streams-per-client", "max-message-mb",
        "llm-endpoints"});
   if (!unknown.empty() || !flags->positional().empty()) {
     std::fprintf(stderr, "ratchet coordinator: unknown argument %s\n%s",
@@ -75,6 +85,26 @@ int CoordinatorMain(int argc, char** argv) {
   if (*window < 0 || *window > 100'000) return Fail("--commit-window-us must be 0..100000");
   options.group_commit.enabled = *group_commit != 0;
   options.group_commit.window_us = static_cast<int>(*window);
+
+  auth::ServerSecurity security;
+  security.cert_file = flags->Get("tls-cert");
+  security.key_file = flags->Get("tls-key");
+  security.ca_file = flags->Get("tls-ca");
+  security.tokens_file = flags->Get("tokens");
+  security.insecure = flags->Has("insecure");
+  auto authenticator = auth::Authenticator::Create(security, listen);
+  if (!authenticator.ok()) return Fail(std::string(authenticator.status().message()));
+  ClientLimits limits;
+  auto max_campaigns = flags->GetInt("max-campaigns-per-client", limits.campaigns_per_client);
+  auto max_streams = flags->GetInt("max-streams-per-client", limits.streams_per_client);
+  auto max_message_mb = flags->GetInt("max-message-mb", 16);
+  for (const auto* v : {&max_campaigns, &max_streams, &max_message_mb})
+    if (!v->ok()) return Fail(std::string(v->status().message()));
+  if (*max_campaigns < 0 || *max_streams < 0 || *max_message_mb < 1 || *max_message_mb > 1024)
+    return Fail("--max-campaigns-per-client and --max-streams-per-client must be >= 0 "
+                "(0: no limit), --max-message-mb 1..1024");
+  limits.campaigns_per_client = static_cast<int>(*max_campaigns);
+  limits.streams_per_client = static_cast<int>(*max_streams);
 
   // Signals are taken by a dedicated thread (sigwait), so block them first in
   // every thread this process starts.
@@ -108,23 +138,29 @@ int CoordinatorMain(int argc, char** argv) {
   }
 
   Coordinator coordinator(store->get(), options, registry);
-  CoordinatorServiceImpl client_service(&coordinator);
-  WorkerServiceImpl worker_service(&coordinator);
-  VerifierServiceImpl verifier_service(&coordinator);
+  // Open (no TLS): every caller may do everything, as on a developer's
+  // loopback; otherwise each call is authorized (services.h).
+  const auth::Authenticator* auth = (*authenticator)->tls() ? authenticator->get() : nullptr;
+  CoordinatorServiceImpl client_service(&coordinator, auth, limits);
+  WorkerServiceImpl worker_service(&coordinator, auth);
+  VerifierServiceImpl verifier_service(&coordinator, auth);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, (*authenticator)->ServerCredentials(), &port);
   builder.RegisterService(&client_service);
   builder.RegisterService(&worker_service);
   builder.RegisterService(&verifier_service);
-  builder.SetMaxReceiveMessageSize(64 << 20);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message_mb) << 20);
   builder.SetMaxSendMessageSize(64 << 20);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return Fail("cannot listen on " + listen);
   coordinator.Start();
-  std::fprintf(stderr, "coordinator: serving on port %d, store %s\n", port, db_shown.c_str());
+  std::fprintf(stderr, "coordinator: serving on port %d (%s), store %s\n", port,
+               (*authenticator)->tls() ? "TLS, callers authenticated"
+                                       : "no TLS: open to every caller",
+               db_shown.c_str());
 
   if (flags->Has("port-file")) {
     // Write then rename, so a reader never sees a half-written port.

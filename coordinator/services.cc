@@ -1,5 +1,6 @@
 #include "coordinator/services.h"
 
+#include "absl/strings/str_cat.h"
 #include "services/common/clock.h"
 
 namespace ratchet::coordinator {
@@ -21,34 +22,123 @@ grpc::Status Reply(absl::StatusOr<T> result, Out* out) {
   return grpc::Status::OK;
 }
 
+using auth::Principal;
+using auth::Role;
+
+// The caller, if it may act as `role`.
+absl::StatusOr<Principal> Authorize(const auth::Authenticator* a,
+                                    const grpc::ServerContext* ctx, Role role) {
+  if (a == nullptr) return Principal{"anonymous", Role::kAdmin, /*open=*/true};
+  return a->Require(ctx, role);
+}
+
+// A worker or verifier acts under its own name only: the id in the request
+// must be the identity its certificate proves.
+grpc::Status AsItself(const Principal& p, const std::string& claimed, const char* field) {
+  if (p.open || claimed == p.name) return grpc::Status::OK;
+  return grpc::Status(grpc::PERMISSION_DENIED,
+                      absl::StrCat(field, " '", claimed, "' is not the caller's identity '",
+                                   p.name, "'"));
+}
+
+// A listing names campaigns; problems and solutions (megabytes each) are
+// fetched one campaign at a time, so that large specs cannot push the list
+// past the reply limit for everyone.
+void TrimForListing(v1::Campaign* c) {
+  v1::Problem problem;
+  problem.set_name(c->spec().problem().name());
+  *c->mutable_spec()->mutable_problem() = std::move(problem);
+  c->mutable_spec()->clear_baseline();
+}
+
 }  // namespace
+
+#define RATCHET_AUTHORIZE(principal, role)                            \
+  auto principal##_or = Authorize(auth_, ctx, role);                  \
+  if (!principal##_or.ok()) return ToGrpc(principal##_or.status());   \
+  [[maybe_unused]] const Principal& principal = *principal##_or
+
+CoordinatorServiceImpl::StreamSlot::StreamSlot(CoordinatorServiceImpl* s, std::string client)
+    : s_(s), client_(std::move(client)) {
+  std::lock_guard<std::mutex> lock(s_->streams_mu_);
+  int& open = s_->streams_[client_];
+  ok_ = s_->limits_.streams_per_client <= 0 || open < s_->limits_.streams_per_client;
+  if (ok_) ++open;
+}
+
+CoordinatorServiceImpl::StreamSlot::~StreamSlot() {
+  if (!ok_) return;
+  std::lock_guard<std::mutex> lock(s_->streams_mu_);
+  if (--s_->streams_[client_] == 0) s_->streams_.erase(client_);
+}
+
+absl::Status CoordinatorServiceImpl::MayChange(const Principal& p, int64_t campaign_id) {
+  if (p.open || p.role == Role::kAdmin) return absl::OkStatus();
+  auto campaign = c_->GetCampaign(campaign_id);
+  if (!campaign.ok()) return campaign.status();
+  if (p.Owns(campaign->spec().owner())) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat("campaign ", campaign_id, " belongs to '",
+                                                  campaign->spec().owner(), "', not to ",
+                                                  p.name));
+}
+
+absl::Status CoordinatorServiceImpl::CheckCampaignQuota(const Principal& p) {
+  if (limits_.campaigns_per_client <= 0) return absl::OkStatus();
+  auto campaigns = c_->ListCampaigns();
+  if (!campaigns.ok()) return campaigns.status();
+  int active = 0;
+  for (const auto& c : *campaigns)
+    active += c.spec().owner() == p.name &&
+              (c.state() == v1::CAMPAIGN_RUNNING || c.state() == v1::CAMPAIGN_PAUSED);
+  if (active < limits_.campaigns_per_client) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      p.name, " has ", active, " campaigns running or paused, the most one client may have (",
+      "--max-campaigns-per-client); cancel one or wait for one to finish"));
+}
 
 // ---- CoordinatorService
 
-grpc::Status CoordinatorServiceImpl::SubmitCampaign(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::SubmitCampaign(grpc::ServerContext* ctx,
                                                     const v1::SubmitCampaignRequest* req,
                                                     v1::Campaign* resp) {
-  return Reply(c_->SubmitCampaign(req->spec()), resp);
+  RATCHET_AUTHORIZE(p, Role::kSubmit);
+  if (auto s = CheckCampaignQuota(p); !s.ok()) return ToGrpc(s);
+  v1::CampaignSpec spec = req->spec();
+  spec.set_owner(p.name);  // whatever the request said
+  return Reply(c_->SubmitCampaign(spec), resp);
 }
 
-grpc::Status CoordinatorServiceImpl::GetCampaign(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::GetCampaign(grpc::ServerContext* ctx,
                                                  const v1::GetCampaignRequest* req,
                                                  v1::Campaign* resp) {
+  RATCHET_AUTHORIZE(p, Role::kRead);
   return Reply(c_->GetCampaign(req->campaign_id()), resp);
 }
 
-grpc::Status CoordinatorServiceImpl::ListCampaigns(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::ListCampaigns(grpc::ServerContext* ctx,
                                                    const v1::ListCampaignsRequest*,
                                                    v1::ListCampaignsResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kRead);
   auto campaigns = c_->ListCampaigns();
   if (!campaigns.ok()) return ToGrpc(campaigns.status());
-  for (auto& c : *campaigns) *resp->add_campaigns() = std::move(c);
+  for (auto& c : *campaigns) {
+    TrimForListing(&c);
+    *resp->add_campaigns() = std::move(c);
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorServiceImpl::WatchCampaign(grpc::ServerContext* ctx,
                                                    const v1::WatchCampaignRequest* req,
                                                    grpc::ServerWriter<v1::CampaignEvent>* w) {
+  RATCHET_AUTHORIZE(p, Role::kRead);
+  // Each stream holds one of the server's threads: a client gets a few.
+  StreamSlot slot(this, p.name);
+  if (!slot.ok())
+    return grpc::Status(grpc::RESOURCE_EXHAUSTED,
+                        absl::StrCat(p.name, " already watches ", limits_.streams_per_client,
+                                     " campaigns, the most one client may (",
+                                     "--max-streams-per-client)"));
   int64_t cursor = 0;
   auto campaign = c_->GetCampaign(req->campaign_id());
   if (!campaign.ok()) return ToGrpc(campaign.status());
@@ -81,39 +171,48 @@ grpc::Status CoordinatorServiceImpl::WatchCampaign(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorServiceImpl::GetLeaderboard(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::GetLeaderboard(grpc::ServerContext* ctx,
                                                     const v1::GetLeaderboardRequest* req,
                                                     v1::Leaderboard* resp) {
+  RATCHET_AUTHORIZE(p, Role::kRead);
   return Reply(c_->GetLeaderboard(req->campaign_id(), req->limit()), resp);
 }
 
-grpc::Status CoordinatorServiceImpl::GetCandidate(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::GetCandidate(grpc::ServerContext* ctx,
                                                   const v1::GetCandidateRequest* req,
                                                   v1::CandidateDetail* resp) {
+  RATCHET_AUTHORIZE(p, Role::kRead);
   return Reply(c_->GetCandidate(req->candidate_id()), resp);
 }
 
-grpc::Status CoordinatorServiceImpl::CancelCampaign(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::CancelCampaign(grpc::ServerContext* ctx,
                                                     const v1::CancelCampaignRequest* req,
                                                     v1::Campaign* resp) {
+  RATCHET_AUTHORIZE(p, Role::kSubmit);
+  if (auto s = MayChange(p, req->campaign_id()); !s.ok()) return ToGrpc(s);
   return Reply(c_->CancelCampaign(req->campaign_id()), resp);
 }
 
-grpc::Status CoordinatorServiceImpl::PauseCampaign(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::PauseCampaign(grpc::ServerContext* ctx,
                                                    const v1::PauseCampaignRequest* req,
                                                    v1::Campaign* resp) {
+  RATCHET_AUTHORIZE(p, Role::kSubmit);
+  if (auto s = MayChange(p, req->campaign_id()); !s.ok()) return ToGrpc(s);
   return Reply(c_->PauseCampaign(req->campaign_id()), resp);
 }
 
-grpc::Status CoordinatorServiceImpl::ResumeCampaign(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::ResumeCampaign(grpc::ServerContext* ctx,
                                                     const v1::ResumeCampaignRequest* req,
                                                     v1::Campaign* resp) {
+  RATCHET_AUTHORIZE(p, Role::kSubmit);
+  if (auto s = MayChange(p, req->campaign_id()); !s.ok()) return ToGrpc(s);
   return Reply(c_->ResumeCampaign(req->campaign_id()), resp);
 }
 
-grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext*,
+grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext* ctx,
                                                  const v1::ListWorkersRequest*,
                                                  v1::ListWorkersResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kRead);
   auto workers = c_->ListWorkers();
   if (!workers.ok()) return ToGrpc(workers.status());
   for (auto& w : *workers) *resp->add_workers() = std::move(w);
@@ -122,62 +221,80 @@ grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext*,
 
 // ---- WorkerService
 
-grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,
                                                const v1::RegisterWorkerRequest* req,
                                                v1::RegisterWorkerResponse* resp) {
-  return Reply(c_->RegisterWorker(*req), resp);
+  RATCHET_AUTHORIZE(p, Role::kWorker);
+  if (p.open) return Reply(c_->RegisterWorker(*req), resp);
+  // An authenticated worker's id is the name its certificate proves.
+  v1::RegisterWorkerRequest as_itself = *req;
+  as_itself.set_worker_id(p.name);
+  return Reply(c_->RegisterWorker(as_itself), resp);
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* ctx,
                                           const v1::HeartbeatRequest* req,
                                           v1::HeartbeatResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kWorker);
+  if (auto s = AsItself(p, req->worker_id(), "worker_id"); !s.ok()) return s;
   return Reply(c_->Heartbeat(*req), resp);
 }
 
-grpc::Status WorkerServiceImpl::AcquireJob(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::AcquireJob(grpc::ServerContext* ctx,
                                            const v1::AcquireJobRequest* req,
                                            v1::AcquireJobResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kWorker);
+  if (auto s = AsItself(p, req->worker_id(), "worker_id"); !s.ok()) return s;
   auto job = c_->AcquireJob(req->worker_id(), req->wait_ms());
   if (!job.ok()) return ToGrpc(job.status());
   if (job->has_value()) *resp->mutable_job() = std::move(**job);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::CompleteJob(grpc::ServerContext* ctx,
                                             const v1::CompleteJobRequest* req,
                                             v1::CompleteJobResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kWorker);
+  if (auto s = AsItself(p, req->worker_id(), "worker_id"); !s.ok()) return s;
   return Reply(c_->CompleteJob(*req), resp);
 }
 
 // ---- VerifierService
 
 grpc::Status VerifierServiceImpl::AcquireVerification(
-    grpc::ServerContext*, const v1::AcquireVerificationRequest* req,
+    grpc::ServerContext* ctx, const v1::AcquireVerificationRequest* req,
     v1::AcquireVerificationResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kVerifier);
+  if (auto s = AsItself(p, req->verifier_id(), "verifier_id"); !s.ok()) return s;
   auto v = c_->AcquireVerification(req->verifier_id(), req->wait_ms());
   if (!v.ok()) return ToGrpc(v.status());
   if (v->has_value()) *resp->mutable_verification() = std::move(**v);
   return grpc::Status::OK;
 }
 
-grpc::Status VerifierServiceImpl::RequestReplays(grpc::ServerContext*,
+grpc::Status VerifierServiceImpl::RequestReplays(grpc::ServerContext* ctx,
                                                  const v1::RequestReplaysRequest* req,
                                                  v1::RequestReplaysResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kVerifier);
+  if (auto s = AsItself(p, req->verifier_id(), "verifier_id"); !s.ok()) return s;
   auto ids = c_->RequestReplays(req->verification_id(), req->verifier_id(), req->replays());
   if (!ids.ok()) return ToGrpc(ids.status());
   for (int64_t id : *ids) resp->add_job_ids(id);
   return grpc::Status::OK;
 }
 
-grpc::Status VerifierServiceImpl::GetReplays(grpc::ServerContext*,
+grpc::Status VerifierServiceImpl::GetReplays(grpc::ServerContext* ctx,
                                              const v1::GetReplaysRequest* req,
                                              v1::GetReplaysResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kVerifier);
   return Reply(c_->GetReplays(req->verification_id()), resp);
 }
 
-grpc::Status VerifierServiceImpl::ReportVerdict(grpc::ServerContext*,
+grpc::Status VerifierServiceImpl::ReportVerdict(grpc::ServerContext* ctx,
                                                 const v1::ReportVerdictRequest* req,
                                                 v1::ReportVerdictResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kVerifier);
+  if (auto s = AsItself(p, req->verifier_id(), "verifier_id"); !s.ok()) return s;
   return Reply(c_->ReportVerdict(*req), resp);
 }
 

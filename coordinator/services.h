@@ -1,18 +1,34 @@
 // gRPC front ends of the coordinator: thin adapters from the generated
 // service interfaces to Coordinator, mapping absl::Status to grpc::Status.
+// Each call is authorized here first (docs/security.md): clients by role,
+// workers and verifiers as themselves only. A null Authenticator serves
+// openly (every caller may do everything): in-process use and loopback.
 #ifndef RATCHET_COORDINATOR_SERVICES_H_
 #define RATCHET_COORDINATOR_SERVICES_H_
 
+#include <map>
+#include <mutex>
+#include <string>
+
 #include "coordinator/coordinator.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
+#include "services/common/auth.h"
 
 namespace ratchet::coordinator {
 
 grpc::Status ToGrpc(const absl::Status& status);
 
+// What one client may hold at once; 0: no limit.
+struct ClientLimits {
+  int campaigns_per_client = 20;  // running or paused
+  int streams_per_client = 16;    // WatchCampaign streams open
+};
+
 class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
  public:
-  explicit CoordinatorServiceImpl(Coordinator* c) : c_(c) {}
+  explicit CoordinatorServiceImpl(Coordinator* c, const auth::Authenticator* auth = nullptr,
+                                  ClientLimits limits = {})
+      : c_(c), auth_(auth), limits_(limits) {}
   grpc::Status SubmitCampaign(grpc::ServerContext*, const v1::SubmitCampaignRequest*,
                               v1::Campaign*) override;
   grpc::Status GetCampaign(grpc::ServerContext*, const v1::GetCampaignRequest*,
@@ -35,12 +51,35 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                               v1::Campaign*) override;
 
  private:
+  // Holds one of a client's watch streams while it lives; ok() false when
+  // the client already holds its limit.
+  class StreamSlot {
+   public:
+    StreamSlot(CoordinatorServiceImpl* s, std::string client);
+    ~StreamSlot();
+    bool ok() const { return ok_; }
+
+   private:
+    CoordinatorServiceImpl* s_;
+    std::string client_;
+    bool ok_ = false;
+  };
+
+  // Admins, and a campaign's owner, may pause, resume and cancel it.
+  absl::Status MayChange(const auth::Principal& p, int64_t campaign_id);
+  absl::Status CheckCampaignQuota(const auth::Principal& p);
+
   Coordinator* c_;
+  const auth::Authenticator* auth_;
+  ClientLimits limits_;
+  std::mutex streams_mu_;
+  std::map<std::string, int> streams_;  // client -> open watch streams
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Coordinator* c) : c_(c) {}
+  explicit WorkerServiceImpl(Coordinator* c, const auth::Authenticator* auth = nullptr)
+      : c_(c), auth_(auth) {}
   grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest*,
                               v1::RegisterWorkerResponse*) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*,
@@ -52,11 +91,13 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 
  private:
   Coordinator* c_;
+  const auth::Authenticator* auth_;
 };
 
 class VerifierServiceImpl final : public v1::VerifierService::Service {
  public:
-  explicit VerifierServiceImpl(Coordinator* c) : c_(c) {}
+  explicit VerifierServiceImpl(Coordinator* c, const auth::Authenticator* auth = nullptr)
+      : c_(c), auth_(auth) {}
   grpc::Status AcquireVerification(grpc::ServerContext*, const v1::AcquireVerificationRequest*,
                                    v1::AcquireVerificationResponse*) override;
   grpc::Status RequestReplays(grpc::ServerContext*, const v1::RequestReplaysRequest*,
@@ -68,6 +109,7 @@ class VerifierServiceImpl final : public v1::VerifierService::Service {
 
  private:
   Coordinator* c_;
+  const auth::Authenticator* auth_;
 };
 
 }  // namespace ratchet::coordinator

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what ratchet needs to build, test and run on Debian 12.
+# Installs what ratchet needs to build, test and run on Debian 12 (clang and
+# its sanitizer/libFuzzer runtimes: the fuzzers of tests/fuzz, ctest fuzz.all).
 set -eu
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
@@ -9,7 +10,8 @@ $SUDO apt-get install -y -q --no-install-recommends \
   build-essential cmake ninja-build pkg-config ca-certificates \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libabsl-dev libsqlite3-dev libyaml-cpp-dev nlohmann-json3-dev \
-  prometheus-cpp-dev libgtest-dev libgmock-dev libcurl4-openssl-dev \
+  prometheus-cpp-dev libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev \
   bubblewrap python3 python3-torch \
   postgresql libpqxx-dev \
-  iproute2
+  iproute2 \
+  clang libclang-rt-14-dev

@@ -177,14 +177,11 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
       registry_(std::move(registry)) {
   for (int i = 0; i < std::max(1, hardware_.gpus_size()); ++i)
     gpu_locks_.push_back(std::make_unique<std::mutex>());
-  grpc::ChannelArguments args;
-  // Come back quickly after a coordinator restart.
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
-  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  stub_ = v1::WorkerService::NewStub(grpc::CreateCustomChannel(
-      options_.coordinator, grpc::InsecureChannelCredentials(), args));
+  stub_ = v1::WorkerService::NewStub(
+      options_.channel != nullptr
+          ? options_.channel
+          : grpc::CreateCustomChannel(options_.coordinator, grpc::InsecureChannelCredentials(),
+                                      WorkerChannelArgs()));
   if (registry_) {
     jobs_total_ = &prometheus::BuildCounter()
                        .Name("ratchet_worker_jobs_total")
@@ -732,6 +729,16 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     }
   }
   return finish(eval);
+}
+
+grpc::ChannelArguments WorkerChannelArgs() {
+  grpc::ChannelArguments args;
+  // Come back quickly after a coordinator restart.
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  return args;
 }
 
 bool PassesBaseline(const v1::Job& job) { return job.baselines_size() > 0; }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "grpcpp/grpcpp.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -31,6 +32,9 @@ namespace ratchet::worker {
 
 struct WorkerOptions {
   std::string coordinator;         // HOST:PORT
+  // How it reaches the coordinator (TLS and its certificate); null: a
+  // plain channel to `coordinator`.
+  std::shared_ptr<grpc::Channel> channel;
   std::string name;                // shown in ListWorkers
   std::string scratch_root;        // job folders are made under this
   std::string harness_path;        // the ratchet-harness executable
@@ -145,6 +149,10 @@ struct IndependentTime {
   double ns_per_call = 0;
 };
 IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& marks);
+
+// The worker's channel settings: quick reconnects after a coordinator
+// restart, keepalives.
+grpc::ChannelArguments WorkerChannelArgs();
 
 // Writes one line to stderr with a timestamp; thread-safe.
 void Log(const std::string& line);

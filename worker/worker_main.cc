@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "services/common/auth.h"
 #include "services/common/flags.h"
 #include "services/common/metrics.h"
 #include "worker/hardware.h"
@@ -31,7 +32,10 @@ constexpr char kUsage[] =
     "         [--harness=PATH] [--memory-gb=G] [--cpu-seconds=S] [--wait-ms=MS]\n"
     "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n"
     "         [--gpu-probe=PATH] [--no-gpu] [--no-gpu-calibration]\n"
-    "         [--cuda-harness=PATH] [--tb-cache=DIR] [--scratch-mb=MB]\n";
+    "         [--cuda-harness=PATH] [--tb-cache=DIR] [--scratch-mb=MB]\n"
+    "         [--tls-ca=FILE --tls-cert=FILE --tls-key=FILE [--tls-server-name=NAME]]\n"
+    "  --tls-*: the cluster's CA and this worker's certificate (ratchet pki issue\n"
+    "           DIR worker:NAME); the coordinator knows it by NAME (docs/security.md)\n";
 
 int Fail(const std::string& message) {
   fprintf(stderr, "ratchet worker: %s\n%s", message.c_str(), kUsage);
@@ -66,7 +70,8 @@ int WorkerMain(int argc, char** argv) {
                                  "slots", "python", "harness", "memory-gb", "cpu-seconds",
                                  "wait-ms", "peak-gbps", "peak-gflops", "keep-scratch",
                                  "help", "gpu-probe", "no-gpu", "no-gpu-calibration",
-                                 "cuda-harness", "tb-cache", "scratch-mb"});
+                                 "cuda-harness", "tb-cache", "tls-ca", "tls-cert", "tls-key",
+                                 "tls-server-name", "scratch-mb"});
   if (!unknown.empty()) return Fail(absl::StrCat("unknown flag --", unknown.front()));
   if (!flags->positional().empty())
     return Fail(absl::StrCat("unexpected argument '", flags->positional().front(), "'"));
@@ -75,6 +80,9 @@ int WorkerMain(int argc, char** argv) {
   options.coordinator = flags->Get("coordinator");
   if (options.coordinator.empty()) return Fail("--coordinator=HOST:PORT is required");
   options.name = flags->Get("name", Hostname());
+  auto security = auth::ClientSecurityFromFlags(*flags);
+  if (!security.ok()) return Fail(std::string(security.status().message()));
+  if (!security->token.empty()) return Fail("a worker proves who it is with --tls-cert, not a token");
   options.python = flags->Get("python");
   options.keep_scratch = flags->Has("keep-scratch");
   auto slots = flags->GetInt("slots", 1);
@@ -128,6 +136,11 @@ int WorkerMain(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+
+  // After the mask: a channel starts gRPC's threads.
+  auto channel = auth::Dial(options.coordinator, *security, WorkerChannelArgs());
+  if (!channel.ok()) return Fail(std::string(channel.status().message()));
+  options.channel = *channel;
 
   std::string warning;
   auto sandbox = Sandbox::Create(flags->Get("sandbox", "auto"), &warning);

@@ -1082,9 +1082,10 @@ absl::Status PostgresStore::RenewLeases(const std::string& worker_id,
                          absl::StrCat("{", absl::StrJoin(job_ids, ","), "}"), worker_id)));
     std::unordered_set<int64_t> renewed;
     for (v1::Job& job : held) {
-      job.set_lease_deadline_unix_ms(deadline_ms);
+      const int64_t deadline = internal::RenewedDeadline(job, deadline_ms);
+      job.set_lease_deadline_unix_ms(deadline);
       RETURN_IF_ERROR(WriteJob(s, job));
-      renewed.insert(job.id());
+      if (deadline == deadline_ms) renewed.insert(job.id());  // else at its wall limit
     }
     for (int64_t id : job_ids) {
       if (renewed.count(id) == 0) lost_here.push_back(id);

@@ -6,6 +6,7 @@
 #ifndef RATCHET_COORDINATOR_STORE_RECORD_RULES_H_
 #define RATCHET_COORDINATOR_STORE_RECORD_RULES_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -50,7 +51,21 @@ inline void LeaseJob(v1::Job* job, const std::string& worker_id, int64_t now_ms,
   job->set_state(v1::JOB_LEASED);
   job->set_worker_id(worker_id);
   job->set_lease_deadline_unix_ms(now_ms + lease_ms);
+  job->set_leased_unix_ms(now_ms);
   job->set_attempts(job->attempts() + 1);
+}
+
+// RenewLeases: heartbeats extend a lease up to the job's wall limit (twice
+// its harness timeout, plus two minutes for compiling and reporting) from
+// when it was leased, no further, so that a worker cannot hold a job forever
+// by heartbeating. Returns the new deadline; below `wanted_ms` means the
+// limit is near and the worker should stop the job.
+inline int64_t RenewedDeadline(const v1::Job& job, int64_t wanted_ms) {
+  if (job.leased_unix_ms() == 0) return wanted_ms;  // leased before the rule existed
+  const double timeout =
+      job.harness().timeout_seconds() > 0 ? job.harness().timeout_seconds() : 600;
+  const int64_t limit = job.leased_unix_ms() + static_cast<int64_t>(1000 * (2 * timeout + 120));
+  return std::min(wanted_ms, limit);
 }
 
 // ExpireLeases: a lapsed lease goes back to the queue, or fails the job once

@@ -791,8 +791,10 @@ absl::Status SqliteStore::RenewLeases(const std::string& worker_id,
         lost_here.push_back(id);
         continue;
       }
-      job->set_lease_deadline_unix_ms(deadline_ms);
+      const int64_t renewed = internal::RenewedDeadline(*job, deadline_ms);
+      job->set_lease_deadline_unix_ms(renewed);
       RETURN_IF_ERROR(WriteJob(*job));
+      if (renewed < deadline_ms) lost_here.push_back(id);  // at its wall limit
     }
     return absl::OkStatus();
   }));

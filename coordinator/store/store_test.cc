@@ -569,6 +569,26 @@ TEST_P(StoreTest, RenewLeasesMovesDeadlinesAndReportsLost) {
   EXPECT_EQ(lost, (std::vector<int64_t>{theirs}));
 }
 
+TEST_P(StoreTest, HeartbeatsCannotHoldALeasePastTheJobsWallLimit) {
+  // No harness timeout set: 600 s, so the wall limit is 1000 ms after the
+  // lease + 2 x 600 s + 120 s.
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+  ASSERT_EQ(Acquire("me", 1000, 100), id);
+  const int64_t limit = 1000 + 1000 * (2 * 600 + 120);
+  std::vector<int64_t> lost;
+  ASSERT_OK(store_->RenewLeases("me", {id}, limit - 5000, &lost));
+  EXPECT_TRUE(lost.empty());
+  ASSERT_OK(store_->RenewLeases("me", {id}, limit + 30000, &lost));
+  EXPECT_EQ(lost, std::vector<int64_t>{id});  // the worker is told to stop
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(id));
+  EXPECT_EQ(j.lease_deadline_unix_ms(), limit);
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Job> expired, store_->ExpireLeases(limit + 1, 3));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].id(), id);
+}
+
 TEST_P(StoreTest, ExpireLeasesRequeuesThenFailsAtAttemptCap) {
   int64_t c = NewCampaign();
   int64_t cand = NewCandidate(c, "h");

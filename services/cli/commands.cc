@@ -16,6 +16,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "services/cli/spec.h"
 #include "services/cli/summary.h"
+#include "services/common/auth.h"
 #include "services/common/clock.h"
 #include "services/common/names.h"
 #include "services/verifier/verdict.h"
@@ -318,6 +319,18 @@ std::unique_ptr<v1::CoordinatorService::Stub> MakeStub(const std::string& addres
       grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
 }
 
+absl::StatusOr<std::unique_ptr<v1::CoordinatorService::Stub>> MakeStub(
+    const std::string& address, const Flags& flags) {
+  auto security = auth::ClientSecurityFromFlags(flags);
+  if (!security.ok()) return security.status();
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  auto channel = auth::Dial(address, *security, args);
+  if (!channel.ok()) return channel.status();
+  return v1::CoordinatorService::NewStub(*channel);
+}
+
 std::string RpcErrorLine(const std::string& address, const grpc::Status& status) {
   if (status.error_code() == grpc::UNAVAILABLE) {
     return absl::StrCat("cannot reach coordinator at ", address, ": ", status.error_message());
@@ -358,6 +371,8 @@ int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err
     return kExitOk;
   }
   std::vector<std::string> known = {"coordinator", "json", "help"};
+  known.insert(known.end(), std::begin(auth::kClientSecurityFlags),
+               std::end(auth::kClientSecurityFlags));
   if (cmd == "leaderboard") known.push_back("limit");
   if (cmd == "show") known.push_back("files");
   std::vector<std::string> unknown = flags->Unknown(known);
@@ -366,7 +381,12 @@ int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err
     return kExitUsage;
   }
   Call c{*flags, out, err, CoordinatorAddress(*flags), flags->Has("json"), nullptr};
-  c.stub = MakeStub(c.address);
+  auto stub = MakeStub(c.address, *flags);
+  if (!stub.ok()) {
+    err << "ratchet " << cmd << ": " << stub.status().message() << "\n";
+    return kExitUsage;
+  }
+  c.stub = std::move(*stub);
   if (cmd == "submit") return Submit(c);
   if (cmd == "status") return Status(c);
   if (cmd == "watch") return Watch(c);
@@ -407,11 +427,17 @@ or 127.0.0.1:50051; --json prints the reply as JSON):
                           a folder (problem, solution, README, run.sh) that
                           reproduces the candidate with `ratchet bench`
 
+Credentials (docs/security.md): --tls-ca=FILE and --token-file=FILE (or
+$RATCHET_TLS_CA, $RATCHET_TOKEN) for a coordinator that serves TLS.
+
 Services:
   coordinator --listen=HOST:PORT --db=PATH|postgresql://... [--port-file=FILE]
-              [--metrics=ADDR]
-  verifier    --coordinator=ADDR [--name=NAME] [--metrics=ADDR]
+              [--metrics=ADDR] [--tls-cert --tls-key --tls-ca --tokens | --insecure]
+  verifier    --coordinator=ADDR [--name=NAME] [--metrics=ADDR] [--tls-ca --tls-cert --tls-key]
   worker      --coordinator=ADDR [--name=NAME] [--scratch=DIR] [--metrics=ADDR]
+              [--tls-ca --tls-cert --tls-key]
+  pki         init DIR | issue DIR ROLE:NAME: the cluster's CA and certificates
+  token       add --tokens=FILE --role=read|submit|admin --name=NAME
   bench       the kernel harness benchmark (see ratchet bench --help)
 
 Exit codes: 0 ok, 1 failed (unreachable coordinator, campaign not finished),

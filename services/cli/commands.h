@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "ratchet/v1/ratchet.pb.h"
@@ -28,6 +29,10 @@ inline constexpr int kRpcDeadlineSeconds = 15;
 std::string CoordinatorAddress(const Flags& flags);
 
 std::unique_ptr<ratchet::v1::CoordinatorService::Stub> MakeStub(const std::string& address);
+// A stub with the caller's credentials: --tls-ca, --token-file, ... (or
+// $RATCHET_TLS_CA, $RATCHET_TOKEN; docs/security.md).
+absl::StatusOr<std::unique_ptr<ratchet::v1::CoordinatorService::Stub>> MakeStub(
+    const std::string& address, const Flags& flags);
 
 // One line for a failed call: "cannot reach coordinator at ADDR: ..." when it
 // is unreachable, else "coordinator at ADDR: NOT_FOUND: ...".

@@ -10,6 +10,7 @@
 #include "services/cli/commands.h"
 #include "services/cli/local.h"
 #include "services/cli/research.h"
+#include "services/cli/security_commands.h"
 #include "services/verifier/verifier_main.h"
 #include "worker/worker_main.h"
 
@@ -30,6 +31,8 @@ int main(int argc, char** argv) {
   if (cmd == "worker") return ratchet::worker::WorkerMain(sub_argc, sub_argv);
   if (cmd == "bench") return ratchet::kernels::BenchMain(sub_argc, sub_argv);
   if (cmd == "local") return ratchet::cli::LocalMain(sub_argc, sub_argv);
+  if (ratchet::cli::IsSecurityCommand(cmd))
+    return ratchet::cli::RunSecurityCommand(sub_argc, sub_argv, std::cout, std::cerr);
   if (ratchet::cli::IsResearchCommand(cmd))
     return ratchet::cli::RunResearchCommand(sub_argc, sub_argv, std::cout, std::cerr);
   if (ratchet::cli::IsClientCommand(cmd)) {

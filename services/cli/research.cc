@@ -16,6 +16,7 @@
 #include "coordinator/proposers/knob_space.h"
 #include "nlohmann/json.hpp"
 #include "services/cli/commands.h"
+#include "services/common/auth.h"
 #include "services/cli/summary.h"
 #include "services/common/flags.h"
 #include "services/common/names.h"
@@ -86,7 +87,14 @@ int UsageError(std::ostream& err, const std::string& what) {
 class Client {
  public:
   Client(const Flags& flags, std::ostream& err)
-      : address_(CoordinatorAddress(flags)), stub_(MakeStub(address_)), err_(err) {}
+      : address_(CoordinatorAddress(flags)), err_(err) {
+    auto stub = MakeStub(address_, flags);  // with the caller's credentials
+    if (stub.ok()) {
+      stub_ = std::move(*stub);
+    } else {
+      dial_error_ = std::string(stub.status().message());
+    }
+  }
 
   bool Campaign(int64_t id, v1::Campaign* out) {
     v1::GetCampaignRequest req;
@@ -122,6 +130,10 @@ class Client {
   template <typename Request, typename Reply>
   bool Call(grpc::Status (Stub::*rpc)(grpc::ClientContext*, const Request&, Reply*),
             const Request& req, Reply* out) {
+    if (stub_ == nullptr) {
+      err_ << "ratchet: " << dial_error_ << "\n";
+      return false;
+    }
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::seconds(kRpcDeadlineSeconds));
@@ -131,8 +143,9 @@ class Client {
   }
 
   std::string address_;
-  std::unique_ptr<v1::CoordinatorService::Stub> stub_;
   std::ostream& err_;
+  std::unique_ptr<v1::CoordinatorService::Stub> stub_;
+  std::string dial_error_;
 };
 
 bool ParseId(const std::string& text, int64_t* id) {
@@ -377,6 +390,8 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
     return kExitOk;
   }
   std::vector<std::string> known = {"coordinator", "help"};
+  known.insert(known.end(), std::begin(auth::kClientSecurityFlags),
+               std::end(auth::kClientSecurityFlags));
   if (cmd == "report") known.push_back("json");
   if (cmd == "diff") known.push_back("against");
   if (auto unknown = flags->Unknown(known); !unknown.empty())

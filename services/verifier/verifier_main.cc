@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "grpcpp/grpcpp.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
+#include "services/common/auth.h"
 #include "services/common/flags.h"
 #include "services/common/metrics.h"
 #include "services/common/names.h"
@@ -27,7 +28,10 @@ void OnSignal(int) { g_stop = true; }
 
 constexpr char kUsage[] =
     "usage: ratchet verifier --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n"
-    "                        [--concurrency=4]   claims verified at once\n";
+    "                        [--concurrency=4]   claims verified at once\n"
+    "         [--tls-ca=FILE --tls-cert=FILE --tls-key=FILE [--tls-server-name=NAME]]\n"
+    "  --tls-*: the cluster's CA and this verifier's certificate (ratchet pki issue\n"
+    "           DIR verifier:NAME); it then acts as NAME (docs/security.md)\n";
 
 void Sleep(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
@@ -178,7 +182,8 @@ int VerifierMain(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  auto unknown = flags->Unknown({"coordinator", "name", "metrics", "concurrency"});
+  auto unknown = flags->Unknown({"coordinator", "name", "metrics", "concurrency", "tls-ca",
+                                 "tls-cert", "tls-key", "tls-server-name"});
   if (!unknown.empty() || !flags->positional().empty()) {
     std::fprintf(stderr, "ratchet verifier: unexpected argument\n%s", kUsage);
     return 2;
@@ -191,6 +196,25 @@ int VerifierMain(int argc, char** argv) {
   const std::string address = flags->Get("coordinator", "127.0.0.1:50051");
   std::string name = flags->Get("name", "verifier");
   std::string id = absl::StrFormat("%s-%06x", name, std::random_device{}() & 0xffffff);
+  auto security = auth::ClientSecurityFromFlags(*flags);
+  std::shared_ptr<grpc::Channel> channel;
+  if (security.ok() && !security->token.empty())
+    security = absl::InvalidArgumentError("a verifier proves who it is with --tls-cert, not a token");
+  if (security.ok() && !security->cert_file.empty()) {
+    // Authenticated, it acts under the name its certificate proves.
+    auto cert_name = auth::CertificateName(security->cert_file);
+    if (!cert_name.ok()) security = cert_name.status();
+    else id = *cert_name;
+  }
+  if (security.ok()) {
+    auto dialed = auth::Dial(address, *security);
+    if (!dialed.ok()) security = dialed.status();
+    else channel = *dialed;
+  }
+  if (!security.ok()) {
+    std::fprintf(stderr, "ratchet verifier: %s\n", security.status().message().data());
+    return 2;
+  }
 
   struct sigaction sa = {};
   sa.sa_handler = OnSignal;
@@ -211,8 +235,7 @@ int VerifierMain(int argc, char** argv) {
   std::fprintf(stderr, "verifier %s: using coordinator %s\n", id.c_str(), address.c_str());
   // Claims wait on replays most of the time, so several are verified at once;
   // each loop holds one claim. The stub is safe to share between threads.
-  Verifier verifier(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()), id,
-                    registry);
+  Verifier verifier(channel, id, registry);
   std::vector<std::thread> loops;
   for (int i = 0; i < *concurrency; ++i) loops.emplace_back([&verifier] { verifier.Run(); });
   for (auto& t : loops) t.join();
