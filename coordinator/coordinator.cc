@@ -15,9 +15,9 @@
 #include "coordinator/proposers/llm/llm_proposer.h"
 #include "coordinator/proposers/proposer.h"
 #include "coordinator/spec_validation.h"
-#include "services/common/clock.h"
-#include "services/common/names.h"
-#include "services/common/noise_floor.h"
+#include "common/clock.h"
+#include "common/names.h"
+#include "common/noise_floor.h"
 
 namespace ratchet::coordinator {
 namespace {
@@ -1751,6 +1751,10 @@ absl::StatusOr<std::vector<int64_t>> Coordinator::RequestReplays(
                                                     "', not '", verifier_id, "'"));
   if (replays < 1 || replays > 20)
     return absl::InvalidArgumentError("replays must be between 1 and 20");
+  // Each request renews the holder's lease: replays of a slow kernel, raised
+  // look after look, can outlast one lease.
+  v->set_lease_deadline_unix_ms(NowUnixMs() + options_.verification_lease_ms);
+  if (auto s = store_->UpdateVerification(*v); !s.ok()) return s;
   auto existing = store_->ListJobsForVerification(verification_id);
   if (!existing.ok()) return existing.status();
   // `replays` is the total a side, so a repeated request (a verifier that

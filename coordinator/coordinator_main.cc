@@ -11,9 +11,9 @@
 #include "coordinator/store/store.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "services/common/auth.h"
-#include "services/common/flags.h"
-#include "services/common/metrics.h"
+#include "common/auth.h"
+#include "common/flags.h"
+#include "common/metrics.h"
 
 namespace ratchet::coordinator {
 

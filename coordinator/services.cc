@@ -1,7 +1,7 @@
 #include "coordinator/services.h"
 
 #include "absl/strings/str_cat.h"
-#include "services/common/clock.h"
+#include "common/clock.h"
 
 namespace ratchet::coordinator {
 

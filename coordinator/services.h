@@ -12,7 +12,7 @@
 
 #include "coordinator/coordinator.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
-#include "services/common/auth.h"
+#include "common/auth.h"
 
 namespace ratchet::coordinator {
 

@@ -15,7 +15,7 @@
 #include "coordinator/store/store.h"
 #include "coordinator/stored_baselines.h"
 #include "gtest/gtest.h"
-#include "services/common/noise_floor.h"
+#include "common/noise_floor.h"
 
 namespace ratchet::coordinator {
 namespace {

@@ -14,7 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
-#include "services/common/auth.h"
+#include "common/auth.h"
 #include "tests/support/process.h"
 
 namespace ratchet {

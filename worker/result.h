@@ -10,12 +10,12 @@
 
 #include "absl/status/statusor.h"
 #include "ratchet/v1/ratchet.pb.h"
-#include "services/common/names.h"
+#include "common/names.h"
 #include "worker/sandbox.h"
 
 namespace ratchet::worker {
 
-// The harness's outcome strings (services/common/names.h): "ok" -> OUTCOME_OK,
+// The harness's outcome strings (common/names.h): "ok" -> OUTCOME_OK,
 // unknown strings -> OUTCOME_UNSPECIFIED; and back, for metrics and logs.
 inline v1::Outcome OutcomeFromString(const std::string& s) { return OutcomeFromName(s); }
 inline std::string OutcomeLabel(v1::Outcome outcome) { return OutcomeName(outcome); }

@@ -28,7 +28,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "services/common/clock.h"
+#include "common/clock.h"
 #include "worker/result.h"
 
 extern char** environ;

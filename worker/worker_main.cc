@@ -14,9 +14,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "services/common/auth.h"
-#include "services/common/flags.h"
-#include "services/common/metrics.h"
+#include "common/auth.h"
+#include "common/flags.h"
+#include "common/metrics.h"
 #include "worker/hardware.h"
 #include "worker/sandbox.h"
 #include "worker/worker.h"

@@ -16,9 +16,9 @@
 #include "google/protobuf/util/json_util.h"
 #include "services/cli/spec.h"
 #include "services/cli/summary.h"
-#include "services/common/auth.h"
-#include "services/common/clock.h"
-#include "services/common/names.h"
+#include "common/auth.h"
+#include "common/clock.h"
+#include "common/names.h"
 #include "services/verifier/verdict.h"
 
 namespace ratchet::cli {

@@ -14,7 +14,7 @@
 #include "grpcpp/grpcpp.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "ratchet/v1/ratchet.pb.h"
-#include "services/common/flags.h"
+#include "common/flags.h"
 
 namespace ratchet::cli {
 

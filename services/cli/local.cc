@@ -25,8 +25,8 @@
 #include "services/cli/commands.h"
 #include "services/cli/spec.h"
 #include "services/cli/summary.h"
-#include "services/common/clock.h"
-#include "services/common/flags.h"
+#include "common/clock.h"
+#include "common/flags.h"
 
 namespace ratchet::cli {
 namespace {

@@ -16,10 +16,10 @@
 #include "coordinator/proposers/knob_space.h"
 #include "nlohmann/json.hpp"
 #include "services/cli/commands.h"
-#include "services/common/auth.h"
+#include "common/auth.h"
 #include "services/cli/summary.h"
-#include "services/common/flags.h"
-#include "services/common/names.h"
+#include "common/flags.h"
+#include "common/names.h"
 
 namespace ratchet::cli {
 namespace {

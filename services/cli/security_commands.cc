@@ -10,9 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/cli/commands.h"
-#include "services/common/auth.h"
-#include "services/common/flags.h"
-#include "services/common/pki.h"
+#include "common/auth.h"
+#include "common/flags.h"
+#include "common/pki.h"
 
 namespace ratchet::cli {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "ratchet/v1/ratchet.pb.h"
-#include "services/common/names.h"
+#include "common/names.h"
 
 namespace ratchet::cli {
 
@@ -24,7 +24,7 @@ struct SummaryInput {
 
 // "OUTCOME_WRONG_ANSWER" or "wrong_answer" -> "wrong_answer".
 std::string OutcomeName(const std::string& raw);
-// CAMPAIGN_FINISHED -> "finished" (services/common/names.h).
+// CAMPAIGN_FINISHED -> "finished" (common/names.h).
 using ::ratchet::CampaignStateName;
 
 // The knobs of the best candidate that differ from the baseline's, as

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "services/common/noise_floor.h"
+#include "common/noise_floor.h"
 #include "services/verifier/screening.h"
 #include "services/verifier/welch.h"
 

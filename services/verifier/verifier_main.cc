@@ -14,10 +14,10 @@
 #include "absl/strings/str_format.h"
 #include "grpcpp/grpcpp.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
-#include "services/common/auth.h"
-#include "services/common/flags.h"
-#include "services/common/metrics.h"
-#include "services/common/names.h"
+#include "common/auth.h"
+#include "common/flags.h"
+#include "common/metrics.h"
+#include "common/names.h"
 #include "services/verifier/verdict.h"
 
 namespace ratchet::verifier {
@@ -92,7 +92,15 @@ class Verifier {
     if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
 
     v1::GetReplaysResponse replays;
+    auto renewed = std::chrono::steady_clock::now();
     while (!g_stop) {
+      // The same request again adds no replays but renews this verifier's
+      // lease on the claim (10 minutes), which long replays can outlast.
+      if (std::chrono::steady_clock::now() - renewed > std::chrono::seconds(60)) {
+        rresp.Clear();
+        if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
+        renewed = std::chrono::steady_clock::now();
+      }
       v1::GetReplaysRequest gr;
       gr.set_verification_id(claim.id());
       replays.Clear();

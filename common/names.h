@@ -1,7 +1,7 @@
 // The names of API enums as reports, metrics and the harness's result JSON
 // spell them: "compile_error", "finished". One table, derived from the proto.
-#ifndef RATCHET_SERVICES_COMMON_NAMES_H_
-#define RATCHET_SERVICES_COMMON_NAMES_H_
+#ifndef RATCHET_COMMON_NAMES_H_
+#define RATCHET_COMMON_NAMES_H_
 
 #include <string>
 
@@ -25,4 +25,4 @@ bool IsRejected(v1::VerdictOutcome outcome);
 
 }  // namespace ratchet
 
-#endif  // RATCHET_SERVICES_COMMON_NAMES_H_
+#endif  // RATCHET_COMMON_NAMES_H_

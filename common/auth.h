@@ -6,8 +6,8 @@
 // tokens file. Without TLS the coordinator is open: every caller is
 // "anonymous" with every role, which it allows only on loopback or when told
 // --insecure.
-#ifndef RATCHET_SERVICES_COMMON_AUTH_H_
-#define RATCHET_SERVICES_COMMON_AUTH_H_
+#ifndef RATCHET_COMMON_AUTH_H_
+#define RATCHET_COMMON_AUTH_H_
 
 #include <map>
 #include <memory>
@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
-#include "services/common/flags.h"
+#include "common/flags.h"
 
 namespace ratchet::auth {
 
@@ -117,4 +117,4 @@ bool IsLoopback(const std::string& listen);
 
 }  // namespace ratchet::auth
 
-#endif  // RATCHET_SERVICES_COMMON_AUTH_H_
+#endif  // RATCHET_COMMON_AUTH_H_

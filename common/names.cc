@@ -1,4 +1,4 @@
-#include "services/common/names.h"
+#include "common/names.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_replace.h"

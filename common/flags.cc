@@ -1,4 +1,4 @@
-#include "services/common/flags.h"
+#include "common/flags.h"
 
 #include <algorithm>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "services/common/pki.h"
+#include "common/pki.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>

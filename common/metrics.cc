@@ -1,4 +1,4 @@
-#include "services/common/metrics.h"
+#include "common/metrics.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -1,7 +1,7 @@
 // A small command-line reader shared by every subcommand: `--name=value`,
 // `--name value`, bare `--switch`, and positional arguments.
-#ifndef RATCHET_SERVICES_COMMON_FLAGS_H_
-#define RATCHET_SERVICES_COMMON_FLAGS_H_
+#ifndef RATCHET_COMMON_FLAGS_H_
+#define RATCHET_COMMON_FLAGS_H_
 
 #include <map>
 #include <string>
@@ -35,4 +35,4 @@ class Flags {
 
 }  // namespace ratchet
 
-#endif  // RATCHET_SERVICES_COMMON_FLAGS_H_
+#endif  // RATCHET_COMMON_FLAGS_H_

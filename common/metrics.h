@@ -1,7 +1,7 @@
 // Prometheus metrics for every service: one registry per process, served over
 // HTTP at /metrics by prometheus-cpp's exposer.
-#ifndef RATCHET_SERVICES_COMMON_METRICS_H_
-#define RATCHET_SERVICES_COMMON_METRICS_H_
+#ifndef RATCHET_COMMON_METRICS_H_
+#define RATCHET_COMMON_METRICS_H_
 
 #include <memory>
 #include <string>
@@ -29,4 +29,4 @@ class MetricsServer {
 
 }  // namespace ratchet
 
-#endif  // RATCHET_SERVICES_COMMON_METRICS_H_
+#endif  // RATCHET_COMMON_METRICS_H_

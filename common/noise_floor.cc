@@ -1,4 +1,4 @@
-#include "services/common/noise_floor.h"
+#include "common/noise_floor.h"
 
 #include <cmath>
 

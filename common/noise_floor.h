@@ -3,8 +3,8 @@
 // workload and hardware model. Pooled over verifications as a within-group
 // variance of relative deviations, so that incumbents of different speeds
 // share one figure; old groups decay so that the floor follows the machine.
-#ifndef RATCHET_SERVICES_COMMON_NOISE_FLOOR_H_
-#define RATCHET_SERVICES_COMMON_NOISE_FLOOR_H_
+#ifndef RATCHET_COMMON_NOISE_FLOOR_H_
+#define RATCHET_COMMON_NOISE_FLOOR_H_
 
 #include <string>
 #include <vector>
@@ -31,4 +31,4 @@ std::string HardwareKey(const v1::Hardware& hardware, bool cuda);
 
 }  // namespace ratchet
 
-#endif  // RATCHET_SERVICES_COMMON_NOISE_FLOOR_H_
+#endif  // RATCHET_COMMON_NOISE_FLOOR_H_

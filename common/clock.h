@@ -1,5 +1,5 @@
-#ifndef RATCHET_SERVICES_COMMON_CLOCK_H_
-#define RATCHET_SERVICES_COMMON_CLOCK_H_
+#ifndef RATCHET_COMMON_CLOCK_H_
+#define RATCHET_COMMON_CLOCK_H_
 
 #include <chrono>
 #include <cstdint>
@@ -14,4 +14,4 @@ inline int64_t NowUnixMs() {
 
 }  // namespace ratchet
 
-#endif  // RATCHET_SERVICES_COMMON_CLOCK_H_
+#endif  // RATCHET_COMMON_CLOCK_H_

@@ -2,8 +2,8 @@
 // for the coordinator (a server certificate with the names clients dial) and
 // for workers and verifiers (client certificates whose common name
 // "ROLE:NAME" is their identity). EC P-256 keys, SHA-256 signatures.
-#ifndef RATCHET_SERVICES_COMMON_PKI_H_
-#define RATCHET_SERVICES_COMMON_PKI_H_
+#ifndef RATCHET_COMMON_PKI_H_
+#define RATCHET_COMMON_PKI_H_
 
 #include <string>
 #include <vector>
@@ -25,4 +25,4 @@ absl::Status Issue(const std::string& dir, const std::string& common_name,
 
 }  // namespace ratchet::pki
 
-#endif  // RATCHET_SERVICES_COMMON_PKI_H_
+#endif  // RATCHET_COMMON_PKI_H_

@@ -1,4 +1,4 @@
-#include "services/common/auth.h"
+#include "common/auth.h"
 
 #include <arpa/inet.h>
 #include <openssl/evp.h>
