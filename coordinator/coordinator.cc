@@ -14,7 +14,8 @@
 #include "nlohmann/json.hpp"
 #include "coordinator/proposers/llm/llm_proposer.h"
 #include "coordinator/proposers/proposer.h"
-#include "coordinator/spec_validation.h"
+#include "spec/defaults.h"
+#include "spec/validation.h"
 #include "common/clock.h"
 #include "common/names.h"
 #include "common/noise_floor.h"
@@ -120,32 +121,6 @@ bool IsOpen(const v1::Job& job) {
 
 std::string JobKindName(v1::JobKind kind) {
   return kind == v1::JOB_REPLAY ? "replay" : "evaluate";
-}
-
-// Fills the defaults of a campaign's verification policy and refuses what
-// makes no sense (docs/verifier.md, "Policy").
-absl::Status NormalizeVerificationPolicy(v1::VerificationPolicy* p) {
-  const std::vector<std::string> known = {"guards", "replay", "adversarial",
-                                          "independent-timing"};
-  for (const auto& t : p->tiers())
-    if (std::find(known.begin(), known.end(), t) == known.end())
-      return absl::InvalidArgumentError(absl::StrCat(
-          "verification.tiers: unknown tier '", t,
-          "' (known: guards, replay, adversarial, independent-timing)"));
-  if (p->tiers().empty())
-    for (const auto& t : known) p->add_tiers(t);
-  for (const char* always : {"guards", "replay"})
-    if (std::find(p->tiers().begin(), p->tiers().end(), always) == p->tiers().end())
-      p->add_tiers(always);
-  if (p->timing_tolerance() < 0 || p->noise_sigmas() < 0 || p->max_replays() < 0)
-    return absl::InvalidArgumentError(
-        "verification.timing_tolerance, noise_sigmas and max_replays must not be negative");
-  if (p->timing_tolerance() == 0) p->set_timing_tolerance(0.5);
-  if (p->noise_sigmas() == 0) p->set_noise_sigmas(2.0);
-  if (p->max_replays() == 0) p->set_max_replays(20);
-  if (p->max_replays() > 20 || p->replays() > 20)
-    return absl::InvalidArgumentError("verification: at most 20 replays a side");
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -1101,48 +1076,12 @@ absl::StatusOr<int64_t> Coordinator::EnqueueJob(const v1::Campaign& campaign,
 // Clients.
 
 absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec& input) {
-  if (absl::Status s = ValidateCampaignSpec(input); !s.ok()) return s;  // bounds, files, names
+  // The spec's rules (spec/): checked as sent, then completed with the
+  // defaults that every client gets.
+  if (absl::Status s = spec::ValidateCampaignSpec(input); !s.ok()) return s;
   v1::CampaignSpec spec = input;
-  if (spec.task().empty()) spec.set_task("kernel");
-  // Proto3 cannot tell an unset weight from 0, so 0 means the default here;
-  // the YAML spec refuses an explicit 0.
-  if (spec.weight() < 0) return absl::InvalidArgumentError("spec.weight must be above 0");
-  if (spec.weight() == 0) spec.set_weight(1);
-  if (spec.gpus() < 0) return absl::InvalidArgumentError("spec.gpus must be at least 0");
-  if (spec.device() != "cuda" && (spec.gpus() > 0 || !spec.gpu_model().empty()))
-    return absl::InvalidArgumentError("spec.gpus and spec.gpu_model need device cuda");
+  spec::ApplyDefaults(&spec);
   if (spec.task() == "sleep") return SubmitSleepCampaign(std::move(spec));
-  if (spec.task() != "kernel")
-    return absl::InvalidArgumentError(
-        absl::StrCat("task '", spec.task(), "' is not supported (known: kernel, sleep)"));
-  if (spec.problem().definition_json().empty())
-    return absl::InvalidArgumentError("spec.problem has no definition.json");
-  if (spec.problem().workload_jsonl().empty())
-    return absl::InvalidArgumentError("spec.problem has no workload.jsonl");
-  if (spec.threads() <= 0) spec.set_threads(1);
-  if (spec.threads() > 64)
-    return absl::InvalidArgumentError("spec.threads must be at most 64");
-  if (spec.in_flight_per_thread() <= 0) spec.set_in_flight_per_thread(1);
-  if (spec.budget().max_evaluations() <= 0) spec.mutable_budget()->set_max_evaluations(20);
-  if (spec.verification().replays() <= 0) spec.mutable_verification()->set_replays(3);
-  if (spec.verification().significance() <= 0)
-    spec.mutable_verification()->set_significance(0.05);
-  if (spec.verification().significance() >= 0.5)
-    return absl::InvalidArgumentError("verification.significance must be below 0.5");
-  if (auto s = NormalizeVerificationPolicy(spec.mutable_verification()); !s.ok()) return s;
-  if (spec.harness().timeout_seconds() <= 0) spec.mutable_harness()->set_timeout_seconds(120);
-  if (spec.device().empty()) spec.set_device("cpu");
-  if (spec.proposer().empty()) spec.set_proposer("evolve");
-  if (spec.experience().empty()) spec.set_experience("campaign");
-  if (spec.experience() != "campaign" && spec.experience() != "shared")
-    return absl::InvalidArgumentError(absl::StrCat(
-        "experience '", spec.experience(), "' is not known (campaign, shared)"));
-  if (spec.migrate_every() < 0 || spec.merge_every() < 0 || spec.tournament_size() < 0 ||
-      spec.budget().max_gpu_seconds() < 0)
-    return absl::InvalidArgumentError(
-        "migrate_every, merge_every, tournament_size and budget.max_gpu_seconds must not be "
-        "negative");
-  if (spec.proposer() == "llm") *spec.mutable_llm() = llm::WithDefaults(spec.llm());
   if (auto p = proposers::MakeProposer(spec, options_.llm_endpoints.get()); !p.ok())
     return p.status();
 

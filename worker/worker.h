@@ -22,6 +22,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
+#include "spec/defaults.h"
 #include "worker/sandbox.h"
 
 namespace grpc {
@@ -43,7 +44,7 @@ struct WorkerOptions {
   std::string python;              // --python for the harness; "" = its default
   int slots = 1;                   // jobs at a time
   int wait_ms = 2000;              // AcquireJob long-poll
-  double default_timeout_seconds = 120;
+  double default_timeout_seconds = spec::kDefaultTimeoutSeconds;
   double cpu_seconds = 0;          // RLIMIT_CPU; 0 = timeout x cores
   int64_t memory_bytes = int64_t{8} << 30;  // RLIMIT_DATA per process
   int64_t scratch_bytes = int64_t{8} << 30;  // most a job's scratch folder may hold; 0 = no limit

@@ -1,8 +1,10 @@
 #include "coordinator/proposers/proposer.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "coordinator/proposers/builtin.h"
 #include "coordinator/proposers/llm/llm_proposer.h"
+#include "spec/defaults.h"
 
 namespace ratchet::proposers {
 
@@ -13,8 +15,8 @@ absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const std::string& name) 
   if (name == "replay" || name == "llm")
     return absl::InvalidArgumentError(
         absl::StrCat("proposer '", name, "' needs its settings from the campaign spec"));
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown proposer '", name, "' (known: evolve, random, grid, replay, llm)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown proposer '", name, "' (known: ",
+                                                 absl::StrJoin(spec::kProposers, ", "), ")"));
 }
 
 absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const v1::CampaignSpec& spec,

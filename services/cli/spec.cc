@@ -4,10 +4,8 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <sstream>
-#include <tuple>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -16,10 +14,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "coordinator/proposers/knob_space.h"
-#include "coordinator/spec_validation.h"
 #include "nlohmann/json.hpp"
-#include "services/verifier/verdict.h"
+#include "spec/defaults.h"
+#include "spec/knobs.h"
+#include "spec/validation.h"
 #include "yaml-cpp/yaml.h"
 
 namespace ratchet::cli {
@@ -39,31 +37,23 @@ const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_secon
 const std::vector<std::string> kVerificationKeys = {
     "replays", "min_gain", "significance", "tiers", "timing_tolerance", "noise_sigmas",
     "max_replays"};
-// docs/verifier.md, "Tiers": guards and replay always run.
-const std::vector<std::string> kVerificationTiers(std::begin(verifier::kTiers),
-                                                  std::end(verifier::kTiers));
 const std::vector<std::string> kHarnessKeys = {"warmups", "repetitions", "correctness_rounds",
                                                "timeout_seconds", "screen"};
-// The cascade's screen stage (docs/harness.md, "The screen").
-const std::vector<std::string> kScreenModes = {"auto", "on", "off"};
-// "sleep": jobs that only sleep, for load tests of the coordinator
-// (docs/cluster.md); no problem or baseline.
-const std::vector<std::string> kTasks = {"kernel", "sleep"};
-const std::vector<std::string> kProposers = {"evolve", "random", "grid", "replay", "llm"};
-// base_url and api_key_env are known only to be refused with a reason.
+// base_url and api_key_env are read only for the validator to refuse them
+// with a reason (and the line).
 const std::vector<std::string> kLlmKeys = {
     "endpoint",    "base_url",        "api_key_env",  "models",      "temperature",
     "max_tokens",  "timeout_seconds", "max_retries",  "max_concurrency",
     "max_cost_usd", "merge_every"};
 const std::vector<std::string> kLlmModelKeys = {"name", "weight", "prompt_price_per_1k",
                                                 "completion_price_per_1k"};
-const std::vector<std::string> kDevices = {"cpu", "cuda"};
 // Scheduling among campaigns (docs/cluster.md, "Scheduling").
 const std::vector<std::string> kSchedulingKeys = {"weight", "gpu_model", "gpus", "sleep_ms"};
 
 // At most `max_bytes` (the validator's limit for what is read): a spec that
 // names /dev/zero or a huge file fails at once instead of filling memory.
-absl::StatusOr<std::string> ReadFile(const fs::path& path, size_t max_bytes = kMaxFileBytes) {
+absl::StatusOr<std::string> ReadFile(const fs::path& path,
+                                     size_t max_bytes = spec::kMaxFileBytes) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec))
     return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not a regular file"));
@@ -81,23 +71,7 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path, size_t max_bytes = kM
 // Protobuf `string` fields must hold UTF-8; a binary file would make the
 // whole request unparseable at the coordinator, so reject it here by name.
 bool IsUtf8Text(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const unsigned char c = s[i];
-    if (c == 0) return false;
-    int extra;
-    if (c < 0x80) extra = 0;
-    else if ((c >> 5) == 0x6) extra = 1;
-    else if ((c >> 4) == 0xE) extra = 2;
-    else if ((c >> 3) == 0x1E) extra = 3;
-    else return false;
-    if (i + extra >= s.size() && extra > 0) return false;
-    for (int k = 1; k <= extra; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    }
-    i += extra + 1;
-  }
-  return true;
+  return s.find('\0') == std::string::npos && spec::IsValidUtf8(s);
 }
 
 // Reads keys of one YAML map, remembering where each came from so errors can
@@ -131,43 +105,48 @@ class SpecReader {
     return absl::OkStatus();
   }
 
+  // A string, checked by its field's rule (spec/validation.h): size,
+  // characters and, where the field names something, the names it may hold.
   absl::Status GetString(const YAML::Node& map, const std::string& prefix,
                          const std::string& key, std::string* out) const {
     YAML::Node node = map[key];
     if (!node.IsDefined()) return absl::OkStatus();
     if (!node.IsScalar()) return Error(node, prefix + key, "expected a string, got " + Kind(node));
+    if (absl::Status s = spec::CheckString(prefix + key, node.Scalar()); !s.ok())
+      return Error(node, prefix + key, std::string(s.message()));
     *out = node.Scalar();
     return absl::OkStatus();
   }
 
+  // Numbers, checked against their field's bound (spec/validation.h) as
+  // written: a 0 in the YAML is a 0, not "unset".
   absl::Status GetInt(const YAML::Node& map, const std::string& prefix, const std::string& key,
-                      long long min, long long* out) const {
+                      long long* out) const {
     YAML::Node node = map[key];
     if (!node.IsDefined()) return absl::OkStatus();
     long long v;
     if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &v)) {
       return Error(node, prefix + key, "expected an integer, got " + Kind(node));
     }
-    if (v < min) {
-      return Error(node, prefix + key, absl::StrCat("must be at least ", min, ", got ", v));
-    }
+    if (absl::Status s = spec::CheckNumber(prefix + key, static_cast<double>(v), node.Scalar(),
+                                           /*written=*/true);
+        !s.ok())
+      return Error(node, prefix + key, std::string(s.message()));
     *out = v;
     return absl::OkStatus();
   }
 
   absl::Status GetDouble(const YAML::Node& map, const std::string& prefix, const std::string& key,
-                         double min, bool min_exclusive, double* out) const {
+                         double* out) const {
     YAML::Node node = map[key];
     if (!node.IsDefined()) return absl::OkStatus();
     double v;
     if (!node.IsScalar() || !absl::SimpleAtod(node.Scalar(), &v) || !std::isfinite(v)) {
       return Error(node, prefix + key, "expected a number, got " + Kind(node));
     }
-    if (min_exclusive ? v <= min : v < min) {
-      return Error(node, prefix + key,
-                   absl::StrCat("must be ", min_exclusive ? "greater than " : "at least ", min,
-                                ", got ", node.Scalar()));
-    }
+    if (absl::Status s = spec::CheckNumber(prefix + key, v, node.Scalar(), /*written=*/true);
+        !s.ok())
+      return Error(node, prefix + key, std::string(s.message()));
     *out = v;
     return absl::OkStatus();
   }
@@ -222,9 +201,9 @@ absl::Status ReadProblem(const fs::path& dir, const std::string& where,
     return absl::NotFoundError(absl::StrCat(where, ": problem folder ", dir.string(),
                                             " has no workload.jsonl"));
   }
-  absl::StatusOr<std::string> def = ReadFile(def_path, kMaxDefinitionBytes);
+  absl::StatusOr<std::string> def = ReadFile(def_path, spec::kMaxDefinitionBytes);
   if (!def.ok()) return def.status();
-  absl::StatusOr<std::string> wl = ReadFile(wl_path, kMaxWorkloadBytes);
+  absl::StatusOr<std::string> wl = ReadFile(wl_path, spec::kMaxWorkloadBytes);
   if (!wl.ok()) return wl.status();
 
   nlohmann::json json = nlohmann::json::parse(*def, nullptr, /*allow_exceptions=*/false);
@@ -282,10 +261,10 @@ absl::Status ReadSolution(const fs::path& dir, const std::string& where,
        it.increment(ec)) {
     // A folder with more than a solution's files (a home folder, "/") is
     // refused before it is walked to the end.
-    if (++entries > 16 * kMaxSolutionFiles || paths.size() > kMaxSolutionFiles)
+    if (++entries > 16 * spec::kMaxSolutionFiles || paths.size() > spec::kMaxSolutionFiles)
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": baseline folder ", dir.string(), " holds more than ",
-                       kMaxSolutionFiles, " files (a solution folder holds its sources)"));
+                       spec::kMaxSolutionFiles, " files (a solution folder holds its sources)"));
     const std::string name = it->path().filename().string();
     // Hidden entries (.git, editor swap files) are not part of a solution.
     if (!name.empty() && name[0] == '.') {
@@ -317,50 +296,33 @@ absl::Status ReadSolution(const fs::path& dir, const std::string& where,
   return absl::OkStatus();
 }
 
-// `llm:` — how the llm proposer reaches its model (docs/llm.md).
+// `llm:` — which of the coordinator's LLM endpoints the llm proposer asks,
+// and how (docs/llm.md). What the section must hold beyond its values'
+// bounds (an endpoint, no base_url or api_key_env, named models) is the
+// validator's to say, at the line of the key.
 absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::LlmSettings* out) {
   absl::StatusOr<YAML::Node> llm = r.GetMap(root, "llm", kLlmKeys);
   if (!llm.ok()) return llm.status();
   const YAML::Node& n = *llm;
-  // Where the coordinator connects, and with which of its secrets, is its
-  // operator's choice (docs/llm.md), never a submitter's.
-  for (const char* key : {"base_url", "api_key_env"})
-    if (n[key].IsDefined())
-      return r.Error(n[key], absl::StrCat("llm.", key),
-                     "not allowed in a campaign spec; name an LLM endpoint configured by the "
-                     "coordinator's operator instead (endpoint: NAME; docs/llm.md)");
-  std::string endpoint;
-  long long max_tokens = kDefaultLlmMaxTokens, max_retries = kDefaultLlmMaxRetries,
-            max_concurrency = kDefaultLlmMaxConcurrency, merge_every = 0;
-  double temperature = kDefaultLlmTemperature, timeout = kDefaultLlmTimeoutSeconds,
-         max_cost = 0;
+  std::string endpoint, base_url, api_key_env;
+  // Where 0 is a setting of its own, the default is written here
+  // (spec/defaults.h); the rest are left to spec::ApplyDefaults.
+  long long max_tokens = 0, max_retries = spec::kDefaultLlmMaxRetries, max_concurrency = 0,
+            merge_every = 0;
+  double temperature = spec::kDefaultLlmTemperature, timeout = 0, max_cost = 0;
   for (absl::Status st : {
            r.GetString(n, "llm.", "endpoint", &endpoint),
-           r.GetDouble(n, "llm.", "temperature", 0, false, &temperature),
-           r.GetInt(n, "llm.", "max_tokens", 1, &max_tokens),
-           r.GetDouble(n, "llm.", "timeout_seconds", 0, true, &timeout),
-           r.GetInt(n, "llm.", "max_retries", 0, &max_retries),
-           r.GetInt(n, "llm.", "max_concurrency", 1, &max_concurrency),
-           r.GetDouble(n, "llm.", "max_cost_usd", 0, false, &max_cost),
-           r.GetInt(n, "llm.", "merge_every", 0, &merge_every),
+           r.GetString(n, "llm.", "base_url", &base_url),
+           r.GetString(n, "llm.", "api_key_env", &api_key_env),
+           r.GetDouble(n, "llm.", "temperature", &temperature),
+           r.GetInt(n, "llm.", "max_tokens", &max_tokens),
+           r.GetDouble(n, "llm.", "timeout_seconds", &timeout),
+           r.GetInt(n, "llm.", "max_retries", &max_retries),
+           r.GetInt(n, "llm.", "max_concurrency", &max_concurrency),
+           r.GetDouble(n, "llm.", "max_cost_usd", &max_cost),
+           r.GetInt(n, "llm.", "merge_every", &merge_every),
        }) {
     if (!st.ok()) return st;
-  }
-  if (endpoint.empty())
-    return r.Error(n, "llm.endpoint",
-                   "missing (the name of an LLM endpoint configured on the coordinator, "
-                   "e.g. local-vllm)");
-  if (temperature > 2)
-    return r.Error(n["temperature"], "llm.temperature",
-                   absl::StrCat("must be at most 2, got ", temperature));
-  for (auto [key, v, max] : {std::tuple<const char*, long long, long long>{
-                                 "max_tokens", max_tokens, 1'000'000},
-                             {"max_retries", max_retries, 20},
-                             {"max_concurrency", max_concurrency, 256},
-                             {"merge_every", merge_every, 1'000'000}}) {
-    if (v > max)
-      return r.Error(n[key], absl::StrCat("llm.", key),
-                     absl::StrCat("must be at most ", max, ", got ", v));
   }
   // No models: the endpoint's default model.
   YAML::Node models = n["models"];
@@ -371,9 +333,8 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
     const YAML::Node m = models[i];
     const std::string prefix = absl::StrCat("llm.models[", i, "].");
     ratchet::v1::LlmModel* model = out->add_models();
-    if (m.IsScalar()) {  // a bare name: weight 1, free
+    if (m.IsScalar()) {  // a bare name: the default weight, free
       model->set_name(m.Scalar());
-      model->set_weight(1);
       continue;
     }
     if (!m.IsMap())
@@ -382,22 +343,23 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
                          absl::StrJoin(kLlmModelKeys, ", "));
     if (absl::Status s = r.CheckKeys(m, prefix, kLlmModelKeys); !s.ok()) return s;
     std::string name;
-    double weight = 1, prompt_price = 0, completion_price = 0;
+    double weight = 0, prompt_price = 0, completion_price = 0;
     for (absl::Status st : {
              r.GetString(m, prefix, "name", &name),
-             r.GetDouble(m, prefix, "weight", 0, true, &weight),
-             r.GetDouble(m, prefix, "prompt_price_per_1k", 0, false, &prompt_price),
-             r.GetDouble(m, prefix, "completion_price_per_1k", 0, false, &completion_price),
+             r.GetDouble(m, prefix, "weight", &weight),
+             r.GetDouble(m, prefix, "prompt_price_per_1k", &prompt_price),
+             r.GetDouble(m, prefix, "completion_price_per_1k", &completion_price),
          }) {
       if (!st.ok()) return st;
     }
-    if (name.empty()) return r.Error(m, prefix + "name", "missing (the model's name on the server)");
     model->set_name(name);
     model->set_weight(weight);
     model->set_prompt_price_per_1k(prompt_price);
     model->set_completion_price_per_1k(completion_price);
   }
   out->set_endpoint(endpoint);
+  out->set_base_url(base_url);
+  out->set_api_key_env(api_key_env);
   out->set_temperature(temperature);
   out->set_max_tokens(static_cast<int32_t>(max_tokens));
   out->set_timeout_seconds(timeout);
@@ -410,13 +372,13 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
 
 // `replay:` — the knob settings the replay proposer tries, in order.
 absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
-                        ratchet::v1::CampaignSpec* spec) {
+                        ratchet::v1::CampaignSpec* out) {
   YAML::Node list = root["replay"];
   if (!list.IsSequence() || list.size() == 0)
     return r.Error(list, "replay",
                    "expected a non-empty list of knob settings, e.g. [{VEC: 8, UNROLL: 4}]");
   // The coordinator checks the settings against the same space.
-  absl::StatusOr<proposers::KnobSpace> space = proposers::ParseKnobSpace(spec->baseline());
+  absl::StatusOr<spec::KnobSpace> space = spec::ParseKnobSpace(out->baseline());
   if (!space.ok())
     return r.Error(list, "replay", absl::StrCat("the baseline's knobs: ", space.status().message()));
   for (size_t i = 0; i < list.size(); ++i) {
@@ -424,14 +386,14 @@ absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
     const std::string where = absl::StrCat("replay[", i, "]");
     if (!entry.IsMap())
       return r.Error(entry, where, "expected a map of knob: value, got " + SpecReader::Kind(entry));
-    ratchet::v1::KnobSetting* setting = spec->add_replay();
+    ratchet::v1::KnobSetting* setting = out->add_replay();
     for (const auto& kv : entry) {
       const std::string name = kv.first.Scalar();
       if (!kv.second.IsScalar())
         return r.Error(kv.second, where + "." + name, "expected a value, got " +
                                                           SpecReader::Kind(kv.second));
       const std::string value = kv.second.Scalar();
-      const proposers::Knob* knob = space->Find(name);
+      const spec::Knob* knob = space->Find(name);
       if (knob == nullptr)
         return r.Error(kv.first, where + "." + name, "the baseline declares no such knob");
       if (std::find(knob->choices.begin(), knob->choices.end(), value) == knob->choices.end())
@@ -488,15 +450,8 @@ class DuplicateKeyCheck {
   int visited_ = 0;
 };
 
-absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
+absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
                                               const std::string& yaml_path) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(yaml_path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
-  }
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(absl::StrCat(
         yaml_path, ": expected a map of settings (name, task, problem, baseline, ...)"));
@@ -508,37 +463,16 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
   absl::Status s = r.CheckKeys(root, "", top_keys);
   if (!s.ok()) return s;
 
+  // What the YAML leaves out stays 0 or "" for spec::ApplyDefaults, except
+  // where 0 is a setting of its own: those defaults are written here.
   CampaignSpec spec;
   std::string name = fs::path(yaml_path).stem().string();
-  std::string task = kDefaultTask, proposer = kDefaultProposer, device = kDefaultDevice;
-  std::string problem, baseline;
-  long long threads = kDefaultThreads, seed = kDefaultSeed,
-            in_flight = kDefaultInFlightPerThread;
-  long long max_evaluations = kDefaultMaxEvaluations, replays = kDefaultReplays,
-            warmups = kDefaultWarmups, repetitions = kDefaultRepetitions,
-            correctness_rounds = kDefaultCorrectnessRounds;
-  double max_wall = kDefaultMaxWallSeconds, min_gain = kDefaultMinGain,
-         significance = kDefaultSignificance,
-         timeout = kDefaultTimeoutSeconds;
-  // 0 leaves the coordinator's default (docs/verifier.md, "Policy").
-  double timing_tolerance = 0, noise_sigmas = 0;
-  long long max_replays = 0;
-  std::string screen = kDefaultScreen;
-
-  // `value` of map[key] (prefix: the map's place, e.g. "harness.") must be in `allowed`.
-  auto one_of_in = [&](const YAML::Node& map, const std::string& prefix, const std::string& key,
-                       const std::string& value,
-                       const std::vector<std::string>& allowed) -> absl::Status {
-    if (std::find(allowed.begin(), allowed.end(), value) != allowed.end())
-      return absl::OkStatus();
-    return r.Error(map[key], prefix + key,
-                   absl::StrCat("unknown ", key, " '", value, "' (known: ",
-                                absl::StrJoin(allowed, ", "), ")"));
-  };
-  auto one_of = [&](const std::string& key, const std::string& value,
-                    const std::vector<std::string>& allowed) {
-    return one_of_in(root, "", key, value, allowed);
-  };
+  std::string task, proposer, device, problem, baseline, screen, experience, gpu_model;
+  long long threads = 0, seed = spec::kDefaultSeed, in_flight = 0, max_evaluations = 0,
+            replays = 0, max_replays = 0, warmups = 0, repetitions = 0, correctness_rounds = 0,
+            migrate_every = 0, merge_every = 0, tournament_size = 0, gpus = 0, sleep_ms = 0;
+  double max_wall = 0, max_gpu = 0, min_gain = spec::kDefaultMinGain, significance = 0,
+         timing_tolerance = 0, noise_sigmas = 0, timeout = 0, weight = 0;
 
   absl::StatusOr<YAML::Node> budget = r.GetMap(root, "budget", kBudgetKeys);
   if (!budget.ok()) return budget.status();
@@ -552,87 +486,69 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
            r.GetString(root, "", "task", &task),
            r.GetString(root, "", "problem", &problem),
            r.GetString(root, "", "baseline", &baseline),
-           r.GetInt(root, "", "threads", 1, &threads),
+           r.GetInt(root, "", "threads", &threads),
            r.GetString(root, "", "proposer", &proposer),
-           r.GetInt(root, "", "seed", 0, &seed),
+           r.GetInt(root, "", "seed", &seed),
            r.GetString(root, "", "device", &device),
-           r.GetInt(root, "", "in_flight_per_thread", 1, &in_flight),
-           r.GetInt(*budget, "budget.", "max_evaluations", 1, &max_evaluations),
-           r.GetDouble(*budget, "budget.", "max_wall_seconds", 0, false, &max_wall),
-           r.GetInt(*verification, "verification.", "replays", 1, &replays),
-           r.GetDouble(*verification, "verification.", "min_gain", 0, false, &min_gain),
-           r.GetDouble(*verification, "verification.", "significance", 0, true, &significance),
-           r.GetDouble(*verification, "verification.", "timing_tolerance", 0, true,
-                       &timing_tolerance),
-           r.GetDouble(*verification, "verification.", "noise_sigmas", 0, false, &noise_sigmas),
-           r.GetInt(*verification, "verification.", "max_replays", 1, &max_replays),
-           r.GetInt(*harness, "harness.", "warmups", 0, &warmups),
-           r.GetInt(*harness, "harness.", "repetitions", 1, &repetitions),
-           r.GetInt(*harness, "harness.", "correctness_rounds", 1, &correctness_rounds),
-           r.GetDouble(*harness, "harness.", "timeout_seconds", 0, true, &timeout),
+           r.GetInt(root, "", "in_flight_per_thread", &in_flight),
+           r.GetInt(*budget, "budget.", "max_evaluations", &max_evaluations),
+           r.GetDouble(*budget, "budget.", "max_wall_seconds", &max_wall),
+           r.GetDouble(*budget, "budget.", "max_gpu_seconds", &max_gpu),
+           r.GetInt(*verification, "verification.", "replays", &replays),
+           r.GetDouble(*verification, "verification.", "min_gain", &min_gain),
+           r.GetDouble(*verification, "verification.", "significance", &significance),
+           r.GetDouble(*verification, "verification.", "timing_tolerance", &timing_tolerance),
+           r.GetDouble(*verification, "verification.", "noise_sigmas", &noise_sigmas),
+           r.GetInt(*verification, "verification.", "max_replays", &max_replays),
+           r.GetInt(*harness, "harness.", "warmups", &warmups),
+           r.GetInt(*harness, "harness.", "repetitions", &repetitions),
+           r.GetInt(*harness, "harness.", "correctness_rounds", &correctness_rounds),
+           r.GetDouble(*harness, "harness.", "timeout_seconds", &timeout),
            r.GetString(*harness, "harness.", "screen", &screen),
+           // Research loop (docs/research.md).
+           r.GetInt(root, "", "migrate_every", &migrate_every),
+           r.GetInt(root, "", "merge_every", &merge_every),
+           r.GetInt(root, "", "tournament_size", &tournament_size),
+           r.GetString(root, "", "experience", &experience),
+           // Scheduling: the campaign's share of the workers and what a worker needs.
+           r.GetDouble(root, "", "weight", &weight),
+           r.GetString(root, "", "gpu_model", &gpu_model),
+           r.GetInt(root, "", "gpus", &gpus),
+           r.GetInt(root, "", "sleep_ms", &sleep_ms),
        }) {
     if (!st.ok()) return st;
   }
-  for (absl::Status st : {one_of("task", task, kTasks), one_of("proposer", proposer, kProposers),
-                          one_of("device", device, kDevices),
-                          one_of_in(*harness, "harness.", "screen", screen, kScreenModes)}) {
-    if (!st.ok()) return st;
-  }
   if (name.empty()) return r.Error(root["name"], "name", "must not be empty");
-  // A one-sided test at 0.5 or above accepts a coin flip.
-  if (significance >= 0.5)
-    return r.Error((*verification)["significance"], "verification.significance",
-                   absl::StrCat("must be below 0.5, got ", significance));
   // Tiers: a list of known names; guards and replay run whatever it says.
   std::vector<std::string> tiers;
   if (YAML::Node t = (*verification)["tiers"]; t.IsDefined()) {
     if (!t.IsSequence())
       return r.Error(t, "verification.tiers",
-                     absl::StrCat("expected a list of tiers (", absl::StrJoin(kVerificationTiers, ", "),
+                     absl::StrCat("expected a list of tiers (", absl::StrJoin(spec::kTiers, ", "),
                                   "), got ", SpecReader::Kind(t)));
     for (const auto& item : t) {
-      if (!item.IsScalar() || std::find(kVerificationTiers.begin(), kVerificationTiers.end(),
-                                        item.Scalar()) == kVerificationTiers.end())
+      if (!item.IsScalar())
         return r.Error(item, "verification.tiers",
-                       absl::StrCat("unknown tier '", item.IsScalar() ? item.Scalar() : SpecReader::Kind(item),
-                                    "' (known: ", absl::StrJoin(kVerificationTiers, ", "), ")"));
+                       "expected a tier's name, got " + SpecReader::Kind(item));
+      if (absl::Status st = spec::CheckString("verification.tiers", item.Scalar()); !st.ok())
+        return r.Error(item, "verification.tiers", std::string(st.message()));
       if (std::find(tiers.begin(), tiers.end(), item.Scalar()) == tiers.end())
         tiers.push_back(item.Scalar());
     }
   }
-  // Replays per side are capped at 20 by the coordinator; so is the raised count.
-  if (replays > 20)
-    return r.Error((*verification)["replays"], "verification.replays",
-                   absl::StrCat("at most 20 replays a side, got ", replays));
-  if (max_replays > 20)
-    return r.Error((*verification)["max_replays"], "verification.max_replays",
-                   absl::StrCat("at most 20 replays a side, got ", max_replays));
-  if (problem.empty() && task != "sleep") {
+  const bool sleep = task == "sleep";
+  if (problem.empty() && !sleep) {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ": problem: missing (a folder with definition.json and "
                                 "workload.jsonl)"));
   }
-  if (baseline.empty() && task != "sleep") {
+  if (baseline.empty() && !sleep) {
     return absl::InvalidArgumentError(absl::StrCat(
         yaml_path, ": baseline: missing (a solution folder with solution.json)"));
   }
-  constexpr long long kIntMax = 2147483647;
-  for (auto [key, v] : {std::pair<const char*, long long>{"threads", threads},
-                        {"in_flight_per_thread", in_flight},
-                        {"budget.max_evaluations", max_evaluations},
-                        {"verification.replays", replays},
-                        {"harness.warmups", warmups},
-                        {"harness.repetitions", repetitions},
-                        {"harness.correctness_rounds", correctness_rounds}}) {
-    if (v > kIntMax) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(yaml_path, ": ", key, ": ", v, " is too large"));
-    }
-  }
 
   const fs::path base_dir = fs::path(yaml_path).parent_path();
-  if (task != "sleep") {
+  if (!sleep) {
     s = ReadProblem(base_dir / problem, r.Where(root["problem"], "problem"),
                     spec.mutable_problem());
     if (!s.ok()) return s;
@@ -641,6 +557,8 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
     if (!s.ok()) return s;
   }
 
+  // Every number was checked against its bound as it was read, so the
+  // narrowing casts below keep the value.
   spec.set_name(name);
   spec.set_task(task);
   spec.set_threads(static_cast<int32_t>(threads));
@@ -648,6 +566,7 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
   spec.set_seed(static_cast<uint64_t>(seed));
   spec.mutable_budget()->set_max_evaluations(static_cast<int32_t>(max_evaluations));
   spec.mutable_budget()->set_max_wall_seconds(max_wall);
+  spec.mutable_budget()->set_max_gpu_seconds(max_gpu);
   spec.mutable_verification()->set_replays(static_cast<int32_t>(replays));
   spec.mutable_verification()->set_min_gain(min_gain);
   spec.mutable_verification()->set_significance(significance);
@@ -662,39 +581,24 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
   spec.mutable_harness()->set_screen(screen);
   spec.set_device(device);
   spec.set_in_flight_per_thread(static_cast<int32_t>(in_flight));
-
-  // Scheduling: the campaign's share of the workers and what a worker needs.
-  double weight = 1;
-  long long gpus = 0, sleep_ms = 0;
-  std::string gpu_model;
-  for (absl::Status st : {r.GetDouble(root, "", "weight", 0, true, &weight),
-                          r.GetString(root, "", "gpu_model", &gpu_model),
-                          r.GetInt(root, "", "gpus", 1, &gpus),
-                          r.GetInt(root, "", "sleep_ms", 0, &sleep_ms)}) {
-    if (!st.ok()) return st;
-  }
-  if ((root["gpus"].IsDefined() || root["gpu_model"].IsDefined()) && device != "cuda")
-    return r.Error(root["gpus"].IsDefined() ? root["gpus"] : root["gpu_model"],
-                   root["gpus"].IsDefined() ? "gpus" : "gpu_model", "needs device: cuda");
-  if (root["sleep_ms"].IsDefined() && task != "sleep")
-    return r.Error(root["sleep_ms"], "sleep_ms", "only used with task: sleep");
-  if (gpus > 64) return r.Error(root["gpus"], "gpus", absl::StrCat("at most 64, got ", gpus));
-  if (sleep_ms > 3'600'000)
-    return r.Error(root["sleep_ms"], "sleep_ms", absl::StrCat("at most 3600000, got ", sleep_ms));
+  spec.set_migrate_every(static_cast<int32_t>(migrate_every));
+  spec.set_merge_every(static_cast<int32_t>(merge_every));
+  spec.set_tournament_size(static_cast<int32_t>(tournament_size));
+  spec.set_experience(experience);
   spec.set_weight(weight);
   spec.set_gpu_model(gpu_model);
   spec.set_gpus(static_cast<int32_t>(gpus));
   spec.set_sleep_ms(static_cast<int32_t>(sleep_ms));
 
-  // Proposer settings: required by their proposer, refused by the others so
-  // that a typo in `proposer:` cannot silently ignore them.
+  // Proposer settings: read only for their proposer; required by it.
+  const std::string proposer_or_default = proposer.empty() ? spec::kDefaultProposer : proposer;
   for (const auto& [section, needs] :
        {std::pair<const char*, const char*>{"llm", "an llm: section (endpoint, models, ...)"},
         {"replay", "a replay: list of knob settings"}}) {
-    if (proposer == section && !root[section].IsDefined())
+    if (proposer_or_default == section && !root[section].IsDefined())
       return r.Error(root["proposer"], section,
                      absl::StrCat("missing: proposer ", section, " needs ", needs));
-    if (root[section].IsDefined() && proposer != section)
+    if (root[section].IsDefined() && proposer_or_default != section)
       return r.Error(root[section], section, absl::StrCat("only used with proposer: ", section));
   }
   if (proposer == "llm") {
@@ -703,34 +607,46 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const std::string& yaml_text,
   if (proposer == "replay") {
     if (absl::Status st = ReadReplay(r, root, &spec); !st.ok()) return st;
   }
-
-  // Research loop: budgets beyond evaluations and wall time, islands, merges,
-  // parent selection and where lessons come from.
-  double max_gpu = 0;
-  long long migrate_every = 0, merge_every = 0, tournament_size = 0;
-  std::string experience = "campaign";
-  for (absl::Status st : {
-           r.GetDouble(*budget, "budget.", "max_gpu_seconds", 0, false, &max_gpu),
-           r.GetInt(root, "", "migrate_every", 0, &migrate_every),
-           r.GetInt(root, "", "merge_every", 0, &merge_every),
-           r.GetInt(root, "", "tournament_size", 0, &tournament_size),
-           r.GetString(root, "", "experience", &experience),
-       }) {
-    if (!st.ok()) return st;
-  }
-  if (absl::Status st = one_of("experience", experience, {"campaign", "shared"}); !st.ok())
-    return st;
-  for (auto [key, v] : {std::pair<const char*, long long>{"migrate_every", migrate_every},
-                        {"merge_every", merge_every},
-                        {"tournament_size", tournament_size}})
-    if (v > 1'000'000)
-      return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": ", key, ": ", v, " is too large"));
-  spec.mutable_budget()->set_max_gpu_seconds(max_gpu);
-  spec.set_migrate_every(static_cast<int32_t>(migrate_every));
-  spec.set_merge_every(static_cast<int32_t>(merge_every));
-  spec.set_tournament_size(static_cast<int32_t>(tournament_size));
-  spec.set_experience(experience);
+  spec::ApplyDefaults(&spec);
   return spec;
+}
+
+// The line (1-based) of the YAML node that a field's place names
+// ("llm.models[1].name", "baseline.files[k.cc]"), as deep as the document
+// has it; 0 when it has not even the first key.
+int LineOf(const YAML::Node& root, absl::string_view field) {
+  int line = 0;
+  try {
+    YAML::Node node;
+    node.reset(root);
+    // Keys separated by '.', each with [index] parts; a non-numeric index
+    // (a file or knob name) ends the walk.
+    size_t i = 0;
+    while (i < field.size()) {
+      const size_t end = field.find_first_of(".[", i);
+      const std::string key(field.substr(i, end == absl::string_view::npos ? end : end - i));
+      const YAML::Node& here = node;
+      if (!here.IsMap() || !here[key].IsDefined()) return line;
+      node.reset(here[key]);
+      line = node.Mark().line + 1;
+      i = end == absl::string_view::npos ? field.size() : end;
+      while (i < field.size() && field[i] == '[') {
+        const size_t close = field.find(']', i);
+        size_t index;
+        if (close == absl::string_view::npos ||
+            !absl::SimpleAtoi(field.substr(i + 1, close - i - 1), &index))
+          return line;
+        const YAML::Node& list = node;
+        if (!list.IsSequence() || index >= list.size()) return line;
+        node.reset(list[index]);
+        line = node.Mark().line + 1;
+        i = close + 1;
+      }
+      if (i < field.size() && field[i] == '.') ++i;
+    }
+  } catch (const YAML::Exception&) {
+  }
+  return line;
 }
 
 }  // namespace
@@ -739,9 +655,16 @@ absl::StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& yaml_text,
                                                const std::string& yaml_path) {
   // The spec's text is the user's, and (through the fuzzer) anyone's: an
   // exception from yaml-cpp or the JSON reader is an error in the spec.
+  YAML::Node root;
   absl::StatusOr<CampaignSpec> spec;
   try {
-    spec = ParseUnvalidated(yaml_text, yaml_path);
+    try {
+      root = YAML::Load(yaml_text);
+    } catch (const YAML::Exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(yaml_path, ":", e.mark.line + 1, ": not valid YAML: ", e.msg));
+    }
+    spec = ParseUnvalidated(root, yaml_path);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ":", e.mark.line + 1, ": ", e.msg));
@@ -749,10 +672,14 @@ absl::StatusOr<CampaignSpec> ParseCampaignSpec(const std::string& yaml_text,
     return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": ", e.what()));
   }
   if (!spec.ok()) return spec.status();
-  // The coordinator's own check (coordinator/spec_validation.h): the same
-  // message here as at submit, before anything is sent.
-  if (absl::Status s = ValidateCampaignSpec(*spec); !s.ok())
-    return absl::InvalidArgumentError(absl::StrCat(yaml_path, ": ", s.message()));
+  // The coordinator's own check (spec/validation.h): the same message here
+  // as at submit, before anything is sent, at the line of the field it names.
+  if (absl::Status s = spec::ValidateCampaignSpec(*spec); !s.ok()) {
+    const int line = LineOf(root, s.message().substr(0, s.message().find(": ")));
+    return absl::InvalidArgumentError(
+        line > 0 ? absl::StrCat(yaml_path, ":", line, ": ", s.message())
+                 : absl::StrCat(yaml_path, ": ", s.message()));
+  }
   return spec;
 }
 

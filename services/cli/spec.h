@@ -16,10 +16,9 @@
 //   device: cpu
 //   in_flight_per_thread: 2
 //   llm:                           # proposer llm only (docs/llm.md)
-//     base_url: http://127.0.0.1:8000
-//     api_key_env: OPENAI_API_KEY  # the coordinator's environment variable
+//     endpoint: local-vllm         # an endpoint the coordinator's operator configured
 //     models: [{name: qwen2.5-coder-32b, weight: 1, prompt_price_per_1k: 0,
-//               completion_price_per_1k: 0}]
+//               completion_price_per_1k: 0}]   # left out: the endpoint's default model
 //     temperature: 0.7
 //     max_tokens: 4096
 //     timeout_seconds: 120
@@ -29,49 +28,26 @@
 //     merge_every: 0               # every Nth proposal of a thread merges; 0 = never
 //   replay: [{VEC: 8}, {VEC: 16, UNROLL: 4}]   # proposer replay only
 //
-// Paths are relative to the YAML file. Omitted fields get the defaults below.
+// Paths are relative to the YAML file. Omitted fields get the spec's
+// defaults (spec/defaults.h, docs/campaign-spec.md), the same ones the
+// coordinator gives a spec from any other client.
 #ifndef RATCHET_SERVICES_CLI_SPEC_H_
 #define RATCHET_SERVICES_CLI_SPEC_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "coordinator/proposers/llm/llm_proposer.h"
 #include "ratchet/v1/ratchet.pb.h"
 
 namespace ratchet::cli {
 
-// Defaults for omitted fields.
-inline constexpr const char* kDefaultTask = "kernel";
-inline constexpr int kDefaultThreads = 2;
-inline constexpr const char* kDefaultProposer = "evolve";
-inline constexpr uint64_t kDefaultSeed = 1;
-inline constexpr int kDefaultMaxEvaluations = 50;
-inline constexpr double kDefaultMaxWallSeconds = 0;  // unlimited
-inline constexpr int kDefaultReplays = 3;
-inline constexpr double kDefaultMinGain = 0.01;
-inline constexpr double kDefaultSignificance = 0.05;
-inline constexpr int kDefaultWarmups = 10;  // SOL-ExecBench's timing settings
-inline constexpr int kDefaultRepetitions = 50;
-inline constexpr int kDefaultCorrectnessRounds = 10;
-inline constexpr double kDefaultTimeoutSeconds = 120;
-inline constexpr const char* kDefaultScreen = "auto";
-inline constexpr const char* kDefaultDevice = "cpu";
-inline constexpr int kDefaultInFlightPerThread = 2;
-// The llm: section (docs/llm.md); where the proposer has a default, the
-// spec spells out the same one.
-inline constexpr double kDefaultLlmTemperature = 0.7;
-inline constexpr int kDefaultLlmMaxTokens = llm::kDefaultMaxTokens;
-inline constexpr double kDefaultLlmTimeoutSeconds = llm::kDefaultTimeoutSeconds;
-inline constexpr int kDefaultLlmMaxRetries = 4;
-inline constexpr int kDefaultLlmMaxConcurrency = llm::kDefaultMaxConcurrency;
-
 // Reads `yaml_path`, the problem folder and the baseline folder. Errors are
-// InvalidArgument (or NotFound for missing files) and name the file, the key
-// and what is wrong, e.g. "demo.yaml:4: threads: must be at least 1, got 0".
-// Duplicate keys are refused with both lines; the spec built is then checked
-// by the coordinator's validator (coordinator/spec_validation.h), so a spec
-// that loads also passes submit's checks.
+// InvalidArgument (or NotFound for missing files) and name the file, the line,
+// the key and what is wrong, e.g. "demo.yaml:4: threads: 0 is out of range
+// [1, 64]". Every value is checked by the spec's own rule for its field as it
+// is read, and the spec built by the validator that the coordinator runs at
+// submit (spec/validation.h), so a spec that loads also passes submit's
+// checks. Duplicate keys are refused with both lines.
 absl::StatusOr<ratchet::v1::CampaignSpec> LoadCampaignSpec(const std::string& yaml_path);
 
 // The same from the YAML text; `yaml_path` names it in errors, gives the

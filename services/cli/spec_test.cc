@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
+#include "spec/defaults.h"
 
 namespace ratchet::cli {
 namespace {
@@ -107,17 +110,39 @@ TEST_F(SpecTest, FillsDefaults) {
   auto spec = LoadCampaignSpec(Spec(kMinimalSpec));
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->name(), "spec");  // the file's stem
-  EXPECT_EQ(spec->task(), kDefaultTask);
-  EXPECT_EQ(spec->threads(), kDefaultThreads);
-  EXPECT_EQ(spec->proposer(), kDefaultProposer);
-  EXPECT_EQ(spec->seed(), kDefaultSeed);
-  EXPECT_EQ(spec->budget().max_evaluations(), kDefaultMaxEvaluations);
-  EXPECT_EQ(spec->verification().replays(), kDefaultReplays);
-  EXPECT_EQ(spec->harness().repetitions(), kDefaultRepetitions);
-  EXPECT_EQ(spec->harness().warmups(), kDefaultWarmups);
-  EXPECT_EQ(spec->harness().screen(), kDefaultScreen);
-  EXPECT_EQ(spec->device(), kDefaultDevice);
-  EXPECT_EQ(spec->in_flight_per_thread(), kDefaultInFlightPerThread);
+  EXPECT_EQ(spec->task(), spec::kDefaultTask);
+  EXPECT_EQ(spec->threads(), spec::kDefaultThreads);
+  EXPECT_EQ(spec->proposer(), spec::kDefaultProposer);
+  EXPECT_EQ(spec->seed(), spec::kDefaultSeed);
+  EXPECT_EQ(spec->budget().max_evaluations(), spec::kDefaultMaxEvaluations);
+  EXPECT_EQ(spec->verification().replays(), spec::kDefaultReplays);
+  EXPECT_DOUBLE_EQ(spec->verification().min_gain(), spec::kDefaultMinGain);
+  EXPECT_EQ(spec->harness().repetitions(), spec::kDefaultRepetitions);
+  EXPECT_EQ(spec->harness().warmups(), spec::kDefaultWarmups);
+  EXPECT_EQ(spec->harness().correctness_rounds(), spec::kDefaultCorrectnessRounds);
+  EXPECT_DOUBLE_EQ(spec->harness().timeout_seconds(), spec::kDefaultTimeoutSeconds);
+  EXPECT_EQ(spec->harness().screen(), spec::kDefaultScreen);
+  EXPECT_EQ(spec->device(), spec::kDefaultDevice);
+  EXPECT_EQ(spec->in_flight_per_thread(), spec::kDefaultInFlightPerThread);
+}
+
+// Issue 13: the CLI and the coordinator once filled different defaults
+// (50 evaluations or 20, 2 threads or 1). What the CLI sends for a YAML that
+// leaves everything out is what the coordinator makes of a gRPC spec that
+// leaves everything out, but for the fields whose 0 is a setting of its own
+// (seed, min_gain), which the CLI writes.
+TEST_F(SpecTest, DefaultsAreTheCoordinators) {
+  auto spec = LoadCampaignSpec(Spec(kMinimalSpec));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  v1::CampaignSpec bare;
+  bare.set_name(spec->name());
+  *bare.mutable_problem() = spec->problem();
+  *bare.mutable_baseline() = spec->baseline();
+  bare.set_seed(spec::kDefaultSeed);
+  bare.mutable_verification()->set_min_gain(spec::kDefaultMinGain);
+  spec::ApplyDefaults(&bare);  // as SubmitCampaign does
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*spec, bare))
+      << spec->DebugString() << "\nvs\n" << bare.DebugString();
 }
 
 TEST_F(SpecTest, PathsAreRelativeToTheYamlFile) {
@@ -168,34 +193,35 @@ TEST_F(SpecTest, WrongTypeNumber) {
 
 TEST_F(SpecTest, SignificanceOutOfRange) {
   std::string e = Error(std::string(kMinimalSpec) + "verification: {significance: 0}\n");
-  EXPECT_NE(e.find("verification.significance: must be greater than 0"), std::string::npos)
+  EXPECT_NE(e.find("spec.yaml:3: verification.significance: 0 is out of range (0, 0.5)"),
+            std::string::npos)
       << e;
   e = Error(std::string(kMinimalSpec) + "verification: {significance: 0.5}\n");
-  EXPECT_NE(e.find("verification.significance: must be below 0.5, got 0.5"), std::string::npos)
+  EXPECT_NE(e.find("verification.significance: 0.5 is out of range (0, 0.5)"), std::string::npos)
       << e;
 }
 
 TEST_F(SpecTest, VerificationPolicyKeys) {
   auto spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
                                     "verification:\n"
-                                    "  tiers: [adversarial, independent-timing, adversarial]\n"
+                                    "  tiers: [independent-timing, independent-timing]\n"
                                     "  timing_tolerance: 0.25\n"
                                     "  noise_sigmas: 3\n"
                                     "  max_replays: 8\n"));
   ASSERT_TRUE(spec.ok()) << spec.status();
   const auto& v = spec->verification();
-  ASSERT_EQ(v.tiers_size(), 2);  // the repeat is dropped
-  EXPECT_EQ(v.tiers(0), "adversarial");
-  EXPECT_EQ(v.tiers(1), "independent-timing");
+  // The repeat dropped; guards and replay always run.
+  EXPECT_THAT(v.tiers(), ::testing::ElementsAre("guards", "replay", "independent-timing"));
   EXPECT_DOUBLE_EQ(v.timing_tolerance(), 0.25);
   EXPECT_DOUBLE_EQ(v.noise_sigmas(), 3);
   EXPECT_EQ(v.max_replays(), 8);
-  // Left out: 0, which the coordinator fills with its defaults.
+  // Left out: the spec's defaults, as the coordinator fills them.
   spec = LoadCampaignSpec(Spec(kMinimalSpec));
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->verification().tiers_size(), 0);
-  EXPECT_EQ(spec->verification().timing_tolerance(), 0);
-  EXPECT_EQ(spec->verification().max_replays(), 0);
+  EXPECT_EQ(spec->verification().tiers_size(), 4);
+  EXPECT_EQ(spec->verification().timing_tolerance(), spec::kDefaultTimingTolerance);
+  EXPECT_EQ(spec->verification().noise_sigmas(), spec::kDefaultNoiseSigmas);
+  EXPECT_EQ(spec->verification().max_replays(), spec::kDefaultMaxReplays);
 }
 
 TEST_F(SpecTest, VerificationPolicyErrors) {
@@ -207,14 +233,18 @@ TEST_F(SpecTest, VerificationPolicyErrors) {
   e = Error(std::string(kMinimalSpec) + "verification: {tiers: adversarial}\n");
   EXPECT_NE(e.find("verification.tiers: expected a list of tiers"), std::string::npos) << e;
   e = Error(std::string(kMinimalSpec) + "verification: {timing_tolerance: 0}\n");
-  EXPECT_NE(e.find("verification.timing_tolerance: must be greater than 0"), std::string::npos)
-      << e;
-  e = Error(std::string(kMinimalSpec) + "verification: {noise_sigmas: -1}\n");
-  EXPECT_NE(e.find("verification.noise_sigmas: must be at least 0"), std::string::npos) << e;
-  e = Error(std::string(kMinimalSpec) + "verification: {max_replays: 21}\n");
-  EXPECT_NE(e.find("verification.max_replays: at most 20 replays a side, got 21"),
+  EXPECT_NE(e.find("verification.timing_tolerance: 0 is out of range (0, 10]"),
             std::string::npos)
       << e;
+  e = Error(std::string(kMinimalSpec) + "verification: {noise_sigmas: -1}\n");
+  EXPECT_NE(e.find("verification.noise_sigmas: -1 is out of range (0, 100]"), std::string::npos)
+      << e;
+  // The cap of replays a side (spec::kMaxReplaysPerSide).
+  e = Error(std::string(kMinimalSpec) + "verification: {max_replays: 21}\n");
+  EXPECT_NE(e.find("verification.max_replays: 21 is out of range [1, 20]"), std::string::npos)
+      << e;
+  e = Error(std::string(kMinimalSpec) + "verification: {replays: 21}\n");
+  EXPECT_NE(e.find("verification.replays: 21 is out of range [1, 20]"), std::string::npos) << e;
 }
 
 TEST_F(SpecTest, WrongTypeString) {
@@ -251,17 +281,18 @@ TEST_F(SpecTest, UnknownDevice) {
 
 TEST_F(SpecTest, ThreadsBelowOne) {
   std::string e = Error(std::string(kMinimalSpec) + "threads: 0\n");
-  EXPECT_NE(e.find("threads: must be at least 1, got 0"), std::string::npos) << e;
+  EXPECT_NE(e.find("spec.yaml:3: threads: 0 is out of range [1, 64]"), std::string::npos) << e;
 }
 
 TEST_F(SpecTest, NegativeSeed) {
-  EXPECT_NE(Error(std::string(kMinimalSpec) + "seed: -1\n").find("seed: must be at least 0"),
+  EXPECT_NE(Error(std::string(kMinimalSpec) + "seed: -1\n").find("seed: -1 is out of range [0, "),
             std::string::npos);
 }
 
 TEST_F(SpecTest, NonPositiveTimeout) {
   std::string e = Error(std::string(kMinimalSpec) + "harness: {timeout_seconds: 0}\n");
-  EXPECT_NE(e.find("harness.timeout_seconds: must be greater than 0"), std::string::npos) << e;
+  EXPECT_NE(e.find("harness.timeout_seconds: 0 is out of range (0, 86400]"), std::string::npos)
+      << e;
 }
 
 TEST_F(SpecTest, UnknownScreen) {
@@ -273,12 +304,13 @@ TEST_F(SpecTest, UnknownScreen) {
 
 TEST_F(SpecTest, ZeroBudget) {
   std::string e = Error(std::string(kMinimalSpec) + "budget: {max_evaluations: 0}\n");
-  EXPECT_NE(e.find("budget.max_evaluations: must be at least 1"), std::string::npos) << e;
+  EXPECT_NE(e.find("budget.max_evaluations: 0 is out of range [1, 100000]"), std::string::npos)
+      << e;
 }
 
 TEST_F(SpecTest, TooLargeInteger) {
   std::string e = Error(std::string(kMinimalSpec) + "threads: 99999999999\n");
-  EXPECT_NE(e.find("threads: 99999999999 is too large"), std::string::npos) << e;
+  EXPECT_NE(e.find("threads: 99999999999 is out of range [1, 64]"), std::string::npos) << e;
 }
 
 TEST_F(SpecTest, MissingProblemKey) {
@@ -369,11 +401,17 @@ TEST_F(SpecTest, SchedulingKeys) {
   EXPECT_EQ(spec->weight(), 2.5);
   EXPECT_EQ(spec->gpu_model(), "H100");
   EXPECT_EQ(spec->gpus(), 2);
-  EXPECT_NE(Error(base + "weight: 0\n").find("weight: must be greater than 0"), std::string::npos);
-  EXPECT_NE(Error(base + "weight: -1\n").find("weight: must be greater than 0"), std::string::npos);
-  EXPECT_NE(Error(base + "gpus: 0\ndevice: cuda\n").find("gpus: must be at least 1"), std::string::npos);
-  EXPECT_NE(Error(base + "gpu_model: H100\n").find("gpu_model: needs device: cuda"), std::string::npos);
-  EXPECT_NE(Error(base + "sleep_ms: 5\n").find("only used with task: sleep"), std::string::npos);
+  EXPECT_NE(Error(base + "weight: 0\n").find("weight: 0 is out of range (0, 1000]"),
+            std::string::npos);
+  EXPECT_NE(Error(base + "weight: -1\n").find("weight: -1 is out of range (0, 1000]"),
+            std::string::npos);
+  EXPECT_NE(Error(base + "gpus: 0\ndevice: cuda\n").find("gpus: 0 is out of range [1, 64]"),
+            std::string::npos);
+  // Rules across fields are the validator's; the message names the line.
+  EXPECT_NE(Error(base + "gpu_model: H100\n").find("spec.yaml:3: gpu_model: needs device: cuda"),
+            std::string::npos);
+  EXPECT_NE(Error(base + "sleep_ms: 5\n").find("spec.yaml:3: sleep_ms: only used with task: sleep"),
+            std::string::npos);
 }
 
 TEST_F(SpecTest, SleepTaskNeedsNoProblem) {
@@ -391,13 +429,13 @@ TEST_F(SpecTest, AcceptsUtf8Text) {
   EXPECT_EQ(spec->baseline().files().at("NOTES.md"), "µs — naïve\n");
 }
 
-// The demo campaign that ships with the repository must load as written.
+// An llm spec names an endpoint that the coordinator's operator configured
+// (docs/llm.md): the URL and the key stay the operator's.
 constexpr char kLlmSpec[] = R"(problem: cpu/matmul
 baseline: cpu/matmul/baseline
 proposer: llm
 llm:
-  base_url: http://127.0.0.1:8000
-  api_key_env: TEST_KEY
+  endpoint: local-vllm
   models:
     - {name: big, weight: 1, prompt_price_per_1k: 0.003, completion_price_per_1k: 0.015}
     - small
@@ -415,14 +453,15 @@ TEST_F(SpecTest, LoadsLlmSettings) {
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->proposer(), "llm");
   const auto& llm = spec->llm();
-  EXPECT_EQ(llm.base_url(), "http://127.0.0.1:8000");
-  EXPECT_EQ(llm.api_key_env(), "TEST_KEY");
+  EXPECT_EQ(llm.endpoint(), "local-vllm");
+  EXPECT_TRUE(llm.base_url().empty());
+  EXPECT_TRUE(llm.api_key_env().empty());
   ASSERT_EQ(llm.models_size(), 2);
   EXPECT_EQ(llm.models(0).name(), "big");
   EXPECT_DOUBLE_EQ(llm.models(0).prompt_price_per_1k(), 0.003);
   EXPECT_DOUBLE_EQ(llm.models(0).completion_price_per_1k(), 0.015);
   EXPECT_EQ(llm.models(1).name(), "small");  // a bare name: weight 1, free
-  EXPECT_DOUBLE_EQ(llm.models(1).weight(), 1.0);
+  EXPECT_DOUBLE_EQ(llm.models(1).weight(), spec::kDefaultLlmModelWeight);
   EXPECT_DOUBLE_EQ(llm.temperature(), 0.2);
   EXPECT_EQ(llm.max_tokens(), 2000);
   EXPECT_DOUBLE_EQ(llm.timeout_seconds(), 30);
@@ -433,16 +472,22 @@ TEST_F(SpecTest, LoadsLlmSettings) {
 }
 
 TEST_F(SpecTest, LlmDefaults) {
-  auto spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
-                                    "proposer: llm\nllm: {base_url: 'https://api.example.com', "
-                                    "models: [m]}\n"));
+  auto spec = LoadCampaignSpec(
+      Spec(std::string(kMinimalSpec) + "proposer: llm\nllm: {endpoint: local-vllm}\n"));
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_DOUBLE_EQ(spec->llm().temperature(), kDefaultLlmTemperature);
-  EXPECT_EQ(spec->llm().max_tokens(), kDefaultLlmMaxTokens);
-  EXPECT_EQ(spec->llm().max_retries(), kDefaultLlmMaxRetries);
-  EXPECT_EQ(spec->llm().max_concurrency(), kDefaultLlmMaxConcurrency);
+  EXPECT_EQ(spec->llm().models_size(), 0);  // the endpoint's default model
+  EXPECT_DOUBLE_EQ(spec->llm().temperature(), spec::kDefaultLlmTemperature);
+  EXPECT_EQ(spec->llm().max_tokens(), spec::kDefaultLlmMaxTokens);
+  EXPECT_DOUBLE_EQ(spec->llm().timeout_seconds(), spec::kDefaultLlmTimeoutSeconds);
+  EXPECT_EQ(spec->llm().max_retries(), spec::kDefaultLlmMaxRetries);
+  EXPECT_EQ(spec->llm().max_concurrency(), spec::kDefaultLlmMaxConcurrency);
   EXPECT_DOUBLE_EQ(spec->llm().max_cost_usd(), 0);  // no cap
-  EXPECT_TRUE(spec->llm().api_key_env().empty());
+  // 0 is a setting of these two: written, it stays.
+  spec = LoadCampaignSpec(Spec(std::string(kMinimalSpec) +
+                               "proposer: llm\nllm: {endpoint: e, temperature: 0, max_retries: 0}\n"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->llm().temperature(), 0);
+  EXPECT_EQ(spec->llm().max_retries(), 0);
 }
 
 TEST_F(SpecTest, LlmBadValues) {
@@ -451,35 +496,42 @@ TEST_F(SpecTest, LlmBadValues) {
     std::string llm;
     std::string expected;
   } cases[] = {
-      {"", "proposer llm needs an llm: section"},
-      {"llm: {models: [m]}\n", "llm.base_url: missing"},
-      {"llm: {base_url: 127.0.0.1:8000, models: [m]}\n", "must start with http:// or https://"},
-      {"llm: {base_url: 'http://h'}\n", "llm.models: expected a non-empty list"},
-      {"llm: {base_url: 'http://h', models: []}\n", "llm.models: expected a non-empty list"},
-      {"llm: {base_url: 'http://h', models: [{weight: 2}]}\n", "llm.models[0].name: missing"},
-      {"llm: {base_url: 'http://h', models: [{name: m, weight: 0}]}\n",
-       "llm.models[0].weight: must be greater than 0"},
-      {"llm: {base_url: 'http://h', models: [{name: m, prompt_price_per_1k: -1}]}\n",
-       "llm.models[0].prompt_price_per_1k: must be at least 0"},
-      {"llm: {base_url: 'http://h', models: [{name: m, price: 1}]}\n",
+      {"", "spec.yaml:3: llm: missing: proposer llm needs an llm: section"},
+      {"llm: {models: [m]}\n", "spec.yaml:4: llm.endpoint: missing (the name of an LLM endpoint"},
+      // Where the coordinator connects, and with which of its secrets, is
+      // its operator's choice, never a submitter's.
+      {"llm: {endpoint: e,\n  base_url: 'http://127.0.0.1:8000'}\n",
+       "spec.yaml:5: llm.base_url: not allowed in a campaign spec; name an LLM endpoint "
+       "configured by the coordinator's operator instead (llm.endpoint: NAME; docs/llm.md)"},
+      {"llm: {endpoint: e, api_key_env: HOME}\n", "spec.yaml:4: llm.api_key_env: not allowed"},
+      // A short name of safe characters, as the operator's file names it.
+      {"llm: {endpoint: 'http://h/v1'}\n",
+       "spec.yaml:4: llm.endpoint: 'http://h/v1' is not a name (letters, digits, '-', '_' and '.')"},
+      {"llm: {endpoint: " + std::string(65, 'e') + "}\n", "llm.endpoint: 65 bytes; at most 64"},
+      {"llm: {endpoint: [a]}\n", "llm.endpoint: expected a string, got a list"},
+      {"llm: {endpoint: e, models: []}\n", "llm.models: expected a non-empty list"},
+      {"llm: {endpoint: e,\n  models: [{weight: 2}]}\n", "spec.yaml:5: llm.models[0].name: missing"},
+      {"llm: {endpoint: e, models: [{name: m, weight: 0}]}\n",
+       "llm.models[0].weight: 0 is out of range (0, 1000000]"},
+      {"llm: {endpoint: e, models: [{name: m, prompt_price_per_1k: -1}]}\n",
+       "llm.models[0].prompt_price_per_1k: -1 is out of range [0, 1000]"},
+      {"llm: {endpoint: e, models: [{name: m, price: 1}]}\n",
        "llm.models[0].price: unknown key"},
-      {"llm: {base_url: 'http://h', models: [m], temperature: 3}\n",
-       "llm.temperature: must be at most 2"},
-      {"llm: {base_url: 'http://h', models: [m], timeout_seconds: 0}\n",
-       "llm.timeout_seconds: must be greater than 0"},
-      {"llm: {base_url: 'http://h', models: [m], max_retries: 50}\n",
-       "llm.max_retries: must be at most 20"},
-      {"llm: {base_url: 'http://h', models: [m], max_concurrency: 0}\n",
-       "llm.max_concurrency: must be at least 1"},
-      {"llm: {base_url: 'http://h', models: [m], max_cost_usd: -2}\n",
-       "llm.max_cost_usd: must be at least 0"},
-      {"llm: {base_url: 'http://h', models: [m], key: x}\n", "llm.key: unknown key"},
+      {"llm: {endpoint: e, temperature: 3}\n", "llm.temperature: 3 is out of range [0, 2]"},
+      {"llm: {endpoint: e, timeout_seconds: 0}\n",
+       "llm.timeout_seconds: 0 is out of range (0, 3600]"},
+      {"llm: {endpoint: e, max_retries: 50}\n", "llm.max_retries: 50 is out of range [0, 20]"},
+      {"llm: {endpoint: e, max_concurrency: 0}\n",
+       "llm.max_concurrency: 0 is out of range [1, 256]"},
+      {"llm: {endpoint: e, max_cost_usd: -2}\n",
+       "llm.max_cost_usd: -2 is out of range [0, 1000000]"},
+      {"llm: {endpoint: e, key: x}\n", "llm.key: unknown key"},
   };
   for (const auto& c : cases) {
     std::string e = Error(base + c.llm);
     EXPECT_NE(e.find(c.expected), std::string::npos) << c.llm << " gave: " << e;
   }
-  std::string e = Error(std::string(kMinimalSpec) + "llm: {base_url: 'http://h', models: [m]}\n");
+  std::string e = Error(std::string(kMinimalSpec) + "llm: {endpoint: e}\n");
   EXPECT_NE(e.find("only used with proposer: llm"), std::string::npos) << e;
 }
 
@@ -559,22 +611,26 @@ TEST_F(SpecTest, AliasBombIsRefused) {
   EXPECT_NE(e.find("YAML nodes (aliases included)"), std::string::npos) << e;
 }
 
-// The coordinator's validator runs on what the reader built: the same
-// message as at submit (coordinator/spec_validation.h), before submitting.
+// The coordinator's rules (spec/validation.h) run on every value as it is
+// read and on the spec built: the same message as at submit, before
+// submitting, with the line.
 TEST_F(SpecTest, SubmitBoundsAreCheckedBeforeSubmitting) {
   struct Case {
     std::string yaml, expect;
   };
   for (const Case& c : std::vector<Case>{
            {"in_flight_per_thread: 100000\n",
-            "spec.yaml: in_flight_per_thread: 100000 is out of range [1, 16]"},
+            "spec.yaml:3: in_flight_per_thread: 100000 is out of range [1, 16]"},
            {"harness: {timeout_seconds: 1e12}\n",
-            "spec.yaml: harness.timeout_seconds: 1e+12 is out of range (0, 86400]"},
+            "spec.yaml:3: harness.timeout_seconds: 1e12 is out of range (0, 86400]"},
            {"harness: {repetitions: 2000000000}\n",
-            "spec.yaml: harness.repetitions: 2000000000 is out of range [1, 10000]"},
+            "spec.yaml:3: harness.repetitions: 2000000000 is out of range [1, 10000]"},
            {"budget: {max_evaluations: 1000000}\n",
-            "spec.yaml: budget.max_evaluations: 1000000 is out of range [1, 100000]"},
-           {"name: \"two\\nlines\"\n", "spec.yaml: name: control character 0x0a"},
+            "spec.yaml:3: budget.max_evaluations: 1000000 is out of range [1, 100000]"},
+           {"name: \"two\\nlines\"\n", "spec.yaml:3: name: control character 0x0a"},
+           // Every job would fail on the worker (issue 13).
+           {"harness: {screen: sometimes}\n",
+            "spec.yaml:3: harness.screen: unknown screen 'sometimes' (known: auto, on, off)"},
        }) {
     std::string e = Error(std::string(kMinimalSpec) + c.yaml);
     EXPECT_NE(e.find(c.expect), std::string::npos) << c.yaml << " -> " << e;
@@ -584,7 +640,10 @@ TEST_F(SpecTest, SubmitBoundsAreCheckedBeforeSubmitting) {
   Write("cpu/matmul/baseline/solution.json",
         R"({"name": "base", "language": "rust", "sources": ["kernel.cc"]})");
   std::string e = Error(kMinimalSpec);
-  EXPECT_NE(e.find("language 'rust' is not run on device cpu"), std::string::npos) << e;
+  EXPECT_NE(e.find("spec.yaml:2: baseline.files[solution.json]: language 'rust' is not run on "
+                   "device cpu"),
+            std::string::npos)
+      << e;
   Write("cpu/matmul/baseline/solution.json",
         R"({"name": "base", "language": "cpp", "sources": ["../../../etc/passwd"]})");
   e = Error(kMinimalSpec);
@@ -617,7 +676,7 @@ TEST(ShippedSpecTest, LlmExampleLoads) {
   auto spec = LoadCampaignSpec(std::string(RATCHET_SOURCE_DIR) + "/tasks/llm-rmsnorm.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->proposer(), "llm");
-  EXPECT_EQ(spec->llm().base_url(), "http://127.0.0.1:8000");
+  EXPECT_EQ(spec->llm().endpoint(), "local-vllm");
   ASSERT_EQ(spec->llm().models_size(), 1);
   EXPECT_EQ(spec->llm().merge_every(), 5);
 }

@@ -73,9 +73,10 @@ std::vector<int> ReplaySchedule(const v1::Verification& claim) {
   const int first = claim.evidence().replays_requested() > 0
                         ? claim.evidence().replays_requested()
                         : ReplayCount(policy, false);
-  // RequestReplays takes at most 20 a side.
-  const int last = std::max(
-      first, std::min(20, policy.max_replays() > 0 ? policy.max_replays() : kDefaultMaxReplays));
+  // RequestReplays takes at most spec::kMaxReplaysPerSide a side.
+  const int last = std::max(first, std::min(spec::kMaxReplaysPerSide,
+                                            policy.max_replays() > 0 ? policy.max_replays()
+                                                                     : kDefaultMaxReplays));
   // Doubling keeps the looks few, and so the per-look threshold high.
   std::vector<int> looks = {first};
   while (looks.back() < last) looks.push_back(std::min(last, 2 * looks.back()));

@@ -15,20 +15,20 @@
 #include <vector>
 
 #include "ratchet/v1/ratchet.pb.h"
+#include "spec/defaults.h"
 
 namespace ratchet::verifier {
 
 namespace v1 = ::ratchet::v1;
 
-// Defaults for policy fields left at 0.
-inline constexpr double kDefaultSignificance = 0.05;
-inline constexpr double kDefaultTimingTolerance = 0.5;
-inline constexpr double kDefaultNoiseSigmas = 2.0;
-inline constexpr int kDefaultMaxReplays = 20;
+// Defaults for policy fields left at 0, and the tiers in the order they
+// escalate: the spec's (spec/defaults.h).
+using spec::kDefaultMaxReplays;
+using spec::kDefaultNoiseSigmas;
+using spec::kDefaultSignificance;
+using spec::kDefaultTimingTolerance;
+using spec::kTiers;
 
-// The tiers, in the order they escalate.
-inline constexpr const char* kTiers[] = {"guards", "replay", "adversarial",
-                                         "independent-timing"};
 bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier);
 
 // True once every replay job is DONE or FAILED.

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/proposers/llm/edit_format.h"
+#include "spec/defaults.h"
 
 namespace ratchet::llm {
 namespace {
@@ -29,47 +30,8 @@ const v1::Candidate* MergePartner(const proposers::ProposalContext& ctx) {
 
 }  // namespace
 
-absl::Status ValidateLlmSettings(const v1::LlmSettings& s) {
-  auto bad = [](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat("llm.", what));
-  };
-  // A spec must not choose where the coordinator connects or which of its
-  // secrets it sends there: that is the operator's (endpoints.h).
-  constexpr char kUseEndpoint[] =
-      ": not allowed in a campaign spec; name an LLM endpoint configured by the "
-      "coordinator's operator instead (llm.endpoint: NAME; docs/llm.md)";
-  if (!s.base_url().empty()) return bad(absl::StrCat("base_url", kUseEndpoint));
-  if (!s.api_key_env().empty()) return bad(absl::StrCat("api_key_env", kUseEndpoint));
-  if (s.endpoint().empty())
-    return bad("endpoint: missing (the name of an LLM endpoint configured by the "
-               "coordinator's operator; docs/llm.md)");
-  for (int i = 0; i < s.models_size(); ++i) {
-    const v1::LlmModel& m = s.models(i);
-    const std::string where = absl::StrCat("models[", i, "]");
-    if (m.name().empty()) return bad(where + ".name: missing");
-    if (m.weight() < 0) return bad(absl::StrCat(where, ".weight: must not be negative"));
-    if (m.prompt_price_per_1k() < 0 || m.completion_price_per_1k() < 0)
-      return bad(where + ": prices must not be negative");
-  }
-  if (s.temperature() < 0 || s.temperature() > 2)
-    return bad(absl::StrCat("temperature: must be in [0, 2], got ", s.temperature()));
-  if (s.max_tokens() < 0) return bad("max_tokens: must not be negative");
-  if (s.timeout_seconds() < 0) return bad("timeout_seconds: must not be negative");
-  if (s.max_retries() < 0 || s.max_retries() > 20)
-    return bad(absl::StrCat("max_retries: must be in [0, 20], got ", s.max_retries()));
-  if (s.max_concurrency() < 0 || s.max_concurrency() > 256)
-    return bad(absl::StrCat("max_concurrency: must be in [0, 256], got ", s.max_concurrency()));
-  if (s.max_cost_usd() < 0) return bad("max_cost_usd: must not be negative (0 = no cap)");
-  if (s.merge_every() < 0) return bad("merge_every: must not be negative (0 = never)");
-  return absl::OkStatus();
-}
-
 v1::LlmSettings WithDefaults(v1::LlmSettings s) {
-  if (s.max_tokens() == 0) s.set_max_tokens(kDefaultMaxTokens);
-  if (s.timeout_seconds() == 0) s.set_timeout_seconds(kDefaultTimeoutSeconds);
-  if (s.max_concurrency() == 0) s.set_max_concurrency(kDefaultMaxConcurrency);
-  for (auto& m : *s.mutable_models())
-    if (m.weight() == 0) m.set_weight(1);
+  spec::ApplyLlmDefaults(&s);
   return s;
 }
 

@@ -17,20 +17,17 @@
 #include "coordinator/proposers/llm/endpoints.h"
 #include "coordinator/proposers/llm/prompt.h"
 #include "coordinator/proposers/proposer.h"
+#include "spec/validation.h"
 
 namespace ratchet::llm {
 
-// Defaults for unset (zero) settings.
-inline constexpr int kDefaultMaxTokens = 4096;
-inline constexpr double kDefaultTimeoutSeconds = 120;
-inline constexpr int kDefaultMaxConcurrency = 4;
-
 // Checks the settings; InvalidArgument naming the bad field. A spec that
 // carries a base_url or an api_key_env is refused: endpoints and their keys
-// are the coordinator operator's (endpoints.h).
-absl::Status ValidateLlmSettings(const v1::LlmSettings& settings);
+// are the coordinator operator's (endpoints.h). The spec's rule
+// (spec/validation.h).
+using spec::ValidateLlmSettings;
 
-// The settings with defaults filled in for unset fields.
+// The settings with defaults filled in for unset fields (spec/defaults.h).
 v1::LlmSettings WithDefaults(v1::LlmSettings settings);
 
 double CostUsd(const v1::LlmModel& model, int64_t prompt_tokens, int64_t completion_tokens);

@@ -1,14 +1,16 @@
 // The one check of a campaign spec, run where it is submitted (the
-// coordinator's SubmitCampaign, for every client) and by the CLI after it
-// has read the YAML (so that a user sees the same message before
-// submitting). Every number in CampaignSpec and its messages has a range,
-// every string a size and a character set, solution files names that stay
+// coordinator's SubmitCampaign, for every client) and by the CLI: field by
+// field as it reads the YAML (CheckNumber, CheckString, so that the message
+// names the line) and on the whole spec it built (so that a user sees the
+// same message before submitting). Every number in CampaignSpec and its
+// messages has a range, every string a size and a character set (and a
+// list of names where it names something), solution files names that stay
 // inside the solution folder, and the language and device are ones a worker
 // can run: a spec that passes cannot turn into a million jobs or a job that
 // fails on a worker for a reason known at submit. The bounds are tabled in
 // docs/campaign-spec.md.
-#ifndef RATCHET_COORDINATOR_SPEC_VALIDATION_H_
-#define RATCHET_COORDINATOR_SPEC_VALIDATION_H_
+#ifndef RATCHET_SPEC_VALIDATION_H_
+#define RATCHET_SPEC_VALIDATION_H_
 
 #include <cstddef>
 #include <string>
@@ -18,7 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "ratchet/v1/ratchet.pb.h"
 
-namespace ratchet {
+namespace ratchet::spec {
 
 // Sizes (bytes) and counts.
 inline constexpr size_t kMaxSpecBytes = 16 << 20;  // the whole serialized spec
@@ -34,8 +36,10 @@ inline constexpr size_t kMaxSolutionBytes = 8 << 20;  // all files together
 inline constexpr size_t kMaxKnobs = 64;
 inline constexpr size_t kMaxKnobNameBytes = 64;
 inline constexpr size_t kMaxReplaySettings = 10000;
+inline constexpr size_t kMaxTierEntries = 8;  // verification.tiers
 inline constexpr size_t kMaxLlmModels = 16;
 inline constexpr size_t kMaxUrlBytes = 2048;
+inline constexpr size_t kMaxEndpointNameBytes = 64;  // llm.endpoint
 
 // The range of one number, by its field path without indices
 // ("harness.timeout_seconds", "llm.models.weight").
@@ -49,8 +53,29 @@ struct SpecBound {
 const std::vector<SpecBound>& CampaignSpecBounds();
 
 // OK, or InvalidArgument naming the field and the rule, e.g.
-// "harness.repetitions: 2000000000 is out of range [1, 10000] (0 = default)".
+// "harness.repetitions: 2000000000 is out of range [1, 10000] (0 = default)":
+// the message starts with the field's place and ": ".
 absl::Status ValidateCampaignSpec(const v1::CampaignSpec& spec);
+
+// The llm section alone, as LlmProposer::Create takes it: base_url and
+// api_key_env refused (the endpoint's URL and key are the coordinator
+// operator's, docs/llm.md), an endpoint named, every model named, and the
+// bounds of its numbers. Messages start with "llm.".
+absl::Status ValidateLlmSettings(const v1::LlmSettings& llm);
+
+// One field's rule, for a reader that knows where the value came from (the
+// CLI: a YAML line). `field` is its place with or without indices
+// ("harness.repetitions", "llm.models[0].weight"). InvalidArgument with the
+// rule alone, without the field: the caller names it.
+//
+// A number against its bound; `text` shows it in the message. `written`: the
+// value was written out (a YAML key), so a 0 does not stand for "unset" and
+// gets no pass from zero_is_default.
+absl::Status CheckNumber(absl::string_view field, double value, absl::string_view text,
+                         bool written);
+// A string against its field's size, characters and names (an empty string
+// passes: it is the default).
+absl::Status CheckString(absl::string_view field, absl::string_view value);
 
 // A solution file name: relative, no "." or ".." or empty component, no
 // control characters, valid UTF-8, at most kMaxFileNameBytes.
@@ -59,6 +84,6 @@ absl::Status ValidateSolutionFileName(absl::string_view name);
 // Whether `s` is well-formed UTF-8 (RFC 3629).
 bool IsValidUtf8(absl::string_view s);
 
-}  // namespace ratchet
+}  // namespace ratchet::spec
 
-#endif  // RATCHET_COORDINATOR_SPEC_VALIDATION_H_
+#endif  // RATCHET_SPEC_VALIDATION_H_

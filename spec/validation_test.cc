@@ -1,4 +1,4 @@
-#include "coordinator/spec_validation.h"
+#include "spec/validation.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 
-namespace ratchet {
+namespace ratchet::spec {
 namespace {
 
 using google::protobuf::FieldDescriptor;
@@ -54,6 +54,25 @@ v1::CampaignSpec GoodSpec() {
 }
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+
+// GoodSpec, with what the field at `path` needs to be used at all: the llm
+// section its proposer, gpus the cuda device, sleep_ms a sleep task.
+v1::CampaignSpec GoodSpecFor(const std::string& path) {
+  v1::CampaignSpec spec = GoodSpec();
+  if (path.rfind("llm.", 0) == 0) {
+    spec.set_proposer("llm");
+    spec.mutable_llm()->set_endpoint("local-vllm");
+    spec.mutable_llm()->add_models()->set_name("m");
+  } else if (path == "gpus") {
+    spec.set_device("cuda");
+    (*spec.mutable_baseline()->mutable_files())["solution.json"] =
+        "{\"language\": \"cuda\", \"sources\": [\"kernel.cc\"]}";
+  } else if (path == "sleep_ms") {
+    spec.Clear();
+    spec.set_task("sleep");
+  }
+  return spec;
+}
 
 // The field at `path` (repeated messages: the first element, made if need
 // be) set to `v`, through reflection so that the table drives the test.
@@ -153,12 +172,12 @@ TEST(SpecValidation, EachBoundIsEnforced) {
     const double lo_in = b.lo_open ? b.lo + step : b.lo;
     const double hi_in = b.hi_open ? b.hi - step : b.hi;
     for (double v : {lo_in, hi_in}) {
-      v1::CampaignSpec spec = GoodSpec();
+      v1::CampaignSpec spec = GoodSpecFor(b.path);
       SetNumber(&spec, b.path, v);
       EXPECT_TRUE(ValidateCampaignSpec(spec).ok()) << v << ": " << ValidateCampaignSpec(spec);
     }
     if (b.hi < 1e18) {  // seed: all of uint64
-      v1::CampaignSpec spec = GoodSpec();
+      v1::CampaignSpec spec = GoodSpecFor(b.path);
       SetNumber(&spec, b.path, b.hi_open ? b.hi : b.hi + step);
       const absl::Status s = ValidateCampaignSpec(spec);
       EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << b.hi + step;
@@ -173,18 +192,18 @@ TEST(SpecValidation, EachBoundIsEnforced) {
     const double below = b.lo_open ? b.lo : b.lo - step;
     for (double v : {below, -1.0}) {
       if (unsigned_field || (v == 0 && b.zero_is_default)) continue;
-      v1::CampaignSpec spec = GoodSpec();
+      v1::CampaignSpec spec = GoodSpecFor(b.path);
       SetNumber(&spec, b.path, v);
       EXPECT_EQ(ValidateCampaignSpec(spec).code(), absl::StatusCode::kInvalidArgument) << v;
     }
     {  // 0 is proto3's "unset": in the range, or the default.
-      v1::CampaignSpec spec = GoodSpec();
+      v1::CampaignSpec spec = GoodSpecFor(b.path);
       SetNumber(&spec, b.path, 0);
       EXPECT_TRUE(ValidateCampaignSpec(spec).ok()) << ValidateCampaignSpec(spec);
     }
     if (!integer) {
       for (double bad : {std::nan(""), std::numeric_limits<double>::infinity()}) {
-        v1::CampaignSpec spec = GoodSpec();
+        v1::CampaignSpec spec = GoodSpecFor(b.path);
         SetNumber(&spec, b.path, bad);
         EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr("not a finite number"));
       }
@@ -305,14 +324,17 @@ TEST(SpecValidation, EnumsAreKnown) {
     const char* expect;
   };
   const Case cases[] = {
-      {[](v1::CampaignSpec* s) { s->set_device("tpu"); }, "device: unknown value 'tpu'"},
-      {[](v1::CampaignSpec* s) { s->set_task("mine"); }, "task: unknown value 'mine'"},
-      {[](v1::CampaignSpec* s) { s->set_proposer("oracle"); }, "proposer: unknown value"},
-      {[](v1::CampaignSpec* s) { s->set_experience("all"); }, "experience: unknown value"},
+      {[](v1::CampaignSpec* s) { s->set_device("tpu"); },
+       "device: unknown device 'tpu' (known: cpu, cuda)"},
+      {[](v1::CampaignSpec* s) { s->set_task("mine"); }, "task: unknown task 'mine'"},
+      {[](v1::CampaignSpec* s) { s->set_proposer("oracle"); }, "proposer: unknown proposer"},
+      {[](v1::CampaignSpec* s) { s->set_experience("all"); }, "experience: unknown experience"},
+      // Every job of the campaign would fail on the worker (issue 13).
       {[](v1::CampaignSpec* s) { s->mutable_harness()->set_screen("maybe"); },
-       "harness.screen: unknown value"},
+       "harness.screen: unknown screen 'maybe' (known: auto, on, off)"},
       {[](v1::CampaignSpec* s) { s->mutable_verification()->add_tiers("vibes"); },
-       "verification.tiers[0]: unknown value 'vibes'"},
+       "verification.tiers[0]: unknown tier 'vibes' (known: guards, replay, adversarial, "
+       "independent-timing)"},
   };
   for (const Case& c : cases) {
     v1::CampaignSpec spec = GoodSpec();
@@ -356,6 +378,88 @@ TEST(SpecValidation, StringsAreSizedAndOneLine) {
   spec = GoodSpec();
   spec.mutable_llm()->add_models()->set_name("m\x01");
   EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr("llm.models[0].name"));
+}
+
+// Settings that only one device, task or proposer uses are refused with the
+// others (a typo must not silently drop them), for every client.
+TEST(SpecValidation, SettingsOfOneDeviceTaskOrProposer) {
+  struct Case {
+    void (*spoil)(v1::CampaignSpec*);
+    const char* expect;
+  };
+  const Case cases[] = {
+      {[](v1::CampaignSpec* s) { s->set_gpus(2); }, "gpus: needs device: cuda"},
+      {[](v1::CampaignSpec* s) { s->set_gpu_model("H100"); }, "gpu_model: needs device: cuda"},
+      {[](v1::CampaignSpec* s) { s->set_sleep_ms(5); }, "sleep_ms: only used with task: sleep"},
+      {[](v1::CampaignSpec* s) { s->mutable_llm()->set_endpoint("e"); },
+       "llm: only used with proposer: llm"},
+      {[](v1::CampaignSpec* s) { (*s->add_replay()->mutable_knobs())["VEC"] = "8"; },
+       "replay: only used with proposer: replay"},
+      {[](v1::CampaignSpec* s) { s->mutable_problem()->clear_definition_json(); },
+       "problem.definition_json: missing"},
+      {[](v1::CampaignSpec* s) { s->mutable_problem()->clear_workload_jsonl(); },
+       "problem.workload_jsonl: missing"},
+  };
+  for (const Case& c : cases) {
+    v1::CampaignSpec spec = GoodSpec();
+    c.spoil(&spec);
+    EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr(c.expect));
+  }
+}
+
+// The llm section names an endpoint of the coordinator's operator: never a
+// URL or a key of the submitter's choosing (docs/llm.md).
+TEST(SpecValidation, LlmSection) {
+  v1::CampaignSpec spec = GoodSpec();
+  spec.set_proposer("llm");
+  EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr("llm.endpoint: missing"));
+  spec.mutable_llm()->set_endpoint("local-vllm_2.b");
+  EXPECT_TRUE(ValidateCampaignSpec(spec).ok()) << ValidateCampaignSpec(spec);
+  for (const std::string& bad : {std::string("a b"), std::string("../x"), std::string("h:80"),
+                                 std::string("x\n"), std::string(kMaxEndpointNameBytes + 1, 'e')}) {
+    spec.mutable_llm()->set_endpoint(bad);
+    EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr("llm.endpoint: ")) << bad;
+  }
+  spec.mutable_llm()->set_endpoint("a b");
+  EXPECT_THAT(Msg(ValidateCampaignSpec(spec)),
+              HasSubstr("llm.endpoint: 'a b' is not a name (letters, digits, '-', '_' and '.')"));
+  spec.mutable_llm()->set_endpoint("local");
+  spec.mutable_llm()->set_base_url("http://evil.example");
+  EXPECT_THAT(Msg(ValidateCampaignSpec(spec)),
+              HasSubstr("llm.base_url: not allowed in a campaign spec; name an LLM endpoint"));
+  spec.mutable_llm()->clear_base_url();
+  spec.mutable_llm()->set_api_key_env("AWS_SECRET_ACCESS_KEY");
+  EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr("llm.api_key_env: not allowed"));
+  spec.mutable_llm()->clear_api_key_env();
+  spec.mutable_llm()->add_models()->set_weight(2);
+  EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr("llm.models[0].name: missing"));
+  // The section alone, as LlmProposer::Create checks it: the same rules.
+  EXPECT_THAT(Msg(ValidateLlmSettings(spec.llm())), HasSubstr("llm.models[0].name: missing"));
+  v1::LlmSettings llm;
+  llm.set_endpoint("local");
+  EXPECT_TRUE(ValidateLlmSettings(llm).ok());
+  llm.set_temperature(5);
+  EXPECT_THAT(Msg(ValidateLlmSettings(llm)), HasSubstr("llm.temperature: 5 is out of range [0, 2]"));
+}
+
+// One field's rule, for a reader that knows the line (the CLI's YAML).
+TEST(SpecValidation, FieldRulesForReaders) {
+  // Written out, a 0 is a 0: refused where it is only the "unset" default.
+  EXPECT_EQ(Msg(CheckNumber("threads", 0, "0", /*written=*/true)), "0 is out of range [1, 64]");
+  EXPECT_TRUE(CheckNumber("threads", 0, "0", /*written=*/false).ok());
+  EXPECT_EQ(Msg(CheckNumber("threads", 65, "65", false)), "65 is out of range [1, 64] (0 = default)");
+  EXPECT_TRUE(CheckNumber("llm.models[3].weight", 2, "2", true).ok());  // indices: any
+  EXPECT_EQ(Msg(CheckNumber("verification.significance", 0.5, "0.50", true)),
+            "0.50 is out of range (0, 0.5)");
+  EXPECT_EQ(Msg(CheckNumber("verification.replays", 21, "21", true)),
+            "21 is out of range [1, 20]");
+  EXPECT_THAT(Msg(CheckNumber("nope", 1, "1", true)), HasSubstr("no bound"));
+  EXPECT_EQ(Msg(CheckString("harness.screen", "maybe")),
+            "unknown screen 'maybe' (known: auto, on, off)");
+  EXPECT_TRUE(CheckString("harness.screen", "").ok());  // the default
+  EXPECT_THAT(Msg(CheckString("verification.tiers[2]", "vibes")), HasSubstr("unknown tier"));
+  EXPECT_THAT(Msg(CheckString("name", "a\nb")), HasSubstr("control character 0x0a"));
+  EXPECT_TRUE(CheckString("problem", std::string(100, 'p')).ok());  // no rule of its own
 }
 
 TEST(SpecValidation, KnobsAndReplayAreBounded) {
@@ -402,4 +506,4 @@ TEST(SpecValidation, Utf8) {
 }
 
 }  // namespace
-}  // namespace ratchet
+}  // namespace ratchet::spec

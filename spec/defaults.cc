@@ -1,0 +1,66 @@
+#include "spec/defaults.h"
+
+#include <algorithm>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace ratchet::spec {
+namespace {
+
+void DefaultTiers(v1::VerificationPolicy* policy) {
+  const auto& named = policy->tiers();
+  std::vector<std::string> tiers;
+  for (int i = 0; i < static_cast<int>(std::size(kTiers)); ++i) {
+    const bool wanted = i < kAlwaysOnTiers || named.empty() ||
+                        std::find(named.begin(), named.end(), kTiers[i]) != named.end();
+    if (wanted) tiers.push_back(kTiers[i]);
+  }
+  // An unknown name is ValidateCampaignSpec's to refuse: kept, at the end.
+  for (const std::string& t : named)
+    if (std::find(tiers.begin(), tiers.end(), t) == tiers.end()) tiers.push_back(t);
+  policy->clear_tiers();
+  for (const std::string& t : tiers) policy->add_tiers(t);
+}
+
+}  // namespace
+
+void ApplyDefaults(v1::CampaignSpec* spec) {
+  if (spec->task().empty()) spec->set_task(kDefaultTask);
+  if (spec->proposer().empty()) spec->set_proposer(kDefaultProposer);
+  if (spec->device().empty()) spec->set_device(kDefaultDevice);
+  if (spec->experience().empty()) spec->set_experience(kDefaultExperience);
+  if (spec->threads() == 0) spec->set_threads(kDefaultThreads);
+  if (spec->in_flight_per_thread() == 0) spec->set_in_flight_per_thread(kDefaultInFlightPerThread);
+  if (spec->weight() == 0) spec->set_weight(kDefaultWeight);
+
+  v1::Budget* budget = spec->mutable_budget();
+  if (budget->max_evaluations() == 0) budget->set_max_evaluations(kDefaultMaxEvaluations);
+
+  v1::VerificationPolicy* v = spec->mutable_verification();
+  if (v->replays() == 0) v->set_replays(kDefaultReplays);
+  if (v->significance() == 0) v->set_significance(kDefaultSignificance);
+  if (v->timing_tolerance() == 0) v->set_timing_tolerance(kDefaultTimingTolerance);
+  if (v->noise_sigmas() == 0) v->set_noise_sigmas(kDefaultNoiseSigmas);
+  if (v->max_replays() == 0) v->set_max_replays(kDefaultMaxReplays);
+  DefaultTiers(v);
+
+  v1::HarnessSettings* h = spec->mutable_harness();
+  if (h->warmups() == 0) h->set_warmups(kDefaultWarmups);
+  if (h->repetitions() == 0) h->set_repetitions(kDefaultRepetitions);
+  if (h->correctness_rounds() == 0) h->set_correctness_rounds(kDefaultCorrectnessRounds);
+  if (h->timeout_seconds() == 0) h->set_timeout_seconds(kDefaultTimeoutSeconds);
+  if (h->screen().empty()) h->set_screen(kDefaultScreen);
+
+  if (spec->proposer() == "llm") ApplyLlmDefaults(spec->mutable_llm());
+}
+
+void ApplyLlmDefaults(v1::LlmSettings* llm) {
+  if (llm->max_tokens() == 0) llm->set_max_tokens(kDefaultLlmMaxTokens);
+  if (llm->timeout_seconds() == 0) llm->set_timeout_seconds(kDefaultLlmTimeoutSeconds);
+  if (llm->max_concurrency() == 0) llm->set_max_concurrency(kDefaultLlmMaxConcurrency);
+  for (auto& m : *llm->mutable_models())
+    if (m.weight() == 0) m.set_weight(kDefaultLlmModelWeight);
+}
+
+}  // namespace ratchet::spec
