@@ -1,4 +1,4 @@
-// Proposers turn a research thread's state into the next candidate (brief §2).
+// Proposers turn a research thread's state into the next candidate (docs/architecture.md).
 // They are pure functions of their inputs and a seeded random generator, so a
 // campaign's proposals are reproducible from its seed (an LLM's answers are
 // reproducible only as far as its server is).

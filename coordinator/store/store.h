@@ -1,4 +1,4 @@
-// The coordinator's durable state behind one interface (brief §2, "store").
+// The coordinator's durable state behind one interface (docs/architecture.md, "Store").
 //
 // Records are the API's own protobuf messages; a backend stores each one whole
 // (serialized) beside the columns it needs to query on. Every mutating call is

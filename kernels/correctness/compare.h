@@ -1,4 +1,4 @@
-// Correctness rules (brief §1, SOL-ExecBench's, plus one of ratchet's): an
+// Correctness rules (docs/harness.md, "Correctness and guards"): an
 // element matches when |o - r| <= atol + rtol * |r|; at least 99% must match;
 // any NaN/Inf in the output fails; an all-zero output against a non-zero
 // reference fails. ratchet adds a bound on how far the mismatched elements may

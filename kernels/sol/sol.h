@@ -1,4 +1,4 @@
-// The speed-of-light model and the SOL score (brief §1).
+// The speed-of-light model and the SOL score (docs/harness.md, "Speed of light").
 #ifndef RATCHET_KERNELS_SOL_SOL_H_
 #define RATCHET_KERNELS_SOL_SOL_H_
 

@@ -1,4 +1,4 @@
-"""Turns the raw output of kernels/bench/gpu_suite.sh into the report tables."""
+"""Turns the raw output of tests/bench/gpu_suite.sh into the report tables."""
 import glob
 import json
 import os

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The GPU suite benchmark (issue: trustworthy kernel timing). On a GPU machine,
 # from the repository root, with the bundle from deploy/bundle.sh:
-#   OUT=/tmp/out kernels/bench/gpu_suite.sh [bundle]
+#   OUT=/tmp/out tests/bench/gpu_suite.sh [bundle]
 # 1. calibrates the GPU (ratchet-gpu-probe) and prints it next to the table;
 # 2. runs `ratchet bench` (the CUDA harness) on every problem of tasks/kernels
 #    with its baseline solution: T_b (eager, compile), the reference's kernel
@@ -39,5 +39,5 @@ for name in ${REPEAT-rmsnorm_bf16 gemm_bf16 swiglu_bf16}; do
 done
 [ "${CHECK_TIMEOUT:-400}" = 0 ] || timeout ${CHECK_TIMEOUT:-400} python3 tasks/kernels/gpu_check.py --rounds 1 ${CHECK_ARGS:-} --json "$OUT/raw/gpu_check.json" \
   > "$OUT/raw/gpu_check.txt" 2>&1 || echo "gpu_check: exit $?"
-python3 kernels/bench/gpu_suite_report.py "$OUT/raw" | tee "$OUT/report.txt"
+python3 tests/bench/gpu_suite_report.py "$OUT/raw" | tee "$OUT/report.txt"
 tar -czf "$OUT/raw.tar.gz" -C "$OUT" raw

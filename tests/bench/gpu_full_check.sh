@@ -1,7 +1,7 @@
 #!/bin/bash
 # Everything of the GPU harness that needs a GPU, in one call on the GPU machine
 # (from the repository root, with the bundle from deploy/bundle.sh):
-#   OUT=/tmp/out kernels/bench/gpu_full_check.sh [bundle]
+#   OUT=/tmp/out tests/bench/gpu_full_check.sh [bundle]
 # 1. kernels_cuda_harness_test: the guard corpus (planted and honest CUDA
 #    candidates) as a GoogleTest binary;
 # 2. `ratchet workers` against a real coordinator and worker: the calibration
@@ -10,7 +10,7 @@
 #    through coordinator, verifier and a sandboxed worker (`ratchet local`);
 # 4. the suite benchmark (gpu_suite.sh) on $PROBLEMS with torch.compile on,
 #    its T_b cache kept in $OUT/tb-cache (pass it back with TB_CACHE_IN).
-# 5. (step "efficiency", not run by default) coordinator/bench/sample_efficiency
+# 5. (step "efficiency", not run by default) tests/bench/sample_efficiency
 #    on the GPU suite: evolve against random (EFF_PROBLEMS, EFF_WORKLOADS,
 #    EFF_SEEDS, EFF_EVALS, EFF_TIMEOUT).
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
@@ -72,7 +72,7 @@ if step efficiency; then
   # Sample efficiency on the GPU suite: evolve against random, one worker (the
   # GPU is nobody else's), the chosen workloads only, claims off.
   start=$(date +%s)
-  timeout ${EFF_TIMEOUT:-540} python3 coordinator/bench/sample_efficiency --ratchet "$ROOT/$B/bin/ratchet" \
+  timeout ${EFF_TIMEOUT:-540} python3 tests/bench/sample_efficiency --ratchet "$ROOT/$B/bin/ratchet" \
     --device cuda --workers 1 --methods evolve,random --min-gain 100 \
     --problems ${EFF_PROBLEMS:-decode_attention_bf16} --workloads ${EFF_WORKLOADS:-3} \
     --seeds ${EFF_SEEDS:-2} --evaluations ${EFF_EVALS:-12} \
@@ -98,7 +98,7 @@ print("torch.compile smoke: ok in %.1f s (torch %s)" % (time.time() - t, torch._
   start=$(date +%s)
   RATCHET_TB_CACHE="$OUT/tb-cache" RATCHET_TB_COMPILE=1 RATCHET_TB_COMPILE_TIMEOUT_S=${COMPILE_TIMEOUT:-120} \
     OUT="$OUT/suite" REPEAT="${REPEAT-}" CHECK_TIMEOUT=${CHECK_TIMEOUT:-0} \
-    BENCH_TIMEOUT=${BENCH_TIMEOUT:-200} kernels/bench/gpu_suite.sh "$B" > "$OUT/suite.txt" 2>&1
+    BENCH_TIMEOUT=${BENCH_TIMEOUT:-200} tests/bench/gpu_suite.sh "$B" > "$OUT/suite.txt" 2>&1
   note "suite (torch.compile on): rc=$? in $(( $(date +%s) - start )) s"
   cat "$OUT/suite.txt"
 fi
