@@ -266,28 +266,7 @@ grpc::Status VerifierServiceImpl::AcquireVerification(
     v1::AcquireVerificationResponse* resp) {
   RATCHET_AUTHORIZE(p, Role::kVerifier);
   if (auto s = AsItself(p, req->verifier_id(), "verifier_id"); !s.ok()) return s;
-  auto v = c_->AcquireVerification(req->verifier_id(), req->wait_ms());
-  if (!v.ok()) return ToGrpc(v.status());
-  if (v->has_value()) *resp->mutable_verification() = std::move(**v);
-  return grpc::Status::OK;
-}
-
-grpc::Status VerifierServiceImpl::RequestReplays(grpc::ServerContext* ctx,
-                                                 const v1::RequestReplaysRequest* req,
-                                                 v1::RequestReplaysResponse* resp) {
-  RATCHET_AUTHORIZE(p, Role::kVerifier);
-  if (auto s = AsItself(p, req->verifier_id(), "verifier_id"); !s.ok()) return s;
-  auto ids = c_->RequestReplays(req->verification_id(), req->verifier_id(), req->replays());
-  if (!ids.ok()) return ToGrpc(ids.status());
-  for (int64_t id : *ids) resp->add_job_ids(id);
-  return grpc::Status::OK;
-}
-
-grpc::Status VerifierServiceImpl::GetReplays(grpc::ServerContext* ctx,
-                                             const v1::GetReplaysRequest* req,
-                                             v1::GetReplaysResponse* resp) {
-  RATCHET_AUTHORIZE(p, Role::kVerifier);
-  return Reply(c_->GetReplays(req->verification_id()), resp);
+  return Reply(c_->AcquireVerification(req->verifier_id(), req->wait_ms()), resp);
 }
 
 grpc::Status VerifierServiceImpl::ReportVerdict(grpc::ServerContext* ctx,

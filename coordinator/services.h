@@ -100,10 +100,6 @@ class VerifierServiceImpl final : public v1::VerifierService::Service {
       : c_(c), auth_(auth) {}
   grpc::Status AcquireVerification(grpc::ServerContext*, const v1::AcquireVerificationRequest*,
                                    v1::AcquireVerificationResponse*) override;
-  grpc::Status RequestReplays(grpc::ServerContext*, const v1::RequestReplaysRequest*,
-                              v1::RequestReplaysResponse*) override;
-  grpc::Status GetReplays(grpc::ServerContext*, const v1::GetReplaysRequest*,
-                          v1::GetReplaysResponse*) override;
   grpc::Status ReportVerdict(grpc::ServerContext*, const v1::ReportVerdictRequest*,
                              v1::ReportVerdictResponse*) override;
 

@@ -325,41 +325,39 @@ class CorpusRun {
     const v1::Verification screened =
         verifier::ScreenClaim(claim, SolutionFiles(corpus_.dir / name),
                               SolutionFiles(corpus_.dir / corpus_.incumbent));
-    int per_side = screened.evidence().replays_requested(), have = 0;
-    v1::GetReplaysResponse r;
+    // The coordinator queues the policy's replays a side with the claim.
+    int per_side = std::max(1, claim.policy().replays()), have = 0;
+    v1::ReplayBundle r;
     (*r.mutable_worker_hardware())[kWorkerId] = hardware_key_;
     if (auto it = floors_.find(hardware_key_); it != floors_.end())
       *r.add_noise_floors() = it->second;
-    // As the verifier does: a look at every replay, then more replays while
-    // the claim is promising but not yet significant.
+    // As the verifier does with each bundle, every replay ended: more
+    // replays while it asks for them (screening's first look, or a promising
+    // claim not yet significant), then the verdict.
     std::vector<v1::Job> jobs;
     for (;;) {
-      // Interleaved, candidate first, as RequestReplays enqueues them.
+      // Interleaved, candidate first, as the coordinator queues them.
       for (int i = have; i < per_side; ++i) {
         for (const std::string& who : {name, corpus_.incumbent}) {
           v1::Job job = MakeJob(who, v1::JOB_REPLAY);
           job.set_verification_id(claim.id());
           job.set_state(v1::JOB_QUEUED);
           jobs.push_back(job);
-          job.clear_problem();  // GetReplays lists jobs without them
+          job.clear_problem();  // the bundle lists jobs without them
           job.clear_solution();
           *r.add_jobs() = job;
         }
       }
       have = per_side;
-      bool decided = false;
       for (size_t i = static_cast<size_t>(r.evaluations_size()); i < jobs.size(); ++i) {
         v1::Evaluation e = RunJob(jobs[i]);
         r.mutable_jobs(static_cast<int>(i))
             ->set_state(e.outcome() == v1::OUTCOME_OK ? v1::JOB_DONE : v1::JOB_FAILED);
         *r.add_evaluations() = e;
-        // The verifier polls; one replay caught hacking decides.
-        if ((decided = verifier::DecidedByHackEvidence(screened, r))) break;
       }
-      if (decided) break;
-      const int more = verifier::MoreReplaysWanted(screened, r);
-      if (more <= 0) break;
-      per_side += more;
+      const int wanted = verifier::ReplaysWanted(screened, r);
+      if (wanted <= per_side) break;
+      per_side = wanted;
     }
     const v1::Verification verdict = verifier::Judge(screened, r);
     // What the coordinator keeps from the incumbent's replays: the noise floor.

@@ -231,6 +231,11 @@ TEST_F(Security, ClientsNeedATokenAndTheRole) {
   ASSERT_TRUE(carol->ListCampaigns(Ctx().get(), {}, &list).ok());
   ASSERT_EQ(list.campaigns_size(), 3);
   for (const auto& listed : list.campaigns()) EXPECT_FALSE(listed.spec().has_baseline());
+
+  // A request past the message limit (16 MiB by default) is refused unread.
+  v1::CampaignSpec huge = SleepSpec("huge");
+  huge.set_name(std::string(17 << 20, 'x'));
+  EXPECT_EQ(Submit(admin.get(), huge, &c).error_code(), grpc::RESOURCE_EXHAUSTED);
 }
 
 TEST_F(Security, ServicesActOnlyAsThemselves) {
@@ -280,8 +285,10 @@ TEST_F(Security, ServicesActOnlyAsThemselves) {
 }
 
 // A real claim on a TLS cluster: a worker with its certificate runs a CPU
-// campaign; this test plays the verifier. Scores that are not the replays'
-// are refused, as is a verdict from a verifier that does not hold the claim.
+// campaign and the claim's replays, which the coordinator queues itself; this
+// test plays the verifier, which gets the claim with its finished replays.
+// Scores that are not the replays' are refused, as is a report from a
+// verifier that does not hold the claim.
 TEST_F(Security, VerdictsRestOnTheReplaysHandedOut) {
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   Process worker({kRatchet, "worker", "--coordinator=" + address_, "--no-gpu",
@@ -309,38 +316,24 @@ TEST_F(Security, VerdictsRestOnTheReplaysHandedOut) {
   acquire.set_verifier_id("v1");
   acquire.set_wait_ms(5000);
   v1::Verification claim;
+  v1::ReplayBundle got;
   ASSERT_TRUE(testing::PollUntil(
       [&] {
         v1::AcquireVerificationResponse r;
         if (!v1->AcquireVerification(Ctx().get(), acquire, &r).ok()) return false;
         if (!r.has_verification()) return false;
         claim = r.verification();
+        got = r.replays();
         return true;
       },
       600'000))
       << "no claim in 10 minutes; worker log:\n"
       << ReadFile(dir_ + "/worker.log") << "\ncoordinator log:\n"
       << ReadFile(dir_ + "/coordinator.log");
-
-  v1::RequestReplaysRequest replays;
-  replays.set_verification_id(claim.id());
-  replays.set_verifier_id("v2");  // not its claim
-  replays.set_replays(1);
-  v1::RequestReplaysResponse replays_resp;
-  EXPECT_EQ(v2->RequestReplays(Ctx().get(), replays, &replays_resp).error_code(),
-            grpc::PERMISSION_DENIED);
-  replays.set_verifier_id("v1");
-  ASSERT_TRUE(v1->RequestReplays(Ctx().get(), replays, &replays_resp).ok());
-  v1::GetReplaysRequest get;
-  get.set_verification_id(claim.id());
-  v1::GetReplaysResponse got;
-  ASSERT_TRUE(testing::PollUntil(
-      [&] {
-        got.Clear();
-        return v1->GetReplays(Ctx().get(), get, &got).ok() && got.evaluations_size() >= 2;
-      },
-      300'000))
-      << ReadFile(dir_ + "/worker.log");
+  // Handed out with both replays ended, their evaluations in the bundle.
+  ASSERT_EQ(got.jobs_size(), 2);
+  for (const auto& j : got.jobs())
+    EXPECT_TRUE(j.state() == v1::JOB_DONE || j.state() == v1::JOB_FAILED) << j.state();
   double candidate = -1, incumbent = -1;
   for (const auto& e : got.evaluations()) {
     for (const auto& j : got.jobs())
@@ -349,6 +342,18 @@ TEST_F(Security, VerdictsRestOnTheReplaysHandedOut) {
   }
   ASSERT_GE(candidate, 0);
   ASSERT_GE(incumbent, 0);
+
+  // Another verifier cannot ask for more replays of a claim it does not hold.
+  {
+    v1::ReportVerdictRequest more;
+    more.set_verifier_id("v2");
+    more.mutable_verification()->set_id(claim.id());
+    more.mutable_verification()->set_outcome(v1::VERDICT_MORE_REPLAYS);
+    more.set_replays(2);
+    v1::ReportVerdictResponse resp;
+    EXPECT_EQ(v2->ReportVerdict(Ctx().get(), more, &resp).error_code(),
+              grpc::PERMISSION_DENIED);
+  }
 
   auto verdict = [&](const std::string& verifier, std::vector<double> cand,
                      std::vector<double> inc) {

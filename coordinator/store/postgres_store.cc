@@ -1233,6 +1233,8 @@ absl::StatusOr<std::optional<v1::Verification>> PostgresStore::AcquireVerificati
                "SELECT v.id, v.data FROM verifications v JOIN campaigns c "
                "ON c.id = v.campaign_id WHERE v.outcome = 1 AND c.state = 1 "
                "AND (v.lease_deadline = 0 OR v.lease_deadline < $1) "
+               "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.verification_id = v.id "
+               "AND j.state IN (1, 2)) "
                "ORDER BY v.id LIMIT 1 FOR UPDATE OF v SKIP LOCKED",
                now_ms)));
     if (!v) return absl::OkStatus();

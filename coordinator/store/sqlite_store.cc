@@ -947,9 +947,11 @@ absl::StatusOr<std::optional<v1::Verification>> SqliteStore::AcquireVerification
         v, QueryOne<v1::Verification>(
                "SELECT v.id, v.data FROM verifications v JOIN campaigns c "
                "ON c.id = v.campaign_id WHERE v.outcome = ? AND c.state = ? "
-               "AND (v.lease_deadline = 0 OR v.lease_deadline < ?) ORDER BY v.id LIMIT 1",
+               "AND (v.lease_deadline = 0 OR v.lease_deadline < ?) "
+               "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.verification_id = v.id "
+               "AND j.state IN (?, ?)) ORDER BY v.id LIMIT 1",
                static_cast<int>(v1::VERDICT_PENDING), static_cast<int>(v1::CAMPAIGN_RUNNING),
-               now_ms));
+               now_ms, static_cast<int>(v1::JOB_QUEUED), static_cast<int>(v1::JOB_LEASED)));
     if (!v) return absl::OkStatus();
     v->set_verifier_id(verifier_id);
     v->set_lease_deadline_unix_ms(now_ms + lease_ms);

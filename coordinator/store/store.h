@@ -132,8 +132,11 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::Verification>> ListVerificationsForCandidate(
       int64_t candidate_id) = 0;
   // Atomically hands one PENDING verification of a RUNNING campaign whose
-  // verifier lease is unset or lapsed (before now_ms) to `verifier_id`, with
-  // deadline now_ms + lease_ms. Oldest first. nullopt when there is none.
+  // verifier lease is unset or lapsed (before now_ms) and none of whose
+  // replay jobs (jobs naming it) is still queued or leased, to `verifier_id`,
+  // with deadline now_ms + lease_ms. Oldest first. nullopt when there is none.
+  // A claim waiting for its replays is thus state of the jobs table alone and
+  // survives a restart.
   virtual absl::StatusOr<std::optional<v1::Verification>> AcquireVerification(
       const std::string& verifier_id, int64_t now_ms, int64_t lease_ms) = 0;
 

@@ -918,6 +918,49 @@ TEST_P(StoreTest, AcquireVerificationLeasesAndLapses) {
   EXPECT_EQ(v->id(), first);
 }
 
+// A claim waits while any of its replay jobs is queued or leased, and is
+// handed out once all of them ended (done or failed); the waiting is the
+// jobs' state, so it survives reopening the store.
+TEST_P(StoreTest, AcquireVerificationWaitsUntilEveryReplayEnded) {
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "a");
+  int64_t inc = NewCandidate(c, "b");
+  ASSERT_OK_AND_ASSIGN(int64_t waiting, store_->CreateVerification(Pending(c, cand)));
+  const int64_t done = NewJob(c, cand, v1::JOB_REPLAY, "", waiting);
+  const int64_t failed = NewJob(c, inc, v1::JOB_REPLAY, "", waiting);
+  const int64_t leased = NewJob(c, cand, v1::JOB_REPLAY, "", waiting);
+  // Another claim's open replay and an evaluation job do not hold this one.
+  ASSERT_OK_AND_ASSIGN(int64_t other, store_->CreateVerification(Pending(c, inc)));
+  NewJob(c, inc, v1::JOB_REPLAY, "", other);
+  NewJob(c, cand);
+
+  auto set_state = [&](int64_t id, v1::JobState state) {
+    ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(id));
+    j.set_state(state);
+    ASSERT_OK(store_->UpdateJob(j));
+  };
+  ASSERT_NO_FATAL_FAILURE(set_state(done, v1::JOB_DONE));
+  ASSERT_NO_FATAL_FAILURE(set_state(failed, v1::JOB_FAILED));
+  ASSERT_NO_FATAL_FAILURE(set_state(leased, v1::JOB_LEASED));
+  ASSERT_OK_AND_ASSIGN(std::optional<v1::Verification> v,
+                       store_->AcquireVerification("v1", 1000, 500));
+  EXPECT_FALSE(v.has_value()) << v->id();
+
+  if (GetParam().persistent) ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v1", 1000, 500));
+  EXPECT_FALSE(v.has_value());
+  ASSERT_NO_FATAL_FAILURE(set_state(leased, v1::JOB_QUEUED));  // a lapsed lease requeued it
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v1", 1000, 500));
+  EXPECT_FALSE(v.has_value());
+  ASSERT_NO_FATAL_FAILURE(set_state(leased, v1::JOB_DONE));
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v1", 1000, 500));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->id(), waiting);
+  EXPECT_EQ(v->verifier_id(), "v1");
+  ASSERT_OK_AND_ASSIGN(v, store_->AcquireVerification("v2", 1000, 500));
+  EXPECT_FALSE(v.has_value());  // the other claim still waits
+}
+
 // ---------------------------------------------------------------------------
 // Workers.
 

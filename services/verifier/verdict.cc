@@ -54,7 +54,7 @@ bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier) 
   return std::find(policy.tiers().begin(), policy.tiers().end(), tier) != policy.tiers().end();
 }
 
-bool ReplaysFinished(const v1::GetReplaysResponse& replays) {
+bool ReplaysFinished(const v1::ReplayBundle& replays) {
   if (replays.jobs_size() == 0) return false;
   for (const auto& job : replays.jobs())
     if (job.state() != v1::JOB_DONE && job.state() != v1::JOB_FAILED) return false;
@@ -73,7 +73,7 @@ std::vector<int> ReplaySchedule(const v1::Verification& claim) {
   const int first = claim.evidence().replays_requested() > 0
                         ? claim.evidence().replays_requested()
                         : ReplayCount(policy, false);
-  // RequestReplays takes at most spec::kMaxReplaysPerSide a side.
+  // The coordinator queues at most spec::kMaxReplaysPerSide a side.
   const int last = std::max(first, std::min(spec::kMaxReplaysPerSide,
                                             policy.max_replays() > 0 ? policy.max_replays()
                                                                      : kDefaultMaxReplays));
@@ -89,7 +89,7 @@ double LookSignificance(const v1::Verification& claim) {
   return alpha / ReplaySchedule(claim).size();
 }
 
-int ReplaysPerSide(const v1::Verification& claim, const v1::GetReplaysResponse& replays) {
+int ReplaysPerSide(const v1::Verification& claim, const v1::ReplayBundle& replays) {
   int candidate = 0, incumbent = 0;
   for (const auto& job : replays.jobs()) {
     if (job.candidate_id() == claim.candidate_id()) {
@@ -101,7 +101,7 @@ int ReplaysPerSide(const v1::Verification& claim, const v1::GetReplaysResponse& 
   return std::max(candidate, incumbent);
 }
 
-int MoreReplaysWanted(const v1::Verification& claim, const v1::GetReplaysResponse& replays) {
+int MoreReplaysWanted(const v1::Verification& claim, const v1::ReplayBundle& replays) {
   if (!ReplaysFinished(replays)) return 0;
   const std::vector<int> schedule = ReplaySchedule(claim);
   const int per_side = ReplaysPerSide(claim, replays);
@@ -122,6 +122,16 @@ int MoreReplaysWanted(const v1::Verification& claim, const v1::GetReplaysRespons
   return *next - per_side;
 }
 
+int ReplaysWanted(const v1::Verification& screened, const v1::ReplayBundle& replays) {
+  const std::vector<int> schedule = ReplaySchedule(screened);
+  const int per_side = ReplaysPerSide(screened, replays);
+  // No test before the first look: it may be larger than the round the
+  // coordinator queued.
+  if (per_side < schedule.front()) return schedule.front();
+  const int more = MoreReplaysWanted(screened, replays);
+  return more > 0 ? per_side + more : 0;
+}
+
 bool IsHackFlag(const std::string& flag) {
   static const std::set<std::string> kHacks = {
       "stale-output",        "cached-answer",     "read-reference",
@@ -131,7 +141,7 @@ bool IsHackFlag(const std::string& flag) {
   return kHacks.count(flag) > 0;
 }
 
-v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysResponse& replays) {
+v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& replays) {
   v1::Verification v = claim;
   v1::VerdictEvidence* ev = v.mutable_evidence();
   const v1::VerificationPolicy& policy = claim.policy();
@@ -423,22 +433,6 @@ v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysRespo
   return v;
 }
 
-bool DecidedByHackEvidence(const v1::Verification& claim,
-                           const v1::GetReplaysResponse& replays) {
-  // Hack evidence outranks every other finding and unfinished replays, so a
-  // partial set already decides when it holds some. The outside clock counts
-  // only once an incumbent replay has shown what the machine does to it.
-  bool calibrated = false;
-  for (const auto& e : replays.evaluations())
-    if (e.candidate_id() != claim.candidate_id() && e.outcome() == v1::OUTCOME_OK)
-      for (const auto& w : e.workloads()) calibrated |= w.t_k_independent_ns() > 0;
-  if (calibrated) return Decide(claim, replays).outcome() == v1::VERDICT_REJECTED_HACK;
-  v1::GetReplaysResponse uncalibrated = replays;
-  for (auto& e : *uncalibrated.mutable_evaluations())
-    for (auto& w : *e.mutable_workloads()) w.clear_t_k_independent_ns();
-  return Decide(claim, uncalibrated).outcome() == v1::VERDICT_REJECTED_HACK;
-}
-
 v1::Verification ScreenClaim(const v1::Verification& claim,
                              const std::map<std::string, std::string>& candidate_files,
                              const std::map<std::string, std::string>& incumbent_files) {
@@ -451,7 +445,7 @@ v1::Verification ScreenClaim(const v1::Verification& claim,
   return screened;
 }
 
-v1::Verification Judge(const v1::Verification& screened, const v1::GetReplaysResponse& replays) {
+v1::Verification Judge(const v1::Verification& screened, const v1::ReplayBundle& replays) {
   v1::Verification verdict = Decide(screened, replays);
   const auto& flags = screened.evidence().screening_flags();
   if (!flags.empty())

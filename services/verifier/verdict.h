@@ -31,8 +31,9 @@ using spec::kTiers;
 
 bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier);
 
-// True once every replay job is DONE or FAILED.
-bool ReplaysFinished(const v1::GetReplaysResponse& replays);
+// True once every replay job is DONE or FAILED (the coordinator hands a
+// claim out only then).
+bool ReplaysFinished(const v1::ReplayBundle& replays);
 
 // Replays per side: the policy's count, doubled (up to max_replays) when
 // screening flagged constructs the candidate adds.
@@ -40,7 +41,7 @@ int ReplayCount(const v1::VerificationPolicy& policy, bool screening_flagged);
 
 // Sequential replays (docs/verifier.md, Noise). A claim whose replays show a
 // gain worth having but not yet a significant one gets more replays instead
-// of a rejection, at planned looks: the first request (the claim's
+// of a rejection, at planned looks: the first (the claim's
 // replays_requested, else the policy's count), then doubled up to
 // max_replays a side. Every look tests at LookSignificance, the campaign's
 // significance over the planned looks (Bonferroni), so pure noise is accepted
@@ -50,7 +51,7 @@ double LookSignificance(const v1::Verification& claim);
 
 // Replay jobs a side so far (the larger of the candidate's and the
 // incumbent's counts).
-int ReplaysPerSide(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
+int ReplaysPerSide(const v1::Verification& claim, const v1::ReplayBundle& replays);
 
 // How many more replays a side to ask for before deciding; 0 to decide now.
 // Positive only once every replay has finished, a later look is planned, and
@@ -60,7 +61,14 @@ int ReplaysPerSide(const v1::Verification& claim, const v1::GetReplaysResponse& 
 // kPromisingFactor x the campaign's significance (with one replay a side,
 // which has no test, the gain alone).
 inline constexpr double kPromisingFactor = 4.0;
-int MoreReplaysWanted(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
+int MoreReplaysWanted(const v1::Verification& claim, const v1::ReplayBundle& replays);
+
+// The replays a side to ask the coordinator for in total before deciding
+// (VERDICT_MORE_REPLAYS), or 0 to decide on the bundle now: the first look's
+// count while the bundle has fewer (the coordinator queues the policy's
+// replays; screening may want twice as many), then the next look while the
+// claim is promising (MoreReplaysWanted).
+int ReplaysWanted(const v1::Verification& screened, const v1::ReplayBundle& replays);
 
 // An outside figure faster than the in-process one by more than the
 // incumbent's own ratio (never above 1) over (1 + timing_tolerance) x this is
@@ -91,16 +99,7 @@ bool IsHackFlag(const std::string& flag);
 //                   (and "budget-ended", which the
 //                   coordinator records for claims the wall budget cut off)
 //   rejected-noise  "noise", "below-min-gain", "below-noise-floor"
-v1::Verification Decide(const v1::Verification& claim, const v1::GetReplaysResponse& replays);
-
-// True once a finished replay of the candidate carries hack evidence: no
-// later replay can change a rejected-hack verdict, so the verifier decides
-// then rather than waiting for the rest (the coordinator drops the replays
-// still queued when the verdict arrives). The independent timing counts only
-// once an incumbent replay has been timed the same way: the candidate's
-// outside/in-process ratio is held to the incumbent's in both directions.
-bool DecidedByHackEvidence(const v1::Verification& claim,
-                           const v1::GetReplaysResponse& replays);
+v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& replays);
 
 // The claim as the verifier judges it: the screening flags of the
 // constructs that the candidate's files add to the incumbent's in its
@@ -110,7 +109,7 @@ v1::Verification ScreenClaim(const v1::Verification& claim,
                              const std::map<std::string, std::string>& incumbent_files);
 
 // Decide on a screened claim, with the screening flags named in the detail.
-v1::Verification Judge(const v1::Verification& screened, const v1::GetReplaysResponse& replays);
+v1::Verification Judge(const v1::Verification& screened, const v1::ReplayBundle& replays);
 
 }  // namespace ratchet::verifier
 

@@ -70,70 +70,46 @@ class Verifier {
         continue;
       }
       backoff_ms = 200;
-      if (resp.has_verification()) Verify(resp.verification());
+      if (resp.has_verification()) Verify(resp.verification(), resp.replays());
     }
   }
 
  private:
-  void Verify(const v1::Verification& claim) {
-    std::fprintf(stderr, "verifier: claim %lld: #%lld %.4f vs incumbent #%lld %.4f\n",
+  // The coordinator hands a claim out with every replay ended: judge it now,
+  // or ask for the next look's replays and let it come back (to any
+  // verifier) when they have ended.
+  void Verify(const v1::Verification& claim, const v1::ReplayBundle& replays) {
+    std::fprintf(stderr, "verifier: claim %lld: #%lld %.4f vs incumbent #%lld %.4f, %d replays\n",
                  (long long)claim.id(), (long long)claim.candidate_id(), claim.claimed_score(),
-                 (long long)claim.incumbent_candidate_id(), claim.incumbent_score());
+                 (long long)claim.incumbent_candidate_id(), claim.incumbent_score(),
+                 replays.jobs_size());
     // Suspicious constructs that the candidate's source adds to its
     // incumbent's double the replays (more evidence) and are shown in the
     // verdict, whatever it is.
     const v1::Verification screened = ScreenClaim(claim, Files(claim.candidate_id()),
                                                   Files(claim.incumbent_candidate_id()));
-    v1::RequestReplaysRequest rr;
-    rr.set_verification_id(claim.id());
-    rr.set_verifier_id(id_);
-    rr.set_replays(screened.evidence().replays_requested());
-    v1::RequestReplaysResponse rresp;
-    if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
-
-    v1::GetReplaysResponse replays;
-    auto renewed = std::chrono::steady_clock::now();
-    while (!g_stop) {
-      // The same request again adds no replays but renews this verifier's
-      // lease on the claim (10 minutes), which long replays can outlast.
-      if (std::chrono::steady_clock::now() - renewed > std::chrono::seconds(60)) {
-        rresp.Clear();
-        if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
-        renewed = std::chrono::steady_clock::now();
-      }
-      v1::GetReplaysRequest gr;
-      gr.set_verification_id(claim.id());
-      replays.Clear();
-      if (!Retry([&] { return stub_->GetReplays(Context(10).get(), gr, &replays); })) return;
-      // One replay caught hacking decides; the rest would only cost time.
-      if (DecidedByHackEvidence(screened, replays)) break;
-      if (ReplaysFinished(replays)) {
-        // A promising claim that is not yet significant gets the next look
-        // rather than a rejection. The request names the total a side, so a
-        // retried or repeated one adds nothing.
-        const int more = MoreReplaysWanted(screened, replays);
-        if (more <= 0) break;
-        const int per_side = ReplaysPerSide(screened, replays);
-        std::fprintf(stderr, "verifier: claim %lld: promising but not yet significant at %d "
-                     "replays a side; asking for %d more\n",
-                     (long long)claim.id(), per_side, more);
-        rr.set_replays(per_side + more);
-        rresp.Clear();
-        if (!Retry([&] { return stub_->RequestReplays(Context(10).get(), rr, &rresp); })) return;
-        // A coordinator that adds none (an older one) leaves the claim to be
-        // decided on what it has.
-        if (rresp.job_ids_size() <= replays.jobs_size()) break;
-        continue;
-      }
-      Sleep(500);
-    }
-    if (g_stop) return;  // the lease lapses and another verifier takes the claim
-
-    v1::Verification verdict = Judge(screened, replays);
     v1::ReportVerdictRequest report;
     report.set_verifier_id(id_);
-    *report.mutable_verification() = verdict;
     v1::ReportVerdictResponse ack;
+    if (const int wanted = ReplaysWanted(screened, replays); wanted > 0) {
+      report.mutable_verification()->set_id(claim.id());
+      report.mutable_verification()->set_campaign_id(claim.campaign_id());
+      report.mutable_verification()->set_outcome(v1::VERDICT_MORE_REPLAYS);
+      report.set_replays(wanted);
+      grpc::Status refused;
+      if (Retry([&] { return refused = stub_->ReportVerdict(Context(10).get(), report, &ack); })) {
+        std::fprintf(stderr, "verifier: claim %lld: %d replays a side, asked for %d\n",
+                     (long long)claim.id(), ReplaysPerSide(screened, replays), wanted);
+        return;
+      }
+      // A coordinator that queues no more (the policy's cap) wants a
+      // decision on what there is; anything else leaves the lease to lapse.
+      if (refused.error_code() != grpc::StatusCode::FAILED_PRECONDITION) return;
+      ack.Clear();
+    }
+    const v1::Verification verdict = Judge(screened, replays);
+    *report.mutable_verification() = verdict;
+    report.clear_replays();
     if (!Retry([&] { return stub_->ReportVerdict(Context(10).get(), report, &ack); })) return;
     const bool accepted = verdict.outcome() == v1::VERDICT_ACCEPTED;
     verdicts_->Add({{"outcome", VerdictName(verdict.outcome())}, {"reason", verdict.reason()}})
@@ -241,8 +217,8 @@ int VerifierMain(int argc, char** argv) {
     std::fprintf(stderr, "verifier: metrics on port %d\n", metrics->port());
   }
   std::fprintf(stderr, "verifier %s: using coordinator %s\n", id.c_str(), address.c_str());
-  // Claims wait on replays most of the time, so several are verified at once;
-  // each loop holds one claim. The stub is safe to share between threads.
+  // Each loop judges one claim at a time; several judge claims at once. The
+  // stub is safe to share between threads.
   Verifier verifier(channel, id, registry);
   std::vector<std::thread> loops;
   for (int i = 0; i < *concurrency; ++i) loops.emplace_back([&verifier] { verifier.Run(); });

@@ -1,0 +1,165 @@
+#include "coordinator/evaluation_intake.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/names.h"
+
+namespace ratchet::coordinator {
+
+EvaluationIntake::EvaluationIntake(store::Store* store, const Clock* clock, EventLog* events,
+                                   JobBaselines* baselines, Experience* experience,
+                                   VerificationDesk* desk)
+    : store_(store),
+      clock_(clock),
+      events_(events),
+      baselines_(baselines),
+      experience_(experience),
+      desk_(desk) {}
+
+absl::Status EvaluationIntake::Apply(const v1::Evaluation& evaluation) {
+  Texts texts;
+  std::string baselines_changed;  // their cache key, when measurements were added
+  absl::Status s = store_->Transaction([&]() -> absl::Status {
+    texts = Texts();
+    baselines_changed.clear();
+    auto campaign = store_->GetCampaign(evaluation.campaign_id());
+    if (!campaign.ok()) return campaign.status();
+    auto candidate = store_->GetCandidate(evaluation.candidate_id());
+    if (!candidate.ok()) return candidate.status();
+    const std::string outcome = OutcomeName(evaluation.outcome());
+    const bool ok = evaluation.outcome() == v1::OUTCOME_OK;
+    // Every job's time counts against the GPU-seconds budget, replays too:
+    // verification spends the same machines.
+    campaign->set_gpu_seconds(campaign->gpu_seconds() + std::max(0.0, evaluation.wall_seconds()));
+    if (evaluation.kind() == v1::JOB_REPLAY) {
+      texts.event = absl::StrCat("replay of #", candidate->id(), " on ", evaluation.worker_id(),
+                                 ": ", outcome, ok ? " " + ShortScore(evaluation.score()) : "");
+      if (auto s = store_->UpdateCampaign(*campaign); !s.ok()) return s;
+      return store_->MarkEvaluationProcessed(evaluation.id());
+    }
+    // Only evaluations measure baselines: a replay runs against the stored
+    // one and never adds to it.
+    if (ok)
+      if (auto s = baselines_->Record(*campaign, evaluation, &texts.baselines,
+                                      &baselines_changed);
+          !s.ok())
+        return s;
+    campaign->set_evaluations(campaign->evaluations() + 1);
+    (*campaign->mutable_outcomes())[outcome] += 1;
+    candidate->set_score(ok ? evaluation.score() : -1);
+    candidate->set_status(ok ? "evaluated" : "failed");
+    auto threads = store_->ListThreads(campaign->id());
+    if (!threads.ok()) return threads.status();
+    absl::Status applied =
+        candidate->id() == campaign->baseline_candidate_id()
+            ? ApplyBaseline(*campaign, *candidate, evaluation, *threads, &texts)
+            : ApplyToThread(*campaign, *candidate, evaluation, *threads, &texts);
+    if (!applied.ok()) return applied;
+    if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+    if (auto s = store_->UpdateCampaign(*campaign); !s.ok()) return s;
+    return store_->MarkEvaluationProcessed(evaluation.id());
+  });
+  if (!s.ok()) return s;
+  if (!baselines_changed.empty()) baselines_->Forget(baselines_changed);
+  for (const std::string* text : {&texts.event, &texts.baselines, &texts.experience})
+    if (!text->empty()) events_->Emit(evaluation.campaign_id(), *text);
+  return absl::OkStatus();
+}
+
+absl::Status EvaluationIntake::ApplyBaseline(v1::Campaign& campaign, v1::Candidate& candidate,
+                                             const v1::Evaluation& evaluation,
+                                             std::vector<v1::ResearchThread>& threads,
+                                             Texts* texts) {
+  if (evaluation.outcome() != v1::OUTCOME_OK) {
+    campaign.set_state(v1::CAMPAIGN_FAILED);
+    campaign.set_message(absl::StrCat("the baseline did not evaluate: ",
+                                      OutcomeName(evaluation.outcome()), ": ",
+                                      evaluation.message().substr(0, 2000)));
+    campaign.set_finished_unix_ms(clock_->NowUnixMs());
+    texts->event = campaign.message();
+    return absl::OkStatus();
+  }
+  candidate.set_status("baseline");
+  campaign.set_baseline_score(evaluation.score());
+  campaign.set_best_candidate_id(candidate.id());
+  campaign.set_best_score(evaluation.score());
+  campaign.set_best_verified(false);
+  for (auto& thread : threads) {
+    thread.set_incumbent_candidate_id(candidate.id());
+    thread.set_incumbent_score(evaluation.score());
+    if (auto s = store_->UpdateThread(thread); !s.ok()) return s;
+  }
+  texts->event = absl::StrCat("baseline #", candidate.id(), " evaluated on ",
+                              evaluation.worker_id(), ": SOL score ",
+                              ShortScore(evaluation.score()));
+  auto noted = experience_->Note(&campaign);
+  if (!noted.ok()) return noted.status();
+  texts->experience = *std::move(noted);
+  return absl::OkStatus();
+}
+
+absl::Status EvaluationIntake::ApplyToThread(v1::Campaign& campaign, v1::Candidate& candidate,
+                                             const v1::Evaluation& evaluation,
+                                             std::vector<v1::ResearchThread>& threads,
+                                             Texts* texts) {
+  const std::string outcome = OutcomeName(evaluation.outcome());
+  const bool ok = evaluation.outcome() == v1::OUTCOME_OK;
+  v1::ResearchThread* thread = nullptr;
+  for (auto& t : threads)
+    if (t.id() == candidate.thread_id()) thread = &t;
+  if (thread == nullptr)
+    return absl::InternalError(
+        absl::StrCat("candidate ", candidate.id(), " names a missing thread"));
+  thread->set_evaluations(thread->evaluations() + 1);
+  std::string& event = texts->event;
+  event = absl::StrCat("t", thread->index(), " #", candidate.id(), " [",
+                       candidate.description(), "]: ", outcome);
+  if (ok) {
+    double gain = thread->incumbent_score() > 0
+                      ? evaluation.score() / thread->incumbent_score() - 1.0
+                      : 1.0;
+    absl::StrAppend(&event, " ", ShortScore(evaluation.score()),
+                    absl::StrFormat(" (%+.1f%% vs incumbent)", 100.0 * gain));
+    if (gain > campaign.spec().verification().min_gain()) {
+      auto claim = desk_->OpenClaim(campaign, *thread, evaluation);
+      if (!claim.ok()) return claim.status();
+      candidate.set_status("verifying");
+      absl::StrAppend(&event, " -> verifying (claim ", *claim, ", replays queued)");
+    }
+  } else if (!evaluation.message().empty()) {
+    std::string first_line = evaluation.message().substr(0, evaluation.message().find('\n'));
+    absl::StrAppend(&event, ": ", first_line.substr(0, 160));
+  }
+  // A claim's lesson waits for its verdict; anything else is learned now.
+  if (candidate.status() != "verifying")
+    if (auto s = experience_->RecordLessons(campaign, candidate, ok ? evaluation.score() : -1,
+                                            outcome, "");
+        !s.ok())
+      return s;
+  return store_->UpdateThread(*thread);
+}
+
+absl::Status EvaluationIntake::JobFailed(const v1::Job& job) {
+  if (job.kind() != v1::JOB_EVALUATE) return absl::OkStatus();
+  return store_->Transaction([&]() -> absl::Status {
+    auto campaign = store_->GetCampaign(job.campaign_id());
+    if (!campaign.ok()) return campaign.status();
+    auto candidate = store_->GetCandidate(job.candidate_id());
+    if (!candidate.ok()) return candidate.status();
+    candidate->set_status("failed");
+    candidate->set_score(-1);
+    if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+    campaign->set_evaluations(campaign->evaluations() + 1);
+    (*campaign->mutable_outcomes())["lease_lapsed"] += 1;
+    if (campaign->baseline_candidate_id() == candidate->id()) {
+      campaign->set_state(v1::CAMPAIGN_FAILED);
+      campaign->set_message("the baseline's job failed: its leases lapsed repeatedly");
+      campaign->set_finished_unix_ms(clock_->NowUnixMs());
+    }
+    return store_->UpdateCampaign(*campaign);
+  });
+}
+
+}  // namespace ratchet::coordinator

@@ -1,0 +1,26 @@
+#include "coordinator/job_queue.h"
+
+namespace ratchet::coordinator {
+
+JobQueue::JobQueue(store::Store* store, const Clock* clock)
+    : store_(store), clock_(clock), seed_rng_(std::random_device{}()) {}
+
+absl::StatusOr<int64_t> JobQueue::Enqueue(int64_t campaign_id, int64_t candidate_id,
+                                          v1::JobKind kind, int64_t verification_id,
+                                          const std::string& avoid_worker_id) {
+  v1::Job job;
+  job.set_campaign_id(campaign_id);
+  job.set_candidate_id(candidate_id);
+  job.set_kind(kind);
+  job.set_verification_id(verification_id);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    job.set_seed(seed_rng_() >> 1);  // positive when read back as a signed integer
+  }
+  job.set_state(v1::JOB_QUEUED);
+  job.set_avoid_worker_id(avoid_worker_id);
+  job.set_created_unix_ms(clock_->NowUnixMs());
+  return store_->CreateJob(job);
+}
+
+}  // namespace ratchet::coordinator

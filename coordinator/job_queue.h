@@ -1,0 +1,46 @@
+// Queues jobs: every evaluation and replay the coordinator wants run, each
+// with a fresh seed for its inputs.
+#ifndef RATCHET_COORDINATOR_JOB_QUEUE_H_
+#define RATCHET_COORDINATOR_JOB_QUEUE_H_
+
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "coordinator/store/store.h"
+#include "ratchet/v1/ratchet.pb.h"
+
+namespace ratchet::coordinator {
+
+namespace v1 = ::ratchet::v1;
+
+// A job a worker has or may lease.
+inline bool IsOpen(const v1::Job& job) {
+  return job.state() == v1::JOB_QUEUED || job.state() == v1::JOB_LEASED;
+}
+
+class JobQueue {
+ public:
+  JobQueue(store::Store* store, const Clock* clock);
+  JobQueue(const JobQueue&) = delete;
+  JobQueue& operator=(const JobQueue&) = delete;
+
+  // Queues a job (inside the caller's transaction, if any); returns its id.
+  // A replay names its verification and the worker it should avoid.
+  absl::StatusOr<int64_t> Enqueue(int64_t campaign_id, int64_t candidate_id, v1::JobKind kind,
+                                  int64_t verification_id = 0,
+                                  const std::string& avoid_worker_id = "");
+
+ private:
+  store::Store* const store_;
+  const Clock* const clock_;
+  std::mutex mu_;
+  std::mt19937_64 seed_rng_;
+};
+
+}  // namespace ratchet::coordinator
+
+#endif  // RATCHET_COORDINATOR_JOB_QUEUE_H_

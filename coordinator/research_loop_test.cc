@@ -1,0 +1,583 @@
+// The research loop in process: a Coordinator over a real (in-memory) SQLite
+// store and a FakeClock, with no thread started. The test plays the worker
+// (leases jobs and reports the scores it chooses) and the verifier (acquires
+// a claim with its finished replays, asks for more or reports a verdict), all
+// through the coordinator's public methods, and runs the loop one tick at a
+// time with RunOnce(). Time moves only when the test moves the clock, so
+// nothing here depends on how fast the host is.
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "common/clock.h"
+#include "coordinator/coordinator.h"
+#include "coordinator/store/store.h"
+#include "gtest/gtest.h"
+
+namespace ratchet::coordinator {
+namespace {
+
+constexpr char kVerifier[] = "verifier-1";
+constexpr char kOtherVerifier[] = "verifier-2";
+
+class ResearchLoopTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(Open(":memory:")); }
+
+  // A coordinator over the SQLite store at `location` (the one before it,
+  // if any, stopped first): a restart, when it is a file.
+  void Open(const std::string& location) {
+    coordinator_.reset();
+    store_.reset();
+    auto store = store::OpenSqliteStore(location);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    CoordinatorOptions options;
+    options.clock = &clock_;
+    options.lease_ms = 30'000;
+    options.heartbeat_ms = 3'000;
+    options.max_attempts = 3;
+    coordinator_ = std::make_unique<Coordinator>(store_.get(), options,
+                                                 std::make_shared<prometheus::Registry>());
+  }
+
+  // A toy kernel campaign: one thread, one candidate in flight, the grid
+  // proposer over one knob, one replay a side.
+  int64_t Submit(int max_evaluations, double max_wall_seconds = 0) {
+    v1::CampaignSpec spec;
+    spec.set_name("loop");
+    spec.mutable_problem()->set_name("toy");
+    spec.mutable_problem()->set_definition_json("{\"name\": \"toy\", \"op_type\": \"toy\"}");
+    spec.mutable_problem()->set_workload_jsonl("{\"axes\": {\"N\": 64}}\n");
+    (*spec.mutable_baseline()->mutable_files())["solution.json"] =
+        "{\"name\": \"toy\", \"sources\": [\"kernel.cc\"], \"knobs\": "
+        "{\"K\": {\"choices\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], \"default\": 1}}}";
+    (*spec.mutable_baseline()->mutable_files())["kernel.cc"] = "// toy\n";
+    spec.set_proposer("grid");
+    spec.set_threads(1);
+    spec.set_in_flight_per_thread(1);
+    spec.mutable_budget()->set_max_evaluations(max_evaluations);
+    spec.mutable_budget()->set_max_wall_seconds(max_wall_seconds);
+    spec.mutable_verification()->set_replays(1);
+    spec.set_device("cpu");
+    auto campaign = coordinator_->SubmitCampaign(spec);
+    EXPECT_TRUE(campaign.ok()) << campaign.status();
+    return campaign.ok() ? campaign->id() : 0;
+  }
+
+  std::string Register(const std::string& name) {
+    v1::RegisterWorkerRequest request;
+    request.set_name(name);
+    request.mutable_hardware()->set_cpu_model("Test CPU");
+    request.mutable_hardware()->set_cpu_cores(2);
+    auto response = coordinator_->RegisterWorker(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->worker_id() : "";
+  }
+
+  // The job the worker is handed now, if any (no waiting).
+  std::optional<v1::Job> Lease(const std::string& worker) {
+    auto job = coordinator_->AcquireJob(worker, 0);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : std::nullopt;
+  }
+
+  v1::CompleteJobResponse Report(const v1::Job& job, double score,
+                                 v1::Outcome outcome = v1::OUTCOME_OK) {
+    v1::CompleteJobRequest request;
+    request.set_worker_id(job.worker_id());
+    request.set_job_id(job.id());
+    request.mutable_evaluation()->set_outcome(outcome);
+    request.mutable_evaluation()->set_score(score);
+    request.mutable_evaluation()->set_wall_seconds(1);
+    auto response = coordinator_->CompleteJob(request);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : v1::CompleteJobResponse();
+  }
+
+  // Leases the next job and reports `score` for it; false when none was queued.
+  bool Work(const std::string& worker, double score) {
+    std::optional<v1::Job> job = Lease(worker);
+    if (!job.has_value()) return false;
+    EXPECT_TRUE(Report(*job, score).accepted());
+    return true;
+  }
+
+  void Tick() {
+    absl::Status s = coordinator_->RunOnce();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  v1::Campaign Campaign(int64_t id) {
+    auto campaign = coordinator_->GetCampaign(id);
+    EXPECT_TRUE(campaign.ok()) << campaign.status();
+    return campaign.ok() ? *campaign : v1::Campaign();
+  }
+
+  v1::Job Job(int64_t id) {
+    auto job = store_->GetJob(id);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : v1::Job();
+  }
+
+  // The campaign's events so far, as one text.
+  std::string Events(int64_t campaign_id) {
+    int64_t cursor = 0;
+    std::vector<std::string> texts;
+    for (const auto& e : coordinator_->WaitForEvents(campaign_id, &cursor, 0))
+      texts.push_back(e.text);
+    return absl::StrJoin(texts, "\n");
+  }
+
+  // What AcquireVerification hands `verifier` now (no waiting): a claim
+  // whose replays have all ended, with its bundle; no verification if none.
+  v1::AcquireVerificationResponse AcquireClaim(const std::string& verifier) {
+    auto got = coordinator_->AcquireVerification(verifier, 0);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return got.ok() ? *got : v1::AcquireVerificationResponse();
+  }
+
+  // The verifier's report that claim `id` needs `replays` a side in total.
+  absl::StatusOr<v1::ReportVerdictResponse> AskMore(const std::string& verifier, int64_t id,
+                                                    int replays) {
+    v1::ReportVerdictRequest request;
+    request.set_verifier_id(verifier);
+    request.mutable_verification()->set_id(id);
+    request.mutable_verification()->set_outcome(v1::VERDICT_MORE_REPLAYS);
+    request.set_replays(replays);
+    return coordinator_->ReportVerdict(request);
+  }
+
+  // An acceptance of claim `id` on these replay scores.
+  absl::StatusOr<v1::ReportVerdictResponse> Accept(const std::string& verifier, int64_t id,
+                                                   const std::vector<double>& candidate,
+                                                   const std::vector<double>& incumbent) {
+    v1::ReportVerdictRequest request;
+    request.set_verifier_id(verifier);
+    v1::Verification* v = request.mutable_verification();
+    v->set_id(id);
+    v->set_outcome(v1::VERDICT_ACCEPTED);
+    v->set_detail("faster beyond noise");
+    for (double x : candidate) v->add_candidate_scores(x);
+    for (double x : incumbent) v->add_incumbent_scores(x);
+    return coordinator_->ReportVerdict(request);
+  }
+
+  // Leases `n` jobs on `worker`, each a replay, and reports them: the
+  // claim's candidate scoring `claimed`, the incumbent `incumbent`.
+  void RunReplays(const std::string& worker, int64_t candidate_id, double claimed,
+                  double incumbent, int n) {
+    for (int i = 0; i < n; ++i) {
+      std::optional<v1::Job> job = Lease(worker);
+      ASSERT_TRUE(job.has_value()) << "replay " << i;
+      ASSERT_EQ(job->kind(), v1::JOB_REPLAY) << "replay " << i;
+      EXPECT_TRUE(
+          Report(*job, job->candidate_id() == candidate_id ? claimed : incumbent).accepted());
+    }
+  }
+
+  // A campaign whose first proposal (on w1) claimed 0.6 against a 0.5
+  // baseline; returns the claim, whose one replay a side is queued.
+  v1::Verification Claim(const std::string& w1, int64_t* campaign_id) {
+    *campaign_id = StartCampaign(w1, 0.5, 20);
+    std::optional<v1::Job> job = Lease(w1);
+    EXPECT_TRUE(job.has_value());
+    if (!job.has_value()) return v1::Verification();
+    EXPECT_TRUE(Report(*job, 0.6).accepted());
+    Tick();
+    auto claims = store_->ListVerificationsForCandidate(job->candidate_id());
+    EXPECT_TRUE(claims.ok() && claims->size() == 1u);
+    return claims.ok() && claims->size() == 1u ? claims->front() : v1::Verification();
+  }
+
+  // Submits, evaluates the baseline at `baseline_score` and runs the tick
+  // that applies it (and queues the first proposal).
+  int64_t StartCampaign(const std::string& worker, double baseline_score, int max_evaluations,
+                        double max_wall_seconds = 0) {
+    const int64_t id = Submit(max_evaluations, max_wall_seconds);
+    std::optional<v1::Job> baseline = Lease(worker);
+    EXPECT_TRUE(baseline.has_value());
+    if (!baseline.has_value()) return id;
+    EXPECT_EQ(baseline->candidate_id(), Campaign(id).baseline_candidate_id());
+    EXPECT_TRUE(Report(*baseline, baseline_score).accepted());
+    Tick();
+    EXPECT_DOUBLE_EQ(Campaign(id).baseline_score(), baseline_score);
+    return id;
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Coordinator> coordinator_;
+};
+
+TEST_F(ResearchLoopTest, AClaimIsReplayedJudgedOnItsBundleAndAnAcceptanceMovesTheIncumbent) {
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  const int64_t id = StartCampaign(w1, 0.5, 20);
+  const v1::Campaign started = Campaign(id);
+  ASSERT_EQ(started.threads_size(), 1);
+  EXPECT_EQ(started.threads(0).incumbent_candidate_id(), started.baseline_candidate_id());
+
+  // The proposal queued by that tick, reported better than the incumbent.
+  std::optional<v1::Job> job = Lease(w1);
+  ASSERT_TRUE(job.has_value());
+  EXPECT_NE(job->candidate_id(), started.baseline_candidate_id());
+  EXPECT_EQ(job->kind(), v1::JOB_EVALUATE);
+  ASSERT_TRUE(Report(*job, 0.6).accepted());
+  Tick();
+  const int64_t claimed = job->candidate_id();
+  auto candidate = coordinator_->GetCandidate(claimed);
+  ASSERT_TRUE(candidate.ok()) << candidate.status();
+  EXPECT_EQ(candidate->candidate().status(), "verifying");
+  EXPECT_TRUE(absl::StrContains(Events(id), "-> verifying (claim")) << Events(id);
+  // Not yet verified: the incumbent stays.
+  EXPECT_EQ(Campaign(id).threads(0).incumbent_candidate_id(), started.baseline_candidate_id());
+
+  // The coordinator queued the claim's replays itself, one a side; until
+  // they have ended no verifier gets the claim.
+  auto claims = store_->ListVerificationsForCandidate(claimed);
+  ASSERT_TRUE(claims.ok());
+  ASSERT_EQ(claims->size(), 1u);
+  const int64_t claim_id = claims->front().id();
+  auto replays = store_->ListJobsForVerification(claim_id);
+  ASSERT_TRUE(replays.ok());
+  ASSERT_EQ(replays->size(), 2u);
+  EXPECT_EQ((*replays)[0].candidate_id(), claimed);
+  EXPECT_EQ((*replays)[1].candidate_id(), started.baseline_candidate_id());
+  EXPECT_FALSE(AcquireClaim(kVerifier).has_verification());
+
+  // Replays go first, and the claim's away from the worker that made it.
+  std::optional<v1::Job> replay_a = Lease(w2);
+  ASSERT_TRUE(replay_a.has_value());
+  EXPECT_EQ(replay_a->kind(), v1::JOB_REPLAY);
+  ASSERT_TRUE(Report(*replay_a, replay_a->candidate_id() == claimed ? 0.62 : 0.5).accepted());
+  EXPECT_FALSE(AcquireClaim(kVerifier).has_verification());  // one still queued
+  std::optional<v1::Job> replay_b = Lease(w2);
+  ASSERT_TRUE(replay_b.has_value());
+  EXPECT_EQ(replay_b->kind(), v1::JOB_REPLAY);
+  EXPECT_FALSE(AcquireClaim(kVerifier).has_verification());  // one still leased
+  ASSERT_TRUE(Report(*replay_b, replay_b->candidate_id() == claimed ? 0.62 : 0.5).accepted());
+  Tick();
+
+  // Every replay ended: the claim comes with its whole bundle.
+  v1::AcquireVerificationResponse bundle = AcquireClaim(kVerifier);
+  ASSERT_TRUE(bundle.has_verification());
+  const v1::Verification v = bundle.verification();
+  EXPECT_EQ(v.id(), claim_id);
+  EXPECT_EQ(v.candidate_id(), claimed);
+  EXPECT_EQ(v.incumbent_candidate_id(), started.baseline_candidate_id());
+  EXPECT_DOUBLE_EQ(v.claimed_score(), 0.6);
+  EXPECT_EQ(v.verifier_id(), kVerifier);
+  EXPECT_EQ(v.lease_deadline_unix_ms(),
+            clock_.NowUnixMs() + CoordinatorOptions().verification_lease_ms);
+  EXPECT_EQ(bundle.replays().jobs_size(), 2);
+  EXPECT_EQ(bundle.replays().evaluations_size(), 2);
+  for (const auto& j : bundle.replays().jobs()) {
+    EXPECT_EQ(j.state(), v1::JOB_DONE);
+    EXPECT_FALSE(j.has_problem());  // the bundle carries results, not files
+  }
+  EXPECT_EQ(bundle.replays().worker_hardware().count(w2), 1u);
+  EXPECT_FALSE(AcquireClaim(kOtherVerifier).has_verification());  // leased
+
+  // Promising, not yet significant: the verifier wants two a side. Only the
+  // holder may ask, and only for more than there is, within the cap.
+  EXPECT_EQ(AskMore(kOtherVerifier, v.id(), 2).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(AskMore(kVerifier, v.id(), 1).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(AskMore(kVerifier, v.id(), 21).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto more = AskMore(kVerifier, v.id(), 2);
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_TRUE(more->accepted());
+  EXPECT_TRUE(absl::StrContains(Events(id), "raises the replays of #" + std::to_string(claimed) +
+                                                " and incumbent #" +
+                                                std::to_string(started.baseline_candidate_id()) +
+                                                " to 2x each"))
+      << Events(id);
+  replays = store_->ListJobsForVerification(claim_id);
+  ASSERT_TRUE(replays.ok());
+  ASSERT_EQ(replays->size(), 4u);
+  // Back to waiting: nobody holds it, so nobody decides it on the old bundle.
+  EXPECT_EQ(Accept(kVerifier, v.id(), {0.62}, {0.5}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_FALSE(AcquireClaim(kVerifier).has_verification());
+  ASSERT_NO_FATAL_FAILURE(RunReplays(w2, claimed, 0.64, 0.5, 2));
+  Tick();
+
+  // Any verifier takes it now, with all four replays.
+  bundle = AcquireClaim(kOtherVerifier);
+  ASSERT_TRUE(bundle.has_verification());
+  EXPECT_EQ(bundle.verification().id(), claim_id);
+  EXPECT_EQ(bundle.replays().jobs_size(), 4);
+  EXPECT_EQ(bundle.replays().evaluations_size(), 4);
+
+  // A score no replay had is refused, as is a verdict from a verifier that
+  // does not hold the claim.
+  EXPECT_EQ(Accept(kOtherVerifier, v.id(), {0.62, 0.7}, {0.5, 0.5}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Accept(kVerifier, v.id(), {0.62, 0.64}, {0.5, 0.5}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto response = Accept(kOtherVerifier, v.id(), {0.62, 0.64}, {0.5, 0.5});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_TRUE(response->accepted());
+
+  // The incumbent moved to the replays' median, not the claim.
+  const v1::Campaign after = Campaign(id);
+  EXPECT_EQ(after.threads(0).incumbent_candidate_id(), claimed);
+  EXPECT_DOUBLE_EQ(after.threads(0).incumbent_score(), 0.63);
+  EXPECT_EQ(after.best_candidate_id(), claimed);
+  EXPECT_DOUBLE_EQ(after.best_score(), 0.63);
+  EXPECT_TRUE(after.best_verified());
+  candidate = coordinator_->GetCandidate(claimed);
+  ASSERT_TRUE(candidate.ok());
+  EXPECT_EQ(candidate->candidate().status(), "accepted");
+  EXPECT_TRUE(absl::StrContains(Events(id), "ACCEPTED, verified score 0.6300")) << Events(id);
+  // A second verdict on the same claim changes nothing.
+  response = Accept(kOtherVerifier, v.id(), {0.62, 0.64}, {0.5, 0.5});
+  ASSERT_TRUE(response.ok());
+  EXPECT_FALSE(response->accepted());
+  EXPECT_FALSE(AcquireClaim(kVerifier).has_verification());
+}
+
+TEST_F(ResearchLoopTest, AVerifierThatVanishesLeavesTheClaimToAnother) {
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  int64_t id = 0;
+  const v1::Verification claim = Claim(w1, &id);
+  ASSERT_NE(claim.id(), 0);
+  ASSERT_NO_FATAL_FAILURE(RunReplays(w2, claim.candidate_id(), 0.62, 0.5, 2));
+  Tick();
+  v1::AcquireVerificationResponse first = AcquireClaim(kVerifier);
+  ASSERT_TRUE(first.has_verification());
+  const int64_t deadline = first.verification().lease_deadline_unix_ms();
+
+  // verifier-1 goes silent. Its lease holds until the deadline...
+  clock_.Set(deadline);
+  EXPECT_FALSE(AcquireClaim(kOtherVerifier).has_verification());
+  // ...and past it the claim is verifier-2's, with the same bundle.
+  clock_.Advance(1);
+  EXPECT_EQ(Accept(kVerifier, claim.id(), {0.62}, {0.5}).status().code(),
+            absl::StatusCode::kPermissionDenied);  // lapsed, though nobody took it yet
+  v1::AcquireVerificationResponse second = AcquireClaim(kOtherVerifier);
+  ASSERT_TRUE(second.has_verification());
+  EXPECT_EQ(second.verification().id(), claim.id());
+  EXPECT_EQ(second.verification().verifier_id(), kOtherVerifier);
+  EXPECT_EQ(second.replays().evaluations_size(), 2);
+  // verifier-1 comes back too late: only the holder decides.
+  EXPECT_EQ(Accept(kVerifier, claim.id(), {0.62}, {0.5}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(AskMore(kVerifier, claim.id(), 2).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  auto response = Accept(kOtherVerifier, claim.id(), {0.62}, {0.5});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_TRUE(response->accepted());
+  EXPECT_EQ(Campaign(id).threads(0).incumbent_candidate_id(), claim.candidate_id());
+}
+
+// A claim waiting for its replays is state of the store alone: a coordinator
+// started again on the same file has it wait on the same replays, and hands
+// it out once they end.
+TEST_F(ResearchLoopTest, AClaimWaitingForReplaysSurvivesARestart) {
+  std::string dir = ::testing::TempDir() + "/research_loop_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/ratchet.db";
+  ASSERT_NO_FATAL_FAILURE(Open(path));
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  int64_t id = 0;
+  const v1::Verification claim = Claim(w1, &id);
+  ASSERT_NE(claim.id(), 0);
+  // One replay runs before the restart, the other is still queued.
+  std::optional<v1::Job> replay = Lease(w2);
+  ASSERT_TRUE(replay.has_value());
+  ASSERT_TRUE(Report(*replay, replay->candidate_id() == claim.candidate_id() ? 0.62 : 0.5)
+                  .accepted());
+
+  ASSERT_NO_FATAL_FAILURE(Open(path));
+  Tick();
+  EXPECT_FALSE(AcquireClaim(kVerifier).has_verification());
+  const std::string w3 = Register("w3");
+  ASSERT_NO_FATAL_FAILURE(RunReplays(w3, claim.candidate_id(), 0.62, 0.5, 1));
+  Tick();
+  v1::AcquireVerificationResponse bundle = AcquireClaim(kVerifier);
+  ASSERT_TRUE(bundle.has_verification());
+  EXPECT_EQ(bundle.verification().id(), claim.id());
+  EXPECT_EQ(bundle.replays().evaluations_size(), 2);
+  auto response = Accept(kVerifier, claim.id(), {0.62}, {0.5});
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_TRUE(response->accepted());
+
+  coordinator_.reset();
+  store_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST_F(ResearchLoopTest, EvaluationBudgetEndsTheCampaignWithAReport) {
+  const std::string w1 = Register("w1");
+  const int64_t id = StartCampaign(w1, 0.5, /*max_evaluations=*/4);
+  // Three candidates, each worse than the baseline (no claims), one a tick.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+    ASSERT_TRUE(Work(w1, 0.4)) << "no proposal queued in round " << i;
+    Tick();
+  }
+  const v1::Campaign done = Campaign(id);
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(done.message(), "evaluation budget reached (4)");
+  EXPECT_EQ(done.evaluations(), 4);
+  EXPECT_EQ(done.finished_unix_ms(), clock_.NowUnixMs());
+  EXPECT_FALSE(Lease(w1).has_value());  // nothing more was proposed
+  EXPECT_TRUE(absl::StrContains(Events(id),
+                                "campaign finished: evaluation budget reached (4); best 0.5000"))
+      << Events(id);
+}
+
+TEST_F(ResearchLoopTest, WallClockBudgetEndsTheCampaignWhenTheClockPassesIt) {
+  const std::string w1 = Register("w1");
+  const int64_t id = StartCampaign(w1, 0.5, /*max_evaluations=*/1000, /*max_wall_seconds=*/60);
+  clock_.Advance(59'000);
+  Tick();
+  ASSERT_TRUE(Work(w1, 0.4));
+  Tick();  // applied, and the next proposal queued: the budget is not spent
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+
+  clock_.Advance(2'000);  // 61 s
+  Tick();
+  // Spent: nothing new is proposed, but the job in flight is waited for.
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+  ASSERT_TRUE(Work(w1, 0.4));
+  Tick();
+  const v1::Campaign done = Campaign(id);
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(done.message(), "wall-clock budget reached");
+  EXPECT_EQ(done.evaluations(), 3);
+  EXPECT_FALSE(Lease(w1).has_value());
+}
+
+TEST_F(ResearchLoopTest, PastTheGracePeriodOpenJobsAndClaimsAreAbandoned) {
+  const std::string w1 = Register("w1");
+  const int64_t id = StartCampaign(w1, 0.5, /*max_evaluations=*/1000, /*max_wall_seconds=*/60);
+  ASSERT_TRUE(Work(w1, 0.6));  // a claim nobody verifies
+  Tick();                      // and a proposal nobody evaluates
+  auto verifications = store_->ListVerifications(id);
+  ASSERT_TRUE(verifications.ok());
+  ASSERT_EQ(verifications->size(), 1u);
+
+  clock_.Advance(104'000);  // past 60 s, within 1.25 x 60 s + 30 s
+  Tick();
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+  clock_.Advance(2'000);
+  Tick();
+  const v1::Campaign done = Campaign(id);
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(done.message(), "wall-clock budget reached");
+  auto v = store_->GetVerification(verifications->front().id());
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->outcome(), v1::VERDICT_REJECTED_FLAKY);
+  EXPECT_EQ(v->reason(), "budget-ended");
+  EXPECT_EQ(v->decided_unix_ms(), clock_.NowUnixMs());
+  EXPECT_TRUE(absl::StrContains(Events(id), "wall-clock budget overrun")) << Events(id);
+  EXPECT_EQ(Campaign(id).jobs_queued(), 0);
+}
+
+TEST_F(ResearchLoopTest, LeaseLapsesOnlyAfterTheClockPassesItsDeadlineAndTheJobIsRequeued) {
+  const std::string w1 = Register("w1");
+  const int64_t id = Submit(10);
+  std::optional<v1::Job> job = Lease(w1);
+  ASSERT_TRUE(job.has_value());
+  const int64_t leased_at = clock_.NowUnixMs();
+
+  // A heartbeat at 20 s renews the lease to 50 s.
+  clock_.Advance(20'000);
+  v1::HeartbeatRequest heartbeat;
+  heartbeat.set_worker_id(w1);
+  heartbeat.add_job_ids(job->id());
+  auto renewed = coordinator_->Heartbeat(heartbeat);
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(renewed->cancelled_job_ids_size(), 0);
+  clock_.Set(leased_at + 50'000);  // at the deadline, not past it
+  Tick();
+  EXPECT_EQ(Job(job->id()).state(), v1::JOB_LEASED);
+
+  // A worker that registered now, while w1 still holds the job.
+  const std::string w2 = Register("w2");
+  EXPECT_FALSE(Lease(w2).has_value());
+  clock_.Advance(1);
+  Tick();
+  const v1::Job requeued = Job(job->id());
+  EXPECT_EQ(requeued.state(), v1::JOB_QUEUED);
+  EXPECT_EQ(requeued.attempts(), 1);
+  EXPECT_TRUE(absl::StrContains(Events(id), "lease lapsed; requeued")) << Events(id);
+
+  std::optional<v1::Job> again = Lease(w2);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->id(), job->id());
+  EXPECT_FALSE(Report(*job, 0.5).accepted());  // w1's lease is gone
+  EXPECT_TRUE(Report(*again, 0.5).accepted());
+  Tick();
+  EXPECT_DOUBLE_EQ(Campaign(id).baseline_score(), 0.5);
+
+  // w1 last heard from 30 s ago or more: no longer connected.
+  auto workers = coordinator_->ListWorkers();
+  ASSERT_TRUE(workers.ok());
+  for (const auto& w : *workers) EXPECT_EQ(w.connected(), w.id() == w2) << w.id();
+}
+
+TEST_F(ResearchLoopTest, TheBaselinesJobFailingAfterMaxAttemptsFailsTheCampaign) {
+  const std::string w1 = Register("w1");
+  const int64_t id = Submit(10);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_TRUE(Lease(w1).has_value()) << "attempt " << attempt;
+    clock_.Advance(30'001);
+    Tick();
+  }
+  const v1::Campaign failed = Campaign(id);
+  EXPECT_EQ(failed.state(), v1::CAMPAIGN_FAILED);
+  EXPECT_EQ(failed.message(), "the baseline's job failed: its leases lapsed repeatedly");
+  EXPECT_EQ(failed.outcomes().at("lease_lapsed"), 1);
+}
+
+TEST_F(ResearchLoopTest, PausedTimeDoesNotCountAgainstTheWallClockBudget) {
+  const std::string w1 = Register("w1");
+  const int64_t id = StartCampaign(w1, 0.5, /*max_evaluations=*/1000, /*max_wall_seconds=*/100);
+  clock_.Advance(10'000);
+  auto paused = coordinator_->PauseCampaign(id);
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  EXPECT_EQ(paused->state(), v1::CAMPAIGN_PAUSED);
+  EXPECT_FALSE(Lease(w1).has_value());  // a paused campaign leases nothing
+
+  clock_.Advance(1'000'000);
+  Tick();
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_PAUSED);
+  auto resumed = coordinator_->ResumeCampaign(id);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_DOUBLE_EQ(resumed->paused_seconds(), 1000);
+
+  // 10 s of research so far, though 1010 s have passed.
+  Tick();
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+  clock_.Advance(89'000);  // 99 s
+  Tick();
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+  ASSERT_TRUE(Work(w1, 0.4));
+  Tick();
+  clock_.Advance(2'000);  // 101 s: spent; the proposal in flight drains
+  Tick();
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+  ASSERT_TRUE(Work(w1, 0.4));
+  Tick();
+  const v1::Campaign done = Campaign(id);
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(done.message(), "wall-clock budget reached");
+}
+
+}  // namespace
+}  // namespace ratchet::coordinator
