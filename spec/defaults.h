@@ -37,7 +37,7 @@ inline constexpr const char* kTiers[] = {"guards", "replay", "adversarial",
 inline constexpr int kAlwaysOnTiers = 2;
 
 // Replays a side: the most a policy may ask for (replays, max_replays), the
-// most the verifier's schedule reaches and the most RequestReplays hands out.
+// most the verifier's schedule reaches and the most the coordinator queues for a claim.
 inline constexpr int kMaxReplaysPerSide = 20;
 
 // ---------------------------------------------------------------------------

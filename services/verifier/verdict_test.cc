@@ -269,7 +269,7 @@ v1::Verification Sequential(int replays, int max_replays, double min_gain = 0.02
   return v;
 }
 
-// Replays interleaved as RequestReplays enqueues them, candidate first.
+// Replays interleaved as the coordinator queues them, candidate first.
 v1::ReplayBundle Interleaved(const std::vector<double>& candidate,
                                    const std::vector<double>& incumbent) {
   v1::ReplayBundle r;
