@@ -13,5 +13,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   prometheus-cpp-dev libgtest-dev libgmock-dev libcurl4-openssl-dev libssl-dev \
   bubblewrap python3 python3-torch \
   postgresql libpqxx-dev \
-  iproute2 \
+  iproute2 python3-yaml prometheus docker-compose \
   clang libclang-rt-14-dev
