@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "kernels/harness/contract.h"
 #include "kernels/harness/result_table.h"
 #include "kernels/harness/subprocess.h"
 
@@ -40,10 +42,8 @@ int BenchMain(int argc, char** argv) {
     } else if (a == "--seed" || a == "--knob" || a == "--warmups" || a == "--repetitions" ||
                a == "--rounds" || a == "--python" || a == "--peak-gbps" ||
                a == "--peak-gflops" || a == "--scratch") {
+      // Checked below by the harness's own reader (contract.h).
       if (i + 1 >= argc) return BenchUsage(absl::StrCat(a, " needs a value"));
-      if (a == "--knob" && std::string(argv[i + 1]).find('=') == std::string::npos) {
-        return BenchUsage("--knob needs NAME=VALUE");
-      }
       pass.push_back(a);
       pass.push_back(argv[++i]);
     } else if (!a.empty() && a[0] == '-') {
@@ -63,9 +63,17 @@ int BenchMain(int argc, char** argv) {
   // CUDA solutions go to the CUDA harness; everything else to the CPU one.
   nlohmann::json manifest = nlohmann::json::parse(
       ReadFileOrEmpty(positional[1] + "/solution.json"), nullptr, /*allow_exceptions=*/false);
-  const bool cuda = manifest.is_object() && manifest.value("language", "") == "cuda";
-  const std::string harness =
-      SelfExeDir() + (cuda ? "/ratchet-harness-cuda" : "/ratchet-harness");
+  const bool cuda = manifest.is_object() && manifest["language"].is_string() &&
+                    manifest["language"] == "cuda";
+  const HarnessKind kind = cuda ? HarnessKind::kCuda : HarnessKind::kCpu;
+  // The harness's command line, read as the harness reads it; --out is a
+  // temporary file, made once the rest is known to be right.
+  std::vector<std::string> flags = {"--problem", positional[0], "--solution", positional[1],
+                                    "--out", "(temporary)"};
+  flags.insert(flags.end(), pass.begin(), pass.end());
+  auto args = ParseArgv(kind, flags);
+  if (!args.ok()) return BenchUsage(std::string(args.status().message()));
+  const std::string harness = SelfExeDir() + "/" + HarnessName(kind);
   if (access(harness.c_str(), X_OK) != 0) {
     std::fprintf(stderr, "ratchet bench: %s not found\n", harness.c_str());
     return 1;
@@ -77,9 +85,9 @@ int BenchMain(int argc, char** argv) {
     return 1;
   }
   close(fd);
-  std::vector<std::string> cmd = {harness, "--problem", positional[0], "--solution",
-                                  positional[1], "--out", tmpl};
-  cmd.insert(cmd.end(), pass.begin(), pass.end());
+  args->out = tmpl;
+  std::vector<std::string> cmd = {harness};
+  for (std::string& a : ToArgv(*args)) cmd.push_back(std::move(a));
   auto rc = RunProcess(cmd, "");
   const std::string text = ReadFileOrEmpty(tmpl);
   std::remove(tmpl);

@@ -2,20 +2,15 @@
 
 #include <signal.h>
 
-#include <climits>
-#include <cmath>
 #include <cstdint>
-#include <type_traits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "nlohmann/json.hpp"
+#include "kernels/harness/contract.h"
 
 namespace ratchet::worker {
 namespace {
-
-using json = nlohmann::json;
 
 constexpr size_t kMaxMessage = 16 * 1024;
 
@@ -78,131 +73,52 @@ std::string WithTail(std::string message, const std::string& tail) {
   return Clip(std::move(message));
 }
 
-// Typed field access that reports the field by name instead of throwing an
-// opaque type_error.
-template <typename T>
-absl::Status Get(const json& obj, const char* key, T* out, bool required) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) {
-    if (required) return absl::InvalidArgumentError(absl::StrCat("missing \"", key, "\""));
-    return absl::OkStatus();
+
+// The harness's result as the coordinator takes it: strings made UTF-8
+// (protobuf refuses anything else), the message clipped, no score unless ok.
+absl::StatusOr<v1::Evaluation> ToEvaluation(const kernels::HarnessResult& r) {
+  v1::Evaluation eval;
+  eval.set_outcome(OutcomeFromString(r.outcome));
+  if (eval.outcome() == v1::OUTCOME_UNSPECIFIED)
+    return absl::InvalidArgumentError(absl::StrCat("unknown outcome \"", r.outcome, "\""));
+  eval.set_message(Clip(r.message));
+  eval.set_score(eval.outcome() == v1::OUTCOME_OK ? r.score : 0.0);
+  // The oracle's software: part of a stored baseline's key (docs/cluster.md,
+  // "Baselines").
+  eval.set_baseline_software(ValidUtf8(r.software));
+  for (const kernels::WorkloadResult& w : r.workloads) {
+    v1::WorkloadResult* p = eval.add_workloads();
+    p->set_index(w.index);
+    p->set_axes(ValidUtf8(w.axes));
+    p->set_correct(w.correct);
+    p->set_matched_fraction(w.matched_fraction);
+    p->set_max_abs_error(w.max_abs_error);
+    p->set_t_k_ns(w.t_k_ns);
+    p->set_t_k_spread(w.t_k_spread);
+    p->set_t_b_ns(w.t_b_ns);
+    p->set_t_sol_ns(w.t_sol_ns);
+    p->set_score(w.score);
+    // GPU backend extras, 0 on the CPU.
+    p->set_t_k_events_ns(w.t_k_events_ns);
+    p->set_t_b_eager_ns(w.t_b_eager_ns);
+    p->set_t_b_compile_ns(w.t_b_compile_ns);
+    p->set_t_ref_kernel_ns(w.t_ref_kernel_ns);
+    p->set_repetitions(w.repetitions);
+    // T_b's provenance: timed in this run, or the stored baseline given
+    // with --baseline.
+    p->set_t_b_spread(w.t_b_spread);
+    p->set_t_b_given(w.t_b_given);
+    for (const std::string& f : w.flags) p->add_flags(ValidUtf8(f));
   }
-  if constexpr (std::is_same_v<T, int>) {
-    // get<int> of 1e300 or 2^40 is a cast out of range (undefined for a
-    // double): only whole numbers that fit are taken.
-    const bool fits = it->is_number_integer()
-                          ? (it->is_number_unsigned()
-                                 ? it->template get<uint64_t>() <= INT_MAX
-                                 : it->template get<int64_t>() >= INT_MIN &&
-                                       it->template get<int64_t>() <= INT_MAX)
-                          : it->is_number_float() && std::isfinite(it->template get<double>()) &&
-                                it->template get<double>() >= INT_MIN &&
-                                it->template get<double>() <= INT_MAX &&
-                                std::trunc(it->template get<double>()) == it->template get<double>();
-    if (!fits)
-      return absl::InvalidArgumentError(absl::StrCat("\"", key, "\" is not a whole number in "
-                                                     "range (", it->type_name(), ")"));
-  }
-  try {
-    *out = it->get<T>();
-  } catch (const json::exception&) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("\"", key, "\" has the wrong type (", it->type_name(), ")"));
-  }
-  return absl::OkStatus();
+  return eval;
 }
 
 }  // namespace
 
 absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& text) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return absl::InvalidArgumentError("result is not valid JSON");
-  if (!doc.is_object()) return absl::InvalidArgumentError("result is not a JSON object");
-
-  v1::Evaluation eval;
-  std::string outcome;
-  if (auto s = Get(doc, "outcome", &outcome, true); !s.ok()) return s;
-  eval.set_outcome(OutcomeFromString(outcome));
-  if (eval.outcome() == v1::OUTCOME_UNSPECIFIED)
-    return absl::InvalidArgumentError(absl::StrCat("unknown outcome \"", outcome, "\""));
-  std::string message;
-  if (auto s = Get(doc, "message", &message, false); !s.ok()) return s;
-  eval.set_message(Clip(message));
-  double score = 0;
-  if (auto s = Get(doc, "score", &score, false); !s.ok()) return s;
-  eval.set_score(eval.outcome() == v1::OUTCOME_OK ? score : 0.0);
-  // The oracle's software: part of a stored baseline's key (docs/cluster.md,
-  // "Baselines").
-  std::string software;
-  if (auto s = Get(doc, "software", &software, false); !s.ok()) return s;
-  eval.set_baseline_software(ValidUtf8(software));
-
-  auto it = doc.find("workloads");
-  if (it != doc.end() && !it->is_null()) {
-    if (!it->is_array()) return absl::InvalidArgumentError("\"workloads\" is not an array");
-    for (const json& w : *it) {
-      if (!w.is_object())
-        return absl::InvalidArgumentError("a \"workloads\" entry is not an object");
-      v1::WorkloadResult* r = eval.add_workloads();
-      int index = r->index();
-      std::string axes;
-      bool correct = false;
-      double matched = 0, max_err = 0, tk = 0, spread = 0, tb = 0, tsol = 0, ws = 0;
-      absl::Status s;
-      if (s = Get(w, "index", &index, true); !s.ok()) return s;
-      if (s = Get(w, "axes", &axes, false); !s.ok()) return s;
-      if (s = Get(w, "correct", &correct, false); !s.ok()) return s;
-      if (s = Get(w, "matched_fraction", &matched, false); !s.ok()) return s;
-      if (s = Get(w, "max_abs_error", &max_err, false); !s.ok()) return s;
-      if (s = Get(w, "t_k_ns", &tk, false); !s.ok()) return s;
-      if (s = Get(w, "t_k_spread", &spread, false); !s.ok()) return s;
-      if (s = Get(w, "t_b_ns", &tb, false); !s.ok()) return s;
-      if (s = Get(w, "t_sol_ns", &tsol, false); !s.ok()) return s;
-      if (s = Get(w, "score", &ws, false); !s.ok()) return s;
-      r->set_index(index);
-      r->set_axes(ValidUtf8(axes));
-      r->set_correct(correct);
-      r->set_matched_fraction(matched);
-      r->set_max_abs_error(max_err);
-      r->set_t_k_ns(tk);
-      r->set_t_k_spread(spread);
-      r->set_t_b_ns(tb);
-      r->set_t_sol_ns(tsol);
-      r->set_score(ws);
-      // GPU backend extras, all optional.
-      double tk_events = 0, tb_eager = 0, tb_compile = 0, t_ref = 0;
-      int repetitions = 0;
-      if (s = Get(w, "t_k_events_ns", &tk_events, false); !s.ok()) return s;
-      if (s = Get(w, "t_b_eager_ns", &tb_eager, false); !s.ok()) return s;
-      if (s = Get(w, "t_b_compile_ns", &tb_compile, false); !s.ok()) return s;
-      if (s = Get(w, "t_ref_kernel_ns", &t_ref, false); !s.ok()) return s;
-      if (s = Get(w, "repetitions", &repetitions, false); !s.ok()) return s;
-      r->set_t_k_events_ns(tk_events);
-      r->set_t_b_eager_ns(tb_eager);
-      r->set_t_b_compile_ns(tb_compile);
-      r->set_t_ref_kernel_ns(t_ref);
-      r->set_repetitions(repetitions);
-      // T_b's provenance: timed in this run, or the stored baseline given
-      // with --baseline.
-      double tb_spread = 0;
-      bool tb_given = false;
-      if (s = Get(w, "t_b_spread", &tb_spread, false); !s.ok()) return s;
-      if (s = Get(w, "t_b_given", &tb_given, false); !s.ok()) return s;
-      r->set_t_b_spread(tb_spread);
-      r->set_t_b_given(tb_given);
-      auto flags = w.find("flags");
-      if (flags != w.end() && !flags->is_null()) {
-        if (!flags->is_array())
-          return absl::InvalidArgumentError("\"flags\" is not an array of strings");
-        for (const json& f : *flags) {
-          if (!f.is_string())
-            return absl::InvalidArgumentError("\"flags\" is not an array of strings");
-          r->add_flags(ValidUtf8(f.get<std::string>()));
-        }
-      }
-    }
-  }
-  return eval;
+  auto result = kernels::FromJson(text);
+  if (!result.ok()) return result.status();
+  return ToEvaluation(*result);
 }
 
 v1::Evaluation EvaluationFromRun(const RunResult& run,
@@ -244,16 +160,17 @@ v1::Evaluation EvaluationFromRun(const RunResult& run,
     forged("the harness exited with status " + std::to_string(run.exit_code) +
            " but a result file is there: it was not the harness's");
   } else if (result_json.has_value() && !result_json->empty()) {
-    auto parsed = ParseHarnessResult(*result_json);
-    if (parsed.ok() && !nonce.empty()) {
-      const json doc = json::parse(*result_json, nullptr, /*allow_exceptions=*/false);
-      if (!doc.is_object() || !doc.contains("nonce") || doc["nonce"] != nonce) {
-        forged("the result file does not carry the harness's secret; candidate code wrote it");
-        parsed = absl::UnknownError("forged");
-      }
-    }
-    if (eval.outcome() == v1::OUTCOME_CRASH) {
-      // forged above
+    // Read once: whether it is the harness's, then what it says.
+    auto result = kernels::FromJson(*result_json);
+    absl::StatusOr<v1::Evaluation> parsed =
+        result.ok() ? ToEvaluation(*result) : absl::StatusOr<v1::Evaluation>(result.status());
+    if (!nonce.empty() && !result.ok()) {
+      // The harness only writes files the contract reads back (its tests
+      // check each one): this one carries no secret.
+      forged(absl::StrCat("the result file is unreadable (", result.status().message(),
+                          ") and carries no secret; candidate code wrote it"));
+    } else if (!nonce.empty() && result->nonce != nonce) {
+      forged("the result file does not carry the harness's secret; candidate code wrote it");
     } else if (parsed.ok()) {
       eval = *std::move(parsed);
     } else {

@@ -20,9 +20,10 @@ namespace ratchet::worker {
 inline v1::Outcome OutcomeFromString(const std::string& s) { return OutcomeFromName(s); }
 inline std::string OutcomeLabel(v1::Outcome outcome) { return OutcomeName(outcome); }
 
-// Parses the harness's --out file (docs/harness.md) into outcome, message,
-// score and workloads. Fails (InvalidArgument) on malformed JSON, a missing or
-// unknown outcome, or fields of the wrong type.
+// Parses the harness's --out file (docs/harness.md; read by the contract's
+// FromJson, kernels/harness/contract.h) into outcome, message, score and
+// workloads. Fails (InvalidArgument) on malformed JSON, a missing or unknown
+// outcome, or fields of the wrong type.
 absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& json);
 
 // The whole mapping for one finished run: `result_json` is the result file's
@@ -33,9 +34,10 @@ absl::StatusOr<v1::Evaluation> ParseHarnessResult(const std::string& json);
 //
 // `nonce`, when not empty, is the secret the harness was given
 // ($RATCHET_RESULT_NONCE): a result file is the harness's only if the
-// harness exited 0 and the file carries it. Anything else in that file was
-// written by candidate code (docs/verifier.md, "Threat model") and is
-// reported as a crash, "forged-result".
+// harness exited 0 and the file carries it (one that cannot be read carries
+// nothing). Anything else in that file was written by candidate code
+// (docs/verifier.md, "Threat model") and is reported as a crash,
+// "forged-result".
 //
 // A run whose scratch folder grew past its limit (`scratch_limit_bytes`, the
 // SandboxSpec's) is a crash, "scratch-exceeded", whatever else it left: the

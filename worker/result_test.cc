@@ -69,6 +69,22 @@ TEST(ResultTest, AResultWithoutTheSecretIsForged) {
   EXPECT_NE(killed.message().find("forged-result"), std::string::npos) << killed.message();
 }
 
+// The harness writes only files it can read back, so when it was given a
+// secret an unreadable file is not its own either.
+TEST(ResultTest, AnUnreadableResultIsForgedWhenASecretWasGiven) {
+  for (const std::string text : {"{not json", "[1]", R"({"outcome": "ok", "score": "high"})",
+                                 R"({"outcome": "ok", "nonce": 5})"}) {
+    auto eval = EvaluationFromRun(Exited(0), text, 120, "", "s3cret");
+    EXPECT_EQ(eval.outcome(), v1::OUTCOME_CRASH) << text;
+    EXPECT_NE(eval.message().find("forged-result"), std::string::npos) << eval.message();
+    // Without a secret to check it is the harness's error, as before.
+    EXPECT_EQ(EvaluationFromRun(Exited(0), text, 120, "").outcome(),
+              text.find("nonce") == std::string::npos ? v1::OUTCOME_HARNESS_ERROR
+                                                      : v1::OUTCOME_OK)
+        << text;
+  }
+}
+
 TEST(ResultTest, RunWithOkFileUsesSandboxWallTime) {
   auto eval = EvaluationFromRun(Exited(0, 7.25), ReadTestdata("ok.json"), 120, "");
   EXPECT_EQ(eval.outcome(), v1::OUTCOME_OK);

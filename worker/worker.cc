@@ -29,6 +29,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "common/clock.h"
+#include "kernels/harness/contract.h"
 #include "worker/result.h"
 
 extern char** environ;
@@ -91,10 +92,6 @@ std::optional<std::string> ReadSmallFile(const fs::path& path, size_t limit) {
   in.read(out.data(), static_cast<std::streamsize>(limit));
   out.resize(static_cast<size_t>(in.gcount()));
   return out;
-}
-
-std::string FormatKnob(const std::string& name, const std::string& value) {
-  return absl::StrCat(name, "=", value);
 }
 
 // FNV-1a: a stable name for a problem's folder in the T_b cache. The oracle
@@ -467,61 +464,77 @@ void Worker::Report(const v1::Job& job, v1::Evaluation eval) {
   }
 }
 
-std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::string& job_dir,
-                                             int slot) const {
-  const fs::path dir = job_dir;
+namespace {
+
+// The harness's command line for `job` (kernels/harness/contract.h): what
+// HarnessArgv writes and RunJob runs.
+kernels::HarnessArgs HarnessArgsFor(const WorkerOptions& options, const v1::Hardware& hardware,
+                                    const v1::Job& job, const fs::path& dir, int slot) {
   const bool cuda = job.device() == "cuda";
-  std::vector<std::string> argv = {cuda ? options_.cuda_harness_path : options_.harness_path,
-                                   "--problem", (dir / "problem").string(),
-                                   "--solution", (dir / "solution").string(),
-                                   "--out", (dir / "result.json").string(),
-                                   "--scratch", (dir / "work").string(),
-                                   "--seed", absl::StrCat(job.seed())};
+  kernels::HarnessArgs a;
+  a.kind = cuda ? kernels::HarnessKind::kCuda : kernels::HarnessKind::kCpu;
+  a.problem = (dir / "problem").string();
+  a.solution = (dir / "solution").string();
+  a.out = (dir / "result.json").string();
+  a.scratch = (dir / "work").string();
+  a.seed = job.seed();
   const auto& h = job.harness();
-  if (h.warmups() > 0) argv.insert(argv.end(), {"--warmups", absl::StrCat(h.warmups())});
-  if (h.repetitions() > 0)
-    argv.insert(argv.end(), {"--repetitions", absl::StrCat(h.repetitions())});
-  if (h.correctness_rounds() > 0)
-    argv.insert(argv.end(), {"--rounds", absl::StrCat(h.correctness_rounds())});
-  if (!h.screen().empty()) argv.insert(argv.end(), {"--screen", h.screen()});
+  if (h.warmups() > 0) a.warmups = h.warmups();
+  if (h.repetitions() > 0) a.repetitions = h.repetitions();
+  if (h.correctness_rounds() > 0) a.rounds = h.correctness_rounds();
+  a.screen = h.screen();
   // No flag tells a replay from an evaluation: the CPU harness checks every
   // call in every run, and what differs (the independent timing, the result's
   // secret) travels in its environment, which candidate code cannot read.
   if (cuda) {
-    const int gpus = std::max(1, hardware_.gpus_size());
+    const int gpus = std::max(1, hardware.gpus_size());
     const int gpu = slot % gpus;
-    argv.insert(argv.end(), {"--device-index", absl::StrCat(gpu)});
-    if (gpu < hardware_.gpu_info_size()) {
-      const v1::GpuInfo& g = hardware_.gpu_info(gpu);
+    a.device_index = gpu;
+    if (gpu < hardware.gpu_info_size()) {
+      const v1::GpuInfo& g = hardware.gpu_info(gpu);
       // The target from the probed compute capability ("9.0" -> sm_90a, as
       // the harness would pick), so that --compile-only needs no GPU query.
       const std::string digits = absl::StrReplaceAll(g.compute_capability(), {{".", ""}});
       if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos)
-        argv.insert(argv.end(), {"--arch", absl::StrCat("sm_", digits,
-                                                         g.compute_capability() == "9.0" ? "a" : "")});
+        a.arch = absl::StrCat("sm_", digits, g.compute_capability() == "9.0" ? "a" : "");
       // A GPU the peak table does not know: the calibration is the best peak
       // there is. Known SKUs use the table inside the harness.
       if (g.sku().empty() && g.measured_copy_gbps() > 0 && g.measured_gemm_bf16_tflops() > 0) {
-        argv.insert(argv.end(), {"--peak-gbps", absl::StrCat(g.measured_copy_gbps()),
-                                 "--peak-tflops", absl::StrCat(g.measured_gemm_bf16_tflops())});
+        a.peak_gbps = g.measured_copy_gbps();
+        a.peak_tflops = g.measured_gemm_bf16_tflops();
       }
     }
-    if (!options_.tb_cache_dir.empty())
-      argv.insert(argv.end(), {"--cache-dir", (dir / "tb-cache").string()});
-  } else if (hardware_.peak_gbps() > 0 && hardware_.peak_gflops() > 0) {
-    argv.insert(argv.end(), {"--peak-gbps", absl::StrCat(hardware_.peak_gbps()),
-                             "--peak-gflops", absl::StrCat(hardware_.peak_gflops())});
+    if (!options.tb_cache_dir.empty()) a.cache_dir = (dir / "tb-cache").string();
+  } else if (hardware.peak_gbps() > 0 && hardware.peak_gflops() > 0) {
+    a.peak_gbps = hardware.peak_gbps();
+    a.peak_gflops = hardware.peak_gflops();
   }
+  // Sorted, so that the command line is reproducible.
   std::map<std::string, std::string> knobs(job.solution().knobs().begin(),
                                            job.solution().knobs().end());
-  for (const auto& [name, value] : knobs)
-    argv.insert(argv.end(), {"--knob", FormatKnob(name, value)});
-  if (!options_.python.empty()) argv.insert(argv.end(), {"--python", options_.python});
+  a.knobs.assign(knobs.begin(), knobs.end());
+  a.python = options.python;
   // The stored T_b of every workload (RunJob writes the file): the harness
   // does not time the reference, and every candidate of the workload is
   // scored against the same T_b.
-  if (PassesBaseline(job)) argv.insert(argv.end(), {"--baseline", (dir / "baseline.json").string()});
+  if (PassesBaseline(job)) a.baseline = (dir / "baseline.json").string();
+  return a;
+}
+
+// The program (by the args' kind), then its arguments.
+std::vector<std::string> CommandLine(const WorkerOptions& options, const kernels::HarnessArgs& a) {
+  std::vector<std::string> argv = {a.kind == kernels::HarnessKind::kCuda
+                                       ? options.cuda_harness_path
+                                       : options.harness_path};
+  for (std::string& arg : kernels::ToArgv(a)) argv.push_back(std::move(arg));
   return argv;
+}
+
+}  // namespace
+
+std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::string& job_dir,
+                                             int slot) const {
+  return CommandLine(options_, HarnessArgsFor(options_, hardware_, job, job_dir, slot));
 }
 
 v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cancel,
@@ -620,8 +633,9 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     fs::create_directories(job_cache, ec);
   }
 
+  kernels::HarnessArgs args = HarnessArgsFor(options_, hardware_, job, scratch, slot);
   SandboxSpec spec;
-  spec.argv = HarnessArgv(job, scratch.string(), slot);
+  spec.argv = CommandLine(options_, args);
   spec.scratch_dir = scratch.string();
   spec.wall_seconds = timeout;
   spec.cpu_seconds = options_.cpu_seconds > 0
@@ -640,14 +654,15 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   spec.env.push_back("XDG_CACHE_HOME=" + (home / ".cache").string());
   spec.env.push_back(absl::StrCat("RATCHET_JOB_ID=", job.id()));
   // The harness echoes this secret in its result; a result without it was
-  // written by candidate code (docs/verifier.md, "Threat model").
-  const std::string nonce = NewNonce();
-  spec.env.push_back("RATCHET_RESULT_NONCE=" + nonce);
-  // Replays time the candidate from outside in the same harness run: its
-  // marks come on the harness's own stdout, which the candidate process does
-  // not hold.
+  // written by candidate code (docs/verifier.md, "Threat model"). Replays
+  // time the candidate from outside in the same harness run: its marks come
+  // on the harness's own stdout, which the candidate process does not hold.
+  kernels::HarnessSecrets secrets;
+  secrets.nonce = NewNonce();
+  const std::string& nonce = secrets.nonce;
   const bool independent = job.kind() == v1::JOB_REPLAY && job.independent_timing();
-  if (independent) spec.env.push_back("RATCHET_INDEPENDENT_TIMING=0.25");
+  if (independent) secrets.independent_timing = 0.25;
+  for (std::string& e : kernels::ToEnvironment(secrets)) spec.env.push_back(std::move(e));
   std::map<int, std::vector<std::pair<int64_t, double>>> marks;  // workload -> (calls, s)
 
   std::deque<std::string> tail;
@@ -690,7 +705,8 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     // Compile first without the GPU: nvcc runs while another slot's job holds
     // the GPU; the run below reuses the build from the same scratch folder.
     SandboxSpec compile = spec;
-    compile.argv.push_back("--compile-only");
+    args.compile_only = true;
+    compile.argv = CommandLine(options_, args);
     auto built = sandbox_.Run(compile, hooks);
     if (!built.ok())
       return harness_error(absl::StrCat("cannot run the harness: ", built.status().message()));

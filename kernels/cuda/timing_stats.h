@@ -1,7 +1,7 @@
-// Pure arithmetic of the CUDA harness's timing, kept free of CUDA so that it
-// is unit-tested on machines without a GPU: summaries of repetition samples,
-// the span of a set of activity records, the cross-check between CUPTI and
-// CUDA events, and when to stop repeating.
+// Pure arithmetic of timing, kept free of CUDA so that it is unit-tested on
+// machines without a GPU: summaries of repetition samples (the pipeline's
+// T_k, on both harnesses), the span of a set of activity records, the
+// cross-check between CUPTI and CUDA events, and when to stop repeating.
 #ifndef RATCHET_KERNELS_CUDA_TIMING_STATS_H_
 #define RATCHET_KERNELS_CUDA_TIMING_STATS_H_
 
@@ -24,8 +24,8 @@ struct SampleSummary {
 };
 
 // Summarises `samples` (any order). p10 is the sample at floor(0.1 (n-1)),
-// p90 at round(0.9 (n-1)) of the sorted samples, as the CPU harness and the
-// oracle compute them. An empty input gives all zeros.
+// p90 at round(0.9 (n-1)) of the sorted samples, as the oracle computes
+// them for T_b. An empty input gives all zeros.
 SampleSummary Summarize(std::vector<double> samples);
 
 // One GPU activity (kernel, memcpy, memset) in CUPTI's nanosecond clock.

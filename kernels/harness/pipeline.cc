@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/correctness/compare.h"
+#include "kernels/cuda/timing_stats.h"
 #include "kernels/harness/back_to_back.h"
 
 namespace ratchet::kernels {
@@ -15,18 +17,6 @@ namespace {
 
 std::string Describe(const Workload& w) {
   return absl::StrCat("workload ", w.index, " (", w.axes_label, ")");
-}
-
-// Median and (p90 - p10) / median of `s` (sorted here).
-void Summarize(std::vector<double> s, double* median, double* spread) {
-  *median = *spread = 0;
-  if (s.empty()) return;
-  std::sort(s.begin(), s.end());
-  const size_t m = s.size();
-  *median = m % 2 ? s[m / 2] : 0.5 * (s[m / 2 - 1] + s[m / 2]);
-  const double p10 = s[static_cast<size_t>(0.1 * static_cast<double>(m - 1))];
-  const double p90 = s[static_cast<size_t>(std::lround(0.9 * static_cast<double>(m - 1)))];
-  *spread = *median > 0 ? (p90 - p10) / *median : 0;
 }
 
 }  // namespace
@@ -328,7 +318,9 @@ PipelineResult EvaluationPipeline::Run(const std::vector<Workload>& workloads,
         return res;
       if (i >= o_.warmups) samples.push_back(ns);
     }
-    Summarize(samples, &cw.t_k, &cw.t_k_spread);
+    const SampleSummary t_k = Summarize(std::move(samples));
+    cw.t_k = t_k.median;
+    cw.t_k_spread = t_k.spread;
     if (o_.back_to_back_seconds > 0 && !BackToBack(w, rounds[k], &cw, &res)) return res;
   }
   return res;

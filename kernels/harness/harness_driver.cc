@@ -1,0 +1,460 @@
+#include "kernels/harness/harness_driver.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/harness/given_baseline.h"
+#include "kernels/harness/result_table.h"
+#include "kernels/harness/subprocess.h"
+#include "kernels/harness/tensors.h"
+#include "kernels/sol/sol.h"
+
+namespace ratchet::kernels {
+namespace {
+
+using Json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+// Oracle data of every round held in memory, at most this much: timed calls
+// beyond it reuse rounds (at new addresses) and say so in timed_rounds.
+constexpr double kRoundBudgetBytes = 1024.0 * 1024 * 1024;
+
+// Writes the result file (through a temporary and a rename, so that a
+// reader never sees half of it) and, with --print, its table on stdout.
+bool WriteResult(const std::string& path, const HarnessResult& r, bool print) {
+  const std::string text = ToJson(r);
+  const std::string tmp = path + ".tmp";
+  std::remove(tmp.c_str());  // not a file someone else left open for us
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return false;
+    f << text;
+    if (!f) return false;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return false;
+  // The table shows what the file holds (the message cut, bytes replaced).
+  if (print) std::fputs(FormatResultTable(text).c_str(), stdout);
+  return true;
+}
+
+// What the pipeline checked and timed of workload `w`, with the tolerance
+// it was checked with.
+WorkloadResult Checked(const CheckedWorkload& cw, const Workload& w, const Definition& def) {
+  WorkloadResult wr;
+  wr.index = cw.index;
+  wr.axes = cw.axes;
+  wr.correct = cw.correct;
+  wr.matched_fraction = cw.matched_fraction;
+  wr.max_abs_error = cw.max_abs_error;
+  wr.t_k_ns = cw.t_k;
+  wr.t_k_spread = cw.t_k_spread;
+  wr.flags = cw.flags;
+  wr.calls = cw.calls;
+  wr.timed_rounds = cw.timed_rounds;
+  const Tolerance tol = ToleranceFor(w, def.outputs[0].dtype);
+  wr.atol = tol.atol;
+  wr.rtol = tol.rtol;
+  return wr;
+}
+
+// --screen, or auto.
+ScreenMode ScreenModeOf(const HarnessArgs& args) {
+  ScreenMode mode = ScreenMode::kAuto;
+  if (!args.screen.empty()) ParseScreenMode(args.screen, &mode);
+  return mode;
+}
+
+class Driver {
+ public:
+  Driver(HarnessRun run, HarnessBackend* backend)
+      : run_(std::move(run)), backend_(*backend), start_(Clock::now()) {}
+  // The process first, then what the backend holds for it (the device
+  // memory it has open), whichever way the run ends.
+  ~Driver() { StopCandidate(); }
+  int Run();
+
+ private:
+  bool Fail(const std::string& outcome, const std::string& message) {
+    return run_.Fail(outcome, message);
+  }
+  OracleOptions FullOracleOptions() const;
+  // Reads every round the oracle wrote into memory, then leaves decoys in
+  // place of its reference files.
+  bool LoadRounds(const std::string& dir, const std::string& manifest_text,
+                  const std::vector<Workload>& workloads, std::vector<WorkloadRounds>* rounds);
+  // Starts a candidate process, calibrates its round trip and has it load
+  // the library; the pipeline then calls it through `candidate_`.
+  bool StartCandidate(const std::string& name);
+  void StopCandidate();
+  PipelineOptions Pipeline() const;
+  // The cascade's screen: false when it ended the run (the result filled).
+  bool Screen(const Workload& w);
+  // The full oracle, correctness, timing and the score.
+  void Evaluate();
+  // The result written, the scratch folder removed: the exit status.
+  int Finish();
+
+  HarnessRun run_;
+  HarnessBackend& backend_;
+  Clock::time_point start_;
+  bool own_scratch_ = false;
+  std::unique_ptr<CandidateProcess> process_;
+  CandidateBackend* candidate_ = nullptr;  // the backend's, over process_
+  GivenBaseline baseline_;  // --baseline, read before any candidate process exists
+};
+
+PipelineOptions Driver::Pipeline() const {
+  PipelineOptions po;
+  po.correctness_rounds = run_.rounds;
+  po.warmups = run_.warmups;
+  po.repetitions = run_.repetitions;
+  po.back_to_back_seconds = run_.back_to_back;
+  po.stage = ReportStage;
+  return po;
+}
+
+OracleOptions Driver::FullOracleOptions() const {
+  OracleOptions oo;
+  oo.seed = run_.args.seed;
+  // The correctness rounds, then a round of its own for every timed call
+  // (warm-ups included), within the memory budget.
+  const Problem& p = run_.problem;
+  double round_bytes = 1;
+  for (const Workload& w : p.workloads) {
+    double b = 0;
+    for (const auto* specs : {&p.definition.inputs, &p.definition.outputs})
+      for (const Tensor& t : MakeTensors(*specs, w)) b += static_cast<double>(t.bytes);
+    round_bytes += 2 * b;  // references and decoys
+  }
+  const int wanted = run_.warmups + run_.repetitions;
+  const int fits = static_cast<int>(kRoundBudgetBytes / round_bytes) - run_.rounds;
+  oo.rounds = run_.rounds + std::max(2, std::min(wanted, fits));
+  oo.warmups = run_.warmups;
+  oo.repetitions = run_.repetitions;
+  oo.python = run_.args.python;
+  oo.isolated = true;
+  backend_.ConfigureOracle(run_, &oo);
+  return oo;
+}
+
+bool Driver::LoadRounds(const std::string& dir, const std::string& manifest_text,
+                        const std::vector<Workload>& workloads,
+                        std::vector<WorkloadRounds>* rounds) {
+  auto st = ReadOracleRounds(run_.problem.definition, dir, manifest_text, workloads, rounds);
+  if (!st.ok()) return Fail(kOutcomeHarnessError, std::string(st.message()));
+  return true;
+}
+
+bool Driver::StartCandidate(const std::string& name) {
+  const std::string dir = run_.scratch + "/" + name;
+  if (auto st = FreshDir(dir); !st.ok()) return Fail(kOutcomeHarnessError, std::string(st.message()));
+  auto p = backend_.StartProcess(run_, dir);
+  if (!p.ok()) return Fail(kOutcomeHarnessError, std::string(p.status().message()));
+  process_ = *std::move(p);
+  run_.result.candidate_user = process_->identity();
+  // Before the library is loaded nothing in that process is the candidate's.
+  auto rt = process_->CalibrateRoundTrip(21);
+  if (!rt.ok()) return Fail(kOutcomeHarnessError, std::string(rt.status().message()));
+  run_.result.round_trip_ns = *rt;
+  if (auto st = process_->Load(); !st.ok()) return Fail(kOutcomeCompileError, std::string(st.message()));
+  candidate_ = backend_.Attach(process_.get(), *rt, run_);
+  return true;
+}
+
+void Driver::StopCandidate() {
+  candidate_ = nullptr;
+  if (process_) process_->KillAll();
+  process_.reset();
+  backend_.Release();
+}
+
+bool Driver::Screen(const Workload& w) {
+  ReportStage("screen");
+  bool passed = false;
+  OracleOptions oo = FullOracleOptions();
+  oo.scratch = run_.scratch + "/oracle-screen";
+  std::vector<WorkloadRounds> rounds;
+  if (auto st = FreshDir(oo.scratch); !st.ok()) {
+    Fail(kOutcomeHarnessError, std::string(st.message()));
+  } else if (auto text = RunScreenOracle(run_.problem, w, oo); !text.ok()) {
+    Fail(kOutcomeHarnessError, std::string(text.status().message()));
+  } else if (LoadRounds(oo.scratch, *text, {w}, &rounds) && StartCandidate("candidate-screen")) {
+    EvaluationPipeline pipeline(run_.problem.definition, candidate_, Pipeline());
+    const PipelineResult pr = pipeline.Screen(w, rounds[0]);
+    passed = pr.outcome == kOutcomeOk;
+    if (!passed) {
+      run_.result.workloads.push_back(Checked(pr.workloads[0], w, run_.problem.definition));
+      Fail(pr.outcome, pr.message);
+    }
+  }
+  // Nothing the screen's candidate process started lives on into the oracle.
+  StopCandidate();
+  return passed;
+}
+
+void Driver::Evaluate() {
+  const HarnessKind kind = run_.args.kind;
+  // The oracle first, in a folder made after every candidate process is
+  // gone: T_b is timed before any candidate code of this run exists.
+  ReportStage("oracle");
+  OracleOptions oo = FullOracleOptions();
+  oo.scratch = run_.scratch + "/oracle";
+  if (auto st = FreshDir(oo.scratch); !st.ok()) {
+    Fail(kOutcomeHarnessError, std::string(st.message()));
+    return;
+  }
+  // A baseline stored by the coordinator spares timing the reference, if it
+  // was measured with the same software; else T_b is timed here after all.
+  oo.time_reference = baseline_.empty();
+  auto text = RunOracle(run_.problem, oo);
+  if (!text.ok()) {
+    Fail(kOutcomeHarnessError, std::string(text.status().message()));
+    return;
+  }
+  HarnessResult& result = run_.result;
+  result.software = OracleSoftware(*text);
+  if (!baseline_.empty() && baseline_.software != result.software) {
+    std::fprintf(stderr, "%s: the given baseline is for %s, this is %s: timing T_b here\n",
+                 HarnessName(kind), baseline_.software.c_str(), result.software.c_str());
+    oo.time_reference = true;
+    if (auto st = FreshDir(oo.scratch); !st.ok()) {
+      Fail(kOutcomeHarnessError, std::string(st.message()));
+      return;
+    }
+    text = RunOracle(run_.problem, oo);
+    if (!text.ok()) {
+      Fail(kOutcomeHarnessError, std::string(text.status().message()));
+      return;
+    }
+  }
+  std::vector<WorkloadRounds> rounds;
+  if (!LoadRounds(oo.scratch, *text, run_.problem.workloads, &rounds)) return;
+  const Json manifest = Json::parse(*text);
+  if (!StartCandidate("candidate")) return;
+  EvaluationPipeline pipeline(run_.problem.definition, candidate_, Pipeline());
+  const PipelineResult pr = pipeline.Run(run_.problem.workloads, rounds);
+  StopCandidate();
+  const Definition& def = run_.problem.definition;
+  double sum = 0;
+  for (size_t k = 0; k < pr.workloads.size(); ++k) {
+    const Workload& w = run_.problem.workloads[k];
+    const Json& mw = manifest["workloads"][k];
+    WorkloadResult wr = Checked(pr.workloads[k], w, def);
+    wr.repetitions = run_.repetitions;
+    // The baseline: on a GPU the oracle times eager PyTorch and
+    // torch.compile, and T_b is the faster of those it has; else (the CPU
+    // oracle) its t_b_ns.
+    wr.t_b_eager_ns = mw.value("t_b_eager_ns", 0.0);
+    wr.t_b_compile_ns = mw.value("t_b_compile_ns", 0.0);
+    wr.t_ref_kernel_ns = mw.value("t_ref_kernel_ns", 0.0);
+    if (mw.contains("notes") && mw["notes"].is_array()) {
+      for (const auto& n : mw["notes"])
+        if (n.is_string()) wr.baseline_notes.push_back(n.get<std::string>());
+    }
+    if (wr.t_b_eager_ns > 0 && wr.t_b_compile_ns > 0) {
+      wr.t_b_ns = std::min(wr.t_b_eager_ns, wr.t_b_compile_ns);
+    } else if (wr.t_b_eager_ns > 0 || wr.t_b_compile_ns > 0) {
+      wr.t_b_ns = std::max(wr.t_b_eager_ns, wr.t_b_compile_ns);
+    } else {
+      wr.t_b_ns = mw.value("t_b_ns", 0.0);
+    }
+    wr.t_b_spread = mw.value("t_b_spread", 0.0);
+    if (!oo.time_reference) {
+      auto it = baseline_.workloads.find(w.index);
+      if (it == baseline_.workloads.end()) {
+        Fail(kOutcomeHarnessError, absl::StrCat("--baseline has no T_b for workload ", w.index));
+        return;
+      }
+      const GivenBaseline::Entry& b = it->second;
+      wr.t_b_ns = b.t_b_ns;
+      wr.t_b_spread = b.t_b_spread;
+      wr.t_b_eager_ns = b.t_b_eager_ns;
+      wr.t_b_compile_ns = b.t_b_compile_ns;
+      wr.t_ref_kernel_ns = b.t_ref_kernel_ns;
+      wr.t_b_given = true;
+    }
+    auto flops = WorkloadFlops(def, w);
+    auto bytes = WorkloadBytes(def, w);
+    if (!flops.ok() || !bytes.ok()) {
+      Fail(kOutcomeHarnessError,
+           std::string((!flops.ok() ? flops.status() : bytes.status()).message()));
+      return;
+    }
+    backend_.SpeedOfLight(def, *flops, *bytes, mw.value("flops", 0.0), result, &wr);
+    if (pr.outcome == kOutcomeOk) wr.score = SolScore(wr.t_k_ns, wr.t_b_ns, wr.t_sol_ns);
+    sum += wr.score;
+    result.workloads.push_back(wr);
+  }
+  if (pr.outcome != kOutcomeOk) {
+    Fail(pr.outcome, pr.message);
+    return;
+  }
+  result.score = result.workloads.empty() ? 0 : sum / static_cast<double>(result.workloads.size());
+  result.outcome = kOutcomeOk;
+  result.message = "";
+}
+
+int Driver::Finish() {
+  // The result is written once no candidate process is left.
+  StopCandidate();
+  HarnessResult& r = run_.result;
+  r.wall_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  for (const WorkloadResult& w : r.workloads)
+    for (const std::string& f : w.flags) AddFlag(&r.flags, f);
+  if (r.outcome != kOutcomeOk) r.score = 0;
+  if (!WriteResult(run_.args.out, r, run_.args.print)) {
+    std::fprintf(stderr, "%s: cannot write %s\n", HarnessName(run_.args.kind),
+                 run_.args.out.c_str());
+    return kHarnessExitNoResult;
+  }
+  if (own_scratch_ && std::getenv("RATCHET_KEEP_SCRATCH") == nullptr) {
+    RunProcess({"rm", "-rf", run_.scratch}, "").IgnoreError();
+  }
+  return kHarnessExitResult;
+}
+
+int Driver::Run() {
+  const HarnessArgs& args = run_.args;
+  auto problem = LoadProblem(args.problem);
+  if (!problem.ok()) {
+    Fail(kOutcomeHarnessError, std::string(problem.status().message()));
+    return Finish();
+  }
+  run_.problem = *std::move(problem);
+  auto solution = LoadSolution(args.solution, args.knobs,
+                               args.kind == HarnessKind::kCuda ? SolutionBackend::kCuda
+                                                               : SolutionBackend::kCpu);
+  if (!solution.ok()) {
+    Fail(kOutcomeHarnessError, std::string(solution.status().message()));
+    return Finish();
+  }
+  if (args.scratch.empty()) {
+    std::string tmpl = absl::StrCat("/tmp/", HarnessName(args.kind), "-XXXXXX");
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      Fail(kOutcomeHarnessError, "cannot create a scratch folder in /tmp");
+      return Finish();
+    }
+    run_.scratch = tmpl;
+    own_scratch_ = true;
+  } else {
+    run_.scratch = args.scratch;
+    RunProcess({"mkdir", "-p", run_.scratch}, "").IgnoreError();
+  }
+  if (!backend_.BeforeCompile(run_)) return Finish();
+  // Read before any candidate process exists.
+  baseline_ = LoadGivenBaseline(args.baseline);
+  if (!backend_.Compile(*solution, run_)) return Finish();
+  if (args.compile_only) {
+    run_.result.outcome = kOutcomeOk;
+    run_.result.message = "compiled (--compile-only)";
+    return Finish();
+  }
+  if (!backend_.Prepare(run_)) return Finish();
+  // The screen is a cheap early reject; the independent timing (the
+  // verifier's replay) checks and times every workload in full instead.
+  const std::optional<Workload> screened =
+      run_.back_to_back > 0 ? std::nullopt : ScreenWorkload(run_.problem, ScreenModeOf(args));
+  if (screened && !Screen(*screened)) return Finish();
+  Evaluate();
+  return Finish();
+}
+
+}  // namespace
+
+bool HarnessRun::Fail(const std::string& outcome, const std::string& message) {
+  result.outcome = outcome;
+  result.message = message;
+  return false;
+}
+
+void ReportStage(const std::string& s) { std::fprintf(stderr, "stage: %s\n", s.c_str()); }
+
+absl::StatusOr<std::string> KernelAbiHeader() {
+  const std::string exe_dir = SelfExeDir();
+  // Beside the executable, not in a ratchet/ folder: bin/ratchet is the CLI.
+  std::string abi = ReadFileOrEmpty(exe_dir + "/kernel_abi.h");
+  if (abi.empty()) return absl::NotFoundError(absl::StrCat("kernel_abi.h not found beside ", exe_dir));
+  return abi;
+}
+
+absl::Status FreshBuildDir(const std::string& build, const std::string& abi) {
+  if (auto st = FreshDir(build); !st.ok()) return st;
+  mkdir((build + "/include").c_str(), 0755);
+  mkdir((build + "/include/ratchet").c_str(), 0755);
+  std::ofstream(build + "/include/ratchet/kernel_abi.h") << abi;
+  return absl::OkStatus();
+}
+
+std::string CompileErrorMessage(const std::vector<std::string>& cmd, const std::string& log) {
+  return Tail(absl::StrCat(absl::StrJoin(cmd, " "), "\n", ReadFileOrEmpty(log)),
+              kMaxResultMessage);
+}
+
+void AddFlag(std::vector<std::string>* flags, const std::string& f) {
+  if (std::find(flags->begin(), flags->end(), f) == flags->end()) flags->push_back(f);
+}
+
+int HarnessMain(HarnessKind kind, int argc, char** argv,
+                const std::function<std::unique_ptr<HarnessBackend>()>& make_backend) {
+  BecomeTrustedParent();
+  // Settings a candidate must not see arrive in the environment, which a
+  // non-dumpable process hides from processes of its own user; they are
+  // removed before any child starts.
+  const HarnessSecrets secrets = SecretsFromEnvironment();
+  ScrubEnvironment();
+  auto args = ParseArgv(kind, std::vector<std::string>(argv + 1, argv + argc));
+  if (!args.ok()) {
+    std::fprintf(stderr, "%s: %s\n%s", HarnessName(kind), std::string(args.status().message()).c_str(),
+                 HarnessUsage(kind).c_str());
+    return kHarnessExitNoResult;
+  }
+  HarnessRun run;
+  run.args = *std::move(args);
+  const HarnessDefaults defaults = DefaultsFor(kind);
+  run.warmups = run.args.warmups.value_or(defaults.warmups);
+  run.repetitions = run.args.repetitions.value_or(defaults.repetitions);
+  run.rounds = run.args.rounds.value_or(defaults.rounds);
+  run.back_to_back = run.args.back_to_back > 0 ? run.args.back_to_back : secrets.independent_timing;
+  run.result.kind = kind;
+  run.result.nonce = secrets.nonce;
+  const std::string out = run.args.out;
+  const bool print = run.args.print;
+  std::string error;
+  try {
+    // Destroyed before the result is written: no candidate process is left.
+    std::unique_ptr<HarnessBackend> backend = make_backend();
+    Driver driver(std::move(run), backend.get());
+    return driver.Run();
+  } catch (const std::exception& e) {
+    error = e.what();
+  } catch (...) {
+    error = "unknown exception";
+  }
+  // Whatever escaped is the harness's fault, never the candidate's: without
+  // a result the worker would report the abort as the candidate's crash.
+  HarnessResult r;
+  r.kind = kind;
+  r.outcome = kOutcomeHarnessError;
+  r.message = absl::StrCat(HarnessName(kind), ": internal error: ", error);
+  r.nonce = secrets.nonce;
+  std::fprintf(stderr, "%s\n", r.message.c_str());
+  if (!WriteResult(out, r, print)) {
+    std::fprintf(stderr, "%s: cannot write %s\n", HarnessName(kind), out.c_str());
+    return kHarnessExitNoResult;
+  }
+  return kHarnessExitResult;
+}
+
+}  // namespace ratchet::kernels
