@@ -1,9 +1,12 @@
 // End to end: coordinator, verifier and two workers as separate processes of
 // the real `ratchet` binary, over loopback gRPC, running real campaigns whose
 // candidates are compiled, sandboxed and timed by the real harness.
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -32,22 +35,30 @@ class EndToEnd : public ::testing::Test {
       GTEST_SKIP() << "no /usr/bin/python3 with torch for the oracle";
     dir_ = testing::MakeTempDir("ratchet-e2e");
     ASSERT_FALSE(dir_.empty());
-    // Workers calibrate and may use a GPU; every service serves /metrics.
-    testing::Cluster::Options options;
-    options.metrics = true;
-    options.worker_flags = {};
-    cluster_ = std::make_unique<testing::Cluster>(kRatchet, dir_, options);
-    ASSERT_NO_FATAL_FAILURE(cluster_->Start(2));
   }
   void TearDown() override {
     if (cluster_) cluster_->StopAll();
     if (HasFailure() && cluster_) std::cerr << cluster_->Logs();
+  }
+  // Coordinator, verifier and two workers. Workers may use a GPU; every
+  // service serves /metrics. The workers' CPU peaks are the test's
+  // (`peak_flags`), not measured: measured peaks move with the host's load,
+  // and each worker measures its own, so the roofline, and with it which
+  // candidate scores above which, would depend on the host. (Calibration is
+  // still exercised by the research-loop and llm cluster tests.)
+  void StartCluster(std::vector<std::string> peak_flags) {
+    testing::Cluster::Options options;
+    options.metrics = true;
+    options.worker_flags = std::move(peak_flags);
+    cluster_ = std::make_unique<testing::Cluster>(kRatchet, dir_, options);
+    ASSERT_NO_FATAL_FAILURE(cluster_->Start(2));
   }
   std::string dir_;
   std::unique_ptr<testing::Cluster> cluster_;
 };
 
 TEST_F(EndToEnd, TinyCampaignRunsToCompletionAndIsStored) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(testing::UnreachablePeakFlags()));
   const std::string spec = dir_ + "/tiny.yaml";
   WriteFile(spec, absl::StrCat(R"(name: tiny-rmsnorm
 task: kernel
@@ -57,16 +68,18 @@ threads: 2
 proposer: evolve
 seed: 3
 budget: {max_evaluations: 7, max_wall_seconds: 400}
-verification: {replays: 2, min_gain: 0.0}
+verification: {replays: 2, min_gain: 0.0, max_replays: 4}
 harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60}
 )"));
+  // min_gain 0 makes claims of noise; max_replays bounds what each may cost
+  // (2, then 4 replays a side), so that the seven evaluations fit the wall
+  // budget on a slow host too.
   int64_t id = cluster_->Submit(spec);
   ASSERT_GT(id, 0);
   v1::Campaign campaign = cluster_->WaitUntilDone(id, 420);
   EXPECT_EQ(campaign.state(), v1::CAMPAIGN_FINISHED) << campaign.message();
   EXPECT_EQ(campaign.evaluations(), 7);
   EXPECT_GT(campaign.baseline_score(), 0.0);
-  EXPECT_GE(campaign.best_score(), campaign.baseline_score() * 0.999);
   EXPECT_EQ(campaign.jobs_queued() + campaign.jobs_running(), 0);
   EXPECT_TRUE(cluster_->AllRunning());
 
@@ -79,10 +92,23 @@ harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60
   EXPECT_NE(metrics.find("ratchet_verdicts_total") == std::string::npos &&
                 campaign.verdicts_size() > 0,
             true);
-  EXPECT_NE(cluster_->Metrics("w1").find("ratchet_worker_jobs_total{outcome=\"ok\"}"),
-            std::string::npos);
-  EXPECT_NE(cluster_->Metrics("verifier").find("# TYPE ratchet_verifier_verdicts_total"),
-            std::string::npos);
+  // Every page is served. A counter shows once it has counted something
+  // (prometheus leaves a family without series off the page): the workers'
+  // ok jobs on one of them at least (which worker leases what is up to
+  // timing), the verifier's verdicts only if noise made a claim here, which
+  // is up to the host (BadCandidates... checks a verdict's counter for
+  // certain).
+  const std::string w1_metrics = cluster_->Metrics("w1"), w2_metrics = cluster_->Metrics("w2");
+  const std::string verifier_metrics = cluster_->Metrics("verifier");
+  for (const std::string* page : {&w1_metrics, &w2_metrics, &verifier_metrics})
+    EXPECT_NE(page->find("exposer_scrapes_total"), std::string::npos) << *page;
+  const std::string ok_jobs = "ratchet_worker_jobs_total{outcome=\"ok\"}";
+  EXPECT_TRUE(w1_metrics.find(ok_jobs) != std::string::npos ||
+              w2_metrics.find(ok_jobs) != std::string::npos)
+      << w1_metrics << w2_metrics;
+  if (campaign.verdicts_size() > 0)
+    EXPECT_NE(verifier_metrics.find("# TYPE ratchet_verifier_verdicts_total"), std::string::npos)
+        << verifier_metrics;
 
   // The same result must be in the store once the coordinator has stopped.
   cluster_->StopAll();
@@ -118,14 +144,60 @@ harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60
     if (v.outcome() == v1::VERDICT_ACCEPTED)
       EXPECT_EQ(v.candidate_scores_size(), v.evidence().replays_requested());
   }
+  // The best is the baseline, or a candidate whose replays beat its
+  // incumbent's, interleaved on the same machines; its score is the median of
+  // its replays. (Not "at least the baseline's score": that is one run of
+  // the baseline, at another moment; on a busy host the replays of both can
+  // come out lower than it.)
   if (stored->best_verified()) {
     auto best = (*store)->GetCandidate(stored->best_candidate_id());
     ASSERT_TRUE(best.ok());
     EXPECT_EQ(best->status(), "accepted");
+    auto median = [](auto scores) {
+      std::vector<double> v(scores.begin(), scores.end());
+      std::sort(v.begin(), v.end());
+      return v.empty() ? -1.0 : (v[(v.size() - 1) / 2] + v[v.size() / 2]) / 2;
+    };
+    int verdicts_on_best = 0;
+    for (const auto& v : *verifications) {
+      if (v.candidate_id() != stored->best_candidate_id()) continue;
+      ++verdicts_on_best;
+      ASSERT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.DebugString();
+      EXPECT_DOUBLE_EQ(stored->best_score(), median(v.candidate_scores())) << v.DebugString();
+      EXPECT_GE(median(v.candidate_scores()), median(v.incumbent_scores())) << v.DebugString();
+      EXPECT_GE(v.evidence().relative_gain(), v.evidence().required_gain()) << v.DebugString();
+    }
+    EXPECT_EQ(verdicts_on_best, 1);
+  } else {
+    EXPECT_EQ(stored->best_candidate_id(), stored->baseline_candidate_id());
+    EXPECT_EQ(stored->best_score(), stored->baseline_score());
   }
 }
 
+// Peaks that put T_sol at `sol_ns` for tests/data/vadd's large workload
+// (n = 65536: 2 inputs read and 1 output written, 786432 bytes; 65536 flops),
+// and at 1000/65536 of it for the small one (n = 1000).
+std::vector<std::string> VaddRooflineFlags(double sol_ns) {
+  return {absl::StrCat("--peak-gbps=", 3 * 4 * 65536 / sol_ns),
+          absl::StrCat("--peak-gflops=", 65536 / sol_ns)};
+}
+
 TEST_F(EndToEnd, BadCandidatesEndAsTheirOwnOutcomesAndTheCampaignGoesOn) {
+  // Nothing here rests on the host's speed or on timing luck:
+  //  - the workers' roofline puts T_sol at 50 ms for n = 65536 (0.8 ms for
+  //    n = 1000): above the hack, which times in microseconds (milliseconds
+  //    at worst on a loaded host, its wake-up included), below the honest
+  //    baseline, which waits 200 ms a call on any host. On that workload the
+  //    hack scores 1 and the baseline 0 or close to it (0 while T_b is under
+  //    T_sol), whatever each run measured T_b to be, so the hack looks best
+  //    and is claimed. (With measured peaks a loaded host could put T_sol
+  //    above the baseline's time: the baseline scored 1.0 and no claim could
+  //    follow.)
+  //  - the overrun lands in the canaries wherever the output is placed;
+  //  - the timeout is many times what an honest job takes on a loaded 2-core
+  //    machine (under 5 s; the incumbent's replay, with its outside timing,
+  //    under 10 s), so it ends only the hang.
+  ASSERT_NO_FATAL_FAILURE(StartCluster(VaddRooflineFlags(50e6)));
   const std::string spec = dir_ + "/mixed.yaml";
   WriteFile(spec, absl::StrCat(R"(name: misbehaving
 task: kernel
@@ -137,7 +209,7 @@ proposer: evolve
 seed: 1
 budget: {max_evaluations: 20, max_wall_seconds: 400}
 verification: {replays: 1, min_gain: 0.0}
-harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
 )"));
   int64_t id = cluster_->Submit(spec);
   ASSERT_GT(id, 0);
@@ -201,6 +273,9 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12
     ASSERT_TRUE(verifications.ok());
     ASSERT_EQ(verifications->size(), 1u);
     const v1::Verification& v = verifications->front();
+    // Claimed because it scored above the baseline, as the roofline makes
+    // certain.
+    EXPECT_GT(v.claimed_score(), v.incumbent_score()) << v.DebugString();
     EXPECT_EQ(v.evidence().failed_check(), "timing-disagreement");
     CommandResult show = RunCommand({kRatchet, "show", absl::StrCat(v.candidate_id()),
                                      "--coordinator=" + cluster_->address()});
@@ -218,6 +293,7 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 12
 }
 
 TEST_F(EndToEnd, SpecNamingAMissingProblemIsRefusedClearly) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(testing::UnreachablePeakFlags()));
   const std::string spec = dir_ + "/missing.yaml";
   WriteFile(spec, R"(name: nothing-here
 task: kernel

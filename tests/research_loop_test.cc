@@ -6,7 +6,7 @@
 //   pause/resume: a paused campaign leases nothing and proposes nothing, stays
 //     paused across a coordinator restart, and resumes to its budget;
 //   GPU-seconds: a campaign whose job time reaches the budget ends with that
-//     reason and a report;
+//     reason and a report, at the first evaluation that reached it;
 //   islands: evolve with migration, scheduled merges and parents from the
 //     thread's archive; then diff and export of the best candidate, the
 //     export reproduced by its run.sh;
@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <thread>
@@ -154,26 +155,58 @@ verification: {replays: 1, min_gain: 10}
 
 TEST_F(ResearchLoop, GpuSecondsBudgetEndsTheCampaignWithAReport) {
   ASSERT_NO_FATAL_FAILURE(StartCluster(1));
+  constexpr double kBudget = 15;
+  // One thread with one job in flight: each evaluation is proposed after the
+  // last one's time was counted, so the rule (no proposal once the job time
+  // reaches the budget) says exactly where the campaign stops.
   const int64_t id = Submit("gpus", Spec("gpus", R"(threads: 1
+in_flight_per_thread: 1
 proposer: random
 seed: 4
 budget: {max_evaluations: 200, max_wall_seconds: 400, max_gpu_seconds: 15}
 verification: {replays: 2, min_gain: 10}
 )"));
-  // Several evaluations fit the budget (one takes about 5 s on a loaded
-  // 2-core machine, the oracle's start most of it), not 200.
   v1::Campaign done = cluster_->WaitUntilDone(id, 300);
   EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
   EXPECT_NE(done.message().find("GPU-seconds budget reached"), std::string::npos)
       << done.message();
-  EXPECT_GE(done.gpu_seconds(), 15.0);
+  EXPECT_GE(done.gpu_seconds(), kBudget);
+  EXPECT_GE(done.evaluations(), 1);
   EXPECT_LT(done.evaluations(), 200);
-  EXPECT_GE(done.evaluations(), 2);
   auto report = cluster_->Cli({"report", std::to_string(id), "--json"});
   ASSERT_EQ(report.exit_code, 0) << report.err;
   auto j = nlohmann::json::parse(report.out);
   EXPECT_EQ(j["state"], "finished");
-  EXPECT_GE(j["job_seconds"].get<double>(), 15.0);
+  EXPECT_GE(j["job_seconds"].get<double>(), kBudget);
+  EXPECT_NEAR(j["job_seconds"].get<double>(), done.gpu_seconds(), 1e-6);
+
+  // What the rule guarantees, whatever the host's speed (a job takes ~3 s on
+  // an idle 2-core machine and can take over 15 s on a loaded one, so how
+  // many fit is not for the test to say): the job time is the sum of every
+  // job's wall seconds (replays too), the campaign went on while the research
+  // evaluations before the last one were under the budget, and it stopped
+  // proposing once they reached it. Together: it stopped at the first
+  // evaluation that reached the budget, and none earlier.
+  cluster_->StopAll();
+  auto store = store::OpenSqliteStore(cluster_->db());
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto evaluations = (*store)->ListEvaluations(id);
+  ASSERT_TRUE(evaluations.ok()) << evaluations.status();
+  double all_jobs = 0, research_before_last = 0, last = 0;
+  int research = 0;
+  for (const auto& e : *evaluations) {  // in the order they were reported
+    all_jobs += e.wall_seconds();
+    if (e.kind() != v1::JOB_EVALUATE) continue;
+    ++research;
+    research_before_last += last;
+    last = e.wall_seconds();
+  }
+  EXPECT_EQ(research, done.evaluations());
+  EXPECT_NEAR(all_jobs, done.gpu_seconds(), 1e-6);
+  EXPECT_LT(research_before_last, kBudget)
+      << "an evaluation was proposed after the job time reached the budget";
+  std::cout << research << " evaluations, job time " << done.gpu_seconds() << " s of "
+            << kBudget << " s\n";
 }
 
 TEST_F(ResearchLoop, IslandsMigrateMergeAndTheBestExportsAndReproduces) {
@@ -414,14 +447,21 @@ TEST(Cascade, AWrongCandidateNeverReachesTiming) {
     EXPECT_FALSE(j.is_discarded()) << r.out << r.err;
     return j;
   };
+  // Timed or not by the rounds the harness timed: a timed call's T_k is the
+  // harness's clock less the calibrated round trip, and can come out 0 for a
+  // microsecond kernel on a loaded host.
   auto good = run(kSource + "/tests/data/vadd/good");
   ASSERT_EQ(good["outcome"], "ok");
-  for (const auto& w : good["workloads"]) EXPECT_GT(w["t_k_ns"].get<double>(), 0);
+  for (const auto& w : good["workloads"]) {
+    EXPECT_GT(w.value("timed_rounds", 0), 0) << w;
+    EXPECT_GE(w["t_k_ns"].get<double>(), 0) << w;
+  }
 
   auto wrong = run(kSource + "/tests/data/bad_candidates/wrong");
   EXPECT_EQ(wrong["outcome"], "wrong_answer");
   for (const auto& w : wrong["workloads"]) {
     EXPECT_EQ(w["t_k_ns"].get<double>(), 0) << w;
+    EXPECT_EQ(w.value("timed_rounds", 0), 0) << w;
     EXPECT_EQ(w.value("repetitions", 0), 0) << w;
   }
   auto broken = run(kSource + "/tests/data/bad_candidates/compile_error");

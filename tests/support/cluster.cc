@@ -16,6 +16,10 @@
 
 namespace ratchet::testing {
 
+std::vector<std::string> UnreachablePeakFlags() {
+  return {"--peak-gbps=1000000", "--peak-gflops=10000000"};
+}
+
 Cluster::Cluster(std::string ratchet, std::string dir, Options options)
     : ratchet_(std::move(ratchet)),
       dir_(std::move(dir)),
@@ -50,12 +54,15 @@ void Cluster::Start(int workers) {
 void Cluster::StartCoordinator() {
   // A port file per start: a restart must not read the last one's.
   const std::string port_file = absl::StrCat(dir_, "/port", ++coordinator_starts_);
-  const std::vector<std::string> argv = WithFlags(
-      {ratchet_, "coordinator", absl::StrCat("--listen=", options_.coordinator_host, ":", port_),
-       "--db=" + db_, "--port-file=" + port_file,
-       absl::StrCat("--lease-seconds=", options_.lease_seconds),
-       absl::StrCat("--heartbeat-seconds=", options_.heartbeat_seconds)},
-      options_.coordinator_flags);
+  std::vector<std::string> flags = {
+      ratchet_, "coordinator", absl::StrCat("--listen=", options_.coordinator_host, ":", port_),
+      "--db=" + db_, "--port-file=" + port_file,
+      absl::StrCat("--lease-seconds=", options_.lease_seconds),
+      absl::StrCat("--heartbeat-seconds=", options_.heartbeat_seconds)};
+  // Off loopback (a test's own network namespace) plaintext must be asked
+  // for; these tests are about failures, not credentials (security_test).
+  if (options_.coordinator_host != "127.0.0.1") flags.push_back("--insecure");
+  const std::vector<std::string> argv = WithFlags(flags, options_.coordinator_flags);
   coordinator_ = std::make_unique<Process>(Wrap("coordinator", argv), LogPath("coordinator"));
   ASSERT_TRUE(WaitForFile(port_file, 60'000)) << ReadFile(LogPath("coordinator"));
   int port = 0;

@@ -17,6 +17,17 @@
 
 namespace ratchet::testing {
 
+// Worker flags that give every worker the same CPU peaks, far above what any
+// CPU reaches (1 PB/s, 10 PFLOP/s), instead of measuring them. Measured
+// peaks move with the host's load, and the roofline's T_sol with them: on a
+// busy machine a kernel can time under a T_sol measured low and score 1.0
+// whatever it does, and two workers that measured differently score the same
+// kernel differently. With these T_sol is next to nothing, a SOL score is
+// about T_b / (T_b + T_k), and candidates rank as their times do on any host.
+// (`ratchet worker --peak-gbps=X --peak-gflops=Y` is how an operator pins a
+// worker's roofline to a datasheet's figures.)
+std::vector<std::string> UnreachablePeakFlags();
+
 class Cluster {
  public:
   struct Options {
