@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace ratchet::kernels {
@@ -207,7 +208,9 @@ class Parser {
       }
       return *v;
     }
-    return Error(absl::StrCat("unexpected '", std::string(1, c), "'"));
+    // One byte of a multi-byte character is not text: name it by its value,
+    // so the message (which ends up in a JSON result) stays UTF-8.
+    return Error(absl::StrCat("unexpected '", absl::CHexEscape(std::string(1, c)), "'"));
   }
 
   absl::string_view s_;

@@ -390,6 +390,11 @@ TEST(ExprTest, Errors) {
   EXPECT_FALSE(EvalExpr("1 +", lookup).ok());
   EXPECT_FALSE(EvalExpr("(1", lookup).ok());
   EXPECT_FALSE(EvalExpr("1 $ 2", lookup).ok());
+  // A character of several bytes is named by its first byte's value, so the
+  // message stays UTF-8 (it goes into the harness's JSON result).
+  const std::string message(EvalExpr("2 *\xDF\xB1", lookup).status().message());
+  EXPECT_THAT(message, HasSubstr("unexpected '\\xdf'"));
+  EXPECT_EQ(InvalidUtf8Offset(message), absl::string_view::npos) << message;
   auto ids = ExprIdentifiers("a * (b + a) // c_1");
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(*ids, (std::vector<std::string>{"a", "b", "c_1"}));
