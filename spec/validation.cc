@@ -356,36 +356,6 @@ const std::vector<SpecBound>& CampaignSpecBounds() {
   return *bounds;
 }
 
-bool IsValidUtf8(absl::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    // Table 3-7 of the Unicode standard: the second byte's range depends on
-    // the first (no overlong forms, surrogates or code points past U+10FFFF).
-    size_t extra;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) extra = 1;
-    else if (c == 0xE0) extra = 2, lo = 0xA0;
-    else if (c == 0xED) extra = 2, hi = 0x9F;
-    else if (c >= 0xE1 && c <= 0xEF) extra = 2;
-    else if (c == 0xF0) extra = 3, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) extra = 3;
-    else if (c == 0xF4) extra = 3, hi = 0x8F;
-    else return false;
-    if (i + extra >= n) return false;
-    if (s[i + 1] < lo || s[i + 1] > hi) return false;
-    for (size_t k = 2; k <= extra; ++k)
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-    i += extra + 1;
-  }
-  return true;
-}
-
 absl::Status ValidateSolutionFileName(absl::string_view name) {
   const std::string shown = absl::StrCat("file name '", absl::CHexEscape(name.substr(0, 80)),
                                          name.size() > 80 ? "...'" : "'");

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/utf8.h"
 #include "ratchet/v1/ratchet.pb.h"
 
 namespace ratchet::spec {
@@ -81,8 +82,8 @@ absl::Status CheckString(absl::string_view field, absl::string_view value);
 // control characters, valid UTF-8, at most kMaxFileNameBytes.
 absl::Status ValidateSolutionFileName(absl::string_view name);
 
-// Whether `s` is well-formed UTF-8 (RFC 3629).
-bool IsValidUtf8(absl::string_view s);
+// Whether `s` is well-formed UTF-8 (common/utf8.h).
+using ::ratchet::IsValidUtf8;
 
 }  // namespace ratchet::spec
 

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/utf8.h"
 #include "kernels/harness/contract.h"
 
 namespace ratchet::worker {
@@ -14,51 +15,11 @@ namespace {
 
 constexpr size_t kMaxMessage = 16 * 1024;
 
-// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629: no overlong
-// forms, surrogates or code points past U+10FFFF), 0 when there is none.
-size_t Utf8SequenceAt(const std::string& s, size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  if (c < 0x80) return 1;
-  size_t extra;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) extra = 1;
-  else if (c == 0xE0) extra = 2, lo = 0xA0;
-  else if (c == 0xED) extra = 2, hi = 0x9F;
-  else if (c >= 0xE1 && c <= 0xEF) extra = 2;
-  else if (c == 0xF0) extra = 3, lo = 0x90;
-  else if (c >= 0xF1 && c <= 0xF3) extra = 3;
-  else if (c == 0xF4) extra = 3, hi = 0x8F;
-  else return 0;
-  if (i + extra >= s.size()) return 0;
-  const auto c1 = static_cast<unsigned char>(s[i + 1]);
-  if (c1 < lo || c1 > hi) return 0;
-  for (size_t k = 2; k <= extra; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  return extra + 1;
-}
-
-// Protobuf `string` fields must be UTF-8, or the coordinator cannot parse the
-// report at all; candidate output (the tail) is any bytes. Each byte that
-// does not start a well-formed sequence becomes U+FFFD.
-std::string ValidUtf8(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) {
-    const size_t n = Utf8SequenceAt(s, i);
-    if (n == 0) {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    } else {
-      out.append(s, i, n);
-      i += n;
-    }
-  }
-  return out;
-}
-
 // At most kMaxMessage bytes, cut between characters.
+// Protobuf `string` fields must be UTF-8, or the coordinator cannot parse
+// the report at all; candidate output (the tail) is any bytes.
 std::string Clip(std::string s) {
-  s = ValidUtf8(s);
+  s = ToValidUtf8(s);
   if (s.size() > kMaxMessage) {
     size_t cut = kMaxMessage;
     while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
@@ -85,11 +46,11 @@ absl::StatusOr<v1::Evaluation> ToEvaluation(const kernels::HarnessResult& r) {
   eval.set_score(eval.outcome() == v1::OUTCOME_OK ? r.score : 0.0);
   // The oracle's software: part of a stored baseline's key (docs/cluster.md,
   // "Baselines").
-  eval.set_baseline_software(ValidUtf8(r.software));
+  eval.set_baseline_software(ToValidUtf8(r.software));
   for (const kernels::WorkloadResult& w : r.workloads) {
     v1::WorkloadResult* p = eval.add_workloads();
     p->set_index(w.index);
-    p->set_axes(ValidUtf8(w.axes));
+    p->set_axes(ToValidUtf8(w.axes));
     p->set_correct(w.correct);
     p->set_matched_fraction(w.matched_fraction);
     p->set_max_abs_error(w.max_abs_error);
@@ -108,7 +69,7 @@ absl::StatusOr<v1::Evaluation> ToEvaluation(const kernels::HarnessResult& r) {
     // with --baseline.
     p->set_t_b_spread(w.t_b_spread);
     p->set_t_b_given(w.t_b_given);
-    for (const std::string& f : w.flags) p->add_flags(ValidUtf8(f));
+    for (const std::string& f : w.flags) p->add_flags(ToValidUtf8(f));
   }
   return eval;
 }

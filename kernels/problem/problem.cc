@@ -550,53 +550,6 @@ absl::StatusOr<Problem> LoadProblem(const std::string& dir) {
   return p;
 }
 
-size_t InvalidUtf8Offset(absl::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    // RFC 3629, table 3-7 of the Unicode standard: the allowed range of the
-    // second byte depends on the first.
-    int extra;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) extra = 1;
-    else if (c == 0xE0) extra = 2, lo = 0xA0;
-    else if (c == 0xED) extra = 2, hi = 0x9F;
-    else if (c >= 0xE1 && c <= 0xEF) extra = 2;
-    else if (c == 0xF0) extra = 3, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) extra = 3;
-    else if (c == 0xF4) extra = 3, hi = 0x8F;
-    else return i;
-    if (i + extra >= n) return i;
-    if (s[i + 1] < lo || s[i + 1] > hi) return i;
-    for (int k = 2; k <= extra; ++k)
-      if ((s[i + k] & 0xC0) != 0x80) return i;
-    i += extra + 1;
-  }
-  return absl::string_view::npos;
-}
-
-std::string ToValidUtf8(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  while (!text.empty()) {
-    const size_t bad = InvalidUtf8Offset(text);
-    if (bad == absl::string_view::npos) {
-      out.append(text.data(), text.size());
-      break;
-    }
-    out.append(text.data(), bad);
-    out += "\xEF\xBF\xBD";
-    text.remove_prefix(bad + 1);
-  }
-  return out;
-}
-
 Tolerance ToleranceOf(const Workload& w) {
   Tolerance t;
   t.atol = w.atol;

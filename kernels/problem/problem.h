@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/utf8.h"
 #include "absl/strings/string_view.h"
 #include "kernels/correctness/compare.h"
 #include "kernels/problem/dtype.h"
@@ -108,17 +109,11 @@ absl::StatusOr<std::vector<Workload>> ParseWorkloads(
 // Reads DIR/definition.json and DIR/workload.jsonl.
 absl::StatusOr<Problem> LoadProblem(const std::string& dir);
 
-// The offset of the first byte of `text` that is not well-formed UTF-8
-// (overlong forms, surrogates and code points past U+10FFFF included), or
-// npos when all of it is. JSON readers check text first: nlohmann's parse
-// error would quote the bad bytes, and a message with them cannot be
-// written into a JSON result.
-size_t InvalidUtf8Offset(absl::string_view text);
-
-// `text` with each byte that does not start well-formed UTF-8 replaced by
-// U+FFFD. For messages that quote input: nlohmann's parse error quotes the
-// token up to the bad byte, which can end inside a character.
-std::string ToValidUtf8(absl::string_view text);
+// JSON readers check text first (common/utf8.h): nlohmann's parse error
+// would quote the bad bytes, and a message with them cannot be written into
+// a JSON result; ToValidUtf8 is for messages that quote input.
+using ::ratchet::InvalidUtf8Offset;
+using ::ratchet::ToValidUtf8;
 
 // The workload's tolerance fields as CompareOutputs takes them (atol, rtol,
 // max_error_factor; the match fraction stays the default 99%).
