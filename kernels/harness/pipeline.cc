@@ -241,10 +241,7 @@ bool EvaluationPipeline::BackToBack(const Workload& w, const WorkloadRounds& rou
   bool ok = true;
   // Each batch: a round of its own at a new placement, calls back to back
   // without flushing, and the last call's outputs checked like any other.
-  // Batches settle at 20 ms: a window also holds fixed costs (waking the
-  // candidate process, ~1.5 ms on a busy virtual machine), which must stay
-  // small beside the calls of a microsecond kernel.
-  auto calls = RunMarkedBatches(w.index, o_.back_to_back_seconds, 20e-3,
+  auto calls = RunMarkedBatches(w.index, o_.back_to_back_seconds, 2e-3,
                                 [&](int64_t first, int64_t n,
                                     const BatchMarks& marks) -> absl::Status {
     const int r = first_timed + batch++ % pool;
