@@ -175,6 +175,17 @@ std::string Shorten(const std::string& s, size_t n = 150) {
   return line.size() > n ? line.substr(0, n) + "..." : line;
 }
 
+// Every timed replay's outside/in-process ratio, so that a run on another
+// machine shows how the independent timing read there.
+std::string TimingRatios(const v1::Verification& verdict) {
+  std::string ratios;
+  for (const auto& t : verdict.evidence().timings())
+    absl::StrAppend(&ratios, absl::StrFormat(" j%d:w%d %.0f/%.0f=x%.2f", t.job_id(), t.workload(),
+                                             t.t_outside_ns(), t.t_k_ns(),
+                                             t.t_outside_ns() / t.t_k_ns()));
+  return ratios.empty() ? "" : "\n  outside/in-process ns:" + ratios;
+}
+
 // Runs a corpus the way the cluster would, one job at a time on one worker.
 class CorpusRun {
  public:
@@ -241,8 +252,9 @@ class CorpusRun {
         // the corpus expects a decision, the claim is verified once more, as
         // a later claim of the same candidate would be.
         if (verdict.outcome() == v1::VERDICT_REJECTED_FLAKY && !x.allows("rejected-flaky")) {
-          std::printf("%-22s rejected-flaky (%s): verified once more\n", x.name.c_str(),
-                      verdict.reason().c_str());
+          std::printf("%-22s rejected-flaky (%s): verified once more\n  %s%s\n",
+                      x.name.c_str(), verdict.reason().c_str(),
+                      Shorten(verdict.detail(), 400).c_str(), TimingRatios(verdict).c_str());
           claim.set_id(++verification_id_);
           verdict = Verify(claim, x.name);
         }
@@ -264,6 +276,7 @@ class CorpusRun {
             (x.plain_allows("no-gain") && !beats);
         row.pass = premise && class_ok && reason_ok;
         row.detail = Shorten(verdict.detail(), 400);
+        row.detail += TimingRatios(verdict);
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                            started).count();

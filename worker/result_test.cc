@@ -392,14 +392,13 @@ namespace {
 
 // Marks every millisecond-long window: `calls` per window at `ns` each, with
 // the windows listed in `stretched` taking `factor` times longer (preempted).
-std::vector<std::pair<int64_t, double>> Marks(int windows, int64_t calls, double ns,
-                                              const std::vector<int>& stretched,
-                                              double factor) {
-  std::vector<std::pair<int64_t, double>> marks = {{0, 10.0}};
+std::vector<Mark> Marks(int windows, int64_t calls, double ns, const std::vector<int>& stretched,
+                        double factor) {
+  std::vector<Mark> marks = {{0, 10.0, 10.0}};
   for (int w = 1; w <= windows; ++w) {
     const bool slow = std::find(stretched.begin(), stretched.end(), w) != stretched.end();
-    marks.push_back({marks.back().first + calls,
-                     marks.back().second + calls * ns * 1e-9 * (slow ? factor : 1.0)});
+    const double at = marks.back().seconds + calls * ns * 1e-9 * (slow ? factor : 1.0);
+    marks.push_back({marks.back().calls + calls, at, at});
   }
   return marks;
 }
@@ -425,15 +424,15 @@ TEST(IndependentTimingTest, GapsBetweenBatchesDoNotCount) {
   // (placing inputs, checking outputs) between one batch and the next: the
   // figure is the calls' time alone, with many windows and with few.
   for (const int batches : {40, 2}) {
-    std::vector<std::pair<int64_t, double>> marks;
+    std::vector<Mark> marks;
     double now = 5.0;
     int64_t calls = 0;
     for (int b = 0; b < batches; ++b) {
       now += 20e-3;
-      marks.push_back({calls, now});
+      marks.push_back({calls, now, now});
       calls += 16;
       now += 16 * 70e-6;
-      marks.push_back({calls, now});
+      marks.push_back({calls, now, now});
     }
     IndependentTime t = PerCallFromMarks(marks);
     EXPECT_NEAR(t.ns_per_call, 70e3, 1) << batches << " batches";
@@ -444,13 +443,48 @@ TEST(IndependentTimingTest, GapsBetweenBatchesDoNotCount) {
 TEST(IndependentTimingTest, FewWindowsAreSummed) {
   // Doubling batches (a slow candidate): the windows of the second half of
   // the calls, summed.
-  std::vector<std::pair<int64_t, double>> marks = {{0, 1.0}};
-  for (int64_t calls = 1; calls <= 1024; calls *= 2)
-    marks.push_back({calls * 2 - 1, 1.0 + (calls * 2 - 1) * 40e-6});
+  std::vector<Mark> marks = {{0, 1.0, 1.0}};
+  for (int64_t calls = 1; calls <= 1024; calls *= 2) {
+    const double at = 1.0 + (calls * 2 - 1) * 40e-6;
+    marks.push_back({calls * 2 - 1, at, at});
+  }
   IndependentTime t = PerCallFromMarks(marks);
   EXPECT_EQ(t.calls, 2047 - 1023);
   EXPECT_NEAR(t.ns_per_call, 40e3, 1);
-  EXPECT_EQ(PerCallFromMarks({{0, 1.0}}).calls, 0);
+  EXPECT_EQ(PerCallFromMarks({{0, 1.0, 1.0}}).calls, 0);
+}
+
+TEST(IndependentTimingTest, LateReadingDoesNotShrinkWindows) {
+  // A busy worker read each batch's two marks together, 3 ms after the
+  // harness wrote the second: the harness's stamps still time the calls.
+  std::vector<Mark> marks;
+  double now = 2.0;
+  int64_t calls = 0;
+  for (int b = 0; b < 40; ++b) {
+    now += 1e-3;
+    const double begin = now;
+    calls += 100;
+    now += 100 * 20e-6;
+    marks.push_back({calls - 100, begin, now + 3e-3});
+    marks.push_back({calls, now, now + 3e-3});
+  }
+  ASSERT_TRUE(MarksArePlausible(marks));
+  EXPECT_NEAR(PerCallFromMarks(marks).ns_per_call, 20e3, 1);
+}
+
+TEST(IndependentTimingTest, MarksFromTheFutureOrGoingBackAreRefused) {
+  std::vector<Mark> ok = {{0, 1.0, 1.0001}, {10, 1.5, 1.5002}};
+  EXPECT_TRUE(MarksArePlausible(ok));
+  std::vector<Mark> future = ok;
+  future[1].seconds = 1.6;  // stamped after it was read
+  EXPECT_FALSE(MarksArePlausible(future));
+  std::vector<Mark> back = ok;
+  back[1].seconds = 0.9;
+  back[1].arrived = 1.5;
+  EXPECT_FALSE(MarksArePlausible(back));
+  std::vector<Mark> fewer = ok;
+  fewer[1].calls = -1;
+  EXPECT_FALSE(MarksArePlausible(fewer));
 }
 
 }  // namespace

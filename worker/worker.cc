@@ -663,7 +663,7 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   const bool independent = job.kind() == v1::JOB_REPLAY && job.independent_timing();
   if (independent) secrets.independent_timing = 0.25;
   for (std::string& e : kernels::ToEnvironment(secrets)) spec.env.push_back(std::move(e));
-  std::map<int, std::vector<std::pair<int64_t, double>>> marks;  // workload -> (calls, s)
+  std::map<int, std::vector<Mark>> marks;  // by workload
 
   std::deque<std::string> tail;
   RunHooks hooks;
@@ -674,9 +674,9 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
         std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
             .count();
     int w = 0;
-    long long calls = 0;
-    if (std::sscanf(line.c_str(), "ratchet-mark %d %lld", &w, &calls) == 2) {
-      marks[w].push_back({calls, now});
+    long long calls = 0, stamp_ns = 0;
+    if (std::sscanf(line.c_str(), "ratchet-mark %d %lld %lld", &w, &calls, &stamp_ns) == 3) {
+      marks[w].push_back({calls, 1e-9 * static_cast<double>(stamp_ns), now});
       return;
     }
     Log(absl::StrCat("[job ", job_id, "] ", line));
@@ -734,8 +734,9 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   if (independent && eval.outcome() == v1::OUTCOME_OK) {
     for (auto& w : *eval.mutable_workloads()) {
       auto it = marks.find(w.index());
-      const IndependentTime t =
-          it == marks.end() ? IndependentTime{} : PerCallFromMarks(it->second);
+      const IndependentTime t = it == marks.end() || !MarksArePlausible(it->second)
+                                    ? IndependentTime{}
+                                    : PerCallFromMarks(it->second);
       if (t.calls == 0) {
         w.add_flags("independent-timing-failed");
         continue;
@@ -783,7 +784,19 @@ std::string NewNonce() {
   return hex;
 }
 
-IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& marks) {
+bool MarksArePlausible(const std::vector<Mark>& marks) {
+  // Both clocks are the machine's monotonic clock; a line is read a little
+  // after it was written, never before.
+  constexpr double kSlackSeconds = 1e-3;
+  for (size_t i = 0; i < marks.size(); ++i) {
+    if (marks[i].seconds > marks[i].arrived + kSlackSeconds) return false;
+    if (i > 0 && (marks[i].seconds < marks[i - 1].seconds || marks[i].calls < marks[i - 1].calls))
+      return false;
+  }
+  return true;
+}
+
+IndependentTime PerCallFromMarks(const std::vector<Mark>& marks) {
   IndependentTime t;
   if (marks.size() < 2) return t;
   // Per-call time of every window between two marks that lasted long enough
@@ -793,13 +806,13 @@ IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& 
   // faster than they are, so a low quantile of the windows is the figure:
   // the busy windows drop out, a tampered in-process timer still shows.
   constexpr double kMinWindowSeconds = 0.5e-3;
-  const int64_t last_calls = marks.back().first;
+  const int64_t last_calls = marks.back().calls;
   std::vector<double> per_call;
   int64_t calls = 0;
   for (size_t i = 1; i < marks.size(); ++i) {
-    const int64_t n = marks[i].first - marks[i - 1].first;
-    const double dt = marks[i].second - marks[i - 1].second;
-    if (n <= 0 || dt < kMinWindowSeconds || marks[i - 1].first < last_calls / 2) continue;
+    const int64_t n = marks[i].calls - marks[i - 1].calls;
+    const double dt = marks[i].seconds - marks[i - 1].seconds;
+    if (n <= 0 || dt < kMinWindowSeconds || marks[i - 1].calls < last_calls / 2) continue;
     per_call.push_back(1e9 * dt / static_cast<double>(n));
     calls += n;
   }
@@ -816,10 +829,10 @@ IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& 
     int64_t n_sum = 0;
     double dt_sum = 0;
     for (size_t i = 1; i < marks.size(); ++i) {
-      const int64_t n = marks[i].first - marks[i - 1].first;
-      if (n <= 0 || (second_half && marks[i - 1].first < last_calls / 2)) continue;
+      const int64_t n = marks[i].calls - marks[i - 1].calls;
+      if (n <= 0 || (second_half && marks[i - 1].calls < last_calls / 2)) continue;
       n_sum += n;
-      dt_sum += marks[i].second - marks[i - 1].second;
+      dt_sum += marks[i].seconds - marks[i - 1].seconds;
     }
     if (n_sum > 0 && dt_sum > 0) {
       t.calls = n_sum;

@@ -137,19 +137,31 @@ bool PassesBaseline(const v1::Job& job);
 // "measurements"}, ...]}, one entry per workload in index order.
 std::string BaselineFileJson(const v1::Job& job);
 
-// Per-call time from the marks ("ratchet-mark W CALLS") of one workload, each
-// with the second this process received it. The harness brackets each batch
-// of calls with two marks; a window between marks with no calls in it (the
-// harness placing inputs and checking outputs) does not count. The figure is
-// the lower decile of the per-call times of the windows with calls (0.5 ms or
-// longer, in the second half of the calls), so that windows stretched by
-// other load drop out; with fewer than three such windows, all the windows
-// with calls of the second half summed. calls 0: no figure.
+// One "ratchet-mark W CALLS NS" line of the harness (kernels/harness/
+// back_to_back.h): the calls made so far, the harness's stamp, and when this
+// process read the line (both seconds of the machine's monotonic clock).
+struct Mark {
+  int64_t calls = 0;
+  double seconds = 0;
+  double arrived = 0;
+};
+// False when a mark arrived before its stamp (beyond a millisecond) or the
+// stamps or call counts went back: marks not written by the harness as it
+// made the calls.
+bool MarksArePlausible(const std::vector<Mark>& marks);
+
+// Per-call time from the marks of one workload. The harness brackets each
+// batch of calls with two marks; a window between marks with no calls in it
+// (the harness placing inputs and checking outputs) does not count. The
+// figure is the lower decile of the per-call times of the windows with calls
+// (0.5 ms or longer, in the second half of the calls), so that windows
+// stretched by other load drop out; with fewer than three such windows, all
+// the windows with calls of the second half summed. calls 0: no figure.
 struct IndependentTime {
   int64_t calls = 0;
   double ns_per_call = 0;
 };
-IndependentTime PerCallFromMarks(const std::vector<std::pair<int64_t, double>>& marks);
+IndependentTime PerCallFromMarks(const std::vector<Mark>& marks);
 
 // The worker's channel settings: quick reconnects after a coordinator
 // restart, keepalives.

@@ -60,10 +60,7 @@ void CudaProcessBackend::Prepare(ch::ControlBlock* cb) const {
   std::memcpy(cb->ipc_handle, ipc_handle_, sizeof(ipc_handle_));
 }
 
-void CudaProcessBackend::Attach(CandidateProcess* process, double round_trip_ns) {
-  p_ = process;
-  round_trip_ns_ = round_trip_ns;
-}
+void CudaProcessBackend::Attach(CandidateProcess* process) { p_ = process; }
 
 absl::Status CudaProcessBackend::PoisonOnDevice(char* dst, DType dtype, size_t n) {
   if (n == 0) return absl::OkStatus();
@@ -191,7 +188,7 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
   }
   if (!st.ok()) return cuda_failed(st);
   ob.rc = end.rc;
-  ob.ns = std::max(0.0, end.ns - round_trip_ns_) / static_cast<double>(repeat);
+  ob.ns = std::max(0.0, end.ns - p_->round_trip_ns()) / static_cast<double>(repeat);
   char canary[kCanary];
   for (size_t i = 0; i < n; ++i) {
     const Tensor& t = tensor(i);

@@ -45,9 +45,9 @@ class CudaProcessBackend : public CandidateBackend {
   // Writes the arena's handle, size and device into a candidate process's
   // control block (CandidateProcess::Start's `prepare`).
   void Prepare(channel::ControlBlock* cb) const;
-  // The candidate process (started with Prepare) that Call talks to, and
-  // the round trip subtracted from every call's time.
-  void Attach(CandidateProcess* process, double round_trip_ns);
+  // The candidate process (started with Prepare) that Call talks to; its
+  // round trip is subtracted from every call's time.
+  void Attach(CandidateProcess* process);
 
   Observation Call(const CallRequest& request) override;
   std::vector<std::string> OutputsNow() override;
@@ -70,7 +70,6 @@ class CudaProcessBackend : public CandidateBackend {
   };
   std::map<int, Template> poison_;  // by dtype
   CandidateProcess* p_ = nullptr;
-  double round_trip_ns_ = 0;
   std::mt19937_64 rng_;
   std::vector<uint64_t> out_offsets_;
   std::vector<size_t> out_bytes_;

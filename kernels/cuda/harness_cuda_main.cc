@@ -203,9 +203,8 @@ class CudaBackend : public HarnessBackend {
                                    [this](channel::ControlBlock* cb) { calls_->Prepare(cb); });
   }
 
-  CandidateBackend* Attach(CandidateProcess* process, double round_trip_ns,
-                           const HarnessRun& run) override {
-    calls_->Attach(process, round_trip_ns);
+  CandidateBackend* Attach(CandidateProcess* process, const HarnessRun& run) override {
+    calls_->Attach(process);
     return calls_.get();
   }
 

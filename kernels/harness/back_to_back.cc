@@ -10,8 +10,10 @@ absl::StatusOr<int64_t> RunMarkedBatches(
     const std::function<absl::Status(int64_t first, int64_t n, const BatchMarks& marks)>&
         calls) {
   using Clock = std::chrono::steady_clock;
-  auto mark = [workload](int64_t n) {
-    std::fprintf(stdout, "ratchet-mark %d %lld\n", workload, static_cast<long long>(n));
+  auto mark = [workload](int64_t n, Clock::time_point at) {
+    const long long ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+    std::fprintf(stdout, "ratchet-mark %d %lld %lld\n", workload, static_cast<long long>(n), ns);
     std::fflush(stdout);
   };
   const auto start = Clock::now();
@@ -21,12 +23,12 @@ absl::StatusOr<int64_t> RunMarkedBatches(
     bool marked_end = false;
     BatchMarks marks;
     marks.begin = [&] {
-      mark(made);
       began = Clock::now();
+      mark(made, began);
     };
     marks.end = [&] {
       ended = Clock::now();
-      mark(made + batch);
+      mark(made + batch, ended);
       marked_end = true;
     };
     if (absl::Status st = calls(made, batch, marks); !st.ok()) return st;

@@ -1,12 +1,16 @@
 // Verification's second timing method, shared by both harnesses: calls the
 // candidate back to back in batches and brackets each batch's calls with two
-// marks, "ratchet-mark WORKLOAD CALLS" (the calls made before the batch, then
-// after it), for the parent (the worker) to time with its own clock. Placing
-// inputs and checking outputs fall between a batch's end mark and the next
-// one's start mark, a window of no calls that the parent leaves out. This
-// process's clock only decides the batch sizes and when to stop, so a timer
-// tampered with inside the candidate's library can stretch the run, never
-// the figure.
+// marks, "ratchet-mark WORKLOAD CALLS NS" (the calls made before the batch,
+// then after it; NS the moment, by this process's steady clock), for the
+// parent (the worker) to time. The stamp is taken here, not when the parent
+// reads the line: under load the parent read a batch's two marks together
+// and the window shrank (an honest kernel read x0.14). This process is
+// outside the candidate's reach (a separate, non-dumpable process; the
+// candidate's runs as nobody or without capabilities), so its clock is as
+// independent as the parent's; the parent checks that no mark arrived before
+// its stamp. Placing inputs and checking outputs fall between a batch's end
+// mark and the next one's start mark, a window of no calls that the parent
+// leaves out.
 #ifndef RATCHET_KERNELS_HARNESS_BACK_TO_BACK_H_
 #define RATCHET_KERNELS_HARNESS_BACK_TO_BACK_H_
 

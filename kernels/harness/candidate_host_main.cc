@@ -47,12 +47,14 @@ int main() {
     // awake for it, so that no wake-up lands inside the timed round trip.
     const uint32_t req = ch::WaitChange(&cb->request, seen, 5000, armed ? 50000000 : 200000,
                                         100000000, [] { return getppid() == 1; });
+    const bool was_armed = armed;
     armed = false;
     if (req == seen) return 0;  // the harness is gone
     seen = req;
     switch (cb->op) {
       case ch::kPing:
         cb->rc = 0;
+        armed = was_armed;  // a ping between kArm and kCall keeps it awake
         break;
       case ch::kArm:
         cb->rc = 0;

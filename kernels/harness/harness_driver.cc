@@ -169,12 +169,14 @@ bool Driver::StartCandidate(const std::string& name) {
   if (!rt.ok()) return Fail(kOutcomeHarnessError, std::string(rt.status().message()));
   run_.result.round_trip_ns = *rt;
   if (auto st = process_->Load(); !st.ok()) return Fail(kOutcomeCompileError, std::string(st.message()));
-  candidate_ = backend_.Attach(process_.get(), *rt, run_);
+  candidate_ = backend_.Attach(process_.get(), run_);
   return true;
 }
 
 void Driver::StopCandidate() {
   candidate_ = nullptr;
+  // The round trip the calls' times were last reduced by.
+  if (process_) run_.result.round_trip_ns = process_->round_trip_ns();
   if (process_) process_->KillAll();
   process_.reset();
   backend_.Release();

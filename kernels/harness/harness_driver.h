@@ -65,10 +65,9 @@ class HarnessBackend {
   // the harness's.
   virtual absl::StatusOr<std::unique_ptr<CandidateProcess>> StartProcess(
       const HarnessRun& run, const std::string& dir) = 0;
-  // The pipeline's backend over `process`, its library loaded, with
-  // `round_trip_ns` taken off every call's time. Valid until Release.
-  virtual CandidateBackend* Attach(CandidateProcess* process, double round_trip_ns,
-                                   const HarnessRun& run) = 0;
+  // The pipeline's backend over `process`, its library loaded, with the
+  // process's round trip taken off every call's time. Valid until Release.
+  virtual CandidateBackend* Attach(CandidateProcess* process, const HarnessRun& run) = 0;
   // Frees what StartProcess and Attach made; the process is gone by then.
   virtual void Release() = 0;
   // T_sol of workload `wr` (and on CUDA its flops, bytes and the below-sol

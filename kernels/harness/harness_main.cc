@@ -84,9 +84,8 @@ class CpuBackend : public HarnessBackend {
                                    ArenaBytesFor(run.problem), dir, dir + "/output.log");
   }
 
-  CandidateBackend* Attach(CandidateProcess* process, double round_trip_ns,
-                           const HarnessRun& run) override {
-    calls_ = std::make_unique<ProcessBackend>(process, round_trip_ns, FlushBytes(), run.args.seed);
+  CandidateBackend* Attach(CandidateProcess* process, const HarnessRun& run) override {
+    calls_ = std::make_unique<ProcessBackend>(process, FlushBytes(), run.args.seed);
     return calls_.get();
   }
 
