@@ -17,13 +17,17 @@
 namespace ratchet::kernels {
 namespace {
 
+constexpr char kBenchUsage[] =
+    "usage: ratchet bench <problem-dir> <solution-dir> [--json] [--seed N]\n"
+    "         [--knob K=V]... [--warmups N] [--repetitions N] [--rounds N]\n"
+    "         [--python PATH] [--peak-gbps X --peak-gflops Y] [--scratch DIR]\n"
+    "  Evaluates a solution as a worker would: compile, check against the\n"
+    "  reference, time, score. Exit 0 when the outcome is ok, 1 when it is\n"
+    "  not (compile_error, wrong_answer, crash, timeout, harness_error, ...),\n"
+    "  2 for a usage error.\n";
+
 int BenchUsage(const std::string& why) {
-  std::fprintf(stderr,
-               "ratchet bench: %s\n"
-               "usage: ratchet bench <problem-dir> <solution-dir> [--json] [--seed N]\n"
-               "         [--knob K=V]... [--warmups N] [--repetitions N] [--rounds N]\n"
-               "         [--python PATH] [--peak-gbps X --peak-gflops Y] [--scratch DIR]\n",
-               why.c_str());
+  std::fprintf(stderr, "ratchet bench: %s\n%s", why.c_str(), kBenchUsage);
   return 2;
 }
 
@@ -38,7 +42,8 @@ int BenchMain(int argc, char** argv) {
     if (a == "--json") {
       json = true;
     } else if (a == "-h" || a == "--help") {
-      return BenchUsage("help");
+      std::fputs(kBenchUsage, stdout);
+      return 0;
     } else if (a == "--seed" || a == "--knob" || a == "--warmups" || a == "--repetitions" ||
                a == "--rounds" || a == "--python" || a == "--peak-gbps" ||
                a == "--peak-gflops" || a == "--scratch") {
@@ -97,7 +102,14 @@ int BenchMain(int argc, char** argv) {
     return (rc.ok() && *rc == 2) ? 2 : 1;
   }
   std::fputs(json ? text.c_str() : FormatResultTable(text).c_str(), stdout);
-  return 0;
+  // The exit status says whether the evaluation ended ok, for scripts.
+  const nlohmann::json result = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  const std::string outcome =
+      result.is_object() && result.contains("outcome") && result["outcome"].is_string()
+          ? result["outcome"].get<std::string>()
+          : "unreadable";
+  if (outcome != "ok" && !json) std::fprintf(stderr, "ratchet bench: outcome %s\n", outcome.c_str());
+  return outcome == "ok" ? 0 : 1;
 }
 
 }  // namespace ratchet::kernels

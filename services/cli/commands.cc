@@ -1,9 +1,12 @@
 #include "services/cli/commands.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <iostream>
 #include <map>
 
 #include "absl/strings/match.h"
@@ -14,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/json_util.h"
+#include "services/cli/progress.h"
 #include "services/cli/spec.h"
 #include "services/cli/summary.h"
 #include "common/auth.h"
@@ -112,6 +116,7 @@ bool Terminal(v1::CampaignState s) {
 
 // Shared state of one command invocation.
 struct Call {
+  std::string cmd;
   const Flags& flags;
   std::ostream& out;
   std::ostream& err;
@@ -124,7 +129,7 @@ struct Call {
     return kExitFailure;
   }
   int UsageError(const std::string& what) {
-    err << "ratchet: " << what << "\n\n" << Usage();
+    err << "ratchet " << cmd << ": " << what << "\n\n" << CommandUsage(cmd);
     return kExitUsage;
   }
   // The single positional id argument of most commands.
@@ -197,8 +202,9 @@ int Watch(Call& c) {
   int64_t id;
   int rc;
   if (!c.Id("campaign", &id, &rc)) return rc;
-  const int64_t start = NowUnixMs();
   v1::Campaign last;
+  const bool terminal = &c.out == &std::cout && IsTerminal(STDOUT_FILENO);
+  ProgressDisplay progress(c.out, terminal, terminal ? TerminalWidth(STDOUT_FILENO) : 100);
   // The stream ends when the campaign does; if it ends early (coordinator
   // restarted), watch again rather than report a half-finished campaign.
   for (int attempt = 0;; ++attempt) {
@@ -214,8 +220,8 @@ int Watch(Call& c) {
         c.out << ToJson(event) << "\n";
       } else {
         int64_t when = event.unix_ms() > 0 ? event.unix_ms() : NowUnixMs();
-        if (!event.text().empty()) c.out << ClockTime(when) << "  " << event.text() << "\n";
-        c.out << "          " << StatusLine(last, (NowUnixMs() - start) / 1000.0) << "\n";
+        if (!event.text().empty()) progress.Line(ClockTime(when) + "  " + event.text());
+        progress.Update(last, CampaignActiveSeconds(last, NowUnixMs()));
       }
       c.out.flush();
     }
@@ -231,11 +237,26 @@ int Watch(Call& c) {
     if (Terminal(last.state())) break;
   }
   if (!c.json) {
+    progress.Finish();
     c.out << "campaign " << id << " " << CampaignStateName(last.state());
     if (!last.message().empty()) c.out << ": " << last.message();
     c.out << "\n";
   }
   return last.state() == v1::CAMPAIGN_FINISHED ? kExitOk : kExitFailure;
+}
+
+// Thread ids (the store's) to the indices `status` shows, from the campaign;
+// empty if it cannot be read (ids are shown then).
+ThreadIndex ThreadIndices(Call& c, int64_t campaign_id) {
+  ThreadIndex index;
+  v1::GetCampaignRequest req;
+  req.set_campaign_id(campaign_id);
+  v1::Campaign campaign;
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  if (!c.stub->GetCampaign(&ctx, req, &campaign).ok()) return index;
+  for (const auto& t : campaign.threads()) index[t.id()] = t.index();
+  return index;
 }
 
 int LeaderboardCmd(Call& c) {
@@ -252,7 +273,7 @@ int LeaderboardCmd(Call& c) {
   SetDeadline(&ctx);
   grpc::Status s = c.stub->GetLeaderboard(&ctx, req, &board);
   if (!s.ok()) return c.Fail(s);
-  c.out << (c.json ? ToJson(board) + "\n" : FormatLeaderboard(board));
+  c.out << (c.json ? ToJson(board) + "\n" : FormatLeaderboard(board, ThreadIndices(c, id)));
   return kExitOk;
 }
 
@@ -267,7 +288,9 @@ int Show(Call& c) {
   SetDeadline(&ctx);
   grpc::Status s = c.stub->GetCandidate(&ctx, req, &detail);
   if (!s.ok()) return c.Fail(s);
-  c.out << (c.json ? ToJson(detail) + "\n" : FormatCandidate(detail, c.flags.Has("files")));
+  c.out << (c.json ? ToJson(detail) + "\n"
+                   : FormatCandidate(detail, c.flags.Has("files"),
+                                     ThreadIndices(c, detail.candidate().campaign_id())));
   return kExitOk;
 }
 
@@ -363,11 +386,11 @@ int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err
   const std::string cmd = argc > 0 ? argv[0] : "";
   absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, kSwitches);
   if (!flags.ok()) {
-    err << "ratchet " << cmd << ": " << flags.status().message() << "\n\n" << Usage();
+    err << "ratchet " << cmd << ": " << flags.status().message() << "\n\n" << CommandUsage(cmd);
     return kExitUsage;
   }
   if (flags->Has("help")) {
-    out << Usage();
+    out << CommandUsage(cmd);
     return kExitOk;
   }
   std::vector<std::string> known = {"coordinator", "json", "help"};
@@ -377,10 +400,10 @@ int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err
   if (cmd == "show") known.push_back("files");
   std::vector<std::string> unknown = flags->Unknown(known);
   if (!unknown.empty()) {
-    err << "ratchet " << cmd << ": unknown flag --" << unknown[0] << "\n\n" << Usage();
+    err << "ratchet " << cmd << ": unknown flag --" << unknown[0] << "\n\n" << CommandUsage(cmd);
     return kExitUsage;
   }
-  Call c{*flags, out, err, CoordinatorAddress(*flags), flags->Has("json"), nullptr};
+  Call c{cmd, *flags, out, err, CoordinatorAddress(*flags), flags->Has("json"), nullptr};
   auto stub = MakeStub(c.address, *flags);
   if (!stub.ok()) {
     err << "ratchet " << cmd << ": " << stub.status().message() << "\n";
@@ -395,6 +418,65 @@ int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err
   if (cmd == "workers") return Workers(c);
   if (cmd == "cancel") return Cancel(c);
   return c.UsageError(absl::StrCat("unknown command '", cmd, "'"));
+}
+
+std::string CommandUsage(const std::string& cmd) {
+  static const char kConnection[] =
+      "  --coordinator=HOST:PORT  default $RATCHET_COORDINATOR or 127.0.0.1:50051\n"
+      "  --tls-ca=FILE --token-file=FILE  for a coordinator that serves TLS "
+      "(docs/security.md)\n"
+      "  --json                   the reply as JSON\n";
+  struct Entry {
+    const char* name;
+    const char* synopsis;
+    bool connects;  // takes the connection flags
+  };
+  static const Entry kEntries[] = {
+      {"local",
+       "local <spec.yaml> [--workers=2] [--data-dir=DIR] [--llm-endpoints=FILE] [--json]\n"
+       "  Runs a coordinator (SQLite), a verifier and N workers on this machine,\n"
+       "  submits the spec, shows progress and prints a summary. Exit 0 if the\n"
+       "  campaign finished.\n",
+       false},
+      {"submit", "submit <spec.yaml>\n  Submits a campaign; prints its id.\n", true},
+      {"status", "status [campaign-id]\n  One campaign in detail, or a table of all.\n", true},
+      {"watch",
+       "watch <campaign-id>\n  Follows a campaign until it ends: events, and a progress line\n"
+       "  (redrawn in place on a terminal). Exit 0 if it finished.\n",
+       true},
+      {"leaderboard", "leaderboard <campaign-id> [--limit=20]\n  The best candidates.\n", true},
+      {"show",
+       "show <candidate-id> [--files]\n  A candidate: what changed, knobs, files, evaluations,\n"
+       "  verdicts with reasons and evidence.\n",
+       true},
+      {"workers", "workers\n  Registered workers and their hardware.\n", true},
+      {"cancel", "cancel <campaign-id>\n  Cancels a running or paused campaign.\n", true},
+      {"pause", "pause <campaign-id>\n  No new proposals or leases; running jobs finish.\n",
+       true},
+      {"resume", "resume <campaign-id>\n  Continues a paused campaign.\n", true},
+      {"report",
+       "report <campaign-id> [--plot=FILE.svg]\n  The campaign's summary; --plot also draws the "
+       "best score over time\n  and over evaluations.\n",
+       true},
+      {"diff",
+       "diff <candidate-id> [--against=parent|baseline|ID]\n  Unified diff of knobs and "
+       "files.\n",
+       true},
+      {"export",
+       "export <candidate-id> <dir>\n  A folder (problem, solution, README, run.sh) that "
+       "reproduces the\n  candidate with `ratchet bench`.\n",
+       true},
+      {"events",
+       "events <campaign-id> [--after=SEQ] [--limit=N] [--follow]\n  The campaign's events, "
+       "finished or not.\n",
+       true},
+  };
+  for (const Entry& e : kEntries) {
+    if (cmd != e.name) continue;
+    return absl::StrCat("usage: ratchet ", e.synopsis, e.connects ? kConnection : "",
+                        "(`ratchet help` lists every command)\n");
+  }
+  return Usage();
 }
 
 std::string Usage() {
@@ -419,13 +501,16 @@ or 127.0.0.1:50051; --json prints the reply as JSON):
   cancel <campaign-id>    cancel a running (or paused) campaign
   pause <campaign-id>     no new proposals or leases; running jobs finish
   resume <campaign-id>    continue a paused campaign
-  report <campaign-id> [--json]
-                          the campaign's summary (as printed when it ends)
+  report <campaign-id> [--plot=FILE.svg] [--json]
+                          the campaign's summary (as printed when it ends);
+                          --plot draws the best score over time
   diff <candidate-id> [--against=parent|baseline|ID]
                           unified diff of knobs and files
   export <candidate-id> <dir>
                           a folder (problem, solution, README, run.sh) that
                           reproduces the candidate with `ratchet bench`
+  events <campaign-id> [--follow]
+                          the campaign's events, finished or not
 
 Credentials (docs/security.md): --tls-ca=FILE and --token-file=FILE (or
 $RATCHET_TLS_CA, $RATCHET_TOKEN) for a coordinator that serves TLS.
@@ -440,13 +525,36 @@ Services:
   token       add --tokens=FILE --role=read|submit|admin --name=NAME
   bench       the kernel harness benchmark (see ratchet bench --help)
 
-Exit codes: 0 ok, 1 failed (unreachable coordinator, campaign not finished),
-2 usage error.
+`ratchet <command> --help` shows one command's usage; `ratchet --version`
+which build this is.
+
+Exit codes: 0 ok, 1 failed (unreachable coordinator, campaign not finished,
+an evaluation that did not end ok), 2 usage error.
 )";
 }
 
+std::string EscapedLine(const std::string& text) {
+  std::string out;
+  for (const char ch : text) {
+    const unsigned char u = static_cast<unsigned char>(ch);
+    if (ch == '\n') {
+      out += "\\n";
+    } else if (u < 0x20 || u == 0x7f) {
+      out += absl::StrFormat("\\x%02x", u);
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 std::string FormatTable(const std::vector<std::string>& header,
-                        const std::vector<std::vector<std::string>>& rows) {
+                        const std::vector<std::vector<std::string>>& raw_rows) {
+  // A cell is one line: a name with a newline or an escape sequence in it
+  // must not break the table (or the terminal).
+  std::vector<std::vector<std::string>> rows = raw_rows;
+  for (auto& row : rows)
+    for (auto& cell : row) cell = EscapedLine(cell);
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& row : rows)
@@ -489,7 +597,7 @@ std::string StatusLine(const v1::Campaign& c, double elapsed_seconds) {
 std::string FormatCampaign(const v1::Campaign& c, int64_t now_ms) {
   const v1::CampaignSpec& spec = c.spec();
   std::string out;
-  absl::StrAppend(&out, "campaign ", c.id(), "  ", spec.name(), "\n");
+  absl::StrAppend(&out, "campaign ", c.id(), "  ", EscapedLine(spec.name()), "\n");
   absl::StrAppend(&out, "  state        ", CampaignStateName(c.state()),
                   c.message().empty() ? "" : " - " + c.message(), "\n");
   absl::StrAppend(&out, "  task         ", spec.task(), " on ", spec.problem().name(), " (",
@@ -562,7 +670,13 @@ std::string FormatCampaignTable(const std::vector<v1::Campaign>& campaigns, int6
                      rows);
 }
 
-std::string FormatLeaderboard(const v1::Leaderboard& board) {
+std::string ThreadLabel(int64_t thread_id, const ThreadIndex& index) {
+  if (thread_id == 0) return "-";
+  auto it = index.find(thread_id);
+  return it != index.end() ? absl::StrCat(it->second) : absl::StrCat("id ", thread_id);
+}
+
+std::string FormatLeaderboard(const v1::Leaderboard& board, const ThreadIndex& threads) {
   if (board.entries_size() == 0) {
     return absl::StrCat("campaign ", board.campaign_id(), ": no scored candidates yet\n");
   }
@@ -572,7 +686,7 @@ std::string FormatLeaderboard(const v1::Leaderboard& board) {
     const auto& cand = e.candidate();
     rows.push_back({absl::StrCat(++rank), absl::StrCat(cand.id()), Score(e.score()),
                     e.verified() ? "yes" : "no", cand.status(),
-                    cand.thread_id() == 0 ? "-" : absl::StrCat(cand.thread_id()),
+                    ThreadLabel(cand.thread_id(), threads),
                     cand.parent_id() == 0 ? "-" : absl::StrCat(cand.parent_id()),
                     Truncate(cand.thread_id() == 0 && cand.parent_id() == 0 &&
                                      cand.description().empty()
@@ -650,11 +764,13 @@ std::string FormatEvidence(const v1::Verification& v) {
   return out;
 }
 
-std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files) {
+std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files,
+                            const ThreadIndex& threads) {
   const v1::Candidate& c = d.candidate();
   std::string out;
   absl::StrAppend(&out, "candidate ", c.id(), "  (campaign ", c.campaign_id(), ", ",
-                  c.thread_id() == 0 ? "baseline" : absl::StrCat("thread ", c.thread_id()),
+                  c.thread_id() == 0 ? "baseline"
+                                     : absl::StrCat("thread ", ThreadLabel(c.thread_id(), threads)),
                   c.parent_id() == 0 ? "" : absl::StrCat(", parent ", c.parent_id()), ")\n");
   absl::StrAppend(&out, "  status       ", c.status(), ", score ", Score(c.score()), "\n");
   absl::StrAppend(&out, "  created      ", LocalTime(c.created_unix_ms()), "\n");

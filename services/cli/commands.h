@@ -5,6 +5,7 @@
 #define RATCHET_SERVICES_CLI_COMMANDS_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -48,13 +49,21 @@ int RunClientCommand(int argc, char** argv, std::ostream& out, std::ostream& err
 
 // Usage text for every command (the whole binary's help).
 std::string Usage();
+// One command's usage (the global one for a command it does not know).
+std::string CommandUsage(const std::string& cmd);
 
 // Presentation. `now_ms` makes relative times testable.
 std::string FormatCampaign(const ratchet::v1::Campaign& campaign, int64_t now_ms);
 std::string FormatCampaignTable(const std::vector<ratchet::v1::Campaign>& campaigns,
                                 int64_t now_ms);
-std::string FormatLeaderboard(const ratchet::v1::Leaderboard& leaderboard);
-std::string FormatCandidate(const ratchet::v1::CandidateDetail& detail, bool with_files);
+// Thread ids to the campaign's thread indices (ResearchThread.index), which
+// every command shows as "thread N".
+using ThreadIndex = std::map<int64_t, int>;
+std::string ThreadLabel(int64_t thread_id, const ThreadIndex& index);
+std::string FormatLeaderboard(const ratchet::v1::Leaderboard& leaderboard,
+                              const ThreadIndex& threads = {});
+std::string FormatCandidate(const ratchet::v1::CandidateDetail& detail, bool with_files,
+                            const ThreadIndex& threads = {});
 // What a verdict rests on (tiers, failed check, medians, Welch test, noise
 // floor, screening flags, independent timings), as `show` prints it under
 // each verification; "" when the verdict has no evidence (older verdicts).
@@ -63,8 +72,10 @@ std::string FormatWorkers(const ratchet::v1::ListWorkersResponse& workers);
 // One compact progress line: elapsed, evaluations/budget, queue, scores.
 std::string StatusLine(const ratchet::v1::Campaign& campaign, double elapsed_seconds);
 
-// Left-aligned columns separated by two spaces; rows may be shorter than the
-// header.
+// `text` on one line: newlines as \n, other control bytes as \xNN.
+std::string EscapedLine(const std::string& text);
+// Left-aligned columns separated by two spaces, each cell EscapedLine; rows may be
+// shorter than the header.
 std::string FormatTable(const std::vector<std::string>& header,
                         const std::vector<std::vector<std::string>>& rows);
 

@@ -313,6 +313,39 @@ TEST_F(CommandsTest, WorkersTable) {
   EXPECT_EQ(FormatWorkers(cpu_only).find("GPUs"), std::string::npos);
 }
 
+TEST_F(CommandsTest, UsageIsPerCommand) {
+  ASSERT_EQ(Run({"watch", "--help"}), kExitOk);
+  EXPECT_NE(out_.str().find("usage: ratchet watch <campaign-id>"), std::string::npos)
+      << out_.str();
+  EXPECT_EQ(out_.str().find("Services:"), std::string::npos) << out_.str();  // not the whole list
+  EXPECT_EQ(Run({"leaderboard"}), kExitUsage);
+  EXPECT_NE(err_.str().find("usage: ratchet leaderboard <campaign-id> [--limit=20]"),
+            std::string::npos)
+      << err_.str();
+  EXPECT_EQ(err_.str().find("Services:"), std::string::npos) << err_.str();
+}
+
+TEST(FormatTest, TableCellsAreOneLine) {
+  v1::Campaign c;
+  c.set_id(3);
+  c.mutable_spec()->set_name("evil\nname\x1b[2J");
+  const std::string table = FormatCampaignTable({c}, 0);
+  EXPECT_EQ(std::count(table.begin(), table.end(), '\n'), 2) << table;
+  EXPECT_NE(table.find("evil\\nname\\x1b[2J"), std::string::npos) << table;
+}
+
+TEST(FormatTest, ThreadsAreNumberedAsStatusNumbersThem) {
+  v1::Leaderboard board;
+  auto* e = board.add_entries();
+  e->mutable_candidate()->set_id(9);
+  e->mutable_candidate()->set_thread_id(41);
+  e->mutable_candidate()->set_parent_id(5);
+  const std::string table = FormatLeaderboard(board, {{41, 2}});
+  EXPECT_NE(table.find("  2  "), std::string::npos) << table;
+  EXPECT_EQ(table.find("41"), std::string::npos) << table;
+  EXPECT_NE(FormatLeaderboard(board).find("id 41"), std::string::npos);
+}
+
 TEST(FormatTest, TableAlignsColumns) {
   EXPECT_EQ(FormatTable({"A", "BBB"}, {{"xx", "y"}, {"z", "w"}}),
             "A   BBB\n"

@@ -23,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/cli/commands.h"
+#include "services/cli/progress.h"
 #include "services/cli/spec.h"
 #include "services/cli/summary.h"
 #include "common/clock.h"
@@ -159,24 +160,12 @@ bool Terminal(v1::CampaignState s) {
   return s == v1::CAMPAIGN_FINISHED || s == v1::CAMPAIGN_FAILED || s == v1::CAMPAIGN_CANCELLED;
 }
 
-// Progress output, shared by the watch thread and the main loop.
-class Progress {
- public:
-  explicit Progress(std::ostream& out) : out_(out) {}
-  void Line(const std::string& s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    out_ << s << "\n";
-    out_.flush();
-  }
-
- private:
-  std::mutex mu_;
-  std::ostream& out_;
-};
-
 class LocalRun {
  public:
-  LocalRun(std::ostream& progress, bool json) : progress_(progress), json_(json) {}
+  // Progress goes to `progress` (fd `progress_fd`), redrawn in place when
+  // that is a terminal.
+  LocalRun(std::ostream& progress, int progress_fd, bool json)
+      : progress_(progress, IsTerminal(progress_fd), TerminalWidth(progress_fd)), json_(json) {}
   // `llm_endpoints`: the operator's endpoints file for the coordinator
   // (docs/llm.md); "" = none.
   int Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
@@ -198,7 +187,7 @@ class LocalRun {
   absl::StatusOr<int> WaitForPort(Child& coordinator, const std::string& port_file);
   void StopAll();
 
-  Progress progress_;
+  ProgressDisplay progress_;
   bool json_;
   Child coordinator_;
   std::vector<Child> services_;  // verifier and workers
@@ -335,8 +324,6 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
     reader->Finish();
   });
 
-  std::string last_line;
-  auto last_print = std::chrono::steady_clock::now() - std::chrono::hours(1);
   int rpc_failures = 0;
   std::string failure;
   while (true) {
@@ -371,15 +358,7 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
     if (s.ok()) {
       rpc_failures = 0;
       campaign = now;
-      std::string line = StatusLine(campaign, elapsed());
-      // Print on change (ignoring the clock), or every 30 s as a heartbeat.
-      std::string key = line.substr(line.find(']'));
-      auto since = std::chrono::steady_clock::now() - last_print;
-      if (key != last_line || since > std::chrono::seconds(30)) {
-        progress_.Line("          " + line);
-        last_line = key;
-        last_print = std::chrono::steady_clock::now();
-      }
+      progress_.Update(campaign, CampaignActiveSeconds(campaign, NowUnixMs()));
       if (Terminal(campaign.state())) break;
     } else if (++rpc_failures >= 20) {
       failure = RpcErrorLine(address, s);
@@ -389,6 +368,7 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
   }
   watch_ctx.TryCancel();
   watcher.join();
+  progress_.Finish();
   const double wall = elapsed();
   if (!failure.empty()) progress_.Line("ratchet local: " + failure);
 
@@ -462,21 +442,21 @@ std::string TailFile(const std::string& path, int lines) {
 int LocalMain(int argc, char** argv) {
   absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "help"});
   if (!flags.ok()) {
-    std::cerr << "ratchet local: " << flags.status().message() << "\n\n" << Usage();
+    std::cerr << "ratchet local: " << flags.status().message() << "\n\n" << CommandUsage("local");
     return kExitUsage;
   }
   if (flags->Has("help")) {
-    std::cout << Usage();
+    std::cout << CommandUsage("local");
     return kExitOk;
   }
   std::vector<std::string> unknown =
       flags->Unknown({"json", "workers", "data-dir", "llm-endpoints", "help"});
   if (!unknown.empty()) {
-    std::cerr << "ratchet local: unknown flag --" << unknown[0] << "\n\n" << Usage();
+    std::cerr << "ratchet local: unknown flag --" << unknown[0] << "\n\n" << CommandUsage("local");
     return kExitUsage;
   }
   if (flags->positional().size() != 1) {
-    std::cerr << "ratchet local: expected one spec.yaml\n\n" << Usage();
+    std::cerr << "ratchet local: expected one spec.yaml\n\n" << CommandUsage("local");
     return kExitUsage;
   }
   absl::StatusOr<long long> workers = flags->GetInt("workers", 2);
@@ -485,7 +465,7 @@ int LocalMain(int argc, char** argv) {
     return kExitUsage;
   }
   const bool json = flags->Has("json");
-  LocalRun run(json ? std::cerr : std::cout, json);
+  LocalRun run(json ? std::cerr : std::cout, json ? STDERR_FILENO : STDOUT_FILENO, json);
   return run.Run(flags->positional()[0], static_cast<int>(*workers), flags->Get("data-dir"),
                  flags->Get("llm-endpoints"));
 }
