@@ -19,7 +19,7 @@ Coordinator::Coordinator(store::Store* store, CoordinatorOptions options,
       options_(std::move(options)),
       clock_(options_.clock),
       registry_(std::move(registry)),
-      events_(clock_, &wakeup_),
+      events_(clock_, &wakeup_, store),
       metrics_(*registry_),
       jobs_(store, clock_),
       baselines_(store, clock_),
@@ -224,6 +224,15 @@ absl::StatusOr<std::vector<v1::WorkerInfo>> Coordinator::ListWorkers() {
 std::vector<CampaignEventRecord> Coordinator::WaitForEvents(int64_t campaign_id,
                                                             int64_t* cursor, int wait_ms) {
   return events_.WaitForEvents(campaign_id, cursor, wait_ms);
+}
+
+absl::StatusOr<std::vector<store::Store::Event>> Coordinator::ListEvents(int64_t campaign_id,
+                                                                         int64_t after_seq,
+                                                                         int limit) {
+  if (auto campaign = store_->GetCampaign(campaign_id); !campaign.ok()) return campaign.status();
+  if (limit <= 0 || limit > kMaxEventsPerList) limit = kMaxEventsPerList;
+  events_.Flush();  // what was emitted so far is in the store
+  return store_->ListEvents(campaign_id, after_seq, limit);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // The coordinator owns campaigns and runs the research loop for each of them
 // (docs/architecture.md). All durable state lives in the Store; the
 // coordinator keeps only what can be rebuilt after a restart (connected
-// workers, recent events for watchers, caches).
+// workers, recent events for watchers, caches); events are written through
+// to the store (event_log.h).
 //
 // This class is the facade the gRPC services call (services.h). It wires up
 // the parts, each behind a narrow interface, and serialises every change to
@@ -82,6 +83,12 @@ class Coordinator {
   // wait_ms for one; advances the cursor.
   std::vector<CampaignEventRecord> WaitForEvents(int64_t campaign_id, int64_t* cursor,
                                                  int wait_ms);
+  // The campaign's stored events with seq > after_seq, oldest first, at most
+  // `limit` (0 or above kMaxEventsPerList: kMaxEventsPerList); every event
+  // emitted before the call is among them. NotFound for an unknown campaign.
+  static constexpr int kMaxEventsPerList = 1'000;
+  absl::StatusOr<std::vector<store::Store::Event>> ListEvents(int64_t campaign_id,
+                                                              int64_t after_seq, int limit);
 
   // ---- Workers.
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(

@@ -4,15 +4,20 @@
 
 #include <cstdio>
 #include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "coordinator/coordinator.h"
 #include "coordinator/proposers/llm/endpoints.h"
 #include "coordinator/services.h"
 #include "coordinator/store/store.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "common/auth.h"
 #include "common/flags.h"
+#include "common/grpc_metrics.h"
 #include "common/metrics.h"
 
 namespace ratchet::coordinator {
@@ -44,6 +49,31 @@ constexpr char kUsage[] =
 int Fail(const std::string& message) {
   std::fprintf(stderr, "ratchet coordinator: %s\n", message.c_str());
   return 1;
+}
+
+// The services health checks name (grpc_health_probe -service=...).
+const std::vector<std::string>& ServiceNames() {
+  static const std::vector<std::string> kNames = {
+      v1::CoordinatorService::service_full_name(), v1::WorkerService::service_full_name(),
+      v1::VerifierService::service_full_name()};
+  return kNames;
+}
+
+// Every method this server answers: the label values of its per-RPC metrics.
+std::vector<std::string> ServedMethods() {
+  std::vector<std::string> methods = GrpcMethodNames(ServiceNames());
+  for (const char* m : {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+                        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"})
+    methods.push_back(m);
+  return methods;
+}
+
+// "" (the server as a whole) and each service.
+void SetServing(grpc::Server* server, bool serving) {
+  grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  if (health == nullptr) return;
+  health->SetServingStatus("", serving);
+  for (const std::string& name : ServiceNames()) health->SetServingStatus(name, serving);
 }
 
 }  // namespace
@@ -119,6 +149,7 @@ int CoordinatorMain(int argc, char** argv) {
   if (!store.ok()) return Fail("cannot open store " + db_shown + ": " + store.status().ToString());
 
   auto registry = std::make_shared<prometheus::Registry>();
+  RegisterBuildInfo(*registry, "coordinator");
   std::unique_ptr<MetricsServer> metrics;
   if (flags->Has("metrics")) {
     auto m = MetricsServer::Start(flags->Get("metrics"), registry);
@@ -146,6 +177,9 @@ int CoordinatorMain(int argc, char** argv) {
   VerifierServiceImpl verifier_service(&coordinator, auth);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection lets grpcurl and the like list and call the services; it
+  // shows the API (proto/), no data (docs/security.md).
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, (*authenticator)->ServerCredentials(), &port);
@@ -154,9 +188,13 @@ int CoordinatorMain(int argc, char** argv) {
   builder.RegisterService(&verifier_service);
   builder.SetMaxReceiveMessageSize(static_cast<int>(*max_message_mb) << 20);
   builder.SetMaxSendMessageSize(64 << 20);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<GrpcServerMetrics>(*registry, ServedMethods()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) return Fail("cannot listen on " + listen);
   coordinator.Start();
+  SetServing(server.get(), true);
   std::fprintf(stderr, "coordinator: serving on port %d (%s), store %s\n", port,
                (*authenticator)->tls() ? "TLS, callers authenticated"
                                        : "no TLS: open to every caller",
@@ -176,6 +214,8 @@ int CoordinatorMain(int argc, char** argv) {
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   std::fprintf(stderr, "coordinator: signal %d, shutting down\n", signal_number);
+  // Probes and load balancers see the coming stop before calls start failing.
+  SetServing(server.get(), false);
   coordinator.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   return 0;

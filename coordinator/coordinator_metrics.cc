@@ -1,5 +1,6 @@
 #include "coordinator/coordinator_metrics.h"
 
+#include <set>
 #include <string>
 #include <utility>
 
@@ -9,6 +10,20 @@ namespace ratchet::coordinator {
 
 std::string JobKindName(v1::JobKind kind) {
   return kind == v1::JOB_REPLAY ? "replay" : "evaluate";
+}
+
+std::string VerdictReasonLabel(const std::string& reason) {
+  // The verifier's vocabulary (services/verifier/verdict.cc: its checks and
+  // the harness's hack flags) and the coordinator's own "budget-ended".
+  static const std::set<std::string> kReasons = {
+      "",  // accepted
+      "budget-ended", "noise", "below-min-gain", "below-noise-floor", "incumbent-failed",
+      "failed-on-replay", "wrong-on-replay", "out-of-bounds-on-replay",
+      "independent-timing-failed", "timing-disagreement", "timing-unsteady",
+      "stale-output", "cached-answer", "read-reference", "work-after-return",
+      "modified-inputs", "precision-downgrade", "wrong-while-timed", "spawned-threads",
+      "below-sol"};
+  return kReasons.count(reason) > 0 ? reason : "other";
 }
 
 CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry) {
@@ -37,7 +52,8 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry) {
                            .Register(registry);
   best_score_gauge_ = &prometheus::BuildGauge()
                            .Name("ratchet_campaign_best_score")
-                           .Help("Best verified score per campaign")
+                           .Help("Best verified score per campaign (by id: a name is the "
+                                 "client's to choose, so no label)")
                            .Register(registry);
   workers_connected_ = &prometheus::BuildGauge()
                             .Name("ratchet_workers_connected")
@@ -70,7 +86,8 @@ void CoordinatorMetrics::EvaluationReported(v1::Outcome outcome, v1::JobKind kin
 }
 
 void CoordinatorMetrics::VerdictDecided(const v1::Verification& v) {
-  verdicts_counter_->Add({{"outcome", VerdictName(v.outcome())}, {"reason", v.reason()}})
+  verdicts_counter_
+      ->Add({{"outcome", VerdictName(v.outcome())}, {"reason", VerdictReasonLabel(v.reason())}})
       .Increment();
 }
 
@@ -97,8 +114,7 @@ std::optional<std::map<int64_t, int>> CoordinatorMetrics::UpdateGauges(
   for (const char* st : {"queued", "leased", "done", "failed"})
     for (const char* k : {"evaluate", "replay"}) by_state[{st, k}] = 0;
   for (const auto& c : *campaigns)
-    best_score_gauge_->Add({{"campaign", std::to_string(c.id())}, {"name", c.spec().name()}})
-        .Set(c.best_score());
+    best_score_gauge_->Add({{"campaign", std::to_string(c.id())}}).Set(c.best_score());
   // Counted by the store, not by reading every job: this runs every second.
   auto counts = store->CountJobs();
   if (!counts.ok()) return std::nullopt;

@@ -24,6 +24,11 @@ namespace v1 = ::ratchet::v1;
 // "evaluate" or "replay".
 std::string JobKindName(v1::JobKind kind);
 
+// A verdict's reason as a label: one of the verifier's fixed reasons, else
+// "other" (a reason is the reporting verifier's string: it must not make
+// series without bound).
+std::string VerdictReasonLabel(const std::string& reason);
+
 class CoordinatorMetrics {
  public:
   explicit CoordinatorMetrics(prometheus::Registry& registry);

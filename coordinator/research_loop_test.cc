@@ -14,10 +14,13 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/services.h"
 #include "coordinator/store/store.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 
 namespace ratchet::coordinator {
@@ -414,6 +417,87 @@ TEST_F(ResearchLoopTest, AClaimWaitingForReplaysSurvivesARestart) {
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_TRUE(response->accepted());
 
+  coordinator_.reset();
+  store_.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// Events are written to the store as they happen: after a restart on the
+// same file, a client pages through the finished campaign's whole history
+// with ListEvents over gRPC, as the coordinator before it emitted it.
+TEST_F(ResearchLoopTest, ACampaignsEventsOutliveARestartAndAreListedOverGrpc) {
+  std::string dir = ::testing::TempDir() + "/research_loop_XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string path = dir + "/ratchet.db";
+  ASSERT_NO_FATAL_FAILURE(Open(path));
+  const std::string w1 = Register("w1");
+  const int64_t id = StartCampaign(w1, 0.5, /*max_evaluations=*/3);
+  while (Campaign(id).state() == v1::CAMPAIGN_RUNNING) {
+    ASSERT_TRUE(Work(w1, 0.4));
+    Tick();
+  }
+  int64_t cursor = 0;
+  const std::vector<CampaignEventRecord> emitted = coordinator_->WaitForEvents(id, &cursor, 0);
+  ASSERT_GE(emitted.size(), 3u);
+  ASSERT_TRUE(absl::StrContains(emitted.back().text, "campaign finished")) << Events(id);
+
+  ASSERT_NO_FATAL_FAILURE(Open(path));
+  EXPECT_EQ(Events(id), "") << "memory starts empty after a restart";
+  CoordinatorServiceImpl service(coordinator_.get());
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  ASSERT_NE(port, 0);
+  auto stub = v1::CoordinatorService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+
+  std::vector<v1::StoredEvent> listed;
+  v1::ListEventsRequest request;
+  request.set_campaign_id(id);
+  request.set_limit(2);
+  while (true) {
+    grpc::ClientContext ctx;
+    v1::ListEventsResponse page;
+    grpc::Status status = stub->ListEvents(&ctx, request, &page);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_LE(page.events_size(), 2);
+    if (page.events_size() == 0) break;
+    listed.insert(listed.end(), page.events().begin(), page.events().end());
+    request.set_after_seq(page.events(page.events_size() - 1).seq());
+  }
+  ASSERT_EQ(listed.size(), emitted.size());
+  for (size_t i = 0; i < listed.size(); ++i) {
+    EXPECT_EQ(listed[i].text(), emitted[i].text) << i;
+    EXPECT_EQ(listed[i].unix_ms(), emitted[i].unix_ms) << i;
+    if (i > 0) {
+      EXPECT_GT(listed[i].seq(), listed[i - 1].seq()) << i;
+    }
+  }
+
+  // No limit: the server's own cap, here all of them.
+  {
+    grpc::ClientContext ctx;
+    v1::ListEventsRequest all;
+    all.set_campaign_id(id);
+    v1::ListEventsResponse response;
+    ASSERT_TRUE(stub->ListEvents(&ctx, all, &response).ok());
+    EXPECT_EQ(static_cast<size_t>(response.events_size()), emitted.size());
+  }
+  // An unknown campaign is NotFound, not an empty history.
+  {
+    grpc::ClientContext ctx;
+    v1::ListEventsRequest unknown;
+    unknown.set_campaign_id(id + 100);
+    v1::ListEventsResponse response;
+    EXPECT_EQ(stub->ListEvents(&ctx, unknown, &response).error_code(), grpc::NOT_FOUND);
+  }
+
+  server->Shutdown();
+  server.reset();
   coordinator_.reset();
   store_.reset();
   std::error_code ec;

@@ -219,6 +219,21 @@ grpc::Status CoordinatorServiceImpl::ListWorkers(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status CoordinatorServiceImpl::ListEvents(grpc::ServerContext* ctx,
+                                                const v1::ListEventsRequest* req,
+                                                v1::ListEventsResponse* resp) {
+  RATCHET_AUTHORIZE(p, Role::kRead);
+  auto events = c_->ListEvents(req->campaign_id(), req->after_seq(), req->limit());
+  if (!events.ok()) return ToGrpc(events.status());
+  for (auto& e : *events) {
+    v1::StoredEvent* out = resp->add_events();
+    out->set_seq(e.seq);
+    out->set_unix_ms(e.unix_ms);
+    out->set_text(std::move(e.text));
+  }
+  return grpc::Status::OK;
+}
+
 // ---- WorkerService
 
 grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext* ctx,

@@ -49,6 +49,8 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
                              v1::Campaign*) override;
   grpc::Status ResumeCampaign(grpc::ServerContext*, const v1::ResumeCampaignRequest*,
                               v1::Campaign*) override;
+  grpc::Status ListEvents(grpc::ServerContext*, const v1::ListEventsRequest*,
+                          v1::ListEventsResponse*) override;
 
  private:
   // Holds one of a client's watch streams while it lives; ok() false when

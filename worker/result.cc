@@ -56,6 +56,7 @@ absl::StatusOr<v1::Evaluation> ToEvaluation(const kernels::HarnessResult& r) {
     p->set_max_abs_error(w.max_abs_error);
     p->set_t_k_ns(w.t_k_ns);
     p->set_t_k_spread(w.t_k_spread);
+    p->set_t_k_p10_ns(w.t_k_p10_ns);
     p->set_t_b_ns(w.t_b_ns);
     p->set_t_sol_ns(w.t_sol_ns);
     p->set_score(w.score);

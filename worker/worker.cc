@@ -41,6 +41,26 @@ namespace fs = std::filesystem;
 
 std::mutex log_mu;
 
+// Adds the seconds it lives to `device`'s busy counter (none when `family`
+// is null, a worker without metrics).
+class DeviceBusyClock {
+ public:
+  DeviceBusyClock(prometheus::Family<prometheus::Counter>* family, const std::string& device)
+      : counter_(family == nullptr ? nullptr : &family->Add({{"device", device}})),
+        start_(std::chrono::steady_clock::now()) {}
+  ~DeviceBusyClock() {
+    if (counter_ != nullptr)
+      counter_->Increment(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+  }
+  DeviceBusyClock(const DeviceBusyClock&) = delete;
+  DeviceBusyClock& operator=(const DeviceBusyClock&) = delete;
+
+ private:
+  prometheus::Counter* const counter_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
 std::chrono::system_clock::time_point Deadline(double seconds) {
   return std::chrono::system_clock::now() +
          std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -198,6 +218,14 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
                         .Register(*registry_)
                         .Add({}, prometheus::Histogram::BucketBoundaries{
                                      1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800});
+    device_busy_ = &prometheus::BuildCounter()
+                        .Name("ratchet_worker_device_busy_seconds_total")
+                        .Help("Seconds jobs held the device: a GPU's lock (cuda jobs), "
+                              "the harness's run (cpu jobs); rate(): the busy fraction")
+                        .Register(*registry_);
+    device_busy_->Add({{"device", "cpu"}});
+    for (int gpu = 0; gpu < hardware_.gpus_size(); ++gpu)
+      device_busy_->Add({{"device", absl::StrCat("gpu", gpu)}});
   }
 }
 
@@ -720,6 +748,10 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     // The job's wall clock covers compilation (not the wait for the GPU).
     spec.wall_seconds = std::max(1.0, timeout - built->wall_seconds);
   }
+  // From here to the end of the job (before the GPU's lock is let go).
+  const DeviceBusyClock busy(
+      device_busy_,
+      cuda ? absl::StrCat("gpu", slot % std::max(1, hardware_.gpus_size())) : "cpu");
   auto run = sandbox_.Run(spec, hooks);
   if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));
   if (run->cancelled) return cancelled_evaluation(run->wall_seconds);

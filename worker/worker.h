@@ -121,6 +121,8 @@ class Worker {
   prometheus::Family<prometheus::Counter>* jobs_total_ = nullptr;
   prometheus::Gauge* jobs_running_ = nullptr;
   prometheus::Histogram* job_seconds_ = nullptr;
+  // ratchet_worker_device_busy_seconds_total{device="cpu"|"gpuN"}.
+  prometheus::Family<prometheus::Counter>* device_busy_ = nullptr;
 };
 
 // 128 random bits in hex: the secret a harness run echoes in its result.

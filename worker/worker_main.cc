@@ -195,6 +195,7 @@ int WorkerMain(int argc, char** argv) {
   std::unique_ptr<MetricsServer> metrics;
   if (flags->Has("metrics")) {
     registry = std::make_shared<prometheus::Registry>();
+    RegisterBuildInfo(*registry, "worker");
     auto server = MetricsServer::Start(flags->Get("metrics"), registry);
     if (!server.ok()) return Fail(std::string(server.status().message()));
     metrics = *std::move(server);

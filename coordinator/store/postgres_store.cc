@@ -183,6 +183,16 @@ CREATE TABLE baselines (
   PRIMARY KEY (problem_key, hardware, workload_key, software)
 );
 )sql",
+    // Version 6: campaign events.
+    R"sql(
+CREATE TABLE events (
+  seq         BIGSERIAL PRIMARY KEY,
+  campaign_id BIGINT NOT NULL,
+  unix_ms     BIGINT NOT NULL,
+  text        TEXT NOT NULL
+);
+CREATE INDEX events_by_campaign ON events (campaign_id, seq);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -558,6 +568,11 @@ class PostgresStore : public Store {
 
   absl::StatusOr<std::vector<JobCount>> CountJobs() override;
 
+  absl::StatusOr<int64_t> AppendEvent(int64_t campaign_id, int64_t unix_ms,
+                                      const std::string& text) override;
+  absl::StatusOr<std::vector<Event>> ListEvents(int64_t campaign_id, int64_t after_seq,
+                                                int limit) override;
+
   absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
   absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers() override;
@@ -639,6 +654,8 @@ class PostgresStore : public Store {
   // so every later call and the transaction itself fail with this.
   absl::Status tx_status_;
   int tx_depth_ = 0;
+
+  internal::EventTrimSchedule event_trims_;
 };
 
 // ---------------------------------------------------------------------------
@@ -1357,6 +1374,51 @@ absl::StatusOr<std::vector<v1::Lesson>> PostgresStore::ListLessons(const std::st
   }
   return ReadRecords<v1::Lesson>("SELECT id, data FROM lessons WHERE op_type = $1 ORDER BY id",
                                  op_type);
+}
+
+// ---------------------------------------------------------------------------
+// Events.
+
+// A seq comes from a sequence, so concurrent appends may commit out of seq
+// order; the coordinator appends from one thread (EventLog), so its readers
+// never skip an event by paging on after_seq.
+absl::StatusOr<int64_t> PostgresStore::AppendEvent(int64_t campaign_id, int64_t unix_ms,
+                                                   const std::string& text) {
+  const std::string stored = internal::StoredEventText(text);
+  const bool trim = event_trims_.Due(campaign_id);
+  int64_t seq = 0;
+  RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) {
+    seq = s.Exec("INSERT INTO events (campaign_id, unix_ms, text) VALUES ($1, $2, $3) "
+                 "RETURNING seq",
+                 campaign_id, unix_ms, stored)[0][0]
+              .as<int64_t>();
+    if (trim) {
+      s.Exec("DELETE FROM events WHERE campaign_id = $1 AND seq <= "
+             "(SELECT seq FROM events WHERE campaign_id = $1 "
+             "ORDER BY seq DESC OFFSET $2 LIMIT 1)",
+             campaign_id, kMaxEventsPerCampaign);
+    }
+    return absl::OkStatus();
+  }));
+  return seq;
+}
+
+absl::StatusOr<std::vector<Store::Event>> PostgresStore::ListEvents(int64_t campaign_id,
+                                                                    int64_t after_seq,
+                                                                    int limit) {
+  std::vector<Event> out;
+  if (limit <= 0) return out;
+  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) {
+    pqxx::result rows = s.Exec(
+        "SELECT seq, unix_ms, text FROM events WHERE campaign_id = $1 AND seq > $2 "
+        "ORDER BY seq LIMIT $3",
+        campaign_id, after_seq, limit);
+    out.clear();
+    for (const pqxx::row& row : rows)
+      out.push_back(Event{row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<std::string>()});
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 // ---------------------------------------------------------------------------

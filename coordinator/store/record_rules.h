@@ -8,12 +8,16 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/utf8.h"
 #include "coordinator/store/store.h"
 
 #define RETURN_IF_ERROR(expr)                  \
@@ -107,6 +111,43 @@ inline absl::Status DuplicateCandidateError(const v1::Candidate& candidate) {
                                                " already has a candidate with content hash ",
                                                candidate.content_hash()));
 }
+
+// AppendEvent: what is stored of an event's text. Well-formed UTF-8 without
+// NUL (PostgreSQL's text refuses both), at most kMaxEventTextBytes, cut
+// where a character starts.
+inline std::string StoredEventText(absl::string_view text) {
+  std::string out = ToValidUtf8(text.substr(0, Store::kMaxEventTextBytes + 4));
+  for (char& c : out)
+    if (c == '\0') c = ' ';
+  if (out.size() > Store::kMaxEventTextBytes) {
+    size_t cut = Store::kMaxEventTextBytes;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
+  return out;
+}
+
+// Which AppendEvent calls trim their campaign's old events (store.h): the
+// first for each campaign since the store was opened, then every
+// kEventTrimInterval-th. Counted in memory: trimming walks the campaign's
+// newest kMaxEventsPerCampaign index entries, too much for every append.
+class EventTrimSchedule {
+ public:
+  bool Due(int64_t campaign_id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int& left = appends_until_trim_[campaign_id];  // 0 for a campaign not seen yet
+    if (left > 0) {
+      --left;
+      return false;
+    }
+    left = Store::kEventTrimInterval - 1;
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int64_t, int> appends_until_trim_;
+};
 
 }  // namespace ratchet::store::internal
 

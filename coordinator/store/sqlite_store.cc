@@ -146,6 +146,17 @@ CREATE TABLE baselines (
   PRIMARY KEY (problem_key, hardware, workload_key, software)
 );
 )sql",
+    // Version 6: campaign events (AUTOINCREMENT: a seq is never reused after
+    // old events are trimmed, so a reader's after_seq stays meaningful).
+    R"sql(
+CREATE TABLE events (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  campaign_id INTEGER NOT NULL,
+  unix_ms     INTEGER NOT NULL,
+  text        TEXT NOT NULL
+);
+CREATE INDEX events_by_campaign ON events (campaign_id, seq);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -349,6 +360,11 @@ class SqliteStore : public Store {
 
   absl::StatusOr<std::vector<JobCount>> CountJobs() override;
 
+  absl::StatusOr<int64_t> AppendEvent(int64_t campaign_id, int64_t unix_ms,
+                                      const std::string& text) override;
+  absl::StatusOr<std::vector<Event>> ListEvents(int64_t campaign_id, int64_t after_seq,
+                                                int limit) override;
+
   absl::Status UpsertWorker(const v1::WorkerInfo& worker) override;
   absl::StatusOr<std::optional<v1::WorkerInfo>> GetWorker(const std::string& id) override;
   absl::StatusOr<std::vector<v1::WorkerInfo>> ListWorkers() override;
@@ -396,6 +412,7 @@ class SqliteStore : public Store {
   // Nesting depth of Atomically() on the thread that holds mu_.
   int depth_ ABSL_GUARDED_BY(mu_) = 0;
   std::unordered_map<std::string, sqlite3_stmt*> cache_ ABSL_GUARDED_BY(mu_);
+  internal::EventTrimSchedule event_trims_;
 };
 
 // ---------------------------------------------------------------------------
@@ -1066,6 +1083,44 @@ absl::StatusOr<std::vector<v1::Lesson>> SqliteStore::ListLessons(const std::stri
         "SELECT id, data FROM lessons WHERE op_type = ? AND campaign_id = ? ORDER BY id",
         op_type, campaign_id);
   return Query<v1::Lesson>("SELECT id, data FROM lessons WHERE op_type = ? ORDER BY id", op_type);
+}
+
+// ---------------------------------------------------------------------------
+// Events.
+
+absl::StatusOr<int64_t> SqliteStore::AppendEvent(int64_t campaign_id, int64_t unix_ms,
+                                                 const std::string& text) {
+  int64_t seq = 0;
+  RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+    ASSIGN_OR_RETURN(seq, Insert("INSERT INTO events (campaign_id, unix_ms, text) "
+                                 "VALUES (?, ?, ?)",
+                                 campaign_id, unix_ms, internal::StoredEventText(text)));
+    if (!event_trims_.Due(campaign_id)) return absl::OkStatus();
+    ASSIGN_OR_RETURN(std::unique_ptr<Stmt> trim,
+                     Prepare("DELETE FROM events WHERE campaign_id = ? AND seq <= "
+                             "(SELECT seq FROM events WHERE campaign_id = ? "
+                             "ORDER BY seq DESC LIMIT 1 OFFSET ?)"));
+    RETURN_IF_ERROR(trim->Bind(campaign_id, campaign_id, kMaxEventsPerCampaign));
+    return trim->Exec();
+  }));
+  return seq;
+}
+
+absl::StatusOr<std::vector<Store::Event>> SqliteStore::ListEvents(int64_t campaign_id,
+                                                                  int64_t after_seq, int limit) {
+  std::vector<Event> out;
+  if (limit <= 0) return out;
+  Lock l(&mu_);
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                   Prepare("SELECT seq, unix_ms, text FROM events "
+                           "WHERE campaign_id = ? AND seq > ? ORDER BY seq LIMIT ?"));
+  RETURN_IF_ERROR(stmt->Bind(campaign_id, after_seq, limit));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    out.push_back(Event{stmt->Int(0), stmt->Int(1), stmt->Text(2)});
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #ifndef RATCHET_COORDINATOR_STORE_STORE_H_
 #define RATCHET_COORDINATOR_STORE_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -178,6 +179,29 @@ class Store {
                                                               int64_t campaign_id) {
     return absl::UnimplementedError("this store keeps no lessons");
   }
+
+  // ---- Events: a campaign's log, one line each (docs/cluster.md, "Events").
+  struct Event {
+    int64_t seq = 0;
+    int64_t unix_ms = 0;
+    std::string text;
+  };
+  // Appends an event and returns its seq, which grows with every append to
+  // the store, whatever the campaign. The text is kept as well-formed UTF-8
+  // of at most kMaxEventTextBytes (cut at a character boundary). Old events
+  // go: the first append to a campaign after opening, and every
+  // kEventTrimInterval-th after it, deletes all but its newest
+  // kMaxEventsPerCampaign, so a campaign never holds more than
+  // kMaxEventsPerCampaign + kEventTrimInterval.
+  virtual absl::StatusOr<int64_t> AppendEvent(int64_t campaign_id, int64_t unix_ms,
+                                              const std::string& text) = 0;
+  // The campaign's events with seq > after_seq, by seq, at most `limit`
+  // (none when limit <= 0). An unknown campaign has none.
+  virtual absl::StatusOr<std::vector<Event>> ListEvents(int64_t campaign_id, int64_t after_seq,
+                                                        int limit) = 0;
+  static constexpr size_t kMaxEventTextBytes = 2'000;
+  static constexpr int kMaxEventsPerCampaign = 20'000;
+  static constexpr int kEventTrimInterval = 1'000;
 
   // ---- Workers.
   virtual absl::Status UpsertWorker(const v1::WorkerInfo& worker) = 0;

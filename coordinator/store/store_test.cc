@@ -1357,6 +1357,128 @@ TEST_P(StoreTest, LessonsAreListedByOpTypeAndOptionallyCampaign) {
   EXPECT_EQ(gemm.size(), 1u);
 }
 
+// ---------------------------------------------------------------------------
+// Events.
+
+std::vector<std::string> EventTexts(const std::vector<Store::Event>& events) {
+  std::vector<std::string> out;
+  for (const auto& e : events) out.push_back(e.text);
+  return out;
+}
+
+TEST_P(StoreTest, EventsAreListedInOrderAndPagedPerCampaign) {
+  int64_t seqs[5];
+  ASSERT_OK_AND_ASSIGN(seqs[0], store_->AppendEvent(1, 1000, "a1"));
+  ASSERT_OK_AND_ASSIGN(seqs[1], store_->AppendEvent(2, 1001, "b1"));
+  ASSERT_OK_AND_ASSIGN(seqs[2], store_->AppendEvent(1, 1002, "a2"));
+  ASSERT_OK_AND_ASSIGN(seqs[3], store_->AppendEvent(1, 1003, "a3"));
+  ASSERT_OK_AND_ASSIGN(seqs[4], store_->AppendEvent(2, 1004, "b2"));
+  for (int i = 1; i < 5; ++i) EXPECT_LT(seqs[i - 1], seqs[i]);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> a, store_->ListEvents(1, 0, 100));
+  EXPECT_EQ(EventTexts(a), (std::vector<std::string>{"a1", "a2", "a3"}));
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].seq, seqs[0]);
+  EXPECT_EQ(a[0].unix_ms, 1000);
+  EXPECT_EQ(a[2].seq, seqs[3]);
+  EXPECT_EQ(a[2].unix_ms, 1003);
+
+  // Paging: after the last seq seen, `limit` at a time.
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> first, store_->ListEvents(1, 0, 2));
+  EXPECT_EQ(EventTexts(first), (std::vector<std::string>{"a1", "a2"}));
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> rest,
+                       store_->ListEvents(1, first.back().seq, 2));
+  EXPECT_EQ(EventTexts(rest), (std::vector<std::string>{"a3"}));
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> none, store_->ListEvents(1, rest.back().seq, 2));
+  EXPECT_TRUE(none.empty());
+
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> b, store_->ListEvents(2, seqs[1], 100));
+  EXPECT_EQ(EventTexts(b), (std::vector<std::string>{"b2"}));
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> zero, store_->ListEvents(1, 0, 0));
+  EXPECT_TRUE(zero.empty());
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> unknown, store_->ListEvents(77, 0, 100));
+  EXPECT_TRUE(unknown.empty());
+
+  // Appended in one transaction, as EventLog writes a batch.
+  ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+    for (const char* text : {"a4", "a5"})
+      if (auto seq = store_->AppendEvent(1, 2000, text); !seq.ok()) return seq.status();
+    return absl::OkStatus();
+  }));
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> batch, store_->ListEvents(1, seqs[3], 100));
+  EXPECT_EQ(EventTexts(batch), (std::vector<std::string>{"a4", "a5"}));
+}
+
+TEST_P(StoreTest, EventTextIsCappedAtACharacterBoundaryAndKeptUtf8) {
+  const size_t cap = Store::kMaxEventTextBytes;
+  const std::string long_text(3 * cap, 'x');
+  // A two-byte character across the cap is left out whole.
+  const std::string straddling = std::string(cap - 1, 'y') + "\xC3\xA9" + "tail";
+  const std::string exact(cap, 'z');
+  ASSERT_OK(store_->AppendEvent(1, 1, long_text).status());
+  ASSERT_OK(store_->AppendEvent(1, 2, straddling).status());
+  ASSERT_OK(store_->AppendEvent(1, 3, exact).status());
+  ASSERT_OK(store_->AppendEvent(1, 4, std::string("bad \xFF byte and a \0 NUL", 22)).status());
+  ASSERT_OK(store_->AppendEvent(1, 5, "").status());
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> events, store_->ListEvents(1, 0, 100));
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[0].text, long_text.substr(0, cap));
+  EXPECT_EQ(events[1].text, std::string(cap - 1, 'y'));
+  EXPECT_EQ(events[2].text, exact);
+  EXPECT_EQ(events[3].text, "bad \xEF\xBF\xBD byte and a   NUL");
+  EXPECT_EQ(events[4].text, "");
+}
+
+TEST_P(StoreTest, EventsSurviveCloseAndReopen) {
+  if (!GetParam().persistent) GTEST_SKIP() << "not persistent";
+  const int64_t campaign = NewCampaign();
+  ASSERT_OK_AND_ASSIGN(int64_t first, store_->AppendEvent(campaign, 10, "submitted"));
+  ASSERT_OK_AND_ASSIGN(int64_t second, store_->AppendEvent(campaign, 20, "finished"));
+  ASSERT_NO_FATAL_FAILURE(Reopen());
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> events, store_->ListEvents(campaign, 0, 100));
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].seq, first);
+  EXPECT_EQ(events[0].unix_ms, 10);
+  EXPECT_EQ(events[0].text, "submitted");
+  EXPECT_EQ(events[1].seq, second);
+  EXPECT_EQ(events[1].text, "finished");
+  // Seqs keep growing across a reopen.
+  ASSERT_OK_AND_ASSIGN(int64_t third, store_->AppendEvent(campaign, 30, "again"));
+  EXPECT_GT(third, second);
+}
+
+TEST_P(StoreTest, OnlyTheNewestEventsOfACampaignAreKept) {
+  // Trims run at a campaign's appends 1, 1 + interval, 1 + 2 * interval...:
+  // the last of these appends leaves exactly the newest cap.
+  const int cap = Store::kMaxEventsPerCampaign;
+  const int total = cap + Store::kEventTrimInterval + 1;
+  ASSERT_OK(store_->AppendEvent(2, 1, "other campaign").status());
+  int64_t first_kept = 0;
+  for (int start = 0; start < total; start += 1000) {
+    ASSERT_OK(store_->Transaction([&]() -> absl::Status {
+      for (int i = start; i < std::min(total, start + 1000); ++i) {
+        auto seq = store_->AppendEvent(1, i, absl::StrCat("e", i));
+        if (!seq.ok()) return seq.status();
+        if (i == total - cap) first_kept = *seq;
+      }
+      return absl::OkStatus();
+    }));
+  }
+  std::vector<Store::Event> kept;
+  for (int64_t after = 0;;) {
+    ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> page, store_->ListEvents(1, after, 5000));
+    if (page.empty()) break;
+    after = page.back().seq;
+    kept.insert(kept.end(), page.begin(), page.end());
+  }
+  ASSERT_EQ(kept.size(), static_cast<size_t>(cap));
+  EXPECT_EQ(kept.front().seq, first_kept);
+  EXPECT_EQ(kept.front().text, absl::StrCat("e", total - cap));
+  EXPECT_EQ(kept.back().text, absl::StrCat("e", total - 1));
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> other, store_->ListEvents(2, 0, 10));
+  EXPECT_EQ(EventTexts(other), (std::vector<std::string>{"other campaign"}));
+}
+
 TEST_P(StoreTest, DataSurvivesCloseAndReopen) {
   if (!GetParam().persistent) GTEST_SKIP() << "backend is not persistent";
   int64_t c = NewCampaign(v1::CAMPAIGN_RUNNING, "durable");
@@ -1569,7 +1691,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
     ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
   }
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "5");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "6");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
@@ -1577,8 +1699,33 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     EXPECT_EQ(all.size(), 1u);
   }
   // Reopening migrates nothing twice.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "5");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "6");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
+}
+
+// A file made before events were stored (schema version 5) gains the table
+// when opened, and its campaigns are still there.
+TEST(SqliteStoreTest, AnOlderFileGainsTheEventsTableOnOpen) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.db";
+  int64_t campaign = 0;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+    v1::Campaign c;
+    c.mutable_spec()->set_name("before events");
+    ASSERT_OK_AND_ASSIGN(campaign, store->CreateCampaign(c));
+  }
+  RawQuery(path, "DROP TABLE events");
+  RawQuery(path, "UPDATE schema_version SET version = 5");
+  ASSERT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'"), "0");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "6");
+  ASSERT_OK_AND_ASSIGN(v1::Campaign c, store->GetCampaign(campaign));
+  EXPECT_EQ(c.spec().name(), "before events");
+  ASSERT_OK(store->AppendEvent(campaign, 1, "first event").status());
+  ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> events, store->ListEvents(campaign, 0, 10));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].text, "first event");
 }
 
 TEST(SqliteStoreTest, UsesWalJournal) {

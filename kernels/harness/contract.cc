@@ -117,6 +117,7 @@ Json WorkloadJson(const WorkloadResult& w, bool cuda) {
   }
   x["t_k_ns"] = w.t_k_ns;
   x["t_k_spread"] = w.t_k_spread;
+  if (w.t_k_p10_ns > 0) x["t_k_p10_ns"] = w.t_k_p10_ns;
   if (w.t_k_events_ns > 0) x["t_k_events_ns"] = w.t_k_events_ns;
   x["t_b_ns"] = w.t_b_ns;
   if (cuda) {
@@ -154,6 +155,7 @@ absl::StatusOr<WorkloadResult> WorkloadFromJson(const Json& x) {
            Get(x, "max_abs_error", &w.max_abs_error),
            Get(x, "t_k_ns", &w.t_k_ns),
            Get(x, "t_k_spread", &w.t_k_spread),
+           Get(x, "t_k_p10_ns", &w.t_k_p10_ns),
            Get(x, "t_b_ns", &w.t_b_ns),
            Get(x, "t_b_spread", &w.t_b_spread),
            Get(x, "t_b_given", &w.t_b_given),
@@ -353,7 +355,7 @@ bool operator==(const WorkloadResult& a, const WorkloadResult& b) {
                     w.t_k_spread, w.t_b_ns, w.t_b_spread, w.t_b_given, w.t_sol_ns, w.score,
                     w.timed_rounds, w.calls, w.flags, w.atol, w.rtol, w.t_b_eager_ns,
                     w.t_b_compile_ns, w.t_ref_kernel_ns, w.flops, w.bytes, w.repetitions,
-                    w.baseline_notes, w.t_k_events_ns);
+                    w.baseline_notes, w.t_k_events_ns, w.t_k_p10_ns);
   };
   return f(a) == f(b);
 }

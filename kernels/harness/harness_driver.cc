@@ -60,6 +60,7 @@ WorkloadResult Checked(const CheckedWorkload& cw, const Workload& w, const Defin
   wr.max_abs_error = cw.max_abs_error;
   wr.t_k_ns = cw.t_k;
   wr.t_k_spread = cw.t_k_spread;
+  wr.t_k_p10_ns = cw.t_k_p10;
   wr.flags = cw.flags;
   wr.calls = cw.calls;
   wr.timed_rounds = cw.timed_rounds;

@@ -321,6 +321,7 @@ PipelineResult EvaluationPipeline::Run(const std::vector<Workload>& workloads,
     const SampleSummary t_k = Summarize(std::move(samples));
     cw.t_k = t_k.median;
     cw.t_k_spread = t_k.spread;
+    cw.t_k_p10 = t_k.p10;
     if (o_.back_to_back_seconds > 0 && !BackToBack(w, rounds[k], &cw, &res)) return res;
   }
   return res;

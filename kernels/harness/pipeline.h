@@ -93,7 +93,7 @@ struct CheckedWorkload {
   std::string axes;
   bool correct = false;
   double matched_fraction = 0, max_abs_error = 0;
-  double t_k = 0, t_k_spread = 0;
+  double t_k = 0, t_k_spread = 0, t_k_p10 = 0;
   std::vector<std::string> flags;  // the check that caught a hack
   int64_t calls = 0;               // back-to-back calls made
   int timed_rounds = 0;            // distinct rounds the timed calls used

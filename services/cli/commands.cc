@@ -509,8 +509,8 @@ or 127.0.0.1:50051; --json prints the reply as JSON):
   export <candidate-id> <dir>
                           a folder (problem, solution, README, run.sh) that
                           reproduces the candidate with `ratchet bench`
-  events <campaign-id> [--follow]
-                          the campaign's events, finished or not
+  events <campaign-id> [--after=SEQ] [--limit=N] [--follow]
+                          the campaign's stored events, finished or not
 
 Credentials (docs/security.md): --tls-ca=FILE and --token-file=FILE (or
 $RATCHET_TLS_CA, $RATCHET_TOKEN) for a coordinator that serves TLS.

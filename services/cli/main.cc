@@ -5,6 +5,7 @@
 #include <iostream>
 #include <string>
 
+#include "common/metrics.h"
 #include "coordinator/coordinator_main.h"
 #include "kernels/bench.h"
 #include "services/cli/commands.h"
@@ -23,7 +24,13 @@ int main(int argc, char** argv) {
   int sub_argc = argc - 1;
   char** sub_argv = argv + 1;
   if (cmd == "help" || cmd == "--help" || cmd == "-h") {
-    std::cout << ratchet::cli::Usage();
+    // `ratchet help CMD`: that command's usage.
+    std::cout << (argc > 2 ? ratchet::cli::CommandUsage(argv[2]) : ratchet::cli::Usage());
+    return ratchet::cli::kExitOk;
+  }
+  if (cmd == "version" || cmd == "--version") {
+    std::cout << "ratchet " << ratchet::BuildVersion() << " (commit " << ratchet::BuildCommit()
+              << ")\n";
     return ratchet::cli::kExitOk;
   }
   if (cmd == "coordinator") return ratchet::coordinator::CoordinatorMain(sub_argc, sub_argv);

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -16,6 +18,7 @@
 #include "coordinator/proposers/knob_space.h"
 #include "nlohmann/json.hpp"
 #include "services/cli/commands.h"
+#include "services/cli/plot.h"
 #include "common/auth.h"
 #include "services/cli/summary.h"
 #include "common/flags.h"
@@ -74,13 +77,16 @@ std::string Range(size_t start, size_t count) {
   return absl::StrCat(start + 1, ",", count);
 }
 
+// `s` as a JSON string literal.
+std::string JsonString(const std::string& s) { return nlohmann::json(s).dump(); }
+
 int Fail(std::ostream& err, const std::string& what) {
   err << "ratchet: " << what << "\n";
   return kExitFailure;
 }
 
-int UsageError(std::ostream& err, const std::string& what) {
-  err << "ratchet: " << what << "\n\n" << Usage();
+int UsageError(std::ostream& err, const std::string& cmd, const std::string& what) {
+  err << "ratchet " << cmd << ": " << what << "\n\n" << CommandUsage(cmd);
   return kExitUsage;
 }
 
@@ -106,11 +112,19 @@ class Client {
     req.set_candidate_id(id);
     return Call(&Stub::GetCandidate, req, out);
   }
-  bool Leaderboard(int64_t id, v1::Leaderboard* out) {
+  // The top `limit` (0: every scored candidate).
+  bool Leaderboard(int64_t id, v1::Leaderboard* out, int limit = 10) {
     v1::GetLeaderboardRequest req;
     req.set_campaign_id(id);
-    req.set_limit(10);
+    req.set_limit(limit);
     return Call(&Stub::GetLeaderboard, req, out);
+  }
+  bool Events(int64_t id, int64_t after_seq, int limit, v1::ListEventsResponse* out) {
+    v1::ListEventsRequest req;
+    req.set_campaign_id(id);
+    req.set_after_seq(after_seq);
+    req.set_limit(limit);
+    return Call(&Stub::ListEvents, req, out);
   }
   bool Pause(int64_t id, bool pause, v1::Campaign* out) {
     if (pause) {
@@ -198,6 +212,61 @@ std::string PlainText(const std::string& s) {
   for (char& c : out)
     if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = ' ';
   return out;
+}
+
+bool Terminal(v1::CampaignState state) {
+  return state != v1::CAMPAIGN_RUNNING && state != v1::CAMPAIGN_PAUSED;
+}
+
+// Events asked for per ListEvents call: the coordinator's own cap. A
+// coordinator that caps lower sends fewer; paging ends on an empty page.
+constexpr int64_t kEventsPerPage = 1'000;
+
+// `ratchet events`: pages through the stored events after `after_seq`, at
+// most `limit` of them (0: all); with `follow`, polls every second until
+// the campaign has ended.
+int PrintEvents(Client& client, int64_t id, int64_t after_seq, int64_t limit, bool follow,
+                bool json, std::ostream& out) {
+  int64_t printed = 0;
+  bool followed = false;  // saw the campaign still going
+  while (true) {
+    // The state is read before the events: once it is terminal, the events
+    // listed after it are the campaign's last. One seen ending while followed
+    // gets one more look, for an event emitted just after its state was
+    // stored.
+    v1::Campaign campaign;
+    if (!client.Campaign(id, &campaign)) return kExitFailure;
+    while (limit == 0 || printed < limit) {
+      const int64_t page_size =
+          limit == 0 ? kEventsPerPage : std::min<int64_t>(kEventsPerPage, limit - printed);
+      v1::ListEventsResponse page;
+      if (!client.Events(id, after_seq, static_cast<int>(page_size), &page)) return kExitFailure;
+      if (page.events_size() == 0) break;  // caught up
+      for (const v1::StoredEvent& e : page.events()) {
+        if (json) {
+          nlohmann::json line = {{"seq", e.seq()}, {"unix_ms", e.unix_ms()}, {"text", e.text()}};
+          out << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        } else {
+          const time_t seconds = static_cast<time_t>(e.unix_ms() / 1000);
+          struct tm local {};
+          localtime_r(&seconds, &local);
+          out << absl::StrFormat("%02d:%02d:%02d  ", local.tm_hour, local.tm_min, local.tm_sec)
+              << OneLine(e.text()) << "\n";
+        }
+        after_seq = e.seq();
+        ++printed;
+      }
+    }
+    out.flush();
+    if (!follow || (limit != 0 && printed >= limit)) return kExitOk;
+    if (Terminal(campaign.state())) {
+      if (!followed) return kExitOk;
+      followed = false;  // one more look, then done
+    } else {
+      followed = true;
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
 }
 
 }  // namespace
@@ -378,36 +447,50 @@ absl::Status ExportCandidate(const v1::Campaign& campaign, const v1::CandidateDe
 
 bool IsResearchCommand(const std::string& name) {
   return name == "pause" || name == "resume" || name == "report" || name == "diff" ||
-         name == "export";
+         name == "export" || name == "events";
 }
 
 int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& err) {
   const std::string cmd = argc > 0 ? argv[0] : "";
-  absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "help"});
-  if (!flags.ok()) return UsageError(err, std::string(flags.status().message()));
+  absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "help", "follow"});
+  if (!flags.ok()) return UsageError(err, cmd, std::string(flags.status().message()));
   if (flags->Has("help")) {
-    out << Usage();
+    out << CommandUsage(cmd);
     return kExitOk;
   }
-  std::vector<std::string> known = {"coordinator", "help"};
+  std::vector<std::string> known = {"coordinator", "help", "json"};
   known.insert(known.end(), std::begin(auth::kClientSecurityFlags),
                std::end(auth::kClientSecurityFlags));
-  if (cmd == "report") known.push_back("json");
+  if (cmd == "report") known.push_back("plot");
   if (cmd == "diff") known.push_back("against");
+  if (cmd == "events") known.insert(known.end(), {"after", "limit", "follow"});
   if (auto unknown = flags->Unknown(known); !unknown.empty())
-    return UsageError(err, absl::StrCat(cmd, ": unknown flag --", unknown[0]));
+    return UsageError(err, cmd, absl::StrCat("unknown flag --", unknown[0]));
   const auto& pos = flags->positional();
   const size_t want = cmd == "export" ? 2 : 1;
   int64_t id = 0;
   if (pos.size() != want || !ParseId(pos[0], &id))
-    return UsageError(err, cmd == "export" ? "export needs a candidate id and a folder"
-                                           : absl::StrCat(cmd, " needs one id"));
+    return UsageError(err, cmd, cmd == "export" ? "export needs a candidate id and a folder"
+                                                : absl::StrCat(cmd, " needs one id"));
+  const bool json = flags->Has("json");
   Client client(*flags, err);
 
+  if (cmd == "events") {
+    const absl::StatusOr<long long> after = flags->GetInt("after", 0);
+    if (!after.ok() || *after < 0)
+      return UsageError(err, cmd, "--after takes a sequence number (0 or more)");
+    const absl::StatusOr<long long> limit = flags->GetInt("limit", 0);
+    if (!limit.ok() || *limit < 0) return UsageError(err, cmd, "--limit takes a count (0: all)");
+    return PrintEvents(client, id, *after, *limit, flags->Has("follow"), json, out);
+  }
   if (cmd == "pause" || cmd == "resume") {
     v1::Campaign campaign;
     if (!client.Pause(id, cmd == "pause", &campaign)) return kExitFailure;
-    out << "campaign " << campaign.id() << ": " << CampaignStateName(campaign.state()) << "\n";
+    if (json) {
+      out << ToJson(campaign) << "\n";
+    } else {
+      out << "campaign " << campaign.id() << ": " << CampaignStateName(campaign.state()) << "\n";
+    }
     return kExitOk;
   }
   if (cmd == "report") {
@@ -417,7 +500,22 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
     if (in.campaign.best_candidate_id() != 0 &&
         !client.Candidate(in.campaign.best_candidate_id(), &in.best))
       return kExitFailure;
-    out << (flags->Has("json") ? SummaryJson(in) + "\n" : SummaryText(in));
+    if (flags->Has("plot")) {
+      const std::string path = flags->Get("plot");
+      if (path.empty()) return UsageError(err, cmd, "--plot takes a file name (FILE.svg)");
+      // Every scored candidate's evaluations and verdicts: one call each.
+      v1::Leaderboard all;
+      if (!client.Leaderboard(id, &all, /*limit=*/0)) return kExitFailure;
+      std::vector<v1::CandidateDetail> details;
+      for (const auto& e : all.entries()) {
+        details.emplace_back();
+        if (!client.Candidate(e.candidate().id(), &details.back())) return kExitFailure;
+      }
+      if (auto s = WriteFile(path, ScorePlotSvg(HistoryOf(in.campaign, details))); !s.ok())
+        return Fail(err, std::string(s.message()));
+      if (!json) out << "plot of " << details.size() << " candidates written to " << path << "\n";
+    }
+    out << (json ? SummaryJson(in) + "\n" : SummaryText(in));
     return kExitOk;
   }
 
@@ -428,7 +526,13 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
   if (cmd == "export") {
     if (auto s = ExportCandidate(campaign, detail, pos[1]); !s.ok())
       return Fail(err, std::string(s.message()));
-    out << "exported #" << id << " to " << pos[1] << "; reproduce with " << pos[1] << "/run.sh\n";
+    if (json) {
+      out << absl::StrFormat("{\"candidate_id\": %d, \"folder\": %s, \"run\": %s}\n", id,
+                             JsonString(pos[1]), JsonString(pos[1] + "/run.sh"));
+    } else {
+      out << "exported #" << id << " to " << pos[1] << "; reproduce with " << pos[1]
+          << "/run.sh\n";
+    }
     return kExitOk;
   }
   // diff: against the parent (default), the baseline, or any candidate id.
@@ -440,13 +544,18 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
   } else if (against == "baseline") {
     other_id = campaign.baseline_candidate_id();
   } else if (!ParseId(against, &other_id)) {
-    return UsageError(err, "--against takes parent, baseline or a candidate id");
+    return UsageError(err, cmd, "--against takes parent, baseline or a candidate id");
   }
   v1::CandidateDetail other;
   if (!client.Candidate(other_id, &other)) return kExitFailure;
   std::string diff = DiffSolutions(other.candidate().solution(), detail.candidate().solution(),
                                    absl::StrCat("#", other_id), absl::StrCat("#", id));
-  out << (diff.empty() ? absl::StrCat("#", id, " and #", other_id, " are identical\n") : diff);
+  if (json) {
+    out << absl::StrFormat("{\"candidate_id\": %d, \"against_id\": %d, \"diff\": %s}\n", id,
+                           other_id, JsonString(diff));
+  } else {
+    out << (diff.empty() ? absl::StrCat("#", id, " and #", other_id, " are identical\n") : diff);
+  }
   return kExitOk;
 }
 

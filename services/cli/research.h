@@ -1,5 +1,6 @@
 // Client commands for the research loop's control and results: pause,
-// resume, report, diff and export (docs/research.md). The pure parts (the
+// resume, report, diff, export (docs/research.md) and events, a campaign's
+// stored history (docs/cluster.md, "Events"). The pure parts (the
 // diff, the export folder) are separate from the calls so tests can use them
 // without a server.
 #ifndef RATCHET_SERVICES_CLI_RESEARCH_H_

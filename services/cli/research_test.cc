@@ -1,15 +1,29 @@
 // The pure parts of diff and export: the unified diff, the knob section, the
-// solution.json rewrite and the exported folder.
+// solution.json rewrite and the exported folder; and `ratchet events` against
+// a coordinator service on loopback.
 #include "services/cli/research.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <string>
+#include <vector>
 
+#include "absl/strings/str_split.h"
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "ratchet/v1/ratchet.grpc.pb.h"
+#include "services/cli/commands.h"
 
 namespace ratchet::cli {
 namespace {
@@ -171,6 +185,192 @@ TEST(Export, ClientTextNeverBecomesACommand) {
   EXPECT_EQ(output, "bench problem solution --knob VEC=" + evil_value + "\n");
   fs::remove_all(dir);
   fs::remove(marker);
+}
+
+// ---------------------------------------------------------------------------
+// ratchet events
+
+// Campaign 7's stored events, served three at a time (a coordinator may cap
+// pages below what the CLI asks for). With `finish_on_second_look`, the
+// campaign runs until the second GetCampaign, which also stores its last
+// event: a campaign ending while `--follow` watches it.
+class EventsCoordinator final : public v1::CoordinatorService::Service {
+ public:
+  grpc::Status GetCampaign(grpc::ServerContext*, const v1::GetCampaignRequest* req,
+                           v1::Campaign* out) override {
+    if (req->campaign_id() != 7) return grpc::Status(grpc::NOT_FOUND, "campaign 99 not found");
+    std::lock_guard<std::mutex> lock(mu);
+    ++campaign_reads;
+    out->set_id(7);
+    out->set_state(v1::CAMPAIGN_FINISHED);
+    if (finish_on_second_look && campaign_reads < 2) out->set_state(v1::CAMPAIGN_RUNNING);
+    if (finish_on_second_look && campaign_reads == 2) Add(9'000'000, "campaign finished");
+    return grpc::Status::OK;
+  }
+  grpc::Status ListEvents(grpc::ServerContext*, const v1::ListEventsRequest* req,
+                          v1::ListEventsResponse* out) override {
+    if (req->campaign_id() != 7) return grpc::Status(grpc::NOT_FOUND, "campaign 99 not found");
+    std::lock_guard<std::mutex> lock(mu);
+    requests.push_back(*req);
+    const int limit = std::min(req->limit() > 0 ? req->limit() : 1000, 3);
+    for (const v1::StoredEvent& e : events)
+      if (e.seq() > req->after_seq() && out->events_size() < limit) *out->add_events() = e;
+    return grpc::Status::OK;
+  }
+
+  void Add(int64_t unix_ms, const std::string& text) {
+    v1::StoredEvent* e = events.Add();
+    e->set_seq(10 * (events.size()));  // seqs of a store skip (other campaigns)
+    e->set_unix_ms(unix_ms);
+    e->set_text(text);
+  }
+
+  std::mutex mu;
+  google::protobuf::RepeatedPtrField<v1::StoredEvent> events;
+  std::vector<v1::ListEventsRequest> requests;
+  int campaign_reads = 0;
+  bool finish_on_second_look = false;
+};
+
+class EventsCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // HH:MM:SS is local time: pin the zone so the expected lines hold anywhere.
+    const char* tz = getenv("TZ");
+    saved_tz_ = tz == nullptr ? "" : tz;
+    had_tz_ = tz != nullptr;
+    setenv("TZ", "UTC", 1);
+    tzset();
+    for (int i = 1; i <= 7; ++i) fake_.Add(3'600'000 + i * 1000, "event " + std::to_string(i));
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&fake_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    address_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+    if (had_tz_) {
+      setenv("TZ", saved_tz_.c_str(), 1);
+    } else {
+      unsetenv("TZ");
+    }
+    tzset();
+  }
+
+  int Run(std::vector<std::string> args, const std::string& address = "") {
+    args.insert(args.begin(), "events");
+    args.push_back("--coordinator=" + (address.empty() ? address_ : address));
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    out_.str("");
+    err_.str("");
+    return RunResearchCommand(static_cast<int>(argv.size()), argv.data(), out_, err_);
+  }
+
+  std::vector<std::string> OutLines() {
+    std::vector<std::string> lines = absl::StrSplit(out_.str(), '\n', absl::SkipEmpty());
+    return lines;
+  }
+
+  EventsCoordinator fake_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  std::ostringstream out_, err_;
+  std::string saved_tz_;
+  bool had_tz_ = false;
+};
+
+TEST_F(EventsCommandTest, PrintsEveryEventWithItsLocalTimePagingToTheEnd) {
+  ASSERT_EQ(Run({"7"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "01:00:01  event 1\n01:00:02  event 2\n01:00:03  event 3\n01:00:04  event 4\n"
+            "01:00:05  event 5\n01:00:06  event 6\n01:00:07  event 7\n");
+  EXPECT_EQ(err_.str(), "");
+  // Pages of three, each after the last seq printed, until an empty one.
+  ASSERT_EQ(fake_.requests.size(), 4u);
+  EXPECT_EQ(fake_.requests[0].after_seq(), 0);
+  EXPECT_EQ(fake_.requests[1].after_seq(), 30);
+  EXPECT_EQ(fake_.requests[2].after_seq(), 60);
+  EXPECT_EQ(fake_.requests[3].after_seq(), 70);
+}
+
+TEST_F(EventsCommandTest, AfterAndLimitSelectAWindow) {
+  ASSERT_EQ(Run({"7", "--after=20", "--limit=4"}), kExitOk) << err_.str();
+  EXPECT_EQ(OutLines(), (std::vector<std::string>{"01:00:03  event 3", "01:00:04  event 4",
+                                                  "01:00:05  event 5", "01:00:06  event 6"}));
+  ASSERT_EQ(fake_.requests.size(), 2u);
+  EXPECT_EQ(fake_.requests[0].after_seq(), 20);
+  EXPECT_EQ(fake_.requests[1].limit(), 1) << "asks only for what is left";
+  ASSERT_EQ(Run({"7", "--after=70"}), kExitOk);
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(EventsCommandTest, JsonIsOneObjectPerEvent) {
+  ASSERT_EQ(Run({"7", "--json", "--limit=2"}), kExitOk) << err_.str();
+  const std::vector<std::string> lines = OutLines();
+  ASSERT_EQ(lines.size(), 2u);
+  const nlohmann::json first = nlohmann::json::parse(lines[0]);
+  EXPECT_EQ(first["seq"], 10);
+  EXPECT_EQ(first["unix_ms"], 3'601'000);
+  EXPECT_EQ(first["text"], "event 1");
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["text"], "event 2");
+}
+
+TEST_F(EventsCommandTest, ControlCharactersNeverReachTheTerminal) {
+  fake_.Add(3'700'000, "name\x1b]0;title\x07\nrm -rf /");
+  ASSERT_EQ(Run({"7", "--after=70"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "01:01:40  name ]0;title  rm -rf /\n");
+}
+
+TEST_F(EventsCommandTest, FollowPollsUntilTheCampaignHasEnded) {
+  fake_.finish_on_second_look = true;
+  ASSERT_EQ(Run({"7", "--follow", "--after=60"}), kExitOk) << err_.str();
+  EXPECT_EQ(OutLines(), (std::vector<std::string>{"01:00:07  event 7",
+                                                  "02:30:00  campaign finished"}));
+  EXPECT_EQ(fake_.campaign_reads, 3) << "running, ended, one more look";
+}
+
+TEST_F(EventsCommandTest, FollowOfAnEndedCampaignPrintsItsEventsAndStops) {
+  ASSERT_EQ(Run({"7", "--follow", "--after=50"}), kExitOk) << err_.str();
+  EXPECT_EQ(OutLines().size(), 2u);
+  EXPECT_EQ(fake_.campaign_reads, 1);
+}
+
+TEST_F(EventsCommandTest, UsageErrorsExitTwo) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{}, {"abc"}, {"0"}, {"-3"}, {"7", "8"},
+                                             {"7", "--limit=-1"}, {"7", "--after=x"},
+                                             {"7", "--bogus"}}) {
+    EXPECT_EQ(Run(args), kExitUsage) << ::testing::PrintToString(args);
+    EXPECT_NE(err_.str().find("usage: ratchet"), std::string::npos) << err_.str();
+    EXPECT_EQ(out_.str(), "");
+  }
+  EXPECT_TRUE(fake_.requests.empty());
+}
+
+TEST_F(EventsCommandTest, AnUnknownCampaignExitsOne) {
+  EXPECT_EQ(Run({"99"}), kExitFailure);
+  EXPECT_NE(err_.str().find("NOT_FOUND"), std::string::npos) << err_.str();
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(EventsCommandTest, AnUnreachableCoordinatorExitsOne) {
+  // A port that nothing listens on any more.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  const std::string dead = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  EXPECT_EQ(Run({"7"}, dead), kExitFailure);
+  EXPECT_NE(err_.str().find("cannot reach coordinator at " + dead), std::string::npos)
+      << err_.str();
 }
 
 }  // namespace

@@ -47,6 +47,218 @@ struct Problem {
   std::string reason, detail;
 };
 
+// Keeps the first problem of a kind: the earliest replay names it.
+void Note(Problem* p, v1::VerdictOutcome o, const std::string& reason, const std::string& detail) {
+  if (p->outcome != v1::VERDICT_UNSPECIFIED) return;
+  *p = {o, reason, detail};
+}
+
+// The independent timing's findings over a claim's replays: the worker's
+// outside figure for back-to-back calls against the harness's in-process
+// median, per workload, held to the incumbent's own ratio from its replays
+// on the same machines at the same time (what load and warm caches do to
+// unchanged code), so a busy machine does not read as a tampered timer, nor
+// warm caches as a candidate that skips work. A tampered timer (outside
+// slower) or a candidate that does less work back to back (outside faster)
+// does so on every replay; a host busy during one replay does not, which
+// only keeps a claim from being accepted.
+class OutsideClock {
+ public:
+  // The in-process figure the outside one is held to: the fastest tenth of
+  // the timed calls (the outside figure is a low decile of its windows, so
+  // load that stretches the median is left out of both); the median from a
+  // harness that does not report it.
+  static double InProcess(const v1::WorkloadResult& w) {
+    return w.t_k_p10_ns() > 0 ? w.t_k_p10_ns() : w.t_k_ns();
+  }
+
+  OutsideClock(const v1::ReplayBundle& replays, int64_t candidate_id,
+               const std::map<int64_t, const v1::Evaluation*>& by_job, double tolerance)
+      : tolerance_(tolerance) {
+    for (const auto& job : replays.jobs()) {
+      if (job.candidate_id() == candidate_id) continue;
+      auto it = by_job.find(job.id());
+      if (it == by_job.end() || it->second->outcome() != v1::OUTCOME_OK) continue;
+      for (const auto& w : it->second->workloads())
+        if (w.t_k_independent_ns() > 0 && InProcess(w) > 0)
+          incumbent_ratios_[w.index()].push_back(w.t_k_independent_ns() / InProcess(w));
+    }
+  }
+
+  // One candidate replay that ended ok: its timings join the evidence; a
+  // back-to-back run that failed is `flaky`.
+  void AddReplay(const v1::Job& job, const v1::Evaluation& e, const std::string& where,
+                 v1::VerdictEvidence* ev, Problem* flaky) {
+    bool timed = false, is_slower = false, is_faster = false;
+    for (const auto& w : e.workloads()) {
+      for (const auto& flag : w.flags())
+        if (flag == "independent-timing-failed")
+          Note(flaky, v1::VERDICT_REJECTED_FLAKY, flag,
+               absl::StrCat(where, " workload ", w.index(), ": the back-to-back run failed: ",
+                            FirstLine(e.message())));
+      if (w.t_k_independent_ns() <= 0 || InProcess(w) <= 0) continue;
+      auto* t = ev->add_timings();
+      t->set_job_id(job.id());
+      t->set_workload(w.index());
+      t->set_axes(w.axes());
+      t->set_t_k_ns(InProcess(w));
+      t->set_t_outside_ns(w.t_k_independent_ns());
+      t->set_calls(w.independent_calls());
+      timed = true;
+      is_slower |= Slower(w, where);
+      is_faster |= Faster(w, where);
+    }
+    timed_ += timed;
+    if (is_slower || is_faster) disagreeing_jobs_.insert(job.id());
+    slower_count_ += is_slower;
+    faster_count_ += is_faster;
+  }
+
+  // Once every candidate replay is in: disagreement on every timed replay
+  // is a hack. On a few of them (a quarter at most, two or more agreeing)
+  // those replays are no evidence: their jobs are returned, to be left out
+  // of the scores, which then rest on replays whose clocks agreed. On more,
+  // the claim is unsteady (more replays may settle it).
+  std::set<int64_t> Conclude(Problem* hack, Problem* unsteady) const {
+    const int disagreeing = static_cast<int>(disagreeing_jobs_.size());
+    if (disagreeing == 0) return {};
+    if (slower_count_ == timed_) {
+      Note(hack, slower_.outcome, slower_.reason, slower_.detail);
+    } else if (faster_count_ == timed_) {
+      Note(hack, faster_.outcome, faster_.reason, faster_.detail);
+    } else if (4 * disagreeing <= timed_ && timed_ - disagreeing >= 2) {
+      return disagreeing_jobs_;
+    } else {
+      const Problem& first = slower_.outcome != v1::VERDICT_UNSPECIFIED ? slower_ : faster_;
+      Note(unsteady, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
+           absl::StrCat("the worker's clock disagreed on ", disagreeing, " of ", timed_,
+                        " timed replays (a busy host, or a candidate not to be trusted): ",
+                        first.detail));
+    }
+    return {};
+  }
+
+ private:
+  // Slower: load only ever slows the outside run, so the band never drops
+  // below 1.
+  bool Slower(const v1::WorkloadResult& w, const std::string& where) {
+    const double incumbent = std::max(1.0, IncumbentRatio(w.index()));
+    const double ratio = w.t_k_independent_ns() / InProcess(w);
+    if (ratio <= incumbent * (1 + tolerance_)) return false;
+    Note(&slower_, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
+         absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call (fastest tenth), the "
+                         "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
+                         "incumbent's own ratio x%.2f, tolerance x%.2f): the in-process "
+                         "timer was not to be trusted",
+                         where, w.index(), w.axes(), InProcess(w), w.t_k_independent_ns(),
+                         w.independent_calls(), ratio, incumbent, 1 + tolerance_));
+    return true;
+  }
+
+  // Faster: only against an incumbent timed the same way (warm caches make
+  // honest back-to-back calls faster by an amount only it shows), never
+  // above 1 (load on its outside run says nothing about caches).
+  bool Faster(const v1::WorkloadResult& w, const std::string& where) {
+    if (incumbent_ratios_.find(w.index()) == incumbent_ratios_.end()) return false;
+    const double incumbent = std::min(1.0, IncumbentRatio(w.index()));
+    const double ratio = w.t_k_independent_ns() / InProcess(w);
+    const double allowance = (1 + tolerance_) * kWarmAllowance;
+    if (ratio >= incumbent / allowance) return false;
+    Note(&faster_, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
+         absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call (fastest tenth), the "
+                         "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
+                         "incumbent's own ratio x%.2f, tolerance /%.2f): the candidate "
+                         "did less work when called back to back",
+                         where, w.index(), w.axes(), InProcess(w), w.t_k_independent_ns(),
+                         w.independent_calls(), ratio, incumbent, allowance));
+    return true;
+  }
+
+  double IncumbentRatio(int workload) const {
+    auto it = incumbent_ratios_.find(workload);
+    return it == incumbent_ratios_.end() ? 1.0 : Median(it->second);
+  }
+
+  const double tolerance_;
+  std::map<int, std::vector<double>> incumbent_ratios_;  // by workload
+  Problem slower_, faster_;
+  std::set<int64_t> disagreeing_jobs_;
+  int timed_ = 0, slower_count_ = 0, faster_count_ = 0;
+};
+
+// "; independent timing within tolerance (...)" for the evidence line, or ""
+// when nothing was timed from outside.
+std::string OutsideClockSummary(const v1::VerdictEvidence& ev) {
+  if (ev.timings().empty()) return "";
+  double slowest = 0, fastest = HUGE_VAL;
+  for (const auto& t : ev.timings()) {
+    slowest = std::max(slowest, t.t_outside_ns() / t.t_k_ns());
+    fastest = std::min(fastest, t.t_outside_ns() / t.t_k_ns());
+  }
+  return absl::StrFormat("; independent timing within tolerance (worst outside/in-process "
+                         "x%.2f, fastest x%.2f)",
+                         slowest, fastest);
+}
+
+// Whether the candidate's replays beat the incumbent's at this look's
+// corrected threshold (one-sided Welch); the test's figures go to `ev` and
+// `evidence`.
+bool Significant(const std::vector<double>& cand, const std::vector<double>& inc,
+                 const std::vector<int>& schedule, double alpha, int per_side,
+                 v1::VerdictEvidence* ev, std::string* evidence_out) {
+  const double look_alpha = alpha / schedule.size();
+  std::string& evidence = *evidence_out;
+  bool significant;
+  if (cand.size() >= 2 && inc.size() >= 2) {
+    const WelchResult w = WelchGreater(cand, inc);
+    significant = w.p < look_alpha;
+    ev->set_welch_t(w.t);
+    ev->set_welch_df(w.df);
+    ev->set_p_value(w.p);
+    ev->set_effect_size(w.effect);
+    absl::StrAppend(&evidence, absl::StrFormat("; Welch t=%.2f df=%.1f p=%.2g (needs < %g",
+                                               w.t, w.df, w.p, look_alpha));
+    if (schedule.size() > 1)
+      absl::StrAppend(&evidence, absl::StrFormat(": %g over %d planned looks, look %d at %d "
+                                                 "replays a side",
+                                                 alpha, schedule.size(), ev->looks(),
+                                                 per_side));
+    absl::StrAppend(&evidence, absl::StrFormat("), effect size d=%.2f", w.effect));
+  } else if (schedule.size() > 1) {
+    // One replay a side cannot reach a corrected threshold: a later look,
+    // with a t-test, decides.
+    significant = false;
+    absl::StrAppend(&evidence, "; one replay a side, too few for a t-test");
+  } else {
+    // One replay a side has no variance to test: fall back to demanding that
+    // the worst candidate replay beats the best incumbent one.
+    significant = *std::min_element(cand.begin(), cand.end()) >
+                  *std::max_element(inc.begin(), inc.end());
+    absl::StrAppend(&evidence, "; too few replays for a t-test, spread rule used");
+  }
+  return significant;
+}
+
+// The noise floor: the stored one for this problem's score on the hardware
+// the candidate ran on (several machines: the noisiest), pooled with this
+// verification's incumbent replays; described in `ev`.
+v1::NoiseFloor PooledNoiseFloor(const v1::ReplayBundle& replays,
+                                const std::set<std::string>& hardware,
+                                const std::vector<double>& inc, v1::VerdictEvidence* ev) {
+  v1::NoiseFloor floor;
+  for (const auto& f : replays.noise_floors()) {
+    if (f.workload() != "score" || (!hardware.empty() && !hardware.count(f.hardware()))) continue;
+    if (f.relative_sd() >= floor.relative_sd()) floor = f;
+  }
+  ev->set_noise_floor_key(floor.hardware().empty()
+                              ? "this verification's incumbent replays"
+                              : absl::StrCat(floor.problem(), " | ", floor.hardware()));
+  AddNoiseGroup(inc, 0, &floor);
+  ev->set_noise_floor(floor.relative_sd());
+  ev->set_noise_floor_df(floor.degrees_of_freedom());
+  return floor;
+}
+
 }  // namespace
 
 bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier) {
@@ -108,9 +320,13 @@ int MoreReplaysWanted(const v1::Verification& claim, const v1::ReplayBundle& rep
   const auto next = std::upper_bound(schedule.begin(), schedule.end(), per_side);
   if (next == schedule.end()) return 0;  // max_replays reached: decide
   const v1::Verification now = Decide(claim, replays);
-  // Only a missing significance is worth more replays: a finding outranks
-  // noise whatever the scores, and a significant gain below the bar would
-  // not grow with more of them.
+  // Clocks that disagreed on too many replays to leave them out: more
+  // replays may show a busy spell for what it was.
+  if (now.outcome() == v1::VERDICT_REJECTED_FLAKY && now.reason() == "timing-unsteady")
+    return *next - per_side;
+  // Otherwise only a missing significance is worth more replays: a finding
+  // outranks noise whatever the scores, and a significant gain below the
+  // bar would not grow with more of them.
   if (now.outcome() != v1::VERDICT_REJECTED_NOISE || now.reason() != "noise") return 0;
   const v1::VerdictEvidence& ev = now.evidence();
   if (ev.relative_gain() <= 0 || ev.relative_gain() < ev.required_gain()) return 0;
@@ -165,36 +381,14 @@ v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& r
   std::map<int64_t, const v1::Evaluation*> by_job;
   for (const auto& e : replays.evaluations()) by_job[e.job_id()] = &e;
 
-  // The incumbent's own outside/in-process ratio per workload, from its
-  // replays on the same machines at the same time: what load and warm
-  // caches do to unchanged code. A candidate is held to that in both
-  // directions, so a busy machine does not read as a tampered timer, nor
-  // warm caches as a candidate that skips work.
-  std::map<int, std::vector<double>> incumbent_ratios;
-  for (const auto& job : replays.jobs()) {
-    if (job.candidate_id() == claim.candidate_id()) continue;
-    auto it = by_job.find(job.id());
-    if (it == by_job.end() || it->second->outcome() != v1::OUTCOME_OK) continue;
-    for (const auto& w : it->second->workloads())
-      if (w.t_k_independent_ns() > 0 && w.t_k_ns() > 0)
-        incumbent_ratios[w.index()].push_back(w.t_k_independent_ns() / w.t_k_ns());
-  }
+  OutsideClock outside(replays, claim.candidate_id(), by_job, tolerance);
 
-  std::vector<double> cand, inc;
-  Problem hack, wrong, flaky, inc_problem;
-  // The outside clock's findings: a tampered timer (outside slower) or a
-  // candidate that does less work back to back (outside faster) does so on
-  // every replay, a host busy during one replay (other jobs on the same
-  // cores) does not; that only keeps a claim from being accepted.
-  Problem slower, faster, unsteady;
-  int timed_replays = 0, disagreeing_replays = 0, slower_replays = 0, faster_replays = 0;
+  std::vector<std::pair<int64_t, double>> cand_by_job;  // (job, score)
+  std::vector<double> inc;
+  Problem hack, wrong, flaky, inc_problem, unsteady;
   bool candidate_replays_done = true;
   std::set<std::string> hardware;  // of the candidate's replays
-  auto note = [](Problem* p, v1::VerdictOutcome o, const std::string& reason,
-                 const std::string& detail) {
-    if (p->outcome != v1::VERDICT_UNSPECIFIED) return;
-    *p = {o, reason, detail};
-  };
+  auto note = Note;
   for (const auto& job : replays.jobs()) {
     const bool is_candidate = job.candidate_id() == claim.candidate_id();
     auto it = by_job.find(job.id());
@@ -250,80 +444,15 @@ v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& r
       }
       continue;
     }
-    cand.push_back(e.score());
-    // Independent timing: the worker's clock around back-to-back calls in a
-    // fresh process against the harness's in-process median. Back-to-back
-    // calls run warm, so an honest in-process figure is rarely the smaller.
-    bool timed = false, is_slower = false, is_faster = false;
-    for (const auto& w : e.workloads()) {
-      for (const auto& flag : w.flags())
-        if (flag == "independent-timing-failed")
-          note(&flaky, v1::VERDICT_REJECTED_FLAKY, flag,
-               absl::StrCat(where, " workload ", w.index(), ": the back-to-back run failed: ",
-                            FirstLine(e.message())));
-      if (w.t_k_independent_ns() <= 0 || w.t_k_ns() <= 0) continue;
-      auto* t = ev->add_timings();
-      t->set_job_id(job.id());
-      t->set_workload(w.index());
-      t->set_axes(w.axes());
-      t->set_t_k_ns(w.t_k_ns());
-      t->set_t_outside_ns(w.t_k_independent_ns());
-      t->set_calls(w.independent_calls());
-      const auto ratios = incumbent_ratios.find(w.index());
-      const bool calibrated = ratios != incumbent_ratios.end();
-      const double incumbent_ratio = calibrated ? Median(ratios->second) : 1.0;
-      const double ratio = w.t_k_independent_ns() / w.t_k_ns();
-      timed = true;
-      // Slower: load only ever slows the outside run, so the band never
-      // drops below 1.
-      const double slow_band = std::max(1.0, incumbent_ratio) * (1 + tolerance);
-      if (ratio > slow_band) {
-        is_slower = true;
-        note(&slower, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
-             absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call, the "
-                             "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
-                             "incumbent's own ratio x%.2f, tolerance x%.2f): the in-process "
-                             "timer was not to be trusted",
-                             where, w.index(), w.axes(), w.t_k_ns(), w.t_k_independent_ns(),
-                             w.independent_calls(), ratio, std::max(1.0, incumbent_ratio),
-                             1 + tolerance));
-      }
-      // Faster: only against an incumbent timed the same way (warm caches
-      // make honest back-to-back calls faster by an amount only it shows),
-      // never above 1 (load on its outside run says nothing about caches).
-      if (!calibrated) continue;
-      const double fast_allowance = (1 + tolerance) * kWarmAllowance;
-      if (ratio < std::min(1.0, incumbent_ratio) / fast_allowance) {
-        is_faster = true;
-        note(&faster, v1::VERDICT_REJECTED_HACK, "timing-disagreement",
-             absl::StrFormat("%s workload %d (%s): the harness timed %.0f ns per call, the "
-                             "worker's clock %.0f ns over %d back-to-back calls (x%.2f; the "
-                             "incumbent's own ratio x%.2f, tolerance /%.2f): the candidate "
-                             "did less work when called back to back",
-                             where, w.index(), w.axes(), w.t_k_ns(), w.t_k_independent_ns(),
-                             w.independent_calls(), ratio, std::min(1.0, incumbent_ratio),
-                             fast_allowance));
-      }
-    }
-    timed_replays += timed;
-    disagreeing_replays += is_slower || is_faster;
-    slower_replays += is_slower;
-    faster_replays += is_faster;
+    cand_by_job.push_back({job.id(), e.score()});
+    outside.AddReplay(job, e, where, ev, &flaky);
   }
   // Decided only once every replay of the candidate is in.
-  if (disagreeing_replays > 0 && candidate_replays_done) {
-    if (slower_replays == timed_replays) {
-      note(&hack, slower.outcome, slower.reason, slower.detail);
-    } else if (faster_replays == timed_replays) {
-      note(&hack, faster.outcome, faster.reason, faster.detail);
-    } else {
-      const Problem& first = slower.outcome != v1::VERDICT_UNSPECIFIED ? slower : faster;
-      note(&unsteady, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
-           absl::StrCat("the worker's clock disagreed on ", disagreeing_replays, " of ",
-                        timed_replays, " timed replays (a busy host, or a candidate not to be "
-                        "trusted): ", first.detail));
-    }
-  }
+  std::set<int64_t> excluded;
+  if (candidate_replays_done) excluded = outside.Conclude(&hack, &unsteady);
+  std::vector<double> cand;
+  for (const auto& [job_id, score] : cand_by_job)
+    if (!excluded.count(job_id)) cand.push_back(score);
   for (double s : cand) v.add_candidate_scores(s);
   for (double s : inc) v.add_incumbent_scores(s);
 
@@ -350,21 +479,7 @@ v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& r
   ev->set_relative_gain(gain);
   ev->set_p_value(1);
 
-  // The noise floor: the stored one for this problem's score on the hardware
-  // the candidate ran on, pooled with this verification's incumbent replays.
-  v1::NoiseFloor floor;
-  std::vector<std::string> keys;
-  for (const auto& f : replays.noise_floors()) {
-    if (f.workload() != "score" || (!hardware.empty() && !hardware.count(f.hardware()))) continue;
-    // Several machines: the noisiest counts.
-    if (f.relative_sd() >= floor.relative_sd()) floor = f;
-  }
-  if (!floor.hardware().empty()) keys.push_back(absl::StrCat(floor.problem(), " | ", floor.hardware()));
-  AddNoiseGroup(inc, 0, &floor);
-  ev->set_noise_floor(floor.relative_sd());
-  ev->set_noise_floor_df(floor.degrees_of_freedom());
-  ev->set_noise_floor_key(keys.empty() ? "this verification's incumbent replays"
-                                       : keys.front());
+  const v1::NoiseFloor floor = PooledNoiseFloor(replays, hardware, inc, ev);
   const double required = std::max(policy.min_gain(), sigmas * floor.relative_sd());
   ev->set_required_gain(required);
 
@@ -374,45 +489,12 @@ v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& r
       Scores(cand), med_cand, Scores(inc), med_inc, 100 * gain, claim.claimed_score(),
       100 * floor.relative_sd(), floor.degrees_of_freedom(), ev->noise_floor_key(),
       100 * required);
-  bool significant;
-  if (cand.size() >= 2 && inc.size() >= 2) {
-    const WelchResult w = WelchGreater(cand, inc);
-    significant = w.p < look_alpha;
-    ev->set_welch_t(w.t);
-    ev->set_welch_df(w.df);
-    ev->set_p_value(w.p);
-    ev->set_effect_size(w.effect);
-    absl::StrAppend(&evidence, absl::StrFormat("; Welch t=%.2f df=%.1f p=%.2g (needs < %g",
-                                               w.t, w.df, w.p, look_alpha));
-    if (schedule.size() > 1)
-      absl::StrAppend(&evidence, absl::StrFormat(": %g over %d planned looks, look %d at %d "
-                                                 "replays a side",
-                                                 alpha, schedule.size(), ev->looks(),
-                                                 per_side));
-    absl::StrAppend(&evidence, absl::StrFormat("), effect size d=%.2f", w.effect));
-  } else if (schedule.size() > 1) {
-    // One replay a side cannot reach a corrected threshold: a later look,
-    // with a t-test, decides.
-    significant = false;
-    absl::StrAppend(&evidence, "; one replay a side, too few for a t-test");
-  } else {
-    // One replay a side has no variance to test: fall back to demanding that
-    // the worst candidate replay beats the best incumbent one.
-    significant = *std::min_element(cand.begin(), cand.end()) >
-                  *std::max_element(inc.begin(), inc.end());
-    absl::StrAppend(&evidence, "; too few replays for a t-test, spread rule used");
-  }
-  if (!ev->timings().empty()) {
-    double slowest = 0, fastest = HUGE_VAL;
-    for (const auto& t : ev->timings()) {
-      slowest = std::max(slowest, t.t_outside_ns() / t.t_k_ns());
-      fastest = std::min(fastest, t.t_outside_ns() / t.t_k_ns());
-    }
-    absl::StrAppend(&evidence, absl::StrFormat("; independent timing within tolerance "
-                                               "(worst outside/in-process x%.2f, fastest "
-                                               "x%.2f)",
-                                               slowest, fastest));
-  }
+  const bool significant =
+      Significant(cand, inc, schedule, alpha, per_side, ev, &evidence);
+  absl::StrAppend(&evidence, OutsideClockSummary(*ev));
+  if (!excluded.empty())
+    absl::StrAppend(&evidence, "; left out, the worker's clock disagreeing (a busy host): replay ",
+                    excluded.size() == 1 ? "job " : "jobs ", absl::StrJoin(excluded, ", "));
   if (!significant)
     return reject({v1::VERDICT_REJECTED_NOISE, "noise",
                    absl::StrCat("improvement not beyond the noise: ", evidence)});

@@ -484,6 +484,42 @@ TEST(Verdict, OutsideMuchFasterOnSomeReplaysIsUnsteady) {
   EXPECT_EQ(Decide(Claim(), Timed({0.1, 5.0}, {0.9, 0.9})).reason(), "timing-unsteady");
 }
 
+TEST(Verdict, AFewDisagreeingReplaysAreLeftOutOfTheScores) {
+  // One replay of four read x3 slower from outside (a busy spell): it is no
+  // evidence, and the verdict rests on the three whose clocks agreed.
+  v1::ReplayBundle r = Timed({1.0, 3.0, 1.0, 1.0}, {1.0, 1.0, 1.0, 1.0});
+  r.mutable_evaluations(1)->set_score(5.0);  // whatever it scored does not count
+  const v1::Verification v = Decide(Claim(), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
+  EXPECT_EQ(v.candidate_scores_size(), 3);
+  EXPECT_EQ(std::count(v.candidate_scores().begin(), v.candidate_scores().end(), 5.0), 0);
+  EXPECT_NE(v.detail().find("left out, the worker's clock disagreeing (a busy host): replay "
+                            "job 2"),
+            std::string::npos)
+      << v.detail();
+  // The in-process figure held to the outside one is the fastest tenth when
+  // the harness gives it: load that stretched the median does not count.
+  v1::ReplayBundle loaded = Timed({1.0, 1.0}, {1.0, 1.0});
+  loaded.mutable_evaluations(0)->mutable_workloads(0)->set_t_k_ns(3000);
+  loaded.mutable_evaluations(0)->mutable_workloads(0)->set_t_k_p10_ns(1000);
+  EXPECT_EQ(Decide(Claim(), loaded).outcome(), v1::VERDICT_ACCEPTED);
+}
+
+TEST(VerdictSequential, UnsteadyClocksGetMoreReplaysBeforeAVerdict) {
+  // One of three disagreeing is too many to leave out at the first look...
+  v1::Verification claim = Sequential(3, 6);
+  v1::ReplayBundle r = Timed({1.0, 3.0, 1.0}, {1.0, 1.0, 1.0});
+  EXPECT_EQ(Decide(claim, r).reason(), "timing-unsteady");
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 3);
+  // ...and few enough among six.
+  r = Timed({1.0, 3.0, 1.0, 1.0, 1.0, 1.0}, {1.0, 1.0, 1.0, 1.0, 1.0, 1.0});
+  EXPECT_EQ(Decide(claim, r).outcome(), v1::VERDICT_ACCEPTED) << Decide(claim, r).detail();
+  // Two of six stay unsteady, and the cap ends it there.
+  r = Timed({1.0, 3.0, 3.0, 1.0, 1.0, 1.0}, {1.0, 1.0, 1.0, 1.0, 1.0, 1.0});
+  EXPECT_EQ(Decide(claim, r).reason(), "timing-unsteady");
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 0);
+}
+
 TEST(Verdict, HonestFastCandidatesPassTheFasterDirection) {
   // The candidate's ratio matches the incumbent's.
   v1::Verification v = Decide(Claim(), Timed({0.85, 0.9}, {0.9, 0.88}));

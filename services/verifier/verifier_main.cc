@@ -206,6 +206,7 @@ int VerifierMain(int argc, char** argv) {
   sigaction(SIGINT, &sa, nullptr);
 
   auto registry = std::make_shared<prometheus::Registry>();
+  RegisterBuildInfo(*registry, "verifier");
   std::unique_ptr<MetricsServer> metrics;
   if (flags->Has("metrics")) {
     auto m = MetricsServer::Start(flags->Get("metrics"), registry);

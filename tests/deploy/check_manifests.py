@@ -18,6 +18,11 @@ provisioning, and checks that:
   - every volume, secret, ConfigMap key and $(VAR) named is defined, and
     credential files are ones `ratchet pki`/`ratchet token` write;
   - every metric (and label) named in alert rules is one ratchet exports;
+  - Grafana: every dashboard in deploy/grafana/dashboards/ parses, its panels
+    sit on the 24-column grid without overlapping, every metric and label its
+    panel targets and template variables name is one ratchet exports, its
+    data source is the provisioned one, and the dashboard provider's folder
+    is the one compose mounts from deploy/grafana/dashboards/;
   - promtool check config/rules and docker-compose config pass, when those
     tools are installed (skipped with a message otherwise).
 Exit 0 when everything holds, 1 with every failure listed otherwise.
@@ -25,6 +30,7 @@ Exit 0 when everything holds, 1 with every failure listed otherwise.
 
 import argparse
 import glob
+import json
 import os
 import re
 import shlex
@@ -379,6 +385,167 @@ def check_alerts(src, families):
         n, len(used), len(families), ", ".join(sorted(used))))
 
 
+# ---------------------------------------------------------------- grafana
+
+LABELS_EVERYWHERE = ("job", "instance")
+
+
+def check_promql_names(where, expr, families, used):
+    """Metric and label names in a PromQL expression against what ratchet exports."""
+    for m in re.finditer(r"\b(ratchet_[a-z0-9_]+)(\{[^}]*\})?", expr):
+        name, matchers = m.group(1), m.group(2) or ""
+        family, extra = name, ()
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name not in families and name.endswith(suffix) and name[:-len(suffix)] in families:
+                family = name[:-len(suffix)]
+                extra = ("le",) if suffix == "_bucket" else ()
+        if family not in families:
+            fail(where, "metric %s is not exported by ratchet" % name)
+            continue
+        used.add(family)
+        for label in re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)", matchers):
+            if label not in families[family][1] and label not in LABELS_EVERYWHERE + extra:
+                fail(where, "%s has no label %s" % (family, label))
+    names = set(re.findall(r"\b(ratchet_[a-z0-9_]+)", expr))
+    labels = set()
+    for group in re.findall(r"\b(?:by|on|without|ignoring)\s*\(([^)]*)\)", expr):
+        labels |= {x.strip() for x in group.split(",") if x.strip()}
+    # legendFormat / label_replace sources are checked by the caller.
+    for label in labels:
+        if label in LABELS_EVERYWHERE or (label == "le" and any(n.endswith("_bucket") for n in names)):
+            continue
+        if not any(label in families.get(n, families.get(re.sub(r"_(bucket|sum|count)$", "", n), ("", set())))[1]
+                   for n in names):
+            fail(where, "groups by %s, a label none of %s has" % (label, ", ".join(sorted(names)) or "its metrics"))
+    return labels
+
+
+def check_grafana(src, compose, families):
+    board_dir = os.path.join(src, "deploy/grafana/dashboards")
+    boards = sorted(glob.glob(os.path.join(board_dir, "*.json")))
+    if not boards:
+        fail("deploy/grafana/dashboards", "no dashboard JSON")
+    uids = set()
+    for ds_file in glob.glob(os.path.join(src, "deploy/grafana/provisioning/datasources/*.yml")):
+        with open(ds_file) as f:
+            uids |= {ds.get("uid") for ds in (yaml.safe_load(f) or {}).get("datasources", [])}
+    used = set()
+    panels_n = targets_n = 0
+    for path in boards:
+        rel = os.path.relpath(path, src)
+        try:
+            with open(path) as f:
+                board = json.load(f)
+        except ValueError as e:
+            fail(rel, "not JSON: %s" % e)
+            continue
+        for key in ("uid", "title", "panels", "schemaVersion"):
+            if key not in board:
+                fail(rel, "no %s" % key)
+        variables = {}
+        for v in (board.get("templating") or {}).get("list", []):
+            variables[v.get("name")] = v
+            where = "%s: variable %s" % (rel, v.get("name"))
+            if v.get("type") == "datasource":
+                if v.get("query") != "prometheus":
+                    fail(where, "is not a prometheus data source variable")
+                if (v.get("current") or {}).get("value") not in uids:
+                    fail(where, "defaults to %s, not a provisioned data source (%s)"
+                         % ((v.get("current") or {}).get("value"), ", ".join(sorted(uids))))
+            elif v.get("type") == "query":
+                q = v.get("definition") or (v.get("query") or {}).get("query", "")
+                m = re.fullmatch(r"label_values\((ratchet_[a-z0-9_]+)(?:\{[^}]*\})?\s*,\s*(\w+)\)", q.strip())
+                if not m:
+                    fail(where, "%r is not label_values(ratchet_METRIC, LABEL)" % q)
+                elif m.group(1) not in families:
+                    fail(where, "metric %s is not exported by ratchet" % m.group(1))
+                elif m.group(2) not in families[m.group(1)][1]:
+                    fail(where, "%s has no label %s" % (m.group(1), m.group(2)))
+                else:
+                    used.add(m.group(1))
+        panels = []
+        for p in board.get("panels") or []:
+            panels.extend(p.get("panels") or [] if p.get("type") == "row" else [p])
+        cells = {}
+        ids = set()
+        for p in panels:
+            panels_n += 1
+            where = "%s: panel %r" % (rel, p.get("title"))
+            if p.get("id") in ids:
+                fail(where, "id %s is used twice" % p.get("id"))
+            ids.add(p.get("id"))
+            g = p.get("gridPos") or {}
+            if not all(isinstance(g.get(k), int) for k in "xywh") or g["x"] < 0 or g["x"] + g["w"] > 24:
+                fail(where, "gridPos %s is not on the 24-column grid" % g)
+            else:
+                for x in range(g["x"], g["x"] + g["w"]):
+                    for y in range(g["y"], g["y"] + g["h"]):
+                        if (x, y) in cells:
+                            fail(where, "overlaps panel %r" % cells[(x, y)])
+                            break
+                        cells[(x, y)] = p.get("title")
+                    else:
+                        continue
+                    break
+            for ds in [p.get("datasource")] + [t.get("datasource") for t in p.get("targets") or []]:
+                uid = (ds or {}).get("uid") if isinstance(ds, dict) else ds
+                if uid not in ("${datasource}", "$datasource") and uid not in uids:
+                    fail(where, "data source %r is neither ${datasource} nor a provisioned uid" % uid)
+            if not p.get("targets"):
+                fail(where, "has no targets")
+            for t in p.get("targets") or []:
+                targets_n += 1
+                expr = t.get("expr") or ""
+                twhere = "%s [%s]" % (where, t.get("refId"))
+                if not expr:
+                    fail(twhere, "no expr")
+                    continue
+                if not re.search(r"\bratchet_[a-z0-9_]+", expr):
+                    fail(twhere, "queries no ratchet metric: %s" % expr)
+                for var in re.findall(r"\$\{?([A-Za-z_]\w*)", expr):
+                    if var not in variables and not var.startswith("__"):
+                        fail(twhere, "names $%s, which the dashboard does not define" % var)
+                labels = check_promql_names(twhere, expr, families, used)
+                names = set(re.findall(r"\b(ratchet_[a-z0-9_]+)", expr))
+                kept = labels if re.search(r"\b(?:sum|max|min|avg|count)\s+by\b", expr) else None
+                for label in re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat") or ""):
+                    if kept is not None and label not in kept:
+                        fail(twhere, "legend names {{%s}}, which the query aggregates away" % label)
+                    elif label not in LABELS_EVERYWHERE and not any(
+                            label in families.get(re.sub(r"_(bucket|sum|count)$", "", n), ("", set()))[1]
+                            for n in names):
+                        fail(twhere, "legend names {{%s}}, a label none of its metrics has" % label)
+    # The provider reads the folder compose mounts the dashboards into.
+    mounts = {}
+    for v in (compose["services"].get("grafana") or {}).get("volumes", []):
+        parts = v.split(":") if isinstance(v, str) else [v.get("source"), v.get("target")]
+        if len(parts) >= 2:
+            mounts[parts[1].rstrip("/")] = parts[0]
+    providers = 0
+    for prov in glob.glob(os.path.join(src, "deploy/grafana/provisioning/dashboards/*.yml")):
+        prel = os.path.relpath(prov, src)
+        with open(prov) as f:
+            for p in (yaml.safe_load(f) or {}).get("providers", []):
+                providers += 1
+                path = ((p.get("options") or {}).get("path") or "").rstrip("/")
+                if "/etc/grafana/provisioning" in mounts and path.startswith("/etc/grafana/provisioning/"):
+                    inside = os.path.join(src, mounts["/etc/grafana/provisioning"],
+                                          path[len("/etc/grafana/provisioning/"):])
+                elif path in mounts:
+                    inside = os.path.join(src, mounts[path])
+                else:
+                    fail(prel, "provider %s reads %s, which compose does not mount into grafana"
+                         % (p.get("name"), path))
+                    continue
+                if not glob.glob(os.path.join(inside, "*.json")):
+                    fail(prel, "provider %s reads %s (%s here), which holds no dashboard JSON"
+                         % (p.get("name"), path, os.path.relpath(inside, src)))
+    if not providers:
+        fail("deploy/grafana/provisioning/dashboards", "no dashboard provider")
+    note("grafana: %d dashboard(s), %d panels, %d targets over %d of ratchet's metric families; "
+         "%d dashboard provider(s)" % (len(boards), panels_n, targets_n, len(used), providers))
+
+
 # ---------------------------------------------------------------- kubernetes
 
 def check_kubernetes(binary, src):
@@ -604,7 +771,9 @@ def main():
     binary.controls()
     compose, listening = check_compose(binary, src)
     check_prometheus(src, compose, listening)
-    check_alerts(src, exported_metrics(src))
+    families = exported_metrics(src)
+    check_alerts(src, families)
+    check_grafana(src, compose, families)
     check_kubernetes(binary, src)
     check_slurm(binary, src)
     run_tools(src)
