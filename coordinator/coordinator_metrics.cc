@@ -46,6 +46,12 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry) {
                               .Name("ratchet_evaluations_total")
                               .Help("Evaluations reported by workers, by outcome and kind")
                               .Register(registry);
+  // Every outcome's series from the start, at 0: increase() over a window
+  // needs a sample before the first count to see it.
+  for (int o = v1::OUTCOME_OK; o <= v1::OUTCOME_HARNESS_ERROR; ++o)
+    for (v1::JobKind kind : {v1::JOB_EVALUATE, v1::JOB_REPLAY})
+      evaluations_counter_->Add(
+          {{"outcome", OutcomeName(static_cast<v1::Outcome>(o))}, {"kind", JobKindName(kind)}});
   verdicts_counter_ = &prometheus::BuildCounter()
                            .Name("ratchet_verdicts_total")
                            .Help("Verifier verdicts by outcome and reason")

@@ -6,9 +6,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "gtest/gtest.h"
+#include "prometheus/counter.h"
+#include "prometheus/registry.h"
+#include "worker/device_busy.h"
 #include "worker/hardware.h"
 #include "worker/worker.h"
 
@@ -485,6 +490,36 @@ TEST(IndependentTimingTest, MarksFromTheFutureOrGoingBackAreRefused) {
   std::vector<Mark> fewer = ok;
   fewer[1].calls = -1;
   EXPECT_FALSE(MarksArePlausible(fewer));
+}
+
+}  // namespace
+}  // namespace ratchet::worker
+
+namespace ratchet::worker {
+namespace {
+
+double BusySeconds(prometheus::Family<prometheus::Counter>& family, const std::string& device) {
+  return family.Add({{"device", device}}).Value();
+}
+
+TEST(DeviceBusyTest, CountsWhileAJobHoldsTheDevice) {
+  prometheus::Registry registry;
+  auto& family = prometheus::BuildCounter().Name("busy").Register(registry);
+  DeviceBusy busy(&family);
+  {
+    DeviceBusy::Hold hold(&busy, "gpu0");
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    busy.Flush();  // as every heartbeat does: counted before the job ends
+    EXPECT_GE(BusySeconds(family, "gpu0"), 0.005);
+    EXPECT_EQ(BusySeconds(family, "cpu"), 0);
+  }
+  const double held = BusySeconds(family, "gpu0");
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  busy.Flush();  // nothing holds it now
+  EXPECT_EQ(BusySeconds(family, "gpu0"), held);
+  DeviceBusy none(nullptr);  // a worker without metrics
+  DeviceBusy::Hold ignored(&none, "cpu");
+  none.Flush();
 }
 
 }  // namespace

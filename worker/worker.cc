@@ -41,25 +41,6 @@ namespace fs = std::filesystem;
 
 std::mutex log_mu;
 
-// Adds the seconds it lives to `device`'s busy counter (none when `family`
-// is null, a worker without metrics).
-class DeviceBusyClock {
- public:
-  DeviceBusyClock(prometheus::Family<prometheus::Counter>* family, const std::string& device)
-      : counter_(family == nullptr ? nullptr : &family->Add({{"device", device}})),
-        start_(std::chrono::steady_clock::now()) {}
-  ~DeviceBusyClock() {
-    if (counter_ != nullptr)
-      counter_->Increment(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
-  }
-  DeviceBusyClock(const DeviceBusyClock&) = delete;
-  DeviceBusyClock& operator=(const DeviceBusyClock&) = delete;
-
- private:
-  prometheus::Counter* const counter_;
-  const std::chrono::steady_clock::time_point start_;
-};
 
 std::chrono::system_clock::time_point Deadline(double seconds) {
   return std::chrono::system_clock::now() +
@@ -218,14 +199,15 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
                         .Register(*registry_)
                         .Add({}, prometheus::Histogram::BucketBoundaries{
                                      1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800});
-    device_busy_ = &prometheus::BuildCounter()
-                        .Name("ratchet_worker_device_busy_seconds_total")
-                        .Help("Seconds jobs held the device: a GPU's lock (cuda jobs), "
-                              "the harness's run (cpu jobs); rate(): the busy fraction")
-                        .Register(*registry_);
-    device_busy_->Add({{"device", "cpu"}});
+    auto& busy = prometheus::BuildCounter()
+                     .Name("ratchet_worker_device_busy_seconds_total")
+                     .Help("Seconds jobs held the device: a GPU's lock (cuda jobs), "
+                           "the harness's run (cpu jobs); rate(): the busy fraction")
+                     .Register(*registry_);
+    busy.Add({{"device", "cpu"}});
     for (int gpu = 0; gpu < hardware_.gpus_size(); ++gpu)
-      device_busy_->Add({{"device", absl::StrCat("gpu", gpu)}});
+      busy.Add({{"device", absl::StrCat("gpu", gpu)}});
+    device_busy_ = std::make_unique<DeviceBusy>(&busy);
   }
 }
 
@@ -358,6 +340,7 @@ void Worker::ControlLoop() {
       backoff = 0.5;
     }
     HeartbeatOnce();
+    if (device_busy_) device_busy_->Flush();
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait_for(lock, std::chrono::milliseconds(static_cast<int64_t>(heartbeat_seconds_ * 1000)),
                  [this] { return stopping_ || need_register_; });
@@ -749,8 +732,8 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     spec.wall_seconds = std::max(1.0, timeout - built->wall_seconds);
   }
   // From here to the end of the job (before the GPU's lock is let go).
-  const DeviceBusyClock busy(
-      device_busy_,
+  const DeviceBusy::Hold busy(
+      device_busy_.get(),
       cuda ? absl::StrCat("gpu", slot % std::max(1, hardware_.gpus_size())) : "cpu");
   auto run = sandbox_.Run(spec, hooks);
   if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));

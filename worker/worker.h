@@ -23,6 +23,7 @@
 #include "prometheus/registry.h"
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "spec/defaults.h"
+#include "worker/device_busy.h"
 #include "worker/sandbox.h"
 
 namespace grpc {
@@ -121,8 +122,9 @@ class Worker {
   prometheus::Family<prometheus::Counter>* jobs_total_ = nullptr;
   prometheus::Gauge* jobs_running_ = nullptr;
   prometheus::Histogram* job_seconds_ = nullptr;
-  // ratchet_worker_device_busy_seconds_total{device="cpu"|"gpuN"}.
-  prometheus::Family<prometheus::Counter>* device_busy_ = nullptr;
+  // ratchet_worker_device_busy_seconds_total{device="cpu"|"gpuN"}; null
+  // without metrics.
+  std::unique_ptr<DeviceBusy> device_busy_;
 };
 
 // 128 random bits in hex: the secret a harness run echoes in its result.

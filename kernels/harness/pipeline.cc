@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/correctness/compare.h"
-#include "kernels/cuda/timing_stats.h"
+#include "kernels/harness/timing_stats.h"
 #include "kernels/harness/back_to_back.h"
 
 namespace ratchet::kernels {

@@ -508,7 +508,7 @@ TEST_F(HarnessTest, BenchPrintsJson) {
 // Without --json, bench prints the table of the result it read.
 TEST_F(HarnessTest, BenchPrintsTheTable) {
   const auto [rc, out] = Bench("wrong", {});
-  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(rc, 1);  // the table, and an exit status that says it was not ok
   EXPECT_THAT(out, HasSubstr("outcome: wrong_answer   problem score: 0.0000"));
   EXPECT_THAT(out, HasSubstr("peaks: 10.0 GB/s, 100.0 GFLOP/s"));
   EXPECT_THAT(out, HasSubstr("message: workload 0 (N=1000)"));

@@ -1,7 +1,7 @@
 // CPU-only tests of the CUDA harness's pure parts: timing statistics, CUPTI
 // span arithmetic, the events cross-check, the repetition rule, float8
 // conversion and the default tolerance table.
-#include "kernels/cuda/timing_stats.h"
+#include "kernels/harness/timing_stats.h"
 
 #include <gtest/gtest.h>
 

@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "services/cli/security_commands.h"
 
 namespace ratchet::cli {
 namespace {
@@ -323,6 +324,31 @@ TEST_F(CommandsTest, UsageIsPerCommand) {
             std::string::npos)
       << err_.str();
   EXPECT_EQ(err_.str().find("Services:"), std::string::npos) << err_.str();
+}
+
+TEST(SecurityCommandsTest, JsonSaysWhatWasMade) {
+  char tmpl[] = "/tmp/ratchet-cli-pki-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  auto run = [](std::vector<std::string> args, std::ostringstream* out) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    std::ostringstream err;
+    return RunSecurityCommand(static_cast<int>(argv.size()), argv.data(), *out, err);
+  };
+  std::ostringstream init, issue, token;
+  ASSERT_EQ(run({"pki", "init", dir + "/pki", "--json"}, &init), kExitOk);
+  EXPECT_EQ(nlohmann::json::parse(init.str())["certificate"], dir + "/pki/coordinator.pem");
+  ASSERT_EQ(run({"pki", "issue", dir + "/pki", "worker:w1", "--json"}, &issue), kExitOk);
+  EXPECT_EQ(nlohmann::json::parse(issue.str())["principal"], "worker:w1");
+  ASSERT_EQ(run({"token", "add", "--tokens=" + dir + "/tokens", "--role=read", "--name=ana",
+                 "--json"},
+                &token),
+            kExitOk);
+  const auto t = nlohmann::json::parse(token.str());
+  EXPECT_EQ(t["role"], "read");
+  EXPECT_GE(t["token"].get<std::string>().size(), 32u);
+  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(FormatTest, TableCellsAreOneLine) {

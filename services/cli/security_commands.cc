@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
 #include "services/cli/commands.h"
 #include "common/auth.h"
 #include "common/flags.h"
@@ -27,7 +28,8 @@ constexpr char kUsage[] =
     "         client's admin:NAME / submit:NAME / read:NAME; DIR/NAME.pem/.key\n"
     "       ratchet token add --tokens=FILE --role=read|submit|admin --name=NAME\n"
     "         a new client token: printed once, its SHA-256 appended to FILE\n"
-    "         (the coordinator's --tokens); pass it with --token-file or $RATCHET_TOKEN\n";
+    "         (the coordinator's --tokens); pass it with --token-file or $RATCHET_TOKEN\n"
+    "       --json: what was made, as one JSON object\n";
 
 int Usage(std::ostream& err, const std::string& why) {
   err << "ratchet: " << why << "\n" << kUsage;
@@ -67,6 +69,16 @@ int Pki(const Flags& flags, std::ostream& out, std::ostream& err) {
       err << "ratchet pki init: " << s.message() << "\n";
       return kExitFailure;
     }
+    if (flags.Has("json")) {
+      out << nlohmann::json{{"ca", dir + "/ca.pem"},
+                            {"ca_key", dir + "/ca.key"},
+                            {"certificate", dir + "/coordinator.pem"},
+                            {"key", dir + "/coordinator.key"},
+                            {"hosts", hosts}}
+                 .dump()
+          << "\n";
+      return kExitOk;
+    }
     out << "CA " << dir << "/ca.pem (its key " << dir << "/ca.key: keep it off the cluster)\n"
         << "coordinator certificate " << dir << "/coordinator.pem for "
         << absl::StrJoin(hosts, ", ") << "\n"
@@ -87,7 +99,15 @@ int Pki(const Flags& flags, std::ostream& out, std::ostream& err) {
       err << "ratchet pki issue: " << s.message() << "\n";
       return kExitFailure;
     }
-    out << cn << ": " << dir << "/" << name << ".pem and " << dir << "/" << name << ".key\n";
+    if (flags.Has("json")) {
+      out << nlohmann::json{{"principal", cn},
+                            {"certificate", dir + "/" + name + ".pem"},
+                            {"key", dir + "/" + name + ".key"}}
+                 .dump()
+          << "\n";
+    } else {
+      out << cn << ": " << dir << "/" << name << ".pem and " << dir << "/" << name << ".key\n";
+    }
     return kExitOk;
   }
   return Usage(err, absl::StrCat("unknown pki subcommand '", pos[1], "'"));
@@ -115,6 +135,15 @@ int Token(const Flags& flags, std::ostream& out, std::ostream& err) {
     return kExitFailure;
   }
   ::close(fd);
+  if (flags.Has("json")) {
+    out << nlohmann::json{{"token", token},
+                          {"role", auth::RoleName(*role)},
+                          {"name", name},
+                          {"tokens_file", path}}
+               .dump()
+        << "\n";
+    return kExitOk;
+  }
   out << token << "\n";
   err << "token for " << name << " (" << auth::RoleName(*role) << ") added to " << path
       << "; it is shown only now (the coordinator reads " << path << " at start)\n";
@@ -126,13 +155,13 @@ int Token(const Flags& flags, std::ostream& out, std::ostream& err) {
 bool IsSecurityCommand(const std::string& name) { return name == "pki" || name == "token"; }
 
 int RunSecurityCommand(int argc, char** argv, std::ostream& out, std::ostream& err) {
-  auto flags = Flags::Parse(argc, argv, {"help"});
+  auto flags = Flags::Parse(argc, argv, {"help", "json"});
   if (!flags.ok()) return Usage(err, std::string(flags.status().message()));
   if (flags->Has("help")) {
     out << kUsage;
     return kExitOk;
   }
-  auto unknown = flags->Unknown({"hosts", "tokens", "role", "name", "help"});
+  auto unknown = flags->Unknown({"hosts", "tokens", "role", "name", "help", "json"});
   if (!unknown.empty()) return Usage(err, absl::StrCat("unknown flag --", unknown[0]));
   return flags->positional().empty() || flags->positional()[0] == "pki" ? Pki(*flags, out, err)
                                                                           : Token(*flags, out, err);

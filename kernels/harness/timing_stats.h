@@ -2,8 +2,8 @@
 // machines without a GPU: summaries of repetition samples (the pipeline's
 // T_k, on both harnesses), the span of a set of activity records, the
 // cross-check between CUPTI and CUDA events, and when to stop repeating.
-#ifndef RATCHET_KERNELS_CUDA_TIMING_STATS_H_
-#define RATCHET_KERNELS_CUDA_TIMING_STATS_H_
+#ifndef RATCHET_KERNELS_HARNESS_TIMING_STATS_H_
+#define RATCHET_KERNELS_HARNESS_TIMING_STATS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -69,4 +69,4 @@ bool NeedMoreRepetitions(size_t done, size_t min_repetitions, double measured_ns
 
 }  // namespace ratchet::kernels
 
-#endif  // RATCHET_KERNELS_CUDA_TIMING_STATS_H_
+#endif  // RATCHET_KERNELS_HARNESS_TIMING_STATS_H_

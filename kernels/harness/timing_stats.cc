@@ -1,4 +1,4 @@
-#include "kernels/cuda/timing_stats.h"
+#include "kernels/harness/timing_stats.h"
 
 #include <algorithm>
 #include <cmath>
