@@ -524,3 +524,30 @@ TEST(DeviceBusyTest, CountsWhileAJobHoldsTheDevice) {
 
 }  // namespace
 }  // namespace ratchet::worker
+
+namespace ratchet::worker {
+namespace {
+
+TEST(JobFolderTest, WritesTheJobAndRefusesPathsOutOfIt) {
+  char tmpl[] = "/tmp/ratchet-job-folder-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::filesystem::path scratch = tmpl;
+  v1::Job job;
+  job.mutable_problem()->set_definition_json("{}");
+  job.mutable_problem()->set_workload_jsonl("{}\n");
+  (*job.mutable_solution()->mutable_files())["src/kernel.cc"] = "int x;";
+  ASSERT_TRUE(WriteJobFolder(job, scratch).ok());
+  std::ifstream written(scratch / "solution" / "src" / "kernel.cc");
+  std::string text((std::istreambuf_iterator<char>(written)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "int x;");
+  EXPECT_FALSE(std::filesystem::exists(scratch / "baseline.json"));  // none stored
+
+  (*job.mutable_solution()->mutable_files())["../escape.cc"] = "int y;";
+  const absl::Status st = WriteJobFolder(job, scratch / "second");
+  EXPECT_TRUE(absl::IsInvalidArgument(st)) << st;
+  EXPECT_FALSE(std::filesystem::exists(scratch / "escape.cc"));
+  std::filesystem::remove_all(scratch);
+}
+
+}  // namespace
+}  // namespace ratchet::worker

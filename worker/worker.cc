@@ -597,41 +597,16 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
                  work = scratch / "work", tmp = scratch / "tmp", home = scratch / "home",
                  out = scratch / "result.json";
   for (const auto& dir : {problem, solution, work, tmp, home}) fs::create_directories(dir, ec);
-  absl::Status st = WriteFile(problem / "definition.json", job.problem().definition_json());
-  if (st.ok()) st = WriteFile(problem / "workload.jsonl", job.problem().workload_jsonl());
-  if (!st.ok()) return harness_error(std::string(st.message()));
-  // Sorted, so that the written tree and the command line are reproducible.
-  std::map<std::string, std::string> files(job.solution().files().begin(),
-                                           job.solution().files().end());
-  for (const auto& [path, content] : files) {
-    if (!SafeRelativePath(path)) {
-      v1::Evaluation e;
-      e.set_outcome(v1::OUTCOME_COMPILE_ERROR);
-      e.set_message(absl::StrCat("solution file path '", path,
-                                 "' is not a plain relative path"));
-      return finish(e);
-    }
-    st = WriteFile(solution / path, content);
-    if (!st.ok()) return harness_error(std::string(st.message()));
+  if (absl::Status st = WriteJobFolder(job, scratch); !st.ok()) {
+    // A solution path that is not plain is the candidate's fault.
+    if (!absl::IsInvalidArgument(st)) return harness_error(std::string(st.message()));
+    v1::Evaluation e;
+    e.set_outcome(v1::OUTCOME_COMPILE_ERROR);
+    e.set_message(std::string(st.message()));
+    return finish(e);
   }
-  if (PassesBaseline(job)) {
-    st = WriteFile(scratch / "baseline.json", BaselineFileJson(job));
-    if (!st.ok()) return harness_error(std::string(st.message()));
-  }
-
   const bool cuda = job.device() == "cuda";
-  if (cuda) {
-    if (hardware_.gpus_size() == 0)
-      return harness_error("this worker has no GPU; a \"cuda\" job needs a GPU worker");
-    if (access(options_.cuda_harness_path.c_str(), X_OK) != 0)
-      return harness_error(absl::StrCat("this worker has no CUDA harness: '",
-                                        options_.cuda_harness_path,
-                                        "' is not an executable (build ratchet-harness-cuda "
-                                        "with the CUDA toolkit or pass --cuda-harness)"));
-  } else if (!job.device().empty() && job.device() != "cpu") {
-    return harness_error(absl::StrCat("unknown device \"", job.device(),
-                                      "\" (this worker runs \"cpu\" and \"cuda\")"));
-  }
+  if (std::string why = CannotRun(job); !why.empty()) return harness_error(why);
   // The T_b cache: this problem's entries go in (an operator may seed it).
   // Nothing comes back out: the job's folder is writable by candidate code,
   // so an entry found there afterwards proves nothing; T_b measured once per
@@ -739,28 +714,67 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));
   if (run->cancelled) return cancelled_evaluation(run->wall_seconds);
   eval = evaluation_of(*run);
-  // A T_b the harness took from the stored baseline: how many measurements
-  // it rests on, for reports.
-  for (auto& w : *eval.mutable_workloads()) {
+  NoteBaselineMeasurements(job, &eval);
+  if (independent && eval.outcome() == v1::OUTCOME_OK) AttachIndependentTimes(marks, &eval);
+  return finish(eval);
+}
+
+std::string Worker::CannotRun(const v1::Job& job) const {
+  if (job.device() == "cuda") {
+    if (hardware_.gpus_size() == 0)
+      return "this worker has no GPU; a \"cuda\" job needs a GPU worker";
+    if (access(options_.cuda_harness_path.c_str(), X_OK) != 0)
+      return absl::StrCat("this worker has no CUDA harness: '", options_.cuda_harness_path,
+                          "' is not an executable (build ratchet-harness-cuda with the CUDA "
+                          "toolkit or pass --cuda-harness)");
+    return "";
+  }
+  if (!job.device().empty() && job.device() != "cpu")
+    return absl::StrCat("unknown device \"", job.device(),
+                        "\" (this worker runs \"cpu\" and \"cuda\")");
+  return "";
+}
+
+absl::Status WriteJobFolder(const v1::Job& job, const fs::path& scratch) {
+  const fs::path problem = scratch / "problem", solution = scratch / "solution";
+  absl::Status st = WriteFile(problem / "definition.json", job.problem().definition_json());
+  if (st.ok()) st = WriteFile(problem / "workload.jsonl", job.problem().workload_jsonl());
+  if (!st.ok()) return st;
+  // Sorted, so that the written tree and the command line are reproducible.
+  std::map<std::string, std::string> files(job.solution().files().begin(),
+                                           job.solution().files().end());
+  for (const auto& [path, content] : files) {
+    if (!SafeRelativePath(path))
+      return absl::InvalidArgumentError(
+          absl::StrCat("solution file path '", path, "' is not a plain relative path"));
+    if (st = WriteFile(solution / path, content); !st.ok()) return st;
+  }
+  if (PassesBaseline(job)) return WriteFile(scratch / "baseline.json", BaselineFileJson(job));
+  return absl::OkStatus();
+}
+
+void NoteBaselineMeasurements(const v1::Job& job, v1::Evaluation* eval) {
+  for (auto& w : *eval->mutable_workloads()) {
     if (!w.t_b_given()) continue;
     for (const auto& b : job.baselines())
       if (b.workload_index() == w.index()) w.set_t_b_measurements(b.measurements());
   }
-  if (independent && eval.outcome() == v1::OUTCOME_OK) {
-    for (auto& w : *eval.mutable_workloads()) {
-      auto it = marks.find(w.index());
-      const IndependentTime t = it == marks.end() || !MarksArePlausible(it->second)
-                                    ? IndependentTime{}
-                                    : PerCallFromMarks(it->second);
-      if (t.calls == 0) {
-        w.add_flags("independent-timing-failed");
-        continue;
-      }
-      w.set_t_k_independent_ns(t.ns_per_call);
-      w.set_independent_calls(static_cast<int32_t>(t.calls));
+}
+
+void AttachIndependentTimes(const std::map<int, std::vector<Mark>>& marks,
+                            v1::Evaluation* eval) {
+  for (auto& w : *eval->mutable_workloads()) {
+    auto it = marks.find(w.index());
+    const IndependentTime t = it == marks.end() || !MarksArePlausible(it->second)
+                                  ? IndependentTime{}
+                                  : PerCallFromMarks(it->second);
+    if (t.calls == 0) {
+      w.add_flags("independent-timing-failed");
+      continue;
     }
+    w.set_t_k_independent_ns(t.ns_per_call);
+    w.set_independent_calls(static_cast<int32_t>(t.calls));
   }
-  return finish(eval);
 }
 
 grpc::ChannelArguments WorkerChannelArgs() {

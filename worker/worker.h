@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "grpcpp/grpcpp.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -78,6 +80,8 @@ class Worker {
                                        int slot) const;
 
   std::string worker_id() const;
+  // Why this worker cannot run the job's device ("" when it can).
+  std::string CannotRun(const v1::Job& job) const;
 
  private:
   struct JobEntry {
@@ -166,6 +170,17 @@ struct IndependentTime {
   double ns_per_call = 0;
 };
 IndependentTime PerCallFromMarks(const std::vector<Mark>& marks);
+// The outside figure of each workload from its marks, or the flag
+// "independent-timing-failed" where there is none.
+void AttachIndependentTimes(const std::map<int, std::vector<Mark>>& marks, v1::Evaluation* eval);
+
+// A job's problem, solution and stored baselines written into `scratch`
+// (problem/, solution/, baseline.json). InvalidArgument: a solution path
+// that is not a plain relative path (the candidate's fault).
+absl::Status WriteJobFolder(const v1::Job& job, const std::filesystem::path& scratch);
+// How many measurements each T_b taken from the stored baselines rests on,
+// for reports.
+void NoteBaselineMeasurements(const v1::Job& job, v1::Evaluation* eval);
 
 // The worker's channel settings: quick reconnects after a coordinator
 // restart, keepalives.
