@@ -356,6 +356,11 @@ const std::vector<SpecBound>& CampaignSpecBounds() {
   return *bounds;
 }
 
+absl::Status ValidateEndpointName(absl::string_view name) {
+  if (name.empty()) return absl::InvalidArgumentError("an endpoint name is not empty");
+  return StringProblem(name, kMaxEndpointNameBytes, Chars::kName);
+}
+
 absl::Status ValidateSolutionFileName(absl::string_view name) {
   const std::string shown = absl::StrCat("file name '", absl::CHexEscape(name.substr(0, 80)),
                                          name.size() > 80 ? "...'" : "'");

@@ -78,6 +78,10 @@ absl::Status CheckNumber(absl::string_view field, double value, absl::string_vie
 // passes: it is the default).
 absl::Status CheckString(absl::string_view field, absl::string_view value);
 
+// An operator's LLM endpoint name, as `llm.endpoint` names it: letters,
+// digits, '-', '_' and '.', at most kMaxEndpointNameBytes.
+absl::Status ValidateEndpointName(absl::string_view name);
+
 // A solution file name: relative, no "." or ".." or empty component, no
 // control characters, valid UTF-8, at most kMaxFileNameBytes.
 absl::Status ValidateSolutionFileName(absl::string_view name);

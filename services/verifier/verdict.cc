@@ -262,7 +262,9 @@ v1::NoiseFloor PooledNoiseFloor(const v1::ReplayBundle& replays,
 }  // namespace
 
 bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier) {
-  if (tier == "guards" || tier == "replay" || policy.tiers().empty()) return true;
+  if (policy.tiers().empty()) return true;
+  for (int i = 0; i < spec::kAlwaysOnTiers; ++i)
+    if (tier == spec::kTiers[i]) return true;
   return std::find(policy.tiers().begin(), policy.tiers().end(), tier) != policy.tiers().end();
 }
 

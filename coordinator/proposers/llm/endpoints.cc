@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "spec/validation.h"
 #include "yaml-cpp/yaml.h"
 
 namespace ratchet::llm {
@@ -43,13 +44,6 @@ class Reader {
 bool UsableKey(const std::string& key) {
   return !key.empty() && std::all_of(key.begin(), key.end(),
                                      [](char c) { return c > ' ' && c < 0x7f; });
-}
-
-bool ValidName(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
-           c == '.';
-  });
 }
 
 absl::StatusOr<std::string> Scalar(const Reader& r, const YAML::Node& n, const std::string& key) {
@@ -188,9 +182,10 @@ absl::StatusOr<LlmEndpoints> LlmEndpoints::Parse(const std::string& text,
   LlmEndpoints out;
   for (const auto& kv : list) {
     const std::string name = kv.first.Scalar();
-    if (!ValidName(name))
-      return r.Error(kv.first, "endpoints." + name,
-                     "an endpoint name is letters, digits, '-', '_' and '.'");
+    // The rule specs name endpoints by (llm.endpoint), so every endpoint
+    // defined here can be named.
+    if (auto st = spec::ValidateEndpointName(name); !st.ok())
+      return r.Error(kv.first, "endpoints." + name, std::string(st.message()));
     if (out.endpoints_.count(name) > 0)
       return r.Error(kv.first, "endpoints." + name, "duplicate endpoint name");
     auto e = ReadEndpoint(r, name, kv.second);
