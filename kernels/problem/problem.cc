@@ -162,6 +162,10 @@ absl::StatusOr<double> AsInteger(double v, const std::string& field, const Where
     return at.Err(field, absl::StrCat("evaluates to ", v, ", not an integer"));
   }
   if (v < 0) return at.Err(field, absl::StrCat("evaluates to ", v, ", a negative size"));
+  // Past 2^53 a double no longer holds every integer, and past 2^63 it has no
+  // int64_t (found by problem_fuzzer: 1.6e92).
+  if (v > 9007199254740992.0)
+    return at.Err(field, absl::StrCat("evaluates to ", v, ", larger than any size"));
   return v;
 }
 

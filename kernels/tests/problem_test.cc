@@ -295,6 +295,18 @@ TEST(WorkloadTest, NonIntegerExprAxisFails) {
               HasSubstr("field 'axes.head_dim.expression': evaluates to 21.3"));
 }
 
+TEST(WorkloadTest, AHugeExprAxisFails) {
+  std::string def = kDef;
+  def.replace(def.find("hidden // heads"), 15, "hidden ** 40");
+  auto d = ParseDefinition(def, "definition.json");
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto w = ParseWorkloads(*d, kGood, "workload.jsonl", "p");
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(std::string(w.status().message()),
+              HasSubstr("field 'axes.head_dim.expression': evaluates to"));
+  EXPECT_THAT(std::string(w.status().message()), HasSubstr("larger than any size"));
+}
+
 TEST(WorkloadTest, ExprAxisCycleFails) {
   std::string def = kDef;
   def.replace(def.find("hidden // heads"), 15, "twice // 2");
