@@ -5,15 +5,23 @@
 # runs and the time of each fuzzer; exits non-zero if any of them crashed
 # (the input that did it is kept under BUILD/artifacts/).
 #
-# usage: tests/fuzz/run_fuzzers.sh [--build-dir DIR] [--seconds N] [FUZZER...]
+# usage: tests/fuzz/run_fuzzers.sh [--build-dir DIR] [--seconds N] [--runs N]
+#                                   [--seed S] [FUZZER...]
 #   --build-dir  default: build-fuzz in the repository
-#   --seconds    per fuzzer (default 60)
-# ctest runs it as fuzz.all (label fuzz) with --build-dir build/fuzz.
+#   --seconds    per fuzzer (default 60), or until --runs inputs, if sooner
+#   --runs       inputs per fuzzer (default: as many as the time allows)
+#   --seed       libFuzzer's seed (default: a new one each run)
+# ctest runs it as fuzz.all (label fuzz) with --build-dir build/fuzz, a fixed
+# seed and a fixed number of inputs: the same inputs on every machine, however
+# fast, so a run's outcome does not depend on the host's speed. Exploring
+# further is a longer run by hand (--seconds 600, no --runs).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 build="$repo/build-fuzz"
 seconds=60
+runs=0
+fuzz_seed=0
 only=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -21,7 +29,11 @@ while [ $# -gt 0 ]; do
     --build-dir=*) build="${1#*=}"; shift ;;
     --seconds) seconds="$2"; shift 2 ;;
     --seconds=*) seconds="${1#*=}"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --runs=*) runs="${1#*=}"; shift ;;
+    --seed) fuzz_seed="$2"; shift 2 ;;
+    --seed=*) fuzz_seed="${1#*=}"; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) only+=("$1"); shift ;;
   esac
 done
@@ -78,7 +90,8 @@ for f in "${fuzzers[@]}"; do
   rc=0
   # -timeout: one input taking this long is a hang; -rss_limit_mb: a leak or
   # an allocation the input controls.
-  "$build/bin/$f" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
+  "$build/bin/$f" -max_total_time="$seconds" -runs="$((runs > 0 ? runs : -1))" \
+    -seed="$fuzz_seed" -timeout=20 -rss_limit_mb=2048 \
     -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/$f-" \
     "$build/corpus/$f" >"$log" 2>&1 || rc=$?
   t=$(( $(date +%s) - t0 ))
