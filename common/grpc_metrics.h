@@ -22,7 +22,7 @@ namespace ratchet {
 
 // "OK", "NOT_FOUND", ...: the name of a gRPC status code; "UNKNOWN" for a
 // number that is none.
-const char* StatusCodeName(grpc::StatusCode code);
+std::string StatusCodeName(grpc::StatusCode code);
 
 // "/pkg.Service/Method" of every method of each named service in the
 // generated protobuf pool (e.g. "ratchet.v1.CoordinatorService").

@@ -22,6 +22,7 @@
 #include "services/cli/summary.h"
 #include "common/auth.h"
 #include "common/clock.h"
+#include "common/grpc_metrics.h"
 #include "common/names.h"
 #include "services/verifier/verdict.h"
 
@@ -31,12 +32,6 @@ namespace {
 namespace v1 = ratchet::v1;
 
 const std::vector<std::string> kSwitches = {"json", "files", "help"};
-
-// gRPC and absl share the canonical code numbering, and so their names.
-std::string CodeName(grpc::StatusCode code) {
-  std::string name = absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
-  return name.empty() ? absl::StrCat("code ", static_cast<int>(code)) : name;
-}
 
 void SetDeadline(grpc::ClientContext* ctx, int seconds = kRpcDeadlineSeconds) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
@@ -362,7 +357,7 @@ std::string RpcErrorLine(const std::string& address, const grpc::Status& status)
     return absl::StrCat("coordinator at ", address, " did not answer in time: ",
                         status.error_message());
   }
-  return absl::StrCat("coordinator at ", address, ": ", CodeName(status.error_code()), ": ",
+  return absl::StrCat("coordinator at ", address, ": ", StatusCodeName(status.error_code()), ": ",
                       status.error_message());
 }
 
