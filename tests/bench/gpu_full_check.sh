@@ -13,6 +13,14 @@
 # 5. (step "efficiency", not run by default) tests/bench/sample_efficiency
 #    on the GPU suite: evolve against random (EFF_PROBLEMS, EFF_WORKLOADS,
 #    EFF_SEEDS, EFF_EVALS, EFF_TIMEOUT).
+# 6. (step "gpucheck") kernels/cuda/gpu_check.sh: every candidate of
+#    kernels/testdata/cuda through the CUDA harness, with its expected outcome;
+# 7. (step "secure") deploy/cluster_smoke.sh on tasks/gpu-rmsnorm.yaml cut to
+#    $SECURE_EVALS evaluations: a TLS cluster, a token, a worker forced into
+#    bwrap, an anonymous caller refused;
+# 8. (step "cost") the wall time of one evaluation (`ratchet bench`, T_b in the
+#    job, torch.compile off) with this bundle and with the bundle in $OLD_BIN
+#    (another build's ratchet and harnesses), $COST_RUNS runs each, alternating.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
 set -uo pipefail
 B=${1:-bundle}
@@ -101,6 +109,56 @@ print("torch.compile smoke: ok in %.1f s (torch %s)" % (time.time() - t, torch._
     BENCH_TIMEOUT=${BENCH_TIMEOUT:-200} tests/bench/gpu_suite.sh "$B" > "$OUT/suite.txt" 2>&1
   note "suite (torch.compile on): rc=$? in $(( $(date +%s) - start )) s"
   cat "$OUT/suite.txt"
+fi
+
+if step gpucheck; then
+  start=$(date +%s)
+  timeout ${GPUCHECK_TIMEOUT:-240} kernels/cuda/gpu_check.sh "$B/bin" > "$OUT/gpu_check.txt" 2>&1
+  note "gpu_check.sh: rc=$? in $(( $(date +%s) - start )) s"
+  tail -30 "$OUT/gpu_check.txt"
+fi
+
+if step secure; then
+  sed -e "s/max_evaluations: 60, max_wall_seconds: 1800/max_evaluations: ${SECURE_EVALS:-4}, max_wall_seconds: ${SECURE_WALL:-150}/" \
+    -e "s/^threads: .*/threads: 1/" -e "s/^name: .*/name: gpu-rmsnorm-secure/" \
+    tasks/gpu-rmsnorm.yaml > tasks/gpu-rmsnorm-secure.yaml
+  start=$(date +%s)
+  timeout $(( ${SECURE_WALL:-150} + 120 )) deploy/cluster_smoke.sh "$B/bin" tasks/gpu-rmsnorm-secure.yaml \
+    "$OUT/secure" > "$OUT/secure.txt" 2>&1
+  note "secure cluster (TLS, token, bwrap worker): rc=$? in $(( $(date +%s) - start )) s"
+  tail -45 "$OUT/secure.txt"
+fi
+
+if step cost; then
+  # One evaluation as `ratchet bench` runs it, new against old, alternating so
+  # that drift in the machine falls on both; a fresh scratch each run.
+  problem=${COST_PROBLEM:-tasks/kernels/rmsnorm_bf16}
+  for i in $(seq ${COST_RUNS:-3}); do
+    for side in new old; do
+      bin="$ROOT/$B/bin"; [ $side = old ] && bin=$OLD_BIN
+      scratch=$(mktemp -d)
+      t0=$(date +%s.%N)
+      RATCHET_TB_COMPILE=0 timeout 300 "$bin/ratchet" bench "$problem" "$problem/baseline" --json \
+        --scratch "$scratch" > "$OUT/cost-$side-$i.json" 2> "$OUT/cost-$side-$i.err"
+      rc=$?
+      t1=$(date +%s.%N)
+      echo "cost $side run $i: rc=$rc wall $(python3 -c "print(round($t1-$t0,2))") s"
+      rm -rf "$scratch"
+    done
+  done | tee "$OUT/cost.txt"
+  note "cost ($problem baseline): $(python3 - "$OUT/cost.txt" <<'PY'
+import re, statistics, sys
+w = {"new": [], "old": []}
+for line in open(sys.argv[1]):
+    m = re.match(r"cost (\w+) run \d+: rc=(\d+) wall ([\d.]+) s", line)
+    if m and m.group(2) == "0": w[m.group(1)].append(float(m.group(3)))
+if w["new"] and w["old"]:
+    n, o = statistics.median(w["new"]), statistics.median(w["old"])
+    print(f"median wall per evaluation: new {n:.2f} s, old {o:.2f} s, new/old {n/o:.2f} ({len(w['new'])}+{len(w['old'])} ok runs)")
+else:
+    print("not enough ok runs", w)
+PY
+)"
 fi
 
 # The device returns few files: everything in one archive, the summary last.
