@@ -27,9 +27,16 @@ namespace {
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Oracle data of every round held in memory, at most this much: timed calls
-// beyond it reuse rounds (at new addresses) and say so in timed_rounds.
-constexpr double kRoundBudgetBytes = 1024.0 * 1024 * 1024;
+// Oracle data of every round is held in memory: an eighth of the memory
+// available, between 1 and 8 GiB. Every timed call takes a round of its own
+// (pipeline.cc), so a budget that holds fewer rounds than repetitions means
+// fewer timed calls; timed_rounds says how many.
+double RoundBudgetBytes() {
+  constexpr double kGiB = 1024.0 * 1024 * 1024;
+  const double available =
+      static_cast<double>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  return std::clamp(available / 8, 1 * kGiB, 8 * kGiB);
+}
 
 // Writes the result file (through a temporary and a rename, so that a
 // reader never sees half of it) and, with --print, its table on stdout.
@@ -130,17 +137,16 @@ OracleOptions Driver::FullOracleOptions() const {
   OracleOptions oo;
   oo.seed = run_.args.seed;
   // The correctness rounds, then a round of its own for every timed call
-  // (warm-ups included), within the memory budget.
+  // (warm-ups go round the correctness rounds), within the memory budget.
   const Problem& p = run_.problem;
   double round_bytes = 1;
   for (const Workload& w : p.workloads) {
-    double b = 0;
-    for (const auto* specs : {&p.definition.inputs, &p.definition.outputs})
-      for (const Tensor& t : MakeTensors(*specs, w)) b += static_cast<double>(t.bytes);
-    round_bytes += 2 * b;  // references and decoys
+    for (const Tensor& t : MakeTensors(p.definition.inputs, w)) round_bytes += t.bytes;
+    for (const Tensor& t : MakeTensors(p.definition.outputs, w))
+      round_bytes += 2.0 * t.bytes;  // references and decoys
   }
-  const int wanted = run_.warmups + run_.repetitions;
-  const int fits = static_cast<int>(kRoundBudgetBytes / round_bytes) - run_.rounds;
+  const int wanted = run_.repetitions;
+  const int fits = static_cast<int>(RoundBudgetBytes() / round_bytes) - run_.rounds;
   oo.rounds = run_.rounds + std::max(2, std::min(wanted, fits));
   oo.warmups = run_.warmups;
   oo.repetitions = run_.repetitions;
