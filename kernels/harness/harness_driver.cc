@@ -27,15 +27,16 @@ namespace {
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-// Oracle data of every round is held in memory: an eighth of the memory
-// available, between 1 and 8 GiB. Every timed call takes a round of its own
+// Oracle data of every round is held in memory (and sits in the job's
+// scratch, which a worker caps at 8 GiB by default): an eighth of the memory
+// available, between 1 and 4 GiB. Every timed call takes a round of its own
 // (pipeline.cc), so a budget that holds fewer rounds than repetitions means
 // fewer timed calls; timed_rounds says how many.
 double RoundBudgetBytes() {
   constexpr double kGiB = 1024.0 * 1024 * 1024;
   const double available =
       static_cast<double>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
-  return std::clamp(available / 8, 1 * kGiB, 8 * kGiB);
+  return std::clamp(available / 8, 1 * kGiB, 4 * kGiB);
 }
 
 // Writes the result file (through a temporary and a rename, so that a
