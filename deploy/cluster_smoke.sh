@@ -7,7 +7,8 @@
 #   deploy/cluster_smoke.sh BIN_DIR SPEC.yaml [WORK_DIR]
 # BIN_DIR holds ratchet (and the harnesses, bwrap if not installed);
 # libraries in BIN_DIR/../lib are used. Exit 0 when the campaign finished,
-# its worker ran jobs under bwrap, and an anonymous caller was refused.
+# its worker ran jobs under bwrap, and an anonymous caller was refused; 77
+# (a skip) when bwrap cannot run on this machine.
 set -uo pipefail
 BIN=$(cd "${1:?usage: deploy/cluster_smoke.sh BIN_DIR SPEC.yaml [WORK_DIR]}" && pwd)
 SPEC=${2:?usage: deploy/cluster_smoke.sh BIN_DIR SPEC.yaml [WORK_DIR]}
@@ -16,6 +17,10 @@ mkdir -p "$WORK"
 [ -d "$BIN/../lib" ] && export LD_LIBRARY_PATH="$(cd "$BIN/../lib" && pwd):/usr/local/cuda/lib64:/usr/local/cuda/extras/CUPTI/lib64:${LD_LIBRARY_PATH:-}"
 export PATH="$BIN:$PATH"
 R="$BIN/ratchet"
+bwrap=$(command -v "$BIN/bwrap" bwrap 2> /dev/null | head -1)
+if [ -z "$bwrap" ] || ! "$bwrap" --ro-bind / / --unshare-all --die-with-parent true 2> /dev/null; then
+  echo "cluster_smoke: SKIPPED: bwrap cannot run here (no user namespaces?)"; exit 77
+fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2> /dev/null; done; wait 2> /dev/null; }
 trap cleanup EXIT
