@@ -65,7 +65,7 @@ absl::StatusOr<v1::Leaderboard> CampaignViews::GetLeaderboard(int64_t campaign_i
     if (c.score() >= 0) ranked.push_back(c);
   // Verified first (accepted and the baseline), then by score.
   auto verified = [](const v1::Candidate& c) {
-    return c.status() == "accepted" || c.status() == "baseline";
+    return c.status() == v1::CANDIDATE_ACCEPTED || c.status() == v1::CANDIDATE_BASELINE;
   };
   std::stable_sort(ranked.begin(), ranked.end(), [&](const auto& a, const auto& b) {
     if (verified(a) != verified(b)) return verified(a);
@@ -79,7 +79,7 @@ absl::StatusOr<v1::Leaderboard> CampaignViews::GetLeaderboard(int64_t campaign_i
     *e->mutable_candidate() = c;
     e->mutable_candidate()->mutable_solution()->clear_files();  // keep it small
     e->set_score(c.score());
-    e->set_verified(c.status() == "accepted");
+    e->set_verified(c.status() == v1::CANDIDATE_ACCEPTED);
   }
   return board;
 }

@@ -9,6 +9,7 @@
 #include "coordinator/proposers/knob_space.h"
 #include "coordinator/proposers/proposer.h"
 #include "spec/defaults.h"
+#include "spec/names.h"
 #include "spec/validation.h"
 
 namespace ratchet::coordinator {
@@ -65,12 +66,14 @@ absl::Status Coordinator::RunOnce() {
 // Clients.
 
 absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec& input) {
-  // The spec's rules (spec/): checked as sent, then completed with the
-  // defaults that every client gets.
-  if (absl::Status s = spec::ValidateCampaignSpec(input); !s.ok()) return s;
+  // The spec's rules (spec/): checked as sent (an older client's words
+  // read as the enums they name), then completed with the defaults that
+  // every client gets.
   v1::CampaignSpec spec = input;
+  spec::UpgradeLegacyFields(&spec);
+  if (absl::Status s = spec::ValidateCampaignSpec(spec); !s.ok()) return s;
   spec::ApplyDefaults(&spec);
-  if (spec.task() == "sleep") return SubmitSleepCampaign(std::move(spec));
+  if (spec.task() == v1::TASK_SLEEP) return SubmitSleepCampaign(std::move(spec));
   if (auto p = proposers::MakeProposer(spec, options_.llm_endpoints.get()); !p.ok())
     return p.status();
 
@@ -106,7 +109,7 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
     *candidate.mutable_solution() = baseline;
     candidate.set_description("baseline");
     candidate.set_content_hash(proposers::ContentHash(baseline));
-    candidate.set_status("proposed");
+    candidate.set_status(v1::CANDIDATE_PROPOSED);
     candidate.set_score(-1);
     candidate.set_created_unix_ms(clock_->NowUnixMs());
     auto cid = store_->CreateCandidate(candidate);
@@ -119,8 +122,8 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
   events_.Emit(campaign_id,
                absl::StrCat("campaign ", campaign_id, " '", spec.name(), "' submitted: ",
                             spec.problem().name(), ", ", spec.threads(), " threads, ",
-                            spec.proposer(), ", budget ", spec.budget().max_evaluations(),
-                            " evaluations"));
+                            spec::Name(spec.proposer()), ", budget ",
+                            spec.budget().max_evaluations(), " evaluations"));
   wakeup_.Notify();
   return GetCampaign(campaign_id);
 }

@@ -49,7 +49,7 @@ absl::Status EvaluationIntake::Apply(const v1::Evaluation& evaluation) {
     campaign->set_evaluations(campaign->evaluations() + 1);
     (*campaign->mutable_outcomes())[outcome] += 1;
     candidate->set_score(ok ? evaluation.score() : -1);
-    candidate->set_status(ok ? "evaluated" : "failed");
+    candidate->set_status(ok ? v1::CANDIDATE_EVALUATED : v1::CANDIDATE_FAILED);
     auto threads = store_->ListThreads(campaign->id());
     if (!threads.ok()) return threads.status();
     absl::Status applied =
@@ -81,7 +81,7 @@ absl::Status EvaluationIntake::ApplyBaseline(v1::Campaign& campaign, v1::Candida
     texts->event = campaign.message();
     return absl::OkStatus();
   }
-  candidate.set_status("baseline");
+  candidate.set_status(v1::CANDIDATE_BASELINE);
   campaign.set_baseline_score(evaluation.score());
   campaign.set_best_candidate_id(candidate.id());
   campaign.set_best_score(evaluation.score());
@@ -125,7 +125,7 @@ absl::Status EvaluationIntake::ApplyToThread(v1::Campaign& campaign, v1::Candida
     if (gain > campaign.spec().verification().min_gain()) {
       auto claim = desk_->OpenClaim(campaign, *thread, evaluation);
       if (!claim.ok()) return claim.status();
-      candidate.set_status("verifying");
+      candidate.set_status(v1::CANDIDATE_VERIFYING);
       absl::StrAppend(&event, " -> verifying (claim ", *claim, ", replays queued)");
     }
   } else if (!evaluation.message().empty()) {
@@ -133,7 +133,7 @@ absl::Status EvaluationIntake::ApplyToThread(v1::Campaign& campaign, v1::Candida
     absl::StrAppend(&event, ": ", first_line.substr(0, 160));
   }
   // A claim's lesson waits for its verdict; anything else is learned now.
-  if (candidate.status() != "verifying")
+  if (candidate.status() != v1::CANDIDATE_VERIFYING)
     if (auto s = experience_->RecordLessons(campaign, candidate, ok ? evaluation.score() : -1,
                                             outcome, "");
         !s.ok())
@@ -148,7 +148,7 @@ absl::Status EvaluationIntake::JobFailed(const v1::Job& job) {
     if (!campaign.ok()) return campaign.status();
     auto candidate = store_->GetCandidate(job.candidate_id());
     if (!candidate.ok()) return candidate.status();
-    candidate->set_status("failed");
+    candidate->set_status(v1::CANDIDATE_FAILED);
     candidate->set_score(-1);
     if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
     campaign->set_evaluations(campaign->evaluations() + 1);

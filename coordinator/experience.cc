@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
+#include "spec/names.h"
 
 namespace ratchet::coordinator {
 
@@ -61,7 +62,7 @@ absl::Status Experience::RecordLessons(v1::Campaign& campaign, const v1::Candida
   lesson.set_candidate_id(candidate.id());
   lesson.set_problem(campaign.spec().problem().name());
   lesson.set_op_type(OpType(campaign.spec().problem()));
-  lesson.set_hardware(campaign.spec().device());
+  lesson.set_hardware(spec::Name(campaign.spec().device()));
   lesson.set_outcome(outcome);
   lesson.set_verdict(verdict);
   lesson.set_created_unix_ms(clock_->NowUnixMs());

@@ -18,7 +18,7 @@ absl::Status JobBaselines::Record(const v1::Campaign& campaign,
                                   const v1::Evaluation& evaluation, std::string* event,
                                   std::string* changed) {
   const v1::CampaignSpec& spec = campaign.spec();
-  if (spec.task() != "kernel" || evaluation.kind() == v1::JOB_REPLAY ||
+  if (spec.task() != v1::TASK_KERNEL || evaluation.kind() == v1::JOB_REPLAY ||
       evaluation.outcome() != v1::OUTCOME_OK)
     return absl::OkStatus();
   // No software string, no key: a harness that does not say what timed T_b
@@ -31,7 +31,7 @@ absl::Status JobBaselines::Record(const v1::Campaign& campaign,
   auto worker = store_->GetWorker(evaluation.worker_id());
   if (!worker.ok()) return worker.status();
   if (!worker->has_value()) return absl::OkStatus();  // unknown hardware: not keyed
-  const std::string hardware = HardwareKey((*worker)->hardware(), spec.device() == "cuda");
+  const std::string hardware = HardwareKey((*worker)->hardware(), spec.device() == v1::DEVICE_CUDA);
   const std::string problem_key = BaselineProblemKey(spec.problem());
   const std::vector<std::string> workload_keys = BaselineWorkloadKeys(spec.problem());
   auto stored = store_->ListBaselines(problem_key, hardware);
@@ -90,7 +90,7 @@ absl::StatusOr<std::vector<v1::Baseline>> JobBaselines::ForJob(int64_t campaign_
                                                                const v1::CampaignSpec& spec,
                                                                const v1::Hardware& hardware,
                                                                const std::string& worker_id) {
-  if (spec.task() != "kernel") return std::vector<v1::Baseline>();
+  if (spec.task() != v1::TASK_KERNEL) return std::vector<v1::Baseline>();
   auto keys = FindOrLoad(mu_, keys_, campaign_id,
                          [&]() -> absl::StatusOr<std::shared_ptr<const Keys>> {
                            auto k = std::make_shared<Keys>();
@@ -99,7 +99,7 @@ absl::StatusOr<std::vector<v1::Baseline>> JobBaselines::ForJob(int64_t campaign_
                            return std::shared_ptr<const Keys>(std::move(k));
                          });
   if (!keys.ok()) return keys.status();
-  const std::string hardware_key = HardwareKey(hardware, spec.device() == "cuda");
+  const std::string hardware_key = HardwareKey(hardware, spec.device() == v1::DEVICE_CUDA);
   const std::string cache_key = absl::StrCat((*keys)->problem, "|", hardware_key);
   constexpr int64_t kRereadMs = 5'000;  // another coordinator may have frozen some
   const int64_t now = clock_->NowUnixMs();

@@ -8,6 +8,7 @@
 #include "common/names.h"
 #include "coordinator/proposers/knob_space.h"
 #include "coordinator/proposers/proposer.h"
+#include "spec/names.h"
 
 namespace ratchet::coordinator {
 namespace {
@@ -71,8 +72,9 @@ absl::Status Proposals::ProposeForThread(v1::Campaign& campaign, v1::ResearchThr
   for (const auto& c : history) {
     if (c.thread_id() != thread.id()) continue;
     ++thread_proposals;
-    if (c.score() >= 0 && (c.status() == "evaluated" || c.status() == "accepted" ||
-                           c.status() == "verifying"))
+    if (c.score() >= 0 && (c.status() == v1::CANDIDATE_EVALUATED ||
+                           c.status() == v1::CANDIDATE_ACCEPTED ||
+                           c.status() == v1::CANDIDATE_VERIFYING))
       archive.push_back(&c);
   }
   auto threads = store_->ListThreads(campaign.id());
@@ -84,7 +86,7 @@ absl::Status Proposals::ProposeForThread(v1::Campaign& campaign, v1::ResearchThr
 
   for (int attempt = 0; attempt < kMaxProposalRetries; ++attempt) {
     const v1::Candidate* parent = &*incumbent;
-    if (spec.proposer() == "evolve")
+    if (spec.proposer() == v1::PROPOSER_EVOLVE)
       parent = proposers::SelectParent(archive, parent, spec.tournament_size(), &rng);
     proposers::ProposalContext context;
     context.parent = parent;
@@ -137,7 +139,7 @@ absl::StatusOr<int64_t> Proposals::AddCandidate(const v1::Campaign& campaign, in
   *candidate.mutable_solution() = std::move(proposal.solution);
   candidate.set_description(proposal.description);
   candidate.set_content_hash(hash);
-  candidate.set_status("proposed");
+  candidate.set_status(v1::CANDIDATE_PROPOSED);
   candidate.set_score(-1);
   candidate.set_created_unix_ms(clock_->NowUnixMs());
   int64_t candidate_id = 0;
@@ -174,7 +176,7 @@ absl::Status Proposals::StartProposal(const v1::Campaign& campaign,
   request.space = *space;
   request.history = history;
   request.problem = campaign.spec().problem();
-  request.device = campaign.spec().device();
+  request.device = spec::Name(campaign.spec().device());
   request.thread_proposals = static_cast<int>(
       std::count_if(history.begin(), history.end(),
                     [&](const v1::Candidate& c) { return c.thread_id() == thread.id(); }));

@@ -22,7 +22,7 @@ absl::Status ResearchLoop::Tick() {
   parts_.gateway->RefreshSchedulable(*campaigns);
   std::set<int64_t> sleep_campaigns;
   for (const auto& campaign : *campaigns)
-    if (campaign.spec().task() == "sleep") sleep_campaigns.insert(campaign.id());
+    if (campaign.spec().task() == v1::TASK_SLEEP) sleep_campaigns.insert(campaign.id());
   std::vector<v1::Evaluation> sleep_evaluations;
   for (const auto& evaluation : *unprocessed) {
     if (sleep_campaigns.count(evaluation.campaign_id())) {
@@ -37,7 +37,7 @@ absl::Status ResearchLoop::Tick() {
       parts_.proposals->Forget(campaign.id());  // answers no longer wanted
       continue;
     }
-    absl::Status s = campaign.spec().task() == "sleep" ? parts_.sleep->Advance(campaign)
+    absl::Status s = campaign.spec().task() == v1::TASK_SLEEP ? parts_.sleep->Advance(campaign)
                                                        : AdvanceCampaign(campaign.id());
     if (!s.ok()) return s;
   }
@@ -115,7 +115,7 @@ absl::Status ResearchLoop::AdvanceCampaign(int64_t campaign_id) {
   // candidates now, and the requests still out count against the budget.
   std::string proposing_ended;  // why no more proposals will be made, if so
   bool proposing_failed = false;
-  if (spec.proposer() == "llm") {
+  if (spec.proposer() == v1::PROPOSER_LLM) {
     if (auto s = parts_.proposals->CollectProposals(*campaign, &work->evaluations,
                                                     &work->by_candidate, &proposing_ended,
                                                     &proposing_failed);
@@ -163,7 +163,7 @@ absl::Status ResearchLoop::AdvanceCampaign(int64_t campaign_id) {
 absl::Status ResearchLoop::ProposeRound(v1::Campaign& campaign, OpenWork* work,
                                         bool* evaluations_spent, bool* any_proposed) {
   const v1::CampaignSpec& spec = campaign.spec();
-  const bool slow_proposer = spec.proposer() == "llm";
+  const bool slow_proposer = spec.proposer() == v1::PROPOSER_LLM;
   auto threads = store_->ListThreads(campaign.id());
   if (!threads.ok()) return threads.status();
   auto history = store_->ListCandidates(campaign.id());

@@ -62,13 +62,13 @@ class ResearchLoopTest : public ::testing::Test {
         "{\"name\": \"toy\", \"sources\": [\"kernel.cc\"], \"knobs\": "
         "{\"K\": {\"choices\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], \"default\": 1}}}";
     (*spec.mutable_baseline()->mutable_files())["kernel.cc"] = "// toy\n";
-    spec.set_proposer("grid");
+    spec.set_proposer(v1::PROPOSER_GRID);
     spec.set_threads(1);
     spec.set_in_flight_per_thread(1);
     spec.mutable_budget()->set_max_evaluations(max_evaluations);
     spec.mutable_budget()->set_max_wall_seconds(max_wall_seconds);
     spec.mutable_verification()->set_replays(1);
-    spec.set_device("cpu");
+    spec.set_device(v1::DEVICE_CPU);
     auto campaign = coordinator_->SubmitCampaign(spec);
     EXPECT_TRUE(campaign.ok()) << campaign.status();
     return campaign.ok() ? campaign->id() : 0;
@@ -237,7 +237,7 @@ TEST_F(ResearchLoopTest, AClaimIsReplayedJudgedOnItsBundleAndAnAcceptanceMovesTh
   const int64_t claimed = job->candidate_id();
   auto candidate = coordinator_->GetCandidate(claimed);
   ASSERT_TRUE(candidate.ok()) << candidate.status();
-  EXPECT_EQ(candidate->candidate().status(), "verifying");
+  EXPECT_EQ(candidate->candidate().status(), v1::CANDIDATE_VERIFYING);
   EXPECT_TRUE(absl::StrContains(Events(id), "-> verifying (claim")) << Events(id);
   // Not yet verified: the incumbent stays.
   EXPECT_EQ(Campaign(id).threads(0).incumbent_candidate_id(), started.baseline_candidate_id());
@@ -340,7 +340,7 @@ TEST_F(ResearchLoopTest, AClaimIsReplayedJudgedOnItsBundleAndAnAcceptanceMovesTh
   EXPECT_TRUE(after.best_verified());
   candidate = coordinator_->GetCandidate(claimed);
   ASSERT_TRUE(candidate.ok());
-  EXPECT_EQ(candidate->candidate().status(), "accepted");
+  EXPECT_EQ(candidate->candidate().status(), v1::CANDIDATE_ACCEPTED);
   EXPECT_TRUE(absl::StrContains(Events(id), "ACCEPTED, verified score 0.6300")) << Events(id);
   // A second verdict on the same claim changes nothing.
   response = Accept(kOtherVerifier, v.id(), {0.62, 0.64}, {0.5, 0.5});

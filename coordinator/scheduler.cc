@@ -11,15 +11,15 @@ SchedulableCampaign SchedulableFromSpec(int64_t id, const v1::CampaignSpec& spec
   SchedulableCampaign c;
   c.id = id;
   c.weight = spec.weight() > 0 ? spec.weight() : 1;
-  c.device = spec.device().empty() ? "cpu" : spec.device();
+  c.device = spec.device() == v1::DEVICE_UNSPECIFIED ? v1::DEVICE_CPU : spec.device();
   c.gpu_model = spec.gpu_model();
   c.gpus = spec.gpus();
   return c;
 }
 
 bool CanRun(const SchedulableCampaign& campaign, const v1::Hardware& hardware) {
-  if (campaign.device == "cpu") return true;
-  if (campaign.device != "cuda") return false;
+  if (campaign.device == v1::DEVICE_CPU) return true;
+  if (campaign.device != v1::DEVICE_CUDA) return false;
   const std::string wanted = absl::AsciiStrToLower(campaign.gpu_model);
   auto matches = [&](const std::string& name) {
     return wanted.empty() || absl::StrContains(absl::AsciiStrToLower(name), wanted);

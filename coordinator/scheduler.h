@@ -27,7 +27,7 @@ namespace v1 = ::ratchet::v1;
 struct SchedulableCampaign {
   int64_t id = 0;
   double weight = 1;
-  std::string device;     // "cpu" | "cuda"
+  v1::Device device = v1::DEVICE_CPU;
   std::string gpu_model;  // "" = any
   int gpus = 0;           // 0 = 1 for cuda
 };

@@ -37,7 +37,7 @@ v1::Hardware Gpus(const std::string& sku, const std::string& model, int n) {
   return h;
 }
 
-SchedulableCampaign Campaign(int64_t id, double weight, const std::string& device,
+SchedulableCampaign Campaign(int64_t id, double weight, v1::Device device,
                              const std::string& gpu_model = "", int gpus = 0) {
   SchedulableCampaign c;
   c.id = id;
@@ -52,26 +52,27 @@ TEST(SchedulerTest, CpuJobsRunAnywhereCudaJobsNeedMatchingGpus) {
   const v1::Hardware cpu = Cpu();
   const v1::Hardware h100x2 = Gpus("H100-SXM", "NVIDIA H100 80GB HBM3", 2);
   const v1::Hardware a100 = Gpus("A100-SXM4-80GB", "NVIDIA A100-SXM4-80GB", 1);
-  EXPECT_TRUE(CanRun(Campaign(1, 1, "cpu"), cpu));
-  EXPECT_TRUE(CanRun(Campaign(1, 1, "cpu"), h100x2));
-  EXPECT_FALSE(CanRun(Campaign(1, 1, "cuda"), cpu));
-  EXPECT_TRUE(CanRun(Campaign(1, 1, "cuda"), a100));
-  EXPECT_TRUE(CanRun(Campaign(1, 1, "cuda", "H100"), h100x2));
-  EXPECT_TRUE(CanRun(Campaign(1, 1, "cuda", "h100"), h100x2));  // case-insensitive
-  EXPECT_FALSE(CanRun(Campaign(1, 1, "cuda", "H100"), a100));
-  EXPECT_TRUE(CanRun(Campaign(1, 1, "cuda", "H100", 2), h100x2));
-  EXPECT_FALSE(CanRun(Campaign(1, 1, "cuda", "H100", 4), h100x2));
-  EXPECT_FALSE(CanRun(Campaign(1, 1, "rocm"), h100x2));
+  EXPECT_TRUE(CanRun(Campaign(1, 1, v1::DEVICE_CPU), cpu));
+  EXPECT_TRUE(CanRun(Campaign(1, 1, v1::DEVICE_CPU), h100x2));
+  EXPECT_FALSE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA), cpu));
+  EXPECT_TRUE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA), a100));
+  EXPECT_TRUE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA, "H100"), h100x2));
+  EXPECT_TRUE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA, "h100"), h100x2));  // case-insensitive
+  EXPECT_FALSE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA, "H100"), a100));
+  EXPECT_TRUE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA, "H100", 2), h100x2));
+  EXPECT_FALSE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA, "H100", 4), h100x2));
+  EXPECT_FALSE(CanRun(Campaign(1, 1, static_cast<v1::Device>(7)), h100x2));
   // A worker that lists only model names.
   v1::Hardware names_only = Cpu();
   names_only.add_gpus("NVIDIA H100 80GB HBM3");
-  EXPECT_TRUE(CanRun(Campaign(1, 1, "cuda", "H100"), names_only));
-  EXPECT_FALSE(CanRun(Campaign(1, 1, "cuda", "H100", 2), names_only));
+  EXPECT_TRUE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA, "H100"), names_only));
+  EXPECT_FALSE(CanRun(Campaign(1, 1, v1::DEVICE_CUDA, "H100", 2), names_only));
 }
 
 TEST(SchedulerTest, OrderFollowsLeasedPerWeightAndSkipsWhatCannotRun) {
   std::vector<SchedulableCampaign> campaigns = {
-      Campaign(1, 1, "cpu"), Campaign(2, 3, "cpu"), Campaign(3, 1, "cuda", "H100")};
+      Campaign(1, 1, v1::DEVICE_CPU), Campaign(2, 3, v1::DEVICE_CPU),
+      Campaign(3, 1, v1::DEVICE_CUDA, "H100")};
   // Nothing leased: (0+1)/3 beats (0+1)/1; the cuda campaign is not for a CPU node.
   EXPECT_EQ(CampaignOrder(campaigns, {}, Cpu()), (std::vector<int64_t>{2, 1}));
   // 3 leased of weight 3 is (3+1)/3 > (0+1)/1.
@@ -100,7 +101,7 @@ class StoreFixture : public ::testing::Test {
     std::system(("rm -rf " + dir_).c_str());
   }
 
-  int64_t NewCampaign(const std::string& device) {
+  int64_t NewCampaign(v1::Device device) {
     v1::Campaign c;
     c.mutable_spec()->set_device(device);
     c.set_state(v1::CAMPAIGN_RUNNING);
@@ -130,15 +131,15 @@ class StoreFixture : public ::testing::Test {
 // coordinator does: with weights 1 and 3 and both queues full, the leased
 // jobs split 1:3; a cuda campaign's jobs go only to GPU workers.
 TEST_F(StoreFixture, LeasedSharesFollowWeightsAndResources) {
-  const int64_t light = NewCampaign("cpu");
-  const int64_t heavy = NewCampaign("cpu");
-  const int64_t gpu = NewCampaign("cuda");
+  const int64_t light = NewCampaign(v1::DEVICE_CPU);
+  const int64_t heavy = NewCampaign(v1::DEVICE_CPU);
+  const int64_t gpu = NewCampaign(v1::DEVICE_CUDA);
   Queue(light, 200);
   Queue(heavy, 200);
   Queue(gpu, 200);
-  std::vector<SchedulableCampaign> campaigns = {Campaign(light, 1, "cpu"),
-                                                Campaign(heavy, 3, "cpu"),
-                                                Campaign(gpu, 1, "cuda", "H100")};
+  std::vector<SchedulableCampaign> campaigns = {Campaign(light, 1, v1::DEVICE_CPU),
+                                                Campaign(heavy, 3, v1::DEVICE_CPU),
+                                                Campaign(gpu, 1, v1::DEVICE_CUDA, "H100")};
   std::map<int64_t, int> leased;
   std::map<std::string, int64_t> holds;  // worker -> campaign of its job
   auto lease = [&](const std::string& worker, const v1::Hardware& hw) {
@@ -180,10 +181,10 @@ TEST_F(StoreFixture, LeasedSharesFollowWeightsAndResources) {
 TEST_F(StoreFixture, CoordinatorLeasesByWeightAndNeverHandsAWorkerWhatItCannotRun) {
   Coordinator coordinator(store_.get(), CoordinatorOptions(),
                           std::make_shared<prometheus::Registry>());
-  auto submit = [&](double weight, const std::string& device, const std::string& gpu_model) {
+  auto submit = [&](double weight, v1::Device device, const std::string& gpu_model) {
     v1::CampaignSpec spec;
     spec.set_name("sleep");
-    spec.set_task("sleep");
+    spec.set_task(v1::TASK_SLEEP);
     spec.set_sleep_ms(1);
     spec.set_weight(weight);
     spec.set_device(device);
@@ -193,12 +194,12 @@ TEST_F(StoreFixture, CoordinatorLeasesByWeightAndNeverHandsAWorkerWhatItCannotRu
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? c->id() : 0;
   };
-  const int64_t light = submit(1, "cpu", "");
-  const int64_t heavy = submit(3, "cpu", "");
-  const int64_t h100 = submit(1, "cuda", "H100");
+  const int64_t light = submit(1, v1::DEVICE_CPU, "");
+  const int64_t heavy = submit(3, v1::DEVICE_CPU, "");
+  const int64_t h100 = submit(1, v1::DEVICE_CUDA, "H100");
   {
     v1::CampaignSpec bad;
-    bad.set_task("sleep");
+    bad.set_task(v1::TASK_SLEEP);
     bad.set_weight(-1);
     EXPECT_EQ(coordinator.SubmitCampaign(bad).status().code(),
               absl::StatusCode::kInvalidArgument);
@@ -230,7 +231,7 @@ TEST_F(StoreFixture, CoordinatorLeasesByWeightAndNeverHandsAWorkerWhatItCannotRu
       worker("h100", Gpus("H100-SXM", "NVIDIA H100 80GB HBM3", 1)), 0);
   ASSERT_TRUE(gpu_job.ok() && gpu_job->has_value());
   EXPECT_EQ((*gpu_job)->campaign_id(), h100);
-  EXPECT_EQ((*gpu_job)->device(), "cuda");
+  EXPECT_EQ((*gpu_job)->device(), v1::DEVICE_CUDA);
   // An A100 worker may only take CPU jobs here.
   for (int i = 0; i < 5; ++i) {
     auto job = coordinator.AcquireJob(worker("a100", Gpus("A100", "NVIDIA A100", 1)), 0);
@@ -251,7 +252,7 @@ TEST_F(StoreFixture, CoordinatorLeasesByWeightAndNeverHandsAWorkerWhatItCannotRu
 }
 
 TEST_F(StoreFixture, GroupCommitBatchesConcurrentCallsAndEveryOneIsDurable) {
-  const int64_t c = NewCampaign("cpu");
+  const int64_t c = NewCampaign(v1::DEVICE_CPU);
   const int kThreads = 32, kEach = 20;
   Queue(c, kThreads * kEach);
   GroupCommitOptions options;

@@ -25,7 +25,7 @@ absl::StatusOr<int64_t> SleepCampaigns::Create(const v1::CampaignSpec& spec) {
     v1::Candidate candidate;
     candidate.set_campaign_id(*id);
     candidate.set_description("sleep");
-    candidate.set_status("proposed");
+    candidate.set_status(v1::CANDIDATE_PROPOSED);
     candidate.set_score(-1);
     candidate.set_created_unix_ms(clock_->NowUnixMs());
     auto cid = store_->CreateCandidate(candidate);

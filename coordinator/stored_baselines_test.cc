@@ -233,12 +233,12 @@ class CoordinatorBaselines : public ::testing::Test {
         "{\"name\": \"toy\", \"sources\": [\"kernel.cc\"], \"knobs\": "
         "{\"K\": {\"choices\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], \"default\": 1}}}";
     (*spec.mutable_baseline()->mutable_files())["kernel.cc"] = "// toy\n";
-    spec.set_proposer("grid");
+    spec.set_proposer(v1::PROPOSER_GRID);
     spec.set_threads(1);
     spec.set_in_flight_per_thread(1);
     spec.mutable_budget()->set_max_evaluations(50);
     spec.mutable_verification()->set_replays(1);
-    spec.set_device("cpu");
+    spec.set_device(v1::DEVICE_CPU);
     auto c = coordinator_->SubmitCampaign(spec);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? c->id() : 0;

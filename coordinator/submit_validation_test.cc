@@ -98,7 +98,7 @@ TEST_F(SubmitValidationTest, AbsurdSpecsAreInvalidArgument) {
       {"a million sleep jobs",
        [](v1::CampaignSpec* s) {
          s->Clear();
-         s->set_task("sleep");
+         s->set_task(v1::TASK_SLEEP);
          s->mutable_budget()->set_max_evaluations(1000000);
        },
        "budget.max_evaluations: 1000000 is out of range [1, 100000]"},
@@ -135,7 +135,7 @@ TEST_F(SubmitValidationTest, AbsurdSpecsAreInvalidArgument) {
   // The same coordinator takes a sane one.
   v1::CampaignSpec sleep;
   sleep.set_name("sane");
-  sleep.set_task("sleep");
+  sleep.set_task(v1::TASK_SLEEP);
   sleep.set_sleep_ms(1);
   sleep.mutable_budget()->set_max_evaluations(3);
   v1::Campaign campaign;

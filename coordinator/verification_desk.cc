@@ -77,7 +77,7 @@ absl::Status VerificationDesk::AbandonPending(const std::vector<v1::Verification
     if (auto s = store_->UpdateVerification(v); !s.ok()) return s;
     auto candidate = store_->GetCandidate(v.candidate_id());
     if (!candidate.ok()) return candidate.status();
-    candidate->set_status("rejected");
+    candidate->set_status(v1::CANDIDATE_REJECTED);
     if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -151,7 +151,7 @@ absl::StatusOr<v1::ReplayBundle> VerificationDesk::Bundle(const v1::Verification
     if (!worker.ok()) return worker.status();
     if (worker->has_value())
       (*bundle.mutable_worker_hardware())[e.worker_id()] =
-          HardwareKey((*worker)->hardware(), campaign->spec().device() == "cuda");
+          HardwareKey((*worker)->hardware(), campaign->spec().device() == v1::DEVICE_CUDA);
   }
   auto floors = store_->ListNoiseFloors(campaign->spec().problem().name());
   if (absl::IsUnimplemented(floors.status())) return bundle;
@@ -314,7 +314,7 @@ absl::StatusOr<std::string> VerificationDesk::ApplyVerdict(const v1::Verificatio
   if (!campaign.ok()) return campaign.status();
   if (auto s = UpdateNoiseFloors(v, *campaign); !s.ok()) return s;
   const bool accepted = v.outcome() == v1::VERDICT_ACCEPTED;
-  candidate->set_status(accepted ? "accepted" : "rejected");
+  candidate->set_status(accepted ? v1::CANDIDATE_ACCEPTED : v1::CANDIDATE_REJECTED);
   std::string event;
   if (accepted) {
     // The verified score is the replays' median, never the claim.
@@ -378,7 +378,7 @@ absl::Status VerificationDesk::UpdateNoiseFloors(const v1::Verification& v,
     if (!worker.ok()) return worker.status();
     const std::string hw = worker->has_value()
                                ? HardwareKey((*worker)->hardware(),
-                                             campaign.spec().device() == "cuda")
+                                             campaign.spec().device() == v1::DEVICE_CUDA)
                                : "unknown";
     groups[{"score", hw}].push_back((*e)->score());
     for (const auto& w : (*e)->workloads())

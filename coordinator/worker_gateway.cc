@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "common/names.h"
 #include "coordinator/find_or_load.h"
+#include "spec/names.h"
 
 namespace ratchet::coordinator {
 
@@ -237,7 +238,9 @@ absl::StatusOr<v1::Job> WorkerGateway::Fill(v1::Job job, const v1::Hardware& har
   *job.mutable_solution() = **solution;
   *job.mutable_harness() = (*spec)->harness();
   job.set_device((*spec)->device());
-  job.set_sleep_ms((*spec)->task() == "sleep" ? (*spec)->sleep_ms() : 0);
+  // Workers may be upgraded after the coordinator (docs/operations.md).
+  spec::AddLegacyWords(&job);
+  job.set_sleep_ms((*spec)->task() == v1::TASK_SLEEP ? (*spec)->sleep_ms() : 0);
   // The same T_b for every job of a workload on this hardware, once frozen;
   // replays included, so candidate and incumbent replays compare. (The job
   // is leased already: a store error here only costs it its baselines, and

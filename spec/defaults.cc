@@ -26,9 +26,9 @@ void DefaultTiers(v1::VerificationPolicy* policy) {
 }  // namespace
 
 void ApplyDefaults(v1::CampaignSpec* spec) {
-  if (spec->task().empty()) spec->set_task(kDefaultTask);
-  if (spec->proposer().empty()) spec->set_proposer(kDefaultProposer);
-  if (spec->device().empty()) spec->set_device(kDefaultDevice);
+  if (spec->task() == v1::TASK_UNSPECIFIED) spec->set_task(kDefaultTask);
+  if (spec->proposer() == v1::PROPOSER_UNSPECIFIED) spec->set_proposer(kDefaultProposer);
+  if (spec->device() == v1::DEVICE_UNSPECIFIED) spec->set_device(kDefaultDevice);
   if (spec->experience().empty()) spec->set_experience(kDefaultExperience);
   if (spec->threads() == 0) spec->set_threads(kDefaultThreads);
   if (spec->in_flight_per_thread() == 0) spec->set_in_flight_per_thread(kDefaultInFlightPerThread);
@@ -50,9 +50,9 @@ void ApplyDefaults(v1::CampaignSpec* spec) {
   if (h->repetitions() == 0) h->set_repetitions(kDefaultRepetitions);
   if (h->correctness_rounds() == 0) h->set_correctness_rounds(kDefaultCorrectnessRounds);
   if (h->timeout_seconds() == 0) h->set_timeout_seconds(kDefaultTimeoutSeconds);
-  if (h->screen().empty()) h->set_screen(kDefaultScreen);
+  if (h->screen() == v1::SCREEN_UNSPECIFIED) h->set_screen(kDefaultScreen);
 
-  if (spec->proposer() == "llm") ApplyLlmDefaults(spec->mutable_llm());
+  if (spec->proposer() == v1::PROPOSER_LLM) ApplyLlmDefaults(spec->mutable_llm());
 }
 
 void ApplyLlmDefaults(v1::LlmSettings* llm) {

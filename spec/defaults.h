@@ -19,17 +19,10 @@
 namespace ratchet::spec {
 
 // ---------------------------------------------------------------------------
-// The names a field may hold.
+// The names a field may hold (the enums' words: spec/names.h).
 
-// "sleep": jobs that only sleep, for load tests of the coordinator
-// (docs/cluster.md); no problem or baseline.
-inline constexpr const char* kTasks[] = {"kernel", "sleep"};
-inline constexpr const char* kProposers[] = {"evolve", "random", "grid", "replay", "llm"};
-inline constexpr const char* kDevices[] = {"cpu", "cuda"};
 // Where a campaign's lessons come from (docs/research.md).
 inline constexpr const char* kExperiences[] = {"campaign", "shared"};
-// The cascade's screen stage (docs/harness.md, "The screen").
-inline constexpr const char* kScreens[] = {"auto", "on", "off"};
 // The verifier's tiers (docs/verifier.md, "Tiers"), in the order they
 // escalate. The first kAlwaysOnTiers run whatever a spec says.
 inline constexpr const char* kTiers[] = {"guards", "replay", "adversarial",
@@ -44,9 +37,9 @@ inline constexpr int kMaxReplaysPerSide = 20;
 // Defaults for fields left out.
 
 // CampaignSpec
-inline constexpr const char* kDefaultTask = "kernel";
-inline constexpr const char* kDefaultProposer = "evolve";
-inline constexpr const char* kDefaultDevice = "cpu";
+inline constexpr v1::Task kDefaultTask = v1::TASK_KERNEL;
+inline constexpr v1::Proposer kDefaultProposer = v1::PROPOSER_EVOLVE;
+inline constexpr v1::Device kDefaultDevice = v1::DEVICE_CPU;
 inline constexpr const char* kDefaultExperience = "campaign";
 inline constexpr int kDefaultThreads = 2;
 inline constexpr int kDefaultInFlightPerThread = 2;
@@ -69,7 +62,7 @@ inline constexpr int kDefaultWarmups = 10;
 inline constexpr int kDefaultRepetitions = 50;
 inline constexpr int kDefaultCorrectnessRounds = 10;
 inline constexpr double kDefaultTimeoutSeconds = 120;  // one job, compile included
-inline constexpr const char* kDefaultScreen = "auto";
+inline constexpr v1::Screen kDefaultScreen = v1::SCREEN_AUTO;
 
 // LlmSettings (docs/llm.md; models: the endpoint's default model)
 inline constexpr double kDefaultLlmTemperature = 0.7;  // 0 is a setting: CLI only
@@ -79,10 +72,11 @@ inline constexpr double kDefaultLlmTimeoutSeconds = 120;  // one HTTP request
 inline constexpr int kDefaultLlmMaxConcurrency = 4;
 inline constexpr double kDefaultLlmModelWeight = 1;
 
-// Fills every field left out (0 or "") that has a default above, except the
-// four whose 0 is a setting. Tiers become the kTiers the spec names, in
-// kTiers' order, always with the first kAlwaysOnTiers (all of them when it
-// names none). The llm section gets its defaults when the proposer is llm.
+// Fills every field left out (0, "" or *_UNSPECIFIED) that has a default
+// above, except the four whose 0 is a setting. Tiers become the kTiers the
+// spec names, in kTiers' order, always with the first kAlwaysOnTiers (all of
+// them when it names none). The llm section gets its defaults when the
+// proposer is llm.
 // Idempotent; values it does not fill are left as they are (a spec that
 // ValidateCampaignSpec refuses stays refused).
 void ApplyDefaults(v1::CampaignSpec* spec);

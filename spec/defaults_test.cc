@@ -89,15 +89,15 @@ TEST(SpecDefaults, FillsWhatAClientLeftOut) {
 TEST(SpecDefaults, KeepsWhatIsSetAndIsIdempotent) {
   v1::CampaignSpec spec = Bare();
   spec.set_threads(5);
-  spec.set_device("cuda");
+  spec.set_device(v1::DEVICE_CUDA);
   spec.mutable_harness()->set_repetitions(7);
-  spec.mutable_harness()->set_screen("off");
+  spec.mutable_harness()->set_screen(v1::SCREEN_OFF);
   spec.mutable_verification()->set_replays(1);
   ApplyDefaults(&spec);
   EXPECT_EQ(spec.threads(), 5);
-  EXPECT_EQ(spec.device(), "cuda");
+  EXPECT_EQ(spec.device(), v1::DEVICE_CUDA);
   EXPECT_EQ(spec.harness().repetitions(), 7);
-  EXPECT_EQ(spec.harness().screen(), "off");
+  EXPECT_EQ(spec.harness().screen(), v1::SCREEN_OFF);
   EXPECT_EQ(spec.verification().replays(), 1);
   v1::CampaignSpec again = spec;
   ApplyDefaults(&again);
@@ -122,7 +122,7 @@ TEST(SpecDefaults, Tiers) {
 
 TEST(SpecDefaults, Llm) {
   v1::CampaignSpec spec = Bare();
-  spec.set_proposer("llm");
+  spec.set_proposer(v1::PROPOSER_LLM);
   spec.mutable_llm()->set_endpoint("local");
   spec.mutable_llm()->add_models()->set_name("m");
   ApplyDefaults(&spec);
@@ -140,7 +140,7 @@ TEST(SpecDefaults, Llm) {
 // a bound marked zero_is_default without a default here fails this test.
 TEST(SpecDefaults, EveryZeroThatMeansDefaultGetsOne) {
   v1::CampaignSpec spec = Bare();
-  spec.set_proposer("llm");
+  spec.set_proposer(v1::PROPOSER_LLM);
   spec.mutable_llm()->set_endpoint("local");
   spec.mutable_llm()->add_models()->set_name("m");
   ApplyDefaults(&spec);

@@ -17,6 +17,7 @@
 #include "google/protobuf/reflection.h"
 #include "nlohmann/json.hpp"
 #include "spec/defaults.h"
+#include "spec/names.h"
 
 namespace ratchet::spec {
 namespace {
@@ -52,15 +53,22 @@ std::vector<std::string> Names(const char* const (&names)[N]) {
 const std::map<std::string, StringRule>& StringRules() {
   static const auto* rules = new std::map<std::string, StringRule>{
       {"name", {kMaxNameBytes, Chars::kLine, {}}},
-      {"task", {16, Chars::kLine, Names(kTasks)}},
-      {"proposer", {16, Chars::kLine, Names(kProposers)}},
-      {"device", {16, Chars::kLine, Names(kDevices)}},
+      // The enums' words, as the YAML writes them and as an enum value is
+      // checked (Walk); the legacy strings of older clients that
+      // UpgradeLegacyFields could not read get the same message.
+      {"task", {16, Chars::kLine, SpecWords<v1::Task>()}},
+      {"proposer", {16, Chars::kLine, SpecWords<v1::Proposer>()}},
+      {"device", {16, Chars::kLine, SpecWords<v1::Device>()}},
+      {"legacy_task", {16, Chars::kLine, SpecWords<v1::Task>(), "task"}},
+      {"legacy_proposer", {16, Chars::kLine, SpecWords<v1::Proposer>(), "proposer"}},
+      {"legacy_device", {16, Chars::kLine, SpecWords<v1::Device>(), "device"}},
       {"experience", {16, Chars::kLine, Names(kExperiences)}},
       {"gpu_model", {kMaxNameBytes, Chars::kLine, {}}},
       {"problem.name", {kMaxShortStringBytes, Chars::kLine, {}}},
       {"problem.definition_json", {kMaxDefinitionBytes, Chars::kText, {}}},
       {"problem.workload_jsonl", {kMaxWorkloadBytes, Chars::kText, {}}},
-      {"harness.screen", {16, Chars::kLine, Names(kScreens)}},
+      {"harness.screen", {16, Chars::kLine, SpecWords<v1::Screen>()}},
+      {"harness.legacy_screen", {16, Chars::kLine, SpecWords<v1::Screen>(), "screen"}},
       {"verification.tiers", {32, Chars::kLine, Names(kTiers), "tier"}},
       {"llm.base_url", {kMaxUrlBytes, Chars::kLine, {}}},
       {"llm.api_key_env", {kMaxNameBytes, Chars::kLine, {}}},
@@ -122,6 +130,16 @@ std::string Range(const SpecBound& b, bool written) {
   };
   return absl::StrCat(b.lo_open ? "(" : "[", num(b.lo), ", ", num(b.hi), b.hi_open ? ")" : "]",
                       b.zero_is_default && !written ? " (0 = default)" : "");
+}
+
+// The word of an enum value that a spec writes as a word (spec/names.h), so
+// that it is checked by the word's rule; "" for other enums.
+std::string WordOf(const google::protobuf::EnumDescriptor* type, int v) {
+  if (type == v1::Task_descriptor()) return Name(static_cast<v1::Task>(v));
+  if (type == v1::Proposer_descriptor()) return Name(static_cast<v1::Proposer>(v));
+  if (type == v1::Device_descriptor()) return Name(static_cast<v1::Device>(v));
+  if (type == v1::Screen_descriptor()) return Name(static_cast<v1::Screen>(v));
+  return "";
 }
 
 // Map entries (map<string, string>) have fields "key" and "value".
@@ -191,6 +209,8 @@ absl::Status Walk(const Message& m, const std::string& where, const std::string&
           const int v = rep ? r->GetRepeatedEnumValue(m, f, i) : r->GetEnumValue(m, f);
           if (f->enum_type()->FindValueByNumber(v) == nullptr)
             s = Invalid(iwhere, absl::StrCat("unknown enum value ", v));
+          else if (const std::string word = WordOf(f->enum_type(), v); !word.empty())
+            s = At(iwhere, CheckString(fpath, word));
           break;
         }
       }
@@ -235,8 +255,8 @@ absl::Status CheckMapField(const Message& m, const FieldDescriptor* f, const std
 }
 
 // The solution's files and what its solution.json says about them.
-absl::Status CheckSolution(const v1::Solution& solution, const std::string& where,
-                           const std::string& device, bool required) {
+absl::Status CheckSolution(const v1::Solution& solution, const std::string& where, bool cuda,
+                           bool required) {
   if (solution.files().size() > kMaxSolutionFiles)
     return Invalid(where + ".files",
                    absl::StrCat(solution.files().size(), " files; at most ", kMaxSolutionFiles));
@@ -260,7 +280,6 @@ absl::Status CheckSolution(const v1::Solution& solution, const std::string& wher
   const nlohmann::json doc = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return Invalid(at, "not a JSON object");
   // The harness of the campaign's device runs it (kernels/harness/solution.cc).
-  const bool cuda = device == "cuda";
   if (auto lang = doc.find("language"); lang != doc.end() && !lang->is_null()) {
     if (!lang->is_string()) return Invalid(at, "\"language\" must be a string");
     const std::string l = lang->get<std::string>();
@@ -402,18 +421,18 @@ absl::Status ValidateCampaignSpec(const v1::CampaignSpec& spec) {
   if (auto s = Walk(spec, "", ""); !s.ok()) return s;
   // Settings that only one device, task or proposer uses: refused with the
   // others, so that a typo cannot silently ignore them.
-  const bool cuda = spec.device() == "cuda";
+  const bool cuda = spec.device() == v1::DEVICE_CUDA;
   if (spec.gpus() > 0 && !cuda) return Invalid("gpus", "needs device: cuda");
   if (!spec.gpu_model().empty() && !cuda) return Invalid("gpu_model", "needs device: cuda");
-  const bool kernel = spec.task().empty() || spec.task() == "kernel";
-  if (spec.sleep_ms() > 0 && spec.task() != "sleep")
+  const bool kernel = spec.task() == v1::TASK_UNSPECIFIED || spec.task() == v1::TASK_KERNEL;
+  if (spec.sleep_ms() > 0 && spec.task() != v1::TASK_SLEEP)
     return Invalid("sleep_ms", "only used with task: sleep");
-  if (spec.proposer() == "llm") {
+  if (spec.proposer() == v1::PROPOSER_LLM) {
     if (auto s = CheckLlmSection(spec.llm()); !s.ok()) return s;
   } else if (spec.llm().ByteSizeLong() > 0) {
     return Invalid("llm", "only used with proposer: llm");
   }
-  if (spec.replay_size() > 0 && spec.proposer() != "replay")
+  if (spec.replay_size() > 0 && spec.proposer() != v1::PROPOSER_REPLAY)
     return Invalid("replay", "only used with proposer: replay");
   if (!kernel) return absl::OkStatus();
   // A kernel campaign's problem, and its baseline runnable by the harness of
@@ -422,7 +441,7 @@ absl::Status ValidateCampaignSpec(const v1::CampaignSpec& spec) {
     return Invalid("problem.definition_json", "missing (a kernel campaign's problem)");
   if (spec.problem().workload_jsonl().empty())
     return Invalid("problem.workload_jsonl", "missing (a kernel campaign's workloads)");
-  return CheckSolution(spec.baseline(), "baseline", spec.device(), /*required=*/true);
+  return CheckSolution(spec.baseline(), "baseline", cuda, /*required=*/true);
 }
 
 absl::Status ValidateLlmSettings(const v1::LlmSettings& llm) {

@@ -4,7 +4,8 @@
 // names the line) and on the whole spec it built (so that a user sees the
 // same message before submitting). Every number in CampaignSpec and its
 // messages has a range, every string a size and a character set (and a
-// list of names where it names something), solution files names that stay
+// list of names where it names something), every enum a value that a spec
+// may name (spec/names.h: a task that runs), solution files names that stay
 // inside the solution folder, and the language and device are ones a worker
 // can run: a spec that passes cannot turn into a million jobs or a job that
 // fails on a worker for a reason known at submit. The bounds are tabled in

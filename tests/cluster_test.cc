@@ -191,8 +191,9 @@ void ExpectConsistent(store::Store* s, int64_t campaign_id, int budget) {
   std::set<int64_t> accepted_candidates;
   for (const auto& c : *candidates) {
     EXPECT_TRUE(hashes.insert(c.content_hash()).second) << "candidate " << c.id() << " twice";
-    EXPECT_NE(c.status(), "verifying") << "candidate " << c.id() << " left verifying";
-    if (c.status() == "accepted") accepted_candidates.insert(c.id());
+    EXPECT_NE(c.status(), v1::CANDIDATE_VERIFYING)
+        << "candidate " << c.id() << " left verifying";
+    if (c.status() == v1::CANDIDATE_ACCEPTED) accepted_candidates.insert(c.id());
   }
 
   auto verifications = s->ListVerifications(campaign_id);

@@ -152,7 +152,7 @@ harness: {warmups: 1, repetitions: 5, correctness_rounds: 1, timeout_seconds: 60
   if (stored->best_verified()) {
     auto best = (*store)->GetCandidate(stored->best_candidate_id());
     ASSERT_TRUE(best.ok());
-    EXPECT_EQ(best->status(), "accepted");
+    EXPECT_EQ(best->status(), v1::CANDIDATE_ACCEPTED);
     auto median = [](auto scores) {
       std::vector<double> v(scores.begin(), scores.end());
       std::sort(v.begin(), v.end());

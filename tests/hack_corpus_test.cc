@@ -40,6 +40,7 @@
 #include "common/names.h"
 #include "common/noise_floor.h"
 #include "services/verifier/verdict.h"
+#include "spec/names.h"
 #include "worker/hardware.h"
 #include "worker/sandbox.h"
 #include "worker/worker.h"
@@ -105,7 +106,7 @@ struct Expectation {
 
 struct Corpus {
   fs::path dir;
-  std::string device;
+  v1::Device device = v1::DEVICE_CPU;
   std::string incumbent;
   v1::HarnessSettings harness;
   v1::VerificationPolicy policy;
@@ -116,7 +117,8 @@ Corpus LoadCorpus(const fs::path& dir) {
   Corpus c;
   c.dir = dir;
   Json j = Json::parse(ReadAll(dir / "corpus.json"));
-  c.device = j.value("device", "cpu");
+  const std::string device = j.value("device", "cpu");
+  if (!spec::Parse(device, &c.device)) ADD_FAILURE() << "corpus.json: unknown device " << device;
   c.incumbent = j.at("incumbent").get<std::string>();
   const Json& h = j.at("harness");
   c.harness.set_warmups(h.value("warmups", 2));
@@ -194,7 +196,7 @@ class CorpusRun {
     problem_.set_definition_json(ReadAll(corpus_.dir / "definition.json"));
     problem_.set_workload_jsonl(ReadAll(corpus_.dir / "workload.jsonl"));
     problem_.set_name(Json::parse(problem_.definition_json()).value("name", "problem"));
-    hardware_key_ = HardwareKey(hardware_, corpus_.device == "cuda");
+    hardware_key_ = HardwareKey(hardware_, corpus_.device == v1::DEVICE_CUDA);
   }
 
   std::vector<Row> Run() {
@@ -436,7 +438,8 @@ void RunCorpus(const std::string& name, worker::WorkerOptions options, v1::Hardw
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   options.coordinator = "127.0.0.1:1";  // RunJob never talks to it
   options.scratch_root = tmpl;
-  if (corpus.device == "cuda") options.tb_cache_dir = (fs::path(tmpl) / "tb-cache").string();
+  if (corpus.device == v1::DEVICE_CUDA)
+    options.tb_cache_dir = (fs::path(tmpl) / "tb-cache").string();
   std::string warning;
   auto sandbox = worker::Sandbox::Create("auto", &warning);
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();

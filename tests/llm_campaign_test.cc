@@ -213,7 +213,7 @@ llm:
   ASSERT_EQ(llm_candidates[1].evaluations_size(), 1);
   EXPECT_EQ(llm_candidates[1].evaluations(0).outcome(), v1::OUTCOME_COMPILE_ERROR);
   EXPECT_NE(llm_candidates[1].evaluations(0).message().find("missing_bias"), std::string::npos);
-  EXPECT_EQ(llm_candidates[1].candidate().status(), "failed");
+  EXPECT_EQ(llm_candidates[1].candidate().status(), v1::CANDIDATE_FAILED);
   EXPECT_NE(llm_candidates[2].candidate().solution().files().at("kernel.cc").find("__restrict"),
             std::string::npos);
   ASSERT_EQ(llm_candidates[2].evaluations_size(), 1);
@@ -316,7 +316,7 @@ v1::CampaignSpec LlmSpecProto(const v1::LlmSettings& llm) {
   for (const char* file : {"solution.json", "kernel.cc"})
     (*spec.mutable_baseline()->mutable_files())[file] =
         read(kSource + "/tests/data/vadd/good/" + file);
-  spec.set_proposer("llm");
+  spec.set_proposer(v1::PROPOSER_LLM);
   *spec.mutable_llm() = llm;
   return spec;
 }

@@ -203,7 +203,7 @@ std::set<std::string> ReflectedServices(const std::shared_ptr<grpc::Channel>& ch
 v1::CampaignSpec SleepSpec(const std::string& name, int evaluations) {
   v1::CampaignSpec spec;
   spec.set_name(name);
-  spec.set_task("sleep");
+  spec.set_task(v1::TASK_SLEEP);
   spec.set_sleep_ms(10);
   spec.mutable_budget()->set_max_evaluations(evaluations);
   return spec;

@@ -246,11 +246,11 @@ device: cpu
   int merge_candidates = 0, archive_parents = 0, accepted = 0;
   for (const auto& [cid, c] : candidates) {
     if (c.description().find("merge with #") != std::string::npos) ++merge_candidates;
-    if (c.status() == "accepted") ++accepted;
+    if (c.status() == v1::CANDIDATE_ACCEPTED) ++accepted;
     // A parent that never was an incumbent came from the thread's archive.
     auto parent = candidates.find(c.parent_id());
-    if (parent != candidates.end() && parent->second.status() != "accepted" &&
-        parent->second.status() != "baseline")
+    if (parent != candidates.end() && parent->second.status() != v1::CANDIDATE_ACCEPTED &&
+        parent->second.status() != v1::CANDIDATE_BASELINE)
       ++archive_parents;
   }
   ASSERT_GT(accepted, 0) << "no claim was accepted on the matmul baseline";
@@ -263,7 +263,7 @@ device: cpu
   for (const auto& t : done.threads()) {
     const v1::Candidate& inc = candidates[t.incumbent_candidate_id()];
     if (inc.id() == done.baseline_candidate_id()) continue;
-    EXPECT_EQ(inc.status(), "accepted") << inc.id();
+    EXPECT_EQ(inc.status(), v1::CANDIDATE_ACCEPTED) << inc.id();
     if (inc.thread_id() != t.id()) adopted = true;
   }
   if (adopted) EXPECT_GT(done.migrations(), 0);

@@ -105,7 +105,7 @@ class Security : public ::testing::Test {
   static v1::CampaignSpec SleepSpec(const std::string& name) {
     v1::CampaignSpec spec;
     spec.set_name(name);
-    spec.set_task("sleep");
+    spec.set_task(v1::TASK_SLEEP);
     spec.set_sleep_ms(10);
     spec.mutable_budget()->set_max_evaluations(3);
     return spec;

@@ -323,7 +323,7 @@ class CudaRoutingTest : public ::testing::Test {
   static v1::Job CudaJob() {
     v1::Job job;
     job.set_id(7);
-    job.set_device("cuda");
+    job.set_device(v1::DEVICE_CUDA);
     job.set_seed(3);
     job.mutable_problem()->set_definition_json("{}");
     job.mutable_problem()->set_workload_jsonl("");
@@ -367,7 +367,7 @@ TEST_F(CudaRoutingTest, ArgvPicksTheCudaHarnessGpuAndPeaks) {
   // Slot 2 wraps to GPU 0.
   EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 2), "--device-index"), "0");
   // A CPU job keeps the CPU harness flags.
-  job.set_device("cpu");
+  job.set_device(v1::DEVICE_CPU);
   argv = worker.HarnessArgv(job, "/s", 1);
   EXPECT_EQ(After(argv, "--device-index"), "<absent>");
   EXPECT_EQ(After(argv, "--peak-gflops"), "100");
@@ -377,14 +377,14 @@ TEST_F(CudaRoutingTest, ArgvPicksTheCudaHarnessGpuAndPeaks) {
 TEST_F(CudaRoutingTest, StoredBaselinesGoToTheCpuHarnessOnly) {
   Worker worker = MakeWorker(v1::Hardware());
   v1::Job job = CudaJob();
-  job.set_device("cpu");
+  job.set_device(v1::DEVICE_CPU);
   EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 0), "--baseline"), "<absent>");
   v1::Baseline* b = job.add_baselines();
   b->set_software("torch 2");
   b->set_t_b_ns(1000);
   EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 0), "--baseline"), "/s/baseline.json");
   // The CUDA harness reads the same file.
-  job.set_device("cuda");
+  job.set_device(v1::DEVICE_CUDA);
   EXPECT_TRUE(PassesBaseline(job));
   EXPECT_EQ(After(worker.HarnessArgv(job, "/s", 0), "--baseline"), "/s/baseline.json");
 }

@@ -30,6 +30,7 @@
 #include "nlohmann/json.hpp"
 #include "common/clock.h"
 #include "kernels/harness/contract.h"
+#include "spec/names.h"
 #include "worker/result.h"
 
 extern char** environ;
@@ -382,6 +383,8 @@ void Worker::SlotLoop(int slot) {
     }
     backoff = 0.5;
     if (!resp.has_job()) continue;
+    // A coordinator of an older version names the device and screen in words.
+    spec::UpgradeLegacyFields(resp.mutable_job());
     ExecuteAndReport(resp.job(), slot);
   }
 }
@@ -481,7 +484,7 @@ namespace {
 // HarnessArgv writes and RunJob runs.
 kernels::HarnessArgs HarnessArgsFor(const WorkerOptions& options, const v1::Hardware& hardware,
                                     const v1::Job& job, const fs::path& dir, int slot) {
-  const bool cuda = job.device() == "cuda";
+  const bool cuda = job.device() == v1::DEVICE_CUDA;
   kernels::HarnessArgs a;
   a.kind = cuda ? kernels::HarnessKind::kCuda : kernels::HarnessKind::kCpu;
   a.problem = (dir / "problem").string();
@@ -493,7 +496,7 @@ kernels::HarnessArgs HarnessArgsFor(const WorkerOptions& options, const v1::Hard
   if (h.warmups() > 0) a.warmups = h.warmups();
   if (h.repetitions() > 0) a.repetitions = h.repetitions();
   if (h.correctness_rounds() > 0) a.rounds = h.correctness_rounds();
-  a.screen = h.screen();
+  a.screen = spec::Name(h.screen());
   // No flag tells a replay from an evaluation: the CPU harness checks every
   // call in every run, and what differs (the independent timing, the result's
   // secret) travels in its environment, which candidate code cannot read.
@@ -605,7 +608,7 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     e.set_message(std::string(st.message()));
     return finish(e);
   }
-  const bool cuda = job.device() == "cuda";
+  const bool cuda = job.device() == v1::DEVICE_CUDA;
   if (std::string why = CannotRun(job); !why.empty()) return harness_error(why);
   // The T_b cache: this problem's entries go in (an operator may seed it).
   // Nothing comes back out: the job's folder is writable by candidate code,
@@ -720,7 +723,7 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
 }
 
 std::string Worker::CannotRun(const v1::Job& job) const {
-  if (job.device() == "cuda") {
+  if (job.device() == v1::DEVICE_CUDA) {
     if (hardware_.gpus_size() == 0)
       return "this worker has no GPU; a \"cuda\" job needs a GPU worker";
     if (access(options_.cuda_harness_path.c_str(), X_OK) != 0)
@@ -729,9 +732,9 @@ std::string Worker::CannotRun(const v1::Job& job) const {
                           "toolkit or pass --cuda-harness)");
     return "";
   }
-  if (!job.device().empty() && job.device() != "cpu")
-    return absl::StrCat("unknown device \"", job.device(),
-                        "\" (this worker runs \"cpu\" and \"cuda\")");
+  if (job.device() != v1::DEVICE_UNSPECIFIED && job.device() != v1::DEVICE_CPU)
+    return absl::StrCat("unknown device ", job.device(),
+                        " (this worker runs \"cpu\" and \"cuda\")");
   return "";
 }
 

@@ -401,7 +401,7 @@ TEST_P(RealHarnessTest, OutcomeSurvivesTheSandbox) {
   job.mutable_harness()->set_correctness_rounds(2);
   job.mutable_harness()->set_timeout_seconds(name == "hang" ? 15 : 120);
   // Every candidate meets the screen first (vadd's smaller workload, n=1000).
-  job.mutable_harness()->set_screen("on");
+  job.mutable_harness()->set_screen(v1::SCREEN_ON);
 
   WorkerOptions o;
   o.coordinator = "127.0.0.1:1";  // RunJob does not talk to it

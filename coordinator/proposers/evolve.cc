@@ -195,7 +195,7 @@ class EvolveProposer : public Proposer {
     const v1::Candidate* best = nullptr;
     for (const auto& c : *ctx.history) {
       if (c.thread_id() == ctx.parent->thread_id() || c.score() < 0) continue;
-      if (c.status() != "accepted") continue;
+      if (c.status() != v1::CANDIDATE_ACCEPTED) continue;
       if (best == nullptr || c.score() > best->score()) best = &c;
     }
     return best;

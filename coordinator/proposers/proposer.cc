@@ -4,7 +4,7 @@
 #include "absl/strings/str_join.h"
 #include "coordinator/proposers/builtin.h"
 #include "coordinator/proposers/llm/llm_proposer.h"
-#include "spec/defaults.h"
+#include "spec/names.h"
 
 namespace ratchet::proposers {
 
@@ -15,20 +15,21 @@ absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const std::string& name) 
   if (name == "replay" || name == "llm")
     return absl::InvalidArgumentError(
         absl::StrCat("proposer '", name, "' needs its settings from the campaign spec"));
-  return absl::InvalidArgumentError(absl::StrCat("unknown proposer '", name, "' (known: ",
-                                                 absl::StrJoin(spec::kProposers, ", "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown proposer '", name, "' (known: ",
+                   absl::StrJoin(spec::SpecWords<v1::Proposer>(), ", "), ")"));
 }
 
 absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const v1::CampaignSpec& spec,
                                                        const llm::LlmEndpoints* llm_endpoints) {
-  if (spec.proposer() == "llm") {
+  if (spec.proposer() == v1::PROPOSER_LLM) {
     if (!spec.has_llm())
       return absl::InvalidArgumentError("proposer 'llm' needs an llm: section in the spec");
     auto p = llm::LlmProposer::Create(spec.llm(), llm_endpoints);
     if (!p.ok()) return p.status();
     return std::unique_ptr<Proposer>(std::move(*p));
   }
-  if (spec.proposer() == "replay") {
+  if (spec.proposer() == v1::PROPOSER_REPLAY) {
     if (spec.replay().empty())
       return absl::InvalidArgumentError("proposer 'replay' needs a non-empty replay: list");
     auto space = ParseKnobSpace(spec.baseline());
@@ -43,7 +44,7 @@ absl::StatusOr<std::unique_ptr<Proposer>> MakeProposer(const v1::CampaignSpec& s
     }
     return NewReplayProposer(std::move(settings));
   }
-  return MakeProposer(spec.proposer());
+  return MakeProposer(spec::Name(spec.proposer()));
 }
 
 }  // namespace ratchet::proposers

@@ -177,7 +177,7 @@ TEST(Grid, NoKnobsIsExhaustedAtOnce) {
 
 v1::CampaignSpec ReplaySpec(const std::vector<std::map<std::string, std::string>>& list) {
   v1::CampaignSpec spec;
-  spec.set_proposer("replay");
+  spec.set_proposer(v1::PROPOSER_REPLAY);
   *spec.mutable_baseline() = MakeSolution(kKnobs);
   for (const auto& knobs : list) {
     auto* setting = spec.add_replay();

@@ -193,6 +193,11 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_campaign ON events (campaign_id, seq);
 )sql",
+    // Version 7: task, device, proposer, screen and candidate status became
+    // proto enums (spec/names.h). No table changes: rows are upgraded as they
+    // are read; the bump makes an older binary, which would read the new
+    // fields as unset (a cuda campaign as cpu), refuse the database.
+    "SELECT 1;",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -455,6 +460,7 @@ absl::StatusOr<std::vector<T>> Records(const pqxx::result& rows) {
           absl::StrCat("postgres store: corrupt ", msg.GetTypeName(), " record"));
     }
     SetId(row[0], &msg);
+    internal::UpgradeRecord(&msg);
     out.push_back(std::move(msg));
   }
   return out;

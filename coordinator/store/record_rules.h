@@ -1,7 +1,8 @@
 // What the store backends share: the status macros, and the rules for records
-// that do not depend on the database (what is stored of a job, how a job moves
-// between states, what CompleteJob checks and stores). Kept in one place so
-// that SQLite and PostgreSQL cannot drift apart. Internal to coordinator/store.
+// that do not depend on the database (how a record of an older version is
+// read, what is stored of a job, how a job moves between states, what
+// CompleteJob checks and stores). Kept in one place so that SQLite and
+// PostgreSQL cannot drift apart. Internal to coordinator/store.
 
 #ifndef RATCHET_COORDINATOR_STORE_RECORD_RULES_H_
 #define RATCHET_COORDINATOR_STORE_RECORD_RULES_H_
@@ -19,6 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "common/utf8.h"
 #include "coordinator/store/store.h"
+#include "spec/names.h"
 
 #define RETURN_IF_ERROR(expr)                  \
   do {                                         \
@@ -36,6 +38,17 @@
   ASSIGN_OR_RETURN_IMPL(var, STORE_CONCAT(_sor_, __LINE__), expr)
 
 namespace ratchet::store::internal {
+
+// Every record a backend reads (campaigns, candidates and jobs) passes
+// through here: one written by an older version, with a word where an enum
+// is now, reads as if written now (spec::UpgradeLegacyFields).
+template <typename T>
+void UpgradeRecord(T*) {}
+inline void UpgradeRecord(v1::Campaign* campaign) {
+  if (campaign->has_spec()) spec::UpgradeLegacyFields(campaign->mutable_spec());
+}
+inline void UpgradeRecord(v1::Candidate* candidate) { spec::UpgradeLegacyFields(candidate); }
+inline void UpgradeRecord(v1::Job* job) { spec::UpgradeLegacyFields(job); }
 
 // What is stored of a job: the coordinator fills the rest in when it hands
 // the job out.

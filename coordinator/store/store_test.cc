@@ -26,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -252,18 +253,18 @@ TEST_P(StoreTest, CandidateRoundTripAndNotFound) {
   (*cand.mutable_solution()->mutable_knobs())["tile"] = "64";
   cand.set_description("bigger tiles");
   cand.set_content_hash("h1");
-  cand.set_status("proposed");
+  cand.set_status(v1::CANDIDATE_PROPOSED);
   cand.set_score(-1);
   ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateCandidate(cand));
   ASSERT_OK_AND_ASSIGN(v1::Candidate got, store_->GetCandidate(id));
   cand.set_id(id);
   EXPECT_TRUE(MessageDifferencer::Equals(got, cand)) << got.DebugString();
 
-  got.set_status("evaluated");
+  got.set_status(v1::CANDIDATE_EVALUATED);
   got.set_score(0.8);
   ASSERT_OK(store_->UpdateCandidate(got));
   ASSERT_OK_AND_ASSIGN(v1::Candidate again, store_->GetCandidate(id));
-  EXPECT_EQ(again.status(), "evaluated");
+  EXPECT_EQ(again.status(), v1::CANDIDATE_EVALUATED);
   EXPECT_DOUBLE_EQ(again.score(), 0.8);
 
   EXPECT_EQ(store_->GetCandidate(id + 100).status().code(), absl::StatusCode::kNotFound);
@@ -333,14 +334,14 @@ TEST_P(StoreTest, JobIsStoredWithoutPayload) {
   j.mutable_problem()->set_name("gemm");
   (*j.mutable_solution()->mutable_files())["k.cu"] = "x";
   j.mutable_harness()->set_warmups(10);
-  j.set_device("cuda:0");
+  j.set_device(v1::DEVICE_CUDA);
   ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateJob(j));
   ASSERT_OK_AND_ASSIGN(v1::Job got, store_->GetJob(id));
   EXPECT_EQ(got.id(), id);
   EXPECT_FALSE(got.has_problem());
   EXPECT_FALSE(got.has_solution());
   EXPECT_FALSE(got.has_harness());
-  EXPECT_EQ(got.device(), "");
+  EXPECT_EQ(got.device(), v1::DEVICE_UNSPECIFIED);
   EXPECT_EQ(got.seed(), 99u);
   EXPECT_EQ(got.created_unix_ms(), 5);
   EXPECT_EQ(got.state(), v1::JOB_QUEUED);
@@ -1691,7 +1692,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
     ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
   }
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "6");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "7");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
@@ -1699,7 +1700,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     EXPECT_EQ(all.size(), 1u);
   }
   // Reopening migrates nothing twice.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "6");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "7");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 
@@ -1719,13 +1720,85 @@ TEST(SqliteStoreTest, AnOlderFileGainsTheEventsTableOnOpen) {
   RawQuery(path, "UPDATE schema_version SET version = 5");
   ASSERT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'"), "0");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "6");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "7");
   ASSERT_OK_AND_ASSIGN(v1::Campaign c, store->GetCampaign(campaign));
   EXPECT_EQ(c.spec().name(), "before events");
   ASSERT_OK(store->AppendEvent(campaign, 1, "first event").status());
   ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> events, store->ListEvents(campaign, 0, 10));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].text, "first event");
+}
+
+// Protobuf's wire format, for records written by hand as an older version
+// wrote them (field numbers below 16, values below 128 bytes).
+std::string WireBytes(int number, const std::string& bytes) {
+  return std::string{static_cast<char>(number << 3 | 2), static_cast<char>(bytes.size())} + bytes;
+}
+std::string WireVarint(int number, int64_t value) {
+  return std::string{static_cast<char>(number << 3), static_cast<char>(value)};
+}
+
+// Before task, proposer, device, harness.screen and a candidate's status
+// were enums, those field numbers held words. Such records read back with
+// the enums set and the words gone (spec::UpgradeLegacyFields).
+TEST(SqliteStoreTest, RecordsOfAnOlderVersionReadWithTheirEnums) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.db";
+  int64_t campaign = 0, candidate = 0;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+    ASSERT_OK_AND_ASSIGN(campaign, store->CreateCampaign(v1::Campaign()));
+    v1::Candidate c;
+    c.set_campaign_id(campaign);
+    ASSERT_OK_AND_ASSIGN(candidate, store->CreateCandidate(c));
+  }
+  // CampaignSpec: name 1, task 2, proposer 6, harness 10 (warmups 1,
+  // screen 5), device 11; Campaign: spec 2, state 3; Candidate:
+  // campaign_id 2, status 8.
+  const std::string old_spec =
+      WireBytes(1, "old") + WireBytes(2, "sleep") + WireBytes(6, "grid") +
+      WireBytes(10, WireVarint(1, 3) + WireBytes(5, "off")) + WireBytes(11, "cuda");
+  const std::string old_campaign = WireBytes(2, old_spec) + WireVarint(3, v1::CAMPAIGN_RUNNING);
+  const std::string old_candidate = WireVarint(2, campaign) + WireBytes(8, "accepted");
+  ASSERT_EQ(RawQuery(path, absl::StrCat("UPDATE campaigns SET data = X'",
+                                        absl::BytesToHexString(old_campaign),
+                                        "' WHERE id = ", campaign)),
+            "<none>");
+  ASSERT_EQ(RawQuery(path, absl::StrCat("UPDATE candidates SET data = X'",
+                                        absl::BytesToHexString(old_candidate),
+                                        "' WHERE id = ", candidate)),
+            "<none>");
+
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+  v1::CampaignSpec want;
+  want.set_name("old");
+  want.set_task(v1::TASK_SLEEP);
+  want.set_proposer(v1::PROPOSER_GRID);
+  want.set_device(v1::DEVICE_CUDA);
+  want.mutable_harness()->set_warmups(3);
+  want.mutable_harness()->set_screen(v1::SCREEN_OFF);
+  ASSERT_OK_AND_ASSIGN(v1::Campaign got, store->GetCampaign(campaign));
+  EXPECT_EQ(got.state(), v1::CAMPAIGN_RUNNING);
+  EXPECT_TRUE(MessageDifferencer::Equals(got.spec(), want)) << got.spec().DebugString();
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> all, store->ListCampaigns());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_TRUE(MessageDifferencer::Equals(all[0].spec(), want)) << all[0].spec().DebugString();
+
+  v1::Candidate want_candidate;
+  want_candidate.set_id(candidate);
+  want_candidate.set_campaign_id(campaign);
+  want_candidate.set_status(v1::CANDIDATE_ACCEPTED);
+  ASSERT_OK_AND_ASSIGN(v1::Candidate got_candidate, store->GetCandidate(candidate));
+  EXPECT_TRUE(MessageDifferencer::Equals(got_candidate, want_candidate))
+      << got_candidate.DebugString();
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Candidate> listed, store->ListCandidates(campaign));
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].status(), v1::CANDIDATE_ACCEPTED);
+
+  // Written back, the record is of this version: the words stay gone.
+  ASSERT_OK(store->UpdateCandidate(got_candidate));
+  ASSERT_OK_AND_ASSIGN(v1::Candidate again, store->GetCandidate(candidate));
+  EXPECT_TRUE(MessageDifferencer::Equals(again, want_candidate)) << again.DebugString();
 }
 
 TEST(SqliteStoreTest, UsesWalJournal) {

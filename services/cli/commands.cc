@@ -25,6 +25,7 @@
 #include "common/grpc_metrics.h"
 #include "common/names.h"
 #include "services/verifier/verdict.h"
+#include "spec/names.h"
 
 namespace ratchet::cli {
 namespace {
@@ -583,7 +584,7 @@ std::string StatusLine(const v1::Campaign& c, double elapsed_seconds) {
       "[%6.1fs] %s  evals %d%s  queued %d running %d  baseline %s  best %s", elapsed_seconds,
       CampaignStateName(c.state()), c.evaluations(), budget, c.jobs_queued(), c.jobs_running(),
       c.baseline_candidate_id() != 0 ? Score(c.baseline_score()) : "-", best);
-  if (c.spec().proposer() == "llm")
+  if (c.spec().proposer() == v1::PROPOSER_LLM)
     absl::StrAppend(&line, absl::StrFormat("  llm $%.4f, %d malformed", c.llm_cost_usd(),
                                            c.llm_malformed()));
   return line;
@@ -595,8 +596,9 @@ std::string FormatCampaign(const v1::Campaign& c, int64_t now_ms) {
   absl::StrAppend(&out, "campaign ", c.id(), "  ", EscapedLine(spec.name()), "\n");
   absl::StrAppend(&out, "  state        ", CampaignStateName(c.state()),
                   c.message().empty() ? "" : " - " + c.message(), "\n");
-  absl::StrAppend(&out, "  task         ", spec.task(), " on ", spec.problem().name(), " (",
-                  spec.device(), "), proposer ", spec.proposer(), ", ", spec.threads(),
+  absl::StrAppend(&out, "  task         ", spec::Name(spec.task()), " on ",
+                  spec.problem().name(), " (", spec::Name(spec.device()), "), proposer ",
+                  spec::Name(spec.proposer()), ", ", spec.threads(),
                   " threads, seed ", spec.seed(), "\n");
   int64_t end = c.finished_unix_ms() > 0 ? c.finished_unix_ms() : now_ms;
   absl::StrAppend(&out, "  created      ", LocalTime(c.created_unix_ms()),
@@ -680,7 +682,7 @@ std::string FormatLeaderboard(const v1::Leaderboard& board, const ThreadIndex& t
   for (const auto& e : board.entries()) {
     const auto& cand = e.candidate();
     rows.push_back({absl::StrCat(++rank), absl::StrCat(cand.id()), Score(e.score()),
-                    e.verified() ? "yes" : "no", cand.status(),
+                    e.verified() ? "yes" : "no", spec::Name(cand.status()),
                     ThreadLabel(cand.thread_id(), threads),
                     cand.parent_id() == 0 ? "-" : absl::StrCat(cand.parent_id()),
                     Truncate(cand.thread_id() == 0 && cand.parent_id() == 0 &&
@@ -767,7 +769,8 @@ std::string FormatCandidate(const v1::CandidateDetail& d, bool with_files,
                   c.thread_id() == 0 ? "baseline"
                                      : absl::StrCat("thread ", ThreadLabel(c.thread_id(), threads)),
                   c.parent_id() == 0 ? "" : absl::StrCat(", parent ", c.parent_id()), ")\n");
-  absl::StrAppend(&out, "  status       ", c.status(), ", score ", Score(c.score()), "\n");
+  absl::StrAppend(&out, "  status       ", spec::Name(c.status()), ", score ", Score(c.score()),
+                  "\n");
   absl::StrAppend(&out, "  created      ", LocalTime(c.created_unix_ms()), "\n");
   absl::StrAppend(&out, "  hash         ", c.content_hash().empty() ? "-" : c.content_hash(),
                   "\n");

@@ -25,6 +25,10 @@ v1::Campaign SampleCampaign(v1::CampaignState state) {
   v1::Campaign c;
   c.set_id(7);
   c.mutable_spec()->set_name("demo");
+  c.mutable_spec()->set_task(v1::TASK_KERNEL);
+  c.mutable_spec()->set_device(v1::DEVICE_CUDA);
+  c.mutable_spec()->set_proposer(v1::PROPOSER_GRID);
+  c.mutable_spec()->mutable_problem()->set_name("gemm");
   c.mutable_spec()->mutable_budget()->set_max_evaluations(30);
   c.set_state(state);
   c.set_baseline_candidate_id(1);
@@ -75,7 +79,7 @@ class FakeCoordinator final : public v1::CoordinatorService::Service {
     c->set_thread_id(2);
     c->set_parent_id(1);
     c->set_description("BLOCK 32->64");
-    c->set_status("accepted");
+    c->set_status(v1::CANDIDATE_ACCEPTED);
     c->set_score(0.625);
     (*c->mutable_solution()->mutable_knobs())["BLOCK"] = "64";
     (*c->mutable_solution()->mutable_files())["kernel.cc"] = "int x;\nint y;\n";
@@ -247,6 +251,10 @@ TEST_F(CommandsTest, StatusOneAndAll) {
   ASSERT_EQ(Run({"status", "7"}), kExitOk) << err_.str();
   EXPECT_NE(out_.str().find("campaign 7  demo"), std::string::npos) << out_.str();
   EXPECT_NE(out_.str().find("0.6250 (candidate 4, verified)"), std::string::npos) << out_.str();
+  // The enums in their words, as the spec writes them.
+  EXPECT_NE(out_.str().find("task         kernel on gemm (cuda), proposer grid"),
+            std::string::npos)
+      << out_.str();
   ASSERT_EQ(Run({"status"}), kExitOk);
   EXPECT_NE(out_.str().find("ID  NAME"), std::string::npos) << out_.str();
   EXPECT_NE(out_.str().find("12/30"), std::string::npos) << out_.str();
@@ -258,6 +266,12 @@ TEST_F(CommandsTest, JsonIsTheProto) {
   EXPECT_EQ(j["id"], "7");  // int64 is a string in proto JSON
   EXPECT_EQ(j["state"], "CAMPAIGN_FINISHED");
   EXPECT_EQ(j["best_verified"], true);
+  EXPECT_EQ(j["spec"]["task"], "TASK_KERNEL");
+  EXPECT_EQ(j["spec"]["device"], "DEVICE_CUDA");
+  EXPECT_EQ(j["spec"]["proposer"], "PROPOSER_GRID");
+  ASSERT_EQ(Run({"show", "4", "--json"}), kExitOk);
+  j = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(j["candidate"]["status"], "CANDIDATE_ACCEPTED");
 }
 
 TEST_F(CommandsTest, WatchStreamsUntilTheEnd) {
@@ -275,6 +289,7 @@ TEST_F(CommandsTest, ShowHasEverything) {
   ASSERT_EQ(Run({"show", "4", "--files"}), kExitOk) << err_.str();
   const std::string o = out_.str();
   for (const char* want : {"candidate 4", "what changed BLOCK 32->64", "knobs        BLOCK=64",
+                           "status       accepted, score 0.6250",
                            "kernel.cc  (14 bytes, 2 lines)", "--- kernel.cc\nint x;",
                            "#11 evaluate", "ok, score 0.6250", "M=256", "1.50us",
                            "T_B_FROM", "stored n=3 spread 5.0%",
@@ -366,8 +381,10 @@ TEST(FormatTest, ThreadsAreNumberedAsStatusNumbersThem) {
   e->mutable_candidate()->set_id(9);
   e->mutable_candidate()->set_thread_id(41);
   e->mutable_candidate()->set_parent_id(5);
+  e->mutable_candidate()->set_status(v1::CANDIDATE_VERIFYING);
   const std::string table = FormatLeaderboard(board, {{41, 2}});
   EXPECT_NE(table.find("  2  "), std::string::npos) << table;
+  EXPECT_NE(table.find(" verifying "), std::string::npos) << table;
   EXPECT_EQ(table.find("41"), std::string::npos) << table;
   EXPECT_NE(FormatLeaderboard(board).find("id 41"), std::string::npos);
 }

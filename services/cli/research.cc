@@ -23,6 +23,7 @@
 #include "services/cli/summary.h"
 #include "common/flags.h"
 #include "common/names.h"
+#include "spec/names.h"
 
 namespace ratchet::cli {
 namespace {
@@ -427,7 +428,7 @@ absl::Status ExportCandidate(const v1::Campaign& campaign, const v1::CandidateDe
   const std::string readme = absl::StrCat(
       "# ", OneLine(problem.name()), ": candidate #", c.id(), "\n\n",
       "From campaign ", campaign.id(), " (", OneLine(campaign.spec().name()), ", device ",
-      OneLine(campaign.spec().device()), "). Status: ", OneLine(c.status()),
+      spec::Name(campaign.spec().device()), "). Status: ", spec::Name(c.status()),
       absl::StrFormat(", score %.4f", c.score()),
       campaign.baseline_score() > 0
           ? absl::StrFormat(" (baseline %.4f, %.2fx)", campaign.baseline_score(),

@@ -100,7 +100,7 @@ TEST(Export, WritesAReproducibleFolder) {
   campaign.set_id(3);
   campaign.set_baseline_score(0.1);
   campaign.mutable_spec()->set_name("demo");
-  campaign.mutable_spec()->set_device("cpu");
+  campaign.mutable_spec()->set_device(v1::DEVICE_CPU);
   campaign.mutable_spec()->mutable_problem()->set_name("p");
   campaign.mutable_spec()->mutable_problem()->set_definition_json("{\"name\": \"p\"}");
   campaign.mutable_spec()->mutable_problem()->set_workload_jsonl("{}\n");
@@ -110,7 +110,7 @@ TEST(Export, WritesAReproducibleFolder) {
   c->set_id(12);
   c->set_parent_id(4);
   c->set_score(0.3);
-  c->set_status("accepted");
+  c->set_status(v1::CANDIDATE_ACCEPTED);
   c->set_description("VEC 1→8");
   (*c->mutable_solution()->mutable_files())["kernel.cc"] = "// k\n";
   (*c->mutable_solution()->mutable_files())["solution.json"] =
@@ -149,7 +149,6 @@ TEST(Export, ClientTextNeverBecomesACommand) {
   v1::Campaign campaign;
   campaign.set_id(5);
   campaign.mutable_spec()->set_name("x\nrm -rf /tmp/pwned\ntouch " + marker.string() + "\n");
-  campaign.mutable_spec()->set_device("cpu\r\ntouch " + marker.string());
   campaign.mutable_spec()->mutable_problem()->set_name("p\n# not a heading\x1b[2J");
   v1::CandidateDetail d;
   auto* c = d.mutable_candidate();

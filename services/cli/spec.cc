@@ -17,6 +17,7 @@
 #include "nlohmann/json.hpp"
 #include "spec/defaults.h"
 #include "spec/knobs.h"
+#include "spec/names.h"
 #include "spec/validation.h"
 #include "yaml-cpp/yaml.h"
 
@@ -49,6 +50,15 @@ const std::vector<std::string> kLlmModelKeys = {"name", "weight", "prompt_price_
                                                 "completion_price_per_1k"};
 // Scheduling among campaigns (docs/cluster.md, "Scheduling").
 const std::vector<std::string> kSchedulingKeys = {"weight", "gpu_model", "gpus", "sleep_ms"};
+
+// A word of the YAML that CheckString passed, as its enum value; "" (left
+// out) stays *_UNSPECIFIED for spec::ApplyDefaults.
+template <typename E>
+E EnumOf(const std::string& word) {
+  E value{};
+  spec::Parse(word, &value);
+  return value;
+}
 
 // At most `max_bytes` (the validator's limit for what is read): a spec that
 // names /dev/zero or a huge file fails at once instead of filling memory.
@@ -560,9 +570,9 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
   // Every number was checked against its bound as it was read, so the
   // narrowing casts below keep the value.
   spec.set_name(name);
-  spec.set_task(task);
+  spec.set_task(EnumOf<v1::Task>(task));
   spec.set_threads(static_cast<int32_t>(threads));
-  spec.set_proposer(proposer);
+  spec.set_proposer(EnumOf<v1::Proposer>(proposer));
   spec.set_seed(static_cast<uint64_t>(seed));
   spec.mutable_budget()->set_max_evaluations(static_cast<int32_t>(max_evaluations));
   spec.mutable_budget()->set_max_wall_seconds(max_wall);
@@ -578,8 +588,8 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
   spec.mutable_harness()->set_repetitions(static_cast<int32_t>(repetitions));
   spec.mutable_harness()->set_correctness_rounds(static_cast<int32_t>(correctness_rounds));
   spec.mutable_harness()->set_timeout_seconds(timeout);
-  spec.mutable_harness()->set_screen(screen);
-  spec.set_device(device);
+  spec.mutable_harness()->set_screen(EnumOf<v1::Screen>(screen));
+  spec.set_device(EnumOf<v1::Device>(device));
   spec.set_in_flight_per_thread(static_cast<int32_t>(in_flight));
   spec.set_migrate_every(static_cast<int32_t>(migrate_every));
   spec.set_merge_every(static_cast<int32_t>(merge_every));
@@ -591,7 +601,8 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
   spec.set_sleep_ms(static_cast<int32_t>(sleep_ms));
 
   // Proposer settings: read only for their proposer; required by it.
-  const std::string proposer_or_default = proposer.empty() ? spec::kDefaultProposer : proposer;
+  const std::string proposer_or_default =
+      proposer.empty() ? spec::Name(spec::kDefaultProposer) : proposer;
   for (const auto& [section, needs] :
        {std::pair<const char*, const char*>{"llm", "an llm: section (endpoint, models, ...)"},
         {"replay", "a replay: list of knob settings"}}) {

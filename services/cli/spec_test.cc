@@ -78,9 +78,9 @@ TEST_F(SpecTest, LoadsEveryField) {
   auto spec = LoadCampaignSpec(Spec(kFullSpec));
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->name(), "demo-matmul");
-  EXPECT_EQ(spec->task(), "kernel");
+  EXPECT_EQ(spec->task(), v1::TASK_KERNEL);
   EXPECT_EQ(spec->threads(), 3);
-  EXPECT_EQ(spec->proposer(), "random");
+  EXPECT_EQ(spec->proposer(), v1::PROPOSER_RANDOM);
   EXPECT_EQ(spec->seed(), 7u);
   EXPECT_EQ(spec->budget().max_evaluations(), 30);
   EXPECT_DOUBLE_EQ(spec->budget().max_wall_seconds(), 480);
@@ -90,8 +90,8 @@ TEST_F(SpecTest, LoadsEveryField) {
   EXPECT_EQ(spec->harness().repetitions(), 15);
   EXPECT_EQ(spec->harness().correctness_rounds(), 2);
   EXPECT_DOUBLE_EQ(spec->harness().timeout_seconds(), 90);
-  EXPECT_EQ(spec->harness().screen(), "on");
-  EXPECT_EQ(spec->device(), "cpu");
+  EXPECT_EQ(spec->harness().screen(), v1::SCREEN_ON);
+  EXPECT_EQ(spec->device(), v1::DEVICE_CPU);
   EXPECT_EQ(spec->in_flight_per_thread(), 5);
 
   EXPECT_EQ(spec->problem().name(), "matmul_cpu");
@@ -265,6 +265,14 @@ TEST_F(SpecTest, EmptyValue) {
 TEST_F(SpecTest, UnknownTask) {
   std::string e = Error(std::string(kMinimalSpec) + "task: speedrun\n");
   EXPECT_NE(e.find("unknown task 'speedrun'"), std::string::npos) << e;
+  // Named by the API's Task enum, not run yet: refused the same way.
+  for (const char* task : {"train-budget", "train-target"}) {
+    e = Error(std::string(kMinimalSpec) + "task: " + task + "\n");
+    EXPECT_NE(e.find(std::string("spec.yaml:3: task: unknown task '") + task +
+                     "' (known: kernel, sleep)"),
+              std::string::npos)
+        << e;
+  }
 }
 
 TEST_F(SpecTest, UnknownProposer) {
@@ -417,7 +425,7 @@ TEST_F(SpecTest, SchedulingKeys) {
 TEST_F(SpecTest, SleepTaskNeedsNoProblem) {
   auto spec = LoadCampaignSpec(Spec("task: sleep\nsleep_ms: 5\nbudget:\n  max_evaluations: 1000\n"));
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->task(), "sleep");
+  EXPECT_EQ(spec->task(), v1::TASK_SLEEP);
   EXPECT_EQ(spec->sleep_ms(), 5);
   EXPECT_EQ(spec->budget().max_evaluations(), 1000);
 }
@@ -451,7 +459,7 @@ llm:
 TEST_F(SpecTest, LoadsLlmSettings) {
   auto spec = LoadCampaignSpec(Spec(kLlmSpec));
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->proposer(), "llm");
+  EXPECT_EQ(spec->proposer(), v1::PROPOSER_LLM);
   const auto& llm = spec->llm();
   EXPECT_EQ(llm.endpoint(), "local-vllm");
   EXPECT_TRUE(llm.base_url().empty());
@@ -675,7 +683,7 @@ TEST(ShippedSpecTest, DemoCampaignLoads) {
 TEST(ShippedSpecTest, LlmExampleLoads) {
   auto spec = LoadCampaignSpec(std::string(RATCHET_SOURCE_DIR) + "/tasks/llm-rmsnorm.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();
-  EXPECT_EQ(spec->proposer(), "llm");
+  EXPECT_EQ(spec->proposer(), v1::PROPOSER_LLM);
   EXPECT_EQ(spec->llm().endpoint(), "local-vllm");
   ASSERT_EQ(spec->llm().models_size(), 1);
   EXPECT_EQ(spec->llm().merge_every(), 5);

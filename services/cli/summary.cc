@@ -129,7 +129,7 @@ std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in) {
 }
 
 std::string LlmLine(const Campaign& c) {
-  if (c.spec().proposer() != "llm") return "";
+  if (c.spec().proposer() != v1::PROPOSER_LLM) return "";
   std::string cap = c.spec().llm().max_cost_usd() > 0
                         ? absl::StrFormat(" of $%.2f", c.spec().llm().max_cost_usd())
                         : "";
@@ -213,7 +213,7 @@ std::string SummaryText(const SummaryInput& in) {
   absl::StrAppend(&out, "\n");
   if (std::string llm = LlmLine(c); !llm.empty()) absl::StrAppend(&out, "  llm          ", llm, "\n");
   absl::StrAppend(&out, absl::StrFormat("  wall time    %.1f s\n", WallSeconds(in)));
-  const char* unit = c.spec().device() == "cuda" ? "GPU" : "CPU";
+  const char* unit = c.spec().device() == v1::DEVICE_CUDA ? "GPU" : "CPU";
   absl::StrAppend(&out, absl::StrFormat("  job time     %.1f %s-s", c.gpu_seconds(), unit));
   if (c.spec().budget().max_gpu_seconds() > 0)
     absl::StrAppend(&out, absl::StrFormat(" of %.1f", c.spec().budget().max_gpu_seconds()));

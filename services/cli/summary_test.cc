@@ -221,7 +221,7 @@ namespace {
 TEST(LlmLine, ShowsSpendAndAnswersForLlmCampaignsOnly) {
   ratchet::v1::Campaign c;
   EXPECT_EQ(LlmLine(c), "");
-  c.mutable_spec()->set_proposer("llm");
+  c.mutable_spec()->set_proposer(v1::PROPOSER_LLM);
   c.mutable_spec()->mutable_llm()->set_max_cost_usd(5);
   c.set_llm_requests(4);
   c.set_llm_retries(3);

@@ -152,7 +152,7 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
     v1::SubmitCampaignRequest req;
     auto* spec = req.mutable_spec();
     spec->set_name("scale-bench");
-    spec->set_task("sleep");
+    spec->set_task(v1::TASK_SLEEP);
     spec->set_sleep_ms(settings.sleep_ms);
     spec->mutable_budget()->set_max_evaluations(settings.jobs);
     grpc::ClientContext ctx;

@@ -261,7 +261,7 @@ struct Fixture {
     proposers::Attempt failed;
     failed.candidate.set_id(8);
     failed.candidate.set_description("[m] unrolled (source changed)");
-    failed.candidate.set_status("failed");
+    failed.candidate.set_status(v1::CANDIDATE_FAILED);
     failed.candidate.set_score(-1);
     failed.outcome = "compile_error";
     failed.message = "kernel.cc:4:40: error: 'sum' was not declared in this scope";
@@ -277,7 +277,7 @@ struct Fixture {
     v1::Candidate child = other;
     child.set_id(10);
     child.set_parent_id(7);
-    child.set_status("evaluated");
+    child.set_status(v1::CANDIDATE_EVALUATED);
     history.push_back(child);
   }
   proposers::ProposalContext Context() {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/proposers/llm/edit_format.h"
+#include "spec/names.h"
 
 namespace ratchet::llm {
 namespace {
@@ -123,8 +124,9 @@ void AppendAttempts(const ProposalContext& ctx, const PromptLimits& limits, std:
       if (a.parent_score > 0 && a.candidate.score() >= 0)
         absl::StrAppend(out, absl::StrFormat(" (%+.1f%% vs its parent)",
                                              100.0 * (a.candidate.score() / a.parent_score - 1)));
-      if (!a.candidate.status().empty() && a.candidate.status() != "evaluated")
-        absl::StrAppend(out, ", ", a.candidate.status());
+      if (a.candidate.status() != v1::CANDIDATE_STATUS_UNSPECIFIED &&
+          a.candidate.status() != v1::CANDIDATE_EVALUATED)
+        absl::StrAppend(out, ", ", spec::Name(a.candidate.status()));
     }
     absl::StrAppend(out, "\n");
     if (!a.message.empty() && a.outcome != "ok")
@@ -238,7 +240,7 @@ std::vector<std::string> Lessons(const std::vector<v1::Candidate>& history, size
   for (const auto& c : history) by_id[c.id()] = &c;
   std::vector<const v1::Candidate*> order;
   for (const auto& c : history)
-    if (c.parent_id() != 0 && by_id.count(c.parent_id()) && c.status() != "proposed")
+    if (c.parent_id() != 0 && by_id.count(c.parent_id()) && c.status() != v1::CANDIDATE_PROPOSED)
       order.push_back(&c);
   std::sort(order.begin(), order.end(),
             [](const auto* a, const auto* b) { return a->id() > b->id(); });
@@ -247,12 +249,12 @@ std::vector<std::string> Lessons(const std::vector<v1::Candidate>& history, size
     if (out.size() >= max) break;
     const v1::Candidate* parent = by_id[c->parent_id()];
     std::string what = c->description().empty() ? "(no description)" : c->description();
-    if (c->status() == "failed" || c->score() < 0) {
+    if (c->status() == v1::CANDIDATE_FAILED || c->score() < 0) {
       out.push_back(absl::StrCat("failed (did not compile, wrong answer or crash): ", what));
     } else if (parent->score() > 0) {
       out.push_back(absl::StrFormat("%+.1f%% vs parent: %s (%s)",
                                     100.0 * (c->score() / parent->score() - 1.0), what,
-                                    c->status()));
+                                    spec::Name(c->status())));
     } else {
       continue;
     }
