@@ -29,15 +29,16 @@ ALLOWED = {
     "coordinator": ["coordinator/store", "coordinator/proposers", "common", "spec", PROTO],
     "worker": ["kernels", "common", "spec", PROTO, KERNEL_ABI],
     "services/verifier": ["common", "spec", PROTO],
+    "training": ["common", PROTO],
     # The CLI is the top: it starts every service in one process (ratchet local).
-    "services/cli": ["coordinator", "worker", "services/verifier", "kernels", "common", "spec",
-                     PROTO, KERNEL_ABI],
+    "services/cli": ["coordinator", "worker", "services/verifier", "kernels", "training",
+                     "common", "spec", PROTO, KERNEL_ABI],
 }
 SOURCE = re.compile(r"\.(cc|h|cu|cuh)$")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 # Prefixes that name the project's own headers (anything else: a library).
 PROJECT = ("common/", "spec/", "kernels/", "coordinator/", "worker/", "services/", "tests/",
-           "ratchet/")
+           "training/", "ratchet/")
 
 
 def folder_of(path):

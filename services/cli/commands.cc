@@ -520,6 +520,8 @@ Services:
   pki         init DIR | issue DIR ROLE:NAME: the cluster's CA and certificates
   token       add --tokens=FILE --role=read|submit|admin --name=NAME
   bench       the kernel harness benchmark (see ratchet bench --help)
+  data        prepare --vocab=DIR --out=DIR FILE...: text into GPT-2 token shards
+              for training targets (see ratchet data --help)
 
 `ratchet <command> --help` shows one command's usage; `ratchet --version`
 which build this is.

@@ -13,6 +13,7 @@
 #include "services/cli/research.h"
 #include "services/cli/security_commands.h"
 #include "services/verifier/verifier_main.h"
+#include "training/data/data_main.h"
 #include "worker/worker_main.h"
 
 int main(int argc, char** argv) {
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   if (cmd == "verifier") return ratchet::verifier::VerifierMain(sub_argc, sub_argv);
   if (cmd == "worker") return ratchet::worker::WorkerMain(sub_argc, sub_argv);
   if (cmd == "bench") return ratchet::kernels::BenchMain(sub_argc, sub_argv);
+  if (cmd == "data") return ratchet::training::DataMain(sub_argc, sub_argv);
   if (cmd == "local") return ratchet::cli::LocalMain(sub_argc, sub_argv);
   if (ratchet::cli::IsSecurityCommand(cmd))
     return ratchet::cli::RunSecurityCommand(sub_argc, sub_argv, std::cout, std::cerr);
