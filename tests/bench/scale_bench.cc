@@ -72,6 +72,7 @@ struct Result {
   double batch_size = 0;  // transitions per commit, from /metrics
   int64_t jobs = 0;
   int64_t errors = 0;
+  std::string first_error;  // what the first failed call said, for the smoke's log
 };
 
 double Percentile(std::vector<double> v, double p) {
@@ -167,6 +168,13 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
 
   std::atomic<bool> stop{false}, measuring{false};
   std::atomic<int64_t> completed{0}, acquired{0}, errors{0};
+  std::mutex error_mu;
+  std::string first_error;
+  auto fail = [&](const std::string& what) {
+    ++errors;
+    std::lock_guard<std::mutex> lock(error_mu);
+    if (first_error.empty()) first_error = what;
+  };
   std::mutex latency_mu;
   std::vector<double> latencies_ms;
   std::vector<std::string> ids(settings.workers);
@@ -183,8 +191,8 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
       req.set_sandbox("none");
       v1::RegisterWorkerResponse resp;
       grpc::ClientContext ctx;
-      if (!stub->RegisterWorker(&ctx, req, &resp).ok()) {
-        ++errors;
+      if (grpc::Status st = stub->RegisterWorker(&ctx, req, &resp); !st.ok()) {
+        fail("RegisterWorker: " + st.error_message());
         return;
       }
       id = resp.worker_id();
@@ -203,7 +211,7 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
       grpc::Status s = stub->AcquireJob(&ctx, req, &resp);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       if (!s.ok()) {
-        ++errors;
+        fail("AcquireJob: " + s.error_message());
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         continue;
       }
@@ -225,7 +233,8 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
       cctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       s = stub->CompleteJob(&cctx, done, &ack);
       if (!s.ok() || !ack.accepted()) {
-        ++errors;
+        fail(absl::StrCat("CompleteJob of job ", resp.job().id(), ": ",
+                          s.ok() ? "not accepted (its lease had lapsed?)" : s.error_message()));
         continue;
       }
       if (counted && measuring.load()) ++completed;
@@ -251,7 +260,8 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
         v1::HeartbeatResponse resp;
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        if (!stub->Heartbeat(&ctx, req, &resp).ok()) ++errors;
+        if (grpc::Status st = stub->Heartbeat(&ctx, req, &resp); !st.ok())
+          fail("Heartbeat: " + st.error_message());
       }
       for (int i = 0; i < 20 && !stop.load(); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -283,6 +293,7 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
   r.acquire_p50_ms = Percentile(latencies_ms, 0.50);
   r.acquire_p99_ms = Percentile(latencies_ms, 0.99);
   r.errors = errors.load();
+  r.first_error = first_error;
   const double batches = MetricValue(after, "ratchet_commit_batches_total") -
                          MetricValue(before, "ratchet_commit_batches_total");
   const double transitions = MetricValue(after, "ratchet_commit_transitions_total") -
@@ -317,6 +328,7 @@ void PrintResult(const Result& r) {
   std::printf("%-26s %12.0f %10.0f %10.2f %10.2f %8.1f %9lld %7lld\n", r.name.c_str(),
               r.transitions_per_s, r.jobs_per_s, r.acquire_p50_ms, r.acquire_p99_ms,
               r.batch_size, static_cast<long long>(r.jobs), static_cast<long long>(r.errors));
+  if (!r.first_error.empty()) std::printf("  first error: %s\n", r.first_error.c_str());
 }
 
 int Main(int argc, char** argv) {
