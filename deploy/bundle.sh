@@ -11,7 +11,8 @@ build=${1:-build}
 out=${2:-bundle}
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
-for f in ratchet ratchet-harness ratchet-candidate ratchet-harness-cuda ratchet-candidate-cuda ratchet-gpu-probe oracle.py kernel_abi.h; do
+# training_eval/: the evaluator that `ratchet train` runs from beside itself.
+for f in ratchet ratchet-harness ratchet-candidate ratchet-harness-cuda ratchet-candidate-cuda ratchet-gpu-probe oracle.py kernel_abi.h training_eval; do
   if [ -e "$build/bin/$f" ]; then cp -a "$build/bin/$f" "$out/bin/"; fi
 done
 # The GPU tests and benchmarks, which only run there.

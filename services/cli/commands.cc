@@ -522,6 +522,8 @@ Services:
   bench       the kernel harness benchmark (see ratchet bench --help)
   data        prepare --vocab=DIR --out=DIR FILE...: text into GPT-2 token shards
               for training targets (see ratchet data --help)
+  train       PROJECT --data=DIR: train a training project under the launcher and
+              score it with ratchet's evaluator (see ratchet train --help)
 
 `ratchet <command> --help` shows one command's usage; `ratchet --version`
 which build this is.

@@ -110,16 +110,32 @@ pid_t Spawn(const LaunchOptions& o, const std::vector<std::string>& env, pid_t g
   const pid_t pid = fork();
   if (pid != 0) return pid;
   setpgid(0, group);
+  // The caller keeps the log and the pipe at descriptors 10 and above, so
+  // these dup2 calls never meet their own source (which would leave
+  // close-on-exec set) and 0-3 end up exactly as the program expects.
+  const int null_fd = open("/dev/null", O_RDONLY);
+  dup2(null_fd, 0);
+  dup2(log_fd, 1);
+  dup2(log_fd, 2);
   if (control_write >= 0) {
     dup2(control_write, kControlFd);
   } else {
     close(kControlFd);
   }
-  dup2(log_fd, 1);
-  dup2(log_fd, 2);
+  // Nothing else the launcher's process holds reaches the program.
+  close_range(kControlFd + 1, ~0U, 0);
   if (chdir(dir) != 0) _exit(126);
   execve(argv[0], argv.data(), envp.data());
   _exit(127);
+}
+
+// Moves a descriptor to 10 or above (close-on-exec), out of the way of the
+// 0-3 a child is given.
+int AboveStdio(int fd) {
+  if (fd < 0 || fd >= 10) return fd;
+  const int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  close(fd);
+  return high;
 }
 
 void SignalAll(pid_t group, int sig) {
@@ -151,8 +167,8 @@ LaunchResult Launch(const LaunchOptions& o) {
     r.message = "nothing to launch (no program, or fewer than one process)";
     return r;
   }
-  const int log_fd = open(o.log_path.empty() ? "/dev/null" : o.log_path.c_str(),
-                          O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  const int log_fd = AboveStdio(open(o.log_path.empty() ? "/dev/null" : o.log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (log_fd < 0) {
     r.outcome = "error";
     r.message = absl::StrCat("cannot open the log ", o.log_path, ": ", std::strerror(errno));
@@ -165,6 +181,7 @@ LaunchResult Launch(const LaunchOptions& o) {
   for (int i = 0; i < o.nproc; ++i) {
     int pipe_fds[2] = {-1, -1};
     if (i == 0 && pipe2(pipe_fds, O_CLOEXEC) != 0) pipe_fds[0] = pipe_fds[1] = -1;
+    pipe_fds[1] = AboveStdio(pipe_fds[1]);
     const pid_t pid = Spawn(o, EnvFor(o, i, port), group, pipe_fds[1], log_fd);
     if (pid > 0) {
       setpgid(pid, group == 0 ? pid : group);  // also here: no race with the child

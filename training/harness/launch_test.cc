@@ -5,6 +5,7 @@
 #include "training/harness/launch.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@ namespace ratchet::training {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string TempDir(const std::string& name) {
   std::string dir = ::testing::TempDir() + "/launch_" + name;
@@ -122,6 +124,31 @@ TEST(Launch, TheWarmUpLeftOutIsCappedByTheAllowance) {
   const LaunchResult r = Launch(o);
   ASSERT_EQ(r.outcome, "ok") << r.message;
   EXPECT_NEAR(r.training_seconds, r.wall_seconds - 0.1, 1e-9);
+}
+
+TEST(Launch, DescriptorsAreExactlyStdioAndTheChannel) {
+  // The lowest free descriptor is 3 when the launcher opens its log, and the
+  // caller holds a stray one without close-on-exec: neither may confuse the
+  // ranks' descriptors.
+  const int saved3 = dup(3);
+  close(3);
+  const int stray = dup2(1, 77);
+  ASSERT_EQ(stray, 77);
+  const std::string dir = TempDir("fds");
+  LaunchOptions o = Script(
+      "ls /proc/$$/fd > fds.$RANK; if [ \"$RANK\" = 0 ]; then echo 'done 7' >&3; fi", dir, 2);
+  o.log_path = dir + "/log";
+  const LaunchResult r = Launch(o);
+  close(77);
+  if (saved3 >= 0) {
+    dup2(saved3, 3);
+    close(saved3);
+  }
+  ASSERT_EQ(r.outcome, "ok") << r.message;
+  EXPECT_EQ(r.steps, 7);  // rank 0's channel reached the launcher
+  EXPECT_THAT(Read(dir + "/fds.0"), Not(HasSubstr("77")));
+  EXPECT_THAT(Read(dir + "/fds.1"), Not(HasSubstr("77")));
+  EXPECT_THAT(Read(dir + "/fds.1"), Not(HasSubstr("3\n")));
 }
 
 TEST(Launch, AProgramThatCannotStartIsACrash) {

@@ -1,0 +1,48 @@
+#include "training/harness/torch_python.h"
+
+#include <cstdlib>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "training/harness/child_process.h"
+
+namespace ratchet::training {
+
+absl::StatusOr<std::string> FindTorchPython(const std::string& explicit_choice,
+                                            const std::map<std::string, std::string>& env) {
+  std::vector<std::string> pythons;
+  bool configured = true;
+  if (!explicit_choice.empty()) {
+    pythons.push_back(explicit_choice);
+  } else if (const char* var = std::getenv("RATCHET_PYTHON"); var != nullptr && *var) {
+    pythons.push_back(var);
+  } else {
+    configured = false;
+    pythons = {"/usr/bin/python3", "python3"};
+  }
+  std::string tried;
+  for (const std::string& py : pythons) {
+    ChildOptions probe;
+    probe.argv = {py, "-c", "import sys, torch; print(sys.executable)"};
+    probe.env = env;
+    probe.timeout_seconds = 120;  // importing torch on a busy machine
+    absl::StatusOr<ChildResult> r = RunChild(probe);
+    if (r.ok() && r->status == 0 && !r->timed_out) {
+      std::string path(absl::StripAsciiWhitespace(r->output));
+      const size_t nl = path.rfind('\n');  // a warning printed before it
+      if (nl != std::string::npos) path = path.substr(nl + 1);
+      if (!path.empty() && path[0] == '/') return path;
+    }
+    absl::StrAppend(&tried, "\n  ", py, ": ",
+                    !r.ok()              ? std::string(r.status().message())
+                    : r->status == 127   ? std::string("not found")
+                    : r->timed_out       ? std::string("the probe timed out")
+                                         : std::string("cannot import torch"));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat("no python that can import torch", configured ? " (as configured)" : "",
+                   "; tried:", tried, "\nset --python=PATH or $RATCHET_PYTHON"));
+}
+
+}  // namespace ratchet::training
