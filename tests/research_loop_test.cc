@@ -151,6 +151,9 @@ verification: {replays: 1, min_gain: 10}
   ASSERT_EQ(report.exit_code, 0) << report.err;
   EXPECT_NE(report.out.find("evaluations  8 of 8"), std::string::npos) << report.out;
   EXPECT_NE(report.out.find("job time"), std::string::npos) << report.out;
+  auto no_file = cluster_->Cli({"report", std::to_string(id), "--plot="});
+  EXPECT_EQ(no_file.exit_code, 2);
+  EXPECT_NE(no_file.err.find("--plot takes a file name"), std::string::npos) << no_file.err;
 }
 
 TEST_F(ResearchLoop, GpuSecondsBudgetEndsTheCampaignWithAReport) {
