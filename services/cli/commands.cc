@@ -9,6 +9,8 @@
 #include <iostream>
 #include <map>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/status/status.h"
@@ -362,6 +364,23 @@ std::string RpcErrorLine(const std::string& address, const grpc::Status& status)
                       status.error_message());
 }
 
+namespace {
+void DropEmptyLegacyFields(nlohmann::ordered_json* j) {
+  if (j->is_array()) {
+    for (auto& e : *j) DropEmptyLegacyFields(&e);
+  } else if (j->is_object()) {
+    for (auto it = j->begin(); it != j->end();) {
+      if (it.key().rfind("legacy_", 0) == 0 && it.value() == "") {
+        it = j->erase(it);
+      } else {
+        DropEmptyLegacyFields(&it.value());
+        ++it;
+      }
+    }
+  }
+}
+}  // namespace
+
 std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -369,7 +388,12 @@ std::string ToJson(const google::protobuf::Message& message) {
   std::string out;
   auto status = google::protobuf::util::MessageToJsonString(message, &out, options);
   if (!status.ok()) return absl::StrCat("{\"error\": \"", status.ToString(), "\"}");
-  return out;
+  // Fields kept only so that older records parse (legacy_*, now enums) say
+  // nothing when empty: leave them out rather than print "" beside the enum.
+  nlohmann::ordered_json j = nlohmann::ordered_json::parse(out, nullptr, false);
+  if (j.is_discarded()) return out;
+  DropEmptyLegacyFields(&j);
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 bool IsClientCommand(const std::string& name) {

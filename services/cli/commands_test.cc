@@ -269,9 +269,13 @@ TEST_F(CommandsTest, JsonIsTheProto) {
   EXPECT_EQ(j["spec"]["task"], "TASK_KERNEL");
   EXPECT_EQ(j["spec"]["device"], "DEVICE_CUDA");
   EXPECT_EQ(j["spec"]["proposer"], "PROPOSER_GRID");
+  // The empty strings kept for older records are left out.
+  EXPECT_FALSE(j["spec"].contains("legacy_task")) << j["spec"].dump();
+  EXPECT_EQ(out_.str().find("legacy_"), std::string::npos) << out_.str();
   ASSERT_EQ(Run({"show", "4", "--json"}), kExitOk);
   j = nlohmann::json::parse(out_.str());
   EXPECT_EQ(j["candidate"]["status"], "CANDIDATE_ACCEPTED");
+  EXPECT_FALSE(j["candidate"].contains("legacy_status")) << j["candidate"].dump();
 }
 
 TEST_F(CommandsTest, WatchStreamsUntilTheEnd) {
