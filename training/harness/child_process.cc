@@ -32,6 +32,42 @@ std::string Resolve(const std::string& name, const std::map<std::string, std::st
 
 }  // namespace
 
+int AboveStdio(int fd) {
+  if (fd < 0 || fd >= 10) return fd;
+  const int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  close(fd);
+  return high;
+}
+
+pid_t SpawnChild(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                 const std::string& workdir, pid_t group, int out_fd, int control_fd) {
+  // Built before fork: after it, only async-signal-safe calls.
+  std::vector<char*> argv, envp;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const char* dir = workdir.empty() ? nullptr : workdir.c_str();
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  setpgid(0, group);
+  // out_fd and control_fd sit at 10 and above, so these dup2 calls never
+  // meet their own source (which would leave close-on-exec set).
+  const int null_fd = open("/dev/null", O_RDONLY);
+  dup2(null_fd, 0);
+  dup2(out_fd, 1);
+  dup2(out_fd, 2);
+  if (control_fd >= 0) {
+    dup2(control_fd, 3);
+  } else {
+    close(3);
+  }
+  close_range(4, ~0U, 0);  // nothing else of ours reaches the program
+  if (dir != nullptr && chdir(dir) != 0) _exit(126);
+  execve(argv[0], argv.data(), envp.data());
+  _exit(127);
+}
+
 absl::StatusOr<ChildResult> RunChild(const ChildOptions& o) {
   if (o.argv.empty()) return absl::InvalidArgumentError("no program to run");
   const std::string program = Resolve(o.argv[0], o.env);
@@ -47,30 +83,16 @@ absl::StatusOr<ChildResult> RunChild(const ChildOptions& o) {
     read_fd = fds[0];
     out_fd = fds[1];
   }
-  // Built before fork: after it, only async-signal-safe calls.
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : o.env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> argv, envp;
-  argv.push_back(const_cast<char*>(program.c_str()));
-  for (size_t i = 1; i < o.argv.size(); ++i) argv.push_back(const_cast<char*>(o.argv[i].c_str()));
-  argv.push_back(nullptr);
-  for (auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  const char* dir = o.workdir.empty() ? nullptr : o.workdir.c_str();
-
-  const pid_t pid = fork();
+  out_fd = AboveStdio(out_fd);
+  read_fd = AboveStdio(read_fd);
+  std::vector<std::string> args = o.argv, env;
+  args[0] = program;
+  for (const auto& [k, v] : o.env) env.push_back(k + "=" + v);
+  const pid_t pid = SpawnChild(args, env, o.workdir, 0, out_fd, -1);
   if (pid < 0) {
     close(out_fd);
     if (read_fd >= 0) close(read_fd);
     return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
-  }
-  if (pid == 0) {
-    setpgid(0, 0);
-    dup2(out_fd, 1);
-    dup2(out_fd, 2);
-    if (dir != nullptr && chdir(dir) != 0) _exit(126);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
   }
   setpgid(pid, pid);  // also here: no race with the child
   close(out_fd);

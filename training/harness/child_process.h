@@ -4,6 +4,8 @@
 #ifndef RATCHET_TRAINING_HARNESS_CHILD_PROCESS_H_
 #define RATCHET_TRAINING_HARNESS_CHILD_PROCESS_H_
 
+#include <sys/types.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +30,18 @@ struct ChildResult {
 
 // Fails only when the process cannot be started at all.
 absl::StatusOr<ChildResult> RunChild(const ChildOptions& options);
+
+// Forks and runs argv (argv[0] a path) with exactly `env` ("K=V"), in
+// process group `group` (0: a group of its own), in `workdir` ("" = ours):
+// stdin /dev/null, stdout and stderr to `out_fd`, `control_fd` as descriptor
+// 3 (or none when < 0), and no other descriptor of ours. Both descriptors
+// must be 10 or above (AboveStdio). Returns the pid, or -1.
+pid_t SpawnChild(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                 const std::string& workdir, pid_t group, int out_fd, int control_fd);
+
+// Moves a descriptor to 10 or above (close-on-exec), out of the way of the
+// 0-3 a child is given; returns the new one (or fd itself when < 0).
+int AboveStdio(int fd);
 
 }  // namespace ratchet::training
 

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "training/harness/child_process.h"
 
 namespace ratchet::training {
 namespace {
@@ -97,47 +98,6 @@ std::vector<std::string> EnvFor(const LaunchOptions& o, int rank, int port) {
   return out;
 }
 
-// Everything a child needs is built before fork: after it, only
-// async-signal-safe calls.
-pid_t Spawn(const LaunchOptions& o, const std::vector<std::string>& env, pid_t group,
-            int control_write, int log_fd) {
-  std::vector<char*> argv, envp;
-  for (const auto& a : o.argv) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-  envp.push_back(nullptr);
-  const char* dir = o.workdir.empty() ? "." : o.workdir.c_str();
-  const pid_t pid = fork();
-  if (pid != 0) return pid;
-  setpgid(0, group);
-  // The caller keeps the log and the pipe at descriptors 10 and above, so
-  // these dup2 calls never meet their own source (which would leave
-  // close-on-exec set) and 0-3 end up exactly as the program expects.
-  const int null_fd = open("/dev/null", O_RDONLY);
-  dup2(null_fd, 0);
-  dup2(log_fd, 1);
-  dup2(log_fd, 2);
-  if (control_write >= 0) {
-    dup2(control_write, kControlFd);
-  } else {
-    close(kControlFd);
-  }
-  // Nothing else the launcher's process holds reaches the program.
-  close_range(kControlFd + 1, ~0U, 0);
-  if (chdir(dir) != 0) _exit(126);
-  execve(argv[0], argv.data(), envp.data());
-  _exit(127);
-}
-
-// Moves a descriptor to 10 or above (close-on-exec), out of the way of the
-// 0-3 a child is given.
-int AboveStdio(int fd) {
-  if (fd < 0 || fd >= 10) return fd;
-  const int high = fcntl(fd, F_DUPFD_CLOEXEC, 10);
-  close(fd);
-  return high;
-}
-
 void SignalAll(pid_t group, int sig) {
   if (group > 0) kill(-group, sig);
 }
@@ -182,7 +142,7 @@ LaunchResult Launch(const LaunchOptions& o) {
     int pipe_fds[2] = {-1, -1};
     if (i == 0 && pipe2(pipe_fds, O_CLOEXEC) != 0) pipe_fds[0] = pipe_fds[1] = -1;
     pipe_fds[1] = AboveStdio(pipe_fds[1]);
-    const pid_t pid = Spawn(o, EnvFor(o, i, port), group, pipe_fds[1], log_fd);
+    const pid_t pid = SpawnChild(o.argv, EnvFor(o, i, port), o.workdir, group, log_fd, pipe_fds[1]);
     if (pid > 0) {
       setpgid(pid, group == 0 ? pid : group);  // also here: no race with the child
       if (group == 0) group = pid;

@@ -1,6 +1,5 @@
 #include "training/harness/train_main.h"
 
-#include <fcntl.h>
 
 #include <filesystem>
 #include <fstream>
@@ -142,19 +141,6 @@ std::string ParseArgs(const Flags& flags, TrainArgs* a) {
   return "";
 }
 
-// The launcher opens the ranks' log and control pipe with the lowest free
-// descriptors, then moves the pipe to 3 in rank 0 and closes 3 in the
-// others: were the log itself descriptor 3, rank 0 would log into the
-// control channel and the other ranks onto our stdout. Descriptors 0-3 are
-// therefore held (on /dev/null, close-on-exec) for as long as this runs.
-void HoldLowDescriptors() {
-  for (;;) {
-    const int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (fd > 3) close(fd);
-    if (fd < 0 || fd >= 3) return;
-  }
-}
-
 void ShowProgress(const Progress& p) {
   std::cerr << absl::StrFormat("  step %7d  loss %8.4f  %10.0f tokens/s  %8.1f s\n", p.step,
                                p.loss, p.tokens_per_s, p.at_seconds);
@@ -196,7 +182,6 @@ void Evaluate(const TrainArgs& a, const TrainScratch& s, const std::string& pyth
 }  // namespace
 
 int TrainMain(int argc, char** argv) {
-  HoldLowDescriptors();
   absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "help"});
   if (!flags.ok()) return Usage(std::string(flags.status().message()));
   if (flags->Has("help")) {
