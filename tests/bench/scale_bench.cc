@@ -191,6 +191,10 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
       req.set_sandbox("none");
       v1::RegisterWorkerResponse resp;
       grpc::ClientContext ctx;
+      // As a real worker retries: a connection refused while 16 channels
+      // open at once on a busy host is not the coordinator's error.
+      ctx.set_wait_for_ready(true);
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       if (grpc::Status st = stub->RegisterWorker(&ctx, req, &resp); !st.ok()) {
         fail("RegisterWorker: " + st.error_message());
         return;
@@ -206,6 +210,7 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
       req.set_wait_ms(500);
       v1::AcquireJobResponse resp;
       grpc::ClientContext ctx;
+      ctx.set_wait_for_ready(true);
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       const auto t0 = Clock::now();
       grpc::Status s = stub->AcquireJob(&ctx, req, &resp);
@@ -230,6 +235,7 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
       done.mutable_evaluation()->set_wall_seconds(resp.job().sleep_ms() / 1000.0);
       v1::CompleteJobResponse ack;
       grpc::ClientContext cctx;
+      cctx.set_wait_for_ready(true);
       cctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
       s = stub->CompleteJob(&cctx, done, &ack);
       if (!s.ok() || !ack.accepted()) {
