@@ -6,9 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
+#include "coordinator/multi_fidelity.h"
 #include "coordinator/proposers/knob_space.h"
 #include "coordinator/proposers/proposer.h"
 #include "spec/defaults.h"
+#include "spec/frozen_files.h"
 #include "spec/names.h"
 #include "spec/validation.h"
 
@@ -29,7 +31,7 @@ Coordinator::Coordinator(store::Store* store, CoordinatorOptions options,
       gateway_(store, options_, &wakeup_, &events_, &metrics_, &baselines_),
       desk_(store, clock_, options_.verification_lease_ms, &wakeup_, &events_, &metrics_, &jobs_,
             &experience_),
-      intake_(store, clock_, &events_, &baselines_, &experience_, &desk_),
+      intake_(store, clock_, &events_, &baselines_, &experience_, &desk_, &jobs_),
       sleep_(store, clock_, &events_, &jobs_),
       proposals_(store, clock_, options_.llm_endpoints, &wakeup_, &events_, &metrics_, &jobs_,
                  &experience_),
@@ -84,6 +86,16 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
   if (auto s = proposers::NormalizeKnobs(*space, &baseline); !s.ok())
     return absl::InvalidArgumentError(absl::StrCat("baseline: ", s.message()));
   *spec.mutable_baseline() = baseline;  // knobs explicit, as every candidate's
+  if (spec::IsTraining(spec.task())) {
+    // What candidates may not change, fixed now (whatever the request said):
+    // the worker refuses a job that differs in any of it.
+    v1::TrainingSettings* training = spec.mutable_training();
+    training->clear_frozen();
+    const std::map<std::string, std::string> files(baseline.files().begin(),
+                                                   baseline.files().end());
+    for (auto& [path, hash] : spec::FrozenHashes(files, *training))
+      (*training->mutable_frozen())[path] = hash;
+  }
 
   std::lock_guard<std::mutex> research(research_mu_);
   v1::Campaign campaign;
@@ -116,6 +128,11 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
     if (!cid.ok()) return cid.status();
     campaign.set_baseline_candidate_id(*cid);
     if (auto s = store_->UpdateCampaign(campaign); !s.ok()) return s;
+    // Multi-fidelity: the baseline at every fraction too, so that each rung
+    // starts with a reference.
+    for (double fidelity : LowFidelities(spec))
+      if (auto j = jobs_.EnqueueEvaluation(campaign_id, *cid, fidelity); !j.ok())
+        return j.status();
     return jobs_.Enqueue(campaign_id, *cid, v1::JOB_EVALUATE).status();
   });
   if (!s.ok()) return s;

@@ -5,18 +5,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/names.h"
+#include "coordinator/multi_fidelity.h"
 
 namespace ratchet::coordinator {
 
 EvaluationIntake::EvaluationIntake(store::Store* store, const Clock* clock, EventLog* events,
                                    JobBaselines* baselines, Experience* experience,
-                                   VerificationDesk* desk)
+                                   VerificationDesk* desk, JobQueue* jobs)
     : store_(store),
       clock_(clock),
       events_(events),
       baselines_(baselines),
       experience_(experience),
-      desk_(desk) {}
+      desk_(desk),
+      jobs_(jobs) {}
 
 absl::Status EvaluationIntake::Apply(const v1::Evaluation& evaluation) {
   Texts texts;
@@ -48,6 +50,20 @@ absl::Status EvaluationIntake::Apply(const v1::Evaluation& evaluation) {
         return s;
     campaign->set_evaluations(campaign->evaluations() + 1);
     (*campaign->mutable_outcomes())[outcome] += 1;
+    // The job's fidelity, as the coordinator queued it (not as reported).
+    double fidelity = 1;
+    if (!LowFidelities(campaign->spec()).empty()) {
+      auto job = store_->GetJob(evaluation.job_id());
+      if (!job.ok()) return job.status();
+      fidelity = FidelityOf(*job);
+    }
+    if (fidelity < 1 && (ok || candidate->id() == campaign->baseline_candidate_id())) {
+      if (auto s = ApplyLowFidelity(*campaign, *candidate, evaluation, fidelity, &texts); !s.ok())
+        return s;
+      if (auto s = store_->UpdateCandidate(*candidate); !s.ok()) return s;
+      if (auto s = store_->UpdateCampaign(*campaign); !s.ok()) return s;
+      return store_->MarkEvaluationProcessed(evaluation.id());
+    }
     candidate->set_score(ok ? evaluation.score() : -1);
     candidate->set_status(ok ? v1::CANDIDATE_EVALUATED : v1::CANDIDATE_FAILED);
     auto threads = store_->ListThreads(campaign->id());
@@ -67,6 +83,18 @@ absl::Status EvaluationIntake::Apply(const v1::Evaluation& evaluation) {
     if (!text->empty()) events_->Emit(evaluation.campaign_id(), *text);
   return absl::OkStatus();
 }
+
+namespace {
+
+// What a run scored, as people read it: a training run's BPB (and time), a
+// kernel's SOL score.
+std::string RunFigure(const v1::Evaluation& evaluation) {
+  if (!evaluation.has_training()) return ShortScore(evaluation.score());
+  const v1::TrainingRun& t = evaluation.training();
+  return absl::StrFormat("BPB %.4f, loss %.4f, %.1f s", t.bpb(), t.loss(), t.training_seconds());
+}
+
+}  // namespace
 
 absl::Status EvaluationIntake::ApplyBaseline(v1::Campaign& campaign, v1::Candidate& candidate,
                                              const v1::Evaluation& evaluation,
@@ -92,11 +120,44 @@ absl::Status EvaluationIntake::ApplyBaseline(v1::Campaign& campaign, v1::Candida
     if (auto s = store_->UpdateThread(thread); !s.ok()) return s;
   }
   texts->event = absl::StrCat("baseline #", candidate.id(), " evaluated on ",
-                              evaluation.worker_id(), ": SOL score ",
-                              ShortScore(evaluation.score()));
+                              evaluation.worker_id(), ": ",
+                              evaluation.has_training() ? "" : "SOL score ",
+                              RunFigure(evaluation));
   auto noted = experience_->Note(&campaign);
   if (!noted.ok()) return noted.status();
   texts->experience = *std::move(noted);
+  return absl::OkStatus();
+}
+
+absl::Status EvaluationIntake::ApplyLowFidelity(v1::Campaign& campaign, v1::Candidate& candidate,
+                                                const v1::Evaluation& evaluation, double fidelity,
+                                                Texts* texts) {
+  const bool ok = evaluation.outcome() == v1::OUTCOME_OK;
+  v1::Rung* rung = RungOf(&campaign, fidelity);
+  const std::string at = absl::StrFormat("at fidelity %g", fidelity);
+  if (candidate.id() == campaign.baseline_candidate_id()) {
+    // A reference for the rung; the baseline's full run decides the rest.
+    if (ok) rung->add_scores(evaluation.score());
+    texts->event = absl::StrCat("baseline #", candidate.id(), " ", at, ": ",
+                                ok ? RunFigure(evaluation) : OutcomeName(evaluation.outcome()));
+    return absl::OkStatus();
+  }
+  rung->add_scores(evaluation.score());
+  texts->event = absl::StrCat("#", candidate.id(), " [", candidate.description(), "] ", at, ": ",
+                              RunFigure(evaluation));
+  if (Promote(*rung, evaluation.score(), campaign.spec().training().halving())) {
+    const double next = NextFidelity(campaign.spec(), fidelity);
+    auto job = jobs_->EnqueueEvaluation(campaign.id(), candidate.id(), next);
+    if (!job.ok()) return job.status();
+    rung->set_promoted(rung->promoted() + 1);
+    absl::StrAppend(&texts->event, " -> promoted to fidelity ", next > 0 ? next : 1.0);
+    return absl::OkStatus();  // still PROPOSED: its next run is queued
+  }
+  rung->set_stopped(rung->stopped() + 1);
+  candidate.set_status(v1::CANDIDATE_STOPPED);
+  candidate.set_score(-1);  // a short run's score is not comparable with full ones
+  absl::StrAppend(&texts->event, " -> stopped (not among the best 1/",
+                  campaign.spec().training().halving(), " ", at, ")");
   return absl::OkStatus();
 }
 
@@ -120,7 +181,7 @@ absl::Status EvaluationIntake::ApplyToThread(v1::Campaign& campaign, v1::Candida
     double gain = thread->incumbent_score() > 0
                       ? evaluation.score() / thread->incumbent_score() - 1.0
                       : 1.0;
-    absl::StrAppend(&event, " ", ShortScore(evaluation.score()),
+    absl::StrAppend(&event, " ", RunFigure(evaluation),
                     absl::StrFormat(" (%+.1f%% vs incumbent)", 100.0 * gain));
     if (gain > campaign.spec().verification().min_gain()) {
       auto claim = desk_->OpenClaim(campaign, *thread, evaluation);

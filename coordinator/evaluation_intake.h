@@ -2,7 +2,9 @@
 // step each tick): the baseline's evaluation sets every thread's incumbent;
 // a thread's evaluation that beats its incumbent by the campaign's min_gain
 // becomes a claim, its first replays queued (VerificationDesk::OpenClaim);
-// everything else is learned from at once.
+// everything else is learned from at once. A training evaluation at a
+// fraction of the budget (multi-fidelity) only decides whether its candidate
+// trains at the next fraction.
 // Every job's time counts against the GPU-seconds budget, replays too.
 #ifndef RATCHET_COORDINATOR_EVALUATION_INTAKE_H_
 #define RATCHET_COORDINATOR_EVALUATION_INTAKE_H_
@@ -15,6 +17,7 @@
 #include "coordinator/event_log.h"
 #include "coordinator/experience.h"
 #include "coordinator/job_baselines.h"
+#include "coordinator/job_queue.h"
 #include "coordinator/store/store.h"
 #include "coordinator/verification_desk.h"
 #include "ratchet/v1/ratchet.pb.h"
@@ -26,7 +29,8 @@ namespace v1 = ::ratchet::v1;
 class EvaluationIntake {
  public:
   EvaluationIntake(store::Store* store, const Clock* clock, EventLog* events,
-                   JobBaselines* baselines, Experience* experience, VerificationDesk* desk);
+                   JobBaselines* baselines, Experience* experience, VerificationDesk* desk,
+                   JobQueue* jobs);
   EvaluationIntake(const EvaluationIntake&) = delete;
   EvaluationIntake& operator=(const EvaluationIntake&) = delete;
 
@@ -47,6 +51,12 @@ class EvaluationIntake {
   absl::Status ApplyBaseline(v1::Campaign& campaign, v1::Candidate& candidate,
                              const v1::Evaluation& evaluation,
                              std::vector<v1::ResearchThread>& threads, Texts* texts);
+  // A training evaluation at a fidelity below 1 (multi_fidelity.h): its
+  // score joins the rung; the candidate goes on to the next fidelity or
+  // stops there. The baseline's only joins the rung.
+  absl::Status ApplyLowFidelity(v1::Campaign& campaign, v1::Candidate& candidate,
+                                const v1::Evaluation& evaluation, double fidelity,
+                                Texts* texts);
   absl::Status ApplyToThread(v1::Campaign& campaign, v1::Candidate& candidate,
                              const v1::Evaluation& evaluation,
                              std::vector<v1::ResearchThread>& threads, Texts* texts);
@@ -57,6 +67,7 @@ class EvaluationIntake {
   JobBaselines* const baselines_;
   Experience* const experience_;
   VerificationDesk* const desk_;
+  JobQueue* const jobs_;
 };
 
 }  // namespace ratchet::coordinator

@@ -33,6 +33,10 @@ class JobQueue {
   absl::StatusOr<int64_t> Enqueue(int64_t campaign_id, int64_t candidate_id, v1::JobKind kind,
                                   int64_t verification_id = 0,
                                   const std::string& avoid_worker_id = "");
+  // A research evaluation of a training campaign at `fidelity`, a fraction
+  // of the budget (multi_fidelity.h; 0 = full).
+  absl::StatusOr<int64_t> EnqueueEvaluation(int64_t campaign_id, int64_t candidate_id,
+                                            double fidelity);
 
  private:
   store::Store* const store_;

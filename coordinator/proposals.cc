@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/names.h"
+#include "coordinator/multi_fidelity.h"
 #include "coordinator/proposers/knob_space.h"
 #include "coordinator/proposers/proposer.h"
 #include "spec/names.h"
@@ -147,7 +148,8 @@ absl::StatusOr<int64_t> Proposals::AddCandidate(const v1::Campaign& campaign, in
     auto id = store_->CreateCandidate(candidate);
     if (!id.ok()) return id.status();
     candidate_id = *id;
-    return jobs_->Enqueue(campaign.id(), *id, v1::JOB_EVALUATE).status();
+    return jobs_->EnqueueEvaluation(campaign.id(), *id, FirstFidelity(campaign.spec()))
+        .status();
   });
   if (!s.ok()) return s;
   wakeup_->Notify();

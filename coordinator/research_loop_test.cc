@@ -21,6 +21,7 @@
 #include "coordinator/services.h"
 #include "coordinator/store/store.h"
 #include "grpcpp/grpcpp.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace ratchet::coordinator {
@@ -502,6 +503,86 @@ TEST_F(ResearchLoopTest, ACampaignsEventsOutliveARestartAndAreListedOverGrpc) {
   store_.reset();
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+}
+
+// Multi-fidelity training: the baseline runs at every fraction; a candidate
+// whose short run is among the best 1/halving of its rung trains again at
+// full length, one that is not stops there; claims and replays see only
+// full-length runs.
+TEST_F(ResearchLoopTest, MultiFidelityPromotesTheBestShortRunsAndStopsTheRest) {
+  v1::CampaignSpec spec;
+  spec.set_name("mf");
+  spec.set_task(v1::TASK_TRAIN_BUDGET);
+  (*spec.mutable_baseline()->mutable_files())["train.py"] = "loop\n";
+  (*spec.mutable_baseline()->mutable_files())["model.py"] = "gpt\n";
+  (*spec.mutable_baseline()->mutable_files())["solution.json"] =
+      "{\"knobs\": {\"K\": {\"choices\": [1, 2, 3, 4, 5, 6], \"default\": 1}}}";
+  spec.mutable_training()->set_data_dir("/data/books");
+  spec.mutable_training()->set_budget_seconds(60);
+  spec.mutable_training()->add_fidelities(0.25);
+  spec.mutable_training()->add_fidelities(1);
+  spec.mutable_training()->set_halving(2);
+  spec.set_proposer(v1::PROPOSER_GRID);
+  spec.set_threads(1);
+  spec.set_in_flight_per_thread(1);
+  spec.mutable_budget()->set_max_evaluations(20);
+  spec.mutable_verification()->set_replays(1);
+  auto campaign = coordinator_->SubmitCampaign(spec);
+  ASSERT_TRUE(campaign.ok()) << campaign.status();
+  const int64_t id = campaign->id();
+  const std::string w = Register("w1");
+
+  // The baseline: its short run, then its full one (queued in that order).
+  std::optional<v1::Job> short_base = Lease(w);
+  ASSERT_TRUE(short_base.has_value());
+  EXPECT_EQ(short_base->fidelity(), 0.25);
+  EXPECT_EQ(short_base->task(), v1::TASK_TRAIN_BUDGET);
+  EXPECT_EQ(short_base->training().frozen().size(), 3u);  // nothing editable: all frozen
+  EXPECT_TRUE(Report(*short_base, 0.40).accepted());
+  std::optional<v1::Job> full_base = Lease(w);
+  ASSERT_TRUE(full_base.has_value());
+  EXPECT_EQ(full_base->fidelity(), 0);
+  EXPECT_TRUE(Report(*full_base, 0.50).accepted());
+  Tick();
+  EXPECT_EQ(Campaign(id).baseline_score(), 0.50);  // the full run's, not the short one's
+
+  // A candidate whose short run beats the baseline's goes on to full length.
+  std::optional<v1::Job> first = Lease(w);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->fidelity(), 0.25);
+  EXPECT_TRUE(Report(*first, 0.45).accepted());
+  Tick();
+  std::optional<v1::Job> first_full = Lease(w);
+  ASSERT_TRUE(first_full.has_value());
+  EXPECT_EQ(first_full->candidate_id(), first->candidate_id());
+  EXPECT_EQ(first_full->fidelity(), 0);
+  EXPECT_TRUE(store_->ListVerificationsForCandidate(first->candidate_id())->empty());
+  EXPECT_TRUE(Report(*first_full, 0.49).accepted());  // no gain at full length: no claim
+  Tick();
+
+  // One whose short run is in the worse half of the rung stops there.
+  std::optional<v1::Job> second = Lease(w);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->fidelity(), 0.25);
+  EXPECT_NE(second->candidate_id(), first->candidate_id());
+  EXPECT_TRUE(Report(*second, 0.30).accepted());
+  Tick();
+  auto stopped = store_->GetCandidate(second->candidate_id());
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->status(), v1::CANDIDATE_STOPPED);
+  std::optional<v1::Job> next = Lease(w);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_NE(next->candidate_id(), second->candidate_id());  // a new candidate's short run
+  EXPECT_EQ(next->fidelity(), 0.25);
+
+  const v1::Campaign c = Campaign(id);
+  ASSERT_EQ(c.rungs_size(), 1);
+  EXPECT_EQ(c.rungs(0).fidelity(), 0.25);
+  EXPECT_THAT(c.rungs(0).scores(), ::testing::ElementsAre(0.40, 0.45, 0.30));
+  EXPECT_EQ(c.rungs(0).promoted(), 1);
+  EXPECT_EQ(c.rungs(0).stopped(), 1);
+  EXPECT_EQ(c.evaluations(), 5);  // every run counts, short or full
+  EXPECT_THAT(Events(id), ::testing::HasSubstr("-> stopped (not among the best 1/2"));
 }
 
 TEST_F(ResearchLoopTest, EvaluationBudgetEndsTheCampaignWithAReport) {

@@ -53,6 +53,9 @@ absl::StatusOr<int64_t> VerificationDesk::OpenClaim(const v1::Campaign& campaign
   v.set_outcome(v1::VERDICT_PENDING);
   v.set_created_unix_ms(clock_->NowUnixMs());
   *v.mutable_policy() = campaign.spec().verification();
+  // Training claims are judged on the runs' figures (docs/training.md).
+  v.set_task(campaign.spec().task());
+  v.set_target_loss(campaign.spec().training().target_loss());
   auto id = store_->CreateVerification(v);
   if (!id.ok()) return id.status();
   v.set_id(*id);
@@ -380,7 +383,8 @@ absl::Status VerificationDesk::UpdateNoiseFloors(const v1::Verification& v,
                                ? HardwareKey((*worker)->hardware(),
                                              campaign.spec().device() == v1::DEVICE_CUDA)
                                : "unknown";
-    groups[{"score", hw}].push_back((*e)->score());
+    // A train-target run that missed its target scores 0: not a spread.
+    if ((*e)->score() > 0) groups[{"score", hw}].push_back((*e)->score());
     for (const auto& w : (*e)->workloads())
       if (w.t_k_ns() > 0) groups[{w.axes(), hw}].push_back(w.t_k_ns());
   }

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "common/names.h"
 #include "coordinator/find_or_load.h"
+#include "spec/defaults.h"
 #include "spec/names.h"
 
 namespace ratchet::coordinator {
@@ -241,6 +242,13 @@ absl::StatusOr<v1::Job> WorkerGateway::Fill(v1::Job job, const v1::Hardware& har
   // Workers may be upgraded after the coordinator (docs/operations.md).
   spec::AddLegacyWords(&job);
   job.set_sleep_ms((*spec)->task() == v1::TASK_SLEEP ? (*spec)->sleep_ms() : 0);
+  if (spec::IsTraining((*spec)->task())) {
+    // A training run: the job's seed is its training seed; no T_b, tiers or
+    // kernel harness settings apply (docs/training.md, "Campaigns").
+    job.set_task((*spec)->task());
+    *job.mutable_training() = (*spec)->training();
+    return job;
+  }
   // The same T_b for every job of a workload on this hardware, once frozen;
   // replays included, so candidate and incumbent replays compare. (The job
   // is leased already: a store error here only costs it its baselines, and

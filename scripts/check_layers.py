@@ -27,7 +27,7 @@ ALLOWED = {
     "coordinator/store": ["common", "spec", PROTO],
     "coordinator/proposers": ["common", "spec", PROTO],
     "coordinator": ["coordinator/store", "coordinator/proposers", "common", "spec", PROTO],
-    "worker": ["kernels", "common", "spec", PROTO, KERNEL_ABI],
+    "worker": ["training", "kernels", "common", "spec", PROTO, KERNEL_ABI],
     "services/verifier": ["common", "spec", PROTO],
     "training": ["common", PROTO],
     # The CLI is the top: it starts every service in one process (ratchet local).

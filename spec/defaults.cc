@@ -49,10 +49,27 @@ void ApplyDefaults(v1::CampaignSpec* spec) {
   if (h->warmups() == 0) h->set_warmups(kDefaultWarmups);
   if (h->repetitions() == 0) h->set_repetitions(kDefaultRepetitions);
   if (h->correctness_rounds() == 0) h->set_correctness_rounds(kDefaultCorrectnessRounds);
+  if (h->timeout_seconds() == 0 && IsTraining(spec->task())) {
+    // A training job runs its budget, then the evaluation.
+    const v1::TrainingSettings& t = spec->training();
+    h->set_timeout_seconds(t.budget_seconds() > 0 ? t.budget_seconds() +
+                                                        t.warmup_allowance_seconds() +
+                                                        kDefaultTrainingSlackSeconds
+                                                  : 3600);
+  }
   if (h->timeout_seconds() == 0) h->set_timeout_seconds(kDefaultTimeoutSeconds);
   if (h->screen() == v1::SCREEN_UNSPECIFIED) h->set_screen(kDefaultScreen);
 
   if (spec->proposer() == v1::PROPOSER_LLM) ApplyLlmDefaults(spec->mutable_llm());
+  if (IsTraining(spec->task())) {
+    v1::TrainingSettings* t = spec->mutable_training();
+    if (t->nproc() == 0) t->set_nproc(std::max(1, spec->gpus()));
+    if (t->grace_seconds() == 0) t->set_grace_seconds(kDefaultTrainingGraceSeconds);
+    if (t->eval_windows() == 0) t->set_eval_windows(kDefaultEvalWindows);
+    if (t->eval_seq_len() == 0) t->set_eval_seq_len(kDefaultEvalSeqLen);
+    if (t->eval_seed() == 0) t->set_eval_seed(kDefaultEvalSeed);
+    if (t->halving() == 0) t->set_halving(kDefaultHalving);
+  }
 }
 
 void ApplyLlmDefaults(v1::LlmSettings* llm) {

@@ -64,6 +64,21 @@ inline constexpr int kDefaultCorrectnessRounds = 10;
 inline constexpr double kDefaultTimeoutSeconds = 120;  // one job, compile included
 inline constexpr v1::Screen kDefaultScreen = v1::SCREEN_AUTO;
 
+// TrainingSettings (train-budget, train-target; docs/training.md)
+inline constexpr double kDefaultTrainingGraceSeconds = 30;
+inline constexpr int kDefaultEvalWindows = 64;
+inline constexpr int kDefaultEvalSeqLen = 256;
+inline constexpr int kDefaultEvalSeed = 1;
+inline constexpr int kDefaultHalving = 3;  // multi-fidelity: the best third goes on
+// A training job's wall limit when the spec gives none: the budget plus
+// this much for start-up, the checkpoint and the evaluation.
+inline constexpr double kDefaultTrainingSlackSeconds = 600;
+
+// True for train-budget and train-target.
+inline bool IsTraining(v1::Task task) {
+  return task == v1::TASK_TRAIN_BUDGET || task == v1::TASK_TRAIN_TARGET;
+}
+
 // LlmSettings (docs/llm.md; models: the endpoint's default model)
 inline constexpr double kDefaultLlmTemperature = 0.7;  // 0 is a setting: CLI only
 inline constexpr int kDefaultLlmMaxRetries = 4;        // 0 is a setting: CLI only

@@ -144,8 +144,15 @@ TEST(SpecDefaults, EveryZeroThatMeansDefaultGetsOne) {
   spec.mutable_llm()->set_endpoint("local");
   spec.mutable_llm()->add_models()->set_name("m");
   ApplyDefaults(&spec);
+  v1::CampaignSpec training = Bare();
+  training.set_task(v1::TASK_TRAIN_BUDGET);
+  ApplyDefaults(&training);
   for (const SpecBound& b : CampaignSpecBounds()) {
     if (!b.zero_is_default) continue;
+    if (std::string(b.path).rfind("training.", 0) == 0) {
+      EXPECT_NE(GetNumber(training, b.path), 0) << b.path;
+      continue;
+    }
     // gpus: 0 means one GPU of a cuda campaign, none of a cpu one; the
     // scheduler reads it so (docs/cluster.md).
     if (b.path == std::string("gpus")) continue;

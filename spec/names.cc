@@ -17,9 +17,9 @@ constexpr Word<v1::Task> kTasks[] = {
     {v1::TASK_KERNEL, "kernel"},
     // Jobs that only sleep, for load tests of the coordinator (docs/cluster.md).
     {v1::TASK_SLEEP, "sleep"},
-    // The training families: named in the API, not run yet (refused at submit).
-    {v1::TASK_TRAIN_BUDGET, "train-budget", false},
-    {v1::TASK_TRAIN_TARGET, "train-target", false},
+    // The training families (docs/training.md).
+    {v1::TASK_TRAIN_BUDGET, "train-budget"},
+    {v1::TASK_TRAIN_TARGET, "train-target"},
 };
 constexpr Word<v1::Device> kDevices[] = {
     {v1::DEVICE_CPU, "cpu"},
@@ -39,7 +39,7 @@ constexpr Word<v1::CandidateStatus> kCandidateStatuses[] = {
     {v1::CANDIDATE_PROPOSED, "proposed"},   {v1::CANDIDATE_EVALUATED, "evaluated"},
     {v1::CANDIDATE_FAILED, "failed"},       {v1::CANDIDATE_VERIFYING, "verifying"},
     {v1::CANDIDATE_ACCEPTED, "accepted"},   {v1::CANDIDATE_REJECTED, "rejected"},
-    {v1::CANDIDATE_BASELINE, "baseline"},
+    {v1::CANDIDATE_BASELINE, "baseline"},   {v1::CANDIDATE_STOPPED, "stopped"},
 };
 
 absl::Span<const Word<v1::Task>> Table(v1::Task) { return kTasks; }

@@ -55,7 +55,8 @@ TEST(SpecNames, Words) {
   EXPECT_EQ(Name(v1::SCREEN_OFF), "off");
   EXPECT_EQ(Name(v1::CANDIDATE_ACCEPTED), "accepted");
   EXPECT_EQ(Name(v1::CANDIDATE_BASELINE), "baseline");
-  EXPECT_THAT(SpecWords<v1::Task>(), ElementsAre("kernel", "sleep"));
+  EXPECT_THAT(SpecWords<v1::Task>(),
+              ElementsAre("kernel", "sleep", "train-budget", "train-target"));
   EXPECT_THAT(SpecWords<v1::Device>(), ElementsAre("cpu", "cuda"));
   EXPECT_THAT(SpecWords<v1::Proposer>(), ElementsAre("evolve", "random", "grid", "replay", "llm"));
   EXPECT_THAT(SpecWords<v1::Screen>(), ElementsAre("auto", "on", "off"));
@@ -98,7 +99,8 @@ TEST(SpecNames, AnUnknownLegacyWordIsRefusedAtValidation) {
   EXPECT_EQ(spec.task(), v1::TASK_UNSPECIFIED);
   EXPECT_EQ(spec.legacy_task(), "mine");
   EXPECT_THAT(std::string(ValidateCampaignSpec(spec).message()),
-              HasSubstr("legacy_task: unknown task 'mine' (known: kernel, sleep)"));
+              HasSubstr("legacy_task: unknown task 'mine' (known: kernel, sleep, "
+                        "train-budget, train-target)"));
 
   v1::CampaignSpec screen;
   screen.set_task(v1::TASK_SLEEP);

@@ -75,6 +75,9 @@ const std::map<std::string, StringRule>& StringRules() {
       {"llm.models.name", {kMaxShortStringBytes, Chars::kLine, {}}},
       {"llm.endpoint", {kMaxEndpointNameBytes, Chars::kName, {}}},
       {"owner", {kMaxShortStringBytes, Chars::kLine, {}}},
+      {"training.data_dir", {kMaxOtherStringBytes, Chars::kLine, {}}},
+      {"training.data_manifest_sha256", {64, Chars::kLine, {}}},
+      {"training.editable", {kMaxFileNameBytes, Chars::kLine, {}}},
   };
   return *rules;
 }
@@ -244,6 +247,7 @@ absl::Status CheckMapField(const Message& m, const FieldDescriptor* f, const std
       f->message_type()->map_value()->cpp_type() != FieldDescriptor::CPPTYPE_STRING)
     return Invalid(where, "map field has no validation rule");
   if (path == "baseline.files") return absl::OkStatus();  // CheckSolution reads them
+  if (path == "training.frozen") return absl::OkStatus();  // the coordinator's: refilled
   if (path == "baseline.knobs" || path == "replay.knobs") {
     // The typed view: the same map, without reflection.
     const auto* owner = m.GetDescriptor() == v1::Solution::descriptor()
@@ -254,9 +258,8 @@ absl::Status CheckMapField(const Message& m, const FieldDescriptor* f, const std
   return Invalid(where, "map field has no validation rule");
 }
 
-// The solution's files and what its solution.json says about them.
-absl::Status CheckSolution(const v1::Solution& solution, const std::string& where, bool cuda,
-                           bool required) {
+// The files' names, sizes and text.
+absl::Status CheckSolutionFiles(const v1::Solution& solution, const std::string& where) {
   if (solution.files().size() > kMaxSolutionFiles)
     return Invalid(where + ".files",
                    absl::StrCat(solution.files().size(), " files; at most ", kMaxSolutionFiles));
@@ -271,6 +274,13 @@ absl::Status CheckSolution(const v1::Solution& solution, const std::string& wher
   if (total > kMaxSolutionBytes)
     return Invalid(where + ".files",
                    absl::StrCat(total, " bytes in all; at most ", kMaxSolutionBytes));
+  return absl::OkStatus();
+}
+
+// The solution's files and what its solution.json says about them.
+absl::Status CheckSolution(const v1::Solution& solution, const std::string& where, bool cuda,
+                           bool required) {
+  if (auto s = CheckSolutionFiles(solution, where); !s.ok()) return s;
   auto it = solution.files().find("solution.json");
   if (it == solution.files().end()) {
     if (required) return Invalid(where, "has no solution.json");
@@ -302,6 +312,71 @@ absl::Status CheckSolution(const v1::Solution& solution, const std::string& wher
     if (solution.files().find(name) == solution.files().end())
       return Invalid(sat, absl::StrCat("'", name, "' is not one of the solution's files"));
   }
+  return absl::OkStatus();
+}
+
+// A training campaign's project and rules (docs/training.md, "Campaigns").
+absl::Status CheckTraining(const v1::CampaignSpec& spec) {
+  if (auto s = CheckSolutionFiles(spec.baseline(), "baseline"); !s.ok()) return s;
+  for (const char* needed : {"train.py", "model.py"})
+    if (!spec.baseline().files().count(needed))
+      return Invalid("baseline", absl::StrCat("has no ", needed,
+                                              " (a training project: train.py, model.py)"));
+  if (auto it = spec.baseline().files().find("solution.json");
+      it != spec.baseline().files().end()) {
+    const nlohmann::json doc =
+        nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !doc.is_object())
+      return Invalid("baseline.files[solution.json]", "not a JSON object");
+  }
+  if (!spec.problem().definition_json().empty() || !spec.problem().workload_jsonl().empty())
+    return Invalid("problem", "not used by a training campaign (its data is training.data_dir)");
+  const v1::TrainingSettings& t = spec.training();
+  if (t.data_dir().empty() || t.data_dir()[0] != '/')
+    return Invalid("training.data_dir",
+                   "missing or not absolute (a folder of ratchet data prepare on the workers)");
+  if (!t.data_manifest_sha256().empty() &&
+      (t.data_manifest_sha256().size() != 64 ||
+       t.data_manifest_sha256().find_first_not_of("0123456789abcdef") != std::string::npos))
+    return Invalid("training.data_manifest_sha256", "expected 64 lower-case hex digits");
+  for (int i = 0; i < t.editable_size(); ++i) {
+    const std::string& glob = t.editable(i);
+    if (auto s = ValidateSolutionFileName(glob); !s.ok())
+      return Invalid(absl::StrCat("training.editable[", i, "]"), s.message());
+  }
+  if (spec.task() == v1::TASK_TRAIN_BUDGET) {
+    if (t.budget_seconds() <= 0)
+      return Invalid("training.budget_seconds", "missing (train-budget trains for this long)");
+    if (t.target_loss() != 0)
+      return Invalid("training.target_loss", "only used with task: train-target");
+  } else {
+    if (t.target_loss() <= 0)
+      return Invalid("training.target_loss",
+                     "missing (train-target times the runs to this validation loss)");
+    if (t.budget_seconds() != 0)
+      return Invalid("training.budget_seconds",
+                     "only used with task: train-budget (harness.timeout_seconds bounds a run)");
+  }
+  if (t.fidelities_size() > kMaxFidelities)
+    return Invalid("training.fidelities",
+                   absl::StrCat(t.fidelities_size(), " fidelities; at most ", kMaxFidelities));
+  for (int i = 1; i < t.fidelities_size(); ++i)
+    if (t.fidelities(i) <= t.fidelities(i - 1))
+      return Invalid(absl::StrCat("training.fidelities[", i, "]"),
+                     "fidelities must rise (e.g. [0.25, 1])");
+  if (t.fidelities_size() > 0 && t.fidelities(t.fidelities_size() - 1) != 1)
+    return Invalid("training.fidelities", "the last fidelity must be 1 (the full budget)");
+  if (spec.task() == v1::TASK_TRAIN_TARGET && t.fidelities_size() > 1)
+    return Invalid("training.fidelities",
+                   "train-budget only (a train-target run trains until it stops)");
+  if (spec.task() == v1::TASK_TRAIN_TARGET && spec.verification().replays() == 1)
+    return Invalid("verification.replays",
+                   "train-target needs at least 2 replays (the t-test of the target loss)");
+  if (spec.device() == v1::DEVICE_CUDA && spec.gpus() > 0 && t.nproc() != spec.gpus())
+    return Invalid("training.nproc", absl::StrCat(t.nproc(), " processes on ", spec.gpus(),
+                                                  " GPUs: one process per GPU"));
+  if (spec.proposer() == v1::PROPOSER_LLM && t.editable_size() == 0)
+    return Invalid("training.editable", "empty: the llm proposer edits files, and none may change");
   return absl::OkStatus();
 }
 
@@ -371,6 +446,18 @@ const std::vector<SpecBound>& CampaignSpecBounds() {
       {"llm.max_concurrency", 1, 256, false, false, true},
       {"llm.max_cost_usd", 0, 1e6},
       {"llm.merge_every", 0, 1'000'000},
+      // TrainingSettings (docs/training.md)
+      {"training.budget_seconds", 0, 7 * 86400.0, true},
+      {"training.max_steps", 0, 1e9},
+      {"training.target_loss", 0, 100, true},
+      {"training.nproc", 1, 64, false, false, true},
+      {"training.warmup_allowance_seconds", 0, 3600},
+      {"training.grace_seconds", 0, 600, true, false, true},
+      {"training.eval_windows", 1, 1'000'000, false, false, true},
+      {"training.eval_seq_len", 1, 65536, false, false, true},
+      {"training.eval_seed", 1, 1e9, false, false, true},
+      {"training.fidelities", 0, 1, true},
+      {"training.halving", 2, 16, false, false, true},
   };
   return *bounds;
 }
@@ -434,6 +521,9 @@ absl::Status ValidateCampaignSpec(const v1::CampaignSpec& spec) {
   }
   if (spec.replay_size() > 0 && spec.proposer() != v1::PROPOSER_REPLAY)
     return Invalid("replay", "only used with proposer: replay");
+  if (IsTraining(spec.task())) return CheckTraining(spec);
+  if (spec.training().ByteSizeLong() > 0)
+    return Invalid("training", "only used with task: train-budget or train-target");
   if (!kernel) return absl::OkStatus();
   // A kernel campaign's problem, and its baseline runnable by the harness of
   // its device.

@@ -42,6 +42,7 @@ inline constexpr size_t kMaxTierEntries = 8;  // verification.tiers
 inline constexpr size_t kMaxLlmModels = 16;
 inline constexpr size_t kMaxUrlBytes = 2048;
 inline constexpr size_t kMaxEndpointNameBytes = 64;  // llm.endpoint
+inline constexpr int kMaxFidelities = 5;  // training.fidelities
 
 // The range of one number, by its field path without indices
 // ("harness.timeout_seconds", "llm.models.weight").

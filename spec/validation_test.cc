@@ -57,6 +57,18 @@ std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 
 // GoodSpec, with what the field at `path` needs to be used at all: the llm
 // section its proposer, gpus the cuda device, sleep_ms a sleep task.
+v1::CampaignSpec GoodTrainingSpec() {
+  v1::CampaignSpec spec;
+  spec.set_task(v1::TASK_TRAIN_BUDGET);
+  (*spec.mutable_baseline()->mutable_files())["train.py"] = "loop\n";
+  (*spec.mutable_baseline()->mutable_files())["model.py"] = "gpt\n";
+  (*spec.mutable_baseline()->mutable_files())["solution.json"] = "{\"knobs\": {}}";
+  spec.mutable_training()->set_data_dir("/data/books");
+  spec.mutable_training()->set_budget_seconds(60);
+  spec.mutable_training()->add_editable("*.py");
+  return spec;
+}
+
 v1::CampaignSpec GoodSpecFor(const std::string& path) {
   v1::CampaignSpec spec = GoodSpec();
   if (path.rfind("llm.", 0) == 0) {
@@ -70,6 +82,13 @@ v1::CampaignSpec GoodSpecFor(const std::string& path) {
   } else if (path == "sleep_ms") {
     spec.Clear();
     spec.set_task(v1::TASK_SLEEP);
+  } else if (path.rfind("training.", 0) == 0) {
+    spec = GoodTrainingSpec();
+    if (path == "training.target_loss") {
+      spec.set_task(v1::TASK_TRAIN_TARGET);
+      spec.mutable_training()->set_budget_seconds(0);
+      spec.mutable_training()->set_target_loss(3.28);
+    }
   }
   return spec;
 }
@@ -91,6 +110,14 @@ void SetNumber(Message* m, const std::string& path, double v) {
   const FieldDescriptor* f = m->GetDescriptor()->FindFieldByName(parts.back());
   ASSERT_NE(f, nullptr) << path;
   const auto* r = m->GetReflection();
+  if (f->is_repeated()) {
+    // training.fidelities, the one list of numbers: [v, 1] (the last must be 1).
+    ASSERT_EQ(f->cpp_type(), FieldDescriptor::CPPTYPE_DOUBLE) << path;
+    r->ClearField(m, f);
+    r->AddDouble(m, f, v);
+    if (v < 1) r->AddDouble(m, f, 1);
+    return;
+  }
   switch (f->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32: r->SetInt32(m, f, static_cast<int32_t>(v)); break;
     case FieldDescriptor::CPPTYPE_INT64: r->SetInt64(m, f, static_cast<int64_t>(v)); break;
@@ -164,6 +191,52 @@ TEST(SpecValidation, EveryNumberHasABound) {
 
 // Each bound: its ends pass, a step beyond fails with the field's name, and
 // 0 passes only where it means "default" or lies in the range.
+TEST(SpecValidation, TrainingCampaigns) {
+  EXPECT_TRUE(ValidateCampaignSpec(GoodTrainingSpec()).ok())
+      << ValidateCampaignSpec(GoodTrainingSpec());
+  struct Case {
+    void (*spoil)(v1::CampaignSpec*);
+    const char* expect;
+  };
+  const Case cases[] = {
+      {[](v1::CampaignSpec* s) { s->mutable_baseline()->mutable_files()->erase("model.py"); },
+       "baseline: has no model.py"},
+      {[](v1::CampaignSpec* s) { s->mutable_training()->set_data_dir("data/books"); },
+       "training.data_dir: missing or not absolute"},
+      {[](v1::CampaignSpec* s) { s->mutable_training()->set_budget_seconds(0); },
+       "training.budget_seconds: missing (train-budget trains for this long)"},
+      {[](v1::CampaignSpec* s) { s->mutable_training()->set_target_loss(3); },
+       "training.target_loss: only used with task: train-target"},
+      {[](v1::CampaignSpec* s) { s->set_task(v1::TASK_TRAIN_TARGET); },
+       "training.target_loss: missing"},
+      {[](v1::CampaignSpec* s) { s->mutable_training()->add_editable("../x.py"); },
+       "training.editable[1]"},
+      {[](v1::CampaignSpec* s) { s->mutable_training()->set_data_manifest_sha256("xyz"); },
+       "training.data_manifest_sha256: expected 64 lower-case hex digits"},
+      {[](v1::CampaignSpec* s) { s->mutable_problem()->set_definition_json("{}"); },
+       "problem: not used by a training campaign"},
+      {[](v1::CampaignSpec* s) {
+         s->set_proposer(v1::PROPOSER_LLM);
+         s->mutable_llm()->set_endpoint("local");
+         s->mutable_training()->clear_editable();
+       },
+       "training.editable: empty"},
+      {[](v1::CampaignSpec* s) {
+         s->mutable_training()->add_fidelities(0.5);
+         s->mutable_training()->add_fidelities(0.25);
+         s->mutable_training()->add_fidelities(1);
+       },
+       "training.fidelities[1]: fidelities must rise"},
+      {[](v1::CampaignSpec* s) { s->mutable_training()->add_fidelities(0.5); },
+       "training.fidelities: the last fidelity must be 1"},
+  };
+  for (const Case& c : cases) {
+    v1::CampaignSpec spec = GoodTrainingSpec();
+    c.spoil(&spec);
+    EXPECT_THAT(Msg(ValidateCampaignSpec(spec)), HasSubstr(c.expect));
+  }
+}
+
 TEST(SpecValidation, EachBoundIsEnforced) {
   for (const SpecBound& b : CampaignSpecBounds()) {
     SCOPED_TRACE(b.path);
@@ -196,7 +269,12 @@ TEST(SpecValidation, EachBoundIsEnforced) {
       SetNumber(&spec, b.path, v);
       EXPECT_EQ(ValidateCampaignSpec(spec).code(), absl::StatusCode::kInvalidArgument) << v;
     }
-    {  // 0 is proto3's "unset": in the range, or the default.
+    // 0 is proto3's "unset": in the range, or the default; except where the
+    // task needs the field (TrainingCampaigns).
+    const bool required = b.path == std::string("training.budget_seconds") ||
+                          b.path == std::string("training.target_loss") ||
+                          b.path == std::string("training.fidelities");  // a list: no unset
+    if (!required) {
       v1::CampaignSpec spec = GoodSpecFor(b.path);
       SetNumber(&spec, b.path, 0);
       EXPECT_TRUE(ValidateCampaignSpec(spec).ok()) << ValidateCampaignSpec(spec);
@@ -330,11 +408,11 @@ TEST(SpecValidation, EnumsAreKnown) {
        "device: unknown enum value 9"},
       {[](v1::CampaignSpec* s) { s->set_task(static_cast<v1::Task>(42)); },
        "task: unknown enum value 42"},
-      // Named in the API, not run yet: refused as any unknown task.
+      // A kernel campaign's baseline is not a training project.
       {[](v1::CampaignSpec* s) { s->set_task(v1::TASK_TRAIN_BUDGET); },
-       "task: unknown task 'train-budget' (known: kernel, sleep)"},
-      {[](v1::CampaignSpec* s) { s->set_task(v1::TASK_TRAIN_TARGET); },
-       "task: unknown task 'train-target' (known: kernel, sleep)"},
+       "baseline: has no train.py (a training project: train.py, model.py)"},
+      {[](v1::CampaignSpec* s) { s->mutable_training()->set_budget_seconds(60); },
+       "training: only used with task: train-budget or train-target"},
       {[](v1::CampaignSpec* s) { s->set_proposer(static_cast<v1::Proposer>(-1)); },
        "proposer: unknown enum value -1"},
       {[](v1::CampaignSpec* s) { s->set_experience("all"); }, "experience: unknown experience"},
@@ -467,9 +545,9 @@ TEST(SpecValidation, FieldRulesForReaders) {
   EXPECT_EQ(Msg(CheckString("harness.screen", "maybe")),
             "unknown screen 'maybe' (known: auto, on, off)");
   EXPECT_EQ(Msg(CheckString("device", "tpu")), "unknown device 'tpu' (known: cpu, cuda)");
-  EXPECT_EQ(Msg(CheckString("task", "mine")), "unknown task 'mine' (known: kernel, sleep)");
-  EXPECT_EQ(Msg(CheckString("task", "train-budget")),
-            "unknown task 'train-budget' (known: kernel, sleep)");
+  EXPECT_EQ(Msg(CheckString("task", "mine")),
+            "unknown task 'mine' (known: kernel, sleep, train-budget, train-target)");
+  EXPECT_EQ(Msg(CheckString("task", "train-budget")), "");
   EXPECT_EQ(Msg(CheckString("proposer", "oracle")),
             "unknown proposer 'oracle' (known: evolve, random, grid, replay, llm)");
   EXPECT_TRUE(CheckString("harness.screen", "").ok());  // the default

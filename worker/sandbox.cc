@@ -439,7 +439,7 @@ std::vector<std::string> Sandbox::CommandLine(const SandboxSpec& spec) const {
   }
   cmd.insert(cmd.end(), {
       // The scratch folder is the one writable place.
-      "--bind", spec.scratch_dir, spec.scratch_dir,
+      spec.scratch_read_only ? "--ro-bind" : "--bind", spec.scratch_dir, spec.scratch_dir,
       "--chdir", spec.scratch_dir,
       "--unshare-net", "--unshare-pid", "--unshare-ipc",
       "--die-with-parent", "--new-session",
@@ -447,6 +447,7 @@ std::vector<std::string> Sandbox::CommandLine(const SandboxSpec& spec) const {
   // Real root keeps every capability inside bwrap unless told otherwise, and
   // CAP_SYS_ADMIN could remount / read-write.
   if (geteuid() == 0) cmd.insert(cmd.end(), {"--cap-drop", "ALL"});
+  if (spec.as_pid_1) cmd.push_back("--as-pid-1");
   cmd.push_back("--");
   cmd.insert(cmd.end(), spec.argv.begin(), spec.argv.end());
   return cmd;

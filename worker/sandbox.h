@@ -33,9 +33,19 @@ struct SandboxSpec {
   // 0 = no limit. Each file is also capped at it by RLIMIT_FSIZE.
   int64_t scratch_bytes = 0;
   std::vector<std::string> env;   // the child's whole environment, "K=V"
-  // Absolute folders made visible, read-only, at the same path under bwrap
+  // Absolute folders (or single files) made visible, read-only, at the same path under bwrap
   // besides the system (see CommandLine); missing ones are left out.
   std::vector<std::string> ro_binds;
+  // Under bwrap: the scratch folder read-only (--ro-bind) instead of
+  // writable; e.g. for a model host that may read a training run's files
+  // but leave nothing behind.
+  bool scratch_read_only = false;
+  // Under bwrap: the command itself is the sandbox's PID 1 (--as-pid-1), so
+  // that no bwrap process stays inside: bwrap's own init would keep
+  // spec.env (a result nonce, say) readable in /proc/1/environ to every
+  // same-uid process of the sandbox. The command then reaps what it starts,
+  // and everything in the sandbox dies with it.
+  bool as_pid_1 = false;
 };
 
 struct RunResult {

@@ -32,6 +32,7 @@
 #include "kernels/harness/contract.h"
 #include "spec/names.h"
 #include "worker/result.h"
+#include "worker/training_job.h"
 
 extern char** environ;
 
@@ -574,6 +575,9 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     e.set_message(msg);
     return finish(e);
   };
+  // Training jobs (docs/training.md, "Training jobs on a worker").
+  if (job.task() == v1::TASK_TRAIN_BUDGET || job.task() == v1::TASK_TRAIN_TARGET)
+    return RunTrainingJob(job, options_, sandbox_, hardware_, cancel, cancelled, finish);
 
   Log(absl::StrFormat("job %d start: campaign %d candidate %d %s seed %d timeout %gs",
                       job.id(), job.campaign_id(), job.candidate_id(),
@@ -632,6 +636,12 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
                          : timeout * std::max(1, hardware_.cpu_cores()) + 10;
   spec.memory_bytes = options_.memory_bytes;
   spec.scratch_bytes = options_.scratch_bytes;
+  // The harness is the sandbox's PID 1: a bwrap init there would be a
+  // dumpable process of the candidate's user holding the secrets below in
+  // /proc/1/environ and the worker's pipe on /proc/1/fd/1. The harness is
+  // non-dumpable from its first instruction, reaps what it starts (a
+  // subreaper anyway) and takes the sandbox down with it when it exits.
+  spec.as_pid_1 = true;
   // Only the allowed part of the worker's environment (no store password, no
   // API keys: whatever the harness sees, the candidate can read), and the
   // folders its toolchains live in; caches and temporaries inside the scratch

@@ -45,6 +45,9 @@ struct WorkerOptions {
   std::string cuda_harness_path;   // ratchet-harness-cuda, for jobs with device "cuda"
   std::string tb_cache_dir;        // persistent T_b cache; "" = none
   std::string python;              // --python for the harness; "" = its default
+  // The `ratchet` executable whose `ratchet launch` runs a training job's
+  // ranks (worker/training_job.h); "" = this process's own executable.
+  std::string launcher_path;
   int slots = 1;                   // jobs at a time
   int wait_ms = 2000;              // AcquireJob long-poll
   double default_timeout_seconds = spec::kDefaultTimeoutSeconds;

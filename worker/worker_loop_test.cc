@@ -442,6 +442,77 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_pair(std::string("wrong"), v1::OUTCOME_WRONG_ANSWER)),
     [](const auto& info) { return info.param.first; });
 
+// Under bwrap the harness is the sandbox's PID 1 (SandboxSpec::as_pid_1):
+// no bwrap init stays inside whose /proc/1/environ holds the job's secrets
+// (RATCHET_RESULT_NONCE, RATCHET_INDEPENDENT_TIMING) and whose stdout (the
+// worker's pipe, where the independent timing's marks arrive) the candidate
+// could open through /proc/1/fd/1. A planted candidate (worker/testdata/
+// proc_probe) looks for both from inside a real job, a replay with the
+// independent timing on, and notes what it reached in proc_probe.txt.
+TEST(RealHarness, CandidateReachesNoSecretAndNoStdout) {
+  namespace fs = std::filesystem;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  self[n] = 0;
+  fs::path harness = fs::path(self).parent_path() / "ratchet-harness";
+  fs::path data = fs::path(RATCHET_WORKER_TESTDATA) / "../../tests/data";
+  fs::path probe = fs::path(RATCHET_WORKER_TESTDATA) / "proc_probe";
+  if (!fs::exists(harness)) GTEST_SKIP() << "ratchet-harness is not built beside this test";
+  std::string warning;
+  auto sandbox = Sandbox::Create("auto", &warning);
+  ASSERT_TRUE(sandbox.ok());
+  if (sandbox->mode() != Sandbox::Mode::kBwrap) GTEST_SKIP() << "bwrap cannot run: " << warning;
+
+  v1::Job job;
+  job.set_id(43);
+  job.set_seed(7);
+  job.set_kind(v1::JOB_REPLAY);
+  job.set_independent_timing(true);
+  job.mutable_problem()->set_definition_json(ReadAll(data / "vadd/definition.json"));
+  job.mutable_problem()->set_workload_jsonl(ReadAll(data / "vadd/workload.jsonl"));
+  for (const char* f : {"kernel.cc", "solution.json"})
+    (*job.mutable_solution()->mutable_files())[f] = ReadAll(probe / f);
+  job.mutable_harness()->set_warmups(1);
+  job.mutable_harness()->set_repetitions(3);
+  job.mutable_harness()->set_correctness_rounds(2);
+  job.mutable_harness()->set_timeout_seconds(120);
+
+  WorkerOptions o;
+  o.coordinator = "127.0.0.1:1";  // RunJob does not talk to it
+  char tmpl[] = "/tmp/ratchet-worker-probe-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  o.scratch_root = tmpl;
+  o.harness_path = harness.string();
+  o.keep_scratch = true;  // the probe's notes are read from the job's folder
+  v1::Hardware hw;
+  hw.set_cpu_cores(2);
+  hw.set_peak_gbps(10);
+  hw.set_peak_gflops(50);
+  Worker worker(o, *std::move(sandbox), hw, nullptr);
+  bool cancelled = false;
+  v1::Evaluation e = worker.RunJob(job, nullptr, &cancelled);
+  EXPECT_FALSE(cancelled);
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_OK) << OutcomeLabel(e.outcome()) << ": " << e.message();
+  EXPECT_EQ(e.sandbox(), "bwrap");
+  // The harness's own marks still reach the worker.
+  for (const auto& w : e.workloads()) {
+    EXPECT_GT(w.independent_calls(), 0) << "workload " << w.index();
+    for (const auto& flag : w.flags()) EXPECT_NE(flag, "independent-timing-failed");
+  }
+
+  std::string notes;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(o.scratch_root, ec);
+       it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->path().filename() == "proc_probe.txt")
+      absl::StrAppend(&notes, "== ", it->path().string(), "\n", ReadAll(it->path()));
+  }
+  EXPECT_NE(notes.find("probed pid"), std::string::npos) << "the probe never ran:\n" << notes;
+  EXPECT_EQ(notes.find("LEAK"), std::string::npos) << notes;
+  fs::remove_all(o.scratch_root);
+}
+
 }  // namespace
 }  // namespace ratchet::worker
 

@@ -59,7 +59,10 @@ void SetCudaError(ch::ControlBlock* cb, cudaError_t e) {
 int main() {
   // Dies with the harness, whatever the candidate does to its own handlers.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() == 1) return 3;
+  // The harness: this process's parent. Not "parent is 1": under bwrap the
+  // harness is the sandbox's PID 1. The harness set the death signal before
+  // exec and saw itself still the parent, so a parent gone in between is seen.
+  const pid_t harness = getppid();
   struct stat st {};
   if (fstat(ch::kMemoryFd, &st) != 0 || static_cast<size_t>(st.st_size) < ch::kControlBytes) {
     std::fprintf(stderr, "ratchet-candidate-cuda: no control page on fd %d\n", ch::kMemoryFd);
@@ -108,7 +111,7 @@ int main() {
     // flush) for a while: sleep then. After kArm the call follows at once:
     // stay awake for it, so that no wake-up lands inside the timed round trip.
     const uint32_t req = ch::WaitChange(&cb->request, seen, 5000, armed ? 50000000 : 200000,
-                                        100000000, [] { return getppid() == 1; });
+                                        100000000, [harness] { return getppid() != harness; });
     armed = false;
     if (req == seen) return 0;  // the harness is gone
     seen = req;

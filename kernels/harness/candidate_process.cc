@@ -167,6 +167,7 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
     return absl::InternalError(absl::StrCat("cannot open ", exe, ": ", strerror(errno)));
   }
   char* argv[] = {exe_copy.data(), nullptr};
+  const pid_t harness = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
     if (log_fd >= 0) close(log_fd);
@@ -201,6 +202,12 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
       if (setgroups(0, nullptr) != 0 || setgid(ch::kNobody) != 0 || setuid(ch::kNobody) != 0)
         _exit(125);
     }
+    // Dies with the harness (set after setuid, which clears it), and the
+    // harness is still there: ratchet-candidate takes its parent then for
+    // the harness (under bwrap the harness is PID 1, so "reparented to 1"
+    // cannot tell it is gone).
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != harness) _exit(124);
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     fexecve(exe_at, argv, envp.data());
     _exit(127);

@@ -178,7 +178,8 @@ std::vector<GpuCalibration> DescribeAndCalibrateGpus(const CalibrationOptions& o
 
 // Hand-written JSON, so that the probe builds with nothing but the CUDA
 // toolkit (gpu_check.sh builds it on GPU machines that lack other packages).
-std::string CalibrationJson(const std::vector<GpuCalibration>& gpus, const std::string& note) {
+std::string CalibrationJson(const std::vector<GpuCalibration>& gpus, const std::string& note,
+                            const NcclAllReduceResult& nccl) {
   auto str = [](const std::string& s) {
     std::string out = "\"";
     for (unsigned char c : s) {
@@ -214,7 +215,12 @@ std::string CalibrationJson(const std::vector<GpuCalibration>& gpus, const std::
       << ", \"driver_version\": " << str(g.driver_version)
       << ", \"cuda_version\": " << str(g.cuda_version) << ", \"error\": " << str(g.error) << "}";
   }
-  o << "], \"note\": " << str(note) << "}";
+  o << "], \"nccl_ranks\": " << nccl.ranks
+    << ", \"nccl_allreduce_busbw_gbps\": " << num(nccl.busbw_gbps)
+    << ", \"nccl_allreduce_algbw_gbps\": " << num(nccl.algbw_gbps)
+    << ", \"nccl_bytes\": " << nccl.bytes << ", \"nccl_median_ms\": " << num(nccl.median_ms)
+    << ", \"nccl_version\": " << str(nccl.nccl_version) << ", \"nccl_note\": " << str(nccl.note);
+  o << ", \"note\": " << str(note) << "}";
   return o.str();
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/sol/nccl_busbw.h"
+
 namespace ratchet::kernels {
 
 struct GpuCalibration {
@@ -41,8 +43,13 @@ struct CalibrationOptions {
 std::vector<GpuCalibration> DescribeAndCalibrateGpus(const CalibrationOptions& options,
                                                      std::string* note);
 
-// {"gpus": [...], "note": "..."}: what ratchet-gpu-probe prints.
-std::string CalibrationJson(const std::vector<GpuCalibration>& gpus, const std::string& note);
+// {"gpus": [...], "nccl_ranks": N, "nccl_allreduce_busbw_gbps": B,
+//  "nccl_allreduce_algbw_gbps": A, "nccl_bytes": S, "nccl_median_ms": T,
+//  "nccl_version": "...", "nccl_note": "...", "note": "..."}: what
+// ratchet-gpu-probe prints (the NCCL figures: kernels/sol/nccl_busbw.h; all 0
+// when not measured, nccl_note saying why).
+std::string CalibrationJson(const std::vector<GpuCalibration>& gpus, const std::string& note,
+                            const NcclAllReduceResult& nccl = NcclAllReduceResult());
 
 }  // namespace ratchet::kernels
 

@@ -597,6 +597,16 @@ std::string FormatTable(const std::vector<std::string>& header,
   return out;
 }
 
+namespace {
+
+// Score() for kernels; BPB or time to target for training campaigns.
+std::string ScoreOf(const v1::Campaign& c, double score) {
+  const std::string training = TrainingScoreText(c, score);
+  return training.empty() ? Score(score) : training;
+}
+
+}  // namespace
+
 std::string StatusLine(const v1::Campaign& c, double elapsed_seconds) {
   std::string budget = c.spec().budget().max_evaluations() > 0
                            ? absl::StrCat("/", c.spec().budget().max_evaluations())
@@ -605,13 +615,13 @@ std::string StatusLine(const v1::Campaign& c, double elapsed_seconds) {
   if (c.best_candidate_id() != 0 && c.best_candidate_id() == c.baseline_candidate_id()) {
     best = "= baseline";
   } else if (c.best_candidate_id() != 0) {
-    best = absl::StrCat(Score(c.best_score()), " #", c.best_candidate_id(),
+    best = absl::StrCat(ScoreOf(c, c.best_score()), " #", c.best_candidate_id(),
                         c.best_verified() ? " verified" : " unverified");
   }
   std::string line = absl::StrFormat(
       "[%6.1fs] %s  evals %d%s  queued %d running %d  baseline %s  best %s", elapsed_seconds,
       CampaignStateName(c.state()), c.evaluations(), budget, c.jobs_queued(), c.jobs_running(),
-      c.baseline_candidate_id() != 0 ? Score(c.baseline_score()) : "-", best);
+      c.baseline_candidate_id() != 0 ? ScoreOf(c, c.baseline_score()) : "-", best);
   if (c.spec().proposer() == v1::PROPOSER_LLM)
     absl::StrAppend(&line, absl::StrFormat("  llm $%.4f, %d malformed", c.llm_cost_usd(),
                                            c.llm_malformed()));
@@ -641,13 +651,13 @@ std::string FormatCampaign(const v1::Campaign& c, int64_t now_ms) {
                   "; jobs queued ", c.jobs_queued(), ", running ", c.jobs_running(), "\n");
   absl::StrAppend(&out, "  baseline     ",
                   c.baseline_candidate_id() != 0
-                      ? absl::StrCat(Score(c.baseline_score()), " (candidate ",
+                      ? absl::StrCat(ScoreOf(c, c.baseline_score()), " (candidate ",
                                      c.baseline_candidate_id(), ")")
                       : "-",
                   "\n");
   absl::StrAppend(&out, "  best         ",
                   c.best_candidate_id() != 0
-                      ? absl::StrCat(Score(c.best_score()), " (candidate ", c.best_candidate_id(),
+                      ? absl::StrCat(ScoreOf(c, c.best_score()), " (candidate ", c.best_candidate_id(),
                                      c.best_verified() ? ", verified)" : ", unverified)")
                       : "-",
                   "\n");

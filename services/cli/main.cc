@@ -14,6 +14,7 @@
 #include "services/cli/security_commands.h"
 #include "services/verifier/verifier_main.h"
 #include "training/data/data_main.h"
+#include "training/harness/launch_main.h"
 #include "training/harness/train_main.h"
 #include "worker/worker_main.h"
 
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   if (cmd == "bench") return ratchet::kernels::BenchMain(sub_argc, sub_argv);
   if (cmd == "data") return ratchet::training::DataMain(sub_argc, sub_argv);
   if (cmd == "train") return ratchet::training::TrainMain(sub_argc, sub_argv);
+  if (cmd == "launch") return ratchet::training::LaunchMain(sub_argc, sub_argv);
   if (cmd == "local") return ratchet::cli::LocalMain(sub_argc, sub_argv);
   if (ratchet::cli::IsSecurityCommand(cmd))
     return ratchet::cli::RunSecurityCommand(sub_argc, sub_argv, std::cout, std::cerr);

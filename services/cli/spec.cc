@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/auth.h"
 #include "nlohmann/json.hpp"
 #include "spec/defaults.h"
 #include "spec/knobs.h"
@@ -30,7 +31,7 @@ using ratchet::v1::CampaignSpec;
 const std::vector<std::string> kTopKeys = {
     "name",     "task",   "problem", "baseline",     "threads", "proposer",
     "seed",     "budget", "verification", "harness", "device",  "in_flight_per_thread",
-    "llm",      "replay",
+    "llm",      "replay",   "training",
     // Research loop (docs/research.md).
     "migrate_every", "merge_every", "tournament_size", "experience"};
 const std::vector<std::string> kBudgetKeys = {"max_evaluations", "max_wall_seconds",
@@ -48,6 +49,11 @@ const std::vector<std::string> kLlmKeys = {
     "max_cost_usd", "merge_every"};
 const std::vector<std::string> kLlmModelKeys = {"name", "weight", "prompt_price_per_1k",
                                                 "completion_price_per_1k"};
+// Training campaigns (docs/training.md, "Campaigns").
+const std::vector<std::string> kTrainingKeys = {
+    "data",         "budget_seconds", "max_steps",  "target_loss", "nproc",
+    "warmup_allowance_seconds",       "grace_seconds", "eval_windows", "eval_seq_len",
+    "eval_seed",    "editable",       "fidelities", "halving"};
 // Scheduling among campaigns (docs/cluster.md, "Scheduling").
 const std::vector<std::string> kSchedulingKeys = {"weight", "gpu_model", "gpus", "sleep_ms"};
 
@@ -276,8 +282,9 @@ absl::Status ReadSolution(const fs::path& dir, const std::string& where,
           absl::StrCat(where, ": baseline folder ", dir.string(), " holds more than ",
                        spec::kMaxSolutionFiles, " files (a solution folder holds its sources)"));
     const std::string name = it->path().filename().string();
-    // Hidden entries (.git, editor swap files) are not part of a solution.
-    if (!name.empty() && name[0] == '.') {
+    // Hidden entries (.git, editor swap files) and Python's byte-code caches
+    // are not part of a solution.
+    if ((!name.empty() && name[0] == '.') || name == "__pycache__") {
       if (it->is_directory()) it.disable_recursion_pending();
       continue;
     }
@@ -381,6 +388,90 @@ absl::Status ReadLlm(const SpecReader& r, const YAML::Node& root, ratchet::v1::L
 }
 
 // `replay:` — the knob settings the replay proposer tries, in order.
+// The training: section. `data` is a folder relative to the spec file (made
+// absolute: workers find it at the same path) whose manifest.json is hashed
+// here, so that every worker can check it has the same data.
+absl::Status ReadTraining(const SpecReader& r, const YAML::Node& root, const fs::path& base_dir,
+                          ratchet::v1::CampaignSpec* out) {
+  absl::StatusOr<YAML::Node> node = r.GetMap(root, "training", kTrainingKeys);
+  if (!node.ok()) return node.status();
+  if (!root["training"].IsDefined())
+    return r.Error(root["task"], "training",
+                   "missing: a training task needs a training: section (data, budget_seconds "
+                   "or target_loss, editable)");
+  std::string data;
+  long long max_steps = 0, nproc = 0, windows = 0, seq_len = 0, eval_seed = 0, halving = 0;
+  double budget = 0, target = 0, allowance = 0, grace = 0;
+  const std::string p = "training.";
+  for (absl::Status st : {
+           r.GetString(*node, p, "data", &data),
+           r.GetDouble(*node, p, "budget_seconds", &budget),
+           r.GetInt(*node, p, "max_steps", &max_steps),
+           r.GetDouble(*node, p, "target_loss", &target),
+           r.GetInt(*node, p, "nproc", &nproc),
+           r.GetDouble(*node, p, "warmup_allowance_seconds", &allowance),
+           r.GetDouble(*node, p, "grace_seconds", &grace),
+           r.GetInt(*node, p, "eval_windows", &windows),
+           r.GetInt(*node, p, "eval_seq_len", &seq_len),
+           r.GetInt(*node, p, "eval_seed", &eval_seed),
+           r.GetInt(*node, p, "halving", &halving),
+       }) {
+    if (!st.ok()) return st;
+  }
+  if (data.empty())
+    return r.Error((*node)["data"], "training.data",
+                   "missing (a folder of ratchet data prepare: train_*.bin, val_*.bin, "
+                   "token_bytes.bin, manifest.json)");
+  std::error_code ec;
+  const fs::path data_dir = fs::weakly_canonical(fs::absolute(base_dir / data), ec);
+  const fs::path manifest = data_dir / "manifest.json";
+  if (ec || !fs::is_regular_file(manifest, ec))
+    return r.Error((*node)["data"], "training.data",
+                   absl::StrCat(data_dir.string(), " has no manifest.json (make the folder with "
+                                                   "ratchet data prepare)"));
+  absl::StatusOr<std::string> manifest_text = ReadFile(manifest, 64 << 20);
+  if (!manifest_text.ok()) return manifest_text.status();
+  ratchet::v1::TrainingSettings* t = out->mutable_training();
+  t->set_data_dir(data_dir.string());
+  t->set_data_manifest_sha256(auth::Sha256Hex(*manifest_text));
+  t->set_budget_seconds(budget);
+  t->set_max_steps(max_steps);
+  t->set_target_loss(target);
+  t->set_nproc(static_cast<int32_t>(nproc));
+  t->set_warmup_allowance_seconds(allowance);
+  t->set_grace_seconds(grace);
+  t->set_eval_windows(static_cast<int32_t>(windows));
+  t->set_eval_seq_len(static_cast<int32_t>(seq_len));
+  t->set_eval_seed(static_cast<int32_t>(eval_seed));
+  t->set_halving(static_cast<int32_t>(halving));
+  if (YAML::Node f = (*node)["fidelities"]; f.IsDefined()) {
+    if (!f.IsSequence())
+      return r.Error(f, "training.fidelities",
+                     "expected a list of fractions of the budget, e.g. [0.25, 1], got " +
+                         SpecReader::Kind(f));
+    for (size_t i = 0; i < f.size(); ++i) {
+      double v = 0;
+      if (!f[i].IsScalar() || !absl::SimpleAtod(f[i].Scalar(), &v))
+        return r.Error(f[i], absl::StrCat("training.fidelities[", i, "]"),
+                       "expected a number in (0, 1]");
+      t->add_fidelities(v);
+    }
+  }
+  if (YAML::Node e = (*node)["editable"]; e.IsDefined()) {
+    if (!e.IsSequence())
+      return r.Error(e, "training.editable",
+                     "expected a list of globs, e.g. [model.py, train.py], got " +
+                         SpecReader::Kind(e));
+    for (size_t i = 0; i < e.size(); ++i) {
+      if (!e[i].IsScalar())
+        return r.Error(e[i], absl::StrCat("training.editable[", i, "]"),
+                       "expected a glob, got " + SpecReader::Kind(e[i]));
+      t->add_editable(e[i].Scalar());
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadReplay(const SpecReader& r, const YAML::Node& root,
                         ratchet::v1::CampaignSpec* out) {
   YAML::Node list = root["replay"];
@@ -547,21 +638,39 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
     }
   }
   const bool sleep = task == "sleep";
-  if (problem.empty() && !sleep) {
+  const bool training = task == "train-budget" || task == "train-target";
+  if (root["training"].IsDefined() && !training)
+    return r.Error(root["training"], "training", "only used with task: train-budget or train-target");
+  if (problem.empty() && !sleep && !training) {
     return absl::InvalidArgumentError(
         absl::StrCat(yaml_path, ": problem: missing (a folder with definition.json and "
                                 "workload.jsonl)"));
   }
   if (baseline.empty() && !sleep) {
     return absl::InvalidArgumentError(absl::StrCat(
-        yaml_path, ": baseline: missing (a solution folder with solution.json)"));
+        yaml_path, training ? ": baseline: missing (a training project: train.py, model.py, "
+                              "solution.json)"
+                            : ": baseline: missing (a solution folder with solution.json)"));
   }
+  if (training && !problem.empty())
+    return r.Error(root["problem"], "problem",
+                   "not used by a training campaign (its data is training.data)");
 
   const fs::path base_dir = fs::path(yaml_path).parent_path();
-  if (!sleep) {
+  if (training) {
+    s = ReadTraining(r, root, base_dir, &spec);
+    if (!s.ok()) return s;
+    // The project's folder names it, where a kernel campaign names its problem
+    // (lessons, noise floors, the tables).
+    fs::path project = (base_dir / baseline).lexically_normal();
+    if (project.filename().empty()) project = project.parent_path();
+    spec.mutable_problem()->set_name(project.filename().string());
+  } else if (!sleep) {
     s = ReadProblem(base_dir / problem, r.Where(root["problem"], "problem"),
                     spec.mutable_problem());
     if (!s.ok()) return s;
+  }
+  if (!sleep) {
     s = ReadSolution(base_dir / baseline, r.Where(root["baseline"], "baseline"),
                      spec.mutable_baseline());
     if (!s.ok()) return s;

@@ -264,15 +264,49 @@ TEST_F(SpecTest, EmptyValue) {
 
 TEST_F(SpecTest, UnknownTask) {
   std::string e = Error(std::string(kMinimalSpec) + "task: speedrun\n");
-  EXPECT_NE(e.find("unknown task 'speedrun'"), std::string::npos) << e;
-  // Named by the API's Task enum, not run yet: refused the same way.
-  for (const char* task : {"train-budget", "train-target"}) {
-    e = Error(std::string(kMinimalSpec) + "task: " + task + "\n");
-    EXPECT_NE(e.find(std::string("spec.yaml:3: task: unknown task '") + task +
-                     "' (known: kernel, sleep)"),
-              std::string::npos)
-        << e;
-  }
+  EXPECT_NE(e.find("unknown task 'speedrun' (known: kernel, sleep, train-budget, train-target)"),
+            std::string::npos)
+      << e;
+}
+
+// A training campaign: the project by value, the data folder made absolute
+// and its manifest hashed, the training rules, its defaults.
+TEST_F(SpecTest, TrainingCampaign) {
+  Write("gpt/train.py", "loop\n");
+  Write("gpt/model.py", "gpt\n");
+  Write("gpt/solution.json", "{\"knobs\": {\"LR_SCALE\": {\"choices\": [1, 2], \"default\": 1}}}");
+  Write("gpt/__pycache__/model.cpython-311.pyc", "\x01\x02");
+  Write("data/manifest.json", "{\"tokenizer\": \"gpt2\"}\n");
+  const std::string yaml =
+      "name: tiny\ntask: train-budget\nbaseline: gpt\n"
+      "training: {data: data, budget_seconds: 20, nproc: 2, editable: [model.py, train.py]}\n";
+  auto spec = LoadCampaignSpec(Spec(yaml));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->task(), v1::TASK_TRAIN_BUDGET);
+  EXPECT_EQ(spec->training().data_dir(), fs::weakly_canonical(dir_ / "data").string());
+  EXPECT_EQ(spec->training().data_manifest_sha256().size(), 64u);
+  EXPECT_EQ(spec->training().budget_seconds(), 20);
+  EXPECT_EQ(spec->training().nproc(), 2);
+  EXPECT_EQ(spec->training().editable_size(), 2);
+  EXPECT_EQ(spec->training().eval_seq_len(), spec::kDefaultEvalSeqLen);
+  EXPECT_GT(spec->harness().timeout_seconds(), 20);
+  EXPECT_EQ(spec->baseline().files().size(), 3u);  // no byte-code cache
+
+  std::string e = Error("task: train-budget\nbaseline: gpt\n");
+  EXPECT_NE(e.find("needs a training: section"), std::string::npos) << e;
+  e = Error("task: train-budget\nbaseline: gpt\ntraining: {budget_seconds: 20}\n");
+  EXPECT_NE(e.find("training.data: missing"), std::string::npos) << e;
+  e = Error("task: train-budget\nbaseline: gpt\ntraining: {data: nowhere, budget_seconds: 20}\n");
+  EXPECT_NE(e.find("has no manifest.json"), std::string::npos) << e;
+  e = Error("task: train-target\nbaseline: gpt\ntraining: {data: data}\n");
+  EXPECT_NE(e.find("training.target_loss: missing"), std::string::npos) << e;
+  e = Error(std::string(kMinimalSpec) + "training: {data: data}\n");
+  EXPECT_NE(e.find("training: only used with task: train-budget or train-target"),
+            std::string::npos)
+      << e;
+  e = Error("task: train-budget\nbaseline: gpt\ntraining: {data: data, budget_seconds: 5, "
+            "speed: 9}\n");
+  EXPECT_NE(e.find("speed"), std::string::npos) << e;
 }
 
 TEST_F(SpecTest, UnknownProposer) {

@@ -140,6 +140,24 @@ std::string LlmLine(const Campaign& c) {
       cap);
 }
 
+std::string TrainingScoreText(const Campaign& c, double score) {
+  if (c.spec().task() == ratchet::v1::TASK_TRAIN_BUDGET)
+    return score > 0 ? absl::StrFormat("BPB %.4f", 1.0 / score) : "BPB -";
+  if (c.spec().task() == ratchet::v1::TASK_TRAIN_TARGET)
+    return score > 0 ? absl::StrFormat("%.1f s to target", 3600.0 / score) : "target missed";
+  return "";
+}
+
+namespace {
+
+// A score as people read it: a training run's BPB or time, a kernel's SOL score.
+std::string ScoreText(const Campaign& c, double score) {
+  const std::string training = TrainingScoreText(c, score);
+  return training.empty() ? absl::StrFormat("SOL %.4f", score) : training;
+}
+
+}  // namespace
+
 std::string SummaryText(const SummaryInput& in) {
   const Campaign& c = in.campaign;
   std::string out;
@@ -149,8 +167,9 @@ std::string SummaryText(const SummaryInput& in) {
   absl::StrAppend(&out, "\n");
 
   if (HasBaselineScore(c)) {
-    absl::StrAppend(&out, absl::StrFormat("  baseline     SOL %.4f  (candidate %d)\n",
-                                          c.baseline_score(), c.baseline_candidate_id()));
+    absl::StrAppend(&out, absl::StrFormat("  baseline     %s  (candidate %d)\n",
+                                          ScoreText(c, c.baseline_score()),
+                                          c.baseline_candidate_id()));
   } else {
     absl::StrAppend(&out, "  baseline     not evaluated\n");
   }
@@ -158,16 +177,16 @@ std::string SummaryText(const SummaryInput& in) {
     absl::StrAppend(&out, "  best         none\n");
   } else if (c.best_candidate_id() == c.baseline_candidate_id()) {
     absl::StrAppend(&out, absl::StrFormat(
-                              "  best         SOL %.4f  (the baseline; no verified improvement)\n",
-                              c.best_score()));
+                              "  best         %s  (the baseline; no verified improvement)\n",
+                              ScoreText(c, c.best_score())));
   } else {
     std::string gain;
     if (HasBaselineScore(c) && c.baseline_score() > 0) {
       gain = absl::StrFormat(", %+.1f%% vs baseline",
                              100.0 * (c.best_score() / c.baseline_score() - 1.0));
     }
-    absl::StrAppend(&out, absl::StrFormat("  best         SOL %.4f  (candidate %d, %s%s)\n",
-                                          c.best_score(), c.best_candidate_id(),
+    absl::StrAppend(&out, absl::StrFormat("  best         %s  (candidate %d, %s%s)\n",
+                                          ScoreText(c, c.best_score()), c.best_candidate_id(),
                                           c.best_verified() ? "verified" : "NOT verified", gain));
     if (in.best.candidate().id() == c.best_candidate_id()) {
       const auto& cand = in.best.candidate();

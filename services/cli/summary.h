@@ -47,6 +47,11 @@ std::string TbSource(const ratchet::v1::WorkloadResult& w);
 // evaluation (a research evaluation before a replay); nullptr if none.
 const ratchet::v1::Evaluation* TbEvaluation(const ratchet::v1::CandidateDetail& detail);
 
+// A training campaign's score as people read it ("BPB 1.2345" for
+// train-budget, whose score is 1 / BPB; "312.4 s to target" for
+// train-target, 3600 / seconds); "" for other tasks.
+std::string TrainingScoreText(const ratchet::v1::Campaign& c, double score);
+
 // Human-readable, several lines, ending with a newline.
 std::string SummaryText(const SummaryInput& in);
 

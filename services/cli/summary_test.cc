@@ -239,3 +239,21 @@ TEST(LlmLine, ShowsSpendAndAnswersForLlmCampaignsOnly) {
 
 }  // namespace
 }  // namespace ratchet::cli
+
+namespace ratchet::cli {
+namespace {
+
+// Training campaigns read in their own figures: the score is 1 / BPB
+// (train-budget) or 3600 / seconds (train-target).
+TEST(TrainingScoreText, BpbOrTimeToTarget) {
+  ratchet::v1::Campaign c;
+  EXPECT_EQ(TrainingScoreText(c, 0.5), "");  // a kernel campaign: the SOL score
+  c.mutable_spec()->set_task(ratchet::v1::TASK_TRAIN_BUDGET);
+  EXPECT_EQ(TrainingScoreText(c, 2.0), "BPB 0.5000");
+  c.mutable_spec()->set_task(ratchet::v1::TASK_TRAIN_TARGET);
+  EXPECT_EQ(TrainingScoreText(c, 12.0), "300.0 s to target");
+  EXPECT_EQ(TrainingScoreText(c, 0), "target missed");
+}
+
+}  // namespace
+}  // namespace ratchet::cli

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/noise_floor.h"
 #include "services/verifier/screening.h"
+#include "services/verifier/training_verdict.h"
 #include "services/verifier/welch.h"
 
 namespace ratchet::verifier {
@@ -246,6 +247,8 @@ bool Significant(const std::vector<double>& cand, const std::vector<double>& inc
   return significant;
 }
 
+}  // namespace
+
 // The noise floor: the stored one for this problem's score on the hardware
 // the candidate ran on (several machines: the noisiest), pooled with this
 // verification's incumbent replays; described in `ev`.
@@ -265,8 +268,6 @@ v1::NoiseFloor PooledNoiseFloor(const v1::ReplayBundle& replays,
   ev->set_noise_floor_df(floor.degrees_of_freedom());
   return floor;
 }
-
-}  // namespace
 
 bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier) {
   if (policy.tiers().empty()) return true;
@@ -323,6 +324,8 @@ int ReplaysPerSide(const v1::Verification& claim, const v1::ReplayBundle& replay
 }
 
 int MoreReplaysWanted(const v1::Verification& claim, const v1::ReplayBundle& replays) {
+  // Training runs take minutes each: one look, at the replays the policy asks for.
+  if (claim.task() == v1::TASK_TRAIN_BUDGET || claim.task() == v1::TASK_TRAIN_TARGET) return 0;
   if (!ReplaysFinished(replays)) return 0;
   const std::vector<int> schedule = ReplaySchedule(claim);
   const int per_side = ReplaysPerSide(claim, replays);
@@ -367,6 +370,9 @@ bool IsHackFlag(const std::string& flag) {
 }
 
 v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& replays) {
+  // Training claims are judged on the runs' own figures (training_verdict.h).
+  if (claim.task() == v1::TASK_TRAIN_BUDGET || claim.task() == v1::TASK_TRAIN_TARGET)
+    return DecideTraining(claim, replays);
   v1::Verification v = claim;
   v1::VerdictEvidence* ev = v.mutable_evidence();
   const v1::VerificationPolicy& policy = claim.policy();

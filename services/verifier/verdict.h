@@ -11,6 +11,7 @@
 #define RATCHET_SERVICES_VERIFIER_VERDICT_H_
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,14 @@ inline constexpr double kWarmAllowance = 2.0;
 
 // Workload flags and harness messages that are evidence of a hack.
 bool IsHackFlag(const std::string& flag);
+
+// The noise floor for a claim: the stored one of the problem's score on the
+// hardware the candidate was replayed on (several machines: the noisiest),
+// pooled with this verification's incumbent replays `inc`; its figure, key
+// and degrees of freedom go to `ev`.
+v1::NoiseFloor PooledNoiseFloor(const v1::ReplayBundle& replays,
+                                const std::set<std::string>& hardware,
+                                const std::vector<double>& inc, v1::VerdictEvidence* ev);
 
 // Fills outcome, reason, detail, candidate_scores, incumbent_scores and
 // evidence of a copy of `claim` (whose evidence may already hold the

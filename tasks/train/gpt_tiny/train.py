@@ -4,7 +4,9 @@ One process per device, started torchrun-style (RANK, WORLD_SIZE, LOCAL_RANK,
 MASTER_ADDR, MASTER_PORT); alone, it runs as a single process. Knobs come from
 RATCHET_KNOB_<NAME> environment variables (README.md lists them). Training stops
 at $RATCHET_BUDGET_SECONDS of its own clock (started after the untimed warm-up)
-or at $RATCHET_MAX_STEPS; rank 0 then writes $RATCHET_CHECKPOINT. Events go to
+or at $RATCHET_MAX_STEPS; rank 0 then writes $RATCHET_CHECKPOINT. $RATCHET_SEED
+(the job's fresh training seed), when set, is mixed into the initial weights'
+seed and picks where in the shards the run starts. Events go to
 the file descriptor $RATCHET_CONTROL_FD, one line each:
   phase warmup-begin | phase warmup-end | progress STEP LOSS TOKENS_PER_S | done STEPS
 This script never sees validation data.
@@ -33,7 +35,7 @@ PRESETS = {
                 WARMUP_STEPS=200, PRECISION="bf16"),
 }
 KNOB_DEFAULTS = dict(
-    PRESET="tiny", SEED=1337, WEIGHT_DECAY=0.1, SCHEDULE="cosine", OPTIMIZER="adamw",
+    PRESET="auto", SEED=1337, LR_SCALE=1.0, WARMUP_SCALE=1.0, WEIGHT_DECAY=0.1, SCHEDULE="cosine", OPTIMIZER="adamw",
     BETA1=0.9, BETA2=0.95, GRAD_CLIP=1.0, MIN_LR_FRACTION=0.1, TIE_EMBEDDINGS=1,
     COMPILE=0, UNTIMED_WARMUP_STEPS=0, PROGRESS_EVERY=10, **PRESETS["tiny"])
 _HEADER_BYTES = 1024
@@ -41,9 +43,13 @@ _MAGIC = 20240520
 
 
 def read_knobs():
-    """Defaults, then the preset's values, then RATCHET_KNOB_<NAME> overrides."""
+    """Defaults, then the preset's values, then RATCHET_KNOB_<NAME> overrides;
+    LR and WARMUP_STEPS then scaled by LR_SCALE and WARMUP_SCALE (the search
+    space's knobs are relative, so one declaration serves every preset)."""
     env = lambda name: os.environ.get("RATCHET_KNOB_" + name)  # noqa: E731
     preset = env("PRESET") or KNOB_DEFAULTS["PRESET"]
+    if preset == "auto":
+        preset = "gpu" if torch.cuda.is_available() else "tiny"
     if preset not in PRESETS:
         raise SystemExit("RATCHET_KNOB_PRESET=%s: expected one of %s" % (preset, sorted(PRESETS)))
     knobs = dict(KNOB_DEFAULTS, **PRESETS[preset])
@@ -59,6 +65,9 @@ def read_knobs():
                      if k.startswith("RATCHET_KNOB_") and k[len("RATCHET_KNOB_"):] not in knobs)
     if unknown:
         raise SystemExit("unknown knobs: %s" % ", ".join(unknown))
+    knobs["PRESET"] = preset
+    knobs["LR"] *= knobs["LR_SCALE"]
+    knobs["WARMUP_STEPS"] = max(1, int(round(knobs["WARMUP_STEPS"] * knobs["WARMUP_SCALE"])))
     return knobs
 
 
@@ -78,13 +87,19 @@ class ShardStream:
     """Batches of (inputs, targets) from train_*.bin. Each step takes world *
     B * T + 1 consecutive tokens; rank r uses its own B * T + 1 of them."""
 
-    def __init__(self, folder, batch, seq_len, rank, world):
+    def __init__(self, folder, batch, seq_len, rank, world, seed=None):
         self.paths = sorted(glob.glob(os.path.join(folder, "train_*.bin")))
         if not self.paths:
             raise SystemExit("no train_*.bin in %s" % folder)
         self.batch, self.seq_len, self.rank, self.world = batch, seq_len, rank, world
         self.shard_index, self.pos = -1, 0
+        rng = np.random.default_rng([seed, 0x5EED]) if seed is not None else None
+        if rng is not None:  # a per-run start: another shard, another offset
+            self.shard_index = int(rng.integers(len(self.paths))) - 1
         self._next_shard()
+        if rng is not None:
+            room = len(self.tokens) - world * batch * seq_len - 1
+            self.pos = int(rng.integers(room + 1)) if room > 0 else 0
 
     def _next_shard(self):
         self.shard_index = (self.shard_index + 1) % len(self.paths)
@@ -138,8 +153,20 @@ def lr_factor(knobs, step, progress):
                      % knobs["SCHEDULE"])
 
 
+def run_seed():
+    """$RATCHET_SEED as an int (every rank gets the same), or None when unset."""
+    raw = os.environ.get("RATCHET_SEED", "")
+    if not raw:
+        return None
+    try:
+        return int(raw) % (1 << 64)
+    except ValueError:
+        raise SystemExit("RATCHET_SEED=%r: expected an integer" % raw)
+
+
 def main():
     knobs = read_knobs()
+    seed = run_seed()
     rank = int(os.environ.get("RANK", 0))
     world = int(os.environ.get("WORLD_SIZE", 1))
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
@@ -161,7 +188,12 @@ def main():
     if not data_dir:
         raise SystemExit("set RATCHET_TRAIN_DATA to the folder of train_*.bin")
 
-    torch.manual_seed(knobs["SEED"])  # same initial weights on every rank
+    # The same initial weights on every rank; another run seed, other weights.
+    weights_seed = knobs["SEED"]
+    if seed is not None:
+        mixed = np.random.SeedSequence([seed, knobs["SEED"] % (1 << 64)])
+        weights_seed = int(mixed.generate_state(1, np.uint64)[0]) >> 1
+    torch.manual_seed(weights_seed)
     config = model_lib.full_config(dict(
         n_layer=knobs["N_LAYER"], n_head=knobs["N_HEAD"], n_embd=knobs["N_EMBD"],
         tie_embeddings=bool(knobs["TIE_EMBEDDINGS"])))
@@ -176,7 +208,7 @@ def main():
     autocast_dtype = {"fp32": None, "bf16": torch.bfloat16}.get(knobs["PRECISION"], "bad")
     if autocast_dtype == "bad":
         raise SystemExit("RATCHET_KNOB_PRECISION=%s: expected fp32 or bf16" % knobs["PRECISION"])
-    data = ShardStream(data_dir, knobs["BATCH_SIZE"], knobs["SEQ_LEN"], rank, world)
+    data = ShardStream(data_dir, knobs["BATCH_SIZE"], knobs["SEQ_LEN"], rank, world, seed)
 
     def train_step(step, progress):
         for group in optimizer.param_groups:
@@ -237,19 +269,26 @@ def main():
         if checkpoint:
             state = {k: v.detach().float().cpu() for k, v in raw_model.state_dict().items()}
             torch.save({"config": raw_model.config, "state_dict": state, "steps": step,
-                        "knobs": knobs}, checkpoint + ".tmp")
+                        "knobs": knobs, "seed": seed}, checkpoint + ".tmp")
             os.replace(checkpoint + ".tmp", checkpoint)
     if distributed:
         dist.barrier()
         dist.destroy_process_group()
     control.send("done", step)
+    leave()
+
+
+def leave():
+    """Exits at once. torch 1.13's gloo process group can hang in the DDP
+    reducer's destructor (it joins a thread that waits for the GIL this thread
+    holds): at interpreter exit, and as soon as main()'s locals are freed when
+    it returns (a rank hung there in about one two-rank run in 25 on two busy
+    cores). The work is done and saved, so no destructor runs."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
     main()
-    # torch 1.13's gloo process group can hang in its destructor at
-    # interpreter exit (it waits for the GIL its own thread holds): the
-    # work is done and saved, so leave without running destructors.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    leave()
