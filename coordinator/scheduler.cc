@@ -14,6 +14,7 @@ SchedulableCampaign SchedulableFromSpec(int64_t id, const v1::CampaignSpec& spec
   c.device = spec.device() == v1::DEVICE_UNSPECIFIED ? v1::DEVICE_CPU : spec.device();
   c.gpu_model = spec.gpu_model();
   c.gpus = spec.gpus();
+  if (spec.has_training()) c.nproc = spec.training().nproc();
   return c;
 }
 

@@ -30,6 +30,7 @@ struct SchedulableCampaign {
   v1::Device device = v1::DEVICE_CPU;
   std::string gpu_model;  // "" = any
   int gpus = 0;           // 0 = 1 for cuda
+  int nproc = 0;          // a training campaign's processes per job; 0 otherwise
 };
 
 SchedulableCampaign SchedulableFromSpec(int64_t id, const v1::CampaignSpec& spec);

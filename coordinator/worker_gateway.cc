@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/names.h"
 #include "coordinator/find_or_load.h"
+#include "coordinator/node_health.h"
 #include "spec/defaults.h"
 #include "spec/names.h"
 
@@ -154,7 +156,17 @@ void WorkerGateway::SetLeasedCounts(std::map<int64_t, int> leased) {
   leased_by_campaign_ = std::move(leased);
 }
 
-absl::StatusOr<std::vector<int64_t>> WorkerGateway::CampaignsFor(const v1::Hardware& hardware) {
+absl::StatusOr<std::vector<int64_t>> WorkerGateway::CampaignsFor(const std::string& worker_id,
+                                                                  const v1::Hardware& hardware) {
+  // The connected workers' hardware (this one's included), to judge its
+  // NCCL bus bandwidth against its peers'.
+  std::set<std::string> connected;
+  {
+    const int64_t now = clock_->NowUnixMs();
+    std::lock_guard<std::mutex> lock(heard_mu_);
+    for (const auto& [id, at] : last_heartbeat_ms_)
+      if (id == worker_id || now - at < 3 * heartbeat_ms_ + 1000) connected.insert(id);
+  }
   std::unique_lock<std::mutex> lock(schedule_mu_);
   if (!schedulable_loaded_) {
     lock.unlock();
@@ -163,7 +175,17 @@ absl::StatusOr<std::vector<int64_t>> WorkerGateway::CampaignsFor(const v1::Hardw
     RefreshSchedulable(*campaigns);
     lock.lock();
   }
-  return CampaignOrder(schedulable_, leased_by_campaign_, hardware);
+  std::vector<v1::Hardware> peers;
+  for (const auto& [id, hw] : worker_hardware_)
+    if (connected.count(id)) peers.push_back(hw);
+  const NcclHealth health = JudgeNcclHealth(hardware, peers);
+  std::vector<int64_t> order = CampaignOrder(schedulable_, leased_by_campaign_, hardware);
+  if (health.healthy) return order;
+  std::vector<int64_t> fit;
+  for (int64_t id : order)
+    for (const auto& c : schedulable_)
+      if (c.id == id && MayTakeTrainingJob(health, c.nproc)) fit.push_back(id);
+  return fit;
 }
 
 absl::StatusOr<std::optional<v1::Job>> WorkerGateway::AcquireJob(const std::string& worker_id,
@@ -184,7 +206,7 @@ absl::StatusOr<std::optional<v1::Job>> WorkerGateway::AcquireJob(const std::stri
   while (true) {
     const uint64_t seen = wakeup_->generation();
     const bool allow_avoided = !OtherWorkerConnected(worker_id);
-    auto order = CampaignsFor(*hardware);
+    auto order = CampaignsFor(worker_id, *hardware);
     if (!order.ok()) return order.status();
     // The fairest campaign this worker can run that has a job queued.
     std::optional<v1::Job> job;

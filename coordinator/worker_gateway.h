@@ -71,7 +71,11 @@ class WorkerGateway {
   // there.
   bool OtherWorkerConnected(const std::string& worker_id);
   // The campaigns `hardware` can run, in the scheduler's order.
-  absl::StatusOr<std::vector<int64_t>> CampaignsFor(const v1::Hardware& hardware);
+  // The campaigns a worker may take jobs of, in order; a worker whose NCCL
+  // bus bandwidth is far below its connected peers' (node_health.h) is not
+  // offered multi-process training campaigns.
+  absl::StatusOr<std::vector<int64_t>> CampaignsFor(const std::string& worker_id,
+                                                    const v1::Hardware& hardware);
   // A leased job with what the worker needs to run it.
   absl::StatusOr<v1::Job> Fill(v1::Job job, const v1::Hardware& hardware,
                                const std::string& worker_id);

@@ -180,6 +180,12 @@ absl::Status ParseGpuProbe(const std::string& text, v1::Hardware* hw, std::strin
       infos.push_back(std::move(info));
     }
     if (infos.empty()) return absl::OkStatus();
+    // The NCCL all-reduce over all these GPUs (kernels/sol/nccl_busbw.h): 0
+    // when not measured, and nccl_note says why.
+    hw->set_nccl_ranks(doc.value("nccl_ranks", 0));
+    hw->set_nccl_allreduce_busbw_gbps(doc.value("nccl_allreduce_busbw_gbps", 0.0));
+    if (std::string why = doc.value("nccl_note", std::string()); !why.empty())
+      absl::StrAppend(note, note->empty() ? "" : "; ", "NCCL all-reduce: ", why);
     hw->clear_gpus();
     hw->clear_gpu_info();
     for (auto& info : infos) {

@@ -275,6 +275,39 @@ TEST(GpuProbeParseTest, FillsGpusAndCalibration) {
   EXPECT_NE(GpuSummary(hw.gpu_info(1)).find("not in the peak table"), std::string::npos);
 }
 
+// The NCCL all-reduce figures of the probe (kernels/sol/nccl_busbw.h) land in
+// Hardware; older probes without them leave 0; why it is 0 goes in the note.
+TEST(GpuProbeParseTest, ReadsNcclAllReduce) {
+  const std::string gpu =
+      R"({"index": 0, "model": "NVIDIA H100 80GB HBM3", "sku": "H100-SXM", "error": ""})";
+  v1::Hardware hw;
+  std::string note;
+  ASSERT_TRUE(ParseGpuProbe(R"({"gpus": [)" + gpu + ", " + gpu +
+                                R"(], "nccl_ranks": 2, "nccl_allreduce_busbw_gbps": 361.5,
+                                "nccl_allreduce_algbw_gbps": 361.5, "nccl_bytes": 268435456,
+                                "nccl_median_ms": 0.74, "nccl_version": "2.28.9",
+                                "nccl_note": "", "note": ""})",
+                            &hw, &note)
+                  .ok());
+  EXPECT_EQ(note, "");
+  EXPECT_EQ(hw.nccl_ranks(), 2);
+  EXPECT_DOUBLE_EQ(hw.nccl_allreduce_busbw_gbps(), 361.5);
+
+  v1::Hardware old;
+  ASSERT_TRUE(ParseGpuProbe(R"({"gpus": [)" + gpu + R"(], "note": ""})", &old, &note).ok());
+  EXPECT_EQ(old.nccl_ranks(), 0);
+  EXPECT_EQ(old.nccl_allreduce_busbw_gbps(), 0);
+
+  v1::Hardware failed;
+  ASSERT_TRUE(ParseGpuProbe(R"({"gpus": [)" + gpu +
+                                R"(], "nccl_ranks": 0, "nccl_allreduce_busbw_gbps": 0,
+                                "nccl_note": "ncclCommInitAll: unhandled cuda error", "note": ""})",
+                            &failed, &note)
+                  .ok());
+  EXPECT_EQ(failed.nccl_ranks(), 0);
+  EXPECT_EQ(note, "NCCL all-reduce: ncclCommInitAll: unhandled cuda error");
+}
+
 TEST(GpuProbeParseTest, NoGpuKeepsHardwareAndSaysWhy) {
   v1::Hardware hw;
   std::string note;

@@ -111,7 +111,12 @@ std::string SelfExe() {
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
   if (n <= 0) return "";
   buf[n] = '\0';
-  return buf;
+  // Replaced on disk while this worker runs (an upgrade, a rebuild): the
+  // file at the same path is the new `ratchet`, which still has `launch`.
+  std::string path = buf;
+  constexpr absl::string_view kDeleted = " (deleted)";
+  if (absl::EndsWith(path, kDeleted)) path.resize(path.size() - kDeleted.size());
+  return path;
 }
 
 // `path` (canonical) is `folder` or inside it, `folder` taken with links

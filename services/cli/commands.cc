@@ -548,6 +548,8 @@ Services:
               for training targets (see ratchet data --help)
   train       PROJECT --data=DIR: train a training project under the launcher and
               score it with ratchet's evaluator (see ratchet train --help)
+  launch      run by workers: a training program as N ranks inside a training
+              job's sandbox (see ratchet launch --help)
 
 `ratchet <command> --help` shows one command's usage; `ratchet --version`
 which build this is.
@@ -905,9 +907,16 @@ std::string FormatWorkers(const v1::ListWorkersResponse& resp) {
     if (hw.gpus_size() > 0) {
       cpu += absl::StrCat(" + ", hw.gpus_size(), "x ", hw.gpus(0));
     }
+    // NCCL all-reduce bus bandwidth over all its GPUs, measured at start
+    // (docs/cluster.md, "NCCL bus bandwidth"); "-" when not measured or 1 GPU.
+    const std::string nccl =
+        hw.nccl_allreduce_busbw_gbps() > 0
+            ? absl::StrFormat("%.0f GB/s (%d GPUs)", hw.nccl_allreduce_busbw_gbps(),
+                              hw.nccl_ranks())
+            : "-";
     rows.push_back({w.id(), w.name(), cpu, absl::StrCat(hw.cpu_cores()),
                     absl::StrFormat("%.1f", hw.peak_gbps()),
-                    absl::StrFormat("%.1f", hw.peak_gflops()),
+                    absl::StrFormat("%.1f", hw.peak_gflops()), nccl,
                     w.sandbox().empty() ? "-" : w.sandbox(), w.connected() ? "yes" : "no",
                     absl::StrCat(w.job_ids_size(), " running, ", w.jobs_done(), " done")});
     for (const auto& g : hw.gpu_info()) {
@@ -926,7 +935,8 @@ std::string FormatWorkers(const v1::ListWorkersResponse& resp) {
     }
   }
   std::string out = FormatTable(
-      {"ID", "NAME", "CPU", "CORES", "PEAK_GB/S", "PEAK_GFLOP/S", "SANDBOX", "CONNECTED", "JOBS"},
+      {"ID", "NAME", "CPU", "CORES", "PEAK_GB/S", "PEAK_GFLOP/S", "NCCL_BUSBW", "SANDBOX",
+       "CONNECTED", "JOBS"},
       rows);
   if (!gpu_rows.empty()) {
     absl::StrAppend(&out, "\nGPUs (measured at worker start / datasheet peak)\n",

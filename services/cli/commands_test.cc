@@ -174,6 +174,8 @@ class FakeCoordinator final : public v1::CoordinatorService::Service {
     gi->set_table_bf16_tflops(989.4);
     gi->set_measured_copy_gbps(4012.4);
     gi->set_measured_gemm_bf16_tflops(731.2);
+    hw->set_nccl_ranks(8);
+    hw->set_nccl_allreduce_busbw_gbps(380.4);
     return grpc::Status::OK;
   }
 
@@ -319,7 +321,8 @@ TEST_F(CommandsTest, WorkersTable) {
   ASSERT_EQ(Run({"workers"}), kExitOk);
   const std::string o = out_.str();
   for (const char* want : {"local-worker-1", "AMD EPYC", "16", "42.5", "310.0", "bwrap", "yes",
-                           "1 running, 9 done", "Intel Xeon + 2x NVIDIA H200"}) {
+                           "1 running, 9 done", "Intel Xeon + 2x NVIDIA H200", "NCCL_BUSBW",
+                           "380 GB/s (8 GPUs)"}) {
     EXPECT_NE(o.find(want), std::string::npos) << "missing '" << want << "' in\n" << o;
   }
   // Per GPU: model, SKU, measured copy and GEMM next to the table's values.

@@ -26,6 +26,8 @@
 #    of tasks/train/gpt_tiny with the gpu preset, NCCL at world size
 #    $TRAIN_NPROC (default 1), $TRAIN_BUDGET seconds (default 300), evaluated
 #    on cuda; $TRAIN_SEEDS runs (default 1) with different seeds.
+# 10. (step "nccl") the NCCL all-reduce bus bandwidth a worker reports at
+#    start: ratchet-gpu-probe over all GPUs, then kernels_gpu_nccl_test.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
 set -uo pipefail
 B=${1:-bundle}
@@ -181,6 +183,28 @@ if step train; then
     note "train seed $seed: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["training"]; e=d["evaluation"] or {}; print(d["outcome"], "steps", t["steps"], "training", round(t["training_seconds"], 1), "s, warm-up", round(t["warmup_seconds"], 1), "s, bpb", e.get("bpb"), "loss", e.get("loss"))' "$OUT/train-$seed.json" 2>&1 | tail -1)"
     tail -5 "$OUT/train-$seed.err"
   done
+fi
+
+if step nccl; then
+  # libnccl from the system or CUDA, else the one torch ships ($RATCHET_NCCL_LIBRARY wins).
+  if [ -z "${RATCHET_NCCL_LIBRARY:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2 ' \
+      && [ ! -e /usr/local/cuda/lib64/libnccl.so.2 ]; then
+    RATCHET_NCCL_LIBRARY=$(python3 -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "lib", "libnccl.so.2"))' 2>/dev/null)
+    export RATCHET_NCCL_LIBRARY
+  fi
+  start=$(date +%s)
+  timeout ${NCCL_TIMEOUT:-240} "$B/bin/ratchet-gpu-probe" > "$OUT/nccl-probe.json" 2> "$OUT/nccl-probe.err"
+  note "nccl probe: rc=$? in $(( $(date +%s) - start )) s (libnccl: ${RATCHET_NCCL_LIBRARY:-default}): $(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print("%d ranks, busbw %.1f GB/s, algbw %.1f GB/s, median %.3f ms of %d MiB, NCCL %s, note: %s; GPUs: %s" % (
+    d["nccl_ranks"], d["nccl_allreduce_busbw_gbps"], d["nccl_allreduce_algbw_gbps"], d["nccl_median_ms"],
+    d["nccl_bytes"] >> 20, d["nccl_version"] or "?", d["nccl_note"] or "-",
+    ", ".join("%s copy %.0f GB/s gemm %.0f TFLOP/s" % (g["model"], g["measured_copy_gbps"],
+              g["measured_gemm_bf16_tflops"]) for g in d["gpus"])))' "$OUT/nccl-probe.json" 2>&1 | tail -1)"
+  tail -5 "$OUT/nccl-probe.err"
+  timeout 300 "$B/bin/kernels_gpu_nccl_test" > "$OUT/nccl-gtest.txt" 2>&1
+  note "kernels_gpu_nccl_test: rc=$? $(grep -E '^probe:|^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/nccl-gtest.txt" | tr '\n' ' ')"
 fi
 
 # The device returns few files: everything in one archive, the summary last.
