@@ -126,6 +126,9 @@ class OutsideClock {
   // those replays are no evidence: their jobs are returned, to be left out
   // of the scores, which then rest on replays whose clocks agreed. On more,
   // the claim is unsteady (more replays may settle it).
+  int timed() const { return timed_; }
+  int disagreeing() const { return static_cast<int>(disagreeing_jobs_.size()); }
+
   std::set<int64_t> Conclude(Problem* hack, Problem* unsteady) const {
     const int disagreeing = static_cast<int>(disagreeing_jobs_.size());
     if (disagreeing == 0) return {};
@@ -333,9 +336,15 @@ int MoreReplaysWanted(const v1::Verification& claim, const v1::ReplayBundle& rep
   if (next == schedule.end()) return 0;  // max_replays reached: decide
   const v1::Verification now = Decide(claim, replays);
   // Clocks that disagreed on too many replays to leave them out: more
-  // replays may show a busy spell for what it was.
-  if (now.outcome() == v1::VERDICT_REJECTED_FLAKY && now.reason() == "timing-unsteady")
+  // replays may show a busy spell for what it was, if it was a minority.
+  // Where the clocks disagreed on half or more, more of the same would not
+  // bring it to the quarter that can be left out: decide now, rather than
+  // spend the campaign's machines on replays up to max_replays.
+  if (now.outcome() == v1::VERDICT_REJECTED_FLAKY && now.reason() == "timing-unsteady") {
+    const v1::VerdictEvidence& ev = now.evidence();
+    if (2 * ev.disagreeing_replays() >= ev.timed_replays()) return 0;
     return *next - per_side;
+  }
   // Otherwise only a missing significance is worth more replays: a finding
   // outranks noise whatever the scores, and a significant gain below the
   // bar would not grow with more of them.
@@ -465,6 +474,8 @@ v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& r
   // Decided only once every replay of the candidate is in.
   std::set<int64_t> excluded;
   if (candidate_replays_done) excluded = outside.Conclude(&hack, &unsteady);
+  ev->set_timed_replays(outside.timed());
+  ev->set_disagreeing_replays(outside.disagreeing());
   std::vector<double> cand;
   for (const auto& [job_id, score] : cand_by_job)
     if (!excluded.count(job_id)) cand.push_back(score);

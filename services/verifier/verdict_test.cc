@@ -543,6 +543,22 @@ TEST(VerdictSequential, UnsteadyClocksGetMoreReplaysBeforeAVerdict) {
   EXPECT_EQ(MoreReplaysWanted(claim, r), 0);
 }
 
+// Clocks that disagree on half the replays or more are not a busy spell that
+// more replays would show: the claim is decided at once, not replayed to the
+// cap (the demo's two-thread candidates once took 20 replays each so).
+TEST(VerdictSequential, MostlyUnsteadyClocksAreDecidedAtOnce) {
+  v1::Verification claim = Sequential(4, 20);
+  v1::ReplayBundle r = Timed({1.0, 3.0, 3.0, 1.0}, {1.0, 1.0, 1.0, 1.0});
+  const v1::Verification v = Decide(claim, r);
+  EXPECT_EQ(v.reason(), "timing-unsteady");
+  EXPECT_EQ(v.evidence().timed_replays(), 4);
+  EXPECT_EQ(v.evidence().disagreeing_replays(), 2);
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 0);
+  // One of four is a minority: worth the next look.
+  r = Timed({1.0, 3.0, 1.0, 1.0, 1.0}, {1.0, 1.0, 1.0, 1.0, 1.0});
+  EXPECT_EQ(Decide(claim, r).evidence().disagreeing_replays(), 1);
+}
+
 TEST(Verdict, HonestFastCandidatesPassTheFasterDirection) {
   // The candidate's ratio matches the incumbent's.
   v1::Verification v = Decide(Claim(), Timed({0.85, 0.9}, {0.9, 0.88}));

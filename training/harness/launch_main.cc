@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -37,6 +38,8 @@ constexpr char kUsage[] =
     "environment less $RATCHET_RESULT_NONCE, their output to FILE, and prints one line\n"
     "at the end:\n"
     "  ratchet-launch-result NONCE {json of the launcher's result}\n"
+    "and before it rank 0's progress, at most a line a second (shown, never scored):\n"
+    "  ratchet-launch-progress STEP LOSS TOKENS_PER_S SECONDS\n"
     "The worker runs it inside a training job's sandbox (docs/training.md).\n"
     "\n"
     "  --nproc=N               ranks (default 1)\n"
@@ -96,6 +99,11 @@ nlohmann::json LaunchResultJson(const LaunchResult& r) {
     j["last_tokens_per_s"] = r.progress.back().tokens_per_s;
   }
   return j;
+}
+
+std::string LaunchProgressLine(const Progress& p) {
+  return absl::StrFormat("%s %d %.6g %.6g %.3f", kLaunchProgressPrefix, p.step, p.loss,
+                         p.tokens_per_s, p.at_seconds);
 }
 
 int LaunchMain(int argc, char** argv) {
@@ -162,11 +170,25 @@ int LaunchMain(int argc, char** argv) {
   launch.grace_seconds = *grace;
   launch.timeout_seconds = *timeout;
   launch.log_path = log;
-  launch.on_progress = [](const Progress& p) {
-    std::cerr << absl::StrFormat("ratchet launch: step %d loss %.4f %.0f tokens/s at %.1f s\n",
-                                 p.step, p.loss, p.tokens_per_s, p.at_seconds);
+  // Progress for the worker to pass on (the campaign's events): shown only,
+  // never used by a verdict, so it carries no nonce. At most one line a
+  // second by the launcher's clock; one heard sooner waits as the latest,
+  // printed when a later one may not be or before the result line.
+  constexpr double kProgressEverySeconds = 1.0;
+  double printed_at = -1;
+  std::optional<Progress> held;
+  auto print = [](const Progress& p) { std::cout << LaunchProgressLine(p) << std::endl; };
+  launch.on_progress = [&](const Progress& p) {
+    if (printed_at >= 0 && p.at_seconds - printed_at < kProgressEverySeconds) {
+      held = p;
+      return;
+    }
+    print(p);
+    printed_at = p.at_seconds;
+    held.reset();
   };
   const LaunchResult result = Launch(launch);
+  if (held) print(*held);
   std::cout << kLaunchResultPrefix << " " << (nonce.empty() ? "-" : nonce) << " "
             << LaunchResultJson(result).dump() << std::endl;
   return kExitPrinted;

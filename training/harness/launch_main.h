@@ -31,6 +31,16 @@ int LaunchMain(int argc, char** argv);
 inline constexpr char kLaunchResultPrefix[] = "ratchet-launch-result";
 nlohmann::json LaunchResultJson(const LaunchResult& result);
 
+// While the ranks run, rank 0's progress goes to stdout as well, at most one
+// line a second (the latest kept, the last one printed before the result):
+//
+//   ratchet-launch-progress STEP LOSS TOKENS_PER_S SECONDS
+//
+// SECONDS by the launcher's clock since the launch. No nonce: progress is
+// shown (the campaign's events, `ratchet watch`), never used by a verdict.
+inline constexpr char kLaunchProgressPrefix[] = "ratchet-launch-progress";
+std::string LaunchProgressLine(const Progress& progress);
+
 }  // namespace ratchet::training
 
 #endif  // RATCHET_TRAINING_HARNESS_LAUNCH_MAIN_H_
