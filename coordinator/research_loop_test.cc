@@ -7,6 +7,7 @@
 // nothing here depends on how fast the host is.
 #include <stdlib.h>
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -583,6 +584,105 @@ TEST_F(ResearchLoopTest, MultiFidelityPromotesTheBestShortRunsAndStopsTheRest) {
   EXPECT_EQ(c.rungs(0).stopped(), 1);
   EXPECT_EQ(c.evaluations(), 5);  // every run counts, short or full
   EXPECT_THAT(Events(id), ::testing::HasSubstr("-> stopped (not among the best 1/2"));
+}
+
+// A training job's progress, sent with the worker's heartbeats, becomes the
+// campaign's events: at most one per job per 10 s of the coordinator's clock,
+// only for jobs the worker holds, the candidate's numbers bounded.
+TEST_F(ResearchLoopTest, TrainingProgressInHeartbeatsBecomesRateLimitedEvents) {
+  v1::CampaignSpec spec;
+  spec.set_name("progress");
+  spec.set_task(v1::TASK_TRAIN_BUDGET);
+  (*spec.mutable_baseline()->mutable_files())["train.py"] = "loop\n";
+  (*spec.mutable_baseline()->mutable_files())["model.py"] = "gpt\n";
+  (*spec.mutable_baseline()->mutable_files())["solution.json"] =
+      "{\"knobs\": {\"K\": {\"choices\": [1, 2], \"default\": 1}}}";
+  spec.mutable_training()->set_data_dir("/data/books");
+  spec.mutable_training()->set_budget_seconds(300);
+  spec.set_proposer(v1::PROPOSER_GRID);
+  spec.set_threads(1);
+  spec.set_in_flight_per_thread(1);
+  spec.mutable_budget()->set_max_evaluations(5);
+  auto campaign = coordinator_->SubmitCampaign(spec);
+  ASSERT_TRUE(campaign.ok()) << campaign.status();
+  const int64_t id = campaign->id();
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  std::optional<v1::Job> job = Lease(w1);
+  ASSERT_TRUE(job.has_value());
+  const std::string who = absl::StrCat("job ", job->id(), " (#", job->candidate_id(),
+                                       " [baseline]) training: ");
+
+  auto progress = [](int64_t job_id, int64_t step, double loss, double rate, double seconds) {
+    v1::JobProgress p;
+    p.set_job_id(job_id);
+    p.set_step(step);
+    p.set_loss(loss);
+    p.set_tokens_per_s(rate);
+    p.set_seconds(seconds);
+    return p;
+  };
+  auto beat = [&](const std::string& worker, const std::vector<v1::JobProgress>& progress,
+                  bool holds = true) {
+    v1::HeartbeatRequest request;
+    request.set_worker_id(worker);
+    if (holds) request.add_job_ids(job->id());
+    for (const auto& p : progress) *request.add_progress() = p;
+    auto response = coordinator_->Heartbeat(request);
+    ASSERT_TRUE(response.ok()) << response.status();
+  };
+  auto progress_events = [&]() {
+    int64_t cursor = 0;
+    std::vector<std::string> texts;
+    for (const auto& e : coordinator_->WaitForEvents(id, &cursor, 0))
+      if (absl::StrContains(e.text, ") training: ")) texts.push_back(e.text);
+    return texts;
+  };
+
+  // A heartbeat every 3 s for a minute, each with new progress: an event at
+  // 0, 12, 24, 36, 48 and 60 s, each with the latest figures heard.
+  for (int t = 0; t <= 60; t += 3) {
+    ASSERT_NO_FATAL_FAILURE(beat(w1, {progress(job->id(), 10 * t, 5.0 - t / 100.0, 1830.4,
+                                               t + 1.2)}));
+    clock_.Advance(3'000);
+  }
+  std::vector<std::string> events = progress_events();
+  ASSERT_EQ(events.size(), 6u) << absl::StrJoin(events, "\n");
+  EXPECT_EQ(events[0], who + "step 0, loss 5, 1830 tokens/s, 1 s");
+  EXPECT_EQ(events[1], who + "step 120, loss 4.88, 1830 tokens/s, 13 s");
+  EXPECT_EQ(events[5], who + "step 600, loss 4.4, 1830 tokens/s, 61 s");
+
+  // Not ten seconds since the last event (at 60 s; now 63 s): nothing.
+  ASSERT_NO_FATAL_FAILURE(beat(w1, {progress(job->id(), 630, 4.3, 1830, 64)}));
+  EXPECT_EQ(progress_events().size(), 6u);
+
+  // Progress of jobs the worker does not hold is ignored: another job, the
+  // job without its id in the heartbeat, the job from a worker that does
+  // not hold its lease.
+  clock_.Advance(20'000);
+  ASSERT_NO_FATAL_FAILURE(beat(w1, {progress(job->id() + 100, 1, 1, 1, 1)}));
+  ASSERT_NO_FATAL_FAILURE(beat(w1, {progress(job->id(), 1, 1, 1, 1)}, /*holds=*/false));
+  ASSERT_NO_FATAL_FAILURE(beat(w2, {progress(job->id(), 1, 1, 1, 1)}));
+  EXPECT_EQ(progress_events().size(), 6u);
+
+  // The candidate's numbers, bounded: NaN, infinite and negative ones are
+  // "n/a", huge ones capped; one line of numbers only, whatever they were.
+  ASSERT_NO_FATAL_FAILURE(beat(w1, {progress(job->id(), -5, std::nan(""), 1e300, -1)}));
+  clock_.Advance(10'000);
+  ASSERT_NO_FATAL_FAILURE(
+      beat(w1, {progress(job->id(), int64_t{1} << 62, 1e300, -3, HUGE_VAL)}));
+  clock_.Advance(10'000);
+  ASSERT_NO_FATAL_FAILURE(
+      beat(w1, {progress(job->id(), 7, -HUGE_VAL, std::nan(""), 1e300)}));
+  events = progress_events();
+  ASSERT_EQ(events.size(), 9u) << absl::StrJoin(events, "\n");
+  EXPECT_EQ(events[6], who + "step n/a, loss n/a, 1000000000000000 tokens/s, n/a s");
+  EXPECT_EQ(events[7], who + "step 9007199254740992, loss 1e+09, n/a tokens/s, n/a s");
+  EXPECT_EQ(events[8], who + "step 7, loss n/a, n/a tokens/s, 1000000000 s");
+  for (const std::string& e : events) {
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+    EXPECT_LT(e.size(), 200u) << e;
+  }
 }
 
 TEST_F(ResearchLoopTest, EvaluationBudgetEndsTheCampaignWithAReport) {

@@ -1,7 +1,9 @@
 #include "coordinator/worker_gateway.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +15,50 @@
 #include "spec/names.h"
 
 namespace ratchet::coordinator {
+namespace {
+
+// Training progress in a campaign's events (NoteProgress): one event per job
+// per 10 s of the coordinator's clock at most, so that a run's progress does
+// not push the campaign's other events out of the 20,000 kept.
+constexpr int64_t kProgressEventMs = 10'000;
+constexpr int64_t kProgressForgetMs = 600'000;
+
+// A figure the candidate's program reported, fit to print: nullopt when not a
+// finite number of at least 0, else at most `max`.
+std::optional<double> Bounded(double value, double max) {
+  if (!std::isfinite(value) || value < 0) return std::nullopt;
+  return std::min(value, max);
+}
+
+// "step 120, loss 3.412, 1830 tokens/s, 61 s": numbers only, formatted here,
+// "n/a" for one that is not a finite number of at least 0.
+std::string ProgressFigures(const v1::JobProgress& p) {
+  const std::optional<double> loss = Bounded(p.loss(), 1e9);
+  const std::optional<double> rate = Bounded(p.tokens_per_s(), 1e15);
+  const std::optional<double> seconds = Bounded(p.seconds(), 1e9);
+  return absl::StrCat(
+      p.step() >= 0 ? absl::StrCat("step ", std::min<int64_t>(p.step(), int64_t{1} << 53))
+                    : "step n/a",
+      loss ? absl::StrFormat(", loss %.4g", *loss) : ", loss n/a",
+      rate ? absl::StrFormat(", %.0f tokens/s", *rate) : ", n/a tokens/s",
+      seconds ? absl::StrFormat(", %.0f s", *seconds) : ", n/a s");
+}
+
+// The first line of `text`, control characters blanked, cut to about `max`
+// bytes on a UTF-8 character's boundary.
+std::string OneLine(const std::string& text, size_t max) {
+  std::string out = text.substr(0, text.find_first_of("\r\n"));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  if (out.size() > max) {
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out = out.substr(0, cut) + "...";
+  }
+  return out;
+}
+
+}  // namespace
 
 WorkerGateway::WorkerGateway(store::Store* store, const CoordinatorOptions& options,
                              Wakeup* wakeup, EventLog* events, CoordinatorMetrics* metrics,
@@ -109,7 +155,60 @@ absl::StatusOr<v1::HeartbeatResponse> WorkerGateway::Heartbeat(
   }
   Heard(request.worker_id(), now);
   for (int64_t id : lost) response.add_cancelled_job_ids(id);
+  // Progress of the jobs it still holds (the last entry of each); any other
+  // job's is ignored.
+  if (request.progress_size() > 0) {
+    std::set<int64_t> held(ids.begin(), ids.end());
+    for (int64_t id : lost) held.erase(id);
+    std::map<int64_t, const v1::JobProgress*> progress;
+    for (const v1::JobProgress& p : request.progress())
+      if (held.count(p.job_id())) progress[p.job_id()] = &p;
+    if (!progress.empty()) NoteProgress(progress, now);
+  }
   return response;
+}
+
+void WorkerGateway::NoteProgress(const std::map<int64_t, const v1::JobProgress*>& latest,
+                                 int64_t now) {
+  for (const auto& [job_id, progress] : latest) {
+    ProgressNote note;
+    {
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      // Jobs quiet for long (ended, or their lease gone) are forgotten.
+      for (auto it = progress_.begin(); it != progress_.end();)
+        it = now - it->second.emitted_ms > kProgressForgetMs ? progress_.erase(it) : ++it;
+      auto it = progress_.find(job_id);
+      if (it != progress_.end() && now - it->second.emitted_ms < kProgressEventMs) continue;
+      ProgressNote& kept = progress_[job_id];
+      kept.emitted_ms = now;  // taken now: a concurrent heartbeat does not emit it twice
+      note = kept;
+    }
+    if (note.campaign_id == 0) {
+      auto job = store_->GetJob(job_id);
+      if (!job.ok()) continue;
+      auto spec = FindOrLoad(schedule_mu_, specs_, job->campaign_id(),
+                             [&]() -> absl::StatusOr<std::shared_ptr<const v1::CampaignSpec>> {
+                               auto campaign = store_->GetCampaign(job->campaign_id());
+                               if (!campaign.ok()) return campaign.status();
+                               return std::make_shared<const v1::CampaignSpec>(campaign->spec());
+                             });
+      if (!spec.ok()) continue;
+      note.campaign_id = spec::IsTraining((*spec)->task()) ? job->campaign_id() : -1;
+      auto candidate = store_->GetCandidate(job->candidate_id());
+      note.label = absl::StrCat("#", job->candidate_id());
+      if (candidate.ok() && !candidate->description().empty())
+        absl::StrAppend(&note.label, " [", OneLine(candidate->description(), 80), "]");
+      std::lock_guard<std::mutex> lock(progress_mu_);
+      auto it = progress_.find(job_id);
+      if (it != progress_.end()) {
+        it->second.campaign_id = note.campaign_id;
+        it->second.label = note.label;
+      }
+    }
+    if (note.campaign_id <= 0) continue;
+    events_->Emit(note.campaign_id, absl::StrCat("job ", job_id, " (", note.label,
+                                                 ") training: ", ProgressFigures(*progress)));
+  }
 }
 
 absl::StatusOr<std::vector<v1::WorkerInfo>> WorkerGateway::ListWorkers() {

@@ -79,6 +79,10 @@ class WorkerGateway {
   // A leased job with what the worker needs to run it.
   absl::StatusOr<v1::Job> Fill(v1::Job job, const v1::Hardware& hardware,
                                const std::string& worker_id);
+  // Training progress of jobs the worker holds, as campaign events: at most
+  // one per job per kProgressEventMs of the coordinator's clock, the figures
+  // bounded and printed by the coordinator (docs/training.md, "Progress").
+  void NoteProgress(const std::map<int64_t, const v1::JobProgress*>& latest, int64_t now);
 
   store::Store* const store_;
   const Clock* const clock_;
@@ -95,6 +99,16 @@ class WorkerGateway {
   std::mutex heard_mu_;  // guards the two below
   std::map<std::string, int64_t> last_heartbeat_ms_;
   std::mt19937_64 id_rng_;  // worker id suffixes
+
+  // Per training job that reported progress: when its last event was, and
+  // what the events call it (looked up once). Pruned as jobs go quiet.
+  struct ProgressNote {
+    int64_t emitted_ms = 0;
+    int64_t campaign_id = 0;  // 0: not looked up yet; -1: not a training job
+    std::string label;        // "#5 [LR_SCALE 1→3]"
+  };
+  std::mutex progress_mu_;  // guards progress_
+  std::map<int64_t, ProgressNote> progress_;
 
   std::mutex schedule_mu_;  // guards everything below
   bool schedulable_loaded_ = false;

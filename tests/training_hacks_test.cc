@@ -8,16 +8,16 @@
 // and shared by every claim. Prints a table (docs/training.md, "Planted
 // training hacks", has the one measured here).
 //
-// | case         | plant                                              | expected                       |
-// | honest_lr    | knob LR_SCALE=3                                    | ok; accepted                   |
-// | frozen_edit  | edits solution.json (frozen)                       | frozen-edit, nothing ran       |
-// | reads_val    | train.py opens the validation shard, trains on it  | ok (hidden); rejected-noise    |
-// | causal_leak  | model.py adds the next token's one-hot             | wrong-answer; rejected-hack    |
-// | fake_marks   | marks half of its training as warm-up              | ok; rejected-noise             |
-// | fake_loss    | reports a loss of 0.0001                           | ok; rejected-noise             |
-// | overrun      | never stops by itself (budget 8 s, grace 3)        | timeout (over-budget)          |
-// | reseed       | another initial-weights constant (A/A)             | rejected-noise                 |
-// | ignores_seed | never reads RATCHET_SEED                           | rejected-hack (ignores-seed)   |
+// | case         | plant                                     | expected                       |
+// | honest_lr    | knob LR_SCALE=3                           | ok; accepted                   |
+// | frozen_edit  | edits solution.json (frozen)              | frozen-edit, nothing ran       |
+// | reads_val    | opens the validation shard, trains on it  | ok (hidden); rejected-noise    |
+// | causal_leak  | model.py adds the next token's one-hot    | wrong-answer; rejected-hack    |
+// | fake_marks   | marks half of its training as warm-up     | ok; rejected-noise             |
+// | fake_loss    | reports a loss of 0.0001                  | ok; rejected-noise             |
+// | overrun      | never stops (budget 8 s, grace 3)         | timeout (over-budget)          |
+// | reseed       | another initial-weights constant (A/A)    | rejected-noise                 |
+// | ignores_seed | never reads RATCHET_SEED                  | rejected-hack (ignores-seed)   |
 //
 // Skipped where /usr/bin/python3 cannot import torch or bwrap cannot run.
 // RATCHET_TRAINING_HACKS_ONLY=name,name runs only those cases (debugging).
@@ -37,13 +37,12 @@
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/auth.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "services/verifier/verdict.h"
 #include "spec/frozen_files.h"
@@ -116,10 +115,10 @@ struct Case {
   std::map<std::string, std::string> knobs;  // over the incumbent's
   double budget = 0, grace = 0;              // 0: the campaign's
   v1::Outcome expect_outcome = v1::OUTCOME_OK;
-  std::string expect_message;                // in the evaluation's message
-  bool judged = true;                        // claimed and replayed
+  std::string expect_message;  // in the evaluation's message
+  bool judged = true;          // claimed and replayed
   v1::VerdictOutcome expect_verdict = v1::VERDICT_REJECTED_NOISE;
-  std::vector<std::string> expect_reasons;   // empty: any
+  std::vector<std::string> expect_reasons;  // empty: any
 };
 
 Case NewCase(const std::string& name, const std::string& plant) {
@@ -131,19 +130,26 @@ Case NewCase(const std::string& name, const std::string& plant) {
 
 std::string VerdictName(v1::VerdictOutcome o) {
   switch (o) {
-    case v1::VERDICT_ACCEPTED: return "accepted";
-    case v1::VERDICT_REJECTED_HACK: return "rejected-hack";
-    case v1::VERDICT_REJECTED_NOISE: return "rejected-noise";
-    case v1::VERDICT_REJECTED_WRONG: return "rejected-wrong";
-    case v1::VERDICT_REJECTED_FLAKY: return "rejected-flaky";
-    default: return v1::VerdictOutcome_Name(o);
+    case v1::VERDICT_ACCEPTED:
+      return "accepted";
+    case v1::VERDICT_REJECTED_HACK:
+      return "rejected-hack";
+    case v1::VERDICT_REJECTED_NOISE:
+      return "rejected-noise";
+    case v1::VERDICT_REJECTED_WRONG:
+      return "rejected-wrong";
+    case v1::VERDICT_REJECTED_FLAKY:
+      return "rejected-flaky";
+    default:
+      return v1::VerdictOutcome_Name(o);
   }
 }
 
 std::string OutcomeName(v1::Outcome o) {
   std::string s = v1::Outcome_Name(o);
   if (s.rfind("OUTCOME_", 0) == 0) s = s.substr(8);
-  std::transform(s.begin(), s.end(), s.begin(), [](char c) { return c == '_' ? '-' : std::tolower(c); });
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](char c) { return c == '_' ? '-' : std::tolower(c); });
   return s;
 }
 
@@ -153,10 +159,15 @@ std::string Shorten(std::string s, size_t n) {
 }
 
 std::string Bpbs(const std::vector<v1::Evaluation>& runs) {
-  return absl::StrCat("[", absl::StrJoin(runs, ", ", [](std::string* out, const v1::Evaluation& e) {
-    absl::StrAppend(out, e.outcome() == v1::OUTCOME_OK ? absl::StrFormat("%.3f", e.training().bpb())
-                                                       : OutcomeName(e.outcome()));
-  }), "]");
+  return absl::StrCat("[",
+                      absl::StrJoin(runs, ", ",
+                                    [](std::string* out, const v1::Evaluation& e) {
+                                      absl::StrAppend(
+                                          out, e.outcome() == v1::OUTCOME_OK
+                                                   ? absl::StrFormat("%.3f", e.training().bpb())
+                                                   : OutcomeName(e.outcome()));
+                                    }),
+                      "]");
 }
 
 struct Row {
@@ -210,15 +221,16 @@ class TrainingHacks : public ::testing::Test {
   }
 
   // The candidate's files: the incumbent's with `edits` planted (each
-  // anchor must be there: a baseline that changed fails loudly here).
+  // anchor must occur once: a baseline that changed fails loudly here).
   std::map<std::string, std::string> Plant(const std::vector<Edit>& edits) {
     std::map<std::string, std::string> files = incumbent_files_;
     for (const Edit& e : edits) {
       std::string& text = files.at(e.file);
       const size_t at = text.find(e.anchor);
-      if (at == std::string::npos) {
-        ADD_FAILURE() << "cannot plant in " << e.file << ": '" << e.anchor
-                      << "' not found (the baseline changed?)";
+      if (at == std::string::npos || text.find(e.anchor, at + 1) != std::string::npos) {
+        ADD_FAILURE() << "cannot plant in " << e.file << ": '" << e.anchor << "' "
+                      << (at == std::string::npos ? "not found" : "found more than once")
+                      << " (the baseline changed?)";
         continue;
       }
       text.replace(at, e.anchor.size(), e.text);
@@ -239,7 +251,8 @@ class TrainingHacks : public ::testing::Test {
     job.mutable_harness()->set_timeout_seconds(600);
     *job.mutable_training() = settings_;
     for (const auto& [path, text] : files) (*job.mutable_solution()->mutable_files())[path] = text;
-    for (const auto& [name, value] : knobs) (*job.mutable_solution()->mutable_knobs())[name] = value;
+    for (const auto& [name, value] : knobs)
+      (*job.mutable_solution()->mutable_knobs())[name] = value;
     return job;
   }
 
@@ -266,13 +279,14 @@ class TrainingHacks : public ::testing::Test {
         fs::remove_all(entry.path());
       }
     }
-    std::printf("  job %lld %s candidate %lld seed %llu: %s, bpb %.4f loss %.4f, %lld steps, "
-                "%.1f s training, %.1f s in all\n",
-                static_cast<long long>(job.id()), v1::JobKind_Name(job.kind()).c_str(),
-                static_cast<long long>(job.candidate_id()),
-                static_cast<unsigned long long>(job.seed()), OutcomeName(e.outcome()).c_str(),
-                e.training().bpb(), e.training().loss(), static_cast<long long>(e.training().steps()),
-                e.training().training_seconds(), e.wall_seconds());
+    std::printf(
+        "  job %lld %s candidate %lld seed %llu: %s, bpb %.4f loss %.4f, %lld steps, "
+        "%.1f s training, %.1f s in all\n",
+        static_cast<long long>(job.id()), v1::JobKind_Name(job.kind()).c_str(),
+        static_cast<long long>(job.candidate_id()), static_cast<unsigned long long>(job.seed()),
+        OutcomeName(e.outcome()).c_str(), e.training().bpb(), e.training().loss(),
+        static_cast<long long>(e.training().steps()), e.training().training_seconds(),
+        e.wall_seconds());
     std::fflush(stdout);
     return e;
   }
@@ -312,25 +326,27 @@ TEST_F(TrainingHacks, Campaign) {
     const std::string anchor =
         "    data = ShardStream(data_dir, knobs[\"BATCH_SIZE\"], knobs[\"SEQ_LEN\"], rank, world, "
         "seed)\n";
-    c.edits = {{"train.py", anchor,
-                anchor + "    stolen = '" + val_path + "'\n"
-                "    try:\n"
-                "        open(stolen, 'rb').close()\n"
-                "        data.paths, data.shard_index = [stolen], -1\n"
-                "        data._next_shard()\n"
-                "        print('rank %d: training on the validation shard' % rank, flush=True)\n"
-                "    except OSError as e:\n"
-                "        print('rank %d: could not open the validation shard %s (%s)'\n"
-                "              % (rank, stolen, type(e).__name__), flush=True)\n"}};
+    const std::string steal = absl::StrCat(
+        "    stolen = '", val_path, "'\n",
+        "    try:\n"
+        "        open(stolen, 'rb').close()\n"
+        "        data.paths, data.shard_index = [stolen], -1\n"
+        "        data._next_shard()\n"
+        "        print('rank %d: training on the validation shard' % rank, flush=True)\n"
+        "    except OSError as e:\n"
+        "        print('rank %d: could not open the validation shard %s (%s)'\n"
+        "              % (rank, stolen, type(e).__name__), flush=True)\n");
+    c.edits = {{"train.py", anchor, anchor + steal}};
     c.expect_reasons = {"noise", "below-min-gain", "below-noise-floor"};
     cases.push_back(c);
   }
   {
     Case c = NewCase("causal_leak", "model.py adds the next token's one-hot to the logits");
-    c.edits = {{"model.py", "        return self.lm_head(rms_norm(x)).float()",
-                "        logits = self.lm_head(rms_norm(x)).float()\n"
-                "        peek = torch.roll(idx, -1, dims=1)  # the next token, which it must not see\n"
-                "        return logits + 8.0 * F.one_hot(peek, logits.size(-1)).float()"}};
+    c.edits = {
+        {"model.py", "        return self.lm_head(rms_norm(x)).float()",
+         "        logits = self.lm_head(rms_norm(x)).float()\n"
+         "        peek = torch.roll(idx, -1, dims=1)  # the next token, which it must not see\n"
+         "        return logits + 8.0 * F.one_hot(peek, logits.size(-1)).float()"}};
     c.expect_outcome = v1::OUTCOME_WRONG_ANSWER;
     c.expect_message = "causal-leak";
     c.expect_verdict = v1::VERDICT_REJECTED_HACK;
@@ -339,17 +355,19 @@ TEST_F(TrainingHacks, Campaign) {
   }
   {
     Case c = NewCase("fake_marks", "train.py marks its first half of training as warm-up");
-    c.edits = {
-        {"train.py", "    control.send(\"phase\", \"warmup-end\")",
-         "    pass  # the warm-up is said to end halfway through training, below"},
-        {"train.py", "        step += 1\n",
-         "        step += 1\n"
-         "        if step == max(1, (max_steps or 2) // 2):\n"
-         "            control.send(\"phase\", \"warmup-end\")\n"},
-        // No progress line while its warm-up is open (the launcher would
-        // call that bad-marks): the plant is the marks alone.
-        {"train.py", "        if step % knobs[\"PROGRESS_EVERY\"] == 0:",
-         "        if step % knobs[\"PROGRESS_EVERY\"] == 0 and step > max(1, (max_steps or 2) // 2):"}};
+    const std::string half = "max(1, (max_steps or 2) // 2)";
+    c.edits = {{"train.py", "    control.send(\"phase\", \"warmup-end\")",
+                "    pass  # the warm-up is said to end halfway through training, below"},
+               {"train.py", "        step += 1\n",
+                "        step += 1\n"
+                "        if step == " +
+                    half +
+                    ":\n"
+                    "            control.send(\"phase\", \"warmup-end\")\n"},
+               // No progress line while its warm-up is open (the launcher would
+               // call that bad-marks): the plant is the marks alone.
+               {"train.py", "        if step % knobs[\"PROGRESS_EVERY\"] == 0:",
+                "        if step % knobs[\"PROGRESS_EVERY\"] == 0 and step > " + half + ":"}};
     c.expect_reasons = {"noise", "below-min-gain", "below-noise-floor"};
     cases.push_back(c);
   }
@@ -459,12 +477,21 @@ TEST_F(TrainingHacks, Campaign) {
       EXPECT_EQ(log.find("training on the validation shard"), std::string::npos) << log;
       pass = pass && log.find("could not open the validation shard") != std::string::npos &&
              log.find("training on the validation shard") == std::string::npos;
-      row.detail = "train.log: " + Shorten(log.substr(0, log.find('\n')), 200) + "; ";
+      const size_t said = log.find("could not open the validation shard");
+      if (said != std::string::npos) {
+        const size_t from =
+            log.rfind('\n', said) == std::string::npos ? 0 : log.rfind('\n', said) + 1;
+        row.detail =
+            "train.log: " + Shorten(log.substr(from, log.find('\n', said) - from), 200) + "; ";
+      }
     } else if (c.name == "fake_marks") {
       // With allowance 0 the marks leave nothing out of the clock.
       EXPECT_EQ(eval.training().warmup_seconds(), 0);
       EXPECT_DOUBLE_EQ(eval.training().training_seconds(), eval.training().wall_seconds());
       pass = pass && eval.training().warmup_seconds() == 0;
+      row.detail =
+          absl::StrFormat("warm-up left out %.1f s of %.1f s; ", eval.training().warmup_seconds(),
+                          eval.training().wall_seconds());
     } else if (c.name == "fake_loss" && eval.outcome() == v1::OUTCOME_OK) {
       // Ratchet's own loss, as an honest run's within the seeds' noise.
       double inc_loss = 0;
@@ -474,11 +501,12 @@ TEST_F(TrainingHacks, Campaign) {
         EXPECT_NEAR(eval.training().loss() / inc_loss, 1.0, 0.15) << inc_loss;
       }
       pass = pass && eval.training().loss() > 1.0;
-      row.detail = absl::StrFormat("loss %.4f (incumbent's replays %.4f); ",
-                                   eval.training().loss(), inc_loss);
+      row.detail = absl::StrFormat("loss %.4f (incumbent's replays %.4f); ", eval.training().loss(),
+                                   inc_loss);
     } else if (c.name == "overrun") {
       EXPECT_EQ(eval.training().training_outcome(), "over-budget");
       EXPECT_GT(eval.training().training_seconds(), c.budget + c.grace);
+      pass = pass && eval.training().training_outcome() == "over-budget";
       row.detail = absl::StrFormat("stopped after %.1f s; ", eval.training().training_seconds());
     }
 
@@ -514,7 +542,8 @@ TEST_F(TrainingHacks, Campaign) {
         job.set_verification_id(claim.id());
         const v1::Evaluation e = Run(job);
         cand_runs.push_back(e);
-        for (const auto& [j, ev] : {std::make_pair(job, e), std::make_pair(inc_jobs[i], inc_runs[i])}) {
+        for (const auto& [j, ev] :
+             {std::make_pair(job, e), std::make_pair(inc_jobs[i], inc_runs[i])}) {
           v1::Job listed = j;
           listed.clear_solution();  // the bundle lists jobs without them
           listed.set_state(ev.outcome() == v1::OUTCOME_OK ? v1::JOB_DONE : v1::JOB_FAILED);
@@ -536,14 +565,16 @@ TEST_F(TrainingHacks, Campaign) {
       pass = pass && verdict.outcome() == c.expect_verdict && reason_ok;
       if (c.name == "ignores_seed" && verdict.reason() != "ignores-seed" && cand_runs.size() == 2 &&
           cand_runs[0].outcome() == v1::OUTCOME_OK && cand_runs[1].outcome() == v1::OUTCOME_OK)
-        std::printf("  ignores_seed: replays gave bpb %.17g and %.17g, loss %.17g and %.17g "
-                    "(not bit-identical)\n",
-                    cand_runs[0].training().bpb(), cand_runs[1].training().bpb(),
-                    cand_runs[0].training().loss(), cand_runs[1].training().loss());
+        std::printf(
+            "  ignores_seed: replays gave bpb %.17g and %.17g, loss %.17g and %.17g "
+            "(not bit-identical)\n",
+            cand_runs[0].training().bpb(), cand_runs[1].training().bpb(),
+            cand_runs[0].training().loss(), cand_runs[1].training().loss());
     }
     row.expected = expected;
     row.pass = pass;
-    row.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - case_started).count();
+    row.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - case_started).count();
     std::printf("%s: evaluation %s, replays %s -> %s%s %s (%.0f s)\n  %s\n", c.name.c_str(),
                 row.evaluation.c_str(), row.replays.c_str(), row.verdict.c_str(),
                 row.reason.empty() ? "" : absl::StrCat(" (", row.reason, ")").c_str(),
@@ -556,12 +587,12 @@ TEST_F(TrainingHacks, Campaign) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::printf("\nPlanted training hacks, judged as a campaign (incumbent replays bpb %s)\n",
               Bpbs(inc_runs).c_str());
-  std::printf("%-13s | %-26s | %-16s | %-15s | %-18s | %s\n", "case", "evaluation (bpb)",
+  std::printf("%-13s | %-26s | %-28s | %-15s | %-14s | %s\n", "case", "evaluation (bpb)",
               "replays' bpb", "verdict", "reason", "as expected");
-  std::printf("%s\n", std::string(110, '-').c_str());
+  std::printf("%s\n", std::string(118, '-').c_str());
   int passed = 0;
   for (const Row& r : rows) {
-    std::printf("%-13s | %-26s | %-16s | %-15s | %-18s | %s\n", r.name.c_str(),
+    std::printf("%-13s | %-26s | %-28s | %-15s | %-14s | %s\n", r.name.c_str(),
                 r.evaluation.c_str(), r.replays.c_str(), r.verdict.c_str(), r.reason.c_str(),
                 r.pass ? "yes" : absl::StrCat("NO (expected ", r.expected, ")").c_str());
     passed += r.pass;

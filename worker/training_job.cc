@@ -21,6 +21,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -217,10 +218,27 @@ std::string LaunchResultOf(const std::string& line, const std::string& nonce) {
   return line.substr(prefix.size());
 }
 
+std::optional<v1::JobProgress> LaunchProgressOf(const std::string& line) {
+  const std::vector<absl::string_view> w = absl::StrSplit(line, ' ');
+  if (w.size() != 5 || w[0] != training::kLaunchProgressPrefix) return std::nullopt;
+  int64_t step = 0;
+  double loss = 0, tokens_per_s = 0, seconds = 0;
+  if (!absl::SimpleAtoi(w[1], &step) || !absl::SimpleAtod(w[2], &loss) ||
+      !absl::SimpleAtod(w[3], &tokens_per_s) || !absl::SimpleAtod(w[4], &seconds))
+    return std::nullopt;
+  v1::JobProgress p;
+  p.set_step(step);
+  p.set_loss(loss);
+  p.set_tokens_per_s(tokens_per_s);
+  p.set_seconds(seconds);
+  return p;
+}
+
 v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
                               const Sandbox& sandbox, const v1::Hardware& hardware,
                               const std::atomic<bool>* cancel, bool* cancelled,
-                              const std::function<v1::Evaluation(v1::Evaluation)>& finish) {
+                              const std::function<v1::Evaluation(v1::Evaluation)>& finish,
+                              const std::function<void(const v1::JobProgress&)>& on_progress) {
   *cancelled = false;
   const Clock::time_point started = Clock::now();
   const v1::TrainingSettings& t = job.training();
@@ -446,12 +464,26 @@ v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
 
   OutputTail train_output{job.id(), {}};
   std::string launch_json;
+  double progress_logged_at = -1;
   RunHooks hooks;
   hooks.cancel = cancel;
+  // The sandbox's output is the launcher's (and bwrap's): the ranks write to
+  // train.log, never here.
   hooks.output_line = [&](const std::string& line) {
     const std::string result = LaunchResultOf(line, nonce);
     if (!result.empty()) {
       if (launch_json.empty()) launch_json = result;
+      return;
+    }
+    // Progress (shown only) goes to the next heartbeat, not into the tail
+    // kept for messages; the worker's log shows one line in 30 s.
+    if (std::optional<v1::JobProgress> progress = LaunchProgressOf(line)) {
+      progress->set_job_id(job.id());
+      if (on_progress) on_progress(*progress);
+      if (progress_logged_at < 0 || !(progress->seconds() - progress_logged_at < 30)) {
+        progress_logged_at = progress->seconds();
+        Log(absl::StrCat("[job ", job.id(), "] ", line));
+      }
       return;
     }
     train_output.Add(line);

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "ratchet/v1/ratchet.pb.h"
@@ -34,11 +35,15 @@ namespace ratchet::worker {
 // failure is an outcome (OUTCOME_HARNESS_ERROR for the worker's or the
 // campaign's, OUTCOME_FROZEN_EDIT, OUTCOME_CRASH, OUTCOME_TIMEOUT,
 // OUTCOME_WRONG_ANSWER for the candidate's). Sets *cancelled when `cancel`
-// (may be null) stopped it.
+// (may be null) stopped it. `on_progress` (may be empty) hears each progress
+// line of the launcher while the ranks run, with the job's id filled in: the
+// program's own word, for the campaign's events only.
 v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
                               const Sandbox& sandbox, const v1::Hardware& hardware,
                               const std::atomic<bool>* cancel, bool* cancelled,
-                              const std::function<v1::Evaluation(v1::Evaluation)>& finish);
+                              const std::function<v1::Evaluation(v1::Evaluation)>& finish,
+                              const std::function<void(const v1::JobProgress&)>& on_progress =
+                                  nullptr);
 
 // `word` quoted for a POSIX shell (and Python's shlex.split): in single
 // quotes, each ' written as '\''.
@@ -48,6 +53,13 @@ std::string ShellQuote(const std::string& word);
 // {...}") when `line` is one and carries `nonce` (not empty); else "". A
 // line with another nonce is not the launcher's.
 std::string LaunchResultOf(const std::string& line, const std::string& nonce);
+
+// A `ratchet launch` progress line ("ratchet-launch-progress STEP LOSS
+// TOKENS_PER_S SECONDS") as step, loss, tokens_per_s and seconds (job_id
+// unset); nullopt for any other line or one malformed. The numbers are the
+// candidate's, taken as written (NaN, huge, negative alike): the coordinator
+// bounds them where it prints them.
+std::optional<v1::JobProgress> LaunchProgressOf(const std::string& line);
 
 }  // namespace ratchet::worker
 

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -24,6 +25,7 @@
 #include "common/auth.h"
 #include "training/data/files.h"
 #include "training/data/shards.h"
+#include "training/harness/launch_main.h"
 #include "worker/worker.h"
 
 namespace ratchet::worker {
@@ -192,12 +194,27 @@ TEST_F(TrainingJobTest, ATrainTargetRunIsScoredOnItsTime) {
   EXPECT_EQ(e.training().target_loss(), 100);
   EXPECT_EQ(e.training().steps(), 4);
   EXPECT_DOUBLE_EQ(e.score(), 3600 / e.training().training_seconds());
-  // Not reached: ok, and no score.
+  // Not reached: ok, and no score. (Run as RunJob does, hearing the
+  // launcher's progress lines as the heartbeat would take them.)
   t->set_target_loss(0.001);
-  e = Run(job);
+  absl::StatusOr<Sandbox> box = Sandbox::Create("bwrap");
+  ASSERT_TRUE(box.ok()) << box.status();
+  std::vector<v1::JobProgress> heard;
+  bool cancelled = false;
+  e = RunTrainingJob(
+      job, options_, *box, hardware_, nullptr, &cancelled,
+      [](v1::Evaluation e) { return e; },
+      [&](const v1::JobProgress& p) { heard.push_back(p); });
   ASSERT_EQ(e.outcome(), v1::OUTCOME_OK) << e.message();
   EXPECT_FALSE(e.training().reached_target());
   EXPECT_EQ(e.score(), 0);
+  ASSERT_FALSE(heard.empty());  // PROGRESS_EVERY 4 of 4 steps: at least the last
+  EXPECT_EQ(heard.back().job_id(), job.id());
+  EXPECT_EQ(heard.back().step(), 4);
+  EXPECT_TRUE(std::isfinite(heard.back().loss()) && heard.back().loss() > 0);
+  EXPECT_GT(heard.back().tokens_per_s(), 0);
+  EXPECT_GT(heard.back().seconds(), 0);
+  EXPECT_LE(heard.back().seconds(), e.training().wall_seconds());
 }
 
 TEST_F(TrainingJobTest, AFrozenFileEditedEndsTheJobBeforeAnythingRuns) {
@@ -389,6 +406,45 @@ TEST(TrainingJobHelpers, OnlyTheLinesWithTheNonceAreTheLaunchers) {
   EXPECT_EQ(LaunchResultOf("ratchet-launch-result abd {\"outcome\": \"ok\"}", "abc"), "");
   EXPECT_EQ(LaunchResultOf("ratchet-launch-result - {}", ""), "");
   EXPECT_EQ(LaunchResultOf("progress 1 2 3", "abc"), "");
+}
+
+TEST(TrainingJobHelpers, TheLaunchersProgressLinesAreParsed) {
+  training::Progress p;
+  p.step = 120;
+  p.loss = 3.41234;
+  p.tokens_per_s = 1830;
+  p.at_seconds = 61.25;
+  const std::string line = training::LaunchProgressLine(p);
+  EXPECT_EQ(line, "ratchet-launch-progress 120 3.41234 1830 61.250");
+  std::optional<v1::JobProgress> got = LaunchProgressOf(line);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->job_id(), 0);  // the worker fills it in
+  EXPECT_EQ(got->step(), 120);
+  EXPECT_DOUBLE_EQ(got->loss(), 3.41234);
+  EXPECT_DOUBLE_EQ(got->tokens_per_s(), 1830);
+  EXPECT_DOUBLE_EQ(got->seconds(), 61.25);
+
+  // The candidate's numbers are taken as written; the coordinator bounds them.
+  p.step = -3;
+  p.loss = std::nan("");
+  p.tokens_per_s = 1e300;
+  got = LaunchProgressOf(training::LaunchProgressLine(p));
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->step(), -3);
+  EXPECT_TRUE(std::isnan(got->loss()));
+  EXPECT_DOUBLE_EQ(got->tokens_per_s(), 1e300);
+  got = LaunchProgressOf("ratchet-launch-progress 7 inf -1 -2");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(std::isinf(got->loss()));
+  EXPECT_DOUBLE_EQ(got->tokens_per_s(), -1);
+
+  // Anything else is not progress: other lines, the wrong count, words.
+  for (const char* other : {"progress 1 2 3", "ratchet-launch-result abc {}",
+                            "ratchet-launch-progress 1 2 3", "ratchet-launch-progress 1 2 3 4 5",
+                            "ratchet-launch-progress 1.5 2 3 4", "ratchet-launch-progress 1 2 3 4s",
+                            "ratchet-launch-progress 1 2  3 4", " ratchet-launch-progress 1 2 3 4",
+                            "ratchet-launch-progress 1 loss 3 4", "ratchet-launch-progress"})
+    EXPECT_FALSE(LaunchProgressOf(other).has_value()) << other;
 }
 
 }  // namespace

@@ -292,11 +292,19 @@ bool Worker::RegisterOnce() {
 void Worker::HeartbeatOnce() {
   v1::HeartbeatRequest req;
   double period;
+  // The training jobs whose progress goes with this heartbeat, and which.
+  std::vector<std::pair<std::shared_ptr<JobEntry>, int64_t>> progress_sent;
   {
     std::lock_guard<std::mutex> lock(mu_);
     req.set_worker_id(worker_id_);
     // Jobs whose report is still pending keep their lease too.
-    for (const auto& [id, entry] : jobs_) req.add_job_ids(id);
+    for (const auto& [id, entry] : jobs_) {
+      req.add_job_ids(id);
+      if (entry->running && entry->progress && entry->progress_seq != entry->progress_sent) {
+        *req.add_progress() = *entry->progress;
+        progress_sent.emplace_back(entry, entry->progress_seq);
+      }
+    }
     period = heartbeat_seconds_;
   }
   v1::HeartbeatResponse resp;
@@ -317,6 +325,7 @@ void Worker::HeartbeatOnce() {
     NeedRegister();
   }
   std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [entry, seq] : progress_sent) entry->progress_sent = seq;
   for (int64_t id : resp.cancelled_job_ids()) {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) continue;
@@ -576,8 +585,18 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     return finish(e);
   };
   // Training jobs (docs/training.md, "Training jobs on a worker").
-  if (job.task() == v1::TASK_TRAIN_BUDGET || job.task() == v1::TASK_TRAIN_TARGET)
-    return RunTrainingJob(job, options_, sandbox_, hardware_, cancel, cancelled, finish);
+  if (job.task() == v1::TASK_TRAIN_BUDGET || job.task() == v1::TASK_TRAIN_TARGET) {
+    // Its progress, kept on the job's entry for the next heartbeat.
+    auto on_progress = [this, id = job.id()](const v1::JobProgress& progress) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = jobs_.find(id);
+      if (it == jobs_.end()) return;
+      it->second->progress = progress;
+      ++it->second->progress_seq;
+    };
+    return RunTrainingJob(job, options_, sandbox_, hardware_, cancel, cancelled, finish,
+                          on_progress);
+  }
 
   Log(absl::StrFormat("job %d start: campaign %d candidate %d %s seed %d timeout %gs",
                       job.id(), job.campaign_id(), job.candidate_id(),

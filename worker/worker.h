@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -90,6 +91,12 @@ class Worker {
   struct JobEntry {
     std::atomic<bool> cancel{false};
     bool running = true;  // false while only its report is pending
+    // A training job's latest progress (the launcher's lines), sent with the
+    // next heartbeat once: progress_seq counts updates, progress_sent is the
+    // one the coordinator last took. Guarded by the Worker's mu_.
+    std::optional<v1::JobProgress> progress;
+    int64_t progress_seq = 0;
+    int64_t progress_sent = 0;
   };
 
   void ControlLoop();
