@@ -21,12 +21,16 @@
 //
 // Skipped where /usr/bin/python3 cannot import torch or bwrap cannot run.
 // RATCHET_TRAINING_HACKS_ONLY=name,name runs only those cases (debugging).
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -78,16 +82,20 @@ std::string Unavailable() {
   return "";
 }
 
-// A stream that is learnable but not memorised in a dozen steps: a
-// repeating pattern of 61 random ids with 20% of the tokens replaced by
-// random ones (uniform over the vocabulary but end-of-text). Every token is
-// one byte, so BPB is bits per token: a uniform guess scores log2(50257) =
-// 15.6, and the best possible model about 3.8 (the replaced tokens cannot be
-// predicted).
+// A stream that is learnable but not memorised: a repeating pattern of 13
+// random ids with 20% of the tokens replaced by random ones (uniform over
+// the vocabulary but end-of-text). Every token is one byte, so BPB is bits
+// per token: a uniform guess scores log2(50257) = 15.6, the best possible
+// model about 3.85 (0.2 x (15.6 + log2 5) for the replaced tokens, 0.8 x
+// log2 1.25 for the rest). After 12 steps the incumbent scores about 10.7
+// and LR_SCALE=3 about 6, each within a few tenths across seeds. (With a
+// 61-token pattern LR_SCALE=3's BPB after 12 steps depended on the initial
+// weights, 6.9 to 8.9, and two replays a side could not tell its 45% gain
+// from noise in one full run of three.)
 void WriteData(const std::string& dir) {
   fs::create_directories(dir);
   std::mt19937 rng(7);
-  std::vector<uint16_t> pattern(61);
+  std::vector<uint16_t> pattern(13);
   for (uint16_t& t : pattern) t = static_cast<uint16_t>(rng() % (kVocab - 1));
   auto stream = [&](size_t n) {
     std::vector<uint16_t> tokens(n);
@@ -101,7 +109,7 @@ void WriteData(const std::string& dir) {
   std::string lengths(2 * kVocab, '\0');
   for (size_t id = 0; id < kVocab; ++id) lengths[2 * id] = id == kEndOfText ? 0 : 1;
   ASSERT_TRUE(training::WriteWholeFile(dir + "/token_bytes.bin", lengths).ok());
-  std::ofstream(dir + "/manifest.json") << "{\"synthetic\": \"61-token pattern, 20% noise\"}\n";
+  std::ofstream(dir + "/manifest.json") << "{\"synthetic\": \"13-token pattern, 20% noise\"}\n";
 }
 
 // One planted edit: `anchor` (which must occur in `file`) becomes `text`.
@@ -180,9 +188,11 @@ class TrainingHacks : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::string why = Unavailable(); !why.empty()) GTEST_SKIP() << why;
-    dir_ = (fs::path(::testing::TempDir()) / "training_hacks").string();
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    // A folder of its own: another run of this test at the same time (two
+    // ctest invocations) must not remove this one's data or scratch.
+    std::string tmpl = (fs::path(::testing::TempDir()) / "training_hacks-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << strerror(errno);
+    dir_ = tmpl;
     data_ = dir_ + "/data";
     WriteData(data_);
     options_.coordinator = "127.0.0.1:1";  // never dialled: RunJob only

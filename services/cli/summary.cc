@@ -261,6 +261,15 @@ std::string SummaryJson(const SummaryInput& in) {
   j["message"] = c.message();
   j["baseline"] = {{"score", HasBaselineScore(c) ? json(c.baseline_score()) : json(nullptr)},
                    {"candidate", c.baseline_candidate_id()}};
+  // Training campaigns also in their own figures (the score is 1 / BPB, or
+  // 3600 / seconds to the target).
+  const auto add_figure = [&](json* at, double score) {
+    if (score <= 0) return;
+    if (c.spec().task() == ratchet::v1::TASK_TRAIN_BUDGET) (*at)["bpb"] = 1.0 / score;
+    if (c.spec().task() == ratchet::v1::TASK_TRAIN_TARGET)
+      (*at)["training_seconds"] = 3600.0 / score;
+  };
+  if (HasBaselineScore(c)) add_figure(&j["baseline"], c.baseline_score());
   if (HasBest(in)) {
     json best = {{"score", c.best_score()},
                  {"candidate", c.best_candidate_id()},
@@ -289,6 +298,7 @@ std::string SummaryJson(const SummaryInput& in) {
                          {"measurements", w.t_b_measurements()},
                          {"spread", w.t_b_spread()}});
     best["t_b"] = t_b;
+    add_figure(&best, c.best_score());
     j["best"] = best;
   } else {
     j["best"] = nullptr;

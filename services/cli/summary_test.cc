@@ -255,5 +255,17 @@ TEST(TrainingScoreText, BpbOrTimeToTarget) {
   EXPECT_EQ(TrainingScoreText(c, 0), "target missed");
 }
 
+TEST(TrainingScoreText, TheJsonSummaryCarriesBpb) {
+  SummaryInput in;
+  in.campaign.mutable_spec()->set_task(ratchet::v1::TASK_TRAIN_BUDGET);
+  in.campaign.set_baseline_candidate_id(1);
+  in.campaign.set_baseline_score(0.5);
+  in.campaign.set_best_candidate_id(1);
+  in.campaign.set_best_score(0.5);
+  const nlohmann::json j = nlohmann::json::parse(SummaryJson(in));
+  EXPECT_DOUBLE_EQ(j["baseline"]["bpb"].get<double>(), 2.0);
+  EXPECT_NE(SummaryText(in).find("BPB 2.0000"), std::string::npos) << SummaryText(in);
+}
+
 }  // namespace
 }  // namespace ratchet::cli
