@@ -50,6 +50,7 @@
 #include "nlohmann/json.hpp"
 #include "services/verifier/verdict.h"
 #include "spec/frozen_files.h"
+#include "tests/support/training_data.h"
 #include "training/data/files.h"
 #include "training/data/shards.h"
 #include "worker/sandbox.h"
@@ -92,24 +93,17 @@ std::string Unavailable() {
 // 61-token pattern LR_SCALE=3's BPB after 12 steps depended on the initial
 // weights, 6.9 to 8.9, and two replays a side could not tell its 45% gain
 // from noise in one full run of three.)
+using ratchet::testing::SyntheticData;
+using ratchet::testing::WriteSyntheticData;
+
 void WriteData(const std::string& dir) {
-  fs::create_directories(dir);
-  std::mt19937 rng(7);
-  std::vector<uint16_t> pattern(13);
-  for (uint16_t& t : pattern) t = static_cast<uint16_t>(rng() % (kVocab - 1));
-  auto stream = [&](size_t n) {
-    std::vector<uint16_t> tokens(n);
-    for (size_t i = 0; i < n; ++i)
-      tokens[i] = rng() % 5 == 0 ? static_cast<uint16_t>(rng() % (kVocab - 1))
-                                 : pattern[i % pattern.size()];
-    return tokens;
-  };
-  ASSERT_TRUE(training::WriteShard(dir + "/train_000000.bin", stream(60000)).ok());
-  ASSERT_TRUE(training::WriteShard(dir + "/val_000000.bin", stream(8000)).ok());
-  std::string lengths(2 * kVocab, '\0');
-  for (size_t id = 0; id < kVocab; ++id) lengths[2 * id] = id == kEndOfText ? 0 : 1;
-  ASSERT_TRUE(training::WriteWholeFile(dir + "/token_bytes.bin", lengths).ok());
-  std::ofstream(dir + "/manifest.json") << "{\"synthetic\": \"13-token pattern, 20% noise\"}\n";
+  SyntheticData data;
+  data.end_of_text = false;
+  data.noise_one_in = 5;
+  data.train_tokens = 60000;
+  data.val_tokens = 8000;
+  data.manifest = "{\"synthetic\": \"13-token pattern, 20% noise\"}\n";
+  ASSERT_TRUE(WriteSyntheticData(dir, data).ok());
 }
 
 // One planted edit: `anchor` (which must occur in `file`) becomes `text`.

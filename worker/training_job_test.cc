@@ -6,6 +6,7 @@
 // editing a frozen file, never stopping). Skipped where /usr/bin/python3
 // cannot import torch or bwrap cannot run. No assertion rests on how fast
 // this machine is (steps, never a budget, for the runs that must succeed).
+#include "tests/support/training_data.h"
 #include "worker/training_job.h"
 
 #include <cmath>
@@ -65,25 +66,12 @@ std::string Unavailable() {
   return why;
 }
 
-// A repeating pattern of 13 random ids with end-of-text now and then (as
-// training/harness/train_main_test.cc writes); every token 1 byte but 50256.
+// A repeating pattern of 13 random ids with end-of-text now and then
+// (tests/support/training_data.h); every token 1 byte but 50256.
 std::string WriteData(const std::string& dir) {
-  fs::create_directories(dir);
-  std::mt19937 rng(7);
-  std::vector<uint16_t> pattern(13);
-  for (uint16_t& t : pattern) t = static_cast<uint16_t>(rng() % (kVocab - 1));
-  auto stream = [&](size_t n) {
-    std::vector<uint16_t> tokens(n);
-    for (size_t i = 0; i < n; ++i)
-      tokens[i] = i % 97 == 0 ? kEndOfText : pattern[i % pattern.size()];
-    return tokens;
-  };
-  EXPECT_TRUE(training::WriteShard(dir + "/train_000000.bin", stream(30000)).ok());
-  EXPECT_TRUE(training::WriteShard(dir + "/val_000000.bin", stream(4000)).ok());
-  std::string lengths(2 * kVocab, '\0');
-  for (size_t id = 0; id < kVocab; ++id) lengths[2 * id] = id == kEndOfText ? 0 : 1;
-  EXPECT_TRUE(training::WriteWholeFile(dir + "/token_bytes.bin", lengths).ok());
-  std::ofstream(dir + "/manifest.json") << "{\"synthetic\": true}\n";
+  ratchet::testing::SyntheticData data;
+  data.manifest = "{\"synthetic\": true}\n";
+  EXPECT_TRUE(ratchet::testing::WriteSyntheticData(dir, data).ok());
   return dir;
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "services/verifier/findings.h"
 #include "services/verifier/verdict.h"
 #include "services/verifier/welch.h"
 
@@ -43,17 +44,6 @@ std::string List(const std::vector<double>& v, int places) {
 
 std::string FirstLine(const std::string& s, size_t limit = 600) {
   return s.substr(0, s.find('\n')).substr(0, limit);
-}
-
-struct Problem {
-  v1::VerdictOutcome outcome = v1::VERDICT_UNSPECIFIED;
-  std::string reason, detail;
-};
-
-// Keeps the first problem of a kind: the earliest replay names it.
-void Note(Problem* p, v1::VerdictOutcome o, const std::string& reason, const std::string& detail) {
-  if (p->outcome != v1::VERDICT_UNSPECIFIED) return;
-  *p = {o, reason, detail};
 }
 
 // The evaluator's causal check: a model whose outputs at a position change
@@ -182,19 +172,8 @@ v1::Verification DecideTraining(const v1::Verification& claim, const v1::ReplayB
                          List(inc_bpb, 4)));
   }
 
-  auto reject = [&](const Problem& p) {
-    v.set_outcome(p.outcome);
-    v.set_reason(p.reason);
-    v.set_detail(p.detail);
-    ev->set_failed_check(p.reason);
-    ev->set_check_detail(p.detail);
-    return v;
-  };
-  // Hack evidence outweighs everything: one caught replay is enough.
-  if (hack.outcome != v1::VERDICT_UNSPECIFIED) return reject(hack);
-  if (wrong.outcome != v1::VERDICT_UNSPECIFIED) return reject(wrong);
-  if (flaky.outcome != v1::VERDICT_UNSPECIFIED) return reject(flaky);
-  if (inc_problem.outcome != v1::VERDICT_UNSPECIFIED) return reject(inc_problem);
+  auto reject = [&](const Problem& p) { return Reject(p, v); };
+  if (const Problem* found = FirstFound({&hack, &wrong, &flaky, &inc_problem})) return reject(*found);
   if (inc.empty() || cand.empty())
     return reject({v1::VERDICT_REJECTED_FLAKY, "incumbent-failed", "no replay figures to compare"});
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/noise_floor.h"
+#include "services/verifier/findings.h"
 #include "services/verifier/screening.h"
 #include "services/verifier/training_verdict.h"
 #include "services/verifier/welch.h"
@@ -41,17 +42,6 @@ std::string HackInMessage(const std::string& message) {
   if (absl::StrContains(message, "wrong while timed")) return "wrong-while-timed";
   if (absl::StrContains(message, "modified its inputs")) return "modified-inputs";
   return "";
-}
-
-struct Problem {
-  v1::VerdictOutcome outcome = v1::VERDICT_UNSPECIFIED;
-  std::string reason, detail;
-};
-
-// Keeps the first problem of a kind: the earliest replay names it.
-void Note(Problem* p, v1::VerdictOutcome o, const std::string& reason, const std::string& detail) {
-  if (p->outcome != v1::VERDICT_UNSPECIFIED) return;
-  *p = {o, reason, detail};
 }
 
 // The independent timing's findings over a claim's replays: the worker's
@@ -482,19 +472,8 @@ v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& r
   for (double s : cand) v.add_candidate_scores(s);
   for (double s : inc) v.add_incumbent_scores(s);
 
-  auto reject = [&](const Problem& p) {
-    v.set_outcome(p.outcome);
-    v.set_reason(p.reason);
-    v.set_detail(p.detail);
-    ev->set_failed_check(p.reason);
-    ev->set_check_detail(p.detail);
-    return v;
-  };
-  // Hack evidence outweighs everything: one caught replay is enough.
-  if (hack.outcome != v1::VERDICT_UNSPECIFIED) return reject(hack);
-  if (wrong.outcome != v1::VERDICT_UNSPECIFIED) return reject(wrong);
-  if (flaky.outcome != v1::VERDICT_UNSPECIFIED) return reject(flaky);
-  if (inc_problem.outcome != v1::VERDICT_UNSPECIFIED) return reject(inc_problem);
+  auto reject = [&](const Problem& p) { return Reject(p, v); };
+  if (const Problem* found = FirstFound({&hack, &wrong, &flaky, &inc_problem})) return reject(*found);
   if (inc.empty() || cand.empty())
     return reject({v1::VERDICT_REJECTED_FLAKY, "incumbent-failed", "no replay scores to compare"});
 

@@ -23,17 +23,8 @@ import tempfile
 
 def write_data(folder, source_dir):
     sys.path.insert(0, os.path.join(source_dir, "training", "eval"))
-    import numpy as np
     import shards
-    rng = np.random.default_rng(0)
-    pattern = rng.integers(0, 50256, size=61)
-    tokens = np.tile(pattern, 2000)[:100000]
-    os.makedirs(folder)
-    shards.write_shard(os.path.join(folder, "train_000000.bin"), tokens[:80000])
-    shards.write_shard(os.path.join(folder, "val_000000.bin"), tokens[80000:])
-    lengths = rng.integers(1, 7, size=50257)
-    lengths[50256] = 0
-    shards.write_token_bytes(os.path.join(folder, "token_bytes.bin"), lengths)
+    shards.write_repeating_pattern(folder)
     with open(os.path.join(folder, "manifest.json"), "w") as f:
         json.dump({"synthetic": "a 61-token pattern repeated", "seed": 0}, f)
 

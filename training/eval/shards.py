@@ -85,3 +85,20 @@ def read_token_bytes(path):
     if lengths.size < VOCAB_SIZE:
         raise ShardError("%s: %d entries, expected at least %d" % (path, lengths.size, VOCAB_SIZE))
     return lengths
+
+
+def write_repeating_pattern(folder, period=61, tokens=100000, seed=0):
+    """A data folder for tests: one token pattern repeated (a model learns it
+    fast), 80% of it as train_000000.bin and the rest as val_000000.bin, and
+    a token_bytes.bin of random lengths 1-6 (0 for end-of-text)."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.integers(0, 50256, size=period)
+    stream = np.tile(pattern, tokens // period + 1)[:tokens]
+    cut = tokens * 4 // 5
+    os.makedirs(folder)
+    write_shard(os.path.join(folder, "train_000000.bin"), stream[:cut])
+    write_shard(os.path.join(folder, "val_000000.bin"), stream[cut:])
+    lengths = rng.integers(1, 7, size=50257)
+    lengths[50256] = 0
+    write_token_bytes(os.path.join(folder, "token_bytes.bin"), lengths)
+

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "nlohmann/json.hpp"
+#include "tests/support/training_data.h"
 #include "training/data/files.h"
 #include "training/data/shards.h"
 
@@ -47,23 +48,10 @@ bool TorchImports() {
   return std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") == 0;
 }
 
-// A repeating pattern of 13 random ids with end-of-text now and then, as
-// training/eval/evaluate_test.py makes; every token 1 byte but 50256.
+// A repeating pattern of 13 random ids with end-of-text now and then
+// (tests/support/training_data.h); every token 1 byte but 50256.
 std::string WriteData(const std::string& dir) {
-  fs::create_directories(dir);
-  std::mt19937 rng(7);
-  std::vector<uint16_t> pattern(13);
-  for (uint16_t& t : pattern) t = static_cast<uint16_t>(rng() % (kVocab - 1));
-  auto stream = [&](size_t n) {
-    std::vector<uint16_t> tokens(n);
-    for (size_t i = 0; i < n; ++i) tokens[i] = i % 97 == 0 ? kEndOfText : pattern[i % pattern.size()];
-    return tokens;
-  };
-  EXPECT_TRUE(WriteShard(dir + "/train_000000.bin", stream(30000)).ok());
-  EXPECT_TRUE(WriteShard(dir + "/val_000000.bin", stream(4000)).ok());
-  std::string lengths(2 * kVocab, '\0');
-  for (size_t id = 0; id < kVocab; ++id) lengths[2 * id] = id == kEndOfText ? 0 : 1;
-  EXPECT_TRUE(WriteWholeFile(dir + "/token_bytes.bin", lengths).ok());
+  EXPECT_TRUE(ratchet::testing::WriteSyntheticData(dir).ok());
   return dir;
 }
 
