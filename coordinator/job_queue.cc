@@ -13,27 +13,24 @@ absl::StatusOr<int64_t> JobQueue::Enqueue(int64_t campaign_id, int64_t candidate
   job.set_candidate_id(candidate_id);
   job.set_kind(kind);
   job.set_verification_id(verification_id);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    job.set_seed(seed_rng_() >> 1);  // positive when read back as a signed integer
-  }
-  job.set_state(v1::JOB_QUEUED);
   job.set_avoid_worker_id(avoid_worker_id);
-  job.set_created_unix_ms(clock_->NowUnixMs());
-  return store_->CreateJob(job);
+  return Create(std::move(job));
 }
 
 absl::StatusOr<int64_t> JobQueue::EnqueueEvaluation(int64_t campaign_id, int64_t candidate_id,
                                                     double fidelity) {
-  if (fidelity <= 0 || fidelity >= 1) return Enqueue(campaign_id, candidate_id, v1::JOB_EVALUATE);
   v1::Job job;
   job.set_campaign_id(campaign_id);
   job.set_candidate_id(candidate_id);
   job.set_kind(v1::JOB_EVALUATE);
-  job.set_fidelity(fidelity);
+  if (fidelity > 0 && fidelity < 1) job.set_fidelity(fidelity);
+  return Create(std::move(job));
+}
+
+absl::StatusOr<int64_t> JobQueue::Create(v1::Job job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job.set_seed(seed_rng_() >> 1);
+    job.set_seed(seed_rng_() >> 1);  // positive when read back as a signed integer
   }
   job.set_state(v1::JOB_QUEUED);
   job.set_created_unix_ms(clock_->NowUnixMs());

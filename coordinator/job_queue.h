@@ -39,6 +39,9 @@ class JobQueue {
                                             double fidelity);
 
  private:
+  // A fresh seed, queued now.
+  absl::StatusOr<int64_t> Create(v1::Job job);
+
   store::Store* const store_;
   const Clock* const clock_;
   std::mutex mu_;

@@ -36,11 +36,8 @@ bool IsExecutable(const std::string& path) {
 }
 
 std::string SelfDir() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  buf[n] = '\0';
-  return fs::path(buf).parent_path().string();
+  const std::string self = SelfExecutable();
+  return self.empty() ? "" : fs::path(self).parent_path().string();
 }
 
 // Where a kernel refuses a limit above the hard maximum, keep the hard one.
@@ -333,6 +330,17 @@ int64_t ScratchUsage(const std::string& dir) {
   if (fd < 0) return total;
   if (!AddScratchUsage(fd, 1, &total)) return INT64_MAX;
   return total;
+}
+
+std::string SelfExecutable() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "";
+  buf[n] = '\0';
+  std::string path = buf;
+  constexpr absl::string_view kDeleted = " (deleted)";
+  if (absl::EndsWith(path, kDeleted)) path.resize(path.size() - kDeleted.size());
+  return path;
 }
 
 std::string FindBwrap() {

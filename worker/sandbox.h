@@ -108,6 +108,11 @@ class Sandbox {
   std::string bwrap_;  // path of the bwrap binary when mode_ == kBwrap
 };
 
+// This process's executable, by /proc/self/exe; "" when unknown. A file
+// replaced on disk while the process runs (an upgrade, a rebuild) reads as
+// "PATH (deleted)": the file now at PATH is returned, the new build.
+std::string SelfExecutable();
+
 // Finds bwrap: beside this executable first (a bundle ships its own), then
 // on PATH. Empty when there is none.
 std::string FindBwrap();

@@ -107,19 +107,6 @@ std::string LogTail(const fs::path& log) {
   return absl::StrCat("\n--- the end of train.log ---\n", *text);
 }
 
-std::string SelfExe() {
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return "";
-  buf[n] = '\0';
-  // Replaced on disk while this worker runs (an upgrade, a rebuild): the
-  // file at the same path is the new `ratchet`, which still has `launch`.
-  std::string path = buf;
-  constexpr absl::string_view kDeleted = " (deleted)";
-  if (absl::EndsWith(path, kDeleted)) path.resize(path.size() - kDeleted.size());
-  return path;
-}
-
 // `path` (canonical) is `folder` or inside it, `folder` taken with links
 // resolved as far as it exists.
 bool Inside(const std::string& path, const std::string& folder) {
@@ -331,7 +318,7 @@ v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
   if (!data.ok())
     return harness_error(absl::StrCat("the training data folder: ", data.status().message()));
   const std::string launcher =
-      options.launcher_path.empty() ? SelfExe() : fs::absolute(options.launcher_path, ec).string();
+      options.launcher_path.empty() ? SelfExecutable() : fs::absolute(options.launcher_path, ec).string();
   if (launcher.empty() || access(launcher.c_str(), X_OK) != 0)
     return harness_error(absl::StrCat("the ratchet executable for `ratchet launch` ('", launcher,
                                       "') cannot be run"));

@@ -43,11 +43,8 @@ int Fail(const std::string& message) {
 }
 
 std::string SelfDir() {
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n <= 0) return ".";
-  buf[n] = '\0';
-  return fs::path(buf).parent_path().string();
+  const std::string self = SelfExecutable();
+  return self.empty() ? "." : fs::path(self).parent_path().string();
 }
 
 std::string Hostname() {
