@@ -110,7 +110,7 @@ int main() {
     // Between calls the harness prepares the next one (copies, an L2
     // flush) for a while: sleep then. After kArm the call follows at once:
     // stay awake for it, so that no wake-up lands inside the timed round trip.
-    const uint32_t req = ch::WaitChange(&cb->request, seen, 5000, armed ? 50000000 : 200000,
+    const uint32_t req = ch::WaitChange(&cb->request, seen, 5000, armed ? 50000000 : 5000,
                                         100000000, [harness] { return getppid() != harness; });
     armed = false;
     if (req == seen) return 0;  // the harness is gone
@@ -136,6 +136,10 @@ int main() {
         armed = true;
         break;
       }
+      case ch::kPingLate:
+        ch::LateAnswerDelay();
+        cb->rc = 0;
+        break;
       case ch::kLoad: {
         cb->library_path[sizeof(cb->library_path) - 1] = '\0';
         char by_fd[64];
@@ -180,7 +184,6 @@ int main() {
       default:
         cb->rc = -1;
     }
-    cb->done.store(req, std::memory_order_release);
-    ch::Wake(&cb->done);
+    ch::Answer(cb, req);
   }
 }

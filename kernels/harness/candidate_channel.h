@@ -5,7 +5,10 @@
 // The harness writes a request (an op and, for a call, where each tensor
 // lies in the arena), then bumps `request`; the candidate process answers by
 // writing `rc` (and `message` for a failed load) and bumping `done`. Both
-// counters wake the other side with a futex after a short spin.
+// counters wake the other side with a futex after a short spin. The answer
+// is also sent as a datagram on kAnswerFd: the kernel stamps its arrival, so
+// the harness can sleep through a call (leaving every core to a candidate's
+// threads) and still know when the answer came.
 //
 // Everything in this memory is writable by candidate code: the harness reads
 // only `done`, `rc` and `message` from it, treats them as claims, and keeps
@@ -15,6 +18,7 @@
 
 #include <linux/futex.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +37,9 @@ inline constexpr size_t kControlBytes = 16384;  // the arena starts here
 // these file descriptors (it may not be able to open either by name).
 inline constexpr int kMemoryFd = 3;
 inline constexpr int kLibraryFd = 4;
+// The candidate process's end of a datagram socket pair: every answer's
+// request number, sent after `done` is bumped.
+inline constexpr int kAnswerFd = 5;
 // The unprivileged user a candidate process runs as when the harness is root.
 inline constexpr unsigned kNobody = 65534;
 
@@ -41,6 +48,7 @@ enum Op : uint32_t {
   kLoad = 2,  // dlopen(library_path, or fd kLibraryFd when empty) and find the entry point
   kCall = 3,  // call the entry point on the tensors described
   kArm = 4,   // a call follows shortly: answer, then wait for it awake
+  kPingLate = 5,  // answer after about 200 us: calibrates the harness's own wake-up
 };
 
 // The rc of a kCall whose CUDA work failed (a launch error, or an error at
@@ -84,6 +92,20 @@ inline uint32_t* FutexWord(std::atomic<uint32_t>* a) { return reinterpret_cast<u
 
 inline void Wake(std::atomic<uint32_t>* word) {
   syscall(SYS_futex, FutexWord(word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+// The candidate process's answer to request `req`: `done` bumped, its
+// waiter woken, and the datagram the kernel stamps sent.
+inline void Answer(ControlBlock* cb, uint32_t req) {
+  cb->done.store(req, std::memory_order_release);
+  Wake(&cb->done);
+  send(kAnswerFd, &req, sizeof(req), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+// kPingLate's delay: long enough that the harness has gone to sleep.
+inline void LateAnswerDelay() {
+  timespec ts{0, 200000};
+  nanosleep(&ts, nullptr);
 }
 
 // Waits until *word != seen: spins for `spin_ns`, then spins yielding the

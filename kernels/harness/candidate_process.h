@@ -69,6 +69,9 @@ class CandidateProcess {
   // shared a core then, not now: a 13 us kernel read 3.9 us).
   void PingBeforeCall();
   double round_trip_ns() const { return round_trip_ns_; }
+  // How late after an answer's kernel stamp this process may read it and
+  // still take the stamp for the call's end (calibrated; see Send).
+  int64_t wake_slack_ns() const { return wake_slack_ns_; }
   // Loads the library given to Start; an error carries the loader's message.
   absl::Status Load();
   // "nobody" or "same user": who the candidate process runs as.
@@ -78,6 +81,7 @@ class CandidateProcess {
     bool returned = false;  // false: the process died (how says why)
     int rc = 0;
     double ns = 0;  // request to answer, by this process's clock
+    double woke_ns = -1;  // from the answer's stamp to this process seeing it
     std::string how;
   };
   // Sends the request already described in control() and waits for it.
@@ -100,7 +104,12 @@ class CandidateProcess {
   size_t map_bytes_ = 0;
   uint32_t seq_ = 0;
   double round_trip_ns_ = 0;
+  int answer_fd_ = -1;  // our end of the answer datagrams, stamped by the kernel
+  int64_t wake_slack_ns_ = kMinWakeSlackNs;
   std::string log_;
+  static constexpr int64_t kSpinNs = 5000;
+  static constexpr int64_t kMinWakeSlackNs = 10000;
+  static constexpr int64_t kMaxWakeSlackNs = 100000;
 };
 
 // The arena a problem needs: every workload's tensors with canaries, twice

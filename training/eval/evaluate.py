@@ -73,6 +73,7 @@ class ModelHost:
 
     def __init__(self, model_dir, checkpoint, device, logits_bytes, timeout, wrapper):
         self.timeout = timeout
+        self.device = device
         req_r, self.requests = os.pipe()
         self.responses, resp_w = os.pipe()
         self.logits_fd = os.memfd_create("ratchet-logits")  # shared with the host only
@@ -141,8 +142,12 @@ class ModelHost:
         if (b, t) != (batch, seq_len) or v < VOCAB:
             raise Failure("bad-output", "logits of shape [%d, %d, %d], expected [%d, %d, >=%d]"
                           % (b, t, v, batch, seq_len, VOCAB))
-        rows = np.frombuffer(self.logits, dtype=np.float32, count=b * t * VOCAB)
-        return torch.from_numpy(rows.copy()).view(b, t, VOCAB)
+        rows = torch.from_numpy(np.frombuffer(self.logits, dtype=np.float32, count=b * t * VOCAB))
+        # A private copy, taken once: the host may still write the shared
+        # buffer. On a GPU the copy onto the device is that copy.
+        if self.device != "cpu":
+            return rows.to(self.device).view(b, t, VOCAB)
+        return rows.clone().view(b, t, VOCAB)
 
     def log_tail(self):
         """The last line the host wrote: a traceback's names the exception."""

@@ -1,10 +1,14 @@
 #include "training/harness/torch_python.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "training/harness/child_process.h"
 
 namespace ratchet::training {
@@ -19,7 +23,18 @@ absl::StatusOr<std::string> FindTorchPython(const std::string& explicit_choice,
     pythons.push_back(var);
   } else {
     configured = false;
-    pythons = {"/usr/bin/python3", "python3"};
+    // Every python3 on this process's PATH by its full name: the children
+    // run with a scrubbed environment whose PATH may not reach the one the
+    // user means (a virtual environment's, as on the GPU machines).
+    pythons = {"/usr/bin/python3"};
+    if (const char* path = std::getenv("PATH"); path != nullptr)
+      for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+        std::string py = absl::StrCat(dir, "/python3");
+        if (dir[0] == '/' && access(py.c_str(), X_OK) == 0 &&
+            std::find(pythons.begin(), pythons.end(), py) == pythons.end())
+          pythons.push_back(std::move(py));
+      }
+    pythons.push_back("python3");
   }
   std::string tried;
   for (const std::string& py : pythons) {
