@@ -12,7 +12,7 @@ out=${2:-bundle}
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 # training_eval/: the evaluator that `ratchet train` runs from beside itself.
-for f in ratchet ratchet-harness ratchet-candidate ratchet-harness-cuda ratchet-candidate-cuda ratchet-gpu-probe oracle.py kernel_abi.h training_eval; do
+for f in ratchet ratchet-harness ratchet-candidate ratchet-harness-cuda ratchet-candidate-cuda ratchet-gpu-probe oracle.py candidate_host.py kernel_abi.h training_eval; do
   if [ -e "$build/bin/$f" ]; then cp -a "$build/bin/$f" "$out/bin/"; fi
 done
 # The GPU tests and benchmarks, which only run there.

@@ -380,7 +380,7 @@ TEST(SpecValidation, SolutionJsonLanguageAndSources) {
   EXPECT_TRUE(
       with_json("{\"language\": \"cuda\", \"sources\": [\"kernel.cc\"]}", v1::DEVICE_CUDA).ok());
   EXPECT_THAT(Msg(with_json("{\"language\": \"rust\", \"sources\": [\"kernel.cc\"]}")),
-              HasSubstr("language 'rust' is not run on device cpu (known: cpp, c++, c)"));
+              HasSubstr("language 'rust' is not run on device cpu (known: cpp, c++, c, pytorch)"));
   EXPECT_THAT(Msg(with_json("{\"language\": \"cuda\", \"sources\": [\"kernel.cc\"]}")),
               HasSubstr("language 'cuda' is not run on device cpu"));
   EXPECT_THAT(

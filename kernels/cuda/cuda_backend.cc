@@ -137,6 +137,7 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
     s.offset = offset[i];
     s.dtype = static_cast<int32_t>(t.dtype);
     s.ndim = static_cast<int32_t>(t.shape.size());
+    s.scalar = t.scalar ? 1 : 0;
     for (size_t d = 0; d < t.shape.size() && d < ch::kMaxDims; ++d) {
       s.shape[d] = t.shape[d];
       s.strides[d] = t.strides[d];

@@ -62,6 +62,8 @@ struct TensorSlot {
   int32_t ndim;
   int64_t shape[kMaxDims];
   int64_t strides[kMaxDims];
+  int32_t scalar;   // 1: "shape": null, a Python number to a Python solution
+  int32_t reserved;
 };
 
 struct ControlBlock {
@@ -86,6 +88,14 @@ struct ControlBlock {
   char ipc_handle[64];   // a cudaIpcMemHandle_t
 };
 static_assert(sizeof(ControlBlock) <= kControlBytes, "control block too large");
+// The Python candidate host (candidate_host.py) reads this layout by offset.
+static_assert(offsetof(ControlBlock, request) == 4 && offsetof(ControlBlock, done) == 8 &&
+                  offsetof(ControlBlock, op) == 12 && offsetof(ControlBlock, num_inputs) == 24 &&
+                  offsetof(ControlBlock, repeat) == 32 && offsetof(ControlBlock, rc) == 40 &&
+                  offsetof(ControlBlock, library_path) == 44 &&
+                  offsetof(ControlBlock, message) == 1068 &&
+                  offsetof(ControlBlock, tensors) == 3120 && sizeof(TensorSlot) == 152,
+              "candidate_host.py's offsets");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "futex words must be plain");
 
 inline uint32_t* FutexWord(std::atomic<uint32_t>* a) { return reinterpret_cast<uint32_t*>(a); }

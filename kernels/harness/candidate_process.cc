@@ -147,6 +147,13 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
     const std::string& exe, const std::string& library, size_t arena_bytes,
     const std::string& workdir, const std::string& log,
     const std::function<void(channel::ControlBlock*)>& prepare) {
+  return Start(exe, {}, library, arena_bytes, workdir, log, prepare);
+}
+
+absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
+    const std::string& exe, const std::vector<std::string>& args, const std::string& library,
+    size_t arena_bytes, const std::string& workdir, const std::string& log,
+    const std::function<void(channel::ControlBlock*)>& prepare) {
   std::unique_ptr<CandidateProcess> p(new CandidateProcess());
   p->log_ = log;
   p->arena_bytes_ = AlignUp(arena_bytes, 4096);
@@ -211,7 +218,11 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
     close(mfd);
     return absl::InternalError(absl::StrCat("cannot open ", exe, ": ", strerror(errno)));
   }
-  char* argv[] = {exe_copy.data(), nullptr};
+  std::vector<std::string> arg_text = {exe_copy};
+  arg_text.insert(arg_text.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : arg_text) argv.push_back(a.data());
+  argv.push_back(nullptr);
   const pid_t harness = getpid();
   const pid_t pid = fork();
   if (pid < 0) {
@@ -257,7 +268,7 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> CandidateProcess::Start(
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != harness) _exit(124);
     prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-    fexecve(exe_at, argv, envp.data());
+    fexecve(exe_at, argv.data(), envp.data());
     _exit(127);
   }
   if (log_fd >= 0) close(log_fd);
@@ -382,16 +393,20 @@ void CandidateProcess::PingBeforeCall() {
   if (e.returned && e.ns < round_trip_ns_) round_trip_ns_ = e.ns;
 }
 
-absl::Status CandidateProcess::Load() {
-  cb_->library_path[0] = '\0';  // the library open on kLibraryFd
+absl::Status CandidateProcess::Load(const std::string& target) {
+  if (target.size() >= sizeof(cb_->library_path))
+    return absl::InvalidArgumentError(absl::StrCat("load target too long: ", target));
+  // Empty: the library open on kLibraryFd.
+  std::memcpy(cb_->library_path, target.c_str(), target.size() + 1);
   const CallEnd e = Send(ch::kLoad);
   if (!e.returned)
     return absl::FailedPreconditionError(
         absl::StrCat("loading the library ", e.how, "\n", LogTail()));
   if (e.rc != 0) {
     cb_->message[sizeof(cb_->message) - 1] = '\0';
-    return absl::FailedPreconditionError(absl::StrCat("cannot load the compiled library: ",
-                                                      cb_->message));
+    return absl::FailedPreconditionError(absl::StrCat(
+        target.empty() ? "cannot load the compiled library: " : "cannot load the solution: ",
+        cb_->message));
   }
   return absl::OkStatus();
 }
@@ -492,6 +507,7 @@ Observation ProcessBackend::Call(const CallRequest& req) {
     s.offset = offset[i];
     s.dtype = static_cast<int32_t>(t.dtype);
     s.ndim = static_cast<int32_t>(t.shape.size());
+    s.scalar = t.scalar ? 1 : 0;
     for (size_t d = 0; d < t.shape.size() && d < ch::kMaxDims; ++d) {
       s.shape[d] = t.shape[d];
       s.strides[d] = t.strides[d];

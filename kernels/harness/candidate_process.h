@@ -52,6 +52,12 @@ class CandidateProcess {
       const std::string& exe, const std::string& library, size_t arena_bytes,
       const std::string& workdir, const std::string& log,
       const std::function<void(channel::ControlBlock*)>& prepare);
+  // The same with `args` after the executable's name: the Python candidate
+  // host is `python -I -B /proc/self/fd/4` with the host script as `library`.
+  static absl::StatusOr<std::unique_ptr<CandidateProcess>> Start(
+      const std::string& exe, const std::vector<std::string>& args, const std::string& library,
+      size_t arena_bytes, const std::string& workdir, const std::string& log,
+      const std::function<void(channel::ControlBlock*)>& prepare);
   ~CandidateProcess();
 
   char* arena() const { return arena_; }
@@ -72,8 +78,10 @@ class CandidateProcess {
   // How late after an answer's kernel stamp this process may read it and
   // still take the stamp for the call's end (calibrated; see Send).
   int64_t wake_slack_ns() const { return wake_slack_ns_; }
-  // Loads the library given to Start; an error carries the loader's message.
-  absl::Status Load();
+  // Loads the library given to Start, or `target` (written to the control
+  // block's library_path: the Python host's "FILE.py::FUNCTION"); an error
+  // carries the loader's message.
+  absl::Status Load(const std::string& target = "");
   // "nobody" or "same user": who the candidate process runs as.
   const char* identity() const { return as_nobody_ ? "nobody" : "same user"; }
 

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernels/harness/given_baseline.h"
+#include "kernels/harness/public_solution.h"
 #include "kernels/harness/result_table.h"
 #include "kernels/harness/subprocess.h"
 #include "kernels/harness/tensors.h"
@@ -176,7 +177,8 @@ bool Driver::StartCandidate(const std::string& name) {
   auto rt = process_->CalibrateRoundTrip(21);
   if (!rt.ok()) return Fail(kOutcomeHarnessError, std::string(rt.status().message()));
   run_.result.round_trip_ns = *rt;
-  if (auto st = process_->Load(); !st.ok()) return Fail(kOutcomeCompileError, std::string(st.message()));
+  if (auto st = process_->Load(run_.load_target); !st.ok())
+    return Fail(kOutcomeCompileError, std::string(st.message()));
   candidate_ = backend_.Attach(process_.get(), run_);
   return true;
 }
@@ -343,13 +345,6 @@ int Driver::Run() {
     return Finish();
   }
   run_.problem = *std::move(problem);
-  auto solution = LoadSolution(args.solution, args.knobs,
-                               args.kind == HarnessKind::kCuda ? SolutionBackend::kCuda
-                                                               : SolutionBackend::kCpu);
-  if (!solution.ok()) {
-    Fail(kOutcomeHarnessError, std::string(solution.status().message()));
-    return Finish();
-  }
   if (args.scratch.empty()) {
     std::string tmpl = absl::StrCat("/tmp/", HarnessName(args.kind), "-XXXXXX");
     if (mkdtemp(tmpl.data()) == nullptr) {
@@ -361,6 +356,30 @@ int Driver::Run() {
   } else {
     run_.scratch = args.scratch;
     RunProcess({"mkdir", "-p", run_.scratch}, "").IgnoreError();
+  }
+  // SOL-ExecBench's own solution.json (inline sources): imported into the
+  // scratch folder as `ratchet import` would, then read from there.
+  if (const std::string text = ReadFileOrEmpty(args.solution + "/solution.json");
+      LooksLikePublicSolution(text)) {
+    auto pub = ParsePublicSolution(text);
+    if (!pub.ok()) {
+      Fail(kOutcomeHarnessError, absl::StrCat(args.solution, "/solution.json: ",
+                                              pub.status().message()));
+      return Finish();
+    }
+    const std::string dir = run_.scratch + "/public-solution";
+    if (auto st = ImportPublicSolution(*pub, dir); !st.ok()) {
+      Fail(kOutcomeHarnessError, std::string(st.message()));
+      return Finish();
+    }
+    run_.args.solution = dir;
+  }
+  auto solution = LoadSolution(args.solution, args.knobs,
+                               args.kind == HarnessKind::kCuda ? SolutionBackend::kCuda
+                                                               : SolutionBackend::kCpu);
+  if (!solution.ok()) {
+    Fail(kOutcomeHarnessError, std::string(solution.status().message()));
+    return Finish();
   }
   if (!backend_.BeforeCompile(run_)) return Finish();
   // Read before any candidate process exists.

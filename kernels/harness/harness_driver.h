@@ -41,6 +41,9 @@ struct HarnessRun {
   Problem problem;
   std::string scratch;  // the run's private folder
   std::string library;  // the compiled candidate (the backend's Compile sets it)
+  // What the candidate process loads: "" for `library` itself; a Python
+  // solution's "FILE.py::FUNCTION" (candidate_host.py).
+  std::string load_target;
   HarnessResult result;
   // Ends the run with `outcome` and `message` in the result. Always false,
   // so that a stage can `return run.Fail(...)`.

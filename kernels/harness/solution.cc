@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 
@@ -59,14 +60,31 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
   if (auto it = j.find("name"); it != j.end() && it->is_string()) s.name = it->get<std::string>();
   std::string lang = backend == SolutionBackend::kCuda ? "cuda" : "cpp";
   if (auto it = j.find("language"); it != j.end() && it->is_string()) lang = it->get<std::string>();
+  // The public format saved as solution.json: point at the converter rather
+  // than fail on its inline sources.
+  if (auto spec = j.find("spec"); spec != j.end() && spec->is_object() && !j.contains("language"))
+    return err("spec", "this is a SOL-ExecBench solution; `ratchet import FILE DIR` writes it as "
+                       "a folder that ratchet reads");
+  // A public SOL-ExecBench language (ratchet import keeps it): say that it
+  // is known but does not run yet, rather than that it is unknown.
+  const bool python = lang == "pytorch" && backend == SolutionBackend::kCpu;
+  for (const char* pub : {"pytorch", "triton", "cute_dsl", "cutile", "cudnn_frontend", "cuda_cpp",
+                          "cutlass", "cudnn", "cublas"}) {
+    if (lang == pub && !python)
+      return err("language", absl::StrCat("\"", lang, "\" is a SOL-ExecBench language that ratchet "
+                                          "cannot run yet ", backend == SolutionBackend::kCuda ? "on the CUDA harness " : "",
+                                          "(it runs \"cuda\", \"cpp\" and, on the CPU, "
+                                          "\"pytorch\" solutions; docs/harness.md)"));
+  }
   if (backend == SolutionBackend::kCpu) {
-    if (lang != "cpp" && lang != "c++" && lang != "c") {
-      return err("language", absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c)"));
+    if (lang != "cpp" && lang != "c++" && lang != "c" && !python) {
+      return err("language", absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c, pytorch)"));
     }
   } else if (lang != "cuda") {
     return err("language", absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda)"));
   }
   s.language = lang;
+  s.dir = dir;
   auto src = j.find("sources");
   if (src == j.end() || !src->is_array() || src->empty()) {
     return err("sources", "a non-empty list of source files is required");
@@ -83,6 +101,24 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
     if (stat(abs.c_str(), &st) != 0) return err(f, absl::StrCat("no such file ", abs));
     if (IsHeader(rel)) continue;  // Included, not compiled.
     s.sources.push_back(abs);
+  }
+  if (python) {
+    auto ep = j.find("entry_point");
+    if (ep == j.end() || !ep->is_string())
+      return err("entry_point", "a Python solution names its function: \"FILE.py::FUNCTION\"");
+    s.entry_point = ep->get<std::string>();
+    const size_t sep = s.entry_point.find("::");
+    const std::string file = s.entry_point.substr(0, sep);
+    if (sep == std::string::npos || s.entry_point.find("::", sep + 2) != std::string::npos ||
+        file.empty() || !IsIdentifier(s.entry_point.substr(sep + 2)))
+      return err("entry_point", absl::StrCat("\"", s.entry_point,
+                                             "\": expected \"FILE.py::FUNCTION\""));
+    if (std::find(s.sources.begin(), s.sources.end(), dir + "/" + file) == s.sources.end())
+      return err("entry_point", absl::StrCat("\"", file, "\" is not one of the sources"));
+    if (auto d = j.find("destination_passing_style"); d != j.end() && !d->is_null()) {
+      if (!d->is_boolean()) return err("destination_passing_style", "expected true or false");
+      s.destination_passing_style = d->get<bool>();
+    }
   }
   if (auto libs = j.find("libraries"); libs != j.end() && !libs->is_null()) {
     if (!libs->is_array()) return err("libraries", "expected a list such as [\"cublas\", \"cublasLt\"]");

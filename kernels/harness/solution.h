@@ -18,11 +18,22 @@ struct Solution {
   std::vector<std::string> sources;  // Absolute paths of compiled sources.
   std::vector<std::pair<std::string, std::string>> knobs;  // NAME -> value text.
   std::vector<std::string> libraries;  // CUDA only: "cublas", "cublasLt".
+  // Python ("pytorch"): the function called, "FILE.py::FUNCTION" (FILE one
+  // of the sources, relative to the solution folder), and whether it writes
+  // its outputs into tensors passed after the inputs (SOL-ExecBench's
+  // destination-passing style, the default) or returns them.
+  std::string entry_point;
+  bool destination_passing_style = true;
+  std::string dir;  // the solution folder
 };
 
+// Whether `s` is a Python solution (hosted by candidate_host.py, not compiled).
+inline bool IsPython(const Solution& s) { return s.language == "pytorch"; }
+
 // Reads DIR/solution.json. `overrides` (from --knob) replace knob defaults and
-// must name declared knobs. The CPU backend accepts "cpp"/"c++"/"c", the CUDA
-// backend "cuda". Headers (.h, .hpp, .cuh) are listed but not compiled.
+// must name declared knobs. The CPU backend accepts "cpp"/"c++"/"c" and
+// "pytorch" (a Python solution: `entry_point` required), the CUDA backend
+// "cuda". Headers (.h, .hpp, .cuh) are listed but not compiled.
 // Errors name the file and field.
 absl::StatusOr<Solution> LoadSolution(
     const std::string& dir, const std::vector<std::pair<std::string, std::string>>& overrides,

@@ -12,6 +12,7 @@ std::vector<Tensor> MakeTensors(const std::vector<TensorSpec>& specs, const Work
     Tensor t;
     t.name = s.name;
     t.dtype = s.dtype;
+    t.scalar = s.scalar;
     t.shape = ResolveShape(s, w);
     t.strides.assign(t.shape.size(), 1);
     for (size_t d = t.shape.size(); d-- > 1;) t.strides[d - 1] = t.strides[d] * t.shape[d];

@@ -19,6 +19,7 @@ struct Tensor {
   std::vector<int64_t> shape;    // Empty for scalars.
   std::vector<int64_t> strides;  // Row-major contiguous, in elements.
   size_t bytes = 0;              // One element for scalars.
+  bool scalar = false;           // "shape": null (not a 0-d tensor)
 };
 
 // The tensors of `specs` under workload `w`.

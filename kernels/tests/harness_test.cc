@@ -211,6 +211,89 @@ TEST_F(HarnessTest, WrongAnswer) {
   EXPECT_FALSE(r.result["workloads"][0]["correct"].get<bool>());
 }
 
+// Python solutions (language "pytorch"): hosted by candidate_host.py in a
+// process of their own, called as SOL-ExecBench calls them, timed and
+// checked from outside like every candidate.
+TEST_F(HarnessTest, PythonSolutionScores) {
+  HarnessRun r = RunHarness("vector_add", "python_correct", "--knob SCALE_FIRST=1");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  for (const auto& w : r.result["workloads"]) {
+    EXPECT_EQ(w["matched_fraction"].get<double>(), 1.0);
+    EXPECT_GT(w["t_k_ns"].get<double>(), 0);
+  }
+  EXPECT_EQ(r.result["isolation"], "process");
+}
+
+TEST_F(HarnessTest, PythonValueReturningSolutionScores) {
+  HarnessRun r = RunHarness("vector_add", "python_returns");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+}
+
+TEST_F(HarnessTest, PythonWrongAnswer) {
+  HarnessRun r = RunHarness("vector_add", "python_wrong");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "wrong_answer") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("output 'c'"));
+}
+
+TEST_F(HarnessTest, PythonSyntaxErrorIsCompileError) {
+  HarnessRun r = RunHarness("vector_add", "python_syntax");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "compile_error") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("SyntaxError"));
+}
+
+// Thread injection: outputs written by a thread after the call answered.
+TEST_F(HarnessTest, PythonThreadFinishingAfterReturnIsCaught) {
+  HarnessRun r = RunHarness("vector_add", "python_late_thread");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "wrong_answer") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("work-after-return"));
+}
+
+// Timer monkey-patching: the candidate's clocks are not the harness's. Its
+// calls spin 5 ms of CPU each with every time function frozen.
+TEST_F(HarnessTest, PythonPatchedTimersDoNotShortenACall) {
+  HarnessRun r = RunHarness("vector_add", "python_timer_patch");
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  for (const auto& w : r.result["workloads"]) EXPECT_GE(w["t_k_ns"].get<double>(), 5e6) << w;
+}
+
+// SOL-ExecBench's own solution.json, sources inline, run unchanged.
+TEST_F(HarnessTest, PublicPythonSolutionRunsUnchanged) {
+  const std::string dir = FreshScratch() + "_public";
+  std::filesystem::create_directories(dir);
+  nlohmann::json sol = {
+      {"name", "axpy_python"},
+      {"definition", "vector_axpy_test"},
+      {"author", "someone"},
+      {"spec",
+       {{"languages", {"pytorch"}},
+        {"target_hardware", {"LOCAL"}},
+        {"entry_point", "main.py::run"},
+        {"dependencies", {"torch"}}}},
+      {"sources",
+       {{{"path", "main.py"},
+         {"content",
+          "def run(a, b, alpha, c, head_sum):\n"
+          "    c.copy_(a + alpha * b)\n"
+          "    h = c.shape[0] // 2\n"
+          "    head_sum.copy_(c[:h] + c[h:2 * h])\n"}}}}};
+  std::ofstream(dir + "/solution.json") << sol.dump(1);
+  HarnessRun r = RunHarness("vector_add", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+
+  sol["spec"]["entry_point"] = "main.py::run::again";
+  std::ofstream(dir + "/solution.json") << sol.dump(1);
+  r = RunHarness("vector_add", dir);
+  EXPECT_EQ(r.result["outcome"], "harness_error");
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("spec.entry_point"));
+}
+
 TEST_F(HarnessTest, CompileError) {
   HarnessRun r = RunHarness("vector_add", "compile_error");
   ASSERT_EQ(r.exit_code, 0) << r.stderr_text;

@@ -483,9 +483,15 @@ std::string CommandUsage(const std::string& cmd) {
        "files.\n",
        true},
       {"export",
-       "export <candidate-id> <dir>\n  A folder (problem, solution, README, run.sh) that "
-       "reproduces the\n  candidate with `ratchet bench`.\n",
+       "export <candidate-id> <dir> [--format=folder|sol-execbench]\n  A folder (problem, "
+       "solution, README, run.sh) that reproduces the\n  candidate with `ratchet bench`; with "
+       "--format=sol-execbench, <dir> is the\n  SOL-ExecBench solution JSON file to write "
+       "(CUDA candidates).\n",
        true},
+      {"import",
+       "import <solution.json> <dir>\n  Writes a SOL-ExecBench solution's sources and a ratchet "
+       "solution.json\n  into <dir> (docs/harness.md).\n",
+       false},
       {"events",
        "events <campaign-id> [--after=SEQ] [--limit=N] [--follow]\n  The campaign's events, "
        "finished or not.\n",
@@ -526,14 +532,21 @@ or 127.0.0.1:50051; --json prints the reply as JSON):
                           --plot draws the best score over time
   diff <candidate-id> [--against=parent|baseline|ID]
                           unified diff of knobs and files
-  export <candidate-id> <dir>
+  export <candidate-id> <dir> [--format=folder|sol-execbench]
                           a folder (problem, solution, README, run.sh) that
-                          reproduces the candidate with `ratchet bench`
+                          reproduces the candidate with `ratchet bench`;
+                          --format=sol-execbench writes a SOL-ExecBench
+                          solution JSON file instead
   events <campaign-id> [--after=SEQ] [--limit=N] [--follow]
                           the campaign's stored events, finished or not
 
 Credentials (docs/security.md): --tls-ca=FILE and --token-file=FILE (or
 $RATCHET_TLS_CA, $RATCHET_TOKEN) for a coordinator that serves TLS.
+
+Files, no coordinator:
+  import <solution.json> <dir>
+                          a SOL-ExecBench solution as a folder with a ratchet
+                          solution.json (docs/harness.md)
 
 Services:
   coordinator --listen=HOST:PORT --db=PATH|postgresql://... [--port-file=FILE]

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   if (cmd == "local") return ratchet::cli::LocalMain(sub_argc, sub_argv);
   if (ratchet::cli::IsSecurityCommand(cmd))
     return ratchet::cli::RunSecurityCommand(sub_argc, sub_argv, std::cout, std::cerr);
+  if (cmd == "import") return ratchet::cli::RunImportCommand(sub_argc, sub_argv, std::cout, std::cerr);
   if (ratchet::cli::IsResearchCommand(cmd))
     return ratchet::cli::RunResearchCommand(sub_argc, sub_argv, std::cout, std::cerr);
   if (ratchet::cli::IsClientCommand(cmd)) {

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 #include <vector>
@@ -16,6 +17,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "coordinator/proposers/knob_space.h"
+#include "kernels/harness/public_solution.h"
+#include "kernels/harness/subprocess.h"
+#include "kernels/problem/problem.h"
 #include "nlohmann/json.hpp"
 #include "services/cli/commands.h"
 #include "services/cli/plot.h"
@@ -446,6 +450,60 @@ absl::Status ExportCandidate(const v1::Campaign& campaign, const v1::CandidateDe
   return WriteFile(root / "README.md", readme);
 }
 
+absl::Status ExportSolExecBench(const v1::Campaign& campaign, const v1::CandidateDetail& detail,
+                                const std::string& file) {
+  std::error_code ec;
+  if (fs::exists(file, ec)) return absl::AlreadyExistsError(absl::StrCat(file, " exists"));
+  auto def = kernels::ParseDefinition(campaign.spec().problem().definition_json(), "definition.json");
+  if (!def.ok()) return def.status();
+  const v1::Candidate& c = detail.candidate();
+  const std::map<std::string, std::string> files(c.solution().files().begin(),
+                                                 c.solution().files().end());
+  const std::map<std::string, std::string> knobs(c.solution().knobs().begin(),
+                                                 c.solution().knobs().end());
+  kernels::CudaCandidateExport options;
+  options.name = absl::StrCat(def->name, "_ratchet_", c.id());
+  options.description = absl::StrCat("ratchet candidate #", c.id(), " of campaign ", campaign.id(),
+                                     ": ", OneLine(c.description()));
+  // The harness's copy, beside this binary in the build tree and in a bundle.
+  options.abi_header = kernels::ReadFileOrEmpty(kernels::SelfExeDir() + "/kernel_abi.h");
+  if (options.abi_header.empty())
+    return absl::NotFoundError(absl::StrCat("kernel_abi.h not found beside ", kernels::SelfExeDir()));
+  auto solution = kernels::ExportCudaCandidate(*def, files, knobs, options);
+  if (!solution.ok()) return solution.status();
+  return WriteFile(file, kernels::PublicSolutionToJson(*solution));
+}
+
+int RunImportCommand(int argc, char** argv, std::ostream& out, std::ostream& err) {
+  const std::string cmd = "import";
+  absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "help"});
+  if (!flags.ok()) return UsageError(err, cmd, std::string(flags.status().message()));
+  if (flags->Has("help")) {
+    out << CommandUsage(cmd);
+    return kExitOk;
+  }
+  if (auto unknown = flags->Unknown({"help", "json"}); !unknown.empty())
+    return UsageError(err, cmd, absl::StrCat("unknown flag --", unknown[0]));
+  const auto& pos = flags->positional();
+  if (pos.size() != 2) return UsageError(err, cmd, "import needs a solution JSON file and a folder");
+  const std::string text = kernels::ReadFileOrEmpty(pos[0]);
+  if (text.empty()) return Fail(err, absl::StrCat(pos[0], ": cannot read"));
+  auto solution = kernels::ParsePublicSolution(text);
+  if (!solution.ok()) return Fail(err, absl::StrCat(pos[0], ": ", solution.status().message()));
+  std::error_code ec;
+  if (fs::exists(pos[1], ec) && !fs::is_empty(pos[1], ec))
+    return Fail(err, absl::StrCat(pos[1], " exists and is not empty"));
+  if (auto s = kernels::ImportPublicSolution(*solution, pos[1]); !s.ok())
+    return Fail(err, std::string(s.message()));
+  if (flags->Has("json")) {
+    out << absl::StrFormat("{\"folder\": %s, \"solution\": %s}\n", JsonString(pos[1]),
+                           JsonString(solution->name));
+  } else {
+    out << "imported " << solution->name << " into " << pos[1] << "\n";
+  }
+  return kExitOk;
+}
+
 bool IsResearchCommand(const std::string& name) {
   return name == "pause" || name == "resume" || name == "report" || name == "diff" ||
          name == "export" || name == "events";
@@ -464,6 +522,7 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
                std::end(auth::kClientSecurityFlags));
   if (cmd == "report") known.push_back("plot");
   if (cmd == "diff") known.push_back("against");
+  if (cmd == "export") known.push_back("format");
   if (cmd == "events") known.insert(known.end(), {"after", "limit", "follow"});
   if (auto unknown = flags->Unknown(known); !unknown.empty())
     return UsageError(err, cmd, absl::StrCat("unknown flag --", unknown[0]));
@@ -473,6 +532,9 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
   if (pos.size() != want || !ParseId(pos[0], &id))
     return UsageError(err, cmd, cmd == "export" ? "export needs a candidate id and a folder"
                                                 : absl::StrCat(cmd, " needs one id"));
+  const std::string format = flags->Get("format", "folder");
+  if (format != "folder" && format != "sol-execbench")
+    return UsageError(err, cmd, "--format takes folder (the default) or sol-execbench");
   const bool json = flags->Has("json");
   Client client(*flags, err);
 
@@ -524,6 +586,16 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
   if (!client.Candidate(id, &detail)) return kExitFailure;
   v1::Campaign campaign;
   if (!client.Campaign(detail.candidate().campaign_id(), &campaign)) return kExitFailure;
+  if (cmd == "export" && format == "sol-execbench") {
+    if (auto s = ExportSolExecBench(campaign, detail, pos[1]); !s.ok())
+      return Fail(err, std::string(s.message()));
+    if (json) {
+      out << absl::StrFormat("{\"candidate_id\": %d, \"file\": %s}\n", id, JsonString(pos[1]));
+    } else {
+      out << "exported #" << id << " as a SOL-ExecBench solution to " << pos[1] << "\n";
+    }
+    return kExitOk;
+  }
   if (cmd == "export") {
     if (auto s = ExportCandidate(campaign, detail, pos[1]); !s.ok())
       return Fail(err, std::string(s.message()));

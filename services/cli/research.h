@@ -42,6 +42,15 @@ absl::StatusOr<std::string> SolutionJsonWithDefaults(
 absl::Status ExportCandidate(const ratchet::v1::Campaign& campaign,
                              const ratchet::v1::CandidateDetail& detail, const std::string& dir);
 
+// Writes FILE, the candidate as a SOL-ExecBench solution JSON
+// (kernels/harness/public_solution.h); FILE must not exist.
+absl::Status ExportSolExecBench(const ratchet::v1::Campaign& campaign,
+                                const ratchet::v1::CandidateDetail& detail, const std::string& file);
+
+// `ratchet import <solution.json> <dir>`: argv[0] is "import"; needs no
+// coordinator. Returns the process exit code.
+int RunImportCommand(int argc, char** argv, std::ostream& out, std::ostream& err);
+
 }  // namespace ratchet::cli
 
 #endif  // RATCHET_SERVICES_CLI_RESEARCH_H_

@@ -372,5 +372,46 @@ TEST_F(EventsCommandTest, AnUnreachableCoordinatorExitsOne) {
       << err_.str();
 }
 
+// `ratchet import` needs no coordinator: usage errors exit 2, a bad file 1
+// with the validator's message, a good one writes the folder.
+int RunImport(std::vector<std::string> args, std::ostream& out, std::ostream& err) {
+  args.insert(args.begin(), "import");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  return RunImportCommand(static_cast<int>(argv.size()), argv.data(), out, err);
+}
+
+TEST(ImportCommand, UsageErrorsExitTwo) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{}, {"a.json"}, {"a.json", "b", "c"},
+                                             {"a.json", "b", "--bogus"}}) {
+    std::ostringstream out, err;
+    EXPECT_EQ(RunImport(args, out, err), kExitUsage) << ::testing::PrintToString(args);
+    EXPECT_NE(err.str().find("usage: ratchet import"), std::string::npos) << err.str();
+  }
+}
+
+TEST(ImportCommand, BadFileExitsOneAndGoodFileImports) {
+  std::string tmpl = (fs::temp_directory_path() / "ratchet-import.XXXXXX").string();
+  ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+  const fs::path dir(tmpl);
+  std::ofstream(dir / "bad.json") << R"({"name": "x", "definition": "d", "author": "a",
+    "spec": {"languages": ["pytorch"], "target_hardware": ["LOCAL"], "entry_point": "k.py::a::b"},
+    "sources": [{"path": "k.py", "content": "def b(): pass"}]})";
+  std::ostringstream out, err;
+  EXPECT_EQ(RunImport({(dir / "bad.json").string(), (dir / "out").string()}, out, err), kExitFailure);
+  EXPECT_NE(err.str().find("field 'spec.entry_point'"), std::string::npos) << err.str();
+  EXPECT_EQ(RunImport({(dir / "missing.json").string(), (dir / "out").string()}, out, err),
+            kExitFailure);
+  std::ofstream(dir / "good.json") << R"({"name": "x", "definition": "d", "author": "a",
+    "spec": {"languages": ["pytorch"], "target_hardware": ["LOCAL"], "entry_point": "k.py::run"},
+    "sources": [{"path": "k.py", "content": "def run(): pass"}]})";
+  EXPECT_EQ(RunImport({(dir / "good.json").string(), (dir / "out").string()}, out, err), kExitOk)
+      << err.str();
+  EXPECT_EQ(Read(dir / "out" / "k.py"), "def run(): pass");
+  EXPECT_TRUE(fs::exists(dir / "out" / "solution.json"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ratchet::cli

@@ -29,6 +29,7 @@
 #    ($TRAIN_SEED_LIST names the seeds instead, e.g. "2 3".)
 # 11. (step "target") train-target's baseline: $TARGET_RUNS runs of
 #    $TARGET_STEPS steps, time and loss each, the t-test against $TARGET_LOSS.
+#    (step "targetsweep": one run at each of $SWEEP_STEPS, to place the target.)
 # 12. (step "traincampaign") tasks/train-gpu.yaml through `ratchet local`
 #    (sandboxed worker), GPU utilisation sampled: evaluations per hour, busy
 #    fraction, the verdicts.
@@ -235,6 +236,20 @@ if len(losses) >= 2 and target > 0:
         print("no scipy: t = %.3f" % ((statistics.mean(losses) - target) / (statistics.stdev(losses) / math.sqrt(len(losses)))))
 PY
 )"
+fi
+
+if step targetsweep; then
+  # Where a train-target's target can sit: one run at each of $SWEEP_STEPS
+  # (seed 1), the validation loss and the time of each.
+  prepare_data
+  for steps in ${SWEEP_STEPS:-300 600 1200}; do
+    start=$(date +%s)
+    RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout ${TARGET_TIMEOUT:-400} \
+      "$B/bin/ratchet" train tasks/train/gpt_tiny --data="$data" --nproc=1 --max-steps=$steps \
+      --knob PRESET=gpu --knob SEED=1 --device=cuda --windows=${TRAIN_WINDOWS:-256} --seq-len=1024 \
+      --json > "$OUT/sweep-$steps.json" 2> "$OUT/sweep-$steps.err"
+    note "sweep $steps steps: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["training"]; e=d["evaluation"] or {}; print("training", round(t["training_seconds"], 1), "s, loss", e.get("loss"), "bpb", e.get("bpb"), "eval", e.get("seconds"), "s")' "$OUT/sweep-$steps.json" 2>&1 | tail -1)"
+  done
 fi
 
 if step traincampaign; then

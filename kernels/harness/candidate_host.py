@@ -1,0 +1,176 @@
+"""ratchet's candidate host for Python solutions: ratchet-candidate's twin.
+
+The trusted harness starts it with the shared memory file on fd 3, this
+script on fd 4 and the answer socket on fd 5, nothing else of its own (no
+references, no result file, no secrets in the environment). It imports the
+solution's entry point (kLoad), then calls it on tensors the harness placed
+in the arena (kCall): inputs, then outputs (destination passing), as
+SOL-ExecBench calls a Python solution. The harness times and checks every
+call from outside; nothing this process does or reports is evidence.
+
+The control block's layout is kernels/harness/candidate_channel.h's (its
+static_assert names the offsets read here).
+"""
+import ctypes
+import importlib.util
+import mmap
+import os
+import socket
+import struct
+import sys
+import time
+import traceback
+
+MEMORY_FD, ANSWER_FD = 3, 5
+MAGIC = 0x52434831
+CONTROL_BYTES = 16384
+PING, LOAD, CALL, ARM, PING_LATE = 1, 2, 3, 4, 5
+# Offsets in the control block (candidate_channel.h).
+REQUEST, DONE, OP, NUM_INPUTS, NUM_OUTPUTS, REPEAT, RC = 4, 8, 12, 24, 28, 32, 40
+LIBRARY_PATH, MESSAGE, TENSORS, SLOT_BYTES, MAX_TENSORS, MAX_DIMS = 44, 1068, 3120, 152, 64, 8
+SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 0, 1  # x86-64
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+def main():
+    size = os.fstat(MEMORY_FD).st_size
+    if size <= CONTROL_BYTES:
+        print("candidate_host.py: no shared memory on fd %d" % MEMORY_FD, file=sys.stderr)
+        return 2
+    mem = mmap.mmap(MEMORY_FD, size)
+    if struct.unpack_from("<I", mem, 0)[0] != MAGIC:
+        return 2
+    harness = os.getppid()
+    answer = socket.socket(fileno=ANSWER_FD)
+    request_word = ctypes.c_uint32.from_buffer(mem, REQUEST)
+    done_word = ctypes.c_uint32.from_buffer(mem, DONE)
+
+    import torch  # after the checks: a broken setup fails fast and plainly
+    dtypes = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int8,
+              torch.int32, torch.int64, torch.bool, torch.uint8,
+              getattr(torch, "float8_e4m3fn", None), getattr(torch, "float8_e5m2", None),
+              torch.int16]
+
+    def wait_request(seen, awake_s):
+        """The next request number; spins for `awake_s` (after kArm the call
+        follows at once), then sleeps on the futex in 100 ms slices."""
+        until = time.perf_counter() + awake_s
+        while True:
+            value = request_word.value
+            if value != seen:
+                return value
+            if time.perf_counter() < until:
+                continue
+            ts = _Timespec(0, 100000000)
+            _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(ctypes.addressof(request_word)),
+                          ctypes.c_int(FUTEX_WAIT), ctypes.c_uint32(seen), ctypes.byref(ts),
+                          ctypes.c_void_p(None), ctypes.c_int(0))
+            if os.getppid() != harness:
+                return seen
+
+    def set_message(text):
+        data = text.encode("utf-8", "replace")[:2047] + b"\0"
+        mem[MESSAGE:MESSAGE + len(data)] = data
+
+    def argument(index, arena):
+        base = TENSORS + index * SLOT_BYTES
+        offset, dtype, ndim = struct.unpack_from("<Qii", mem, base)
+        shape = struct.unpack_from("<%dq" % MAX_DIMS, mem, base + 16)[:ndim]
+        strides = struct.unpack_from("<%dq" % MAX_DIMS, mem, base + 80)[:ndim]
+        scalar = struct.unpack_from("<i", mem, base + 144)[0]
+        if not 0 <= dtype < len(dtypes) or dtypes[dtype] is None or not 0 <= ndim <= MAX_DIMS:
+            raise ValueError("tensor %d: dtype %d, ndim %d" % (index, dtype, ndim))
+        extent = 1 + sum((n - 1) * s for n, s in zip(shape, strides)) if all(shape) else 0
+        flat = torch.frombuffer(arena, dtype=dtypes[dtype], count=max(extent, 1),
+                                offset=CONTROL_BYTES + offset)
+        t = torch.as_strided(flat, shape, strides) if ndim else flat.reshape(())
+        return t.item() if scalar else t
+
+    function, dps = None, True
+    seen, armed = 0, False
+    while True:
+        req = wait_request(seen, 0.05 if armed else 0.000005)
+        was_armed, armed = armed, False
+        if req == seen:
+            return 0  # the harness is gone
+        seen = req
+        op = struct.unpack_from("<I", mem, OP)[0]
+        rc = 0
+        if op == PING:
+            armed = was_armed  # a ping between kArm and kCall keeps it awake
+        elif op == ARM:
+            armed = True
+        elif op == PING_LATE:
+            time.sleep(0.0002)
+        elif op == LOAD:
+            # library_path: "FILE.py::FUNCTION" relative to this process's
+            # folder, then a line "dps=0" for a value-returning solution and
+            # a line "knob NAME=VALUE" per knob (RATCHET_KNOB_NAME to it).
+            text = bytes(mem[LIBRARY_PATH:LIBRARY_PATH + 1024]).split(b"\0")[0].decode()
+            entry, *options = text.split("\n")
+            dps = "dps=0" not in options
+            for line in options:
+                if line.startswith("knob ") and "=" in line:
+                    name, value = line[5:].split("=", 1)
+                    os.environ["RATCHET_KNOB_" + name] = value
+            try:
+                # Relative to this process's folder: the folders above it
+                # may be closed to the user it runs as.
+                path, name = entry.split("::")
+                spec = importlib.util.spec_from_file_location("solution", path)
+                module = importlib.util.module_from_spec(spec)
+                sys.path.insert(0, os.path.dirname(path) or ".")
+                sys.modules["solution"] = module
+                spec.loader.exec_module(module)
+                function = getattr(module, name)
+                if not callable(function):
+                    raise TypeError("%s is not a function" % entry)
+                set_message("")
+            except BaseException as exc:  # noqa: BLE001 - any failure of candidate code
+                lines = traceback.format_exception_only(type(exc), exc)
+                set_message("%s: %s" % (entry, lines[-1].strip() if lines else exc))
+                rc = -1
+        elif op == CALL:
+            ni, no = struct.unpack_from("<ii", mem, NUM_INPUTS)
+            repeat = struct.unpack_from("<q", mem, REPEAT)[0]
+            if function is None or ni < 0 or no < 0 or ni + no > MAX_TENSORS:
+                rc = -1
+            else:
+                try:
+                    inputs = [argument(i, mem) for i in range(ni)]
+                    outputs = [argument(ni + j, mem) for j in range(no)]
+                    for _ in range(max(1, repeat)):
+                        if dps:
+                            function(*inputs, *outputs)
+                        else:
+                            result = function(*inputs)
+                            if not isinstance(result, (tuple, list)):
+                                result = (result,)
+                            if len(result) != no:
+                                raise ValueError("returned %d values for %d outputs"
+                                                 % (len(result), no))
+                            for out, value in zip(outputs, result):
+                                out.copy_(value)
+                except BaseException:  # noqa: BLE001 - reported as the call's failure
+                    traceback.print_exc()
+                    rc = -1
+        else:
+            rc = -1
+        struct.pack_into("<i", mem, RC, rc)
+        done_word.value = req
+        _libc.syscall(ctypes.c_long(SYS_FUTEX), ctypes.c_void_p(ctypes.addressof(done_word)),
+                      ctypes.c_int(FUTEX_WAKE), ctypes.c_int(1), ctypes.c_void_p(None),
+                      ctypes.c_void_p(None), ctypes.c_int(0))
+        try:
+            answer.send(struct.pack("<I", req), socket.MSG_DONTWAIT)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

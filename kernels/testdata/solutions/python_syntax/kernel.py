@@ -1,0 +1,2 @@
+def run(a, b, alpha, c, head_sum)
+    pass
