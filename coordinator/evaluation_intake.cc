@@ -35,6 +35,11 @@ absl::Status EvaluationIntake::Apply(const v1::Evaluation& evaluation) {
     // Every job's time counts against the GPU-seconds budget, replays too:
     // verification spends the same machines.
     campaign->set_gpu_seconds(campaign->gpu_seconds() + std::max(0.0, evaluation.wall_seconds()));
+    if (!evaluation.stage_seconds().empty()) {
+      for (const auto& [stage, seconds] : evaluation.stage_seconds())
+        (*campaign->mutable_stage_seconds())[stage] += std::max(0.0, seconds);
+      campaign->set_staged_jobs(campaign->staged_jobs() + 1);
+    }
     if (evaluation.kind() == v1::JOB_REPLAY) {
       texts.event = absl::StrCat("replay of #", candidate->id(), " on ", evaluation.worker_id(),
                                  ": ", outcome, ok ? " " + ShortScore(evaluation.score()) : "");

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "kernels/harness/contract.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 #include "worker/device_busy.h"
@@ -54,6 +55,17 @@ TEST(ResultTest, OkResultMapsEveryField) {
   EXPECT_DOUBLE_EQ(w.score(), 0.66);
   EXPECT_EQ(eval->workloads(1).index(), 1);
   EXPECT_DOUBLE_EQ(eval->workloads(1).t_k_ns(), 150000);  // integer JSON number
+}
+
+TEST(ResultTest, StageSecondsTravel) {
+  kernels::HarnessResult r;
+  r.outcome = kernels::kOutcomeOk;
+  r.stage_seconds = {{"compile", 1.5}, {"oracle", 4.25}};
+  auto eval = ParseHarnessResult(kernels::ToJson(r));
+  ASSERT_TRUE(eval.ok()) << eval.status();
+  ASSERT_EQ(eval->stage_seconds().size(), 2u);
+  EXPECT_DOUBLE_EQ(eval->stage_seconds().at("compile"), 1.5);
+  EXPECT_DOUBLE_EQ(eval->stage_seconds().at("oracle"), 4.25);
 }
 
 // A result is the harness's only if it carries the secret the worker gave

@@ -201,6 +201,11 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
                         .Register(*registry_)
                         .Add({}, prometheus::Histogram::BucketBoundaries{
                                      1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800});
+    stage_seconds_ = &prometheus::BuildHistogram()
+                          .Name("ratchet_worker_stage_seconds")
+                          .Help("Harness seconds per kernel job and stage (compile, screen, "
+                                "oracle, correctness, timing, ...)")
+                          .Register(*registry_);
     auto& busy = prometheus::BuildCounter()
                      .Name("ratchet_worker_device_busy_seconds_total")
                      .Help("Seconds jobs held the device: a GPU's lock (cuda jobs), "
@@ -436,6 +441,12 @@ void Worker::RecordFinish(const v1::Evaluation& eval) {
                       first_line.empty() ? "" : absl::StrCat(" (", first_line, ")")));
   if (jobs_total_) jobs_total_->Add({{"outcome", label}}).Increment();
   if (job_seconds_) job_seconds_->Observe(eval.wall_seconds());
+  if (stage_seconds_)
+    for (const auto& [stage, seconds] : eval.stage_seconds())
+      stage_seconds_
+          ->Add({{"stage", stage}},
+                prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 2, 5, 10, 20, 60, 300})
+          .Observe(seconds);
 }
 
 void Worker::Report(const v1::Job& job, v1::Evaluation eval) {

@@ -136,6 +136,7 @@ class Worker {
   prometheus::Family<prometheus::Counter>* jobs_total_ = nullptr;
   prometheus::Gauge* jobs_running_ = nullptr;
   prometheus::Histogram* job_seconds_ = nullptr;
+  prometheus::Family<prometheus::Histogram>* stage_seconds_ = nullptr;
   // ratchet_worker_device_busy_seconds_total{device="cpu"|"gpuN"}; null
   // without metrics.
   std::unique_ptr<DeviceBusy> device_busy_;

@@ -366,7 +366,7 @@ bool operator==(const HarnessResult& a, const HarnessResult& b) {
                     r.peak_gflops, r.compile_seconds, r.round_trip_ns, r.wall_seconds,
                     r.software, r.nonce, r.flags, r.device_name, r.compute_capability, r.arch,
                     r.peak_tflops, r.peak_sku, r.peak_source, r.peak_unit, r.peak_dtype,
-                    r.build_reused, r.candidate_user);
+                    r.build_reused, r.candidate_user, r.stage_seconds);
   };
   return f(a) == f(b);
 }
@@ -396,6 +396,11 @@ std::string ToJson(const HarnessResult& r) {
   if (cuda) j["build_reused"] = r.build_reused;
   j["round_trip_ns"] = r.round_trip_ns;
   j["wall_seconds"] = r.wall_seconds;
+  if (!r.stage_seconds.empty()) {
+    Json stages = Json::object();
+    for (const auto& [stage, seconds] : r.stage_seconds) stages[stage] = seconds;
+    j["stage_seconds"] = std::move(stages);
+  }
   // CUDA: T_k is the trusted clock's request-to-answer time less the
   // calibrated round trip (launch overhead included, no in-process CUPTI or
   // events). Both: the candidate ran in a process of its own.
@@ -438,6 +443,13 @@ absl::StatusOr<HarnessResult> FromJson(std::string_view text) {
            Get(doc, "candidate_user", &r.candidate_user),
        }) {
     if (!s.ok()) return s;
+  }
+  if (auto it = doc.find("stage_seconds"); it != doc.end() && !it->is_null()) {
+    if (!it->is_object()) return Bad("\"stage_seconds\" must be an object");
+    for (auto st = it->begin(); st != it->end(); ++st) {
+      if (!st.value().is_number()) return Bad("\"stage_seconds\" values must be numbers");
+      r.stage_seconds.emplace_back(st.key(), st.value().get<double>());
+    }
   }
   if (const Json* d = *device) {
     for (absl::Status s : {Get(*d, "name", &r.device_name),

@@ -163,6 +163,9 @@ struct HarnessResult {
   std::string peak_sku, peak_source = "none", peak_unit = "simt", peak_dtype;
   bool build_reused = false;   // the scratch folder's earlier build was used
   std::string candidate_user;  // who the candidate process ran as (written when set)
+  // Seconds per stage in the order the stages ran ("stage_seconds", written
+  // when any): compile, screen, oracle, correctness, timing, ...
+  std::vector<std::pair<std::string, double>> stage_seconds;
 };
 bool operator==(const WorkloadResult& a, const WorkloadResult& b);
 bool operator==(const HarnessResult& a, const HarnessResult& b);

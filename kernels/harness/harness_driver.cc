@@ -28,6 +28,33 @@ namespace {
 using Json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// The seconds of each stage family ("timing workload 2/4" counts as
+// "timing"), in the order they began: a stage ends where the next begins.
+struct StageClock {
+  std::vector<std::pair<std::string, double>> seconds;
+  std::string current;
+  Clock::time_point since;
+
+  void Close() {
+    if (current.empty()) return;
+    const double d = std::chrono::duration<double>(Clock::now() - since).count();
+    auto it = std::find_if(seconds.begin(), seconds.end(),
+                           [&](const auto& e) { return e.first == current; });
+    if (it == seconds.end()) {
+      seconds.emplace_back(current, d);
+    } else {
+      it->second += d;
+    }
+    current.clear();
+  }
+};
+
+StageClock& Stages() {
+  static StageClock clock;
+  return clock;
+}
+
+
 // Oracle data of every round is held in memory (and sits in the job's
 // scratch, which a worker caps at 8 GiB by default): an eighth of the memory
 // available, between 1 and 4 GiB. Every timed call takes a round of its own
@@ -323,6 +350,8 @@ int Driver::Finish() {
   StopCandidate();
   HarnessResult& r = run_.result;
   r.wall_seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  Stages().Close();
+  r.stage_seconds = Stages().seconds;
   for (const WorkloadResult& w : r.workloads)
     for (const std::string& f : w.flags) AddFlag(&r.flags, f);
   if (r.outcome != kOutcomeOk) r.score = 0;
@@ -390,6 +419,7 @@ int Driver::Run() {
     run_.result.message = "compiled (--compile-only)";
     return Finish();
   }
+  ReportStage("prepare");  // the device and the peaks
   if (!backend_.Prepare(run_)) return Finish();
   // The screen is a cheap early reject; the independent timing (the
   // verifier's replay) checks and times every workload in full instead.
@@ -408,7 +438,14 @@ bool HarnessRun::Fail(const std::string& outcome, const std::string& message) {
   return false;
 }
 
-void ReportStage(const std::string& s) { std::fprintf(stderr, "stage: %s\n", s.c_str()); }
+
+void ReportStage(const std::string& s) {
+  std::fprintf(stderr, "stage: %s\n", s.c_str());
+  StageClock& c = Stages();
+  c.Close();
+  c.current = s.substr(0, s.find(' '));
+  c.since = Clock::now();
+}
 
 absl::StatusOr<std::string> KernelAbiHeader() {
   const std::string exe_dir = SelfExeDir();

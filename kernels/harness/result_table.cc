@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 
 namespace ratchet::kernels {
 namespace {
@@ -27,6 +28,12 @@ std::string FormatResultTable(const HarnessResult& r) {
   }
   absl::StrAppendFormat(&out, "peaks: %.1f GB/s, %.1f GFLOP/s; compile %.2f s, wall %.2f s\n",
                         r.peak_gbps, r.peak_gflops, r.compile_seconds, r.wall_seconds);
+  if (!r.stage_seconds.empty()) {
+    std::vector<std::string> parts;
+    for (const auto& [stage, seconds] : r.stage_seconds)
+      parts.push_back(absl::StrFormat("%s %.2f s", stage, seconds));
+    absl::StrAppend(&out, "stages: ", absl::StrJoin(parts, ", "), "\n");
+  }
   absl::StrAppendFormat(&out, "outcome: %s   problem score: %.4f\n", r.outcome, r.score);
   if (!r.message.empty()) absl::StrAppend(&out, "message: ", r.message, "\n");
   return out;

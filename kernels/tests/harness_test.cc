@@ -127,6 +127,14 @@ TEST_F(HarnessTest, CorrectSolutionScores) {
   EXPECT_THAT(r.stderr_text, HasSubstr("stage: timing workload 2/2"));
   // Two workloads of a few KiB: auto leaves the screen off.
   EXPECT_THAT(r.stderr_text, Not(HasSubstr("stage: screen")));
+  // Where the time went, stage by stage, in the order they ran.
+  std::vector<std::string> stages;
+  for (auto it = r.result["stage_seconds"].begin(); it != r.result["stage_seconds"].end(); ++it) {
+    stages.push_back(it.key());
+    EXPECT_GE(it.value().get<double>(), 0) << it.key();
+  }
+  EXPECT_THAT(stages, ::testing::IsSupersetOf({"compile", "prepare", "oracle", "correctness",
+                                               "timing"}));
 }
 
 nlohmann::json ReadJson(const std::string& path) {

@@ -128,6 +128,33 @@ std::map<std::string, std::string> ChangedKnobs(const SummaryInput& in) {
   return changed;
 }
 
+namespace {
+
+// The harness's mean seconds per kernel job and stage, the usual stages in
+// pipeline order first.
+std::vector<std::pair<std::string, double>> StageMeans(const v1::Campaign& c) {
+  std::vector<std::pair<std::string, double>> out;
+  if (c.staged_jobs() <= 0) return out;
+  std::vector<std::string> order = {"compile", "screen", "oracle", "correctness", "timing"};
+  for (const auto& [stage, seconds] : c.stage_seconds())
+    if (std::find(order.begin(), order.end(), stage) == order.end()) order.push_back(stage);
+  for (const std::string& stage : order)
+    if (auto it = c.stage_seconds().find(stage); it != c.stage_seconds().end())
+      out.emplace_back(stage, it->second / c.staged_jobs());
+  return out;
+}
+
+// "compile 0.6 s, oracle 1.2 s, ... (mean of N jobs)", or "".
+std::string StagesLine(const v1::Campaign& c) {
+  std::vector<std::string> parts;
+  for (const auto& [stage, seconds] : StageMeans(c))
+    parts.push_back(absl::StrFormat("%s %.1f s", stage, seconds));
+  if (parts.empty()) return "";
+  return absl::StrCat(absl::StrJoin(parts, ", "), " (mean of ", c.staged_jobs(), " jobs)");
+}
+
+}  // namespace
+
 std::string LlmLine(const Campaign& c) {
   if (c.spec().proposer() != v1::PROPOSER_LLM) return "";
   std::string cap = c.spec().llm().max_cost_usd() > 0
@@ -236,7 +263,8 @@ std::string SummaryText(const SummaryInput& in) {
   absl::StrAppend(&out, absl::StrFormat("  job time     %.1f %s-s", c.gpu_seconds(), unit));
   if (c.spec().budget().max_gpu_seconds() > 0)
     absl::StrAppend(&out, absl::StrFormat(" of %.1f", c.spec().budget().max_gpu_seconds()));
-  absl::StrAppend(&out, "\n");
+  absl::StrAppend(&out, "\n");  if (std::string stages = StagesLine(c); !stages.empty())
+    absl::StrAppend(&out, "  stages       ", stages, "\n");
   if (c.migrations() > 0 || c.merges() > 0)
     absl::StrAppend(&out, "  islands      ", c.migrations(), " migrations, ", c.merges(), " merges\n");
   const bool shared = c.spec().experience() == "shared";
@@ -314,6 +342,11 @@ std::string SummaryJson(const SummaryInput& in) {
   if (t.pending > 0) j["verdicts"]["pending"] = t.pending;
   j["wall_seconds"] = WallSeconds(in);
   j["job_seconds"] = c.gpu_seconds();
+  if (c.staged_jobs() > 0) {
+    json stages = json::object();
+    for (const auto& [stage, seconds] : StageMeans(c)) stages[stage] = seconds;
+    j["stage_seconds_per_job"] = stages;
+  }
   j["migrations"] = c.migrations();
   j["merges"] = c.merges();
   j["experience"] = {

@@ -53,6 +53,23 @@ SummaryInput Finished() {
   return in;
 }
 
+TEST(SummaryTest, StagesShowTheMeanPerJobInPipelineOrder) {
+  SummaryInput in = Finished();
+  v1::Campaign& c = in.campaign;
+  (*c.mutable_stage_seconds())["timing"] = 8;
+  (*c.mutable_stage_seconds())["compile"] = 4;
+  (*c.mutable_stage_seconds())["oracle"] = 20;
+  c.set_staged_jobs(4);
+  EXPECT_NE(SummaryText(in).find(
+                "  stages       compile 1.0 s, oracle 5.0 s, timing 2.0 s (mean of 4 jobs)"),
+            std::string::npos)
+      << SummaryText(in);
+  const auto j = nlohmann::json::parse(SummaryJson(in));
+  EXPECT_DOUBLE_EQ(j["stage_seconds_per_job"]["oracle"].get<double>(), 5.0);
+  c.set_staged_jobs(0);
+  EXPECT_EQ(SummaryText(in).find("stages"), std::string::npos);
+}
+
 TEST(SummaryTest, NamesAreNormalised) {
   EXPECT_EQ(OutcomeName("OUTCOME_WRONG_ANSWER"), "wrong_answer");
   EXPECT_EQ(OutcomeName("timeout"), "timeout");
