@@ -294,7 +294,7 @@ absl::Status CheckSolution(const v1::Solution& solution, const std::string& wher
     if (!lang->is_string()) return Invalid(at, "\"language\" must be a string");
     const std::string l = lang->get<std::string>();
     const std::vector<std::string> known =
-        cuda ? std::vector<std::string>{"cuda"}
+        cuda ? std::vector<std::string>{"cuda", "pytorch"}
              : std::vector<std::string>{"cpp", "c++", "c", "pytorch"};
     if (std::find(known.begin(), known.end(), l) == known.end())
       return Invalid(at, absl::StrCat("language '", absl::CHexEscape(l.substr(0, 80)),

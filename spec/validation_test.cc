@@ -385,7 +385,7 @@ TEST(SpecValidation, SolutionJsonLanguageAndSources) {
               HasSubstr("language 'cuda' is not run on device cpu"));
   EXPECT_THAT(
       Msg(with_json("{\"language\": \"cpp\", \"sources\": [\"kernel.cc\"]}", v1::DEVICE_CUDA)),
-              HasSubstr("not run on device cuda (known: cuda)"));
+              HasSubstr("not run on device cuda (known: cuda, pytorch)"));
   EXPECT_THAT(Msg(with_json("{\"language\": 3, \"sources\": [\"kernel.cc\"]}")),
               HasSubstr("\"language\" must be a string"));
   EXPECT_THAT(Msg(with_json("{\"sources\": [\"../../x.cc\"]}")),

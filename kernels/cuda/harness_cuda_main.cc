@@ -37,6 +37,7 @@
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/harness/candidate_process.h"
 #include "kernels/harness/harness_driver.h"
+#include "kernels/harness/python_solution.h"
 #include "kernels/harness/subprocess.h"
 #include "kernels/problem/problem.h"
 #include "kernels/sol/sol.h"
@@ -189,7 +190,7 @@ class CudaBackend : public HarnessBackend {
   absl::StatusOr<std::unique_ptr<CandidateProcess>> StartProcess(const HarnessRun& run,
                                                                  const std::string& dir) override {
     const std::string exe = SelfExeDir() + "/ratchet-candidate-cuda";
-    if (access(exe.c_str(), X_OK) != 0)
+    if (!python_.active() && access(exe.c_str(), X_OK) != 0)
       return absl::NotFoundError(
           absl::StrCat(exe, " not found: it must sit beside ratchet-harness-cuda"));
     auto b = CudaProcessBackend::Create(run.args.device_index, ArenaBytesFor(run.problem),
@@ -199,8 +200,9 @@ class CudaBackend : public HarnessBackend {
                           absl::StrCat("allocating the device arena: ", b.status().message()));
     calls_ = *std::move(b);
     // The shared file carries only the control page; tensors live on the device.
-    return CandidateProcess::Start(exe, run.library, 4096, dir, dir + "/output.log",
-                                   [this](channel::ControlBlock* cb) { calls_->Prepare(cb); });
+    auto prepare = [this](channel::ControlBlock* cb) { calls_->Prepare(cb); };
+    if (python_.active()) return python_.Start(run, 4096, dir + "/output.log", prepare);
+    return CandidateProcess::Start(exe, run.library, 4096, dir, dir + "/output.log", prepare);
   }
 
   CandidateBackend* Attach(CandidateProcess* process, const HarnessRun& run) override {
@@ -208,7 +210,10 @@ class CudaBackend : public HarnessBackend {
     return calls_.get();
   }
 
-  void Release() override { calls_.reset(); }
+  void Release() override {
+    calls_.reset();
+    python_.Release();
+  }
 
   void SpeedOfLight(const Definition& def, double flops, double bytes, double oracle_flops,
                     const HarnessResult& r, WorkloadResult* wr) const override {
@@ -231,9 +236,11 @@ class CudaBackend : public HarnessBackend {
 
   cudaDeviceProp prop_{};
   std::unique_ptr<CudaProcessBackend> calls_;
+  PythonSolutionHost python_;  // a Python solution's host, when it is one
 };
 
 bool CudaBackend::Compile(const Solution& s, HarnessRun& run) {
+  if (IsPython(s)) return python_.Prepare(s, run);
   ReportStage("compile");
   const auto t0 = Clock::now();
   HarnessResult& r = run.result;

@@ -64,6 +64,7 @@ struct TensorSlot {
   int64_t strides[kMaxDims];
   int32_t scalar;   // 1: "shape": null, a Python number to a Python solution
   int32_t reserved;
+  uint64_t scalar_bits;  // a scalar input's value (its dtype's bytes, low first)
 };
 
 struct ControlBlock {
@@ -94,7 +95,11 @@ static_assert(offsetof(ControlBlock, request) == 4 && offsetof(ControlBlock, don
                   offsetof(ControlBlock, repeat) == 32 && offsetof(ControlBlock, rc) == 40 &&
                   offsetof(ControlBlock, library_path) == 44 &&
                   offsetof(ControlBlock, message) == 1068 &&
-                  offsetof(ControlBlock, tensors) == 3120 && sizeof(TensorSlot) == 152,
+                  offsetof(ControlBlock, tensors) == 3120 && sizeof(TensorSlot) == 160 &&
+                  offsetof(ControlBlock, is_device) == 13360 &&
+                  offsetof(ControlBlock, device_index) == 13364 &&
+                  offsetof(ControlBlock, device_arena_bytes) == 13368 &&
+                  offsetof(ControlBlock, ipc_handle) == 13376,
               "candidate_host.py's offsets");
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "futex words must be plain");
 

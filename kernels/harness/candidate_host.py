@@ -1,4 +1,6 @@
-"""ratchet's candidate host for Python solutions: ratchet-candidate's twin.
+"""ratchet's candidate host for Python solutions: ratchet-candidate's twin
+(and ratchet-candidate-cuda's: on the CUDA harness the arena is device
+memory the harness exported, opened here through CUDA IPC).
 
 The trusted harness starts it with the shared memory file on fd 3, this
 script on fd 4 and the answer socket on fd 5, nothing else of its own (no
@@ -27,14 +29,49 @@ CONTROL_BYTES = 16384
 PING, LOAD, CALL, ARM, PING_LATE = 1, 2, 3, 4, 5
 # Offsets in the control block (candidate_channel.h).
 REQUEST, DONE, OP, NUM_INPUTS, NUM_OUTPUTS, REPEAT, RC = 4, 8, 12, 24, 28, 32, 40
-LIBRARY_PATH, MESSAGE, TENSORS, SLOT_BYTES, MAX_TENSORS, MAX_DIMS = 44, 1068, 3120, 152, 64, 8
+LIBRARY_PATH, MESSAGE, TENSORS, SLOT_BYTES, MAX_TENSORS, MAX_DIMS = 44, 1068, 3120, 160, 64, 8
+IS_DEVICE, DEVICE_INDEX, DEVICE_ARENA_BYTES, IPC_HANDLE = 13360, 13364, 13368, 13376
 SYS_FUTEX, FUTEX_WAIT, FUTEX_WAKE = 202, 0, 1  # x86-64
+RC_CUDA_ERROR = -0x43554441  # kRcCudaError: `message` holds the CUDA error
+SCALAR_FORMATS = {0: "<f", 1: "<e", 3: "<d", 4: "<b", 5: "<i", 6: "<q", 7: "<?", 8: "<B",
+                  11: "<h"}  # by ratchet_dtype; bfloat16 below
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
 class _Timespec(ctypes.Structure):
     _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+class _DeviceMemory:
+    """Device bytes torch can wrap without a copy (__cuda_array_interface__)."""
+
+    def __init__(self, pointer, nbytes):
+        self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1",
+                                         "data": (pointer, False), "version": 2}
+
+
+def open_device_arena(mem, torch):
+    """The harness's device arena as a uint8 tensor: its IPC handle opened
+    with the driver API in torch's context on the harness's device."""
+    index = struct.unpack_from("<i", mem, DEVICE_INDEX)[0]
+    nbytes = struct.unpack_from("<Q", mem, DEVICE_ARENA_BYTES)[0]
+    device = torch.device("cuda", index)
+    torch.cuda.set_device(device)
+    torch.zeros(1, device=device)  # the primary context, current on this thread
+    cuda = ctypes.CDLL("libcuda.so.1")
+
+    class Handle(ctypes.Structure):
+        _fields_ = [("reserved", ctypes.c_char * 64)]
+
+    handle = Handle.from_buffer_copy(bytes(mem[IPC_HANDLE:IPC_HANDLE + 64]))
+    pointer = ctypes.c_uint64(0)
+    open_handle = getattr(cuda, "cuIpcOpenMemHandle_v2", None) or cuda.cuIpcOpenMemHandle
+    err = open_handle(ctypes.byref(pointer), handle, ctypes.c_uint(1))  # lazy peer access
+    if err != 0:
+        raise RuntimeError("cuIpcOpenMemHandle (the harness's device arena): error %d" % err)
+    arena = torch.as_tensor(_DeviceMemory(pointer.value, nbytes), device=device)
+    return device, arena
 
 
 def main():
@@ -77,7 +114,12 @@ def main():
         data = text.encode("utf-8", "replace")[:2047] + b"\0"
         mem[MESSAGE:MESSAGE + len(data)] = data
 
-    def argument(index, arena):
+    device = None
+    if struct.unpack_from("<i", mem, IS_DEVICE)[0]:
+        device, device_arena = open_device_arena(mem, torch)
+        warm = torch.zeros(64, dtype=torch.uint8, device=device)
+
+    def argument(index):
         base = TENSORS + index * SLOT_BYTES
         offset, dtype, ndim = struct.unpack_from("<Qii", mem, base)
         shape = struct.unpack_from("<%dq" % MAX_DIMS, mem, base + 16)[:ndim]
@@ -85,11 +127,34 @@ def main():
         scalar = struct.unpack_from("<i", mem, base + 144)[0]
         if not 0 <= dtype < len(dtypes) or dtypes[dtype] is None or not 0 <= ndim <= MAX_DIMS:
             raise ValueError("tensor %d: dtype %d, ndim %d" % (index, dtype, ndim))
+        if scalar:  # its value travels in the slot: no read of the arena
+            bits = mem[base + 152:base + 160]
+            if dtype == 2:  # bfloat16: the high half of a float32
+                return struct.unpack("<f", b"\0\0" + bits[:2])[0]
+            value = struct.unpack_from(SCALAR_FORMATS[dtype], bits, 0)[0]
+            return float(value) if dtype in (0, 1, 3) else value
         extent = 1 + sum((n - 1) * s for n, s in zip(shape, strides)) if all(shape) else 0
-        flat = torch.frombuffer(arena, dtype=dtypes[dtype], count=max(extent, 1),
-                                offset=CONTROL_BYTES + offset)
-        t = torch.as_strided(flat, shape, strides) if ndim else flat.reshape(())
-        return t.item() if scalar else t
+        size = dtypes[dtype].itemsize if hasattr(dtypes[dtype], "itemsize") else \
+            torch.empty((), dtype=dtypes[dtype]).element_size()
+        if device is None:
+            flat = torch.frombuffer(mem, dtype=dtypes[dtype], count=max(extent, 1),
+                                    offset=CONTROL_BYTES + offset)
+        else:
+            nbytes = max(extent, 1) * size
+            flat = device_arena[offset:offset + nbytes].view(dtypes[dtype])
+        return torch.as_strided(flat, shape, strides) if ndim else flat.reshape(())
+
+    def finish_device_work():
+        """Every stream of this process done (the device-wide synchronisation
+        ratchet-candidate-cuda makes): 0, or the CUDA error's rc."""
+        if device is None:
+            return 0
+        try:
+            torch.cuda.synchronize(device)
+            return 0
+        except RuntimeError as exc:
+            set_message("CUDA error: %s" % str(exc).strip().splitlines()[0][:1500])
+            return RC_CUDA_ERROR
 
     function, dps = None, True
     seen, armed = 0, False
@@ -103,8 +168,14 @@ def main():
         rc = 0
         if op == PING:
             armed = was_armed  # a ping between kArm and kCall keeps it awake
+            rc = finish_device_work()
         elif op == ARM:
             armed = True
+            if device is not None:
+                # The GPU last ran the harness's context: a tiny operation pays
+                # for the switch before the timed request.
+                warm.zero_()
+                rc = finish_device_work()
         elif op == PING_LATE:
             time.sleep(0.0002)
         elif op == LOAD:
@@ -142,8 +213,8 @@ def main():
                 rc = -1
             else:
                 try:
-                    inputs = [argument(i, mem) for i in range(ni)]
-                    outputs = [argument(ni + j, mem) for j in range(no)]
+                    inputs = [argument(i) for i in range(ni)]
+                    outputs = [argument(ni + j) for j in range(no)]
                     for _ in range(max(1, repeat)):
                         if dps:
                             function(*inputs, *outputs)
@@ -156,9 +227,13 @@ def main():
                                                  % (len(result), no))
                             for out, value in zip(outputs, result):
                                 out.copy_(value)
-                except BaseException:  # noqa: BLE001 - reported as the call's failure
+                    rc = finish_device_work()
+                except BaseException as exc:  # noqa: BLE001 - reported as the call's failure
                     traceback.print_exc()
                     rc = -1
+                    if device is not None and "CUDA" in str(exc):
+                        set_message("CUDA error: %s" % str(exc).strip().splitlines()[0][:1500])
+                        rc = RC_CUDA_ERROR
         else:
             rc = -1
         struct.pack_into("<i", mem, RC, rc)

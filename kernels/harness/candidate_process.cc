@@ -508,6 +508,9 @@ Observation ProcessBackend::Call(const CallRequest& req) {
     s.dtype = static_cast<int32_t>(t.dtype);
     s.ndim = static_cast<int32_t>(t.shape.size());
     s.scalar = t.scalar ? 1 : 0;
+    s.scalar_bits = 0;
+    if (t.scalar && i < ins.size())
+      std::memcpy(&s.scalar_bits, req.inputs[i]->data(), std::min<size_t>(t.bytes, 8));
     for (size_t d = 0; d < t.shape.size() && d < ch::kMaxDims; ++d) {
       s.shape[d] = t.shape[d];
       s.strides[d] = t.strides[d];

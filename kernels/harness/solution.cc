@@ -67,21 +67,22 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
                        "a folder that ratchet reads");
   // A public SOL-ExecBench language (ratchet import keeps it): say that it
   // is known but does not run yet, rather than that it is unknown.
-  const bool python = lang == "pytorch" && backend == SolutionBackend::kCpu;
+  const bool python = lang == "pytorch";
   for (const char* pub : {"pytorch", "triton", "cute_dsl", "cutile", "cudnn_frontend", "cuda_cpp",
                           "cutlass", "cudnn", "cublas"}) {
     if (lang == pub && !python)
       return err("language", absl::StrCat("\"", lang, "\" is a SOL-ExecBench language that ratchet "
-                                          "cannot run yet ", backend == SolutionBackend::kCuda ? "on the CUDA harness " : "",
-                                          "(it runs \"cuda\", \"cpp\" and, on the CPU, "
+                                          "cannot run yet (it runs \"cuda\", \"cpp\" and "
                                           "\"pytorch\" solutions; docs/harness.md)"));
   }
   if (backend == SolutionBackend::kCpu) {
     if (lang != "cpp" && lang != "c++" && lang != "c" && !python) {
-      return err("language", absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c, pytorch)"));
+      return err("language",
+                 absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c, pytorch)"));
     }
-  } else if (lang != "cuda") {
-    return err("language", absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda)"));
+  } else if (lang != "cuda" && !python) {
+    return err("language",
+               absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda, pytorch)"));
   }
   s.language = lang;
   s.dir = dir;

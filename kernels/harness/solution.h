@@ -31,9 +31,9 @@ struct Solution {
 inline bool IsPython(const Solution& s) { return s.language == "pytorch"; }
 
 // Reads DIR/solution.json. `overrides` (from --knob) replace knob defaults and
-// must name declared knobs. The CPU backend accepts "cpp"/"c++"/"c" and
-// "pytorch" (a Python solution: `entry_point` required), the CUDA backend
-// "cuda". Headers (.h, .hpp, .cuh) are listed but not compiled.
+// must name declared knobs. The CPU backend accepts "cpp"/"c++"/"c", the
+// CUDA backend "cuda", both "pytorch" (a Python solution: `entry_point`
+// required). Headers (.h, .hpp, .cuh) are listed but not compiled.
 // Errors name the file and field.
 absl::StatusOr<Solution> LoadSolution(
     const std::string& dir, const std::vector<std::pair<std::string, std::string>>& overrides,

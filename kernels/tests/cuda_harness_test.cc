@@ -360,7 +360,13 @@ INSTANTIATE_TEST_SUITE_P(
         GuardCase{"illegal_address", "crash", "cudaErrorIllegalAddress", "", ""},
         GuardCase{"nonzero_return", "crash", "returned 7", "", ""},
         GuardCase{"host_segfault", "crash", "SIGSEGV", "", ""},
-        GuardCase{"stops_when_timed", "wrong_answer", "stale-output", "stale-output", ""}),
+        GuardCase{"stops_when_timed", "wrong_answer", "stale-output", "stale-output", ""},
+        // Python solutions (candidate_host.py on the device arena).
+        GuardCase{"python_correct", "ok", "", "", ""},
+        GuardCase{"python_returns", "ok", "", "", ""},
+        GuardCase{"python_wrong", "wrong_answer", "output 'c'", "", ""},
+        GuardCase{"python_late_thread", "wrong_answer", "", "", ""},
+        GuardCase{"python_side_stream", "ok", "", "", ""}),
     [](const testing::TestParamInfo<GuardCase>& info) {
       std::string n = info.param.solution;
       if (*info.param.extra) n += "_with_peaks";

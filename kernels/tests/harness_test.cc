@@ -17,6 +17,8 @@
 
 #include "kernels/bench.h"
 #include "kernels/harness/contract.h"
+#include "kernels/harness/derived_baseline.h"
+#include "kernels/problem/problem.h"
 
 namespace ratchet::kernels {
 namespace {
@@ -300,6 +302,40 @@ TEST_F(HarnessTest, PublicPythonSolutionRunsUnchanged) {
   r = RunHarness("vector_add", dir);
   EXPECT_EQ(r.result["outcome"], "harness_error");
   EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("spec.entry_point"));
+}
+
+// Research from nothing: the baseline derived from the problem's reference
+// runs, at its defaults and with its knobs turned.
+TEST_F(HarnessTest, DerivedBaselineRunsTheReference) {
+  auto problem = LoadProblem(std::string(RATCHET_TESTDATA) + "/vector_add");
+  ASSERT_TRUE(problem.ok()) << problem.status();
+  auto files = DeriveBaseline(problem->definition, /*cuda=*/false);
+  ASSERT_TRUE(files.ok()) << files.status();
+  const std::string dir = FreshScratch() + "_derived";
+  std::filesystem::create_directories(dir);
+  for (const auto& [name, content] : *files) std::ofstream(dir + "/" + name) << content;
+  HarnessRun r = RunHarness("vector_add", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.stderr_text;
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  r = RunHarness("vector_add", dir, "--knob THREADS=1 --knob INFERENCE_MODE=1 --knob COMPILE=1");
+  EXPECT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+}
+
+TEST(DerivedBaselineTest, NeedsAReferenceWithRun) {
+  Definition def;
+  def.name = "no_reference";
+  def.outputs.resize(1);
+  EXPECT_FALSE(DeriveBaseline(def, false).ok());
+  def.reference = "import torch\n\ndef forward(x):\n    return x\n";
+  auto r = DeriveBaseline(def, false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("run("));
+  def.reference = "def run(x):\n    return x";
+  r = DeriveBaseline(def, true);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->at("solution.json"), HasSubstr("CUDA_GRAPH"));
+  EXPECT_THAT(r->at("kernel.py"), HasSubstr("N_OUTPUTS = 1"));
+  EXPECT_EQ(r->at("reference.py"), "def run(x):\n    return x\n");
 }
 
 TEST_F(HarnessTest, CompileError) {

@@ -15,6 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/auth.h"
+#include "kernels/harness/derived_baseline.h"
+#include "kernels/problem/problem.h"
 #include "nlohmann/json.hpp"
 #include "spec/defaults.h"
 #include "spec/knobs.h"
@@ -646,11 +648,9 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
         absl::StrCat(yaml_path, ": problem: missing (a folder with definition.json and "
                                 "workload.jsonl)"));
   }
-  if (baseline.empty() && !sleep) {
+  if (baseline.empty() && training) {
     return absl::InvalidArgumentError(absl::StrCat(
-        yaml_path, training ? ": baseline: missing (a training project: train.py, model.py, "
-                              "solution.json)"
-                            : ": baseline: missing (a solution folder with solution.json)"));
+        yaml_path, ": baseline: missing (a training project: train.py, model.py, solution.json)"));
   }
   if (training && !problem.empty())
     return r.Error(root["problem"], "problem",
@@ -670,10 +670,20 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
                     spec.mutable_problem());
     if (!s.ok()) return s;
   }
-  if (!sleep) {
+  if (!sleep && !baseline.empty()) {
     s = ReadSolution(base_dir / baseline, r.Where(root["baseline"], "baseline"),
                      spec.mutable_baseline());
     if (!s.ok()) return s;
+  } else if (!sleep) {
+    // Research from nothing: the problem's own reference, behind knobs.
+    auto def = kernels::ParseDefinition(spec.problem().definition_json(),
+                                        (base_dir / problem / "definition.json").string());
+    if (!def.ok()) return def.status();
+    auto files = kernels::DeriveBaseline(*def, device == "cuda");
+    if (!files.ok())
+      return absl::InvalidArgumentError(absl::StrCat(
+          yaml_path, ": baseline: missing, and none can be derived: ", files.status().message()));
+    for (const auto& [name, content] : *files) (*spec.mutable_baseline()->mutable_files())[name] = content;
   }
 
   // Every number was checked against its bound as it was read, so the

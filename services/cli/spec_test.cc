@@ -707,6 +707,22 @@ TEST(ParseCampaignSpecTest, NeverThrows) {
   }
 }
 
+// No baseline: the problem's reference, derived as a Python solution.
+TEST(ShippedSpecTest, AKernelCampaignWithoutABaselineDerivesOne) {
+  const std::string dir = ::testing::TempDir() + "/derived_spec_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  const std::string yaml = dir + "/spec.yaml";
+  std::ofstream(yaml) << "name: from-nothing\ntask: kernel\nproblem: " << RATCHET_SOURCE_DIR
+                      << "/tasks/cpu/rmsnorm\nproposer: evolve\ndevice: cpu\n";
+  auto spec = LoadCampaignSpec(yaml);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  const auto& files = spec->baseline().files();
+  ASSERT_TRUE(files.count("kernel.py") && files.count("reference.py") && files.count("solution.json"));
+  EXPECT_THAT(files.at("solution.json"), ::testing::HasSubstr("\"language\": \"pytorch\""));
+  EXPECT_THAT(files.at("solution.json"), ::testing::HasSubstr("THREADS"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ShippedSpecTest, DemoCampaignLoads) {
   auto spec = LoadCampaignSpec(std::string(RATCHET_SOURCE_DIR) + "/tasks/demo.yaml");
   ASSERT_TRUE(spec.ok()) << spec.status();

@@ -135,7 +135,8 @@ namespace {
 std::vector<std::pair<std::string, double>> StageMeans(const v1::Campaign& c) {
   std::vector<std::pair<std::string, double>> out;
   if (c.staged_jobs() <= 0) return out;
-  std::vector<std::string> order = {"compile", "screen", "oracle", "correctness", "timing"};
+  std::vector<std::string> order = {"compile", "prepare", "device",     "screen",
+                                    "oracle",  "correctness", "timing"};
   for (const auto& [stage, seconds] : c.stage_seconds())
     if (std::find(order.begin(), order.end(), stage) == order.end()) order.push_back(stage);
   for (const std::string& stage : order)

@@ -1,0 +1,53 @@
+// Python solutions ("pytorch", docs/harness.md "Python solutions"): not
+// compiled but hosted by candidate_host.py, a Python candidate process that
+// speaks the same channel as ratchet-candidate. Both harnesses use this: the
+// CPU one with the shared arena, the CUDA one with the device arena.
+#ifndef RATCHET_KERNELS_HARNESS_PYTHON_SOLUTION_H_
+#define RATCHET_KERNELS_HARNESS_PYTHON_SOLUTION_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/harness/candidate_process.h"
+#include "kernels/harness/harness_driver.h"
+#include "kernels/harness/solution.h"
+
+namespace ratchet::kernels {
+
+class PythonSolutionHost {
+ public:
+  ~PythonSolutionHost() { Release(); }
+
+  // The compile stage of a Python solution: finds the interpreter that
+  // imports torch (--python, $RATCHET_PYTHON, else /usr/bin/python3 and each
+  // python3 on PATH, by the full name it reports), sets run.library to the
+  // host script beside the harness and run.load_target to what it imports
+  // (entry point, destination passing, knobs). False once run.Fail was called.
+  bool Prepare(const Solution& s, HarnessRun& run);
+
+  // Whether Prepare chose this host for the run.
+  bool active() const { return solution_ != nullptr; }
+
+  // Starts the host: `python -I -B` on the script (fd 4), in a fresh folder
+  // of $TMPDIR holding a copy of the sources (Python resolves imports to
+  // full paths, which the candidate's user could not walk inside the run's
+  // private folder), its output in `log`.
+  absl::StatusOr<std::unique_ptr<CandidateProcess>> Start(
+      const HarnessRun& run, size_t arena_bytes, const std::string& log,
+      const std::function<void(channel::ControlBlock*)>& prepare);
+
+  // Removes the folders Start made.
+  void Release();
+
+ private:
+  std::string python_;
+  std::unique_ptr<Solution> solution_;
+  std::vector<std::string> dirs_;
+};
+
+}  // namespace ratchet::kernels
+
+#endif  // RATCHET_KERNELS_HARNESS_PYTHON_SOLUTION_H_

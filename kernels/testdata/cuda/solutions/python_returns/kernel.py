@@ -1,0 +1,2 @@
+def axpy(a, b, alpha):
+    return a + alpha * b
