@@ -147,22 +147,26 @@ struct Call {
 
 int Submit(Call& c) {
   if (c.flags.positional().size() != 1) return c.UsageError("submit needs one spec.yaml");
-  absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(c.flags.positional()[0]);
-  if (!spec.ok()) {
-    c.err << "ratchet: " << spec.status().message() << "\n";
+  // One campaign, or one per problem of a suite (LoadCampaignSuite).
+  absl::StatusOr<std::vector<v1::CampaignSpec>> specs =
+      LoadCampaignSuite(c.flags.positional()[0]);
+  if (!specs.ok()) {
+    c.err << "ratchet: " << specs.status().message() << "\n";
     return kExitFailure;
   }
-  v1::SubmitCampaignRequest req;
-  *req.mutable_spec() = *std::move(spec);
-  v1::Campaign campaign;
-  grpc::ClientContext ctx;
-  SetDeadline(&ctx, 60);
-  grpc::Status s = c.stub->SubmitCampaign(&ctx, req, &campaign);
-  if (!s.ok()) return c.Fail(s);
-  if (c.json) {
-    c.out << ToJson(campaign) << "\n";
-  } else {
-    c.out << campaign.id() << "\n";  // just the id, for $(ratchet submit ...)
+  for (v1::CampaignSpec& spec : *specs) {
+    v1::SubmitCampaignRequest req;
+    *req.mutable_spec() = std::move(spec);
+    v1::Campaign campaign;
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, 60);
+    grpc::Status s = c.stub->SubmitCampaign(&ctx, req, &campaign);
+    if (!s.ok()) return c.Fail(s);
+    if (c.json) {
+      c.out << ToJson(campaign) << "\n";
+    } else {
+      c.out << campaign.id() << "\n";  // just the ids, for $(ratchet submit ...)
+    }
   }
   return kExitOk;
 }
@@ -458,7 +462,11 @@ std::string CommandUsage(const std::string& cmd) {
        "  submits the spec, shows progress and prints a summary. Exit 0 if the\n"
        "  campaign finished.\n",
        false},
-      {"submit", "submit <spec.yaml>\n  Submits a campaign; prints its id.\n", true},
+      {"submit",
+       "submit <spec.yaml>\n  Submits a campaign; prints its id. A spec whose problem is a folder of\n"
+       "  problems submits one campaign per problem (a suite) and prints each id;\n"
+       "  `ratchet report ID ID ...` gives the suite's table.\n",
+       true},
       {"status", "status [campaign-id]\n  One campaign in detail, or a table of all.\n", true},
       {"watch",
        "watch <campaign-id>\n  Follows a campaign until it ends: events, and a progress line\n"
@@ -516,7 +524,8 @@ Run everything on this machine:
 
 Talk to a coordinator (--coordinator=HOST:PORT, default $RATCHET_COORDINATOR
 or 127.0.0.1:50051; --json prints the reply as JSON):
-  submit <spec.yaml>      submit a campaign; prints its id
+  submit <spec.yaml>      submit a campaign (one per problem for a folder of
+                          problems); prints its id(s)
   status [campaign-id]    one campaign in detail, or a table of all
   watch <campaign-id>     stream progress until the campaign ends
   leaderboard <campaign-id> [--limit=20]
@@ -528,6 +537,7 @@ or 127.0.0.1:50051; --json prints the reply as JSON):
   pause <campaign-id>     no new proposals or leases; running jobs finish
   resume <campaign-id>    continue a paused campaign
   report <campaign-id> [--plot=FILE.svg] [--json]
+  report <id> <id> ...    a suite's table (one campaign per problem)
                           the campaign's summary (as printed when it ends);
                           --plot draws the best score over time
   diff <candidate-id> [--against=parent|baseline|ID]

@@ -504,6 +504,26 @@ int RunImportCommand(int argc, char** argv, std::ostream& out, std::ostream& err
   return kExitOk;
 }
 
+// `ratchet report ID ID ...`: a suite's table (SuiteText).
+int ReportSuite(const Flags& flags, const std::vector<std::string>& ids, std::ostream& out,
+                std::ostream& err) {
+  if (flags.Has("plot")) return UsageError(err, "report", "--plot draws one campaign");
+  Client client(flags, err);
+  std::vector<SummaryInput> suite;
+  for (const std::string& text : ids) {
+    int64_t id = 0;
+    if (!ParseId(text, &id)) return UsageError(err, "report", absl::StrCat("'", text, "' is not an id"));
+    SummaryInput& in = suite.emplace_back();
+    if (!client.Campaign(id, &in.campaign) || !client.Leaderboard(id, &in.leaderboard))
+      return kExitFailure;
+    if (in.campaign.best_candidate_id() != 0 &&
+        !client.Candidate(in.campaign.best_candidate_id(), &in.best))
+      return kExitFailure;
+  }
+  out << (flags.Has("json") ? SuiteJson(suite) + "\n" : SuiteText(suite));
+  return kExitOk;
+}
+
 bool IsResearchCommand(const std::string& name) {
   return name == "pause" || name == "resume" || name == "report" || name == "diff" ||
          name == "export" || name == "events";
@@ -529,6 +549,7 @@ int RunResearchCommand(int argc, char** argv, std::ostream& out, std::ostream& e
   const auto& pos = flags->positional();
   const size_t want = cmd == "export" ? 2 : 1;
   int64_t id = 0;
+  if (cmd == "report" && pos.size() > 1) return ReportSuite(*flags, pos, out, err);
   if (pos.size() != want || !ParseId(pos[0], &id))
     return UsageError(err, cmd, cmd == "export" ? "export needs a candidate id and a folder"
                                                 : absl::StrCat(cmd, " needs one id"));

@@ -212,7 +212,8 @@ absl::Status ReadProblem(const fs::path& dir, const std::string& where,
   fs::path def_path = dir / "definition.json";
   if (!fs::is_regular_file(def_path, ec)) {
     return absl::NotFoundError(absl::StrCat(where, ": problem folder ", dir.string(),
-                                            " has no definition.json"));
+                                            " has no definition.json (a folder of problems is a "
+                                            "suite: `ratchet submit` runs one campaign each)"));
   }
   fs::path wl_path = dir / "workload.jsonl";
   if (!fs::is_regular_file(wl_path, ec)) {
@@ -678,11 +679,12 @@ absl::StatusOr<CampaignSpec> ParseUnvalidated(const YAML::Node& root,
     // Research from nothing: the problem's own reference, behind knobs.
     auto def = kernels::ParseDefinition(spec.problem().definition_json(),
                                         (base_dir / problem / "definition.json").string());
-    if (!def.ok()) return def.status();
-    auto files = kernels::DeriveBaseline(*def, device == "cuda");
+    auto files = def.ok() ? kernels::DeriveBaseline(*def, device == "cuda")
+                          : absl::StatusOr<std::map<std::string, std::string>>(def.status());
     if (!files.ok())
       return absl::InvalidArgumentError(absl::StrCat(
-          yaml_path, ": baseline: missing, and none can be derived: ", files.status().message()));
+          yaml_path, ": baseline: missing, and none can be derived from the problem's reference: ",
+          files.status().message()));
     for (const auto& [name, content] : *files) (*spec.mutable_baseline()->mutable_files())[name] = content;
   }
 
@@ -821,6 +823,60 @@ absl::StatusOr<CampaignSpec> LoadCampaignSpec(const std::string& yaml_path) {
   absl::StatusOr<std::string> text = ReadFile(yaml_path, 1 << 20);
   if (!text.ok()) return text.status();
   return ParseCampaignSpec(*text, yaml_path);
+}
+
+absl::StatusOr<std::vector<CampaignSpec>> LoadCampaignSuite(const std::string& yaml_path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(yaml_path, ec))
+    return absl::NotFoundError(absl::StrCat(yaml_path, ": no such spec file"));
+  absl::StatusOr<std::string> text = ReadFile(yaml_path, 1 << 20);
+  if (!text.ok()) return text.status();
+  // The suite is seen in the YAML's own problem entry; everything else is
+  // ParseCampaignSpec's, once per problem.
+  YAML::Node root;
+  try {
+    root = YAML::Load(*text);
+  } catch (const std::exception&) {
+    root = YAML::Node();
+  }
+  const YAML::Node problem = root.IsMap() ? root["problem"] : YAML::Node();
+  fs::path folder;
+  if (problem.IsDefined() && problem.IsScalar())
+    folder = (fs::path(yaml_path).parent_path() / problem.Scalar()).lexically_normal();
+  std::vector<std::string> members;
+  if (!folder.empty() && fs::is_directory(folder, ec) &&
+      !fs::exists(folder / "definition.json", ec)) {
+    for (const auto& e : fs::directory_iterator(folder, ec))
+      if (e.is_directory() && fs::exists(e.path() / "definition.json", ec))
+        members.push_back(e.path().filename().string());
+    std::sort(members.begin(), members.end());
+  }
+  std::vector<CampaignSpec> specs;
+  if (members.empty()) {
+    absl::StatusOr<CampaignSpec> one = ParseCampaignSpec(*text, yaml_path);
+    if (!one.ok()) return one.status();
+    specs.push_back(*std::move(one));
+    return specs;
+  }
+  const std::string name =
+      root["name"].IsDefined() && root["name"].IsScalar() ? root["name"].Scalar() : "suite";
+  const bool own_baseline = root["baseline"].IsDefined();
+  for (const std::string& m : members) {
+    YAML::Node one = YAML::Clone(root);
+    one["problem"] = (folder / m).string();
+    one["name"] = absl::StrCat(name, "/", m);
+    if (!own_baseline && fs::is_directory(folder / m / "baseline", ec))
+      one["baseline"] = (folder / m / "baseline").string();
+    if (!one["experience"].IsDefined()) one["experience"] = "shared";
+    YAML::Emitter emitted;
+    emitted << one;
+    absl::StatusOr<CampaignSpec> spec = ParseCampaignSpec(emitted.c_str(), yaml_path);
+    if (!spec.ok())
+      return absl::Status(spec.status().code(),
+                          absl::StrCat("suite problem ", m, ": ", spec.status().message()));
+    specs.push_back(*std::move(spec));
+  }
+  return specs;
 }
 
 }  // namespace ratchet::cli

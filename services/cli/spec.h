@@ -35,6 +35,7 @@
 #define RATCHET_SERVICES_CLI_SPEC_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "ratchet/v1/ratchet.pb.h"
@@ -49,6 +50,15 @@ namespace ratchet::cli {
 // submit (spec/validation.h), so a spec that loads also passes submit's
 // checks. Duplicate keys are refused with both lines.
 absl::StatusOr<ratchet::v1::CampaignSpec> LoadCampaignSpec(const std::string& yaml_path);
+
+// A spec whose `problem:` is a folder of problems (no definition.json of its
+// own; subfolders that have one) is a suite: one campaign per problem, in
+// name order, each named "NAME/PROBLEM", with the problem folder's
+// `baseline/` as its baseline when the spec names none (else one derived
+// from its reference), and `experience: shared` unless the spec says
+// otherwise. Any other spec is a suite of one.
+absl::StatusOr<std::vector<ratchet::v1::CampaignSpec>> LoadCampaignSuite(
+    const std::string& yaml_path);
 
 // The same from the YAML text; `yaml_path` names it in errors, gives the
 // default name and is where relative problem and baseline folders start.

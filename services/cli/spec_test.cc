@@ -362,8 +362,10 @@ TEST_F(SpecTest, MissingProblemKey) {
 }
 
 TEST_F(SpecTest, MissingBaselineKey) {
+  // No baseline is derived from the problem's reference; this one has none
+  // to derive from (no outputs).
   std::string e = Error("problem: cpu/matmul\n");
-  EXPECT_NE(e.find("baseline: missing"), std::string::npos) << e;
+  EXPECT_NE(e.find("baseline: missing, and none can be derived"), std::string::npos) << e;
 }
 
 TEST_F(SpecTest, ProblemFolderMissing) {
@@ -721,6 +723,38 @@ TEST(ShippedSpecTest, AKernelCampaignWithoutABaselineDerivesOne) {
   EXPECT_THAT(files.at("solution.json"), ::testing::HasSubstr("\"language\": \"pytorch\""));
   EXPECT_THAT(files.at("solution.json"), ::testing::HasSubstr("THREADS"));
   std::filesystem::remove_all(dir);
+}
+
+// A folder of problems is a suite: one spec per problem, named after it,
+// its own baseline/ where it has one (else derived), experience shared.
+TEST(ShippedSpecTest, AFolderOfProblemsIsASuite) {
+  namespace fs = std::filesystem;
+  const std::string dir = ::testing::TempDir() + "/suite_spec_" + std::to_string(getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/problems");
+  const fs::path cpu = fs::path(RATCHET_SOURCE_DIR) / "tasks/cpu";
+  fs::copy(cpu / "rmsnorm", dir + "/problems/rmsnorm", fs::copy_options::recursive);
+  fs::copy(cpu / "matmul", dir + "/problems/matmul", fs::copy_options::recursive);
+  fs::remove_all(dir + "/problems/rmsnorm/baseline");  // derived instead
+  fs::create_directories(dir + "/problems/notes");      // no definition.json: not a problem
+  std::ofstream(dir + "/suite.yaml") << "name: cpu-suite\ntask: kernel\nproblem: problems\n"
+                                        "proposer: evolve\ndevice: cpu\n";
+  auto specs = LoadCampaignSuite(dir + "/suite.yaml");
+  ASSERT_TRUE(specs.ok()) << specs.status();
+  ASSERT_EQ(specs->size(), 2u);
+  EXPECT_EQ((*specs)[0].name(), "cpu-suite/matmul");
+  EXPECT_EQ((*specs)[1].name(), "cpu-suite/rmsnorm");
+  EXPECT_EQ((*specs)[0].experience(), "shared");
+  EXPECT_TRUE((*specs)[0].baseline().files().count("kernel.cc"));    // its baseline/
+  EXPECT_TRUE((*specs)[1].baseline().files().count("reference.py"));  // derived
+  // One spec alone is a suite of one; the folder itself is not a problem.
+  auto one = LoadCampaignSuite(std::string(RATCHET_SOURCE_DIR) + "/tasks/demo.yaml");
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->size(), 1u);
+  auto folder = LoadCampaignSpec(dir + "/suite.yaml");
+  ASSERT_FALSE(folder.ok());
+  EXPECT_THAT(std::string(folder.status().message()), ::testing::HasSubstr("suite"));
+  fs::remove_all(dir);
 }
 
 TEST(ShippedSpecTest, DemoCampaignLoads) {

@@ -186,6 +186,96 @@ std::string ScoreText(const Campaign& c, double score) {
 
 }  // namespace
 
+namespace {
+
+// One problem of a suite: its scores and the best candidate's timings.
+struct SuiteRow {
+  std::string problem;
+  double baseline = -1, best = -1;
+  bool verified = false;
+  double t_b_eager = 0, t_b_compile = 0, t_ref_kernel = 0, t_sol = 0, t_k = 0;  // means, ns
+};
+
+SuiteRow RowOf(const SummaryInput& in) {
+  const Campaign& c = in.campaign;
+  SuiteRow r;
+  r.problem = c.spec().problem().name().empty() ? c.spec().name() : c.spec().problem().name();
+  if (HasBaselineScore(c)) r.baseline = c.baseline_score();
+  if (HasBest(in)) {
+    r.best = c.best_score();
+    r.verified = c.best_verified();
+  }
+  // The best candidate's last evaluation that ended ok.
+  const v1::Evaluation* e = nullptr;
+  for (const auto& ev : in.best.evaluations())
+    if (ev.outcome() == v1::OUTCOME_OK && ev.kind() != v1::JOB_REPLAY) e = &ev;
+  if (e != nullptr && e->workloads_size() > 0) {
+    const double n = e->workloads_size();
+    for (const auto& w : e->workloads()) {
+      r.t_b_eager += (w.t_b_eager_ns() > 0 ? w.t_b_eager_ns() : w.t_b_ns()) / n;
+      r.t_b_compile += w.t_b_compile_ns() / n;
+      r.t_ref_kernel += w.t_ref_kernel_ns() / n;
+      r.t_sol += w.t_sol_ns() / n;
+      r.t_k += w.t_k_ns() / n;
+    }
+  }
+  return r;
+}
+
+std::string Score3(double s) { return s < 0 ? "-" : absl::StrFormat("%.3f", s); }
+
+}  // namespace
+
+std::string SuiteText(const std::vector<SummaryInput>& suite) {
+  std::string out = absl::StrFormat("%-28s %8s %8s %-8s %10s %10s %10s %10s %10s\n", "problem",
+                                    "baseline", "best", "", "T_b eager", "T_b comp.", "ref kern.",
+                                    "T_sol", "best T_k");
+  double sum_base = 0, sum_best = 0;
+  int n_base = 0, n_best = 0;
+  for (const SummaryInput& in : suite) {
+    const SuiteRow r = RowOf(in);
+    absl::StrAppend(&out, absl::StrFormat("%-28s %8s %8s %-8s %10s %10s %10s %10s %10s\n",
+                                          r.problem.substr(0, 28), Score3(r.baseline),
+                                          Score3(r.best), r.verified ? "verified" : "",
+                                          Duration(r.t_b_eager), Duration(r.t_b_compile),
+                                          Duration(r.t_ref_kernel), Duration(r.t_sol),
+                                          Duration(r.t_k)));
+    if (r.baseline >= 0) sum_base += r.baseline, ++n_base;
+    if (r.best >= 0) sum_best += r.best, ++n_best;
+  }
+  absl::StrAppend(&out, absl::StrFormat("%-28s %8s %8s  (%d problems; T_ columns: means over the "
+                                        "best candidate's workloads)\n",
+                                        "mean", Score3(n_base ? sum_base / n_base : -1),
+                                        Score3(n_best ? sum_best / n_best : -1), suite.size()));
+  return out;
+}
+
+std::string SuiteJson(const std::vector<SummaryInput>& suite) {
+  using nlohmann::json;
+  json rows = json::array();
+  double sum_base = 0, sum_best = 0;
+  int n_base = 0, n_best = 0;
+  for (const SummaryInput& in : suite) {
+    const SuiteRow r = RowOf(in);
+    rows.push_back({{"campaign", in.campaign.id()},
+                    {"problem", r.problem},
+                    {"baseline_score", r.baseline >= 0 ? json(r.baseline) : json(nullptr)},
+                    {"best_score", r.best >= 0 ? json(r.best) : json(nullptr)},
+                    {"verified", r.verified},
+                    {"t_b_eager_ns", r.t_b_eager},
+                    {"t_b_compile_ns", r.t_b_compile},
+                    {"t_ref_kernel_ns", r.t_ref_kernel},
+                    {"t_sol_ns", r.t_sol},
+                    {"best_t_k_ns", r.t_k}});
+    if (r.baseline >= 0) sum_base += r.baseline, ++n_base;
+    if (r.best >= 0) sum_best += r.best, ++n_best;
+  }
+  json j = {{"problems", rows},
+            {"mean_baseline_score", n_base ? json(sum_base / n_base) : json(nullptr)},
+            {"mean_best_score", n_best ? json(sum_best / n_best) : json(nullptr)}};
+  return j.dump(2);
+}
+
 std::string SummaryText(const SummaryInput& in) {
   const Campaign& c = in.campaign;
   std::string out;

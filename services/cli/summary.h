@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ratchet/v1/ratchet.pb.h"
 #include "common/names.h"
@@ -21,6 +22,13 @@ struct SummaryInput {
   double wall_seconds = 0;
   std::string logs;  // where the local services logged; "" to omit
 };
+
+// A suite's table (one campaign per problem, `ratchet report ID ID ...`):
+// per problem the baseline's and the best SOL score (verified or not), and
+// the best candidate's workloads' means of T_b eager and compiled, the
+// reference's own kernel time, T_sol and T_k; then the mean scores.
+std::string SuiteText(const std::vector<SummaryInput>& suite);
+std::string SuiteJson(const std::vector<SummaryInput>& suite);
 
 // "OUTCOME_WRONG_ANSWER" or "wrong_answer" -> "wrong_answer".
 std::string OutcomeName(const std::string& raw);

@@ -70,6 +70,33 @@ TEST(SummaryTest, StagesShowTheMeanPerJobInPipelineOrder) {
   EXPECT_EQ(SummaryText(in).find("stages"), std::string::npos);
 }
 
+TEST(SummaryTest, ASuiteHasARowPerProblemAndTheMeans) {
+  SummaryInput a = Finished();
+  a.campaign.mutable_spec()->mutable_problem()->set_name("rmsnorm");
+  v1::Evaluation& e = *a.best.add_evaluations();
+  e.set_outcome(v1::OUTCOME_OK);
+  for (double t_k : {1000.0, 3000.0}) {
+    v1::WorkloadResult& w = *e.add_workloads();
+    w.set_t_k_ns(t_k);
+    w.set_t_b_eager_ns(4000);
+    w.set_t_b_compile_ns(2000);
+    w.set_t_sol_ns(500);
+  }
+  SummaryInput b = Finished();
+  b.campaign.mutable_spec()->mutable_problem()->set_name("matmul");
+  b.campaign.set_best_candidate_id(0);
+  const std::string text = SuiteText({a, b});
+  EXPECT_NE(text.find("rmsnorm"), std::string::npos) << text;
+  EXPECT_NE(text.find("2.00us"), std::string::npos) << text;  // mean best T_k
+  EXPECT_NE(text.find("4.00us"), std::string::npos) << text;  // mean T_b eager
+  EXPECT_NE(text.find("2 problems"), std::string::npos) << text;
+  const auto j = nlohmann::json::parse(SuiteJson({a, b}));
+  ASSERT_EQ(j["problems"].size(), 2u);
+  EXPECT_DOUBLE_EQ(j["problems"][0]["best_t_k_ns"].get<double>(), 2000);
+  EXPECT_TRUE(j["problems"][1]["best_score"].is_null());
+  EXPECT_DOUBLE_EQ(j["mean_baseline_score"].get<double>(), 0.5);
+}
+
 TEST(SummaryTest, NamesAreNormalised) {
   EXPECT_EQ(OutcomeName("OUTCOME_WRONG_ANSWER"), "wrong_answer");
   EXPECT_EQ(OutcomeName("timeout"), "timeout");

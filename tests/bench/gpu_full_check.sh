@@ -33,6 +33,8 @@
 # 12. (step "traincampaign") tasks/train-gpu.yaml through `ratchet local`
 #    (sandboxed worker), GPU utilisation sampled: evaluations per hour, busy
 #    fraction, the verdicts.
+# 13. (step "solexamples") SOL-ExecBench's examples in $SOL_EXAMPLES: each
+#    Python example solution unchanged, and a campaign from nothing per problem.
 # 10. (step "nccl") the NCCL all-reduce bus bandwidth a worker reports at
 #    start: ratchet-gpu-probe over all GPUs, then kernels_gpu_nccl_test.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
@@ -292,6 +294,33 @@ PY
 )"
   tail -40 "$OUT/traincampaign.err"
   tar -czf "$OUT/traincampaign-data.tar.gz" .ratchet 2>/dev/null || true
+fi
+
+if step solexamples; then
+  # NVIDIA/SOL-ExecBench's examples (a snapshot's examples/ carried in
+  # $SOL_EXAMPLES, git-ignored): every Python example solution run unchanged
+  # (its JSON as solution.json), then per problem the baseline derived from
+  # its reference, as it is and replayed as a CUDA graph, and a short
+  # campaign from nothing ($SOL_EVALS evaluations).
+  ex=${SOL_EXAMPLES:-third_party/sol-execbench/examples}
+  for sol in "$ex"/*/*/solution_*.json; do
+    [ -e "$sol" ] || continue
+    prob=$(dirname "$sol"); name=$(basename "$prob")
+    dir=$(mktemp -d); cp "$sol" "$dir/solution.json"
+    start=$(date +%s)
+    timeout ${SOL_TIMEOUT:-240} "$B/bin/ratchet" bench "$prob" "$dir" --json > "$OUT/sol-$name.json" 2> "$OUT/sol-$name.err"
+    note "example $name ($(basename "$sol")): rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["outcome"], "score %.3f" % d["score"], (d.get("message") or "")[:200])' "$OUT/sol-$name.json" 2>&1 | tail -1)"
+  done
+  for prob in "$ex"/pytorch/* "$ex"/triton/*; do
+    [ -e "$prob/definition.json" ] || continue
+    name=$(basename "$prob")
+    printf 'name: %s-from-nothing\ntask: kernel\nproblem: %s\nthreads: 1\nin_flight_per_thread: 1\nproposer: evolve\nseed: 5\ndevice: cuda\nbudget: {max_evaluations: %s, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.05, significance: 0.05}\n' \
+      "$name" "$ROOT/$prob" "${SOL_EVALS:-8}" "${SOL_WALL:-240}" > "$OUT/from-nothing-$name.yaml"
+    start=$(date +%s)
+    timeout $(( ${SOL_WALL:-240} + 120 )) "$B/bin/ratchet" local "$OUT/from-nothing-$name.yaml" --workers=1 --json \
+      > "$OUT/from-nothing-$name.json" 2> "$OUT/from-nothing-$name.err"
+    note "from nothing $name: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("baseline %.3f best %.3f verified %s %s" % (d["baseline"]["score"], d["best"]["score"], d["best"]["verified"], d["best"].get("changed_knobs")))' "$OUT/from-nothing-$name.json" 2>&1 | tail -1)"
+  done
 fi
 
 if step nccl; then
