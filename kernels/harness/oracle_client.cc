@@ -92,16 +92,8 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
     return absl::NotFoundError(absl::StrCat("oracle.py not found beside ", exe_dir));
   }
   // Explicit choices are used as given; the defaults are tried in order.
-  std::vector<std::string> pythons;
   bool explicit_choice = true;
-  if (!o.python.empty()) {
-    pythons.push_back(o.python);
-  } else if (const char* env = std::getenv("RATCHET_PYTHON"); env != nullptr && *env) {
-    pythons.push_back(env);
-  } else {
-    explicit_choice = false;
-    pythons = {"/usr/bin/python3", "python3"};
-  }
+  const std::vector<std::string> pythons = TorchPythonCandidates(o.python, &explicit_choice);
   const std::string log = o.scratch + "/oracle.log";
   const std::string manifest_path = o.scratch + "/oracle_manifest.json";
   std::string tried;

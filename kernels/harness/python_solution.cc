@@ -9,7 +9,6 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "kernels/harness/subprocess.h"
 
@@ -19,17 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 absl::StatusOr<std::string> TorchPython(const HarnessRun& run, const std::string& log) {
-  std::vector<std::string> pythons;
-  if (!run.args.python.empty()) {
-    pythons.push_back(run.args.python);
-  } else if (const char* env = std::getenv("RATCHET_PYTHON"); env != nullptr && *env) {
-    pythons.push_back(env);
-  } else {
-    pythons.push_back("/usr/bin/python3");
-    if (const char* path = std::getenv("PATH"))
-      for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty()))
-        pythons.push_back(absl::StrCat(dir, "/python3"));
-  }
+  bool configured = false;
+  const std::vector<std::string> pythons = TorchPythonCandidates(run.args.python, &configured);
   for (const std::string& py : pythons) {
     auto rc = RunProcess({py, "-I", "-c", "import sys, torch; print(sys.executable)"}, log);
     if (!rc.ok() || *rc != 0) continue;

@@ -5,13 +5,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace ratchet::kernels {
 
@@ -94,6 +97,24 @@ absl::Status FreshDir(const std::string& dir) {
   if (mkdir(dir.c_str(), 0700) != 0)
     return absl::InternalError(absl::StrCat("cannot make ", dir, ": ", strerror(errno)));
   return absl::OkStatus();
+}
+
+std::vector<std::string> TorchPythonCandidates(const std::string& choice, bool* configured) {
+  *configured = true;
+  if (!choice.empty()) return {choice};
+  if (const char* env = std::getenv("RATCHET_PYTHON"); env != nullptr && *env) return {env};
+  *configured = false;
+  std::vector<std::string> out = {"/usr/bin/python3"};
+  if (const char* path = std::getenv("PATH")) {
+    for (absl::string_view dir : absl::StrSplit(path, ':', absl::SkipEmpty())) {
+      std::string py = absl::StrCat(dir, "/python3");
+      if (dir[0] == '/' && access(py.c_str(), X_OK) == 0 &&
+          std::find(out.begin(), out.end(), py) == out.end())
+        out.push_back(std::move(py));
+    }
+  }
+  out.push_back("python3");
+  return out;
 }
 
 }  // namespace ratchet::kernels

@@ -26,6 +26,12 @@ absl::Status FreshDir(const std::string& dir);
 // Folder holding the running executable (/proc/self/exe).
 std::string SelfExeDir();
 
+// The interpreters to try, in order, for a Python that imports torch:
+// `choice` (--python) or $RATCHET_PYTHON as given (then *configured is
+// true), else /usr/bin/python3 and every python3 on PATH by its full name (a
+// virtual environment's stays one under an environment whose PATH differs).
+std::vector<std::string> TorchPythonCandidates(const std::string& choice, bool* configured);
+
 }  // namespace ratchet::kernels
 
 #endif  // RATCHET_KERNELS_HARNESS_SUBPROCESS_H_
