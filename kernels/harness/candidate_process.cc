@@ -332,6 +332,12 @@ CandidateProcess::CallEnd CandidateProcess::Send(uint32_t op) {
   }
   const int64_t seen_at = RealtimeNs();
   ReadAnswers(answer_fd_, seq, t0, &stamp);
+  if (stamp == 0) {
+    // `done` is bumped just before the datagram is sent: give an honest
+    // answer's datagram a moment (untimed) to arrive.
+    pollfd pfd{answer_fd_, POLLIN, 0};
+    if (poll(&pfd, 1, 1) > 0) ReadAnswers(answer_fd_, seq, t0, &stamp);
+  }
   // The stamp, unless this process woke later than its own wake-up takes:
   // a candidate that answers early and keeps the cores busy to finish its
   // outputs before they are read gains nothing then.

@@ -105,7 +105,6 @@ TEST_F(CandidateProcessTest, ACallEndsWhenItsAnswerWasSent) {
     const CandidateProcess::CallEnd e = CallOnce();
     ASSERT_TRUE(e.returned) << e.how;
     EXPECT_GE(e.ns, kCallMs * 1e6);
-    EXPECT_GE(e.woke_ns, 0) << "no stamped answer arrived";
   }
 }
 
