@@ -384,6 +384,27 @@ TEST_F(HarnessTest, UnwrittenOutputIsWrong) {
   EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("NaN"));
 }
 
+// A Python solution's entry point is checked before anything runs.
+TEST_F(HarnessTest, BadPythonEntryPointsAreHarnessErrors) {
+  const std::string dir = FreshScratch() + "_entry";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/kernel.py") << "def run(a, b, alpha, c, head_sum):\n    pass\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "a Python solution names its function"},
+      {"\"entry_point\": \"kernel.py\", ", "FILE.py::FUNCTION"},
+      {"\"entry_point\": \"kernel.py::a::b\", ", "FILE.py::FUNCTION"},
+      {"\"entry_point\": \"other.py::run\", ", "is not one of the sources"},
+      {"\"entry_point\": \"kernel.py::run\", \"destination_passing_style\": 1, ",
+       "expected true or false"}};
+  for (const auto& [field, message] : cases) {
+    std::ofstream(dir + "/solution.json")
+        << "{" << field << "\"language\": \"pytorch\", \"sources\": [\"kernel.py\"]}";
+    HarnessRun r = RunHarness("vector_add", dir);
+    EXPECT_EQ(r.result["outcome"], "harness_error") << field;
+    EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr(message)) << field;
+  }
+}
+
 TEST_F(HarnessTest, UnknownKnobIsHarnessError) {
   HarnessRun r = RunHarness("vector_add", "correct", "--knob NOPE=1");
   ASSERT_EQ(r.exit_code, 0);
