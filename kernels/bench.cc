@@ -21,10 +21,32 @@ constexpr char kBenchUsage[] =
     "usage: ratchet bench <problem-dir> <solution-dir> [--json] [--seed N]\n"
     "         [--knob K=V]... [--warmups N] [--repetitions N] [--rounds N]\n"
     "         [--python PATH] [--peak-gbps X --peak-gflops Y] [--scratch DIR]\n"
+    "         [--device cpu|cuda] [--baseline RESULT.json]\n"
     "  Evaluates a solution as a worker would: compile, check against the\n"
     "  reference, time, score. Exit 0 when the outcome is ok, 1 when it is\n"
     "  not (compile_error, wrong_answer, crash, timeout, harness_error, ...),\n"
-    "  2 for a usage error.\n";
+    "  2 for a usage error.\n"
+    "  --device: the harness to run; by default cuda for a CUDA solution, and\n"
+    "  for a Python one (pytorch, triton, ...) where a GPU is present.\n"
+    "  --baseline: T_b from an earlier --json result of the same problem and\n"
+    "  software, as a campaign's jobs get it, instead of timing the reference.\n";
+
+// A Python solution: ratchet's own ("language": "pytorch") or the public
+// format ("spec": {"languages": [...]}), which names no C++ language.
+bool IsPythonSolution(const nlohmann::json& m) {
+  if (!m.is_object()) return false;
+  if (m.contains("language") && m["language"].is_string())
+    return m["language"] == "pytorch" || m["language"] == "python" || m["language"] == "triton";
+  if (!m.contains("spec") || !m["spec"].is_object() || !m["spec"].contains("languages") ||
+      !m["spec"]["languages"].is_array())
+    return false;
+  for (const auto& l : m["spec"]["languages"])
+    if (!l.is_string() || l == "cuda_cpp" || l == "cutlass" || l == "cudnn" || l == "cublas")
+      return false;
+  return true;
+}
+
+bool GpuPresent() { return access("/dev/nvidiactl", F_OK) == 0; }
 
 int BenchUsage(const std::string& why) {
   std::fprintf(stderr, "ratchet bench: %s\n%s", why.c_str(), kBenchUsage);
@@ -37,16 +59,22 @@ int BenchMain(int argc, char** argv) {
   std::vector<std::string> positional;
   std::vector<std::string> pass;
   bool json = false;
+  std::string device;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--json") {
       json = true;
+    } else if (a == "--device") {
+      if (i + 1 >= argc) return BenchUsage("--device needs a value");
+      device = argv[++i];
+      if (device != "cpu" && device != "cuda")
+        return BenchUsage(absl::StrCat("--device must be cpu or cuda, not '", device, "'"));
     } else if (a == "-h" || a == "--help") {
       std::fputs(kBenchUsage, stdout);
       return 0;
     } else if (a == "--seed" || a == "--knob" || a == "--warmups" || a == "--repetitions" ||
                a == "--rounds" || a == "--python" || a == "--peak-gbps" ||
-               a == "--peak-gflops" || a == "--scratch") {
+               a == "--peak-gflops" || a == "--scratch" || a == "--baseline") {
       // Checked below by the harness's own reader (contract.h).
       if (i + 1 >= argc) return BenchUsage(absl::StrCat(a, " needs a value"));
       pass.push_back(a);
@@ -65,11 +93,15 @@ int BenchMain(int argc, char** argv) {
       return BenchUsage(absl::StrCat("cannot read folder ", dir));
     }
   }
-  // CUDA solutions go to the CUDA harness; everything else to the CPU one.
+  // CUDA solutions go to the CUDA harness, Python ones too where a GPU is
+  // present; everything else to the CPU one.
   nlohmann::json manifest = nlohmann::json::parse(
       ReadFileOrEmpty(positional[1] + "/solution.json"), nullptr, /*allow_exceptions=*/false);
-  const bool cuda = manifest.is_object() && manifest["language"].is_string() &&
-                    manifest["language"] == "cuda";
+  const bool cuda =
+      !device.empty() ? device == "cuda"
+                      : (manifest.is_object() && manifest.contains("language") &&
+                         manifest["language"].is_string() && manifest["language"] == "cuda") ||
+                            (IsPythonSolution(manifest) && GpuPresent());
   const HarnessKind kind = cuda ? HarnessKind::kCuda : HarnessKind::kCpu;
   // The harness's command line, read as the harness reads it; --out is a
   // temporary file, made once the rest is known to be right.

@@ -621,7 +621,8 @@ TEST(BenchTest, ArgumentErrorsExitTwo) {
   const std::string problem = std::string(RATCHET_TESTDATA) + "/vector_add";
   const std::string solution = std::string(RATCHET_TESTDATA) + "/solutions/correct";
   for (const std::vector<std::string>& bad :
-       {std::vector<std::string>{"--warmups", "x"}, {"--knob", "NOEQUALS"}, {"--peak-gbps", "10"}}) {
+       {std::vector<std::string>{"--warmups", "x"}, {"--knob", "NOEQUALS"}, {"--peak-gbps", "10"},
+        {"--device", "tpu"}, {"--device"}}) {
     std::vector<const char*> v = {"bench", problem.c_str(), solution.c_str()};
     for (const std::string& a : bad) v.push_back(a.c_str());
     EXPECT_EQ(BenchMain(static_cast<int>(v.size()), const_cast<char**>(v.data())), 2) << bad[0];
@@ -651,6 +652,28 @@ TEST_F(HarnessTest, BenchPrintsJson) {
   ASSERT_TRUE(result.ok()) << result.status() << "\n" << out;
   EXPECT_EQ(result->outcome, "ok") << out;
   EXPECT_EQ(result->workloads.size(), 2u);
+}
+
+// An earlier result given as --baseline is T_b as a campaign's job gets it:
+// the same T_b, not timed again.
+TEST_F(HarnessTest, BenchTakesAnEarlierResultAsTheBaseline) {
+  const auto [rc, out] = Bench("correct", {"--json", "--repetitions", "2", "--warmups", "0"});
+  ASSERT_EQ(rc, 0) << out;
+  auto first = FromJson(out);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string path = ::testing::TempDir() + "/bench-baseline.json";
+  { std::ofstream(path) << out; }
+  const auto [rc2, out2] =
+      Bench("correct", {"--json", "--repetitions", "2", "--warmups", "0", "--baseline", path});
+  ASSERT_EQ(rc2, 0) << out2;
+  auto second = FromJson(out2);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->workloads.size(), first->workloads.size());
+  for (size_t k = 0; k < first->workloads.size(); ++k) {
+    EXPECT_TRUE(second->workloads[k].t_b_given);
+    EXPECT_EQ(second->workloads[k].t_b_ns, first->workloads[k].t_b_ns);
+  }
+  std::filesystem::remove(path);
 }
 
 // Without --json, bench prints the table of the result it read.

@@ -122,7 +122,15 @@ class OutsideClock {
   std::set<int64_t> Conclude(Problem* hack, Problem* unsteady) const {
     const int disagreeing = static_cast<int>(disagreeing_jobs_.size());
     if (disagreeing == 0) return {};
-    if (slower_count_ == timed_) {
+    if (timed_ < kMinTimedForHack) {
+      // One timed replay cannot tell a tampered timer from a busy spell
+      // (an honest two-thread candidate on a loaded two-core host read x3.5
+      // once): not accepted, and worth another replay.
+      const Problem& first = slower_.outcome != v1::VERDICT_UNSPECIFIED ? slower_ : faster_;
+      Note(unsteady, v1::VERDICT_REJECTED_FLAKY, "timing-unsteady",
+           absl::StrCat("the worker's clock disagreed on the only timed replay (", kMinTimedForHack,
+                        " that agree on it make a hack): ", first.detail));
+    } else if (slower_count_ == timed_) {
       Note(hack, slower_.outcome, slower_.reason, slower_.detail);
     } else if (faster_count_ == timed_) {
       Note(hack, faster_.outcome, faster_.reason, faster_.detail);
@@ -179,6 +187,8 @@ class OutsideClock {
     auto it = ratios.find(workload);
     return it == ratios.end() ? 1.0 : Median(it->second);
   }
+
+  static constexpr int kMinTimedForHack = 2;
 
   const double tolerance_;
   Ratios incumbent_slower_, incumbent_faster_;  // outside / median, outside / fastest tenth
@@ -332,7 +342,8 @@ int MoreReplaysWanted(const v1::Verification& claim, const v1::ReplayBundle& rep
   // spend the campaign's machines on replays up to max_replays.
   if (now.outcome() == v1::VERDICT_REJECTED_FLAKY && now.reason() == "timing-unsteady") {
     const v1::VerdictEvidence& ev = now.evidence();
-    if (2 * ev.disagreeing_replays() >= ev.timed_replays()) return 0;
+    // A single timed replay decides nothing either way: look again.
+    if (ev.timed_replays() >= 2 && 2 * ev.disagreeing_replays() >= ev.timed_replays()) return 0;
     return *next - per_side;
   }
   // Otherwise only a missing significance is worth more replays: a finding

@@ -155,6 +155,9 @@ TEST(Verdict, InProcessTimingFasterThanTheWorkersClockIsAHack) {
   ASSERT_EQ(ok.evidence().timings_size(), 1);
   EXPECT_EQ(ok.evidence().timings(0).t_outside_ns(), 1400);
   w->set_t_k_independent_ns(8000);
+  // On the only timed replay: not accepted, not yet a hack.
+  EXPECT_EQ(Decide(Claim(), r).reason(), "timing-unsteady");
+  *r.mutable_evaluations(1)->add_workloads() = *w;  // and on the second one too
   v1::Verification v = Decide(Claim(), r);
   EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK);
   EXPECT_EQ(v.reason(), "timing-disagreement");
@@ -526,6 +529,30 @@ TEST(Verdict, EachDirectionIsHeldToItsOwnInProcessFigure) {
   v = Decide(Claim(), r);
   EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK) << v.detail();
   EXPECT_NE(v.detail().find("1050602 ns per call (median)"), std::string::npos) << v.detail();
+}
+
+// One timed replay that disagrees is no hack: an honest two-thread candidate
+// on a loaded two-core host once read x3.5 slower from outside on the only
+// replay of a demo campaign. It is not accepted, and it is looked at again.
+TEST(VerdictSequential, OneDisagreeingTimedReplayIsNotYetAHack) {
+  // Two replays a side, the second not timed from outside (ratio 0).
+  v1::Verification claim = Sequential(2, 4);
+  v1::ReplayBundle r = Timed({3.5, 0}, {1.0, 1.0});
+  v1::Verification v = Decide(claim, r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_FLAKY) << v.detail();
+  EXPECT_EQ(v.reason(), "timing-unsteady");
+  EXPECT_EQ(v.evidence().timed_replays(), 1);
+  EXPECT_NE(v.detail().find("the only timed replay"), std::string::npos) << v.detail();
+  EXPECT_EQ(MoreReplaysWanted(claim, r), 2);
+  // The same on the next timed replay as well: a tampered timer.
+  r = Timed({3.5, 0, 3.4, 1.0}, {1.0, 1.0, 1.0, 1.0});
+  r.mutable_evaluations(3)->mutable_workloads(0)->set_t_k_independent_ns(3400);
+  v = Decide(claim, r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK) << v.detail();
+  EXPECT_EQ(v.reason(), "timing-disagreement");
+  // Where the policy allows no more replays, the claim stays unaccepted.
+  EXPECT_EQ(MoreReplaysWanted(Sequential(2, 2), Timed({3.5, 0}, {1.0, 1.0})), 0);
+  EXPECT_EQ(Decide(Sequential(2, 2), Timed({3.5, 0}, {1.0, 1.0})).reason(), "timing-unsteady");
 }
 
 TEST(VerdictSequential, UnsteadyClocksGetMoreReplaysBeforeAVerdict) {

