@@ -67,13 +67,18 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
                        "a folder that ratchet reads");
   // A public SOL-ExecBench language (ratchet import keeps it): say that it
   // is known but does not run yet, rather than that it is unknown.
-  const bool python = lang == "pytorch";
+  // Python solutions run in the Python host; those of the GPU-only DSLs
+  // (triton, ...) only on the CUDA harness, where their modules can launch.
+  const bool python = IsPythonLanguage(lang);
+  if (python && lang != "pytorch" && backend == SolutionBackend::kCpu)
+    return err("language", absl::StrCat("\"", lang, "\" solutions launch GPU kernels: they run "
+                                        "on the CUDA harness (device: cuda), not the CPU one"));
   for (const char* pub : {"pytorch", "triton", "cute_dsl", "cutile", "cudnn_frontend", "cuda_cpp",
                           "cutlass", "cudnn", "cublas"}) {
     if (lang == pub && !python)
       return err("language", absl::StrCat("\"", lang, "\" is a SOL-ExecBench language that ratchet "
-                                          "cannot run yet (it runs \"cuda\", \"cpp\" and "
-                                          "\"pytorch\" solutions; docs/harness.md)"));
+                                          "cannot run yet (it runs \"cuda\", \"cpp\" and the "
+                                          "Python languages; docs/harness.md)"));
   }
   if (backend == SolutionBackend::kCpu) {
     if (lang != "cpp" && lang != "c++" && lang != "c" && !python) {
@@ -82,7 +87,8 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
     }
   } else if (lang != "cuda" && !python) {
     return err("language",
-               absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda, pytorch)"));
+               absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda, pytorch, "
+                            "triton, cute_dsl, cutile, cudnn_frontend)"));
   }
   s.language = lang;
   s.dir = dir;

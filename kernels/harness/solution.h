@@ -18,7 +18,7 @@ struct Solution {
   std::vector<std::string> sources;  // Absolute paths of compiled sources.
   std::vector<std::pair<std::string, std::string>> knobs;  // NAME -> value text.
   std::vector<std::string> libraries;  // CUDA only: "cublas", "cublasLt".
-  // Python ("pytorch"): the function called, "FILE.py::FUNCTION" (FILE one
+  // Python (IsPythonLanguage): the function called, "FILE.py::FUNCTION" (FILE one
   // of the sources, relative to the solution folder), and whether it writes
   // its outputs into tensors passed after the inputs (SOL-ExecBench's
   // destination-passing style, the default) or returns them.
@@ -27,8 +27,13 @@ struct Solution {
   std::string dir;  // the solution folder
 };
 
-// Whether `s` is a Python solution (hosted by candidate_host.py, not compiled).
-inline bool IsPython(const Solution& s) { return s.language == "pytorch"; }
+// The public languages whose solutions are Python modules, hosted by
+// candidate_host.py rather than compiled.
+inline bool IsPythonLanguage(const std::string& language) {
+  return language == "pytorch" || language == "triton" || language == "cute_dsl" ||
+         language == "cutile" || language == "cudnn_frontend";
+}
+inline bool IsPython(const Solution& s) { return IsPythonLanguage(s.language); }
 
 // Reads DIR/solution.json. `overrides` (from --knob) replace knob defaults and
 // must name declared knobs. The CPU backend accepts "cpp"/"c++"/"c", the

@@ -366,7 +366,9 @@ INSTANTIATE_TEST_SUITE_P(
         GuardCase{"python_returns", "ok", "", "", ""},
         GuardCase{"python_wrong", "wrong_answer", "output 'c'", "", ""},
         GuardCase{"python_late_thread", "wrong_answer", "", "", ""},
-        GuardCase{"python_side_stream", "ok", "", "", ""}),
+        GuardCase{"python_side_stream", "ok", "", "", ""},
+        // A Triton solution: the same Python host, its own kernel.
+        GuardCase{"triton_correct", "ok", "", "", ""}),
     [](const testing::TestParamInfo<GuardCase>& info) {
       std::string n = info.param.solution;
       if (*info.param.extra) n += "_with_peaks";

@@ -341,7 +341,7 @@ TEST(ExportCudaCandidate, UndeclaredOrUnsafeKnobIsRefused) {
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("cannot be a compiler flag"));
 }
 
-TEST(ImportPublicSolution, ForeignSolutionKeepsItsLanguageAndIsRefusedByTheHarness) {
+TEST(ImportPublicSolution, TritonSolutionIsAPythonSolutionOfTheCudaHarness) {
   auto s = ParsePublicSolution(kTriton);
   ASSERT_TRUE(s.ok());
   TempDir dir;
@@ -353,9 +353,24 @@ TEST(ImportPublicSolution, ForeignSolutionKeepsItsLanguageAndIsRefusedByTheHarne
   EXPECT_EQ(ratchet_json["entry_point"], "pkg/kernel.py::run");
   EXPECT_EQ(ratchet_json["destination_passing_style"], true);
   auto loaded = LoadSolution(dir.path(), {}, SolutionBackend::kCuda);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(IsPython(*loaded));
+  EXPECT_EQ(loaded->entry_point, "pkg/kernel.py::run");
+  // Its kernels launch on a GPU only.
+  auto on_cpu = LoadSolution(dir.path(), {}, SolutionBackend::kCpu);
+  ASSERT_FALSE(on_cpu.ok());
+  EXPECT_THAT(std::string(on_cpu.status().message()), HasSubstr("run on the CUDA harness"));
+}
+
+TEST(ImportPublicSolution, ForeignCppSolutionKeepsItsLanguageAndIsRefusedByTheHarness) {
+  auto s = ParsePublicSolution(kCudaCpp);
+  ASSERT_TRUE(s.ok());
+  TempDir dir;
+  ASSERT_TRUE(ImportPublicSolution(*s, dir.path()).ok());
+  auto loaded = LoadSolution(dir.path(), {}, SolutionBackend::kCuda);
   ASSERT_FALSE(loaded.ok());
   EXPECT_THAT(std::string(loaded.status().message()),
-              HasSubstr("\"triton\" is a SOL-ExecBench language that ratchet cannot run yet"));
+              HasSubstr("\"cuda_cpp\" is a SOL-ExecBench language that ratchet cannot run yet"));
 }
 
 TEST(ImportPublicSolution, PublicJsonSavedAsSolutionJsonPointsAtImport) {
