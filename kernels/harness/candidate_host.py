@@ -15,6 +15,7 @@ static_assert names the offsets read here).
 """
 import ctypes
 import importlib.util
+import json
 import mmap
 import os
 import socket
@@ -50,6 +51,19 @@ class _DeviceMemory:
         self.__cuda_array_interface__ = {"shape": (nbytes,), "typestr": "|u1",
                                          "data": (pointer, False), "version": 2}
 
+
+
+def build_extension(spec_path):
+    """A C++ solution with a torch binding, built as SOL-ExecBench builds it
+    (torch.utils.cpp_extension, its compile options): the module it makes."""
+    from torch.utils import cpp_extension
+    with open(spec_path) as f:
+        spec = json.load(f)
+    return cpp_extension.load(
+        name="ratchet_solution", sources=[os.path.abspath(p) for p in spec["sources"]],
+        extra_cflags=spec["cflags"], extra_cuda_cflags=spec["cuda_cflags"],
+        extra_ldflags=spec["ldflags"], extra_include_paths=[os.path.abspath("solution")],
+        build_directory=spec["build_dir"], verbose=False)
 
 def open_device_arena(mem, torch):
     """The harness's device arena as a uint8 tensor: its IPC handle opened
@@ -187,19 +201,25 @@ def main():
             text = bytes(mem[LIBRARY_PATH:LIBRARY_PATH + 1024]).split(b"\0")[0].decode()
             entry, *options = text.split("\n")
             dps = "dps=0" not in options
+            extension = None
             for line in options:
                 if line.startswith("knob ") and "=" in line:
                     name, value = line[5:].split("=", 1)
                     os.environ["RATCHET_KNOB_" + name] = value
+                elif line.startswith("extension="):
+                    extension = line[len("extension="):]
             try:
                 # Relative to this process's folder: the folders above it
                 # may be closed to the user it runs as.
                 path, name = entry.split("::")
-                spec = importlib.util.spec_from_file_location("solution", path)
-                module = importlib.util.module_from_spec(spec)
-                sys.path.insert(0, os.path.dirname(path) or ".")
-                sys.modules["solution"] = module
-                spec.loader.exec_module(module)
+                if extension is not None:
+                    module = build_extension(extension)
+                else:
+                    spec = importlib.util.spec_from_file_location("solution", path)
+                    module = importlib.util.module_from_spec(spec)
+                    sys.path.insert(0, os.path.dirname(path) or ".")
+                    sys.modules["solution"] = module
+                    spec.loader.exec_module(module)
                 function = getattr(module, name)
                 if not callable(function):
                     raise TypeError("%s is not a function" % entry)

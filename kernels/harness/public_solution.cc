@@ -597,6 +597,14 @@ absl::Status ImportPublicSolution(const PublicSolution& s, const std::string& ou
     r["sources"] = sources;
     r["entry_point"] = s.entry_point;
     r["destination_passing_style"] = s.destination_passing_style;
+    // A C++ solution is a torch extension, built with its compile options
+    // (the public defaults where it gives none).
+    if (!s.languages.empty() && OneOf(s.languages[0], kCppLanguages)) {
+      const PublicCompileOptions co = s.compile_options.value_or(PublicCompileOptions{});
+      r["binding"] = "torch";
+      r["compile_options"] = {
+          {"cflags", co.cflags}, {"cuda_cflags", co.cuda_cflags}, {"ld_flags", co.ld_flags}};
+    }
   } else {
     r["language"] = "cuda";
     Json sources = Json::array();

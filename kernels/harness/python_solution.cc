@@ -7,9 +7,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "kernels/harness/candidate_channel.h"
+#include "nlohmann/json.hpp"
 #include "kernels/harness/subprocess.h"
 
 namespace ratchet::kernels {
@@ -36,7 +41,9 @@ absl::StatusOr<std::string> TorchPython(const HarnessRun& run, const std::string
 // process whoever it runs as (this process's umask is 077).
 absl::Status CopySources(const Solution& s, const std::string& to) {
   std::error_code ec;
-  for (const std::string& abs : s.sources) {
+  std::vector<std::string> files = s.sources;
+  files.insert(files.end(), s.headers.begin(), s.headers.end());
+  for (const std::string& abs : files) {
     const fs::path dst = fs::path(to) / fs::path(abs).lexically_relative(s.dir);
     fs::create_directories(dst.parent_path(), ec);
     fs::copy_file(abs, dst, fs::copy_options::overwrite_existing, ec);
@@ -65,6 +72,7 @@ bool PythonSolutionHost::Prepare(const Solution& s, HarnessRun& run) {
   solution_ = std::make_unique<Solution>(s);
   run.load_target = "solution/" + s.entry_point;
   if (!s.destination_passing_style) run.load_target += "\ndps=0";
+  if (s.torch_extension) absl::StrAppend(&run.load_target, "\nextension=solution/", kExtensionFile);
   for (const auto& [k, v] : s.knobs) absl::StrAppend(&run.load_target, "\nknob ", k, "=", v);
   run.result.compile_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -83,6 +91,9 @@ absl::StatusOr<std::unique_ptr<CandidateProcess>> PythonSolutionHost::Start(
   std::error_code ec;
   fs::permissions(dir, fs::perms(0711), ec);  // listable by the candidate's user only
   if (auto st = CopySources(*solution_, dir + "/solution"); !st.ok()) return st;
+  if (solution_->torch_extension) {
+    if (auto st = WriteExtensionSpec(dir + "/solution/" + kExtensionFile); !st.ok()) return st;
+  }
   return CandidateProcess::Start(python_, {"-I", "-B", "/proc/self/fd/4"}, run.library,
                                  arena_bytes, dir, log, prepare);
 }
@@ -91,6 +102,44 @@ void PythonSolutionHost::Release() {
   std::error_code ec;
   for (const std::string& d : dirs_) fs::remove_all(d, ec);
   dirs_.clear();
+}
+
+PythonSolutionHost::~PythonSolutionHost() {
+  Release();
+  std::error_code ec;
+  if (!extension_dir_.empty()) fs::remove_all(extension_dir_, ec);
+}
+
+absl::Status PythonSolutionHost::WriteExtensionSpec(const std::string& path) {
+  // One build folder for every candidate process of this run (the screen's
+  // and the full evaluation's): torch rebuilds only when the sources change.
+  // It belongs to the candidate's user, as the build is the candidate's.
+  if (extension_dir_.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = absl::StrCat(tmp != nullptr && *tmp ? tmp : "/tmp", "/ratchet-ext-XXXXXX");
+    if (mkdtemp(dir.data()) == nullptr)
+      return absl::InternalError(absl::StrCat("mkdtemp ", dir, ": ", strerror(errno)));
+    extension_dir_ = dir;
+    if (geteuid() == 0 && chown(dir.c_str(), channel::kNobody, channel::kNobody) != 0)
+      return absl::InternalError(absl::StrCat("chown ", dir, ": ", strerror(errno)));
+  }
+  nlohmann::json spec;
+  nlohmann::json sources = nlohmann::json::array();
+  for (const std::string& abs : solution_->sources)
+    sources.push_back((fs::path("solution") / fs::path(abs).lexically_relative(solution_->dir)).string());
+  spec["sources"] = sources;
+  spec["cflags"] = solution_->cflags;
+  spec["cuda_cflags"] = solution_->cuda_cflags;
+  spec["ldflags"] = solution_->ldflags;
+  spec["build_dir"] = extension_dir_;
+  {
+    std::ofstream f(path, std::ios::trunc);
+    f << spec.dump(2) << "\n";
+    if (!f) return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  std::error_code ec;
+  fs::permissions(path, fs::perms(0644), ec);
+  return absl::OkStatus();
 }
 
 }  // namespace ratchet::kernels

@@ -1,5 +1,7 @@
-// Python solutions ("pytorch", docs/harness.md "Python solutions"): not
-// compiled but hosted by candidate_host.py, a Python candidate process that
+// Python solutions ("pytorch", "triton", ...; docs/harness.md "Python
+// solutions") and C++ ones with a torch binding ("cuda_cpp", built by
+// torch.utils.cpp_extension in the candidate process): hosted by
+// candidate_host.py, a Python candidate process that
 // speaks the same channel as ratchet-candidate. Both harnesses use this: the
 // CPU one with the shared arena, the CUDA one with the device arena.
 #ifndef RATCHET_KERNELS_HARNESS_PYTHON_SOLUTION_H_
@@ -19,7 +21,7 @@ namespace ratchet::kernels {
 
 class PythonSolutionHost {
  public:
-  ~PythonSolutionHost() { Release(); }
+  ~PythonSolutionHost();
 
   // The compile stage of a Python solution: finds the interpreter that
   // imports torch (--python, $RATCHET_PYTHON, else /usr/bin/python3 and each
@@ -39,13 +41,18 @@ class PythonSolutionHost {
       const HarnessRun& run, size_t arena_bytes, const std::string& log,
       const std::function<void(channel::ControlBlock*)>& prepare);
 
-  // Removes the folders Start made.
+  // Removes the folders Start made (not the torch extension's build).
   void Release();
 
  private:
+  // What candidate_host.py builds a torch extension from, beside the sources.
+  static constexpr const char* kExtensionFile = ".ratchet_extension.json";
+  absl::Status WriteExtensionSpec(const std::string& path);
+
   std::string python_;
   std::unique_ptr<Solution> solution_;
   std::vector<std::string> dirs_;
+  std::string extension_dir_;  // the torch extension's build, kept for the run
 };
 
 }  // namespace ratchet::kernels

@@ -73,9 +73,22 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
   if (python && lang != "pytorch" && backend == SolutionBackend::kCpu)
     return err("language", absl::StrCat("\"", lang, "\" solutions launch GPU kernels: they run "
                                         "on the CUDA harness (device: cuda), not the CPU one"));
+  // The public C++ languages with a torch binding (the public default):
+  // a torch extension, built in the candidate process, on the CUDA harness.
+  bool torch_extension = false;
+  for (const char* cpp : {"cuda_cpp", "cutlass", "cudnn", "cublas"}) {
+    if (lang != cpp) continue;
+    auto b = j.find("binding");
+    if (b != j.end() && !b->is_null() && !(b->is_string() && *b == "torch"))
+      return err("binding", "the only binding is \"torch\" (or null)");
+    if (backend == SolutionBackend::kCpu)
+      return err("language", absl::StrCat("\"", lang, "\" solutions are CUDA torch extensions: "
+                                          "they run on the CUDA harness (device: cuda)"));
+    torch_extension = true;
+  }
   for (const char* pub : {"pytorch", "triton", "cute_dsl", "cutile", "cudnn_frontend", "cuda_cpp",
                           "cutlass", "cudnn", "cublas"}) {
-    if (lang == pub && !python)
+    if (lang == pub && !python && !torch_extension)
       return err("language", absl::StrCat("\"", lang, "\" is a SOL-ExecBench language that ratchet "
                                           "cannot run yet (it runs \"cuda\", \"cpp\" and the "
                                           "Python languages; docs/harness.md)"));
@@ -85,13 +98,14 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
       return err("language",
                  absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c, pytorch)"));
     }
-  } else if (lang != "cuda" && !python) {
+  } else if (lang != "cuda" && !python && !torch_extension) {
     return err("language",
                absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda, pytorch, "
                             "triton, cute_dsl, cutile, cudnn_frontend)"));
   }
   s.language = lang;
   s.dir = dir;
+  s.torch_extension = torch_extension;
   auto src = j.find("sources");
   if (src == j.end() || !src->is_array() || src->empty()) {
     return err("sources", "a non-empty list of source files is required");
@@ -106,13 +120,18 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
     const std::string abs = dir + "/" + rel;
     struct stat st;
     if (stat(abs.c_str(), &st) != 0) return err(f, absl::StrCat("no such file ", abs));
-    if (IsHeader(rel)) continue;  // Included, not compiled.
+    if (IsHeader(rel)) {  // Included, not compiled.
+      s.headers.push_back(abs);
+      continue;
+    }
     s.sources.push_back(abs);
   }
-  if (python) {
+  if (python || torch_extension) {
     auto ep = j.find("entry_point");
     if (ep == j.end() || !ep->is_string())
-      return err("entry_point", "a Python solution names its function: \"FILE.py::FUNCTION\"");
+      return err("entry_point", torch_extension
+                                    ? "a torch extension names its function: \"FILE.cpp::FUNCTION\""
+                                    : "a Python solution names its function: \"FILE.py::FUNCTION\"");
     s.entry_point = ep->get<std::string>();
     const size_t sep = s.entry_point.find("::");
     const std::string file = s.entry_point.substr(0, sep);
@@ -125,6 +144,22 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
     if (auto d = j.find("destination_passing_style"); d != j.end() && !d->is_null()) {
       if (!d->is_boolean()) return err("destination_passing_style", "expected true or false");
       s.destination_passing_style = d->get<bool>();
+    }
+  }
+  if (auto co = j.find("compile_options"); co != j.end() && !co->is_null()) {
+    if (!torch_extension) return err("compile_options", "only a torch extension takes them");
+    if (!co->is_object()) return err("compile_options", "expected an object");
+    for (auto [key, into] : {std::pair<const char*, std::vector<std::string>*>{"cflags", &s.cflags},
+                             {"cuda_cflags", &s.cuda_cflags},
+                             {"ld_flags", &s.ldflags}}) {
+      auto f = co->find(key);
+      if (f == co->end() || f->is_null()) continue;
+      const std::string field = absl::StrCat("compile_options.", key);
+      if (!f->is_array()) return err(field, "expected a list of flags");
+      for (const Json& flag : *f) {
+        if (!flag.is_string()) return err(field, "expected a list of flags");
+        into->push_back(flag.get<std::string>());
+      }
     }
   }
   if (auto libs = j.find("libraries"); libs != j.end() && !libs->is_null()) {

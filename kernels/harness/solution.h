@@ -25,6 +25,12 @@ struct Solution {
   std::string entry_point;
   bool destination_passing_style = true;
   std::string dir;  // the solution folder
+  std::vector<std::string> headers;  // Absolute paths of included files.
+  // A C++ solution with a torch binding (public "cuda_cpp", ...): built by
+  // torch.utils.cpp_extension inside the candidate process, with these
+  // flags, and called through the Python host like a Python solution.
+  bool torch_extension = false;
+  std::vector<std::string> cflags, cuda_cflags, ldflags;
 };
 
 // The public languages whose solutions are Python modules, hosted by
@@ -33,7 +39,10 @@ inline bool IsPythonLanguage(const std::string& language) {
   return language == "pytorch" || language == "triton" || language == "cute_dsl" ||
          language == "cutile" || language == "cudnn_frontend";
 }
-inline bool IsPython(const Solution& s) { return IsPythonLanguage(s.language); }
+// Whether the Python host runs `s`: a Python solution or a torch extension.
+inline bool IsPython(const Solution& s) {
+  return IsPythonLanguage(s.language) || s.torch_extension;
+}
 
 // Reads DIR/solution.json. `overrides` (from --knob) replace knob defaults and
 // must name declared knobs. The CPU backend accepts "cpp"/"c++"/"c", the

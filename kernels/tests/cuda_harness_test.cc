@@ -368,7 +368,11 @@ INSTANTIATE_TEST_SUITE_P(
         GuardCase{"python_late_thread", "wrong_answer", "", "", ""},
         GuardCase{"python_side_stream", "ok", "", "", ""},
         // A Triton solution: the same Python host, its own kernel.
-        GuardCase{"triton_correct", "ok", "", "", ""}),
+        GuardCase{"triton_correct", "ok", "", "", ""},
+        GuardCase{"triton_wrong", "wrong_answer", "output 'c'", "", ""},
+        // A C++ solution with a torch binding (public cuda_cpp).
+        GuardCase{"cuda_cpp_correct", "ok", "", "", ""},
+        GuardCase{"cuda_cpp_wrong", "wrong_answer", "output 'c'", "", ""}),
     [](const testing::TestParamInfo<GuardCase>& info) {
       std::string n = info.param.solution;
       if (*info.param.extra) n += "_with_peaks";

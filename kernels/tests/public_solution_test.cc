@@ -362,15 +362,30 @@ TEST(ImportPublicSolution, TritonSolutionIsAPythonSolutionOfTheCudaHarness) {
   EXPECT_THAT(std::string(on_cpu.status().message()), HasSubstr("run on the CUDA harness"));
 }
 
-TEST(ImportPublicSolution, ForeignCppSolutionKeepsItsLanguageAndIsRefusedByTheHarness) {
+TEST(ImportPublicSolution, CudaCppSolutionIsATorchExtensionWithItsCompileOptions) {
   auto s = ParsePublicSolution(kCudaCpp);
   ASSERT_TRUE(s.ok());
   TempDir dir;
   ASSERT_TRUE(ImportPublicSolution(*s, dir.path()).ok());
   auto loaded = LoadSolution(dir.path(), {}, SolutionBackend::kCuda);
-  ASSERT_FALSE(loaded.ok());
-  EXPECT_THAT(std::string(loaded.status().message()),
-              HasSubstr("\"cuda_cpp\" is a SOL-ExecBench language that ratchet cannot run yet"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_TRUE(loaded->torch_extension);
+  EXPECT_TRUE(IsPython(*loaded));  // hosted by the Python host
+  EXPECT_EQ(loaded->entry_point, "main.cu::run");
+  EXPECT_EQ(loaded->cuda_cflags, (std::vector<std::string>{"-O3", "-std=c++17"}));
+  EXPECT_EQ(loaded->ldflags, (std::vector<std::string>{"-lcuda", "-lcublas"}));
+  ASSERT_EQ(loaded->headers.size(), 1u);  // kernel.cuh travels, uncompiled
+  EXPECT_EQ(loaded->sources.size(), 1u);
+  auto on_cpu = LoadSolution(dir.path(), {}, SolutionBackend::kCpu);
+  ASSERT_FALSE(on_cpu.ok());
+  EXPECT_THAT(std::string(on_cpu.status().message()), HasSubstr("CUDA torch extensions"));
+  // Only the torch binding.
+  std::string text = ReadFile(fs::path(dir.path()) / "solution.json");
+  text.replace(text.find("\"torch\""), 7, "\"tvm\"");
+  std::ofstream(fs::path(dir.path()) / "solution.json") << text;
+  auto other = LoadSolution(dir.path(), {}, SolutionBackend::kCuda);
+  ASSERT_FALSE(other.ok());
+  EXPECT_THAT(std::string(other.status().message()), HasSubstr("binding"));
 }
 
 TEST(ImportPublicSolution, PublicJsonSavedAsSolutionJsonPointsAtImport) {

@@ -306,7 +306,8 @@ if step solexamples; then
   # its reference, as it is and replayed as a CUDA graph, and a short
   # campaign from nothing ($SOL_EVALS evaluations).
   ex=${SOL_EXAMPLES:-third_party/sol-execbench/examples}
-  for sol in "$ex"/*/*/solution_*.json; do
+  # $SOL_BENCH=0: the campaigns only.
+  [ "${SOL_BENCH:-1}" = 0 ] || for sol in "$ex"/*/*/solution_*.json; do
     [ -e "$sol" ] || continue
     prob=$(dirname "$sol"); name=$(basename "$prob")
     dir=$(mktemp -d); cp "$sol" "$dir/solution.json"
