@@ -12,6 +12,7 @@
 #include "nlohmann/json.hpp"
 #include "kernels/harness/contract.h"
 #include "kernels/harness/result_table.h"
+#include "kernels/harness/solution.h"
 #include "kernels/harness/subprocess.h"
 
 namespace ratchet::kernels {
@@ -27,23 +28,20 @@ constexpr char kBenchUsage[] =
     "  not (compile_error, wrong_answer, crash, timeout, harness_error, ...),\n"
     "  2 for a usage error.\n"
     "  --device: the harness to run; by default cuda for a CUDA solution, and\n"
-    "  for a Python one (pytorch, triton, ...) where a GPU is present.\n"
+    "  for Python, torch-extension and public-format ones where a GPU is present.\n"
     "  --baseline: T_b from an earlier --json result of the same problem and\n"
     "  software, as a campaign's jobs get it, instead of timing the reference.\n";
 
-// A Python solution: ratchet's own ("language": "pytorch") or the public
-// format ("spec": {"languages": [...]}), which names no C++ language.
-bool IsPythonSolution(const nlohmann::json& m) {
+// A solution that runs on either harness but is written for GPUs: Python
+// (pytorch, triton, ...), a C++ torch extension (cuda_cpp, ...), or any in
+// the public format ("spec": {"languages": [...]}).
+bool PrefersGpu(const nlohmann::json& m) {
   if (!m.is_object()) return false;
-  if (m.contains("language") && m["language"].is_string())
-    return m["language"] == "pytorch" || m["language"] == "python" || m["language"] == "triton";
-  if (!m.contains("spec") || !m["spec"].is_object() || !m["spec"].contains("languages") ||
-      !m["spec"]["languages"].is_array())
-    return false;
-  for (const auto& l : m["spec"]["languages"])
-    if (!l.is_string() || l == "cuda_cpp" || l == "cutlass" || l == "cudnn" || l == "cublas")
-      return false;
-  return true;
+  if (m.contains("spec") && m["spec"].is_object()) return true;
+  if (!m.contains("language") || !m["language"].is_string()) return false;
+  const std::string lang = m["language"].get<std::string>();
+  return IsPythonLanguage(lang) || lang == "cuda_cpp" || lang == "cutlass" || lang == "cudnn" ||
+         lang == "cublas";
 }
 
 bool GpuPresent() { return access("/dev/nvidiactl", F_OK) == 0; }
@@ -93,15 +91,15 @@ int BenchMain(int argc, char** argv) {
       return BenchUsage(absl::StrCat("cannot read folder ", dir));
     }
   }
-  // CUDA solutions go to the CUDA harness, Python ones too where a GPU is
-  // present; everything else to the CPU one.
+  // CUDA solutions go to the CUDA harness, those written for GPUs too where
+  // a GPU is present; everything else to the CPU one.
   nlohmann::json manifest = nlohmann::json::parse(
       ReadFileOrEmpty(positional[1] + "/solution.json"), nullptr, /*allow_exceptions=*/false);
   const bool cuda =
       !device.empty() ? device == "cuda"
                       : (manifest.is_object() && manifest.contains("language") &&
                          manifest["language"].is_string() && manifest["language"] == "cuda") ||
-                            (IsPythonSolution(manifest) && GpuPresent());
+                            (PrefersGpu(manifest) && GpuPresent());
   const HarnessKind kind = cuda ? HarnessKind::kCuda : HarnessKind::kCpu;
   // The harness's command line, read as the harness reads it; --out is a
   // temporary file, made once the rest is known to be right.
