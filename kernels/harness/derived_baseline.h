@@ -13,8 +13,10 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/harness/kernel_library.h"
 #include "kernels/problem/problem.h"
 
 namespace ratchet::kernels {
@@ -23,8 +25,12 @@ namespace ratchet::kernels {
 // `definition`, whose reference must define run(inputs...) returning its
 // outputs. `cuda` chooses the knob space (graphs and TF32 need a GPU;
 // threads only matter on a CPU).
-absl::StatusOr<std::map<std::string, std::string>> DeriveBaseline(const Definition& definition,
-                                                                   bool cuda);
+// On a GPU the kernels of `library` that fit the problem (kernel_library.h)
+// are offered too: knob IMPL chooses "reference" or one of them, whose own
+// knobs follow as NAME_KNOB.
+absl::StatusOr<std::map<std::string, std::string>> DeriveBaseline(
+    const Definition& definition, bool cuda,
+    const std::vector<LibraryKernelFiles>& library = EmbeddedKernelLibrary());
 
 }  // namespace ratchet::kernels
 

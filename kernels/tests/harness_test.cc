@@ -18,6 +18,8 @@
 #include "kernels/bench.h"
 #include "kernels/harness/contract.h"
 #include "kernels/harness/derived_baseline.h"
+#include "kernels/harness/kernel_library.h"
+#include "kernels/harness/solution.h"
 #include "kernels/problem/problem.h"
 
 namespace ratchet::kernels {
@@ -336,6 +338,89 @@ TEST(DerivedBaselineTest, NeedsAReferenceWithRun) {
   EXPECT_THAT(r->at("solution.json"), HasSubstr("CUDA_GRAPH"));
   EXPECT_THAT(r->at("kernel.py"), HasSubstr("N_OUTPUTS = 1"));
   EXPECT_EQ(r->at("reference.py"), "def run(x):\n    return x\n");
+}
+
+// SOL-ExecBench's example rmsnorm (two inputs, eps fixed in its reference):
+// the library's rmsnorm_bf16 fits it, eps a constant, and the derived
+// baseline offers it behind IMPL with its own knobs.
+constexpr char kTwoInputRmsnorm[] = R"({
+  "name": "rmsnorm_h4096", "op_type": "rmsnorm",
+  "axes": {"batch_size": {"type": "var"}, "hidden_size": {"type": "const", "value": 4096}},
+  "inputs": {"hidden_states": {"shape": ["batch_size", "hidden_size"], "dtype": "bfloat16"},
+             "weight": {"shape": ["hidden_size"], "dtype": "bfloat16"}},
+  "outputs": {"output": {"shape": ["batch_size", "hidden_size"], "dtype": "bfloat16"}},
+  "reference": "import torch\n\ndef run(hidden_states, weight):\n    EPS = 1e-5\n    x = hidden_states.float()\n    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + EPS) * weight.float()).to(hidden_states.dtype)\n"
+})";
+
+TEST(KernelLibraryTest, MatchesAProblemItWasNotWrittenFor) {
+  auto def = ParseDefinition(kTwoInputRmsnorm, "definition.json");
+  ASSERT_TRUE(def.ok()) << def.status();
+  const auto matches = MatchKernelLibrary(*def, EmbeddedKernelLibrary());
+  ASSERT_EQ(matches.size(), 1u);
+  const LibraryMatch& m = matches[0];
+  EXPECT_EQ(m.kernel, "rmsnorm_bf16");
+  ASSERT_EQ(m.inputs.size(), 3u);  // hidden_states, weight, eps
+  EXPECT_EQ(m.inputs[0].problem_index, 0);
+  EXPECT_EQ(m.inputs[1].problem_index, 1);
+  EXPECT_EQ(m.inputs[2].problem_index, -1);
+  EXPECT_DOUBLE_EQ(m.inputs[2].constant, 1e-5);
+  ASSERT_EQ(m.outputs.size(), 1u);
+  EXPECT_EQ(m.outputs[0].problem_index, 0);
+  // A leading dimension more ([B, S, H]) collapses into the kernel's first.
+  Definition three_d = *def;
+  three_d.inputs[0].shape.insert(three_d.inputs[0].shape.begin(), three_d.inputs[0].shape[0]);
+  three_d.outputs[0].shape.insert(three_d.outputs[0].shape.begin(), three_d.outputs[0].shape[0]);
+  auto m3 = MatchKernelLibrary(three_d, EmbeddedKernelLibrary());
+  ASSERT_EQ(m3.size(), 1u);
+  EXPECT_EQ(m3[0].inputs[0].collapse, 2);
+  EXPECT_EQ(m3[0].inputs[1].collapse, 1);
+  // Without the constant in its reference, or with another op type, or an
+  // input the kernel has no place for: no match.
+  Definition no_eps = *def;
+  no_eps.reference = "def run(hidden_states, weight):\n    return hidden_states\n";
+  EXPECT_TRUE(MatchKernelLibrary(no_eps, EmbeddedKernelLibrary()).empty());
+  Definition other_op = *def;
+  other_op.op_type = "layernorm";
+  EXPECT_TRUE(MatchKernelLibrary(other_op, EmbeddedKernelLibrary()).empty());
+  Definition extra = *def;
+  extra.inputs.push_back(extra.inputs[1]);
+  extra.inputs.back().name = "bias";
+  EXPECT_TRUE(MatchKernelLibrary(extra, EmbeddedKernelLibrary()).empty());
+}
+
+TEST(KernelLibraryTest, TheDerivedBaselineOffersTheLibraryKernelOnAGpu) {
+  auto def = ParseDefinition(kTwoInputRmsnorm, "definition.json");
+  ASSERT_TRUE(def.ok()) << def.status();
+  auto files = DeriveBaseline(*def, /*cuda=*/true);
+  ASSERT_TRUE(files.ok()) << files.status();
+  const auto sol = nlohmann::json::parse(files->at("solution.json"));
+  EXPECT_EQ(sol["knobs"]["IMPL"]["choices"], nlohmann::json({"reference", "rmsnorm_bf16"}));
+  EXPECT_EQ(sol["knobs"]["IMPL"]["default"], "reference");
+  EXPECT_TRUE(sol["knobs"].contains("RMSNORM_BF16_BLOCK"));
+  EXPECT_TRUE(files->count("library/rmsnorm_bf16/baseline/kernel.cu"));
+  EXPECT_TRUE(files->count("library/include/ratchet/kernel_abi.h"));
+  const auto spec = nlohmann::json::parse(files->at("library.json"));
+  EXPECT_EQ(spec["rmsnorm_bf16"]["inputs"][2]["constant"], 1e-5);
+  // Every file travels with the solution (its sources list), and the
+  // solution still loads as a Python one.
+  const std::string dir = ::testing::TempDir() + "/derived-library";
+  std::filesystem::remove_all(dir);
+  for (const auto& [name, content] : *files) {
+    std::filesystem::create_directories(std::filesystem::path(dir + "/" + name).parent_path());
+    std::ofstream(dir + "/" + name) << content;
+  }
+  auto loaded = LoadSolution(dir, {{"IMPL", "rmsnorm_bf16"}}, SolutionBackend::kCuda);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->sources.size() + loaded->headers.size(), sol["sources"].size());
+  // kernel.py is valid Python.
+  const std::string check = "python3 -c \"import ast,sys; ast.parse(open(sys.argv[1]).read())\" " +
+                            dir + "/kernel.py";
+  EXPECT_EQ(std::system(check.c_str()), 0);
+  // On a CPU there is no library to offer.
+  auto cpu = DeriveBaseline(*def, /*cuda=*/false);
+  ASSERT_TRUE(cpu.ok());
+  EXPECT_FALSE(cpu->count("library.json"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(HarnessTest, CompileError) {
