@@ -25,6 +25,7 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
   req["entrypoint"] = def.custom_inputs_entrypoint;
   req["seed"] = o.seed;
   req["rounds"] = o.rounds;
+  if (!o.rounds_by_workload.empty()) req["rounds_by_workload"] = o.rounds_by_workload;
   req["warmups"] = o.warmups;
   req["repetitions"] = o.repetitions;
   req["flush_bytes"] = o.flush_bytes;
@@ -176,6 +177,7 @@ absl::StatusOr<std::string> RunScreenOracle(const Problem& problem, const Worklo
   one.workloads = {w};
   full.seed ^= 0x9e3779b97f4a7c15ull;  // Any fixed change gives other inputs.
   full.rounds = 1;
+  full.rounds_by_workload.clear();
   full.perturb_of.clear();
   full.time_reference = false;
   return RunOracle(one, full);

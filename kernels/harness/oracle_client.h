@@ -20,6 +20,10 @@ namespace ratchet::kernels {
 struct OracleOptions {
   uint64_t seed = 1;
   int rounds = 3;
+  // Per workload (in the problem's order), the rounds it gets when fewer
+  // than `rounds` (a large workload's share of the round budget); empty:
+  // `rounds` for every workload.
+  std::vector<int> rounds_by_workload;
   int warmups = 3;
   int repetitions = 20;
   size_t flush_bytes = 0;

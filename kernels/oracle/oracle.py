@@ -27,6 +27,9 @@ Optional request fields (CPU and GPU):
       changed (the A/B/A' guard against output caching: a candidate that
       returns round r's outputs for this round fails correctness). The
       manifest's round entry then says which input and element changed.
+  "rounds_by_workload": [n0, n1, ...]  per workload (request order), at most
+      "rounds": how many of the ordinary rounds it gets (the harness's round
+      budget gives large workloads fewer); extra rounds are not allowed with it.
   "time_reference": false  skips measuring T_b (flops are still counted): the
       manifest's "t_b_ns" is 0. The harness's screen (docs/harness.md, "The
       screen") asks for one round of one workload this way, only to check a
@@ -633,12 +636,19 @@ def main():
                                       and round_specs[int(p)].get("perturb_of") is None):
                 raise OracleError("round %d: perturb_of %r must name another, unperturbed round"
                                   % (r, p))
-        for w in req["workloads"]:
+        by_workload = req.get("rounds_by_workload")
+        if by_workload is not None and (len(by_workload) != len(req["workloads"])
+                                        or req.get("extra_rounds")):
+            raise OracleError("rounds_by_workload needs one count per workload and no extra_rounds")
+        for position, w in enumerate(req["workloads"]):
             wi = w["index"]
             sys.stderr.write("oracle: workload %d/%d\n" % (wi + 1, len(req["workloads"])))
             entry = {"rounds": []}
             timing_args = None
-            for r in range(rounds):
+            workload_rounds = rounds
+            if by_workload is not None:
+                workload_rounds = max(1, min(rounds, int(by_workload[position])))
+            for r in range(workload_rounds):
                 p = round_specs[r].get("perturb_of")
                 torch.manual_seed(round_seed(req, wi, int(p) if p is not None else r))
                 args = make_inputs(req, ns, w)

@@ -20,6 +20,7 @@
 #include "kernels/harness/derived_baseline.h"
 #include "kernels/harness/kernel_library.h"
 #include "kernels/harness/solution.h"
+#include "kernels/harness/tensors.h"
 #include "kernels/problem/problem.h"
 
 namespace ratchet::kernels {
@@ -621,6 +622,33 @@ TEST_F(HarnessTest, EveryTimedCallHasARoundOfItsOwn) {
   // rounds, the three timed calls take three rounds after them.
   for (const auto& w : r.result["workloads"]) EXPECT_EQ(w["timed_rounds"], 3) << w.dump();
   EXPECT_GT(r.result["round_trip_ns"].get<double>(), 0);
+}
+
+// A round budget that holds every workload's correctness rounds and one
+// timed round, and then two more rounds of the small workload only: the
+// small one gets them (three timed calls), the large one stays at one.
+TEST_F(HarnessTest, TheRoundBudgetGoesToSmallWorkloadsFirst) {
+  auto problem = LoadProblem(std::string(RATCHET_TESTDATA) + "/vector_add");
+  ASSERT_TRUE(problem.ok()) << problem.status();
+  std::vector<double> round;  // a round's bytes: inputs, references and decoys
+  for (const Workload& w : problem->workloads) {
+    double b = 1;
+    for (const Tensor& t : MakeTensors(problem->definition.inputs, w)) b += t.bytes;
+    for (const Tensor& t : MakeTensors(problem->definition.outputs, w)) b += 2.0 * t.bytes;
+    round.push_back(b);
+  }
+  ASSERT_EQ(round.size(), 2u);
+  ASSERT_LT(round[0], round[1]);
+  // Two correctness rounds and one timed round each, then two more of the
+  // small one and half of a third.
+  const double budget = 3 * (round[0] + round[1]) + 2.5 * round[0];
+  setenv("RATCHET_ROUND_BUDGET_BYTES", std::to_string(budget).c_str(), 1);
+  HarnessRun r = RunHarness("vector_add", "correct");
+  unsetenv("RATCHET_ROUND_BUDGET_BYTES");
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  ASSERT_EQ(r.result["workloads"].size(), 2u);
+  EXPECT_EQ(r.result["workloads"][0]["timed_rounds"], 3) << r.result["workloads"][0].dump();
+  EXPECT_EQ(r.result["workloads"][1]["timed_rounds"], 1) << r.result["workloads"][1].dump();
 }
 
 // A baseline stored by the coordinator: used as given when it was measured
