@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -39,41 +40,62 @@ double UlpAt(DType dtype, double x) {
   return std::ldexp(1.0, std::max(e - 1, min_exp) - mantissa);
 }
 
-CompareResult CompareOutputs(const void* out, DType out_dtype, const void* ref,
-                             DType ref_dtype, int64_t count,
-                             const std::vector<int64_t>& shape, const Tolerance& tol) {
-  CompareResult r;
+namespace {
+
+// What one stretch of elements found; stretches merge in order, so the
+// result is the one a single pass over all elements would give.
+struct Partial {
   int64_t matched = 0, first_bad = -1, first_nonfinite = -1, worst_beyond = -1;
-  double worst_beyond_excess = 0;
-  bool out_all_zero = true, ref_all_zero = true;
+  int64_t num_beyond_bound = 0, worst_index = -1;
+  double worst_beyond_excess = 0, worst_excess = 0, max_abs_error = 0;
   double bad_o = 0, bad_r = 0;
+  bool out_all_zero = true, ref_all_zero = true;
+
+  void Merge(const Partial& p) {
+    matched += p.matched;
+    if (first_bad < 0 && p.first_bad >= 0) first_bad = p.first_bad, bad_o = p.bad_o, bad_r = p.bad_r;
+    if (first_nonfinite < 0) first_nonfinite = p.first_nonfinite;
+    if (p.worst_beyond_excess > worst_beyond_excess)
+      worst_beyond_excess = p.worst_beyond_excess, worst_beyond = p.worst_beyond;
+    num_beyond_bound += p.num_beyond_bound;
+    if (p.worst_excess > worst_excess) worst_excess = p.worst_excess, worst_index = p.worst_index;
+    max_abs_error = std::max(max_abs_error, p.max_abs_error);
+    out_all_zero = out_all_zero && p.out_all_zero;
+    ref_all_zero = ref_all_zero && p.ref_all_zero;
+  }
+};
+
+Partial CompareRange(const void* out, DType out_dtype, const void* ref, DType ref_dtype,
+                     int64_t begin, int64_t end, const Tolerance& tol) {
+  Partial r;
   // Integer and bool outputs are discrete answers (indices, counts, masks):
   // a wrong one is not nearer for being numerically closer, so they keep the
   // fraction rule only.
   const bool bounded = IsFloating(out_dtype);
-  for (int64_t i = 0; i < count; ++i) {
+  for (int64_t i = begin; i < end; ++i) {
     const double o = LoadAsDouble(out, out_dtype, static_cast<size_t>(i));
     const double e = LoadAsDouble(ref, ref_dtype, static_cast<size_t>(i));
     if (!std::isfinite(o)) {
-      if (first_nonfinite < 0) first_nonfinite = i;
+      if (r.first_nonfinite < 0) r.first_nonfinite = i;
       // A NaN/Inf matches nothing, even a NaN/Inf reference: the rule is
       // that any non-finite output fails.
-      if (first_bad < 0) first_bad = i, bad_o = o, bad_r = e;
+      if (r.first_bad < 0) r.first_bad = i, r.bad_o = o, r.bad_r = e;
       continue;
     }
-    out_all_zero = out_all_zero && o == 0;
-    ref_all_zero = ref_all_zero && e == 0;
+    r.out_all_zero = r.out_all_zero && o == 0;
+    r.ref_all_zero = r.ref_all_zero && e == 0;
     const double diff = std::fabs(o - e);
     if (std::isfinite(e) && diff > r.max_abs_error) r.max_abs_error = diff;
     const double t = tol.atol + tol.rtol * std::fabs(e);
     if (diff <= t) {
-      ++matched;
-    } else if (first_bad < 0) {
-      first_bad = i, bad_o = o, bad_r = e;
+      ++r.matched;
+    } else if (r.first_bad < 0) {
+      r.first_bad = i, r.bad_o = o, r.bad_r = e;
     }
     // A NaN/Inf reference cannot be met by a finite output; such elements
-    // count as mismatches (fraction rule) only.
-    if (bounded && std::isfinite(e)) {
+    // count as mismatches (fraction rule) only. An exact element's excess is
+    // 0 whatever its scale.
+    if (bounded && std::isfinite(e) && diff > 0) {
       const double scale = std::max({t, UlpAt(out_dtype, e), UlpAt(ref_dtype, e)});
       const double excess = diff / scale;
       if (excess > r.worst_excess) r.worst_excess = excess, r.worst_index = i;
@@ -81,10 +103,49 @@ CompareResult CompareOutputs(const void* out, DType out_dtype, const void* ref,
       // the factor (a factor below 1 then means "every element matches").
       if (diff > t && excess > tol.max_error_factor) {
         ++r.num_beyond_bound;
-        if (excess > worst_beyond_excess) worst_beyond_excess = excess, worst_beyond = i;
+        if (excess > r.worst_beyond_excess) r.worst_beyond_excess = excess, r.worst_beyond = i;
       }
     }
   }
+  return r;
+}
+
+}  // namespace
+
+CompareResult CompareOutputs(const void* out, DType out_dtype, const void* ref,
+                             DType ref_dtype, int64_t count,
+                             const std::vector<int64_t>& shape, const Tolerance& tol,
+                             int threads) {
+  // Large outputs (a GPU workload's, tens of millions of elements) in
+  // stretches on several cores: the check sits between timed calls.
+  constexpr int64_t kStretch = 1 << 20;
+  const int64_t cores =
+      threads > 0 ? threads : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const int64_t parts = std::clamp<int64_t>(count / kStretch, 1, std::min<int64_t>(cores, 16));
+  std::vector<Partial> found(static_cast<size_t>(parts));
+  if (parts == 1) {
+    found[0] = CompareRange(out, out_dtype, ref, ref_dtype, 0, count, tol);
+  } else {
+    std::vector<std::thread> threads;
+    for (int64_t k = 0; k < parts; ++k)
+      threads.emplace_back([&, k] {
+        found[static_cast<size_t>(k)] = CompareRange(out, out_dtype, ref, ref_dtype,
+                                                     count * k / parts, count * (k + 1) / parts, tol);
+      });
+    for (std::thread& t : threads) t.join();
+  }
+  Partial all = found[0];
+  for (size_t k = 1; k < found.size(); ++k) all.Merge(found[k]);
+  CompareResult r;
+  r.max_abs_error = all.max_abs_error;
+  r.worst_excess = all.worst_excess;
+  r.worst_index = all.worst_index;
+  r.num_beyond_bound = all.num_beyond_bound;
+  const int64_t matched = all.matched, first_bad = all.first_bad,
+                first_nonfinite = all.first_nonfinite, worst_beyond = all.worst_beyond;
+  const double worst_beyond_excess = all.worst_beyond_excess, bad_o = all.bad_o,
+               bad_r = all.bad_r;
+  const bool out_all_zero = all.out_all_zero, ref_all_zero = all.ref_all_zero;
   r.matched_fraction = count > 0 ? static_cast<double>(matched) / static_cast<double>(count) : 1;
   r.num_mismatched = count - matched;
   auto describe = [&](int64_t i, double o, double e) {

@@ -65,9 +65,13 @@ struct CompareResult {
 
 // Compares `count` elements of `out` (dtype `out_dtype`) against `ref`.
 // `shape` only formats indices.
+// Outputs of millions of elements are checked in stretches on up to
+// `threads` cores (0: as many as the machine has, at most 16); the result is
+// the same for every thread count.
 CompareResult CompareOutputs(const void* out, DType out_dtype, const void* ref,
                              DType ref_dtype, int64_t count,
-                             const std::vector<int64_t>& shape, const Tolerance& tol);
+                             const std::vector<int64_t>& shape, const Tolerance& tol,
+                             int threads = 0);
 
 // One unit in the last place of `dtype` at value `x` (the spacing of the
 // representable numbers in [2^e, 2^(e+1)) that holds |x|; the subnormal

@@ -265,5 +265,53 @@ TEST(CompareTest, IntegerOutputs) {
                   .ok);
 }
 
+// Stretches checked on several cores give what one pass gives: the first
+// mismatch, the worst element and every count, for outputs that pass and
+// outputs that fail each rule.
+TEST(CompareTest, ThreadCountDoesNotChangeTheResult) {
+  const int64_t n = (5 << 20) + 12345;  // several stretches, the last one short
+  std::vector<float> ref(n), out(n);
+  uint64_t x = 88172645463325252ull;
+  auto next = [&] { x ^= x << 13, x ^= x >> 7, x ^= x << 17; return x; };
+  for (int64_t i = 0; i < n; ++i) {
+    ref[i] = static_cast<float>(next() % 20000) / 1000.0f - 10.0f;
+    // Rounding noise well inside the tolerance on a third of the elements.
+    out[i] = ref[i] + ((next() % 3 == 0) ? 1e-4f : 0.0f);
+  }
+  auto same = [&](const char* what) {
+    SCOPED_TRACE(what);
+    const CompareResult one =
+        CompareOutputs(out.data(), DType::kFloat32, ref.data(), DType::kFloat32, n, {n}, Tolerance{}, 1);
+    for (int threads : {2, 3, 8, 0}) {
+      const CompareResult many = CompareOutputs(out.data(), DType::kFloat32, ref.data(),
+                                                DType::kFloat32, n, {n}, Tolerance{}, threads);
+      EXPECT_EQ(many.ok, one.ok) << threads;
+      EXPECT_EQ(many.message, one.message) << threads;
+      EXPECT_EQ(many.matched_fraction, one.matched_fraction) << threads;
+      EXPECT_EQ(many.max_abs_error, one.max_abs_error) << threads;
+      EXPECT_EQ(many.num_mismatched, one.num_mismatched) << threads;
+      EXPECT_EQ(many.worst_excess, one.worst_excess) << threads;
+      EXPECT_EQ(many.worst_index, one.worst_index) << threads;
+      EXPECT_EQ(many.num_beyond_bound, one.num_beyond_bound) << threads;
+    }
+    return one;
+  };
+  EXPECT_TRUE(same("noise only").ok);
+  // Two equal worst elements in different stretches: the first one is named.
+  out[3 << 20] = ref[3 << 20] + 50;
+  out[(1 << 20) + 7] = ref[(1 << 20) + 7] + 50;
+  const CompareResult beyond = same("two far elements");
+  EXPECT_FALSE(beyond.ok);
+  EXPECT_EQ(beyond.worst_index, (1 << 20) + 7);
+  EXPECT_EQ(beyond.num_beyond_bound, 2);
+  // Many mismatches (the fraction rule), the first in a late stretch.
+  for (int64_t i = 4 << 20; i < n; ++i) out[i] = ref[i] + 1;
+  EXPECT_THAT(same("a late stretch wrong").message, HasSubstr("of elements match"));
+  // A NaN in a late stretch and one in an early one: the early one is named.
+  out[(4 << 20) + 1] = std::numeric_limits<float>::quiet_NaN();
+  out[(2 << 20) + 3] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_THAT(same("NaNs").message, HasSubstr("NaN/Inf"));
+}
+
 }  // namespace
 }  // namespace ratchet::kernels
