@@ -32,7 +32,7 @@ auto Fields(const HarnessArgs& a) {
   return std::tie(a.kind, a.problem, a.solution, a.out, a.scratch, a.seed, a.warmups,
                   a.repetitions, a.rounds, a.screen, a.peak_gbps, a.peak_gflops, a.peak_tflops,
                   a.knobs, a.python, a.baseline, a.back_to_back, a.print, a.device_index, a.arch,
-                  a.cache_dir, a.compile_only);
+                  a.cache_dir, a.compile_only, a.oracle_only, a.given_rounds);
 }
 
 absl::Status Bad(const std::string& why) { return absl::InvalidArgumentError(why); }
@@ -217,6 +217,8 @@ std::vector<std::string> ToArgv(const HarnessArgs& a) {
   for (const auto& [name, value] : a.knobs) add("--knob", absl::StrCat(name, "=", value));
   if (!a.python.empty()) add("--python", a.python);
   if (!a.baseline.empty()) add("--baseline", a.baseline);
+  if (!a.given_rounds.empty()) add("--given-rounds", a.given_rounds);
+  if (a.oracle_only) v.push_back("--oracle-only");
   if (a.back_to_back > 0) add("--back-to-back", Number(a.back_to_back));
   if (a.print) v.push_back("--print");
   if (cuda && a.compile_only) v.push_back("--compile-only");
@@ -235,6 +237,10 @@ absl::StatusOr<HarnessArgs> ParseArgv(HarnessKind kind, const std::vector<std::s
     }
     if (cuda && a == "--compile-only") {
       o.compile_only = true;
+      continue;
+    }
+    if (a == "--oracle-only") {
+      o.oracle_only = true;
       continue;
     }
     // Every run checks every call; kept so that older command lines work.
@@ -261,6 +267,7 @@ absl::StatusOr<HarnessArgs> ParseArgv(HarnessKind kind, const std::vector<std::s
     else if (a == "--python") o.python = v;
     else if (a == "--scratch") o.scratch = v;
     else if (a == "--baseline") o.baseline = v;
+    else if (a == "--given-rounds") o.given_rounds = v;
     else if (cuda && a == "--cache-dir") o.cache_dir = v;
     else if (a == "--screen") {
       if (v != "auto" && v != "on" && v != "off") return Bad("--screen must be auto, on or off");
@@ -313,13 +320,15 @@ std::string HarnessUsage(HarnessKind kind) {
            "         [--rounds N] [--device-index N] [--arch sm_90|sm_90a|sm_100]\n"
            "         [--peak-gbps X --peak-tflops Y] [--python PATH] [--scratch DIR]\n"
            "         [--cache-dir DIR] [--compile-only] [--screen auto|on|off] [--print]\n"
-           "         [--verify] [--back-to-back SECONDS] [--baseline FILE]\n";
+           "         [--verify] [--back-to-back SECONDS] [--baseline FILE]\n"
+           "         [--oracle-only] [--given-rounds DIR]\n";
   }
   return "usage: ratchet-harness --problem DIR --solution DIR --out FILE\n"
          "         [--knob NAME=VALUE]... [--seed N] [--warmups N] [--repetitions N]\n"
          "         [--rounds N] [--peak-gbps X --peak-gflops Y] [--python PATH]\n"
          "         [--scratch DIR] [--screen auto|on|off] [--print]\n"
-         "         [--verify] [--back-to-back SECONDS] [--baseline FILE]\n";
+         "         [--verify] [--back-to-back SECONDS] [--baseline FILE]\n"
+         "         [--oracle-only] [--given-rounds DIR]\n";
 }
 
 std::vector<std::string> ToEnvironment(const HarnessSecrets& s) {
@@ -366,7 +375,7 @@ bool operator==(const HarnessResult& a, const HarnessResult& b) {
                     r.peak_gflops, r.compile_seconds, r.round_trip_ns, r.wall_seconds,
                     r.software, r.nonce, r.flags, r.device_name, r.compute_capability, r.arch,
                     r.peak_tflops, r.peak_sku, r.peak_source, r.peak_unit, r.peak_dtype,
-                    r.build_reused, r.candidate_user, r.stage_seconds);
+                    r.build_reused, r.candidate_user, r.stage_seconds, r.rounds_given);
   };
   return f(a) == f(b);
 }
@@ -396,6 +405,7 @@ std::string ToJson(const HarnessResult& r) {
   if (cuda) j["build_reused"] = r.build_reused;
   j["round_trip_ns"] = r.round_trip_ns;
   j["wall_seconds"] = r.wall_seconds;
+  if (r.rounds_given) j["rounds_given"] = true;
   if (!r.stage_seconds.empty()) {
     Json stages = Json::object();
     for (const auto& [stage, seconds] : r.stage_seconds) stages[stage] = seconds;
@@ -441,6 +451,7 @@ absl::StatusOr<HarnessResult> FromJson(std::string_view text) {
            GetStrings(doc, "flags", &r.flags),
            Get(doc, "build_reused", &r.build_reused),
            Get(doc, "candidate_user", &r.candidate_user),
+           Get(doc, "rounds_given", &r.rounds_given),
        }) {
     if (!s.ok()) return s;
   }

@@ -55,6 +55,13 @@ struct HarnessArgs {
   std::vector<std::pair<std::string, std::string>> knobs;  // --knob NAME=VALUE, in order
   std::string python;               // --python PATH: the oracle's interpreter
   std::string baseline;             // --baseline FILE: T_b as stored by the coordinator
+  // --oracle-only: no candidate; the oracle's rounds (screen and full) for
+  // this seed in SCRATCH/oracle-screen and SCRATCH/oracle, for a worker to
+  // keep and give to the evaluations that share the seed (--given-rounds).
+  bool oracle_only = false;
+  // --given-rounds DIR: an --oracle-only run's folders, used where their
+  // request is this run's (docs/harness.md, "Rounds given by the worker").
+  std::string given_rounds;
   double back_to_back = 0;          // --back-to-back S, 0 < S <= 60; 0: none
   bool print = false;               // --print: a table on stdout too
   // CUDA only.
@@ -163,6 +170,7 @@ struct HarnessResult {
   std::string peak_sku, peak_source = "none", peak_unit = "simt", peak_dtype;
   bool build_reused = false;   // the scratch folder's earlier build was used
   std::string candidate_user;  // who the candidate process ran as (written when set)
+  bool rounds_given = false;   // the oracle's rounds came from --given-rounds (written when true)
   // Seconds per stage in the order the stages ran ("stage_seconds", written
   // when any): compile, screen, oracle, correctness, timing, ...
   std::vector<std::pair<std::string, double>> stage_seconds;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -146,6 +147,8 @@ class Driver {
   PipelineOptions Pipeline() const;
   // The cascade's screen: false when it ended the run (the result filled).
   bool Screen(const Workload& w);
+  void OracleOnly();
+  void TakeGivenRounds();
   // The full oracle, correctness, timing and the score.
   void Evaluate();
   // The result written, the scratch folder removed: the exit status.
@@ -158,6 +161,11 @@ class Driver {
   std::unique_ptr<CandidateProcess> process_;
   CandidateBackend* candidate_ = nullptr;  // the backend's, over process_
   GivenBaseline baseline_;  // --baseline, read before any candidate process exists
+  // --given-rounds, read (references decoyed, inputs removed) before the
+  // candidate is compiled: the screen's and the evaluation's, and the
+  // evaluation's manifest.
+  std::vector<WorkloadRounds> given_screen_rounds_, given_rounds_;
+  absl::StatusOr<std::string> given_text_ = absl::NotFoundError("no rounds given");
 };
 
 PipelineOptions Driver::Pipeline() const {
@@ -259,8 +267,18 @@ bool Driver::Screen(const Workload& w) {
   bool passed = false;
   OracleOptions oo = FullOracleOptions();
   oo.scratch = run_.scratch + "/oracle-screen";
-  std::vector<WorkloadRounds> rounds;
-  if (auto st = FreshDir(oo.scratch); !st.ok()) {
+  std::vector<WorkloadRounds> rounds = std::move(given_screen_rounds_);
+  if (!rounds.empty()) {
+    if (StartCandidate("candidate-screen")) {
+      EvaluationPipeline pipeline(run_.problem.definition, candidate_, Pipeline());
+      const PipelineResult pr = pipeline.Screen(w, rounds[0]);
+      passed = pr.outcome == kOutcomeOk;
+      if (!passed) {
+        run_.result.workloads.push_back(Checked(pr.workloads[0], w, run_.problem.definition));
+        Fail(pr.outcome, pr.message);
+      }
+    }
+  } else if (auto st = FreshDir(oo.scratch); !st.ok()) {
     Fail(kOutcomeHarnessError, std::string(st.message()));
   } else if (auto text = RunScreenOracle(run_.problem, w, oo); !text.ok()) {
     Fail(kOutcomeHarnessError, std::string(text.status().message()));
@@ -278,6 +296,85 @@ bool Driver::Screen(const Workload& w) {
   return passed;
 }
 
+// Removes the oracle's input files from `dir` (the harness holds them).
+void RemoveInputFiles(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.size() > 4 && name.find("_in") != std::string::npos &&
+        name.compare(name.size() - 4, 4, ".bin") == 0)
+      std::filesystem::remove(e.path(), ec);
+  }
+}
+
+void Driver::TakeGivenRounds() {
+  // What the worker copied in from an --oracle-only run of this seed: used
+  // where its requests are this run's (the folders aside), read into memory
+  // at once, references overwritten with decoys and inputs removed, and the
+  // rest deleted, so that nothing real is left on disk when the candidate is
+  // compiled (a compiler can embed any file it can read).
+  ReportStage("oracle");
+  const std::string given = run_.args.given_rounds;
+  const std::optional<Workload> screened =
+      run_.back_to_back > 0 ? std::nullopt : ScreenWorkload(run_.problem, ScreenModeOf(run_.args));
+  for (const bool screen : {true, false}) {
+    if (screen && !screened) continue;
+    OracleOptions oo = FullOracleOptions();
+    oo.scratch = run_.scratch + (screen ? "/oracle-screen" : "/oracle");
+    oo.time_reference = !screen && baseline_.empty();
+    oo.reuse_dir = given + (screen ? "/oracle-screen" : "/oracle");
+    bool reused = false;
+    oo.reused = &reused;
+    if (!FreshDir(oo.scratch).ok()) break;
+    oo.reuse_only = true;
+    auto text = screen ? RunScreenOracle(run_.problem, *screened, oo) : RunOracle(run_.problem, oo);
+    if (!text.ok() || !reused) continue;
+    std::vector<WorkloadRounds> rounds;
+    const std::vector<Workload> workloads =
+        screen ? std::vector<Workload>{*screened} : run_.problem.workloads;
+    if (!ReadOracleRounds(run_.problem.definition, oo.scratch, *text, workloads, &rounds).ok())
+      continue;
+    RemoveInputFiles(oo.scratch);
+    if (screen) {
+      given_screen_rounds_ = std::move(rounds);
+    } else {
+      given_rounds_ = std::move(rounds);
+      given_text_ = *text;
+      run_.result.rounds_given = true;
+    }
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(given, ec);
+}
+
+void Driver::OracleOnly() {
+  // No candidate: the rounds of the screen (where there is one) and of the
+  // evaluation, as an evaluation with a given T_b asks for them.
+  HarnessResult& result = run_.result;
+  const std::optional<Workload> screened = ScreenWorkload(run_.problem, ScreenModeOf(run_.args));
+  std::string text;
+  for (const bool screen : {true, false}) {
+    if (screen && !screened) continue;
+    ReportStage(screen ? "screen" : "oracle");
+    OracleOptions oo = FullOracleOptions();
+    oo.scratch = run_.scratch + (screen ? "/oracle-screen" : "/oracle");
+    oo.time_reference = false;
+    if (auto st = FreshDir(oo.scratch); !st.ok()) {
+      Fail(kOutcomeHarnessError, std::string(st.message()));
+      return;
+    }
+    auto t = screen ? RunScreenOracle(run_.problem, *screened, oo) : RunOracle(run_.problem, oo);
+    if (!t.ok()) {
+      Fail(kOutcomeHarnessError, std::string(t.status().message()));
+      return;
+    }
+    text = *t;
+  }
+  result.software = OracleSoftware(text);
+  result.outcome = kOutcomeOk;
+  result.message = absl::StrCat("oracle only: the rounds of seed ", run_.args.seed);
+}
+
 void Driver::Evaluate() {
   const HarnessKind kind = run_.args.kind;
   // The oracle first, in a folder made after every candidate process is
@@ -285,14 +382,18 @@ void Driver::Evaluate() {
   ReportStage("oracle");
   OracleOptions oo = FullOracleOptions();
   oo.scratch = run_.scratch + "/oracle";
-  if (auto st = FreshDir(oo.scratch); !st.ok()) {
-    Fail(kOutcomeHarnessError, std::string(st.message()));
-    return;
-  }
   // A baseline stored by the coordinator spares timing the reference, if it
   // was measured with the same software; else T_b is timed here after all.
   oo.time_reference = baseline_.empty();
-  auto text = RunOracle(run_.problem, oo);
+  absl::StatusOr<std::string> text = given_text_;
+  std::vector<WorkloadRounds> rounds = std::move(given_rounds_);
+  if (rounds.empty()) {
+    if (auto st = FreshDir(oo.scratch); !st.ok()) {
+      Fail(kOutcomeHarnessError, std::string(st.message()));
+      return;
+    }
+    text = RunOracle(run_.problem, oo);
+  }
   if (!text.ok()) {
     Fail(kOutcomeHarnessError, std::string(text.status().message()));
     return;
@@ -300,6 +401,8 @@ void Driver::Evaluate() {
   HarnessResult& result = run_.result;
   result.software = OracleSoftware(*text);
   if (!baseline_.empty() && baseline_.software != result.software) {
+    result.rounds_given = false;
+    rounds.clear();
     std::fprintf(stderr, "%s: the given baseline is for %s, this is %s: timing T_b here\n",
                  HarnessName(kind), baseline_.software.c_str(), result.software.c_str());
     oo.time_reference = true;
@@ -313,8 +416,7 @@ void Driver::Evaluate() {
       return;
     }
   }
-  std::vector<WorkloadRounds> rounds;
-  if (!LoadRounds(oo.scratch, *text, run_.problem.workloads, &rounds)) return;
+  if (rounds.empty() && !LoadRounds(oo.scratch, *text, run_.problem.workloads, &rounds)) return;
   const Json manifest = Json::parse(*text);
   if (!StartCandidate("candidate")) return;
   EvaluationPipeline pipeline(run_.problem.definition, candidate_, Pipeline());
@@ -421,6 +523,12 @@ int Driver::Run() {
     run_.scratch = args.scratch;
     RunProcess({"mkdir", "-p", run_.scratch}, "").IgnoreError();
   }
+  if (args.oracle_only) {
+    // No solution is read: nothing of a candidate's reaches this run.
+    ReportStage("prepare");
+    if (backend_.Prepare(run_)) OracleOnly();
+    return Finish();
+  }
   // SOL-ExecBench's own solution.json (inline sources): imported into the
   // scratch folder as `ratchet import` would, then read from there.
   if (const std::string text = ReadFileOrEmpty(args.solution + "/solution.json");
@@ -448,6 +556,7 @@ int Driver::Run() {
   if (!backend_.BeforeCompile(run_)) return Finish();
   // Read before any candidate process exists.
   baseline_ = LoadGivenBaseline(args.baseline);
+  if (!args.given_rounds.empty()) TakeGivenRounds();
   if (!backend_.Compile(*solution, run_)) return Finish();
   if (args.compile_only) {
     run_.result.outcome = kOutcomeOk;

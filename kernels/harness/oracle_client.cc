@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,37 @@
 namespace ratchet::kernels {
 
 using Json = nlohmann::ordered_json;
+
+namespace {
+
+// The oracle output an earlier run left in `dir` for the same request (its
+// folders and T_b cache aside), its files moved into `scratch`; an error
+// saying why not otherwise.
+absl::StatusOr<std::string> ReuseOracleOutput(Json req, const std::string& dir,
+                                              const std::string& scratch) {
+  Json given = Json::parse(ReadFileOrEmpty(dir + "/oracle_request.json"), nullptr,
+                           /*allow_exceptions=*/false);
+  if (!given.is_object()) return absl::NotFoundError("no oracle_request.json");
+  for (Json* r : {&req, &given}) {
+    r->erase("out_dir");
+    r->erase("cache_dir");
+  }
+  if (given != req) return absl::FailedPreconditionError("its request is another");
+  const std::string manifest_text = ReadFileOrEmpty(dir + "/oracle_manifest.json");
+  const Json manifest = Json::parse(manifest_text, nullptr, /*allow_exceptions=*/false);
+  if (!manifest.is_object() || manifest.contains("error") || !manifest.contains("workloads"))
+    return absl::FailedPreconditionError("its manifest is unreadable or an error");
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_regular_file() || name == "oracle_request.json") continue;
+    std::filesystem::rename(entry.path(), std::filesystem::path(scratch) / name, ec);
+    if (ec) return absl::InternalError(absl::StrCat("moving ", name, ": ", ec.message()));
+  }
+  return manifest_text;
+}
+
+}  // namespace
 
 absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOptions& o) {
   const Definition& def = problem.definition;
@@ -86,6 +118,17 @@ absl::StatusOr<std::string> RunOracle(const Problem& problem, const OracleOption
   req["workloads"] = ws;
   const std::string req_path = o.scratch + "/oracle_request.json";
   std::ofstream(req_path) << req.dump();
+  if (o.reused != nullptr) *o.reused = false;
+  if (!o.reuse_dir.empty()) {
+    auto given = ReuseOracleOutput(req, o.reuse_dir, o.scratch);
+    if (given.ok()) {
+      if (o.reused != nullptr) *o.reused = true;
+      return given;
+    }
+    std::fprintf(stderr, "oracle: the given rounds in %s are not used: %s\n", o.reuse_dir.c_str(),
+                 std::string(given.status().message()).c_str());
+    if (o.reuse_only) return given.status();
+  }
 
   const std::string exe_dir = SelfExeDir();
   const std::string script = exe_dir + "/oracle.py";

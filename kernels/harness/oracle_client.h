@@ -45,6 +45,12 @@ struct OracleOptions {
   // which starts the oracle in a folder made after every candidate process
   // is gone).
   bool isolated = false;
+  // A folder where an --oracle-only run left its output for this request
+  // (--given-rounds): when its request is this one (the folders and the T_b
+  // cache aside) its files move into `scratch` and no oracle runs.
+  std::string reuse_dir;
+  bool reuse_only = false;  // and where they are not, an error, no oracle
+  bool* reused = nullptr;   // set to whether they did
 };
 
 // Writes SCRATCH/oracle_request.json, runs the oracle and returns the

@@ -39,6 +39,7 @@ HarnessArgs FullCpuArgs() {
   a.baseline = "/job/baseline.json";
   a.back_to_back = 0.25;
   a.print = true;
+  a.given_rounds = "/job/given-rounds";
   return a;
 }
 
@@ -51,6 +52,7 @@ HarnessArgs FullCudaArgs() {
   a.arch = "sm_90a";
   a.cache_dir = "/job/tb-cache";
   a.compile_only = true;
+  a.oracle_only = true;
   return a;
 }
 

@@ -651,6 +651,58 @@ TEST_F(HarnessTest, TheRoundBudgetGoesToSmallWorkloadsFirst) {
   EXPECT_EQ(r.result["workloads"][1]["timed_rounds"], 1) << r.result["workloads"][1].dump();
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Rounds an --oracle-only run made for a seed, given to an evaluation of
+// that seed: no oracle runs, the checks are as strict, and nothing real is
+// left on disk once they are read (references decoyed, inputs removed, the
+// given folder gone). Another seed's rounds are not used.
+TEST_F(HarnessTest, GivenRoundsOfTheSameSeedReplaceTheOracle) {
+  HarnessRun first = RunHarness("vector_add", "correct", "--seed 7");
+  ASSERT_EQ(first.result["outcome"], "ok") << first.result.dump(2);
+  const std::string baseline = ::testing::TempDir() + "/given-rounds-baseline.json";
+  { std::ofstream(baseline) << first.result.dump(); }
+  const std::string given = ::testing::TempDir() + "/given-rounds";
+  std::filesystem::remove_all(given);
+  HarnessRun oracle = RunHarness("vector_add", "correct", "--seed 7 --oracle-only --scratch " + given);
+  ASSERT_EQ(oracle.result["outcome"], "ok") << oracle.result.dump(2) << oracle.stderr_text;
+  ASSERT_TRUE(std::filesystem::exists(given + "/oracle/oracle_manifest.json"));
+  const std::string real_ref = ReadFile(given + "/oracle/w0_r0_ref0.bin");
+  ASSERT_FALSE(real_ref.empty());
+  auto again = [&](const std::string& solution, const std::string& seed, const std::string& dir) {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(given + "-copy");
+    std::filesystem::copy(given, given + "-copy", std::filesystem::copy_options::recursive |
+                                                      std::filesystem::copy_options::overwrite_existing);
+    return RunHarness("vector_add", solution,
+                      "--seed " + seed + " --baseline " + baseline + " --given-rounds " + given +
+                          "-copy --scratch " + dir);
+  };
+  const std::string scratch = ::testing::TempDir() + "/given-rounds-run";
+  HarnessRun r = again("correct", "7", scratch);
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2) << r.stderr_text;
+  EXPECT_EQ(r.result["rounds_given"], true);
+  EXPECT_FALSE(std::filesystem::exists(given + "-copy"));
+  EXPECT_TRUE(std::filesystem::exists(scratch + "/oracle/w0_r0_ref0.bin"));
+  EXPECT_NE(ReadFile(scratch + "/oracle/w0_r0_ref0.bin"), real_ref);  // a decoy
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/oracle/w0_r0_in0.bin"));
+  // A wrong candidate is as wrong with given rounds.
+  r = again("wrong", "7", scratch);
+  EXPECT_EQ(r.result["outcome"], "wrong_answer") << r.result.dump(2);
+  // Another seed's rounds: the oracle runs as usual.
+  r = again("correct", "8", scratch);
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  EXPECT_FALSE(r.result.contains("rounds_given"));
+  EXPECT_THAT(r.stderr_text, HasSubstr("not used: its request is another"));
+  std::filesystem::remove_all(given);
+  std::filesystem::remove(baseline);
+}
+
 // A baseline stored by the coordinator: used as given when it was measured
 // with the same software, timed again when not.
 TEST_F(HarnessTest, GivenBaselineIsUsedOnlyForTheSameSoftware) {
