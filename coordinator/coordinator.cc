@@ -133,6 +133,8 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
     for (double fidelity : LowFidelities(spec))
       if (auto j = jobs_.EnqueueEvaluation(campaign_id, *cid, fidelity); !j.ok())
         return j.status();
+    if (spec.task() == v1::TASK_KERNEL || spec.task() == v1::TASK_UNSPECIFIED)
+      return jobs_.EnqueueEvaluation(campaign_id, *cid, 0, /*shared_inputs=*/true).status();
     return jobs_.Enqueue(campaign_id, *cid, v1::JOB_EVALUATE).status();
   });
   if (!s.ok()) return s;

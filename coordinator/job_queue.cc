@@ -1,9 +1,20 @@
 #include "coordinator/job_queue.h"
 
 namespace ratchet::coordinator {
+namespace {
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
 
 JobQueue::JobQueue(store::Store* store, const Clock* clock)
-    : store_(store), clock_(clock), seed_rng_(std::random_device{}()) {}
+    : store_(store), clock_(clock), seed_rng_(std::random_device{}()),
+      campaign_salt_(seed_rng_()) {}
 
 absl::StatusOr<int64_t> JobQueue::Enqueue(int64_t campaign_id, int64_t candidate_id,
                                           v1::JobKind kind, int64_t verification_id,
@@ -18,19 +29,22 @@ absl::StatusOr<int64_t> JobQueue::Enqueue(int64_t campaign_id, int64_t candidate
 }
 
 absl::StatusOr<int64_t> JobQueue::EnqueueEvaluation(int64_t campaign_id, int64_t candidate_id,
-                                                    double fidelity) {
+                                                    double fidelity, bool shared_inputs) {
   v1::Job job;
   job.set_campaign_id(campaign_id);
   job.set_candidate_id(candidate_id);
   job.set_kind(v1::JOB_EVALUATE);
   if (fidelity > 0 && fidelity < 1) job.set_fidelity(fidelity);
+  job.set_shared_inputs(shared_inputs);
   return Create(std::move(job));
 }
 
 absl::StatusOr<int64_t> JobQueue::Create(v1::Job job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job.set_seed(seed_rng_() >> 1);  // positive when read back as a signed integer
+    // Positive when read back as a signed integer.
+    job.set_seed((job.shared_inputs() ? SplitMix64(campaign_salt_ ^ static_cast<uint64_t>(job.campaign_id()))
+                                      : seed_rng_()) >> 1);
   }
   job.set_state(v1::JOB_QUEUED);
   job.set_created_unix_ms(clock_->NowUnixMs());

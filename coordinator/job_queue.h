@@ -33,10 +33,11 @@ class JobQueue {
   absl::StatusOr<int64_t> Enqueue(int64_t campaign_id, int64_t candidate_id, v1::JobKind kind,
                                   int64_t verification_id = 0,
                                   const std::string& avoid_worker_id = "");
-  // A research evaluation of a training campaign at `fidelity`, a fraction
-  // of the budget (multi_fidelity.h; 0 = full).
+  // A research evaluation at `fidelity`, a fraction of a training budget
+  // (multi_fidelity.h; 0 = full). `shared_inputs` (kernel campaigns): its
+  // seed is the campaign's, the same for every evaluation of the campaign.
   absl::StatusOr<int64_t> EnqueueEvaluation(int64_t campaign_id, int64_t candidate_id,
-                                            double fidelity);
+                                            double fidelity, bool shared_inputs = false);
 
  private:
   // A fresh seed, queued now.
@@ -46,6 +47,7 @@ class JobQueue {
   const Clock* const clock_;
   std::mutex mu_;
   std::mt19937_64 seed_rng_;
+  uint64_t campaign_salt_;  // the campaigns' input seeds, fresh per process
 };
 
 }  // namespace ratchet::coordinator

@@ -148,7 +148,9 @@ absl::StatusOr<int64_t> Proposals::AddCandidate(const v1::Campaign& campaign, in
     auto id = store_->CreateCandidate(candidate);
     if (!id.ok()) return id.status();
     candidate_id = *id;
-    return jobs_->EnqueueEvaluation(campaign.id(), *id, FirstFidelity(campaign.spec()))
+    const v1::Task task = campaign.spec().task();
+    return jobs_->EnqueueEvaluation(campaign.id(), *id, FirstFidelity(campaign.spec()),
+                                    task == v1::TASK_KERNEL || task == v1::TASK_UNSPECIFIED)
         .status();
   });
   if (!s.ok()) return s;

@@ -351,6 +351,49 @@ TEST_F(ResearchLoopTest, AClaimIsReplayedJudgedOnItsBundleAndAnAcceptanceMovesTh
   EXPECT_FALSE(AcquireClaim(kVerifier).has_verification());
 }
 
+// A kernel campaign's evaluations share its input seed (a worker then makes
+// the oracle's rounds once); replays get fresh seeds, and another campaign
+// has its own.
+TEST_F(ResearchLoopTest, EvaluationsShareTheCampaignsSeedAndReplaysDoNot) {
+  const std::string w1 = Register("w1");
+  const int64_t id = Submit(20);
+  std::optional<v1::Job> baseline = Lease(w1);
+  ASSERT_TRUE(baseline.has_value());
+  EXPECT_TRUE(baseline->shared_inputs());
+  ASSERT_TRUE(Report(*baseline, 0.5).accepted());
+  Tick();
+  std::optional<v1::Job> proposal = Lease(w1);
+  ASSERT_TRUE(proposal.has_value());
+  EXPECT_EQ(proposal->kind(), v1::JOB_EVALUATE);
+  EXPECT_TRUE(proposal->shared_inputs());
+  EXPECT_EQ(proposal->seed(), baseline->seed());
+  ASSERT_TRUE(Report(*proposal, 0.6).accepted());  // a claim: replays follow
+  Tick();
+  auto claims = store_->ListVerificationsForCandidate(proposal->candidate_id());
+  ASSERT_TRUE(claims.ok());
+  ASSERT_EQ(claims->size(), 1u);
+  auto replays = store_->ListJobsForVerification(claims->front().id());
+  ASSERT_TRUE(replays.ok());
+  ASSERT_EQ(replays->size(), 2u);
+  for (const v1::Job& r : *replays) {
+    EXPECT_FALSE(r.shared_inputs());
+    EXPECT_NE(r.seed(), baseline->seed());
+  }
+  EXPECT_NE((*replays)[0].seed(), (*replays)[1].seed());
+  const int64_t other = Submit(20);
+  ASSERT_NE(other, id);
+  std::optional<v1::Job> next;
+  for (int i = 0; i < 20 && !(next.has_value() && next->campaign_id() == other); ++i) {
+    Tick();
+    next = Lease(w1);
+    if (next.has_value() && next->campaign_id() != other)
+      ASSERT_TRUE(Report(*next, 0.5).accepted());
+  }
+  ASSERT_TRUE(next.has_value() && next->campaign_id() == other);
+  EXPECT_TRUE(next->shared_inputs());
+  EXPECT_NE(next->seed(), baseline->seed());
+}
+
 TEST_F(ResearchLoopTest, AVerifierThatVanishesLeavesTheClaimToAnother) {
   const std::string w1 = Register("w1");
   const std::string w2 = Register("w2");
