@@ -27,14 +27,17 @@ bool ConstantInReference(const std::string& reference, const std::string& name, 
 }
 
 // The problem tensor for a kernel tensor: same dtype, rank at least the
-// kernel's (extra leading dimensions collapse into its first), unused; by
-// name first, then in order.
+// kernel's (extra leading dimensions collapse into its first; a vector only
+// for a vector), unused; by name first, then in order.
 int PickTensor(const TensorSpec& want, const std::vector<TensorSpec>& have, std::vector<bool>* used,
                int* collapse) {
   auto fits = [&](size_t i) {
     const TensorSpec& t = have[i];
     if ((*used)[i] || t.scalar || t.dtype != want.dtype) return false;
     if (want.shape.empty()) return t.shape.empty();
+    // A vector (a weight, a bias) is a vector: collapsing a whole tensor
+    // into one would map a residual onto a bias.
+    if (want.shape.size() == 1) return t.shape.size() == 1;
     return t.shape.size() >= want.shape.size();
   };
   int pick = -1;

@@ -21,17 +21,26 @@ using Json = nlohmann::ordered_json;
 
 namespace {
 
-// The oracle output an earlier run left in `dir` for the same request (its
-// folders and T_b cache aside), its files moved into `scratch`; an error
-// saying why not otherwise.
+// The oracle output an earlier run left in `dir` for the same request, its
+// files moved into `scratch`; an error saying why not otherwise. "The same"
+// is the same data: the reference, the problem, the seed, the device. Round
+// r of a workload is a function of those alone, so how many rounds there
+// are may differ (the round budget follows the memory free at the time; the
+// pipeline uses what there is); and without T_b timed, neither the timing's
+// settings nor the L2 flush's size (known only once the device is up) matter.
 absl::StatusOr<std::string> ReuseOracleOutput(Json req, const std::string& dir,
                                               const std::string& scratch) {
   Json given = Json::parse(ReadFileOrEmpty(dir + "/oracle_request.json"), nullptr,
                            /*allow_exceptions=*/false);
   if (!given.is_object()) return absl::NotFoundError("no oracle_request.json");
+  const bool untimed = req.value("time_reference", true) == false &&
+                       given.value("time_reference", true) == false;
   for (Json* r : {&req, &given}) {
-    r->erase("out_dir");
-    r->erase("cache_dir");
+    for (const char* key : {"out_dir", "cache_dir", "flush_bytes", "rounds", "rounds_by_workload"})
+      r->erase(key);
+    if (untimed)
+      for (const char* key : {"warmups", "repetitions", "compile", "compile_timeout_s"})
+        r->erase(key);
   }
   if (given != req) return absl::FailedPreconditionError("its request is another");
   const std::string manifest_text = ReadFileOrEmpty(dir + "/oracle_manifest.json");
