@@ -376,32 +376,50 @@ std::string ReadAll(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// ratchet-harness beside this test's executable (it may not be built).
+std::filesystem::path HarnessBesideThisTest() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return {};
+  self[n] = 0;
+  return std::filesystem::path(self).parent_path() / "ratchet-harness";
+}
+
+std::filesystem::path SharedTestData() {
+  return std::filesystem::path(RATCHET_WORKER_TESTDATA) / "../../tests/data";
+}
+
+// A job (seed 7) on the shared vadd problem with the solution files in
+// `dir`; every candidate meets the screen first (vadd's smaller workload,
+// n=1000).
+v1::Job VaddJob(int64_t id, const std::filesystem::path& dir) {
+  const std::filesystem::path data = SharedTestData();
+  v1::Job job;
+  job.set_id(id);
+  job.set_seed(7);
+  job.mutable_problem()->set_definition_json(ReadAll(data / "vadd/definition.json"));
+  job.mutable_problem()->set_workload_jsonl(ReadAll(data / "vadd/workload.jsonl"));
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    (*job.mutable_solution()->mutable_files())[e.path().filename().string()] = ReadAll(e.path());
+  job.mutable_harness()->set_warmups(1);
+  job.mutable_harness()->set_repetitions(3);
+  job.mutable_harness()->set_correctness_rounds(2);
+  job.mutable_harness()->set_timeout_seconds(120);
+  job.mutable_harness()->set_screen(v1::SCREEN_ON);
+  return job;
+}
+
 TEST_P(RealHarnessTest, OutcomeSurvivesTheSandbox) {
   namespace fs = std::filesystem;
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  ASSERT_GT(n, 0);
-  self[n] = 0;
-  fs::path harness = fs::path(self).parent_path() / "ratchet-harness";
-  fs::path data = fs::path(RATCHET_WORKER_TESTDATA) / "../../tests/data";
+  const fs::path harness = HarnessBesideThisTest();
+  const fs::path data = SharedTestData();
   if (!fs::exists(harness)) GTEST_SKIP() << "ratchet-harness is not built beside this test";
   const auto& [name, want] = GetParam();
   fs::path dir = name == "good" ? data / "vadd/good" : data / "bad_candidates" / name;
   if (!fs::exists(dir)) GTEST_SKIP() << dir << " is missing";
 
-  v1::Job job;
-  job.set_id(42);
-  job.set_seed(7);
-  job.mutable_problem()->set_definition_json(ReadAll(data / "vadd/definition.json"));
-  job.mutable_problem()->set_workload_jsonl(ReadAll(data / "vadd/workload.jsonl"));
-  for (const auto& e : fs::directory_iterator(dir))
-    (*job.mutable_solution()->mutable_files())[e.path().filename().string()] = ReadAll(e.path());
-  job.mutable_harness()->set_warmups(1);
-  job.mutable_harness()->set_repetitions(3);
-  job.mutable_harness()->set_correctness_rounds(2);
+  v1::Job job = VaddJob(42, dir);
   job.mutable_harness()->set_timeout_seconds(name == "hang" ? 15 : 120);
-  // Every candidate meets the screen first (vadd's smaller workload, n=1000).
-  job.mutable_harness()->set_screen(v1::SCREEN_ON);
 
   WorkerOptions o;
   o.coordinator = "127.0.0.1:1";  // RunJob does not talk to it
@@ -448,27 +466,12 @@ INSTANTIATE_TEST_SUITE_P(
 // outcome as measuring them itself; a replay (fresh seed) runs its own.
 TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
   namespace fs = std::filesystem;
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  ASSERT_GT(n, 0);
-  self[n] = 0;
-  fs::path harness = fs::path(self).parent_path() / "ratchet-harness";
-  fs::path data = fs::path(RATCHET_WORKER_TESTDATA) / "../../tests/data";
+  const fs::path harness = HarnessBesideThisTest();
+  const fs::path data = SharedTestData();
   if (!fs::exists(harness)) GTEST_SKIP() << "ratchet-harness is not built beside this test";
   auto job_of = [&](int64_t id, const std::string& solution) {
-    v1::Job job;
-    job.set_id(id);
-    job.set_seed(7);
+    v1::Job job = VaddJob(id, data / solution);
     job.set_kind(v1::JOB_EVALUATE);
-    job.mutable_problem()->set_definition_json(ReadAll(data / "vadd/definition.json"));
-    job.mutable_problem()->set_workload_jsonl(ReadAll(data / "vadd/workload.jsonl"));
-    for (const auto& e : fs::directory_iterator(data / solution))
-      (*job.mutable_solution()->mutable_files())[e.path().filename().string()] = ReadAll(e.path());
-    job.mutable_harness()->set_warmups(1);
-    job.mutable_harness()->set_repetitions(3);
-    job.mutable_harness()->set_correctness_rounds(2);
-    job.mutable_harness()->set_timeout_seconds(120);
-    job.mutable_harness()->set_screen(v1::SCREEN_ON);
     return job;
   };
   WorkerOptions o;

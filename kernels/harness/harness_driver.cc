@@ -264,25 +264,24 @@ void Driver::StopCandidate() {
 
 bool Driver::Screen(const Workload& w) {
   ReportStage("screen");
-  bool passed = false;
-  OracleOptions oo = FullOracleOptions();
-  oo.scratch = run_.scratch + "/oracle-screen";
+  // Its round: given (TakeGivenRounds), else from an oracle run of its own.
   std::vector<WorkloadRounds> rounds = std::move(given_screen_rounds_);
-  if (!rounds.empty()) {
-    if (StartCandidate("candidate-screen")) {
-      EvaluationPipeline pipeline(run_.problem.definition, candidate_, Pipeline());
-      const PipelineResult pr = pipeline.Screen(w, rounds[0]);
-      passed = pr.outcome == kOutcomeOk;
-      if (!passed) {
-        run_.result.workloads.push_back(Checked(pr.workloads[0], w, run_.problem.definition));
-        Fail(pr.outcome, pr.message);
-      }
+  if (rounds.empty()) {
+    OracleOptions oo = FullOracleOptions();
+    oo.scratch = run_.scratch + "/oracle-screen";
+    if (auto st = FreshDir(oo.scratch); !st.ok()) {
+      Fail(kOutcomeHarnessError, std::string(st.message()));
+      return false;
     }
-  } else if (auto st = FreshDir(oo.scratch); !st.ok()) {
-    Fail(kOutcomeHarnessError, std::string(st.message()));
-  } else if (auto text = RunScreenOracle(run_.problem, w, oo); !text.ok()) {
-    Fail(kOutcomeHarnessError, std::string(text.status().message()));
-  } else if (LoadRounds(oo.scratch, *text, {w}, &rounds) && StartCandidate("candidate-screen")) {
+    auto text = RunScreenOracle(run_.problem, w, oo);
+    if (!text.ok()) {
+      Fail(kOutcomeHarnessError, std::string(text.status().message()));
+      return false;
+    }
+    if (!LoadRounds(oo.scratch, *text, {w}, &rounds)) return false;
+  }
+  bool passed = false;
+  if (StartCandidate("candidate-screen")) {
     EvaluationPipeline pipeline(run_.problem.definition, candidate_, Pipeline());
     const PipelineResult pr = pipeline.Screen(w, rounds[0]);
     passed = pr.outcome == kOutcomeOk;
