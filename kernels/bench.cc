@@ -43,8 +43,7 @@ bool PrefersGpu(const nlohmann::json& m) {
   if (m.contains("spec") && m["spec"].is_object()) return true;
   if (!m.contains("language") || !m["language"].is_string()) return false;
   const std::string lang = m["language"].get<std::string>();
-  return IsPythonLanguage(lang) || lang == "cuda_cpp" || lang == "cutlass" || lang == "cudnn" ||
-         lang == "cublas";
+  return IsPythonLanguage(lang) || IsTorchExtensionLanguage(lang);
 }
 
 bool GpuPresent() { return access("/dev/nvidiactl", F_OK) == 0; }

@@ -65,8 +65,6 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
   if (auto spec = j.find("spec"); spec != j.end() && spec->is_object() && !j.contains("language"))
     return err("spec", "this is a SOL-ExecBench solution; `ratchet import FILE DIR` writes it as "
                        "a folder that ratchet reads");
-  // A public SOL-ExecBench language (ratchet import keeps it): say that it
-  // is known but does not run yet, rather than that it is unknown.
   // Python solutions run in the Python host; those of the GPU-only DSLs
   // (triton, ...) only on the CUDA harness, where their modules can launch.
   const bool python = IsPythonLanguage(lang);
@@ -75,23 +73,14 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
                                         "on the CUDA harness (device: cuda), not the CPU one"));
   // The public C++ languages with a torch binding (the public default):
   // a torch extension, built in the candidate process, on the CUDA harness.
-  bool torch_extension = false;
-  for (const char* cpp : {"cuda_cpp", "cutlass", "cudnn", "cublas"}) {
-    if (lang != cpp) continue;
+  const bool torch_extension = IsTorchExtensionLanguage(lang);
+  if (torch_extension) {
     auto b = j.find("binding");
     if (b != j.end() && !b->is_null() && !(b->is_string() && *b == "torch"))
       return err("binding", "the only binding is \"torch\" (or null)");
     if (backend == SolutionBackend::kCpu)
       return err("language", absl::StrCat("\"", lang, "\" solutions are CUDA torch extensions: "
                                           "they run on the CUDA harness (device: cuda)"));
-    torch_extension = true;
-  }
-  for (const char* pub : {"pytorch", "triton", "cute_dsl", "cutile", "cudnn_frontend", "cuda_cpp",
-                          "cutlass", "cudnn", "cublas"}) {
-    if (lang == pub && !python && !torch_extension)
-      return err("language", absl::StrCat("\"", lang, "\" is a SOL-ExecBench language that ratchet "
-                                          "cannot run yet (it runs \"cuda\", \"cpp\" and the "
-                                          "Python languages; docs/harness.md)"));
   }
   if (backend == SolutionBackend::kCpu) {
     if (lang != "cpp" && lang != "c++" && lang != "c" && !python) {

@@ -39,6 +39,12 @@ inline bool IsPythonLanguage(const std::string& language) {
   return language == "pytorch" || language == "triton" || language == "cute_dsl" ||
          language == "cutile" || language == "cudnn_frontend";
 }
+// The public C++ languages, built as torch extensions where the binding is
+// torch.
+inline bool IsTorchExtensionLanguage(const std::string& language) {
+  return language == "cuda_cpp" || language == "cutlass" || language == "cudnn" ||
+         language == "cublas";
+}
 // Whether the Python host runs `s`: a Python solution or a torch extension.
 inline bool IsPython(const Solution& s) {
   return IsPythonLanguage(s.language) || s.torch_extension;
