@@ -17,7 +17,7 @@ for f in ratchet ratchet-harness ratchet-candidate ratchet-harness-cuda ratchet-
 done
 # The GPU tests and benchmarks, which only run there.
 for f in "$build"/bin/*; do
-  case "$(basename "$f")" in *cuda*|*gpu*|*_bench|hack_corpus_test) cp -an "$f" "$out/bin/" ;; esac
+  case "$(basename "$f")" in *cuda*|*gpu*|*device_check*|*_bench|hack_corpus_test) cp -an "$f" "$out/bin/" ;; esac
 done
 if command -v bwrap > /dev/null; then cp "$(command -v bwrap)" "$out/bin/"; fi
 

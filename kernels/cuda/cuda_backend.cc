@@ -5,8 +5,12 @@
 #include <algorithm>
 #include <cstring>
 
+#include <climits>
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/device_check.h"
 #include "kernels/problem/dtype.h"
 
 namespace ratchet::kernels {
@@ -22,6 +26,22 @@ constexpr size_t kCanary = 256;
 constexpr unsigned char kCanaryByte = 0xA5;
 
 size_t AlignUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+// The device's counters of one call's checks.
+struct CallChecks {
+  device_check::OutputCounts outputs[ch::kMaxTensors];
+  unsigned int input_differs[ch::kMaxTensors];
+  int first_bad_canary;  // a region's index; 0x7f7f7f7f: none
+};
+constexpr unsigned char kNoBadCanary = 0x7f;
+
+// Round data kept on the device: at most a quarter of the memory free once
+// the arena is allocated, and 16 GiB.
+size_t ResidentLimit() {
+  size_t free_bytes = 0, total = 0;
+  if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess) return 0;
+  return std::min<size_t>(free_bytes / 4, size_t{16} << 30);
+}
 
 }  // namespace
 
@@ -43,11 +63,138 @@ absl::StatusOr<std::unique_ptr<CudaProcessBackend>> CudaProcessBackend::Create(
   RATCHET_CUDA_RETURN_IF_ERROR(cudaIpcGetMemHandle(&handle, b->arena_));
   std::memcpy(b->ipc_handle_, &handle, sizeof(handle));
   RATCHET_CUDA_RETURN_IF_ERROR(cudaMalloc(&b->flush_, b->flush_bytes_));
+  const char* device_check = std::getenv("RATCHET_DEVICE_CHECK");
+  b->device_check_ = device_check == nullptr || std::string(device_check) != "0";
+  if (b->device_check_) {
+    RATCHET_CUDA_RETURN_IF_ERROR(cudaMalloc(&b->checks_, sizeof(CallChecks)));
+    b->resident_limit_ = ResidentLimit();
+  }
   RATCHET_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
   return b;
 }
 
+void CudaProcessBackend::NewRounds() {
+  for (auto& [host, buffer] : resident_) (void)cudaFree(buffer.data);
+  resident_.clear();
+  resident_bytes_ = 0;
+}
+
+const char* CudaProcessBackend::Resident(const std::string* host) {
+  auto it = resident_.find(host);
+  if (it != resident_.end() && it->second.bytes == host->size()) return it->second.data;
+  if (it != resident_.end()) return nullptr;  // not the bytes it was made from
+  if (resident_bytes_ + host->size() > resident_limit_) return nullptr;
+  void* p = nullptr;
+  if (cudaMalloc(&p, std::max<size_t>(host->size(), 1)) != cudaSuccess) {
+    (void)cudaGetLastError();
+    resident_limit_ = resident_bytes_;  // the device is full: no more
+    return nullptr;
+  }
+  if (cudaMemcpy(p, host->data(), host->size(), cudaMemcpyHostToDevice) != cudaSuccess) {
+    (void)cudaFree(p);
+    return nullptr;
+  }
+  resident_[host] = DeviceBuffer{static_cast<char*>(p), host->size()};
+  resident_bytes_ += host->size();
+  return static_cast<char*>(p);
+}
+
+absl::StatusOr<bool> CudaProcessBackend::CheckOnDevice(const CallRequest& req,
+                                                       const std::vector<uint64_t>& offset,
+                                                       Observation* ob) {
+  const std::vector<Tensor>& ins = *req.ins;
+  const std::vector<Tensor>& outs = *req.outs;
+  const size_t n = ins.size() + outs.size();
+  auto tensor = [&](size_t i) -> const Tensor& {
+    return i < ins.size() ? ins[i] : outs[i - ins.size()];
+  };
+  // The outputs as they were when the answer arrived, where the candidate
+  // process cannot reach them.
+  if (snapshots_.size() < outs.size()) snapshots_.resize(outs.size());
+  for (size_t j = 0; j < outs.size(); ++j) {
+    DeviceBuffer& snap = snapshots_[j];
+    if (snap.bytes < outs[j].bytes) {
+      if (snap.data != nullptr) (void)cudaFree(snap.data);
+      snap = DeviceBuffer{};
+      void* p = nullptr;
+      RATCHET_CUDA_RETURN_IF_ERROR(cudaMalloc(&p, outs[j].bytes));
+      snap = DeviceBuffer{static_cast<char*>(p), outs[j].bytes};
+    }
+    RATCHET_CUDA_RETURN_IF_ERROR(cudaMemcpy(snap.data, arena_ + offset[ins.size() + j],
+                                            outs[j].bytes, cudaMemcpyDeviceToDevice));
+  }
+  CallChecks* checks = static_cast<CallChecks*>(checks_);
+  RATCHET_CUDA_RETURN_IF_ERROR(cudaMemset(checks, 0, sizeof(CallChecks)));
+  RATCHET_CUDA_RETURN_IF_ERROR(
+      cudaMemset(&checks->first_bad_canary, kNoBadCanary, sizeof(int)));
+  std::vector<uint64_t> regions;
+  for (size_t i = 0; i < n; ++i) {
+    regions.push_back(offset[i] - kCanary);
+    regions.push_back(offset[i] + tensor(i).bytes);
+  }
+  RATCHET_CUDA_RETURN_IF_ERROR(device_check::LaunchCanaryCheck(
+      arena_, regions.data(), static_cast<int>(regions.size()), static_cast<int>(kCanary),
+      kCanaryByte, &checks->first_bad_canary, nullptr));
+  for (size_t i = 0; i < ins.size(); ++i) {
+    RATCHET_CUDA_RETURN_IF_ERROR(device_check::LaunchBytesDiffer(
+        arena_ + offset[i], Resident(req.inputs[i]), ins[i].bytes, &checks->input_differs[i],
+        nullptr));
+  }
+  for (size_t j = 0; j < outs.size(); ++j) {
+    device_check::CompareArgs a;
+    a.out = snapshots_[j].data;
+    a.out_dtype = a.ref_dtype = static_cast<int>(outs[j].dtype);
+    a.ref = Resident(req.references[j]);
+    a.decoy = req.decoys.empty() || req.decoys[j]->size() != outs[j].bytes
+                  ? nullptr
+                  : Resident(req.decoys[j]);
+    a.count = static_cast<int64_t>(outs[j].bytes / DTypeSize(outs[j].dtype));
+    a.atol = req.tolerances[j].atol;
+    a.rtol = req.tolerances[j].rtol;
+    a.max_error_factor = req.tolerances[j].max_error_factor;
+    RATCHET_CUDA_RETURN_IF_ERROR(device_check::LaunchCompare(a, &checks->outputs[j], nullptr));
+  }
+  CallChecks found;
+  RATCHET_CUDA_RETURN_IF_ERROR(
+      cudaMemcpy(&found, checks, sizeof(CallChecks), cudaMemcpyDeviceToHost));
+  if (found.first_bad_canary < static_cast<int>(regions.size())) {
+    const size_t i = static_cast<size_t>(found.first_bad_canary) / 2;
+    const bool before = found.first_bad_canary % 2 == 0;
+    ob->end = Observation::End::kOutOfBounds;
+    ob->detail = absl::StrCat("wrote ", before ? "before the start" : "past the end", " of ",
+                              i < ins.size() ? "input '" : "output '", tensor(i).name,
+                              "' (canary bytes changed)");
+    return true;
+  }
+  for (size_t i = 0; i < ins.size(); ++i) {
+    if (found.input_differs[i] == 0) continue;
+    ob->modified_input = static_cast<int>(i);
+    return true;
+  }
+  ob->matched_fraction = 1;
+  ob->max_abs_error = 0;
+  for (size_t j = 0; j < outs.size(); ++j) {
+    const device_check::OutputCounts& c = found.outputs[j];
+    const int64_t count = static_cast<int64_t>(outs[j].bytes / DTypeSize(outs[j].dtype));
+    if (!device_check::Passes(c, count, req.tolerances[j].min_matched_fraction)) {
+      ob->failed_where_checked = true;
+      return false;
+    }
+    double err = 0;
+    std::memcpy(&err, &c.max_abs_error_bits, sizeof(err));
+    ob->matched_fraction = std::min(
+        ob->matched_fraction,
+        count > 0 ? static_cast<double>(c.matched) / static_cast<double>(count) : 1.0);
+    ob->max_abs_error = std::max(ob->max_abs_error, err);
+  }
+  ob->checked = true;
+  return true;
+}
+
 CudaProcessBackend::~CudaProcessBackend() {
+  NewRounds();
+  for (DeviceBuffer& snap : snapshots_) (void)cudaFree(snap.data);
+  if (checks_ != nullptr) (void)cudaFree(checks_);
   for (auto& [dtype, t] : poison_) (void)cudaFree(t.data);
   if (flush_ != nullptr) (void)cudaFree(flush_);
   if (arena_ != nullptr) (void)cudaFree(arena_);
@@ -119,6 +266,20 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
     return ob;
   }
   const std::vector<uint64_t> offset = PlaceTensors(sizes, arena_bytes_, kAlign, kCanary, &rng_);
+  // Checked on the device when every piece of this round's data is there
+  // (or fits there now), else on the host.
+  bool on_device = device_check_ && req.references.size() == outs.size() &&
+                   req.tolerances.size() == outs.size() && 2 * n <= static_cast<size_t>(
+                       device_check::kMaxCanaryRegions);
+  for (size_t i = 0; i < ins.size() && on_device; ++i)
+    on_device = Resident(req.inputs[i]) != nullptr;
+  for (size_t j = 0; j < outs.size() && on_device; ++j) {
+    on_device = req.references[j]->size() == outs[j].bytes &&
+                Resident(req.references[j]) != nullptr;
+    // A decoy of another size is none (NearerDecoy says so on the host).
+    if (on_device && !req.decoys.empty() && req.decoys[j]->size() == outs[j].bytes)
+      on_device = Resident(req.decoys[j]) != nullptr;
+  }
   ch::ControlBlock* cb = p_->control();
   absl::Status st;
   for (size_t i = 0; i < n && st.ok(); ++i) {
@@ -128,8 +289,13 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
     if (st.ok())
       st = CudaStatus(cudaMemset(at + t.bytes, kCanaryByte, kCanary), "cudaMemset(canary)");
     if (st.ok() && i < ins.size()) {
-      st = CudaStatus(cudaMemcpy(at, req.inputs[i]->data(), t.bytes, cudaMemcpyHostToDevice),
-                      "cudaMemcpy(input)");
+      const char* resident = on_device ? Resident(req.inputs[i]) : nullptr;
+      st = resident != nullptr
+               ? CudaStatus(cudaMemcpy(at, resident, t.bytes, cudaMemcpyDeviceToDevice),
+                            "cudaMemcpy(input)")
+               : CudaStatus(cudaMemcpy(at, req.inputs[i]->data(), t.bytes,
+                                       cudaMemcpyHostToDevice),
+                            "cudaMemcpy(input)");
     } else if (st.ok()) {
       st = PoisonOnDevice(at, t.dtype, t.bytes);
     }
@@ -181,6 +347,27 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
     ob.detail = cb->message;
     return ob;
   }
+  ob.rc = end.rc;
+  ob.ns = std::max(0.0, end.ns - p_->round_trip_ns()) / static_cast<double>(repeat);
+  if (on_device) {
+    const absl::StatusOr<bool> decided = CheckOnDevice(req, offset, &ob);
+    if (!decided.ok()) return cuda_failed(decided.status());
+    if (*decided) {
+      ++device_checked_calls_;
+      return ob;
+    }
+    // Failed on the device: the snapshot, as it was, to the host.
+    for (size_t j = 0; j < outs.size() && st.ok(); ++j) {
+      std::string b(outs[j].bytes, '\0');
+      st = CudaStatus(cudaMemcpy(b.data(), snapshots_[j].data, b.size(), cudaMemcpyDeviceToHost),
+                      "cudaMemcpy(output)");
+      ob.outputs.push_back(std::move(b));
+    }
+    if (!st.ok()) return cuda_failed(st);
+    ++host_checked_calls_;
+    return ob;
+  }
+  ++host_checked_calls_;
   // The outputs as they were the moment the answer arrived (the candidate
   // process had synchronised its whole device).
   for (size_t j = 0; j < outs.size() && st.ok(); ++j) {
@@ -191,8 +378,6 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
     ob.outputs.push_back(std::move(b));
   }
   if (!st.ok()) return cuda_failed(st);
-  ob.rc = end.rc;
-  ob.ns = std::max(0.0, end.ns - p_->round_trip_ns()) / static_cast<double>(repeat);
   char canary[kCanary];
   for (size_t i = 0; i < n; ++i) {
     const Tensor& t = tensor(i);

@@ -8,8 +8,12 @@
 // is armed; then the call, timed by this process's clock from request to
 // answer (the candidate process answers after a device-wide
 // synchronisation), minus a round trip calibrated before the library was
-// loaded. Afterwards the outputs, the inputs and the canaries are copied
-// back and checked here.
+// loaded. Afterwards the outputs, the inputs and the canaries are checked
+// on the device (device_check.h) against round data kept there across
+// calls: only a call that fails comes back to the host, outputs and all, to
+// be judged and named by the pipeline's own code. Where the round data does
+// not fit (or RATCHET_DEVICE_CHECK=0), every call is copied back and checked
+// on the host.
 #ifndef RATCHET_KERNELS_CUDA_CUDA_BACKEND_H_
 #define RATCHET_KERNELS_CUDA_CUDA_BACKEND_H_
 
@@ -51,9 +55,22 @@ class CudaProcessBackend : public CandidateBackend {
 
   Observation Call(const CallRequest& request) override;
   std::vector<std::string> OutputsNow() override;
+  void NewRounds() override;
+
+  // Calls checked on the device, and calls copied back to the host.
+  int64_t device_checked_calls() const { return device_checked_calls_; }
+  int64_t host_checked_calls() const { return host_checked_calls_; }
 
  private:
   CudaProcessBackend() = default;
+  // The device copy of round data `host` (made on first use), or null when
+  // it does not fit in what is left of the resident budget.
+  const char* Resident(const std::string* host);
+  // After the call: snapshots the outputs, checks everything on the device.
+  // Fills `ob` (out of bounds, a modified input, or `checked`); false when
+  // the outputs must go to the host. `offset` as placed for this call.
+  absl::StatusOr<bool> CheckOnDevice(const CallRequest& req, const std::vector<uint64_t>& offset,
+                                     Observation* ob);
   // Fills `dst` with what Poison() writes for `n` bytes of `dtype`, copied
   // from a device template made once per dtype (no host copy per call).
   absl::Status PoisonOnDevice(char* dst, DType dtype, size_t n);
@@ -74,6 +91,19 @@ class CudaProcessBackend : public CandidateBackend {
   std::vector<uint64_t> out_offsets_;
   std::vector<size_t> out_bytes_;
   int calls_ = 0;
+
+  // Round data on the device, by the address of its host bytes (stable
+  // while the pipeline runs on one set of rounds; NewRounds drops it).
+  struct DeviceBuffer {
+    char* data = nullptr;
+    size_t bytes = 0;
+  };
+  bool device_check_ = true;
+  std::map<const std::string*, DeviceBuffer> resident_;
+  size_t resident_bytes_ = 0, resident_limit_ = 0;
+  std::vector<DeviceBuffer> snapshots_;  // per output: the outputs as answered
+  void* checks_ = nullptr;               // device: the checks' counters
+  int64_t device_checked_calls_ = 0, host_checked_calls_ = 0;
 };
 
 }  // namespace ratchet::kernels

