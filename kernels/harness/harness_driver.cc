@@ -290,8 +290,11 @@ bool Driver::Screen(const Workload& w) {
       Fail(pr.outcome, pr.message);
     }
   }
-  // Nothing the screen's candidate process started lives on into the oracle.
-  StopCandidate();
+  // Nothing the screen's candidate process started lives on into an oracle
+  // run. With the evaluation's rounds given no oracle runs: a candidate that
+  // passed goes on in the same process (for a Python solution, no second
+  // interpreter and import).
+  if (!passed || given_rounds_.empty()) StopCandidate();
   return passed;
 }
 
@@ -404,6 +407,7 @@ void Driver::Evaluate() {
     rounds.clear();
     std::fprintf(stderr, "%s: the given baseline is for %s, this is %s: timing T_b here\n",
                  HarnessName(kind), baseline_.software.c_str(), result.software.c_str());
+    StopCandidate();  // the screen's, if it went on: none while the oracle runs
     oo.time_reference = true;
     if (auto st = FreshDir(oo.scratch); !st.ok()) {
       Fail(kOutcomeHarnessError, std::string(st.message()));
@@ -417,7 +421,7 @@ void Driver::Evaluate() {
   }
   if (rounds.empty() && !LoadRounds(oo.scratch, *text, run_.problem.workloads, &rounds)) return;
   const Json manifest = Json::parse(*text);
-  if (!StartCandidate("candidate")) return;
+  if (!process_ && !StartCandidate("candidate")) return;
   EvaluationPipeline pipeline(run_.problem.definition, candidate_, Pipeline());
   const PipelineResult pr = pipeline.Run(run_.problem.workloads, rounds);
   StopCandidate();

@@ -688,14 +688,15 @@ TEST_F(HarnessTest, GivenRoundsOfTheSameSeedReplaceTheOracle) {
   ASSERT_TRUE(std::filesystem::exists(given + "/oracle/oracle_manifest.json"));
   const std::string real_ref = ReadFile(given + "/oracle/w0_r0_ref0.bin");
   ASSERT_FALSE(real_ref.empty());
-  auto again = [&](const std::string& solution, const std::string& seed, const std::string& dir) {
+  auto again = [&](const std::string& solution, const std::string& seed, const std::string& dir,
+                   const std::string& more = "") {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(given + "-copy");
     std::filesystem::copy(given, given + "-copy", std::filesystem::copy_options::recursive |
                                                       std::filesystem::copy_options::overwrite_existing);
     return RunHarness("vector_add", solution,
                       "--seed " + seed + " --baseline " + baseline + " --given-rounds " + given +
-                          "-copy --scratch " + dir);
+                          "-copy --scratch " + dir + more);
   };
   const std::string scratch = ::testing::TempDir() + "/given-rounds-run";
   HarnessRun r = again("correct", "7", scratch);
@@ -709,6 +710,20 @@ TEST_F(HarnessTest, GivenRoundsOfTheSameSeedReplaceTheOracle) {
   // A wrong candidate is as wrong with given rounds.
   r = again("wrong", "7", scratch);
   EXPECT_EQ(r.result["outcome"], "wrong_answer") << r.result.dump(2);
+  // With a screen (its round given too, the oracle-only run had none): no
+  // oracle runs after it, so the process that passed the screen goes on.
+  std::filesystem::remove_all(given);
+  oracle = RunHarness("vector_add", "correct", "--seed 7 --screen on --oracle-only --scratch " + given);
+  ASSERT_EQ(oracle.result["outcome"], "ok") << oracle.result.dump(2) << oracle.stderr_text;
+  r = again("correct", "7", scratch, " --screen on");
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2) << r.stderr_text;
+  EXPECT_EQ(r.result["rounds_given"], true);
+  EXPECT_THAT(r.stderr_text, HasSubstr("stage: screen"));
+  EXPECT_TRUE(std::filesystem::exists(scratch + "/candidate-screen"));
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/candidate"));
+  r = again("wrong", "7", scratch, " --screen on");
+  EXPECT_EQ(r.result["outcome"], "wrong_answer") << r.result.dump(2);
+  EXPECT_THAT(r.result["message"].get<std::string>(), HasSubstr("screen: workload 0"));
   // Another seed's rounds: the oracle runs as usual.
   r = again("correct", "8", scratch);
   ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
