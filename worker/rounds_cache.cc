@@ -38,6 +38,37 @@ std::string ReadText(const fs::path& path) {
   return ss.str();
 }
 
+// The job's view of a cache folder: round data (`*.bin`, large) as hard
+// links, the rest (manifest, request: small) as copies. The harness only
+// ever unlinks, renames or replaces the data files (never writes into one),
+// so the cache's inodes stay as made; they are read-only besides.
+bool LinkRounds(const fs::path& from, const fs::path& to, std::error_code& ec) {
+  fs::create_directories(to, ec);
+  for (const auto& e : fs::directory_iterator(from, ec)) {
+    const fs::path dst = to / e.path().filename();
+    if (e.is_directory()) {
+      if (!LinkRounds(e.path(), dst, ec)) return false;
+      continue;
+    }
+    if (e.path().extension() == ".bin") {
+      fs::create_hard_link(e.path(), dst, ec);
+      if (!ec) continue;
+      ec.clear();  // another file system: a copy
+    }
+    fs::copy_file(e.path(), dst, ec);
+    if (ec) return false;
+  }
+  return !ec;
+}
+
+void MakeReadOnly(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir, ec))
+    if (e.is_regular_file())
+      fs::permissions(e.path(), fs::perms::owner_read | fs::perms::group_read |
+                                    fs::perms::others_read, ec);
+}
+
 }  // namespace
 
 bool RoundsCache::Applies(const v1::Job& job, const kernels::HarnessArgs& args) {
@@ -67,15 +98,15 @@ std::string RoundsCache::Provide(
   if (!fs::exists(entry / "complete", ec) &&
       !Make(job, job_args, job_spec, sandbox, hooks, entry, command_line, log))
     return "";
-  // A copy for the job: the harness moves it into its own folders and
-  // decoys it; the cache stays as the oracle-only run left it.
+  // The job's own folder of links: the harness moves them into its own
+  // folders and replaces the references by decoys (new files); the cache
+  // stays as the oracle-only run left it.
   const fs::path given = job_scratch / "given-rounds";
   fs::remove_all(given, ec);
   fs::create_directories(given, ec);
   for (const char* sub : {"oracle", "oracle-screen"}) {
     if (!fs::exists(entry / sub, ec)) continue;
-    fs::copy(entry / sub, given / sub, fs::copy_options::recursive, ec);
-    if (ec) {
+    if (!LinkRounds(entry / sub, given / sub, ec)) {
       log(absl::StrCat("rounds cache: copying ", (entry / sub).string(), ": ", ec.message()));
       fs::remove_all(given, ec);
       return "";
@@ -139,6 +170,7 @@ bool RoundsCache::Make(
   fs::create_directories(entry, ec);
   for (const char* sub : {"oracle", "oracle-screen"})
     if (fs::exists(work / "work" / sub, ec)) fs::rename(work / "work" / sub, entry / sub, ec);
+  MakeReadOnly(entry);
   const bool made = !ec && WriteText(entry / "complete", result);
   fs::remove_all(work, ec);
   if (!made) {

@@ -12,8 +12,8 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -506,6 +506,23 @@ TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
     }
     return job;
   };
+  // The cache's files as the first job left them: jobs get links to the
+  // round data, and nothing a job does changes what the next one gets.
+  auto cache_files = [&] {
+    std::map<std::string, std::string> files;
+    for (const auto& e : fs::recursive_directory_iterator(o.rounds_cache_dir)) {
+      if (!e.is_regular_file() || e.path().filename() == "complete") continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      files[e.path().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+      if (e.path().extension() == ".bin") {
+        EXPECT_EQ(fs::status(e.path()).permissions() & fs::perms::owner_write, fs::perms::none)
+            << e.path();
+        EXPECT_EQ(fs::hard_link_count(e.path()), 1u) << e.path() << ": a job's link left";
+      }
+    }
+    return files;
+  };
+  std::map<std::string, std::string> after_first;
   for (const auto& [id, solution, want] :
        {std::tuple<int64_t, std::string, v1::Outcome>{2, "vadd/good", v1::OUTCOME_OK},
         {3, "vadd/good", v1::OUTCOME_OK},
@@ -515,7 +532,10 @@ TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
     const v1::Evaluation e = worker.RunJob(job, nullptr, &cancelled);
     EXPECT_EQ(e.outcome(), want) << id << ": " << e.message();
     EXPECT_TRUE(e.rounds_given()) << id;
+    if (id == 2) after_first = cache_files();
   }
+  EXPECT_GT(after_first.size(), 2u);
+  EXPECT_EQ(cache_files(), after_first);
   // One entry, made once.
   int entries = 0;
   for (const auto& e : fs::directory_iterator(o.rounds_cache_dir)) {

@@ -263,7 +263,14 @@ absl::Status ReadOracleRounds(const Definition& def, const std::string& dir,
         if (!st.ok()) return st;
         const Tolerance tol = ToleranceFor(w, outs[j].dtype);
         decoy.push_back(MakeDecoy(b, outs[j].dtype, tol.atol, tol.rtol));
-        std::ofstream(path, std::ios::binary | std::ios::trunc) << decoy.back();
+        // A new file, never a write into this one: given rounds are links
+        // to the worker's cache (worker/rounds_cache.cc).
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+        std::ofstream file(path, std::ios::binary | std::ios::trunc);
+        file << decoy.back();
+        if (!file.flush())
+          return absl::InternalError(absl::StrCat("cannot write the decoy ", path));
         out.push_back(std::move(b));
       }
       wr.inputs.push_back(std::move(in));
