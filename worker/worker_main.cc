@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -33,6 +34,7 @@ constexpr char kUsage[] =
     "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n"
     "         [--gpu-probe=PATH] [--no-gpu] [--no-gpu-calibration]\n"
     "         [--cuda-harness=PATH] [--tb-cache=DIR] [--rounds-cache=DIR|none]\n"
+    "           (else $RATCHET_ROUNDS_CACHE)\n"
     "         [--scratch-mb=MB]\n"
     "         [--tls-ca=FILE --tls-cert=FILE --tls-key=FILE [--tls-server-name=NAME]]\n"
     "  --tls-*: the cluster's CA and this worker's certificate (ratchet pki issue\n"
@@ -169,8 +171,13 @@ int WorkerMain(int argc, char** argv) {
                              strerror(errno)));
   options.scratch_root = tmpl;
   // The oracle's rounds per campaign seed, beside the job folders and gone
-  // with them ("none": every evaluation runs its own oracle).
-  options.rounds_cache_dir = flags->Get("rounds-cache", options.scratch_root + "/rounds-cache");
+  // with them ("none": every evaluation runs its own oracle). The flag, else
+  // $RATCHET_ROUNDS_CACHE (so that `ratchet local`'s workers can be told).
+  const char* rounds_env = std::getenv("RATCHET_ROUNDS_CACHE");
+  options.rounds_cache_dir =
+      flags->Get("rounds-cache", rounds_env != nullptr && *rounds_env != '\0'
+                                     ? std::string(rounds_env)
+                                     : options.scratch_root + "/rounds-cache");
   if (options.rounds_cache_dir == "none") options.rounds_cache_dir.clear();
 
   v1::Hardware hw = DescribeHardware();

@@ -39,6 +39,8 @@
 #    fraction, the verdicts.
 # 13. (step "solexamples") SOL-ExecBench's examples in $SOL_EXAMPLES: each
 #    Python example solution unchanged, and a campaign from nothing per problem.
+# 14. (step "throughput") evaluations per GPU-hour and GPU busy fraction of
+#    short campaigns on $TP_PROBLEMS, before and after the resident path.
 # 10. (step "nccl") the NCCL all-reduce bus bandwidth a worker reports at
 #    start: ratchet-gpu-probe over all GPUs, then kernels_gpu_nccl_test.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
@@ -342,6 +344,53 @@ if step solexamples; then
     timeout $(( ${SOL_WALL:-240} + 120 )) "$B/bin/ratchet" local "$OUT/from-nothing-$name.yaml" --workers=1 --json \
       > "$OUT/from-nothing-$name.json" 2> "$OUT/from-nothing-$name.err"
     note "from nothing $name: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("baseline %.3f best %.3f verified %s %s" % (d["baseline"]["score"], d["best"]["score"], d["best"]["verified"], d["best"].get("changed_knobs")))' "$OUT/from-nothing-$name.json" 2>&1 | tail -1)"
+  done
+fi
+
+if step throughput; then
+  # GPU evaluation throughput (issue 15): per problem of $TP_PROBLEMS, a
+  # campaign of $TP_WALL seconds through `ratchet local` (one worker, the
+  # built-in baseline, evolve), once as before the resident path ("before":
+  # every check on the host, no rounds cache) and once as it is ("after"),
+  # side by side, the GPU sampled every 0.1 s: evaluations per GPU-hour,
+  # busy fraction (samples with utilization > 0), stages per job.
+  for prob in ${TP_PROBLEMS:-rmsnorm_bf16 gemm_bf16}; do
+    for side in ${TP_SIDES:-before after}; do
+      name=tp-$prob-$side
+      printf 'name: %s\ntask: kernel\nproblem: %s\nbaseline: %s\nthreads: 2\nin_flight_per_thread: 1\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: 500, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.02}\nharness: {warmups: 10, repetitions: 50, correctness_rounds: 3, timeout_seconds: 300}\n' \
+        "$name" "$ROOT/tasks/kernels/$prob" "$ROOT/tasks/kernels/$prob/baseline" "${TP_WALL:-150}" > "$OUT/$name.yaml"
+      dc=1; rc_dir=""; [ $side = before ] && dc=0 && rc_dir=none
+      nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
+      smi=$!
+      start=$(date +%s)
+      RATCHET_DEVICE_CHECK=$dc RATCHET_ROUNDS_CACHE=$rc_dir timeout $(( ${TP_WALL:-150} + 150 )) \
+        "$B/bin/ratchet" local "$OUT/$name.yaml" --workers=1 --json > "$OUT/$name.json" 2> "$OUT/$name.err"
+      rc=$?
+      wall=$(( $(date +%s) - start ))
+      kill $smi 2>/dev/null; wait $smi 2>/dev/null
+      note "throughput $prob $side: rc=$rc in $wall s: $(python3 - "$OUT/$name" <<'PY'
+import json, sys
+base = sys.argv[1]
+util = []
+for line in open(base + "-util.csv"):
+    try: util.append(float(line.strip()))
+    except ValueError: pass
+busy = sum(1 for u in util if u > 0) / len(util) if util else 0
+mean = sum(util) / len(util) if util else 0
+try:
+    d = json.load(open(base + ".json"))
+    n, w = d["evaluations"], d["wall_seconds"]
+    st = d.get("stage_seconds_per_job") or {}
+    print("%d evaluations in %.0f s = %.0f per GPU-hour; busy %.0f%% of %d samples, mean util %.0f%%; baseline %.3f best %.3f (%s verified %s); stages/job %s" % (
+        n, w, 3600.0 * n / w if w else 0, 100 * busy, len(util), mean,
+        (d.get("baseline") or {}).get("score", 0), (d.get("best") or {}).get("score", 0),
+        (d.get("best") or {}).get("changed_knobs"), (d.get("best") or {}).get("verified"),
+        " ".join("%s=%.2f" % kv for kv in st.items())))
+except Exception as e:
+    print("no summary: %s; busy %.0f%%" % (e, 100 * busy))
+PY
+)"
+    done
   done
 fi
 
