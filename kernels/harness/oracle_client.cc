@@ -3,10 +3,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -235,6 +238,41 @@ absl::StatusOr<std::string> RunScreenOracle(const Problem& problem, const Worklo
   return RunOracle(one, full);
 }
 
+namespace {
+
+// Round r of workload w: its files read, each reference replaced on disk by
+// its decoy (a new file, never a write into this one: given rounds are
+// links to the worker's cache, worker/rounds_cache.cc).
+absl::Status ReadRound(const Definition& def, const std::string& dir, const Workload& w,
+                       const Json& round, std::vector<std::string>* in,
+                       std::vector<std::string>* out, std::vector<std::string>* decoy) {
+  const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
+  const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
+  for (size_t i = 0; i < ins.size(); ++i) {
+    std::string b(ins[i].bytes, '\0');
+    auto st = LoadInto(dir + "/" + round["inputs"][i].get<std::string>(), b.data(), b.size());
+    if (!st.ok()) return st;
+    in->push_back(std::move(b));
+  }
+  for (size_t j = 0; j < outs.size(); ++j) {
+    const std::string path = dir + "/" + round["outputs"][j].get<std::string>();
+    std::string b(outs[j].bytes, '\0');
+    auto st = LoadInto(path, b.data(), b.size());
+    if (!st.ok()) return st;
+    const Tolerance tol = ToleranceFor(w, outs[j].dtype);
+    decoy->push_back(MakeDecoy(b, outs[j].dtype, tol.atol, tol.rtol));
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << decoy->back();
+    if (!file.flush()) return absl::InternalError(absl::StrCat("cannot write the decoy ", path));
+    out->push_back(std::move(b));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ReadOracleRounds(const Definition& def, const std::string& dir,
                               const std::string& manifest_text,
                               const std::vector<Workload>& workloads,
@@ -243,45 +281,42 @@ absl::Status ReadOracleRounds(const Definition& def, const std::string& dir,
   if (manifest.is_discarded() || !manifest.contains("workloads") ||
       manifest["workloads"].size() != workloads.size())
     return absl::InternalError("the oracle's manifest is unreadable");
+  // Rounds are independent: read (and decoyed) on several cores, since a
+  // GPU problem's rounds are gigabytes.
+  std::vector<WorkloadRounds> all(workloads.size());
+  std::vector<std::pair<size_t, size_t>> tasks;  // (workload, round)
   for (size_t k = 0; k < workloads.size(); ++k) {
-    const Workload& w = workloads[k];
-    const std::vector<Tensor> ins = MakeTensors(def.inputs, w);
-    const std::vector<Tensor> outs = MakeTensors(def.outputs, w);
-    WorkloadRounds wr;
-    for (const Json& round : manifest["workloads"][k]["rounds"]) {
-      std::vector<std::string> in, out, decoy;
-      for (size_t i = 0; i < ins.size(); ++i) {
-        std::string b(ins[i].bytes, '\0');
-        auto st = LoadInto(dir + "/" + round["inputs"][i].get<std::string>(), b.data(), b.size());
-        if (!st.ok()) return st;
-        in.push_back(std::move(b));
-      }
-      for (size_t j = 0; j < outs.size(); ++j) {
-        const std::string path = dir + "/" + round["outputs"][j].get<std::string>();
-        std::string b(outs[j].bytes, '\0');
-        auto st = LoadInto(path, b.data(), b.size());
-        if (!st.ok()) return st;
-        const Tolerance tol = ToleranceFor(w, outs[j].dtype);
-        decoy.push_back(MakeDecoy(b, outs[j].dtype, tol.atol, tol.rtol));
-        // A new file, never a write into this one: given rounds are links
-        // to the worker's cache (worker/rounds_cache.cc).
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
-        std::ofstream file(path, std::ios::binary | std::ios::trunc);
-        file << decoy.back();
-        if (!file.flush())
-          return absl::InternalError(absl::StrCat("cannot write the decoy ", path));
-        out.push_back(std::move(b));
-      }
-      wr.inputs.push_back(std::move(in));
-      wr.outputs.push_back(std::move(out));
-      wr.decoys.push_back(std::move(decoy));
-    }
-    if (wr.inputs.empty())
+    const size_t n = manifest["workloads"][k]["rounds"].size();
+    if (n == 0)
       return absl::InternalError(
-          absl::StrCat("the oracle wrote no rounds for workload ", w.index));
-    rounds->push_back(std::move(wr));
+          absl::StrCat("the oracle wrote no rounds for workload ", workloads[k].index));
+    all[k].inputs.resize(n);
+    all[k].outputs.resize(n);
+    all[k].decoys.resize(n);
+    for (size_t r = 0; r < n; ++r) tasks.emplace_back(k, r);
   }
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  absl::Status first_error;
+  auto work = [&] {
+    for (size_t t = next++; t < tasks.size(); t = next++) {
+      const auto [k, r] = tasks[t];
+      const absl::Status st =
+          ReadRound(def, dir, workloads[k], manifest["workloads"][k]["rounds"][r],
+                    &all[k].inputs[r], &all[k].outputs[r], &all[k].decoys[r]);
+      if (st.ok()) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      if (first_error.ok()) first_error = st;
+    }
+  };
+  const size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const size_t n_threads = std::min<size_t>({cores, 16, tasks.size()});
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < n_threads; ++i) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+  if (!first_error.ok()) return first_error;
+  for (WorkloadRounds& wr : all) rounds->push_back(std::move(wr));
   return absl::OkStatus();
 }
 
