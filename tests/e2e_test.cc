@@ -1,7 +1,10 @@
 // End to end: coordinator, verifier and two workers as separate processes of
 // the real `ratchet` binary, over loopback gRPC, running real campaigns whose
 // candidates are compiled, sandboxed and timed by the real harness.
+#include <signal.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -290,6 +293,67 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60
 
   // The services still serve a new campaign after all that.
   EXPECT_EQ(cluster_->ConnectedWorkers(), 2);
+}
+
+// `ratchet local` killed mid-campaign (its services follow it down), then
+// `--resume` in the same folder: the same campaign goes on from its store
+// to the end, and no second campaign is submitted.
+TEST_F(EndToEnd, LocalResumesTheCampaignAKilledRunLeft) {
+  const std::string spec = dir_ + "/resume.yaml";
+  WriteFile(spec, absl::StrCat(R"(name: local-resume
+task: kernel
+problem: )", kSource, R"(/tasks/cpu/rmsnorm
+baseline: )", kSource, R"(/tasks/cpu/rmsnorm/baseline
+threads: 1
+proposer: evolve
+seed: 4
+budget: {max_evaluations: 5}
+verification: {replays: 2, min_gain: 0.5, max_replays: 2}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
+)"));
+  const std::string data = dir_ + "/local";
+  auto evaluations = [&]() -> int64_t {
+    auto store = store::OpenSqliteStore(data + "/ratchet.db");
+    if (!store.ok()) return -1;
+    auto c = (*store)->GetCampaign(1);
+    return c.ok() ? c->evaluations() : -1;
+  };
+  {
+    testing::Process first({kRatchet, "local", spec, "--workers=1", "--data-dir=" + data},
+                           dir_ + "/first.log");
+    ASSERT_TRUE(testing::PollUntil([&] { return evaluations() >= 2; }, 300'000))
+        << testing::ReadFile(dir_ + "/first.log");
+    first.Stop(SIGKILL);
+  }
+  // Its coordinator, verifier and worker end with it (SIGTERM on its death).
+  auto services_left = [&] {
+    const std::string needle = data + "/";
+    for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+      const std::string cmdline = testing::ReadFile(e.path().string() + "/cmdline");
+      if (cmdline.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(testing::PollUntil([&] { return !services_left(); }, 60'000));
+  const int64_t before = evaluations();
+  ASSERT_GE(before, 2);
+  ASSERT_LT(before, 5) << "the campaign ended before the kill; nothing to resume";
+  const CommandResult r = RunCommand(
+      {kRatchet, "local", spec, "--workers=1", "--data-dir=" + data, "--resume", "--json"},
+      400'000);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("resuming campaign 1 (local-resume"), std::string::npos) << r.err;
+  auto store = store::OpenSqliteStore(data + "/ratchet.db");
+  ASSERT_TRUE(store.ok());
+  auto all = (*store)->ListCampaigns();
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].state(), v1::CAMPAIGN_FINISHED) << (*all)[0].message();
+  EXPECT_EQ((*all)[0].evaluations(), 5);
+  // --resume without a folder to resume is a usage error.
+  const CommandResult bad = RunCommand({kRatchet, "local", spec, "--resume"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--resume needs --data-dir"), std::string::npos) << bad.err;
 }
 
 TEST_F(EndToEnd, SpecNamingAMissingProblemIsRefusedClearly) {

@@ -457,10 +457,11 @@ std::string CommandUsage(const std::string& cmd) {
   };
   static const Entry kEntries[] = {
       {"local",
-       "local <spec.yaml> [--workers=2] [--data-dir=DIR] [--llm-endpoints=FILE] [--json]\n"
+       "local <spec.yaml> [--workers=2] [--data-dir=DIR [--resume]] [--llm-endpoints=FILE] [--json]\n"
        "  Runs a coordinator (SQLite), a verifier and N workers on this machine,\n"
        "  submits the spec, shows progress and prints a summary. Exit 0 if the\n"
-       "  campaign finished.\n",
+       "  campaign finished. --resume: go on with the unfinished campaign of the\n"
+       "  spec's name that an earlier run in DIR left (killed, or its machine gone).\n",
        false},
       {"submit",
        "submit <spec.yaml>\n  Submits a campaign; prints its id. A spec whose problem is a folder of\n"
@@ -517,7 +518,7 @@ std::string Usage() {
   return R"(usage: ratchet <command> [flags]
 
 Run everything on this machine:
-  local <spec.yaml> [--workers=2] [--data-dir=DIR] [--json]
+  local <spec.yaml> [--workers=2] [--data-dir=DIR [--resume]] [--json]
                           coordinator (SQLite), a verifier and N workers as child
                           processes; submits the spec, shows progress, prints a
                           summary; exit 0 if the campaign finished

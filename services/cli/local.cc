@@ -168,8 +168,11 @@ class LocalRun {
       : progress_(progress, IsTerminal(progress_fd), TerminalWidth(progress_fd)), json_(json) {}
   // `llm_endpoints`: the operator's endpoints file for the coordinator
   // (docs/llm.md); "" = none.
+  // `resume`: go on with the unfinished campaign of the spec's name in
+  // `data_dir_flag`'s store (one an earlier run left: killed, or its machine
+  // gone) instead of submitting a new one.
   int Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
-          const std::string& llm_endpoints);
+          const std::string& llm_endpoints, bool resume);
 
  private:
   int Fail(const std::string& what) {
@@ -223,7 +226,7 @@ void LocalRun::StopAll() {
 }
 
 int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
-                  const std::string& llm_endpoints) {
+                  const std::string& llm_endpoints, bool resume) {
   absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(spec_path);
   if (!spec.ok()) return Fail(std::string(spec.status().message()));
 
@@ -292,7 +295,27 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
 
   auto stub = MakeStub(address);
   v1::Campaign campaign;
-  {
+  if (resume) {
+    v1::ListCampaignsResponse list;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::Status s = stub->ListCampaigns(&ctx, v1::ListCampaignsRequest(), &list);
+    if (!s.ok()) {
+      StopAll();
+      return Fail(RpcErrorLine(address, s));
+    }
+    for (const v1::Campaign& c : list.campaigns())
+      if (c.spec().name() == spec->name() && !Terminal(c.state()) && c.id() > campaign.id())
+        campaign = c;
+    if (campaign.id() > 0)
+      progress_.Line(absl::StrCat("ratchet local: resuming campaign ", campaign.id(), " (",
+                                  spec->name(), ", ", campaign.evaluations(),
+                                  " evaluations so far)"));
+    else
+      progress_.Line(absl::StrCat("ratchet local: no unfinished campaign named ", spec->name(),
+                                  " in ", dir, ": submitting it"));
+  }
+  if (campaign.id() == 0) {
     v1::SubmitCampaignRequest req;
     *req.mutable_spec() = *spec;
     grpc::ClientContext ctx;
@@ -308,7 +331,7 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  progress_.Line(absl::StrCat("ratchet local: submitted campaign ", id, " (", spec->name(), ")"));
+  if (!resume) progress_.Line(absl::StrCat("ratchet local: submitted campaign ", id, " (", spec->name(), ")"));
 
   // Event lines come from the stream; the status line from polling, so it
   // keeps moving (elapsed time) even when nothing happens.
@@ -440,7 +463,7 @@ std::string TailFile(const std::string& path, int lines) {
 }
 
 int LocalMain(int argc, char** argv) {
-  absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "help"});
+  absl::StatusOr<Flags> flags = Flags::Parse(argc - 1, argv + 1, {"json", "resume", "help"});
   if (!flags.ok()) {
     std::cerr << "ratchet local: " << flags.status().message() << "\n\n" << CommandUsage("local");
     return kExitUsage;
@@ -450,7 +473,7 @@ int LocalMain(int argc, char** argv) {
     return kExitOk;
   }
   std::vector<std::string> unknown =
-      flags->Unknown({"json", "workers", "data-dir", "llm-endpoints", "help"});
+      flags->Unknown({"json", "workers", "data-dir", "llm-endpoints", "resume", "help"});
   if (!unknown.empty()) {
     std::cerr << "ratchet local: unknown flag --" << unknown[0] << "\n\n" << CommandUsage("local");
     return kExitUsage;
@@ -464,10 +487,14 @@ int LocalMain(int argc, char** argv) {
     std::cerr << "ratchet local: --workers wants a number from 1 to 64\n";
     return kExitUsage;
   }
+  if (flags->Has("resume") && flags->Get("data-dir").empty()) {
+    std::cerr << "ratchet local: --resume needs --data-dir (the folder of the run to go on with)\n";
+    return kExitUsage;
+  }
   const bool json = flags->Has("json");
   LocalRun run(json ? std::cerr : std::cout, json ? STDERR_FILENO : STDOUT_FILENO, json);
   return run.Run(flags->positional()[0], static_cast<int>(*workers), flags->Get("data-dir"),
-                 flags->Get("llm-endpoints"));
+                 flags->Get("llm-endpoints"), flags->Has("resume"));
 }
 
 }  // namespace ratchet::cli
