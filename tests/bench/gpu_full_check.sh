@@ -291,8 +291,11 @@ if step traincampaign; then
     > "$OUT/gpu-util.csv" 2>/dev/null &
   smi=$!
   start=$(date +%s)
+  # $TC_DATA: the run's folder, kept (carry it in and take it out of $OUT
+  # to go on in a later call: --resume; the campaign may outlast a call).
+  resume=(); [ -n "${TC_DATA:-}" ] && resume=(--data-dir="$TC_DATA" --resume)
   RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout ${TC_TIMEOUT:-1500} \
-    "$B/bin/ratchet" local tasks/train-gpu-run.yaml --workers=1 --json \
+    "$B/bin/ratchet" local tasks/train-gpu-run.yaml --workers=1 --json "${resume[@]}" \
     > "$OUT/traincampaign.json" 2> "$OUT/traincampaign.err"
   rc=$?
   wall=$(( $(date +%s) - start ))
@@ -315,7 +318,11 @@ print("GPU samples %d: busy (util > 0) %.0f%%, mean utilization %.0f%%; wall %.0
 PY
 )"
   tail -40 "$OUT/traincampaign.err"
-  tar -czf "$OUT/traincampaign-data.tar.gz" .ratchet 2>/dev/null || true
+  if [ -n "${TC_DATA:-}" ]; then
+    tar -czf "$OUT/traincampaign-data.tar.gz" --exclude='worker-*-scratch' "$TC_DATA" 2>/dev/null || true
+  else
+    tar -czf "$OUT/traincampaign-data.tar.gz" .ratchet 2>/dev/null || true
+  fi
 fi
 
 if step solexamples; then
