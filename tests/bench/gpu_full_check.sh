@@ -361,11 +361,18 @@ if step throughput; then
   # every check on the host, no rounds cache) and once as it is ("after"),
   # side by side, the GPU sampled every 0.1 s: evaluations per GPU-hour,
   # busy fraction (samples with utilization > 0), stages per job.
+  # A problem is a built-in's name (its baseline) or a folder (a problem from
+  # nothing: the baseline derived from its reference, e.g. a Python one).
   for prob in ${TP_PROBLEMS:-rmsnorm_bf16 gemm_bf16}; do
     for side in ${TP_SIDES:-before after}; do
-      name=tp-$prob-$side
-      printf 'name: %s\ntask: kernel\nproblem: %s\nbaseline: %s\nthreads: 2\nin_flight_per_thread: 1\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: 500, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.02}\nharness: {warmups: 10, repetitions: 50, correctness_rounds: 3, timeout_seconds: 300}\n' \
-        "$name" "$ROOT/tasks/kernels/$prob" "$ROOT/tasks/kernels/$prob/baseline" "${TP_WALL:-150}" > "$OUT/$name.yaml"
+      name=tp-$(basename "$prob")-$side
+      if [ -d "$ROOT/tasks/kernels/$prob" ]; then
+        problem="problem: $ROOT/tasks/kernels/$prob\nbaseline: $ROOT/tasks/kernels/$prob/baseline"
+      else
+        problem="problem: $ROOT/$prob"
+      fi
+      printf "name: %s\ntask: kernel\n$problem\nthreads: 2\nin_flight_per_thread: 1\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: 500, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.02}\nharness: {warmups: 10, repetitions: 50, correctness_rounds: 3, timeout_seconds: 300}\n" \
+        "$name" "${TP_WALL:-150}" > "$OUT/$name.yaml"
       dc=1; rc_dir=""; [ $side = before ] && dc=0 && rc_dir=none
       nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
       smi=$!
@@ -375,7 +382,7 @@ if step throughput; then
       rc=$?
       wall=$(( $(date +%s) - start ))
       kill $smi 2>/dev/null; wait $smi 2>/dev/null
-      note "throughput $prob $side: rc=$rc in $wall s: $(python3 - "$OUT/$name" <<'PY'
+      note "throughput $(basename "$prob") $side: rc=$rc in $wall s: $(python3 - "$OUT/$name" <<'PY'
 import json, sys
 base = sys.argv[1]
 util = []
