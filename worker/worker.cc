@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -175,8 +176,18 @@ Worker::Worker(WorkerOptions options, Sandbox sandbox, v1::Hardware hardware,
       sandbox_(std::move(sandbox)),
       hardware_(std::move(hardware)),
       registry_(std::move(registry)) {
-  for (int i = 0; i < std::max(1, hardware_.gpus_size()); ++i)
-    gpu_locks_.push_back(std::make_unique<std::mutex>());
+  for (int i = 0; i < std::max(1, hardware_.gpus_size()); ++i) {
+    auto gate = std::make_unique<GpuGate>();
+    gate->free = std::max(1, options_.gpu_jobs);
+    if (options_.gpu_jobs > 1) {
+      // The worker's own file (0600): a candidate process (nobody, when the
+      // worker is root) cannot open it to hold the GPU from other jobs.
+      gate->lock_file = (fs::path(options_.scratch_root) / absl::StrCat("gpu", i, ".lock")).string();
+      const int fd = open(gate->lock_file.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+      if (fd >= 0) close(fd);
+    }
+    gpu_gates_.push_back(std::move(gate));
+  }
   rounds_cache_ =
       std::make_unique<RoundsCache>(options_.rounds_cache_dir, options_.rounds_cache_entries);
   stub_ = v1::WorkerService::NewStub(
@@ -731,7 +742,17 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     for (const auto& line : tail) absl::StrAppend(&tail_text, line, "\n");
     return EvaluationFromRun(r, result, timeout, tail_text, nonce, options_.scratch_bytes);
   };
-  std::unique_lock<std::mutex> gpu_lock;
+  // A place at the job's GPU, given back when the job ends.
+  GpuGate* gate = nullptr;
+  struct GatePlace {
+    GpuGate* gate = nullptr;
+    ~GatePlace() {
+      if (gate == nullptr) return;
+      std::lock_guard<std::mutex> lock(gate->mu);
+      ++gate->free;
+      gate->cv.notify_one();
+    }
+  } place;
   if (cuda) {
     // Compile first without the GPU: nvcc runs while another slot's job holds
     // the GPU; the run below reuses the build from the same scratch folder.
@@ -747,9 +768,24 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     std::error_code rm;
     fs::remove(out, rm);
     const int gpus = std::max(1, hardware_.gpus_size());
-    gpu_lock = std::unique_lock<std::mutex>(*gpu_locks_[static_cast<size_t>(slot % gpus)]);
+    gate = gpu_gates_[static_cast<size_t>(slot % gpus)].get();
+    {
+      std::unique_lock<std::mutex> lock(gate->mu);
+      gate->cv.wait(lock, [gate] { return gate->free > 0; });
+      --gate->free;
+    }
+    place.gate = gate;
     // The job's wall clock covers compilation (not the wait for the GPU).
     spec.wall_seconds = std::max(1.0, timeout - built->wall_seconds);
+    args.compile_only = false;
+    if (!gate->lock_file.empty()) {
+      // It may wait in the harness for the others' GPU work, each at most
+      // its own timeout.
+      args.device_lock = gate->lock_file;
+      spec.ro_binds.push_back(gate->lock_file);
+      spec.argv = CommandLine(options_, args);
+      spec.wall_seconds += timeout * (options_.gpu_jobs - 1);
+    }
   }
   // From here to the end of the job (before the GPU's lock is let go).
   const DeviceBusy::Hold busy(

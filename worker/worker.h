@@ -54,6 +54,12 @@ struct WorkerOptions {
   // ranks (worker/training_job.h); "" = this process's own executable.
   std::string launcher_path;
   int slots = 1;                   // jobs at a time
+  // CUDA kernel jobs per GPU at a time. 1: a job holds the GPU from its
+  // oracle to its end. More: they share it through the harness's
+  // --device-lock, each holding the GPU only from its first use of it, so
+  // that one's start, given rounds and compilation overlap another's GPU
+  // work (never two jobs' GPU work).
+  int gpu_jobs = 1;
   int wait_ms = 2000;              // AcquireJob long-poll
   double default_timeout_seconds = spec::kDefaultTimeoutSeconds;
   double cpu_seconds = 0;          // RLIMIT_CPU; 0 = timeout x cores
@@ -131,10 +137,18 @@ class Worker {
   std::map<int64_t, std::shared_ptr<JobEntry>> jobs_;  // GUARDED_BY(mu_)
   std::set<grpc::ClientContext*> polls_;               // GUARDED_BY(mu_)
 
-  // One per GPU: a CUDA job compiles without it and holds it for the oracle,
-  // correctness and timing, so jobs of several slots on one GPU overlap their
-  // compilation with each other's GPU work but never time at the same time.
-  std::vector<std::unique_ptr<std::mutex>> gpu_locks_;
+  // One per GPU: a CUDA job compiles without it and holds one of its
+  // `gpu_jobs` places for the oracle, correctness and timing, so jobs of
+  // several slots on one GPU overlap their compilation with each other's GPU
+  // work; with more than one place the harness's --device-lock (on
+  // `lock_file`) keeps their GPU work apart.
+  struct GpuGate {
+    std::mutex mu;
+    std::condition_variable cv;
+    int free = 1;
+    std::string lock_file;
+  };
+  std::vector<std::unique_ptr<GpuGate>> gpu_gates_;
   std::unique_ptr<RoundsCache> rounds_cache_;
 
   std::shared_ptr<prometheus::Registry> registry_;

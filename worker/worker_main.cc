@@ -8,11 +8,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/auth.h"
@@ -29,7 +31,8 @@ namespace fs = std::filesystem;
 
 constexpr char kUsage[] =
     "usage: ratchet worker --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n"
-    "         [--scratch=DIR] [--sandbox=auto|bwrap|none] [--slots=N] [--python=PATH]\n"
+    "         [--scratch=DIR] [--sandbox=auto|bwrap|none] [--slots=N] [--gpu-jobs=N]\n"
+    "         [--python=PATH]\n"
     "         [--harness=PATH] [--memory-gb=G] [--cpu-seconds=S] [--wait-ms=MS]\n"
     "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n"
     "         [--gpu-probe=PATH] [--no-gpu] [--no-gpu-calibration]\n"
@@ -67,7 +70,7 @@ int WorkerMain(int argc, char** argv) {
     return 0;
   }
   auto unknown = flags->Unknown({"coordinator", "name", "metrics", "scratch", "sandbox",
-                                 "slots", "python", "harness", "memory-gb", "cpu-seconds",
+                                 "slots", "gpu-jobs", "python", "harness", "memory-gb", "cpu-seconds",
                                  "wait-ms", "peak-gbps", "peak-gflops", "keep-scratch",
                                  "help", "gpu-probe", "no-gpu", "no-gpu-calibration",
                                  "cuda-harness", "tb-cache", "rounds-cache", "tls-ca", "tls-cert", "tls-key",
@@ -85,7 +88,17 @@ int WorkerMain(int argc, char** argv) {
   if (!security->token.empty()) return Fail("a worker proves who it is with --tls-cert, not a token");
   options.python = flags->Get("python");
   options.keep_scratch = flags->Has("keep-scratch");
-  auto slots = flags->GetInt("slots", 1);
+  auto slots = flags->GetInt("slots", 0);  // 0: not given (see below)
+  // CUDA kernel jobs per GPU at a time (WorkerOptions::gpu_jobs); the flag,
+  // else $RATCHET_GPU_JOBS (how `ratchet local`'s workers are told).
+  const char* gpu_jobs_env = std::getenv("RATCHET_GPU_JOBS");
+  auto gpu_jobs = flags->GetInt("gpu-jobs", 1);
+  if (!flags->Has("gpu-jobs") && gpu_jobs_env != nullptr && *gpu_jobs_env != '\0') {
+    long long n = 0;
+    gpu_jobs = absl::SimpleAtoi(gpu_jobs_env, &n) ? absl::StatusOr<long long>(n)
+                                                  : absl::InvalidArgumentError(
+                                                        "$RATCHET_GPU_JOBS must be a number");
+  }
   auto wait_ms = flags->GetInt("wait-ms", 2000);
   auto memory_gb = flags->GetDouble("memory-gb", 8);
   auto cpu_seconds = flags->GetDouble("cpu-seconds", 0);
@@ -94,16 +107,19 @@ int WorkerMain(int argc, char** argv) {
   auto scratch_mb = flags->GetInt("scratch-mb", 8192);
   auto peak_gbps = flags->GetDouble("peak-gbps", 0);
   auto peak_gflops = flags->GetDouble("peak-gflops", 0);
-  for (const auto* s : {&slots.status(), &wait_ms.status(), &memory_gb.status(),
+  for (const auto* s : {&slots.status(), &gpu_jobs.status(), &wait_ms.status(), &memory_gb.status(),
                         &cpu_seconds.status(), &peak_gbps.status(), &peak_gflops.status(),
                         &scratch_mb.status()})
     if (!s->ok()) return Fail(std::string(s->message()));
-  if (*slots < 1 || *slots > 256) return Fail("--slots must be between 1 and 256");
+  if ((flags->Has("slots") && *slots < 1) || *slots > 256)
+    return Fail("--slots must be between 1 and 256");
+  if (*gpu_jobs < 1 || *gpu_jobs > 8) return Fail("--gpu-jobs must be between 1 and 8");
+  options.gpu_jobs = static_cast<int>(*gpu_jobs);
   if (*wait_ms < 0 || *wait_ms > 60000) return Fail("--wait-ms must be between 0 and 60000");
   if (*memory_gb < 0) return Fail("--memory-gb must not be negative");
   if (*scratch_mb < 0 || *scratch_mb > (1LL << 30))
     return Fail("--scratch-mb must be between 0 (no limit) and 1073741824");
-  options.slots = static_cast<int>(*slots);
+  options.slots = static_cast<int>(*slots);  // 0 until the GPUs are known
   options.wait_ms = static_cast<int>(*wait_ms);
   options.memory_bytes = static_cast<int64_t>(*memory_gb * (int64_t{1} << 30));
   options.scratch_bytes = static_cast<int64_t>(*scratch_mb) << 20;
@@ -200,6 +216,9 @@ int WorkerMain(int argc, char** argv) {
     for (const auto& gpu : hw.gpu_info()) Log(GpuSummary(gpu));
   }
   Log("hardware: " + HardwareSummary(hw));
+  // Without --slots: one job at a time, or as many as the GPUs take.
+  if (options.slots == 0)
+    options.slots = std::max(1, options.gpu_jobs * std::max(1, hw.gpus_size()));
 
   std::shared_ptr<prometheus::Registry> registry;
   std::unique_ptr<MetricsServer> metrics;

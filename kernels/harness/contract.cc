@@ -32,7 +32,7 @@ auto Fields(const HarnessArgs& a) {
   return std::tie(a.kind, a.problem, a.solution, a.out, a.scratch, a.seed, a.warmups,
                   a.repetitions, a.rounds, a.screen, a.peak_gbps, a.peak_gflops, a.peak_tflops,
                   a.knobs, a.python, a.baseline, a.back_to_back, a.print, a.device_index, a.arch,
-                  a.cache_dir, a.compile_only, a.oracle_only, a.given_rounds);
+                  a.cache_dir, a.compile_only, a.oracle_only, a.given_rounds, a.device_lock);
 }
 
 absl::Status Bad(const std::string& why) { return absl::InvalidArgumentError(why); }
@@ -218,6 +218,7 @@ std::vector<std::string> ToArgv(const HarnessArgs& a) {
   if (!a.python.empty()) add("--python", a.python);
   if (!a.baseline.empty()) add("--baseline", a.baseline);
   if (!a.given_rounds.empty()) add("--given-rounds", a.given_rounds);
+  if (!a.device_lock.empty()) add("--device-lock", a.device_lock);
   if (a.oracle_only) v.push_back("--oracle-only");
   if (a.back_to_back > 0) add("--back-to-back", Number(a.back_to_back));
   if (a.print) v.push_back("--print");
@@ -268,6 +269,7 @@ absl::StatusOr<HarnessArgs> ParseArgv(HarnessKind kind, const std::vector<std::s
     else if (a == "--scratch") o.scratch = v;
     else if (a == "--baseline") o.baseline = v;
     else if (a == "--given-rounds") o.given_rounds = v;
+    else if (a == "--device-lock") o.device_lock = v;
     else if (cuda && a == "--cache-dir") o.cache_dir = v;
     else if (a == "--screen") {
       if (v != "auto" && v != "on" && v != "off") return Bad("--screen must be auto, on or off");
@@ -321,14 +323,14 @@ std::string HarnessUsage(HarnessKind kind) {
            "         [--peak-gbps X --peak-tflops Y] [--python PATH] [--scratch DIR]\n"
            "         [--cache-dir DIR] [--compile-only] [--screen auto|on|off] [--print]\n"
            "         [--verify] [--back-to-back SECONDS] [--baseline FILE]\n"
-           "         [--oracle-only] [--given-rounds DIR]\n";
+           "         [--oracle-only] [--given-rounds DIR] [--device-lock FILE]\n";
   }
   return "usage: ratchet-harness --problem DIR --solution DIR --out FILE\n"
          "         [--knob NAME=VALUE]... [--seed N] [--warmups N] [--repetitions N]\n"
          "         [--rounds N] [--peak-gbps X --peak-gflops Y] [--python PATH]\n"
          "         [--scratch DIR] [--screen auto|on|off] [--print]\n"
          "         [--verify] [--back-to-back SECONDS] [--baseline FILE]\n"
-         "         [--oracle-only] [--given-rounds DIR]\n";
+         "         [--oracle-only] [--given-rounds DIR] [--device-lock FILE]\n";
 }
 
 std::vector<std::string> ToEnvironment(const HarnessSecrets& s) {

@@ -62,6 +62,10 @@ struct HarnessArgs {
   // --given-rounds DIR: an --oracle-only run's folders, used where their
   // request is this run's (docs/harness.md, "Rounds given by the worker").
   std::string given_rounds;
+  // --device-lock FILE: held (flock) from the device's first use to the end,
+  // so that jobs sharing a device overlap only in what uses no device:
+  // start, reading given rounds, compiling (docs/harness.md).
+  std::string device_lock;
   double back_to_back = 0;          // --back-to-back S, 0 < S <= 60; 0: none
   bool print = false;               // --print: a table on stdout too
   // CUDA only.

@@ -1,13 +1,17 @@
 #include "kernels/harness/harness_driver.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <utility>
@@ -147,6 +151,8 @@ class Driver {
   PipelineOptions Pipeline() const;
   // The cascade's screen: false when it ended the run (the result filled).
   bool Screen(const Workload& w);
+  // --device-lock: waits for the device ("device-wait"), held until exit.
+  bool LockDevice();
   void OracleOnly();
   void TakeGivenRounds();
   // The full oracle, correctness, timing and the score.
@@ -260,6 +266,25 @@ void Driver::StopCandidate() {
   if (process_) process_->KillAll();
   process_.reset();
   backend_.Release();
+}
+
+bool Driver::LockDevice() {
+  const std::string& path = run_.args.device_lock;
+  if (path.empty()) return true;
+  ReportStage("device-wait");
+  // Not inherited by any child (O_CLOEXEC): only this process holds it, and
+  // the kernel lets it go when this process ends, however it ends.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  int rc = fd < 0 ? -1 : 0;
+  while (rc == 0 && flock(fd, LOCK_EX) != 0) {
+    if (errno != EINTR) rc = -1;
+  }
+  if (rc != 0)
+    return Fail(kOutcomeHarnessError,
+                absl::StrCat("--device-lock ", path, ": ", strerror(errno)));
+  std::fprintf(stderr, "%s: holding the device (%s)\n", HarnessName(run_.args.kind),
+               path.c_str());
+  return true;
 }
 
 bool Driver::Screen(const Workload& w) {
@@ -528,6 +553,7 @@ int Driver::Run() {
   }
   if (args.oracle_only) {
     // No solution is read: nothing of a candidate's reaches this run.
+    if (!LockDevice()) return Finish();
     ReportStage("prepare");
     if (backend_.Prepare(run_)) OracleOnly();
     return Finish();
@@ -566,6 +592,7 @@ int Driver::Run() {
     run_.result.message = "compiled (--compile-only)";
     return Finish();
   }
+  if (!LockDevice()) return Finish();
   ReportStage("prepare");  // the device and the peaks
   if (!backend_.Prepare(run_)) return Finish();
   // The screen is a cheap early reject; the independent timing (the

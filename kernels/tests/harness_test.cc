@@ -2,19 +2,26 @@
 // solution per outcome. Needs a python that imports torch (the oracle).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/bench.h"
 #include "kernels/harness/contract.h"
 #include "kernels/harness/derived_baseline.h"
@@ -731,6 +738,52 @@ TEST_F(HarnessTest, GivenRoundsOfTheSameSeedReplaceTheOracle) {
   EXPECT_THAT(r.stderr_text, HasSubstr("not used: its request is another"));
   std::filesystem::remove_all(given);
   std::filesystem::remove(baseline);
+}
+
+// --device-lock: the harness waits for the lock before it touches the
+// device and holds it to the end; while another holder has it, the harness
+// is seen blocked on it (/proc/locks), and it finishes once let go.
+TEST_F(HarnessTest, DeviceLockIsWaitedForAndHeldToTheEnd) {
+  const std::string lock = ::testing::TempDir() + "/device.lock";
+  std::ofstream(lock).close();
+  const int fd = open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(flock(fd, LOCK_EX), 0);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  std::atomic<bool> done{false};
+  HarnessRun r;
+  std::thread run([&] {
+    r = RunHarness("vector_add", "correct", "--device-lock " + lock);
+    done = true;
+  });
+  // A waiter on this file's inode shows in /proc/locks as "-> FLOCK ...".
+  auto waiting = [&] {
+    std::ifstream locks("/proc/locks");
+    const std::string inode = absl::StrCat(":", st.st_ino, " ");
+    for (std::string line; std::getline(locks, line);)
+      if (line.find("->") != std::string::npos && line.find(inode) != std::string::npos)
+        return true;
+    return false;
+  };
+  bool seen = false;
+  for (int i = 0; i < 600 && !seen && !done; ++i) {
+    seen = waiting();
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(seen) << "the harness never waited for the lock";
+  EXPECT_FALSE(done) << "the harness finished while another held the device";
+  flock(fd, LOCK_UN);
+  close(fd);
+  run.join();
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2) << r.stderr_text;
+  EXPECT_THAT(r.stderr_text, HasSubstr("stage: device-wait"));
+  EXPECT_THAT(r.stderr_text, HasSubstr("holding the device"));
+  EXPECT_LT(r.stderr_text.find("holding the device"), r.stderr_text.find("stage: prepare"));
+  // A lock that cannot be opened is the harness's error, not the candidate's.
+  HarnessRun bad = RunHarness("vector_add", "correct", "--device-lock /nonexistent/dir/lock");
+  EXPECT_EQ(bad.result["outcome"], "harness_error") << bad.result.dump(2);
+  EXPECT_THAT(bad.result["message"].get<std::string>(), HasSubstr("--device-lock"));
 }
 
 // A baseline stored by the coordinator: used as given when it was measured

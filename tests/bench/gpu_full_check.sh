@@ -359,6 +359,7 @@ if step throughput; then
   # campaign of $TP_WALL seconds through `ratchet local` (one worker, the
   # built-in baseline, evolve), once as before the resident path ("before":
   # every check on the host, no rounds cache) and once as it is ("after"),
+  # and with two jobs sharing the GPU ("overlap", $TP_SIDES picks),
   # side by side, the GPU sampled every 0.1 s: evaluations per GPU-hour,
   # busy fraction (samples with utilization > 0), stages per job.
   # A problem is a built-in's name (its baseline) or a folder (a problem from
@@ -373,11 +374,15 @@ if step throughput; then
       fi
       printf "name: %s\ntask: kernel\n$problem\nthreads: 2\nin_flight_per_thread: 1\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: 500, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.02}\nharness: {warmups: 10, repetitions: 50, correctness_rounds: 3, timeout_seconds: 300}\n" \
         "$name" "${TP_WALL:-150}" > "$OUT/$name.yaml"
-      dc=1; rc_dir=""; [ $side = before ] && dc=0 && rc_dir=none
+      # "overlap": as "after", two jobs per GPU sharing it through the
+      # harness's --device-lock (one's start and given rounds beside the
+      # other's GPU work).
+      dc=1; rc_dir=""; gpu_jobs=1; [ $side = before ] && dc=0 && rc_dir=none
+      [ $side = overlap ] && gpu_jobs=2
       nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
       smi=$!
       start=$(date +%s)
-      RATCHET_DEVICE_CHECK=$dc RATCHET_ROUNDS_CACHE=$rc_dir timeout $(( ${TP_WALL:-150} + 150 )) \
+      RATCHET_GPU_JOBS=$gpu_jobs RATCHET_DEVICE_CHECK=$dc RATCHET_ROUNDS_CACHE=$rc_dir timeout $(( ${TP_WALL:-150} + 150 )) \
         "$B/bin/ratchet" local "$OUT/$name.yaml" --workers=1 --json > "$OUT/$name.json" 2> "$OUT/$name.err"
       rc=$?
       wall=$(( $(date +%s) - start ))
