@@ -135,8 +135,8 @@ namespace {
 std::vector<std::pair<std::string, double>> StageMeans(const v1::Campaign& c) {
   std::vector<std::pair<std::string, double>> out;
   if (c.staged_jobs() <= 0) return out;
-  std::vector<std::string> order = {"compile", "prepare", "device",     "screen",
-                                    "oracle",  "correctness", "timing"};
+  std::vector<std::string> order = {"compile", "device-wait", "prepare",     "device",
+                                    "screen",  "oracle",      "correctness", "timing"};
   for (const auto& [stage, seconds] : c.stage_seconds())
     if (std::find(order.begin(), order.end(), stage) == order.end()) order.push_back(stage);
   for (const std::string& stage : order)
@@ -349,12 +349,17 @@ std::string SummaryText(const SummaryInput& in) {
   if (t.pending > 0) absl::StrAppend(&out, ", pending ", t.pending);
   absl::StrAppend(&out, "\n");
   if (std::string llm = LlmLine(c); !llm.empty()) absl::StrAppend(&out, "  llm          ", llm, "\n");
-  absl::StrAppend(&out, absl::StrFormat("  wall time    %.1f s\n", WallSeconds(in)));
+  absl::StrAppend(&out, absl::StrFormat("  wall time    %.1f s", WallSeconds(in)));
+  if (WallSeconds(in) > 0 && c.evaluations() > 0)
+    absl::StrAppend(&out, absl::StrFormat(" (%.0f evaluations an hour)",
+                                          3600.0 * c.evaluations() / WallSeconds(in)));
+  absl::StrAppend(&out, "\n");
   const char* unit = c.spec().device() == v1::DEVICE_CUDA ? "GPU" : "CPU";
   absl::StrAppend(&out, absl::StrFormat("  job time     %.1f %s-s", c.gpu_seconds(), unit));
   if (c.spec().budget().max_gpu_seconds() > 0)
     absl::StrAppend(&out, absl::StrFormat(" of %.1f", c.spec().budget().max_gpu_seconds()));
-  absl::StrAppend(&out, "\n");  if (std::string stages = StagesLine(c); !stages.empty())
+  absl::StrAppend(&out, "\n");
+  if (std::string stages = StagesLine(c); !stages.empty())
     absl::StrAppend(&out, "  stages       ", stages, "\n");
   if (c.migrations() > 0 || c.merges() > 0)
     absl::StrAppend(&out, "  islands      ", c.migrations(), " migrations, ", c.merges(), " merges\n");
@@ -432,6 +437,8 @@ std::string SummaryJson(const SummaryInput& in) {
   j["verdicts"] = {{"accepted", t.accepted}, {"rejected", rejected}};
   if (t.pending > 0) j["verdicts"]["pending"] = t.pending;
   j["wall_seconds"] = WallSeconds(in);
+  j["evaluations_per_hour"] =
+      WallSeconds(in) > 0 ? json(3600.0 * c.evaluations() / WallSeconds(in)) : json(nullptr);
   j["job_seconds"] = c.gpu_seconds();
   if (c.staged_jobs() > 0) {
     json stages = json::object();

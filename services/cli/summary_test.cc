@@ -140,6 +140,7 @@ TEST(SummaryTest, JsonHasTheDocumentedShape) {
   EXPECT_EQ(j["verdicts"]["rejected"]["noise"], 4);
   EXPECT_EQ(j["verdicts"]["rejected"]["wrong-on-replay"], 1);
   EXPECT_NEAR(j["wall_seconds"].get<double>(), 90.5, 1e-9);  // from the timestamps
+  EXPECT_NEAR(j["evaluations_per_hour"].get<double>(), 3600.0 * 30 / 90.5, 1e-9);
   EXPECT_EQ(j["logs"], ".ratchet/local-x");
   EXPECT_EQ(j["experience"]["mode"], "campaign");
   EXPECT_EQ(j["experience"]["lessons_written"], 0);
@@ -192,7 +193,7 @@ TEST(SummaryTest, TextTellsTheStory) {
       << t;
   EXPECT_NE(t.find("accepted 2, rejected 5 (noise 4, wrong-on-replay 1)"), std::string::npos)
       << t;
-  EXPECT_NE(t.find("wall time    90.5 s"), std::string::npos) << t;
+  EXPECT_NE(t.find("wall time    90.5 s (1193 evaluations an hour)"), std::string::npos) << t;
   EXPECT_NE(t.find("logs         .ratchet/local-x"), std::string::npos) << t;
 }
 
