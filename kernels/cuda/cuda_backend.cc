@@ -3,6 +3,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include <climits>
@@ -192,6 +193,11 @@ absl::StatusOr<bool> CudaProcessBackend::CheckOnDevice(const CallRequest& req,
 }
 
 CudaProcessBackend::~CudaProcessBackend() {
+  // Which way the calls were checked, for whoever reads the harness's log.
+  if (device_checked_calls_ + host_checked_calls_ > 0)
+    std::fprintf(stderr, "cuda: %lld call(s) checked on the device, %lld on the host\n",
+                 static_cast<long long>(device_checked_calls_),
+                 static_cast<long long>(host_checked_calls_));
   NewRounds();
   for (DeviceBuffer& snap : snapshots_) (void)cudaFree(snap.data);
   if (checks_ != nullptr) (void)cudaFree(checks_);

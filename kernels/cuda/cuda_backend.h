@@ -57,10 +57,6 @@ class CudaProcessBackend : public CandidateBackend {
   std::vector<std::string> OutputsNow() override;
   void NewRounds() override;
 
-  // Calls checked on the device, and calls copied back to the host.
-  int64_t device_checked_calls() const { return device_checked_calls_; }
-  int64_t host_checked_calls() const { return host_checked_calls_; }
-
  private:
   CudaProcessBackend() = default;
   // The device copy of round data `host` (made on first use), or null when
@@ -103,6 +99,8 @@ class CudaProcessBackend : public CandidateBackend {
   size_t resident_bytes_ = 0, resident_limit_ = 0;
   std::vector<DeviceBuffer> snapshots_;  // per output: the outputs as answered
   void* checks_ = nullptr;               // device: the checks' counters
+  // Calls checked on the device, and calls copied back to the host (said on
+  // stderr at the end).
   int64_t device_checked_calls_ = 0, host_checked_calls_ = 0;
 };
 
