@@ -396,6 +396,21 @@ for line in open(base + "-util.csv"):
     except ValueError: pass
 busy = sum(1 for u in util if u > 0) / len(util) if util else 0
 mean = sum(util) / len(util) if util else 0
+# The steady state from the progress lines ("[  95.2s] running  evals 5/500"):
+# the median time between evaluations over the second half of them (past
+# T_b's measurement and the rounds cache's first run).
+import re
+seen = []
+for line in open(base + ".err", errors="replace"):
+    m = re.search(r"\[\s*([\d.]+)s\] \w+\s+evals (\d+)/", line)
+    if m and (not seen or int(m.group(2)) > seen[-1][1]):
+        seen.append((float(m.group(1)), int(m.group(2))))
+steps = [(b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(seen, seen[1:])][len(seen) // 2:]
+if steps:
+    steps.sort()
+    med = steps[len(steps) // 2]
+    print("steady state: %.2f s an evaluation (median of the last %d) = %.0f per GPU-hour;" % (
+        med, len(steps), 3600.0 / med if med > 0 else 0))
 try:
     d = json.load(open(base + ".json"))
     n, w = d["evaluations"], d["wall_seconds"]
