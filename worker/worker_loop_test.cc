@@ -526,7 +526,12 @@ TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
   for (const auto& [id, solution, want] :
        {std::tuple<int64_t, std::string, v1::Outcome>{2, "vadd/good", v1::OUTCOME_OK},
         {3, "vadd/good", v1::OUTCOME_OK},
-        {4, "bad_candidates/wrong", v1::OUTCOME_WRONG_ANSWER}}) {
+        {4, "bad_candidates/wrong", v1::OUTCOME_WRONG_ANSWER},
+        // Overwrites every round file it can reach; what comes after is as
+        // if it had not run.
+        {6, "bad_candidates/poison_rounds", v1::OUTCOME_OK},
+        {7, "vadd/good", v1::OUTCOME_OK},
+        {8, "bad_candidates/wrong", v1::OUTCOME_WRONG_ANSWER}}) {
     v1::Job job = with_baseline(job_of(id, solution));
     job.set_shared_inputs(true);
     const v1::Evaluation e = worker.RunJob(job, nullptr, &cancelled);
