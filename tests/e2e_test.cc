@@ -380,5 +380,18 @@ TEST(Verifier, RefusesABadConcurrencyClearly) {
   }
 }
 
+TEST(Worker, RefusesABadGpuJobsClearly) {
+  for (const char* bad : {"--gpu-jobs=0", "--gpu-jobs=9", "--gpu-jobs=two"}) {
+    CommandResult r = RunCommand({kRatchet, "worker", "--coordinator=127.0.0.1:1", bad}, 10'000);
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("--gpu-jobs"), std::string::npos) << bad << ": " << r.err;
+  }
+  CommandResult r = RunCommand(
+      {"/usr/bin/env", "RATCHET_GPU_JOBS=two", kRatchet, "worker", "--coordinator=127.0.0.1:1"},
+      10'000);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("$RATCHET_GPU_JOBS must be a number"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace ratchet
