@@ -743,7 +743,6 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     return EvaluationFromRun(r, result, timeout, tail_text, nonce, options_.scratch_bytes);
   };
   // A place at the job's GPU, given back when the job ends.
-  GpuGate* gate = nullptr;
   struct GatePlace {
     GpuGate* gate = nullptr;
     ~GatePlace() {
@@ -768,7 +767,7 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
     std::error_code rm;
     fs::remove(out, rm);
     const int gpus = std::max(1, hardware_.gpus_size());
-    gate = gpu_gates_[static_cast<size_t>(slot % gpus)].get();
+    GpuGate* gate = gpu_gates_[static_cast<size_t>(slot % gpus)].get();
     {
       std::unique_lock<std::mutex> lock(gate->mu);
       gate->cv.wait(lock, [gate] { return gate->free > 0; });
@@ -800,7 +799,6 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
       [this](const std::string& m) { Log(m); }, &given_seconds);
   if (!given.empty()) {
     kernels::HarnessArgs with = args;
-    with.compile_only = false;
     with.given_rounds = given;
     spec.argv = CommandLine(options_, with);
   }

@@ -29,6 +29,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// $NAME when set and not empty, else `fallback`: what a flag defaults to
+// when `ratchet local` (which starts workers with set flags) is to pass it.
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
 constexpr char kUsage[] =
     "usage: ratchet worker --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n"
     "         [--scratch=DIR] [--sandbox=auto|bwrap|none] [--slots=N] [--gpu-jobs=N]\n"
@@ -91,14 +98,10 @@ int WorkerMain(int argc, char** argv) {
   auto slots = flags->GetInt("slots", 0);  // 0: not given (see below)
   // CUDA kernel jobs per GPU at a time (WorkerOptions::gpu_jobs); the flag,
   // else $RATCHET_GPU_JOBS (how `ratchet local`'s workers are told).
-  const char* gpu_jobs_env = std::getenv("RATCHET_GPU_JOBS");
-  auto gpu_jobs = flags->GetInt("gpu-jobs", 1);
-  if (!flags->Has("gpu-jobs") && gpu_jobs_env != nullptr && *gpu_jobs_env != '\0') {
-    long long n = 0;
-    gpu_jobs = absl::SimpleAtoi(gpu_jobs_env, &n) ? absl::StatusOr<long long>(n)
-                                                  : absl::InvalidArgumentError(
-                                                        "$RATCHET_GPU_JOBS must be a number");
-  }
+  long long gpu_jobs_default = 1;
+  if (!flags->Has("gpu-jobs") && !absl::SimpleAtoi(EnvOr("RATCHET_GPU_JOBS", "1"), &gpu_jobs_default))
+    return Fail("$RATCHET_GPU_JOBS must be a number");
+  auto gpu_jobs = flags->GetInt("gpu-jobs", gpu_jobs_default);
   auto wait_ms = flags->GetInt("wait-ms", 2000);
   auto memory_gb = flags->GetDouble("memory-gb", 8);
   auto cpu_seconds = flags->GetDouble("cpu-seconds", 0);
@@ -189,11 +192,8 @@ int WorkerMain(int argc, char** argv) {
   // The oracle's rounds per campaign seed, beside the job folders and gone
   // with them ("none": every evaluation runs its own oracle). The flag, else
   // $RATCHET_ROUNDS_CACHE (so that `ratchet local`'s workers can be told).
-  const char* rounds_env = std::getenv("RATCHET_ROUNDS_CACHE");
-  options.rounds_cache_dir =
-      flags->Get("rounds-cache", rounds_env != nullptr && *rounds_env != '\0'
-                                     ? std::string(rounds_env)
-                                     : options.scratch_root + "/rounds-cache");
+  options.rounds_cache_dir = flags->Get(
+      "rounds-cache", EnvOr("RATCHET_ROUNDS_CACHE", options.scratch_root + "/rounds-cache"));
   if (options.rounds_cache_dir == "none") options.rounds_cache_dir.clear();
 
   v1::Hardware hw = DescribeHardware();

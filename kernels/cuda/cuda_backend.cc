@@ -4,10 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
-
-#include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_check.h"
@@ -27,6 +25,18 @@ constexpr size_t kCanary = 256;
 constexpr unsigned char kCanaryByte = 0xA5;
 
 size_t AlignUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+// A call's tensors in the arena's order: its inputs, then its outputs.
+const Tensor& TensorAt(const CallRequest& req, size_t i) {
+  return i < req.ins->size() ? (*req.ins)[i] : (*req.outs)[i - req.ins->size()];
+}
+
+// What an out-of-bounds write says, found on the host or on the device.
+std::string CanaryChanged(const CallRequest& req, size_t i, bool before) {
+  return absl::StrCat("wrote ", before ? "before the start" : "past the end", " of ",
+                      i < req.ins->size() ? "input '" : "output '", TensorAt(req, i).name,
+                      "' (canary bytes changed)");
+}
 
 // The device's counters of one call's checks.
 struct CallChecks {
@@ -100,15 +110,35 @@ const char* CudaProcessBackend::Resident(const std::string* host) {
   return static_cast<char*>(p);
 }
 
+bool CudaProcessBackend::OnDevice(const CallRequest& req, RoundOnDevice* round) {
+  const std::vector<Tensor>& outs = *req.outs;
+  if (req.references.size() != outs.size() || req.tolerances.size() != outs.size() ||
+      2 * (req.ins->size() + outs.size()) > static_cast<size_t>(device_check::kMaxCanaryRegions))
+    return false;
+  for (const std::string* in : req.inputs) {
+    round->inputs.push_back(Resident(in));
+    if (round->inputs.back() == nullptr) return false;
+  }
+  for (size_t j = 0; j < outs.size(); ++j) {
+    if (req.references[j]->size() != outs[j].bytes) return false;
+    round->references.push_back(Resident(req.references[j]));
+    if (round->references.back() == nullptr) return false;
+    // A decoy of another size is none (NearerDecoy says so on the host).
+    const std::string* decoy = req.decoys.empty() ? nullptr : req.decoys[j];
+    if (decoy != nullptr && decoy->size() != outs[j].bytes) decoy = nullptr;
+    round->decoys.push_back(decoy != nullptr ? Resident(decoy) : nullptr);
+    if (decoy != nullptr && round->decoys.back() == nullptr) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<bool> CudaProcessBackend::CheckOnDevice(const CallRequest& req,
                                                        const std::vector<uint64_t>& offset,
+                                                       const RoundOnDevice& round,
                                                        Observation* ob) {
   const std::vector<Tensor>& ins = *req.ins;
   const std::vector<Tensor>& outs = *req.outs;
   const size_t n = ins.size() + outs.size();
-  auto tensor = [&](size_t i) -> const Tensor& {
-    return i < ins.size() ? ins[i] : outs[i - ins.size()];
-  };
   // The outputs as they were when the answer arrived, where the candidate
   // process cannot reach them.
   if (snapshots_.size() < outs.size()) snapshots_.resize(outs.size());
@@ -131,24 +161,21 @@ absl::StatusOr<bool> CudaProcessBackend::CheckOnDevice(const CallRequest& req,
   std::vector<uint64_t> regions;
   for (size_t i = 0; i < n; ++i) {
     regions.push_back(offset[i] - kCanary);
-    regions.push_back(offset[i] + tensor(i).bytes);
+    regions.push_back(offset[i] + TensorAt(req, i).bytes);
   }
   RATCHET_CUDA_RETURN_IF_ERROR(device_check::LaunchCanaryCheck(
       arena_, regions.data(), static_cast<int>(regions.size()), static_cast<int>(kCanary),
       kCanaryByte, &checks->first_bad_canary, nullptr));
   for (size_t i = 0; i < ins.size(); ++i) {
     RATCHET_CUDA_RETURN_IF_ERROR(device_check::LaunchBytesDiffer(
-        arena_ + offset[i], Resident(req.inputs[i]), ins[i].bytes, &checks->input_differs[i],
-        nullptr));
+        arena_ + offset[i], round.inputs[i], ins[i].bytes, &checks->input_differs[i], nullptr));
   }
   for (size_t j = 0; j < outs.size(); ++j) {
     device_check::CompareArgs a;
     a.out = snapshots_[j].data;
     a.out_dtype = a.ref_dtype = static_cast<int>(outs[j].dtype);
-    a.ref = Resident(req.references[j]);
-    a.decoy = req.decoys.empty() || req.decoys[j]->size() != outs[j].bytes
-                  ? nullptr
-                  : Resident(req.decoys[j]);
+    a.ref = round.references[j];
+    a.decoy = round.decoys[j];
     a.count = static_cast<int64_t>(outs[j].bytes / DTypeSize(outs[j].dtype));
     a.atol = req.tolerances[j].atol;
     a.rtol = req.tolerances[j].rtol;
@@ -159,12 +186,9 @@ absl::StatusOr<bool> CudaProcessBackend::CheckOnDevice(const CallRequest& req,
   RATCHET_CUDA_RETURN_IF_ERROR(
       cudaMemcpy(&found, checks, sizeof(CallChecks), cudaMemcpyDeviceToHost));
   if (found.first_bad_canary < static_cast<int>(regions.size())) {
-    const size_t i = static_cast<size_t>(found.first_bad_canary) / 2;
-    const bool before = found.first_bad_canary % 2 == 0;
     ob->end = Observation::End::kOutOfBounds;
-    ob->detail = absl::StrCat("wrote ", before ? "before the start" : "past the end", " of ",
-                              i < ins.size() ? "input '" : "output '", tensor(i).name,
-                              "' (canary bytes changed)");
+    ob->detail = CanaryChanged(req, static_cast<size_t>(found.first_bad_canary) / 2,
+                               found.first_bad_canary % 2 == 0);
     return true;
   }
   for (size_t i = 0; i < ins.size(); ++i) {
@@ -256,13 +280,10 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
                               : absl::StrCat("more than ", ch::kMaxTensors, " tensors");
     return ob;
   }
-  auto tensor = [&](size_t i) -> const Tensor& {
-    return i < ins.size() ? ins[i] : outs[i - ins.size()];
-  };
   std::vector<size_t> sizes(n);
   size_t need = 0;
   for (size_t i = 0; i < n; ++i) {
-    sizes[i] = tensor(i).bytes;
+    sizes[i] = TensorAt(req, i).bytes;
     need += AlignUp(sizes[i], kAlign) + 2 * kCanary;
   }
   if (need > arena_bytes_) {
@@ -274,30 +295,19 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
   const std::vector<uint64_t> offset = PlaceTensors(sizes, arena_bytes_, kAlign, kCanary, &rng_);
   // Checked on the device when every piece of this round's data is there
   // (or fits there now), else on the host.
-  bool on_device = device_check_ && req.references.size() == outs.size() &&
-                   req.tolerances.size() == outs.size() && 2 * n <= static_cast<size_t>(
-                       device_check::kMaxCanaryRegions);
-  for (size_t i = 0; i < ins.size() && on_device; ++i)
-    on_device = Resident(req.inputs[i]) != nullptr;
-  for (size_t j = 0; j < outs.size() && on_device; ++j) {
-    on_device = req.references[j]->size() == outs[j].bytes &&
-                Resident(req.references[j]) != nullptr;
-    // A decoy of another size is none (NearerDecoy says so on the host).
-    if (on_device && !req.decoys.empty() && req.decoys[j]->size() == outs[j].bytes)
-      on_device = Resident(req.decoys[j]) != nullptr;
-  }
+  RoundOnDevice round;
+  const bool on_device = device_check_ && OnDevice(req, &round);
   ch::ControlBlock* cb = p_->control();
   absl::Status st;
   for (size_t i = 0; i < n && st.ok(); ++i) {
-    const Tensor& t = tensor(i);
+    const Tensor& t = TensorAt(req, i);
     char* at = arena_ + offset[i];
     st = CudaStatus(cudaMemset(at - kCanary, kCanaryByte, kCanary), "cudaMemset(canary)");
     if (st.ok())
       st = CudaStatus(cudaMemset(at + t.bytes, kCanaryByte, kCanary), "cudaMemset(canary)");
     if (st.ok() && i < ins.size()) {
-      const char* resident = on_device ? Resident(req.inputs[i]) : nullptr;
-      st = resident != nullptr
-               ? CudaStatus(cudaMemcpy(at, resident, t.bytes, cudaMemcpyDeviceToDevice),
+      st = on_device
+               ? CudaStatus(cudaMemcpy(at, round.inputs[i], t.bytes, cudaMemcpyDeviceToDevice),
                             "cudaMemcpy(input)")
                : CudaStatus(cudaMemcpy(at, req.inputs[i]->data(), t.bytes,
                                        cudaMemcpyHostToDevice),
@@ -356,7 +366,7 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
   ob.rc = end.rc;
   ob.ns = std::max(0.0, end.ns - p_->round_trip_ns()) / static_cast<double>(repeat);
   if (on_device) {
-    const absl::StatusOr<bool> decided = CheckOnDevice(req, offset, &ob);
+    const absl::StatusOr<bool> decided = CheckOnDevice(req, offset, round, &ob);
     if (!decided.ok()) return cuda_failed(decided.status());
     if (*decided) {
       ++device_checked_calls_;
@@ -386,7 +396,7 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
   if (!st.ok()) return cuda_failed(st);
   char canary[kCanary];
   for (size_t i = 0; i < n; ++i) {
-    const Tensor& t = tensor(i);
+    const Tensor& t = TensorAt(req, i);
     for (const bool before : {true, false}) {
       const char* at = before ? arena_ + offset[i] - kCanary : arena_ + offset[i] + t.bytes;
       st = CudaStatus(cudaMemcpy(canary, at, kCanary, cudaMemcpyDeviceToHost), "cudaMemcpy(canary)");
@@ -394,9 +404,7 @@ Observation CudaProcessBackend::Call(const CallRequest& req) {
       for (size_t b = 0; b < kCanary; ++b) {
         if (static_cast<unsigned char>(canary[b]) == kCanaryByte) continue;
         ob.end = Observation::End::kOutOfBounds;
-        ob.detail = absl::StrCat("wrote ", before ? "before the start" : "past the end", " of ",
-                                 i < ins.size() ? "input '" : "output '", t.name,
-                                 "' (canary bytes changed)");
+        ob.detail = CanaryChanged(req, i, before);
         return ob;
       }
     }

@@ -62,11 +62,19 @@ class CudaProcessBackend : public CandidateBackend {
   // The device copy of round data `host` (made on first use), or null when
   // it does not fit in what is left of the resident budget.
   const char* Resident(const std::string* host);
+  // A call's round data on the device: inputs, references, decoys (null:
+  // none), one per tensor.
+  struct RoundOnDevice {
+    std::vector<const char*> inputs, references, decoys;
+  };
+  // Whether the call can be checked on the device: its round is all there
+  // (copied now where it was not yet) and its tensors are few enough.
+  bool OnDevice(const CallRequest& req, RoundOnDevice* round);
   // After the call: snapshots the outputs, checks everything on the device.
   // Fills `ob` (out of bounds, a modified input, or `checked`); false when
   // the outputs must go to the host. `offset` as placed for this call.
   absl::StatusOr<bool> CheckOnDevice(const CallRequest& req, const std::vector<uint64_t>& offset,
-                                     Observation* ob);
+                                     const RoundOnDevice& round, Observation* ob);
   // Fills `dst` with what Poison() writes for `n` bytes of `dtype`, copied
   // from a device template made once per dtype (no host copy per call).
   absl::Status PoisonOnDevice(char* dst, DType dtype, size_t n);
