@@ -372,13 +372,13 @@ if step throughput; then
       else
         problem="problem: $ROOT/$prob"
       fi
-      printf "name: %s\ntask: kernel\n$problem\nthreads: 2\nin_flight_per_thread: 1\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: 500, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.02}\nharness: {warmups: 10, repetitions: 50, correctness_rounds: 3, timeout_seconds: 300}\n" \
+      printf "name: %s\ntask: kernel\n$problem\nthreads: 2\nin_flight_per_thread: ${TP_INFLIGHT:-1}\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: 500, max_wall_seconds: %s}\nverification: {replays: 2, min_gain: 0.02}\nharness: {warmups: 10, repetitions: 50, correctness_rounds: 3, timeout_seconds: 300}\n" \
         "$name" "${TP_WALL:-150}" > "$OUT/$name.yaml"
       # "overlap": as "after", two jobs per GPU sharing it through the
       # harness's --device-lock (one's start and given rounds beside the
-      # other's GPU work).
+      # other's GPU work); $TP_GPU_JOBS jobs per GPU, $TP_INFLIGHT a thread.
       dc=1; rc_dir=""; gpu_jobs=1; [ $side = before ] && dc=0 && rc_dir=none
-      [ $side = overlap ] && gpu_jobs=2
+      [ $side = overlap ] && gpu_jobs=${TP_GPU_JOBS:-2}
       nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
       smi=$!
       start=$(date +%s)
@@ -409,8 +409,12 @@ steps = [(b[0] - a[0]) / (b[1] - a[1]) for a, b in zip(seen, seen[1:])][len(seen
 if steps:
     steps.sort()
     med = steps[len(steps) // 2]
-    print("steady state: %.2f s an evaluation (median of the last %d) = %.0f per GPU-hour;" % (
-        med, len(steps), 3600.0 / med if med > 0 else 0))
+    # Busy over the same half (util sampled every 0.1 s from the start).
+    half = seen[len(seen) // 2][0]
+    window = util[int(half * 10):int(seen[-1][0] * 10)]
+    wbusy = sum(1 for u in window if u > 0) / len(window) if window else 0
+    print("steady state: %.2f s an evaluation (median of the last %d) = %.0f per GPU-hour, busy %.0f%% of its %d samples;" % (
+        med, len(steps), 3600.0 / med if med > 0 else 0, 100 * wbusy, len(window)))
 try:
     d = json.load(open(base + ".json"))
     n, w = d["evaluations"], d["wall_seconds"]
