@@ -82,7 +82,10 @@ done
 # from nothing quickly (fields are a tag and a value).
 
 failed=0
-printf '\n%-24s %12s %8s %8s  %s\n' fuzzer runs seconds corpus result
+# The table also goes to BUILD/summary.txt (.ci/run prints it after ctest,
+# which shows a passing test's output only on failure).
+summary="$build/summary.txt"
+printf '%-24s %12s %8s %8s  %s\n' fuzzer runs seconds corpus result | tee "$summary"
 for f in "${fuzzers[@]}"; do
   log="$build/$f.log"
   mkdir -p "$build/artifacts"
@@ -95,13 +98,13 @@ for f in "${fuzzers[@]}"; do
     -max_len=65536 -print_final_stats=1 -artifact_prefix="$build/artifacts/$f-" \
     "$build/corpus/$f" >"$log" 2>&1 || rc=$?
   t=$(( $(date +%s) - t0 ))
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
+  executed=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
   files=$(ls "$build/corpus/$f" | wc -l)
   if [ $rc -eq 0 ]; then result=ok; else result="CRASH (exit $rc)"; failed=1; fi
-  printf '%-24s %12s %8s %8s  %s\n' "$f" "${runs:-?}" "$t" "$files" "$result"
+  printf '%-24s %12s %8s %8s  %s\n' "$f" "${executed:-?}" "$t" "$files" "$result" | tee -a "$summary"
   if [ $rc -ne 0 ]; then
     grep -E "ERROR|SUMMARY|runtime error|Test unit written|==[0-9]+==" "$log" | head -20 | sed 's/^/    /'
   fi
 done
-echo "run_fuzzers: $(( $(date +%s) - start )) s in all"
+echo "run_fuzzers: $(( $(date +%s) - start )) s in all (seed $fuzz_seed)" | tee -a "$summary"
 exit $failed
