@@ -1,4 +1,4 @@
-// The coordinator's Prometheus metrics (docs/cluster.md, "Metrics"): counters
+// The coordinator's Prometheus metrics (docs/operations.md, "Metrics"): counters
 // bumped as things happen, gauges recounted from the store by the research
 // loop about once a second.
 #ifndef RATCHET_COORDINATOR_COORDINATOR_METRICS_H_

@@ -6,7 +6,7 @@
 // passes. A floating-point element fails the whole output when
 //   |o - r| > max_error_factor * max(atol + rtol * |r|, ulp(r))
 // where ulp(r) is one unit in the last place at r of the output dtype (or the
-// reference dtype, whichever is coarser). docs/harness.md "Near misses only"
+// reference dtype, whichever is coarser). docs/harness.md "Mismatches must be near misses"
 // explains the default and the exceptions.
 #ifndef RATCHET_KERNELS_CORRECTNESS_COMPARE_H_
 #define RATCHET_KERNELS_CORRECTNESS_COMPARE_H_
