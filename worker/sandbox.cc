@@ -31,6 +31,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Where /tmp or /dev/shm lives when bwrap cannot size a tmpfs: a folder of
+// the scratch folder, so that the scratch watch counts what is written there.
+std::string TmpFolderInScratch(const std::string& scratch_dir, const char* tmp) {
+  return scratch_dir + (std::string(tmp) == "/tmp" ? "/.sandbox-tmp" : "/.sandbox-shm");
+}
+
 bool IsExecutable(const std::string& path) {
   return !path.empty() && access(path.c_str(), X_OK) == 0;
 }
@@ -372,27 +378,33 @@ absl::StatusOr<Sandbox> Sandbox::Create(const std::string& choice,
     if (mkdtemp(tmpl) == nullptr) {
       why = absl::StrCat("cannot make a probe folder: ", strerror(errno));
     } else {
-      Sandbox candidate(Mode::kBwrap, bwrap);
-      SandboxSpec spec;
-      spec.argv = {FindTrue()};
-      spec.scratch_dir = tmpl;
-      spec.wall_seconds = 20;
-      std::vector<std::string> output;
-      RunHooks hooks;
-      hooks.output_line = [&output](const std::string& line) {
-        if (output.size() < 5) output.push_back(line);
-      };
-      auto result = candidate.Run(spec, hooks);
-      rmdir(tmpl);
-      if (!result.ok()) {
-        why = std::string(result.status().message());
-      } else if (result->exit_code != 0) {
-        why = absl::StrCat(bwrap, " probe failed (exit ", result->exit_code,
-                           result->signal ? ", " + SignalName(result->signal) : "",
-                           "): ", absl::StrJoin(output, " | "));
-      } else {
-        return candidate;
+      // With sized tmpfs first; a bwrap older than 0.7 knows no --size and
+      // gets /tmp and /dev/shm in the scratch folder instead.
+      for (bool sized : {true, false}) {
+        Sandbox candidate(Mode::kBwrap, bwrap, sized);
+        SandboxSpec spec;
+        spec.argv = {FindTrue()};
+        spec.scratch_dir = tmpl;
+        spec.wall_seconds = 20;
+        spec.scratch_bytes = 64 << 20;
+        std::vector<std::string> output;
+        RunHooks hooks;
+        hooks.output_line = [&output](const std::string& line) {
+          if (output.size() < 5) output.push_back(line);
+        };
+        auto result = candidate.Run(spec, hooks);
+        if (!result.ok()) {
+          why = std::string(result.status().message());
+        } else if (result->exit_code != 0) {
+          why = absl::StrCat(bwrap, " probe failed (exit ", result->exit_code,
+                             result->signal ? ", " + SignalName(result->signal) : "",
+                             "): ", absl::StrJoin(output, " | "));
+        } else {
+          fs::remove_all(tmpl);
+          return candidate;
+        }
       }
+      fs::remove_all(tmpl);
     }
   }
   if (choice == "bwrap")
@@ -400,6 +412,11 @@ absl::StatusOr<Sandbox> Sandbox::Create(const std::string& choice,
         absl::StrCat("--sandbox=bwrap, but bwrap cannot run: ", why));
   if (warning != nullptr) *warning = why;
   return Sandbox(Mode::kRlimits, "");
+}
+
+int64_t Sandbox::TmpfsBytes(int64_t scratch_bytes) {
+  if (scratch_bytes <= 0) return 0;
+  return std::max<int64_t>(scratch_bytes / 4, int64_t{1} << 20);
 }
 
 std::vector<std::string> Sandbox::CommandLine(const SandboxSpec& spec) const {
@@ -421,9 +438,19 @@ std::vector<std::string> Sandbox::CommandLine(const SandboxSpec& spec) const {
     std::error_code ec;
     if (fs::exists(entry, ec)) cmd.insert(cmd.end(), {"--ro-bind", entry, entry});
   }
-  // Fresh /dev and /proc, a private /tmp.
-  cmd.insert(cmd.end(), {"--dev", "/dev", "--tmpfs", "/dev/shm", "--proc", "/proc",
-                         "--tmpfs", "/tmp"});
+  // Fresh /dev and /proc, a private /tmp and /dev/shm. Both are sized from
+  // the scratch cap: the scratch watch sees only the scratch folder, and an
+  // unsized tmpfs holds up to half of the host's RAM.
+  cmd.insert(cmd.end(), {"--dev", "/dev", "--proc", "/proc"});
+  for (const char* tmp : {"/dev/shm", "/tmp"}) {
+    if (spec.scratch_bytes > 0 && !sized_tmpfs_ && !spec.scratch_read_only) {
+      cmd.insert(cmd.end(), {"--bind", TmpFolderInScratch(spec.scratch_dir, tmp), tmp});
+      continue;
+    }
+    if (spec.scratch_bytes > 0 && sized_tmpfs_)
+      cmd.insert(cmd.end(), {"--size", std::to_string(TmpfsBytes(spec.scratch_bytes))});
+    cmd.insert(cmd.end(), {"--tmpfs", tmp});
+  }
   // The caller's extra folders and the program's own folder, read-only
   // (a build under /tmp or a checkout, say); parents before their children.
   std::vector<std::string> extra = spec.ro_binds;
@@ -468,6 +495,13 @@ absl::StatusOr<RunResult> Sandbox::Run(const SandboxSpec& spec,
     return absl::InvalidArgumentError(
         absl::StrCat("scratch folder '", spec.scratch_dir, "' does not exist"));
 
+  if (mode_ == Mode::kBwrap && !sized_tmpfs_ && spec.scratch_bytes > 0 &&
+      !spec.scratch_read_only) {
+    for (const char* tmp : {"/dev/shm", "/tmp"}) {
+      std::error_code ec;
+      fs::create_directories(TmpFolderInScratch(spec.scratch_dir, tmp), ec);
+    }
+  }
   ChildPlan plan;
   plan.args = CommandLine(spec);
   plan.envs = spec.env;

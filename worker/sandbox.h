@@ -30,7 +30,9 @@ struct SandboxSpec {
   double cpu_seconds = 0;         // RLIMIT_CPU per process; 0 = none
   int64_t memory_bytes = 0;       // RLIMIT_DATA; 0 = none
   // The most the scratch folder may hold (allocated blocks, whole tree);
-  // 0 = no limit. Each file is also capped at it by RLIMIT_FSIZE.
+  // 0 = no limit. Each file is also capped at it by RLIMIT_FSIZE. Under bwrap
+  // it also sizes the private /tmp and /dev/shm (Sandbox::TmpfsBytes), so
+  // that all a job can write stays bounded.
   int64_t scratch_bytes = 0;
   std::vector<std::string> env;   // the child's whole environment, "K=V"
   // Absolute folders (or single files) made visible, read-only, at the same path under bwrap
@@ -101,11 +103,23 @@ class Sandbox {
   // not /home, /root, /var, /srv, /work or any checkout.
   std::vector<std::string> CommandLine(const SandboxSpec& spec) const;
 
+  // The size of each of a job's private tmpfs (/tmp and /dev/shm) under
+  // bwrap for a scratch cap of `scratch_bytes` (0 = unsized): a quarter of
+  // the cap each, at least 1 MiB, so a job holds at most 1.5x its cap in all.
+  // tmpfs is memory: unsized, each would take up to half of the host's RAM.
+  static int64_t TmpfsBytes(int64_t scratch_bytes);
+  // Whether this bwrap takes --size for a tmpfs (0.7 and later). Without it
+  // /tmp and /dev/shm are folders of the scratch folder instead, which the
+  // scratch watch counts.
+  bool sized_tmpfs() const { return sized_tmpfs_; }
+
  private:
-  Sandbox(Mode mode, std::string bwrap) : mode_(mode), bwrap_(std::move(bwrap)) {}
+  Sandbox(Mode mode, std::string bwrap, bool sized_tmpfs = true)
+      : mode_(mode), bwrap_(std::move(bwrap)), sized_tmpfs_(sized_tmpfs) {}
 
   Mode mode_;
   std::string bwrap_;  // path of the bwrap binary when mode_ == kBwrap
+  bool sized_tmpfs_;
 };
 
 // This process's executable, by /proc/self/exe; "" when unknown. A file

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
@@ -425,6 +426,55 @@ TEST_P(SandboxTest, StayingUnderTheScratchLimitPasses) {
   EXPECT_FALSE(r.scratch_exceeded);
   EXPECT_GE(r.scratch_used_bytes, 10 << 20);
   EXPECT_LE(r.scratch_used_bytes, kScratchLimit);
+}
+
+// /tmp and /dev/shm are tmpfs under bwrap, which the scratch watch does not
+// see: files each under RLIMIT_FSIZE, 60 MiB in all, must still stop near the
+// cap (Sandbox::TmpfsBytes) with ENOSPC, not fill half of the host's RAM.
+TEST_P(SandboxTest, TmpAndShmAreBoundedByTheScratchCapUnderBwrap) {
+  if (!bwrap()) GTEST_SKIP() << "without bwrap /tmp is the host's";
+  for (const char* tmp : {"/tmp", "/dev/shm"}) {
+    SCOPED_TRACE(tmp);
+    SandboxSpec spec = Shell(absl::StrCat(
+        "df -k ", tmp, " | tail -n 1; i=0; while [ $i -lt 15 ]; do "
+        "head -c 4194304 /dev/zero > ", tmp, "/f$i 2>/dev/null || { "
+        "echo stopped at $i; du -sk ", tmp, "; exit 7; }; i=$((i+1)); done; exit 0"));
+    spec.scratch_bytes = kScratchLimit;
+    std::vector<std::string> lines;
+    RunHooks hooks;
+    hooks.output_line = [&lines](const std::string& l) { lines.push_back(l); };
+    RunResult r = MustRun(spec, hooks);
+    const std::string out = absl::StrJoin(lines, " | ");
+    EXPECT_EQ(r.exit_code, 7) << out;
+    EXPECT_EQ(r.signal, 0) << out;
+    EXPECT_FALSE(r.timed_out);
+    // Nothing went to the scratch folder, and the watch says so.
+    EXPECT_FALSE(r.scratch_exceeded) << out;
+    EXPECT_LT(r.scratch_used_bytes, 1 << 20);
+    // The tmpfs held no more than its size (a quarter of the cap).
+    ASSERT_GE(lines.size(), 3u) << out;
+    int64_t held_kb = 0;
+    ASSERT_TRUE(absl::SimpleAtoi(lines.back().substr(0, lines.back().find('\t')), &held_kb))
+        << out;
+    EXPECT_LE(held_kb * 1024, Sandbox::TmpfsBytes(kScratchLimit) + (64 << 10)) << out;
+  }
+}
+
+// Without a scratch cap the tmpfs stay unsized, as before.
+TEST(SandboxCommandLineTest, TmpfsSizesFollowTheScratchCap) {
+  auto sandbox = Sandbox::Create("bwrap");
+  if (!sandbox.ok()) GTEST_SKIP() << "bwrap unavailable: " << sandbox.status();
+  if (!sandbox->sized_tmpfs()) GTEST_SKIP() << "this bwrap takes no --size";
+  TempDir scratch;
+  SandboxSpec spec;
+  spec.argv = {"/bin/true"};
+  spec.scratch_dir = scratch.path();
+  spec.scratch_bytes = int64_t{8} << 30;
+  const std::string line = absl::StrJoin(sandbox->CommandLine(spec), " ");
+  EXPECT_TRUE(absl::StrContains(line, "--size 2147483648 --tmpfs /dev/shm")) << line;
+  EXPECT_TRUE(absl::StrContains(line, "--size 2147483648 --tmpfs /tmp")) << line;
+  spec.scratch_bytes = 0;
+  EXPECT_FALSE(absl::StrContains(absl::StrJoin(sandbox->CommandLine(spec), " "), "--size"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SandboxTest, ::testing::Values("bwrap", "none"),
