@@ -15,7 +15,6 @@ if(NOT DEFINED CUDAToolkit_FOUND)
 endif()
 if(CUDAToolkit_FOUND)
   add_library(ratchet_gpu_calibration STATIC ${CMAKE_CURRENT_LIST_DIR}/gpu_calibration.cc)
-  target_include_directories(ratchet_gpu_calibration PUBLIC ${CMAKE_CURRENT_LIST_DIR}/../..)
   target_link_libraries(ratchet_gpu_calibration
     PUBLIC CUDA::cudart CUDA::cublas
     PRIVATE ratchet_kernels)
