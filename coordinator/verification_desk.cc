@@ -17,10 +17,11 @@ int FirstRound(const v1::VerificationPolicy& policy) {
   return std::clamp(policy.replays(), 1, spec::kMaxReplaysPerSide);
 }
 
-// The most replays a side a claim may get: its policy's max_replays (never
-// below its first round), within kMaxReplaysPerSide.
+// The most replays a side a claim may get: its policy's max_replays (the
+// spec's default where left out; never below its first round), within
+// kMaxReplaysPerSide.
 int MaxReplays(const v1::VerificationPolicy& policy) {
-  const int max = policy.max_replays() > 0 ? policy.max_replays() : spec::kDefaultMaxReplays;
+  const int max = spec::AppliedVerification(policy).max_replays();
   return std::min(spec::kMaxReplaysPerSide, std::max(max, FirstRound(policy)));
 }
 
@@ -155,6 +156,16 @@ absl::StatusOr<v1::ReplayBundle> VerificationDesk::Bundle(const v1::Verification
     if (worker->has_value())
       (*bundle.mutable_worker_hardware())[e.worker_id()] =
           HardwareKey((*worker)->hardware(), campaign->spec().device() == v1::DEVICE_CUDA);
+  }
+  // The sources it screens, so that it needs no read access of its own. One
+  // that is gone screens as empty rather than keep the claim from a verdict.
+  for (auto [id, solution] : {std::pair{v.candidate_id(), bundle.mutable_candidate_solution()},
+                              std::pair{v.incumbent_candidate_id(),
+                                        bundle.mutable_incumbent_solution()}}) {
+    auto candidate = store_->GetCandidate(id);
+    if (absl::IsNotFound(candidate.status())) continue;
+    if (!candidate.ok()) return candidate.status();
+    *solution = candidate->solution();
   }
   auto floors = store_->ListNoiseFloors(campaign->spec().problem().name());
   if (absl::IsUnimplemented(floors.status())) return bundle;

@@ -378,12 +378,9 @@ absl::StatusOr<v1::Job> WorkerGateway::Fill(v1::Job job, const v1::Hardware& har
   if (baselines.ok())
     for (auto& b : *baselines) *job.add_baselines() = std::move(b);
   if (job.kind() == v1::JOB_REPLAY) {
-    const auto& tiers = (*spec)->verification().tiers();
-    auto has = [&](const char* t) {
-      return tiers.empty() || std::find(tiers.begin(), tiers.end(), t) != tiers.end();
-    };
-    job.set_adversarial(has("adversarial"));
-    job.set_independent_timing(has("independent-timing"));
+    const v1::VerificationPolicy& policy = (*spec)->verification();
+    job.set_adversarial(spec::TierEnabled(policy, spec::kTierAdversarial));
+    job.set_independent_timing(spec::TierEnabled(policy, spec::kTierIndependentTiming));
   }
   return job;
 }

@@ -37,13 +37,7 @@ void ApplyDefaults(v1::CampaignSpec* spec) {
   v1::Budget* budget = spec->mutable_budget();
   if (budget->max_evaluations() == 0) budget->set_max_evaluations(kDefaultMaxEvaluations);
 
-  v1::VerificationPolicy* v = spec->mutable_verification();
-  if (v->replays() == 0) v->set_replays(kDefaultReplays);
-  if (v->significance() == 0) v->set_significance(kDefaultSignificance);
-  if (v->timing_tolerance() == 0) v->set_timing_tolerance(kDefaultTimingTolerance);
-  if (v->noise_sigmas() == 0) v->set_noise_sigmas(kDefaultNoiseSigmas);
-  if (v->max_replays() == 0) v->set_max_replays(kDefaultMaxReplays);
-  DefaultTiers(v);
+  ApplyVerificationDefaults(spec->mutable_verification());
 
   v1::HarnessSettings* h = spec->mutable_harness();
   if (h->warmups() == 0) h->set_warmups(kDefaultWarmups);
@@ -70,6 +64,27 @@ void ApplyDefaults(v1::CampaignSpec* spec) {
     if (t->eval_seed() == 0) t->set_eval_seed(kDefaultEvalSeed);
     if (t->halving() == 0) t->set_halving(kDefaultHalving);
   }
+}
+
+void ApplyVerificationDefaults(v1::VerificationPolicy* v) {
+  if (v->replays() == 0) v->set_replays(kDefaultReplays);
+  if (v->significance() == 0) v->set_significance(kDefaultSignificance);
+  if (v->timing_tolerance() == 0) v->set_timing_tolerance(kDefaultTimingTolerance);
+  if (v->noise_sigmas() == 0) v->set_noise_sigmas(kDefaultNoiseSigmas);
+  if (v->max_replays() == 0) v->set_max_replays(kDefaultMaxReplays);
+  DefaultTiers(v);
+}
+
+v1::VerificationPolicy AppliedVerification(const v1::VerificationPolicy& policy) {
+  v1::VerificationPolicy applied = policy;
+  ApplyVerificationDefaults(&applied);
+  return applied;
+}
+
+bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier) {
+  const v1::VerificationPolicy applied = AppliedVerification(policy);
+  return std::find(applied.tiers().begin(), applied.tiers().end(), tier) !=
+         applied.tiers().end();
 }
 
 void ApplyLlmDefaults(v1::LlmSettings* llm) {

@@ -13,6 +13,7 @@
 #define RATCHET_SPEC_DEFAULTS_H_
 
 #include <cstdint>
+#include <string>
 
 #include "ratchet/v1/ratchet.pb.h"
 
@@ -28,6 +29,9 @@ inline constexpr const char* kExperiences[] = {"campaign", "shared"};
 inline constexpr const char* kTiers[] = {"guards", "replay", "adversarial",
                                          "independent-timing"};
 inline constexpr int kAlwaysOnTiers = 2;
+// The tiers a replay job switches on (Job.adversarial, .independent_timing).
+inline constexpr const char* kTierAdversarial = kTiers[2];
+inline constexpr const char* kTierIndependentTiming = kTiers[3];
 
 // Replays a side: the most a policy may ask for (replays, max_replays), the
 // most the verifier's schedule reaches and the most the coordinator queues for a claim.
@@ -99,6 +103,17 @@ void ApplyDefaults(v1::CampaignSpec* spec);
 // The llm section's part of ApplyDefaults (for LlmProposer::Create, which
 // also takes settings that did not come through a spec).
 void ApplyLlmDefaults(v1::LlmSettings* llm);
+
+// The verification section's part of ApplyDefaults, for a policy read back
+// with a claim (the verifier, the coordinator's verification desk): a claim
+// stored before its spec had defaults applied means the same as one after.
+void ApplyVerificationDefaults(v1::VerificationPolicy* policy);
+// A copy of `policy` with ApplyVerificationDefaults applied.
+v1::VerificationPolicy AppliedVerification(const v1::VerificationPolicy& policy);
+
+// Whether `policy` runs `tier`: the tiers ApplyVerificationDefaults leaves
+// it (every one of kTiers when it names none).
+bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier);
 
 }  // namespace ratchet::spec
 

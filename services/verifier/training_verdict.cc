@@ -72,15 +72,15 @@ SeedResponse Seeds(const std::vector<const v1::TrainingRun*>& runs) {
 v1::Verification DecideTraining(const v1::Verification& claim, const v1::ReplayBundle& replays) {
   v1::Verification v = claim;
   v1::VerdictEvidence* ev = v.mutable_evidence();
-  const v1::VerificationPolicy& policy = claim.policy();
+  const v1::VerificationPolicy policy = spec::AppliedVerification(claim.policy());
   const bool target = claim.task() == v1::TASK_TRAIN_TARGET;
   const std::string figure = target ? "training_seconds" : "bpb";
   const int places = target ? 2 : 4;
-  const double sigmas = policy.noise_sigmas() > 0 ? policy.noise_sigmas() : kDefaultNoiseSigmas;
+  const double sigmas = policy.noise_sigmas();
   // One look (MoreReplaysWanted asks for no more), so no correction over
   // looks: the campaign's significance itself. LookSignificance would divide
   // it by the looks the policy allows a kernel claim.
-  const double alpha = policy.significance() > 0 ? policy.significance() : kDefaultSignificance;
+  const double alpha = policy.significance();
   const int per_side = ReplaysPerSide(claim, replays);
   ev->set_figure(figure);
   ev->set_planned_looks(1);

@@ -273,10 +273,7 @@ v1::NoiseFloor PooledNoiseFloor(const v1::ReplayBundle& replays,
 }
 
 bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier) {
-  if (policy.tiers().empty()) return true;
-  for (int i = 0; i < spec::kAlwaysOnTiers; ++i)
-    if (tier == spec::kTiers[i]) return true;
-  return std::find(policy.tiers().begin(), policy.tiers().end(), tier) != policy.tiers().end();
+  return spec::TierEnabled(policy, tier);
 }
 
 bool ReplaysFinished(const v1::ReplayBundle& replays) {
@@ -287,21 +284,20 @@ bool ReplaysFinished(const v1::ReplayBundle& replays) {
 }
 
 int ReplayCount(const v1::VerificationPolicy& policy, bool screening_flagged) {
-  const int cap = policy.max_replays() > 0 ? policy.max_replays() : kDefaultMaxReplays;
+  const int cap = spec::AppliedVerification(policy).max_replays();
+  // At least one replay, even for a hand-built policy that names none.
   int n = std::max(1, policy.replays());
   if (screening_flagged) n *= 2;
   return std::max(1, std::min(n, std::max(cap, std::max(1, policy.replays()))));
 }
 
 std::vector<int> ReplaySchedule(const v1::Verification& claim) {
-  const v1::VerificationPolicy& policy = claim.policy();
+  const v1::VerificationPolicy policy = spec::AppliedVerification(claim.policy());
   const int first = claim.evidence().replays_requested() > 0
                         ? claim.evidence().replays_requested()
-                        : ReplayCount(policy, false);
+                        : ReplayCount(claim.policy(), false);
   // The coordinator queues at most spec::kMaxReplaysPerSide a side.
-  const int last = std::max(first, std::min(spec::kMaxReplaysPerSide,
-                                            policy.max_replays() > 0 ? policy.max_replays()
-                                                                     : kDefaultMaxReplays));
+  const int last = std::max(first, std::min(spec::kMaxReplaysPerSide, policy.max_replays()));
   // Doubling keeps the looks few, and so the per-look threshold high.
   std::vector<int> looks = {first};
   while (looks.back() < last) looks.push_back(std::min(last, 2 * looks.back()));
@@ -309,8 +305,7 @@ std::vector<int> ReplaySchedule(const v1::Verification& claim) {
 }
 
 double LookSignificance(const v1::Verification& claim) {
-  const double alpha =
-      claim.policy().significance() > 0 ? claim.policy().significance() : kDefaultSignificance;
+  const double alpha = spec::AppliedVerification(claim.policy()).significance();
   return alpha / ReplaySchedule(claim).size();
 }
 
@@ -352,8 +347,7 @@ int MoreReplaysWanted(const v1::Verification& claim, const v1::ReplayBundle& rep
   if (now.outcome() != v1::VERDICT_REJECTED_NOISE || now.reason() != "noise") return 0;
   const v1::VerdictEvidence& ev = now.evidence();
   if (ev.relative_gain() <= 0 || ev.relative_gain() < ev.required_gain()) return 0;
-  const double alpha =
-      claim.policy().significance() > 0 ? claim.policy().significance() : kDefaultSignificance;
+  const double alpha = spec::AppliedVerification(claim.policy()).significance();
   if (now.candidate_scores_size() >= 2 && now.incumbent_scores_size() >= 2 &&
       ev.p_value() >= std::min(0.5, kPromisingFactor * alpha))
     return 0;
@@ -385,11 +379,12 @@ v1::Verification Decide(const v1::Verification& claim, const v1::ReplayBundle& r
     return DecideTraining(claim, replays);
   v1::Verification v = claim;
   v1::VerdictEvidence* ev = v.mutable_evidence();
-  const v1::VerificationPolicy& policy = claim.policy();
-  const double tolerance =
-      policy.timing_tolerance() > 0 ? policy.timing_tolerance() : kDefaultTimingTolerance;
-  const double sigmas = policy.noise_sigmas() > 0 ? policy.noise_sigmas() : kDefaultNoiseSigmas;
-  const double alpha = policy.significance() > 0 ? policy.significance() : kDefaultSignificance;
+  // The spec's defaults for what the claim's policy leaves out (applied at
+  // submit already; a hand-built claim reads the same).
+  const v1::VerificationPolicy policy = spec::AppliedVerification(claim.policy());
+  const double tolerance = policy.timing_tolerance();
+  const double sigmas = policy.noise_sigmas();
+  const double alpha = policy.significance();
   // Every look is tested at the corrected threshold, the last one too.
   const std::vector<int> schedule = ReplaySchedule(claim);
   const double look_alpha = alpha / schedule.size();

@@ -22,14 +22,13 @@ namespace ratchet::verifier {
 
 namespace v1 = ::ratchet::v1;
 
-// Defaults for policy fields left at 0, and the tiers in the order they
-// escalate: the spec's (spec/defaults.h).
-using spec::kDefaultMaxReplays;
-using spec::kDefaultNoiseSigmas;
+// The tiers in the order they escalate, and a default the tests compare
+// with: the spec's (spec/defaults.h). A claim's policy is read through
+// spec::AppliedVerification, the spec's defaults written once.
 using spec::kDefaultSignificance;
-using spec::kDefaultTimingTolerance;
 using spec::kTiers;
 
+// spec::TierEnabled.
 bool TierEnabled(const v1::VerificationPolicy& policy, const std::string& tier);
 
 // True once every replay job is DONE or FAILED (the coordinator hands a

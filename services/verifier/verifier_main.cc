@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -46,7 +47,6 @@ class Verifier {
   Verifier(std::shared_ptr<grpc::Channel> channel, std::string id,
            std::shared_ptr<prometheus::Registry> registry)
       : stub_(v1::VerifierService::NewStub(channel)),
-        candidates_(v1::CoordinatorService::NewStub(channel)),
         id_(std::move(id)) {
     verdicts_ = &prometheus::BuildCounter()
                      .Name("ratchet_verifier_verdicts_total")
@@ -85,9 +85,10 @@ class Verifier {
                  replays.jobs_size());
     // Suspicious constructs that the candidate's source adds to its
     // incumbent's double the replays (more evidence) and are shown in the
-    // verdict, whatever it is.
-    const v1::Verification screened = ScreenClaim(claim, Files(claim.candidate_id()),
-                                                  Files(claim.incumbent_candidate_id()));
+    // verdict, whatever it is. The bundle carries both sources: a verifier
+    // reads nothing else of the coordinator's.
+    const v1::Verification screened = ScreenClaim(claim, Files(replays.candidate_solution()),
+                                                  Files(replays.incumbent_solution()));
     v1::ReportVerdictRequest report;
     report.set_verifier_id(id_);
     v1::ReportVerdictResponse ack;
@@ -120,14 +121,8 @@ class Verifier {
                  verdict.detail().c_str());
   }
 
-  std::map<std::string, std::string> Files(int64_t candidate_id) {
-    v1::GetCandidateRequest req;
-    req.set_candidate_id(candidate_id);
-    v1::CandidateDetail detail;
-    if (!Retry([&] { return candidates_->GetCandidate(Context(10).get(), req, &detail); }))
-      return {};
-    const auto& files = detail.candidate().solution().files();
-    return {files.begin(), files.end()};
+  static std::map<std::string, std::string> Files(const v1::Solution& solution) {
+    return {solution.files().begin(), solution.files().end()};
   }
 
   // Retries while the coordinator is unreachable; false on any other error.
@@ -149,7 +144,6 @@ class Verifier {
   }
 
   std::unique_ptr<v1::VerifierService::Stub> stub_;
-  std::unique_ptr<v1::CoordinatorService::Stub> candidates_;
   std::string id_;
   prometheus::Family<prometheus::Counter>* verdicts_;
 };

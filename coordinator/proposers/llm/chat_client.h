@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "spec/defaults.h"
 
 namespace ratchet::llm {
 
@@ -27,8 +28,9 @@ struct ChatMessage {
 struct ChatRequest {
   std::string model;
   std::vector<ChatMessage> messages;
-  double temperature = 0.7;
-  int max_tokens = 4096;
+  // The spec's defaults (spec/defaults.h), for a request built without one.
+  double temperature = spec::kDefaultLlmTemperature;
+  int max_tokens = spec::kDefaultLlmMaxTokens;
 };
 
 struct ChatResponse {
@@ -48,8 +50,8 @@ struct CallStats {
 struct ChatClientOptions {
   std::string base_url;  // "http://host:port"; a trailing "/v1" is accepted too
   std::string api_key;   // sent as "Authorization: Bearer ..."; "" = none
-  double timeout_seconds = 120;  // one HTTP request, connect included
-  int max_retries = 4;           // retries after the first attempt
+  double timeout_seconds = spec::kDefaultLlmTimeoutSeconds;  // one HTTP request, connect included
+  int max_retries = spec::kDefaultLlmMaxRetries;  // retries after the first attempt
   double initial_backoff_seconds = 1.0;
   double max_backoff_seconds = 30.0;
   double max_retry_after_seconds = 120.0;  // a longer Retry-After is an error
