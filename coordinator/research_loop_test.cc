@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,9 +20,11 @@
 #include "absl/strings/str_join.h"
 #include "common/clock.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/experience.h"
 #include "coordinator/services.h"
 #include "coordinator/store/store.h"
 #include "grpcpp/grpcpp.h"
+#include "spec/defaults.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -55,6 +58,17 @@ class ResearchLoopTest : public ::testing::Test {
   // A toy kernel campaign: one thread, one candidate in flight, the grid
   // proposer over one knob, one replay a side.
   int64_t Submit(int max_evaluations, double max_wall_seconds = 0) {
+    return Submit(Spec(max_evaluations, max_wall_seconds));
+  }
+
+  int64_t Submit(const v1::CampaignSpec& spec) {
+    auto campaign = coordinator_->SubmitCampaign(spec);
+    EXPECT_TRUE(campaign.ok()) << campaign.status();
+    return campaign.ok() ? campaign->id() : 0;
+  }
+
+  // The spec Submit sends, for a test to change before it does.
+  static v1::CampaignSpec Spec(int max_evaluations, double max_wall_seconds = 0) {
     v1::CampaignSpec spec;
     spec.set_name("loop");
     spec.mutable_problem()->set_name("toy");
@@ -71,9 +85,7 @@ class ResearchLoopTest : public ::testing::Test {
     spec.mutable_budget()->set_max_wall_seconds(max_wall_seconds);
     spec.mutable_verification()->set_replays(1);
     spec.set_device(v1::DEVICE_CPU);
-    auto campaign = coordinator_->SubmitCampaign(spec);
-    EXPECT_TRUE(campaign.ok()) << campaign.status();
-    return campaign.ok() ? campaign->id() : 0;
+    return spec;
   }
 
   std::string Register(const std::string& name) {
@@ -93,14 +105,15 @@ class ResearchLoopTest : public ::testing::Test {
     return job.ok() ? *job : std::nullopt;
   }
 
+  // `wall_seconds` is what the job spent of the GPU-seconds budget.
   v1::CompleteJobResponse Report(const v1::Job& job, double score,
-                                 v1::Outcome outcome = v1::OUTCOME_OK) {
+                                 v1::Outcome outcome = v1::OUTCOME_OK, double wall_seconds = 1) {
     v1::CompleteJobRequest request;
     request.set_worker_id(job.worker_id());
     request.set_job_id(job.id());
     request.mutable_evaluation()->set_outcome(outcome);
     request.mutable_evaluation()->set_score(score);
-    request.mutable_evaluation()->set_wall_seconds(1);
+    request.mutable_evaluation()->set_wall_seconds(wall_seconds);
     auto response = coordinator_->CompleteJob(request);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : v1::CompleteJobResponse();
@@ -205,7 +218,12 @@ class ResearchLoopTest : public ::testing::Test {
   // that applies it (and queues the first proposal).
   int64_t StartCampaign(const std::string& worker, double baseline_score, int max_evaluations,
                         double max_wall_seconds = 0) {
-    const int64_t id = Submit(max_evaluations, max_wall_seconds);
+    return StartCampaign(worker, baseline_score, Spec(max_evaluations, max_wall_seconds));
+  }
+
+  int64_t StartCampaign(const std::string& worker, double baseline_score,
+                        const v1::CampaignSpec& spec) {
+    const int64_t id = Submit(spec);
     std::optional<v1::Job> baseline = Lease(worker);
     EXPECT_TRUE(baseline.has_value());
     if (!baseline.has_value()) return id;
@@ -885,6 +903,289 @@ TEST_F(ResearchLoopTest, PausedTimeDoesNotCountAgainstTheWallClockBudget) {
   const v1::Campaign done = Campaign(id);
   EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
   EXPECT_EQ(done.message(), "wall-clock budget reached");
+}
+
+// The bundle is everything the verifier reads: the replays' results, and the
+// sources of the claim and its incumbent that it screens (so it needs no
+// read access of its own), with the claim's policy as the spec means it.
+TEST_F(ResearchLoopTest, TheBundleCarriesTheSourcesOfTheClaimAndItsIncumbent) {
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  int64_t id = 0;
+  const v1::Verification claim = Claim(w1, &id);
+  ASSERT_NE(claim.id(), 0);
+  ASSERT_NO_FATAL_FAILURE(RunReplays(w2, claim.candidate_id(), 0.62, 0.5, 2));
+  Tick();
+  const v1::AcquireVerificationResponse got = AcquireClaim(kVerifier);
+  ASSERT_TRUE(got.has_verification());
+  ASSERT_EQ(got.verification().id(), claim.id());
+
+  auto candidate = store_->GetCandidate(claim.candidate_id());
+  ASSERT_TRUE(candidate.ok()) << candidate.status();
+  auto incumbent = store_->GetCandidate(claim.incumbent_candidate_id());
+  ASSERT_TRUE(incumbent.ok()) << incumbent.status();
+  ASSERT_EQ(incumbent->id(), Campaign(id).baseline_candidate_id());
+  const v1::ReplayBundle& bundle = got.replays();
+  using Map = std::map<std::string, std::string>;
+  auto files = [](const v1::Solution& s) { return Map(s.files().begin(), s.files().end()); };
+  auto knobs = [](const v1::Solution& s) { return Map(s.knobs().begin(), s.knobs().end()); };
+  EXPECT_EQ(files(bundle.candidate_solution()), files(candidate->solution()));
+  EXPECT_EQ(knobs(bundle.candidate_solution()), knobs(candidate->solution()));
+  EXPECT_EQ(files(bundle.incumbent_solution()), files(incumbent->solution()));
+  EXPECT_EQ(knobs(bundle.incumbent_solution()), knobs(incumbent->solution()));
+  EXPECT_EQ(bundle.candidate_solution().files().at("kernel.cc"), "// toy\n");
+  EXPECT_EQ(bundle.incumbent_solution().files().count("solution.json"), 1u);
+  // The grid moved the knob: the two sides differ where the verdict looks.
+  EXPECT_EQ(bundle.incumbent_solution().knobs().at("K"), "1");
+  EXPECT_NE(bundle.candidate_solution().knobs().at("K"), "1");
+
+  // Defaults applied once, at submit: the claim's policy has them.
+  const v1::VerificationPolicy& policy = got.verification().policy();
+  EXPECT_EQ(policy.replays(), 1);
+  EXPECT_DOUBLE_EQ(policy.significance(), spec::kDefaultSignificance);
+  EXPECT_DOUBLE_EQ(policy.noise_sigmas(), spec::kDefaultNoiseSigmas);
+  EXPECT_DOUBLE_EQ(policy.timing_tolerance(), spec::kDefaultTimingTolerance);
+  EXPECT_EQ(policy.max_replays(), spec::kDefaultMaxReplays);
+  EXPECT_EQ(policy.tiers_size(), static_cast<int>(std::size(spec::kTiers)));
+}
+
+// Every job's wall seconds count against max_gpu_seconds (the baseline's
+// too), and the campaign ends at the first tick that finds them spent: a
+// budget of 10 s, a 1 s baseline and 3 s evaluations make exactly three.
+TEST_F(ResearchLoopTest, GpuSecondsBudgetEndsTheCampaignAfterExactlyTheEvaluationsItPays) {
+  const std::string w1 = Register("w1");
+  v1::CampaignSpec spec = Spec(/*max_evaluations=*/1000);
+  spec.mutable_budget()->set_max_gpu_seconds(10);
+  const int64_t id = StartCampaign(w1, 0.5, spec);  // the baseline reports 1 s
+  EXPECT_DOUBLE_EQ(Campaign(id).gpu_seconds(), 1);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING) << "evaluation " << i;
+    std::optional<v1::Job> job = Lease(w1);
+    ASSERT_TRUE(job.has_value()) << "no proposal queued in round " << i;
+    EXPECT_EQ(job->kind(), v1::JOB_EVALUATE);
+    // Worse than the baseline: no claim, so no replays.
+    ASSERT_TRUE(Report(*job, 0.4, v1::OUTCOME_OK, /*wall_seconds=*/3).accepted());
+    Tick();
+    EXPECT_DOUBLE_EQ(Campaign(id).gpu_seconds(), 1 + 3 * (i + 1));
+  }
+  const v1::Campaign done = Campaign(id);
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(done.message(), "GPU-seconds budget reached (10.0 s of 10.0 s)");
+  EXPECT_EQ(done.evaluations(), 4);  // the baseline and three candidates
+  EXPECT_EQ(done.finished_unix_ms(), clock_.NowUnixMs());
+  EXPECT_FALSE(Lease(w1).has_value());  // nothing more was proposed
+  EXPECT_TRUE(absl::StrContains(Events(id), "campaign finished: GPU-seconds budget reached"))
+      << Events(id);
+}
+
+// A job in flight when the budget runs out is still waited for, and its
+// seconds count; a replay's seconds count too (verification uses the same
+// machines).
+TEST_F(ResearchLoopTest, GpuSecondsBudgetCountsReplaysAndWaitsForTheJobInFlight) {
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  v1::CampaignSpec spec = Spec(/*max_evaluations=*/1000);
+  spec.mutable_budget()->set_max_gpu_seconds(6);
+  const int64_t id = StartCampaign(w1, 0.5, spec);  // 1 s
+  // A claim (2 s), whose next proposal is queued at once.
+  std::optional<v1::Job> job = Lease(w1);
+  ASSERT_TRUE(job.has_value());
+  const int64_t claimed = job->candidate_id();
+  ASSERT_TRUE(Report(*job, 0.6, v1::OUTCOME_OK, 2).accepted());
+  Tick();
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+  // Its two replays, 1.5 s each: 6 s, the budget spent.
+  for (int i = 0; i < 2; ++i) {
+    std::optional<v1::Job> replay = Lease(w2);
+    ASSERT_TRUE(replay.has_value());
+    ASSERT_EQ(replay->kind(), v1::JOB_REPLAY);
+    ASSERT_TRUE(Report(*replay, replay->candidate_id() == claimed ? 0.62 : 0.5,
+                       v1::OUTCOME_OK, 1.5)
+                    .accepted());
+  }
+  Tick();
+  EXPECT_DOUBLE_EQ(Campaign(id).gpu_seconds(), 6);
+  // Spent, but the evaluation queued before and the claim are still open.
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);
+  std::optional<v1::Job> last = Lease(w1);
+  ASSERT_TRUE(last.has_value());
+  EXPECT_EQ(last->kind(), v1::JOB_EVALUATE);
+  ASSERT_TRUE(Report(*last, 0.4, v1::OUTCOME_OK, 4).accepted());
+  Tick();
+  EXPECT_FALSE(Lease(w1).has_value());  // no proposal past the budget
+  EXPECT_EQ(Campaign(id).state(), v1::CAMPAIGN_RUNNING);  // the claim waits for its verdict
+  const v1::AcquireVerificationResponse got = AcquireClaim(kVerifier);
+  ASSERT_TRUE(got.has_verification());
+  auto verdict = Accept(kVerifier, got.verification().id(), {0.62}, {0.5});
+  ASSERT_TRUE(verdict.ok()) << verdict.status();
+  Tick();
+  const v1::Campaign done = Campaign(id);
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(done.message(), "GPU-seconds budget reached (10.0 s of 6.0 s)");
+  EXPECT_EQ(done.evaluations(), 3);
+  EXPECT_DOUBLE_EQ(done.best_score(), 0.62);
+}
+
+// Lessons: one per knob a candidate changes against its parent, filed under
+// the problem's op type; a campaign reads only its own unless its spec says
+// `experience: shared`, which reads every campaign's of that op type.
+TEST_F(ResearchLoopTest, LessonsAreWrittenPerKnobChangeAndReadAcrossCampaignsOnlyWhenShared) {
+  const std::string w1 = Register("w1");
+  const int64_t first = StartCampaign(w1, 0.5, /*max_evaluations=*/3);
+  std::vector<int64_t> candidates;
+  for (double score : {0.4, 0.25}) {
+    std::optional<v1::Job> job = Lease(w1);
+    ASSERT_TRUE(job.has_value());
+    candidates.push_back(job->candidate_id());
+    ASSERT_TRUE(Report(*job, score).accepted());
+    Tick();
+  }
+  ASSERT_EQ(Campaign(first).state(), v1::CAMPAIGN_FINISHED);
+  EXPECT_EQ(Campaign(first).lessons(), 2);
+  auto written = store_->ListLessons("toy", first);
+  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_EQ(written->size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const v1::Lesson& l = (*written)[i];
+    auto candidate = store_->GetCandidate(candidates[i]);
+    ASSERT_TRUE(candidate.ok());
+    EXPECT_EQ(l.campaign_id(), first);
+    EXPECT_EQ(l.candidate_id(), candidates[i]);
+    EXPECT_EQ(l.op_type(), "toy");
+    EXPECT_EQ(l.hardware(), "cpu");
+    EXPECT_EQ(l.knob(), "K");
+    EXPECT_EQ(l.from_value(), "1");  // the grid's parent is the baseline
+    EXPECT_EQ(l.to_value(), candidate->solution().knobs().at("K"));
+    EXPECT_EQ(l.outcome(), "ok");
+    EXPECT_EQ(l.verdict(), "");  // not a claim
+    EXPECT_EQ(l.created_unix_ms(), clock_.NowUnixMs());
+  }
+  EXPECT_NEAR((*written)[0].effect(), 0.4 / 0.5 - 1, 1e-12);
+  EXPECT_NEAR((*written)[1].effect(), 0.25 / 0.5 - 1, 1e-12);
+
+  // Another campaign of the op type, each way (the baseline alone, so that
+  // no job of one is left for the next one's baseline to queue behind).
+  Experience experience(store_.get(), &clock_, nullptr);
+  auto start = [&](const v1::CampaignSpec& spec) {
+    const int64_t id = Submit(spec);
+    Tick();  // the worker's campaigns are looked at again
+    std::optional<v1::Job> baseline = Lease(w1);
+    EXPECT_TRUE(baseline.has_value());
+    if (!baseline.has_value()) return id;
+    EXPECT_EQ(baseline->candidate_id(), Campaign(id).baseline_candidate_id());
+    EXPECT_TRUE(Report(*baseline, 0.5).accepted());
+    Tick();
+    return id;
+  };
+  v1::CampaignSpec own = Spec(/*max_evaluations=*/1);
+  own.set_experience("campaign");
+  const int64_t second = start(own);
+  EXPECT_EQ(Campaign(second).lessons_from_other_campaigns(), 0);
+  EXPECT_TRUE(absl::StrContains(Events(second),
+                                "experience: this campaign's own lessons only; 2 lessons of op "
+                                "type toy from 1 other campaign not read"))
+      << Events(second);
+  auto read = experience.Read(Campaign(second));
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_TRUE(read->empty());
+
+  v1::CampaignSpec shared = Spec(/*max_evaluations=*/1);
+  shared.set_experience("shared");
+  const int64_t third = start(shared);
+  EXPECT_EQ(Campaign(third).lessons_from_other_campaigns(), 2);
+  EXPECT_TRUE(absl::StrContains(Events(third),
+                                "experience: shared, reading 2 lessons of op type toy from 1 "
+                                "other campaign"))
+      << Events(third);
+  read = experience.Read(Campaign(third));
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 2u);
+  EXPECT_EQ((*read)[0].campaign_id(), first);
+  EXPECT_EQ((*read)[1].campaign_id(), first);
+}
+
+// A claim's verdict is a lesson too, with the verified effect.
+TEST_F(ResearchLoopTest, AVerdictFilesItsLesson) {
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  int64_t id = 0;
+  const v1::Verification claim = Claim(w1, &id);
+  ASSERT_NE(claim.id(), 0);
+  ASSERT_NO_FATAL_FAILURE(RunReplays(w2, claim.candidate_id(), 0.6, 0.5, 2));
+  Tick();
+  ASSERT_TRUE(AcquireClaim(kVerifier).has_verification());
+  ASSERT_TRUE(Accept(kVerifier, claim.id(), {0.6}, {0.5}).ok());
+  auto lessons = store_->ListLessons("toy", id);
+  ASSERT_TRUE(lessons.ok()) << lessons.status();
+  std::vector<v1::Lesson> verdicts;
+  for (const auto& l : *lessons)
+    if (l.candidate_id() == claim.candidate_id() && !l.verdict().empty()) verdicts.push_back(l);
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_EQ(verdicts[0].verdict(), "accepted");
+  EXPECT_NEAR(verdicts[0].effect(), 0.6 / 0.5 - 1, 1e-12);
+}
+
+// Islands: with migrate_every 1, a thread whose incumbent moved offers it to
+// the next thread (a ring) at its next proposal, which adopts it because it
+// beats its own.
+TEST_F(ResearchLoopTest, MigrationOffersAnAcceptedIncumbentToTheNextThread) {
+  const std::string w1 = Register("w1");
+  const std::string w2 = Register("w2");
+  v1::CampaignSpec spec = Spec(/*max_evaluations=*/20);
+  spec.set_threads(2);
+  spec.set_migrate_every(1);
+  const int64_t id = StartCampaign(w1, 0.5, spec);
+  auto threads = store_->ListThreads(id);
+  ASSERT_TRUE(threads.ok());
+  ASSERT_EQ(threads->size(), 2u);
+  auto thread = [&](int index) {
+    auto all = store_->ListThreads(id);
+    EXPECT_TRUE(all.ok());
+    for (const auto& t : *all)
+      if (t.index() == index) return t;
+    return v1::ResearchThread();
+  };
+  EXPECT_EQ(Campaign(id).migrations(), 0);  // equal incumbents: nothing to offer
+
+  // Both threads' first proposals; t0's claims 0.6, t1's is worse.
+  int64_t claimed = 0;
+  for (int i = 0; i < 2; ++i) {
+    std::optional<v1::Job> job = Lease(w1);
+    ASSERT_TRUE(job.has_value());
+    auto candidate = store_->GetCandidate(job->candidate_id());
+    ASSERT_TRUE(candidate.ok());
+    const bool t0 = candidate->thread_id() == thread(0).id();
+    if (t0) claimed = job->candidate_id();
+    ASSERT_TRUE(Report(*job, t0 ? 0.6 : 0.4).accepted());
+  }
+  ASSERT_NE(claimed, 0);
+  Tick();
+  EXPECT_EQ(Campaign(id).migrations(), 0);  // t0's incumbent has not moved yet
+  ASSERT_NO_FATAL_FAILURE(RunReplays(w2, claimed, 0.6, 0.5, 2));
+  Tick();
+  const v1::AcquireVerificationResponse got = AcquireClaim(kVerifier);
+  ASSERT_TRUE(got.has_verification());
+  ASSERT_TRUE(Accept(kVerifier, got.verification().id(), {0.6}, {0.5}).ok());
+  EXPECT_EQ(thread(0).incumbent_candidate_id(), claimed);
+  EXPECT_EQ(thread(1).incumbent_candidate_id(), Campaign(id).baseline_candidate_id());
+  // t0's next proposal offers the accepted incumbent to t1. Worse
+  // candidates meanwhile, so that nothing else moves an incumbent.
+  for (int round = 0; round < 4 && Campaign(id).migrations() == 0; ++round) {
+    while (std::optional<v1::Job> next = Lease(w1)) {
+      ASSERT_EQ(next->kind(), v1::JOB_EVALUATE);
+      ASSERT_TRUE(Report(*next, 0.4).accepted());
+    }
+    Tick();
+  }
+  EXPECT_EQ(thread(0).incumbent_candidate_id(), claimed);
+  EXPECT_EQ(thread(1).incumbent_candidate_id(), claimed);
+  EXPECT_DOUBLE_EQ(thread(1).incumbent_score(), 0.6);
+  EXPECT_EQ(Campaign(id).migrations(), 1);
+  EXPECT_TRUE(absl::StrContains(Events(id), absl::StrCat("migration: t1 adopts t0's incumbent #",
+                                                         claimed, " (0.6000 over #",
+                                                         Campaign(id).baseline_candidate_id(),
+                                                         " 0.5000)")))
+      << Events(id);
 }
 
 }  // namespace
