@@ -198,7 +198,17 @@ CREATE INDEX events_by_campaign ON events (campaign_id, seq);
     // are read; the bump makes an older binary, which would read the new
     // fields as unset (a cuda campaign as cpu), refuse the database.
     "SELECT 1;",
+    // Version 8: what the per-client limits and listings read without the
+    // record (the spec's megabytes): the owner, the spec's size and the
+    // campaign as listed (CampaignSummary). Filled for older rows in Migrate.
+    R"sql(
+ALTER TABLE campaigns ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE campaigns ADD COLUMN spec_bytes BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE campaigns ADD COLUMN summary BYTEA;
+CREATE INDEX campaigns_by_owner ON campaigns (owner, state);
+)sql",
 };
+constexpr int kCampaignColumnsVersion = 8;
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
 // Any 64-bit constant; coordinators migrating at once serialise on it.
@@ -520,6 +530,8 @@ class PostgresStore : public Store {
   absl::Status UpdateCampaign(const v1::Campaign& campaign) override;
   absl::StatusOr<v1::Campaign> GetCampaign(int64_t id) override;
   absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns() override;
+  absl::StatusOr<std::vector<v1::Campaign>> ListCampaignSummaries() override;
+  absl::StatusOr<OwnerUsage> GetOwnerUsage(const std::string& owner) override;
 
   absl::StatusOr<int64_t> CreateThread(const v1::ResearchThread& thread) override;
   absl::Status UpdateThread(const v1::ResearchThread& thread) override;
@@ -541,7 +553,8 @@ class PostgresStore : public Store {
                                                     int64_t lease_ms, bool allow_avoided,
                                                     int64_t campaign_id) override;
   absl::Status RenewLeases(const std::string& worker_id, const std::vector<int64_t>& job_ids,
-                           int64_t deadline_ms, std::vector<int64_t>* lost) override;
+                           int64_t deadline_ms, std::vector<int64_t>* lost,
+                           int jobs_per_gpu) override;
   absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms, int max_attempts) override;
   absl::StatusOr<int64_t> CompleteJob(int64_t job_id, const std::string& worker_id,
                                       const v1::Evaluation& evaluation) override;
@@ -884,6 +897,14 @@ absl::Status PostgresStore::Migrate() {
         return absl::OkStatus();
       }
       s.Raw(kMigrations[version]);
+      if (version + 1 == kCampaignColumnsVersion) {
+        ASSIGN_OR_RETURN(std::vector<v1::Campaign> campaigns,
+                         Records<v1::Campaign>(s.Raw("SELECT id, data FROM campaigns")));
+        for (const v1::Campaign& c : campaigns)
+          s.Exec("UPDATE campaigns SET owner = $1, spec_bytes = $2, summary = $3 WHERE id = $4",
+                 c.spec().owner(), internal::SpecBytes(c), Blob(internal::CampaignSummary(c)),
+                 c.id());
+      }
       s.Raw(has_row ? absl::StrCat("UPDATE schema_version SET version = ", version + 1)
                     : absl::StrCat("INSERT INTO schema_version (version) VALUES (", version + 1,
                                    ")"));
@@ -905,17 +926,23 @@ absl::Status PostgresStore::Migrate() {
 absl::StatusOr<int64_t> PostgresStore::CreateCampaign(const v1::Campaign& campaign) {
   v1::Campaign c = campaign;
   c.clear_id();
-  return Insert("INSERT INTO campaigns (state, data) VALUES ($1, $2) RETURNING id",
-                static_cast<int>(c.state()), Blob(c));
+  return Insert(
+      "INSERT INTO campaigns (state, data, owner, spec_bytes, summary) "
+      "VALUES ($1, $2, $3, $4, $5) RETURNING id",
+      static_cast<int>(c.state()), Blob(c), c.spec().owner(), internal::SpecBytes(c),
+      Blob(internal::CampaignSummary(c)));
 }
 
 absl::Status PostgresStore::UpdateCampaign(const v1::Campaign& campaign) {
   v1::Campaign c = campaign;
   c.clear_id();
   return Run(Mode::kWrite, [&](Session& s) {
-    return NotFoundUnlessChanged(s.Exec("UPDATE campaigns SET state = $1, data = $2 WHERE id = $3",
-                                        static_cast<int>(c.state()), Blob(c), campaign.id()),
-                                 absl::StrCat("campaign ", campaign.id()));
+    return NotFoundUnlessChanged(
+        s.Exec("UPDATE campaigns SET state = $1, data = $2, owner = $3, spec_bytes = $4, "
+               "summary = $5 WHERE id = $6",
+               static_cast<int>(c.state()), Blob(c), c.spec().owner(), internal::SpecBytes(c),
+               Blob(internal::CampaignSummary(c)), campaign.id()),
+        absl::StrCat("campaign ", campaign.id()));
   });
 }
 
@@ -930,6 +957,31 @@ absl::StatusOr<v1::Campaign> PostgresStore::GetCampaign(int64_t id) {
 
 absl::StatusOr<std::vector<v1::Campaign>> PostgresStore::ListCampaigns() {
   return ReadRecords<v1::Campaign>("SELECT id, data FROM campaigns ORDER BY id");
+}
+
+absl::StatusOr<std::vector<v1::Campaign>> PostgresStore::ListCampaignSummaries() {
+  return ReadRecords<v1::Campaign>("SELECT id, summary FROM campaigns ORDER BY id");
+}
+
+absl::StatusOr<Store::OwnerUsage> PostgresStore::GetOwnerUsage(const std::string& owner) {
+  OwnerUsage usage;
+  RETURN_IF_ERROR(Run(Mode::kRead, [&](Session& s) -> absl::Status {
+    const int running = v1::CAMPAIGN_RUNNING, paused = v1::CAMPAIGN_PAUSED;
+    pqxx::result campaigns = s.Exec(
+        "SELECT COUNT(*), COALESCE(SUM(spec_bytes), 0) FROM campaigns "
+        "WHERE owner = $1 AND state IN ($2, $3)",
+        owner, running, paused);
+    usage.active_campaigns = campaigns[0][0].as<int64_t>();
+    usage.spec_bytes = campaigns[0][1].as<int64_t>();
+    pqxx::result jobs = s.Exec(
+        "SELECT COUNT(*) FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
+        "WHERE c.owner = $1 AND c.state IN ($2, $3) AND j.state IN ($4, $5)",
+        owner, running, paused, static_cast<int>(v1::JOB_QUEUED),
+        static_cast<int>(v1::JOB_LEASED));
+    usage.open_jobs = jobs[0][0].as<int64_t>();
+    return absl::OkStatus();
+  }));
+  return usage;
 }
 
 // ---------------------------------------------------------------------------
@@ -1091,7 +1143,7 @@ absl::StatusOr<std::optional<v1::Job>> PostgresStore::AcquireJob(const std::stri
 
 absl::Status PostgresStore::RenewLeases(const std::string& worker_id,
                                         const std::vector<int64_t>& job_ids, int64_t deadline_ms,
-                                        std::vector<int64_t>* lost) {
+                                        std::vector<int64_t>* lost, int jobs_per_gpu) {
   if (job_ids.empty()) return absl::OkStatus();
   std::vector<int64_t> lost_here;
   RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) -> absl::Status {
@@ -1105,7 +1157,7 @@ absl::Status PostgresStore::RenewLeases(const std::string& worker_id,
                          absl::StrCat("{", absl::StrJoin(job_ids, ","), "}"), worker_id)));
     std::unordered_set<int64_t> renewed;
     for (v1::Job& job : held) {
-      const int64_t deadline = internal::RenewedDeadline(job, deadline_ms);
+      const int64_t deadline = internal::RenewedDeadline(job, deadline_ms, jobs_per_gpu);
       job.set_lease_deadline_unix_ms(deadline);
       RETURN_IF_ERROR(WriteJob(s, job));
       if (deadline == deadline_ms) renewed.insert(job.id());  // else at its wall limit

@@ -515,6 +515,38 @@ TEST_F(PostgresStoreTest, SchemaIsMigratedOnceEvenByConcurrentOpens) {
   EXPECT_EQ(again, version);
 }
 
+// A database of schema version 7 (campaigns without owner, size and summary
+// columns) gets them filled when opened.
+TEST_F(PostgresStoreTest, AnOlderDatabaseGetsItsCampaignColumnsFilledOnOpen) {
+  v1::Campaign c;
+  c.mutable_spec()->set_name("before owners");
+  c.mutable_spec()->set_owner("alice");
+  c.mutable_spec()->mutable_problem()->set_workload_jsonl(std::string(100'000, 'w'));
+  c.set_state(v1::CAMPAIGN_RUNNING);
+  {
+    std::unique_ptr<Store> store = Open();
+    ASSERT_NE(store, nullptr);
+    ASSERT_OK(store->CreateCampaign(c).status());
+  }
+  for (const char* sql :
+       {"DROP INDEX campaigns_by_owner", "ALTER TABLE campaigns DROP COLUMN owner",
+        "ALTER TABLE campaigns DROP COLUMN spec_bytes", "ALTER TABLE campaigns DROP COLUMN summary",
+        "UPDATE schema_version SET version = 7"})
+    ASSERT_TRUE(server_->Query("ratchet", sql).ok()) << sql;
+  std::unique_ptr<Store> store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::string version,
+                       server_->Query("ratchet", "SELECT version FROM schema_version"));
+  EXPECT_EQ(version, "8");
+  ASSERT_OK_AND_ASSIGN(Store::OwnerUsage alice, store->GetOwnerUsage("alice"));
+  EXPECT_EQ(alice.active_campaigns, 1);
+  EXPECT_EQ(alice.spec_bytes, static_cast<int64_t>(c.spec().ByteSizeLong()));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> listed, store->ListCampaignSummaries());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].spec().name(), "before owners");
+  EXPECT_TRUE(listed[0].spec().problem().workload_jsonl().empty());
+}
+
 TEST_F(PostgresStoreTest, RefusesASchemaNewerThanItKnows) {
   ASSERT_NE(Open(), nullptr);
   ASSERT_OK(server_->Query("ratchet", "UPDATE schema_version SET version = 99").status());

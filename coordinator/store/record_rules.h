@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/job_wall.h"
 #include "common/utf8.h"
 #include "coordinator/store/store.h"
 #include "spec/names.h"
@@ -72,17 +73,33 @@ inline void LeaseJob(v1::Job* job, const std::string& worker_id, int64_t now_ms,
   job->set_attempts(job->attempts() + 1);
 }
 
-// RenewLeases: heartbeats extend a lease up to the job's wall limit (twice
-// its harness timeout, plus two minutes for compiling and reporting) from
+// RenewLeases: heartbeats extend a lease up to the job's wall limit
+// (common/job_wall.h, for a worker running jobs_per_gpu jobs on a GPU) from
 // when it was leased, no further, so that a worker cannot hold a job forever
-// by heartbeating. Returns the new deadline; below `wanted_ms` means the
-// limit is near and the worker should stop the job.
-inline int64_t RenewedDeadline(const v1::Job& job, int64_t wanted_ms) {
+// by heartbeating. Returns the new deadline; below
+// `wanted_ms` means the limit is near and the worker should stop the job.
+inline int64_t RenewedDeadline(const v1::Job& job, int64_t wanted_ms, int jobs_per_gpu = 1) {
   if (job.leased_unix_ms() == 0) return wanted_ms;  // leased before the rule existed
   const double timeout =
       job.harness().timeout_seconds() > 0 ? job.harness().timeout_seconds() : 600;
-  const int64_t limit = job.leased_unix_ms() + static_cast<int64_t>(1000 * (2 * timeout + 120));
-  return std::min(wanted_ms, limit);
+  return std::min(wanted_ms, job.leased_unix_ms() + JobWallLimitMs(timeout, jobs_per_gpu));
+}
+
+// What a listing shows of a campaign (Store::ListCampaignSummaries): all but
+// its problem's files and its baseline, megabytes each, which are read one
+// campaign at a time.
+inline v1::Campaign CampaignSummary(const v1::Campaign& campaign) {
+  v1::Campaign summary = campaign;
+  v1::Problem problem;
+  problem.set_name(campaign.spec().problem().name());
+  *summary.mutable_spec()->mutable_problem() = std::move(problem);
+  summary.mutable_spec()->clear_baseline();
+  return summary;
+}
+
+// The bytes a campaign's spec holds, counted against its owner's limit.
+inline int64_t SpecBytes(const v1::Campaign& campaign) {
+  return static_cast<int64_t>(campaign.spec().ByteSizeLong());
 }
 
 // ExpireLeases: a lapsed lease goes back to the queue, or fails the job once

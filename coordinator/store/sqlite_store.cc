@@ -162,7 +162,18 @@ CREATE INDEX events_by_campaign ON events (campaign_id, seq);
     // are read; the bump makes an older binary, which would read the new
     // fields as unset (a cuda campaign as cpu), refuse the database.
     "SELECT 1;",
+    // Version 8: what the per-client limits and listings read without the
+    // record (the spec's megabytes): the owner, the spec's size and the
+    // campaign as listed (CampaignSummary). Filled for older rows by
+    // BackfillCampaignColumns.
+    R"sql(
+ALTER TABLE campaigns ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE campaigns ADD COLUMN spec_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE campaigns ADD COLUMN summary BLOB;
+CREATE INDEX campaigns_by_owner ON campaigns (owner, state);
+)sql",
 };
+constexpr int kCampaignColumnsVersion = 8;
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
 // ---------------------------------------------------------------------------
@@ -312,6 +323,8 @@ class SqliteStore : public Store {
   absl::Status UpdateCampaign(const v1::Campaign& campaign) override;
   absl::StatusOr<v1::Campaign> GetCampaign(int64_t id) override;
   absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns() override;
+  absl::StatusOr<std::vector<v1::Campaign>> ListCampaignSummaries() override;
+  absl::StatusOr<OwnerUsage> GetOwnerUsage(const std::string& owner) override;
 
   absl::StatusOr<int64_t> CreateThread(const v1::ResearchThread& thread) override;
   absl::Status UpdateThread(const v1::ResearchThread& thread) override;
@@ -333,7 +346,8 @@ class SqliteStore : public Store {
                                                     int64_t lease_ms, bool allow_avoided,
                                                     int64_t campaign_id) override;
   absl::Status RenewLeases(const std::string& worker_id, const std::vector<int64_t>& job_ids,
-                           int64_t deadline_ms, std::vector<int64_t>* lost) override;
+                           int64_t deadline_ms, std::vector<int64_t>* lost,
+                           int jobs_per_gpu) override;
   absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms, int max_attempts) override;
   absl::StatusOr<int64_t> CompleteJob(int64_t job_id, const std::string& worker_id,
                                       const v1::Evaluation& evaluation) override;
@@ -407,6 +421,9 @@ class SqliteStore : public Store {
   template <typename T, typename... Args>
   absl::StatusOr<std::optional<T>> QueryOne(const char* sql, const Args&... args)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Version 8's columns for every campaign written before it.
+  absl::Status BackfillCampaignColumns() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::StatusOr<std::optional<v1::Job>> LoadJob(int64_t id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteJob(const v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -568,6 +585,7 @@ absl::Status SqliteStore::Init(const std::string& path) {
     if (version == kSchemaVersion) break;
     absl::Status status = Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
       RETURN_IF_ERROR(ExecRaw(kMigrations[version]));
+      if (version + 1 == kCampaignColumnsVersion) RETURN_IF_ERROR(BackfillCampaignColumns());
       if (has_row) return ExecRaw(absl::StrCat("UPDATE schema_version SET version = ", version + 1));
       return ExecRaw(absl::StrCat("INSERT INTO schema_version (version) VALUES (", version + 1, ")"));
     });
@@ -587,8 +605,10 @@ absl::StatusOr<int64_t> SqliteStore::CreateCampaign(const v1::Campaign& campaign
   RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
     v1::Campaign c = campaign;
     c.clear_id();
-    ASSIGN_OR_RETURN(id, Insert("INSERT INTO campaigns (state, data) VALUES (?, ?)",
-                                static_cast<int>(c.state()), c));
+    ASSIGN_OR_RETURN(id, Insert("INSERT INTO campaigns (state, data, owner, spec_bytes, summary) "
+                                "VALUES (?, ?, ?, ?, ?)",
+                                static_cast<int>(c.state()), c, c.spec().owner(),
+                                internal::SpecBytes(c), internal::CampaignSummary(c)));
     return absl::OkStatus();
   }));
   return id;
@@ -599,9 +619,18 @@ absl::Status SqliteStore::UpdateCampaign(const v1::Campaign& campaign) {
     v1::Campaign c = campaign;
     c.clear_id();
     return ExecChanging(absl::StrCat("campaign ", campaign.id()),
-                        "UPDATE campaigns SET state = ?, data = ? WHERE id = ?",
-                        static_cast<int>(c.state()), c, campaign.id());
+                        "UPDATE campaigns SET state = ?, data = ?, owner = ?, spec_bytes = ?, "
+                        "summary = ? WHERE id = ?",
+                        static_cast<int>(c.state()), c, c.spec().owner(),
+                        internal::SpecBytes(c), internal::CampaignSummary(c), campaign.id());
   });
+}
+
+absl::Status SqliteStore::BackfillCampaignColumns() {
+  ASSIGN_OR_RETURN(std::vector<v1::Campaign> campaigns,
+                   Query<v1::Campaign>("SELECT id, data FROM campaigns ORDER BY id"));
+  for (const v1::Campaign& c : campaigns) RETURN_IF_ERROR(UpdateCampaign(c));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::Campaign> SqliteStore::GetCampaign(int64_t id) {
@@ -615,6 +644,37 @@ absl::StatusOr<v1::Campaign> SqliteStore::GetCampaign(int64_t id) {
 absl::StatusOr<std::vector<v1::Campaign>> SqliteStore::ListCampaigns() {
   Lock l(&mu_);
   return Query<v1::Campaign>("SELECT id, data FROM campaigns ORDER BY id");
+}
+
+absl::StatusOr<std::vector<v1::Campaign>> SqliteStore::ListCampaignSummaries() {
+  Lock l(&mu_);
+  return Query<v1::Campaign>("SELECT id, summary FROM campaigns ORDER BY id");
+}
+
+absl::StatusOr<Store::OwnerUsage> SqliteStore::GetOwnerUsage(const std::string& owner) {
+  Lock l(&mu_);
+  OwnerUsage usage;
+  {
+    ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                     Prepare("SELECT COUNT(*), COALESCE(SUM(spec_bytes), 0) FROM campaigns "
+                             "WHERE owner = ? AND state IN (?, ?)"));
+    RETURN_IF_ERROR(stmt->Bind(owner, static_cast<int>(v1::CAMPAIGN_RUNNING),
+                               static_cast<int>(v1::CAMPAIGN_PAUSED)));
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (row) {
+      usage.active_campaigns = stmt->Int(0);
+      usage.spec_bytes = stmt->Int(1);
+    }
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                   Prepare("SELECT COUNT(*) FROM jobs j JOIN campaigns c ON c.id = j.campaign_id "
+                           "WHERE c.owner = ? AND c.state IN (?, ?) AND j.state IN (?, ?)"));
+  RETURN_IF_ERROR(stmt->Bind(owner, static_cast<int>(v1::CAMPAIGN_RUNNING),
+                             static_cast<int>(v1::CAMPAIGN_PAUSED),
+                             static_cast<int>(v1::JOB_QUEUED), static_cast<int>(v1::JOB_LEASED)));
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (row) usage.open_jobs = stmt->Int(0);
+  return usage;
 }
 
 // ---------------------------------------------------------------------------
@@ -803,7 +863,7 @@ absl::StatusOr<std::optional<v1::Job>> SqliteStore::AcquireJob(const std::string
 
 absl::Status SqliteStore::RenewLeases(const std::string& worker_id,
                                       const std::vector<int64_t>& job_ids, int64_t deadline_ms,
-                                      std::vector<int64_t>* lost) {
+                                      std::vector<int64_t>* lost, int jobs_per_gpu) {
   if (job_ids.empty()) return absl::OkStatus();
   std::vector<int64_t> lost_here;
   RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
@@ -814,7 +874,7 @@ absl::Status SqliteStore::RenewLeases(const std::string& worker_id,
         lost_here.push_back(id);
         continue;
       }
-      const int64_t renewed = internal::RenewedDeadline(*job, deadline_ms);
+      const int64_t renewed = internal::RenewedDeadline(*job, deadline_ms, jobs_per_gpu);
       job->set_lease_deadline_unix_ms(renewed);
       RETURN_IF_ERROR(WriteJob(*job));
       if (renewed < deadline_ms) lost_here.push_back(id);  // at its wall limit

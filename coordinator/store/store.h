@@ -40,6 +40,18 @@ class Store {
   virtual absl::Status UpdateCampaign(const v1::Campaign& campaign) = 0;  // NotFound
   virtual absl::StatusOr<v1::Campaign> GetCampaign(int64_t id) = 0;       // NotFound
   virtual absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns() = 0;  // by id
+  // Every campaign as a listing shows it, by id: without its problem's files
+  // and its baseline (megabytes each), which this does not read.
+  virtual absl::StatusOr<std::vector<v1::Campaign>> ListCampaignSummaries() = 0;
+
+  // What one client's RUNNING or PAUSED campaigns hold, for the per-client
+  // limits (docs/security.md); read from columns and counts, no records.
+  struct OwnerUsage {
+    int64_t active_campaigns = 0;
+    int64_t spec_bytes = 0;  // their specs, serialized
+    int64_t open_jobs = 0;   // their QUEUED or LEASED jobs
+  };
+  virtual absl::StatusOr<OwnerUsage> GetOwnerUsage(const std::string& owner) = 0;
 
   // ---- Research threads.
   virtual absl::StatusOr<int64_t> CreateThread(const v1::ResearchThread& thread) = 0;
@@ -79,12 +91,15 @@ class Store {
       bool allow_avoided, int64_t campaign_id = 0) = 0;
 
   // Moves the deadline of each listed job still LEASED to `worker_id` to
-  // `deadline_ms`. Ids that are not (any more) leased to it are appended to
+  // `deadline_ms`, but never past the job's wall limit, which grows with the
+  // jobs the worker runs on one GPU (record_rules.h, JobWallLimitMs). Ids that
+  // are not (any more) leased to it, or are at their limit, are appended to
   // `lost`.
   virtual absl::Status RenewLeases(const std::string& worker_id,
                                    const std::vector<int64_t>& job_ids,
                                    int64_t deadline_ms,
-                                   std::vector<int64_t>* lost) = 0;
+                                   std::vector<int64_t>* lost,
+                                   int jobs_per_gpu = 1) = 0;
 
   // Every LEASED job whose deadline is before now_ms goes back to QUEUED
   // (worker cleared) or, if it already had max_attempts attempts, to FAILED.

@@ -204,6 +204,70 @@ TEST_P(StoreTest, CampaignUpdateListAndNotFound) {
   EXPECT_EQ(all.size(), 2u);  // the failed update created nothing
 }
 
+TEST_P(StoreTest, SummariesAndOwnerUsageLeaveTheSpecsFilesOut) {
+  // Two of alice's campaigns with a megabyte problem and baseline each, and
+  // one of bob's.
+  auto create = [&](const std::string& owner, v1::CampaignState state) {
+    v1::Campaign c;
+    c.mutable_spec()->set_name(owner + "'s");
+    c.mutable_spec()->set_owner(owner);
+    c.mutable_spec()->mutable_problem()->set_name("matmul");
+    c.mutable_spec()->mutable_problem()->set_workload_jsonl(std::string(1 << 20, 'w'));
+    (*c.mutable_spec()->mutable_baseline()->mutable_files())["kernel.cu"] =
+        std::string(1 << 20, 'k');
+    c.set_state(state);
+    absl::StatusOr<int64_t> id = store_->CreateCampaign(c);
+    EXPECT_TRUE(id.ok()) << id.status();
+    c.set_id(id.value_or(0));
+    return c;
+  };
+  v1::Campaign a1 = create("alice", v1::CAMPAIGN_RUNNING);
+  v1::Campaign a2 = create("alice", v1::CAMPAIGN_PAUSED);
+  create("bob", v1::CAMPAIGN_RUNNING);
+  const int64_t spec_bytes = static_cast<int64_t>(a1.spec().ByteSizeLong());
+  ASSERT_GT(spec_bytes, 2 << 20);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> listed, store_->ListCampaignSummaries());
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].id(), a1.id());
+  EXPECT_EQ(listed[1].state(), v1::CAMPAIGN_PAUSED);
+  for (const v1::Campaign& c : listed) {
+    EXPECT_EQ(c.spec().problem().name(), "matmul");
+    EXPECT_TRUE(c.spec().problem().workload_jsonl().empty());
+    EXPECT_FALSE(c.spec().has_baseline());
+    EXPECT_LT(c.ByteSizeLong(), 1000u);
+  }
+
+  // Two of alice's jobs open, one done, one of bob's.
+  int64_t cand = NewCandidate(a1.id(), "h");
+  NewJob(a1.id(), cand);
+  NewJob(a2.id(), cand);
+  int64_t done = NewJob(a1.id(), cand);
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(done));
+  j.set_state(v1::JOB_DONE);
+  ASSERT_OK(store_->UpdateJob(j));
+  NewJob(listed[2].id(), cand);
+  ASSERT_OK_AND_ASSIGN(Store::OwnerUsage alice, store_->GetOwnerUsage("alice"));
+  EXPECT_EQ(alice.active_campaigns, 2);
+  EXPECT_EQ(alice.spec_bytes, 2 * spec_bytes);
+  EXPECT_EQ(alice.open_jobs, 2);
+  ASSERT_OK_AND_ASSIGN(Store::OwnerUsage nobody, store_->GetOwnerUsage("carol"));
+  EXPECT_EQ(nobody.active_campaigns, 0);
+  EXPECT_EQ(nobody.spec_bytes, 0);
+  EXPECT_EQ(nobody.open_jobs, 0);
+
+  // A finished campaign holds nothing against its owner; the columns follow
+  // every update.
+  a2.set_state(v1::CAMPAIGN_FINISHED);
+  ASSERT_OK(store_->UpdateCampaign(a2));
+  ASSERT_OK_AND_ASSIGN(alice, store_->GetOwnerUsage("alice"));
+  EXPECT_EQ(alice.active_campaigns, 1);
+  EXPECT_EQ(alice.spec_bytes, spec_bytes);
+  EXPECT_EQ(alice.open_jobs, 1);
+  ASSERT_OK_AND_ASSIGN(listed, store_->ListCampaignSummaries());
+  EXPECT_EQ(listed[1].state(), v1::CAMPAIGN_FINISHED);
+}
+
 // ---------------------------------------------------------------------------
 // Research threads.
 
@@ -588,6 +652,36 @@ TEST_P(StoreTest, HeartbeatsCannotHoldALeasePastTheJobsWallLimit) {
   ASSERT_OK_AND_ASSIGN(std::vector<v1::Job> expired, store_->ExpireLeases(limit + 1, 3));
   ASSERT_EQ(expired.size(), 1u);
   EXPECT_EQ(expired[0].id(), id);
+}
+
+TEST_P(StoreTest, JobsSharingAGpuMayHoldTheirLeaseLonger) {
+  // A worker running 4 jobs a GPU gives each 4 timeouts of wall time
+  // (compile and run, then up to 3 others' turns): its heartbeats keep the
+  // lease past the one-job limit, up to 2 x 600 s + 3 x 600 s + 120 s.
+  int64_t c = NewCampaign();
+  int64_t cand = NewCandidate(c, "h");
+  int64_t id = NewJob(c, cand);
+  ASSERT_EQ(Acquire("me", 1000, 100), id);
+  const int64_t one_job_limit = 1000 + 1000 * (2 * 600 + 120);
+  const int64_t four_jobs_limit = 1000 + 1000 * (5 * 600 + 120);
+  std::vector<int64_t> lost;
+  ASSERT_OK(store_->RenewLeases("me", {id}, one_job_limit + 600'000, &lost, 4));
+  EXPECT_TRUE(lost.empty());
+  ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(id));
+  EXPECT_EQ(j.lease_deadline_unix_ms(), one_job_limit + 600'000);
+  ASSERT_OK(store_->RenewLeases("me", {id}, four_jobs_limit + 30'000, &lost, 4));
+  EXPECT_EQ(lost, std::vector<int64_t>{id});
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(id));
+  EXPECT_EQ(j.lease_deadline_unix_ms(), four_jobs_limit);
+
+  // A worker that claims 1000 jobs a GPU is believed up to 8.
+  int64_t other = NewJob(c, cand);
+  ASSERT_EQ(Acquire("liar", 1000, 100), other);
+  lost.clear();
+  ASSERT_OK(store_->RenewLeases("liar", {other}, int64_t{1} << 50, &lost, 1000));
+  EXPECT_EQ(lost, std::vector<int64_t>{other});
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(other));
+  EXPECT_EQ(j.lease_deadline_unix_ms(), 1000 + 1000 * (9 * 600 + 120));
 }
 
 TEST_P(StoreTest, ExpireLeasesRequeuesThenFailsAtAttemptCap) {
@@ -1692,7 +1786,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
     ASSERT_OK(store->CreateCampaign(v1::Campaign()).status());
   }
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "7");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "8");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
   {
     ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
@@ -1700,7 +1794,7 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
     EXPECT_EQ(all.size(), 1u);
   }
   // Reopening migrates nothing twice.
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "7");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "8");
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 
@@ -1717,16 +1811,52 @@ TEST(SqliteStoreTest, AnOlderFileGainsTheEventsTableOnOpen) {
     ASSERT_OK_AND_ASSIGN(campaign, store->CreateCampaign(c));
   }
   RawQuery(path, "DROP TABLE events");
+  // Nor had it the columns of version 8.
+  RawQuery(path, "DROP INDEX campaigns_by_owner");
+  RawQuery(path, "ALTER TABLE campaigns DROP COLUMN owner");
+  RawQuery(path, "ALTER TABLE campaigns DROP COLUMN spec_bytes");
+  RawQuery(path, "ALTER TABLE campaigns DROP COLUMN summary");
   RawQuery(path, "UPDATE schema_version SET version = 5");
   ASSERT_EQ(RawQuery(path, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'events'"), "0");
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
-  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "7");
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "8");
   ASSERT_OK_AND_ASSIGN(v1::Campaign c, store->GetCampaign(campaign));
   EXPECT_EQ(c.spec().name(), "before events");
   ASSERT_OK(store->AppendEvent(campaign, 1, "first event").status());
   ASSERT_OK_AND_ASSIGN(std::vector<Store::Event> events, store->ListEvents(campaign, 0, 10));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].text, "first event");
+}
+
+// A file of schema version 7 (campaigns without owner, size and summary
+// columns) gets them filled when opened, so its clients' campaigns count
+// against their limits and list without their specs' files.
+TEST(SqliteStoreTest, AnOlderFileGetsItsCampaignColumnsFilledOnOpen) {
+  TempDir dir;
+  const std::string path = dir.path() + "/s.db";
+  v1::Campaign c;
+  c.mutable_spec()->set_name("before owners");
+  c.mutable_spec()->set_owner("alice");
+  c.mutable_spec()->mutable_problem()->set_workload_jsonl(std::string(100'000, 'w'));
+  c.set_state(v1::CAMPAIGN_RUNNING);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+    ASSERT_OK(store->CreateCampaign(c).status());
+  }
+  RawQuery(path, "DROP INDEX campaigns_by_owner");
+  RawQuery(path, "ALTER TABLE campaigns DROP COLUMN owner");
+  RawQuery(path, "ALTER TABLE campaigns DROP COLUMN spec_bytes");
+  RawQuery(path, "ALTER TABLE campaigns DROP COLUMN summary");
+  RawQuery(path, "UPDATE schema_version SET version = 7");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+  EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "8");
+  ASSERT_OK_AND_ASSIGN(Store::OwnerUsage alice, store->GetOwnerUsage("alice"));
+  EXPECT_EQ(alice.active_campaigns, 1);
+  EXPECT_EQ(alice.spec_bytes, static_cast<int64_t>(c.spec().ByteSizeLong()));
+  ASSERT_OK_AND_ASSIGN(std::vector<v1::Campaign> listed, store->ListCampaignSummaries());
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].spec().name(), "before owners");
+  EXPECT_TRUE(listed[0].spec().problem().workload_jsonl().empty());
 }
 
 // Protobuf's wire format, for records written by hand as an older version
