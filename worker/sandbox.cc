@@ -363,10 +363,10 @@ std::string FindBwrap() {
 
 absl::StatusOr<Sandbox> Sandbox::Create(const std::string& choice,
                                         std::string* warning) {
-  if (choice == "none") return Sandbox(Mode::kRlimits, "");
+  if (choice == "none" || choice == "rlimits") return Sandbox(Mode::kRlimits, "");
   if (choice != "auto" && choice != "bwrap")
     return absl::InvalidArgumentError(
-        absl::StrCat("--sandbox must be auto, bwrap or none, not '", choice, "'"));
+        absl::StrCat("--sandbox must be auto, bwrap or rlimits (none), not '", choice, "'"));
 
   std::string why;
   std::string bwrap = FindBwrap();

@@ -76,7 +76,7 @@ class Sandbox {
   enum class Mode { kBwrap, kRlimits };
 
   // `choice` is "auto" (bwrap if the probe passes, else rlimits), "bwrap"
-  // (fail if it does not work) or "none" (rlimits only). The probe runs bwrap
+  // (fail if it does not work) or "rlimits" (also "none": rlimits only). The probe runs bwrap
   // once with the same isolation flags a job gets. When auto falls back,
   // `*warning` says why.
   static absl::StatusOr<Sandbox> Create(const std::string& choice,

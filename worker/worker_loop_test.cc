@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,10 +13,12 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -362,6 +365,119 @@ TEST_F(WorkerLoopTest, WorkerMainStopsCleanlyOnSigterm) {
   EXPECT_TRUE(fake_.completions.empty());
   ASSERT_EQ(fake_.registrations.size(), 1u);
   EXPECT_EQ(fake_.registrations[0].name(), "main-test");
+}
+
+// `ratchet worker` in a real process whose bwrap cannot run: the first on
+// PATH fails as one does where user namespaces are not allowed. Its stderr
+// goes to a file.
+namespace fs = std::filesystem;
+
+struct MainRun {
+  int status = -1;
+  std::string stderr_text;
+};
+
+MainRun RunWorkerMainWithoutBwrap(const std::vector<std::string>& flags,
+                                  const std::function<void(pid_t)>& while_running = {}) {
+  MainRun run;
+  run.status = 0x7f;  // "still running" to WIFEXITED and WIFSIGNALED alike
+  char tmpl[] = "/tmp/ratchet-worker-nobwrap-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return run;
+  const std::string dir = tmpl;
+  fs::create_directories(dir + "/bin");
+  std::ofstream(dir + "/bin/bwrap")
+      << "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n";
+  fs::permissions(dir + "/bin/bwrap", fs::perms::owner_all);
+  std::vector<std::string> args = {
+      "/proc/self/exe", "--worker-main", "worker", "--scratch=" + dir + "/scratch",
+      std::string("--harness=") + RATCHET_WORKER_TESTDATA + "/fake_harness.sh",
+      "--peak-gbps=1", "--peak-gflops=1", "--wait-ms=200", "--no-gpu"};
+  args.insert(args.end(), flags.begin(), flags.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string path_env = "PATH=" + dir + "/bin:/usr/bin:/bin";
+  char* envp[] = {path_env.data(), nullptr};
+  const std::string err = dir + "/stderr";
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    execve("/proc/self/exe", argv.data(), envp);
+    _exit(127);
+  }
+  if (while_running) while_running(pid);
+  // A worker that should have refused to start but runs is killed, and so
+  // fails the test rather than hang it.
+  for (int i = 0; i < 300 && waitpid(pid, &run.status, WNOHANG) == 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  if (!WIFEXITED(run.status) && !WIFSIGNALED(run.status)) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &run.status, 0);
+  }
+  std::ifstream in(err);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  run.stderr_text = ss.str();
+  fs::remove_all(dir);
+  return run;
+}
+
+// Without bwrap, --sandbox=auto must not quietly run a cluster worker's
+// candidates unconfined, where they could read its TLS key.
+TEST(WorkerMainSandbox, AutoRefusesAWorkerWithTlsCredentialsWithoutBwrap) {
+  const std::string dir = fs::temp_directory_path() / "ratchet-nobwrap-keys";
+  fs::create_directories(dir);
+  for (const char* f : {"/ca.pem", "/w.pem", "/w.key"}) std::ofstream(dir + f) << "x\n";
+  MainRun run = RunWorkerMainWithoutBwrap(
+      {"--coordinator=127.0.0.1:1", "--tls-ca=" + dir + "/ca.pem", "--tls-cert=" + dir + "/w.pem",
+       "--tls-key=" + dir + "/w.key"});
+  fs::remove_all(dir);
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.stderr_text;
+  EXPECT_EQ(WEXITSTATUS(run.status), 2) << run.stderr_text;
+  EXPECT_TRUE(absl::StrContains(run.stderr_text, "with TLS credentials")) << run.stderr_text;
+  EXPECT_TRUE(absl::StrContains(run.stderr_text, "--sandbox=rlimits")) << run.stderr_text;
+  EXPECT_TRUE(absl::StrContains(run.stderr_text, "bubblewrap")) << run.stderr_text;
+}
+
+TEST(WorkerMainSandbox, AutoRefusesACoordinatorOffLoopbackWithoutBwrap) {
+  MainRun run = RunWorkerMainWithoutBwrap({"--coordinator=192.0.2.1:50051"});
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.stderr_text;
+  EXPECT_EQ(WEXITSTATUS(run.status), 2) << run.stderr_text;
+  EXPECT_TRUE(absl::StrContains(run.stderr_text, "not on loopback")) << run.stderr_text;
+}
+
+// Asked for in so many words, rlimits still starts such a worker, loudly.
+TEST(WorkerMainSandbox, ExplicitRlimitsStartsAClusterWorkerWithAWarning) {
+  MainRun run = RunWorkerMainWithoutBwrap(
+      {"--coordinator=192.0.2.1:50051", "--sandbox=rlimits"},
+      [](pid_t pid) {
+        std::this_thread::sleep_for(1500ms);
+        kill(pid, SIGTERM);
+      });
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.stderr_text;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.stderr_text;
+  EXPECT_TRUE(absl::StrContains(run.stderr_text, "--sandbox=rlimits: jobs run with rlimits"))
+      << run.stderr_text;
+}
+
+// `ratchet local`'s workers (loopback, no credentials) still start without
+// bwrap, and run jobs.
+TEST_F(WorkerLoopTest, AutoStillStartsALoopbackWorkerWithoutBwrap) {
+  int port = FreePort();
+  StartServer(port);
+  fake_.queue.push_back(MakeJob(5, "ok"));
+  MainRun run = RunWorkerMainWithoutBwrap(
+      {absl::StrCat("--coordinator=127.0.0.1:", port), "--name=local-test"},
+      [this](pid_t pid) {
+        WaitFor([&] { return !fake_.completions.empty(); });
+        kill(pid, SIGTERM);
+      });
+  ASSERT_TRUE(WIFEXITED(run.status)) << run.stderr_text;
+  EXPECT_EQ(WEXITSTATUS(run.status), 0) << run.stderr_text;
+  EXPECT_TRUE(absl::StrContains(run.stderr_text, "bubblewrap is unavailable")) << run.stderr_text;
+  std::lock_guard<std::mutex> lock(fake_.mu);
+  ASSERT_EQ(fake_.completions.size(), 1u) << run.stderr_text;
 }
 
 // The worker with the real harness (when it is built beside this test) on the

@@ -38,7 +38,7 @@ std::string EnvOr(const char* name, const std::string& fallback) {
 
 constexpr char kUsage[] =
     "usage: ratchet worker --coordinator=HOST:PORT [--name=NAME] [--metrics=ADDR]\n"
-    "         [--scratch=DIR] [--sandbox=auto|bwrap|none] [--slots=N] [--gpu-jobs=N]\n"
+    "         [--scratch=DIR] [--sandbox=auto|bwrap|rlimits] [--slots=N] [--gpu-jobs=N]\n"
     "         [--python=PATH]\n"
     "         [--harness=PATH] [--memory-gb=G] [--cpu-seconds=S] [--wait-ms=MS]\n"
     "         [--peak-gbps=X --peak-gflops=Y] [--keep-scratch]\n"
@@ -48,7 +48,10 @@ constexpr char kUsage[] =
     "         [--scratch-mb=MB]\n"
     "         [--tls-ca=FILE --tls-cert=FILE --tls-key=FILE [--tls-server-name=NAME]]\n"
     "  --tls-*: the cluster's CA and this worker's certificate (ratchet pki issue\n"
-    "           DIR worker:NAME); the coordinator knows it by NAME (docs/security.md)\n";
+    "           DIR worker:NAME); the coordinator knows it by NAME (docs/security.md)\n"
+    "  --sandbox: auto (default) uses bwrap where it runs; without it, auto starts\n"
+    "           only a loopback worker without credentials (ratchet local); rlimits\n"
+    "           (or none) runs candidates unconfined, to be asked for in so many words\n";
 
 int Fail(const std::string& message) {
   fprintf(stderr, "ratchet worker: %s\n%s", message.c_str(), kUsage);
@@ -157,14 +160,26 @@ int WorkerMain(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // After the mask: a channel starts gRPC's threads.
-  auto channel = auth::Dial(options.coordinator, *security, WorkerChannelArgs());
-  if (!channel.ok()) return Fail(std::string(channel.status().message()));
-  options.channel = *channel;
-
   std::string warning;
-  auto sandbox = Sandbox::Create(flags->Get("sandbox", "auto"), &warning);
+  const std::string sandbox_choice = flags->Get("sandbox", "auto");
+  auto sandbox = Sandbox::Create(sandbox_choice, &warning);
   if (!sandbox.ok()) return Fail(std::string(sandbox.status().message()));
+  // Without bwrap, candidate code reads whatever this user can: the worker's
+  // TLS key among it. A cluster worker (credentials, or a coordinator on
+  // another machine) must not end up there by default; `ratchet local`
+  // (loopback, no credentials) still may.
+  if (sandbox_choice == "auto" && sandbox->mode() == Sandbox::Mode::kRlimits &&
+      (!security->cert_file.empty() || !security->key_file.empty() ||
+       !auth::IsLoopback(options.coordinator))) {
+    return Fail(absl::StrCat(
+        "bubblewrap is unavailable (", warning, "), and without it candidate code could read "
+        "this worker's files, its TLS key among them; refusing to start a cluster worker ",
+        !security->key_file.empty() ? "with TLS credentials" : "of a coordinator not on loopback",
+        ". Install bwrap (apt install bubblewrap) and allow unprivileged user namespaces "
+        "(sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu "
+        "kernel.apparmor_restrict_unprivileged_userns=0), or pass --sandbox=rlimits to accept "
+        "the risk"));
+  }
   if (!warning.empty()) {
     Log("WARNING ************************************************************");
     Log("WARNING bubblewrap is unavailable: " + warning);
@@ -172,10 +187,15 @@ int WorkerMain(int argc, char** argv) {
     Log("WARNING can reach the network and write anywhere this user can.");
     Log("WARNING ************************************************************");
   } else if (sandbox->mode() == Sandbox::Mode::kRlimits) {
-    Log("WARNING --sandbox=none: jobs run with rlimits and a process group only");
+    Log("WARNING --sandbox=rlimits: jobs run with rlimits and a process group only");
   } else {
     Log("sandbox: bwrap (" + sandbox->bwrap_path() + ")");
   }
+
+  // After the mask: a channel starts gRPC's threads.
+  auto channel = auth::Dial(options.coordinator, *security, WorkerChannelArgs());
+  if (!channel.ok()) return Fail(std::string(channel.status().message()));
+  options.channel = *channel;
 
   // A private folder under the scratch root, removed at exit.
   const char* tmpdir = getenv("TMPDIR");
