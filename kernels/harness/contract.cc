@@ -187,8 +187,12 @@ const char* HarnessName(HarnessKind kind) {
 }
 
 HarnessDefaults DefaultsFor(HarnessKind kind) {
-  if (kind == HarnessKind::kCuda) return {10, 50, 3};
-  return {3, 20, 3};
+  return kind == HarnessKind::kCuda ? kCudaHarnessDefaults : kCpuHarnessDefaults;
+}
+
+bool IsHarnessSwitch(std::string_view flag) {
+  return flag == "--print" || flag == "--oracle-only" || flag == "--verify" ||
+         flag == "--compile-only";
 }
 
 bool operator==(const HarnessArgs& a, const HarnessArgs& b) { return Fields(a) == Fields(b); }
@@ -232,20 +236,14 @@ absl::StatusOr<HarnessArgs> ParseArgv(HarnessKind kind, const std::vector<std::s
   o.kind = kind;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i], v;
-    if (a == "--print") {
-      o.print = true;
+    // --verify changes nothing (every run checks every call): kept so that
+    // older command lines work.
+    if (IsHarnessSwitch(a) && (cuda || a != "--compile-only")) {
+      if (a == "--print") o.print = true;
+      if (a == "--compile-only") o.compile_only = true;
+      if (a == "--oracle-only") o.oracle_only = true;
       continue;
     }
-    if (cuda && a == "--compile-only") {
-      o.compile_only = true;
-      continue;
-    }
-    if (a == "--oracle-only") {
-      o.oracle_only = true;
-      continue;
-    }
-    // Every run checks every call; kept so that older command lines work.
-    if (a == "--verify") continue;
     if (a == "-h" || a == "--help") return Bad("help");
     const size_t eq = a.find('=');
     if (a.rfind("--", 0) == 0 && eq != std::string::npos) {

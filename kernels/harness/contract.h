@@ -77,16 +77,25 @@ struct HarnessArgs {
 bool operator==(const HarnessArgs& a, const HarnessArgs& b);
 inline bool operator!=(const HarnessArgs& a, const HarnessArgs& b) { return !(a == b); }
 
+// The counts a harness uses where its command line gives none: written
+// here only (the pipeline's and the oracle's options start from the CPU's).
 struct HarnessDefaults {
   int warmups, repetitions, rounds;
 };
-// CPU 3 / 20 / 3; CUDA 10 / 50 / 3.
+inline constexpr HarnessDefaults kCpuHarnessDefaults = {3, 20, 3};
+inline constexpr HarnessDefaults kCudaHarnessDefaults = {10, 50, 3};
 HarnessDefaults DefaultsFor(HarnessKind kind);
 
 // The arguments after the program's name, "--flag value" each, the fields
 // that are set (and, for CUDA, --device-index). Fields of the other kind
 // are not written.
 std::vector<std::string> ToArgv(const HarnessArgs& args);
+
+// Whether `flag` stands alone on a harness's command line (--print,
+// --oracle-only, --verify, CUDA's --compile-only); every other flag takes a
+// value. For a caller that passes flags through to ParseArgv before it
+// knows the kind (`ratchet bench`).
+bool IsHarnessSwitch(std::string_view flag);
 
 // Reads the arguments after the program's name ("--flag value" or
 // "--flag=value"; --verify, which changes nothing, is accepted and

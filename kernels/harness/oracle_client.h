@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "kernels/harness/contract.h"
 #include "kernels/harness/pipeline.h"
 #include "kernels/problem/problem.h"
 
@@ -19,13 +20,13 @@ namespace ratchet::kernels {
 
 struct OracleOptions {
   uint64_t seed = 1;
-  int rounds = 3;
+  int rounds = kCpuHarnessDefaults.rounds;
   // Per workload (in the problem's order), the rounds it gets when fewer
   // than `rounds` (a large workload's share of the round budget); empty:
   // `rounds` for every workload.
   std::vector<int> rounds_by_workload;
-  int warmups = 3;
-  int repetitions = 20;
+  int warmups = kCpuHarnessDefaults.warmups;
+  int repetitions = kCpuHarnessDefaults.repetitions;
   size_t flush_bytes = 0;
   int threads = 1;
   std::string scratch;  // out_dir; must exist.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernels/correctness/compare.h"
+#include "kernels/harness/contract.h"
 #include "kernels/harness/tensors.h"
 #include "kernels/problem/problem.h"
 
@@ -85,9 +86,10 @@ struct WorkloadRounds {
 };
 
 struct PipelineOptions {
-  int correctness_rounds = 3;  // rounds 0..R-1; timed calls use the rounds after them
-  int warmups = 3;
-  int repetitions = 20;
+  // rounds 0..R-1; timed calls use the rounds after them
+  int correctness_rounds = kCpuHarnessDefaults.rounds;
+  int warmups = kCpuHarnessDefaults.warmups;
+  int repetitions = kCpuHarnessDefaults.repetitions;
   // > 0: after timing, calls back to back for this many seconds per
   // workload with a mark per batch (the independent timing); see
   // back_to_back.h.

@@ -14,6 +14,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/harness/oracle_client.h"
+#include "kernels/harness/pipeline.h"
+
 namespace ratchet::kernels {
 namespace {
 
@@ -123,6 +126,47 @@ TEST(HarnessArgsTest, ReadsTheFormsOlderCommandLinesUse) {
   EXPECT_EQ(DefaultsFor(HarnessKind::kCuda).warmups, 10);
   EXPECT_EQ(DefaultsFor(HarnessKind::kCuda).repetitions, 50);
   EXPECT_EQ(DefaultsFor(HarnessKind::kCuda).rounds, 3);
+}
+
+// The counts the pipeline and the oracle start from are the CPU harness's,
+// written once (contract.h).
+TEST(HarnessArgsTest, ThePipelineAndTheOracleStartFromTheContractsDefaults) {
+  const HarnessDefaults cpu = DefaultsFor(HarnessKind::kCpu);
+  const PipelineOptions pipeline;
+  EXPECT_EQ(pipeline.warmups, cpu.warmups);
+  EXPECT_EQ(pipeline.repetitions, cpu.repetitions);
+  EXPECT_EQ(pipeline.correctness_rounds, cpu.rounds);
+  const OracleOptions oracle;
+  EXPECT_EQ(oracle.warmups, cpu.warmups);
+  EXPECT_EQ(oracle.repetitions, cpu.repetitions);
+  EXPECT_EQ(oracle.rounds, cpu.rounds);
+}
+
+// A caller that passes flags through (bench) splits them as ParseArgv reads
+// them: the switches stand alone, every other flag takes a value.
+TEST(HarnessArgsTest, SwitchesAreTheFlagsParseArgvTakesWithoutAValue) {
+  for (const char* flag : {"--print", "--oracle-only", "--verify", "--compile-only"})
+    EXPECT_TRUE(IsHarnessSwitch(flag)) << flag;
+  for (const char* flag : {"--seed", "--knob", "--rounds", "--baseline", "--arch", "--out"})
+    EXPECT_FALSE(IsHarnessSwitch(flag)) << flag;
+  const std::vector<std::string> base = {"--problem", "p", "--solution", "s", "--out", "o"};
+  for (HarnessKind kind : {HarnessKind::kCpu, HarnessKind::kCuda}) {
+    std::vector<std::string> args = base;
+    for (const char* flag : {"--print", "--oracle-only", "--verify"}) args.push_back(flag);
+    if (kind == HarnessKind::kCuda) args.push_back("--compile-only");
+    args.push_back("--seed");
+    args.push_back("7");
+    auto a = ParseArgv(kind, args);
+    ASSERT_TRUE(a.ok()) << a.status();
+    EXPECT_TRUE(a->print);
+    EXPECT_TRUE(a->oracle_only);
+    EXPECT_EQ(a->compile_only, kind == HarnessKind::kCuda);
+    EXPECT_EQ(a->seed, 7u);
+  }
+  // --compile-only is CUDA's: the CPU harness refuses it.
+  std::vector<std::string> cpu = base;
+  cpu.push_back("--compile-only");
+  EXPECT_FALSE(ParseArgv(HarnessKind::kCpu, cpu).ok());
 }
 
 TEST(HarnessArgsTest, BadCommandLinesAreErrorsThatSayWhy) {

@@ -877,6 +877,21 @@ TEST(BenchTest, ArgumentErrorsExitTwo) {
   }
 }
 
+// Bench passes the harness's flags through to the harness's own reader
+// (contract.h), except those it writes itself.
+TEST(BenchTest, HarnessFlagsAreReadByTheContract) {
+  const std::string problem = std::string(RATCHET_TESTDATA) + "/vector_add";
+  const std::string solution = std::string(RATCHET_TESTDATA) + "/solutions/correct";
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--out", "x.json"}, {"--problem=p"}, {"--solution", "s"},
+        {"--print"}, {"--rounds=0"}, {"--screen", "sometimes"}, {"--frobnicate", "1"},
+        {"--seed"}}) {
+    std::vector<const char*> v = {"bench", problem.c_str(), solution.c_str()};
+    for (const std::string& a : bad) v.push_back(a.c_str());
+    EXPECT_EQ(BenchMain(static_cast<int>(v.size()), const_cast<char**>(v.data())), 2) << bad[0];
+  }
+}
+
 // Runs `ratchet bench` in this process on vector_add with `solution` (of
 // kernels/testdata/solutions) and `args`; returns its exit status and stdout.
 std::pair<int, std::string> Bench(const std::string& solution, std::vector<std::string> args) {
