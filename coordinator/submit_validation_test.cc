@@ -68,13 +68,22 @@ class SubmitValidationTest : public ::testing::Test {
   std::unique_ptr<v1::CoordinatorService::Stub> stub_;
 };
 
+// vadd, as tests/data/vadd has it, in short.
+constexpr char kDefinition[] = R"({"name": "vadd", "axes": {"n": {"type": "var"}},
+  "inputs": {"a": {"shape": ["n"], "dtype": "float32"}, "b": {"shape": ["n"], "dtype": "float32"}},
+  "outputs": {"c": {"shape": ["n"], "dtype": "float32"}},
+  "reference": "def run(a, b):\n    return a + b\n"})";
+constexpr char kWorkloads[] =
+    "{\"axes\": {\"n\": 1000}, \"inputs\": {\"a\": {\"type\": \"random\"}, \"b\": {\"type\": \"random\"}}}\n"
+    "{\"axes\": {\"n\": 4096}, \"inputs\": {\"a\": {\"type\": \"random\"}, \"b\": {\"type\": \"random\"}}}\n";
+
 // A kernel spec the coordinator takes (the shape the CLI sends).
 v1::CampaignSpec KernelSpec() {
   v1::CampaignSpec spec;
   spec.set_name("absurd");
   spec.mutable_problem()->set_name("p");
-  spec.mutable_problem()->set_definition_json("{\"name\": \"p\"}");
-  spec.mutable_problem()->set_workload_jsonl("{\"axes\": {}}\n");
+  spec.mutable_problem()->set_definition_json(kDefinition);
+  spec.mutable_problem()->set_workload_jsonl(kWorkloads);
   auto& files = *spec.mutable_baseline()->mutable_files();
   files["solution.json"] = "{\"name\": \"b\", \"language\": \"cpp\", \"sources\": [\"k.cc\"]}";
   files["k.cc"] = "int x;\n";
@@ -121,6 +130,43 @@ TEST_F(SubmitValidationTest, AbsurdSpecsAreInvalidArgument) {
        "language 'fortran' is not run on device cpu"},
       {"newline in the name", [](v1::CampaignSpec* s) { s->set_name("x\necho pwned"); },
        "name: control character 0x0a"},
+      // The problem, read at submit with the harness's reader.
+      {"malformed definition",
+       [](v1::CampaignSpec* s) { s->mutable_problem()->set_definition_json("{\"name\": 3}"); },
+       "problem: definition.json"},
+      {"malformed workload line 2",
+       [](v1::CampaignSpec* s) {
+         s->mutable_problem()->set_workload_jsonl(
+             "{\"axes\": {\"n\": 8}, \"inputs\": {\"a\": {\"type\": \"random\"}, \"b\": {\"type\": \"random\"}}}\n"
+             "{\"axes\": {\"n\": \"big\"}}\n");
+       },
+       "workload.jsonl:2"},
+      {"4e15-element tensor",
+       [](v1::CampaignSpec* s) {
+         s->mutable_problem()->set_workload_jsonl(
+             "{\"axes\": {\"n\": 8}, \"inputs\": {\"a\": {\"type\": \"random\"}, \"b\": {\"type\": \"random\"}}}\n"
+             "{\"axes\": {\"n\": 4000000000000000}, \"inputs\": {\"a\": {\"type\": \"random\"}, "
+             "\"b\": {\"type\": \"random\"}}}\n");
+       },
+       "workload.jsonl:2: tensor 'a' would take 1.6e+16 bytes (axis n = 4000000000000000); at "
+       "most 17179869184"},
+      // What the harness would refuse about the solution.
+      {"triton on cpu",
+       [](v1::CampaignSpec* s) {
+         auto& files = *s->mutable_baseline()->mutable_files();
+         files["solution.json"] =
+             "{\"language\": \"triton\", \"sources\": [\"k.py\"], \"entry_point\": \"k.py::run\"}";
+         files["k.py"] = "def run(): pass\n";
+       },
+       "language 'triton' is not run on device cpu (it launches GPU kernels: device: cuda)"},
+      {"bad entry_point",
+       [](v1::CampaignSpec* s) {
+         auto& files = *s->mutable_baseline()->mutable_files();
+         files["solution.json"] =
+             "{\"language\": \"pytorch\", \"sources\": [\"k.py\"], \"entry_point\": \"run\"}";
+         files["k.py"] = "def run(): pass\n";
+       },
+       "entry_point 'run': expected \"FILE::FUNCTION\""},
   };
   for (const Case& c : cases) {
     v1::CampaignSpec spec = KernelSpec();
@@ -143,6 +189,40 @@ TEST_F(SubmitValidationTest, AbsurdSpecsAreInvalidArgument) {
   EXPECT_TRUE(ok.ok()) << ok.error_message();
   EXPECT_GT(campaign.id(), 0);
   EXPECT_EQ(Campaigns(), 1);
+}
+
+// The languages the CUDA harness runs pass submit on device cuda; the
+// problem above passes its check.
+TEST_F(SubmitValidationTest, CudaHarnessLanguagesAreAcceptedOnCuda) {
+  struct Lang {
+    const char* language;
+    const char* file;
+  };
+  int submitted = 0;
+  for (const Lang& l : {Lang{"triton", "kernel.py"}, Lang{"cuda_cpp", "kernel.cu"},
+                        Lang{"cute_dsl", "kernel.py"}, Lang{"cuda", "kernel.cu"}}) {
+    v1::CampaignSpec spec = KernelSpec();
+    spec.set_name(absl::StrCat("lang-", submitted));
+    spec.set_device(v1::DEVICE_CUDA);
+    auto& files = *spec.mutable_baseline()->mutable_files();
+    files.clear();
+    files["solution.json"] = absl::StrCat("{\"language\": \"", l.language, "\", \"sources\": [\"",
+                                          l.file, "\"], \"entry_point\": \"", l.file, "::run\"}");
+    files[l.file] = "x\n";
+    const grpc::Status s = Submit(spec);
+    EXPECT_TRUE(s.ok()) << l.language << ": " << s.error_message();
+    submitted += s.ok();
+  }
+  EXPECT_EQ(Campaigns(), submitted);
+  // The same on cpu: refused, saying where it runs.
+  v1::CampaignSpec cpu = KernelSpec();
+  auto& files = *cpu.mutable_baseline()->mutable_files();
+  files["solution.json"] =
+      "{\"language\": \"cuda_cpp\", \"sources\": [\"k.cu\"], \"entry_point\": \"k.cu::run\"}";
+  files["k.cu"] = "x\n";
+  const grpc::Status s = Submit(cpu);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("language 'cuda_cpp' is not run on device cpu"));
 }
 
 }  // namespace

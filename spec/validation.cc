@@ -16,7 +16,10 @@
 #include "google/protobuf/message.h"
 #include "google/protobuf/reflection.h"
 #include "nlohmann/json.hpp"
+#include "common/languages.h"
+#include "common/problem_check.h"
 #include "spec/defaults.h"
+#include "spec/knobs.h"
 #include "spec/names.h"
 
 namespace ratchet::spec {
@@ -28,6 +31,13 @@ using google::protobuf::Reflection;
 
 absl::Status Invalid(absl::string_view where, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
+}
+
+bool IsIdentifier(absl::string_view s) {
+  if (s.empty() || absl::ascii_isdigit(static_cast<unsigned char>(s[0]))) return false;
+  for (char c : s)
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_') return false;
+  return true;
 }
 
 // What a string field may hold.
@@ -289,21 +299,28 @@ absl::Status CheckSolution(const v1::Solution& solution, const std::string& wher
   const std::string at = where + ".files[solution.json]";
   const nlohmann::json doc = nlohmann::json::parse(it->second, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return Invalid(at, "not a JSON object");
-  // The harness of the campaign's device runs it (kernels/harness/solution.cc).
+  // What the harness of the campaign's device would refuse when it loads the
+  // solution (kernels/harness/solution.cc), refused now: its language, from
+  // the one table both read (common/languages.h), its sources, its
+  // entry_point and its knobs.
+  std::string l = DefaultSolutionLanguage(cuda);
   if (auto lang = doc.find("language"); lang != doc.end() && !lang->is_null()) {
     if (!lang->is_string()) return Invalid(at, "\"language\" must be a string");
-    const std::string l = lang->get<std::string>();
-    const std::vector<std::string> known =
-        cuda ? std::vector<std::string>{"cuda", "pytorch"}
-             : std::vector<std::string>{"cpp", "c++", "c", "pytorch"};
-    if (std::find(known.begin(), known.end(), l) == known.end())
-      return Invalid(at, absl::StrCat("language '", absl::CHexEscape(l.substr(0, 80)),
-                                      "' is not run on device ", cuda ? "cuda" : "cpu",
-                                      " (known: ", absl::StrJoin(known, ", "), ")"));
+    l = lang->get<std::string>();
   }
+  if (!LanguageRunsOn(l, cuda)) {
+    const SolutionLanguage* known = FindSolutionLanguage(l);
+    return Invalid(at, absl::StrCat("language '", absl::CHexEscape(l.substr(0, 80)),
+                                    "' is not run on device ", cuda ? "cuda" : "cpu",
+                                    known != nullptr && known->cuda ? " (it launches GPU kernels: "
+                                                                      "device: cuda)" : "",
+                                    " (known: ", LanguagesOf(cuda), ")"));
+  }
+  const LanguageKind kind = FindSolutionLanguage(l)->kind;
   auto sources = doc.find("sources");
   if (sources == doc.end() || !sources->is_array() || sources->empty())
     return Invalid(at, "\"sources\" must be a non-empty list of file names");
+  std::vector<std::string> source_names;
   for (size_t i = 0; i < sources->size(); ++i) {
     const auto& src = (*sources)[i];
     const std::string sat = absl::StrCat(at, ": sources[", i, "]");
@@ -312,7 +329,29 @@ absl::Status CheckSolution(const v1::Solution& solution, const std::string& wher
     if (auto s = ValidateSolutionFileName(name); !s.ok()) return Invalid(sat, s.message());
     if (solution.files().find(name) == solution.files().end())
       return Invalid(sat, absl::StrCat("'", name, "' is not one of the solution's files"));
+    source_names.push_back(name);
   }
+  if (kind != LanguageKind::kNative) {
+    // The host calls FUNCTION of FILE, one of the sources.
+    auto ep = doc.find("entry_point");
+    if (ep == doc.end() || !ep->is_string())
+      return Invalid(at, absl::StrCat("\"entry_point\" is required for language '", l,
+                                      "': \"FILE::FUNCTION\""));
+    const std::string e = ep->get<std::string>();
+    const size_t sep = e.find("::");
+    const std::string file = e.substr(0, sep == std::string::npos ? e.size() : sep);
+    if (sep == std::string::npos || e.find("::", sep + 2) != std::string::npos ||
+        file.empty() || !IsIdentifier(e.substr(sep + 2)))
+      return Invalid(at, absl::StrCat("entry_point '", absl::CHexEscape(e.substr(0, 80)),
+                                      "': expected \"FILE::FUNCTION\""));
+    if (std::find(source_names.begin(), source_names.end(), file) == source_names.end())
+      return Invalid(at, absl::StrCat("entry_point: '", absl::CHexEscape(file.substr(0, 80)),
+                                      "' is not one of the sources"));
+  }
+  // Knob declarations as the harness reads them (that the solution sets only
+  // declared ones, the coordinator checks as it makes them explicit).
+  if (auto space = ParseKnobSpace(solution); !space.ok())
+    return Invalid(at, space.status().message());
   return absl::OkStatus();
 }
 
@@ -532,6 +571,14 @@ absl::Status ValidateCampaignSpec(const v1::CampaignSpec& spec) {
     return Invalid("problem.definition_json", "missing (a kernel campaign's problem)");
   if (spec.problem().workload_jsonl().empty())
     return Invalid("problem.workload_jsonl", "missing (a kernel campaign's workloads)");
+  // Parsed with the harness's own reader, every workload line, each tensor
+  // bounded (common/problem_check.h): a malformed problem is refused here,
+  // not on every worker it reaches.
+  if (ProblemCheck check = RegisteredProblemCheck(); check != nullptr) {
+    if (auto s = check(spec.problem().definition_json(), spec.problem().workload_jsonl());
+        !s.ok())
+      return Invalid("problem", s.message());
+  }
   return CheckSolution(spec.baseline(), "baseline", cuda, /*required=*/true);
 }
 

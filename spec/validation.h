@@ -6,8 +6,10 @@
 // messages has a range, every string a size and a character set (and a
 // list of names where it names something), every enum a value that a spec
 // may name (spec/names.h: a task that runs), solution files names that stay
-// inside the solution folder, and the language and device are ones a worker
-// can run: a spec that passes cannot turn into a million jobs or a job that
+// inside the solution folder, the language and device are ones a worker can
+// run (common/languages.h) with the entry_point and knobs its harness reads,
+// and the problem reads with the harness's reader where that is linked
+// (common/problem_check.h): a spec that passes cannot turn into a million jobs or a job that
 // fails on a worker for a reason known at submit. The bounds are tabled in
 // docs/campaign-spec.md.
 #ifndef RATCHET_SPEC_VALIDATION_H_

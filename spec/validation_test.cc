@@ -385,7 +385,7 @@ TEST(SpecValidation, SolutionJsonLanguageAndSources) {
               HasSubstr("language 'cuda' is not run on device cpu"));
   EXPECT_THAT(
       Msg(with_json("{\"language\": \"cpp\", \"sources\": [\"kernel.cc\"]}", v1::DEVICE_CUDA)),
-              HasSubstr("not run on device cuda (known: cuda, pytorch)"));
+              HasSubstr("not run on device cuda (known: cuda, pytorch, triton"));
   EXPECT_THAT(Msg(with_json("{\"language\": 3, \"sources\": [\"kernel.cc\"]}")),
               HasSubstr("\"language\" must be a string"));
   EXPECT_THAT(Msg(with_json("{\"sources\": [\"../../x.cc\"]}")),
@@ -396,6 +396,57 @@ TEST(SpecValidation, SolutionJsonLanguageAndSources) {
   EXPECT_THAT(Msg(with_json("{\"sources\": []}")), HasSubstr("non-empty list"));
   EXPECT_THAT(Msg(with_json("{\"sources\": [7]}")), HasSubstr("expected a file name"));
   EXPECT_THAT(Msg(with_json("[1]")), HasSubstr("not a JSON object"));
+}
+
+// The languages the CUDA harness runs (common/languages.h) pass submit on
+// device cuda and only there; what the harness would refuse about an
+// entry_point or a knob is refused at submit.
+TEST(SpecValidation, LanguagesOfTheHarnessAndEntryPoints) {
+  auto with = [](const std::string& json, v1::Device device, const std::string& file) {
+    v1::CampaignSpec spec = GoodSpec();
+    spec.set_device(device);
+    spec.mutable_baseline()->clear_knobs();
+    auto& files = *spec.mutable_baseline()->mutable_files();
+    files["solution.json"] = json;
+    files[file] = "x\n";
+    return ValidateCampaignSpec(spec);
+  };
+  const std::string triton =
+      "{\"language\": \"triton\", \"sources\": [\"kernel.py\"], \"entry_point\": \"kernel.py::run\"}";
+  const std::string cuda_cpp =
+      "{\"language\": \"cuda_cpp\", \"sources\": [\"k.cu\"], \"entry_point\": \"k.cu::run\"}";
+  EXPECT_TRUE(with(triton, v1::DEVICE_CUDA, "kernel.py").ok()) << with(triton, v1::DEVICE_CUDA, "kernel.py");
+  EXPECT_TRUE(with(cuda_cpp, v1::DEVICE_CUDA, "k.cu").ok()) << with(cuda_cpp, v1::DEVICE_CUDA, "k.cu");
+  for (const char* lang : {"cute_dsl", "cutile", "cudnn_frontend", "pytorch"}) {
+    const std::string j = absl::StrCat("{\"language\": \"", lang,
+                                       "\", \"sources\": [\"m.py\"], \"entry_point\": \"m.py::f\"}");
+    EXPECT_TRUE(with(j, v1::DEVICE_CUDA, "m.py").ok()) << lang;
+  }
+  EXPECT_THAT(Msg(with(triton, v1::DEVICE_CPU, "kernel.py")),
+              HasSubstr("language 'triton' is not run on device cpu (it launches GPU kernels: "
+                        "device: cuda)"));
+  EXPECT_THAT(Msg(with(cuda_cpp, v1::DEVICE_CPU, "k.cu")),
+              HasSubstr("language 'cuda_cpp' is not run on device cpu"));
+  // entry_point: required, FILE::FUNCTION, FILE one of the sources.
+  EXPECT_THAT(Msg(with("{\"language\": \"triton\", \"sources\": [\"kernel.py\"]}",
+                       v1::DEVICE_CUDA, "kernel.py")),
+              HasSubstr("\"entry_point\" is required for language 'triton'"));
+  EXPECT_THAT(Msg(with("{\"language\": \"triton\", \"sources\": [\"kernel.py\"], "
+                       "\"entry_point\": \"kernel.py\"}",
+                       v1::DEVICE_CUDA, "kernel.py")),
+              HasSubstr("entry_point 'kernel.py': expected \"FILE::FUNCTION\""));
+  EXPECT_THAT(Msg(with("{\"language\": \"pytorch\", \"sources\": [\"kernel.py\"], "
+                       "\"entry_point\": \"kernel.py::1run\"}",
+                       v1::DEVICE_CPU, "kernel.py")),
+              HasSubstr("expected \"FILE::FUNCTION\""));
+  EXPECT_THAT(Msg(with("{\"language\": \"pytorch\", \"sources\": [\"kernel.py\"], "
+                       "\"entry_point\": \"other.py::run\"}",
+                       v1::DEVICE_CPU, "kernel.py")),
+              HasSubstr("entry_point: 'other.py' is not one of the sources"));
+  // Knobs: declared well, and the solution sets only declared ones.
+  EXPECT_THAT(Msg(with("{\"sources\": [\"kernel.cc\"], \"knobs\": {\"B\": 3}}", v1::DEVICE_CPU,
+                       "kernel.cc")),
+              HasSubstr("baseline.files[solution.json]"));
 }
 
 TEST(SpecValidation, EnumsAreKnown) {

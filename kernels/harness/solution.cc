@@ -58,7 +58,8 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
     if (auto it = j.find(field); it != j.end() && !it->is_string() && !it->is_null())
       return err(field, absl::StrCat("expected a string, got ", it->type_name()));
   if (auto it = j.find("name"); it != j.end() && it->is_string()) s.name = it->get<std::string>();
-  std::string lang = backend == SolutionBackend::kCuda ? "cuda" : "cpp";
+  const bool cuda = backend == SolutionBackend::kCuda;
+  std::string lang = DefaultSolutionLanguage(cuda);
   if (auto it = j.find("language"); it != j.end() && it->is_string()) lang = it->get<std::string>();
   // The public format saved as solution.json: point at the converter rather
   // than fail on its inline sources.
@@ -68,7 +69,7 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
   // Python solutions run in the Python host; those of the GPU-only DSLs
   // (triton, ...) only on the CUDA harness, where their modules can launch.
   const bool python = IsPythonLanguage(lang);
-  if (python && lang != "pytorch" && backend == SolutionBackend::kCpu)
+  if (python && !LanguageRunsOn(lang, cuda))
     return err("language", absl::StrCat("\"", lang, "\" solutions launch GPU kernels: they run "
                                         "on the CUDA harness (device: cuda), not the CPU one"));
   // The public C++ languages with a torch binding (the public default):
@@ -82,15 +83,11 @@ absl::StatusOr<Solution> LoadSolutionUnguarded(
       return err("language", absl::StrCat("\"", lang, "\" solutions are CUDA torch extensions: "
                                           "they run on the CUDA harness (device: cuda)"));
   }
-  if (backend == SolutionBackend::kCpu) {
-    if (lang != "cpp" && lang != "c++" && lang != "c" && !python) {
-      return err("language",
-                 absl::StrCat("\"", lang, "\" is not supported by the CPU harness (cpp, c, pytorch)"));
-    }
-  } else if (lang != "cuda" && !python && !torch_extension) {
-    return err("language",
-               absl::StrCat("\"", lang, "\" is not supported by the CUDA harness (cuda, pytorch, "
-                            "triton, cute_dsl, cutile, cudnn_frontend)"));
+  // One table for both harnesses and the submit check (common/languages.h).
+  if (!LanguageRunsOn(lang, cuda)) {
+    return err("language", absl::StrCat("\"", lang, "\" is not supported by the ",
+                                        cuda ? "CUDA" : "CPU", " harness (", LanguagesOf(cuda),
+                                        ")"));
   }
   s.language = lang;
   s.dir = dir;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/languages.h"
 
 namespace ratchet::kernels {
 
@@ -34,16 +35,16 @@ struct Solution {
 };
 
 // The public languages whose solutions are Python modules, hosted by
-// candidate_host.py rather than compiled.
+// candidate_host.py rather than compiled (common/languages.h).
 inline bool IsPythonLanguage(const std::string& language) {
-  return language == "pytorch" || language == "triton" || language == "cute_dsl" ||
-         language == "cutile" || language == "cudnn_frontend";
+  const SolutionLanguage* l = FindSolutionLanguage(language);
+  return l != nullptr && l->kind == LanguageKind::kPython;
 }
 // The public C++ languages, built as torch extensions where the binding is
 // torch.
 inline bool IsTorchExtensionLanguage(const std::string& language) {
-  return language == "cuda_cpp" || language == "cutlass" || language == "cudnn" ||
-         language == "cublas";
+  const SolutionLanguage* l = FindSolutionLanguage(language);
+  return l != nullptr && l->kind == LanguageKind::kTorchExtension;
 }
 // Whether the Python host runs `s`: a Python solution or a torch extension.
 inline bool IsPython(const Solution& s) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/problem_check.h"
 #include "kernels/problem/expr.h"
 
 namespace ratchet::kernels {
@@ -600,6 +601,56 @@ absl::StatusOr<double> EvalOver(const std::string& expr, const Workload& w,
   }
   return *v;
 }
+}  // namespace
+
+absl::Status CheckTensorSizes(const Definition& def, const std::vector<Workload>& workloads) {
+  for (const Workload& w : workloads) {
+    for (const auto* list : {&def.inputs, &def.outputs}) {
+      for (const TensorSpec& t : *list) {
+        // In double: the product of absurd axes overflows int64_t.
+        double bytes = static_cast<double>(DTypeSize(t.dtype));
+        std::string largest;
+        int64_t largest_size = -1;
+        for (const Dim& d : t.shape) {
+          int64_t size = d.literal;
+          if (!d.axis.empty()) {
+            auto it = w.axes.find(d.axis);
+            if (it == w.axes.end()) continue;
+            size = it->second;
+          }
+          bytes *= static_cast<double>(size);
+          if (size > largest_size) {
+            largest_size = size;
+            largest = d.axis.empty() ? absl::StrCat("a literal dimension") : "axis " + d.axis;
+          }
+        }
+        if (bytes > static_cast<double>(kMaxTensorBytes))
+          return absl::InvalidArgumentError(absl::StrCat(
+              "workload.jsonl:", w.line, ": tensor '", t.name, "' would take ", bytes,
+              " bytes (", largest, " = ", largest_size, "); at most ", kMaxTensorBytes,
+              " (2^34) per tensor"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckProblemText(absl::string_view definition_json,
+                              absl::string_view workload_jsonl) {
+  auto def = ParseDefinition(definition_json, "definition.json");
+  if (!def.ok()) return def.status();
+  auto workloads = ParseWorkloads(*def, workload_jsonl, "workload.jsonl", "");
+  if (!workloads.ok()) return workloads.status();
+  return CheckTensorSizes(*def, *workloads);
+}
+
+namespace {
+// Submit's check (spec::ValidateCampaignSpec) reads problems with this
+// reader wherever it is linked (common/problem_check.h).
+[[maybe_unused]] const bool kProblemCheckRegistered = [] {
+  RegisteredProblemCheck() = &CheckProblemText;
+  return true;
+}();
 }  // namespace
 
 absl::StatusOr<double> WorkloadFlops(const Definition& def, const Workload& w) {

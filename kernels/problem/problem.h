@@ -109,6 +109,18 @@ absl::StatusOr<std::vector<Workload>> ParseWorkloads(
 // Reads DIR/definition.json and DIR/workload.jsonl.
 absl::StatusOr<Problem> LoadProblem(const std::string& dir);
 
+// The most one tensor of one workload may take (2^34 bytes, 16 GiB): a
+// number in a workload line must not ask a worker for petabytes.
+inline constexpr int64_t kMaxTensorBytes = int64_t{1} << 34;
+// InvalidArgument naming the workload line, the tensor and its largest axis
+// when a tensor of a workload is over kMaxTensorBytes.
+absl::Status CheckTensorSizes(const Definition& def, const std::vector<Workload>& workloads);
+// The whole check of a problem's text, as submit runs it (common/problem_check.h,
+// registered when this file is linked): the definition, every workload line,
+// and CheckTensorSizes.
+absl::Status CheckProblemText(absl::string_view definition_json,
+                              absl::string_view workload_jsonl);
+
 // JSON readers check text first (common/utf8.h): nlohmann's parse error
 // would quote the bad bytes, and a message with them cannot be written into
 // a JSON result; ToValidUtf8 is for messages that quote input.

@@ -7,6 +7,7 @@
 #include <ostream>
 #include <string>
 
+#include "common/problem_check.h"
 #include "kernels/problem/expr.h"
 
 namespace ratchet::kernels {
@@ -410,6 +411,32 @@ TEST(ExprTest, Errors) {
   auto ids = ExprIdentifiers("a * (b + a) // c_1");
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(*ids, (std::vector<std::string>{"a", "b", "c_1"}));
+}
+
+// Submit's check: the reader, every line, and each tensor at most 2^34 bytes;
+// registered for spec::ValidateCampaignSpec wherever this reader is linked.
+TEST(CheckProblemText, BoundsEveryTensorOfEveryWorkload) {
+  const std::string def = R"({"name": "vadd", "axes": {"n": {"type": "var"}, "k": {"type": "const", "value": 4}},
+    "inputs": {"a": {"shape": ["n", "k"], "dtype": "float32"}},
+    "outputs": {"c": {"shape": ["n", "k"], "dtype": "float32"}},
+    "reference": "def run(a):\n    return a\n"})";
+  const std::string ok = "{\"axes\": {\"n\": 1024}, \"inputs\": {\"a\": {\"type\": \"random\"}}}\n";
+  EXPECT_TRUE(CheckProblemText(def, ok).ok()) << CheckProblemText(def, ok);
+  // 2^32 x 4 floats = 2^36 bytes, on line 2.
+  const std::string big = ok + "{\"axes\": {\"n\": 4294967296}, \"inputs\": {\"a\": {\"type\": \"random\"}}}\n";
+  absl::Status s = CheckProblemText(def, big);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("workload.jsonl:2: tensor 'a' would take 6.87195e+10 bytes (axis n = "
+                        "4294967296); at most 17179869184 (2^34) per tensor"));
+  // Axes whose product overflows int64_t are still refused.
+  const std::string overflow =
+      "{\"axes\": {\"n\": 9223372036854775807}, \"inputs\": {\"a\": {\"type\": \"random\"}}}\n";
+  EXPECT_THAT(std::string(CheckProblemText(def, overflow).message()), HasSubstr("workload.jsonl:1"));
+  EXPECT_THAT(std::string(CheckProblemText(def, ok + "{\"axes\": 3}\n").message()),
+              HasSubstr("workload.jsonl:2"));
+  EXPECT_THAT(std::string(CheckProblemText("{", ok).message()), HasSubstr("definition.json"));
+  EXPECT_EQ(RegisteredProblemCheck(), &CheckProblemText);
 }
 
 }  // namespace

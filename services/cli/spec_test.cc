@@ -19,8 +19,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kDefinition[] = R"({"name": "matmul_cpu", "op_type": "gemm",
-  "axes": {"M": {"type": "var"}}, "inputs": {}, "outputs": {}, "reference": "def run(): pass"})";
-constexpr char kWorkloads[] = "{\"axes\": {\"M\": 64}}\n{\"axes\": {\"M\": 128}}\n";
+  "axes": {"M": {"type": "var"}}, "inputs": {}, "outputs": {"C": {"shape": ["M"], "dtype": "float32"}},
+  "reference": "def run(): pass"})";
+constexpr char kWorkloads[] =
+    "{\"axes\": {\"M\": 64}, \"inputs\": {}}\n{\"axes\": {\"M\": 128}, \"inputs\": {}}\n";
 constexpr char kSolution[] = R"({"name": "base", "definition": "matmul_cpu",
   "language": "cpp", "sources": ["kernel.cc"], "knobs": {}})";
 
@@ -364,7 +366,10 @@ TEST_F(SpecTest, MissingProblemKey) {
 TEST_F(SpecTest, MissingBaselineKey) {
   // No baseline is derived from the problem's reference; this one has none
   // to derive from (no outputs).
-  std::string e = Error("problem: cpu/matmul\n");
+  Write("cpu/noout/definition.json", R"({"name": "noout", "axes": {"M": {"type": "var"}},
+    "inputs": {}, "outputs": {}, "reference": "def run(): pass"})");
+  Write("cpu/noout/workload.jsonl", kWorkloads);
+  std::string e = Error("problem: cpu/noout\n");
   EXPECT_NE(e.find("baseline: missing, and none can be derived"), std::string::npos) << e;
 }
 
