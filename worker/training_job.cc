@@ -221,243 +221,332 @@ std::optional<v1::JobProgress> LaunchProgressOf(const std::string& line) {
   return p;
 }
 
-v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
-                              const Sandbox& sandbox, const v1::Hardware& hardware,
-                              const std::atomic<bool>* cancel, bool* cancelled,
-                              const std::function<v1::Evaluation(v1::Evaluation)>& finish,
-                              const std::function<void(const v1::JobProgress&)>& on_progress) {
-  *cancelled = false;
-  const Clock::time_point started = Clock::now();
-  const v1::TrainingSettings& t = job.training();
-  const bool budget_task = job.task() == v1::TASK_TRAIN_BUDGET;
-  const bool cuda = job.device() == v1::DEVICE_CUDA;
-  const int nproc = std::max(1, t.nproc());
-  // Multi-fidelity: an evaluation may train for a fraction of the budget
-  // (and of max_steps); replays always run the whole.
-  const double fidelity =
-      job.kind() == v1::JOB_EVALUATE && job.fidelity() > 0 && job.fidelity() < 1 ? job.fidelity()
-                                                                                 : 1.0;
-  const double budget = std::max(0.0, t.budget_seconds()) * fidelity;
-  const int64_t max_steps =
-      t.max_steps() > 0
-          ? std::max<int64_t>(1, static_cast<int64_t>(std::ceil(t.max_steps() * fidelity)))
-          : 0;
-  const double allowance = std::max(0.0, t.warmup_allowance_seconds());
-  const double grace = std::max(0.0, t.grace_seconds());
-  const double job_timeout =
-      job.harness().timeout_seconds() > 0 ? job.harness().timeout_seconds()
-      : budget > 0 ? budget + allowance + spec::kDefaultTrainingSlackSeconds
-                   : 3600;
+namespace {
 
-  v1::Evaluation eval;
-  v1::TrainingRun& run_record = *eval.mutable_training();
-  run_record.set_seed(job.seed());
-  run_record.set_nproc(nproc);
-  run_record.set_target_loss(t.target_loss());
-  run_record.set_fidelity(fidelity);
-  auto end = [&](v1::Outcome outcome, const std::string& message) {
-    eval.set_outcome(outcome);
-    eval.set_message(message);
-    if (eval.wall_seconds() == 0) eval.set_wall_seconds(Since(started));
-    return finish(eval);
-  };
-  auto harness_error = [&](const std::string& message) {
-    return end(v1::OUTCOME_HARNESS_ERROR, message);
-  };
+// One training job, in the steps a-f below; each step returns the job's
+// evaluation when it ended the job, else nothing.
+class TrainingJob {
+ public:
+  TrainingJob(const v1::Job& job, const WorkerOptions& options, const Sandbox& sandbox,
+              const v1::Hardware& hardware, const std::atomic<bool>* cancel, bool* cancelled,
+              const std::function<v1::Evaluation(v1::Evaluation)>& finish,
+              const std::function<void(const v1::JobProgress&)>& on_progress);
 
-  Log(absl::StrFormat("job %d start: campaign %d candidate %d %s %s seed %d nproc %d budget %gs "
-                      "max-steps %d",
-                      job.id(), job.campaign_id(), job.candidate_id(),
-                      v1::JobKind_Name(job.kind()), v1::Task_Name(job.task()), job.seed(), nproc,
-                      budget, max_steps));
-
-  // a. What the worker and the campaign must provide; refused before
-  // anything runs.
-  if (sandbox.mode() != Sandbox::Mode::kBwrap)
-    return harness_error(absl::StrCat(
-        "training jobs run only under the bwrap sandbox: without it the validation data "
-        "cannot be hidden from the candidate's processes (this worker's sandbox is ",
-        sandbox.name(), "; start it where bwrap works, with --sandbox=bwrap)"));
-  if (budget_task && budget <= 0)
-    return harness_error("a train-budget job without training.budget_seconds");
-  if (!budget_task && job.task() != v1::TASK_TRAIN_TARGET)
-    return harness_error(absl::StrCat("not a training task: ", v1::Task_Name(job.task())));
-  if (t.data_dir().empty() || t.data_dir()[0] != '/')
-    return harness_error(absl::StrCat("training.data_dir '", t.data_dir(),
-                                      "' is not an absolute folder"));
-  std::error_code ec;
-  const std::string data_dir = fs::path(t.data_dir()).lexically_normal().string();
-  const std::string data_real = fs::canonical(data_dir, ec).string();
-  if (ec)
-    return harness_error(absl::StrCat("the training data folder ", data_dir,
-                                      " is not on this worker: ", ec.message()));
-  for (const char* folder : kSystemFolders)
-    if (Inside(data_real, folder))
-      return harness_error(absl::StrCat(
-          "the training data folder ", data_dir, " is under ", folder,
-          ", which every sandbox shows whole: its validation shards could not be hidden "
-          "from the candidate; keep the data elsewhere (e.g. /srv/ratchet/data)"));
-  if (cuda && hardware.gpus_size() < nproc)
-    return harness_error(absl::StrFormat("the job wants %d GPUs (training.nproc); this worker "
-                                         "has %d", nproc, hardware.gpus_size()));
-  if (!cuda && job.device() != v1::DEVICE_CPU && job.device() != v1::DEVICE_UNSPECIFIED)
-    return harness_error(absl::StrCat("unknown device ", job.device()));
-  if (!t.data_manifest_sha256().empty()) {
-    const std::optional<std::string> manifest =
-        ReadPlainFile(fs::path(data_dir) / "manifest.json", kMaxManifestBytes);
-    if (!manifest)
-      return harness_error(absl::StrCat("the training data folder ", data_dir,
-                                        " has no manifest.json to check against the campaign's"));
-    const std::string sha = auth::Sha256Hex(*manifest);
-    if (sha != absl::AsciiStrToLower(t.data_manifest_sha256()))
-      return harness_error(absl::StrCat(
-          "the training data on this worker differs from the campaign's: SHA-256 of ", data_dir,
-          "/manifest.json is ", sha, ", the campaign's ", t.data_manifest_sha256()));
+  v1::Evaluation Run() {
+    Log(absl::StrFormat("job %d start: campaign %d candidate %d %s %s seed %d nproc %d budget "
+                        "%gs max-steps %d",
+                        job_.id(), job_.campaign_id(), job_.candidate_id(),
+                        v1::JobKind_Name(job_.kind()), v1::Task_Name(job_.task()), job_.seed(),
+                        nproc_, budget_, max_steps_));
+    if (auto ended = CheckWhatIsProvided()) return *ended;
+    if (auto ended = MakeFolders()) return *ended;
+    if (auto ended = WriteProject()) return *ended;
+    if (auto ended = MakeTrainingEnvironment()) return *ended;
+    if (auto ended = Train()) return *ended;
+    if (auto ended = Evaluate()) return *ended;
+    return Score();
   }
-  absl::StatusOr<training::DataFolder> data = training::CheckData(data_dir);
-  if (!data.ok())
-    return harness_error(absl::StrCat("the training data folder: ", data.status().message()));
-  const std::string launcher =
-      options.launcher_path.empty() ? SelfExecutable() : fs::absolute(options.launcher_path, ec).string();
-  if (launcher.empty() || access(launcher.c_str(), X_OK) != 0)
-    return harness_error(absl::StrCat("the ratchet executable for `ratchet launch` ('", launcher,
-                                      "') cannot be run"));
-  std::string eval_tried;
-  const std::string eval_dir = EvaluatorDir(launcher, &eval_tried);
-  if (eval_dir.empty())
-    return harness_error(absl::StrCat("the training evaluator's scripts are not in ", eval_tried,
-                                      " (set $RATCHET_TRAINING_EVAL to their folder)"));
 
-  // The job's folders: SCRATCH, the candidate's (writable in training, read-
-  // only to the model hosts), and beside it one the candidate never sees,
-  // for the evaluator's result.
-  fs::create_directories(options.scratch_root, ec);
-  std::string tmpl = absl::StrCat(options.scratch_root, "/job-", job.id(), "-XXXXXX");
-  if (mkdtemp(tmpl.data()) == nullptr)
-    return harness_error(absl::StrCat("cannot make a scratch folder under ",
-                                      options.scratch_root, ": ", strerror(errno)));
-  const fs::path scratch = tmpl;
+ private:
+  std::optional<v1::Evaluation> CheckWhatIsProvided();
+  std::optional<v1::Evaluation> MakeFolders();
+  std::optional<v1::Evaluation> WriteProject();
+  std::optional<v1::Evaluation> MakeTrainingEnvironment();
+  std::optional<v1::Evaluation> Train();
+  std::optional<v1::Evaluation> Evaluate();
+  v1::Evaluation Score();
+
+  v1::Evaluation End(v1::Outcome outcome, const std::string& message) {
+    eval_.set_outcome(outcome);
+    eval_.set_message(message);
+    if (eval_.wall_seconds() == 0) eval_.set_wall_seconds(Since(started_));
+    return finish_(eval_);
+  }
+  v1::Evaluation HarnessError(const std::string& message) {
+    return End(v1::OUTCOME_HARNESS_ERROR, message);
+  }
+
+  // The job's folders go when the job object does (after finish_).
   struct Cleanup {
     std::vector<fs::path> dirs;
-    bool keep;
+    bool keep = false;
     ~Cleanup() {
       std::error_code ec;
       if (!keep)
         for (const auto& d : dirs) fs::remove_all(d, ec);
     }
-  } cleanup{{scratch}, options.keep_scratch};
-  std::string eval_tmpl = absl::StrCat(options.scratch_root, "/job-", job.id(), "-eval-XXXXXX");
-  if (mkdtemp(eval_tmpl.data()) == nullptr)
-    return harness_error(absl::StrCat("cannot make a folder under ", options.scratch_root, ": ",
-                                      strerror(errno)));
-  const fs::path eval_root = eval_tmpl;
-  cleanup.dirs.push_back(eval_root);
-  const fs::path project = scratch / "project", train_log = scratch / "train.log",
-                 checkpoint = scratch / "checkpoint.pt";
-  training::TrainScratch train_scratch;
-  train_scratch.home = (scratch / "home").string();
-  train_scratch.tmp = (scratch / "tmp").string();
-  training::TrainScratch eval_scratch;
-  eval_scratch.home = (eval_root / "home").string();
-  eval_scratch.tmp = (eval_root / "tmp").string();
-  for (const std::string& dir : {project.string(), train_scratch.home, train_scratch.tmp,
-                                 eval_scratch.home, eval_scratch.tmp})
-    fs::create_directories(dir, ec);
+  };
 
-  // b. The candidate's project, checked against the frozen files first.
-  const std::map<std::string, std::string> files(job.solution().files().begin(),
-                                                 job.solution().files().end());
+  const v1::Job& job_;
+  const WorkerOptions& options_;
+  const Sandbox& sandbox_;
+  const v1::Hardware& hardware_;
+  const std::atomic<bool>* cancel_;
+  bool* cancelled_;
+  const std::function<v1::Evaluation(v1::Evaluation)>& finish_;
+  const std::function<void(const v1::JobProgress&)>& on_progress_;
+  const Clock::time_point started_ = Clock::now();
+  const v1::TrainingSettings& t_;
+  const bool budget_task_, cuda_;
+  const int nproc_;
+  double fidelity_ = 1, budget_ = 0, allowance_ = 0, grace_ = 0, job_timeout_ = 0;
+  int64_t max_steps_ = 0;
+  v1::Evaluation eval_;
+  v1::TrainingRun& run_record_;
+
+  // Step a.
+  std::string data_dir_, data_real_, launcher_, eval_dir_;
+  training::DataFolder data_;
+  // The folders.
+  Cleanup cleanup_;
+  fs::path scratch_, eval_root_, project_, train_log_, checkpoint_;
+  training::TrainScratch train_scratch_, eval_scratch_;
+  // Step c.
+  int cores_ = 1;
+  const char* libraries_ = nullptr;
+  std::string python_, nonce_;
+  std::map<std::string, std::string> env_;
+  std::vector<std::string> toolchain_;
+  // Step d.
+  double trained_wall_seconds_ = 0, training_seconds_ = 0;
+};
+
+TrainingJob::TrainingJob(const v1::Job& job, const WorkerOptions& options, const Sandbox& sandbox,
+                         const v1::Hardware& hardware, const std::atomic<bool>* cancel,
+                         bool* cancelled,
+                         const std::function<v1::Evaluation(v1::Evaluation)>& finish,
+                         const std::function<void(const v1::JobProgress&)>& on_progress)
+    : job_(job),
+      options_(options),
+      sandbox_(sandbox),
+      hardware_(hardware),
+      cancel_(cancel),
+      cancelled_(cancelled),
+      finish_(finish),
+      on_progress_(on_progress),
+      t_(job.training()),
+      budget_task_(job.task() == v1::TASK_TRAIN_BUDGET),
+      cuda_(job.device() == v1::DEVICE_CUDA),
+      nproc_(std::max(1, job.training().nproc())),
+      run_record_(*eval_.mutable_training()) {
+  *cancelled_ = false;
+  // Multi-fidelity: an evaluation may train for a fraction of the budget
+  // (and of max_steps); replays always run the whole.
+  fidelity_ = job.kind() == v1::JOB_EVALUATE && job.fidelity() > 0 && job.fidelity() < 1
+                  ? job.fidelity()
+                  : 1.0;
+  budget_ = std::max(0.0, t_.budget_seconds()) * fidelity_;
+  max_steps_ = t_.max_steps() > 0 ? std::max<int64_t>(
+                                        1, static_cast<int64_t>(std::ceil(t_.max_steps() * fidelity_)))
+                                  : 0;
+  allowance_ = std::max(0.0, t_.warmup_allowance_seconds());
+  grace_ = std::max(0.0, t_.grace_seconds());
+  job_timeout_ = job.harness().timeout_seconds() > 0 ? job.harness().timeout_seconds()
+                 : budget_ > 0 ? budget_ + allowance_ + spec::kDefaultTrainingSlackSeconds
+                               : 3600;
+  run_record_.set_seed(job.seed());
+  run_record_.set_nproc(nproc_);
+  run_record_.set_target_loss(t_.target_loss());
+  run_record_.set_fidelity(fidelity_);
+  cleanup_.keep = options.keep_scratch;
+}
+
+// a. What the worker and the campaign must provide; refused before
+// anything runs.
+std::optional<v1::Evaluation> TrainingJob::CheckWhatIsProvided() {
+  if (sandbox_.mode() != Sandbox::Mode::kBwrap)
+    return HarnessError(absl::StrCat(
+        "training jobs run only under the bwrap sandbox: without it the validation data "
+        "cannot be hidden from the candidate's processes (this worker's sandbox is ",
+        sandbox_.name(), "; start it where bwrap works, with --sandbox=bwrap)"));
+  if (budget_task_ && budget_ <= 0)
+    return HarnessError("a train-budget job without training.budget_seconds");
+  if (!budget_task_ && job_.task() != v1::TASK_TRAIN_TARGET)
+    return HarnessError(absl::StrCat("not a training task: ", v1::Task_Name(job_.task())));
+  if (t_.data_dir().empty() || t_.data_dir()[0] != '/')
+    return HarnessError(absl::StrCat("training.data_dir '", t_.data_dir(),
+                                     "' is not an absolute folder"));
+  std::error_code ec;
+  data_dir_ = fs::path(t_.data_dir()).lexically_normal().string();
+  data_real_ = fs::canonical(data_dir_, ec).string();
+  if (ec)
+    return HarnessError(absl::StrCat("the training data folder ", data_dir_,
+                                     " is not on this worker: ", ec.message()));
+  for (const char* folder : kSystemFolders)
+    if (Inside(data_real_, folder))
+      return HarnessError(absl::StrCat(
+          "the training data folder ", data_dir_, " is under ", folder,
+          ", which every sandbox shows whole: its validation shards could not be hidden "
+          "from the candidate; keep the data elsewhere (e.g. /srv/ratchet/data)"));
+  if (cuda_ && hardware_.gpus_size() < nproc_)
+    return HarnessError(absl::StrFormat("the job wants %d GPUs (training.nproc); this worker "
+                                        "has %d", nproc_, hardware_.gpus_size()));
+  if (!cuda_ && job_.device() != v1::DEVICE_CPU && job_.device() != v1::DEVICE_UNSPECIFIED)
+    return HarnessError(absl::StrCat("unknown device ", job_.device()));
+  if (!t_.data_manifest_sha256().empty()) {
+    const std::optional<std::string> manifest =
+        ReadPlainFile(fs::path(data_dir_) / "manifest.json", kMaxManifestBytes);
+    if (!manifest)
+      return HarnessError(absl::StrCat("the training data folder ", data_dir_,
+                                       " has no manifest.json to check against the campaign's"));
+    const std::string sha = auth::Sha256Hex(*manifest);
+    if (sha != absl::AsciiStrToLower(t_.data_manifest_sha256()))
+      return HarnessError(absl::StrCat(
+          "the training data on this worker differs from the campaign's: SHA-256 of ", data_dir_,
+          "/manifest.json is ", sha, ", the campaign's ", t_.data_manifest_sha256()));
+  }
+  absl::StatusOr<training::DataFolder> data = training::CheckData(data_dir_);
+  if (!data.ok())
+    return HarnessError(absl::StrCat("the training data folder: ", data.status().message()));
+  data_ = *std::move(data);
+  launcher_ = options_.launcher_path.empty() ? SelfExecutable()
+                                             : fs::absolute(options_.launcher_path, ec).string();
+  if (launcher_.empty() || access(launcher_.c_str(), X_OK) != 0)
+    return HarnessError(absl::StrCat("the ratchet executable for `ratchet launch` ('", launcher_,
+                                     "') cannot be run"));
+  std::string eval_tried;
+  eval_dir_ = EvaluatorDir(launcher_, &eval_tried);
+  if (eval_dir_.empty())
+    return HarnessError(absl::StrCat("the training evaluator's scripts are not in ", eval_tried,
+                                     " (set $RATCHET_TRAINING_EVAL to their folder)"));
+  return std::nullopt;
+}
+
+// The job's folders: SCRATCH, the candidate's (writable in training, read-
+// only to the model hosts), and beside it one the candidate never sees, for
+// the evaluator's result.
+std::optional<v1::Evaluation> TrainingJob::MakeFolders() {
+  std::error_code ec;
+  fs::create_directories(options_.scratch_root, ec);
+  std::string tmpl = absl::StrCat(options_.scratch_root, "/job-", job_.id(), "-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return HarnessError(absl::StrCat("cannot make a scratch folder under ",
+                                     options_.scratch_root, ": ", strerror(errno)));
+  scratch_ = tmpl;
+  cleanup_.dirs.push_back(scratch_);
+  std::string eval_tmpl = absl::StrCat(options_.scratch_root, "/job-", job_.id(), "-eval-XXXXXX");
+  if (mkdtemp(eval_tmpl.data()) == nullptr)
+    return HarnessError(absl::StrCat("cannot make a folder under ", options_.scratch_root, ": ",
+                                     strerror(errno)));
+  eval_root_ = eval_tmpl;
+  cleanup_.dirs.push_back(eval_root_);
+  project_ = scratch_ / "project";
+  train_log_ = scratch_ / "train.log";
+  checkpoint_ = scratch_ / "checkpoint.pt";
+  train_scratch_.home = (scratch_ / "home").string();
+  train_scratch_.tmp = (scratch_ / "tmp").string();
+  eval_scratch_.home = (eval_root_ / "home").string();
+  eval_scratch_.tmp = (eval_root_ / "tmp").string();
+  for (const std::string& dir : {project_.string(), train_scratch_.home, train_scratch_.tmp,
+                                 eval_scratch_.home, eval_scratch_.tmp})
+    fs::create_directories(dir, ec);
+  return std::nullopt;
+}
+
+// b. The candidate's project, checked against the frozen files first.
+std::optional<v1::Evaluation> TrainingJob::WriteProject() {
+  const std::map<std::string, std::string> files(job_.solution().files().begin(),
+                                                 job_.solution().files().end());
   // Every file is frozen or editable: a frozen one changed or removed, or
   // one added that no editable glob allows, ends the job here.
-  if (absl::Status frozen = spec::CheckFrozenFiles(files, t); !frozen.ok())
-    return end(v1::OUTCOME_FROZEN_EDIT, std::string(frozen.message()));
+  if (absl::Status frozen = spec::CheckFrozenFiles(files, t_); !frozen.ok())
+    return End(v1::OUTCOME_FROZEN_EDIT, std::string(frozen.message()));
   for (const auto& [path, content] : files) {
     // A path that is not plain is the candidate's fault, as for kernels.
     if (!SafeRelativePath(path))
-      return end(v1::OUTCOME_COMPILE_ERROR,
+      return End(v1::OUTCOME_COMPILE_ERROR,
                  absl::StrCat("solution file path '", path, "' is not a plain relative path"));
-    if (!WriteFile(project / path, content))
-      return harness_error(absl::StrCat("cannot write ", (project / path).string()));
+    if (!WriteFile(project_ / path, content))
+      return HarnessError(absl::StrCat("cannot write ", (project_ / path).string()));
   }
-  if (absl::Status s = training::CheckProject(project.string()); !s.ok())
-    return end(v1::OUTCOME_CRASH, std::string(s.message()));
+  if (absl::Status s = training::CheckProject(project_.string()); !s.ok())
+    return End(v1::OUTCOME_CRASH, std::string(s.message()));
+  return std::nullopt;
+}
 
-  // c. The training sandbox's environment: an allow-list, the contract's
-  // variables, the knobs, the seed and the launcher's secret.
-  const int cores = hardware.cpu_cores() > 0 ? hardware.cpu_cores() : training::UsableCpus();
-  std::map<std::string, std::string> env =
-      training::BaseEnvironment(train_scratch, std::max(1, cores / nproc));
-  if (!cuda) env["CUDA_VISIBLE_DEVICES"] = "";  // a CPU job leaves the GPUs alone
+// c. The training sandbox's environment: an allow-list, the contract's
+// variables, the knobs, the seed and the launcher's secret.
+std::optional<v1::Evaluation> TrainingJob::MakeTrainingEnvironment() {
+  cores_ = hardware_.cpu_cores() > 0 ? hardware_.cpu_cores() : training::UsableCpus();
+  env_ = training::BaseEnvironment(train_scratch_, std::max(1, cores_ / nproc_));
+  if (!cuda_) env_["CUDA_VISIBLE_DEVICES"] = "";  // a CPU job leaves the GPUs alone
   // A bundle's libraries (deploy/bundle.sh), which `ratchet launch` itself
   // needs; its folders are bound read-only below (ToolchainFolders).
-  const char* libraries = getenv("LD_LIBRARY_PATH");
-  if (libraries != nullptr && *libraries != '\0') env["LD_LIBRARY_PATH"] = libraries;
-  absl::StatusOr<std::string> python = TorchPython(options.python, env);
-  if (!python.ok()) return harness_error(std::string(python.status().message()));
-  env["RATCHET_TRAIN_DATA"] = data_dir;
-  env["RATCHET_CHECKPOINT"] = checkpoint.string();
-  if (budget > 0) env["RATCHET_BUDGET_SECONDS"] = absl::StrCat(budget);
-  if (max_steps > 0) env["RATCHET_MAX_STEPS"] = absl::StrCat(max_steps);
-  env["RATCHET_SEED"] = absl::StrCat(job.seed());
-  for (const auto& [name, value] : job.solution().knobs()) {
+  libraries_ = getenv("LD_LIBRARY_PATH");
+  if (libraries_ != nullptr && *libraries_ != '\0') env_["LD_LIBRARY_PATH"] = libraries_;
+  absl::StatusOr<std::string> python = TorchPython(options_.python, env_);
+  if (!python.ok()) return HarnessError(std::string(python.status().message()));
+  python_ = *python;
+  env_["RATCHET_TRAIN_DATA"] = data_dir_;
+  env_["RATCHET_CHECKPOINT"] = checkpoint_.string();
+  if (budget_ > 0) env_["RATCHET_BUDGET_SECONDS"] = absl::StrCat(budget_);
+  if (max_steps_ > 0) env_["RATCHET_MAX_STEPS"] = absl::StrCat(max_steps_);
+  env_["RATCHET_SEED"] = absl::StrCat(job_.seed());
+  for (const auto& [name, value] : job_.solution().knobs()) {
     if (!training::IsKnobName(name) || value.find('\0') != std::string::npos ||
         value.find('\n') != std::string::npos)
-      return end(v1::OUTCOME_CRASH, absl::StrCat("knob '", name, "': a name of A-Z, 0-9 and _ "
+      return End(v1::OUTCOME_CRASH, absl::StrCat("knob '", name, "': a name of A-Z, 0-9 and _ "
                                                  "and a value of one line are expected"));
-    env["RATCHET_KNOB_" + name] = value;
+    env_["RATCHET_KNOB_" + name] = value;
   }
-  const std::vector<std::string> toolchain = ToolchainFolders(EnvList(env), {*python});
+  toolchain_ = ToolchainFolders(EnvList(env_), {python_});
   // Nothing either sandbox shows whole may hold the data folder.
-  std::vector<std::string> shown = toolchain;
-  shown.push_back(fs::path(launcher).parent_path().string());
-  shown.push_back(eval_dir);
-  shown.push_back(scratch.string());
+  std::vector<std::string> shown = toolchain_;
+  shown.push_back(fs::path(launcher_).parent_path().string());
+  shown.push_back(eval_dir_);
+  shown.push_back(scratch_.string());
   for (const std::string& folder : shown)
-    if (Inside(data_real, folder))
-      return harness_error(absl::StrCat(
-          "the training data folder ", data_dir, " is inside ", folder,
+    if (Inside(data_real_, folder))
+      return HarnessError(absl::StrCat(
+          "the training data folder ", data_dir_, " is inside ", folder,
           ", which the job's sandboxes show whole: its validation shards could not be hidden "
           "from the candidate; keep the data elsewhere"));
-  const std::string nonce = NewNonce();
-  env["RATCHET_RESULT_NONCE"] = nonce;
+  nonce_ = NewNonce();
+  env_["RATCHET_RESULT_NONCE"] = nonce_;
+  return std::nullopt;
+}
 
-  const double train_limit = budget > 0 ? budget + allowance + 2 * grace + 60 : job_timeout;
+// c-d. Training in the sandbox under `ratchet launch`; then the launcher's
+// word on how the ranks ended and on the warm-up they marked (capped by the
+// allowance); the time is the sandbox's.
+std::optional<v1::Evaluation> TrainingJob::Train() {
+  const double train_limit = budget_ > 0 ? budget_ + allowance_ + 2 * grace_ + 60 : job_timeout_;
   SandboxSpec train;
-  train.argv = {launcher,
+  train.argv = {launcher_,
                 "launch",
-                "--workdir=" + project.string(),
-                absl::StrCat("--nproc=", nproc),
-                "--python=" + *python,
-                absl::StrCat("--warmup-allowance=", allowance),
-                absl::StrCat("--grace=", grace),
-                absl::StrCat("--timeout=", std::max(1.0, train_limit - 2 * grace - 30)),
-                "--log=" + train_log.string()};
-  if (budget > 0) train.argv.push_back(absl::StrCat("--budget=", budget));
-  if (max_steps > 0) train.argv.push_back(absl::StrCat("--max-steps=", max_steps));
-  train.scratch_dir = scratch.string();
+                "--workdir=" + project_.string(),
+                absl::StrCat("--nproc=", nproc_),
+                "--python=" + python_,
+                absl::StrCat("--warmup-allowance=", allowance_),
+                absl::StrCat("--grace=", grace_),
+                absl::StrCat("--timeout=", std::max(1.0, train_limit - 2 * grace_ - 30)),
+                "--log=" + train_log_.string()};
+  if (budget_ > 0) train.argv.push_back(absl::StrCat("--budget=", budget_));
+  if (max_steps_ > 0) train.argv.push_back(absl::StrCat("--max-steps=", max_steps_));
+  train.scratch_dir = scratch_.string();
   train.wall_seconds = train_limit;
   train.cpu_seconds =
-      options.cpu_seconds > 0 ? options.cpu_seconds : train_limit * std::max(1, cores) + 10;
-  train.memory_bytes = options.memory_bytes;
-  train.scratch_bytes = options.scratch_bytes;
-  train.env = EnvList(env);
+      options_.cpu_seconds > 0 ? options_.cpu_seconds : train_limit * std::max(1, cores_) + 10;
+  train.memory_bytes = options_.memory_bytes;
+  train.scratch_bytes = options_.scratch_bytes;
+  train.env = EnvList(env_);
   // Each training shard by itself, never the folder: inside, the data folder
   // holds the train_*.bin files and nothing else.
-  train.ro_binds = toolchain;
-  for (const std::string& shard : data->train_shards) train.ro_binds.push_back(shard);
+  train.ro_binds = toolchain_;
+  for (const std::string& shard : data_.train_shards) train.ro_binds.push_back(shard);
   // The launcher is the sandbox's PID 1: no bwrap process holding the nonce
   // in its environment stays where the ranks could read it.
   train.as_pid_1 = true;
 
-  OutputTail train_output{job.id(), {}};
+  OutputTail train_output{job_.id(), {}};
   std::string launch_json;
   double progress_logged_at = -1;
   RunHooks hooks;
-  hooks.cancel = cancel;
+  hooks.cancel = cancel_;
   // The sandbox's output is the launcher's (and bwrap's): the ranks write to
   // train.log, never here.
   hooks.output_line = [&](const std::string& line) {
-    const std::string result = LaunchResultOf(line, nonce);
+    const std::string result = LaunchResultOf(line, nonce_);
     if (!result.empty()) {
       if (launch_json.empty()) launch_json = result;
       return;
@@ -465,133 +554,136 @@ v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
     // Progress (shown only) goes to the next heartbeat, not into the tail
     // kept for messages; the worker's log shows one line in 30 s.
     if (std::optional<v1::JobProgress> progress = LaunchProgressOf(line)) {
-      progress->set_job_id(job.id());
-      if (on_progress) on_progress(*progress);
+      progress->set_job_id(job_.id());
+      if (on_progress_) on_progress_(*progress);
       if (progress_logged_at < 0 || !(progress->seconds() - progress_logged_at < 30)) {
         progress_logged_at = progress->seconds();
-        Log(absl::StrCat("[job ", job.id(), "] ", line));
+        Log(absl::StrCat("[job ", job_.id(), "] ", line));
       }
       return;
     }
     train_output.Add(line);
   };
-  absl::StatusOr<RunResult> trained = sandbox.Run(train, hooks);
+  absl::StatusOr<RunResult> trained = sandbox_.Run(train, hooks);
   if (!trained.ok())
-    return harness_error(absl::StrCat("cannot run the training sandbox: ",
-                                      trained.status().message()));
-  eval.set_wall_seconds(trained->wall_seconds);
-  run_record.set_wall_seconds(trained->wall_seconds);
+    return HarnessError(absl::StrCat("cannot run the training sandbox: ",
+                                     trained.status().message()));
+  trained_wall_seconds_ = trained->wall_seconds;
+  eval_.set_wall_seconds(trained->wall_seconds);
+  run_record_.set_wall_seconds(trained->wall_seconds);
   if (trained->cancelled) {
-    *cancelled = true;
-    return end(v1::OUTCOME_CRASH, "cancelled");
+    *cancelled_ = true;
+    return End(v1::OUTCOME_CRASH, "cancelled");
   }
   if (trained->scratch_exceeded)
-    return end(v1::OUTCOME_CRASH,
+    return End(v1::OUTCOME_CRASH,
                absl::StrCat("scratch-exceeded: the job's folder grew past ",
-                            options.scratch_bytes, " bytes during training"));
+                            options_.scratch_bytes, " bytes during training"));
   if (trained->timed_out) {
-    run_record.set_training_outcome("timeout");
-    return end(v1::OUTCOME_TIMEOUT,
+    run_record_.set_training_outcome("timeout");
+    return End(v1::OUTCOME_TIMEOUT,
                absl::StrFormat("timeout: training ran past the sandbox's limit of %.0f s%s",
-                               train_limit, LogTail(train_log)));
+                               train_limit, LogTail(train_log_)));
   }
-  // d. The launcher's word on how the ranks ended and on the warm-up they
-  // marked (capped by the allowance); the time is the sandbox's.
+  // d. The launcher's result.
   const nlohmann::json launch =
       nlohmann::json::parse(launch_json, nullptr, /*allow_exceptions=*/false);
   if (launch_json.empty() || !launch.is_object() || JsonString(launch, "outcome").empty())
-    return end(v1::OUTCOME_CRASH,
+    return End(v1::OUTCOME_CRASH,
                absl::StrCat("the launcher wrote no result (",
                             trained->signal ? SignalName(trained->signal)
                                             : absl::StrCat("exit ", trained->exit_code),
-                            ")", train_output.Text(), LogTail(train_log)));
+                            ")", train_output.Text(), LogTail(train_log_)));
   const std::string launch_outcome = JsonString(launch, "outcome");
   const std::string launch_message = JsonString(launch, "message");
   const double left_out = std::clamp(
-      JsonNumber(launch, "wall_seconds") - JsonNumber(launch, "training_seconds"), 0.0, allowance);
-  const double training_seconds = std::max(0.0, trained->wall_seconds - left_out);
-  run_record.set_training_outcome(launch_outcome);
-  run_record.set_warmup_seconds(left_out);
-  run_record.set_training_seconds(training_seconds);
-  run_record.set_steps(static_cast<int64_t>(JsonNumber(launch, "steps")));
-  run_record.set_tokens_per_s(JsonNumber(launch, "last_tokens_per_s"));
+      JsonNumber(launch, "wall_seconds") - JsonNumber(launch, "training_seconds"), 0.0, allowance_);
+  training_seconds_ = std::max(0.0, trained->wall_seconds - left_out);
+  run_record_.set_training_outcome(launch_outcome);
+  run_record_.set_warmup_seconds(left_out);
+  run_record_.set_training_seconds(training_seconds_);
+  run_record_.set_steps(static_cast<int64_t>(JsonNumber(launch, "steps")));
+  run_record_.set_tokens_per_s(JsonNumber(launch, "last_tokens_per_s"));
   if (launch_outcome == "crash")
-    return end(v1::OUTCOME_CRASH, absl::StrCat("crash: ", launch_message, LogTail(train_log)));
+    return End(v1::OUTCOME_CRASH, absl::StrCat("crash: ", launch_message, LogTail(train_log_)));
   if (launch_outcome == "bad-marks")
-    return end(v1::OUTCOME_CRASH, absl::StrCat("bad-marks: ", launch_message));
+    return End(v1::OUTCOME_CRASH, absl::StrCat("bad-marks: ", launch_message));
   if (launch_outcome == "over-budget" || launch_outcome == "timeout")
-    return end(v1::OUTCOME_TIMEOUT, absl::StrCat(launch_outcome, ": ", launch_message));
+    return End(v1::OUTCOME_TIMEOUT, absl::StrCat(launch_outcome, ": ", launch_message));
   if (launch_outcome != "ok")
-    return harness_error(absl::StrCat("the launcher: ", launch_outcome, ": ", launch_message));
-  if (budget > 0 && training_seconds > budget + grace) {
-    run_record.set_training_outcome("over-budget");
-    return end(v1::OUTCOME_TIMEOUT,
+    return HarnessError(absl::StrCat("the launcher: ", launch_outcome, ": ", launch_message));
+  if (budget_ > 0 && training_seconds_ > budget_ + grace_) {
+    run_record_.set_training_outcome("over-budget");
+    return End(v1::OUTCOME_TIMEOUT,
                absl::StrFormat("over-budget: %.2f s of training by the worker's clock, against a "
                                "budget of %g s (and %g s of grace)",
-                               training_seconds, budget, grace));
+                               training_seconds_, budget_, grace_));
   }
   struct stat st;
-  if (lstat(checkpoint.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-    return end(v1::OUTCOME_CRASH,
-               absl::StrCat("no checkpoint: training ended ok but wrote no ", checkpoint.string(),
-                            " ($RATCHET_CHECKPOINT)", LogTail(train_log)));
+  if (lstat(checkpoint_.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+    return End(v1::OUTCOME_CRASH,
+               absl::StrCat("no checkpoint: training ended ok but wrote no ", checkpoint_.string(),
+                            " ($RATCHET_CHECKPOINT)", LogTail(train_log_)));
+  return std::nullopt;
+}
 
-  // e. The evaluation, by the worker's trusted evaluator outside the
-  // training sandbox; the candidate's model runs in hosts of their own,
-  // sandboxed with the job's folder read-only and no validation data.
+// e. The evaluation, by the worker's trusted evaluator outside the training
+// sandbox; the candidate's model runs in hosts of their own, sandboxed with
+// the job's folder read-only and no validation data.
+std::optional<v1::Evaluation> TrainingJob::Evaluate() {
   absl::StatusOr<Sandbox> plain = Sandbox::Create("none");
-  if (!plain.ok()) return harness_error(std::string(plain.status().message()));
+  if (!plain.ok()) return HarnessError(std::string(plain.status().message()));
   SandboxSpec host;
-  host.scratch_dir = scratch.string();
+  host.scratch_dir = scratch_.string();
   host.scratch_read_only = true;
-  host.ro_binds = toolchain;
-  host.ro_binds.push_back(eval_dir);
-  std::vector<std::string> wrapper = sandbox.CommandLine(host);
+  host.ro_binds = toolchain_;
+  host.ro_binds.push_back(eval_dir_);
+  std::vector<std::string> wrapper = sandbox_.CommandLine(host);
   if (wrapper.empty() || wrapper.back() != "--")
-    return harness_error("the model hosts' sandbox command does not end in '--'");
+    return HarnessError("the model hosts' sandbox command does not end in '--'");
   // HOME and TMPDIR name the evaluator's folder, which the hosts do not see.
   wrapper.insert(wrapper.end() - 1, {"--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp"});
   std::vector<std::string> quoted;
   for (const std::string& word : wrapper) quoted.push_back(ShellQuote(word));
 
-  const fs::path eval_out = eval_root / "eval.json";
-  std::map<std::string, std::string> eval_env = training::BaseEnvironment(eval_scratch, cores);
-  if (!cuda) eval_env["CUDA_VISIBLE_DEVICES"] = "";
-  if (libraries != nullptr && *libraries != '\0') eval_env["LD_LIBRARY_PATH"] = libraries;
-  const double eval_limit = std::max(600.0, job_timeout - Since(started));
+  const fs::path eval_out = eval_root_ / "eval.json";
+  std::map<std::string, std::string> eval_env = training::BaseEnvironment(eval_scratch_, cores_);
+  if (!cuda_) eval_env["CUDA_VISIBLE_DEVICES"] = "";
+  if (libraries_ != nullptr && *libraries_ != '\0') eval_env["LD_LIBRARY_PATH"] = libraries_;
+  const double eval_limit = std::max(600.0, job_timeout_ - Since(started_));
   SandboxSpec evaluator;
-  evaluator.argv = {*python,
-                    eval_dir + "/evaluate.py",
-                    "--model-dir", project.string(),
-                    "--checkpoint", checkpoint.string(),
-                    "--val-data", data_dir,
-                    "--windows", absl::StrCat(t.eval_windows()),
-                    "--seq-len", absl::StrCat(t.eval_seq_len() > 0 ? t.eval_seq_len()
-                                                                   : spec::kDefaultEvalSeqLen),
-                    "--seed", absl::StrCat(t.eval_seed()),
+  evaluator.argv = {python_,
+                    eval_dir_ + "/evaluate.py",
+                    "--model-dir", project_.string(),
+                    "--checkpoint", checkpoint_.string(),
+                    "--val-data", data_dir_,
+                    "--windows", absl::StrCat(t_.eval_windows()),
+                    "--seq-len", absl::StrCat(t_.eval_seq_len() > 0 ? t_.eval_seq_len()
+                                                                    : spec::kDefaultEvalSeqLen),
+                    "--seed", absl::StrCat(t_.eval_seed()),
                     "--out", eval_out.string(),
-                    "--device", cuda ? "cuda" : "cpu",
+                    "--device", cuda_ ? "cuda" : "cpu",
                     "--host-wrapper", absl::StrJoin(quoted, " ")};
-  evaluator.scratch_dir = eval_root.string();
+  evaluator.scratch_dir = eval_root_.string();
   evaluator.wall_seconds = eval_limit;
-  evaluator.cpu_seconds = eval_limit * std::max(1, cores) + 10;
-  evaluator.memory_bytes = options.memory_bytes;
+  evaluator.cpu_seconds = eval_limit * std::max(1, cores_) + 10;
+  evaluator.memory_bytes = options_.memory_bytes;
   evaluator.env = EnvList(eval_env);
-  OutputTail eval_output{job.id(), {}};
+  OutputTail eval_output{job_.id(), {}};
   RunHooks eval_hooks;
-  eval_hooks.cancel = cancel;
+  eval_hooks.cancel = cancel_;
   eval_hooks.output_line = [&](const std::string& line) { eval_output.Add(line); };
   absl::StatusOr<RunResult> evaluated = plain->Run(evaluator, eval_hooks);
   if (!evaluated.ok())
-    return harness_error(absl::StrCat("cannot run the evaluator: ", evaluated.status().message()));
-  eval.set_wall_seconds(trained->wall_seconds + evaluated->wall_seconds);
+    return HarnessError(absl::StrCat("cannot run the evaluator: ", evaluated.status().message()));
+  eval_.set_wall_seconds(trained_wall_seconds_ + evaluated->wall_seconds);
   if (evaluated->cancelled) {
-    *cancelled = true;
-    return end(v1::OUTCOME_CRASH, "cancelled");
+    *cancelled_ = true;
+    return End(v1::OUTCOME_CRASH, "cancelled");
   }
   if (evaluated->timed_out) {
-    run_record.set_eval_outcome("timeout");
-    return end(v1::OUTCOME_TIMEOUT,
+    run_record_.set_eval_outcome("timeout");
+    return End(v1::OUTCOME_TIMEOUT,
                absl::StrFormat("evaluation timeout: the evaluator ran past %.0f s%s", eval_limit,
                                eval_output.Text()));
   }
@@ -600,37 +692,52 @@ v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
                                                       /*allow_exceptions=*/false);
   const std::string eval_outcome = result.is_object() ? JsonString(result, "outcome") : "";
   if (eval_outcome.empty())
-    return end(v1::OUTCOME_CRASH,
+    return End(v1::OUTCOME_CRASH,
                absl::StrCat("evaluation: the evaluator wrote no result (",
                             evaluated->signal ? SignalName(evaluated->signal)
                                               : absl::StrCat("exit ", evaluated->exit_code),
                             ")", eval_output.Text()));
   const std::string eval_message = JsonString(result, "message");
-  run_record.set_eval_outcome(eval_outcome);
-  run_record.set_bpb(JsonNumber(result, "bpb"));
-  run_record.set_loss(JsonNumber(result, "loss"));
-  run_record.set_eval_tokens(static_cast<int64_t>(JsonNumber(result, "tokens")));
-  run_record.set_eval_bytes(static_cast<int64_t>(JsonNumber(result, "bytes")));
-
-  // f. The outcome and the score.
+  run_record_.set_eval_outcome(eval_outcome);
+  run_record_.set_bpb(JsonNumber(result, "bpb"));
+  run_record_.set_loss(JsonNumber(result, "loss"));
+  run_record_.set_eval_tokens(static_cast<int64_t>(JsonNumber(result, "tokens")));
+  run_record_.set_eval_bytes(static_cast<int64_t>(JsonNumber(result, "bytes")));
   if (eval_outcome == "causal-leak" || eval_outcome == "non-finite" ||
       eval_outcome == "collapsed" || eval_outcome == "bad-output")
-    return end(v1::OUTCOME_WRONG_ANSWER, absl::StrCat(eval_outcome, ": ", eval_message));
+    return End(v1::OUTCOME_WRONG_ANSWER, absl::StrCat(eval_outcome, ": ", eval_message));
   if (eval_outcome != "ok")
-    return end(v1::OUTCOME_CRASH, absl::StrCat("evaluation ", eval_outcome, ": ", eval_message));
-  const double bpb = run_record.bpb(), loss = run_record.loss();
+    return End(v1::OUTCOME_CRASH, absl::StrCat("evaluation ", eval_outcome, ": ", eval_message));
+  return std::nullopt;
+}
+
+// f. The outcome and the score.
+v1::Evaluation TrainingJob::Score() {
+  const double bpb = run_record_.bpb(), loss = run_record_.loss();
   if (!std::isfinite(bpb) || bpb <= 0 || !std::isfinite(loss))
-    return end(v1::OUTCOME_CRASH,
+    return End(v1::OUTCOME_CRASH,
                absl::StrFormat("evaluation: the evaluator's figures are not usable (bpb %g, "
                                "loss %g)", bpb, loss));
-  run_record.set_reached_target(!budget_task && loss < t.target_loss());
-  if (budget_task) {
-    eval.set_score(1.0 / bpb);
+  run_record_.set_reached_target(!budget_task_ && loss < t_.target_loss());
+  if (budget_task_) {
+    eval_.set_score(1.0 / bpb);
   } else {
-    eval.set_score(run_record.reached_target() && training_seconds > 0 ? 3600.0 / training_seconds
-                                                                       : 0.0);
+    eval_.set_score(run_record_.reached_target() && training_seconds_ > 0
+                        ? 3600.0 / training_seconds_
+                        : 0.0);
   }
-  return end(v1::OUTCOME_OK, "");
+  return End(v1::OUTCOME_OK, "");
+}
+
+}  // namespace
+
+v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
+                              const Sandbox& sandbox, const v1::Hardware& hardware,
+                              const std::atomic<bool>* cancel, bool* cancelled,
+                              const std::function<v1::Evaluation(v1::Evaluation)>& finish,
+                              const std::function<void(const v1::JobProgress&)>& on_progress) {
+  return TrainingJob(job, options, sandbox, hardware, cancel, cancelled, finish, on_progress)
+      .Run();
 }
 
 }  // namespace ratchet::worker

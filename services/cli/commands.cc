@@ -27,6 +27,7 @@
 #include "common/grpc_metrics.h"
 #include "common/names.h"
 #include "services/verifier/verdict.h"
+#include "spec/defaults.h"
 #include "spec/names.h"
 
 namespace ratchet::cli {
@@ -763,7 +764,8 @@ std::string FormatLeaderboard(const v1::Leaderboard& board, const ThreadIndex& t
 std::string FormatEvidence(const v1::Verification& v) {
   if (!v.has_evidence()) return "";
   const v1::VerdictEvidence& ev = v.evidence();
-  const v1::VerificationPolicy& p = v.policy();
+  // The policy as the verifier read it: defaults applied (spec/defaults.h).
+  const v1::VerificationPolicy p = spec::AppliedVerification(v.policy());
   std::string out;
   if (ev.tiers_size() > 0 || ev.replays_requested() > 0)
     absl::StrAppend(&out, "      tiers    ", absl::StrJoin(ev.tiers(), ", "), "; ",
@@ -785,9 +787,8 @@ std::string FormatEvidence(const v1::Verification& v) {
                                     100 * ev.relative_gain(), 100 * ev.required_gain()));
     if (ev.welch_df() > 0) {
       // Sequential replays test each look at its share of the significance.
-      const double needs = ev.look_significance() > 0 ? ev.look_significance()
-                           : p.significance() > 0     ? p.significance()
-                                                      : verifier::kDefaultSignificance;
+      const double needs =
+          ev.look_significance() > 0 ? ev.look_significance() : p.significance();
       absl::StrAppend(&out, absl::StrFormat("      welch    t=%.2f df=%.1f p=%.3g (needs < %g), "
                                             "effect size d=%.2f",
                                             ev.welch_t(), ev.welch_df(), ev.p_value(), needs,
@@ -801,8 +802,7 @@ std::string FormatEvidence(const v1::Verification& v) {
                                           100 * ev.noise_floor(), ev.noise_floor_df(),
                                           ev.noise_floor_key().empty() ? "-"
                                                                        : ev.noise_floor_key(),
-                                          p.noise_sigmas() > 0 ? p.noise_sigmas()
-                                                               : verifier::kDefaultNoiseSigmas));
+                                          p.noise_sigmas()));
   }
   for (const auto& f : ev.screening_flags()) absl::StrAppend(&out, "      screened ", f, "\n");
   if (ev.timings_size() > 0) {
@@ -814,9 +814,7 @@ std::string FormatEvidence(const v1::Verification& v) {
                                      : "-",
                       absl::StrCat(t.calls())});
     absl::StrAppend(&out, absl::StrFormat("      independent timing (tolerance x%.2f):\n",
-                                          1 + (p.timing_tolerance() > 0
-                                                   ? p.timing_tolerance()
-                                                   : verifier::kDefaultTimingTolerance)),
+                                          1 + p.timing_tolerance()),
                     Indent(FormatTable({"JOB", "WL", "AXES", "IN-PROCESS", "OUTSIDE", "RATIO",
                                         "CALLS"},
                                        rows),

@@ -22,13 +22,10 @@ namespace ratchet::verifier {
 
 namespace v1 = ::ratchet::v1;
 
-// The tiers in the order they escalate, and the defaults that readers of a
-// verdict's policy (the CLI) name: the spec's (spec/defaults.h). A claim's
-// policy is read through spec::AppliedVerification, the defaults written once.
-using spec::kDefaultMaxReplays;
-using spec::kDefaultNoiseSigmas;
+// The tiers in the order they escalate, and a default the tests compare
+// with: the spec's (spec/defaults.h). A claim's policy is read through
+// spec::AppliedVerification, the spec's defaults written once.
 using spec::kDefaultSignificance;
-using spec::kDefaultTimingTolerance;
 using spec::kTiers;
 
 // spec::TierEnabled.
