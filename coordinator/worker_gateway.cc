@@ -139,7 +139,10 @@ absl::StatusOr<v1::HeartbeatResponse> WorkerGateway::Heartbeat(
     if (!worker.ok()) return worker.status();
     known = worker->has_value();
     if (!known) return absl::OkStatus();
-    if (auto s = store_->RenewLeases(request.worker_id(), ids, now + lease_ms_, &lost); !s.ok())
+    // Jobs sharing a GPU wait for each other: their wall limit is longer.
+    if (auto s = store_->RenewLeases(request.worker_id(), ids, now + lease_ms_, &lost,
+                                     (*worker)->hardware().jobs_per_gpu());
+        !s.ok())
       return s;
     v1::WorkerInfo info = **worker;
     info.set_last_heartbeat_unix_ms(now);
@@ -269,7 +272,7 @@ absl::StatusOr<std::vector<int64_t>> WorkerGateway::CampaignsFor(const std::stri
   std::unique_lock<std::mutex> lock(schedule_mu_);
   if (!schedulable_loaded_) {
     lock.unlock();
-    auto campaigns = store_->ListCampaigns();
+    auto campaigns = store_->ListCampaignSummaries();  // the settings, not the files
     if (!campaigns.ok()) return campaigns.status();
     RefreshSchedulable(*campaigns);
     lock.lock();

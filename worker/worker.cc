@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
 #include "common/clock.h"
+#include "common/job_wall.h"
 #include "kernels/harness/contract.h"
 #include "spec/names.h"
 #include "worker/result.h"
@@ -280,6 +281,7 @@ bool Worker::RegisterOnce() {
   v1::RegisterWorkerRequest req;
   req.set_name(options_.name);
   *req.mutable_hardware() = hardware_;
+  req.mutable_hardware()->set_jobs_per_gpu(options_.gpu_jobs);  // lengthens its leases
   req.set_sandbox(sandbox_.name());
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -783,7 +785,7 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
       args.device_lock = gate->lock_file;
       spec.ro_binds.push_back(gate->lock_file);
       spec.argv = CommandLine(options_, args);
-      spec.wall_seconds += timeout * (options_.gpu_jobs - 1);
+      spec.wall_seconds += GpuWaitSeconds(timeout, options_.gpu_jobs);
     }
   }
   // From here to the end of the job (before the GPU's lock is let go).
