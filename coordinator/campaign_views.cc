@@ -9,20 +9,26 @@
 
 namespace ratchet::coordinator {
 
-absl::Status CampaignViews::Decorate(v1::Campaign* campaign) {
+absl::Status CampaignViews::Decorate(v1::Campaign* campaign, const JobTally* tally) {
   auto threads = store_->ListThreads(campaign->id());
   if (!threads.ok()) return threads.status();
   campaign->clear_threads();
   for (const auto& t : *threads) *campaign->add_threads() = t;
-  auto jobs = store_->ListJobs(campaign->id());
-  if (!jobs.ok()) return jobs.status();
-  int queued = 0, running = 0;
-  for (const auto& j : *jobs) {
-    if (j.state() == v1::JOB_QUEUED) ++queued;
-    if (j.state() == v1::JOB_LEASED) ++running;
+  if (tally == nullptr) {
+    auto jobs = store_->ListJobs(campaign->id());
+    if (!jobs.ok()) return jobs.status();
+    int queued = 0, running = 0;
+    for (const auto& j : *jobs) {
+      if (j.state() == v1::JOB_QUEUED) ++queued;
+      if (j.state() == v1::JOB_LEASED) ++running;
+    }
+    campaign->set_jobs_queued(queued);
+    campaign->set_jobs_running(running);
+  } else {
+    auto it = tally->find(campaign->id());
+    campaign->set_jobs_queued(it == tally->end() ? 0 : static_cast<int>(it->second.first));
+    campaign->set_jobs_running(it == tally->end() ? 0 : static_cast<int>(it->second.second));
   }
-  campaign->set_jobs_queued(queued);
-  campaign->set_jobs_running(running);
   auto verifications = store_->ListVerifications(campaign->id());
   if (!verifications.ok()) return verifications.status();
   std::map<std::pair<std::string, std::string>, int> counts;
@@ -49,10 +55,19 @@ absl::StatusOr<v1::Campaign> CampaignViews::GetCampaign(int64_t id) {
 }
 
 absl::StatusOr<std::vector<v1::Campaign>> CampaignViews::ListCampaigns() {
-  auto campaigns = store_->ListCampaigns();
+  // Summaries and one grouped count of jobs: a listing reads neither the
+  // specs' megabytes nor any job record.
+  auto campaigns = store_->ListCampaignSummaries();
   if (!campaigns.ok()) return campaigns.status();
+  auto counts = store_->CountJobs();
+  if (!counts.ok()) return counts.status();
+  JobTally tally;
+  for (const auto& n : *counts) {
+    if (n.state == v1::JOB_QUEUED) tally[n.campaign_id].first += n.count;
+    if (n.state == v1::JOB_LEASED) tally[n.campaign_id].second += n.count;
+  }
   for (auto& c : *campaigns)
-    if (auto s = Decorate(&c); !s.ok()) return s;
+    if (auto s = Decorate(&c, &tally); !s.ok()) return s;
   return campaigns;
 }
 

@@ -5,6 +5,8 @@
 #define RATCHET_COORDINATOR_CAMPAIGN_VIEWS_H_
 
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,8 +29,11 @@ class CampaignViews {
   absl::StatusOr<v1::CandidateDetail> GetCandidate(int64_t candidate_id);
 
  private:
-  // Fills in the derived fields (threads, job counts, verdict counts).
-  absl::Status Decorate(v1::Campaign* campaign);
+  // Queued and leased jobs per campaign.
+  using JobTally = std::map<int64_t, std::pair<int64_t, int64_t>>;
+  // Fills in the derived fields (threads, job counts, verdict counts); job
+  // counts from `tally` when given, else from the campaign's jobs.
+  absl::Status Decorate(v1::Campaign* campaign, const JobTally* tally = nullptr);
 
   store::Store* const store_;
 };

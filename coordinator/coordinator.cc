@@ -67,7 +67,9 @@ absl::Status Coordinator::RunOnce() {
 // ---------------------------------------------------------------------------
 // Clients.
 
-absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec& input) {
+absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(
+    const v1::CampaignSpec& input,
+    const std::function<absl::Status(const v1::CampaignSpec&)>& admit) {
   // The spec's rules (spec/): checked as sent (an older client's words
   // read as the enums they name), then completed with the defaults that
   // every client gets.
@@ -75,6 +77,8 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
   spec::UpgradeLegacyFields(&spec);
   if (absl::Status s = spec::ValidateCampaignSpec(spec); !s.ok()) return s;
   spec::ApplyDefaults(&spec);
+  if (admit)
+    if (absl::Status s = admit(spec); !s.ok()) return s;
   if (spec.task() == v1::TASK_SLEEP) return SubmitSleepCampaign(std::move(spec));
   if (auto p = proposers::MakeProposer(spec, options_.llm_endpoints.get()); !p.ok())
     return p.status();
@@ -150,8 +154,6 @@ absl::StatusOr<v1::Campaign> Coordinator::SubmitCampaign(const v1::CampaignSpec&
 absl::StatusOr<v1::Campaign> Coordinator::SubmitSleepCampaign(v1::CampaignSpec spec) {
   // Defaults were applied by SubmitCampaign (spec/defaults.h).
   if (spec.sleep_ms() < 0) return absl::InvalidArgumentError("spec.sleep_ms must be at least 0");
-  if (spec.budget().max_evaluations() > 1'000'000)
-    return absl::InvalidArgumentError("a sleep campaign has at most 1000000 jobs");
   spec.set_threads(0);
   std::lock_guard<std::mutex> research(research_mu_);
   auto id = sleep_.Create(spec);
@@ -166,6 +168,10 @@ absl::StatusOr<v1::Campaign> Coordinator::GetCampaign(int64_t id) {
 
 absl::StatusOr<std::vector<v1::Campaign>> Coordinator::ListCampaigns() {
   return views_.ListCampaigns();
+}
+
+absl::StatusOr<store::Store::OwnerUsage> Coordinator::GetOwnerUsage(const std::string& owner) {
+  return store_->GetOwnerUsage(owner);
 }
 
 absl::StatusOr<v1::Leaderboard> Coordinator::GetLeaderboard(int64_t campaign_id, int limit) {

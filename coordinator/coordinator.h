@@ -68,9 +68,17 @@ class Coordinator {
   absl::Status RunOnce();
 
   // ---- Clients.
-  absl::StatusOr<v1::Campaign> SubmitCampaign(const v1::CampaignSpec& spec);
+  // `admit`, when set, sees the spec once it is validated and completed with
+  // defaults, before anything is stored; an error from it refuses the submit
+  // (the per-client limits, services.h).
+  absl::StatusOr<v1::Campaign> SubmitCampaign(
+      const v1::CampaignSpec& spec,
+      const std::function<absl::Status(const v1::CampaignSpec&)>& admit = nullptr);
   absl::StatusOr<v1::Campaign> GetCampaign(int64_t id);
+  // Every campaign as a listing shows it: no problems or baselines.
   absl::StatusOr<std::vector<v1::Campaign>> ListCampaigns();
+  // What a client's running or paused campaigns hold, for its limits.
+  absl::StatusOr<store::Store::OwnerUsage> GetOwnerUsage(const std::string& owner);
   absl::StatusOr<v1::Leaderboard> GetLeaderboard(int64_t campaign_id, int limit);
   absl::StatusOr<v1::CandidateDetail> GetCandidate(int64_t candidate_id);
   absl::StatusOr<v1::Campaign> CancelCampaign(int64_t campaign_id);

@@ -44,6 +44,10 @@ constexpr char kUsage[] =
     "  --insecure        serve without TLS on a non-loopback address (anyone\n"
     "                    who reaches it may do anything)\n"
     "  --max-campaigns-per-client=20 --max-streams-per-client=16\n"
+    "  --max-queued-jobs-per-client=10000  jobs a client's campaigns may hold\n"
+    "                    queued or running, a submit's counted at once\n"
+    "  --max-spec-bytes-per-client=67108864  bytes of specs a client's running\n"
+    "                    or paused campaigns may hold (0: no limit, each)\n"
     "  --max-message-mb=16  the largest request accepted\n";
 
 int Fail(const std::string& message) {
@@ -89,7 +93,7 @@ int CoordinatorMain(int argc, char** argv) {
       {"listen", "db", "port-file", "metrics", "lease-seconds", "heartbeat-seconds",
        "group-commit", "commit-window-us", "tls-cert", "tls-key", "tls-ca", "tokens",
        "insecure", "max-campaigns-per-client", "max-streams-per-client", "max-message-mb",
-       "llm-endpoints"});
+       "max-queued-jobs-per-client", "max-spec-bytes-per-client", "llm-endpoints"});
   if (!unknown.empty() || !flags->positional().empty()) {
     std::fprintf(stderr, "ratchet coordinator: unknown argument %s\n%s",
                  unknown.empty() ? flags->positional()[0].c_str()
@@ -127,14 +131,22 @@ int CoordinatorMain(int argc, char** argv) {
   ClientLimits limits;
   auto max_campaigns = flags->GetInt("max-campaigns-per-client", limits.campaigns_per_client);
   auto max_streams = flags->GetInt("max-streams-per-client", limits.streams_per_client);
+  auto max_queued_jobs = flags->GetInt("max-queued-jobs-per-client", limits.queued_jobs_per_client);
+  auto max_spec_bytes = flags->GetInt("max-spec-bytes-per-client", limits.spec_bytes_per_client);
   auto max_message_mb = flags->GetInt("max-message-mb", 16);
-  for (const auto* v : {&max_campaigns, &max_streams, &max_message_mb})
+  for (const auto* v :
+       {&max_campaigns, &max_streams, &max_queued_jobs, &max_spec_bytes, &max_message_mb})
     if (!v->ok()) return Fail(std::string(v->status().message()));
-  if (*max_campaigns < 0 || *max_streams < 0 || *max_message_mb < 1 || *max_message_mb > 1024)
-    return Fail("--max-campaigns-per-client and --max-streams-per-client must be >= 0 "
+  if (*max_campaigns < 0 || *max_streams < 0 || *max_queued_jobs < 0 || *max_spec_bytes < 0 ||
+      *max_campaigns > 1'000'000 || *max_streams > 1'000'000 || *max_message_mb < 1 ||
+      *max_message_mb > 1024)
+    return Fail("--max-campaigns-per-client, --max-streams-per-client, "
+                "--max-queued-jobs-per-client and --max-spec-bytes-per-client must be >= 0 "
                 "(0: no limit), --max-message-mb 1..1024");
   limits.campaigns_per_client = static_cast<int>(*max_campaigns);
   limits.streams_per_client = static_cast<int>(*max_streams);
+  limits.queued_jobs_per_client = *max_queued_jobs;
+  limits.spec_bytes_per_client = *max_spec_bytes;
 
   // Signals are taken by a dedicated thread (sigwait), so block them first in
   // every thread this process starts.

@@ -114,7 +114,8 @@ void CoordinatorMetrics::LlmAnswer(const std::string& result) {
 
 std::optional<std::map<int64_t, int>> CoordinatorMetrics::UpdateGauges(
     store::Store* store, const GroupCommit& commits, int workers_connected) {
-  auto campaigns = store->ListCampaigns();
+  // Summaries: this runs every second, and a spec may hold megabytes.
+  auto campaigns = store->ListCampaignSummaries();
   if (!campaigns.ok()) return std::nullopt;
   std::map<std::pair<std::string, std::string>, int> by_state;
   for (const char* st : {"queued", "leased", "done", "failed"})

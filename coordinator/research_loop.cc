@@ -17,7 +17,10 @@ absl::Status ResearchLoop::Tick() {
   if (auto s = ExpireLeases(); !s.ok()) return s;
   auto unprocessed = store_->ListUnprocessedEvaluations();
   if (!unprocessed.ok()) return unprocessed.status();
-  auto campaigns = store_->ListCampaigns();
+  // Summaries: a tick needs each campaign's state and settings, not its
+  // problem and baseline (megabytes each, five times a second); a campaign
+  // that advances reads itself whole.
+  auto campaigns = store_->ListCampaignSummaries();
   if (!campaigns.ok()) return campaigns.status();
   parts_.gateway->RefreshSchedulable(*campaigns);
   std::set<int64_t> sleep_campaigns;

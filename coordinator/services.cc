@@ -1,7 +1,10 @@
 #include "coordinator/services.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "coordinator/multi_fidelity.h"
 
 namespace ratchet::coordinator {
 
@@ -41,17 +44,14 @@ grpc::Status AsItself(const Principal& p, const std::string& claimed, const char
                                    p.name, "'"));
 }
 
-// A listing names campaigns; problems and solutions (megabytes each) are
-// fetched one campaign at a time, so that large specs cannot push the list
-// past the reply limit for everyone.
-void TrimForListing(v1::Campaign* c) {
-  v1::Problem problem;
-  problem.set_name(c->spec().problem().name());
-  *c->mutable_spec()->mutable_problem() = std::move(problem);
-  c->mutable_spec()->clear_baseline();
-}
-
 }  // namespace
+
+int64_t JobsQueuedAtOnce(const v1::CampaignSpec& spec) {
+  if (spec.task() == v1::TASK_SLEEP) return std::max(0, spec.budget().max_evaluations());
+  const int64_t baseline_jobs = 1 + static_cast<int64_t>(LowFidelities(spec).size());
+  return baseline_jobs +
+         int64_t{std::max(0, spec.threads())} * std::max(0, spec.in_flight_per_thread());
+}
 
 #define RATCHET_AUTHORIZE(principal, role)                            \
   auto principal##_or = Authorize(auth_, ctx, role);                  \
@@ -82,18 +82,30 @@ absl::Status CoordinatorServiceImpl::MayChange(const Principal& p, int64_t campa
                                                   p.name));
 }
 
-absl::Status CoordinatorServiceImpl::CheckCampaignQuota(const Principal& p) {
-  if (limits_.campaigns_per_client <= 0) return absl::OkStatus();
-  auto campaigns = c_->ListCampaigns();
-  if (!campaigns.ok()) return campaigns.status();
-  int active = 0;
-  for (const auto& c : *campaigns)
-    active += c.spec().owner() == p.name &&
-              (c.state() == v1::CAMPAIGN_RUNNING || c.state() == v1::CAMPAIGN_PAUSED);
-  if (active < limits_.campaigns_per_client) return absl::OkStatus();
-  return absl::ResourceExhaustedError(absl::StrCat(
-      p.name, " has ", active, " campaigns running or paused, the most one client may have (",
-      "--max-campaigns-per-client); cancel one or wait for one to finish"));
+absl::Status CoordinatorServiceImpl::CheckClientLimits(const Principal& p, int64_t jobs,
+                                                       int64_t bytes) {
+  auto usage = c_->GetOwnerUsage(p.name);
+  if (!usage.ok()) return usage.status();
+  if (limits_.campaigns_per_client > 0 &&
+      usage->active_campaigns >= limits_.campaigns_per_client)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        p.name, " has ", usage->active_campaigns,
+        " campaigns running or paused, the most one client may have (",
+        "--max-campaigns-per-client); cancel one or wait for one to finish"));
+  if (limits_.queued_jobs_per_client > 0 &&
+      usage->open_jobs + jobs > limits_.queued_jobs_per_client)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this campaign would queue ", jobs, " jobs and ", p.name, "'s campaigns hold ",
+        usage->open_jobs, " queued or running; one client may have at most ",
+        limits_.queued_jobs_per_client, " (--max-queued-jobs-per-client)"));
+  if (limits_.spec_bytes_per_client > 0 &&
+      usage->spec_bytes + bytes > limits_.spec_bytes_per_client)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this spec has ", bytes, " bytes and ", p.name,
+        "'s running or paused campaigns hold ", usage->spec_bytes,
+        "; one client may have at most ", limits_.spec_bytes_per_client,
+        " bytes of specs (--max-spec-bytes-per-client); cancel one or wait for one to finish"));
+  return absl::OkStatus();
 }
 
 // ---- CoordinatorService
@@ -102,10 +114,18 @@ grpc::Status CoordinatorServiceImpl::SubmitCampaign(grpc::ServerContext* ctx,
                                                     const v1::SubmitCampaignRequest* req,
                                                     v1::Campaign* resp) {
   RATCHET_AUTHORIZE(p, Role::kSubmit);
-  if (auto s = CheckCampaignQuota(p); !s.ok()) return ToGrpc(s);
   v1::CampaignSpec spec = req->spec();
   spec.set_owner(p.name);  // whatever the request said
-  return Reply(c_->SubmitCampaign(spec), resp);
+  // The limits are checked on the spec as validated and completed, and
+  // under one lock with its creation.
+  std::lock_guard<std::mutex> submitting(submit_mu_);
+  return Reply(c_->SubmitCampaign(spec,
+                                  [&](const v1::CampaignSpec& checked) {
+                                    return CheckClientLimits(
+                                        p, JobsQueuedAtOnce(checked),
+                                        static_cast<int64_t>(checked.ByteSizeLong()));
+                                  }),
+               resp);
 }
 
 grpc::Status CoordinatorServiceImpl::GetCampaign(grpc::ServerContext* ctx,
@@ -119,12 +139,9 @@ grpc::Status CoordinatorServiceImpl::ListCampaigns(grpc::ServerContext* ctx,
                                                    const v1::ListCampaignsRequest*,
                                                    v1::ListCampaignsResponse* resp) {
   RATCHET_AUTHORIZE(p, Role::kRead);
-  auto campaigns = c_->ListCampaigns();
+  auto campaigns = c_->ListCampaigns();  // summaries: no problems or baselines
   if (!campaigns.ok()) return ToGrpc(campaigns.status());
-  for (auto& c : *campaigns) {
-    TrimForListing(&c);
-    *resp->add_campaigns() = std::move(c);
-  }
+  for (auto& c : *campaigns) *resp->add_campaigns() = std::move(c);
   return grpc::Status::OK;
 }
 

@@ -22,7 +22,18 @@ grpc::Status ToGrpc(const absl::Status& status);
 struct ClientLimits {
   int campaigns_per_client = 20;  // running or paused
   int streams_per_client = 16;    // WatchCampaign streams open
+  // Jobs its running or paused campaigns hold queued or leased, counting
+  // what a submit would queue at once.
+  int64_t queued_jobs_per_client = 10'000;
+  // Serialized specs (problems and baselines, mostly) of its running or
+  // paused campaigns: the store and the coordinator's caches hold them.
+  int64_t spec_bytes_per_client = int64_t{64} << 20;
 };
+
+// The jobs a campaign of `spec` (defaults applied) may hold queued at once:
+// a sleep campaign queues its whole budget at submit; a research campaign its
+// baseline's evaluations, then up to in_flight_per_thread for each thread.
+int64_t JobsQueuedAtOnce(const v1::CampaignSpec& spec);
 
 class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
  public:
@@ -69,11 +80,16 @@ class CoordinatorServiceImpl final : public v1::CoordinatorService::Service {
 
   // Admins, and a campaign's owner, may pause, resume and cancel it.
   absl::Status MayChange(const auth::Principal& p, int64_t campaign_id);
-  absl::Status CheckCampaignQuota(const auth::Principal& p);
+  // The client's limits (ClientLimits) with a campaign of `jobs` queued at
+  // once and a spec of `bytes` added. Call with submit_mu_ held until the
+  // campaign is created, so that concurrent submits cannot each pass on the
+  // same count.
+  absl::Status CheckClientLimits(const auth::Principal& p, int64_t jobs, int64_t bytes);
 
   Coordinator* c_;
   const auth::Authenticator* auth_;
   ClientLimits limits_;
+  std::mutex submit_mu_;  // held across a submit's limit check and its creation
   std::mutex streams_mu_;
   std::map<std::string, int> streams_;  // client -> open watch streams
 };

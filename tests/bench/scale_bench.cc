@@ -125,7 +125,9 @@ std::optional<Result> RunOnce(const Settings& settings, const std::string& name,
   Process coordinator({settings.ratchet, "coordinator", "--listen=127.0.0.1:0",
                        "--db=" + db, "--port-file=" + port_file, "--metrics=127.0.0.1:0",
                        absl::StrCat("--group-commit=", group_commit ? 1 : 0),
-                       "--lease-seconds=30", "--heartbeat-seconds=2"},
+                       "--lease-seconds=30", "--heartbeat-seconds=2",
+                       // One client queues every job at once, by design.
+                       "--max-queued-jobs-per-client=0"},
                       log);
   if (!ratchet::testing::WaitForFile(port_file, 60'000)) {
     std::fprintf(stderr, "%s: coordinator did not start; log:\n%s\n", name.c_str(),
