@@ -14,6 +14,8 @@
 namespace ratchet::coordinator {
 namespace {
 
+constexpr int64_t kTimeout = 600;
+
 class LeaseLimitTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -56,12 +58,13 @@ class LeaseLimitTest : public ::testing::Test {
     return 0;
   }
 
-  int64_t LeaseOne(const std::string& worker) {
+  int64_t LeaseOne(const std::string& worker, double timeout_seconds = kTimeout) {
     v1::CampaignSpec spec;
     spec.set_name("sleep");
     spec.set_task(v1::TASK_SLEEP);
     spec.set_sleep_ms(1);
     spec.mutable_budget()->set_max_evaluations(1);
+    spec.mutable_harness()->set_timeout_seconds(timeout_seconds);
     auto campaign = coordinator_->SubmitCampaign(spec);
     EXPECT_TRUE(campaign.ok()) << campaign.status();
     auto job = coordinator_->AcquireJob(worker, 0);
@@ -74,8 +77,6 @@ class LeaseLimitTest : public ::testing::Test {
   std::unique_ptr<Coordinator> coordinator_;
 };
 
-// No harness timeout is stored with a job: 600 s, the rule's default.
-constexpr int64_t kTimeout = 600;
 
 TEST_F(LeaseLimitTest, AWorkerAloneOnItsGpuHoldsAJobTwoTimeoutsAndTwoMinutes) {
   const std::string w = Register("alone", 1);
@@ -93,6 +94,15 @@ TEST_F(LeaseLimitTest, JobsSharingAGpuKeepTheirLeaseWhileTheWorkerLetsThemWait) 
   // Told to stop at the heartbeat whose renewal would pass the limit.
   EXPECT_GT(held * 1000, JobWallLimitMs(kTimeout, 4) - 30'000);
   EXPECT_LE(held * 1000, JobWallLimitMs(kTimeout, 4));
+}
+
+TEST_F(LeaseLimitTest, TheCampaignsOwnTimeoutSetsTheLimit) {
+  // An hour's timeout (the job record keeps none: the coordinator knows it
+  // from the campaign it handed the job out for), shared by two jobs.
+  const std::string w = Register("slow", 2);
+  const int64_t held = SecondsHeld(w, LeaseOne(w, 3600), 10 * 3600);
+  EXPECT_GT(held * 1000, JobWallLimitMs(3600, 2) - 30'000);
+  EXPECT_LE(held * 1000, JobWallLimitMs(3600, 2));
 }
 
 TEST_F(LeaseLimitTest, AWorkerClaimingManyJobsAGpuIsBelievedUpToTheMaximum) {

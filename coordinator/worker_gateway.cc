@@ -131,6 +131,14 @@ absl::StatusOr<v1::HeartbeatResponse> WorkerGateway::Heartbeat(
   std::vector<int64_t> ids(request.job_ids().begin(), request.job_ids().end());
   std::vector<int64_t> lost;
   bool known = false;
+  // The harness timeouts of the campaigns whose jobs this coordinator handed
+  // out (Fill keeps their specs): a job's wall limit depends on its own.
+  store::LeaseLimits limits;
+  {
+    std::lock_guard<std::mutex> lock(schedule_mu_);
+    for (const auto& [campaign_id, spec] : specs_)
+      limits.timeout_seconds[campaign_id] = spec->harness().timeout_seconds();
+  }
   // The read joins the batch too: one round of store calls, committed with
   // the other transitions.
   absl::Status s = group_commit_.Run([&]() -> absl::Status {
@@ -140,8 +148,8 @@ absl::StatusOr<v1::HeartbeatResponse> WorkerGateway::Heartbeat(
     known = worker->has_value();
     if (!known) return absl::OkStatus();
     // Jobs sharing a GPU wait for each other: their wall limit is longer.
-    if (auto s = store_->RenewLeases(request.worker_id(), ids, now + lease_ms_, &lost,
-                                     (*worker)->hardware().jobs_per_gpu());
+    limits.jobs_per_gpu = (*worker)->hardware().jobs_per_gpu();
+    if (auto s = store_->RenewLeases(request.worker_id(), ids, now + lease_ms_, &lost, limits);
         !s.ok())
       return s;
     v1::WorkerInfo info = **worker;

@@ -554,7 +554,7 @@ class PostgresStore : public Store {
                                                     int64_t campaign_id) override;
   absl::Status RenewLeases(const std::string& worker_id, const std::vector<int64_t>& job_ids,
                            int64_t deadline_ms, std::vector<int64_t>* lost,
-                           int jobs_per_gpu) override;
+                           const LeaseLimits& limits) override;
   absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms, int max_attempts) override;
   absl::StatusOr<int64_t> CompleteJob(int64_t job_id, const std::string& worker_id,
                                       const v1::Evaluation& evaluation) override;
@@ -1143,7 +1143,7 @@ absl::StatusOr<std::optional<v1::Job>> PostgresStore::AcquireJob(const std::stri
 
 absl::Status PostgresStore::RenewLeases(const std::string& worker_id,
                                         const std::vector<int64_t>& job_ids, int64_t deadline_ms,
-                                        std::vector<int64_t>* lost, int jobs_per_gpu) {
+                                        std::vector<int64_t>* lost, const LeaseLimits& limits) {
   if (job_ids.empty()) return absl::OkStatus();
   std::vector<int64_t> lost_here;
   RETURN_IF_ERROR(Run(Mode::kWrite, [&](Session& s) -> absl::Status {
@@ -1157,7 +1157,7 @@ absl::Status PostgresStore::RenewLeases(const std::string& worker_id,
                          absl::StrCat("{", absl::StrJoin(job_ids, ","), "}"), worker_id)));
     std::unordered_set<int64_t> renewed;
     for (v1::Job& job : held) {
-      const int64_t deadline = internal::RenewedDeadline(job, deadline_ms, jobs_per_gpu);
+      const int64_t deadline = internal::RenewedDeadline(job, deadline_ms, limits);
       job.set_lease_deadline_unix_ms(deadline);
       RETURN_IF_ERROR(WriteJob(s, job));
       if (deadline == deadline_ms) renewed.insert(job.id());  // else at its wall limit

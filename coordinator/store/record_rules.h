@@ -74,15 +74,21 @@ inline void LeaseJob(v1::Job* job, const std::string& worker_id, int64_t now_ms,
 }
 
 // RenewLeases: heartbeats extend a lease up to the job's wall limit
-// (common/job_wall.h, for a worker running jobs_per_gpu jobs on a GPU) from
+// (common/job_wall.h: the campaign's harness timeout and the worker's jobs
+// sharing a GPU, as `limits` says; a timeout unknown counts 600 s) from
 // when it was leased, no further, so that a worker cannot hold a job forever
 // by heartbeating. Returns the new deadline; below
 // `wanted_ms` means the limit is near and the worker should stop the job.
-inline int64_t RenewedDeadline(const v1::Job& job, int64_t wanted_ms, int jobs_per_gpu = 1) {
+inline int64_t RenewedDeadline(const v1::Job& job, int64_t wanted_ms,
+                               const LeaseLimits& limits = {}) {
   if (job.leased_unix_ms() == 0) return wanted_ms;  // leased before the rule existed
-  const double timeout =
-      job.harness().timeout_seconds() > 0 ? job.harness().timeout_seconds() : 600;
-  return std::min(wanted_ms, job.leased_unix_ms() + JobWallLimitMs(timeout, jobs_per_gpu));
+  double timeout = job.harness().timeout_seconds();
+  if (timeout <= 0) {
+    auto known = limits.timeout_seconds.find(job.campaign_id());
+    timeout = known != limits.timeout_seconds.end() && known->second > 0 ? known->second : 600;
+  }
+  return std::min(wanted_ms,
+                  job.leased_unix_ms() + JobWallLimitMs(timeout, limits.jobs_per_gpu));
 }
 
 // What a listing shows of a campaign (Store::ListCampaignSummaries): all but

@@ -347,7 +347,7 @@ class SqliteStore : public Store {
                                                     int64_t campaign_id) override;
   absl::Status RenewLeases(const std::string& worker_id, const std::vector<int64_t>& job_ids,
                            int64_t deadline_ms, std::vector<int64_t>* lost,
-                           int jobs_per_gpu) override;
+                           const LeaseLimits& limits) override;
   absl::StatusOr<std::vector<v1::Job>> ExpireLeases(int64_t now_ms, int max_attempts) override;
   absl::StatusOr<int64_t> CompleteJob(int64_t job_id, const std::string& worker_id,
                                       const v1::Evaluation& evaluation) override;
@@ -863,7 +863,7 @@ absl::StatusOr<std::optional<v1::Job>> SqliteStore::AcquireJob(const std::string
 
 absl::Status SqliteStore::RenewLeases(const std::string& worker_id,
                                       const std::vector<int64_t>& job_ids, int64_t deadline_ms,
-                                      std::vector<int64_t>* lost, int jobs_per_gpu) {
+                                      std::vector<int64_t>* lost, const LeaseLimits& limits) {
   if (job_ids.empty()) return absl::OkStatus();
   std::vector<int64_t> lost_here;
   RETURN_IF_ERROR(Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
@@ -874,7 +874,7 @@ absl::Status SqliteStore::RenewLeases(const std::string& worker_id,
         lost_here.push_back(id);
         continue;
       }
-      const int64_t renewed = internal::RenewedDeadline(*job, deadline_ms, jobs_per_gpu);
+      const int64_t renewed = internal::RenewedDeadline(*job, deadline_ms, limits);
       job->set_lease_deadline_unix_ms(renewed);
       RETURN_IF_ERROR(WriteJob(*job));
       if (renewed < deadline_ms) lost_here.push_back(id);  // at its wall limit

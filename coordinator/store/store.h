@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,14 @@
 namespace ratchet::store {
 
 namespace v1 = ::ratchet::v1;
+
+// What a job's wall limit depends on beyond the job record, which keeps no
+// harness settings (common/job_wall.h; Store::RenewLeases).
+struct LeaseLimits {
+  int jobs_per_gpu = 1;  // the worker's jobs sharing one GPU
+  // Harness timeout by campaign; a campaign not here counts 600 s.
+  std::map<int64_t, double> timeout_seconds;
+};
 
 class Store {
  public:
@@ -91,15 +100,14 @@ class Store {
       bool allow_avoided, int64_t campaign_id = 0) = 0;
 
   // Moves the deadline of each listed job still LEASED to `worker_id` to
-  // `deadline_ms`, but never past the job's wall limit, which grows with the
-  // jobs the worker runs on one GPU (record_rules.h, JobWallLimitMs). Ids that
-  // are not (any more) leased to it, or are at their limit, are appended to
-  // `lost`.
+  // `deadline_ms`, but never past the job's wall limit (record_rules.h,
+  // RenewedDeadline). Ids that are not (any more) leased to it, or are at
+  // their limit, are appended to `lost`.
   virtual absl::Status RenewLeases(const std::string& worker_id,
                                    const std::vector<int64_t>& job_ids,
                                    int64_t deadline_ms,
                                    std::vector<int64_t>* lost,
-                                   int jobs_per_gpu = 1) = 0;
+                                   const LeaseLimits& limits = {}) = 0;
 
   // Every LEASED job whose deadline is before now_ms goes back to QUEUED
   // (worker cleared) or, if it already had max_attempts attempts, to FAILED.

@@ -665,11 +665,13 @@ TEST_P(StoreTest, JobsSharingAGpuMayHoldTheirLeaseLonger) {
   const int64_t one_job_limit = 1000 + 1000 * (2 * 600 + 120);
   const int64_t four_jobs_limit = 1000 + 1000 * (5 * 600 + 120);
   std::vector<int64_t> lost;
-  ASSERT_OK(store_->RenewLeases("me", {id}, one_job_limit + 600'000, &lost, 4));
+  ASSERT_OK(
+      store_->RenewLeases("me", {id}, one_job_limit + 600'000, &lost, LeaseLimits{4, {}}));
   EXPECT_TRUE(lost.empty());
   ASSERT_OK_AND_ASSIGN(v1::Job j, store_->GetJob(id));
   EXPECT_EQ(j.lease_deadline_unix_ms(), one_job_limit + 600'000);
-  ASSERT_OK(store_->RenewLeases("me", {id}, four_jobs_limit + 30'000, &lost, 4));
+  ASSERT_OK(
+      store_->RenewLeases("me", {id}, four_jobs_limit + 30'000, &lost, LeaseLimits{4, {}}));
   EXPECT_EQ(lost, std::vector<int64_t>{id});
   ASSERT_OK_AND_ASSIGN(j, store_->GetJob(id));
   EXPECT_EQ(j.lease_deadline_unix_ms(), four_jobs_limit);
@@ -678,10 +680,21 @@ TEST_P(StoreTest, JobsSharingAGpuMayHoldTheirLeaseLonger) {
   int64_t other = NewJob(c, cand);
   ASSERT_EQ(Acquire("liar", 1000, 100), other);
   lost.clear();
-  ASSERT_OK(store_->RenewLeases("liar", {other}, int64_t{1} << 50, &lost, 1000));
+  ASSERT_OK(
+      store_->RenewLeases("liar", {other}, int64_t{1} << 50, &lost, LeaseLimits{1000, {}}));
   EXPECT_EQ(lost, std::vector<int64_t>{other});
   ASSERT_OK_AND_ASSIGN(j, store_->GetJob(other));
   EXPECT_EQ(j.lease_deadline_unix_ms(), 1000 + 1000 * (9 * 600 + 120));
+
+  // The campaign's own harness timeout, when the caller knows it (the job
+  // record keeps none): one hour, alone on its GPU.
+  int64_t hour = NewJob(c, cand);
+  ASSERT_EQ(Acquire("slow", 1000, 100), hour);
+  lost.clear();
+  ASSERT_OK(store_->RenewLeases("slow", {hour}, int64_t{1} << 50, &lost,
+                                LeaseLimits{1, {{c, 3600.0}}}));
+  ASSERT_OK_AND_ASSIGN(j, store_->GetJob(hour));
+  EXPECT_EQ(j.lease_deadline_unix_ms(), 1000 + 1000 * (2 * 3600 + 120));
 }
 
 TEST_P(StoreTest, ExpireLeasesRequeuesThenFailsAtAttemptCap) {
