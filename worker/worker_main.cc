@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "common/auth.h"
 #include "common/flags.h"
+#include "common/job_wall.h"
 #include "common/metrics.h"
 #include "worker/hardware.h"
 #include "worker/sandbox.h"
@@ -119,7 +120,8 @@ int WorkerMain(int argc, char** argv) {
     if (!s->ok()) return Fail(std::string(s->message()));
   if ((flags->Has("slots") && *slots < 1) || *slots > 256)
     return Fail("--slots must be between 1 and 256");
-  if (*gpu_jobs < 1 || *gpu_jobs > 8) return Fail("--gpu-jobs must be between 1 and 8");
+  if (*gpu_jobs < 1 || *gpu_jobs > kMaxJobsPerGpu)
+    return Fail(absl::StrCat("--gpu-jobs must be between 1 and ", kMaxJobsPerGpu));
   options.gpu_jobs = static_cast<int>(*gpu_jobs);
   if (*wait_ms < 0 || *wait_ms > 60000) return Fail("--wait-ms must be between 0 and 60000");
   if (*memory_gb < 0) return Fail("--memory-gb must not be negative");
