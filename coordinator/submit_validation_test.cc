@@ -130,6 +130,23 @@ TEST_F(SubmitValidationTest, AbsurdSpecsAreInvalidArgument) {
        "language 'fortran' is not run on device cpu"},
       {"newline in the name", [](v1::CampaignSpec* s) { s->set_name("x\necho pwned"); },
        "name: control character 0x0a"},
+      // A spec choosing where the coordinator connects and which of its
+      // environment variables it sends there as a bearer token.
+      {"llm base_url and api_key_env",
+       [](v1::CampaignSpec* s) {
+         s->set_proposer(v1::PROPOSER_LLM);
+         s->mutable_llm()->set_endpoint("local");
+         s->mutable_llm()->set_base_url("http://attacker.example/v1");
+         s->mutable_llm()->set_api_key_env("PGPASSWORD");
+       },
+       "llm.base_url: not allowed in a campaign spec"},
+      {"llm api_key_env alone",
+       [](v1::CampaignSpec* s) {
+         s->set_proposer(v1::PROPOSER_LLM);
+         s->mutable_llm()->set_endpoint("local");
+         s->mutable_llm()->set_api_key_env("PGPASSWORD");
+       },
+       "llm.api_key_env: not allowed in a campaign spec"},
       // The problem, read at submit with the harness's reader.
       {"malformed definition",
        [](v1::CampaignSpec* s) { s->mutable_problem()->set_definition_json("{\"name\": 3}"); },
