@@ -580,6 +580,100 @@ std::vector<std::string> CommandLine(const WorkerOptions& options, const kernels
   return argv;
 }
 
+// A fresh private folder for the job, with its problem and solution written
+// (problem/, solution/, work/, tmp/, home/). InvalidArgument: a solution path
+// that is not plain, the candidate's fault; any other error is the worker's.
+absl::StatusOr<fs::path> MakeJobFolder(const WorkerOptions& options, const v1::Job& job) {
+  std::error_code ec;
+  fs::create_directories(options.scratch_root, ec);
+  std::string tmpl = absl::StrCat(options.scratch_root, "/job-", job.id(), "-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return absl::InternalError(absl::StrCat("cannot make a scratch folder under ",
+                                            options.scratch_root, ": ", strerror(errno)));
+  const fs::path scratch = tmpl;
+  for (const char* dir : {"problem", "solution", "work", "tmp", "home"})
+    fs::create_directories(scratch / dir, ec);
+  if (absl::Status st = WriteJobFolder(job, scratch); !st.ok()) {
+    if (!options.keep_scratch) fs::remove_all(scratch, ec);
+    return st;
+  }
+  return scratch;
+}
+
+// The T_b cache: this problem's entries go into the job's folder (an
+// operator may seed it). Nothing comes back out: the job's folder is writable
+// by candidate code, so an entry found there afterwards proves nothing; T_b
+// measured once per workload is kept by the coordinator instead
+// (docs/cluster.md, "Baselines").
+void SeedTbCache(const WorkerOptions& options, const v1::Job& job, const fs::path& scratch) {
+  if (options.tb_cache_dir.empty()) return;
+  const fs::path job_cache = scratch / "tb-cache";
+  CopyCacheEntries(fs::path(options.tb_cache_dir) / ProblemKey(job.problem().definition_json()),
+                   job_cache);
+  std::error_code ec;
+  fs::create_directories(job_cache, ec);
+}
+
+// The harness's output: its outside-timing marks by workload (stamped with
+// the worker's clock on arrival), every other line to the log and the last
+// 20 into `tail`, for a message when no result comes.
+RunHooks HarnessHooks(const std::atomic<bool>* cancel, int64_t job_id,
+                      std::deque<std::string>* tail, std::map<int, std::vector<Mark>>* marks) {
+  RunHooks hooks;
+  hooks.cancel = cancel;
+  hooks.output_line = [tail, marks, job_id](const std::string& line) {
+    const double now =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    int w = 0;
+    long long calls = 0, stamp_ns = 0;
+    if (std::sscanf(line.c_str(), "ratchet-mark %d %lld %lld", &w, &calls, &stamp_ns) == 3) {
+      (*marks)[w].push_back({calls, 1e-9 * static_cast<double>(stamp_ns), now});
+      return;
+    }
+    Log(absl::StrCat("[job ", job_id, "] ", line));
+    tail->push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
+    if (tail->size() > 20) tail->pop_front();
+  };
+  return hooks;
+}
+
+// The harness's sandbox for one job: its command line and limits, the
+// allowed part of the worker's environment, the toolchain folders and the
+// job's secrets.
+SandboxSpec HarnessSandbox(const WorkerOptions& options, const v1::Hardware& hardware,
+                           const kernels::HarnessArgs& args, const fs::path& scratch,
+                           double timeout, int64_t job_id,
+                           const kernels::HarnessSecrets& secrets) {
+  SandboxSpec spec;
+  spec.argv = CommandLine(options, args);
+  spec.scratch_dir = scratch.string();
+  spec.wall_seconds = timeout;
+  spec.cpu_seconds = options.cpu_seconds > 0
+                         ? options.cpu_seconds
+                         : timeout * std::max(1, hardware.cpu_cores()) + 10;
+  spec.memory_bytes = options.memory_bytes;
+  spec.scratch_bytes = options.scratch_bytes;
+  // The harness is the sandbox's PID 1: a bwrap init there would be a
+  // dumpable process of the candidate's user holding the secrets below in
+  // /proc/1/environ and the worker's pipe on /proc/1/fd/1. The harness is
+  // non-dumpable from its first instruction, reaps what it starts (a
+  // subreaper anyway) and takes the sandbox down with it when it exits.
+  spec.as_pid_1 = true;
+  // Only the allowed part of the worker's environment (no store password, no
+  // API keys: whatever the harness sees, the candidate can read), and the
+  // folders its toolchains live in; caches and temporaries inside the scratch
+  // folder, the one writable place. The problem's files are in scratch too.
+  spec.env = AllowedEnvironment(environ);
+  spec.ro_binds = ToolchainFolders(spec.env, {options.python});
+  spec.env.push_back("TMPDIR=" + (scratch / "tmp").string());
+  spec.env.push_back("HOME=" + (scratch / "home").string());
+  spec.env.push_back("XDG_CACHE_HOME=" + (scratch / "home" / ".cache").string());
+  spec.env.push_back(absl::StrCat("RATCHET_JOB_ID=", job_id));
+  for (std::string& e : kernels::ToEnvironment(secrets)) spec.env.push_back(std::move(e));
+  return spec;
+}
+
 }  // namespace
 
 std::vector<std::string> Worker::HarnessArgv(const v1::Job& job, const std::string& job_dir,
@@ -628,14 +722,16 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
                       job.id(), job.campaign_id(), job.candidate_id(),
                       v1::JobKind_Name(job.kind()), job.seed(), timeout));
 
-  // A fresh private folder per job.
-  std::error_code ec;
-  fs::create_directories(options_.scratch_root, ec);
-  std::string tmpl = absl::StrCat(options_.scratch_root, "/job-", job.id(), "-XXXXXX");
-  if (mkdtemp(tmpl.data()) == nullptr)
-    return harness_error(absl::StrCat("cannot make a scratch folder under ",
-                                      options_.scratch_root, ": ", strerror(errno)));
-  const fs::path scratch = tmpl;
+  absl::StatusOr<fs::path> folder = MakeJobFolder(options_, job);
+  if (!folder.ok()) {
+    if (!absl::IsInvalidArgument(folder.status()))
+      return harness_error(std::string(folder.status().message()));
+    v1::Evaluation e;
+    e.set_outcome(v1::OUTCOME_COMPILE_ERROR);
+    e.set_message(std::string(folder.status().message()));
+    return finish(e);
+  }
+  const fs::path scratch = *folder, out = scratch / "result.json";
   struct Cleanup {
     fs::path dir;
     bool keep;
@@ -644,59 +740,10 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
       if (!keep) fs::remove_all(dir, ec);
     }
   } cleanup{scratch, options_.keep_scratch};
-
-  const fs::path problem = scratch / "problem", solution = scratch / "solution",
-                 work = scratch / "work", tmp = scratch / "tmp", home = scratch / "home",
-                 out = scratch / "result.json";
-  for (const auto& dir : {problem, solution, work, tmp, home}) fs::create_directories(dir, ec);
-  if (absl::Status st = WriteJobFolder(job, scratch); !st.ok()) {
-    // A solution path that is not plain is the candidate's fault.
-    if (!absl::IsInvalidArgument(st)) return harness_error(std::string(st.message()));
-    v1::Evaluation e;
-    e.set_outcome(v1::OUTCOME_COMPILE_ERROR);
-    e.set_message(std::string(st.message()));
-    return finish(e);
-  }
   const bool cuda = job.device() == v1::DEVICE_CUDA;
   if (std::string why = CannotRun(job); !why.empty()) return harness_error(why);
-  // The T_b cache: this problem's entries go in (an operator may seed it).
-  // Nothing comes back out: the job's folder is writable by candidate code,
-  // so an entry found there afterwards proves nothing; T_b measured once per
-  // workload is kept by the coordinator instead (docs/cluster.md, "Baselines").
-  const fs::path job_cache = scratch / "tb-cache";
-  fs::path shared_cache;
-  if (cuda && !options_.tb_cache_dir.empty()) {
-    shared_cache = fs::path(options_.tb_cache_dir) / ProblemKey(job.problem().definition_json());
-    CopyCacheEntries(shared_cache, job_cache);
-    fs::create_directories(job_cache, ec);
-  }
-
+  if (cuda) SeedTbCache(options_, job, scratch);
   kernels::HarnessArgs args = HarnessArgsFor(options_, hardware_, job, scratch, slot);
-  SandboxSpec spec;
-  spec.argv = CommandLine(options_, args);
-  spec.scratch_dir = scratch.string();
-  spec.wall_seconds = timeout;
-  spec.cpu_seconds = options_.cpu_seconds > 0
-                         ? options_.cpu_seconds
-                         : timeout * std::max(1, hardware_.cpu_cores()) + 10;
-  spec.memory_bytes = options_.memory_bytes;
-  spec.scratch_bytes = options_.scratch_bytes;
-  // The harness is the sandbox's PID 1: a bwrap init there would be a
-  // dumpable process of the candidate's user holding the secrets below in
-  // /proc/1/environ and the worker's pipe on /proc/1/fd/1. The harness is
-  // non-dumpable from its first instruction, reaps what it starts (a
-  // subreaper anyway) and takes the sandbox down with it when it exits.
-  spec.as_pid_1 = true;
-  // Only the allowed part of the worker's environment (no store password, no
-  // API keys: whatever the harness sees, the candidate can read), and the
-  // folders its toolchains live in; caches and temporaries inside the scratch
-  // folder, the one writable place. The problem's files are in scratch too.
-  spec.env = AllowedEnvironment(environ);
-  spec.ro_binds = ToolchainFolders(spec.env, {options_.python});
-  spec.env.push_back("TMPDIR=" + tmp.string());
-  spec.env.push_back("HOME=" + home.string());
-  spec.env.push_back("XDG_CACHE_HOME=" + (home / ".cache").string());
-  spec.env.push_back(absl::StrCat("RATCHET_JOB_ID=", job.id()));
   // The harness echoes this secret in its result; a result without it was
   // written by candidate code (docs/verifier.md, "Threat model"). Replays
   // time the candidate from outside in the same harness run: its marks come
@@ -706,27 +753,11 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   const std::string& nonce = secrets.nonce;
   const bool independent = job.kind() == v1::JOB_REPLAY && job.independent_timing();
   if (independent) secrets.independent_timing = 0.25;
-  for (std::string& e : kernels::ToEnvironment(secrets)) spec.env.push_back(std::move(e));
+  SandboxSpec spec = HarnessSandbox(options_, hardware_, args, scratch, timeout, job.id(), secrets);
   std::map<int, std::vector<Mark>> marks;  // by workload
 
   std::deque<std::string> tail;
-  RunHooks hooks;
-  hooks.cancel = cancel;
-  const int64_t job_id = job.id();
-  hooks.output_line = [&tail, &marks, job_id](const std::string& line) {
-    const double now =
-        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-            .count();
-    int w = 0;
-    long long calls = 0, stamp_ns = 0;
-    if (std::sscanf(line.c_str(), "ratchet-mark %d %lld %lld", &w, &calls, &stamp_ns) == 3) {
-      marks[w].push_back({calls, 1e-9 * static_cast<double>(stamp_ns), now});
-      return;
-    }
-    Log(absl::StrCat("[job ", job_id, "] ", line));
-    tail.push_back(line.size() > 500 ? line.substr(0, 500) + "..." : line);
-    if (tail.size() > 20) tail.pop_front();
-  };
+  RunHooks hooks = HarnessHooks(cancel, job.id(), &tail, &marks);
   auto cancelled_evaluation = [&](double wall_seconds) {
     *cancelled = true;
     v1::Evaluation e;
