@@ -40,7 +40,9 @@
 # 13. (step "solexamples") SOL-ExecBench's examples in $SOL_EXAMPLES: each
 #    Python example solution unchanged, and a campaign from nothing per problem.
 # 14. (step "throughput") evaluations per GPU-hour and GPU busy fraction of
-#    short campaigns on $TP_PROBLEMS, before and after the resident path.
+#    short campaigns on $TP_PROBLEMS, before and after the resident path
+#    ($TP_SIDES, $TP_GPU_JOBS, $TP_INFLIGHT, $TP_WALL; $TP_WARM: a campaign of
+#    that many seconds first on the same store, so that T_b is stored).
 # 10. (step "nccl") the NCCL all-reduce bus bandwidth a worker reports at
 #    start: ratchet-gpu-probe over all GPUs, then kernels_gpu_nccl_test.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
@@ -379,11 +381,22 @@ if step throughput; then
       # other's GPU work); $TP_GPU_JOBS jobs per GPU, $TP_INFLIGHT a thread.
       dc=1; rc_dir=""; gpu_jobs=1; [ $side = before ] && dc=0 && rc_dir=none
       [ $side = overlap ] && gpu_jobs=${TP_GPU_JOBS:-2}
+      # $TP_WARM seconds: first a campaign of that wall on the same store
+      # (--data-dir), unmeasured, so that the measured one starts with T_b
+      # stored for this GPU, as a cluster's coordinator keeps it.
+      data=(); if [ -n "${TP_WARM:-}" ]; then
+        data=(--data-dir="$OUT/$name-data")
+        sed -e "s/^name: .*/name: $name-warm/" -e "s/max_wall_seconds: [0-9]*/max_wall_seconds: $TP_WARM/" \
+          "$OUT/$name.yaml" > "$OUT/$name-warm.yaml"
+        RATCHET_GPU_JOBS=$gpu_jobs RATCHET_DEVICE_CHECK=$dc RATCHET_ROUNDS_CACHE=$rc_dir timeout $(( TP_WARM + 150 )) \
+          "$B/bin/ratchet" local "$OUT/$name-warm.yaml" --workers=1 --json "${data[@]}" > "$OUT/$name-warm.json" 2> "$OUT/$name-warm.err"
+        note "throughput $(basename "$prob") $side: warm-up campaign rc=$? ($(grep -c 'T_b frozen' "$OUT/$name-warm.err") T_b lines frozen)"
+      fi
       nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
       smi=$!
       start=$(date +%s)
       RATCHET_GPU_JOBS=$gpu_jobs RATCHET_DEVICE_CHECK=$dc RATCHET_ROUNDS_CACHE=$rc_dir timeout $(( ${TP_WALL:-150} + 150 )) \
-        "$B/bin/ratchet" local "$OUT/$name.yaml" --workers=1 --json > "$OUT/$name.json" 2> "$OUT/$name.err"
+        "$B/bin/ratchet" local "$OUT/$name.yaml" --workers=1 --json "${data[@]}" > "$OUT/$name.json" 2> "$OUT/$name.err"
       rc=$?
       wall=$(( $(date +%s) - start ))
       kill $smi 2>/dev/null; wait $smi 2>/dev/null
