@@ -19,6 +19,7 @@
 #include "common/flags.h"
 #include "common/grpc_metrics.h"
 #include "common/metrics.h"
+#include "common/problem_check.h"
 
 namespace ratchet::coordinator {
 
@@ -85,6 +86,10 @@ void SetServing(grpc::Server* server, bool serving) {
 int CoordinatorMain(int argc, char** argv) {
   auto flags = Flags::Parse(argc - 1, argv + 1, {"help", "insecure"});
   if (!flags.ok()) return Fail(std::string(flags.status().message()));
+  // Submits are checked once, here: a binary without the problem reader
+  // would queue problems no harness can read (common/problem_check.h).
+  if (RegisteredProblemCheck() == nullptr)
+    return Fail("this binary has no kernel problem reader to check submits with");
   if (flags->Has("help")) {
     std::fputs(kUsage, stdout);
     return 0;

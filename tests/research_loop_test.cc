@@ -283,20 +283,35 @@ device: cpu
   auto to_parent = cluster_->Cli({"diff", std::to_string(best)});
   EXPECT_EQ(to_parent.exit_code, 0) << to_parent.err;
 
-  // export, then reproduce with the folder's run.sh alone.
-  const std::string out = dir_ + "/export";
+  // export the best and the baseline, then reproduce each with its folder's
+  // run.sh alone.
+  const std::string out = dir_ + "/export", baseline_out = dir_ + "/export-baseline";
   auto exported = cluster_->Cli({"export", std::to_string(best), out});
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
-  cluster_->StopAll();  // the measurement runs alone
-  auto bench = RunCommand({"/usr/bin/env", "RATCHET=" + kRatchet, out + "/run.sh", "--json"},
-                          300'000);
-  ASSERT_EQ(bench.exit_code, 0) << bench.err << bench.out;
-  auto j = nlohmann::json::parse(bench.out.substr(bench.out.find('{')));
-  EXPECT_EQ(j["outcome"], "ok") << bench.out;
-  // The same candidate measured again: far above the baseline, within a
-  // factor of two of its verified score on this shared machine.
-  EXPECT_GT(j["score"].get<double>(), done.best_score() / 2) << bench.out;
-  EXPECT_GT(j["score"].get<double>(), 2 * done.baseline_score()) << bench.out;
+  exported = cluster_->Cli({"export", std::to_string(done.baseline_candidate_id()), baseline_out});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  cluster_->StopAll();  // the measurements run alone
+  auto reproduce = [](const std::string& folder) {
+    auto bench = RunCommand({"/usr/bin/env", "RATCHET=" + kRatchet, folder + "/run.sh", "--json"},
+                            300'000);
+    EXPECT_EQ(bench.exit_code, 0) << bench.err << bench.out;
+    const size_t brace = bench.out.find('{');
+    return nlohmann::json::parse(brace == std::string::npos ? "{}" : bench.out.substr(brace),
+                                 nullptr, /*allow_exceptions=*/false);
+  };
+  const nlohmann::json j = reproduce(out), base = reproduce(baseline_out);
+  ASSERT_TRUE(j.is_object() && base.is_object());
+  EXPECT_EQ(j["outcome"], "ok") << j.dump();
+  EXPECT_EQ(base["outcome"], "ok") << base.dump();
+  // The best, measured again beside the baseline measured again: still the
+  // faster. Both figures are of now, on the same machine, so the check holds
+  // whatever else loads it (the design gap is >10x); the campaign's own
+  // figures are printed, not compared, as they were measured under other load.
+  const double best_now = j.value("score", 0.0), baseline_now = base.value("score", 0.0);
+  EXPECT_GT(best_now, baseline_now) << j.dump() << base.dump();
+  std::cout << "reproduced: best " << best_now << " vs baseline " << baseline_now
+            << " (in the campaign: " << done.best_score() << " vs " << done.baseline_score()
+            << ")\n";
 }
 
 // Experience across campaigns. Claims are off (min_gain 100), so every

@@ -189,6 +189,23 @@ class LocalRun {
   }
   absl::StatusOr<int> WaitForPort(Child& coordinator, const std::string& port_file);
   void StopAll();
+  // The coordinator (on loopback, its store in `data_dir`), a verifier and
+  // `workers` workers: the coordinator's address.
+  absl::StatusOr<std::string> StartServices(const fs::path& data_dir, int workers,
+                                            const std::string& llm_endpoints);
+  // `resume`: the newest unfinished campaign of the spec's name, else (and
+  // without `resume`) the spec submitted.
+  absl::StatusOr<v1::Campaign> FindOrSubmit(v1::CoordinatorService::Stub* stub,
+                                            const std::string& address,
+                                            const v1::CampaignSpec& spec, bool resume,
+                                            const std::string& dir);
+  // Shows the campaign's events and progress until it ends, a signal comes
+  // or a service dies: "" or what stopped it.
+  std::string WatchUntilDone(v1::CoordinatorService::Stub* stub, const std::string& address,
+                             v1::Campaign* campaign);
+  // The campaign, its leaderboard and best candidate as the coordinator has
+  // them now (left as they are when it is gone).
+  void FinalFigures(v1::CoordinatorService::Stub* stub, SummaryInput* in);
 
   ProgressDisplay progress_;
   bool json_;
@@ -225,11 +242,8 @@ void LocalRun::StopAll() {
   if (coordinator_.pid > 0) StopChildren({&coordinator_});
 }
 
-int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
-                  const std::string& llm_endpoints, bool resume) {
-  absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(spec_path);
-  if (!spec.ok()) return Fail(std::string(spec.status().message()));
-
+// The data folder: the flag's, else a new .ratchet/local-TIMESTAMP.
+absl::StatusOr<fs::path> MakeDataDir(const std::string& data_dir_flag) {
   fs::path data_dir = data_dir_flag;
   if (data_dir.empty()) {
     data_dir = fs::path(".ratchet") / ("local-" + Timestamp());
@@ -238,19 +252,16 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
   }
   std::error_code ec;
   fs::create_directories(data_dir, ec);
-  if (ec) return Fail(absl::StrCat("cannot create ", data_dir.string(), ": ", ec.message()));
-  const std::string dir = data_dir.string();
+  if (ec) return absl::InternalError(absl::StrCat("cannot create ", data_dir.string(), ": ",
+                                                  ec.message()));
+  return data_dir;
+}
+
+absl::StatusOr<std::string> LocalRun::StartServices(const fs::path& data_dir, int workers,
+                                                    const std::string& llm_endpoints) {
+  std::error_code ec;
   const std::string port_file = (data_dir / "coordinator.port").string();
   fs::remove(port_file, ec);
-  progress_.Line(absl::StrCat("ratchet local: data and logs in ", dir, "/"));
-
-  // Signals only set a flag; the loops below notice it and stop the children.
-  struct sigaction sa = {};
-  sa.sa_handler = OnStopSignal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-
   const std::string exe = SelfExe();
   std::vector<std::string> coordinator_args = {
       "coordinator", "--listen=127.0.0.1:0", "--db=" + (data_dir / "ratchet.db").string(),
@@ -259,14 +270,11 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
     coordinator_args.push_back("--llm-endpoints=" + fs::absolute(llm_endpoints).string());
   absl::StatusOr<Child> coordinator = Spawn("coordinator", exe, coordinator_args,
                                             (data_dir / "coordinator.log").string());
-  if (!coordinator.ok()) return Fail(std::string(coordinator.status().message()));
+  if (!coordinator.ok()) return coordinator.status();
   coordinator_ = *coordinator;
 
   absl::StatusOr<int> port = WaitForPort(coordinator_, port_file);
-  if (!port.ok()) {
-    StopAll();
-    return Fail(std::string(port.status().message()));
-  }
+  if (!port.ok()) return port.status();
   const std::string address = absl::StrCat("127.0.0.1:", *port);
   progress_.Line(absl::StrCat("ratchet local: coordinator at ", address));
 
@@ -284,55 +292,52 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
   }
   for (const auto& [name, args] : launches) {
     absl::StatusOr<Child> c = Spawn(name, exe, args, (data_dir / (name + ".log")).string());
-    if (!c.ok()) {
-      StopAll();
-      return Fail(std::string(c.status().message()));
-    }
+    if (!c.ok()) return c.status();
     services_.push_back(*c);
   }
   progress_.Line(absl::StrCat("ratchet local: started a verifier and ", workers, " worker",
                               workers == 1 ? "" : "s"));
+  return address;
+}
 
-  auto stub = MakeStub(address);
+absl::StatusOr<v1::Campaign> LocalRun::FindOrSubmit(v1::CoordinatorService::Stub* stub,
+                                                    const std::string& address,
+                                                    const v1::CampaignSpec& spec, bool resume,
+                                                    const std::string& dir) {
   v1::Campaign campaign;
   if (resume) {
     v1::ListCampaignsResponse list;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     grpc::Status s = stub->ListCampaigns(&ctx, v1::ListCampaignsRequest(), &list);
-    if (!s.ok()) {
-      StopAll();
-      return Fail(RpcErrorLine(address, s));
-    }
+    if (!s.ok()) return absl::UnavailableError(RpcErrorLine(address, s));
     for (const v1::Campaign& c : list.campaigns())
-      if (c.spec().name() == spec->name() && !Terminal(c.state()) && c.id() > campaign.id())
+      if (c.spec().name() == spec.name() && !Terminal(c.state()) && c.id() > campaign.id())
         campaign = c;
-    if (campaign.id() > 0)
+    if (campaign.id() > 0) {
       progress_.Line(absl::StrCat("ratchet local: resuming campaign ", campaign.id(), " (",
-                                  spec->name(), ", ", campaign.evaluations(),
+                                  spec.name(), ", ", campaign.evaluations(),
                                   " evaluations so far)"));
-    else
-      progress_.Line(absl::StrCat("ratchet local: no unfinished campaign named ", spec->name(),
-                                  " in ", dir, ": submitting it"));
-  }
-  if (campaign.id() == 0) {
-    v1::SubmitCampaignRequest req;
-    *req.mutable_spec() = *spec;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    grpc::Status s = stub->SubmitCampaign(&ctx, req, &campaign);
-    if (!s.ok()) {
-      StopAll();
-      return Fail(RpcErrorLine(address, s));
+      return campaign;
     }
+    progress_.Line(absl::StrCat("ratchet local: no unfinished campaign named ", spec.name(),
+                                " in ", dir, ": submitting it"));
   }
-  const int64_t id = campaign.id();
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  if (!resume) progress_.Line(absl::StrCat("ratchet local: submitted campaign ", id, " (", spec->name(), ")"));
+  v1::SubmitCampaignRequest req;
+  *req.mutable_spec() = spec;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  grpc::Status s = stub->SubmitCampaign(&ctx, req, &campaign);
+  if (!s.ok()) return absl::UnavailableError(RpcErrorLine(address, s));
+  if (!resume)
+    progress_.Line(absl::StrCat("ratchet local: submitted campaign ", campaign.id(), " (",
+                                spec.name(), ")"));
+  return campaign;
+}
 
+std::string LocalRun::WatchUntilDone(v1::CoordinatorService::Stub* stub,
+                                     const std::string& address, v1::Campaign* campaign) {
+  const int64_t id = campaign->id();
   // Event lines come from the stream; the status line from polling, so it
   // keeps moving (elapsed time) even when nothing happens.
   grpc::ClientContext watch_ctx;
@@ -380,9 +385,9 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
     grpc::Status s = stub->GetCampaign(&ctx, req, &now);
     if (s.ok()) {
       rpc_failures = 0;
-      campaign = now;
-      progress_.Update(campaign, CampaignActiveSeconds(campaign, NowUnixMs()));
-      if (Terminal(campaign.state())) break;
+      *campaign = now;
+      progress_.Update(*campaign, CampaignActiveSeconds(*campaign, NowUnixMs()));
+      if (Terminal(campaign->state())) break;
     } else if (++rpc_failures >= 20) {
       failure = RpcErrorLine(address, s);
       break;
@@ -392,39 +397,76 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
   watch_ctx.TryCancel();
   watcher.join();
   progress_.Finish();
-  const double wall = elapsed();
+  return failure;
+}
+
+void LocalRun::FinalFigures(v1::CoordinatorService::Stub* stub, SummaryInput* in) {
+  if (Reap(coordinator_)) return;
+  const int64_t id = in->campaign.id();
+  const v1::Campaign last = in->campaign;
+  auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
+  {
+    v1::GetCampaignRequest req;
+    req.set_campaign_id(id);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    if (!stub->GetCampaign(&ctx, req, &in->campaign).ok()) in->campaign = last;
+  }
+  {
+    v1::GetLeaderboardRequest req;
+    req.set_campaign_id(id);
+    req.set_limit(10);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    stub->GetLeaderboard(&ctx, req, &in->leaderboard);
+  }
+  if (in->campaign.best_candidate_id() != 0) {
+    v1::GetCandidateRequest req;
+    req.set_candidate_id(in->campaign.best_candidate_id());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(deadline);
+    if (!stub->GetCandidate(&ctx, req, &in->best).ok()) in->best.Clear();
+  }
+}
+
+int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
+                  const std::string& llm_endpoints, bool resume) {
+  absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(spec_path);
+  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+  absl::StatusOr<fs::path> data_dir = MakeDataDir(data_dir_flag);
+  if (!data_dir.ok()) return Fail(std::string(data_dir.status().message()));
+  const std::string dir = data_dir->string();
+  progress_.Line(absl::StrCat("ratchet local: data and logs in ", dir, "/"));
+
+  // Signals only set a flag; the loops below notice it and stop the children.
+  struct sigaction sa = {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+
+  absl::StatusOr<std::string> address = StartServices(*data_dir, workers, llm_endpoints);
+  if (!address.ok()) {
+    StopAll();
+    return Fail(std::string(address.status().message()));
+  }
+  auto stub = MakeStub(*address);
+  absl::StatusOr<v1::Campaign> campaign = FindOrSubmit(stub.get(), *address, *spec, resume, dir);
+  if (!campaign.ok()) {
+    StopAll();
+    return Fail(std::string(campaign.status().message()));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::string failure = WatchUntilDone(stub.get(), *address, &*campaign);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!failure.empty()) progress_.Line("ratchet local: " + failure);
 
   // Final figures, while the coordinator is still up.
   SummaryInput in;
-  in.campaign = campaign;
+  in.campaign = *campaign;
   in.wall_seconds = wall;
   in.logs = dir;
-  if (!Reap(coordinator_)) {
-    auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
-    {
-      v1::GetCampaignRequest req;
-      req.set_campaign_id(id);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline);
-      if (!stub->GetCampaign(&ctx, req, &in.campaign).ok()) in.campaign = campaign;
-    }
-    {
-      v1::GetLeaderboardRequest req;
-      req.set_campaign_id(id);
-      req.set_limit(10);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline);
-      stub->GetLeaderboard(&ctx, req, &in.leaderboard);
-    }
-    if (in.campaign.best_candidate_id() != 0) {
-      v1::GetCandidateRequest req;
-      req.set_candidate_id(in.campaign.best_candidate_id());
-      grpc::ClientContext ctx;
-      ctx.set_deadline(deadline);
-      if (!stub->GetCandidate(&ctx, req, &in.best).ok()) in.best.Clear();
-    }
-  }
+  FinalFigures(stub.get(), &in);
   StopAll();
   progress_.Line("ratchet local: services stopped");
   if (json_) {
