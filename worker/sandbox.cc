@@ -338,6 +338,16 @@ int64_t ScratchUsage(const std::string& dir) {
   return total;
 }
 
+absl::StatusOr<std::string> MakePrivateFolder(const std::string& root, const std::string& name) {
+  std::error_code ec;
+  std::filesystem::create_directories(root, ec);
+  std::string tmpl = absl::StrCat(root, "/", name, "-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return absl::InternalError(
+        absl::StrCat("cannot make a scratch folder under ", root, ": ", strerror(errno)));
+  return tmpl;
+}
+
 std::string SelfExecutable() {
   char buf[PATH_MAX];
   const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);

@@ -127,6 +127,10 @@ class Sandbox {
 // "PATH (deleted)": the file now at PATH is returned, the new build.
 std::string SelfExecutable();
 
+// A fresh folder ROOT/NAME-XXXXXX that only this user can enter (ROOT is
+// made when missing): a job's scratch, its evaluator's, a worker's root.
+absl::StatusOr<std::string> MakePrivateFolder(const std::string& root, const std::string& name);
+
 // Finds bwrap: beside this executable first (a bundle ships its own), then
 // on PATH. Empty when there is none.
 std::string FindBwrap();

@@ -416,20 +416,16 @@ std::optional<v1::Evaluation> TrainingJob::CheckWhatIsProvided() {
 // only to the model hosts), and beside it one the candidate never sees, for
 // the evaluator's result.
 std::optional<v1::Evaluation> TrainingJob::MakeFolders() {
-  std::error_code ec;
-  fs::create_directories(options_.scratch_root, ec);
-  std::string tmpl = absl::StrCat(options_.scratch_root, "/job-", job_.id(), "-XXXXXX");
-  if (mkdtemp(tmpl.data()) == nullptr)
-    return HarnessError(absl::StrCat("cannot make a scratch folder under ",
-                                     options_.scratch_root, ": ", strerror(errno)));
-  scratch_ = tmpl;
+  const std::string name = absl::StrCat("job-", job_.id());
+  absl::StatusOr<std::string> scratch = MakePrivateFolder(options_.scratch_root, name);
+  if (!scratch.ok()) return HarnessError(std::string(scratch.status().message()));
+  scratch_ = *scratch;
   cleanup_.dirs.push_back(scratch_);
-  std::string eval_tmpl = absl::StrCat(options_.scratch_root, "/job-", job_.id(), "-eval-XXXXXX");
-  if (mkdtemp(eval_tmpl.data()) == nullptr)
-    return HarnessError(absl::StrCat("cannot make a folder under ", options_.scratch_root, ": ",
-                                     strerror(errno)));
-  eval_root_ = eval_tmpl;
+  absl::StatusOr<std::string> eval_root = MakePrivateFolder(options_.scratch_root, name + "-eval");
+  if (!eval_root.ok()) return HarnessError(std::string(eval_root.status().message()));
+  eval_root_ = *eval_root;
   cleanup_.dirs.push_back(eval_root_);
+  std::error_code ec;
   project_ = scratch_ / "project";
   train_log_ = scratch_ / "train.log";
   checkpoint_ = scratch_ / "checkpoint.pt";

@@ -584,13 +584,11 @@ std::vector<std::string> CommandLine(const WorkerOptions& options, const kernels
 // (problem/, solution/, work/, tmp/, home/). InvalidArgument: a solution path
 // that is not plain, the candidate's fault; any other error is the worker's.
 absl::StatusOr<fs::path> MakeJobFolder(const WorkerOptions& options, const v1::Job& job) {
+  absl::StatusOr<std::string> made =
+      MakePrivateFolder(options.scratch_root, absl::StrCat("job-", job.id()));
+  if (!made.ok()) return made.status();
+  const fs::path scratch = *made;
   std::error_code ec;
-  fs::create_directories(options.scratch_root, ec);
-  std::string tmpl = absl::StrCat(options.scratch_root, "/job-", job.id(), "-XXXXXX");
-  if (mkdtemp(tmpl.data()) == nullptr)
-    return absl::InternalError(absl::StrCat("cannot make a scratch folder under ",
-                                            options.scratch_root, ": ", strerror(errno)));
-  const fs::path scratch = tmpl;
   for (const char* dir : {"problem", "solution", "work", "tmp", "home"})
     fs::create_directories(scratch / dir, ec);
   if (absl::Status st = WriteJobFolder(job, scratch); !st.ok()) {

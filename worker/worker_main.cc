@@ -206,11 +206,9 @@ int WorkerMain(int argc, char** argv) {
   fs::create_directories(root, ec);
   // Absolute, because the sandbox binds it by path from another directory.
   root = fs::absolute(root, ec).lexically_normal().string();
-  std::string tmpl = root + "/ratchet-worker-XXXXXX";
-  if (mkdtemp(tmpl.data()) == nullptr)
-    return Fail(absl::StrCat("cannot make a scratch folder under ", root, ": ",
-                             strerror(errno)));
-  options.scratch_root = tmpl;
+  absl::StatusOr<std::string> scratch_root = MakePrivateFolder(root, "ratchet-worker");
+  if (!scratch_root.ok()) return Fail(std::string(scratch_root.status().message()));
+  options.scratch_root = *scratch_root;
   // The oracle's rounds per campaign seed, beside the job folders and gone
   // with them ("none": every evaluation runs its own oracle). The flag, else
   // $RATCHET_ROUNDS_CACHE (so that `ratchet local`'s workers can be told).
