@@ -33,7 +33,8 @@
 #    ($TRAIN_SEED_LIST names the seeds instead, e.g. "2 3".)
 # 11. (step "target") train-target's baseline: $TARGET_RUNS runs of
 #    $TARGET_STEPS steps, time and loss each, the t-test against $TARGET_LOSS.
-#    (step "targetsweep": one run at each of $SWEEP_STEPS, to place the target.)
+#    (step "targetsweep": one run at each of $SWEEP_STEPS, to place the target;
+#    an entry STEPS:K=V,K=V sets knobs too.)
 # 12. (step "traincampaign") tasks/train-gpu.yaml through `ratchet local`
 #    (sandboxed worker), GPU utilisation sampled: evaluations per hour, busy
 #    fraction, the verdicts.
@@ -266,15 +267,21 @@ fi
 
 if step targetsweep; then
   # Where a train-target's target can sit: one run at each of $SWEEP_STEPS
-  # (seed 1), the validation loss and the time of each.
+  # (seed 1), the validation loss and the time of each. An entry
+  # STEPS:K=V,K=V also sets knobs (what a size knob does to time and loss).
   prepare_data
-  for steps in ${SWEEP_STEPS:-300 600 1200}; do
+  for entry in ${SWEEP_STEPS:-300 600 1200}; do
+    steps=${entry%%:*}; knobs=(); tag=$steps
+    if [ "$entry" != "$steps" ]; then
+      tag=$(echo "$entry" | tr ':,=' '_-_')
+      for kv in $(echo "${entry#*:}" | tr ',' ' '); do knobs+=(--knob "$kv"); done
+    fi
     start=$(date +%s)
     RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout ${TARGET_TIMEOUT:-400} \
       "$B/bin/ratchet" train tasks/train/gpt_tiny --data="$data" --nproc=1 --max-steps=$steps \
-      --knob PRESET=gpu --knob SEED=1 --device=cuda --windows=${TRAIN_WINDOWS:-256} --seq-len=1024 \
-      --json > "$OUT/sweep-$steps.json" 2> "$OUT/sweep-$steps.err"
-    note "sweep $steps steps: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["training"]; e=d["evaluation"] or {}; print("training", round(t["training_seconds"], 1), "s, loss", e.get("loss"), "bpb", e.get("bpb"), "eval", e.get("seconds"), "s")' "$OUT/sweep-$steps.json" 2>&1 | tail -1)"
+      --knob PRESET=gpu --knob SEED=1 "${knobs[@]}" --device=cuda --windows=${TRAIN_WINDOWS:-256} --seq-len=1024 \
+      --json > "$OUT/sweep-$tag.json" 2> "$OUT/sweep-$tag.err"
+    note "sweep $entry: rc=$? in $(( $(date +%s) - start )) s: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["training"]; e=d["evaluation"] or {}; print("training", round(t["training_seconds"], 1), "s, loss", e.get("loss"), "bpb", e.get("bpb"), "eval", e.get("seconds"), "s")' "$OUT/sweep-$tag.json" 2>&1 | tail -1)"
   done
 fi
 

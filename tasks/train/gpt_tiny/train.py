@@ -35,7 +35,8 @@ PRESETS = {
                 WARMUP_STEPS=200, PRECISION="bf16"),
 }
 KNOB_DEFAULTS = dict(
-    PRESET="auto", SEED=1337, LR_SCALE=1.0, WARMUP_SCALE=1.0, WEIGHT_DECAY=0.1, SCHEDULE="cosine", OPTIMIZER="adamw",
+    PRESET="auto", SEED=1337, LR_SCALE=1.0, WARMUP_SCALE=1.0, DEPTH_SCALE=1.0, WIDTH_SCALE=1.0,
+    BATCH_SCALE=1.0, WEIGHT_DECAY=0.1, SCHEDULE="cosine", OPTIMIZER="adamw",
     BETA1=0.9, BETA2=0.95, GRAD_CLIP=1.0, MIN_LR_FRACTION=0.1, TIE_EMBEDDINGS=1,
     COMPILE=0, UNTIMED_WARMUP_STEPS=0, PROGRESS_EVERY=10, **PRESETS["tiny"])
 _HEADER_BYTES = 1024
@@ -44,8 +45,10 @@ _MAGIC = 20240520
 
 def read_knobs():
     """Defaults, then the preset's values, then RATCHET_KNOB_<NAME> overrides;
-    LR and WARMUP_STEPS then scaled by LR_SCALE and WARMUP_SCALE (the search
-    space's knobs are relative, so one declaration serves every preset)."""
+    then the relative knobs scale the preset's values (one declaration of the
+    search space serves every preset): LR_SCALE the learning rate,
+    WARMUP_SCALE the warm-up, DEPTH_SCALE the layers, WIDTH_SCALE the heads
+    (the head size stays), BATCH_SCALE the sequences per step."""
     env = lambda name: os.environ.get("RATCHET_KNOB_" + name)  # noqa: E731
     preset = env("PRESET") or KNOB_DEFAULTS["PRESET"]
     if preset == "auto":
@@ -68,6 +71,13 @@ def read_knobs():
     knobs["PRESET"] = preset
     knobs["LR"] *= knobs["LR_SCALE"]
     knobs["WARMUP_STEPS"] = max(1, int(round(knobs["WARMUP_STEPS"] * knobs["WARMUP_SCALE"])))
+    if knobs["N_EMBD"] % knobs["N_HEAD"]:
+        raise SystemExit("N_EMBD=%d is not a multiple of N_HEAD=%d" % (knobs["N_EMBD"], knobs["N_HEAD"]))
+    head_size = knobs["N_EMBD"] // knobs["N_HEAD"]
+    knobs["N_LAYER"] = max(1, int(round(knobs["N_LAYER"] * knobs["DEPTH_SCALE"])))
+    knobs["N_HEAD"] = max(1, int(round(knobs["N_HEAD"] * knobs["WIDTH_SCALE"])))
+    knobs["N_EMBD"] = knobs["N_HEAD"] * head_size
+    knobs["BATCH_SIZE"] = max(1, int(round(knobs["BATCH_SIZE"] * knobs["BATCH_SCALE"])))
     return knobs
 
 
