@@ -232,20 +232,23 @@ if step target; then
   # run decides when it stops, as the speedrun's do), the time by the
   # launcher's clock, the loss by ratchet's evaluator; then the one-sided
   # one-sample t-test that the mean loss is under $TARGET_LOSS.
+  # ($TARGET_SEED_LIST names the seeds instead of 1..$TARGET_RUNS: fresh
+  # seeds confirm a target placed from earlier runs.)
   prepare_data
-  for seed in $(seq ${TARGET_RUNS:-3}); do
+  seeds=${TARGET_SEED_LIST:-$(seq ${TARGET_RUNS:-3})}
+  for seed in $seeds; do
     start=$(date +%s)
     RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout ${TARGET_TIMEOUT:-400} \
       "$B/bin/ratchet" train tasks/train/gpt_tiny --data="$data" --nproc=1 \
-      --max-steps=${TARGET_STEPS:-500} --knob PRESET=gpu --knob SEED=$seed --device=cuda \
+      --max-steps=${TARGET_STEPS:-500} --knob PRESET=gpu --knob SEED=$seed --run-seed=$seed --device=cuda \
       --windows=${TRAIN_WINDOWS:-256} --seq-len=1024 --json > "$OUT/target-$seed.json" 2> "$OUT/target-$seed.err"
     note "target run $seed: rc=$? in $(( $(date +%s) - start )) s"
   done
-  note "target: $(python3 - "$OUT" ${TARGET_RUNS:-3} ${TARGET_LOSS:-0} <<'PY'
+  note "target: $(python3 - "$OUT" ${TARGET_LOSS:-0} $seeds <<'PY'
 import json, math, statistics, sys
-out, n, target = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+out, target, seeds = sys.argv[1], float(sys.argv[2]), [int(s) for s in sys.argv[3:]]
 times, losses = [], []
-for i in range(1, n + 1):
+for i in seeds:
     try:
         d = json.load(open("%s/target-%d.json" % (out, i)))
         times.append(d["training"]["training_seconds"]); losses.append(d["evaluation"]["loss"])

@@ -45,6 +45,9 @@ constexpr char kUsage[] =
     "  --windows=N              validation windows scored (default 64; 0 = all)\n"
     "  --seq-len=T              tokens per window (default 256)\n"
     "  --seed=S                 which windows (default 1)\n"
+    "  --run-seed=S             $RATCHET_SEED for train.py, as a campaign's job gives it\n"
+    "                           (other initial weights, another place in the data); unset\n"
+    "                           by default\n"
     "  --device=cpu|cuda        where the evaluator runs the model (default cpu)\n"
     "  --python=PATH            a python that imports torch (default: $RATCHET_PYTHON,\n"
     "                           else /usr/bin/python3, else python3)\n"
@@ -77,6 +80,7 @@ struct TrainArgs {
   int nproc = 2;
   double budget = 0, warmup_allowance = 60, grace = 30, timeout = 3600;
   long long max_steps = 0, windows = 64, seq_len = 256, seed = 1;
+  long long run_seed = -1;  // -1: RATCHET_SEED unset
   std::string device = "cpu", python, scratch;
   std::map<std::string, std::string> knobs;
   bool json = false;
@@ -86,7 +90,7 @@ struct TrainArgs {
 std::string ParseArgs(const Flags& flags, TrainArgs* a) {
   auto unknown = flags.Unknown({"data", "nproc", "budget", "max-steps", "warmup-allowance",
                                 "grace", "timeout", "knob", "windows", "seq-len", "seed",
-                                "device", "python", "scratch", "json", "help"});
+                                "run-seed", "device", "python", "scratch", "json", "help"});
   if (!unknown.empty()) return absl::StrCat("unknown flag --", unknown[0]);
   if (flags.positional().size() != 1)
     return flags.positional().empty() ? "which project? (PROJECT_DIR, e.g. tasks/train/gpt_tiny)"
@@ -103,9 +107,11 @@ std::string ParseArgs(const Flags& flags, TrainArgs* a) {
   auto windows = flags.GetInt("windows", a->windows);
   auto seq_len = flags.GetInt("seq-len", a->seq_len);
   auto seed = flags.GetInt("seed", a->seed);
+  auto run_seed = flags.GetInt("run-seed", a->run_seed);
   for (const absl::Status* s : {&nproc.status(), &budget.status(), &max_steps.status(),
                                 &allowance.status(), &grace.status(), &timeout.status(),
-                                &windows.status(), &seq_len.status(), &seed.status()})
+                                &windows.status(), &seq_len.status(), &seed.status(),
+                                &run_seed.status()})
     if (!s->ok()) return std::string(s->message());
   if (*nproc < 1 || *nproc > 1024) return "--nproc must be between 1 and 1024";
   if (*budget < 0 || *max_steps < 0) return "--budget and --max-steps must not be negative";
@@ -115,6 +121,7 @@ std::string ParseArgs(const Flags& flags, TrainArgs* a) {
   if (*windows < 0) return "--windows must not be negative";
   if (*seq_len < 1) return "--seq-len must be positive";
   if (*seed < 0) return "--seed must not be negative";
+  if (flags.Has("run-seed") && *run_seed < 0) return "--run-seed must not be negative";
   a->nproc = static_cast<int>(*nproc);
   a->budget = *budget;
   a->max_steps = *max_steps;
@@ -124,6 +131,7 @@ std::string ParseArgs(const Flags& flags, TrainArgs* a) {
   a->windows = *windows;
   a->seq_len = *seq_len;
   a->seed = *seed;
+  a->run_seed = flags.Has("run-seed") ? *run_seed : -1;
   a->device = flags.Get("device", a->device);
   if (a->device != "cpu" && a->device != "cuda") return "--device must be cpu or cuda";
   a->python = flags.Get("python");
@@ -211,6 +219,7 @@ int TrainMain(int argc, char** argv) {
   env["RATCHET_CHECKPOINT"] = s.checkpoint;
   if (a.budget > 0) env["RATCHET_BUDGET_SECONDS"] = absl::StrCat(a.budget);
   if (a.max_steps > 0) env["RATCHET_MAX_STEPS"] = std::to_string(a.max_steps);
+  if (a.run_seed >= 0) env["RATCHET_SEED"] = std::to_string(a.run_seed);
   for (const auto& [name, value] : a.knobs) env["RATCHET_KNOB_" + name] = value;
   LaunchOptions launch;
   launch.argv = {*python, s.project + "/train.py"};
@@ -235,6 +244,7 @@ int TrainMain(int argc, char** argv) {
   report.nproc = a.nproc;
   report.budget_seconds = a.budget;
   report.max_steps = a.max_steps;
+  report.run_seed = a.run_seed;
   report.knobs = a.knobs;
   report.training = Launch(launch);
 

@@ -164,6 +164,20 @@ TEST(TrainCommand, TheRanksGetTheAllowListOnly) {
             "RATCHET_KNOB_X RATCHET_MAX_STEPS RATCHET_TRAIN_DATA TMPDIR WORLD_SIZE\n");
 }
 
+TEST(TrainCommand, ARunSeedReachesTheRanksAsACampaignsJobGivesIt) {
+  if (!TorchImports()) GTEST_SKIP() << "/usr/bin/python3 cannot import torch";
+  const std::string dir = TempDir("run-seed");
+  const std::string data = WriteData(dir + "/data");
+  const std::string project =
+      ProjectWithTrainPy(dir, "import os\nprint('seed', os.environ.get('RATCHET_SEED'))\n");
+  const CommandRun r = RunRatchet(dir, project + " --data=" + data +
+                                           " --python=/usr/bin/python3 --nproc=1 --max-steps=3" +
+                                           " --run-seed=42 --json --scratch=" + dir + "/scratch");
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // no checkpoint
+  EXPECT_EQ(Read(dir + "/scratch/train.log"), "seed 42\n");
+  EXPECT_THAT(r.out, HasSubstr("\"run_seed\": 42"));
+}
+
 TEST(TrainCommand, UsageErrorsNameTheFlag) {
   const std::string dir = TempDir("usage");
   CommandRun r = RunRatchet(dir, kProject + " --max-steps=20");
@@ -183,6 +197,9 @@ TEST(TrainCommand, UsageErrorsNameTheFlag) {
   r = RunRatchet(dir, kProject + " --data=" + data + " --max-steps=1 --knob lower=1");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--knob"));
+  r = RunRatchet(dir, kProject + " --data=" + data + " --max-steps=1 --run-seed=-3");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--run-seed"));
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ nlohmann::json ReportJson(const TrainReport& r) {
       {"nproc", r.nproc},
       {"budget_seconds", r.budget_seconds > 0 ? nlohmann::json(r.budget_seconds) : nullptr},
       {"max_steps", r.max_steps > 0 ? nlohmann::json(r.max_steps) : nullptr},
+      {"run_seed", r.run_seed >= 0 ? nlohmann::json(r.run_seed) : nullptr},
       {"knobs", r.knobs},
   };
 }

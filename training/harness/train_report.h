@@ -23,6 +23,7 @@ struct TrainReport {
   int nproc = 0;
   double budget_seconds = 0;  // 0: none
   int64_t max_steps = 0;      // 0: none
+  int64_t run_seed = -1;      // RATCHET_SEED given to the ranks; -1: none
   std::map<std::string, std::string> knobs;
   LaunchResult training;
   bool evaluated = false;
