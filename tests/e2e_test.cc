@@ -2,6 +2,7 @@
 // the real `ratchet` binary, over loopback gRPC, running real campaigns whose
 // candidates are compiled, sandboxed and timed by the real harness.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,7 +15,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "coordinator/store/store.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/support/cluster.h"
 #include "tests/support/process.h"
 
@@ -354,6 +357,98 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60
   const CommandResult bad = RunCommand({kRatchet, "local", spec, "--resume"});
   EXPECT_EQ(bad.exit_code, 2) << bad.err;
   EXPECT_NE(bad.err.find("--resume needs --data-dir"), std::string::npos) << bad.err;
+}
+
+// `ratchet local` interrupted by SIGTERM (Ctrl-C, a timeout) pauses its
+// campaign before its services stop, so the time until `--resume` is not
+// research time; `--resume` takes the paused campaign up again.
+TEST_F(EndToEnd, LocalInterruptedPausesAndResumeGoesOn) {
+  const std::string spec = dir_ + "/pause.yaml";
+  WriteFile(spec, absl::StrCat(R"(name: local-pause
+task: kernel
+problem: )", kSource, R"(/tasks/cpu/rmsnorm
+baseline: )", kSource, R"(/tasks/cpu/rmsnorm/baseline
+threads: 1
+proposer: evolve
+seed: 4
+budget: {max_evaluations: 4}
+verification: {replays: 2, min_gain: 0.5, max_replays: 2}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
+)"));
+  const std::string data = dir_ + "/local-pause";
+  auto campaign = [&]() -> v1::Campaign {
+    auto store = store::OpenSqliteStore(data + "/ratchet.db");
+    if (!store.ok()) return v1::Campaign();
+    auto c = (*store)->GetCampaign(1);
+    return c.ok() ? *c : v1::Campaign();
+  };
+  {
+    testing::Process first({kRatchet, "local", spec, "--workers=1", "--data-dir=" + data},
+                           dir_ + "/pause-first.log");
+    ASSERT_TRUE(testing::PollUntil([&] { return campaign().evaluations() >= 1; }, 300'000))
+        << testing::ReadFile(dir_ + "/pause-first.log");
+    const int status = first.Stop(SIGTERM, 60'000);
+    EXPECT_TRUE(WIFEXITED(status)) << status;
+  }
+  const v1::Campaign paused = campaign();
+  ASSERT_LT(paused.evaluations(), 4) << "the campaign ended before the signal; nothing to pause";
+  EXPECT_EQ(paused.state(), v1::CAMPAIGN_PAUSED) << testing::ReadFile(dir_ + "/pause-first.log");
+  EXPECT_NE(testing::ReadFile(dir_ + "/pause-first.log").find("paused campaign 1 (local-pause)"),
+            std::string::npos);
+  const CommandResult r = RunCommand(
+      {kRatchet, "local", spec, "--workers=1", "--data-dir=" + data, "--resume", "--json"},
+      400'000);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const v1::Campaign done = campaign();
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED) << done.message();
+  EXPECT_EQ(done.evaluations(), 4);
+  EXPECT_GT(done.paused_seconds(), 0);
+}
+
+// `ratchet local` on a spec whose problem is a folder of problems: one
+// campaign per problem, side by side on the same services, the suite's table
+// at the end; `--resume` afterwards leaves finished campaigns as they are.
+TEST_F(EndToEnd, LocalRunsASuiteSideBySide) {
+  const std::string spec = dir_ + "/suite.yaml";
+  WriteFile(spec, absl::StrCat(R"(name: local-suite
+task: kernel
+problem: )", kSource, R"(/tasks/cpu
+threads: 1
+proposer: evolve
+seed: 4
+budget: {max_evaluations: 3}
+verification: {replays: 2, min_gain: 0.5, max_replays: 2}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
+)"));
+  const std::string data = dir_ + "/local-suite";
+  const CommandResult r = RunCommand(
+      {kRatchet, "local", spec, "--workers=2", "--data-dir=" + data, "--json"}, 600'000);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["problems"].size(), 2u) << r.out;
+  ASSERT_EQ(j["campaigns"].size(), 2u) << r.out;
+  std::vector<std::string> names;
+  for (const auto& c : j["campaigns"]) {
+    EXPECT_EQ(c["state"], "finished") << c.dump();
+    EXPECT_EQ(c["evaluations"], 3) << c.dump();
+    names.push_back(c["name"]);
+  }
+  EXPECT_THAT(names, ::testing::UnorderedElementsAre("local-suite/matmul", "local-suite/rmsnorm"));
+  for (const auto& row : j["problems"]) EXPECT_TRUE(row["baseline_score"].is_number()) << row.dump();
+  EXPECT_NE(r.err.find("[local-suite/matmul] "), std::string::npos) << r.err;
+  // Resumed: nothing left to run, nothing submitted again.
+  const CommandResult again = RunCommand(
+      {kRatchet, "local", spec, "--workers=1", "--data-dir=" + data, "--resume"}, 120'000);
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+  // Without --json the progress lines go to stdout, before the summaries.
+  EXPECT_NE(again.out.find("(local-suite/rmsnorm) already finished, with 3 evaluations"),
+            std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("mean"), std::string::npos) << again.out;
+  auto store = store::OpenSqliteStore(data + "/ratchet.db");
+  ASSERT_TRUE(store.ok());
+  auto all = (*store)->ListCampaigns();
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
 }
 
 TEST_F(EndToEnd, SpecNamingAMissingProblemIsRefusedClearly) {

@@ -460,9 +460,12 @@ std::string CommandUsage(const std::string& cmd) {
       {"local",
        "local <spec.yaml> [--workers=2] [--data-dir=DIR [--resume]] [--llm-endpoints=FILE] [--json]\n"
        "  Runs a coordinator (SQLite), a verifier and N workers on this machine,\n"
-       "  submits the spec, shows progress and prints a summary. Exit 0 if the\n"
-       "  campaign finished. --resume: go on with the unfinished campaign of the\n"
-       "  spec's name that an earlier run in DIR left (killed, or its machine gone).\n",
+       "  submits the spec, shows progress and prints a summary. A spec whose\n"
+       "  problem is a folder of problems runs one campaign per problem side by\n"
+       "  side and ends with the suite's table. Exit 0 if every campaign finished.\n"
+       "  --resume: go on with the unfinished campaign of the spec's name that an\n"
+       "  earlier run in DIR left (killed, or its machine gone); a finished one\n"
+       "  stays as it is.\n",
        false},
       {"submit",
        "submit <spec.yaml>\n  Submits a campaign; prints its id. A spec whose problem is a folder of\n"

@@ -15,11 +15,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "nlohmann/json.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "services/cli/commands.h"
@@ -193,16 +195,19 @@ class LocalRun {
   // `workers` workers: the coordinator's address.
   absl::StatusOr<std::string> StartServices(const fs::path& data_dir, int workers,
                                             const std::string& llm_endpoints);
-  // `resume`: the newest unfinished campaign of the spec's name, else (and
-  // without `resume`) the spec submitted.
+  // `resume`: the newest unfinished campaign of the spec's name, else the
+  // newest finished one, else (and without `resume`) the spec submitted.
   absl::StatusOr<v1::Campaign> FindOrSubmit(v1::CoordinatorService::Stub* stub,
                                             const std::string& address,
                                             const v1::CampaignSpec& spec, bool resume,
                                             const std::string& dir);
-  // Shows the campaign's events and progress until it ends, a signal comes
-  // or a service dies: "" or what stopped it.
+  // Shows the campaigns' events and progress until every one has ended, a
+  // signal comes or a service dies: "" or what stopped it. A suite's event
+  // lines carry their campaign's name.
   std::string WatchUntilDone(v1::CoordinatorService::Stub* stub, const std::string& address,
-                             v1::Campaign* campaign);
+                             std::vector<v1::Campaign>* campaigns);
+  // Pauses every campaign not yet ended (best effort: the coordinator may be gone).
+  void PauseUnfinished(v1::CoordinatorService::Stub* stub, std::vector<v1::Campaign>* campaigns);
   // The campaign, its leaderboard and best candidate as the coordinator has
   // them now (left as they are when it is gone).
   void FinalFigures(v1::CoordinatorService::Stub* stub, SummaryInput* in);
@@ -311,14 +316,33 @@ absl::StatusOr<v1::Campaign> LocalRun::FindOrSubmit(v1::CoordinatorService::Stub
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
     grpc::Status s = stub->ListCampaigns(&ctx, v1::ListCampaignsRequest(), &list);
     if (!s.ok()) return absl::UnavailableError(RpcErrorLine(address, s));
-    for (const v1::Campaign& c : list.campaigns())
-      if (c.spec().name() == spec.name() && !Terminal(c.state()) && c.id() > campaign.id())
-        campaign = c;
+    v1::Campaign finished;  // the newest one that ended, when none is unfinished
+    for (const v1::Campaign& c : list.campaigns()) {
+      if (c.spec().name() != spec.name()) continue;
+      if (!Terminal(c.state()) && c.id() > campaign.id()) campaign = c;
+      if (c.state() == v1::CAMPAIGN_FINISHED && c.id() > finished.id()) finished = c;
+    }
     if (campaign.id() > 0) {
       progress_.Line(absl::StrCat("ratchet local: resuming campaign ", campaign.id(), " (",
                                   spec.name(), ", ", campaign.evaluations(),
                                   " evaluations so far)"));
+      // Paused by an interrupted run (or by hand): its research goes on.
+      if (campaign.state() == v1::CAMPAIGN_PAUSED) {
+        v1::ResumeCampaignRequest req;
+        req.set_campaign_id(campaign.id());
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+        grpc::Status s = stub->ResumeCampaign(&ctx, req, &campaign);
+        if (!s.ok()) return absl::UnavailableError(RpcErrorLine(address, s));
+      }
       return campaign;
+    }
+    // A suite resumed after some of its campaigns finished: those stay done.
+    if (finished.id() > 0) {
+      progress_.Line(absl::StrCat("ratchet local: campaign ", finished.id(), " (", spec.name(),
+                                  ") already finished, with ", finished.evaluations(),
+                                  " evaluations"));
+      return finished;
     }
     progress_.Line(absl::StrCat("ratchet local: no unfinished campaign named ", spec.name(),
                                 " in ", dir, ": submitting it"));
@@ -336,21 +360,28 @@ absl::StatusOr<v1::Campaign> LocalRun::FindOrSubmit(v1::CoordinatorService::Stub
 }
 
 std::string LocalRun::WatchUntilDone(v1::CoordinatorService::Stub* stub,
-                                     const std::string& address, v1::Campaign* campaign) {
-  const int64_t id = campaign->id();
-  // Event lines come from the stream; the status line from polling, so it
+                                     const std::string& address,
+                                     std::vector<v1::Campaign>* campaigns) {
+  const bool suite = campaigns->size() > 1;
+  // Event lines come from the streams; the status line from polling, so it
   // keeps moving (elapsed time) even when nothing happens.
-  grpc::ClientContext watch_ctx;
-  std::thread watcher([&] {
-    v1::WatchCampaignRequest req;
-    req.set_campaign_id(id);
-    auto reader = stub->WatchCampaign(&watch_ctx, req);
-    v1::CampaignEvent event;
-    while (reader->Read(&event)) {
-      if (!event.text().empty()) progress_.Line(ClockNow() + "  " + event.text());
-    }
-    reader->Finish();
-  });
+  std::vector<std::unique_ptr<grpc::ClientContext>> watch_ctx;
+  std::vector<std::thread> watchers;
+  for (const v1::Campaign& c : *campaigns) {
+    watch_ctx.push_back(std::make_unique<grpc::ClientContext>());
+    grpc::ClientContext* ctx = watch_ctx.back().get();
+    const std::string prefix = suite ? absl::StrCat("[", c.spec().name(), "] ") : "";
+    watchers.emplace_back([this, stub, ctx, prefix, id = c.id()] {
+      v1::WatchCampaignRequest req;
+      req.set_campaign_id(id);
+      auto reader = stub->WatchCampaign(ctx, req);
+      v1::CampaignEvent event;
+      while (reader->Read(&event)) {
+        if (!event.text().empty()) progress_.Line(ClockNow() + "  " + prefix + event.text());
+      }
+      reader->Finish();
+    });
+  }
 
   int rpc_failures = 0;
   std::string failure;
@@ -377,27 +408,55 @@ std::string LocalRun::WatchUntilDone(v1::CoordinatorService::Stub* stub,
       failure = "every worker died";
       break;
     }
-    v1::GetCampaignRequest req;
-    req.set_campaign_id(id);
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    v1::Campaign now;
-    grpc::Status s = stub->GetCampaign(&ctx, req, &now);
+    grpc::Status s;
+    for (v1::Campaign& campaign : *campaigns) {
+      if (Terminal(campaign.state())) continue;
+      v1::GetCampaignRequest req;
+      req.set_campaign_id(campaign.id());
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+      v1::Campaign now;
+      s = stub->GetCampaign(&ctx, req, &now);
+      if (!s.ok()) break;
+      campaign = now;
+    }
     if (s.ok()) {
       rpc_failures = 0;
-      *campaign = now;
-      progress_.Update(*campaign, CampaignActiveSeconds(*campaign, NowUnixMs()));
-      if (Terminal(campaign->state())) break;
+      // The status line follows the first campaign still running (a suite's
+      // own lines say which).
+      const v1::Campaign* shown = &campaigns->back();
+      for (const v1::Campaign& c : *campaigns)
+        if (!Terminal(c.state())) {
+          shown = &c;
+          break;
+        }
+      progress_.Update(*shown, CampaignActiveSeconds(*shown, NowUnixMs()));
+      if (Terminal(shown->state())) break;
     } else if (++rpc_failures >= 20) {
       failure = RpcErrorLine(address, s);
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
-  watch_ctx.TryCancel();
-  watcher.join();
+  for (auto& ctx : watch_ctx) ctx->TryCancel();
+  for (std::thread& t : watchers) t.join();
   progress_.Finish();
   return failure;
+}
+
+void LocalRun::PauseUnfinished(v1::CoordinatorService::Stub* stub,
+                               std::vector<v1::Campaign>* campaigns) {
+  if (Reap(coordinator_)) return;
+  for (v1::Campaign& c : *campaigns) {
+    if (Terminal(c.state()) || c.state() == v1::CAMPAIGN_PAUSED) continue;
+    v1::PauseCampaignRequest req;
+    req.set_campaign_id(c.id());
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (stub->PauseCampaign(&ctx, req, &c).ok())
+      progress_.Line(absl::StrCat("ratchet local: paused campaign ", c.id(), " (", c.spec().name(),
+                                  "); go on with --resume --data-dir=<this run's folder>"));
+  }
 }
 
 void LocalRun::FinalFigures(v1::CoordinatorService::Stub* stub, SummaryInput* in) {
@@ -431,8 +490,10 @@ void LocalRun::FinalFigures(v1::CoordinatorService::Stub* stub, SummaryInput* in
 
 int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
                   const std::string& llm_endpoints, bool resume) {
-  absl::StatusOr<v1::CampaignSpec> spec = LoadCampaignSpec(spec_path);
-  if (!spec.ok()) return Fail(std::string(spec.status().message()));
+  // One campaign, or one per problem of a suite (a spec whose problem is a
+  // folder of problems), run side by side on the same services.
+  absl::StatusOr<std::vector<v1::CampaignSpec>> specs = LoadCampaignSuite(spec_path);
+  if (!specs.ok()) return Fail(std::string(specs.status().message()));
   absl::StatusOr<fs::path> data_dir = MakeDataDir(data_dir_flag);
   if (!data_dir.ok()) return Fail(std::string(data_dir.status().message()));
   const std::string dir = data_dir->string();
@@ -451,31 +512,51 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
     return Fail(std::string(address.status().message()));
   }
   auto stub = MakeStub(*address);
-  absl::StatusOr<v1::Campaign> campaign = FindOrSubmit(stub.get(), *address, *spec, resume, dir);
-  if (!campaign.ok()) {
-    StopAll();
-    return Fail(std::string(campaign.status().message()));
+  std::vector<v1::Campaign> campaigns;
+  for (const v1::CampaignSpec& spec : *specs) {
+    absl::StatusOr<v1::Campaign> campaign = FindOrSubmit(stub.get(), *address, spec, resume, dir);
+    if (!campaign.ok()) {
+      StopAll();
+      return Fail(std::string(campaign.status().message()));
+    }
+    campaigns.push_back(*std::move(campaign));
   }
   const auto start = std::chrono::steady_clock::now();
-  const std::string failure = WatchUntilDone(stub.get(), *address, &*campaign);
+  const std::string failure = WatchUntilDone(stub.get(), *address, &campaigns);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!failure.empty()) progress_.Line("ratchet local: " + failure);
+  // Interrupted (Ctrl-C, a timeout's SIGTERM): the unfinished campaigns are
+  // paused, so that the time until `--resume` does not count against their
+  // wall budget.
+  if (g_stop_signal) PauseUnfinished(stub.get(), &campaigns);
 
   // Final figures, while the coordinator is still up.
-  SummaryInput in;
-  in.campaign = *campaign;
-  in.wall_seconds = wall;
-  in.logs = dir;
-  FinalFigures(stub.get(), &in);
+  std::vector<SummaryInput> suite(campaigns.size());
+  bool all_finished = true;
+  for (size_t i = 0; i < campaigns.size(); ++i) {
+    suite[i].campaign = campaigns[i];
+    suite[i].wall_seconds = wall;
+    suite[i].logs = dir;
+    FinalFigures(stub.get(), &suite[i]);
+    all_finished = all_finished && suite[i].campaign.state() == v1::CAMPAIGN_FINISHED;
+  }
   StopAll();
   progress_.Line("ratchet local: services stopped");
-  if (json_) {
-    std::cout << SummaryJson(in) << std::endl;
+  if (suite.size() == 1) {
+    std::cout << (json_ ? SummaryJson(suite[0]) + "\n" : "\n" + SummaryText(suite[0]));
+  } else if (json_) {
+    // The suite's table, and each campaign's summary as one campaign's run prints it.
+    nlohmann::json j = nlohmann::json::parse(SuiteJson(suite));
+    j["campaigns"] = nlohmann::json::array();
+    for (const SummaryInput& in : suite) j["campaigns"].push_back(nlohmann::json::parse(SummaryJson(in)));
+    j["wall_seconds"] = wall;
+    std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << "\n" << SummaryText(in);
-    std::cout.flush();
+    for (const SummaryInput& in : suite) std::cout << "\n" << SummaryText(in);
+    std::cout << "\n" << SuiteText(suite);
   }
-  return failure.empty() && in.campaign.state() == v1::CAMPAIGN_FINISHED ? kExitOk : kExitFailure;
+  std::cout.flush();
+  return failure.empty() && all_finished ? kExitOk : kExitFailure;
 }
 
 }  // namespace
