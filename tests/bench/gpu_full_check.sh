@@ -44,6 +44,9 @@
 #    short campaigns on $TP_PROBLEMS, before and after the resident path
 #    ($TP_SIDES, $TP_GPU_JOBS, $TP_INFLIGHT, $TP_WALL; $TP_WARM: a campaign of
 #    that many seconds first on the same store, so that T_b is stored).
+# 15. (step "suitecampaign") a suite through `ratchet local`: one campaign
+#    per problem of $SC_PROBLEMS side by side, resumable across calls
+#    ($SC_DATA, $SC_WALL, $SC_GPU_JOBS, $SC_TIMEOUT).
 # 10. (step "nccl") the NCCL all-reduce bus bandwidth a worker reports at
 #    start: ratchet-gpu-probe over all GPUs, then kernels_gpu_nccl_test.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
@@ -453,6 +456,53 @@ PY
 )"
     done
   done
+fi
+
+if step suitecampaign; then
+  # A suite through `ratchet local` (issue 15's 20-minute campaigns, issue
+  # 16's problems from nothing): one campaign per problem of the folder
+  # $SC_PROBLEMS (default tasks/kernels; a problem without baseline/ starts
+  # from one derived from its reference), side by side on one worker with
+  # $SC_GPU_JOBS jobs a GPU, each campaign $SC_WALL seconds of research
+  # (paused between calls). The run's folder is $SC_DATA: carry it in and
+  # take $OUT's suitecampaign-data.tar.gz out to go on in a later call.
+  name=${SC_NAME:-suite}
+  sc_data=${SC_DATA:-$OUT/$name-data}
+  printf "name: %s\ntask: kernel\nproblem: %s\nthreads: ${SC_THREADS:-1}\nin_flight_per_thread: 1\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: ${SC_EVALS:-500}, max_wall_seconds: ${SC_WALL:-1200}}\nverification: {replays: 2, min_gain: 0.02}\n" \
+    "$name" "$ROOT/${SC_PROBLEMS:-tasks/kernels}" > "$OUT/$name.yaml"
+  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
+  smi=$!
+  start=$(date +%s)
+  # SIGTERM at the limit: ratchet local pauses the campaigns before it stops.
+  RATCHET_GPU_JOBS=${SC_GPU_JOBS:-2} timeout ${SC_TIMEOUT:-540} "$B/bin/ratchet" local "$OUT/$name.yaml" \
+    --workers=1 --json --data-dir="$sc_data" --resume > "$OUT/$name.json" 2> "$OUT/$name.err"
+  rc=$?
+  wall=$(( $(date +%s) - start ))
+  kill $smi 2>/dev/null; wait $smi 2>/dev/null
+  note "suite campaign $name: rc=$rc in $wall s: $(python3 - "$OUT/$name" $wall <<'PY'
+import json, re, sys
+base, wall = sys.argv[1], float(sys.argv[2])
+util = []
+for line in open(base + "-util.csv"):
+    try: util.append(float(line.strip()))
+    except ValueError: pass
+busy = sum(1 for u in util if u > 0) / len(util) if util else 0
+# Evaluations this call: "evaluated" and "-> " event lines of the candidates.
+evals = sum(1 for l in open(base + ".err", errors="replace") if re.search(r"\] (t\d+ #|baseline #)\d+", l))
+print("%d evaluations this call in %.0f s = %.0f per GPU-hour; busy %.0f%% of %d samples" % (
+    evals, wall, 3600.0 * evals / wall if wall else 0, 100 * busy, len(util)))
+try:
+    d = json.load(open(base + ".json"))
+    for c, row in zip(d["campaigns"], d["problems"]):
+        print("  %-40s %-9s evals %4d  baseline %s best %s %s" % (c["name"], c["state"], c["evaluations"],
+              row["baseline_score"], row["best_score"], "verified" if row["verified"] else ""))
+    print("  mean baseline %s, mean best %s" % (d["mean_baseline_score"], d["mean_best_score"]))
+except Exception as e:
+    print("no suite summary (the call's limit, or an error): %s" % e)
+PY
+)"
+  tail -5 "$OUT/$name.err"
+  tar -czf "$OUT/suitecampaign-data.tar.gz" --exclude='worker-*-scratch' -C "$(dirname "$sc_data")" "$(basename "$sc_data")" 2>/dev/null || true
 fi
 
 if step nccl; then
