@@ -345,6 +345,30 @@ TEST(TrainingVerdict, RejectsATargetNotSignificantlyReached) {
   EXPECT_EQ(Decide(claim, one).reason(), "target-not-reached");
 }
 
+TEST(TrainingVerdict, AcceptsReachingATargetTheIncumbentMisses) {
+  // Slower, but the incumbent's runs end above the target on average: they
+  // have no time to target, and the candidate's do.
+  v1::ReplayBundle r;
+  AddTarget(&r, kCandidate, {400, 405, 402}, {3.250, 3.255, 3.252});
+  AddTarget(&r, kIncumbent, {360, 365, 358}, {3.290, 3.285, 3.300});
+  const v1::Verification v = Decide(Claim(v1::TASK_TRAIN_TARGET), r);
+  EXPECT_EQ(v.outcome(), v1::VERDICT_ACCEPTED) << v.detail();
+  EXPECT_NE(v.detail().find("the incumbent does not reach the target (incumbent losses "
+                            "[3.2900, 3.2850, 3.3000] mean 3.2917"),
+            std::string::npos)
+      << v.detail();
+  EXPECT_LT(v.evidence().target_p_value(), kTargetSignificance);
+
+  // An incumbent below the target on average, if not significantly, keeps
+  // its times: the slower candidate is not better.
+  v1::ReplayBundle close;
+  AddTarget(&close, kCandidate, {400, 405, 402}, {3.250, 3.255, 3.252});
+  AddTarget(&close, kIncumbent, {360, 365, 358}, {3.270, 3.285, 3.260});
+  const v1::Verification slower = Decide(Claim(v1::TASK_TRAIN_TARGET), close);
+  EXPECT_EQ(slower.outcome(), v1::VERDICT_REJECTED_NOISE) << slower.detail();
+  EXPECT_EQ(slower.reason(), "noise");
+}
+
 TEST(TrainingVerdict, RejectsAFasterRunWithinTheMinimumGain) {
   v1::ReplayBundle r;
   AddTarget(&r, kCandidate, {350, 351, 352}, {3.250, 3.255, 3.252});
