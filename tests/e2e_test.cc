@@ -34,6 +34,31 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+// A short evolve campaign on cpu/rmsnorm for `ratchet local`: cheap runs,
+// claims that need a large gain.
+std::string LocalRmsnormSpec(const std::string& name, int evaluations) {
+  return absl::StrCat("name: ", name, R"(
+task: kernel
+problem: )", kSource, R"(/tasks/cpu/rmsnorm
+baseline: )", kSource, R"(/tasks/cpu/rmsnorm/baseline
+threads: 1
+proposer: evolve
+seed: 4
+budget: {max_evaluations: )", evaluations, R"(}
+verification: {replays: 2, min_gain: 0.5, max_replays: 2}
+harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
+)");
+}
+
+// Campaign 1 as `ratchet local`'s store in `data` holds it now (empty when
+// there is none yet).
+v1::Campaign StoredCampaign(const std::string& data) {
+  auto store = store::OpenSqliteStore(data + "/ratchet.db");
+  if (!store.ok()) return v1::Campaign();
+  auto c = (*store)->GetCampaign(1);
+  return c.ok() ? *c : v1::Campaign();
+}
+
 class EndToEnd : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -303,24 +328,9 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60
 // to the end, and no second campaign is submitted.
 TEST_F(EndToEnd, LocalResumesTheCampaignAKilledRunLeft) {
   const std::string spec = dir_ + "/resume.yaml";
-  WriteFile(spec, absl::StrCat(R"(name: local-resume
-task: kernel
-problem: )", kSource, R"(/tasks/cpu/rmsnorm
-baseline: )", kSource, R"(/tasks/cpu/rmsnorm/baseline
-threads: 1
-proposer: evolve
-seed: 4
-budget: {max_evaluations: 5}
-verification: {replays: 2, min_gain: 0.5, max_replays: 2}
-harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
-)"));
+  WriteFile(spec, LocalRmsnormSpec("local-resume", 5));
   const std::string data = dir_ + "/local";
-  auto evaluations = [&]() -> int64_t {
-    auto store = store::OpenSqliteStore(data + "/ratchet.db");
-    if (!store.ok()) return -1;
-    auto c = (*store)->GetCampaign(1);
-    return c.ok() ? c->evaluations() : -1;
-  };
+  auto evaluations = [&] { return StoredCampaign(data).evaluations(); };
   {
     testing::Process first({kRatchet, "local", spec, "--workers=1", "--data-dir=" + data},
                            dir_ + "/first.log");
@@ -364,24 +374,9 @@ harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60
 // research time; `--resume` takes the paused campaign up again.
 TEST_F(EndToEnd, LocalInterruptedPausesAndResumeGoesOn) {
   const std::string spec = dir_ + "/pause.yaml";
-  WriteFile(spec, absl::StrCat(R"(name: local-pause
-task: kernel
-problem: )", kSource, R"(/tasks/cpu/rmsnorm
-baseline: )", kSource, R"(/tasks/cpu/rmsnorm/baseline
-threads: 1
-proposer: evolve
-seed: 4
-budget: {max_evaluations: 4}
-verification: {replays: 2, min_gain: 0.5, max_replays: 2}
-harness: {warmups: 1, repetitions: 3, correctness_rounds: 1, timeout_seconds: 60}
-)"));
+  WriteFile(spec, LocalRmsnormSpec("local-pause", 4));
   const std::string data = dir_ + "/local-pause";
-  auto campaign = [&]() -> v1::Campaign {
-    auto store = store::OpenSqliteStore(data + "/ratchet.db");
-    if (!store.ok()) return v1::Campaign();
-    auto c = (*store)->GetCampaign(1);
-    return c.ok() ? *c : v1::Campaign();
-  };
+  auto campaign = [&] { return StoredCampaign(data); };
   {
     testing::Process first({kRatchet, "local", spec, "--workers=1", "--data-dir=" + data},
                            dir_ + "/pause-first.log");

@@ -297,10 +297,12 @@ if step traincampaign; then
   # validation windows cut by TC_BUDGET, TC_EVALS, TC_WALL, TC_FIDELITIES,
   # TC_WINDOWS), the GPU sampled every 0.5 s.
   prepare_data
-  sed -e "s|^  data: .*|  data: $data|" -e "s|budget_seconds: 300|budget_seconds: ${TC_BUDGET:-300}|" \
-    -e "s|max_evaluations: 24}|max_evaluations: ${TC_EVALS:-24}, max_wall_seconds: ${TC_WALL:-7200}}|" \
-    -e "s|eval_windows: 256|eval_windows: ${TC_WINDOWS:-256}|" \
-    -e "s|fidelities: \[0.2, 1\]|fidelities: ${TC_FIDELITIES:-[0.2, 1]}|" \
+  # (Each setting the spec's own unless its variable is set.)
+  sed -e "s|^  data: .*|  data: $data|" \
+    ${TC_BUDGET:+-e "s|budget_seconds: [0-9.]*|budget_seconds: $TC_BUDGET|"} \
+    -e "s|max_evaluations: \([0-9]*\)}|max_evaluations: ${TC_EVALS:-\1}, max_wall_seconds: ${TC_WALL:-7200}}|" \
+    ${TC_WINDOWS:+-e "s|eval_windows: [0-9]*|eval_windows: $TC_WINDOWS|"} \
+    ${TC_FIDELITIES:+-e "s|fidelities: \[.*\]|fidelities: $TC_FIDELITIES|"} \
     tasks/train-gpu.yaml > tasks/train-gpu-run.yaml
   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader,nounits -lms 500 \
     > "$OUT/gpu-util.csv" 2>/dev/null &
