@@ -470,8 +470,25 @@ if step suitecampaign; then
   # take $OUT's suitecampaign-data.tar.gz out to go on in a later call.
   name=${SC_NAME:-suite}
   sc_data=${SC_DATA:-$OUT/$name-data}
+  problems=$ROOT/${SC_PROBLEMS:-tasks/kernels}
+  # A folder of folders of problems (SOL-ExecBench's examples/LANGUAGE/NAME):
+  # one level of links to them, named LANGUAGE-NAME, at a fixed path; a
+  # problem met twice (the same definition and workloads) once.
+  if ! ls "$problems"/*/definition.json > /dev/null 2>&1; then
+    rm -rf /tmp/ratchet-suite-$name && mkdir -p /tmp/ratchet-suite-$name
+    seen=" "
+    for d in "$problems"/*/*/; do
+      [ -e "$d/definition.json" ] || continue
+      sum=$(cat "$d/definition.json" "$d/workload.jsonl" 2>/dev/null | md5sum | cut -c1-12)
+      case "$seen" in *" $sum "*) continue ;; esac
+      seen="$seen$sum "
+      ln -s "${d%/}" "/tmp/ratchet-suite-$name/$(basename "$(dirname "$d")")-$(basename "$d")"
+    done
+    problems=/tmp/ratchet-suite-$name
+    note "suite campaign $name: $(ls "$problems" | wc -l) problems linked in $problems"
+  fi
   printf "name: %s\ntask: kernel\nproblem: %s\nthreads: ${SC_THREADS:-1}\nin_flight_per_thread: 1\nproposer: evolve\nseed: 7\ndevice: cuda\nbudget: {max_evaluations: ${SC_EVALS:-500}, max_wall_seconds: ${SC_WALL:-1200}}\nverification: {replays: 2, min_gain: 0.02}\n" \
-    "$name" "$ROOT/${SC_PROBLEMS:-tasks/kernels}" > "$OUT/$name.yaml"
+    "$name" "$problems" > "$OUT/$name.yaml"
   nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
   smi=$!
   start=$(date +%s)
