@@ -70,7 +70,7 @@ budget: {{max_evaluations: 2}}
 verification: {{replays: 2, min_gain: 0.02, significance: 0.05}}
 training:
   data: {data}
-  budget_seconds: 300
+  budget_seconds: 1200  # a cap only: 40 steps end the run (~100 s idle), however busy the host
   max_steps: 40
   nproc: 2
   eval_windows: 16
