@@ -131,7 +131,7 @@ std::string ParseArgs(const Flags& flags, TrainArgs* a) {
   a->windows = *windows;
   a->seq_len = *seq_len;
   a->seed = *seed;
-  a->run_seed = flags.Has("run-seed") ? *run_seed : -1;
+  a->run_seed = *run_seed;  // -1 (unset) when the flag is absent
   a->device = flags.Get("device", a->device);
   if (a->device != "cpu" && a->device != "cuda") return "--device must be cpu or cuda";
   a->python = flags.Get("python");
