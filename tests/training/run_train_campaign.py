@@ -10,11 +10,14 @@ times the learning rate). The candidate must be evaluated by the worker's
 sandboxed training job, scored by ratchet's evaluator and accepted by the
 verifier over replays on fresh seeds.
 
---task=budget (train-budget, two gloo processes): the candidate's lower BPB.
+--task=budget (train-budget, two gloo processes, 20 steps): the candidate's
+lower BPB (~0.3 against the baseline's ~2.3).
 --task=target (train-target, one process, 40 steps): the target loss sits
-between the baseline's (~0.8, above it) and the candidate's (~0.005): the
-candidate's replays reach it (the t-test), the baseline's do not, so the
-candidate wins on the losses alone and no assertion rests on a time.
+between the baseline's (~0.97, above it) and the candidate's (~0.005): the
+candidate's replays reach it (the t-test, which with two replays needs them
+close together: 40 steps, not 20, where the candidate's loss still moves
+with the seed), the baseline's do not, so the candidate wins on the losses
+alone and no assertion rests on a time.
 
 usage: run_train_campaign.py --ratchet=PATH --source-dir=DIR [--python=PATH]
                              [--task=budget|target]
@@ -53,7 +56,7 @@ training:
   max_steps: 40
   target_loss: 0.3
   nproc: 1
-  eval_windows: 16
+  eval_windows: 8
   eval_seq_len: 64
   editable: [model.py, train.py]
 """
@@ -70,10 +73,10 @@ budget: {{max_evaluations: 2}}
 verification: {{replays: 2, min_gain: 0.02, significance: 0.05}}
 training:
   data: {data}
-  budget_seconds: 1200  # a cap only: 40 steps end the run (~100 s idle), however busy the host
-  max_steps: 40
+  budget_seconds: 1200  # a cap only: 20 steps end the run (~60 s idle), however busy the host
+  max_steps: 20
   nproc: 2
-  eval_windows: 16
+  eval_windows: 8
   eval_seq_len: 64
   editable: [model.py, train.py]
 """
