@@ -214,7 +214,7 @@ class TrainingHacks : public ::testing::Test {
     settings_.set_nproc(2);
     settings_.set_warmup_allowance_seconds(0);
     settings_.set_grace_seconds(10);
-    settings_.set_eval_windows(8);
+    settings_.set_eval_windows(4);
     settings_.set_eval_seq_len(64);
     settings_.set_eval_seed(1);
     settings_.add_editable("model.py");

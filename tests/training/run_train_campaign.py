@@ -56,7 +56,7 @@ training:
   max_steps: 40
   target_loss: 0.3
   nproc: 1
-  eval_windows: 8
+  eval_windows: 4
   eval_seq_len: 64
   editable: [model.py, train.py]
 """
@@ -76,7 +76,7 @@ training:
   budget_seconds: 1200  # a cap only: 20 steps end the run (~60 s idle), however busy the host
   max_steps: 20
   nproc: 2
-  eval_windows: 8
+  eval_windows: 4
   eval_seq_len: 64
   editable: [model.py, train.py]
 """
