@@ -88,8 +88,9 @@ std::string Unavailable() {
 // the vocabulary but end-of-text). Every token is one byte, so BPB is bits
 // per token: a uniform guess scores log2(50257) = 15.6, the best possible
 // model about 3.85 (0.2 x (15.6 + log2 5) for the replaced tokens, 0.8 x
-// log2 1.25 for the rest). After 12 steps the incumbent scores about 10.7
-// and LR_SCALE=3 about 6, each within a few tenths across seeds. (With a
+// log2 1.25 for the rest). After 12 steps (at BATCH_SCALE 0.5) the
+// incumbent scores about 10.6 and LR_SCALE=3 about 6, each within a few
+// tenths across seeds. (With a
 // 61-token pattern LR_SCALE=3's BPB after 12 steps depended on the initial
 // weights, 6.9 to 8.9, and two replays a side could not tell its 45% gain
 // from noise in one full run of three.)
@@ -537,7 +538,10 @@ TEST_F(TrainingHacks, Campaign) {
       claim.set_claim_worker_id(kWorkerId);
       v1::VerificationPolicy* policy = claim.mutable_policy();
       policy->set_replays(2);
-      policy->set_min_gain(0.02);
+      // 5%: a plant that changes nothing can come out 2% ahead of the
+      // incumbent on two replays a side (seen: 1.8% at p = 0.036), while
+      // honest_lr gains over 40%.
+      policy->set_min_gain(0.05);
       policy->set_significance(0.05);
       // Its replays: two of the candidate (fresh seeds), interleaved with
       // the incumbent's shared two.
