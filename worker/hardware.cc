@@ -12,7 +12,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -121,9 +120,9 @@ v1::Hardware DescribeHardware() {
   std::string model = ProcField("/proc/cpuinfo", "model name");
   if (model.empty()) model = ProcField("/proc/cpuinfo", "Model");  // arm64
   hw.set_cpu_model(model.empty() ? "unknown" : model);
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  hw.set_cpu_cores(cores > 0 ? static_cast<int>(cores)
-                             : static_cast<int>(std::thread::hardware_concurrency()));
+  // The CPUs this worker may run on (a Slurm or cgroup cpuset, taskset), not
+  // every CPU online: its training processes get their threads by it.
+  hw.set_cpu_cores(kernels::UsableCpus());
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages > 0 && page > 0) hw.set_memory_bytes(static_cast<int64_t>(pages) * page);
   // The NVIDIA driver lists each GPU here; no nvidia-smi or CUDA needed.
