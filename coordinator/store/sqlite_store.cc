@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -553,9 +554,21 @@ absl::Status SqliteStore::Init(const std::string& path) {
   const bool in_memory = path.empty() || path == ":memory:";
   RETURN_IF_ERROR(ExecRaw("PRAGMA busy_timeout = 10000"));
   {
-    ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare("PRAGMA journal_mode = WAL"));
-    ASSIGN_OR_RETURN(bool row, stmt->Step());
-    std::string mode = row ? stmt->Text(0) : "";
+    // Switching a fresh file to WAL needs it to itself, and SQLite answers
+    // BUSY at once rather than waiting when another opener holds it: retry
+    // for as long as busy_timeout would have waited.
+    std::string mode;
+    for (int attempt = 0;; ++attempt) {
+      ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare("PRAGMA journal_mode = WAL"));
+      absl::StatusOr<bool> row = stmt->Step();
+      if (absl::IsUnavailable(row.status()) && attempt < 1000) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      if (!row.ok()) return row.status();
+      mode = *row ? stmt->Text(0) : "";
+      break;
+    }
     if (mode != "wal" && !(in_memory && mode == "memory")) {
       return absl::FailedPreconditionError(absl::StrCat(
           "sqlite store: ", path, ": cannot enable WAL journaling (journal_mode is '", mode,
@@ -565,34 +578,44 @@ absl::Status SqliteStore::Init(const std::string& path) {
   RETURN_IF_ERROR(ExecRaw("PRAGMA synchronous = FULL"));
   RETURN_IF_ERROR(ExecRaw("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"));
 
-  // Migrate one step at a time, each step atomic with its version bump.
+  // Migrate one step at a time, each step atomic with its version bump. The
+  // version is read inside the write transaction: another process opening
+  // the same file (a CLI reading it while the coordinator starts) may have
+  // migrated it since, and must not be migrated twice.
   while (true) {
     int version = 0;
-    bool has_row = false;
-    {
-      ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt, Prepare("SELECT MAX(version), COUNT(*) FROM schema_version"));
-      ASSIGN_OR_RETURN(bool row, stmt->Step());
-      if (row) {
-        version = static_cast<int>(stmt->Int(0));
-        has_row = stmt->Int(1) > 0;
-      }
-    }
-    if (version > kSchemaVersion) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "sqlite store: ", path, " has schema version ", version,
-          ", newer than the version this build knows (", kSchemaVersion, ")"));
-    }
-    if (version == kSchemaVersion) break;
+    bool done = false;
     absl::Status status = Atomically([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS -> absl::Status {
+      bool has_row = false;
+      {
+        ASSIGN_OR_RETURN(std::unique_ptr<Stmt> stmt,
+                         Prepare("SELECT MAX(version), COUNT(*) FROM schema_version"));
+        ASSIGN_OR_RETURN(bool row, stmt->Step());
+        if (row) {
+          version = static_cast<int>(stmt->Int(0));
+          has_row = stmt->Int(1) > 0;
+        }
+      }
+      if (version > kSchemaVersion) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "sqlite store: ", path, " has schema version ", version,
+            ", newer than the version this build knows (", kSchemaVersion, ")"));
+      }
+      if (version == kSchemaVersion) {
+        done = true;
+        return absl::OkStatus();
+      }
       RETURN_IF_ERROR(ExecRaw(kMigrations[version]));
       if (version + 1 == kCampaignColumnsVersion) RETURN_IF_ERROR(BackfillCampaignColumns());
       if (has_row) return ExecRaw(absl::StrCat("UPDATE schema_version SET version = ", version + 1));
       return ExecRaw(absl::StrCat("INSERT INTO schema_version (version) VALUES (", version + 1, ")"));
     });
+    if (!status.ok() && version > kSchemaVersion) return status;
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat("migrating ", path, " to schema version ",
                                                       version + 1, ": ", status.message()));
     }
+    if (done) break;
   }
   return absl::OkStatus();
 }

@@ -1811,6 +1811,35 @@ TEST(SqliteStoreTest, SchemaVersionIsRecordedAndKeptAcrossReopen) {
   EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
 }
 
+// Several processes may open one file at once (the coordinator starting
+// while `ratchet local` or a test reads the store): each migration step runs
+// once, whoever comes first, and every opener gets a working store. Eight
+// connections race on a fresh file and on one of schema version 7.
+TEST(SqliteStoreTest, OpenersRacingOnOneFileMigrateItOnce) {
+  TempDir dir;
+  for (int round = 0; round < 10; ++round) {
+    const std::string path = absl::StrCat(dir.path(), "/race", round, ".db");
+    if (round % 2 == 1) {
+      {
+        ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenSqliteStore(path));
+      }
+      RawQuery(path, "DROP INDEX campaigns_by_owner");
+      RawQuery(path, "ALTER TABLE campaigns DROP COLUMN owner");
+      RawQuery(path, "ALTER TABLE campaigns DROP COLUMN spec_bytes");
+      RawQuery(path, "ALTER TABLE campaigns DROP COLUMN summary");
+      RawQuery(path, "UPDATE schema_version SET version = 7");
+    }
+    std::vector<absl::Status> opened(8);
+    std::vector<std::thread> openers;
+    for (size_t i = 0; i < opened.size(); ++i)
+      openers.emplace_back([&, i] { opened[i] = OpenSqliteStore(path).status(); });
+    for (std::thread& t : openers) t.join();
+    for (const absl::Status& s : opened) EXPECT_TRUE(s.ok()) << "round " << round << ": " << s;
+    EXPECT_EQ(RawQuery(path, "SELECT version FROM schema_version"), "8");
+    EXPECT_EQ(RawQuery(path, "SELECT COUNT(*) FROM schema_version"), "1");
+  }
+}
+
 // A file made before events were stored (schema version 5) gains the table
 // when opened, and its campaigns are still there.
 TEST(SqliteStoreTest, AnOlderFileGainsTheEventsTableOnOpen) {
