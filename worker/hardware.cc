@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/usable_cpus.h"
 #include "nlohmann/json.hpp"
 
 #if __has_include("kernels/sol/cpu_peaks.h")
@@ -122,7 +123,7 @@ v1::Hardware DescribeHardware() {
   hw.set_cpu_model(model.empty() ? "unknown" : model);
   // The CPUs this worker may run on (a Slurm or cgroup cpuset, taskset), not
   // every CPU online: its training processes get their threads by it.
-  hw.set_cpu_cores(kernels::UsableCpus());
+  hw.set_cpu_cores(UsableCpus());
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages > 0 && page > 0) hw.set_memory_bytes(static_cast<int64_t>(pages) * page);
   // The NVIDIA driver lists each GPU here; no nvidia-smi or CUDA needed.

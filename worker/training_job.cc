@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/auth.h"
+#include "common/usable_cpus.h"
 #include "nlohmann/json.hpp"
 #include "spec/defaults.h"
 #include "spec/frozen_files.h"
@@ -463,7 +464,7 @@ std::optional<v1::Evaluation> TrainingJob::WriteProject() {
 // c. The training sandbox's environment: an allow-list, the contract's
 // variables, the knobs, the seed and the launcher's secret.
 std::optional<v1::Evaluation> TrainingJob::MakeTrainingEnvironment() {
-  cores_ = hardware_.cpu_cores() > 0 ? hardware_.cpu_cores() : training::UsableCpus();
+  cores_ = hardware_.cpu_cores() > 0 ? hardware_.cpu_cores() : UsableCpus();
   env_ = training::BaseEnvironment(train_scratch_, std::max(1, cores_ / nproc_));
   if (!cuda_) env_["CUDA_VISIBLE_DEVICES"] = "";  // a CPU job leaves the GPUs alone
   // A bundle's libraries (deploy/bundle.sh), which `ratchet launch` itself

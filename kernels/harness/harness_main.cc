@@ -16,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/usable_cpus.h"
 #include "kernels/harness/candidate_process.h"
 #include "kernels/harness/harness_driver.h"
 #include "kernels/harness/python_solution.h"

@@ -14,17 +14,9 @@
 #include <thread>
 #include <vector>
 
-namespace ratchet::kernels {
+#include "common/usable_cpus.h"
 
-int UsableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
-    const int n = CPU_COUNT(&set);
-    if (n > 0) return n;
-  }
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
-}
+namespace ratchet::kernels {
 
 long LastLevelCacheBytes() {
   long best = 0;

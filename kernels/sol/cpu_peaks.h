@@ -15,8 +15,6 @@ struct CpuPeaks {
 // of a few runs of independent fp32 FMA chains, 2 flops per FMA.
 CpuPeaks MeasureCpuPeaks();
 
-// CPUs this process may use (sched_getaffinity), at least 1.
-int UsableCpus();
 // Last-level cache size in bytes (sysconf, then sysfs); 32 MiB if unknown.
 long LastLevelCacheBytes();
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "common/usable_cpus.h"
 #include "kernels/sol/cpu_peaks.h"
 
 namespace ratchet::kernels {

@@ -38,13 +38,6 @@ std::map<std::string, std::string> BaseEnvironment(const TrainScratch& scratch, 
   return env;
 }
 
-int UsableCpus() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n > 0 ? static_cast<int>(n) : 1;
-}
-
 bool IsKnobName(const std::string& name) {
   if (name.empty()) return false;
   for (char c : name)

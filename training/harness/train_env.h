@@ -17,9 +17,6 @@ namespace ratchet::training {
 // PYTHONUNBUFFERED=1.
 std::map<std::string, std::string> BaseEnvironment(const TrainScratch& scratch, int threads);
 
-// The CPUs this process may run on (its affinity), at least 1.
-int UsableCpus();
-
 // RATCHET_KNOB_<NAME> names a knob with upper-case letters, digits and '_'.
 bool IsKnobName(const std::string& name);
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/flags.h"
+#include "common/usable_cpus.h"
 #include "training/harness/child_process.h"
 #include "training/harness/launch.h"
 #include "training/harness/torch_python.h"
