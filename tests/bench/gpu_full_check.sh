@@ -255,6 +255,7 @@ for i in seeds:
     try:
         d = json.load(open("%s/target-%d.json" % (out, i)))
         times.append(d["training"]["training_seconds"]); losses.append(d["evaluation"]["loss"])
+        print("run %d: evaluation %.1f s, stages %s;" % (i, d["evaluation"]["seconds"], d["evaluation"].get("stage_seconds")))
     except Exception as e:
         print("run %d: %s" % (i, e))
 print("times %s s (mean %.1f), losses %s (mean %.4f)" % (

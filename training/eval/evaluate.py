@@ -74,6 +74,10 @@ class ModelHost:
     def __init__(self, model_dir, checkpoint, device, logits_bytes, timeout, wrapper):
         self.timeout = timeout
         self.device = device
+        # Where an evaluation's time goes (stage_seconds in the result): the
+        # host's answers (its forward and its copy into the shared buffer),
+        # and this process's private copy of them.
+        self.answer_seconds = self.copy_seconds = 0.0
         req_r, self.requests = os.pipe()
         self.responses, resp_w = os.pipe()
         self.logits_fd = os.memfd_create("ratchet-logits")  # shared with the host only
@@ -129,8 +133,11 @@ class ModelHost:
     def forward(self, tokens):
         """Logits [B, T, 50257] (float32, a private copy) for int tokens [B, T]."""
         batch, seq_len = tokens.shape
+        asked = time.time()
         self.send(b"FWD\0", struct.pack("<II", batch, seq_len) + tokens.astype("<i4").tobytes())
         kind, payload = self.receive()
+        answered = time.time()
+        self.answer_seconds += answered - asked
         text = payload.decode(errors="replace")
         if kind == b"ERR\0":
             raise Failure("error", text)
@@ -146,8 +153,11 @@ class ModelHost:
         # A private copy, taken once: the host may still write the shared
         # buffer. On a GPU the copy onto the device is that copy.
         if self.device != "cpu":
-            return rows.to(self.device).view(b, t, VOCAB)
-        return rows.clone().view(b, t, VOCAB)
+            copy = rows.to(self.device).view(b, t, VOCAB)
+        else:
+            copy = rows.clone().view(b, t, VOCAB)
+        self.copy_seconds += time.time() - answered
+        return copy
 
     def log_tail(self):
         """The last line the host wrote: a traceback's names the exception."""
@@ -203,8 +213,16 @@ class Score:
         self.argmax_counts = torch.zeros(VOCAB, dtype=torch.int64)
         self.first_row = None
         self.row_spread = 0.0
+        self.seconds = 0.0
 
     def add(self, logits, targets):
+        started = time.time()
+        try:
+            self._add(logits, targets)
+        finally:
+            self.seconds += time.time() - started
+
+    def _add(self, logits, targets):
         x = logits.to(self.device, torch.float64)
         if not bool(torch.isfinite(x).all()):
             bad = int((~torch.isfinite(x)).sum())
@@ -303,7 +321,7 @@ def evaluate(model_dir, checkpoint, val_data, windows, seq_len, seed, device="cp
     started = time.time()
     result = {"outcome": "ok", "message": "", "bpb": None, "loss": None, "tokens": 0,
               "bytes": 0, "windows": 0, "seq_len": seq_len, "seed": seed, "seconds": 0.0}
-    hosts = []
+    hosts, stages, score = [], {}, None
     try:
         val_tokens = shards.read_split(val_data, "val").astype(np.int64)
         token_bytes = shards.read_token_bytes(os.path.join(val_data, "token_bytes.bin"))
@@ -319,6 +337,7 @@ def evaluate(model_dir, checkpoint, val_data, windows, seq_len, seed, device="cp
                                    host_wrapper))
         for host in hosts:
             host.wait_ready()
+        stages["start"] = time.time() - started
         score = Score(token_bytes, device)
         stats = run_checks_and_score(hosts[0], hosts[1], window_tokens, val_tokens, score,
                                      batch_size, causal_batches, seed)
@@ -337,6 +356,12 @@ def evaluate(model_dir, checkpoint, val_data, windows, seq_len, seed, device="cp
     finally:
         for host in hosts:
             host.close()
+    if hosts:
+        stages["answers"] = sum(h.answer_seconds for h in hosts)
+        stages["copies"] = sum(h.copy_seconds for h in hosts)
+    if score is not None:
+        stages["scoring"] = score.seconds
+    result["stage_seconds"] = {k: round(v, 3) for k, v in stages.items()}
     result["seconds"] = round(time.time() - started, 3)
     return result
 

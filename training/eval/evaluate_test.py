@@ -178,6 +178,12 @@ class EvaluatorTest(unittest.TestCase):
         self.assertEqual(result["tokens"], 12 * SEQ_LEN)
         self.assertEqual(result["causal_rows"], 8)  # two batches of four
         self.assertEqual(result["max_causal_diff"], 0.0)
+        # Where the time went: every stage, none more than the whole.
+        stages = result["stage_seconds"]
+        self.assertEqual(sorted(stages), ["answers", "copies", "scoring", "start"])
+        for name, seconds in stages.items():
+            self.assertGreaterEqual(seconds, 0.0, name)
+        self.assertLessEqual(sum(stages.values()), result["seconds"] + 0.01)
 
     def test_patched_torch_in_model_changes_nothing(self):
         honest, _ = self.run_model("honest", BIGRAM)
