@@ -20,6 +20,7 @@
 #include "tests/support/training_data.h"
 #include "training/data/files.h"
 #include "training/data/shards.h"
+#include "training/harness/train_report.h"
 
 namespace ratchet::training {
 namespace {
@@ -176,6 +177,21 @@ TEST(TrainCommand, ARunSeedReachesTheRanksAsACampaignsJobGivesIt) {
   EXPECT_EQ(r.exit_code, 1) << r.err;  // no checkpoint
   EXPECT_EQ(Read(dir + "/scratch/train.log"), "seed 42\n");
   EXPECT_THAT(r.out, HasSubstr("\"run_seed\": 42"));
+}
+
+// The table says where the evaluator's seconds went, as the evaluator
+// reported them, and leaves the row plain when it reported none.
+TEST(TrainReportTable, ShowsTheEvaluationsStages) {
+  TrainReport report;
+  report.evaluated = true;
+  report.evaluation = nlohmann::json::parse(
+      R"({"outcome": "ok", "bpb": 1.5, "seconds": 9.99,
+          "stage_seconds": {"answers": 2.97, "copies": 0.576, "scoring": 1.678, "start": 3.463}})");
+  EXPECT_THAT(ReportTable(report),
+              HasSubstr("evaluation seconds 9.99 (answers 2.97, copies 0.58, scoring 1.68, "
+                        "start 3.46)\n"));
+  report.evaluation.erase("stage_seconds");
+  EXPECT_THAT(ReportTable(report), HasSubstr("evaluation seconds 9.99\n"));
 }
 
 TEST(TrainCommand, UsageErrorsNameTheFlag) {

@@ -68,6 +68,17 @@ std::string ReportTable(const TrainReport& r) {
     row("tokens evaluated",
         absl::StrCat(e.value("tokens", 0), " (", e.value("windows", 0), " windows of ",
                      e.value("seq_len", 0), ")"));
+    // Where the evaluator's time went (reported by it, used by nothing).
+    std::string stages;
+    if (auto it = e.find("stage_seconds"); it != e.end() && it->is_object())
+      for (const auto& [name, seconds] : it->items())
+        if (seconds.is_number())
+          absl::StrAppend(&stages, stages.empty() ? " (" : ", ", name, " ",
+                          absl::StrFormat("%.2f", seconds.get<double>()));
+    const nlohmann::json seconds = e.value("seconds", nlohmann::json());
+    row("evaluation seconds",
+        (seconds.is_number() ? absl::StrFormat("%.2f", seconds.get<double>()) : "-") +
+            (stages.empty() ? "" : stages + ")"));
   } else {
     row("evaluation", "not run");
   }
