@@ -400,6 +400,56 @@ TEST_F(EndToEnd, LocalInterruptedPausesAndResumeGoesOn) {
   EXPECT_GT(done.paused_seconds(), 0);
 }
 
+// `ratchet local --drain-after` (a campaign run in time slices, as on a
+// machine lent for minutes at a time): after that long the campaign is
+// paused, the jobs already running finish and the run stops. Nothing is left
+// leased to a worker that is gone, so `--resume` finishes the campaign
+// without waiting out a lease and without running any job twice.
+TEST_F(EndToEnd, LocalDrainsItsRunningJobsAndResumeLosesNone) {
+  const std::string spec = dir_ + "/drain.yaml";
+  WriteFile(spec, LocalRmsnormSpec("local-drain", 4));
+  const std::string data = dir_ + "/local-drain";
+  const CommandResult first = RunCommand({kRatchet, "local", spec, "--workers=1",
+                                          "--data-dir=" + data, "--drain-after=2", "--json"},
+                                         400'000);
+  EXPECT_EQ(first.exit_code, 1) << first.err;  // paused, not finished
+  EXPECT_NE(first.err.find("draining after 2 s"), std::string::npos) << first.err;
+  EXPECT_NE(first.err.find("drained: no job running"), std::string::npos) << first.err;
+  const v1::Campaign paused = StoredCampaign(data);
+  EXPECT_EQ(paused.state(), v1::CAMPAIGN_PAUSED);
+  ASSERT_LT(paused.evaluations(), 4) << "the campaign ended before the drain; nothing to resume";
+  auto jobs_now = [&] {
+    auto store = store::OpenSqliteStore(data + "/ratchet.db");
+    EXPECT_TRUE(store.ok()) << store.status();
+    auto jobs = store.ok() ? (*store)->ListJobs(1) : absl::StatusOr<std::vector<v1::Job>>();
+    return jobs.ok() ? *jobs : std::vector<v1::Job>();
+  };
+  for (const v1::Job& job : jobs_now())
+    EXPECT_NE(job.state(), v1::JOB_LEASED) << "left leased: " << job.DebugString();
+
+  const CommandResult r = RunCommand(
+      {kRatchet, "local", spec, "--workers=1", "--data-dir=" + data, "--resume", "--json"},
+      400'000);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.err.find("lease lapsed"), std::string::npos) << r.err;
+  const v1::Campaign done = StoredCampaign(data);
+  EXPECT_EQ(done.state(), v1::CAMPAIGN_FINISHED) << done.message();
+  EXPECT_EQ(done.evaluations(), 4);
+  for (const v1::Job& job : jobs_now())
+    EXPECT_EQ(job.attempts(), 1) << "leased twice: " << job.DebugString();
+
+  // Bad values are usage errors that name the flag.
+  for (const char* bad : {"--drain-after=0", "--drain-after=soon"}) {
+    const CommandResult u =
+        RunCommand({kRatchet, "local", spec, "--data-dir=" + data, bad});
+    EXPECT_EQ(u.exit_code, 2) << bad << ": " << u.err;
+    EXPECT_NE(u.err.find("--drain-after"), std::string::npos) << u.err;
+  }
+  const CommandResult no_dir = RunCommand({kRatchet, "local", spec, "--drain-after=5"});
+  EXPECT_EQ(no_dir.exit_code, 2) << no_dir.err;
+  EXPECT_NE(no_dir.err.find("--drain-after needs --data-dir"), std::string::npos) << no_dir.err;
+}
+
 // `ratchet local` on a spec whose problem is a folder of problems: one
 // campaign per problem, side by side on the same services, the suite's table
 // at the end; `--resume` afterwards leaves finished campaigns as they are.

@@ -458,14 +458,18 @@ std::string CommandUsage(const std::string& cmd) {
   };
   static const Entry kEntries[] = {
       {"local",
-       "local <spec.yaml> [--workers=2] [--data-dir=DIR [--resume]] [--llm-endpoints=FILE] [--json]\n"
+       "local <spec.yaml> [--workers=2] [--data-dir=DIR [--resume] [--drain-after=SECONDS]]\n"
+       "      [--llm-endpoints=FILE] [--json]\n"
        "  Runs a coordinator (SQLite), a verifier and N workers on this machine,\n"
        "  submits the spec, shows progress and prints a summary. A spec whose\n"
        "  problem is a folder of problems runs one campaign per problem side by\n"
        "  side and ends with the suite's table. Exit 0 if every campaign finished.\n"
        "  --resume: go on with the unfinished campaign of the spec's name that an\n"
        "  earlier run in DIR left (killed, or its machine gone); a finished one\n"
-       "  stays as it is.\n",
+       "  stays as it is.\n"
+       "  --drain-after: after SECONDS, pause the campaigns (no new leases), let\n"
+       "  the running jobs finish, and stop: a campaign run in time slices (a\n"
+       "  machine lent for minutes at a time) loses no job it started.\n",
        false},
       {"submit",
        "submit <spec.yaml>\n  Submits a campaign; prints its id. A spec whose problem is a folder of\n"

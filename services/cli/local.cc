@@ -173,8 +173,11 @@ class LocalRun {
   // `resume`: go on with the unfinished campaign of the spec's name in
   // `data_dir_flag`'s store (one an earlier run left: killed, or its machine
   // gone) instead of submitting a new one.
+  // `drain_after_seconds` > 0: after that long, pause the unfinished
+  // campaigns (no new leases), let the running jobs finish, then stop, so
+  // that a run cut into time slices loses no job it started.
   int Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
-          const std::string& llm_endpoints, bool resume);
+          const std::string& llm_endpoints, bool resume, double drain_after_seconds);
 
  private:
   int Fail(const std::string& what) {
@@ -202,10 +205,11 @@ class LocalRun {
                                             const v1::CampaignSpec& spec, bool resume,
                                             const std::string& dir);
   // Shows the campaigns' events and progress until every one has ended, a
-  // signal comes or a service dies: "" or what stopped it. A suite's event
-  // lines carry their campaign's name.
+  // signal comes, a service dies or (drain_after_seconds > 0) the campaigns,
+  // paused after that long, have no job running: "" or what stopped it. A
+  // suite's event lines carry their campaign's name.
   std::string WatchUntilDone(v1::CoordinatorService::Stub* stub, const std::string& address,
-                             std::vector<v1::Campaign>* campaigns);
+                             std::vector<v1::Campaign>* campaigns, double drain_after_seconds);
   // Pauses every campaign not yet ended (best effort: the coordinator may be gone).
   void PauseUnfinished(v1::CoordinatorService::Stub* stub, std::vector<v1::Campaign>* campaigns);
   // The campaign, its leaderboard and best candidate as the coordinator has
@@ -361,8 +365,11 @@ absl::StatusOr<v1::Campaign> LocalRun::FindOrSubmit(v1::CoordinatorService::Stub
 
 std::string LocalRun::WatchUntilDone(v1::CoordinatorService::Stub* stub,
                                      const std::string& address,
-                                     std::vector<v1::Campaign>* campaigns) {
+                                     std::vector<v1::Campaign>* campaigns,
+                                     double drain_after_seconds) {
   const bool suite = campaigns->size() > 1;
+  const auto watch_start = std::chrono::steady_clock::now();
+  bool draining = false;
   // Event lines come from the streams; the status line from polling, so it
   // keeps moving (elapsed time) even when nothing happens.
   std::vector<std::unique_ptr<grpc::ClientContext>> watch_ctx;
@@ -432,6 +439,22 @@ std::string LocalRun::WatchUntilDone(v1::CoordinatorService::Stub* stub,
         }
       progress_.Update(*shown, CampaignActiveSeconds(*shown, NowUnixMs()));
       if (Terminal(shown->state())) break;
+      if (draining) {
+        int running = 0;
+        for (const v1::Campaign& c : *campaigns)
+          if (!Terminal(c.state())) running += c.jobs_running();
+        if (running == 0) {
+          progress_.Line("ratchet local: drained: no job running; stopping the services");
+          break;
+        }
+      } else if (drain_after_seconds > 0 &&
+                 std::chrono::steady_clock::now() - watch_start >=
+                     std::chrono::duration<double>(drain_after_seconds)) {
+        draining = true;
+        progress_.Line(absl::StrCat("ratchet local: draining after ", drain_after_seconds,
+                                    " s: no new leases; the running jobs finish"));
+        PauseUnfinished(stub, campaigns);
+      }
     } else if (++rpc_failures >= 20) {
       failure = RpcErrorLine(address, s);
       break;
@@ -489,7 +512,7 @@ void LocalRun::FinalFigures(v1::CoordinatorService::Stub* stub, SummaryInput* in
 }
 
 int LocalRun::Run(const std::string& spec_path, int workers, const std::string& data_dir_flag,
-                  const std::string& llm_endpoints, bool resume) {
+                  const std::string& llm_endpoints, bool resume, double drain_after_seconds) {
   // One campaign, or one per problem of a suite (a spec whose problem is a
   // folder of problems), run side by side on the same services.
   absl::StatusOr<std::vector<v1::CampaignSpec>> specs = LoadCampaignSuite(spec_path);
@@ -522,7 +545,8 @@ int LocalRun::Run(const std::string& spec_path, int workers, const std::string& 
     campaigns.push_back(*std::move(campaign));
   }
   const auto start = std::chrono::steady_clock::now();
-  const std::string failure = WatchUntilDone(stub.get(), *address, &campaigns);
+  const std::string failure =
+      WatchUntilDone(stub.get(), *address, &campaigns, drain_after_seconds);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!failure.empty()) progress_.Line("ratchet local: " + failure);
   // Interrupted (Ctrl-C, a timeout's SIGTERM): the unfinished campaigns are
@@ -596,7 +620,7 @@ int LocalMain(int argc, char** argv) {
     return kExitOk;
   }
   std::vector<std::string> unknown =
-      flags->Unknown({"json", "workers", "data-dir", "llm-endpoints", "resume", "help"});
+      flags->Unknown({"json", "workers", "data-dir", "llm-endpoints", "resume", "drain-after", "help"});
   if (!unknown.empty()) {
     std::cerr << "ratchet local: unknown flag --" << unknown[0] << "\n\n" << CommandUsage("local");
     return kExitUsage;
@@ -614,10 +638,19 @@ int LocalMain(int argc, char** argv) {
     std::cerr << "ratchet local: --resume needs --data-dir (the folder of the run to go on with)\n";
     return kExitUsage;
   }
+  absl::StatusOr<double> drain_after = flags->GetDouble("drain-after", 0);
+  if (flags->Has("drain-after") && (!drain_after.ok() || !(*drain_after > 0) || *drain_after > 1e7)) {
+    std::cerr << "ratchet local: --drain-after wants seconds, more than 0\n";
+    return kExitUsage;
+  }
+  if (flags->Has("drain-after") && flags->Get("data-dir").empty()) {
+    std::cerr << "ratchet local: --drain-after needs --data-dir (the folder to --resume from)\n";
+    return kExitUsage;
+  }
   const bool json = flags->Has("json");
   LocalRun run(json ? std::cerr : std::cout, json ? STDERR_FILENO : STDOUT_FILENO, json);
   return run.Run(flags->positional()[0], static_cast<int>(*workers), flags->Get("data-dir"),
-                 flags->Get("llm-endpoints"), flags->Has("resume"));
+                 flags->Get("llm-endpoints"), flags->Has("resume"), *drain_after);
 }
 
 }  // namespace ratchet::cli

@@ -46,7 +46,7 @@
 #    that many seconds first on the same store, so that T_b is stored).
 # 15. (step "suitecampaign") a suite through `ratchet local`: one campaign
 #    per problem of $SC_PROBLEMS side by side, resumable across calls
-#    ($SC_DATA, $SC_WALL, $SC_GPU_JOBS, $SC_TIMEOUT).
+#    ($SC_DATA, $SC_WALL, $SC_GPU_JOBS, $SC_TIMEOUT, $SC_DRAIN).
 # 10. (step "nccl") the NCCL all-reduce bus bandwidth a worker reports at
 #    start: ratchet-gpu-probe over all GPUs, then kernels_gpu_nccl_test.
 # Steps can be skipped with STEPS (default "gtest workers campaign suite").
@@ -311,7 +311,9 @@ if step traincampaign; then
   start=$(date +%s)
   # $TC_DATA: the run's folder, kept (carry it in and take it out of $OUT
   # to go on in a later call: --resume; the campaign may outlast a call).
-  resume=(); [ -n "${TC_DATA:-}" ] && resume=(--data-dir="$TC_DATA" --resume)
+  # $TC_DRAIN seconds: then no new leases, the running jobs finish and the
+  # call ends (no training run cut off by $TC_TIMEOUT and run again).
+  resume=(); [ -n "${TC_DATA:-}" ] && resume=(--data-dir="$TC_DATA" --resume ${TC_DRAIN:+--drain-after=$TC_DRAIN})
   RATCHET_TRAINING_EVAL="$ROOT/$B/bin/training_eval" timeout ${TC_TIMEOUT:-1500} \
     "$B/bin/ratchet" local tasks/train-gpu-run.yaml --workers=1 --json "${resume[@]}" \
     > "$OUT/traincampaign.json" 2> "$OUT/traincampaign.err"
@@ -493,9 +495,11 @@ if step suitecampaign; then
   nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 100 > "$OUT/$name-util.csv" 2>/dev/null &
   smi=$!
   start=$(date +%s)
-  # SIGTERM at the limit: ratchet local pauses the campaigns before it stops.
+  # SIGTERM at the limit: ratchet local pauses the campaigns before it stops;
+  # $SC_DRAIN seconds: it pauses them then and stops when the running jobs end.
   RATCHET_GPU_JOBS=${SC_GPU_JOBS:-2} timeout ${SC_TIMEOUT:-540} "$B/bin/ratchet" local "$OUT/$name.yaml" \
-    --workers=1 --json --data-dir="$sc_data" --resume > "$OUT/$name.json" 2> "$OUT/$name.err"
+    --workers=1 --json --data-dir="$sc_data" --resume ${SC_DRAIN:+--drain-after=$SC_DRAIN} \
+    > "$OUT/$name.json" 2> "$OUT/$name.err"
   rc=$?
   wall=$(( $(date +%s) - start ))
   kill $smi 2>/dev/null; wait $smi 2>/dev/null
