@@ -571,7 +571,11 @@ def main():
 
         submitted = time.monotonic()
         note("waiting for evaluations, verdicts and LLM usage in Prometheus ...")
-        wait_for_data(prom, 180)
+        if not wait_for_data(prom, 240):
+            # Said here, not only in the logs at the end: what the campaigns did.
+            llm_lines = [l for l in read(clog).splitlines() if l.startswith("[campaign 2]")]
+            note("LLM stub answered %d requests; live-llm in the coordinator's log:\n  %s"
+                 % (ChatStub.answered, "\n  ".join(llm_lines[-20:]) or "(nothing)"))
         procs.check_running()
         # Then for the campaigns to run down (nothing queued or leased), so
         # the graphs show a whole run: at least 60 s, at most 150 s after
