@@ -145,7 +145,7 @@ std::string EvaluatorDir(const std::string& launcher, std::string* tried) {
     const fs::path beside = fs::path(launcher).parent_path() / "training_eval";
     std::error_code ec;
     bool all = true;
-    for (const char* file : {"evaluate.py", "model_host.py", "shards.py"})
+    for (const char* file : training::kEvaluatorFiles)
       all = all && fs::is_regular_file(beside / file, ec);
     if (all) return fs::absolute(beside, ec).string();
   }

@@ -4,7 +4,8 @@
 #   OUT=/tmp/out tests/bench/gpu_full_check.sh [bundle]
 # 1. kernels_cuda_harness_test: the guard corpus (planted and honest CUDA
 #    candidates) as a GoogleTest binary; kernels_device_check_test: the
-#    device's checks against the host's rules;
+#    device's checks against the host's rules; training_eval.cuda: the
+#    training evaluator on the GPU;
 # 2. `ratchet workers` against a real coordinator and worker: the calibration
 #    the worker measured at start;
 # 3. a short real campaign, tasks/gpu-rmsnorm.yaml cut to $EVALS evaluations,
@@ -72,6 +73,9 @@ if step gtest; then
   note "kernels_cuda_harness_test: rc=$rc in $(( $(date +%s) - start )) s; $(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/gtest.txt" | tr '\n' ' ')"
   timeout 120 "$B/bin/kernels_device_check_test" > "$OUT/device-check.txt" 2>&1
   note "kernels_device_check_test: rc=$? $(grep -E '^\[  (PASSED|FAILED|SKIPPED) |Failure|Expected|Which is|host:' "$OUT/device-check.txt" | head -12 | tr '\n' ' ')"
+  # The training evaluator on the GPU (page-locked logits buffers).
+  timeout 300 python3 training/eval/evaluate_test.py CudaEvaluatorTest > "$OUT/eval-cuda.txt" 2>&1
+  note "training_eval.cuda: rc=$? $(grep -E '^(OK|FAILED|GPU evaluation|AssertionError)' "$OUT/eval-cuda.txt" | head -6 | tr '\n' ' ')"
 fi
 
 if step workers; then

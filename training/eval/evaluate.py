@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pinned  # noqa: E402
 import shards  # noqa: E402
 
 HOST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_host.py")
@@ -83,6 +84,7 @@ class ModelHost:
         self.logits_fd = os.memfd_create("ratchet-logits")  # shared with the host only
         os.ftruncate(self.logits_fd, logits_bytes)
         self.logits = mmap.mmap(self.logits_fd, logits_bytes)
+        self.pinned = pinned.pin(self.logits, device)  # the host locks its own mapping too
         self.log = tempfile.TemporaryFile()
         command = shlex.split(wrapper or "") + [
             sys.executable, HOST, "--model-dir", model_dir, "--checkpoint", checkpoint,
@@ -176,6 +178,7 @@ class ModelHost:
         except ProcessLookupError:
             pass
         self.process.wait()
+        pinned.unpin(self.pinned)
         self.logits.close()
         self.log.close()
         for fd in (self.requests, self.responses, self.logits_fd):
@@ -357,6 +360,7 @@ def evaluate(model_dir, checkpoint, val_data, windows, seq_len, seed, device="cp
         for host in hosts:
             host.close()
     if hosts:
+        result["logits_pinned"] = all(h.pinned is not None for h in hosts)
         stages["answers"] = sum(h.answer_seconds for h in hosts)
         stages["copies"] = sum(h.copy_seconds for h in hosts)
     if score is not None:

@@ -150,7 +150,8 @@ def bigram_bpb_by_hand(weights, val_tokens, lengths, seq_len):
     return nats / (math.log(2) * nbytes)
 
 
-class EvaluatorTest(unittest.TestCase):
+class EvaluatorFixture(unittest.TestCase):
+    """Pattern data and a model folder per test; no tests of its own."""
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="ratchet-eval-test-")
@@ -169,6 +170,8 @@ class EvaluatorTest(unittest.TestCase):
                                    batch_size=4, **kwargs)
         return result, weights
 
+
+class EvaluatorTest(EvaluatorFixture):
     def test_bpb_matches_a_computation_by_hand(self):
         result, weights = self.run_model("bigram", BIGRAM)
         self.assertEqual(result["outcome"], "ok", result["message"])
@@ -177,6 +180,7 @@ class EvaluatorTest(unittest.TestCase):
         self.assertEqual(result["windows"], 12)
         self.assertEqual(result["tokens"], 12 * SEQ_LEN)
         self.assertEqual(result["causal_rows"], 8)  # two batches of four
+        self.assertFalse(result["logits_pinned"])  # page-locking is for GPUs only
         self.assertEqual(result["max_causal_diff"], 0.0)
         # Where the time went: every stage, none more than the whole.
         stages = result["stage_seconds"]
@@ -241,6 +245,28 @@ def torchrun_command(nproc):
         # Python 3.11 (enum change); any explicit redirect works around it.
         command += ["--redirects", "1", "--tee", "1"]
     return command + [os.path.join(GPT_TINY, "train.py")]
+
+
+@unittest.skipUnless(torch.cuda.is_available(), "needs a GPU (training_eval.cuda)")
+class CudaEvaluatorTest(EvaluatorFixture):
+    """The evaluator on a GPU: page-locked logits buffers, the same BPB as on
+    the CPU, and a guard still catching its planted hack."""
+
+    def test_gpu_scores_as_the_cpu_with_pinned_buffers(self):
+        on_cpu, weights = self.run_model("bigram-cpu", BIGRAM)
+        on_gpu, _ = self.run_model("bigram-gpu", BIGRAM, device="cuda")
+        self.assertEqual(on_gpu["outcome"], "ok", on_gpu["message"])
+        self.assertFalse(on_cpu["logits_pinned"])
+        self.assertTrue(on_gpu["logits_pinned"])
+        expected = bigram_bpb_by_hand(weights, self.val_tokens, self.lengths, SEQ_LEN)
+        self.assertAlmostEqual(on_gpu["bpb"], expected, delta=1e-5 * expected)
+        self.assertAlmostEqual(on_gpu["bpb"], on_cpu["bpb"], delta=1e-5 * expected)
+        print("\nGPU evaluation %.2f s, stages %s" % (on_gpu["seconds"], on_gpu["stage_seconds"]),
+              file=sys.stderr)
+
+    def test_looking_ahead_is_a_causal_leak_on_the_gpu(self):
+        result, _ = self.run_model("ahead-gpu", LOOKS_AHEAD, device="cuda")
+        self.assertEqual(result["outcome"], "causal-leak", result)
 
 
 class TinyGptTest(unittest.TestCase):
@@ -312,4 +338,7 @@ class TinyGptTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["CudaEvaluatorTest"] and not torch.cuda.is_available():
+        print("evaluate_test CudaEvaluatorTest: skipped, no GPU")
+        sys.exit(77)
     unittest.main()

@@ -24,6 +24,9 @@ import struct
 import sys
 import traceback
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pinned  # noqa: E402 - ratchet's, imported before any candidate path is on sys.path
+
 HEADER = struct.Struct("<4sQ")
 VOCAB_SIZE = 50257
 
@@ -117,6 +120,7 @@ def main():
     logits_buffer = mmap.mmap(args.logits_fd, args.logits_bytes)
     try:
         import torch
+        pinned.pin(logits_buffer, args.device)  # before the candidate's code runs
         model = load_model(os.path.abspath(args.model_dir), args.checkpoint, args.device)
     except BaseException as exc:  # noqa: BLE001 - any failure of candidate code
         traceback.print_exc()

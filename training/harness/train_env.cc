@@ -54,7 +54,7 @@ std::string FindEvaluatorDir(std::string* tried) {
   }
   *tried = dir;
   std::error_code ec;
-  for (const char* file : {"evaluate.py", "model_host.py", "shards.py"})
+  for (const char* file : kEvaluatorFiles)
     if (!fs::is_regular_file(fs::path(dir) / file, ec)) return "";
   return fs::absolute(dir, ec).string();
 }

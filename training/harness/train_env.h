@@ -20,9 +20,13 @@ std::map<std::string, std::string> BaseEnvironment(const TrainScratch& scratch, 
 // RATCHET_KNOB_<NAME> names a knob with upper-case letters, digits and '_'.
 bool IsKnobName(const std::string& name);
 
-// Where evaluate.py, model_host.py and shards.py are: $RATCHET_TRAINING_EVAL
-// when set, else training_eval/ beside this executable (the build copies
-// them there, and deploy/bundle.sh carries them). "" when neither has all three.
+// The evaluator's scripts (training/eval; the build copies them).
+inline constexpr const char* kEvaluatorFiles[] = {"evaluate.py", "model_host.py", "pinned.py",
+                                                  "shards.py"};
+
+// Where the evaluator's scripts are: $RATCHET_TRAINING_EVAL when set, else
+// training_eval/ beside this executable (the build copies them there, and
+// deploy/bundle.sh carries them). "" when neither has them all.
 std::string FindEvaluatorDir(std::string* tried);
 
 }  // namespace ratchet::training

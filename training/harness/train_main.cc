@@ -206,7 +206,7 @@ int TrainMain(int argc, char** argv) {
   const std::string eval_dir = FindEvaluatorDir(&eval_tried);
   if (eval_dir.empty())
     return SetupError(absl::StrCat("the evaluator's scripts (evaluate.py, model_host.py, "
-                                   "shards.py) are not in ", eval_tried,
+                                   "pinned.py, shards.py) are not all in ", eval_tried,
                                    "; set $RATCHET_TRAINING_EVAL to their folder"));
   absl::StatusOr<TrainScratch> scratch = MakeTrainScratch(a.scratch, a.project, data->train_shards);
   if (!scratch.ok()) return SetupError(std::string(scratch.status().message()));
