@@ -695,6 +695,8 @@ std::optional<v1::Evaluation> TrainingJob::Evaluate() {
                                               : absl::StrCat("exit ", evaluated->exit_code),
                             ")", eval_output.Text()));
   const std::string eval_message = JsonString(result, "message");
+  if (const std::string times = EvaluatorTimesOf(*eval_text); !times.empty())
+    Log(absl::StrCat("job ", job_.id(), " ", times));
   run_record_.set_eval_outcome(eval_outcome);
   run_record_.set_bpb(JsonNumber(result, "bpb"));
   run_record_.set_loss(JsonNumber(result, "loss"));
@@ -727,6 +729,24 @@ v1::Evaluation TrainingJob::Score() {
 }
 
 }  // namespace
+
+std::string EvaluatorTimesOf(const std::string& result_json) {
+  const nlohmann::json r = nlohmann::json::parse(result_json, nullptr, /*allow_exceptions=*/false);
+  if (!r.is_object() || !r.contains("seconds") || !r["seconds"].is_number()) return "";
+  std::string text = absl::StrFormat("evaluation %.1f s", r["seconds"].get<double>());
+  std::vector<std::string> parts;
+  if (r.contains("stage_seconds") && r["stage_seconds"].is_object())
+    for (const char* stage : {"start", "answers", "copies", "scoring"})
+      if (r["stage_seconds"].contains(stage) && r["stage_seconds"][stage].is_number())
+        parts.push_back(absl::StrFormat("%s %.1f", stage, r["stage_seconds"][stage].get<double>()));
+  std::string tail = absl::StrJoin(parts, ", ");
+  if (r.contains("logits_pinned") && r["logits_pinned"].is_boolean())
+    absl::StrAppend(&tail, tail.empty() ? "" : "; ",
+                    r["logits_pinned"].get<bool>() ? "logits page-locked"
+                                                   : "logits not page-locked");
+  if (!tail.empty()) absl::StrAppend(&text, " (", tail, ")");
+  return text;
+}
 
 v1::Evaluation RunTrainingJob(const v1::Job& job, const WorkerOptions& options,
                               const Sandbox& sandbox, const v1::Hardware& hardware,

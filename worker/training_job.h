@@ -61,6 +61,12 @@ std::string LaunchResultOf(const std::string& line, const std::string& nonce);
 // bounds them where it prints them.
 std::optional<v1::JobProgress> LaunchProgressOf(const std::string& line);
 
+// Where an evaluation's seconds went, for the worker's log, from the
+// evaluator's result JSON: "evaluation 17.3 s (start 4.1, answers 9.0, copies
+// 2.2, scoring 1.5; logits page-locked)". Missing parts are left out; "" for
+// text that is not an evaluator's result.
+std::string EvaluatorTimesOf(const std::string& result_json);
+
 }  // namespace ratchet::worker
 
 #endif  // RATCHET_WORKER_TRAINING_JOB_H_

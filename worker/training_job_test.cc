@@ -435,5 +435,19 @@ TEST(TrainingJobHelpers, TheLaunchersProgressLinesAreParsed) {
     EXPECT_FALSE(LaunchProgressOf(other).has_value()) << other;
 }
 
+TEST(TrainingJobHelpers, TheEvaluatorsTimesForTheLog) {
+  EXPECT_EQ(EvaluatorTimesOf(R"({"outcome": "ok", "seconds": 17.34, "logits_pinned": true,
+      "stage_seconds": {"scoring": 1.51, "start": 4.06, "copies": 2.2, "answers": 9.04}})"),
+            "evaluation 17.3 s (start 4.1, answers 9.0, copies 2.2, scoring 1.5; logits "
+            "page-locked)");
+  // An evaluation that failed early has fewer stages; older evaluators none.
+  EXPECT_EQ(EvaluatorTimesOf(R"({"seconds": 1.0, "logits_pinned": false,
+      "stage_seconds": {"answers": 0.0, "copies": 0.0}})"),
+            "evaluation 1.0 s (answers 0.0, copies 0.0; logits not page-locked)");
+  EXPECT_EQ(EvaluatorTimesOf(R"({"outcome": "ok", "seconds": 3})"), "evaluation 3.0 s");
+  for (const char* bad : {"", "not json", "[]", R"({"seconds": "3"})", R"({"outcome": "ok"})"})
+    EXPECT_EQ(EvaluatorTimesOf(bad), "") << bad;
+}
+
 }  // namespace
 }  // namespace ratchet::worker
