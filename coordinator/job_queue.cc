@@ -18,8 +18,9 @@ JobQueue::JobQueue(store::Store* store, const Clock* clock)
 
 absl::StatusOr<int64_t> JobQueue::Enqueue(int64_t campaign_id, int64_t candidate_id,
                                           v1::JobKind kind, int64_t verification_id,
-                                          const std::string& avoid_worker_id) {
+                                          const std::string& avoid_worker_id, uint64_t seed) {
   v1::Job job;
+  job.set_seed(seed);
   job.set_campaign_id(campaign_id);
   job.set_candidate_id(candidate_id);
   job.set_kind(kind);
@@ -39,12 +40,19 @@ absl::StatusOr<int64_t> JobQueue::EnqueueEvaluation(int64_t campaign_id, int64_t
   return Create(std::move(job));
 }
 
+uint64_t JobQueue::NewSeed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t seed = 0;
+  while (seed == 0) seed = seed_rng_() >> 1;
+  return seed;
+}
+
 absl::StatusOr<int64_t> JobQueue::Create(v1::Job job) {
-  {
+  if (job.shared_inputs()) {
     std::lock_guard<std::mutex> lock(mu_);
-    // Positive when read back as a signed integer.
-    job.set_seed((job.shared_inputs() ? SplitMix64(campaign_salt_ ^ static_cast<uint64_t>(job.campaign_id()))
-                                      : seed_rng_()) >> 1);
+    job.set_seed(SplitMix64(campaign_salt_ ^ static_cast<uint64_t>(job.campaign_id())) >> 1);
+  } else if (job.seed() == 0) {
+    job.set_seed(NewSeed());
   }
   job.set_state(v1::JOB_QUEUED);
   job.set_created_unix_ms(clock_->NowUnixMs());

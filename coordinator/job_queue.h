@@ -29,18 +29,25 @@ class JobQueue {
   JobQueue& operator=(const JobQueue&) = delete;
 
   // Queues a job (inside the caller's transaction, if any); returns its id.
-  // A replay names its verification and the worker it should avoid.
+  // A replay names its verification and the worker it should avoid. Its
+  // seed is `seed` when not 0 (a pair of replays sharing one: NewSeed()),
+  // else fresh.
   absl::StatusOr<int64_t> Enqueue(int64_t campaign_id, int64_t candidate_id, v1::JobKind kind,
                                   int64_t verification_id = 0,
-                                  const std::string& avoid_worker_id = "");
+                                  const std::string& avoid_worker_id = "", uint64_t seed = 0);
   // A research evaluation at `fidelity`, a fraction of a training budget
   // (multi_fidelity.h; 0 = full). `shared_inputs` (kernel campaigns): its
   // seed is the campaign's, the same for every evaluation of the campaign.
   absl::StatusOr<int64_t> EnqueueEvaluation(int64_t campaign_id, int64_t candidate_id,
                                             double fidelity, bool shared_inputs = false);
 
+  // A fresh seed, as Enqueue draws its own: not 0, and positive when read
+  // back as a signed integer.
+  uint64_t NewSeed();
+
  private:
-  // A fresh seed, queued now.
+  // Queued now, with the campaign's seed (shared_inputs), the job's own
+  // (already set), or a fresh one.
   absl::StatusOr<int64_t> Create(v1::Job job);
 
   store::Store* const store_;

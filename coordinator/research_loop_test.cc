@@ -327,6 +327,10 @@ TEST_F(ResearchLoopTest, AClaimIsReplayedJudgedOnItsBundleAndAnAcceptanceMovesTh
   replays = store_->ListJobsForVerification(claim_id);
   ASSERT_TRUE(replays.ok());
   ASSERT_EQ(replays->size(), 4u);
+  // The added pair: candidate and incumbent on a seed of their own.
+  EXPECT_EQ((*replays)[2].seed(), (*replays)[3].seed());
+  EXPECT_NE((*replays)[2].candidate_id(), (*replays)[3].candidate_id());
+  EXPECT_NE((*replays)[2].seed(), (*replays)[0].seed());
   // Back to waiting: nobody holds it, so nobody decides it on the old bundle.
   EXPECT_EQ(Accept(kVerifier, v.id(), {0.62}, {0.5}).status().code(),
             absl::StatusCode::kPermissionDenied);
@@ -370,8 +374,8 @@ TEST_F(ResearchLoopTest, AClaimIsReplayedJudgedOnItsBundleAndAnAcceptanceMovesTh
 }
 
 // A kernel campaign's evaluations share its input seed (a worker then makes
-// the oracle's rounds once); replays get fresh seeds, and another campaign
-// has its own.
+// the oracle's rounds once); replays get fresh seeds, one per pair of
+// candidate and incumbent, and another campaign has its own.
 TEST_F(ResearchLoopTest, EvaluationsShareTheCampaignsSeedAndReplaysDoNot) {
   const std::string w1 = Register("w1");
   const int64_t id = Submit(20);
@@ -396,8 +400,11 @@ TEST_F(ResearchLoopTest, EvaluationsShareTheCampaignsSeedAndReplaysDoNot) {
   for (const v1::Job& r : *replays) {
     EXPECT_FALSE(r.shared_inputs());
     EXPECT_NE(r.seed(), baseline->seed());
+    EXPECT_NE(r.seed(), 0u);
   }
-  EXPECT_NE((*replays)[0].seed(), (*replays)[1].seed());
+  // One pair: the candidate's replay and the incumbent's, on one seed.
+  EXPECT_NE((*replays)[0].candidate_id(), (*replays)[1].candidate_id());
+  EXPECT_EQ((*replays)[0].seed(), (*replays)[1].seed());
   const int64_t other = Submit(20);
   ASSERT_NE(other, id);
   std::optional<v1::Job> next;

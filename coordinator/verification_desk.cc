@@ -115,15 +115,19 @@ absl::StatusOr<int> VerificationDesk::QueueReplays(const v1::Verification& v, in
   for (const auto& j : *existing) ++(j.candidate_id() == v.candidate_id() ? have_candidate
                                                                            : have_incumbent);
   int queued = 0;
-  // Interleaved, so that candidate and incumbent see the same conditions.
+  // Interleaved, so that candidate and incumbent see the same conditions,
+  // and in pairs on one fresh seed: the two sides are compared on the same
+  // inputs (a kernel's; a training run's seed), and a worker that runs both
+  // makes their oracle's rounds once (worker/rounds_cache.h).
   for (int i = 0; i < per_side; ++i) {
+    const uint64_t seed = jobs_->NewSeed();
     for (int64_t cid : {v.candidate_id(), v.incumbent_candidate_id()}) {
       // The claim is replayed away from the worker that made it; the
       // incumbent, which claims nothing, may run anywhere.
       const bool is_claim = cid == v.candidate_id();
       if (i < (is_claim ? have_candidate : have_incumbent)) continue;
       auto id = jobs_->Enqueue(v.campaign_id(), cid, v1::JOB_REPLAY, v.id(),
-                               is_claim ? v.claim_worker_id() : "");
+                               is_claim ? v.claim_worker_id() : "", seed);
       if (!id.ok()) return id.status();
       ++queued;
     }

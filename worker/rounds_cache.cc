@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,9 @@
 
 namespace ratchet::worker {
 namespace {
+
+// In an entry made for a replay's seed (a verification's pair shares it).
+constexpr char kReplayMark[] = "replay-seed";
 
 namespace fs = std::filesystem;
 
@@ -72,8 +76,9 @@ void MakeReadOnly(const fs::path& dir) {
 }  // namespace
 
 bool RoundsCache::Applies(const v1::Job& job, const kernels::HarnessArgs& args) {
-  return job.kind() == v1::JOB_EVALUATE && job.shared_inputs() && !args.baseline.empty() &&
-         args.back_to_back <= 0;
+  const bool shared_seed = (job.kind() == v1::JOB_EVALUATE && job.shared_inputs()) ||
+                           job.kind() == v1::JOB_REPLAY;
+  return shared_seed && !args.baseline.empty() && args.back_to_back <= 0;
 }
 
 std::string RoundsCache::Key(const v1::Job& job, const kernels::HarnessArgs& args) {
@@ -170,6 +175,8 @@ bool RoundsCache::Make(
   fs::create_directories(entry, ec);
   for (const char* sub : {"oracle", "oracle-screen"})
     if (fs::exists(work / "work" / sub, ec)) fs::rename(work / "work" / sub, entry / sub, ec);
+  // A replay's seed serves its pair only: such entries go first (Evict).
+  if (job.kind() == v1::JOB_REPLAY) WriteText(entry / kReplayMark, "");
   MakeReadOnly(entry);
   const bool made = !ec && WriteText(entry / "complete", result);
   fs::remove_all(work, ec);
@@ -184,18 +191,21 @@ bool RoundsCache::Make(
 }
 
 void RoundsCache::Evict(const fs::path& keep) {
-  // The least recently used entries past max_entries_ go.
-  std::vector<std::pair<fs::file_time_type, fs::path>> entries;
+  // Past max_entries_, replays' entries go first (a pair uses one twice,
+  // then never again), then the least recently used: a campaign's seed
+  // stays while its verifications come and go.
+  std::vector<std::tuple<bool, fs::file_time_type, fs::path>> entries;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
     if (!e.is_directory() || e.path() == keep) continue;
+    const bool replay = fs::exists(e.path() / kReplayMark, ec);
     const auto t = fs::last_write_time(e.path() / "complete", ec);
-    entries.emplace_back(ec ? fs::file_time_type::min() : t, e.path());
+    entries.emplace_back(!replay, ec ? fs::file_time_type::min() : t, e.path());
   }
   std::sort(entries.begin(), entries.end());
   const int extra = static_cast<int>(entries.size()) + 1 - max_entries_;
   for (int i = 0; i < extra && i < static_cast<int>(entries.size()); ++i)
-    fs::remove_all(entries[static_cast<size_t>(i)].second, ec);
+    fs::remove_all(std::get<2>(entries[static_cast<size_t>(i)]), ec);
 }
 
 }  // namespace ratchet::worker

@@ -3,8 +3,10 @@
 // (Job.shared_inputs), so the worker runs the harness once with
 // --oracle-only, in a sandbox of its own where no candidate code has ever
 // run, keeps what it wrote, and hands a copy to every evaluation of that seed
-// (--given-rounds): no oracle process per evaluation. Replays keep fresh
-// seeds and their own oracle.
+// (--given-rounds): no oracle process per evaluation. A verification's
+// replays come in pairs, candidate and incumbent on one fresh seed: the
+// first of a pair on a worker makes that seed's rounds the same way, the
+// second takes them.
 //
 // Nothing in the cache ever comes from a job's folder: a job's folder is
 // writable by candidate code, so only the oracle-only run's output is kept.
@@ -31,7 +33,8 @@ class RoundsCache {
   RoundsCache(std::string dir, int max_entries) : dir_(std::move(dir)), max_entries_(max_entries) {}
 
   // Whether a job may take given rounds: a kernel evaluation of shared
-  // inputs whose T_b is given (an evaluation that times T_b runs the oracle).
+  // inputs, or a replay, whose T_b is given (a job that times T_b runs the
+  // oracle).
   static bool Applies(const v1::Job& job, const kernels::HarnessArgs& args);
 
   // The folder, inside `job_scratch`, holding the rounds of the job's seed

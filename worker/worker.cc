@@ -821,8 +821,8 @@ v1::Evaluation Worker::RunJob(const v1::Job& job, const std::atomic<bool>* cance
   const DeviceBusy::Hold busy(
       device_busy_.get(),
       cuda ? absl::StrCat("gpu", slot % std::max(1, hardware_.gpus_size())) : "cpu");
-  // The rounds of the campaign's seed, made once by an oracle-only run and
-  // given to every evaluation of it (rounds_cache.h).
+  // The rounds of the job's seed (a campaign's, or a pair of replays'), made
+  // once by an oracle-only run and given to every job of it (rounds_cache.h).
   double given_seconds = 0;
   const std::string given = rounds_cache_->Provide(
       job, args, spec, sandbox_, hooks, scratch,

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -579,7 +580,9 @@ INSTANTIATE_TEST_SUITE_P(
 // A campaign's evaluations of one seed (Job.shared_inputs) with a stored
 // T_b: the first makes the rounds with an oracle-only run in a folder of the
 // cache, and every one of them takes them (rounds_given), with the same
-// outcome as measuring them itself; a replay (fresh seed) runs its own.
+// outcome as measuring them itself. A verification's pair of replays (one
+// fresh seed, the independent timing on) does the same with an entry of its
+// own, which goes first when the cache is full.
 TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
   namespace fs = std::filesystem;
   const fs::path harness = HarnessBesideThisTest();
@@ -592,6 +595,7 @@ TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
   };
   WorkerOptions o;
   o.coordinator = "127.0.0.1:1";  // RunJob does not talk to it
+  o.rounds_cache_entries = 2;
   char tmpl[] = "/tmp/ratchet-worker-rounds-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   o.scratch_root = std::string(tmpl) + "/jobs";
@@ -664,13 +668,42 @@ TEST(RealHarness, SharedInputsTakeTheRoundsOfOneOracleRun) {
     EXPECT_TRUE(fs::exists(e.path() / "complete")) << e.path();
   }
   EXPECT_EQ(entries, 1);
-  // Not shared (a replay's fresh seed): its own oracle.
-  v1::Job replay = with_baseline(job_of(5, "vadd/good"));
-  replay.set_kind(v1::JOB_REPLAY);
-  replay.set_seed(99);
-  const v1::Evaluation own = worker.RunJob(replay, nullptr, &cancelled);
-  ASSERT_EQ(own.outcome(), v1::OUTCOME_OK) << own.message();
-  EXPECT_FALSE(own.rounds_given());
+  const std::string campaign_entry = fs::directory_iterator(o.rounds_cache_dir)->path().string();
+  // A pair of replays on seed 99, the candidate's first: it poisons every
+  // round file it can reach, and the incumbent's replay is as if it had not.
+  auto replay_of = [&](int64_t id, const std::string& solution, uint64_t seed) {
+    v1::Job replay = with_baseline(job_of(id, solution));
+    replay.set_kind(v1::JOB_REPLAY);
+    replay.set_independent_timing(true);
+    replay.set_seed(seed);
+    return worker.RunJob(replay, nullptr, &cancelled);
+  };
+  const v1::Evaluation poisoner = replay_of(10, "bad_candidates/poison_rounds", 99);
+  ASSERT_EQ(poisoner.outcome(), v1::OUTCOME_OK) << poisoner.message();
+  EXPECT_TRUE(poisoner.rounds_given());
+  const std::map<std::string, std::string> with_pair = cache_files();
+  const v1::Evaluation incumbent = replay_of(11, "vadd/good", 99);
+  ASSERT_EQ(incumbent.outcome(), v1::OUTCOME_OK) << incumbent.message();
+  EXPECT_TRUE(incumbent.rounds_given());
+  EXPECT_GT(incumbent.workloads_size(), 0);
+  EXPECT_EQ(cache_files(), with_pair);
+  auto entries_now = [&] {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(o.rounds_cache_dir)) names.insert(e.path().string());
+    return names;
+  };
+  ASSERT_EQ(entries_now().size(), 2u);
+  ASSERT_EQ(entries_now().count(campaign_entry), 1u);
+  // The next pair's seed: the cache holds two, and the last pair's entry
+  // goes, not the campaign's.
+  const v1::Evaluation next = replay_of(12, "vadd/good", 100);
+  ASSERT_EQ(next.outcome(), v1::OUTCOME_OK) << next.message();
+  EXPECT_TRUE(next.rounds_given());
+  std::set<std::string> after = entries_now();
+  EXPECT_EQ(after.size(), 2u);
+  EXPECT_EQ(after.count(campaign_entry), 1u);
+  for (const auto& [path, text] : with_pair)
+    if (!absl::StartsWith(path, campaign_entry)) EXPECT_FALSE(fs::exists(path)) << path;
   EXPECT_TRUE(fs::is_empty(o.scratch_root)) << "job folder left behind";
   fs::remove_all(tmpl);
 }

@@ -191,8 +191,8 @@ v1::Verification DecideTraining(const v1::Verification& claim, const v1::ReplayB
         });
     Note(&hack, v1::VERDICT_REJECTED_HACK, "ignores-seed",
          absl::StrFormat("%d candidate replays with seeds [%s] all gave bpb %.10g and loss "
-                         "%.10g exactly, while the incumbent's replays with other seeds "
-                         "differ (bpb %s): the run ignores the seed it is given",
+                         "%.10g exactly, while the incumbent's replays differ from seed to seed "
+                         "(bpb %s): the run ignores the seed it is given",
                          cand_runs.size(), seeds, cand_runs[0]->bpb(), cand_runs[0]->loss(),
                          List(inc_bpb, 4)));
   }
