@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/flags.h"
 #include "common/usable_cpus.h"
 #include "training/harness/child_process.h"
@@ -205,9 +206,9 @@ int TrainMain(int argc, char** argv) {
   std::string eval_tried;
   const std::string eval_dir = FindEvaluatorDir(&eval_tried);
   if (eval_dir.empty())
-    return SetupError(absl::StrCat("the evaluator's scripts (evaluate.py, model_host.py, "
-                                   "pinned.py, shards.py) are not all in ", eval_tried,
-                                   "; set $RATCHET_TRAINING_EVAL to their folder"));
+    return SetupError(absl::StrCat("the evaluator's scripts (",
+                                   absl::StrJoin(kEvaluatorFiles, ", "), ") are not all in ",
+                                   eval_tried, "; set $RATCHET_TRAINING_EVAL to their folder"));
   absl::StatusOr<TrainScratch> scratch = MakeTrainScratch(a.scratch, a.project, data->train_shards);
   if (!scratch.ok()) return SetupError(std::string(scratch.status().message()));
   const TrainScratch& s = *scratch;
