@@ -351,10 +351,14 @@ class CorpusRun {
     // claim not yet significant), then the verdict.
     std::vector<v1::Job> jobs;
     for (;;) {
-      // Interleaved, candidate first, as the coordinator queues them.
+      // Interleaved, candidate first, in pairs on one fresh seed, as the
+      // coordinator queues them; the worker's rounds cache (as a cluster's
+      // worker has one) serves the pair's second half.
       for (int i = have; i < per_side; ++i) {
+        const uint64_t pair_seed = seeds_();
         for (const std::string& who : {name, corpus_.incumbent}) {
           v1::Job job = MakeJob(who, v1::JOB_REPLAY);
+          job.set_seed(pair_seed);
           job.set_verification_id(claim.id());
           job.set_state(v1::JOB_QUEUED);
           jobs.push_back(job);
@@ -440,6 +444,9 @@ void RunCorpus(const std::string& name, worker::WorkerOptions options, v1::Hardw
   options.scratch_root = tmpl;
   if (corpus.device == v1::DEVICE_CUDA)
     options.tb_cache_dir = (fs::path(tmpl) / "tb-cache").string();
+  // As `ratchet worker` keeps one by default: every candidate is tried
+  // against the path that hands a replay pair's second half its rounds.
+  options.rounds_cache_dir = (fs::path(tmpl) / "rounds-cache").string();
   std::string warning;
   auto sandbox = worker::Sandbox::Create("auto", &warning);
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();
