@@ -5,7 +5,8 @@
 # 1. kernels_cuda_harness_test: the guard corpus (planted and honest CUDA
 #    candidates) as a GoogleTest binary; kernels_device_check_test: the
 #    device's checks against the host's rules; training_eval.cuda: the
-#    training evaluator on the GPU;
+#    training evaluator on the GPU; pinned_copy_bench.py: the logits copies,
+#    pageable against page-locked;
 # 2. `ratchet workers` against a real coordinator and worker: the calibration
 #    the worker measured at start;
 # 3. a short real campaign, tasks/gpu-rmsnorm.yaml cut to $EVALS evaluations,
@@ -76,6 +77,9 @@ if step gtest; then
   # The training evaluator on the GPU (page-locked logits buffers).
   timeout 300 python3 training/eval/evaluate_test.py CudaEvaluatorTest > "$OUT/eval-cuda.txt" 2>&1
   note "training_eval.cuda: rc=$? $(grep -E '^(OK|FAILED|GPU evaluation|AssertionError)' "$OUT/eval-cuda.txt" | head -6 | tr '\n' ' ')"
+  # What page-locking buys: one batch's logits both ways, pageable against locked.
+  timeout 120 python3 tests/bench/pinned_copy_bench.py > "$OUT/pinned-copy.txt" 2>&1
+  note "pinned_copy_bench: rc=$? $(tail -4 "$OUT/pinned-copy.txt" | tr '\n' ' ')"
 fi
 
 if step workers; then
