@@ -3,7 +3,7 @@
 // the real harness in the real sandbox), then, as a claim against the
 // corpus's honest incumbent, verified the way the verifier and coordinator
 // verify it: screening (ScreenClaim), replays of candidate and incumbent
-// interleaved on fresh seeds with the campaign's tiers (the harness's
+// interleaved in pairs on fresh seeds with the campaign's tiers (the harness's
 // --verify checks and the worker's independent timing), the early decision on
 // hack evidence, the noise floor kept from earlier verifications' incumbent
 // replays, and the verdict from the verifier's own Judge/Decide.
