@@ -17,13 +17,40 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// The median of one field over the samples that know it (> 0); 0 if none do.
+// The median of one field over `samples` where they know it (> 0); 0 if
+// none do.
 template <typename Field>
-double MedianOf(const v1::Baseline& b, Field field) {
+double MedianOf(const std::vector<const v1::BaselineSample*>& samples, Field field) {
   std::vector<double> v;
-  for (const auto& s : b.samples())
-    if (field(s) > 0) v.push_back(field(s));
+  for (const v1::BaselineSample* s : samples)
+    if (field(*s) > 0) v.push_back(field(*s));
   return Median(std::move(v));
+}
+
+double SpreadOf(const std::vector<const v1::BaselineSample*>& samples) {
+  if (samples.empty()) return 0;
+  const auto [lo, hi] = std::minmax_element(
+      samples.begin(), samples.end(),
+      [](const auto* a, const auto* b) { return a->t_b_ns() < b->t_b_ns(); });
+  const double median = MedianOf(samples, [](const v1::BaselineSample& x) { return x.t_b_ns(); });
+  return median > 0 ? ((*hi)->t_b_ns() - (*lo)->t_b_ns()) / median : 0;
+}
+
+// The fastest kBaselineMeasurements samples that agree within
+// kBaselineSteadySpread (consecutive in T_b order, the lowest such run), or
+// none. A busy host only makes the reference slower, so of two steady runs
+// the fastest is the measurement.
+std::vector<const v1::BaselineSample*> SteadyRun(const v1::Baseline& b) {
+  std::vector<const v1::BaselineSample*> sorted;
+  for (const auto& s : b.samples()) sorted.push_back(&s);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto* x, const auto* y) { return x->t_b_ns() < y->t_b_ns(); });
+  for (size_t i = 0; i + kBaselineMeasurements <= sorted.size(); ++i) {
+    std::vector<const v1::BaselineSample*> run(sorted.begin() + i,
+                                               sorted.begin() + i + kBaselineMeasurements);
+    if (SpreadOf(run) <= kBaselineSteadySpread) return run;
+  }
+  return {};
 }
 
 }  // namespace
@@ -69,22 +96,19 @@ bool AddBaselineMeasurement(const v1::WorkloadResult& w, int64_t evaluation_id,
   b->set_workload_index(w.index());
   if (!w.axes().empty()) b->set_axes(w.axes());
   b->set_measurements(b->samples_size());
-  b->set_t_b_ns(MedianOf(*b, [](const v1::BaselineSample& x) { return x.t_b_ns(); }));
-  b->set_t_b_eager_ns(
-      MedianOf(*b, [](const v1::BaselineSample& x) { return x.t_b_eager_ns(); }));
+  // Frozen on a steady run (its medians), else at the most measurements (the
+  // medians of all); until then the medians of all so far.
+  std::vector<const v1::BaselineSample*> used = SteadyRun(*b);
+  b->set_frozen(!used.empty() || b->samples_size() >= kBaselineMaxMeasurements);
+  if (used.empty())
+    for (const auto& x : b->samples()) used.push_back(&x);
+  b->set_t_b_ns(MedianOf(used, [](const v1::BaselineSample& x) { return x.t_b_ns(); }));
+  b->set_t_b_eager_ns(MedianOf(used, [](const v1::BaselineSample& x) { return x.t_b_eager_ns(); }));
   b->set_t_b_compile_ns(
-      MedianOf(*b, [](const v1::BaselineSample& x) { return x.t_b_compile_ns(); }));
+      MedianOf(used, [](const v1::BaselineSample& x) { return x.t_b_compile_ns(); }));
   b->set_t_ref_kernel_ns(
-      MedianOf(*b, [](const v1::BaselineSample& x) { return x.t_ref_kernel_ns(); }));
-  double lo = b->samples(0).t_b_ns(), hi = lo;
-  for (const auto& x : b->samples()) {
-    lo = std::min(lo, x.t_b_ns());
-    hi = std::max(hi, x.t_b_ns());
-  }
-  b->set_t_b_spread(b->t_b_ns() > 0 ? (hi - lo) / b->t_b_ns() : 0);
-  b->set_frozen((b->samples_size() >= kBaselineMeasurements &&
-                 b->t_b_spread() <= kBaselineSteadySpread) ||
-                b->samples_size() >= kBaselineMaxMeasurements);
+      MedianOf(used, [](const v1::BaselineSample& x) { return x.t_ref_kernel_ns(); }));
+  b->set_t_b_spread(SpreadOf(used));
   return true;
 }
 

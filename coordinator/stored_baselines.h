@@ -20,11 +20,12 @@ namespace ratchet::coordinator {
 
 namespace v1 = ::ratchet::v1;
 
-// A baseline freezes once kBaselineMeasurements agree to within
-// kBaselineSteadySpread ((max - min) / median), or at the latest after
-// kBaselineMaxMeasurements; their median is T_b from then on. A busy machine
-// that times the reference at ten times its worth once must not fix every
-// later score of the problem on that hardware.
+// A baseline freezes once kBaselineMeasurements of its measurements agree to
+// within kBaselineSteadySpread ((max - min) / median; the fastest such run),
+// and their median is T_b from then on; with no such run, it freezes after
+// kBaselineMaxMeasurements on the median of all. A busy machine that times
+// the reference at ten times its worth once must neither fix every later
+// score of the problem on that hardware nor keep the others from agreeing.
 inline constexpr int kBaselineMeasurements = 3;
 inline constexpr double kBaselineSteadySpread = 0.25;
 inline constexpr int kBaselineMaxMeasurements = 9;
@@ -42,12 +43,12 @@ std::string BaselineProblemKey(const v1::Problem& problem);
 std::vector<std::string> BaselineWorkloadKeys(const v1::Problem& problem);
 
 // Adds the oracle's measurement in `w` (an ok evaluation's workload whose T_b
-// the harness timed itself) to `b`: the sample is kept, and t_b_ns and the
-// eager/compile/reference-kernel times become the medians of the samples,
-// t_b_spread (max - min) / median of their t_b_ns; `b` is frozen at
-// kBaselineMeasurements samples within kBaselineSteadySpread, else at
-// kBaselineMaxMeasurements. Returns false (and changes nothing) when `b` is
-// frozen already or `w` has no T_b.
+// the harness timed itself) to `b`: the sample is kept; `b` is frozen on the
+// fastest kBaselineMeasurements samples within kBaselineSteadySpread, else
+// at kBaselineMaxMeasurements. t_b_ns and the eager/compile/reference-kernel
+// times are the medians of the samples it stands on (that steady run, else
+// all), t_b_spread (max - min) / median of their t_b_ns. Returns false (and
+// changes nothing) when `b` is frozen already or `w` has no T_b.
 bool AddBaselineMeasurement(const v1::WorkloadResult& w, int64_t evaluation_id,
                             const std::string& worker_id, int64_t now_unix_ms, v1::Baseline* b);
 

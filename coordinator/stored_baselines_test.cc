@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -84,20 +85,50 @@ TEST(StoredBaselines, MedianOfTheFirstMeasurementsThenFrozen) {
   EXPECT_EQ(b.samples_size(), 3);
 }
 
-TEST(StoredBaselines, DisagreeingMeasurementsWaitForMoreThenTheMedianOfAll) {
+TEST(StoredBaselines, AnOutlierWaitsForThreeThatAgreeAndIsLeftOut) {
   v1::Baseline b;
-  // A busy machine times the reference at ten times its worth once.
-  for (double t : {1000.0, 10000.0, 1050.0})
+  // A busy machine times the reference at ten times its worth once: the
+  // three are not steady, and the next that agrees with two of them freezes
+  // the record on those three alone.
+  for (double t : {1000.0, 10000.0, 1100.0})
+    EXPECT_TRUE(AddBaselineMeasurement(Measured(0, t, t), 1, "w1", 1000, &b));
+  EXPECT_FALSE(b.frozen()) << "spread " << b.t_b_spread();
+  EXPECT_DOUBLE_EQ(b.t_b_ns(), 1100);  // the median of all, while it waits
+  EXPECT_TRUE(AddBaselineMeasurement(Measured(0, 1050, 1050), 1, "w1", 1000, &b));
+  EXPECT_TRUE(b.frozen());
+  EXPECT_EQ(b.measurements(), 4);
+  EXPECT_EQ(b.samples_size(), 4);  // the outlier stays on record
+  EXPECT_DOUBLE_EQ(b.t_b_ns(), 1050);
+  EXPECT_DOUBLE_EQ(b.t_b_eager_ns(), 1050);
+  EXPECT_NEAR(b.t_b_spread(), 100.0 / 1050, 1e-12);  // of the three it stands on
+}
+
+TEST(StoredBaselines, OfTwoSteadyRunsTheFastestCounts) {
+  v1::Baseline b;
+  for (double t : {1000.0, 1450.0, 1100.0, 1550.0})
     EXPECT_TRUE(AddBaselineMeasurement(Measured(0, t), 1, "w1", 1000, &b));
   EXPECT_FALSE(b.frozen()) << "spread " << b.t_b_spread();
-  for (int i = 3; i < kBaselineMaxMeasurements - 1; ++i) {
-    EXPECT_TRUE(AddBaselineMeasurement(Measured(0, i % 2 ? 20000.0 : 990.0), 1, "w1", 1000, &b));
-    EXPECT_FALSE(b.frozen());
+  // 1250 makes two steady runs at once: 1000, 1100, 1250 (spread 22.7%) and
+  // 1250, 1450, 1550 (20.7%). A busy host only slows the reference.
+  EXPECT_TRUE(AddBaselineMeasurement(Measured(0, 1250), 1, "w1", 1000, &b));
+  EXPECT_TRUE(b.frozen());
+  EXPECT_DOUBLE_EQ(b.t_b_ns(), 1100);
+  EXPECT_NEAR(b.t_b_spread(), 250.0 / 1100, 1e-12);
+}
+
+TEST(StoredBaselines, NoThreeAgreeingWaitForTheMostThenTheMedianOfAll) {
+  v1::Baseline b;
+  // Every measurement at least 30% from every other: no steady run forms.
+  double t = 1000;
+  for (int i = 0; i < kBaselineMaxMeasurements - 1; ++i, t *= 1.3) {
+    EXPECT_TRUE(AddBaselineMeasurement(Measured(0, t), 1, "w1", 1000, &b));
+    EXPECT_FALSE(b.frozen()) << i;
   }
-  EXPECT_TRUE(AddBaselineMeasurement(Measured(0, 1010), 1, "w1", 1000, &b));
+  EXPECT_TRUE(AddBaselineMeasurement(Measured(0, t), 1, "w1", 1000, &b));
   EXPECT_TRUE(b.frozen());
   EXPECT_EQ(b.measurements(), kBaselineMaxMeasurements);
-  EXPECT_DOUBLE_EQ(b.t_b_ns(), 1050);  // the median of all nine, not the noise
+  EXPECT_NEAR(b.t_b_ns(), 1000 * std::pow(1.3, 4), 1e-6);  // the median of all nine
+  EXPECT_FALSE(AddBaselineMeasurement(Measured(0, 1000), 1, "w1", 1000, &b));
 }
 
 TEST(StoredBaselines, PickNeedsEveryWorkloadFrozenWithOneSoftware) {
