@@ -9,6 +9,7 @@
 #include "coordinator/multi_fidelity.h"
 #include "coordinator/proposers/knob_space.h"
 #include "coordinator/proposers/proposer.h"
+#include "spec/defaults.h"
 #include "spec/names.h"
 
 namespace ratchet::coordinator {
@@ -99,6 +100,7 @@ absl::Status Proposals::ProposeForThread(v1::Campaign& campaign, v1::ResearchThr
     context.thread_proposals = thread_proposals;
     context.merge_every = spec.merge_every();
     context.lessons = &*lessons;
+    context.costly_evaluations = spec::IsTraining(spec.task());
     auto proposal = (*proposer)->Propose(context);
     // Nothing new left (grid, replay): the thread has no turn to take.
     if (absl::IsOutOfRange(proposal.status())) return absl::OkStatus();

@@ -8,7 +8,9 @@
 //  - A sample draws every knob afresh from those weights. A thread's first
 //    proposals are samples (an island's initial population: before anything
 //    is known they are uniform, as `random` is), and a quarter of the later
-//    ones, so that a thread keeps jumping to other regions.
+//    ones, so that a thread keeps jumping to other regions. Where each
+//    evaluation is a training run (costly_evaluations), no first samples and
+//    one in twenty later: a tuned recipe is improved one change at a time.
 //  - A mutation changes one knob (sometimes two) of the parent, a tournament
 //    winner of the thread's archive; sometimes after a crossover with the best
 //    accepted candidate of another thread.
@@ -83,9 +85,11 @@ double ValueWeight(const std::map<KnobValueKey, std::pair<double, int>>& stats,
 }
 
 // The proposals of a thread that are samples before it mutates anything, and
-// the share of samples after that.
+// the share of samples after that; and the same where evaluations are costly.
 constexpr int kSeedSamples = 2;
 constexpr double kSampleShare = 0.25;
+constexpr int kCostlySeedSamples = 0;
+constexpr double kCostlySampleShare = 0.05;
 
 class EvolveProposer : public Proposer {
  public:
@@ -126,7 +130,9 @@ class EvolveProposer : public Proposer {
     };
 
     // A sample equal to the parent becomes a mutation of it instead.
-    if (ctx.thread_proposals < kSeedSamples || coin(*ctx.rng) < kSampleShare) {
+    const int seed_samples = ctx.costly_evaluations ? kCostlySeedSamples : kSeedSamples;
+    const double sample_share = ctx.costly_evaluations ? kCostlySampleShare : kSampleShare;
+    if (ctx.thread_proposals < seed_samples || coin(*ctx.rng) < sample_share) {
       for (const Knob& knob : space.knobs)
         (*out.solution.mutable_knobs())[knob.name] = *pick_value(knob, "");
       if (ContentHash(out.solution) != ContentHash(ctx.parent->solution())) {

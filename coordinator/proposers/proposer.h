@@ -54,6 +54,10 @@ struct ProposalContext {
   // Lessons of this op type (the campaign's, or every campaign's when the
   // spec says `experience: shared`); may be null.
   const std::vector<v1::Lesson>* lessons = nullptr;
+  // Each evaluation is a training run (minutes of GPU time): evolve moves
+  // one or two knobs of a tuned recipe from the start and rarely samples
+  // every knob afresh, which costs a run and is almost always far worse.
+  bool costly_evaluations = false;
 };
 
 // Tournament selection from a thread's archive: `tournament_size` draws (with

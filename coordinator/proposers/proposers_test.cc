@@ -367,6 +367,7 @@ TEST(Evolve, AThreadStartsWithSamplesOfEveryKnobThenMutates) {
   ASSERT_TRUE(evolve.ok());
   // Mean number of knobs changed against the parent, and the share of
   // proposals described as samples, at a given point of the thread.
+  bool costly = false;
   auto moves = [&](int thread_proposals) {
     std::mt19937_64 rng(5);
     double changed = 0, samples = 0;
@@ -374,6 +375,7 @@ TEST(Evolve, AThreadStartsWithSamplesOfEveryKnobThenMutates) {
     for (int i = 0; i < n; ++i) {
       ProposalContext ctx{&parent, &*space, &history, 0, &rng};
       ctx.thread_proposals = thread_proposals;
+      ctx.costly_evaluations = costly;
       auto p = (*evolve)->Propose(ctx);
       EXPECT_TRUE(p.ok());
       for (const auto& [name, value] : p->solution.knobs())
@@ -391,6 +393,15 @@ TEST(Evolve, AThreadStartsWithSamplesOfEveryKnobThenMutates) {
   EXPECT_NEAR(later_samples, 0.25, 0.04);
   // 3/4 mutations of 1.3 knobs on average, 1/4 samples of 3.
   EXPECT_NEAR(later_changed, 0.75 * 1.3 + 0.25 * 3.0, 0.15);
+
+  // Where each evaluation is a training run: one or two knobs from the first
+  // proposal on, a sample one time in twenty.
+  costly = true;
+  auto [costly_first_changed, costly_first_samples] = moves(0);
+  auto [costly_later_changed, costly_later_samples] = moves(10);
+  EXPECT_EQ(costly_first_samples, costly_later_samples);  // no seed samples
+  EXPECT_NEAR(costly_first_samples, 0.05, 0.02);
+  EXPECT_NEAR(costly_first_changed, 0.95 * 1.3 + 0.05 * 3.0, 0.15);
 }
 
 }  // namespace
