@@ -252,7 +252,7 @@ std::vector<std::string> AllowedEnvironment(char** env) {
   static constexpr absl::string_view kNames[] = {
       "PATH",           "LANG",           "LANGUAGE",      "TZ",
       "LD_LIBRARY_PATH", "PYTHONPATH",    "PYTHONHOME",    "VIRTUAL_ENV",
-      "PYENV_ROOT",     "PYENV_VERSION",  "OMP_NUM_THREADS",
+      "PYENV_ROOT",     "PYENV_VERSION",  "OMP_NUM_THREADS", "CUTLASS_DIR",
       // The harness's own knobs (kernels/harness, kernels/cuda).
       "RATCHET_PYTHON", "RATCHET_NVCC",   "RATCHET_FLUSH_MIB", "RATCHET_KEEP_SCRATCH"};
   static constexpr absl::string_view kPrefixes[] = {
@@ -290,7 +290,8 @@ std::vector<std::string> ToolchainFolders(const std::vector<std::string>& env,
   for (const char* list : {"LD_LIBRARY_PATH", "PYTHONPATH"})
     for (absl::string_view dir : absl::StrSplit(EnvValue(env, list), ':', absl::SkipEmpty()))
       add(std::string(dir));
-  for (const char* name : {"CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV", "PYTHONHOME", "PYENV_ROOT"}) {
+  for (const char* name :
+       {"CUDA_HOME", "CUDA_PATH", "VIRTUAL_ENV", "PYTHONHOME", "PYENV_ROOT", "CUTLASS_DIR"}) {
     const std::string dir = EnvValue(env, name);
     // A whole top-level folder (PYENV_ROOT=/root, say) is too much to show.
     if (!dir.empty() && Depth(fs::path(dir).lexically_normal()) >= 2) add(dir);

@@ -142,7 +142,8 @@ std::string SignalName(int sig);
 // a harness, and so candidate code, may see: PATH, the locale (LANG,
 // LANGUAGE, LC_*, TZ), what CUDA, PyTorch and compilers read (CUDA_*,
 // NVIDIA_*, NCCL_*, LD_LIBRARY_PATH, PYTHONPATH, PYTHONHOME, VIRTUAL_ENV,
-// PYENV_ROOT, PYENV_VERSION, OMP_NUM_THREADS, TORCHINDUCTOR_*, TRITON_*) and
+// PYENV_ROOT, PYENV_VERSION, OMP_NUM_THREADS, TORCHINDUCTOR_*, TRITON_*,
+// CUTLASS_DIR) and
 // the harness's own knobs (RATCHET_PYTHON, RATCHET_NVCC, RATCHET_FLUSH_MIB,
 // RATCHET_KEEP_SCRATCH, RATCHET_TB_*). Never a name that holds KEY, TOKEN,
 // SECRET, PASSWORD, PASSWD, CREDENTIAL or AUTH, never PG*, and never what the
@@ -155,7 +156,8 @@ std::vector<std::string> AllowedEnvironment(char** env);
 // The folders outside the system ones that the toolchains named in `env`
 // (the output of AllowedEnvironment) and the `programs` (e.g. --python) live
 // in, for SandboxSpec::ro_binds: the entries of LD_LIBRARY_PATH and
-// PYTHONPATH; CUDA_HOME, CUDA_PATH, VIRTUAL_ENV, PYTHONHOME, PYENV_ROOT; and
+// PYTHONPATH; CUDA_HOME, CUDA_PATH, VIRTUAL_ENV, PYTHONHOME, PYENV_ROOT,
+// CUTLASS_DIR (headers for C++ solutions); and
 // the install prefix (the folder above bin/ or shims/) of each program, of
 // RATCHET_PYTHON, RATCHET_NVCC and of the first python3 on PATH, both as
 // named and with links resolved. A prefix that would be a whole top-level

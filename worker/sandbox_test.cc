@@ -488,7 +488,7 @@ TEST(AllowedEnvironmentTest, KeepsToolchainVariablesAndDropsSecrets) {
       "PATH=/usr/bin:/bin", "LANG=C.UTF-8", "LC_ALL=C", "CUDA_VISIBLE_DEVICES=1",
       "NVIDIA_VISIBLE_DEVICES=all", "LD_LIBRARY_PATH=/opt/bundle/lib", "CUDA_HOME=/usr/local/cuda",
       "RATCHET_PYTHON=/opt/venv/bin/python", "RATCHET_TB_COMPILE=0", "RATCHET_NVCC=/x/nvcc",
-      "PYTHONPATH=/opt/site", "VIRTUAL_ENV=/opt/venv",
+      "PYTHONPATH=/opt/site", "VIRTUAL_ENV=/opt/venv", "CUTLASS_DIR=/opt/cutlass",
       // Never:
       "PGPASSWORD=hunter2", "PGHOST=db", "OPENAI_API_KEY=sk-1", "AWS_SECRET_ACCESS_KEY=a",
       "AWS_ACCESS_KEY_ID=b", "GITHUB_TOKEN=c", "NVIDIA_API_KEY=d", "CUDA_AUTH_TOKEN=e",
@@ -499,7 +499,7 @@ TEST(AllowedEnvironmentTest, KeepsToolchainVariablesAndDropsSecrets) {
   std::vector<char*> env;
   for (auto& kv : given) env.push_back(kv.data());
   env.push_back(nullptr);
-  const std::vector<std::string> expected(given.begin(), given.begin() + 12);
+  const std::vector<std::string> expected(given.begin(), given.begin() + 13);
   EXPECT_EQ(AllowedEnvironment(env.data()), expected);
 }
 
@@ -526,6 +526,14 @@ TEST(ToolchainFoldersTest, LibraryFoldersAndPythonPrefixes) {
       "PATH=/usr/bin:/bin"};
   std::vector<std::string> folders = ToolchainFolders(env, {venv + "/bin/python3"});
   EXPECT_NE(std::find(folders.begin(), folders.end(), lib), folders.end());
+  // CUTLASS's headers, for C++ solutions that include them.
+  const std::string cutlass = root.path() + "/cutlass";
+  fs::create_directories(cutlass + "/include");
+  std::vector<std::string> with_cutlass = env;
+  with_cutlass.push_back("CUTLASS_DIR=" + cutlass);
+  const std::vector<std::string> cutlass_folders = ToolchainFolders(with_cutlass, {});
+  EXPECT_NE(std::find(cutlass_folders.begin(), cutlass_folders.end(), cutlass),
+            cutlass_folders.end());
   EXPECT_NE(std::find(folders.begin(), folders.end(), venv), folders.end());
   EXPECT_NE(std::find(folders.begin(), folders.end(), "/usr/bin"), folders.end());  // the link's, narrowed
   for (const auto& f : folders) {

@@ -55,14 +55,16 @@ class _DeviceMemory:
 
 def build_extension(spec_path):
     """A C++ solution with a torch binding, built as SOL-ExecBench builds it
-    (torch.utils.cpp_extension, its compile options): the module it makes."""
+    (torch.utils.cpp_extension, its compile options, CUTLASS's headers where
+    the harness found them): the module it makes."""
     from torch.utils import cpp_extension
     with open(spec_path) as f:
         spec = json.load(f)
     return cpp_extension.load(
         name="ratchet_solution", sources=[os.path.abspath(p) for p in spec["sources"]],
         extra_cflags=spec["cflags"], extra_cuda_cflags=spec["cuda_cflags"],
-        extra_ldflags=spec["ldflags"], extra_include_paths=[os.path.abspath("solution")],
+        extra_ldflags=spec["ldflags"],
+        extra_include_paths=[os.path.abspath("solution")] + spec.get("include_paths", []),
         build_directory=spec["build_dir"], verbose=False)
 
 def open_device_arena(mem, torch):

@@ -110,6 +110,16 @@ PythonSolutionHost::~PythonSolutionHost() {
   if (!extension_dir_.empty()) fs::remove_all(extension_dir_, ec);
 }
 
+std::vector<std::string> CutlassIncludePaths(const char* cutlass_dir) {
+  const fs::path root = cutlass_dir != nullptr && *cutlass_dir ? cutlass_dir : "/usr/local/cutlass";
+  std::vector<std::string> paths;
+  for (const fs::path& dir : {root / "include", root / "tools" / "util" / "include"}) {
+    std::error_code ec;
+    if (dir.is_absolute() && fs::is_directory(dir, ec)) paths.push_back(dir.lexically_normal().string());
+  }
+  return paths;
+}
+
 absl::Status PythonSolutionHost::WriteExtensionSpec(const std::string& path) {
   // One build folder for every candidate process of this run (the screen's
   // and the full evaluation's): torch rebuilds only when the sources change.
@@ -132,6 +142,7 @@ absl::Status PythonSolutionHost::WriteExtensionSpec(const std::string& path) {
   spec["cuda_cflags"] = solution_->cuda_cflags;
   spec["ldflags"] = solution_->ldflags;
   spec["build_dir"] = extension_dir_;
+  spec["include_paths"] = CutlassIncludePaths(std::getenv("CUTLASS_DIR"));
   {
     std::ofstream f(path, std::ios::trunc);
     f << spec.dump(2) << "\n";

@@ -19,6 +19,12 @@
 
 namespace ratchet::kernels {
 
+// CUTLASS's headers for C++ solutions, where SOL-ExecBench's build looks:
+// `cutlass_dir`/include and /tools/util/include (`cutlass_dir` is
+// $CUTLASS_DIR, else /usr/local/cutlass), those that exist. The harness
+// resolves them from its own environment, not the candidate's.
+std::vector<std::string> CutlassIncludePaths(const char* cutlass_dir);
+
 class PythonSolutionHost {
  public:
   ~PythonSolutionHost();

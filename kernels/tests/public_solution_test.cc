@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kernels/harness/python_solution.h"
 #include "kernels/harness/solution.h"
 #include "kernels/problem/problem.h"
 
@@ -405,6 +406,23 @@ TEST(ImportPublicSolution, RefusesToLeaveTheFolder) {
   s = *ParsePublicSolution(kCudaCpp);
   s.sources[1].path = "./main.cu";  // The same file as main.cu.
   EXPECT_FALSE(ImportPublicSolution(s, dir.path() + "/out2").ok());
+}
+
+// CUTLASS's headers where SOL-ExecBench's build looks for them ($CUTLASS_DIR,
+// else /usr/local/cutlass): include/ and tools/util/include/, those present.
+TEST(CutlassIncludePaths, TheFoldersOfCutlassDirThatExist) {
+  char tmpl[] = "/tmp/ratchet-cutlass-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const fs::path root = tmpl;
+  fs::create_directories(root / "include" / "cutlass");
+  EXPECT_EQ(CutlassIncludePaths(root.c_str()), std::vector<std::string>{(root / "include").string()});
+  fs::create_directories(root / "tools" / "util" / "include");
+  EXPECT_EQ(CutlassIncludePaths(root.c_str()),
+            (std::vector<std::string>{(root / "include").string(),
+                                      (root / "tools" / "util" / "include").string()}));
+  EXPECT_TRUE(CutlassIncludePaths((root / "absent").c_str()).empty());
+  EXPECT_TRUE(CutlassIncludePaths("relative/cutlass").empty());
+  fs::remove_all(root);
 }
 
 }  // namespace

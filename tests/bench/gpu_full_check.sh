@@ -41,7 +41,11 @@
 #    (sandboxed worker), GPU utilisation sampled: evaluations per hour, busy
 #    fraction, the verdicts.
 # 13. (step "solexamples") SOL-ExecBench's examples in $SOL_EXAMPLES: each
-#    Python example solution unchanged, and a campaign from nothing per problem.
+#    example solution unchanged, and a campaign from nothing per problem.
+#    CUTLASS's headers for the cutlass example: carry
+#    third_party/cutlass-headers.tar.gz (git-ignored; a tar of cutlass/include
+#    and cutlass/tools/util/include, made from a snapshot of NVIDIA/cutlass);
+#    it is unpacked into third_party/cutlass and named by CUTLASS_DIR.
 # 14. (step "throughput") evaluations per GPU-hour and GPU busy fraction of
 #    short campaigns on $TP_PROBLEMS, before and after the resident path
 #    ($TP_SIDES, $TP_GPU_JOBS, $TP_INFLIGHT, $TP_WALL; $TP_WARM: a campaign of
@@ -61,6 +65,11 @@ ROOT=$PWD
 export PATH="$ROOT/$B/bin:$PATH"
 export LD_LIBRARY_PATH="$ROOT/$B/lib:/usr/local/cuda/lib64:/usr/local/cuda/extras/CUPTI/lib64:${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
+# CUTLASS's headers, where the harness gives them to C++ solutions.
+if [ -z "${CUTLASS_DIR:-}" ] && [ -f third_party/cutlass-headers.tar.gz ]; then
+  [ -d third_party/cutlass/include ] || tar -xzf third_party/cutlass-headers.tar.gz -C third_party
+  export CUTLASS_DIR=$ROOT/third_party/cutlass
+fi
 summary=()
 step() { echo " $STEPS " | grep -q " $1 "; }
 note() { summary+=("$1"); echo "== $1"; }
