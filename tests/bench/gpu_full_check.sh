@@ -45,7 +45,8 @@
 #    CUTLASS's headers for the cutlass example: carry
 #    third_party/cutlass-headers.tar.gz (git-ignored; a tar of cutlass/include
 #    and cutlass/tools/util/include, made from a snapshot of NVIDIA/cutlass);
-#    it is unpacked into third_party/cutlass and named by CUTLASS_DIR.
+#    it is unpacked into /usr/local/cutlass, else into third_party/cutlass
+#    and named by CUTLASS_DIR.
 # 14. (step "throughput") evaluations per GPU-hour and GPU busy fraction of
 #    short campaigns on $TP_PROBLEMS, before and after the resident path
 #    ($TP_SIDES, $TP_GPU_JOBS, $TP_INFLIGHT, $TP_WALL; $TP_WARM: a campaign of
@@ -65,10 +66,14 @@ ROOT=$PWD
 export PATH="$ROOT/$B/bin:$PATH"
 export LD_LIBRARY_PATH="$ROOT/$B/lib:/usr/local/cuda/lib64:/usr/local/cuda/extras/CUPTI/lib64:${LD_LIBRARY_PATH:-}"
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
-# CUTLASS's headers, where the harness gives them to C++ solutions.
-if [ -z "${CUTLASS_DIR:-}" ] && [ -f third_party/cutlass-headers.tar.gz ]; then
-  [ -d third_party/cutlass/include ] || tar -xzf third_party/cutlass-headers.tar.gz -C third_party
-  export CUTLASS_DIR=$ROOT/third_party/cutlass
+# CUTLASS's headers, where the harness gives them to C++ solutions: at
+# /usr/local/cutlass, SOL-ExecBench's place (readable by the candidate's user
+# wherever the checkout is), else in third_party/ named by CUTLASS_DIR.
+if [ -z "${CUTLASS_DIR:-}" ] && [ ! -d /usr/local/cutlass/include ] && [ -f third_party/cutlass-headers.tar.gz ]; then
+  if ! tar -xzf third_party/cutlass-headers.tar.gz -C /usr/local 2> /dev/null; then
+    tar -xzf third_party/cutlass-headers.tar.gz -C third_party
+    export CUTLASS_DIR=$ROOT/third_party/cutlass
+  fi
 fi
 summary=()
 step() { echo " $STEPS " | grep -q " $1 "; }
