@@ -269,29 +269,12 @@ if step target; then
       --windows=${TRAIN_WINDOWS:-256} --seq-len=1024 --json > "$OUT/target-$seed.json" 2> "$OUT/target-$seed.err"
     note "target run $seed: rc=$? in $(( $(date +%s) - start )) s"
   done
-  note "target: $(python3 - "$OUT" ${TARGET_LOSS:-0} $seeds <<'PY'
-import json, math, statistics, sys
-out, target, seeds = sys.argv[1], float(sys.argv[2]), [int(s) for s in sys.argv[3:]]
-times, losses = [], []
-for i in seeds:
-    try:
-        d = json.load(open("%s/target-%d.json" % (out, i)))
-        times.append(d["training"]["training_seconds"]); losses.append(d["evaluation"]["loss"])
-        print("run %d: evaluation %.1f s, stages %s;" % (i, d["evaluation"]["seconds"], d["evaluation"].get("stage_seconds")))
-    except Exception as e:
-        print("run %d: %s" % (i, e))
-print("times %s s (mean %.1f), losses %s (mean %.4f)" % (
-    [round(t, 1) for t in times], statistics.mean(times) if times else 0,
-    [round(l, 4) for l in losses], statistics.mean(losses) if losses else 0))
-if len(losses) >= 2 and target > 0:
-    try:
-        from scipy import stats
-        r = stats.ttest_1samp(losses, target, alternative="less")
-        print("one-sided one-sample t-test, mean loss < %.4f: t=%.3f p=%.3g (needs < 0.01)" % (target, r.statistic, r.pvalue))
-    except ImportError:
-        print("no scipy: t = %.3f" % ((statistics.mean(losses) - target) / (statistics.stdev(losses) / math.sqrt(len(losses)))))
-PY
-)"
+  # Each run's evaluation stages, then the table and the t-test
+  # (tests/bench/target_ttest.py combines runs of several calls the same way).
+  for seed in $seeds; do
+    note "target run $seed: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("evaluation %.1f s, stages %s" % (d["evaluation"]["seconds"], d["evaluation"].get("stage_seconds")))' "$OUT/target-$seed.json" 2>&1 | tail -1)"
+  done
+  note "target: $(python3 tests/bench/target_ttest.py --target ${TARGET_LOSS:-0} $(for seed in $seeds; do echo "$OUT/target-$seed.json"; done) 2>&1)"
 fi
 
 if step targetsweep; then
