@@ -702,8 +702,8 @@ std::optional<v1::Evaluation> TrainingJob::Evaluate() {
   run_record_.set_loss(JsonNumber(result, "loss"));
   run_record_.set_eval_tokens(static_cast<int64_t>(JsonNumber(result, "tokens")));
   run_record_.set_eval_bytes(static_cast<int64_t>(JsonNumber(result, "bytes")));
-  if (eval_outcome == "causal-leak" || eval_outcome == "non-finite" ||
-      eval_outcome == "collapsed" || eval_outcome == "bad-output")
+  if (eval_outcome == "causal-leak" || eval_outcome == "memorized-validation" ||
+      eval_outcome == "non-finite" || eval_outcome == "collapsed" || eval_outcome == "bad-output")
     return End(v1::OUTCOME_WRONG_ANSWER, absl::StrCat(eval_outcome, ": ", eval_message));
   if (eval_outcome != "ok")
     return End(v1::OUTCOME_CRASH, absl::StrCat("evaluation ", eval_outcome, ": ", eval_message));

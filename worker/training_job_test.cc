@@ -23,6 +23,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/auth.h"
 #include "training/data/files.h"
 #include "training/data/shards.h"
@@ -328,6 +330,57 @@ TEST_F(TrainingJobTest, TheModelHostsSeeNeitherValidationDataNorAWritableFolder)
               HasSubstr("host saw: val hidden, data folder hidden, scratch read-only"));
   EXPECT_THAT(e.message(), HasSubstr("host files in /tmp: 1"));  // a /tmp of its own
   EXPECT_THAT(e.message(), Not(HasSubstr("WRITTEN")));
+}
+
+// A model.py that carries the validation text (TEXT, filled in by the test
+// as anyone who knew the public text and its split could): every 3-token
+// context of it maps to the token after it.
+constexpr char kMemorizerModelPy[] = R"PY(
+import torch
+TEXT = %s
+KNOWN = {tuple(TEXT[i:i + 3]): TEXT[i + 3] for i in range(len(TEXT) - 3)}
+class Memorizer(torch.nn.Module):
+    def forward(self, idx):
+        out = torch.zeros(idx.shape[0], idx.shape[1], 50257)
+        for r, row in enumerate(idx.tolist()):
+            for t in range(2, len(row)):
+                nxt = KNOWN.get(tuple(row[t - 2:t + 1]))
+                if nxt is not None:
+                    out[r, t, nxt] = 40.0
+        return out
+def build_model(config):
+    return Memorizer()
+)PY";
+
+// With a held-out split in the data (which the training sandbox never shows),
+// a model that knows the validation text ends as wrong-answer
+// (memorized-validation): its validation loss is near 0, its held-out loss
+// that of a guess.
+TEST_F(TrainingJobTest, CarriedValidationTextIsCaughtByTheHeldOutSplit) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> id(0, 499);
+  auto random_text = [&]() {
+    std::vector<uint16_t> tokens(4000);
+    for (uint16_t& t : tokens) t = static_cast<uint16_t>(id(rng));
+    return tokens;
+  };
+  const std::vector<uint16_t> val = random_text();
+  ASSERT_TRUE(training::WriteShard(data_ + "/val_000000.bin", val).ok());
+  ASSERT_TRUE(training::WriteShard(data_ + "/holdout_000000.bin", random_text()).ok());
+  std::string text = "[";
+  for (uint16_t t : val) absl::StrAppend(&text, t, ",");
+  text += "]";
+  v1::Job job = Job(1);
+  job.mutable_training()->set_nproc(1);
+  (*job.mutable_solution()->mutable_files())["train.py"] = kCheckpointTrainPy;
+  (*job.mutable_solution()->mutable_files())["model.py"] =
+      absl::StrFormat(kMemorizerModelPy, text);
+  (*job.mutable_solution()->mutable_knobs())["VAL_PATH"] = data_ + "/val_000000.bin";
+  const v1::Evaluation e = Run(job);
+  EXPECT_EQ(e.outcome(), v1::OUTCOME_WRONG_ANSWER) << e.message();
+  EXPECT_EQ(e.training().training_outcome(), "ok");
+  EXPECT_EQ(e.training().eval_outcome(), "memorized-validation");
+  EXPECT_THAT(e.message(), HasSubstr("knows the validation text"));
 }
 
 // Multi-fidelity: an evaluation at half fidelity trains half the steps (and

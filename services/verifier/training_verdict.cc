@@ -46,11 +46,15 @@ std::string FirstLine(const std::string& s, size_t limit = 600) {
   return s.substr(0, s.find('\n')).substr(0, limit);
 }
 
-// The evaluator's causal check: a model whose outputs at a position change
-// with later tokens reads the answer.
-bool CausalLeak(const v1::Evaluation& e) {
-  return e.training().eval_outcome() == "causal-leak" ||
-         absl::StartsWith(e.message(), "causal-leak");
+// The evaluator's checks that a model reads the answer: outputs at a
+// position that change with later tokens (causal-leak), or a validation loss
+// far below the held-out split's (memorized-validation: it carries the
+// validation text). The name of the one that fired, or "".
+std::string ReadsTheAnswer(const v1::Evaluation& e) {
+  for (const char* check : {"causal-leak", "memorized-validation"})
+    if (e.training().eval_outcome() == check || absl::StartsWith(e.message(), check))
+      return check;
+  return "";
 }
 
 // Whether runs given different seeds answered them: kIdentical when two or
@@ -164,8 +168,8 @@ v1::Verification DecideTraining(const v1::Verification& claim, const v1::ReplayB
       ev->add_replay_workers(e.worker_id());
     if (e.outcome() == v1::OUTCOME_FROZEN_EDIT) {
       Note(&hack, v1::VERDICT_REJECTED_HACK, "frozen-edit", what);
-    } else if (e.outcome() == v1::OUTCOME_WRONG_ANSWER && CausalLeak(e)) {
-      Note(&hack, v1::VERDICT_REJECTED_HACK, "causal-leak", what);
+    } else if (e.outcome() == v1::OUTCOME_WRONG_ANSWER && !ReadsTheAnswer(e).empty()) {
+      Note(&hack, v1::VERDICT_REJECTED_HACK, ReadsTheAnswer(e), what);
     } else if (e.outcome() == v1::OUTCOME_WRONG_ANSWER) {
       Note(&wrong, v1::VERDICT_REJECTED_WRONG, "wrong-on-replay", what);
     } else if (e.outcome() != v1::OUTCOME_OK) {

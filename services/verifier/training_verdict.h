@@ -26,8 +26,10 @@ inline constexpr double kTargetSignificance = 0.01;
 // medians, gain, Welch test and noise floor it holds; for train-target the
 // candidate's mean loss and the target test's t and p) of a copy of `claim`.
 // Reasons by outcome, in this precedence:
-//   rejected-hack   "frozen-edit", "causal-leak", "ignores-seed" (bit-identical
-//                   bpb and loss for different seeds, where the incumbent's vary)
+//   rejected-hack   "frozen-edit", "causal-leak", "memorized-validation" (the
+//                   validation loss far below the held-out split's), "ignores-seed"
+//                   (bit-identical bpb and loss for different seeds, where the
+//                   incumbent's vary)
 //   rejected-wrong  "wrong-on-replay" (non-finite, collapsed, bad output)
 //   rejected-flaky  "failed-on-replay" (over budget, crash, no evaluation, ...),
 //                   "incumbent-failed"

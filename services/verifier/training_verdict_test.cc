@@ -219,6 +219,18 @@ TEST(TrainingVerdict, RejectsACausalLeakAsAHack) {
   EXPECT_EQ(by_message.reason(), "causal-leak");
 }
 
+TEST(TrainingVerdict, RejectsMemorizedValidationAsAHack) {
+  const v1::Verification v = WithOneBadReplay(Failed(
+      v1::OUTCOME_WRONG_ANSWER, "memorized-validation",
+      "the validation loss 0.41 is far below the held-out loss 4.40: the model knows the "
+      "validation text"));
+  EXPECT_EQ(v.outcome(), v1::VERDICT_REJECTED_HACK);
+  EXPECT_EQ(v.reason(), "memorized-validation");
+  const v1::Verification by_message = WithOneBadReplay(
+      Failed(v1::OUTCOME_WRONG_ANSWER, "", "memorized-validation: the validation loss ..."));
+  EXPECT_EQ(by_message.reason(), "memorized-validation");
+}
+
 TEST(TrainingVerdict, RejectsANonFiniteLossAsWrong) {
   for (const char* eval : {"non-finite", "collapsed", "bad-output"}) {
     const v1::Verification v =

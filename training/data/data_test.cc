@@ -313,6 +313,57 @@ TEST_F(PrepareTest, SameInputsSameBytesAndDisjointSplits) {
   EXPECT_EQ(manifest["tokenizer"]["vocab_bpe_sha256"].get<std::string>().size(), 64u);
 }
 
+// A held-out split: documents of neither training nor validation, chosen by
+// their own seed; the same seed, the same split; none without a fraction.
+TEST_F(PrepareTest, AHeldOutSplitLeavesTrainingAndKeepsValidation) {
+  const std::string plain = FreshDir("prepare_plain"), a = FreshDir("prepare_holdout_a"),
+                    b = FreshDir("prepare_holdout_b");
+  absl::StatusOr<PrepareSummary> none = PrepareData(Options(plain));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->holdout.shards.empty());
+  WriteBytes(a + "/holdout_000007.bin", "stale");  // an earlier run's shard goes
+  PrepareOptions o = Options(a);
+  o.holdout_fraction = 0.3;
+  o.holdout_seed = 77;
+  absl::StatusOr<PrepareSummary> held = PrepareData(o);
+  ASSERT_TRUE(held.ok()) << held.status();
+  o.out_dir = b;
+  ASSERT_TRUE(PrepareData(o).ok());
+  EXPECT_FALSE(fs::exists(a + "/holdout_000007.bin"));
+  for (const std::string& name : held->holdout.shards)
+    EXPECT_EQ(*ReadWholeFile(a + "/" + name), *ReadWholeFile(b + "/" + name)) << name;
+
+  auto bpe = Gpt2Bpe::Load(kVocabDir);
+  ASSERT_TRUE(bpe.ok());
+  const auto train = Documents(**bpe, a, held->train.shards);
+  const auto val = Documents(**bpe, a, held->val.shards);
+  const auto holdout = Documents(**bpe, a, held->holdout.shards);
+  ASSERT_GT(holdout.size(), 0u);
+  EXPECT_EQ(static_cast<int64_t>(holdout.size()), held->holdout.documents);
+  // Validation is the same as without a held-out split; the held-out
+  // documents come out of training only.
+  EXPECT_EQ(val, Documents(**bpe, plain, none->val.shards));
+  EXPECT_EQ(train.size() + holdout.size(), static_cast<size_t>(none->train.documents));
+  const std::set<std::string> train_set(train.begin(), train.end());
+  const std::set<std::string> val_set(val.begin(), val.end());
+  for (const std::string& doc : holdout) {
+    EXPECT_EQ(train_set.count(doc), 0u) << doc;
+    EXPECT_EQ(val_set.count(doc), 0u) << doc;
+  }
+  const auto manifest = nlohmann::json::parse(*ReadWholeFile(a + "/manifest.json"));
+  EXPECT_EQ(manifest["holdout_seed"], 77);
+  EXPECT_EQ(manifest["holdout"]["documents"], held->holdout.documents);
+  EXPECT_EQ(manifest["inputs"][0]["holdout_documents"], held->holdout.documents);
+  EXPECT_FALSE(nlohmann::json::parse(*ReadWholeFile(plain + "/manifest.json")).contains("holdout"));
+
+  // Another seed, another split.
+  o.out_dir = FreshDir("prepare_holdout_c");
+  o.holdout_seed = 78;
+  absl::StatusOr<PrepareSummary> other = PrepareData(o);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(Documents(**bpe, o.out_dir, other->holdout.shards), holdout);
+}
+
 TEST_F(PrepareTest, ClearErrors) {
   const std::string out = FreshDir("prepare_errors");
   PrepareOptions o = Options(out + "/out");
@@ -389,6 +440,29 @@ TEST(DataMain, UsageErrors) {
   EXPECT_EQ(RunDataMain({"prepare", "--vocab=v", "--out=x", "--bogus=1", "f"}), 2);
   EXPECT_EQ(RunDataMain({"prepare", "--vocab=v", "--out=x", "--seed=abc", "f"}), 2);
   EXPECT_EQ(RunDataMain({"prepare", "--vocab=v", "--out=x", "--val-fraction=1.5", "f"}), 1);
+  EXPECT_EQ(RunDataMain({"prepare", "--vocab=v", "--out=x", "--holdout-fraction=1", "f"}), 2);
+  EXPECT_EQ(RunDataMain({"prepare", "--vocab=v", "--out=x", "--holdout-fraction=-0.1", "f"}), 2);
+  EXPECT_EQ(RunDataMain({"prepare", "--vocab=v", "--out=x", "--holdout-seed=5", "f"}), 2);
+}
+
+// Without --holdout-seed the held-out split's seed is drawn afresh (secret),
+// and kept in the manifest.
+TEST(DataMain, AHeldOutSeedIsDrawnWhenNotGiven) {
+  SKIP_WITHOUT(kVocabDir + "/encoder.json");
+  SKIP_WITHOUT(kBooksDir + "/carroll-alice.txt");
+  const std::string alice = kBooksDir + "/carroll-alice.txt";
+  std::vector<uint64_t> seeds;
+  for (const char* name : {"cli_holdout_1", "cli_holdout_2"}) {
+    const std::string out = FreshDir(name) + "/out";
+    ASSERT_EQ(RunDataMain({"prepare", "--vocab=" + kVocabDir, "--out", out,
+                           "--holdout-fraction=0.2", "--paragraphs=5", alice}),
+              0);
+    const auto manifest = nlohmann::json::parse(*ReadWholeFile(out + "/manifest.json"));
+    EXPECT_GT(manifest["holdout"]["documents"].get<int>(), 0);
+    EXPECT_TRUE(ReadShard(out + "/holdout_000000.bin").ok());
+    seeds.push_back(manifest["holdout_seed"].get<uint64_t>());
+  }
+  EXPECT_NE(seeds[0], seeds[1]);
 }
 
 }  // namespace

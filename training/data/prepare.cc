@@ -83,7 +83,19 @@ absl::Status CheckOptions(const PrepareOptions& o) {
     return absl::InvalidArgumentError("--shard-tokens must be between 1 and 2147483647");
   if (o.paragraphs_per_document < 1)
     return absl::InvalidArgumentError("--paragraphs must be at least 1");
+  if (!(o.holdout_fraction >= 0 && o.holdout_fraction < 1))
+    return absl::InvalidArgumentError("--holdout-fraction must be at least 0 and below 1");
   return absl::OkStatus();
+}
+
+enum class Split { kTrain, kVal, kHoldout };
+
+// Validation by `seed`; of the rest, the held-out share by `holdout_seed`.
+Split SplitOf(absl::string_view document, const PrepareOptions& o) {
+  if (InValidation(document, o.seed, o.val_fraction)) return Split::kVal;
+  if (o.holdout_fraction > 0 && InValidation(document, o.holdout_seed, o.holdout_fraction))
+    return Split::kHoldout;
+  return Split::kTrain;
 }
 
 absl::Status MakeOutputDir(const std::string& dir) {
@@ -98,9 +110,10 @@ absl::Status MakeOutputDir(const std::string& dir) {
 // Shards of an earlier run that this one did not write again would be read
 // as part of the data.
 void RemoveStaleShards(const std::string& dir, const PrepareSummary& summary) {
-  static const std::regex kShardName(R"((train|val)_\d{6}\.bin)");
+  static const std::regex kShardName(R"((train|val|holdout)_\d{6}\.bin)");
   std::vector<std::string> written = summary.train.shards;
   written.insert(written.end(), summary.val.shards.begin(), summary.val.shards.end());
+  written.insert(written.end(), summary.holdout.shards.begin(), summary.holdout.shards.end());
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
@@ -119,15 +132,21 @@ nlohmann::ordered_json SplitJson(const SplitSummary& s) {
 // inputs' total size.
 absl::StatusOr<uint64_t> CheckSplit(const PrepareOptions& o) {
   uint64_t total_bytes = 0;
-  int64_t train = 0, val = 0;
+  int64_t train = 0, val = 0, holdout = 0;
   for (const std::string& path : o.inputs) {
     absl::StatusOr<std::string> text = ReadWholeFile(path);
     if (!text.ok()) return text.status();
     total_bytes += text->size();
-    for (absl::string_view document : SplitDocuments(*text, o.paragraphs_per_document))
-      ++(InValidation(document, o.seed, o.val_fraction) ? val : train);
+    for (absl::string_view document : SplitDocuments(*text, o.paragraphs_per_document)) {
+      const Split split = SplitOf(document, o);
+      ++(split == Split::kVal ? val : split == Split::kHoldout ? holdout : train);
+    }
   }
-  if (train + val == 0)
+  if (o.holdout_fraction > 0 && holdout == 0)
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no document landed in the held-out split (", train + holdout, " documents outside "
+        "validation): raise --holdout-fraction or lower --paragraphs"));
+  if (train + val + holdout == 0)
     return absl::InvalidArgumentError("the inputs hold no text (every file is empty or blank)");
   if (val == 0)
     return absl::FailedPreconditionError(absl::StrCat(
@@ -197,7 +216,8 @@ absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& o) {
     return s;
 
   PrepareSummary summary;
-  ShardWriter train(o.out_dir, "train", o.shard_tokens), val(o.out_dir, "val", o.shard_tokens);
+  ShardWriter train(o.out_dir, "train", o.shard_tokens), val(o.out_dir, "val", o.shard_tokens),
+      holdout(o.out_dir, "holdout", o.shard_tokens);
   nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
   constexpr uint64_t kReportEvery = 8 << 20;
   uint64_t done_bytes = 0, next_report = kReportEvery;
@@ -205,18 +225,22 @@ absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& o) {
   for (const std::string& path : o.inputs) {
     absl::StatusOr<std::string> text = ReadWholeFile(path);
     if (!text.ok()) return text.status();
-    int64_t documents = 0, val_documents = 0;
+    int64_t documents = 0, val_documents = 0, holdout_documents = 0;
     for (absl::string_view document : SplitDocuments(*text, o.paragraphs_per_document)) {
-      const bool in_val = InValidation(document, o.seed, o.val_fraction);
+      const Split which = SplitOf(document, o);
       ids.assign(1, Gpt2Bpe::kEndOfText);
       (*bpe)->Encode(document, &ids);
-      SplitSummary& split = in_val ? summary.val : summary.train;
-      if (absl::Status s = (in_val ? val : train).Add(ids); !s.ok()) return s;
+      SplitSummary& split = which == Split::kVal       ? summary.val
+                            : which == Split::kHoldout ? summary.holdout
+                                                       : summary.train;
+      ShardWriter& writer = which == Split::kVal ? val : which == Split::kHoldout ? holdout : train;
+      if (absl::Status s = writer.Add(ids); !s.ok()) return s;
       ++split.documents;
       split.tokens += static_cast<int64_t>(ids.size());
       split.bytes += static_cast<int64_t>(document.size());
       ++documents;
-      val_documents += in_val;
+      val_documents += which == Split::kVal;
+      holdout_documents += which == Split::kHoldout;
       done_bytes += document.size();
       if (o.progress != nullptr && done_bytes >= next_report) {
         *o.progress << absl::StrFormat("data prepare: %.1f of %.1f MB tokenized, %d tokens\n",
@@ -225,13 +249,19 @@ absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& o) {
         next_report = done_bytes + kReportEvery;
       }
     }
-    inputs.push_back({{"path", path}, {"bytes", text->size()}, {"sha256", auth::Sha256Hex(*text)},
-                      {"documents", documents}, {"val_documents", val_documents}});
+    nlohmann::ordered_json input = {{"path", path}, {"bytes", text->size()},
+                                    {"sha256", auth::Sha256Hex(*text)},
+                                    {"documents", documents}, {"val_documents", val_documents}};
+    if (o.holdout_fraction > 0) input["holdout_documents"] = holdout_documents;
+    inputs.push_back(std::move(input));
   }
   if (absl::Status s = train.Finish(); !s.ok()) return s;
   if (absl::Status s = val.Finish(); !s.ok()) return s;
+  if (o.holdout_fraction > 0)
+    if (absl::Status s = holdout.Finish(); !s.ok()) return s;
   summary.train.shards = train.shards();
   summary.val.shards = val.shards();
+  summary.holdout.shards = holdout.shards();
   RemoveStaleShards(o.out_dir, summary);
 
   absl::StatusOr<std::string> encoder = ReadWholeFile(o.vocab_dir + "/encoder.json");
@@ -254,6 +284,14 @@ absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& o) {
       {"inputs", inputs},
       {"train", SplitJson(summary.train)},
       {"val", SplitJson(summary.val)}};
+  if (o.holdout_fraction > 0) {
+    // The seed stays here, on the data's own machines: no training process
+    // or model host sees this file, and the split is only worth something
+    // while those who write candidates do not know it.
+    manifest["holdout_fraction"] = o.holdout_fraction;
+    manifest["holdout_seed"] = o.holdout_seed;
+    manifest["holdout"] = SplitJson(summary.holdout);
+  }
   // A path that is not UTF-8 is kept, with U+FFFD for its stray bytes.
   const std::string json =
       manifest.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

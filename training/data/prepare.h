@@ -19,6 +19,12 @@ struct PrepareOptions {
   std::vector<std::string> inputs;       // plain-text files, in this order
   double val_fraction = 0.1;             // of documents, in (0, 1)
   uint64_t seed = 1;
+  // A held-out split, in [0, 1): the share of the documents not in
+  // validation that go to holdout_*.bin instead of training, chosen by
+  // holdout_seed (secret: ratchet's evaluator compares a run's validation
+  // loss with its loss there, docs/training.md). 0: none.
+  double holdout_fraction = 0;
+  uint64_t holdout_seed = 0;
   int64_t shard_tokens = 100'000'000;    // the speedrun's shard size
   int paragraphs_per_document = 20;
   std::ostream* progress = nullptr;      // a line every few MB of input, or none
@@ -32,11 +38,12 @@ struct SplitSummary {
 };
 
 struct PrepareSummary {
-  SplitSummary train, val;
+  SplitSummary train, val, holdout;
 };
 
-// Writes out_dir/{train,val}_NNNNNN.bin, token_bytes.bin and manifest.json;
-// the same inputs and options give byte-identical files.
+// Writes out_dir/{train,val,holdout}_NNNNNN.bin (holdout only with a
+// holdout_fraction), token_bytes.bin and manifest.json; the same inputs and
+// options give byte-identical files.
 absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& options);
 
 // A file's documents: groups of `paragraphs` consecutive paragraphs (runs of

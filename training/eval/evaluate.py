@@ -24,6 +24,13 @@ What it defends, by design:
   give the same logits (bad-output). Collapse: every position's logits equal,
   or one token the argmax at >= 99.5% of positions (collapsed). Non-finite
   logits, wrong shapes or types: non-finite / bad-output.
+- Validation text carried in the candidate's own files (a model that looks
+  up the next token of contexts it was given in its source): where the data
+  has a held-out split (`ratchet data prepare --holdout-fraction`, chosen by
+  a secret seed), the same host also scores held-out windows, and a
+  validation loss far below the held-out loss is memorized-validation. Text
+  drawn from the whole corpus lowers both alike and is not caught: the
+  corpus must be large against what a candidate can carry.
 What it does not defend: a host that escapes its sandbox; a checkpoint that is
 not what training produced (the verifier replays training for that); a model
 that detects the perturbation text statistically and leaks only on real text
@@ -58,6 +65,12 @@ HEADER = struct.Struct("<4sQ")
 VOCAB = shards.VOCAB_SIZE
 CAUSAL_RTOL = 1e-3       # of the largest |logit| compared; a leak moves logits by O(1)
 REPEAT_RTOL = 1e-3
+# Validation below held-out by more than both of these is memorized-validation:
+# a share of the held-out loss (two document sets of one corpus differ by a
+# few percent for an honest model) and standard errors of the difference of
+# the per-window means.
+HOLDOUT_MARGIN = 0.10
+HOLDOUT_Z = 5.0
 COLLAPSE_ARGMAX_FRACTION = 0.995
 
 
@@ -217,6 +230,7 @@ class Score:
         self.first_row = None
         self.row_spread = 0.0
         self.seconds = 0.0
+        self.window_losses = []  # mean nats of each scored window
 
     def add(self, logits, targets):
         started = time.time()
@@ -234,6 +248,7 @@ class Score:
         nats = -torch.log_softmax(x, dim=-1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
         nbytes = self.token_bytes[y]
         self.nats += float(nats.sum())
+        self.window_losses.extend(nats.mean(dim=-1).cpu().tolist())
         self.nats_with_bytes += float((nats * (nbytes > 0)).sum())
         self.tokens += y.numel()
         self.bytes += int(nbytes.sum())
@@ -318,8 +333,41 @@ def run_checks_and_score(host, check_host, windows, val_tokens, score, batch_siz
     return stats
 
 
+def compare_with_holdout(host, data, val_score, token_bytes, device, count, seq_len, seed,
+                         batch_size):
+    """Scores `count` held-out windows (-1: as many as validation's) with the
+    validation's host; raises memorized-validation when the validation loss is
+    far below them. Returns the figures for the result."""
+    tokens = shards.read_split(data, "holdout").astype(np.int64)
+    if tokens.size and tokens.max() >= VOCAB:
+        raise Failure("error", "held-out token id %d >= %d" % (tokens.max(), VOCAB))
+    if count < 0:
+        count = len(val_score.window_losses)
+    starts = choose_windows(tokens, count, seq_len, seed + 1)
+    windows = tokens[starts[:, None] + np.arange(seq_len + 1)[None, :]]
+    held = Score(token_bytes, device)
+    for i in range(0, len(windows), batch_size):
+        batch = windows[i:i + batch_size]
+        held.add(host.forward(batch[:, :-1]), batch[:, 1:])
+    v = np.array(val_score.window_losses)
+    h = np.array(held.window_losses)
+    gap = float(h.mean() - v.mean())
+    se = math.sqrt((v.var(ddof=1) / len(v) if len(v) > 1 else 0.0) +
+                   (h.var(ddof=1) / len(h) if len(h) > 1 else 0.0))
+    figures = {"holdout_loss": float(held.nats / held.tokens), "holdout_windows": len(h),
+               "holdout_gap": gap, "holdout_z": gap / se if se > 0 else None}
+    if gap > HOLDOUT_MARGIN * h.mean() and gap > HOLDOUT_Z * se:
+        raise Failure("memorized-validation",
+                      "the validation loss %.4f is far below the held-out loss %.4f (%d "
+                      "windows; %.1f standard errors, %.0f%% of it): the model knows the "
+                      "validation text" % (v.mean(), h.mean(), len(h), gap / se if se else
+                                           float("inf"), 100 * gap / h.mean()))
+    return figures
+
+
 def evaluate(model_dir, checkpoint, val_data, windows, seq_len, seed, device="cpu",
-             batch_size=8, causal_batches=2, host_timeout=900.0, host_wrapper=None):
+             batch_size=8, causal_batches=2, host_timeout=900.0, host_wrapper=None,
+             holdout_windows=-1):
     """The result dict for one checkpoint (see the module comment)."""
     started = time.time()
     result = {"outcome": "ok", "message": "", "bpb": None, "loss": None, "tokens": 0,
@@ -352,6 +400,9 @@ def evaluate(model_dir, checkpoint, val_data, windows, seq_len, seed, device="cp
         collapsed = score.collapse()
         if collapsed:
             raise Failure("collapsed", collapsed)
+        if shards.shard_paths(val_data, "holdout") and holdout_windows != 0:
+            result.update(compare_with_holdout(hosts[0], val_data, score, token_bytes, device,
+                                               holdout_windows, seq_len, seed, batch_size))
     except Failure as failure:
         result.update(outcome=failure.outcome, message=str(failure))
     except (shards.ShardError, OSError) as exc:
@@ -386,12 +437,15 @@ def main(argv=None):
                         help="seconds the model host may take for one answer")
     parser.add_argument("--host-wrapper", default=None,
                         help="command prefix for the model host (a sandbox)")
+    parser.add_argument("--holdout-windows", type=int, default=-1,
+                        help="held-out windows scored beside validation where --val-data "
+                             "has holdout_*.bin (-1: as many as validation's; 0: none)")
     args = parser.parse_args(argv)
     if args.seq_len < 1 or args.batch_size < 1:
         parser.error("--seq-len and --batch-size must be positive")
     result = evaluate(args.model_dir, args.checkpoint, args.val_data, args.windows, args.seq_len,
                       args.seed, args.device, args.batch_size, args.causal_batches,
-                      args.host_timeout, args.host_wrapper)
+                      args.host_timeout, args.host_wrapper, args.holdout_windows)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as f:
         json.dump(result, f, indent=2)

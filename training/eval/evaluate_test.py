@@ -247,6 +247,103 @@ def torchrun_command(nproc):
     return command + [os.path.join(GPT_TINY, "train.py")]
 
 
+# Carries the validation text in its own source (as anyone who knows the
+# public text and the split could write it): a table from each 3-token
+# context of that text to the token after it, looked up at every position.
+# Causal, deterministic, finite and not collapsed.
+MEMORIZER = BIGRAM.replace("def build_model(config):", """
+KNOWN = {}
+
+def _learn(text):
+    for i in range(len(text) - 3):
+        KNOWN[tuple(text[i:i + 3])] = text[i + 3]
+
+class Memorizer(Bigram):
+    def forward(self, idx):
+        out = super().forward(idx)
+        rows = idx.tolist()
+        for r, row in enumerate(rows):
+            for t in range(2, len(row)):
+                nxt = KNOWN.get(tuple(row[t - 2:t + 1]))
+                if nxt is not None:
+                    out[r, t, nxt] += 40.0
+        return out
+
+def build_model(config):
+    return Memorizer(config)
+
+def unused(config):""")
+
+
+def write_text_data(folder, val, holdout, vocab_used=400, seed=3):
+    """Validation and held-out splits of independent random text over a small
+    part of the vocabulary (what two sets of documents are to a model that
+    has learnt neither), and token byte lengths of 1-6."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    tokens = {}
+    for split, n in (("train", 2000), ("val", val), ("holdout", holdout)):
+        tokens[split] = rng.integers(0, vocab_used, size=n)
+        shards.write_shard(os.path.join(folder, "%s_000.bin" % split), tokens[split])
+    lengths = rng.integers(1, 7, size=VOCAB)
+    lengths[50256] = 0
+    shards.write_token_bytes(os.path.join(folder, "token_bytes.bin"), lengths)
+    return tokens
+
+
+class HoldoutTest(unittest.TestCase):
+    """A held-out split beside validation: an honest model scores alike on
+    both; one that carries the validation text is memorized-validation."""
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ratchet-holdout-test-")
+        cls.data = os.path.join(cls.tmp, "data")
+        cls.tokens = write_text_data(cls.data, 16 * (SEQ_LEN + 1), 16 * (SEQ_LEN + 1))
+        cls.config = {"vocab_size": VOCAB, "rank": 8}
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def run_model(self, name, source, data=None, **kwargs):
+        folder = os.path.join(self.tmp, name)
+        checkpoint, _ = write_model(folder, source, self.config)
+        return evaluate.evaluate(folder, checkpoint, data or self.data, 0, SEQ_LEN, seed=5,
+                                 batch_size=4, **kwargs)
+
+    def memorizer_of(self, text):
+        return MEMORIZER + "\n_learn(%r)\n" % [int(t) for t in text]
+
+    def test_an_honest_model_scores_alike_on_both(self):
+        result = self.run_model("honest", BIGRAM)
+        self.assertEqual(result["outcome"], "ok", result["message"])
+        self.assertEqual(result["holdout_windows"], 16)
+        self.assertLess(abs(result["holdout_gap"]), 0.05 * result["holdout_loss"], result)
+
+    def test_carried_validation_text_is_memorized_validation(self):
+        result = self.run_model("memorizer", self.memorizer_of(self.tokens["val"]))
+        self.assertEqual(result["outcome"], "memorized-validation", result)
+        self.assertIn("knows the validation text", result["message"])
+
+    def test_text_it_cannot_know_is_not_caught_and_not_needed(self):
+        # Carrying the held-out text instead only lowers the held-out loss.
+        result = self.run_model("knows_holdout", self.memorizer_of(self.tokens["holdout"]))
+        self.assertEqual(result["outcome"], "ok", result["message"])
+        self.assertLess(result["holdout_gap"], 0)
+
+    def test_without_a_held_out_split_or_with_none_asked_nothing_is_compared(self):
+        plain = os.path.join(self.tmp, "plain")
+        os.makedirs(plain, exist_ok=True)
+        for name in ("train_000.bin", "val_000.bin", "token_bytes.bin"):
+            shutil.copy(os.path.join(self.data, name), plain)
+        text = self.memorizer_of(self.tokens["val"])
+        for result in (self.run_model("memorizer_plain", text, data=plain),
+                       self.run_model("memorizer_none", text, holdout_windows=0)):
+            self.assertEqual(result["outcome"], "ok", result["message"])
+            self.assertNotIn("holdout_loss", result)
+            self.assertLess(result["loss"], 1.0)  # what the check is there for
+
+
 @unittest.skipUnless(torch.cuda.is_available(), "needs a GPU (training_eval.cuda)")
 class CudaEvaluatorTest(EvaluatorFixture):
     """The evaluator on a GPU: page-locked logits buffers, the same BPB as on
