@@ -238,8 +238,17 @@ class EvaluatorTest(EvaluatorFixture):
             self.assertIn(key, result)
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def torchrun_command(nproc):
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=%d" % nproc]
+    # A port of its own: torchrun's default, 29500, may be another run's.
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=%d" % nproc,
+               "--master_addr=127.0.0.1", "--master_port=%d" % free_port()]
     if sys.version_info >= (3, 11) and torch.__version__ < "2":
         # torch 1.13's launcher cannot parse its default "--redirects 0" on
         # Python 3.11 (enum change); any explicit redirect works around it.
