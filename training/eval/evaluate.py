@@ -198,13 +198,13 @@ class ModelHost:
             os.close(fd)
 
 
-def choose_windows(tokens, count, seq_len, seed):
+def choose_windows(tokens, count, seq_len, seed, split="validation"):
     """Start offsets of `count` non-overlapping windows of seq_len + 1 tokens;
     all of them when count is 0 or at least the number available."""
     available = len(tokens) // (seq_len + 1)
     if available == 0:
-        raise Failure("error", "validation data holds %d tokens, fewer than one window of %d"
-                      % (len(tokens), seq_len + 1))
+        raise Failure("error", "%s data holds %d tokens, fewer than one window of %d"
+                      % (split, len(tokens), seq_len + 1))
     if count <= 0 or count >= available:
         picked = np.arange(available)
     else:
@@ -343,7 +343,7 @@ def compare_with_holdout(host, data, val_score, token_bytes, device, count, seq_
         raise Failure("error", "held-out token id %d >= %d" % (tokens.max(), VOCAB))
     if count < 0:
         count = len(val_score.window_losses)
-    starts = choose_windows(tokens, count, seq_len, seed + 1)
+    starts = choose_windows(tokens, count, seq_len, seed + 1, "held-out")
     windows = tokens[starts[:, None] + np.arange(seq_len + 1)[None, :]]
     held = Score(token_bytes, device)
     for i in range(0, len(windows), batch_size):
