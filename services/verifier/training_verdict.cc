@@ -168,8 +168,9 @@ v1::Verification DecideTraining(const v1::Verification& claim, const v1::ReplayB
       ev->add_replay_workers(e.worker_id());
     if (e.outcome() == v1::OUTCOME_FROZEN_EDIT) {
       Note(&hack, v1::VERDICT_REJECTED_HACK, "frozen-edit", what);
-    } else if (e.outcome() == v1::OUTCOME_WRONG_ANSWER && !ReadsTheAnswer(e).empty()) {
-      Note(&hack, v1::VERDICT_REJECTED_HACK, ReadsTheAnswer(e), what);
+    } else if (const std::string check = ReadsTheAnswer(e);
+               e.outcome() == v1::OUTCOME_WRONG_ANSWER && !check.empty()) {
+      Note(&hack, v1::VERDICT_REJECTED_HACK, check, what);
     } else if (e.outcome() == v1::OUTCOME_WRONG_ANSWER) {
       Note(&wrong, v1::VERDICT_REJECTED_WRONG, "wrong-on-replay", what);
     } else if (e.outcome() != v1::OUTCOME_OK) {

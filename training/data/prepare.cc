@@ -88,14 +88,14 @@ absl::Status CheckOptions(const PrepareOptions& o) {
   return absl::OkStatus();
 }
 
-enum class Split { kTrain, kVal, kHoldout };
+enum Split { kTrain, kVal, kHoldout, kSplits };
 
 // Validation by `seed`; of the rest, the held-out share by `holdout_seed`.
 Split SplitOf(absl::string_view document, const PrepareOptions& o) {
-  if (InValidation(document, o.seed, o.val_fraction)) return Split::kVal;
+  if (InValidation(document, o.seed, o.val_fraction)) return kVal;
   if (o.holdout_fraction > 0 && InValidation(document, o.holdout_seed, o.holdout_fraction))
-    return Split::kHoldout;
-  return Split::kTrain;
+    return kHoldout;
+  return kTrain;
 }
 
 absl::Status MakeOutputDir(const std::string& dir) {
@@ -132,16 +132,15 @@ nlohmann::ordered_json SplitJson(const SplitSummary& s) {
 // inputs' total size.
 absl::StatusOr<uint64_t> CheckSplit(const PrepareOptions& o) {
   uint64_t total_bytes = 0;
-  int64_t train = 0, val = 0, holdout = 0;
+  int64_t count[kSplits] = {};
   for (const std::string& path : o.inputs) {
     absl::StatusOr<std::string> text = ReadWholeFile(path);
     if (!text.ok()) return text.status();
     total_bytes += text->size();
-    for (absl::string_view document : SplitDocuments(*text, o.paragraphs_per_document)) {
-      const Split split = SplitOf(document, o);
-      ++(split == Split::kVal ? val : split == Split::kHoldout ? holdout : train);
-    }
+    for (absl::string_view document : SplitDocuments(*text, o.paragraphs_per_document))
+      ++count[SplitOf(document, o)];
   }
+  const int64_t train = count[kTrain], val = count[kVal], holdout = count[kHoldout];
   if (o.holdout_fraction > 0 && holdout == 0)
     return absl::FailedPreconditionError(absl::StrCat(
         "no document landed in the held-out split (", train + holdout, " documents outside "
@@ -216,8 +215,10 @@ absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& o) {
     return s;
 
   PrepareSummary summary;
-  ShardWriter train(o.out_dir, "train", o.shard_tokens), val(o.out_dir, "val", o.shard_tokens),
-      holdout(o.out_dir, "holdout", o.shard_tokens);
+  ShardWriter writers[kSplits] = {{o.out_dir, "train", o.shard_tokens},
+                                  {o.out_dir, "val", o.shard_tokens},
+                                  {o.out_dir, "holdout", o.shard_tokens}};
+  SplitSummary* summaries[kSplits] = {&summary.train, &summary.val, &summary.holdout};
   nlohmann::ordered_json inputs = nlohmann::ordered_json::array();
   constexpr uint64_t kReportEvery = 8 << 20;
   uint64_t done_bytes = 0, next_report = kReportEvery;
@@ -225,22 +226,17 @@ absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& o) {
   for (const std::string& path : o.inputs) {
     absl::StatusOr<std::string> text = ReadWholeFile(path);
     if (!text.ok()) return text.status();
-    int64_t documents = 0, val_documents = 0, holdout_documents = 0;
+    int64_t documents[kSplits] = {};
     for (absl::string_view document : SplitDocuments(*text, o.paragraphs_per_document)) {
       const Split which = SplitOf(document, o);
       ids.assign(1, Gpt2Bpe::kEndOfText);
       (*bpe)->Encode(document, &ids);
-      SplitSummary& split = which == Split::kVal       ? summary.val
-                            : which == Split::kHoldout ? summary.holdout
-                                                       : summary.train;
-      ShardWriter& writer = which == Split::kVal ? val : which == Split::kHoldout ? holdout : train;
-      if (absl::Status s = writer.Add(ids); !s.ok()) return s;
+      if (absl::Status s = writers[which].Add(ids); !s.ok()) return s;
+      SplitSummary& split = *summaries[which];
       ++split.documents;
       split.tokens += static_cast<int64_t>(ids.size());
       split.bytes += static_cast<int64_t>(document.size());
-      ++documents;
-      val_documents += which == Split::kVal;
-      holdout_documents += which == Split::kHoldout;
+      ++documents[which];
       done_bytes += document.size();
       if (o.progress != nullptr && done_bytes >= next_report) {
         *o.progress << absl::StrFormat("data prepare: %.1f of %.1f MB tokenized, %d tokens\n",
@@ -251,17 +247,16 @@ absl::StatusOr<PrepareSummary> PrepareData(const PrepareOptions& o) {
     }
     nlohmann::ordered_json input = {{"path", path}, {"bytes", text->size()},
                                     {"sha256", auth::Sha256Hex(*text)},
-                                    {"documents", documents}, {"val_documents", val_documents}};
-    if (o.holdout_fraction > 0) input["holdout_documents"] = holdout_documents;
+                                    {"documents", documents[kTrain] + documents[kVal] +
+                                                      documents[kHoldout]},
+                                    {"val_documents", documents[kVal]}};
+    if (o.holdout_fraction > 0) input["holdout_documents"] = documents[kHoldout];
     inputs.push_back(std::move(input));
   }
-  if (absl::Status s = train.Finish(); !s.ok()) return s;
-  if (absl::Status s = val.Finish(); !s.ok()) return s;
-  if (o.holdout_fraction > 0)
-    if (absl::Status s = holdout.Finish(); !s.ok()) return s;
-  summary.train.shards = train.shards();
-  summary.val.shards = val.shards();
-  summary.holdout.shards = holdout.shards();
+  for (int i = 0; i < kSplits; ++i) {
+    if (absl::Status s = writers[i].Finish(); !s.ok()) return s;
+    summaries[i]->shards = writers[i].shards();
+  }
   RemoveStaleShards(o.out_dir, summary);
 
   absl::StatusOr<std::string> encoder = ReadWholeFile(o.vocab_dir + "/encoder.json");
