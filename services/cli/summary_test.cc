@@ -80,7 +80,9 @@ TEST(SummaryTest, ASuiteHasARowPerProblemAndTheMeans) {
     w.set_t_k_ns(t_k);
     w.set_t_b_eager_ns(4000);
     w.set_t_b_compile_ns(2000);
+    w.set_t_b_ns(2000);
     w.set_t_sol_ns(500);
+    w.set_t_ref_kernel_ns(1500);  // graph SOL: 1 / (1 + 1000 / 1500) = 0.6
   }
   SummaryInput b = Finished();
   b.campaign.mutable_spec()->mutable_problem()->set_name("matmul");
@@ -90,11 +92,15 @@ TEST(SummaryTest, ASuiteHasARowPerProblemAndTheMeans) {
   EXPECT_NE(text.find("2.00us"), std::string::npos) << text;  // mean best T_k
   EXPECT_NE(text.find("4.00us"), std::string::npos) << text;  // mean T_b eager
   EXPECT_NE(text.find("2 problems"), std::string::npos) << text;
+  EXPECT_NE(text.find("   0.600 "), std::string::npos) << text;  // the graph column
   const auto j = nlohmann::json::parse(SuiteJson({a, b}));
   ASSERT_EQ(j["problems"].size(), 2u);
   EXPECT_DOUBLE_EQ(j["problems"][0]["best_t_k_ns"].get<double>(), 2000);
   EXPECT_TRUE(j["problems"][1]["best_score"].is_null());
   EXPECT_DOUBLE_EQ(j["mean_baseline_score"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(j["problems"][0]["graph_score"].get<double>(), 0.6);
+  EXPECT_TRUE(j["problems"][1]["graph_score"].is_null());  // no evaluation: unknown
+  EXPECT_DOUBLE_EQ(j["mean_graph_score"].get<double>(), 0.6);
 }
 
 TEST(SummaryTest, NamesAreNormalised) {

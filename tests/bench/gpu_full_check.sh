@@ -523,9 +523,9 @@ print("%d evaluations this call in %.0f s = %.0f per GPU-hour; busy %.0f%% of %d
 try:
     d = json.load(open(base + ".json"))
     for c, row in zip(d["campaigns"], d["problems"]):
-        print("  %-40s %-9s evals %4d  baseline %s best %s %s" % (c["name"], c["state"], c["evaluations"],
-              row["baseline_score"], row["best_score"], "verified" if row["verified"] else ""))
-    print("  mean baseline %s, mean best %s" % (d["mean_baseline_score"], d["mean_best_score"]))
+        print("  %-40s %-9s evals %4d  baseline %s best %s %s graph %s" % (c["name"], c["state"], c["evaluations"],
+              row["baseline_score"], row["best_score"], "verified" if row["verified"] else "", row.get("graph_score")))
+    print("  mean baseline %s, mean best %s, mean graph %s" % (d["mean_baseline_score"], d["mean_best_score"], d.get("mean_graph_score")))
 except Exception as e:
     print("no suite summary (the call's limit, or an error): %s" % e)
 PY
