@@ -39,9 +39,11 @@ bool CanRun(const SchedulableCampaign& campaign, const v1::Hardware& hardware) {
 
 std::vector<int64_t> CampaignOrder(const std::vector<SchedulableCampaign>& campaigns,
                                    const std::map<int64_t, int>& leased,
-                                   const v1::Hardware& hardware) {
+                                   const v1::Hardware& hardware,
+                                   const std::map<int64_t, uint64_t>& last_served) {
   struct Entry {
     double load;
+    uint64_t served;
     int64_t id;
   };
   std::vector<Entry> entries;
@@ -49,10 +51,13 @@ std::vector<int64_t> CampaignOrder(const std::vector<SchedulableCampaign>& campa
     if (!CanRun(c, hardware)) continue;
     auto it = leased.find(c.id);
     const int n = it == leased.end() ? 0 : it->second;
-    entries.push_back({(n + 1) / c.weight, c.id});
+    auto s = last_served.find(c.id);
+    entries.push_back({(n + 1) / c.weight, s == last_served.end() ? 0 : s->second, c.id});
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.load != b.load ? a.load < b.load : a.id < b.id;
+    if (a.load != b.load) return a.load < b.load;
+    if (a.served != b.served) return a.served < b.served;
+    return a.id < b.id;
   });
   std::vector<int64_t> order;
   order.reserve(entries.size());

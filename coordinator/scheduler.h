@@ -41,11 +41,16 @@ SchedulableCampaign SchedulableFromSpec(int64_t id, const v1::CampaignSpec& spec
 bool CanRun(const SchedulableCampaign& campaign, const v1::Hardware& hardware);
 
 // The campaigns `hardware` can run, in the order to try them: lowest
-// (leased + 1) / weight first, then lowest id. `leased` maps campaign id to
-// its jobs leased now (missing = 0).
+// (leased + 1) / weight first, then the one served longest ago, then lowest
+// id. `leased` maps campaign id to its jobs leased now (missing = 0);
+// `last_served` to the sequence number of its latest lease (missing = never,
+// first). Without the second key, campaigns that always have work queued and
+// the lowest ids would take every free slot, and a suite with more campaigns
+// than slots would never start the rest.
 std::vector<int64_t> CampaignOrder(const std::vector<SchedulableCampaign>& campaigns,
                                    const std::map<int64_t, int>& leased,
-                                   const v1::Hardware& hardware);
+                                   const v1::Hardware& hardware,
+                                   const std::map<int64_t, uint64_t>& last_served = {});
 
 }  // namespace ratchet::coordinator
 

@@ -81,6 +81,46 @@ TEST(SchedulerTest, OrderFollowsLeasedPerWeightAndSkipsWhatCannotRun) {
             (std::vector<int64_t>{3, 2, 1}));
 }
 
+TEST(SchedulerTest, EqualLoadsGoToTheCampaignServedLongestAgo) {
+  std::vector<SchedulableCampaign> campaigns;
+  for (int64_t id = 1; id <= 4; ++id) campaigns.push_back(Campaign(id, 1, v1::DEVICE_CPU));
+  EXPECT_EQ(CampaignOrder(campaigns, {}, Cpu()), (std::vector<int64_t>{1, 2, 3, 4}));
+  // 1 and 3 were served (3 last); never-served 2 and 4 come first.
+  EXPECT_EQ(CampaignOrder(campaigns, {}, Cpu(), {{1, 7}, {3, 9}}),
+            (std::vector<int64_t>{2, 4, 1, 3}));
+  // The load still comes first.
+  EXPECT_EQ(CampaignOrder(campaigns, {{2, 1}, {4, 1}}, Cpu(), {{1, 7}, {3, 9}}),
+            (std::vector<int64_t>{1, 3, 2, 4}));
+}
+
+// A suite of more campaigns than slots, every queue always full and jobs
+// ending one at a time: every campaign is served within one turn of the
+// slots. (Ordered by lowest id alone, campaigns 4 to 9 never were.)
+TEST(SchedulerTest, MoreCampaignsThanSlotsStarveNone) {
+  std::vector<SchedulableCampaign> campaigns;
+  for (int64_t id = 1; id <= 9; ++id) campaigns.push_back(Campaign(id, 1, v1::DEVICE_CPU));
+  std::map<int64_t, int> leased;
+  std::map<int64_t, uint64_t> served;
+  uint64_t seq = 0;
+  std::vector<int64_t> slots;
+  auto lease = [&] {
+    const int64_t id = CampaignOrder(campaigns, leased, Cpu(), served).front();
+    leased[id] += 1;
+    served[id] = ++seq;
+    return id;
+  };
+  for (int i = 0; i < 3; ++i) slots.push_back(lease());
+  std::map<int64_t, int> count;
+  for (int turn = 0; turn < 9; ++turn) {  // the oldest job ends, its slot is leased again
+    leased[slots.front()] -= 1;
+    slots.erase(slots.begin());
+    const int64_t id = lease();
+    slots.push_back(id);
+    count[id] += 1;
+  }
+  for (int64_t id = 1; id <= 9; ++id) EXPECT_EQ(count[id], 1) << "campaign " << id;
+}
+
 std::string TempDir() {
   char tmpl[] = "/tmp/ratchet-scheduling-XXXXXX";
   const char* dir = mkdtemp(tmpl);

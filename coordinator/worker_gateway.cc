@@ -289,7 +289,8 @@ absl::StatusOr<std::vector<int64_t>> WorkerGateway::CampaignsFor(const std::stri
   for (const auto& [id, hw] : worker_hardware_)
     if (connected.count(id)) peers.push_back(hw);
   const NcclHealth health = JudgeNcclHealth(hardware, peers);
-  std::vector<int64_t> order = CampaignOrder(schedulable_, leased_by_campaign_, hardware);
+  std::vector<int64_t> order =
+      CampaignOrder(schedulable_, leased_by_campaign_, hardware, last_served_);
   if (health.healthy) return order;
   std::vector<int64_t> fit;
   for (int64_t id : order)
@@ -339,6 +340,7 @@ absl::StatusOr<std::optional<v1::Job>> WorkerGateway::AcquireJob(const std::stri
       {
         std::lock_guard<std::mutex> lock(schedule_mu_);
         leased_by_campaign_[job->campaign_id()] += 1;
+        last_served_[job->campaign_id()] = ++leases_;
       }
       auto full = Fill(*std::move(job), *hardware, worker_id);
       if (!full.ok()) return full.status();

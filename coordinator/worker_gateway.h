@@ -114,6 +114,9 @@ class WorkerGateway {
   bool schedulable_loaded_ = false;
   std::vector<SchedulableCampaign> schedulable_;
   std::map<int64_t, int> leased_by_campaign_;
+  // Each campaign's latest lease by number (CampaignOrder's second key).
+  std::map<int64_t, uint64_t> last_served_;
+  uint64_t leases_ = 0;
   std::map<std::string, v1::Hardware> worker_hardware_;
   std::map<int64_t, std::shared_ptr<const v1::CampaignSpec>> specs_;
   std::map<int64_t, std::shared_ptr<const v1::Solution>> solutions_;

@@ -40,10 +40,8 @@
 #include "kernels/harness/python_solution.h"
 #include "kernels/harness/subprocess.h"
 #include "kernels/problem/problem.h"
-#include "kernels/sol/sol.h"
-#ifdef RATCHET_HAVE_GPU_PEAKS
 #include "kernels/sol/gpu_peaks.h"
-#endif
+#include "kernels/sol/sol.h"
 
 namespace ratchet::kernels {
 namespace {
@@ -62,15 +60,6 @@ std::string FindNvcc() {
   if (access(RATCHET_DEFAULT_NVCC, X_OK) == 0) return RATCHET_DEFAULT_NVCC;
 #endif
   return "nvcc";
-}
-
-bool IsTensorCoreOp(const std::string& op_type) {
-  std::string t;
-  for (char c : op_type) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  for (const char* k : {"matmul", "gemm", "bmm", "attention", "attn", "conv", "mm", "linear"}) {
-    if (t.find(k) != std::string::npos) return true;
-  }
-  return false;
 }
 
 // FNV-1a over the nvcc command line and every file of the solution and the
@@ -332,15 +321,12 @@ void CudaBackend::SetPeaks(HarnessRun& run) {
     }
   }
   if (r.peak_dtype.empty()) r.peak_dtype = "float32";
-  bool tensor = IsTensorCoreOp(def.op_type);
   Json definition = Json::parse(ReadFileOrEmpty(run.args.problem + "/definition.json"), nullptr,
                                 /*allow_exceptions=*/false);
-  if (!definition.is_object()) definition = Json::object();
-  if (definition.contains("ratchet") && definition["ratchet"].is_object()) {
-    const std::string unit = definition["ratchet"].value("unit", "");
-    if (unit == "tensor") tensor = true;
-    if (unit == "simt") tensor = false;
-  }
+  std::string unit;
+  if (definition.is_object() && definition.contains("ratchet") && definition["ratchet"].is_object())
+    unit = definition["ratchet"].value("unit", "");
+  const bool tensor = TensorCoreRoofline(def.op_type, unit, def.flops_expr.empty());
   r.peak_unit = tensor ? "tensor" : "simt";
   if (run.args.peak_gbps > 0) {
     r.peak_gbps = run.args.peak_gbps;

@@ -95,4 +95,15 @@ double PeakTflops(const GpuPeaks& peaks, const std::string& dtype, bool tensor_c
   return peaks.fp32_tflops;
 }
 
+bool TensorCoreRoofline(const std::string& op_type, const std::string& unit,
+                        bool flops_from_oracle) {
+  if (unit == "tensor") return true;
+  if (unit == "simt") return false;
+  std::string t;
+  for (char c : op_type) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (const char* k : {"matmul", "gemm", "bmm", "attention", "attn", "conv", "mm", "linear"})
+    if (t.find(k) != std::string::npos) return true;
+  return flops_from_oracle;
+}
+
 }  // namespace ratchet::kernels

@@ -33,6 +33,16 @@ std::optional<GpuPeaks> LookupGpuPeaks(const std::string& device_name);
 // fp32 (which is also what half types get off the tensor cores).
 double PeakTflops(const GpuPeaks& peaks, const std::string& dtype, bool tensor_core);
 
+// Whether T_sol's compute peak is the tensor cores' rate. The definition's
+// `ratchet.unit` decides when it says "tensor" or "simt"; else an op_type
+// that names a matmul-like op (matmul, gemm, bmm, attention, conv, mm,
+// linear); else flops counted by the oracle (the definition gives no
+// `ratchet.flops`), since FlopCounterMode counts only matmul-like ops. Public
+// definitions often have no op_type: a bf16 projection judged on SIMT fp32
+// had a T_sol several times its reference's time.
+bool TensorCoreRoofline(const std::string& op_type, const std::string& unit,
+                        bool flops_from_oracle);
+
 }  // namespace ratchet::kernels
 
 #endif  // RATCHET_KERNELS_SOL_GPU_PEAKS_H_

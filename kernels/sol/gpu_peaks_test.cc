@@ -50,6 +50,23 @@ TEST(GpuPeaksTest, TableIsCompleteAndDense) {
   EXPECT_EQ(LookupGpuPeaks("NVIDIA H200")->dram_gbps, 4800);
 }
 
+TEST(GpuPeaksTest, TheRooflineUnitFollowsTheDefinitionThenTheOpTypeThenTheFlopsSource) {
+  // The definition's ratchet.unit wins either way.
+  EXPECT_TRUE(TensorCoreRoofline("rmsnorm", "tensor", false));
+  EXPECT_FALSE(TensorCoreRoofline("gemm", "simt", true));
+  // A matmul-like op_type, whoever counted the flops.
+  EXPECT_TRUE(TensorCoreRoofline("GEMM", "", false));
+  EXPECT_TRUE(TensorCoreRoofline("attention_output_projection", "", false));
+  // No op_type (SOL-ExecBench's jamba_attn_proj, gemma3_swiglu) or another
+  // (linear_backward's "backward"): the oracle's FlopCounterMode counts only
+  // matmul-like flops, so their roofline is the tensor cores'.
+  EXPECT_TRUE(TensorCoreRoofline("", "", true));
+  EXPECT_TRUE(TensorCoreRoofline("backward", "", true));
+  // The definition's own flops for an op that is not a matmul: SIMT.
+  EXPECT_FALSE(TensorCoreRoofline("rmsnorm", "", false));
+  EXPECT_FALSE(TensorCoreRoofline("", "", false));
+}
+
 TEST(GpuPeaksTest, PeakTflopsPicksTheUnit) {
   GpuPeaks h = *LookupGpuPeaks("NVIDIA H100 80GB HBM3");
   EXPECT_DOUBLE_EQ(PeakTflops(h, "float32", true), h.tf32_tflops);
