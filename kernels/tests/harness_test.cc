@@ -669,6 +669,36 @@ TEST_F(HarnessTest, TheRoundBudgetGoesToSmallWorkloadsFirst) {
   EXPECT_EQ(r.result["workloads"][1]["timed_rounds"], 1) << r.result["workloads"][1].dump();
 }
 
+// A round budget below every workload's correctness rounds and one timed
+// round: the large workload gives up correctness rounds (down to one), the
+// small one keeps its two; each still has a timed round of its own, so a
+// cache of an earlier answer never hits while timed.
+TEST_F(HarnessTest, ABudgetBelowTheCorrectnessRoundsTakesThemFromTheLargestWorkload) {
+  auto problem = LoadProblem(std::string(RATCHET_TESTDATA) + "/vector_add");
+  ASSERT_TRUE(problem.ok()) << problem.status();
+  std::vector<double> round;
+  for (const Workload& w : problem->workloads) {
+    double b = 1;
+    for (const Tensor& t : MakeTensors(problem->definition.inputs, w)) b += t.bytes;
+    for (const Tensor& t : MakeTensors(problem->definition.outputs, w)) b += 2.0 * t.bytes;
+    round.push_back(b);
+  }
+  ASSERT_EQ(round.size(), 2u);
+  // Three rounds of the small workload, two of the large one.
+  const double budget = 3 * round[0] + 2 * round[1];
+  const std::string scratch = FreshScratch();
+  setenv("RATCHET_ROUND_BUDGET_BYTES", std::to_string(budget).c_str(), 1);
+  HarnessRun r = RunHarness("vector_add", "correct", "--scratch " + scratch);
+  HarnessRun wrong = RunHarness("vector_add", "wrong");
+  unsetenv("RATCHET_ROUND_BUDGET_BYTES");
+  ASSERT_EQ(r.result["outcome"], "ok") << r.result.dump(2);
+  const nlohmann::json request = ReadJson(scratch + "/oracle/oracle_request.json");
+  EXPECT_EQ(request["rounds_by_workload"], nlohmann::json::array({3, 2})) << request.dump();
+  EXPECT_EQ(r.result["workloads"][0]["timed_rounds"], 1) << r.result["workloads"][0].dump();
+  EXPECT_EQ(r.result["workloads"][1]["timed_rounds"], 1) << r.result["workloads"][1].dump();
+  EXPECT_EQ(wrong.result["outcome"], "wrong_answer") << wrong.result.dump(2);
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;
