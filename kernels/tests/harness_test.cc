@@ -642,19 +642,26 @@ TEST_F(HarnessTest, EveryTimedCallHasARoundOfItsOwn) {
   EXPECT_GT(r.result["round_trip_ns"].get<double>(), 0);
 }
 
+// A round's bytes per workload as the harness counts them against its
+// budget: inputs, references and decoys.
+std::vector<double> RoundBytes(const Problem& problem) {
+  std::vector<double> round;
+  for (const Workload& w : problem.workloads) {
+    double b = 1;
+    for (const Tensor& t : MakeTensors(problem.definition.inputs, w)) b += t.bytes;
+    for (const Tensor& t : MakeTensors(problem.definition.outputs, w)) b += 2.0 * t.bytes;
+    round.push_back(b);
+  }
+  return round;
+}
+
 // A round budget that holds every workload's correctness rounds and one
 // timed round, and then two more rounds of the small workload only: the
 // small one gets them (three timed calls), the large one stays at one.
 TEST_F(HarnessTest, TheRoundBudgetGoesToSmallWorkloadsFirst) {
   auto problem = LoadProblem(std::string(RATCHET_TESTDATA) + "/vector_add");
   ASSERT_TRUE(problem.ok()) << problem.status();
-  std::vector<double> round;  // a round's bytes: inputs, references and decoys
-  for (const Workload& w : problem->workloads) {
-    double b = 1;
-    for (const Tensor& t : MakeTensors(problem->definition.inputs, w)) b += t.bytes;
-    for (const Tensor& t : MakeTensors(problem->definition.outputs, w)) b += 2.0 * t.bytes;
-    round.push_back(b);
-  }
+  const std::vector<double> round = RoundBytes(*problem);
   ASSERT_EQ(round.size(), 2u);
   ASSERT_LT(round[0], round[1]);
   // Two correctness rounds and one timed round each, then two more of the
@@ -676,13 +683,7 @@ TEST_F(HarnessTest, TheRoundBudgetGoesToSmallWorkloadsFirst) {
 TEST_F(HarnessTest, ABudgetBelowTheCorrectnessRoundsTakesThemFromTheLargestWorkload) {
   auto problem = LoadProblem(std::string(RATCHET_TESTDATA) + "/vector_add");
   ASSERT_TRUE(problem.ok()) << problem.status();
-  std::vector<double> round;
-  for (const Workload& w : problem->workloads) {
-    double b = 1;
-    for (const Tensor& t : MakeTensors(problem->definition.inputs, w)) b += t.bytes;
-    for (const Tensor& t : MakeTensors(problem->definition.outputs, w)) b += 2.0 * t.bytes;
-    round.push_back(b);
-  }
+  const std::vector<double> round = RoundBytes(*problem);
   ASSERT_EQ(round.size(), 2u);
   // Three rounds of the small workload, two of the large one.
   const double budget = 3 * round[0] + 2 * round[1];
