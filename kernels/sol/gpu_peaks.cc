@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cctype>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+
 namespace ratchet::kernels {
 namespace {
 
@@ -99,10 +102,9 @@ bool TensorCoreRoofline(const std::string& op_type, const std::string& unit,
                         bool flops_from_oracle) {
   if (unit == "tensor") return true;
   if (unit == "simt") return false;
-  std::string t;
-  for (char c : op_type) t.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  const std::string t = absl::AsciiStrToLower(op_type);
   for (const char* k : {"matmul", "gemm", "bmm", "attention", "attn", "conv", "mm", "linear"})
-    if (t.find(k) != std::string::npos) return true;
+    if (absl::StrContains(t, k)) return true;
   return flops_from_oracle;
 }
 
