@@ -700,6 +700,17 @@ TEST_F(HarnessTest, ABudgetBelowTheCorrectnessRoundsTakesThemFromTheLargestWorkl
   EXPECT_EQ(wrong.result["outcome"], "wrong_answer") << wrong.result.dump(2);
 }
 
+// The hack against that: a solution that answers every call after its
+// first with the outputs it kept, betting that a timed call repeats the
+// round it saw last. With one checked round and one timed round a
+// workload, the timed round is one it never saw.
+TEST_F(HarnessTest, OneCheckedRoundStillTimesAnUnseenRound) {
+  HarnessRun r = RunHarness("vector_add", "replay_last", "", "RATCHET_ROUND_BUDGET_BYTES=1");
+  EXPECT_EQ(r.result["outcome"], "wrong_answer") << r.result.dump(2);
+  EXPECT_NE(r.result["message"].get<std::string>().find("cached-answer"), std::string::npos)
+      << r.result.dump(2);
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;
